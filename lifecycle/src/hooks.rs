@@ -1,0 +1,356 @@
+//! Hooks: the cleanup that runs after the drain, in order, each with its own timeout.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::report::{panic_message, HookOutcome, HookReport};
+
+/// The order a hook gets when it does not set one.
+pub const DEFAULT_ORDER: i32 = 0;
+
+type HookFuture = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
+
+#[derive(Clone)]
+enum HookFn {
+    Async(Arc<dyn Fn() -> HookFuture + Send + Sync>),
+    Blocking(Arc<dyn Fn() -> Result<(), String> + Send + Sync>),
+}
+
+/// Which phase a hook runs in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum HookKind {
+    /// Saves state. Persist hooks run first, right after the drain, while every resource is
+    /// still open; they may also run periodically while the service runs.
+    Persist,
+    /// Releases resources (close pools, flush buffers), after every persist hook.
+    Shutdown,
+}
+
+impl HookKind {
+    /// `"persist"` or `"shutdown"`, as logged.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            HookKind::Persist => "persist",
+            HookKind::Shutdown => "shutdown",
+        }
+    }
+}
+
+impl fmt::Display for HookKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a hook may return: `()`, or `Result<(), E>` where `E: Display`. An `Err` is recorded
+/// in the report with its `Display` text and makes the exit code non-zero.
+#[diagnostic::on_unimplemented(
+    message = "a lifecycle hook must return `()` or `Result<(), E>` with `E: Display`, not `{Self}`",
+    label = "this hook's return type"
+)]
+pub trait HookResult {
+    /// `Ok` or the error's text.
+    fn into_hook_result(self) -> Result<(), String>;
+}
+
+impl HookResult for () {
+    fn into_hook_result(self) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+impl<E: fmt::Display> HookResult for Result<(), E> {
+    fn into_hook_result(self) -> Result<(), String> {
+        self.map_err(|err| err.to_string())
+    }
+}
+
+/// One piece of cleanup: a name, a phase ([`HookKind`]), an order, a timeout, and the function
+/// to run.
+///
+/// After the drain, persist hooks run, then shutdown hooks. Within a phase hooks run in
+/// ascending [`order`](Hook::order) (default [`DEFAULT_ORDER`], 0); hooks with equal order run
+/// concurrently. Every hook runs even when another one fails, panics or times out; each outcome
+/// is recorded in the [`ShutdownReport`](crate::ShutdownReport).
+///
+/// `#[lifecycle::on_shutdown]` and `#[lifecycle::persist]` build hooks for you; build one by hand
+/// to register a closure with [`Lifecycle::add_hook`](crate::Lifecycle::add_hook).
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use lifecycle::{Config, Hook, HookOutcome, Lifecycle};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let lc = Lifecycle::new(Config::new());
+/// lc.add_hook(
+///     Hook::on_shutdown("close pool", || async { Ok::<(), std::io::Error>(()) })
+///         .order(100)
+///         .timeout(Duration::from_secs(2)),
+/// );
+/// lc.add_hook(Hook::on_shutdown_blocking("flush metrics", || ()).order(10));
+///
+/// lc.shutdown();
+/// let report = lc.run_shutdown_hooks().await;
+/// // Ascending order: the flush (10) ran before the pool closed (100).
+/// assert_eq!(report[0].name, "flush metrics");
+/// assert_eq!(report[1].name, "close pool");
+/// assert!(report.iter().all(|hook| hook.outcome == HookOutcome::Ok));
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Hook {
+    pub(crate) name: Cow<'static, str>,
+    pub(crate) kind: HookKind,
+    pub(crate) order: i32,
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) every: Option<Duration>,
+    run: HookFn,
+}
+
+impl fmt::Debug for Hook {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Hook")
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .field("order", &self.order)
+            .field("timeout", &self.timeout)
+            .field("every", &self.every)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Hook {
+    fn with(kind: HookKind, name: Cow<'static, str>, run: HookFn) -> Self {
+        Self {
+            name,
+            kind,
+            order: DEFAULT_ORDER,
+            timeout: None,
+            every: None,
+            run,
+        }
+    }
+
+    fn asynchronous<F, Fut>(kind: HookKind, name: Cow<'static, str>, f: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future + Send + 'static,
+        Fut::Output: HookResult,
+    {
+        let run: Arc<dyn Fn() -> HookFuture + Send + Sync> = Arc::new(move || {
+            let fut = f();
+            Box::pin(async move { fut.await.into_hook_result() })
+        });
+        Self::with(kind, name, HookFn::Async(run))
+    }
+
+    fn blocking<F, R>(kind: HookKind, name: Cow<'static, str>, f: F) -> Self
+    where
+        F: Fn() -> R + Send + Sync + 'static,
+        R: HookResult,
+    {
+        let run: Arc<dyn Fn() -> Result<(), String> + Send + Sync> =
+            Arc::new(move || f().into_hook_result());
+        Self::with(kind, name, HookFn::Blocking(run))
+    }
+
+    /// A shutdown hook from an async function. `f` is called once, when the hook runs.
+    pub fn on_shutdown<F, Fut>(name: impl Into<Cow<'static, str>>, f: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future + Send + 'static,
+        Fut::Output: HookResult,
+    {
+        Self::asynchronous(HookKind::Shutdown, name.into(), f)
+    }
+
+    /// A shutdown hook from a blocking function, run on Tokio's blocking pool. Its timeout still
+    /// holds: the sequence moves on without it (a blocking thread cannot be interrupted).
+    pub fn on_shutdown_blocking<F, R>(name: impl Into<Cow<'static, str>>, f: F) -> Self
+    where
+        F: Fn() -> R + Send + Sync + 'static,
+        R: HookResult,
+    {
+        Self::blocking(HookKind::Shutdown, name.into(), f)
+    }
+
+    /// A persist hook from an async function. `f` is called each time the hook runs: once at
+    /// shutdown, and every [`every`](Hook::every) period if one is set.
+    pub fn persist<F, Fut>(name: impl Into<Cow<'static, str>>, f: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future + Send + 'static,
+        Fut::Output: HookResult,
+    {
+        Self::asynchronous(HookKind::Persist, name.into(), f)
+    }
+
+    /// A persist hook from a blocking function, run on Tokio's blocking pool.
+    pub fn persist_blocking<F, R>(name: impl Into<Cow<'static, str>>, f: F) -> Self
+    where
+        F: Fn() -> R + Send + Sync + 'static,
+        R: HookResult,
+    {
+        Self::blocking(HookKind::Persist, name.into(), f)
+    }
+
+    /// Sets the order: lower runs first, equal orders run concurrently. Default
+    /// [`DEFAULT_ORDER`] (0); negative values run before the default.
+    #[must_use]
+    pub fn order(mut self, order: i32) -> Self {
+        self.order = order;
+        self
+    }
+
+    /// Sets this hook's timeout, instead of [`Config::hook_timeout`](crate::Config::hook_timeout).
+    #[must_use]
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Also runs this persist hook every `period` while the service runs (in a tracked task that
+    /// stops when the root token is cancelled), so a crash or SIGKILL loses at most one period.
+    /// Ignored on shutdown hooks (a warning is logged when such a hook is added).
+    #[must_use]
+    pub fn every(mut self, period: Duration) -> Self {
+        self.every = Some(period);
+        self
+    }
+
+    /// The hook's name, as reported.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The hook's phase.
+    pub fn kind(&self) -> HookKind {
+        self.kind
+    }
+
+    /// The hook's order.
+    pub fn order_value(&self) -> i32 {
+        self.order
+    }
+
+    pub(crate) fn timeout_or(&self, default: Duration) -> Duration {
+        self.timeout.unwrap_or(default)
+    }
+
+    /// Runs the hook once under its timeout and records the outcome. The hook runs in a task of
+    /// its own, so a panic is caught and a timeout can abort it.
+    pub(crate) async fn run_once(&self, default_timeout: Duration) -> HookReport {
+        let timeout = self.timeout_or(default_timeout);
+        let started = Instant::now();
+        let handle = match &self.run {
+            HookFn::Async(f) => {
+                let f = Arc::clone(f);
+                tokio::spawn(async move { f().await })
+            }
+            HookFn::Blocking(f) => {
+                let f = Arc::clone(f);
+                tokio::task::spawn_blocking(move || f())
+            }
+        };
+        let abort = handle.abort_handle();
+        let outcome = match tokio::time::timeout(timeout, handle).await {
+            Ok(Ok(Ok(()))) => HookOutcome::Ok,
+            Ok(Ok(Err(message))) => HookOutcome::Failed(message),
+            Ok(Err(err)) if err.is_panic() => HookOutcome::Panicked(panic_message(&*err.into_panic())),
+            Ok(Err(_)) => HookOutcome::Failed("the hook's task was cancelled".to_owned()),
+            Err(_) => {
+                abort.abort();
+                HookOutcome::TimedOut(timeout)
+            }
+        };
+        let report = HookReport {
+            name: self.name.to_string(),
+            kind: self.kind,
+            order: self.order,
+            outcome,
+            duration: started.elapsed(),
+        };
+        report.log();
+        report
+    }
+}
+
+/// A value whose hooks [`Lifecycle::manage`](crate::Lifecycle::manage) registers.
+///
+/// `#[lifecycle::component]` on an `impl` block implements this from the block's
+/// `#[on_shutdown]` and `#[persist]` methods. Implement it by hand to build hooks at run time.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::Arc;
+/// use lifecycle::{Component, Config, Hook, Lifecycle};
+///
+/// struct Cache;
+///
+/// impl Cache {
+///     async fn flush(&self) -> std::io::Result<()> { Ok(()) }
+/// }
+///
+/// impl Component for Cache {
+///     fn hooks(self: Arc<Self>) -> Vec<Hook> {
+///         vec![Hook::on_shutdown("Cache::flush", move || {
+///             let cache = Arc::clone(&self);
+///             async move { cache.flush().await }
+///         })]
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let lc = Lifecycle::new(Config::new());
+/// lc.manage(Arc::new(Cache));
+/// assert_eq!(lc.hooks().len(), 1);
+/// # }
+/// ```
+pub trait Component: Send + Sync + 'static {
+    /// The hooks of this value; each holds its own `Arc` to it.
+    fn hooks(self: Arc<Self>) -> Vec<Hook>;
+}
+
+/// Runs the hooks of one phase: groups by ascending order, each group concurrently, every hook
+/// to its end or its timeout. Reports come back in run order (registration order within a group).
+pub(crate) async fn run_phase(hooks: Vec<Hook>, default_timeout: Duration) -> Vec<HookReport> {
+    let mut groups: BTreeMap<i32, Vec<Hook>> = BTreeMap::new();
+    for hook in hooks {
+        groups.entry(hook.order).or_default().push(hook);
+    }
+    let mut reports = Vec::new();
+    for (_, group) in groups {
+        let runs: Vec<_> = group
+            .into_iter()
+            .map(|hook| tokio::spawn(async move { hook.run_once(default_timeout).await }))
+            .collect();
+        for run in runs {
+            // `run_once` catches the hook's panic in a task of its own, so this join only fails
+            // if the runtime is shutting down under us.
+            if let Ok(report) = run.await {
+                reports.push(report);
+            }
+        }
+    }
+    reports
+}
+
+/// The longest the hooks of one phase can take: the largest timeout of each order group, added up.
+pub(crate) fn phase_budget<'a>(hooks: impl Iterator<Item = &'a Hook>, default: Duration) -> Duration {
+    let mut groups: BTreeMap<i32, Duration> = BTreeMap::new();
+    for hook in hooks {
+        let longest = groups.entry(hook.order).or_default();
+        *longest = (*longest).max(hook.timeout_or(default));
+    }
+    groups.values().fold(Duration::ZERO, |sum, d| sum.saturating_add(*d))
+}

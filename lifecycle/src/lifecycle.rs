@@ -1,0 +1,684 @@
+//! The `Lifecycle` handle and the steps of the shutdown sequence.
+
+use std::future::Future;
+use std::panic::{self, AssertUnwindSafe};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::time::Instant;
+use tokio_util::sync::{CancellationToken, WaitForCancellationFuture, WaitForCancellationFutureOwned};
+use tokio_util::task::TaskTracker;
+
+use crate::hooks::{phase_budget, run_phase};
+use crate::report::{no_subscriber, panic_message, Millis, PhaseTimings, TaskFailure};
+use crate::signal::Listener;
+use crate::task::LiveTasks;
+use crate::{
+    Component, Config, Hook, HookKind, HookReport, MainOutcome, ShutdownReport, Signal, SignalError,
+    State, Trigger,
+};
+
+/// Locks a mutex, carrying on through poisoning: every critical section here leaves its data
+/// consistent, and a shutdown must not fail because some other thread panicked.
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+pub(crate) struct Inner {
+    config: Config,
+    /// Cancelled when the drain starts (after the drain delay); every token handed out is its child.
+    root: CancellationToken,
+    /// Cancelled at the trigger, before the drain delay.
+    triggered: CancellationToken,
+    /// Cancelled by a second signal when forcing is off: cuts the drain delay short.
+    hurry: CancellationToken,
+    trigger: Mutex<Option<(Trigger, Instant)>>,
+    state: watch::Sender<State>,
+    pub(crate) tracker: TaskTracker,
+    pub(crate) live: LiveTasks,
+    pub(crate) failures: Mutex<Vec<TaskFailure>>,
+    hooks: Mutex<Vec<Hook>>,
+    draft: Mutex<Draft>,
+}
+
+/// The parts of the report filled in step by step.
+#[derive(Default)]
+struct Draft {
+    main: Option<MainOutcome>,
+    timings: PhaseTimings,
+    tasks_aborted: Vec<String>,
+    hooks: Vec<HookReport>,
+}
+
+impl Inner {
+    /// Starts the shutdown unless it has started already. Returns whether this call started it.
+    pub(crate) fn trigger(&self, trigger: Trigger) -> bool {
+        {
+            let mut slot = lock(&self.trigger);
+            if slot.is_some() {
+                return false;
+            }
+            *slot = Some((trigger.clone(), Instant::now()));
+        }
+        self.state.send_if_modified(|state| {
+            let moved = *state < State::Draining;
+            if moved {
+                *state = State::Draining;
+            }
+            moved
+        });
+        tracing::info!(trigger = %trigger, "shutdown triggered; readiness is now draining");
+        self.triggered.cancel();
+        true
+    }
+}
+
+/// A handle to one service's lifecycle: its cancellation tree, tracked tasks, hooks, readiness
+/// and shutdown sequence. Cheap to clone; every clone is the same lifecycle.
+///
+/// # Concepts
+///
+/// - **Trigger.** The shutdown starts at the first of: a signal (once
+///   [`listen_for_signals`](Lifecycle::listen_for_signals) was called), the main future returning,
+///   [`shutdown`](Lifecycle::shutdown) called from anywhere, or a
+///   [critical task](Lifecycle::spawn_critical) failing.
+/// - **Readiness.** [`state`](Lifecycle::state) moves Starting → Ready → Draining → Stopped and
+///   becomes Draining at the trigger itself.
+/// - **Cancellation.** One root token, cancelled after the drain delay; [`token`](Lifecycle::token)
+///   hands out children, [`cancelled_owned`](Lifecycle::cancelled_owned) plugs into
+///   `axum::serve(..).with_graceful_shutdown(..)`.
+/// - **Drain.** The main future and every tracked task get the grace period to finish; the drain
+///   ends the moment they have, and aborts whatever is left at the deadline.
+/// - **Hooks.** Then persist hooks, then shutdown hooks, by ascending order (see [`Hook`]).
+/// - **Report.** [`finish`](Lifecycle::finish) returns a [`ShutdownReport`] with the exit code.
+///
+/// [`run`](crate::run) and `#[lifecycle::main]` do all of this for you; the steps are public so
+/// the generated code can show them one call each, and so you can drive them yourself.
+///
+/// # Examples
+///
+/// The whole sequence inside a runtime you already have:
+///
+/// ```
+/// use std::time::Duration;
+/// use lifecycle::{Config, Lifecycle, Trigger};
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+/// let lc = Lifecycle::new(Config::new().grace(Duration::from_secs(10)));
+/// let worker = lc.token();
+/// lc.spawn_named("worker", async move {
+///     worker.cancelled().await;
+///     tokio::time::sleep(Duration::from_millis(200)).await; // finish the current job
+/// });
+///
+/// let handle = lc.clone();
+/// let report = lc
+///     .run(async move {
+///         handle.shutdown(); // e.g. from an admin endpoint
+///         handle.cancelled().await;
+///     })
+///     .await;
+///
+/// assert!(matches!(report.trigger, Trigger::Requested { .. }));
+/// assert!(report.tasks_aborted.is_empty());
+/// // The drain returned when the worker finished, not at the 10 s deadline.
+/// assert!(report.timings.drain < Duration::from_secs(1));
+/// assert_eq!(report.code(), 0);
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Lifecycle {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Lifecycle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lifecycle")
+            .field("state", &self.state())
+            .field("trigger", &self.trigger())
+            .field("tasks_running", &self.tasks_running())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Lifecycle {
+    /// A new lifecycle in state [`Starting`](State::Starting). Nothing is installed or spawned
+    /// until the steps are called.
+    pub fn new(config: Config) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                config,
+                root: CancellationToken::new(),
+                triggered: CancellationToken::new(),
+                hurry: CancellationToken::new(),
+                trigger: Mutex::new(None),
+                state: watch::Sender::new(State::Starting),
+                tracker: TaskTracker::new(),
+                live: LiveTasks::default(),
+                failures: Mutex::new(Vec::new()),
+                hooks: Mutex::new(Vec::new()),
+                draft: Mutex::new(Draft::default()),
+            }),
+        }
+    }
+
+    /// The settings this lifecycle runs with.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    // ----- cancellation -----------------------------------------------------------------------
+
+    /// A child of the root token: cancelled when the drain starts. Cancelling the child itself
+    /// affects nothing else.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use lifecycle::{Config, Lifecycle};
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let lc = Lifecycle::new(Config::new());
+    /// let token = lc.token();
+    /// token.cancel();
+    /// assert!(!lc.is_cancelled());
+    /// # }
+    /// ```
+    pub fn token(&self) -> CancellationToken {
+        self.inner.root.child_token()
+    }
+
+    /// Waits until the drain starts (the root token is cancelled). Cancel safe.
+    #[must_use = "futures do nothing unless awaited"]
+    pub fn cancelled(&self) -> WaitForCancellationFuture<'_> {
+        self.inner.root.cancelled()
+    }
+
+    /// Like [`cancelled`](Lifecycle::cancelled) but `'static`, for
+    /// `axum::serve(..).with_graceful_shutdown(lc.cancelled_owned())` and `tokio::spawn`.
+    #[must_use = "futures do nothing unless awaited"]
+    pub fn cancelled_owned(&self) -> WaitForCancellationFutureOwned {
+        self.inner.root.clone().cancelled_owned()
+    }
+
+    /// Whether the drain has started.
+    pub fn is_cancelled(&self) -> bool {
+        self.inner.root.is_cancelled()
+    }
+
+    // ----- triggers ---------------------------------------------------------------------------
+
+    /// Starts the shutdown from anywhere. Returns `false` if it had started already (the first
+    /// trigger wins).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use lifecycle::{Config, Lifecycle, Trigger};
+    /// let lc = Lifecycle::new(Config::new());
+    /// assert!(lc.shutdown());
+    /// assert!(!lc.shutdown());
+    /// assert_eq!(lc.trigger(), Some(Trigger::Requested { code: None, reason: None }));
+    /// ```
+    pub fn shutdown(&self) -> bool {
+        self.inner.trigger(Trigger::Requested {
+            code: None,
+            reason: None,
+        })
+    }
+
+    /// Starts the shutdown and asks for `code` as the exit code (it overrides the report's own
+    /// mapping). Returns `false` if the shutdown had started already.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use lifecycle::{Config, Lifecycle};
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let lc = Lifecycle::new(Config::new());
+    /// lc.shutdown_with(4, "license expired");
+    /// assert_eq!(lc.run(async {}).await.code(), 4);
+    /// # }
+    /// ```
+    pub fn shutdown_with(&self, code: u8, reason: impl Into<String>) -> bool {
+        self.inner.trigger(Trigger::Requested {
+            code: Some(code),
+            reason: Some(reason.into()),
+        })
+    }
+
+    /// What started the shutdown, or `None` while the service runs.
+    pub fn trigger(&self) -> Option<Trigger> {
+        lock(&self.inner.trigger).as_ref().map(|(trigger, _)| trigger.clone())
+    }
+
+    /// Waits until the shutdown is triggered (before the drain delay, unlike
+    /// [`cancelled`](Lifecycle::cancelled)). Cancel safe.
+    pub async fn triggered(&self) {
+        self.inner.triggered.cancelled().await;
+    }
+
+    // ----- readiness --------------------------------------------------------------------------
+
+    /// The current state.
+    pub fn state(&self) -> State {
+        *self.inner.state.borrow()
+    }
+
+    /// A receiver that sees every state change, for readiness endpoints and tests.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use lifecycle::{Config, Lifecycle, State};
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let lc = Lifecycle::new(Config::new());
+    /// let mut states = lc.watch_state();
+    /// lc.set_ready();
+    /// states.changed().await.unwrap();
+    /// assert_eq!(*states.borrow_and_update(), State::Ready);
+    /// # }
+    /// ```
+    pub fn watch_state(&self) -> watch::Receiver<State> {
+        self.inner.state.subscribe()
+    }
+
+    /// Whether readiness probes should succeed (state [`Ready`](State::Ready)).
+    pub fn is_ready(&self) -> bool {
+        self.state().is_ready()
+    }
+
+    /// Step: marks the service Ready (from Starting; later states are kept) and starts the
+    /// periodic persist hooks registered so far.
+    pub fn set_ready(&self) {
+        let became_ready = self.inner.state.send_if_modified(|state| {
+            let moved = *state == State::Starting;
+            if moved {
+                *state = State::Ready;
+            }
+            moved
+        });
+        if became_ready {
+            let periodic: Vec<Hook> = lock(&self.inner.hooks)
+                .iter()
+                .filter(|hook| hook.kind == HookKind::Persist && hook.every.is_some())
+                .cloned()
+                .collect();
+            for hook in periodic {
+                self.start_periodic(hook);
+            }
+            let config = self.config();
+            tracing::info!(
+                grace_ms = config.grace.as_millis() as u64,
+                drain_delay_ms = config.drain_delay.as_millis() as u64,
+                worst_case_ms = self.worst_case_shutdown().as_millis() as u64,
+                "ready"
+            );
+        }
+    }
+
+    // ----- hooks ------------------------------------------------------------------------------
+
+    /// Registers every hook of `component` (see [`Component`]).
+    pub fn manage<C: Component>(&self, component: Arc<C>) {
+        for hook in component.hooks() {
+            self.add_hook(hook);
+        }
+    }
+
+    /// Registers one hook. A persist hook with [`every`](Hook::every) starts running
+    /// periodically once the service is ready.
+    pub fn add_hook(&self, hook: Hook) {
+        if hook.every.is_some() && hook.kind == HookKind::Shutdown {
+            tracing::warn!(hook = %hook.name, "`every` is ignored on a shutdown hook");
+        }
+        let start_now = hook.kind == HookKind::Persist
+            && hook.every.is_some()
+            && self.state() == State::Ready;
+        lock(&self.inner.hooks).push(hook.clone());
+        if start_now {
+            self.start_periodic(hook);
+        }
+    }
+
+    /// Step: registers every free function marked `#[lifecycle::on_shutdown]` or
+    /// `#[lifecycle::persist]` anywhere in the binary.
+    pub fn register_free_hooks(&self) {
+        for make in crate::__private::FREE_HOOKS {
+            self.add_hook(make());
+        }
+    }
+
+    /// The hooks registered so far.
+    pub fn hooks(&self) -> Vec<Hook> {
+        lock(&self.inner.hooks).clone()
+    }
+
+    fn start_periodic(&self, hook: Hook) {
+        let Some(period) = hook.every else { return };
+        if tokio::runtime::Handle::try_current().is_err() {
+            tracing::warn!(hook = %hook.name, "no Tokio runtime: periodic persist not started");
+            return;
+        }
+        let timeout = self.config().hook_timeout;
+        let token = self.token();
+        let name = format!("persist every {}: {}", Millis(period), hook.name);
+        self.spawn_named(name, async move {
+            loop {
+                tokio::select! {
+                    () = token.cancelled() => break,
+                    () = tokio::time::sleep(period) => {}
+                }
+                // Not raced against the token: a checkpoint under way finishes before the drain
+                // ends, so it never overlaps the final persist.
+                hook.run_once(timeout).await;
+            }
+        });
+    }
+
+    /// The longest the hooks can take: for each phase, the largest timeout of each order group,
+    /// added up.
+    pub fn hook_budget(&self) -> Duration {
+        let hooks = lock(&self.inner.hooks);
+        let default = self.config().hook_timeout;
+        let persist = phase_budget(hooks.iter().filter(|h| h.kind == HookKind::Persist), default);
+        let shutdown = phase_budget(hooks.iter().filter(|h| h.kind == HookKind::Shutdown), default);
+        persist.saturating_add(shutdown)
+    }
+
+    /// The longest a shutdown can take with the hooks registered now: drain delay + grace + hook
+    /// budget. Kubernetes' `terminationGracePeriodSeconds` must be above it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use lifecycle::{Config, Hook, Lifecycle};
+    ///
+    /// let lc = Lifecycle::new(Config::new().drain_delay(Duration::from_secs(5)));
+    /// lc.add_hook(Hook::persist("save", || async {}).timeout(Duration::from_secs(2)));
+    /// lc.add_hook(Hook::on_shutdown("a", || async {}).order(1)); // default timeout 5s
+    /// lc.add_hook(Hook::on_shutdown("b", || async {}).order(1).timeout(Duration::from_secs(8)));
+    /// lc.add_hook(Hook::on_shutdown("c", || async {}).order(2)); // 5s
+    /// // 5 (delay) + 30 (grace) + 2 (persist) + max(5, 8) + 5
+    /// assert_eq!(lc.worst_case_shutdown(), Duration::from_secs(50));
+    /// ```
+    pub fn worst_case_shutdown(&self) -> Duration {
+        self.config().worst_case_shutdown(self.hook_budget())
+    }
+
+    // ----- the sequence -----------------------------------------------------------------------
+
+    /// Step: installs the signal listener for [`Config::signals`] and spawns the task that turns
+    /// signals into the trigger. A signal that arrives once the shutdown is under way ends the
+    /// process at once with 128 + its number (one log line first), unless
+    /// [`force_on_second_signal`](Config::force_on_second_signal) is off; then it only cuts the
+    /// drain delay short.
+    ///
+    /// # Errors
+    ///
+    /// [`SignalError::AlreadyInstalled`] on a second call in the same process,
+    /// [`SignalError::NoRuntime`] outside a Tokio runtime, [`SignalError::Install`] if the
+    /// operating system refuses.
+    pub fn listen_for_signals(&self) -> Result<(), SignalError> {
+        let mut listener = Listener::install(&self.config().signals)?;
+        let lc = self.clone();
+        tokio::spawn(async move {
+            loop {
+                let signal = listener.recv().await;
+                lc.on_signal(signal);
+            }
+        });
+        Ok(())
+    }
+
+    fn on_signal(&self, signal: Signal) {
+        if self.inner.trigger(Trigger::Signal(signal)) {
+            return;
+        }
+        if self.config().force_on_second_signal {
+            let code = signal.exit_code();
+            if no_subscriber() {
+                eprintln!("lifecycle: {signal} during shutdown: exiting now with code {code}");
+            } else {
+                tracing::error!(signal = %signal, exit_code = code, "signal during shutdown: exiting now");
+            }
+            std::process::exit(i32::from(code));
+        }
+        tracing::info!(signal = %signal, "signal during shutdown: skipping the rest of the drain delay");
+        self.inner.hurry.cancel();
+    }
+
+    /// Step: wraps the app's main future so that its end triggers the shutdown and its outcome
+    /// (including a panic) is recorded. The wrapper is polled by
+    /// [`wait_for_trigger`](Lifecycle::wait_for_trigger) and [`drain`](Lifecycle::drain).
+    pub fn watch_main<F>(&self, main: F) -> MainTask<F>
+    where
+        F: Future,
+        F::Output: MainResult,
+    {
+        MainTask {
+            future: Some(Box::pin(main)),
+            lc: self.clone(),
+        }
+    }
+
+    /// Step: runs the main future until the shutdown is triggered (by it returning or by anything
+    /// else) and returns the trigger.
+    pub async fn wait_for_trigger<F>(&self, main: &mut MainTask<F>) -> Trigger
+    where
+        F: Future,
+        F::Output: MainResult,
+    {
+        tokio::select! {
+            biased;
+            () = &mut *main => {}
+            () = self.inner.triggered.cancelled() => {}
+        }
+        self.trigger().unwrap_or(Trigger::MainReturned)
+    }
+
+    /// Step: the drain. Waits out the drain delay (still serving; cut short by the main future
+    /// ending or a second signal), cancels the root token, then waits for the main future and
+    /// every tracked task until the grace deadline. Returns the moment all are done; at the
+    /// deadline, drops the main future, aborts the tasks left and records their names.
+    pub async fn drain<F>(&self, main: &mut MainTask<F>)
+    where
+        F: Future,
+        F::Output: MainResult,
+    {
+        let config = self.config();
+        let delay_started = Instant::now();
+        if !config.drain_delay.is_zero() && !main.is_finished() {
+            tracing::info!(drain_delay_ms = config.drain_delay.as_millis() as u64, "drain delay: still serving while the load balancer catches up");
+            tokio::select! {
+                () = tokio::time::sleep(config.drain_delay) => {}
+                () = self.inner.hurry.cancelled() => {}
+                () = &mut *main => {}
+            }
+        }
+        let drain_delay = delay_started.elapsed();
+
+        self.inner.root.cancel();
+        self.inner.tracker.close();
+        let drain_started = Instant::now();
+        let deadline = drain_started + config.grace;
+        let tracker = &self.inner.tracker;
+        let all_done = tokio::time::timeout_at(deadline, async {
+            tokio::join!(&mut *main, tracker.wait());
+        })
+        .await
+        .is_ok();
+
+        let mut aborted = Vec::new();
+        if !all_done {
+            if main.abort() {
+                aborted.push("main".to_owned());
+            }
+            aborted.extend(self.inner.live.abort_all());
+            tracing::warn!(grace_ms = config.grace.as_millis() as u64, aborted = aborted.len(), "grace period over: aborted what was left");
+        }
+        let mut draft = lock(&self.inner.draft);
+        draft.timings.drain_delay = drain_delay;
+        draft.timings.drain = drain_started.elapsed();
+        draft.tasks_aborted = aborted;
+    }
+
+    async fn run_hooks(&self, kind: HookKind) -> Vec<HookReport> {
+        let hooks: Vec<Hook> = lock(&self.inner.hooks)
+            .iter()
+            .filter(|hook| hook.kind == kind)
+            .cloned()
+            .collect();
+        let started = Instant::now();
+        let reports = run_phase(hooks, self.config().hook_timeout).await;
+        let mut draft = lock(&self.inner.draft);
+        match kind {
+            HookKind::Persist => draft.timings.persist = started.elapsed(),
+            HookKind::Shutdown => draft.timings.hooks = started.elapsed(),
+        }
+        draft.hooks.extend(reports.iter().cloned());
+        reports
+    }
+
+    /// Step: runs the persist hooks (see [`Hook`] for order, concurrency and timeouts) and
+    /// records their outcomes.
+    pub async fn run_persist_hooks(&self) -> Vec<HookReport> {
+        self.run_hooks(HookKind::Persist).await
+    }
+
+    /// Step: runs the shutdown hooks by ascending order and records their outcomes.
+    pub async fn run_shutdown_hooks(&self) -> Vec<HookReport> {
+        self.run_hooks(HookKind::Shutdown).await
+    }
+
+    /// Step: marks the service Stopped and returns the report. Triggers the shutdown (as
+    /// requested) if nothing did.
+    pub fn finish(&self) -> ShutdownReport {
+        self.shutdown();
+        let (trigger, at) = lock(&self.inner.trigger)
+            .clone()
+            .unwrap_or((Trigger::MainReturned, Instant::now()));
+        self.inner.state.send_replace(State::Stopped);
+        let draft = std::mem::take(&mut *lock(&self.inner.draft));
+        let mut timings = draft.timings;
+        timings.total = at.elapsed();
+        ShutdownReport {
+            trigger,
+            main: draft.main,
+            timings,
+            tasks_aborted: draft.tasks_aborted,
+            task_failures: lock(&self.inner.failures).clone(),
+            hooks: draft.hooks,
+        }
+    }
+
+    /// The whole sequence after start-up, inside a runtime you already have: ready, run `main`
+    /// until the trigger, drain, persist hooks, shutdown hooks, report. Signals are only heard if
+    /// [`listen_for_signals`](Lifecycle::listen_for_signals) was called first.
+    pub async fn run<F>(&self, main: F) -> ShutdownReport
+    where
+        F: Future,
+        F::Output: MainResult,
+    {
+        self.set_ready();
+        let mut main = self.watch_main(main);
+        self.wait_for_trigger(&mut main).await;
+        self.drain(&mut main).await;
+        self.run_persist_hooks().await;
+        self.run_shutdown_hooks().await;
+        self.finish()
+    }
+
+    fn record_main(&self, outcome: MainOutcome) {
+        let trigger = match &outcome {
+            MainOutcome::Returned => Trigger::MainReturned,
+            MainOutcome::Failed(error) | MainOutcome::Panicked(error) => {
+                tracing::error!(error = %error, "main failed");
+                Trigger::MainFailed(error.clone())
+            }
+            MainOutcome::Aborted => {
+                lock(&self.inner.draft).main = Some(outcome);
+                return;
+            }
+        };
+        lock(&self.inner.draft).main = Some(outcome);
+        self.inner.trigger(trigger);
+    }
+}
+
+/// What the app's main future may return: `()`, or `Result<(), E>` where `E: Debug` (printed
+/// with `{:?}`, as Rust's own `main` does).
+#[diagnostic::on_unimplemented(
+    message = "the main function must return `()` or `Result<(), E>` with `E: Debug`, not `{Self}`",
+    label = "this return type"
+)]
+pub trait MainResult {
+    /// `Ok`, or the error's `Debug` text.
+    fn into_main_result(self) -> Result<(), String>;
+}
+
+impl MainResult for () {
+    fn into_main_result(self) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+impl<E: std::fmt::Debug> MainResult for Result<(), E> {
+    fn into_main_result(self) -> Result<(), String> {
+        self.map_err(|err| format!("{err:?}"))
+    }
+}
+
+/// The app's main future, watched: made by [`Lifecycle::watch_main`].
+///
+/// Polling it to the end records how main ended and triggers the shutdown. Polling it again after
+/// that is ready at once, so every step can await it.
+#[must_use = "the main future does nothing unless the sequence polls it"]
+pub struct MainTask<F> {
+    future: Option<Pin<Box<F>>>,
+    lc: Lifecycle,
+}
+
+impl<F> MainTask<F> {
+    /// Whether the main future has ended (or was dropped at the deadline).
+    pub fn is_finished(&self) -> bool {
+        self.future.is_none()
+    }
+
+    /// Drops the main future if it is still running. Returns whether it was.
+    fn abort(&mut self) -> bool {
+        let running = self.future.take().is_some();
+        if running {
+            self.lc.record_main(MainOutcome::Aborted);
+        }
+        running
+    }
+}
+
+impl<F> Future for MainTask<F>
+where
+    F: Future,
+    F::Output: MainResult,
+{
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let Some(future) = self.future.as_mut() else {
+            return Poll::Ready(());
+        };
+        let outcome = match panic::catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
+            Ok(Poll::Pending) => return Poll::Pending,
+            Ok(Poll::Ready(output)) => match output.into_main_result() {
+                Ok(()) => MainOutcome::Returned,
+                Err(error) => MainOutcome::Failed(error),
+            },
+            Err(payload) => MainOutcome::Panicked(panic_message(&*payload)),
+        };
+        self.future = None;
+        self.lc.record_main(outcome);
+        Poll::Ready(())
+    }
+}

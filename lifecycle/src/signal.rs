@@ -1,0 +1,281 @@
+//! The signals that start a shutdown, and the process-wide listener.
+//!
+//! Listening only notifies: Tokio's handler writes to a pipe and the listener task reads it, so no
+//! work of ours ever runs inside a signal handler.
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// A signal that can start a shutdown.
+///
+/// On Windows the console events map onto the same four: Ctrl-C is [`Interrupt`], closing the
+/// console and system shutdown are [`Terminate`], Ctrl-Break is [`Quit`] and logoff is
+/// [`Hangup`].
+///
+/// [`Interrupt`]: Signal::Interrupt
+/// [`Terminate`]: Signal::Terminate
+/// [`Quit`]: Signal::Quit
+/// [`Hangup`]: Signal::Hangup
+///
+/// # Examples
+///
+/// ```
+/// use lifecycle::Signal;
+///
+/// let signal: Signal = "SIGTERM".parse()?;
+/// assert_eq!(signal, Signal::Terminate);
+/// assert_eq!(signal.number(), 15);
+/// assert_eq!(signal.exit_code(), 143);
+/// assert_eq!("int".parse::<Signal>()?, Signal::Interrupt);
+/// # Ok::<(), lifecycle::UnknownSignal>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Signal {
+    /// SIGINT (Ctrl-C).
+    Interrupt,
+    /// SIGTERM: what Kubernetes, systemd and Docker send first.
+    Terminate,
+    /// SIGQUIT (Ctrl-\).
+    Quit,
+    /// SIGHUP: the terminal went away; not listened to unless chosen.
+    Hangup,
+}
+
+impl Signal {
+    /// Every signal this crate knows.
+    pub const ALL: [Signal; 4] = [
+        Signal::Terminate,
+        Signal::Interrupt,
+        Signal::Quit,
+        Signal::Hangup,
+    ];
+
+    /// The POSIX signal number (the same on every Unix for these four).
+    pub const fn number(self) -> u8 {
+        match self {
+            Signal::Hangup => 1,
+            Signal::Interrupt => 2,
+            Signal::Quit => 3,
+            Signal::Terminate => 15,
+        }
+    }
+
+    /// The exit code of a process ended by this signal: 128 + its number (130 for SIGINT, 143
+    /// for SIGTERM), which is what a forced exit uses.
+    pub const fn exit_code(self) -> u8 {
+        128 + self.number()
+    }
+
+    /// The signal's name, such as `SIGTERM`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Signal::Hangup => "SIGHUP",
+            Signal::Interrupt => "SIGINT",
+            Signal::Quit => "SIGQUIT",
+            Signal::Terminate => "SIGTERM",
+        }
+    }
+}
+
+impl fmt::Display for Signal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Signal {
+    type Err = UnknownSignal;
+
+    /// Accepts `SIGTERM`, `TERM` or `term` (and likewise for the others).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let upper = s.trim().to_ascii_uppercase();
+        let bare = upper.strip_prefix("SIG").unwrap_or(&upper);
+        Signal::ALL
+            .into_iter()
+            .find(|signal| &signal.name()[3..] == bare)
+            .ok_or_else(|| UnknownSignal(s.to_owned()))
+    }
+}
+
+/// A signal name that is not SIGTERM, SIGINT, SIGQUIT or SIGHUP.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownSignal(String);
+
+impl fmt::Display for UnknownSignal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "unknown signal `{}`: expected SIGTERM, SIGINT, SIGQUIT or SIGHUP",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for UnknownSignal {}
+
+/// Why the signal listener could not be installed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum SignalError {
+    /// Listeners were already installed in this process; they are installed once.
+    AlreadyInstalled,
+    /// Not called from inside a Tokio runtime with its I/O driver enabled.
+    NoRuntime,
+    /// The operating system refused to install the handler for this signal.
+    Install(Signal, std::io::Error),
+}
+
+impl fmt::Display for SignalError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SignalError::AlreadyInstalled => f.write_str(
+                "signal listeners are already installed in this process; call `listen_for_signals` once",
+            ),
+            SignalError::NoRuntime => f.write_str(
+                "signal listeners need a Tokio runtime with its I/O driver (`enable_all`); call this inside one",
+            ),
+            SignalError::Install(signal, err) => {
+                write!(f, "could not listen for {signal}: {err}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for SignalError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            SignalError::Install(_, err) => Some(err),
+            _ => None,
+        }
+    }
+}
+
+static INSTALLED: AtomicBool = AtomicBool::new(false);
+
+/// Streams of the chosen signals, installed once per process.
+pub(crate) struct Listener {
+    streams: Vec<(Signal, imp::Stream)>,
+}
+
+impl Listener {
+    pub(crate) fn install(signals: &[Signal]) -> Result<Self, SignalError> {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(SignalError::NoRuntime);
+        }
+        if INSTALLED.swap(true, Ordering::SeqCst) {
+            return Err(SignalError::AlreadyInstalled);
+        }
+        let mut streams = Vec::new();
+        for &signal in signals {
+            match imp::streams(signal) {
+                Ok(more) => streams.extend(more.into_iter().map(|stream| (signal, stream))),
+                Err(err) => {
+                    INSTALLED.store(false, Ordering::SeqCst);
+                    return Err(SignalError::Install(signal, err));
+                }
+            }
+        }
+        Ok(Self { streams })
+    }
+
+    /// Waits for the next signal. Cancel safe: no signal is lost if this is dropped.
+    pub(crate) async fn recv(&mut self) -> Signal {
+        std::future::poll_fn(|cx| {
+            for (signal, stream) in &mut self.streams {
+                if stream.poll_recv(cx).is_ready() {
+                    return std::task::Poll::Ready(*signal);
+                }
+            }
+            std::task::Poll::Pending
+        })
+        .await
+    }
+}
+
+#[cfg(unix)]
+mod imp {
+    use super::Signal;
+    use std::task::{Context, Poll};
+    use tokio::signal::unix::{signal, SignalKind};
+
+    pub(super) struct Stream(tokio::signal::unix::Signal);
+
+    impl Stream {
+        pub(super) fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<()>> {
+            self.0.poll_recv(cx)
+        }
+    }
+
+    pub(super) fn streams(which: Signal) -> std::io::Result<Vec<Stream>> {
+        let kind = match which {
+            Signal::Hangup => SignalKind::hangup(),
+            Signal::Interrupt => SignalKind::interrupt(),
+            Signal::Quit => SignalKind::quit(),
+            Signal::Terminate => SignalKind::terminate(),
+        };
+        Ok(vec![Stream(signal(kind)?)])
+    }
+}
+
+#[cfg(windows)]
+mod imp {
+    use super::Signal;
+    use std::task::{Context, Poll};
+    use tokio::signal::windows;
+
+    pub(super) enum Stream {
+        CtrlC(windows::CtrlC),
+        CtrlBreak(windows::CtrlBreak),
+        CtrlClose(windows::CtrlClose),
+        CtrlShutdown(windows::CtrlShutdown),
+        CtrlLogoff(windows::CtrlLogoff),
+    }
+
+    impl Stream {
+        pub(super) fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<()>> {
+            match self {
+                Stream::CtrlC(s) => s.poll_recv(cx),
+                Stream::CtrlBreak(s) => s.poll_recv(cx),
+                Stream::CtrlClose(s) => s.poll_recv(cx),
+                Stream::CtrlShutdown(s) => s.poll_recv(cx),
+                Stream::CtrlLogoff(s) => s.poll_recv(cx),
+            }
+        }
+    }
+
+    pub(super) fn streams(which: Signal) -> std::io::Result<Vec<Stream>> {
+        Ok(match which {
+            Signal::Interrupt => vec![Stream::CtrlC(windows::ctrl_c()?)],
+            Signal::Quit => vec![Stream::CtrlBreak(windows::ctrl_break()?)],
+            Signal::Terminate => vec![
+                Stream::CtrlClose(windows::ctrl_close()?),
+                Stream::CtrlShutdown(windows::ctrl_shutdown()?),
+            ],
+            Signal::Hangup => vec![Stream::CtrlLogoff(windows::ctrl_logoff()?)],
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_parse_back_to_the_same_signal() {
+        for signal in Signal::ALL {
+            assert_eq!(signal.name().parse::<Signal>().unwrap(), signal);
+            assert_eq!(signal.name()[3..].to_lowercase().parse::<Signal>().unwrap(), signal);
+        }
+        assert!("SIGKILL".parse::<Signal>().is_err());
+        assert!("".parse::<Signal>().is_err());
+    }
+
+    #[test]
+    fn exit_codes_are_128_plus_the_number() {
+        assert_eq!(Signal::Interrupt.exit_code(), 130);
+        assert_eq!(Signal::Terminate.exit_code(), 143);
+        assert_eq!(Signal::Quit.exit_code(), 131);
+        assert_eq!(Signal::Hangup.exit_code(), 129);
+    }
+}

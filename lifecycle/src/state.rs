@@ -1,0 +1,59 @@
+//! Readiness: where a service is in its life, for probes and load balancers.
+
+use std::fmt;
+
+/// Where a service is in its life. It only moves forward:
+/// `Starting` → `Ready` → `Draining` → `Stopped`.
+///
+/// A readiness probe should answer success only in [`Ready`](State::Ready): the moment a shutdown
+/// is triggered the state becomes [`Draining`](State::Draining), before the drain delay, so the
+/// load balancer stops sending new requests while the old ones are still being served.
+///
+/// # Examples
+///
+/// ```
+/// use lifecycle::{Config, Lifecycle, State};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let lc = Lifecycle::new(Config::new());
+/// assert_eq!(lc.state(), State::Starting);
+/// lc.set_ready();
+/// assert!(lc.state().is_ready());
+/// lc.shutdown();
+/// assert_eq!(lc.state(), State::Draining);
+/// # }
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum State {
+    /// Built, not yet serving.
+    Starting,
+    /// Serving; readiness probes should succeed.
+    Ready,
+    /// A shutdown was triggered: readiness probes should fail, in-flight work is finishing.
+    Draining,
+    /// The shutdown sequence has finished.
+    Stopped,
+}
+
+impl State {
+    /// Whether a readiness probe should succeed.
+    pub const fn is_ready(self) -> bool {
+        matches!(self, State::Ready)
+    }
+
+    /// The state's name in lower case, as logged.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            State::Starting => "starting",
+            State::Ready => "ready",
+            State::Draining => "draining",
+            State::Stopped => "stopped",
+        }
+    }
+}
+
+impl fmt::Display for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
