@@ -230,7 +230,11 @@ impl Config {
     }
 }
 
-fn parse_duration(variable: &'static str, value: &str, zero_ok: bool) -> Result<Duration, ConfigError> {
+fn parse_duration(
+    variable: &'static str,
+    value: &str,
+    zero_ok: bool,
+) -> Result<Duration, ConfigError> {
     let duration = humantime::parse_duration(value.trim()).map_err(|err| {
         ConfigError::new(
             variable,
@@ -310,7 +314,11 @@ impl ConfigError {
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "invalid {}={:?}: {}", self.variable, self.value, self.reason)
+        write!(
+            f,
+            "invalid {}={:?}: {}",
+            self.variable, self.value, self.reason
+        )
     }
 }
 
@@ -350,13 +358,22 @@ mod tests {
 
     #[test]
     fn bad_values_name_the_variable_and_the_value() {
-        let cases: [(&'static [(&'static str, &'static str)], &str, &str); 6] = [
+        type Pairs = &'static [(&'static str, &'static str)];
+        let cases: [(Pairs, &str, &str); 6] = [
             (&[(ENV_GRACE, "30x")], ENV_GRACE, "30x"),
             (&[(ENV_GRACE, "")], ENV_GRACE, ""),
             (&[(ENV_GRACE, "0s")], ENV_GRACE, "0s"),
             (&[(ENV_HOOK_TIMEOUT, "soon")], ENV_HOOK_TIMEOUT, "soon"),
-            (&[(ENV_SIGNALS, "SIGTERM,SIGKILL")], ENV_SIGNALS, "SIGTERM,SIGKILL"),
-            (&[(ENV_FORCE_ON_SECOND_SIGNAL, "maybe")], ENV_FORCE_ON_SECOND_SIGNAL, "maybe"),
+            (
+                &[(ENV_SIGNALS, "SIGTERM,SIGKILL")],
+                ENV_SIGNALS,
+                "SIGTERM,SIGKILL",
+            ),
+            (
+                &[(ENV_FORCE_ON_SECOND_SIGNAL, "maybe")],
+                ENV_FORCE_ON_SECOND_SIGNAL,
+                "maybe",
+            ),
         ];
         for (pairs, variable, value) in cases {
             let err = Config::new().apply_env_from(env(pairs)).unwrap_err();
@@ -369,6 +386,9 @@ mod tests {
 
     #[test]
     fn unset_variables_change_nothing() {
-        assert_eq!(Config::new().apply_env_from(|_| None).unwrap(), Config::new());
+        assert_eq!(
+            Config::new().apply_env_from(|_| None).unwrap(),
+            Config::new()
+        );
     }
 }

@@ -265,7 +265,9 @@ impl Hook {
         let outcome = match tokio::time::timeout(timeout, handle).await {
             Ok(Ok(Ok(()))) => HookOutcome::Ok,
             Ok(Ok(Err(message))) => HookOutcome::Failed(message),
-            Ok(Err(err)) if err.is_panic() => HookOutcome::Panicked(panic_message(&*err.into_panic())),
+            Ok(Err(err)) if err.is_panic() => {
+                HookOutcome::Panicked(panic_message(&*err.into_panic()))
+            }
             Ok(Err(_)) => HookOutcome::Failed("the hook's task was cancelled".to_owned()),
             Err(_) => {
                 abort.abort();
@@ -346,11 +348,16 @@ pub(crate) async fn run_phase(hooks: Vec<Hook>, default_timeout: Duration) -> Ve
 }
 
 /// The longest the hooks of one phase can take: the largest timeout of each order group, added up.
-pub(crate) fn phase_budget<'a>(hooks: impl Iterator<Item = &'a Hook>, default: Duration) -> Duration {
+pub(crate) fn phase_budget<'a>(
+    hooks: impl Iterator<Item = &'a Hook>,
+    default: Duration,
+) -> Duration {
     let mut groups: BTreeMap<i32, Duration> = BTreeMap::new();
     for hook in hooks {
         let longest = groups.entry(hook.order).or_default();
         *longest = (*longest).max(hook.timeout_or(default));
     }
-    groups.values().fold(Duration::ZERO, |sum, d| sum.saturating_add(*d))
+    groups
+        .values()
+        .fold(Duration::ZERO, |sum, d| sum.saturating_add(*d))
 }

@@ -90,6 +90,8 @@ pub use crate::task::TaskResult;
 
 pub use tokio_util::sync::CancellationToken;
 
+pub use lifecycle_macros::{component, main, on_shutdown, persist};
+
 /// What the attributes' generated code calls. Not a public API: it may change in any release.
 #[doc(hidden)]
 pub mod __private {

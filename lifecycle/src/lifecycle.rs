@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 use tokio::time::Instant;
-use tokio_util::sync::{CancellationToken, WaitForCancellationFuture, WaitForCancellationFutureOwned};
+use tokio_util::sync::{
+    CancellationToken, WaitForCancellationFuture, WaitForCancellationFutureOwned,
+};
 use tokio_util::task::TaskTracker;
 
 use crate::hooks::{phase_budget, run_phase};
@@ -17,8 +19,8 @@ use crate::report::{no_subscriber, panic_message, Millis, PhaseTimings, TaskFail
 use crate::signal::Listener;
 use crate::task::LiveTasks;
 use crate::{
-    Component, Config, Hook, HookKind, HookReport, MainOutcome, ShutdownReport, Signal, SignalError,
-    State, Trigger,
+    Component, Config, Hook, HookKind, HookReport, MainOutcome, ShutdownReport, Signal,
+    SignalError, State, Trigger,
 };
 
 /// Locks a mutex, carrying on through poisoning: every critical section here leaves its data
@@ -251,7 +253,9 @@ impl Lifecycle {
 
     /// What started the shutdown, or `None` while the service runs.
     pub fn trigger(&self) -> Option<Trigger> {
-        lock(&self.inner.trigger).as_ref().map(|(trigger, _)| trigger.clone())
+        lock(&self.inner.trigger)
+            .as_ref()
+            .map(|(trigger, _)| trigger.clone())
     }
 
     /// Waits until the shutdown is triggered (before the drain delay, unlike
@@ -334,9 +338,8 @@ impl Lifecycle {
         if hook.every.is_some() && hook.kind == HookKind::Shutdown {
             tracing::warn!(hook = %hook.name, "`every` is ignored on a shutdown hook");
         }
-        let start_now = hook.kind == HookKind::Persist
-            && hook.every.is_some()
-            && self.state() == State::Ready;
+        let start_now =
+            hook.kind == HookKind::Persist && hook.every.is_some() && self.state() == State::Ready;
         lock(&self.inner.hooks).push(hook.clone());
         if start_now {
             self.start_periodic(hook);
@@ -383,8 +386,14 @@ impl Lifecycle {
     pub fn hook_budget(&self) -> Duration {
         let hooks = lock(&self.inner.hooks);
         let default = self.config().hook_timeout;
-        let persist = phase_budget(hooks.iter().filter(|h| h.kind == HookKind::Persist), default);
-        let shutdown = phase_budget(hooks.iter().filter(|h| h.kind == HookKind::Shutdown), default);
+        let persist = phase_budget(
+            hooks.iter().filter(|h| h.kind == HookKind::Persist),
+            default,
+        );
+        let shutdown = phase_budget(
+            hooks.iter().filter(|h| h.kind == HookKind::Shutdown),
+            default,
+        );
         persist.saturating_add(shutdown)
     }
 
@@ -492,7 +501,10 @@ impl Lifecycle {
         let config = self.config();
         let delay_started = Instant::now();
         if !config.drain_delay.is_zero() && !main.is_finished() {
-            tracing::info!(drain_delay_ms = config.drain_delay.as_millis() as u64, "drain delay: still serving while the load balancer catches up");
+            tracing::info!(
+                drain_delay_ms = config.drain_delay.as_millis() as u64,
+                "drain delay: still serving while the load balancer catches up"
+            );
             tokio::select! {
                 () = tokio::time::sleep(config.drain_delay) => {}
                 () = self.inner.hurry.cancelled() => {}
@@ -518,7 +530,11 @@ impl Lifecycle {
                 aborted.push("main".to_owned());
             }
             aborted.extend(self.inner.live.abort_all());
-            tracing::warn!(grace_ms = config.grace.as_millis() as u64, aborted = aborted.len(), "grace period over: aborted what was left");
+            tracing::warn!(
+                grace_ms = config.grace.as_millis() as u64,
+                aborted = aborted.len(),
+                "grace period over: aborted what was left"
+            );
         }
         let mut draft = lock(&self.inner.draft);
         draft.timings.drain_delay = drain_delay;

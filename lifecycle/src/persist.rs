@@ -119,11 +119,8 @@ mod tests {
     use super::*;
 
     fn scratch(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!(
-            "lifecycle-persist-{}-{}",
-            std::process::id(),
-            name
-        ));
+        let dir =
+            std::env::temp_dir().join(format!("lifecycle-persist-{}-{}", std::process::id(), name));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).unwrap();
         dir
@@ -136,7 +133,10 @@ mod tests {
         write_atomic(&path, "one").unwrap();
         write_atomic(&path, "two, longer").unwrap();
         assert_eq!(fs::read_to_string(&path).unwrap(), "two, longer");
-        let names: Vec<_> = fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let names: Vec<_> = fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(names, vec![std::ffi::OsString::from("state.txt")]);
         fs::remove_dir_all(&dir).unwrap();
     }

@@ -67,7 +67,9 @@ impl fmt::Display for Trigger {
                 }
                 Ok(())
             }
-            Trigger::TaskFailed { task, error } => write!(f, "critical task `{task}` failed: {error}"),
+            Trigger::TaskFailed { task, error } => {
+                write!(f, "critical task `{task}` failed: {error}")
+            }
         }
     }
 }
@@ -238,7 +240,10 @@ impl ShutdownReport {
     /// # }
     /// ```
     pub fn code(&self) -> u8 {
-        if let Trigger::Requested { code: Some(code), .. } = self.trigger {
+        if let Trigger::Requested {
+            code: Some(code), ..
+        } = self.trigger
+        {
             return code;
         }
         let main_failed = matches!(
@@ -307,7 +312,11 @@ impl fmt::Display for ShutdownReport {
         writeln!(f, "  persist       {}", Millis(t.persist))?;
         writeln!(f, "  hooks         {}", Millis(t.hooks))?;
         for failure in &self.task_failures {
-            let kind = if failure.critical { "critical task" } else { "task" };
+            let kind = if failure.critical {
+                "critical task"
+            } else {
+                "task"
+            };
             writeln!(f, "  {kind} `{}` failed: {}", failure.task, failure.error)?;
         }
         for hook in &self.hooks {
@@ -406,7 +415,9 @@ mod tests {
         assert_eq!(clean.code(), EXIT_OK);
 
         let mut hook_failed = report();
-        hook_failed.hooks.push(hook(HookOutcome::TimedOut(Duration::from_secs(1))));
+        hook_failed
+            .hooks
+            .push(hook(HookOutcome::TimedOut(Duration::from_secs(1))));
         assert_eq!(hook_failed.code(), EXIT_HOOK_FAILED);
 
         let mut aborted = hook_failed.clone();
@@ -418,15 +429,26 @@ mod tests {
         assert_eq!(app_failed.code(), EXIT_APP_FAILED);
 
         let mut critical = report();
-        critical.task_failures.push(TaskFailure { task: "t".into(), error: "e".into(), critical: true });
+        critical.task_failures.push(TaskFailure {
+            task: "t".into(),
+            error: "e".into(),
+            critical: true,
+        });
         assert_eq!(critical.code(), EXIT_APP_FAILED);
 
         let mut not_critical = report();
-        not_critical.task_failures.push(TaskFailure { task: "t".into(), error: "e".into(), critical: false });
+        not_critical.task_failures.push(TaskFailure {
+            task: "t".into(),
+            error: "e".into(),
+            critical: false,
+        });
         assert_eq!(not_critical.code(), EXIT_OK);
 
         let mut requested = app_failed.clone();
-        requested.trigger = Trigger::Requested { code: Some(42), reason: None };
+        requested.trigger = Trigger::Requested {
+            code: Some(42),
+            reason: None,
+        };
         assert_eq!(requested.code(), 42);
     }
 

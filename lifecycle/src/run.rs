@@ -157,7 +157,10 @@ pub enum Flavor {
 }
 
 /// Builds the runtime with every driver enabled (signals need the I/O driver).
-pub fn runtime(flavor: Flavor, worker_threads: Option<usize>) -> std::io::Result<tokio::runtime::Runtime> {
+pub fn runtime(
+    flavor: Flavor,
+    worker_threads: Option<usize>,
+) -> std::io::Result<tokio::runtime::Runtime> {
     let mut builder = match flavor {
         Flavor::CurrentThread => tokio::runtime::Builder::new_current_thread(),
         Flavor::MultiThread => tokio::runtime::Builder::new_multi_thread(),

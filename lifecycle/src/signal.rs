@@ -265,7 +265,10 @@ mod tests {
     fn names_parse_back_to_the_same_signal() {
         for signal in Signal::ALL {
             assert_eq!(signal.name().parse::<Signal>().unwrap(), signal);
-            assert_eq!(signal.name()[3..].to_lowercase().parse::<Signal>().unwrap(), signal);
+            assert_eq!(
+                signal.name()[3..].to_lowercase().parse::<Signal>().unwrap(),
+                signal
+            );
         }
         assert!("SIGKILL".parse::<Signal>().is_err());
         assert!("".parse::<Signal>().is_err());

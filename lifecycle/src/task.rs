@@ -135,7 +135,8 @@ impl Guard {
             critical,
         });
         if critical {
-            self.inner.trigger(Trigger::TaskFailed { task: name, error });
+            self.inner
+                .trigger(Trigger::TaskFailed { task: name, error });
         }
     }
 }
@@ -267,7 +268,11 @@ impl Lifecycle {
     /// assert_eq!(report.tasks_aborted, ["stubborn"]);
     /// # }
     /// ```
-    pub fn spawn_named<F>(&self, name: impl Into<Cow<'static, str>>, future: F) -> JoinHandle<F::Output>
+    pub fn spawn_named<F>(
+        &self,
+        name: impl Into<Cow<'static, str>>,
+        future: F,
+    ) -> JoinHandle<F::Output>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
@@ -296,7 +301,11 @@ impl Lifecycle {
     /// assert_eq!(report.code(), lifecycle::EXIT_APP_FAILED);
     /// # }
     /// ```
-    pub fn spawn_critical<F>(&self, name: impl Into<Cow<'static, str>>, future: F) -> JoinHandle<F::Output>
+    pub fn spawn_critical<F>(
+        &self,
+        name: impl Into<Cow<'static, str>>,
+        future: F,
+    ) -> JoinHandle<F::Output>
     where
         F: Future + Send + 'static,
         F::Output: TaskResult + Send + 'static,

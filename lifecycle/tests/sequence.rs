@@ -123,13 +123,18 @@ async fn stragglers_are_aborted_and_named_at_the_deadline() {
     assert_eq!(report.tasks_aborted.len(), 2, "{:?}", report.tasks_aborted);
     assert_eq!(report.tasks_aborted[0], "stuck");
     assert!(
-        report.tasks_aborted[1].starts_with("task spawned at ") && report.tasks_aborted[1].contains("sequence.rs"),
+        report.tasks_aborted[1].starts_with("task spawned at ")
+            && report.tasks_aborted[1].contains("sequence.rs"),
         "unnamed tasks are named by where they were spawned: {:?}",
         report.tasks_aborted
     );
     assert_eq!(report.code(), EXIT_ABORTED);
     assert!(stuck.await.unwrap_err().is_cancelled());
-    assert_eq!(dropped.load(Ordering::SeqCst), 1, "the aborted task's future was dropped");
+    assert_eq!(
+        dropped.load(Ordering::SeqCst),
+        1,
+        "the aborted task's future was dropped"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -174,8 +179,14 @@ async fn hooks_run_persist_first_then_by_ascending_order() {
     assert_eq!(
         log.entries(),
         [
-            "save start", "save end", "first start", "first end", "flush start", "flush end",
-            "close-db start", "close-db end"
+            "save start",
+            "save end",
+            "first start",
+            "first end",
+            "flush start",
+            "flush end",
+            "close-db start",
+            "close-db end"
         ]
     );
     let names: Vec<_> = report.hooks.iter().map(|h| h.name.as_str()).collect();
@@ -209,13 +220,18 @@ async fn every_hook_runs_even_when_others_fail_panic_or_time_out() {
     let ran_last = Arc::new(AtomicUsize::new(0));
     lc.add_hook(Hook::on_shutdown("errs", || async { Err::<(), _>("disk full") }).order(1));
     lc.add_hook(Hook::on_shutdown("panics", || async { explode("bug in hook") }).order(1));
-    lc.add_hook(Hook::on_shutdown("hangs", || std::future::pending::<()>()).order(2));
+    lc.add_hook(Hook::on_shutdown("hangs", std::future::pending::<()>).order(2));
     lc.add_hook(
         Hook::on_shutdown("slow", || sleep(Duration::from_secs(5)))
             .order(2)
             .timeout(Duration::from_secs(3)),
     );
-    lc.add_hook(Hook::on_shutdown_blocking("blocking-panics", || -> Result<(), String> { panic!("sync bug") }).order(3));
+    lc.add_hook(
+        Hook::on_shutdown_blocking("blocking-panics", || -> Result<(), String> {
+            panic!("sync bug")
+        })
+        .order(3),
+    );
     let counter = ran_last.clone();
     lc.add_hook(
         Hook::on_shutdown("last", move || {
@@ -228,7 +244,11 @@ async fn every_hook_runs_even_when_others_fail_panic_or_time_out() {
     );
     let report = lc.run(async {}).await;
 
-    let outcomes: Vec<_> = report.hooks.iter().map(|h| (h.name.as_str(), h.outcome.clone())).collect();
+    let outcomes: Vec<_> = report
+        .hooks
+        .iter()
+        .map(|h| (h.name.as_str(), h.outcome.clone()))
+        .collect();
     assert_eq!(
         outcomes,
         [
@@ -250,8 +270,14 @@ async fn every_hook_runs_even_when_others_fail_panic_or_time_out() {
 async fn main_returning_err_triggers_and_exits_1() {
     let lc = Lifecycle::new(config());
     let report = lc.run(async { Err::<(), _>("bind: address in use") }).await;
-    assert_eq!(report.trigger, Trigger::MainFailed("\"bind: address in use\"".into()));
-    assert_eq!(report.main, Some(MainOutcome::Failed("\"bind: address in use\"".into())));
+    assert_eq!(
+        report.trigger,
+        Trigger::MainFailed("\"bind: address in use\"".into())
+    );
+    assert_eq!(
+        report.main,
+        Some(MainOutcome::Failed("\"bind: address in use\"".into()))
+    );
     assert_eq!(report.code(), EXIT_APP_FAILED);
 }
 
@@ -260,7 +286,10 @@ async fn main_panicking_is_caught_hooks_still_run_and_exit_is_1() {
     let lc = Lifecycle::new(config());
     lc.add_hook(Hook::on_shutdown("cleanup", || async {}));
     let report = lc.run(async { explode("main blew up") }).await;
-    assert_eq!(report.main, Some(MainOutcome::Panicked("main blew up".into())));
+    assert_eq!(
+        report.main,
+        Some(MainOutcome::Panicked("main blew up".into()))
+    );
     assert_eq!(report.hooks.len(), 1);
     assert!(report.hooks[0].outcome.is_ok());
     assert_eq!(report.code(), EXIT_APP_FAILED);
@@ -279,7 +308,10 @@ async fn critical_task_failure_triggers_the_shutdown() {
     assert_eq!(started.elapsed(), Duration::from_secs(3));
     assert_eq!(
         report.trigger,
-        Trigger::TaskFailed { task: "consumer".into(), error: "broker gone".into() }
+        Trigger::TaskFailed {
+            task: "consumer".into(),
+            error: "broker gone".into()
+        }
     );
     assert_eq!(report.task_failures.len(), 1);
     assert!(report.task_failures[0].critical);
@@ -292,10 +324,16 @@ async fn critical_task_panic_triggers_too() {
     let handle = lc.spawn_critical("indexer", async { explode("index corrupt") });
     let main_lc = lc.clone();
     let report = lc.run(async move { main_lc.cancelled().await }).await;
-    assert!(handle.await.unwrap_err().is_panic(), "the JoinHandle still sees the panic");
+    assert!(
+        handle.await.unwrap_err().is_panic(),
+        "the JoinHandle still sees the panic"
+    );
     assert_eq!(
         report.trigger,
-        Trigger::TaskFailed { task: "indexer".into(), error: "index corrupt".into() }
+        Trigger::TaskFailed {
+            task: "indexer".into(),
+            error: "index corrupt".into()
+        }
     );
     assert_eq!(report.code(), EXIT_APP_FAILED);
 }
@@ -375,7 +413,10 @@ async fn periodic_persist_runs_every_period_and_stops_on_cancel() {
     // At 10, 20 and 30 s while running, then once more at shutdown.
     assert_eq!(runs.load(Ordering::SeqCst), 4);
     assert_eq!(report.hooks.len(), 1);
-    assert!(report.tasks_aborted.is_empty(), "the periodic task left on cancel");
+    assert!(
+        report.tasks_aborted.is_empty(),
+        "the periodic task left on cancel"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -386,7 +427,10 @@ async fn shutdown_with_sets_the_exit_code_and_first_trigger_wins() {
     let report = lc.run(async { Err::<(), _>("ignored for the code") }).await;
     assert_eq!(
         report.trigger,
-        Trigger::Requested { code: Some(9), reason: Some("maintenance".into()) }
+        Trigger::Requested {
+            code: Some(9),
+            reason: Some("maintenance".into())
+        }
     );
     assert_eq!(report.code(), 9);
 }
@@ -417,7 +461,11 @@ async fn state_moves_forward_only() {
     assert_eq!(lc.state(), State::Ready);
     lc.shutdown();
     lc.set_ready();
-    assert_eq!(lc.state(), State::Draining, "set_ready after the trigger changes nothing");
+    assert_eq!(
+        lc.state(),
+        State::Draining,
+        "set_ready after the trigger changes nothing"
+    );
     lc.finish();
     assert_eq!(lc.state(), State::Stopped);
 }

@@ -1,0 +1,107 @@
+//! A service written against the runtime by hand (`lifecycle::run`, no attributes), for the
+//! real-process tests in `tests/process.rs`. The first argument picks the scenario; every line it
+//! prints is something a test waits for or asserts on.
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use lifecycle::{Config, Hook, Lifecycle};
+
+fn say(line: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}
+
+/// Hooks registered in an order different from the one they must run in.
+fn register_ordered_hooks(lc: &Lifecycle) {
+    for (name, order) in [
+        ("close-db", 30),
+        ("flush-metrics", 10),
+        ("stop-consumers", 20),
+    ] {
+        lc.add_hook(
+            Hook::on_shutdown(name, move || async move { say(&format!("hook {name}")) })
+                .order(order),
+        );
+    }
+    lc.add_hook(Hook::persist("save-state", || async {
+        say("hook save-state")
+    }));
+}
+
+fn main() -> ExitCode {
+    let scenario = std::env::args().nth(1).unwrap_or_default();
+    let config = Config::new().grace(Duration::from_secs(10));
+    match scenario.as_str() {
+        // Serves until a signal; ordered hooks.
+        "serve" => lifecycle::run(config, |lc| async move {
+            register_ordered_hooks(&lc);
+            say("ready");
+            lc.cancelled().await;
+            say("main done");
+        }),
+        // A task that needs 300 ms to finish its job after cancellation.
+        "slow-task" => lifecycle::run(config, |lc| async move {
+            let token = lc.token();
+            lc.spawn_named("job", async move {
+                token.cancelled().await;
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                say("job finished");
+            });
+            say("ready");
+            lc.cancelled().await;
+        }),
+        // A shutdown hook that takes a minute: a second signal must not wait for it.
+        "slow-hook" => lifecycle::run(config, |lc| async move {
+            lc.add_hook(
+                Hook::on_shutdown("slow", || async {
+                    say("hook slow started");
+                    tokio::time::sleep(Duration::from_secs(60)).await;
+                })
+                .timeout(Duration::from_secs(120)),
+            );
+            say("ready");
+            lc.cancelled().await;
+        }),
+        // A blocking task that never ends, and a short grace period.
+        "stuck-blocking" => {
+            lifecycle::run(config.grace(Duration::from_millis(500)), |lc| async move {
+                lc.spawn_blocking("stuck-io", || std::thread::sleep(Duration::from_secs(3600)));
+                say("ready");
+                lc.cancelled().await;
+            })
+        }
+        // A hook that fails.
+        "failing-hook" => lifecycle::run(config, |lc| async move {
+            lc.add_hook(Hook::on_shutdown("flaky", || async {
+                Err::<(), _>("connection reset")
+            }));
+            lc.add_hook(Hook::on_shutdown("after", || async { say("hook after") }).order(1));
+            say("ready");
+            lc.cancelled().await;
+        }),
+        // The main body returns by itself.
+        "batch" => lifecycle::run(config, |lc| async move {
+            register_ordered_hooks(&lc);
+            say("ready");
+            Ok::<(), String>(())
+        }),
+        // A long drain delay; with forcing off a second signal only skips it.
+        "drain-delay" => lifecycle::run(
+            config.drain_delay(Duration::from_secs(60)),
+            |lc| async move {
+                say("ready");
+                lc.triggered().await;
+                say("draining");
+                lc.cancelled().await;
+                say("cancelled");
+            },
+        ),
+        other => {
+            eprintln!("unknown scenario `{other}`");
+            ExitCode::from(64)
+        }
+    }
+}
