@@ -61,7 +61,10 @@
 //! and start-up errors are written to standard error instead, so they are never lost.
 
 #![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
+#[cfg(feature = "axum")]
+pub mod axum;
 mod config;
 mod hooks;
 mod lifecycle;

@@ -1,0 +1,195 @@
+//! `#[lifecycle::component]`: finds the hook methods of an inherent impl block, strips their
+//! attributes and checks them.
+
+use quote::ToTokens;
+use syn::{Attribute, ImplItem, ItemImpl, Meta};
+
+use super::args::Errors;
+use super::hook_attr::{self, HookArgs, HookFn, HookKind, Place};
+use super::item;
+
+/// The impl block as it will be emitted (hook attributes stripped) and its valid hooks.
+pub(crate) struct Component {
+    pub(crate) item: ItemImpl,
+    pub(crate) hooks: Vec<HookFn>,
+    /// A trait impl gets no `Component` impl: its error is the only one shown.
+    pub(crate) is_trait_impl: bool,
+}
+
+/// Strips the hook attributes of `item` (so none is left for the compiler to resolve, even when
+/// there are errors) and checks them; every problem goes to `errors`.
+pub(crate) fn analyze(mut item: ItemImpl, errors: &mut Errors) -> Component {
+    if let Some((bang, path, for_token)) = &item.trait_ {
+        errors.push(syn::Error::new_spanned(
+            quote::quote!(#bang #path #for_token),
+            "`#[lifecycle::component]` goes on an inherent impl like `impl Db { ... }`, \
+             found a trait impl; move the hook methods into an inherent impl",
+        ));
+        for impl_item in &mut item.items {
+            take_hook_attrs(impl_item_attrs(impl_item));
+        }
+        return Component {
+            item,
+            hooks: Vec::new(),
+            is_trait_impl: true,
+        };
+    }
+    let type_name = type_name(&item.self_ty);
+    let mut hooks = Vec::new();
+    let mut attribute_count = 0;
+    for impl_item in &mut item.items {
+        let found = take_hook_attrs(impl_item_attrs(impl_item));
+        attribute_count += found.len();
+        let Some(first) = found.first() else {
+            continue;
+        };
+        let ImplItem::Fn(method) = impl_item else {
+            errors.push(syn::Error::new_spanned(
+                &first.1,
+                format!(
+                    "`#[{}]` goes on a `&self` method, found {}",
+                    first.0.attr_name(),
+                    describe_impl_item(impl_item)
+                ),
+            ));
+            continue;
+        };
+        let mut hook_errors = Errors::default();
+        let (kind, attr) = first;
+        for (other_kind, other) in found.iter().skip(1) {
+            let message = if other_kind == kind {
+                format!(
+                    "`#[{}]` is set more than once on `{}`",
+                    kind.attr_name(),
+                    method.sig.ident
+                )
+            } else {
+                format!(
+                    "`{}` has both `#[on_shutdown]` and `#[persist]`, but a method is one kind of \
+                     hook; split it into two methods",
+                    method.sig.ident
+                )
+            };
+            hook_errors.push(syn::Error::new_spanned(other, message));
+        }
+        let args = hook_args(*kind, attr, &mut hook_errors);
+        hook_attr::check_signature(&method.sig, Place::Method, &mut hook_errors);
+        if hook_errors.is_empty() {
+            hooks.push(HookFn {
+                kind: *kind,
+                args,
+                ident: method.sig.ident.clone(),
+                is_async: method.sig.asyncness.is_some(),
+                path_suffix: format!("::{type_name}::{}", item::unraw(&method.sig.ident)),
+                span: item::located_at(method.sig.ident.span()),
+                cfgs: item::cfg_attrs(&method.attrs),
+            });
+        }
+        errors.append(hook_errors);
+    }
+    if attribute_count == 0 {
+        errors.push(syn::Error::new_spanned(
+            &item.self_ty,
+            "no `#[on_shutdown]` or `#[persist]` method in this impl; mark a `&self` method \
+             with one, or remove `#[lifecycle::component]`",
+        ));
+    }
+    Component {
+        item,
+        hooks,
+        is_trait_impl: false,
+    }
+}
+
+/// Parses the arguments of one hook attribute.
+fn hook_args(kind: HookKind, attr: &Attribute, errors: &mut Errors) -> HookArgs {
+    let written = format!("#[{}]", kind.attr_name());
+    match &attr.meta {
+        Meta::Path(_) => HookArgs::default(),
+        Meta::List(list) => HookArgs::parse(kind, list.tokens.clone(), &written, errors),
+        Meta::NameValue(name_value) => {
+            errors.push(syn::Error::new_spanned(
+                name_value,
+                format!(
+                    "expected `#[{0}]` or `#[{0}(key = value, ...)]`",
+                    kind.attr_name()
+                ),
+            ));
+            HookArgs::default()
+        }
+    }
+}
+
+/// Which hook an attribute is, written bare (`#[on_shutdown]`) or qualified
+/// (`#[lifecycle::on_shutdown]`, `#[::lifecycle::on_shutdown]`).
+fn hook_kind(attr: &Attribute) -> Option<HookKind> {
+    let segments: Vec<String> = attr
+        .path()
+        .segments
+        .iter()
+        .map(|segment| segment.ident.to_string())
+        .collect();
+    let last = match segments.as_slice() {
+        [last] => last,
+        [krate, last] if krate == "lifecycle" => last,
+        _ => return None,
+    };
+    match last.as_str() {
+        "on_shutdown" => Some(HookKind::OnShutdown),
+        "persist" => Some(HookKind::Persist),
+        _ => None,
+    }
+}
+
+/// Removes the hook attributes from `attrs` and returns them in source order.
+fn take_hook_attrs(attrs: Option<&mut Vec<Attribute>>) -> Vec<(HookKind, Attribute)> {
+    let Some(attrs) = attrs else {
+        return Vec::new();
+    };
+    let mut found = Vec::new();
+    attrs.retain(|attr| match hook_kind(attr) {
+        Some(kind) => {
+            found.push((kind, attr.clone()));
+            false
+        }
+        None => true,
+    });
+    found
+}
+
+fn impl_item_attrs(item: &mut ImplItem) -> Option<&mut Vec<Attribute>> {
+    match item {
+        ImplItem::Const(item) => Some(&mut item.attrs),
+        ImplItem::Fn(item) => Some(&mut item.attrs),
+        ImplItem::Type(item) => Some(&mut item.attrs),
+        ImplItem::Macro(item) => Some(&mut item.attrs),
+        _ => None,
+    }
+}
+
+fn describe_impl_item(item: &ImplItem) -> &'static str {
+    match item {
+        ImplItem::Const(_) => "an associated const",
+        ImplItem::Type(_) => "an associated type",
+        ImplItem::Macro(_) => "a macro invocation",
+        _ => "an item that is not a method",
+    }
+}
+
+/// `Db` for `impl Db`, `Cache` for `impl<T> Cache<T>`: the name shown in hook names.
+fn type_name(ty: &syn::Type) -> String {
+    match ty {
+        syn::Type::Path(path) if path.qself.is_none() => match path.path.segments.last() {
+            Some(last) => item::unraw(&last.ident),
+            None => String::new(),
+        },
+        syn::Type::Group(group) => type_name(&group.elem),
+        syn::Type::Paren(paren) => type_name(&paren.elem),
+        other => other
+            .to_token_stream()
+            .to_string()
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect(),
+    }
+}

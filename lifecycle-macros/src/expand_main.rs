@@ -1,0 +1,154 @@
+//! Code generation for `#[lifecycle::main]`: the shutdown sequence written out as one runtime
+//! call a step, so that the expansion reads like the hand-written pipeline.
+
+use proc_macro2::{Ident, Span, TokenStream};
+use quote::{quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::{AttrStyle, FnArg, ItemFn, ReturnType, Visibility};
+
+use super::duration;
+use super::item;
+use super::main_attr::{Flavor, MainArgs};
+
+/// The user's function, renamed and kept whole (inner attributes, parameter, declared return
+/// type) so that type errors in the body land in the user's code.
+fn inner_fn(item: &ItemFn) -> ItemFn {
+    let mut inner = item.clone();
+    inner
+        .attrs
+        .retain(|attr| matches!(attr.style, AttrStyle::Inner(_)));
+    inner.vis = Visibility::Inherited;
+    inner.sig.ident = Ident::new("__lifecycle_main", Span::call_site());
+    inner
+}
+
+/// The generated `fn main() -> ExitCode`.
+pub(crate) fn main_fn(args: &MainArgs, item: &ItemFn) -> TokenStream {
+    let outer_attrs = item
+        .attrs
+        .iter()
+        .filter(|attr| matches!(attr.style, AttrStyle::Outer));
+    let vis = &item.vis;
+    let name = &item.sig.ident;
+    let inner = inner_fn(item);
+
+    let mut config = quote!(::lifecycle::__private::Config::new());
+    for (method, value) in [
+        ("grace", args.grace),
+        ("drain_delay", args.drain_delay),
+        ("hook_timeout", args.hook_timeout),
+    ] {
+        if let Some((value, _)) = value {
+            let method = Ident::new(method, Span::call_site());
+            let value = duration::to_tokens(value);
+            config.extend(quote!(.#method(#value)));
+        }
+    }
+    if let Some((signals, _)) = &args.signals {
+        let signals = signals
+            .iter()
+            .map(|variant| Ident::new(variant, Span::call_site()));
+        config.extend(quote!(.signals([#(::lifecycle::__private::Signal::#signals),*])));
+    }
+    if let Some((on, _)) = args.force_on_second_signal {
+        config.extend(quote!(.force_on_second_signal(#on)));
+    }
+
+    let flavor = match args.flavor {
+        Some((Flavor::CurrentThread, _)) => quote!(CurrentThread),
+        _ => quote!(MultiThread),
+    };
+    let worker_threads = match args.worker_threads {
+        Some((threads, _)) => quote!(::core::option::Option::Some(#threads)),
+        None => quote!(::core::option::Option::None),
+    };
+
+    // `lc.clone()` is spanned at the declared parameter type, and the steps that require a
+    // `MainResult` at the declared return type: a wrong type is reported where the user wrote it.
+    let span = match &item.sig.output {
+        ReturnType::Type(_, ty) => item::located_at(ty.span()),
+        ReturnType::Default => Span::call_site(),
+    };
+    let arg = match item.sig.inputs.first() {
+        Some(FnArg::Typed(param)) => {
+            let span = item::located_at(param.ty.span());
+            Some(quote_spanned!(span=> lc.clone()))
+        }
+        _ => None,
+    };
+    let watch = quote_spanned!(span=> lc.watch_main(__lifecycle_main(#arg)));
+    let wait = quote_spanned!(span=> lc.wait_for_trigger(&mut main).await);
+    let drain = quote_spanned!(span=> lc.drain(&mut main).await);
+
+    quote! {
+        #(#outer_attrs)*
+        #vis fn #name() -> ::std::process::ExitCode {
+            #inner
+            let config = #config;
+            let config = match config.apply_env() {
+                ::core::result::Result::Ok(config) => config,
+                ::core::result::Result::Err(err) => {
+                    return ::lifecycle::__private::startup_failed(err);
+                }
+            };
+            let runtime = match ::lifecycle::__private::runtime(
+                ::lifecycle::__private::Flavor::#flavor,
+                #worker_threads,
+            ) {
+                ::core::result::Result::Ok(runtime) => runtime,
+                ::core::result::Result::Err(err) => {
+                    return ::lifecycle::__private::startup_failed(err);
+                }
+            };
+            let code = runtime.block_on(async move {
+                let lc = ::lifecycle::__private::Lifecycle::new(config);
+                lc.register_free_hooks();
+                if let ::core::result::Result::Err(err) = lc.listen_for_signals() {
+                    return ::lifecycle::__private::startup_failed(err);
+                }
+                lc.set_ready();
+                let mut main = #watch;
+                #wait;
+                #drain;
+                lc.run_persist_hooks().await;
+                lc.run_shutdown_hooks().await;
+                let report = lc.finish();
+                report.log();
+                report.exit_code()
+            });
+            ::lifecycle::__private::shutdown_runtime(runtime);
+            code
+        }
+    }
+}
+
+/// What is emitted when the signature cannot be expanded: a plain `fn main() {}` (so no
+/// "`main` function is not allowed to be `async`" follows the real error) that still holds the
+/// body in an unused inner function, so the body is type-checked and the IDE keeps working.
+pub(crate) fn stub_fn(item: &ItemFn) -> TokenStream {
+    let outer_attrs = item
+        .attrs
+        .iter()
+        .filter(|attr| matches!(attr.style, AttrStyle::Outer));
+    let vis = &item.vis;
+    let name = &item.sig.ident;
+    let has_receiver = item.sig.receiver().is_some();
+    let inner = (!has_receiver).then(|| {
+        let mut inner = inner_fn(item);
+        inner.sig.constness = None;
+        inner.sig.unsafety = None;
+        inner.sig.abi = None;
+        inner.sig.variadic = None;
+        inner.sig.asyncness = Some(Default::default());
+        quote! {
+            #[allow(dead_code)]
+            #inner
+        }
+    });
+    quote! {
+        #(#outer_attrs)*
+        #vis fn #name() {
+            #inner
+        }
+    }
+}

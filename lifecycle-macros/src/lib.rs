@@ -1,0 +1,226 @@
+//! Attribute macros for the [`lifecycle`] crate. Use them through `lifecycle`
+//! (`#[lifecycle::main]`, `#[lifecycle::component]`, `#[lifecycle::on_shutdown]`,
+//! `#[lifecycle::persist]`), not from this crate directly: the generated code calls into
+//! `::lifecycle::__private`, which only the matching `lifecycle` version provides.
+//!
+//! Every argument is checked while compiling: durations such as `"30s"`, `"1m30s"` or
+//! `"250ms"`, unknown or repeated keys, literal types, and hook signatures. Each mistake is a
+//! compile error on the offending token that says what is allowed; all of them are reported in
+//! one build, and the annotated item is still emitted so that no follow-up errors appear.
+//!
+//! The expansion is plain code, one runtime call a step. The `examples/expanded/` folder of the
+//! repository holds the expansion of every example, kept current by a test.
+//!
+//! [`lifecycle`]: https://docs.rs/lifecycle
+
+mod imp;
+
+use proc_macro::TokenStream;
+
+/// Runs an `async fn main` inside the graceful-shutdown sequence: signals, drain, persist hooks,
+/// ordered shutdown hooks, and an exit code from the shutdown report.
+///
+/// ```ignore
+/// #[lifecycle::main(grace = "30s", drain_delay = "5s")]
+/// async fn main(lc: lifecycle::Lifecycle) -> Result<(), AppError> {
+///     lc.spawn(worker(lc.token()));
+///     serve(lc.cancelled_owned()).await
+/// }
+/// ```
+///
+/// # Arguments
+///
+/// Every key is optional; a key left out keeps the runtime's default, and the `LIFECYCLE_*`
+/// environment variables are applied on top at start-up.
+///
+/// | key | value | default |
+/// | --- | --- | --- |
+/// | `grace` | how long the drain waits for the main body and tracked tasks, `"30s"` | `"30s"` |
+/// | `drain_delay` | how long to keep serving after readiness flips to draining, `"5s"` | `"0s"` |
+/// | `hook_timeout` | the limit of a hook that sets no `timeout` of its own, `"5s"` | `"5s"` |
+/// | `signals` | which signals trigger shutdown: `[SIGTERM, SIGINT, SIGQUIT, SIGHUP]` | `[SIGTERM, SIGINT, SIGQUIT]` |
+/// | `force_on_second_signal` | exit at once with 128 + the signal number on a second signal | `true` |
+/// | `flavor` | `"multi_thread"` or `"current_thread"` | `"multi_thread"` |
+/// | `worker_threads` | worker threads of the `multi_thread` runtime | one per CPU |
+///
+/// The function may take one parameter, the `lifecycle::Lifecycle` (it receives a clone), and
+/// may return `()` or a `Result<(), E>` with `E: Debug` (any `MainResult`).
+///
+/// # Equivalent code without the macro
+///
+/// ```ignore
+/// fn main() -> std::process::ExitCode {
+///     async fn __lifecycle_main(lc: lifecycle::Lifecycle) -> Result<(), AppError> {
+///         lc.spawn(worker(lc.token()));
+///         serve(lc.cancelled_owned()).await
+///     }
+///     let config = lifecycle::Config::new()
+///         .grace(Duration::from_millis(30000))
+///         .drain_delay(Duration::from_millis(5000));
+///     let config = match config.apply_env() {
+///         Ok(config) => config,
+///         Err(err) => return lifecycle::__private::startup_failed(err),
+///     };
+///     let runtime = match lifecycle::__private::runtime(Flavor::MultiThread, None) {
+///         Ok(runtime) => runtime,
+///         Err(err) => return lifecycle::__private::startup_failed(err),
+///     };
+///     let code = runtime.block_on(async move {
+///         let lc = lifecycle::Lifecycle::new(config);
+///         lc.register_free_hooks();                   // every #[lifecycle::on_shutdown] fn
+///         if let Err(err) = lc.listen_for_signals() {
+///             return lifecycle::__private::startup_failed(err);
+///         }
+///         lc.set_ready();
+///         let mut main = lc.watch_main(__lifecycle_main(lc.clone()));
+///         lc.wait_for_trigger(&mut main).await;       // signal, main returned, lc.shutdown()
+///         lc.drain(&mut main).await;                  // until every task is done, or grace
+///         lc.run_persist_hooks().await;
+///         lc.run_shutdown_hooks().await;              // ascending order
+///         let report = lc.finish();
+///         report.log();
+///         report.exit_code()
+///     });
+///     lifecycle::__private::shutdown_runtime(runtime);
+///     code
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
+    imp::main(args.into(), item.into()).into()
+}
+
+/// Makes the `#[on_shutdown]` and `#[persist]` methods of an inherent impl block the hooks of
+/// each value handed to `Lifecycle::manage`.
+///
+/// ```ignore
+/// #[lifecycle::component]
+/// impl Db {
+///     #[on_shutdown(order = 100, timeout = "5s")]
+///     async fn close(&self) -> Result<(), sqlx::Error> { ... }
+///
+///     #[persist(every = "10s")]
+///     fn save_offsets(&self) -> std::io::Result<()> { ... }
+/// }
+///
+/// lc.manage(Arc::new(db));
+/// ```
+///
+/// A hook method takes `&self` and nothing else, may be `async` or not (a non-async hook runs on
+/// Tokio's blocking pool), and returns nothing, `()` or a `Result<(), E>` with `E: Display`.
+/// Inside the impl the attributes may be written bare (`#[on_shutdown]`) or qualified
+/// (`#[lifecycle::on_shutdown]`); their arguments are those of [`macro@on_shutdown`] and
+/// [`macro@persist`]. The hook's name in the report defaults to its path, `my_app::db::Db::close`.
+///
+/// # Equivalent code without the macro
+///
+/// ```ignore
+/// impl Db {
+///     async fn close(&self) -> Result<(), sqlx::Error> { ... }
+///     fn save_offsets(&self) -> std::io::Result<()> { ... }
+/// }
+///
+/// impl lifecycle::Component for Db {
+///     fn hooks(self: Arc<Self>) -> Vec<lifecycle::Hook> {
+///         vec![
+///             {
+///                 let this = Arc::clone(&self);
+///                 lifecycle::Hook::on_shutdown(concat!(module_path!(), "::Db::close"), move || {
+///                     let this = Arc::clone(&this);
+///                     async move { Self::close(&this).await }
+///                 })
+///                 .order(100)
+///                 .timeout(Duration::from_millis(5000))
+///             },
+///             {
+///                 let this = Arc::clone(&self);
+///                 lifecycle::Hook::persist_blocking(
+///                     concat!(module_path!(), "::Db::save_offsets"),
+///                     move || Self::save_offsets(&this),
+///                 )
+///                 .every(Duration::from_millis(10000))
+///             },
+///         ]
+///     }
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn component(args: TokenStream, item: TokenStream) -> TokenStream {
+    imp::component(args.into(), item.into()).into()
+}
+
+/// Runs a function once at shutdown, after the drain and the persist hooks, in ascending
+/// `order`; hooks of equal order run concurrently, and every hook runs even when another fails.
+///
+/// On a free function (no parameters) it registers the function with no wiring in `main`; on a
+/// `&self` method it needs [`macro@component`] on the impl block.
+///
+/// ```ignore
+/// #[lifecycle::on_shutdown(order = 10, timeout = "2s")]
+/// async fn flush_metrics() -> Result<(), std::io::Error> { ... }
+/// ```
+///
+/// | key | value | default |
+/// | --- | --- | --- |
+/// | `order` | an `i32`; lower runs first, negative allowed | `0` |
+/// | `timeout` | how long the hook may run before it is reported timed out, `"2s"` | `hook_timeout` of `#[lifecycle::main]` |
+/// | `name` | the name in the shutdown report | the function's path |
+///
+/// # Equivalent code without the macro
+///
+/// ```ignore
+/// async fn flush_metrics() -> Result<(), std::io::Error> { ... }
+///
+/// #[linkme::distributed_slice(lifecycle::__private::FREE_HOOKS)]
+/// static HOOK: fn() -> lifecycle::Hook = hook;
+///
+/// fn hook() -> lifecycle::Hook {
+///     lifecycle::Hook::on_shutdown(concat!(module_path!(), "::flush_metrics"), flush_metrics)
+///         .order(10)
+///         .timeout(Duration::from_millis(2000))
+/// }
+/// ```
+///
+/// A function that is not `async` is registered with `Hook::on_shutdown_blocking` and runs on
+/// Tokio's blocking pool.
+#[proc_macro_attribute]
+pub fn on_shutdown(args: TokenStream, item: TokenStream) -> TokenStream {
+    imp::on_shutdown(args.into(), item.into()).into()
+}
+
+/// Saves state at shutdown, before the shutdown hooks (while resources are still open), and
+/// with `every = "10s"` also periodically while the app runs.
+///
+/// On a free function (no parameters) it registers the function with no wiring in `main`; on a
+/// `&self` method it needs [`macro@component`] on the impl block.
+///
+/// ```ignore
+/// #[lifecycle::persist(every = "10s", timeout = "2s")]
+/// async fn save_offsets() -> std::io::Result<()> { ... }
+/// ```
+///
+/// | key | value | default |
+/// | --- | --- | --- |
+/// | `every` | also run it with this period while the app runs, `"10s"` | only at shutdown |
+/// | `timeout` | how long one run may take before it is reported timed out, `"2s"` | `hook_timeout` of `#[lifecycle::main]` |
+/// | `order` | an `i32`; lower runs first among persist hooks, negative allowed | `0` |
+/// | `name` | the name in the shutdown report | the function's path |
+///
+/// # Equivalent code without the macro
+///
+/// ```ignore
+/// async fn save_offsets() -> std::io::Result<()> { ... }
+///
+/// #[linkme::distributed_slice(lifecycle::__private::FREE_HOOKS)]
+/// static HOOK: fn() -> lifecycle::Hook = hook;
+///
+/// fn hook() -> lifecycle::Hook {
+///     lifecycle::Hook::persist(concat!(module_path!(), "::save_offsets"), save_offsets)
+///         .timeout(Duration::from_millis(2000))
+///         .every(Duration::from_millis(10000))
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn persist(args: TokenStream, item: TokenStream) -> TokenStream {
+    imp::persist(args.into(), item.into()).into()
+}

@@ -1,0 +1,298 @@
+//! `#[lifecycle::main(...)]`: its arguments and the shape of the `async fn` it goes on.
+
+use std::time::Duration;
+
+use proc_macro2::{Span, TokenStream};
+use syn::{Expr, ExprLit, FnArg, ItemFn, Lit};
+
+use super::args::{self, Arg, Errors};
+use super::duration::{self, Zero};
+
+const ATTRIBUTE: &str = "#[lifecycle::main]";
+
+const KEYS: &[&str] = &[
+    "grace",
+    "drain_delay",
+    "hook_timeout",
+    "signals",
+    "force_on_second_signal",
+    "flavor",
+    "worker_threads",
+];
+
+const MISPLACED_KEYS: &[(&str, &str)] = &[
+    (
+        "timeout",
+        "unknown key `timeout` in `#[lifecycle::main]`: the default limit for every hook is \
+         `hook_timeout = \"5s\"`; a single hook's limit goes on the hook",
+    ),
+    (
+        "order",
+        "`order` goes on a hook (`#[on_shutdown(order = 10)]`), not on `#[lifecycle::main]`",
+    ),
+];
+
+/// The signal names `signals = [...]` accepts, and the `Signal` variant each maps to.
+pub(crate) const SIGNALS: &[(&str, &str)] = &[
+    ("SIGTERM", "Terminate"),
+    ("SIGINT", "Interrupt"),
+    ("SIGQUIT", "Quit"),
+    ("SIGHUP", "Hangup"),
+];
+
+/// Which Tokio runtime to build.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Flavor {
+    MultiThread,
+    CurrentThread,
+}
+
+/// The attribute's arguments; `None` means the runtime's default. Each value keeps the span of
+/// what the user wrote for checks that involve two keys.
+#[derive(Default)]
+pub(crate) struct MainArgs {
+    pub(crate) grace: Option<(Duration, Span)>,
+    pub(crate) drain_delay: Option<(Duration, Span)>,
+    pub(crate) hook_timeout: Option<(Duration, Span)>,
+    /// `Signal` variant names, in the order written.
+    pub(crate) signals: Option<(Vec<&'static str>, Span)>,
+    pub(crate) force_on_second_signal: Option<(bool, Span)>,
+    pub(crate) flavor: Option<(Flavor, Span)>,
+    pub(crate) worker_threads: Option<(usize, Span)>,
+}
+
+impl MainArgs {
+    /// Reads the arguments; every invalid one is recorded in `errors` and left at its default,
+    /// so the expansion still compiles and shows no follow-up errors.
+    pub(crate) fn parse(tokens: TokenStream, errors: &mut Errors) -> MainArgs {
+        let mut main = MainArgs::default();
+        let Some(list) = errors.check(args::parse_args(tokens)) else {
+            return main;
+        };
+        for arg in args::known_keys(&list, ATTRIBUTE, KEYS, MISPLACED_KEYS, errors) {
+            match arg.name().as_str() {
+                "grace" => main.grace = errors.check(duration::parse(arg, "30s", Zero::Rejected)),
+                "drain_delay" => {
+                    main.drain_delay = errors.check(duration::parse(arg, "5s", Zero::Allowed));
+                }
+                "hook_timeout" => {
+                    main.hook_timeout = errors.check(duration::parse(arg, "5s", Zero::Rejected));
+                }
+                "signals" => main.signals = errors.check(signals(arg)),
+                "force_on_second_signal" => {
+                    main.force_on_second_signal = errors.check(
+                        arg.value("true")
+                            .and_then(|value| args::boolean(value, "force_on_second_signal"))
+                            .map(|on| (on, arg.key.span())),
+                    );
+                }
+                "flavor" => main.flavor = errors.check(flavor(arg)),
+                "worker_threads" => main.worker_threads = errors.check(worker_threads(arg)),
+                _ => {}
+            }
+        }
+        if let (Some((Flavor::CurrentThread, _)), Some((_, span))) =
+            (main.flavor, main.worker_threads)
+        {
+            errors.add(
+                span,
+                "`worker_threads` is only for the `multi_thread` flavor: a `current_thread` \
+                 runtime runs on one thread; remove `worker_threads` or use \
+                 `flavor = \"multi_thread\"`",
+            );
+            main.worker_threads = None;
+        }
+        main
+    }
+}
+
+fn signals(arg: &Arg) -> syn::Result<(Vec<&'static str>, Span)> {
+    let names: Vec<&str> = SIGNALS.iter().map(|(name, _)| *name).collect();
+    let list = args::quoted_list(&names);
+    let value = arg.value("[SIGTERM, SIGINT]")?;
+    let Expr::Array(array) = value else {
+        return Err(syn::Error::new_spanned(
+            value,
+            format!(
+                "expected a list like `[SIGTERM, SIGINT]` for `signals`, found {}",
+                args::found(value)
+            ),
+        ));
+    };
+    if array.elems.is_empty() {
+        return Err(syn::Error::new_spanned(
+            array,
+            format!(
+                "`signals` is empty, so nothing could trigger a shutdown from outside; list some \
+                 of {list}, or leave `signals` out for `SIGTERM`, `SIGINT` and `SIGQUIT`"
+            ),
+        ));
+    }
+    let mut errors = Errors::default();
+    let mut chosen: Vec<(&str, &'static str)> = Vec::new();
+    for elem in &array.elems {
+        let name = match elem {
+            Expr::Path(path) if path.qself.is_none() => path.path.get_ident(),
+            _ => None,
+        };
+        let Some(name) = name else {
+            let hint = match elem {
+                Expr::Lit(ExprLit {
+                    lit: Lit::Str(_), ..
+                }) => "; write the name without quotes, like `SIGTERM`",
+                _ => "",
+            };
+            errors.push(syn::Error::new_spanned(
+                elem,
+                format!(
+                    "expected a signal name, one of {list}, found {}{hint}",
+                    args::found(elem)
+                ),
+            ));
+            continue;
+        };
+        let written = name.to_string();
+        match SIGNALS.iter().find(|(signal, _)| *signal == written) {
+            Some((signal, _)) if chosen.iter().any(|(seen, _)| seen == signal) => {
+                errors.add(
+                    name.span(),
+                    format!("`{signal}` is listed more than once in `signals`"),
+                );
+            }
+            Some((signal, variant)) => chosen.push((signal, variant)),
+            None => {
+                let prefixed = format!("SIG{written}");
+                let near = args::closest(&written, &names)
+                    .or_else(|| names.iter().copied().find(|name| *name == prefixed));
+                let hint = near.map_or(String::new(), |near| format!("did you mean `{near}`? "));
+                errors.add(
+                    name.span(),
+                    format!("unknown signal `{written}`; {hint}expected one of {list}"),
+                );
+            }
+        }
+    }
+    errors.into_result()?;
+    let variants = chosen.into_iter().map(|(_, variant)| variant).collect();
+    Ok((variants, arg.key.span()))
+}
+
+fn flavor(arg: &Arg) -> syn::Result<(Flavor, Span)> {
+    const FLAVORS: &[&str] = &["multi_thread", "current_thread"];
+    let lit = args::string(
+        arg.value("\"current_thread\"")?,
+        "flavor",
+        "\"current_thread\"",
+    )?;
+    match lit.value().as_str() {
+        "multi_thread" => Ok((Flavor::MultiThread, lit.span())),
+        "current_thread" => Ok((Flavor::CurrentThread, lit.span())),
+        other => {
+            let hint = args::closest(other, FLAVORS)
+                .map_or(String::new(), |near| format!("did you mean `\"{near}\"`? "));
+            Err(syn::Error::new(
+                lit.span(),
+                format!(
+                    "unknown flavor `{other}`; {hint}expected `\"multi_thread\"` or \
+                     `\"current_thread\"`"
+                ),
+            ))
+        }
+    }
+}
+
+fn worker_threads(arg: &Arg) -> syn::Result<(usize, Span)> {
+    let value = arg.value("4")?;
+    let Expr::Lit(ExprLit {
+        lit: Lit::Int(lit), ..
+    }) = value
+    else {
+        return Err(syn::Error::new_spanned(
+            value,
+            format!(
+                "expected an integer like `worker_threads = 4` for `worker_threads`, found {}",
+                args::found(value)
+            ),
+        ));
+    };
+    let threads: usize = lit.base10_parse().map_err(|_| {
+        syn::Error::new(
+            lit.span(),
+            format!("`worker_threads = {lit}` is out of range: expected a thread count like `4`"),
+        )
+    })?;
+    if threads == 0 {
+        return Err(syn::Error::new(
+            lit.span(),
+            "`worker_threads` must be at least 1, found `0`; remove it to get one worker per CPU",
+        ));
+    }
+    Ok((threads, arg.key.span()))
+}
+
+/// What the annotated function allows the expansion to do.
+pub(crate) enum Shape {
+    /// `async fn main()` or `async fn main(lc: Lifecycle)`: expand fully.
+    Valid,
+    /// A plain `fn`: emit it unchanged (it is a valid `main`) with the error.
+    NotAsync,
+    /// Anything else wrong: emit a stub `fn main() {}` with the errors.
+    Invalid,
+}
+
+/// Checks the signature of the function under `#[lifecycle::main]`.
+pub(crate) fn check_fn(item: &ItemFn, errors: &mut Errors) -> Shape {
+    let sig = &item.sig;
+    let name = &sig.ident;
+    // Problems that leave no valid `main` to emit, as opposed to a missing `async`.
+    let mut problems = Errors::default();
+    if let Some(constness) = &sig.constness {
+        let message = format!("`{name}` cannot be `const`; remove `const`");
+        problems.add(constness.span, message);
+    }
+    if let Some(unsafety) = &sig.unsafety {
+        let message = format!("`{name}` cannot be `unsafe`; remove `unsafe`");
+        problems.add(unsafety.span, message);
+    }
+    if let Some(abi) = &sig.abi {
+        let message = format!("`{name}` cannot be `extern`; remove the ABI");
+        problems.push(syn::Error::new_spanned(abi, message));
+    }
+    if !sig.generics.params.is_empty() {
+        let message = format!(
+            "`{name}` cannot be generic: nothing would choose the type arguments; remove the \
+             generic parameters"
+        );
+        problems.push(syn::Error::new_spanned(&sig.generics, message));
+    }
+    for (index, input) in sig.inputs.iter().enumerate() {
+        let message = match input {
+            FnArg::Receiver(_) => format!(
+                "`#[lifecycle::main]` goes on a free `async fn`, but `{name}` takes `self`; \
+                 remove it, or take `lc: lifecycle::Lifecycle`"
+            ),
+            FnArg::Typed(_) if index > 0 => format!(
+                "`{name}` takes at most one parameter, the `lifecycle::Lifecycle`; remove this one"
+            ),
+            FnArg::Typed(_) => continue,
+        };
+        problems.push(syn::Error::new_spanned(input, message));
+    }
+    if let Some(variadic) = &sig.variadic {
+        let message = format!("`{name}` cannot be variadic; remove `...`");
+        problems.push(syn::Error::new_spanned(variadic, message));
+    }
+    let invalid = !problems.is_empty();
+    errors.append(problems);
+    if sig.asyncness.is_none() {
+        errors.add(
+            sig.fn_token.span,
+            format!("`#[lifecycle::main]` needs an `async fn`; write `async fn {name}`"),
+        );
+    }
+    match (invalid, sig.asyncness.is_some()) {
+        (true, _) => Shape::Invalid,
+        (false, false) => Shape::NotAsync,
+        (false, true) => Shape::Valid,
+    }
+}

@@ -1,0 +1,102 @@
+//! Readiness and liveness handlers and a draining middleware for axum (feature `axum`).
+//!
+//! ```
+//! use axum::{middleware, routing::get, Router};
+//! use lifecycle::{Config, Lifecycle};
+//!
+//! let lc = Lifecycle::new(Config::new());
+//! let app: Router = Router::new()
+//!     .route("/health", get(lifecycle::axum::live))
+//!     .route("/ready", get(lifecycle::axum::ready))
+//!     .layer(middleware::from_fn_with_state(lc.clone(), lifecycle::axum::close_when_draining))
+//!     .with_state(lc);
+//! ```
+//!
+//! An app whose state is its own type implements `FromRef<AppState> for Lifecycle` (or keeps
+//! the lifecycle in a field with `#[derive(FromRef)]`) and uses the same handlers.
+
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::Response;
+
+use crate::Lifecycle;
+
+/// Readiness probe: `200 OK` while [`Ready`](crate::State::Ready), `503 Service Unavailable`
+/// while starting, from the moment a shutdown is triggered, and after.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// use axum::extract::State;
+/// use axum::http::StatusCode;
+/// use lifecycle::{Config, Lifecycle};
+///
+/// let lc = Lifecycle::new(Config::new());
+/// lc.set_ready();
+/// assert_eq!(lifecycle::axum::ready(State(lc.clone())).await, StatusCode::OK);
+/// lc.shutdown();
+/// assert_eq!(lifecycle::axum::ready(State(lc)).await, StatusCode::SERVICE_UNAVAILABLE);
+/// # }
+/// ```
+pub async fn ready(State(lc): State<Lifecycle>) -> StatusCode {
+    if lc.is_ready() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    }
+}
+
+/// Liveness probe: `200 OK` as long as the process answers, draining or not. A liveness probe
+/// that failed during the drain would get the pod killed mid-shutdown.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// use axum::http::StatusCode;
+/// assert_eq!(lifecycle::axum::live().await, StatusCode::OK);
+/// # }
+/// ```
+pub async fn live() -> StatusCode {
+    StatusCode::OK
+}
+
+/// Middleware: while the service is draining, every response carries `Connection: close`, so
+/// keep-alive clients open a new connection for their next request (which the load balancer
+/// sends elsewhere) instead of holding this one open through the drain.
+///
+/// Use with `axum::middleware::from_fn_with_state(lc.clone(), close_when_draining)`.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// use axum::{body::Body, http::Request, middleware, routing::get, Router};
+/// use lifecycle::{Config, Lifecycle};
+/// use tower::ServiceExt;
+///
+/// let lc = Lifecycle::new(Config::new());
+/// let app = Router::new()
+///     .route("/", get(|| async { "hi" }))
+///     .layer(middleware::from_fn_with_state(lc.clone(), lifecycle::axum::close_when_draining));
+///
+/// lc.set_ready();
+/// let response = app.clone().oneshot(Request::new(Body::empty())).await.unwrap();
+/// assert!(response.headers().get("connection").is_none());
+///
+/// lc.shutdown();
+/// let response = app.oneshot(Request::new(Body::empty())).await.unwrap();
+/// assert_eq!(response.headers()["connection"], "close");
+/// # }
+/// ```
+pub async fn close_when_draining(State(lc): State<Lifecycle>, request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    if lc.state() >= crate::State::Draining {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
+}

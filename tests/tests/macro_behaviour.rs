@@ -1,0 +1,296 @@
+//! The code the attributes generate does what the runtime promises: hooks declared with
+//! `#[lifecycle::component]`, `#[lifecycle::on_shutdown]` and `#[lifecycle::persist]` run in the
+//! declared order, under the declared timeouts, persist hooks before shutdown hooks, and are
+//! reported under their path or declared name. Driven through the runtime API on paused Tokio
+//! time, so timeouts are exact and the tests take no real time.
+//!
+//! Free-function hooks are global to this test binary (they are collected at link time), so only
+//! `free_hooks_interleave_with_component_hooks_by_order` registers them.
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use lifecycle::{Component, Config, HookKind, HookOutcome, HookReport, Lifecycle, ShutdownReport};
+
+/// Records which hooks ran, in order.
+#[derive(Default)]
+struct Calls(Mutex<Vec<&'static str>>);
+
+impl Calls {
+    fn record(&self, call: &'static str) {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(call);
+    }
+
+    fn taken(&self) -> Vec<&'static str> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+}
+
+fn hook<'a>(report: &'a ShutdownReport, name: &str) -> &'a HookReport {
+    report
+        .hooks
+        .iter()
+        .find(|hook| hook.name == name)
+        .unwrap_or_else(|| panic!("no hook named {name:?} in {:#?}", report.hooks))
+}
+
+// ----- a component with every kind of hook ------------------------------------------------------
+
+#[derive(Default)]
+struct Store {
+    calls: Calls,
+}
+
+#[lifecycle::component]
+impl Store {
+    #[on_shutdown(order = 20)]
+    async fn close(&self) {
+        self.calls.record("close");
+    }
+
+    #[on_shutdown(order = -5, name = "flush first")]
+    fn flush(&self) {
+        self.calls.record("flush");
+    }
+
+    #[lifecycle::on_shutdown(order = 10, timeout = "1s")]
+    async fn slow(&self) {
+        self.calls.record("slow started");
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        self.calls.record("slow finished");
+    }
+
+    #[persist(order = 1)]
+    async fn save(&self) -> Result<(), String> {
+        self.calls.record("save");
+        Err("disk full".to_owned())
+    }
+
+    #[persist(every = "10s", timeout = "2s")]
+    fn checkpoint(&self) -> std::io::Result<()> {
+        self.calls.record("checkpoint");
+        Ok(())
+    }
+
+    /// Not a hook: the impl keeps its other methods.
+    fn call_count(&self) -> usize {
+        self.calls.0.lock().map_or(0, |calls| calls.len())
+    }
+}
+
+#[test]
+fn declared_arguments_reach_the_hooks() {
+    let hooks = Arc::new(Store::default()).hooks();
+    let declared: Vec<(&str, HookKind, i32)> = hooks
+        .iter()
+        .map(|hook| (hook.name(), hook.kind(), hook.order_value()))
+        .collect();
+    assert_eq!(
+        declared,
+        [
+            ("macro_behaviour::Store::close", HookKind::Shutdown, 20),
+            ("flush first", HookKind::Shutdown, -5),
+            ("macro_behaviour::Store::slow", HookKind::Shutdown, 10),
+            ("macro_behaviour::Store::save", HookKind::Persist, 1),
+            ("macro_behaviour::Store::checkpoint", HookKind::Persist, 0),
+        ]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn component_hooks_run_persist_first_then_by_order_with_their_timeouts() {
+    let store = Arc::new(Store::default());
+    let lc = Lifecycle::new(Config::new().hook_timeout(Duration::from_secs(5)));
+    lc.manage(Arc::clone(&store));
+    assert_eq!(store.call_count(), 0, "managing runs no hook");
+
+    let report = lc.run(async {}).await;
+
+    assert_eq!(
+        store.calls.taken(),
+        ["checkpoint", "save", "flush", "slow started", "close"],
+        "persist hooks by order, then shutdown hooks by order; the slow hook was cut off"
+    );
+
+    let slow = hook(&report, "macro_behaviour::Store::slow");
+    assert_eq!(slow.kind, HookKind::Shutdown);
+    assert_eq!(slow.order, 10);
+    assert_eq!(slow.outcome, HookOutcome::TimedOut(Duration::from_secs(1)));
+    assert_eq!(
+        slow.duration,
+        Duration::from_secs(1),
+        "its own timeout, not the default 5s"
+    );
+
+    let save = hook(&report, "macro_behaviour::Store::save");
+    assert_eq!(save.kind, HookKind::Persist);
+    assert_eq!(save.outcome, HookOutcome::Failed("disk full".to_owned()));
+
+    for name in [
+        "macro_behaviour::Store::checkpoint",
+        "flush first",
+        "macro_behaviour::Store::close",
+    ] {
+        assert_eq!(hook(&report, name).outcome, HookOutcome::Ok, "{name}");
+    }
+    let kinds: Vec<HookKind> = report.hooks.iter().map(|hook| hook.kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            HookKind::Persist,
+            HookKind::Persist,
+            HookKind::Shutdown,
+            HookKind::Shutdown,
+            HookKind::Shutdown,
+        ]
+    );
+    assert_ne!(
+        report.code(),
+        0,
+        "a failed hook makes the exit code non-zero"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn persist_every_also_runs_periodically_while_the_service_runs() {
+    let store = Arc::new(Store::default());
+    let lc = Lifecycle::new(Config::new());
+    lc.manage(Arc::clone(&store));
+
+    // Serves for 25s: the 10s checkpoint runs at 10s and 20s, then once more at shutdown.
+    lc.run(tokio::time::sleep(Duration::from_secs(25))).await;
+
+    let checkpoints = store
+        .calls
+        .taken()
+        .into_iter()
+        .filter(|call| *call == "checkpoint")
+        .count();
+    assert_eq!(checkpoints, 3);
+}
+
+// ----- a generic component -----------------------------------------------------------------------
+
+trait Backend: Send + Sync + 'static {
+    const NAME: &'static str;
+}
+
+struct Disk;
+
+impl Backend for Disk {
+    const NAME: &'static str = "disk";
+}
+
+struct Cache<B> {
+    calls: Calls,
+    backend: std::marker::PhantomData<B>,
+}
+
+#[lifecycle::component]
+impl<B> Cache<B>
+where
+    B: Backend,
+{
+    #[persist]
+    async fn save(&self) {
+        self.calls.record(B::NAME);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn generic_components_run_their_hooks() {
+    let cache = Arc::new(Cache::<Disk> {
+        calls: Calls::default(),
+        backend: std::marker::PhantomData,
+    });
+    let lc = Lifecycle::new(Config::new());
+    lc.manage(Arc::clone(&cache));
+
+    let report = lc.run(async {}).await;
+
+    assert_eq!(cache.calls.taken(), ["disk"]);
+    let save = hook(&report, "macro_behaviour::Cache::save");
+    assert_eq!(save.kind, HookKind::Persist);
+    assert_eq!(save.outcome, HookOutcome::Ok);
+}
+
+// ----- free-function hooks -----------------------------------------------------------------------
+
+/// Shared by the free hooks and `Ordered` below: the free hooks have no `self` to record into.
+static ORDER: Calls = Calls(Mutex::new(Vec::new()));
+
+#[lifecycle::on_shutdown(order = -10)]
+fn free_first() {
+    ORDER.record("free -10");
+}
+
+#[lifecycle::on_shutdown(order = 15, timeout = "1s")]
+async fn free_between() -> Result<(), std::io::Error> {
+    ORDER.record("free 15");
+    Ok(())
+}
+
+#[lifecycle::persist(order = 5, name = "free persist")]
+async fn free_persist() {
+    ORDER.record("free persist 5");
+}
+
+struct Ordered;
+
+#[lifecycle::component]
+impl Ordered {
+    #[on_shutdown]
+    async fn zero(&self) {
+        ORDER.record("component 0");
+    }
+
+    #[on_shutdown(order = 30)]
+    fn last(&self) {
+        ORDER.record("component 30");
+    }
+
+    #[persist]
+    fn persist_zero(&self) {
+        ORDER.record("component persist 0");
+    }
+
+    #[persist(order = 10)]
+    async fn persist_ten(&self) {
+        ORDER.record("component persist 10");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn free_hooks_interleave_with_component_hooks_by_order() {
+    let lc = Lifecycle::new(Config::new());
+    lc.register_free_hooks();
+    lc.manage(Arc::new(Ordered));
+
+    let report = lc.run(async {}).await;
+
+    assert_eq!(
+        ORDER.taken(),
+        [
+            "component persist 0",
+            "free persist 5",
+            "component persist 10",
+            "free -10",
+            "component 0",
+            "free 15",
+            "component 30",
+        ]
+    );
+    let free_between = hook(&report, "macro_behaviour::free_between");
+    assert_eq!(free_between.order, 15);
+    assert_eq!(free_between.kind, HookKind::Shutdown);
+    assert_eq!(hook(&report, "free persist").kind, HookKind::Persist);
+    assert_eq!(hook(&report, "macro_behaviour::free_first").order, -10);
+    assert!(report
+        .hooks
+        .iter()
+        .all(|hook| hook.outcome == HookOutcome::Ok));
+    assert_eq!(report.code(), 0);
+}

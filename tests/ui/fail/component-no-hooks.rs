@@ -1,0 +1,8 @@
+struct Db;
+
+#[lifecycle::component]
+impl Db {
+    fn close(&self) {}
+}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[lifecycle::component]
+struct Db;
+
+fn main() {}

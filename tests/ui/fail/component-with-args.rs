@@ -1,0 +1,9 @@
+struct Db;
+
+#[lifecycle::component(order = 10)]
+impl Db {
+    #[on_shutdown]
+    fn close(&self) {}
+}
+
+fn main() {}

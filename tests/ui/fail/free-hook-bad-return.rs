@@ -1,0 +1,6 @@
+#[lifecycle::on_shutdown]
+fn flush() -> Option<()> {
+    None
+}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[lifecycle::on_shutdown]
+extern "C" fn flush() {}
+
+fn main() {}

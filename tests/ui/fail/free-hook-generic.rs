@@ -1,0 +1,6 @@
+#[lifecycle::persist]
+fn save<T: Default>() {
+    let _ = T::default();
+}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[lifecycle::on_shutdown(timeout = "soon")]
+async fn flush() {}
+
+fn main() {}

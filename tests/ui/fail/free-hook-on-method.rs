@@ -1,0 +1,8 @@
+struct Db;
+
+impl Db {
+    #[lifecycle::on_shutdown]
+    async fn close(&self) {}
+}
+
+fn main() {}

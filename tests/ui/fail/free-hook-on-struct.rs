@@ -1,0 +1,4 @@
+#[lifecycle::persist]
+struct Offsets;
+
+fn main() {}

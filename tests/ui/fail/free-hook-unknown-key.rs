@@ -1,0 +1,4 @@
+#[lifecycle::persist(grace = "10s", ordr = 1)]
+async fn save() {}
+
+fn main() {}

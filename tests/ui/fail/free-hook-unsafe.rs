@@ -1,0 +1,4 @@
+#[lifecycle::on_shutdown]
+unsafe fn flush() {}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[lifecycle::on_shutdown]
+async fn flush(force: bool) {
+    let _ = force;
+}
+
+fn main() {}

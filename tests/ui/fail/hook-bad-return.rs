@@ -1,0 +1,11 @@
+struct Db;
+
+#[lifecycle::component]
+impl Db {
+    #[on_shutdown]
+    async fn close(&self) -> bool {
+        true
+    }
+}
+
+fn main() {}

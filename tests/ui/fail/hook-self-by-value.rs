@@ -1,0 +1,9 @@
+struct Db;
+
+#[lifecycle::component]
+impl Db {
+    #[on_shutdown]
+    async fn close(self) {}
+}
+
+fn main() {}

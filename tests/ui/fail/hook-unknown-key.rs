@@ -1,0 +1,9 @@
+struct Db;
+
+#[lifecycle::component]
+impl Db {
+    #[persist(evry = "10s")]
+    async fn save(&self) {}
+}
+
+fn main() {}

@@ -1,0 +1,9 @@
+struct Db;
+
+#[lifecycle::component]
+impl Db {
+    #[on_shutdown]
+    unsafe fn close(&self) {}
+}
+
+fn main() {}

@@ -1,0 +1,9 @@
+struct Db;
+
+#[lifecycle::component]
+impl Db {
+    #[persist(every = "0ms")]
+    async fn save(&self) {}
+}
+
+fn main() {}

@@ -1,0 +1,2 @@
+#[lifecycle::main(signals = [SIGTERM, SIGINT, SIGTERM])]
+async fn main() {}

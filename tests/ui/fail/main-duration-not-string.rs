@@ -1,0 +1,2 @@
+#[lifecycle::main(grace = 30)]
+async fn main() {}

@@ -1,0 +1,2 @@
+#[lifecycle::main(drain_delay = true)]
+async fn main() {}

@@ -1,0 +1,2 @@
+#[lifecycle::main(drain_delay = "")]
+async fn main() {}

@@ -1,0 +1,2 @@
+#[lifecycle::main(signals = [])]
+async fn main() {}

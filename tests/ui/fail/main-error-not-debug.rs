@@ -1,0 +1,6 @@
+struct AppError;
+
+#[lifecycle::main]
+async fn main() -> Result<(), AppError> {
+    Err(AppError)
+}

@@ -1,0 +1,2 @@
+#[lifecycle::main]
+async fn main<T>() {}

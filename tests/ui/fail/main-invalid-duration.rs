@@ -1,0 +1,2 @@
+#[lifecycle::main(grace = "30x")]
+async fn main() {}

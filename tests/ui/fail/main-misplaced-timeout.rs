@@ -1,0 +1,2 @@
+#[lifecycle::main(timeout = "5s")]
+async fn main() {}

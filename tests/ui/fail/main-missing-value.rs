@@ -1,0 +1,2 @@
+#[lifecycle::main(grace)]
+async fn main() {}

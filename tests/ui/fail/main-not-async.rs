@@ -1,0 +1,2 @@
+#[lifecycle::main]
+fn main() {}

@@ -1,0 +1,4 @@
+#[lifecycle::main]
+struct App;
+
+fn main() {}

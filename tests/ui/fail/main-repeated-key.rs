@@ -1,0 +1,2 @@
+#[lifecycle::main(grace = "30s", grace = "10s")]
+async fn main() {}

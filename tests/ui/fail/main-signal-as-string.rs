@@ -1,0 +1,2 @@
+#[lifecycle::main(signals = ["SIGTERM"])]
+async fn main() {}

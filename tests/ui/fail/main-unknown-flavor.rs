@@ -1,0 +1,2 @@
+#[lifecycle::main(flavor = "multi_threaded")]
+async fn main() {}

@@ -1,0 +1,2 @@
+#[lifecycle::main(grce = "30s")]
+async fn main() {}

@@ -1,0 +1,2 @@
+#[lifecycle::main(signals = [SIGTERM, SIGUSR1, TERM])]
+async fn main() {}

@@ -1,0 +1,2 @@
+#[lifecycle::main]
+async unsafe fn main() {}

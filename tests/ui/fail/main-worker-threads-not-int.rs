@@ -1,0 +1,2 @@
+#[lifecycle::main(worker_threads = "4")]
+async fn main() {}

@@ -1,0 +1,2 @@
+#[lifecycle::main(worker_threads = 0)]
+async fn main() {}

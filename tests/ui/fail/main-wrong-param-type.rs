@@ -1,0 +1,4 @@
+#[lifecycle::main]
+async fn main(port: u16) {
+    let _ = port;
+}

@@ -1,0 +1,4 @@
+#[lifecycle::main]
+async fn main() -> u32 {
+    0
+}

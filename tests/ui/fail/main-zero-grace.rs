@@ -1,0 +1,2 @@
+#[lifecycle::main(grace = "0s")]
+async fn main() {}

@@ -1,0 +1,2 @@
+#[lifecycle::main(hook_timeout = "0ms")]
+async fn main() {}

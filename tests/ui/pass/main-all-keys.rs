@@ -1,0 +1,16 @@
+#[lifecycle::main(
+    grace = "1m30s",
+    drain_delay = "0s",
+    hook_timeout = "250ms",
+    signals = [SIGTERM, SIGINT, SIGQUIT, SIGHUP],
+    force_on_second_signal = false,
+    flavor = "multi_thread",
+    worker_threads = 2,
+)]
+async fn main(lc: lifecycle::Lifecycle) {
+    let config = lc.config();
+    assert_eq!(config.grace, std::time::Duration::from_secs(90));
+    assert_eq!(config.drain_delay, std::time::Duration::ZERO);
+    assert_eq!(config.hook_timeout, std::time::Duration::from_millis(250));
+    assert!(!config.force_on_second_signal);
+}

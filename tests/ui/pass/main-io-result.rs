@@ -1,0 +1,4 @@
+#[lifecycle::main]
+async fn main() -> std::io::Result<()> {
+    Ok(())
+}

@@ -1,0 +1,3 @@
+// A subset of signals, in any order.
+#[lifecycle::main(signals = [SIGHUP, SIGTERM])]
+async fn main() {}
