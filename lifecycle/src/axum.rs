@@ -91,7 +91,11 @@ pub async fn live() -> StatusCode {
 /// assert_eq!(response.headers()["connection"], "close");
 /// # }
 /// ```
-pub async fn close_when_draining(State(lc): State<Lifecycle>, request: Request, next: Next) -> Response {
+pub async fn close_when_draining(
+    State(lc): State<Lifecycle>,
+    request: Request,
+    next: Next,
+) -> Response {
     let mut response = next.run(request).await;
     if lc.state() >= crate::State::Draining {
         response

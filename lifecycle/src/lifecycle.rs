@@ -3,7 +3,8 @@
 use std::future::Future;
 use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -29,7 +30,21 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// Every live lifecycle by id, so that a task can reach its lifecycle in the rare event of a
+/// panic without holding a reference count on it (see `task::Recorder`).
+static REGISTRY: Mutex<Vec<(u64, Weak<Inner>)>> = Mutex::new(Vec::new());
+static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+
+/// The lifecycle with this id, if it is still alive.
+pub(crate) fn find(id: u64) -> Option<Arc<Inner>> {
+    lock(&REGISTRY)
+        .iter()
+        .find(|(entry, _)| *entry == id)
+        .and_then(|(_, inner)| inner.upgrade())
+}
+
 pub(crate) struct Inner {
+    pub(crate) id: u64,
     config: Config,
     /// Cancelled when the drain starts (after the drain delay); every token handed out is its child.
     root: CancellationToken,
@@ -53,6 +68,12 @@ struct Draft {
     timings: PhaseTimings,
     tasks_aborted: Vec<String>,
     hooks: Vec<HookReport>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        lock(&REGISTRY).retain(|(id, _)| *id != self.id);
+    }
 }
 
 impl Inner {
@@ -150,21 +171,23 @@ impl Lifecycle {
     /// A new lifecycle in state [`Starting`](State::Starting). Nothing is installed or spawned
     /// until the steps are called.
     pub fn new(config: Config) -> Self {
-        Self {
-            inner: Arc::new(Inner {
-                config,
-                root: CancellationToken::new(),
-                triggered: CancellationToken::new(),
-                hurry: CancellationToken::new(),
-                trigger: Mutex::new(None),
-                state: watch::Sender::new(State::Starting),
-                tracker: TaskTracker::new(),
-                live: LiveTasks::default(),
-                failures: Mutex::new(Vec::new()),
-                hooks: Mutex::new(Vec::new()),
-                draft: Mutex::new(Draft::default()),
-            }),
-        }
+        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        let inner = Arc::new(Inner {
+            id,
+            config,
+            root: CancellationToken::new(),
+            triggered: CancellationToken::new(),
+            hurry: CancellationToken::new(),
+            trigger: Mutex::new(None),
+            state: watch::Sender::new(State::Starting),
+            tracker: TaskTracker::new(),
+            live: LiveTasks::default(),
+            failures: Mutex::new(Vec::new()),
+            hooks: Mutex::new(Vec::new()),
+            draft: Mutex::new(Draft::default()),
+        });
+        lock(&REGISTRY).push((id, Arc::downgrade(&inner)));
+        Self { inner }
     }
 
     /// The settings this lifecycle runs with.

@@ -2,19 +2,16 @@
 //! recorded, and aborted by name when the grace period runs out.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::panic::{self, AssertUnwindSafe, Location};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use tokio::task::{AbortHandle, JoinHandle};
 
-use crate::lifecycle::{lock, Inner};
+use crate::lifecycle::lock;
 use crate::report::{panic_message, TaskFailure, Trigger};
 use crate::Lifecycle;
 
@@ -55,95 +52,94 @@ impl fmt::Display for TaskName {
     }
 }
 
+/// One spawned task as the deadline sees it. Entries are not removed when their task ends:
+/// [`LiveTasks::push`] drops finished ones in bulk, so finishing a task takes no lock.
 struct LiveTask {
+    abort: AbortHandle,
     name: TaskName,
-    abort: Option<AbortHandle>,
     blocking: bool,
-    critical: bool,
 }
 
-/// Task ids are a counter: hashing them is wasted work on the spawn path.
-#[derive(Default)]
-pub(crate) struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &byte in bytes {
-            self.0 = (self.0 << 8) | u64::from(byte);
-        }
-    }
-    fn write_u64(&mut self, id: u64) {
-        self.0 = id;
-    }
-}
-
-/// The tasks still running, by id, for the report and for aborting at the deadline.
+/// Every tracked task that may still be running, for naming and aborting them at the deadline.
+///
+/// A spawn appends under a short lock; nothing happens when a task ends. Once the list has grown
+/// to twice the number of tasks alive, finished entries are dropped in one pass: the list stays
+/// within a constant factor of the live set, at an amortized constant cost per spawn.
 #[derive(Default)]
 pub(crate) struct LiveTasks {
-    next_id: AtomicU64,
-    tasks: Mutex<HashMap<u64, LiveTask, BuildHasherDefault<IdHasher>>>,
+    tasks: Mutex<Vec<LiveTask>>,
 }
 
+/// Below this many entries the list is never compacted: small services never pay for it.
+const COMPACT_AT: usize = 64;
+
 impl LiveTasks {
-    /// Aborts every async task still running and returns the names of all that were left,
-    /// in spawn order. Blocking tasks cannot be aborted once started; they are named as left
-    /// running.
-    pub(crate) fn abort_all(&self) -> Vec<String> {
-        let mut left: Vec<(u64, String, Option<AbortHandle>)> = lock(&self.tasks)
+    fn push(&self, task: LiveTask, alive: usize) {
+        let mut tasks = lock(&self.tasks);
+        if tasks.len() >= COMPACT_AT.max(alive.saturating_mul(2)) {
+            tasks.retain(|task| !task.abort.is_finished());
+        }
+        tasks.push(task);
+    }
+
+    /// How many tracked tasks have not finished.
+    pub(crate) fn running(&self) -> usize {
+        lock(&self.tasks)
             .iter()
-            .map(|(&id, task)| {
+            .filter(|task| !task.abort.is_finished())
+            .count()
+    }
+
+    /// Aborts every async task still running and returns the names of all that were left, in
+    /// spawn order. Blocking tasks cannot be aborted once started; they are named as left running.
+    pub(crate) fn abort_all(&self) -> Vec<String> {
+        let left: Vec<(String, AbortHandle)> = lock(&self.tasks)
+            .iter()
+            .filter(|task| !task.abort.is_finished())
+            .map(|task| {
                 let name = if task.blocking {
                     format!("{} (blocking, left running)", task.name)
                 } else {
                     task.name.to_string()
                 };
-                (id, name, task.abort.clone())
+                (name, task.abort.clone())
             })
             .collect();
-        left.sort_by_key(|(id, _, _)| *id);
         left.into_iter()
-            .map(|(_, name, abort)| {
-                if let Some(abort) = abort {
-                    abort.abort();
-                }
+            .map(|(name, abort)| {
+                abort.abort();
                 name
             })
             .collect()
     }
 }
 
-/// Removes its task from the live set when the task ends, however it ends (returns, panics, is
-/// aborted, or is dropped with the runtime).
-struct Guard {
-    inner: Arc<Inner>,
-    id: u64,
+/// What a tracked task needs to record its own panic: which lifecycle, and under what name.
+///
+/// It holds the lifecycle's id, not an `Arc`: a reference count per task would be a contended
+/// atomic on every spawn and every task end, paid for a panic that almost never comes.
+struct Recorder {
+    lifecycle: u64,
+    name: TaskName,
+    critical: bool,
 }
 
-impl Guard {
+impl Recorder {
     fn record_failure(&self, error: String) {
-        let (name, critical) = match lock(&self.inner.live.tasks).get(&self.id) {
-            Some(task) => (task.name.to_string(), task.critical),
-            None => return,
-        };
+        let name = self.name.to_string();
+        let critical = self.critical;
         tracing::error!(task = %name, critical, error = %error, "tracked task failed");
-        lock(&self.inner.failures).push(TaskFailure {
+        let Some(inner) = crate::lifecycle::find(self.lifecycle) else {
+            return; // the lifecycle is gone; the log line above is all that is left to do
+        };
+        lock(&inner.failures).push(TaskFailure {
             task: name.clone(),
             error: error.clone(),
             critical,
         });
         if critical {
-            self.inner
-                .trigger(Trigger::TaskFailed { task: name, error });
+            inner.trigger(Trigger::TaskFailed { task: name, error });
         }
-    }
-}
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        lock(&self.inner.live.tasks).remove(&self.id);
     }
 }
 
@@ -153,7 +149,7 @@ pin_project_lite::pin_project! {
     struct Tracked<F> {
         #[pin]
         future: F,
-        guard: Guard,
+        recorder: Recorder,
     }
 }
 
@@ -166,7 +162,7 @@ impl<F: Future> Future for Tracked<F> {
         match panic::catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
             Ok(poll) => poll,
             Err(payload) => {
-                this.guard.record_failure(panic_message(&*payload));
+                this.recorder.record_failure(panic_message(&*payload));
                 panic::resume_unwind(payload)
             }
         }
@@ -179,25 +175,20 @@ impl Lifecycle {
         name: TaskName,
         blocking: bool,
         critical: bool,
-        spawn: impl FnOnce(Guard) -> JoinHandle<T>,
+        spawn: impl FnOnce(Recorder) -> JoinHandle<T>,
     ) -> JoinHandle<T> {
-        let live = &self.inner.live;
-        let id = live.next_id.fetch_add(1, Ordering::Relaxed);
-        let task = LiveTask {
-            name,
-            abort: None,
-            blocking,
+        let recorder = Recorder {
+            lifecycle: self.inner.id,
+            name: name.clone(),
             critical,
         };
-        lock(&live.tasks).insert(id, task);
-        let handle = spawn(Guard {
-            inner: Arc::clone(&self.inner),
-            id,
-        });
-        // The task may have finished already, taking its entry with it.
-        if let Some(task) = lock(&live.tasks).get_mut(&id) {
-            task.abort = Some(handle.abort_handle());
-        }
+        let handle = spawn(recorder);
+        let task = LiveTask {
+            abort: handle.abort_handle(),
+            name,
+            blocking,
+        };
+        self.inner.live.push(task, self.inner.tracker.len());
         handle
     }
 
@@ -206,9 +197,9 @@ impl Lifecycle {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        let tracker = self.inner.tracker.clone();
-        self.track(name, false, critical, move |guard| {
-            tracker.spawn(Tracked { future, guard })
+        let tracker = &self.inner.tracker;
+        self.track(name, false, critical, move |recorder| {
+            tracker.spawn(Tracked { future, recorder })
         })
     }
 
@@ -356,12 +347,12 @@ impl Lifecycle {
         F: FnOnce() -> R + Send + 'static,
         R: Send + 'static,
     {
-        let tracker = self.inner.tracker.clone();
-        self.track(TaskName::Given(name.into()), true, false, move |guard| {
+        let tracker = &self.inner.tracker;
+        self.track(TaskName::Given(name.into()), true, false, move |recorder| {
             tracker.spawn_blocking(move || match panic::catch_unwind(AssertUnwindSafe(f)) {
                 Ok(output) => output,
                 Err(payload) => {
-                    guard.record_failure(panic_message(&*payload));
+                    recorder.record_failure(panic_message(&*payload));
                     panic::resume_unwind(payload)
                 }
             })
@@ -370,6 +361,6 @@ impl Lifecycle {
 
     /// How many tracked tasks are still running.
     pub fn tasks_running(&self) -> usize {
-        lock(&self.inner.live.tasks).len()
+        self.inner.live.running()
     }
 }
