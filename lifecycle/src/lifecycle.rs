@@ -77,6 +77,24 @@ impl Drop for Inner {
 }
 
 impl Inner {
+    fn hook_budget(&self) -> Duration {
+        let hooks = lock(&self.hooks);
+        let default = self.config.hook_timeout;
+        let persist = phase_budget(
+            hooks.iter().filter(|h| h.kind == HookKind::Persist),
+            default,
+        );
+        let shutdown = phase_budget(
+            hooks.iter().filter(|h| h.kind == HookKind::Shutdown),
+            default,
+        );
+        persist.saturating_add(shutdown)
+    }
+
+    fn worst_case_shutdown(&self) -> Duration {
+        self.config.worst_case_shutdown(self.hook_budget())
+    }
+
     /// Starts the shutdown unless it has started already. Returns whether this call started it.
     pub(crate) fn trigger(&self, trigger: Trigger) -> bool {
         {
@@ -93,7 +111,11 @@ impl Inner {
             }
             moved
         });
-        tracing::info!(trigger = %trigger, "shutdown triggered; readiness is now draining");
+        tracing::info!(
+            trigger = %trigger,
+            worst_case_ms = self.worst_case_shutdown().as_millis() as u64,
+            "shutdown triggered; readiness is now draining"
+        );
         self.triggered.cancel();
         true
     }
@@ -337,6 +359,8 @@ impl Lifecycle {
                 self.start_periodic(hook);
             }
             let config = self.config();
+            // The worst case here counts the hooks registered so far; the trigger logs it again
+            // with every hook the app registered while running.
             tracing::info!(
                 grace_ms = config.grace.as_millis() as u64,
                 drain_delay_ms = config.drain_delay.as_millis() as u64,
@@ -438,7 +462,7 @@ impl Lifecycle {
     /// assert_eq!(lc.worst_case_shutdown(), Duration::from_secs(50));
     /// ```
     pub fn worst_case_shutdown(&self) -> Duration {
-        self.config().worst_case_shutdown(self.hook_budget())
+        self.inner.worst_case_shutdown()
     }
 
     // ----- the sequence -----------------------------------------------------------------------

@@ -6,7 +6,7 @@
 //! systems and on NTFS, so a reader (or the next start after a SIGKILL or power loss) sees either
 //! the complete old contents or the complete new ones.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -83,7 +83,7 @@ fn sync_parent(path: &Path) -> io::Result<()> {
         Some(parent) if !parent.as_os_str().is_empty() => parent,
         _ => Path::new("."),
     };
-    File::open(parent)?.sync_all()
+    fs::File::open(parent)?.sync_all()
 }
 
 #[cfg(not(unix))]
@@ -94,6 +94,10 @@ fn sync_parent(_path: &Path) -> io::Result<()> {
 
 /// Reads a file written by [`write_atomic`]: `Ok(None)` when it does not exist yet (the first
 /// start), the whole contents otherwise.
+///
+/// It also removes the temporary files that writers killed in mid-write (SIGKILL, a crash, power
+/// loss) left beside it: `.<name>.<pid>.<n>.tmp` from any process other than this one. The target
+/// itself was never touched by those writes, so nothing is lost.
 ///
 /// # Errors
 ///
@@ -107,11 +111,51 @@ fn sync_parent(_path: &Path) -> io::Result<()> {
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub fn read_state(path: impl AsRef<Path>) -> io::Result<Option<Vec<u8>>> {
+    let path = path.as_ref();
+    remove_stale_temps(path);
     match fs::read(path) {
         Ok(contents) => Ok(Some(contents)),
         Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(None),
         Err(err) => Err(err),
     }
+}
+
+/// Best effort: a temporary file that cannot be listed or removed is left for the next start.
+fn remove_stale_temps(path: &Path) {
+    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+        return;
+    };
+    let dir = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    let prefix = format!(".{name}.");
+    let own = format!("{prefix}{}.", std::process::id());
+    for entry in entries.flatten() {
+        let file_name = entry.file_name();
+        let Some(file_name) = file_name.to_str() else {
+            continue;
+        };
+        let stale = file_name.starts_with(&prefix)
+            && file_name.ends_with(".tmp")
+            && !file_name.starts_with(&own)
+            && is_temp_suffix(&file_name[prefix.len()..file_name.len() - ".tmp".len()]);
+        if stale {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// `<pid>.<n>`: the part of a temporary file's name between the target's name and `.tmp`.
+fn is_temp_suffix(middle: &str) -> bool {
+    let mut parts = middle.split('.');
+    let numeric = |part: Option<&str>| {
+        part.is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+    };
+    numeric(parts.next()) && numeric(parts.next()) && parts.next().is_none()
 }
 
 #[cfg(test)]
@@ -150,6 +194,31 @@ mod tests {
         let bad = dir.join("state.txt").join("nested");
         assert!(write_atomic(&bad, "new").is_err());
         assert_eq!(fs::read_to_string(&path).unwrap(), "old");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn reading_removes_temporary_files_of_dead_writers_only() {
+        let dir = scratch("stale");
+        let path = dir.join("state.txt");
+        write_atomic(&path, "kept").unwrap();
+        let stale = dir.join(".state.txt.999999999.3.tmp");
+        let own = dir.join(format!(".state.txt.{}.7.tmp", std::process::id()));
+        let other_file = dir.join(".state.txt.backup.tmp");
+        let neighbour = dir.join(".other.txt.999999999.3.tmp");
+        for file in [&stale, &own, &other_file, &neighbour] {
+            fs::write(file, "partial").unwrap();
+        }
+        assert_eq!(read_state(&path).unwrap().as_deref(), Some(&b"kept"[..]));
+        assert!(!stale.exists(), "a dead writer's temporary file is removed");
+        assert!(
+            own.exists(),
+            "this process's own temporary file is left alone"
+        );
+        assert!(
+            other_file.exists() && neighbour.exists(),
+            "files that are not ours are left alone"
+        );
         fs::remove_dir_all(&dir).unwrap();
     }
 

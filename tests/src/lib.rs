@@ -184,3 +184,170 @@ impl Exited {
             .collect()
     }
 }
+
+impl Service {
+    /// Waits (at most [`PATIENCE`]) for the line `listening on ADDRESS` that the HTTP examples
+    /// print once bound, and returns the address.
+    pub fn wait_for_address(&mut self) -> std::net::SocketAddr {
+        let line = self.wait_for_line(|line| line.starts_with("listening on "));
+        let address = &line["listening on ".len()..];
+        address
+            .parse()
+            .unwrap_or_else(|err| panic!("`{address}` is not an address: {err}"))
+    }
+
+    /// Sends SIGKILL (directly, with no `kill` process in between, so it lands within
+    /// microseconds of the call) and waits for the process to die. Returns what
+    /// [`wait_exit`](Self::wait_exit) returns.
+    pub fn kill(mut self) -> Exited {
+        self.child.kill().expect("SIGKILL");
+        self.wait_exit()
+    }
+}
+
+impl Exited {
+    /// The signal that ended the process, if one did.
+    #[cfg(unix)]
+    pub fn killed_by(&self) -> Option<i32> {
+        std::os::unix::process::ExitStatusExt::signal(&self.status)
+    }
+}
+
+/// A directory of its own for one test, emptied at the start and removed when dropped.
+pub struct ScratchDir(std::path::PathBuf);
+
+impl ScratchDir {
+    /// `<temp>/lifecycle-e2e-<pid>-<name>`, fresh and empty.
+    pub fn new(name: &str) -> Self {
+        let path =
+            std::env::temp_dir().join(format!("lifecycle-e2e-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path)
+            .unwrap_or_else(|err| panic!("creating {}: {err}", path.display()));
+        Self(path)
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    /// The directory as a `&str`, for an environment variable.
+    pub fn as_str(&self) -> &str {
+        self.0
+            .to_str()
+            .expect("temporary directory paths are UTF-8")
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The checkpoint format of the `checkpointer` fixture: a header line with the generation, the
+/// payload's length and its checksum, then a payload derived from the generation. A torn write
+/// (short, or old and new bytes mixed) fails [`decode`](checkpoint::decode).
+pub mod checkpoint {
+    /// The file the fixture writes in `STATE_DIR`.
+    pub const FILE_NAME: &str = "ledger.ckpt";
+
+    /// Large enough that writing it takes a while, so a kill often lands in the middle of a write.
+    pub const PAYLOAD_LEN: usize = 1024 * 1024;
+
+    const BLOCK: usize = 4096;
+
+    /// A word from the generation, repeated; each 4 KiB block also carries its own index, so a
+    /// block from another generation or another place shows.
+    fn payload(generation: u64) -> Vec<u8> {
+        let word = generation.wrapping_mul(0x9E37_79B9_7F4A_7C15).to_le_bytes();
+        let mut payload = word.repeat(PAYLOAD_LEN / word.len());
+        for (index, block) in payload.chunks_mut(BLOCK).enumerate() {
+            block[..8].copy_from_slice(&(index as u64 ^ generation).to_le_bytes());
+        }
+        payload
+    }
+
+    /// FNV-1a over 64-bit words (and the tail's bytes).
+    fn checksum(bytes: &[u8]) -> u64 {
+        const PRIME: u64 = 0x0000_0100_0000_01b3;
+        let mut words = bytes.chunks_exact(8);
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for word in &mut words {
+            let word = u64::from_le_bytes(word.try_into().expect("8 bytes"));
+            hash = (hash ^ word).wrapping_mul(PRIME);
+        }
+        for &byte in words.remainder() {
+            hash = (hash ^ u64::from(byte)).wrapping_mul(PRIME);
+        }
+        hash
+    }
+
+    /// The whole file for `generation`.
+    pub fn encode(generation: u64) -> Vec<u8> {
+        let payload = payload(generation);
+        let mut file = format!(
+            "ledger v1 generation={generation} length={} checksum={:016x}\n",
+            payload.len(),
+            checksum(&payload)
+        )
+        .into_bytes();
+        file.extend_from_slice(&payload);
+        file
+    }
+
+    /// The generation of a whole file, or what is wrong with it.
+    pub fn decode(file: &[u8]) -> Result<u64, String> {
+        let newline = file
+            .iter()
+            .position(|&byte| byte == b'\n')
+            .ok_or_else(|| format!("torn: no header line in {} bytes", file.len()))?;
+        let header = std::str::from_utf8(&file[..newline])
+            .map_err(|_| "the header is not UTF-8".to_owned())?;
+        let payload = &file[newline + 1..];
+        if !header.starts_with("ledger v1 ") {
+            return Err(format!("unknown header `{header}`"));
+        }
+        let field = |name: &str| {
+            header
+                .split(' ')
+                .find_map(|part| part.strip_prefix(name)?.strip_prefix('='))
+                .ok_or_else(|| format!("no `{name}` in header `{header}`"))
+        };
+        let generation: u64 = field("generation")?
+            .parse()
+            .map_err(|_| format!("bad generation in `{header}`"))?;
+        let length: usize = field("length")?
+            .parse()
+            .map_err(|_| format!("bad length in `{header}`"))?;
+        if payload.len() != length {
+            return Err(format!(
+                "torn: the header says {length} bytes, the file has {}",
+                payload.len()
+            ));
+        }
+        let sum = format!("{:016x}", checksum(payload));
+        if field("checksum")? != sum {
+            return Err(format!("torn: checksum {sum} does not match `{header}`"));
+        }
+        if payload != self::payload(generation).as_slice() {
+            return Err(format!("the payload is not generation {generation}'s"));
+        }
+        Ok(generation)
+    }
+}
+
+/// Calls `probe` every 10 ms until it returns `Some`, and returns that; fails the test with
+/// `what` if that takes longer than [`PATIENCE`]. The way to wait for something the test cannot
+/// be told about (never a bare sleep).
+pub fn poll_until<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        if let Some(value) = probe() {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "{what}: not within {PATIENCE:?}");
+        thread::sleep(Duration::from_millis(10));
+    }
+}
