@@ -1,0 +1,63 @@
+//! The compile-cost app by hand: the same hooks, task and settings as `app-attr`, wired with
+//! `lifecycle::run` and `Hook` builders instead of attributes.
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use lifecycle::{Component, Config, Hook};
+
+struct Db {
+    queries: AtomicU64,
+}
+
+impl Db {
+    async fn save(&self) -> std::io::Result<()> {
+        println!("saved {}", self.queries.load(Ordering::Relaxed));
+        Ok(())
+    }
+
+    async fn close(&self) {
+        println!("closed");
+    }
+}
+
+impl Component for Db {
+    fn hooks(self: Arc<Self>) -> Vec<Hook> {
+        let save = Arc::clone(&self);
+        let close = self;
+        vec![
+            Hook::persist("Db::save", move || {
+                let db = Arc::clone(&save);
+                async move { db.save().await }
+            })
+            .timeout(Duration::from_secs(2)),
+            Hook::on_shutdown("Db::close", move || {
+                let db = Arc::clone(&close);
+                async move { db.close().await }
+            })
+            .order(100)
+            .timeout(Duration::from_secs(5)),
+        ]
+    }
+}
+
+async fn flush_metrics() {
+    println!("flushed");
+}
+
+fn main() -> ExitCode {
+    let config = Config::new().grace(Duration::from_secs(10)).drain_delay(Duration::from_secs(1));
+    lifecycle::run(config, |lc| async move {
+        lc.add_hook(Hook::on_shutdown("flush_metrics", flush_metrics).order(10));
+        let db = Arc::new(Db { queries: AtomicU64::new(0) });
+        lc.manage(db.clone());
+        let token = lc.token();
+        lc.spawn(async move {
+            while tokio::time::timeout(Duration::from_millis(100), token.cancelled()).await.is_err() {
+                db.queries.fetch_add(1, Ordering::Relaxed);
+            }
+        });
+        let _ = tokio::time::timeout(Duration::from_secs(1), lc.cancelled()).await;
+    })
+}

@@ -1,0 +1,164 @@
+//! In-process scenarios: the cost of a tracked spawn, and cancellation fan-out.
+
+use std::time::{Duration, Instant};
+
+use lifecycle::{Config, Lifecycle};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::stats::{Row, Samples};
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+#[derive(Clone, Copy)]
+enum Spawner {
+    Tokio,
+    Tracker,
+    Lifecycle,
+}
+
+/// Spawns `n` trivial tasks from inside a worker and awaits every handle. Each run gets a fresh
+/// runtime so no run inherits another's warmed-up queues or allocations.
+fn spawn_run(spawner: Spawner, n: usize) -> Duration {
+    let rt = runtime();
+    rt.block_on(async move {
+        tokio::spawn(async move {
+            let started = Instant::now();
+            match spawner {
+                Spawner::Tokio => {
+                    let handles: Vec<_> = (0..n)
+                        .map(|i| tokio::spawn(async move { std::hint::black_box(i) }))
+                        .collect();
+                    for handle in handles {
+                        let _ = handle.await;
+                    }
+                }
+                Spawner::Tracker => {
+                    let tracker = TaskTracker::new();
+                    let handles: Vec<_> = (0..n)
+                        .map(|i| tracker.spawn(async move { std::hint::black_box(i) }))
+                        .collect();
+                    for handle in handles {
+                        let _ = handle.await;
+                    }
+                }
+                Spawner::Lifecycle => {
+                    let lc = Lifecycle::new(Config::new());
+                    let handles: Vec<_> = (0..n)
+                        .map(|i| lc.spawn(async move { std::hint::black_box(i) }))
+                        .collect();
+                    for handle in handles {
+                        let _ = handle.await;
+                    }
+                }
+            }
+            started.elapsed()
+        })
+        .await
+        .expect("bench task")
+    })
+}
+
+pub fn spawn_overhead(runs: usize, n: usize) -> Vec<Row> {
+    let spawners = [
+        ("tokio::spawn", Spawner::Tokio),
+        ("TaskTracker::spawn (hand-written)", Spawner::Tracker),
+        ("lifecycle: lc.spawn", Spawner::Lifecycle),
+    ];
+    let mut samples = vec![Samples::default(); spawners.len()];
+    spawn_run(Spawner::Tokio, n / 10); // warm the allocator
+    for _ in 0..runs {
+        for (i, (_, spawner)) in spawners.iter().enumerate() {
+            samples[i].push_ms(spawn_run(*spawner, n));
+        }
+    }
+    spawners
+        .iter()
+        .zip(samples)
+        .map(|((name, _), samples)| Row {
+            name: (*name).to_owned(),
+            samples,
+            extra: vec![],
+        })
+        .collect()
+}
+
+#[derive(Clone, Copy)]
+enum Fanout {
+    Hand,
+    Lifecycle,
+}
+
+/// `n` tasks parked on child tokens; time from the cancel until every task has exited.
+fn fanout_run(kind: Fanout, n: usize) -> Duration {
+    let rt = runtime();
+    rt.block_on(async move {
+        tokio::spawn(async move {
+            match kind {
+                Fanout::Hand => {
+                    let root = CancellationToken::new();
+                    let tracker = TaskTracker::new();
+                    for _ in 0..n {
+                        let token = root.child_token();
+                        tracker.spawn(async move { token.cancelled().await });
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await; // every task parked
+                    let started = Instant::now();
+                    root.cancel();
+                    tracker.close();
+                    tracker.wait().await;
+                    started.elapsed()
+                }
+                Fanout::Lifecycle => {
+                    let lc = Lifecycle::new(Config::new());
+                    for _ in 0..n {
+                        let token = lc.token();
+                        lc.spawn(async move { token.cancelled().await });
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    let started = Instant::now();
+                    lc.shutdown();
+                    let report = lc.run(async {}).await;
+                    assert!(report.tasks_aborted.is_empty());
+                    started.elapsed()
+                }
+            }
+        })
+        .await
+        .expect("bench task")
+    })
+}
+
+pub fn fanout(runs: usize, n: usize) -> Vec<Row> {
+    let kinds = [
+        (
+            "CancellationToken + TaskTracker (hand-written)",
+            Fanout::Hand,
+        ),
+        (
+            "lifecycle: lc.token + lc.spawn, shutdown",
+            Fanout::Lifecycle,
+        ),
+    ];
+    let mut samples = vec![Samples::default(); kinds.len()];
+    for _ in 0..runs {
+        for (i, (_, kind)) in kinds.iter().enumerate() {
+            samples[i].push_ms(fanout_run(*kind, n));
+        }
+    }
+    kinds
+        .iter()
+        .zip(samples)
+        .map(|((name, _), samples)| Row {
+            name: (*name).to_owned(),
+            samples,
+            extra: vec![],
+        })
+        .collect()
+}

@@ -1,0 +1,351 @@
+//! Runs every scenario side by side and writes `BENCHMARKS.md` at the repository root.
+//!
+//! Run through `bench/run.sh` (it installs nginx and wrk if missing and builds everything in
+//! release). `BENCH_ONLY=idle,drain,spawn,fanout,compile,rolling` runs a subset; `BENCH_QUICK=1`
+//! uses fewer runs, for a smoke test.
+
+mod compile;
+mod inproc;
+mod proc;
+mod process_scenarios;
+mod rolling;
+mod stats;
+
+use std::fmt::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use process_scenarios::Contender;
+use stats::{fmt, Row};
+
+struct Plan {
+    quick: bool,
+    only: Option<Vec<String>>,
+}
+
+impl Plan {
+    fn wants(&self, scenario: &str) -> bool {
+        self.only
+            .as_ref()
+            .is_none_or(|only| only.iter().any(|s| s == scenario))
+    }
+    fn runs(&self, full: usize, quick: usize) -> usize {
+        if self.quick {
+            quick
+        } else {
+            full
+        }
+    }
+}
+
+fn command_line(program: &str, args: &[&str]) -> String {
+    Command::new(program)
+        .args(args)
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+fn machine() -> String {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split(':').nth(1))
+        .unwrap_or("unknown")
+        .trim()
+        .to_owned();
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let mem_kb: u64 = meminfo
+        .lines()
+        .find(|l| l.starts_with("MemTotal"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
+    format!(
+        "- CPU: {model}, {cores} cores; memory {:.0} GiB\n- kernel {}; {}\n- date: {}\n",
+        mem_kb as f64 / 1024.0 / 1024.0,
+        command_line("uname", &["-sr"]),
+        command_line("rustc", &["-V"]),
+        command_line("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
+    )
+}
+
+fn verdict(met: bool) -> &'static str {
+    if met {
+        "met"
+    } else {
+        "**missed**"
+    }
+}
+
+fn median_of(rows: &[Row], name: &str) -> f64 {
+    rows.iter()
+        .find(|r| r.name == name)
+        .map(|r| r.samples.median())
+        .unwrap_or(f64::NAN)
+}
+
+fn main() {
+    let plan = Plan {
+        quick: std::env::var("BENCH_QUICK").is_ok_and(|v| v == "1"),
+        only: std::env::var("BENCH_ONLY")
+            .ok()
+            .map(|v| v.split(',').map(str::to_owned).collect()),
+    };
+    let release = std::env::current_exe()
+        .expect("exe")
+        .parent()
+        .expect("target dir")
+        .to_path_buf();
+    let bench_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let repo = bench_dir.parent().expect("repo root").to_path_buf();
+    let scratch = std::env::temp_dir().join("lifecycle-bench");
+    let _ = std::fs::create_dir_all(&scratch);
+    let fds = proc::raise_fd_limit();
+    let grace = "2000";
+
+    let contender = |name: &'static str, bin: PathBuf| Contender {
+        name,
+        bin,
+        env: vec![
+            ("GRACE_MS", grace.to_owned()),
+            ("LIFECYCLE_GRACE", format!("{grace}ms")),
+        ],
+    };
+    let servers = || {
+        vec![
+            contender("lifecycle (attributes)", release.join("svc_lifecycle")),
+            contender("hand-written token + tracker", release.join("svc_hand")),
+            contender("seed article (sleeps grace)", release.join("svc_seed")),
+            contender(
+                "tokio-graceful-shutdown 0.20",
+                release.join("examples/svc_tgs"),
+            ),
+        ]
+    };
+
+    let mut doc = String::new();
+    let mut targets: Vec<(String, String, &'static str)> = Vec::new();
+    let _ = writeln!(doc, "# Benchmarks\n");
+    let _ = writeln!(
+        doc,
+        "Written by `bash bench/run.sh` (all scenarios, about 15 minutes). Every scenario runs its contenders \
+         interleaved in one run on one machine; figures are medians with min–max, and ratios are ratios \
+         of medians. These machines are noisy: compare within a table, not across runs.\n"
+    );
+    let _ = writeln!(doc, "## Machine\n\n{}- open-file limit: {fds}\n", machine());
+    let _ = writeln!(doc, "Every server contender serves the same axum app (`bench/src/lib.rs`) and uses a grace period of {grace} ms.\n");
+
+    if plan.wants("idle") {
+        eprintln!("idle shutdown latency...");
+        let mut contenders = vec![
+            contender("floor: bare Tokio, exits on SIGTERM", release.join("floor")),
+            contender("lifecycle, no server", release.join("bare_lifecycle")),
+        ];
+        contenders.extend(servers());
+        let rows = process_scenarios::idle(&contenders, plan.runs(30, 5), plan.runs(5, 2));
+        let _ = writeln!(doc, "## 1. Idle shutdown latency\n\nSIGTERM to process reaped, idle service, whole processes.\n");
+        stats::table(
+            &mut doc,
+            "ms",
+            Some("floor: bare Tokio, exits on SIGTERM"),
+            &[],
+            &rows,
+        );
+        let floor = median_of(&rows, "floor: bare Tokio, exits on SIGTERM");
+        let ratio = median_of(&rows, "lifecycle, no server") / floor;
+        targets.push((
+            "idle shutdown within 1.1× the floor (lifecycle, no server)".into(),
+            format!("{ratio:.2}×"),
+            verdict(ratio <= 1.1),
+        ));
+        let ratio = median_of(&rows, "lifecycle (attributes)") / floor;
+        targets.push((
+            "idle shutdown within 1.1× the floor (lifecycle serving axum)".into(),
+            format!("{ratio:.2}×"),
+            verdict(ratio <= 1.1),
+        ));
+    }
+
+    if plan.wants("drain") {
+        eprintln!("drain of 10,000 in-flight requests...");
+        let requests = if plan.quick { 2_000 } else { 10_000 };
+        let rows = process_scenarios::drain(&servers(), plan.runs(5, 1), requests);
+        let _ = writeln!(
+            doc,
+            "## 2. Drain\n\n{requests} requests in flight (raw HTTP/1.1 over loopback, one connection each), \
+             each answering 200 ms after SIGTERM arrives. The timed figure is process exit minus the last \
+             response; failures are connection errors or non-200 answers.\n"
+        );
+        stats::table(
+            &mut doc,
+            "ms past last response",
+            None,
+            &[
+                "failed requests",
+                "exit after SIGTERM (ms, median)",
+                "all in flight at SIGTERM",
+            ],
+            &rows,
+        );
+        let past = median_of(&rows, "lifecycle (attributes)");
+        let failed = rows
+            .iter()
+            .find(|r| r.name == "lifecycle (attributes)")
+            .map(|r| r.extra[0].clone())
+            .unwrap_or_default();
+        targets.push((
+            "drain: exit within 10 ms of the last response".into(),
+            format!("{} ms", fmt(past)),
+            verdict(past <= 10.0),
+        ));
+        targets.push((
+            "drain: no failed request".into(),
+            failed.clone(),
+            verdict(failed.starts_with("0 ")),
+        ));
+    }
+
+    if plan.wants("spawn") {
+        eprintln!("tracked spawn overhead...");
+        let n = 1_000_000;
+        let rows = inproc::spawn_overhead(plan.runs(11, 3), n);
+        let _ = writeln!(doc, "## 3. Tracked spawn overhead\n\n{n} trivial tasks spawned from a worker and awaited, on a 2-worker runtime; a fresh runtime per run.\n");
+        stats::table(&mut doc, "ms", Some("tokio::spawn"), &[], &rows);
+        let ratio = median_of(&rows, "lifecycle: lc.spawn") / median_of(&rows, "tokio::spawn");
+        targets.push((
+            "spawn overhead at most 1.10× tokio::spawn".into(),
+            format!("{ratio:.2}×"),
+            verdict(ratio <= 1.10),
+        ));
+    }
+
+    if plan.wants("fanout") {
+        eprintln!("cancellation fan-out...");
+        let n = 100_000;
+        let rows = inproc::fanout(plan.runs(11, 3), n);
+        let _ = writeln!(doc, "## 4. Cancellation fan-out\n\n{n} tasks parked on child tokens; time from the cancel until all have exited (lifecycle: `shutdown()` through the whole sequence to the report).\n");
+        stats::table(
+            &mut doc,
+            "ms",
+            Some("CancellationToken + TaskTracker (hand-written)"),
+            &[],
+            &rows,
+        );
+        let ms = median_of(&rows, "lifecycle: lc.token + lc.spawn, shutdown");
+        targets.push((
+            "fan-out of 100k within 50 ms".into(),
+            format!("{} ms", fmt(ms)),
+            verdict(ms <= 50.0),
+        ));
+    }
+
+    if plan.wants("compile") {
+        eprintln!("compile cost...");
+        let compile_dir = bench_dir.join("compile");
+        let probes = [
+            (
+                "tokio-macros (clean build)",
+                compile_dir.join("macros-tokio"),
+            ),
+            (
+                "lifecycle-macros (clean build)",
+                compile_dir.join("macros-lifecycle"),
+            ),
+        ];
+        let clean = compile::clean_builds(&probes, plan.runs(3, 1), &scratch);
+        let apps = [
+            (
+                "app by hand (lifecycle::run + Hook)",
+                compile_dir.join("app-hand"),
+            ),
+            ("app with attributes", compile_dir.join("app-attr")),
+        ];
+        let incremental = compile::incremental(&apps, plan.runs(5, 2), &scratch);
+        let _ = writeln!(doc, "## 5. Compile cost\n\nDev profile, wall time of `cargo build`. Clean: a fresh target directory (dependencies included). Incremental: a one-line edit of `main.rs` in a warmed target directory. Sources in `bench/compile/`.\n");
+        stats::table(
+            &mut doc,
+            "ms",
+            Some("tokio-macros (clean build)"),
+            &[],
+            &clean,
+        );
+        stats::table(
+            &mut doc,
+            "ms",
+            Some("app by hand (lifecycle::run + Hook)"),
+            &[],
+            &incremental,
+        );
+        let ratio = median_of(&clean, "lifecycle-macros (clean build)")
+            / median_of(&clean, "tokio-macros (clean build)");
+        targets.push((
+            "clean build of lifecycle-macros no worse than tokio-macros".into(),
+            format!("{ratio:.2}×"),
+            verdict(ratio <= 1.0),
+        ));
+        let ratio = median_of(&incremental, "app with attributes")
+            / median_of(&incremental, "app by hand (lifecycle::run + Hook)");
+        targets.push((
+            "incremental rebuild with attributes vs by hand".into(),
+            format!("{ratio:.2}×"),
+            "reported",
+        ));
+    }
+
+    if plan.wants("rolling") {
+        eprintln!("rolling restart behind nginx...");
+        let bin = std::env::var_os("HTTP_SERVER_BIN")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| repo.join("target/release/http_server"));
+        let seconds = if plan.quick { 10 } else { 20 };
+        let runs = plan.runs(3, 1);
+        let _ = writeln!(
+            doc,
+            "## 6. Rolling restart\n\nTwo `examples/http_server` instances (drain delay 1 s, grace 10 s) behind nginx \
+             (round robin, keep-alive upstreams, `proxy_next_upstream error timeout`), under `wrk -t2 -c32 -d{seconds}s` \
+             on `/work?ms=5`. Each instance in turn gets SIGTERM, exits, and is started again on its port.\n"
+        );
+        let _ = writeln!(doc, "| run | requests | socket errors | non-2xx | restart (SIGTERM → serving again, ms) | exit codes |\n|---|---|---|---|---|---|");
+        let mut failed_total = 0;
+        for run in 0..runs {
+            let r = rolling::run_once(&bin, &scratch, seconds);
+            failed_total += r.socket_errors + r.non_2xx;
+            let restarts: Vec<String> = r.restart_ms.iter().map(|ms| fmt(*ms)).collect();
+            let _ = writeln!(
+                doc,
+                "| {} | {} | {} | {} | {} | {:?} |",
+                run + 1,
+                r.requests,
+                r.socket_errors,
+                r.non_2xx,
+                restarts.join(", "),
+                r.exit_codes
+            );
+        }
+        doc.push('\n');
+        targets.push((
+            "rolling restart: 0 failed requests".into(),
+            failed_total.to_string(),
+            verdict(failed_total == 0),
+        ));
+    }
+
+    let _ = writeln!(doc, "## Targets\n\n| target | measured | |\n|---|---|---|");
+    for (target, measured, verdict) in &targets {
+        let _ = writeln!(doc, "| {target} | {measured} | {verdict} |");
+    }
+    let analysis = std::fs::read_to_string(bench_dir.join("ANALYSIS.md")).unwrap_or_default();
+    if !analysis.is_empty() {
+        let _ = writeln!(doc, "\n{analysis}");
+    }
+    let out: &Path = &repo.join("BENCHMARKS.md");
+    std::fs::write(out, &doc).expect("write BENCHMARKS.md");
+    println!("{doc}");
+    eprintln!("wrote {}", out.display());
+}
