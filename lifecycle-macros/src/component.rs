@@ -19,7 +19,8 @@ pub(crate) struct Component {
 /// Strips the hook attributes of `item` (so none is left for the compiler to resolve, even when
 /// there are errors) and checks them; every problem goes to `errors`.
 pub(crate) fn analyze(mut item: ItemImpl, errors: &mut Errors) -> Component {
-    if let Some((bang, path, for_token)) = &item.trait_ {
+    if let Some((path, for_token)) = &item.trait_ {
+        let bang = &item.modifiers.polarity;
         errors.push(syn::Error::new_spanned(
             quote::quote!(#bang #path #for_token),
             "`#[lifecycle::component]` goes on an inherent impl like `impl Db { ... }`, \

@@ -136,7 +136,7 @@ pub(crate) fn stub_fn(item: &ItemFn) -> TokenStream {
     let inner = (!has_receiver).then(|| {
         let mut inner = inner_fn(item);
         inner.sig.constness = None;
-        inner.sig.unsafety = None;
+        inner.sig.safety = syn::Safety::Default;
         inner.sig.abi = None;
         inner.sig.variadic = None;
         inner.sig.asyncness = Some(Default::default());

@@ -152,7 +152,7 @@ pub(crate) fn check_signature(sig: &Signature, place: Place, errors: &mut Errors
             format!("hook `{name}` cannot be `const`; remove `const`"),
         );
     }
-    if let Some(unsafety) = &sig.unsafety {
+    if let syn::Safety::Unsafe(unsafety) = &sig.safety {
         errors.add(
             unsafety.span,
             format!(
@@ -197,9 +197,7 @@ fn check_inputs(sig: &Signature, place: Place, errors: &mut Errors) {
         match sig.inputs.first() {
             Some(FnArg::Receiver(receiver)) => {
                 inputs.next();
-                if let Some(message) =
-                    receiver_problem(name, &receiver.ty, receiver.colon_token.is_some())
-                {
+                if let Some(message) = receiver_problem(name, receiver) {
                     errors.push(syn::Error::new_spanned(receiver, message));
                 }
             }
@@ -241,20 +239,29 @@ fn check_inputs(sig: &Signature, place: Place, errors: &mut Errors) {
 }
 
 /// Why a receiver is not `&self`, if it is not.
-fn receiver_problem(name: &Ident, ty: &Type, explicit: bool) -> Option<String> {
-    match ty {
-        Type::Reference(reference) if reference.mutability.is_some() => Some(format!(
+fn receiver_problem(name: &Ident, receiver: &syn::Receiver) -> Option<String> {
+    let mutable = || {
+        format!(
             "hook `{name}` takes `&mut self`, but hooks share the component (and hooks of equal \
              order run at once): take `&self` and keep mutable state behind a `Mutex`"
-        )),
-        Type::Reference(reference) if is_self(&reference.elem) => None,
-        _ if !explicit => Some(format!(
+        )
+    };
+    let other = || {
+        format!("hook `{name}` must take `&self`, found a `self` of another type; write `&self`")
+    };
+    match &receiver.kind {
+        syn::ReceiverKind::Reference(_, _, Some(_)) => Some(mutable()),
+        syn::ReceiverKind::Reference(_, _, None) => None,
+        syn::ReceiverKind::Value => Some(format!(
             "hook `{name}` takes `self` by value, but the component is shared and a persist \
              hook may run many times: take `&self`"
         )),
-        _ => Some(format!(
-            "hook `{name}` must take `&self`, found a `self` of another type; write `&self`"
-        )),
+        syn::ReceiverKind::Typed(_, ty) => match &**ty {
+            Type::Reference(reference) if reference.mutability.is_some() => Some(mutable()),
+            Type::Reference(reference) if is_self(&reference.elem) => None,
+            _ => Some(other()),
+        },
+        _ => Some(other()),
     }
 }
 

@@ -250,7 +250,7 @@ pub(crate) fn check_fn(item: &ItemFn, errors: &mut Errors) -> Shape {
         let message = format!("`{name}` cannot be `const`; remove `const`");
         problems.add(constness.span, message);
     }
-    if let Some(unsafety) = &sig.unsafety {
+    if let syn::Safety::Unsafe(unsafety) = &sig.safety {
         let message = format!("`{name}` cannot be `unsafe`; remove `unsafe`");
         problems.add(unsafety.span, message);
     }

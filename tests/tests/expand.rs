@@ -108,6 +108,7 @@ fn unparse(file: syn::File) -> String {
     let single = |attrs: Vec<Attribute>, items: Vec<Item>| {
         prettyplease::unparse(&syn::File {
             shebang: None,
+            frontmatter: None,
             attrs,
             items,
         })
