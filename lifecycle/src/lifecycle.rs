@@ -16,7 +16,7 @@ use tokio_util::sync::{
 use tokio_util::task::TaskTracker;
 
 use crate::hooks::{phase_budget, run_phase};
-use crate::report::{no_subscriber, panic_message, Millis, PhaseTimings, TaskFailure};
+use crate::report::{no_subscriber, panic_message, to_stderr, Millis, PhaseTimings, TaskFailure};
 use crate::signal::Listener;
 use crate::task::LiveTasks;
 use crate::{
@@ -497,7 +497,9 @@ impl Lifecycle {
         if self.config().force_on_second_signal {
             let code = signal.exit_code();
             if no_subscriber() {
-                eprintln!("lifecycle: {signal} during shutdown: exiting now with code {code}");
+                to_stderr(&format!(
+                    "lifecycle: {signal} during shutdown: exiting now with code {code}"
+                ));
             } else {
                 tracing::error!(signal = %signal, exit_code = code, "signal during shutdown: exiting now");
             }

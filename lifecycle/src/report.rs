@@ -275,7 +275,7 @@ impl ShutdownReport {
         let total_ms = self.timings.total.as_millis() as u64;
         let hooks_failed = self.hooks.iter().filter(|h| !h.outcome.is_ok()).count();
         if no_subscriber() {
-            eprintln!("{self}");
+            to_stderr(&self.to_string());
         } else if code == EXIT_OK {
             tracing::info!(trigger = %self.trigger, exit_code = code, total_ms, tasks_aborted = self.tasks_aborted.len(), hooks_failed, "shutdown report\n{self}");
         } else {
@@ -377,6 +377,18 @@ pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
     } else {
         "a panic with a non-string payload".to_owned()
     }
+}
+
+/// Writes `text` to standard error in one `write` call. Standard error is unbuffered, and the
+/// report's formatting alone would otherwise make some thirty system calls on the exit path.
+pub(crate) fn to_stderr(text: &str) {
+    use std::io::Write;
+    let mut line = String::with_capacity(text.len() + 1);
+    line.push_str(text);
+    if !line.ends_with('\n') {
+        line.push('\n');
+    }
+    let _ = std::io::stderr().lock().write_all(line.as_bytes());
 }
 
 /// Whether no `tracing` subscriber would see an event from here.

@@ -4,7 +4,7 @@ use std::fmt;
 use std::future::Future;
 use std::process::ExitCode;
 
-use crate::report::{no_subscriber, EXIT_CONFIG, EXIT_STARTUP_FAILED};
+use crate::report::{no_subscriber, to_stderr, EXIT_CONFIG, EXIT_STARTUP_FAILED};
 use crate::{Config, ConfigError, Lifecycle, MainResult, SignalError};
 
 /// Runs a service with graceful shutdown: what `#[lifecycle::main]` generates, as one call.
@@ -140,7 +140,7 @@ impl From<std::io::Error> for StartupError {
 pub fn startup_failed(err: impl Into<StartupError>) -> ExitCode {
     let err = err.into();
     if no_subscriber() {
-        eprintln!("lifecycle: cannot start: {err}");
+        to_stderr(&format!("lifecycle: cannot start: {err}"));
     } else {
         tracing::error!(error = %err, "cannot start");
     }

@@ -62,29 +62,38 @@ struct LiveTask {
 
 /// Every tracked task that may still be running, for naming and aborting them at the deadline.
 ///
-/// A spawn appends under a short lock; nothing happens when a task ends. Once the list has grown
-/// to twice the number of tasks alive, finished entries are dropped in one pass: the list stays
-/// within a constant factor of the live set, at an amortized constant cost per spawn.
+/// A spawn appends under a short lock; nothing happens when a task ends. When the list reaches
+/// its threshold, finished entries are dropped in one pass and the threshold becomes twice what
+/// is left: the list stays within a constant factor of the live set, at an amortized constant
+/// cost per spawn, and the spawn path reads no counter that the workers write.
 #[derive(Default)]
 pub(crate) struct LiveTasks {
-    tasks: Mutex<Vec<LiveTask>>,
+    tasks: Mutex<List>,
+}
+
+#[derive(Default)]
+struct List {
+    entries: Vec<LiveTask>,
+    compact_at: usize,
 }
 
 /// Below this many entries the list is never compacted: small services never pay for it.
 const COMPACT_AT: usize = 64;
 
 impl LiveTasks {
-    fn push(&self, task: LiveTask, alive: usize) {
-        let mut tasks = lock(&self.tasks);
-        if tasks.len() >= COMPACT_AT.max(alive.saturating_mul(2)) {
-            tasks.retain(|task| !task.abort.is_finished());
+    fn push(&self, task: LiveTask) {
+        let mut list = lock(&self.tasks);
+        if list.entries.len() >= list.compact_at.max(COMPACT_AT) {
+            list.entries.retain(|task| !task.abort.is_finished());
+            list.compact_at = list.entries.len().saturating_mul(2);
         }
-        tasks.push(task);
+        list.entries.push(task);
     }
 
     /// How many tracked tasks have not finished.
     pub(crate) fn running(&self) -> usize {
         lock(&self.tasks)
+            .entries
             .iter()
             .filter(|task| !task.abort.is_finished())
             .count()
@@ -94,6 +103,7 @@ impl LiveTasks {
     /// spawn order. Blocking tasks cannot be aborted once started; they are named as left running.
     pub(crate) fn abort_all(&self) -> Vec<String> {
         let left: Vec<(String, AbortHandle)> = lock(&self.tasks)
+            .entries
             .iter()
             .filter(|task| !task.abort.is_finished())
             .map(|task| {
@@ -188,7 +198,7 @@ impl Lifecycle {
             name,
             blocking,
         };
-        self.inner.live.push(task, self.inner.tracker.len());
+        self.inner.live.push(task);
         handle
     }
 
