@@ -1,7 +1,8 @@
 //! The one HTTP app every contender serves, so that only the shutdown wiring differs.
 //!
-//! - `GET /work?until=<unix ms>` answers 200 at that wall-clock instant (the drain scenario sets
-//!   every request to end at the same moment); `GET /work?ms=N` answers after N ms.
+//! - `GET /work?held=1` waits until `GET /release?at=<unix ms>` names an instant, then answers
+//!   200 at that instant: the drain scenario gets every request in flight first, then releases
+//!   them all to end together; `GET /work?ms=N` answers after N ms.
 //! - `GET /inflight` is the number of `/work` requests being served (itself not counted).
 //! - `GET /` answers 200 at once (the rolling-restart load).
 //!
@@ -16,20 +17,13 @@ use axum::extract::{Query, State};
 use axum::routing::get;
 use axum::Router;
 
-/// Query of `/work`.
-#[derive(Debug, Default)]
-pub struct Work {
-    until: Option<u64>,
-    ms: Option<u64>,
-}
+type Query_ = std::collections::HashMap<String, String>;
 
-impl Work {
-    fn parse(pairs: &std::collections::HashMap<String, String>) -> Self {
-        Self {
-            until: pairs.get("until").and_then(|v| v.parse().ok()),
-            ms: pairs.get("ms").and_then(|v| v.parse().ok()),
-        }
-    }
+/// The app's shared state: requests in flight, and the release instant of held requests.
+#[derive(Clone)]
+struct Shared {
+    inflight: Arc<AtomicUsize>,
+    release: tokio::sync::watch::Sender<Option<u64>>,
 }
 
 /// Milliseconds since the Unix epoch.
@@ -40,33 +34,46 @@ pub fn unix_ms() -> u64 {
         .unwrap_or(0)
 }
 
-async fn work(
-    State(inflight): State<Arc<AtomicUsize>>,
-    Query(query): Query<std::collections::HashMap<String, String>>,
-) -> &'static str {
-    inflight.fetch_add(1, Ordering::SeqCst);
-    let work = Work::parse(&query);
-    let wait = match (work.until, work.ms) {
-        (Some(until), _) => Duration::from_millis(until.saturating_sub(unix_ms())),
-        (None, Some(ms)) => Duration::from_millis(ms),
-        (None, None) => Duration::ZERO,
+async fn work(State(shared): State<Shared>, Query(query): Query<Query_>) -> &'static str {
+    shared.inflight.fetch_add(1, Ordering::SeqCst);
+    let wait = if query.contains_key("held") {
+        let mut release = shared.release.subscribe();
+        let at = match release.wait_for(Option::is_some).await {
+            Ok(at) => at.unwrap_or(0),
+            Err(_) => 0,
+        };
+        Duration::from_millis(at.saturating_sub(unix_ms()))
+    } else {
+        Duration::from_millis(query.get("ms").and_then(|v| v.parse().ok()).unwrap_or(0))
     };
     tokio::time::sleep(wait).await;
-    inflight.fetch_sub(1, Ordering::SeqCst);
+    shared.inflight.fetch_sub(1, Ordering::SeqCst);
     "done\n"
+}
+
+async fn release(State(shared): State<Shared>, Query(query): Query<Query_>) -> &'static str {
+    let at = query.get("at").and_then(|v| v.parse().ok());
+    shared.release.send_replace(at);
+    "released\n"
 }
 
 /// The app.
 pub fn router() -> Router {
-    let inflight = Arc::new(AtomicUsize::new(0));
+    let shared = Shared {
+        inflight: Arc::new(AtomicUsize::new(0)),
+        release: tokio::sync::watch::Sender::new(None),
+    };
     Router::new()
         .route("/", get(|| async { "ok\n" }))
         .route("/work", get(work))
+        .route("/release", get(release))
         .route(
             "/inflight",
-            get(|State(n): State<Arc<AtomicUsize>>| async move { n.load(Ordering::SeqCst).to_string() }),
+            get(|State(shared): State<Shared>| async move {
+                shared.inflight.load(Ordering::SeqCst).to_string()
+            }),
         )
-        .with_state(inflight)
+        .with_state(shared)
 }
 
 /// Binds `127.0.0.1:$PORT` (0, a free port, by default).

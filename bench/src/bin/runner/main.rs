@@ -146,6 +146,10 @@ fn main() {
         let mut contenders = vec![
             contender("floor: bare Tokio, exits on SIGTERM", release.join("floor")),
             contender("lifecycle, no server", release.join("bare_lifecycle")),
+            contender(
+                "floor + axum: bare Tokio serving the app",
+                release.join("floor_axum"),
+            ),
         ];
         contenders.extend(servers());
         let rows = process_scenarios::idle(&contenders, plan.runs(30, 5), plan.runs(5, 2));

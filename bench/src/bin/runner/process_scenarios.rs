@@ -67,7 +67,15 @@ async fn request(
         stream.read_to_end(&mut answer).await?;
         Ok::<bool, std::io::Error>(answer.starts_with(b"HTTP/1.1 200"))
     };
-    let ok = attempt.await.unwrap_or(false);
+    let ok = match attempt.await {
+        Ok(ok) => ok,
+        Err(err) => {
+            if std::env::var_os("BENCH_DEBUG").is_some() {
+                eprintln!("request failed: {err}");
+            }
+            false
+        }
+    };
     (ok, Instant::now())
 }
 
@@ -98,6 +106,9 @@ pub struct DrainRun {
 
 /// Drain: `requests` in flight, each with 200 ms left when SIGTERM arrives. Counts failures and
 /// times the exit past the last response.
+///
+/// The requests are held by the server until every one is in flight (polled, bounded), then
+/// released to answer 200 ms later, and SIGTERM follows at once.
 pub fn drain_once(
     rt: &tokio::runtime::Runtime,
     contender: &Contender,
@@ -105,25 +116,37 @@ pub fn drain_once(
 ) -> DrainRun {
     let mut proc = Proc::start(&contender.bin, &contender.env, "ready ");
     let addr: Arc<str> = proc.addr.clone().into();
-    let lead = Duration::from_millis(4000);
-    let until = lifecycle_bench::unix_ms() + lead.as_millis() as u64;
-    let signal_at = Instant::now() + lead - Duration::from_millis(200);
     let pid = proc.pid();
     let (results, signalled, all_in_flight) = rt.block_on(async {
-        let path: Arc<str> = format!("/work?until={until}").into();
-        let gate = Arc::new(tokio::sync::Semaphore::new(256));
+        let path: Arc<str> = "/work?held=1".into();
+        let gate = Arc::new(tokio::sync::Semaphore::new(128));
         let tasks: Vec<_> = (0..requests)
             .map(|_| tokio::spawn(request(addr.clone(), path.clone(), gate.clone())))
             .collect();
+        let deadline = Instant::now() + Duration::from_secs(60);
         let mut all_in_flight = false;
-        while Instant::now() + Duration::from_millis(10) < signal_at {
+        while Instant::now() < deadline {
             if inflight(&addr).await >= requests {
                 all_in_flight = true;
                 break;
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        tokio::time::sleep_until(signal_at.into()).await;
+        if std::env::var_os("BENCH_DEBUG").is_some() {
+            eprintln!(
+                "{}: in flight before SIGTERM: {}",
+                contender.name,
+                inflight(&addr).await
+            );
+        }
+        let at = lifecycle_bench::unix_ms() + 200;
+        let released = request(
+            addr.clone(),
+            format!("/release?at={at}").into(),
+            gate.clone(),
+        )
+        .await;
+        assert!(released.0, "{}: /release failed", contender.name);
         crate::proc::send(pid, libc::SIGTERM);
         let signalled = Instant::now();
         let mut results = Vec::with_capacity(requests);

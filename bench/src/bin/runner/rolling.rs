@@ -55,7 +55,8 @@ struct Nginx(Child);
 
 impl Drop for Nginx {
     fn drop(&mut self) {
-        let _ = self.0.kill();
+        // SIGTERM, not SIGKILL: the master must live to take its worker processes down with it.
+        send(self.0.id() as i32, libc::SIGTERM);
         let _ = self.0.wait();
     }
 }
