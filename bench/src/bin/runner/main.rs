@@ -261,6 +261,10 @@ fn main() {
                 "lifecycle-macros (clean build)",
                 compile_dir.join("macros-lifecycle"),
             ),
+            (
+                "tokio-macros + lifecycle-macros (clean build)",
+                compile_dir.join("macros-both"),
+            ),
         ];
         let clean = compile::clean_builds(&probes, plan.runs(3, 1), &scratch);
         let apps = [
@@ -292,6 +296,13 @@ fn main() {
             "clean build of lifecycle-macros no worse than tokio-macros".into(),
             format!("{ratio:.2}×"),
             verdict(ratio <= 1.0),
+        ));
+        let marginal = median_of(&clean, "tokio-macros + lifecycle-macros (clean build)")
+            - median_of(&clean, "tokio-macros (clean build)");
+        targets.push((
+            "(reference) what lifecycle-macros adds to a clean build that has tokio-macros".into(),
+            format!("{} ms", fmt(marginal)),
+            "reported",
         ));
         let ratio = median_of(&incremental, "app with attributes")
             / median_of(&incremental, "app by hand (lifecycle::run + Hook)");

@@ -22,6 +22,21 @@ impl Proc {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::null());
+        // BENCH_KEEP_STDERR=DIR keeps each contender's stderr (its shutdown report) for profiling.
+        if let Some(dir) = std::env::var_os("BENCH_KEEP_STDERR") {
+            let name = bin
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let path = Path::new(&dir).join(format!("{name}.err"));
+            if let Ok(file) = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+            {
+                command.stderr(file);
+            }
+        }
         for (key, value) in env {
             command.env(key, value);
         }

@@ -1,0 +1,1 @@
+//! Builds only its dependency, for the clean-build timing.
