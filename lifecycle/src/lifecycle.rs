@@ -77,6 +77,17 @@ impl Drop for Inner {
 }
 
 impl Inner {
+    /// Moves the state forward to `to`; never back. Returns whether it moved.
+    fn advance(&self, to: State) -> bool {
+        self.state.send_if_modified(|state| {
+            let moved = *state < to;
+            if moved {
+                *state = to;
+            }
+            moved
+        })
+    }
+
     fn hook_budget(&self) -> Duration {
         let hooks = lock(&self.hooks);
         let default = self.config.hook_timeout;
@@ -104,13 +115,7 @@ impl Inner {
             }
             *slot = Some((trigger.clone(), Instant::now()));
         }
-        self.state.send_if_modified(|state| {
-            let moved = *state < State::Draining;
-            if moved {
-                *state = State::Draining;
-            }
-            moved
-        });
+        self.advance(State::Draining);
         tracing::info!(
             trigger = %trigger,
             worst_case_ms = self.worst_case_shutdown().as_millis() as u64,
@@ -342,13 +347,7 @@ impl Lifecycle {
     /// Step: marks the service Ready (from Starting; later states are kept) and starts the
     /// periodic persist hooks registered so far.
     pub fn set_ready(&self) {
-        let became_ready = self.inner.state.send_if_modified(|state| {
-            let moved = *state == State::Starting;
-            if moved {
-                *state = State::Ready;
-            }
-            moved
-        });
+        let became_ready = self.inner.advance(State::Ready);
         if became_ready {
             let periodic: Vec<Hook> = lock(&self.inner.hooks)
                 .iter()
@@ -431,17 +430,7 @@ impl Lifecycle {
     /// The longest the hooks can take: for each phase, the largest timeout of each order group,
     /// added up.
     pub fn hook_budget(&self) -> Duration {
-        let hooks = lock(&self.inner.hooks);
-        let default = self.config().hook_timeout;
-        let persist = phase_budget(
-            hooks.iter().filter(|h| h.kind == HookKind::Persist),
-            default,
-        );
-        let shutdown = phase_budget(
-            hooks.iter().filter(|h| h.kind == HookKind::Shutdown),
-            default,
-        );
-        persist.saturating_add(shutdown)
+        self.inner.hook_budget()
     }
 
     /// The longest a shutdown can take with the hooks registered now: drain delay + grace + hook
@@ -626,7 +615,7 @@ impl Lifecycle {
         let (trigger, at) = lock(&self.inner.trigger)
             .clone()
             .unwrap_or((Trigger::MainReturned, Instant::now()));
-        self.inner.state.send_replace(State::Stopped);
+        self.inner.advance(State::Stopped);
         let draft = std::mem::take(&mut *lock(&self.inner.draft));
         let mut timings = draft.timings;
         timings.total = at.elapsed();

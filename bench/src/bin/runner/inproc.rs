@@ -6,7 +6,7 @@ use lifecycle::{Config, Lifecycle};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::stats::{Row, Samples};
+use crate::stats::{self, Row};
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -71,22 +71,8 @@ pub fn spawn_overhead(runs: usize, n: usize) -> Vec<Row> {
         ("TaskTracker::spawn (hand-written)", Spawner::Tracker),
         ("lifecycle: lc.spawn", Spawner::Lifecycle),
     ];
-    let mut samples = vec![Samples::default(); spawners.len()];
     spawn_run(Spawner::Tokio, n / 10); // warm the allocator
-    for _ in 0..runs {
-        for (i, (_, spawner)) in spawners.iter().enumerate() {
-            samples[i].push_ms(spawn_run(*spawner, n));
-        }
-    }
-    spawners
-        .iter()
-        .zip(samples)
-        .map(|((name, _), samples)| Row {
-            name: (*name).to_owned(),
-            samples,
-            extra: vec![],
-        })
-        .collect()
+    stats::interleaved(&spawners, runs, |spawner| spawn_run(spawner, n))
 }
 
 #[derive(Clone, Copy)]
@@ -146,19 +132,5 @@ pub fn fanout(runs: usize, n: usize) -> Vec<Row> {
             Fanout::Lifecycle,
         ),
     ];
-    let mut samples = vec![Samples::default(); kinds.len()];
-    for _ in 0..runs {
-        for (i, (_, kind)) in kinds.iter().enumerate() {
-            samples[i].push_ms(fanout_run(*kind, n));
-        }
-    }
-    kinds
-        .iter()
-        .zip(samples)
-        .map(|((name, _), samples)| Row {
-            name: (*name).to_owned(),
-            samples,
-            extra: vec![],
-        })
-        .collect()
+    stats::interleaved(&kinds, runs, |kind| fanout_run(kind, n))
 }

@@ -28,6 +28,30 @@ impl Samples {
     }
 }
 
+/// Runs every variant `runs` times, interleaved (so drift in the machine's load hits all alike),
+/// and makes one row of samples per variant.
+pub fn interleaved<T: Copy>(
+    variants: &[(&str, T)],
+    runs: usize,
+    mut run: impl FnMut(T) -> std::time::Duration,
+) -> Vec<Row> {
+    let mut samples = vec![Samples::default(); variants.len()];
+    for _ in 0..runs {
+        for (i, (_, variant)) in variants.iter().enumerate() {
+            samples[i].push_ms(run(*variant));
+        }
+    }
+    variants
+        .iter()
+        .zip(samples)
+        .map(|((name, _), samples)| Row {
+            name: (*name).to_owned(),
+            samples,
+            extra: vec![],
+        })
+        .collect()
+}
+
 /// A row: contender, samples, and extra columns.
 pub struct Row {
     pub name: String,
