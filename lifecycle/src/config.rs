@@ -6,16 +6,35 @@ use std::time::Duration;
 use crate::Signal;
 
 /// The environment variable that overrides [`Config::grace`].
+///
+/// # Examples
+///
+/// ```
+/// use std::ffi::OsString;
+/// use std::time::Duration;
+/// use lifecycle::{Config, Signal, ENV_GRACE, ENV_SIGNALS};
+///
+/// let env = [(ENV_GRACE, "45s"), (ENV_SIGNALS, "SIGTERM, hup")];
+/// let lookup = |name: &str| env.iter().find(|(k, _)| *k == name).map(|(_, v)| OsString::from(*v));
+/// let config = Config::new().apply_env_from(lookup)?;
+/// assert_eq!(config.grace, Duration::from_secs(45));
+/// assert_eq!(config.signals, [Signal::Terminate, Signal::Hangup]);
+/// // Variables that are not set keep the value from the code.
+/// assert_eq!(config.hook_timeout, Config::new().hook_timeout);
+/// # Ok::<(), lifecycle::ConfigError>(())
+/// ```
 pub const ENV_GRACE: &str = "LIFECYCLE_GRACE";
-/// The environment variable that overrides [`Config::drain_delay`].
+/// The environment variable that overrides [`Config::drain_delay`]. See [`ENV_GRACE`] for an
+/// example.
 pub const ENV_DRAIN_DELAY: &str = "LIFECYCLE_DRAIN_DELAY";
-/// The environment variable that overrides [`Config::hook_timeout`].
+/// The environment variable that overrides [`Config::hook_timeout`]. See [`ENV_GRACE`] for an
+/// example.
 pub const ENV_HOOK_TIMEOUT: &str = "LIFECYCLE_HOOK_TIMEOUT";
 /// The environment variable that overrides [`Config::signals`] (a comma-separated list such as
-/// `SIGTERM,SIGINT`).
+/// `SIGTERM,SIGINT`). See [`ENV_GRACE`] for an example.
 pub const ENV_SIGNALS: &str = "LIFECYCLE_SIGNALS";
 /// The environment variable that overrides [`Config::force_on_second_signal`] (`true`/`false`,
-/// `1`/`0`, `on`/`off`, `yes`/`no`).
+/// `1`/`0`, `on`/`off`, `yes`/`no`). See [`ENV_GRACE`] for an example.
 pub const ENV_FORCE_ON_SECOND_SIGNAL: &str = "LIFECYCLE_FORCE_ON_SECOND_SIGNAL";
 
 /// How a service shuts down: deadlines, the signals that start it, and what a second signal does.
@@ -79,11 +98,35 @@ impl Default for Config {
 
 impl Config {
     /// The default settings (see the table on [`Config`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use lifecycle::{Config, Signal};
+    ///
+    /// let config = Config::new();
+    /// assert_eq!(config.grace, Duration::from_secs(30));
+    /// assert_eq!(config.drain_delay, Duration::ZERO);
+    /// assert_eq!(config.hook_timeout, Duration::from_secs(5));
+    /// assert_eq!(config.signals, [Signal::Terminate, Signal::Interrupt, Signal::Quit]);
+    /// assert!(config.force_on_second_signal);
+    /// assert_eq!(config, Config::default());
+    /// ```
     pub fn new() -> Self {
         Self::default()
     }
 
     /// Sets how long the drain may take before stragglers are aborted.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let config = lifecycle::Config::new().grace(Duration::from_secs(10));
+    /// assert_eq!(config.grace, Duration::from_secs(10));
+    /// assert_eq!(config.worst_case_shutdown(Duration::ZERO), Duration::from_secs(10));
+    /// ```
     #[must_use]
     pub fn grace(mut self, grace: Duration) -> Self {
         self.grace = grace;
@@ -91,6 +134,16 @@ impl Config {
     }
 
     /// Sets how long readiness reports Draining before the root token is cancelled.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let config = lifecycle::Config::new().drain_delay(Duration::from_secs(5));
+    /// assert_eq!(config.drain_delay, Duration::from_secs(5));
+    /// // The delay comes on top of the 30 s grace period.
+    /// assert_eq!(config.worst_case_shutdown(Duration::ZERO), Duration::from_secs(35));
+    /// ```
     #[must_use]
     pub fn drain_delay(mut self, delay: Duration) -> Self {
         self.drain_delay = delay;
@@ -98,6 +151,19 @@ impl Config {
     }
 
     /// Sets the timeout of hooks that do not set their own.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use lifecycle::{Config, Hook, Lifecycle};
+    ///
+    /// let lc = Lifecycle::new(Config::new().hook_timeout(Duration::from_secs(2)));
+    /// lc.add_hook(Hook::on_shutdown("uses the default", || async {}));
+    /// let own = Hook::on_shutdown("sets its own", || async {}).timeout(Duration::from_secs(7));
+    /// lc.add_hook(own.order(1));
+    /// assert_eq!(lc.hook_budget(), Duration::from_secs(2 + 7));
+    /// ```
     #[must_use]
     pub fn hook_timeout(mut self, timeout: Duration) -> Self {
         self.hook_timeout = timeout;
@@ -105,6 +171,16 @@ impl Config {
     }
 
     /// Sets the signals that start a shutdown; duplicates are ignored.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use lifecycle::{Config, Signal};
+    ///
+    /// let config = Config::new().signals([Signal::Terminate, Signal::Hangup, Signal::Terminate]);
+    /// // The defaults are replaced, and the duplicate is dropped.
+    /// assert_eq!(config.signals, [Signal::Terminate, Signal::Hangup]);
+    /// ```
     #[must_use]
     pub fn signals(mut self, signals: impl IntoIterator<Item = Signal>) -> Self {
         self.signals.clear();
@@ -118,6 +194,16 @@ impl Config {
 
     /// Sets whether a second signal ends the process at once with 128 + the signal number.
     /// When off, a second signal only skips what is left of the drain delay.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use lifecycle::Config;
+    ///
+    /// assert!(Config::new().force_on_second_signal);
+    /// let config = Config::new().force_on_second_signal(false);
+    /// assert!(!config.force_on_second_signal);
+    /// ```
     #[must_use]
     pub fn force_on_second_signal(mut self, force: bool) -> Self {
         self.force_on_second_signal = force;
@@ -285,6 +371,18 @@ fn parse_bool(variable: &'static str, value: &str) -> Result<bool, ConfigError> 
 ///
 /// Its message names the variable, the value found and what would be accepted, for example:
 /// `invalid LIFECYCLE_GRACE="30x": expected a duration such as `30s`, ...`.
+///
+/// # Examples
+///
+/// ```
+/// use lifecycle::{Config, ENV_HOOK_TIMEOUT};
+///
+/// let err = Config::new()
+///     .apply_env_from(|name| (name == ENV_HOOK_TIMEOUT).then(|| "soon".into()))
+///     .unwrap_err();
+/// let message = err.to_string();
+/// assert!(message.starts_with(r#"invalid LIFECYCLE_HOOK_TIMEOUT="soon": expected a duration"#));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
     variable: &'static str,
@@ -302,11 +400,35 @@ impl ConfigError {
     }
 
     /// The name of the variable, such as `LIFECYCLE_GRACE`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use lifecycle::{Config, ENV_GRACE};
+    ///
+    /// // A zero grace period is refused (a zero drain delay is fine).
+    /// let err = Config::new()
+    ///     .apply_env_from(|name| (name == ENV_GRACE).then(|| "0s".into()))
+    ///     .unwrap_err();
+    /// assert_eq!(err.variable(), ENV_GRACE);
+    /// ```
     pub fn variable(&self) -> &'static str {
         self.variable
     }
 
     /// The value that was found.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use lifecycle::{Config, ENV_SIGNALS};
+    ///
+    /// let err = Config::new()
+    ///     .apply_env_from(|name| (name == ENV_SIGNALS).then(|| "SIGTERM,SIGKILL".into()))
+    ///     .unwrap_err();
+    /// // The whole value, not just the part that failed.
+    /// assert_eq!(err.value(), "SIGTERM,SIGKILL");
+    /// ```
     pub fn value(&self) -> &str {
         &self.value
     }

@@ -13,6 +13,16 @@ use tokio::time::Instant;
 use crate::report::{panic_message, HookOutcome, HookReport};
 
 /// The order a hook gets when it does not set one.
+///
+/// # Examples
+///
+/// ```
+/// use lifecycle::{Hook, DEFAULT_ORDER};
+///
+/// let hook = Hook::on_shutdown("close pool", || async {});
+/// assert_eq!(DEFAULT_ORDER, 0);
+/// assert_eq!(hook.order_value(), DEFAULT_ORDER);
+/// ```
 pub const DEFAULT_ORDER: i32 = 0;
 
 type HookFuture = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
@@ -24,6 +34,22 @@ enum HookFn {
 }
 
 /// Which phase a hook runs in.
+///
+/// # Examples
+///
+/// ```
+/// use lifecycle::{Config, Hook, HookKind, Lifecycle};
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+/// let lc = Lifecycle::new(Config::new());
+/// lc.add_hook(Hook::on_shutdown("close db", || async {}).order(-10));
+/// lc.add_hook(Hook::persist("save cache", || async {}).order(50));
+/// let report = lc.run(async {}).await;
+/// // The persist phase runs first, whatever the orders say.
+/// let kinds: Vec<HookKind> = report.hooks.iter().map(|hook| hook.kind).collect();
+/// assert_eq!(kinds, [HookKind::Persist, HookKind::Shutdown]);
+/// # }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum HookKind {
     /// Saves state. Persist hooks run first, right after the drain, while every resource is
@@ -35,6 +61,15 @@ pub enum HookKind {
 
 impl HookKind {
     /// `"persist"` or `"shutdown"`, as logged.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use lifecycle::HookKind;
+    ///
+    /// assert_eq!(HookKind::Persist.as_str(), "persist");
+    /// assert_eq!(HookKind::Shutdown.to_string(), HookKind::Shutdown.as_str());
+    /// ```
     pub const fn as_str(self) -> &'static str {
         match self {
             HookKind::Persist => "persist",
@@ -51,6 +86,17 @@ impl fmt::Display for HookKind {
 
 /// What a hook may return: `()`, or `Result<(), E>` where `E: Display`. An `Err` is recorded
 /// in the report with its `Display` text and makes the exit code non-zero.
+///
+/// # Examples
+///
+/// ```
+/// use lifecycle::HookResult;
+///
+/// assert_eq!(().into_hook_result(), Ok(()));
+/// assert_eq!(Ok::<(), &str>(()).into_hook_result(), Ok(()));
+/// // The error's `Display` text is what the report shows.
+/// assert_eq!(Err::<(), _>("disk full").into_hook_result(), Err("disk full".to_owned()));
+/// ```
 #[diagnostic::on_unimplemented(
     message = "a lifecycle hook must return `()` or `Result<(), E>` with `E: Display`, not `{Self}`",
     label = "this hook's return type"
@@ -164,6 +210,20 @@ impl Hook {
     }
 
     /// A shutdown hook from an async function. `f` is called once, when the hook runs.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use lifecycle::{Config, Hook, HookOutcome, Lifecycle};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let lc = Lifecycle::new(Config::new());
+    /// lc.add_hook(Hook::on_shutdown("close pool", || async { Err::<(), _>("pool busy") }));
+    /// let reports = lc.run_shutdown_hooks().await;
+    /// assert_eq!(reports[0].name, "close pool");
+    /// assert_eq!(reports[0].outcome, HookOutcome::Failed("pool busy".into()));
+    /// # }
+    /// ```
     pub fn on_shutdown<F, Fut>(name: impl Into<Cow<'static, str>>, f: F) -> Self
     where
         F: Fn() -> Fut + Send + Sync + 'static,
@@ -175,6 +235,25 @@ impl Hook {
 
     /// A shutdown hook from a blocking function, run on Tokio's blocking pool. Its timeout still
     /// holds: the sequence moves on without it (a blocking thread cannot be interrupted).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    /// use std::sync::Arc;
+    /// use lifecycle::{Config, Hook, Lifecycle};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let lc = Lifecycle::new(Config::new());
+    /// let flushed = Arc::new(AtomicBool::new(false));
+    /// let flag = Arc::clone(&flushed);
+    /// let flush = move || flag.store(true, Ordering::SeqCst);
+    /// lc.add_hook(Hook::on_shutdown_blocking("flush", flush));
+    /// let reports = lc.run_shutdown_hooks().await;
+    /// assert!(reports[0].outcome.is_ok());
+    /// assert!(flushed.load(Ordering::SeqCst));
+    /// # }
+    /// ```
     pub fn on_shutdown_blocking<F, R>(name: impl Into<Cow<'static, str>>, f: F) -> Self
     where
         F: Fn() -> R + Send + Sync + 'static,
@@ -185,6 +264,21 @@ impl Hook {
 
     /// A persist hook from an async function. `f` is called each time the hook runs: once at
     /// shutdown, and every [`every`](Hook::every) period if one is set.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use lifecycle::{Config, Hook, HookKind, Lifecycle};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let lc = Lifecycle::new(Config::new());
+    /// lc.add_hook(Hook::persist("save sessions", || async { Ok::<(), std::io::Error>(()) }));
+    /// lc.add_hook(Hook::on_shutdown("close db", || async {}));
+    /// let saved = lc.run_persist_hooks().await;
+    /// assert_eq!(saved.len(), 1); // only the persist phase ran
+    /// assert_eq!((saved[0].name.as_str(), saved[0].kind), ("save sessions", HookKind::Persist));
+    /// # }
+    /// ```
     pub fn persist<F, Fut>(name: impl Into<Cow<'static, str>>, f: F) -> Self
     where
         F: Fn() -> Fut + Send + Sync + 'static,
@@ -195,6 +289,22 @@ impl Hook {
     }
 
     /// A persist hook from a blocking function, run on Tokio's blocking pool.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use lifecycle::{Config, Hook, Lifecycle};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let lc = Lifecycle::new(Config::new());
+    /// let disk = Arc::new(Mutex::new(Vec::new()));
+    /// let file = Arc::clone(&disk);
+    /// lc.add_hook(Hook::persist_blocking("save", move || file.lock().unwrap().push("state")));
+    /// assert!(lc.run_persist_hooks().await[0].outcome.is_ok());
+    /// assert_eq!(*disk.lock().unwrap(), ["state"]);
+    /// # }
+    /// ```
     pub fn persist_blocking<F, R>(name: impl Into<Cow<'static, str>>, f: F) -> Self
     where
         F: Fn() -> R + Send + Sync + 'static,
@@ -205,6 +315,22 @@ impl Hook {
 
     /// Sets the order: lower runs first, equal orders run concurrently. Default
     /// [`DEFAULT_ORDER`] (0); negative values run before the default.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use lifecycle::{Config, Hook, Lifecycle};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let lc = Lifecycle::new(Config::new());
+    /// lc.add_hook(Hook::on_shutdown("close pool", || async {}).order(100));
+    /// lc.add_hook(Hook::on_shutdown("default", || async {}));
+    /// lc.add_hook(Hook::on_shutdown("stop intake", || async {}).order(-1));
+    /// let reports = lc.run_shutdown_hooks().await;
+    /// let names: Vec<&str> = reports.iter().map(|r| r.name.as_str()).collect();
+    /// assert_eq!(names, ["stop intake", "default", "close pool"]);
+    /// # }
+    /// ```
     #[must_use]
     pub fn order(mut self, order: i32) -> Self {
         self.order = order;
@@ -212,6 +338,21 @@ impl Hook {
     }
 
     /// Sets this hook's timeout, instead of [`Config::hook_timeout`](crate::Config::hook_timeout).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use lifecycle::{Config, Hook, HookOutcome, Lifecycle};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// let lc = Lifecycle::new(Config::new());
+    /// let stuck = Hook::on_shutdown("stuck", std::future::pending::<()>);
+    /// lc.add_hook(stuck.timeout(Duration::from_secs(1)));
+    /// let reports = lc.run_shutdown_hooks().await;
+    /// assert_eq!(reports[0].outcome, HookOutcome::TimedOut(Duration::from_secs(1)));
+    /// # }
+    /// ```
     #[must_use]
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
@@ -221,6 +362,31 @@ impl Hook {
     /// Also runs this persist hook every `period` while the service runs (in a tracked task that
     /// stops when the root token is cancelled), so a crash or SIGKILL loses at most one period.
     /// Ignored on shutdown hooks (a warning is logged when such a hook is added).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    /// use lifecycle::{Config, Hook, Lifecycle};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// let lc = Lifecycle::new(Config::new());
+    /// let saves = Arc::new(AtomicUsize::new(0));
+    /// let count = Arc::clone(&saves);
+    /// let save = move || {
+    ///     let count = Arc::clone(&count);
+    ///     async move { count.fetch_add(1, SeqCst); }
+    /// };
+    /// lc.add_hook(Hook::persist("checkpoint", save).every(Duration::from_secs(60)));
+    /// lc.set_ready(); // the periodic runs start here
+    /// tokio::time::sleep(Duration::from_secs(150)).await; // paused clock: instant
+    /// assert_eq!(saves.load(SeqCst), 2); // at 60 s and 120 s
+    /// lc.run(async {}).await;
+    /// assert_eq!(saves.load(SeqCst), 3); // and once more at shutdown
+    /// # }
+    /// ```
     #[must_use]
     pub fn every(mut self, period: Duration) -> Self {
         self.every = Some(period);
@@ -228,16 +394,47 @@ impl Hook {
     }
 
     /// The hook's name, as reported.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use lifecycle::Hook;
+    ///
+    /// let hook = Hook::on_shutdown("close pool", || async {});
+    /// assert_eq!(hook.name(), "close pool");
+    /// let shard = 3;
+    /// let hook = Hook::persist(format!("save shard {shard}"), || async {});
+    /// assert_eq!(hook.name(), "save shard 3");
+    /// ```
     pub fn name(&self) -> &str {
         &self.name
     }
 
     /// The hook's phase.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use lifecycle::{Hook, HookKind};
+    ///
+    /// assert_eq!(Hook::persist_blocking("save", || ()).kind(), HookKind::Persist);
+    /// assert_eq!(Hook::on_shutdown("close", || async {}).kind(), HookKind::Shutdown);
+    /// ```
     pub fn kind(&self) -> HookKind {
         self.kind
     }
 
     /// The hook's order.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use lifecycle::Hook;
+    ///
+    /// let hook = Hook::on_shutdown("close pool", || async {});
+    /// assert_eq!(hook.order_value(), 0);
+    /// assert_eq!(hook.order(100).order_value(), 100);
+    /// ```
     pub fn order_value(&self) -> i32 {
         self.order
     }

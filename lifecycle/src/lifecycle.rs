@@ -197,6 +197,18 @@ impl std::fmt::Debug for Lifecycle {
 impl Lifecycle {
     /// A new lifecycle in state [`Starting`](State::Starting). Nothing is installed or spawned
     /// until the steps are called.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use lifecycle::{Config, Lifecycle, State};
+    ///
+    /// let lc = Lifecycle::new(Config::new());
+    /// assert_eq!(lc.state(), State::Starting);
+    /// assert_eq!(lc.trigger(), None);
+    /// assert!(!lc.is_cancelled());
+    /// assert!(lc.hooks().is_empty());
+    /// ```
     pub fn new(config: Config) -> Self {
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
         let inner = Arc::new(Inner {
@@ -218,6 +230,17 @@ impl Lifecycle {
     }
 
     /// The settings this lifecycle runs with.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use lifecycle::{Config, Lifecycle};
+    ///
+    /// let lc = Lifecycle::new(Config::new().grace(Duration::from_secs(10)));
+    /// assert_eq!(lc.config().grace, Duration::from_secs(10));
+    /// assert_eq!(lc.config().hook_timeout, Duration::from_secs(5)); // the default
+    /// ```
     pub fn config(&self) -> &Config {
         &self.inner.config
     }
@@ -243,6 +266,23 @@ impl Lifecycle {
     }
 
     /// Waits until the drain starts (the root token is cancelled). Cancel safe.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use lifecycle::{Config, Lifecycle};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// let lc = Lifecycle::new(Config::new());
+    /// let handle = lc.clone();
+    /// let worker = lc.spawn(async move {
+    ///     handle.cancelled().await; // the drain has started: wrap up
+    ///     "flushed"
+    /// });
+    /// lc.run(async {}).await; // main returns at once: trigger, then drain
+    /// assert_eq!(worker.await.unwrap(), "flushed");
+    /// # }
+    /// ```
     #[must_use = "futures do nothing unless awaited"]
     pub fn cancelled(&self) -> WaitForCancellationFuture<'_> {
         self.inner.root.cancelled()
@@ -250,12 +290,42 @@ impl Lifecycle {
 
     /// Like [`cancelled`](Lifecycle::cancelled) but `'static`, for
     /// `axum::serve(..).with_graceful_shutdown(lc.cancelled_owned())` and `tokio::spawn`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use lifecycle::{Config, Lifecycle};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// let lc = Lifecycle::new(Config::new());
+    /// // `'static`: it can move into a spawned task without borrowing `lc`.
+    /// let server = tokio::spawn(lc.cancelled_owned());
+    /// lc.run(async {}).await;
+    /// assert!(lc.is_cancelled());
+    /// server.await.unwrap();
+    /// # }
+    /// ```
     #[must_use = "futures do nothing unless awaited"]
     pub fn cancelled_owned(&self) -> WaitForCancellationFutureOwned {
         self.inner.root.clone().cancelled_owned()
     }
 
     /// Whether the drain has started.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use lifecycle::{Config, Lifecycle};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// let lc = Lifecycle::new(Config::new());
+    /// lc.shutdown();
+    /// assert!(!lc.is_cancelled()); // triggered, but the drain has not started
+    /// let mut main = lc.watch_main(async {});
+    /// lc.drain(&mut main).await;
+    /// assert!(lc.is_cancelled());
+    /// # }
+    /// ```
     pub fn is_cancelled(&self) -> bool {
         self.inner.root.is_cancelled()
     }
@@ -302,6 +372,19 @@ impl Lifecycle {
     }
 
     /// What started the shutdown, or `None` while the service runs.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use lifecycle::{Config, Lifecycle, Trigger};
+    ///
+    /// let lc = Lifecycle::new(Config::new());
+    /// assert_eq!(lc.trigger(), None);
+    /// lc.shutdown_with(3, "maintenance");
+    /// lc.shutdown(); // too late: the first trigger wins
+    /// let reason = Some("maintenance".to_owned());
+    /// assert_eq!(lc.trigger(), Some(Trigger::Requested { code: Some(3), reason }));
+    /// ```
     pub fn trigger(&self) -> Option<Trigger> {
         lock(&self.inner.trigger)
             .as_ref()
@@ -310,6 +393,24 @@ impl Lifecycle {
 
     /// Waits until the shutdown is triggered (before the drain delay, unlike
     /// [`cancelled`](Lifecycle::cancelled)). Cancel safe.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use lifecycle::{Config, Lifecycle, State};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// let lc = Lifecycle::new(Config::new().drain_delay(Duration::from_secs(5)));
+    /// let handle = lc.clone();
+    /// let waiter = tokio::spawn(async move { handle.triggered().await });
+    /// lc.shutdown();
+    /// waiter.await.unwrap();
+    /// // Woken at the trigger: readiness is Draining, the root token not yet cancelled.
+    /// assert_eq!(lc.state(), State::Draining);
+    /// assert!(!lc.is_cancelled());
+    /// # }
+    /// ```
     pub async fn triggered(&self) {
         self.inner.triggered.cancelled().await;
     }
@@ -317,6 +418,20 @@ impl Lifecycle {
     // ----- readiness --------------------------------------------------------------------------
 
     /// The current state.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use lifecycle::{Config, Lifecycle, State};
+    ///
+    /// let lc = Lifecycle::new(Config::new());
+    /// lc.shutdown();
+    /// assert_eq!(lc.state(), State::Draining);
+    /// lc.set_ready(); // too late: the state never moves back
+    /// assert_eq!(lc.state(), State::Draining);
+    /// lc.finish();
+    /// assert_eq!(lc.state(), State::Stopped);
+    /// ```
     pub fn state(&self) -> State {
         *self.inner.state.borrow()
     }
@@ -340,12 +455,41 @@ impl Lifecycle {
     }
 
     /// Whether readiness probes should succeed (state [`Ready`](State::Ready)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use lifecycle::{Config, Lifecycle};
+    ///
+    /// let lc = Lifecycle::new(Config::new());
+    /// assert!(!lc.is_ready()); // Starting
+    /// lc.set_ready();
+    /// assert!(lc.is_ready());
+    /// lc.shutdown();
+    /// assert!(!lc.is_ready()); // Draining: probes fail at once
+    /// ```
     pub fn is_ready(&self) -> bool {
         self.state().is_ready()
     }
 
     /// Step: marks the service Ready (from Starting; later states are kept) and starts the
     /// periodic persist hooks registered so far.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use lifecycle::{Config, Hook, Lifecycle, State};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// let lc = Lifecycle::new(Config::new());
+    /// lc.add_hook(Hook::persist("checkpoint", || async {}).every(Duration::from_secs(60)));
+    /// assert_eq!(lc.tasks_running(), 0);
+    /// lc.set_ready();
+    /// assert_eq!(lc.state(), State::Ready);
+    /// assert_eq!(lc.tasks_running(), 1); // the periodic persist
+    /// # }
+    /// ```
     pub fn set_ready(&self) {
         let became_ready = self.inner.advance(State::Ready);
         if became_ready {
@@ -372,6 +516,26 @@ impl Lifecycle {
     // ----- hooks ------------------------------------------------------------------------------
 
     /// Registers every hook of `component` (see [`Component`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use lifecycle::{Component, Config, Hook, Lifecycle};
+    ///
+    /// struct Pool;
+    /// impl Component for Pool {
+    ///     fn hooks(self: Arc<Self>) -> Vec<Hook> {
+    ///         let save = Hook::persist("Pool::save", || async {});
+    ///         vec![save, Hook::on_shutdown("Pool::close", || async {})]
+    ///     }
+    /// }
+    ///
+    /// let lc = Lifecycle::new(Config::new());
+    /// lc.manage(Arc::new(Pool));
+    /// let names: Vec<String> = lc.hooks().iter().map(|hook| hook.name().to_owned()).collect();
+    /// assert_eq!(names, ["Pool::save", "Pool::close"]);
+    /// ```
     pub fn manage<C: Component>(&self, component: Arc<C>) {
         for hook in component.hooks() {
             self.add_hook(hook);
@@ -380,6 +544,20 @@ impl Lifecycle {
 
     /// Registers one hook. A persist hook with [`every`](Hook::every) starts running
     /// periodically once the service is ready.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use lifecycle::{Config, Hook, HookOutcome, Lifecycle};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// let lc = Lifecycle::new(Config::new());
+    /// lc.add_hook(Hook::on_shutdown("close pool", || async {}));
+    /// let report = lc.run(async {}).await;
+    /// assert_eq!(report.hooks[0].name, "close pool");
+    /// assert_eq!(report.hooks[0].outcome, HookOutcome::Ok);
+    /// # }
+    /// ```
     pub fn add_hook(&self, hook: Hook) {
         if hook.every.is_some() && hook.kind == HookKind::Shutdown {
             tracing::warn!(hook = %hook.name, "`every` is ignored on a shutdown hook");
@@ -394,6 +572,24 @@ impl Lifecycle {
 
     /// Step: registers every free function marked `#[lifecycle::on_shutdown]` or
     /// `#[lifecycle::persist]` anywhere in the binary.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use lifecycle::{Config, Lifecycle};
+    ///
+    /// #[lifecycle::on_shutdown(order = 10)]
+    /// async fn flush_metrics() {}
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// let lc = Lifecycle::new(Config::new());
+    /// assert!(lc.hooks().is_empty());
+    /// lc.register_free_hooks();
+    /// let hooks = lc.hooks();
+    /// let hook = hooks.iter().find(|h| h.name().ends_with("flush_metrics")).unwrap();
+    /// assert_eq!(hook.order_value(), 10);
+    /// # }
+    /// ```
     pub fn register_free_hooks(&self) {
         for make in crate::__private::FREE_HOOKS {
             self.add_hook(make());
@@ -401,6 +597,19 @@ impl Lifecycle {
     }
 
     /// The hooks registered so far.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use lifecycle::{Config, Hook, HookKind, Lifecycle};
+    ///
+    /// let lc = Lifecycle::new(Config::new());
+    /// lc.add_hook(Hook::on_shutdown("close", || async {}).order(5));
+    /// lc.add_hook(Hook::persist("save", || async {}));
+    /// let hooks = lc.hooks(); // in registration order
+    /// assert_eq!((hooks[0].name(), hooks[0].order_value()), ("close", 5));
+    /// assert_eq!(hooks[1].kind(), HookKind::Persist);
+    /// ```
     pub fn hooks(&self) -> Vec<Hook> {
         lock(&self.inner.hooks).clone()
     }
@@ -429,6 +638,21 @@ impl Lifecycle {
 
     /// The longest the hooks can take: for each phase, the largest timeout of each order group,
     /// added up.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use lifecycle::{Config, Hook, Lifecycle};
+    ///
+    /// let secs = Duration::from_secs;
+    /// let lc = Lifecycle::new(Config::new()); // hook timeout 5 s
+    /// lc.add_hook(Hook::persist("save", || async {}).timeout(secs(2)));
+    /// lc.add_hook(Hook::on_shutdown("a", || async {})); // order 0: 5 s
+    /// lc.add_hook(Hook::on_shutdown("b", || async {}).timeout(secs(8))); // concurrent with a
+    /// lc.add_hook(Hook::on_shutdown("c", || async {}).order(1)); // after them: 5 s
+    /// assert_eq!(lc.hook_budget(), secs(2 + 8 + 5));
+    /// ```
     pub fn hook_budget(&self) -> Duration {
         self.inner.hook_budget()
     }
@@ -467,6 +691,20 @@ impl Lifecycle {
     /// [`SignalError::AlreadyInstalled`] on a second call in the same process,
     /// [`SignalError::NoRuntime`] outside a Tokio runtime, [`SignalError::Install`] if the
     /// operating system refuses.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use lifecycle::{Config, Lifecycle, SignalError};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let lc = Lifecycle::new(Config::new());
+    /// lc.listen_for_signals().expect("first call installs the listeners");
+    /// // The listeners are process-wide: a second call, from any lifecycle, is refused.
+    /// let again = Lifecycle::new(Config::new()).listen_for_signals();
+    /// assert!(matches!(again, Err(SignalError::AlreadyInstalled)));
+    /// # }
+    /// ```
     pub fn listen_for_signals(&self) -> Result<(), SignalError> {
         let mut listener = Listener::install(&self.config().signals)?;
         let lc = self.clone();
@@ -501,6 +739,21 @@ impl Lifecycle {
     /// Step: wraps the app's main future so that its end triggers the shutdown and its outcome
     /// (including a panic) is recorded. The wrapper is polled by
     /// [`wait_for_trigger`](Lifecycle::wait_for_trigger) and [`drain`](Lifecycle::drain).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use lifecycle::{Config, Lifecycle, MainOutcome, Trigger};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// let lc = Lifecycle::new(Config::new());
+    /// let mut main = lc.watch_main(async { Err::<(), _>("bind failed") });
+    /// let trigger = lc.wait_for_trigger(&mut main).await;
+    /// // The error's `Debug` text, as Rust's own `main` prints it.
+    /// assert_eq!(trigger, Trigger::MainFailed(r#""bind failed""#.into()));
+    /// assert_eq!(lc.finish().main, Some(MainOutcome::Failed(r#""bind failed""#.into())));
+    /// # }
+    /// ```
     pub fn watch_main<F>(&self, main: F) -> MainTask<F>
     where
         F: Future,
@@ -514,6 +767,22 @@ impl Lifecycle {
 
     /// Step: runs the main future until the shutdown is triggered (by it returning or by anything
     /// else) and returns the trigger.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use lifecycle::{Config, Lifecycle, Trigger};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// let lc = Lifecycle::new(Config::new());
+    /// let mut main = lc.watch_main(std::future::pending::<()>());
+    /// let handle = lc.clone();
+    /// tokio::spawn(async move { handle.shutdown_with(0, "admin") });
+    /// let trigger = lc.wait_for_trigger(&mut main).await;
+    /// assert!(matches!(trigger, Trigger::Requested { code: Some(0), .. }));
+    /// assert!(!main.is_finished()); // main keeps running into the drain
+    /// # }
+    /// ```
     pub async fn wait_for_trigger<F>(&self, main: &mut MainTask<F>) -> Trigger
     where
         F: Future,
@@ -531,6 +800,24 @@ impl Lifecycle {
     /// ending or a second signal), cancels the root token, then waits for the main future and
     /// every tracked task until the grace deadline. Returns the moment all are done; at the
     /// deadline, drops the main future, aborts the tasks left and records their names.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use lifecycle::{Config, Lifecycle, MainOutcome};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// let lc = Lifecycle::new(Config::new().grace(Duration::from_secs(3)));
+    /// let mut main = lc.watch_main(std::future::pending::<()>()); // ignores cancellation
+    /// lc.shutdown();
+    /// lc.drain(&mut main).await; // paused clock: the 3 s deadline passes at once
+    /// let report = lc.finish();
+    /// assert_eq!(report.tasks_aborted, ["main"]);
+    /// assert_eq!(report.main, Some(MainOutcome::Aborted));
+    /// assert_eq!(report.code(), lifecycle::EXIT_ABORTED);
+    /// # }
+    /// ```
     pub async fn drain<F>(&self, main: &mut MainTask<F>)
     where
         F: Future,
@@ -599,17 +886,61 @@ impl Lifecycle {
 
     /// Step: runs the persist hooks (see [`Hook`] for order, concurrency and timeouts) and
     /// records their outcomes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use lifecycle::{Config, Hook, HookKind, Lifecycle};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// let lc = Lifecycle::new(Config::new());
+    /// lc.add_hook(Hook::on_shutdown("close db", || async {}));
+    /// lc.add_hook(Hook::persist("save", || async {}));
+    /// let reports = lc.run_persist_hooks().await;
+    /// assert_eq!(reports.len(), 1); // shutdown hooks wait for their own step
+    /// assert_eq!(reports[0].kind, HookKind::Persist);
+    /// # }
+    /// ```
     pub async fn run_persist_hooks(&self) -> Vec<HookReport> {
         self.run_hooks(HookKind::Persist).await
     }
 
     /// Step: runs the shutdown hooks by ascending order and records their outcomes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use lifecycle::{Config, Hook, Lifecycle};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// let lc = Lifecycle::new(Config::new());
+    /// lc.add_hook(Hook::on_shutdown("flush", || async { Err::<(), _>("broker gone") }));
+    /// lc.add_hook(Hook::on_shutdown("close pool", || async {}).order(1));
+    /// let reports = lc.run_shutdown_hooks().await;
+    /// // A failed hook does not stop the ones after it.
+    /// assert!(!reports[0].outcome.is_ok());
+    /// assert!(reports[1].outcome.is_ok());
+    /// # }
+    /// ```
     pub async fn run_shutdown_hooks(&self) -> Vec<HookReport> {
         self.run_hooks(HookKind::Shutdown).await
     }
 
     /// Step: marks the service Stopped and returns the report. Triggers the shutdown (as
     /// requested) if nothing did.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use lifecycle::{Config, Lifecycle, State, Trigger};
+    ///
+    /// let lc = Lifecycle::new(Config::new());
+    /// let report = lc.finish(); // nothing triggered: it counts as requested
+    /// assert_eq!(report.trigger, Trigger::Requested { code: None, reason: None });
+    /// assert_eq!(report.main, None);
+    /// assert_eq!(lc.state(), State::Stopped);
+    /// assert_eq!(report.code(), 0);
+    /// ```
     pub fn finish(&self) -> ShutdownReport {
         self.shutdown();
         let (trigger, at) = lock(&self.inner.trigger)
@@ -632,6 +963,20 @@ impl Lifecycle {
     /// The whole sequence after start-up, inside a runtime you already have: ready, run `main`
     /// until the trigger, drain, persist hooks, shutdown hooks, report. Signals are only heard if
     /// [`listen_for_signals`](Lifecycle::listen_for_signals) was called first.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use lifecycle::{Config, Lifecycle, State, Trigger};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// let lc = Lifecycle::new(Config::new());
+    /// let report = lc.run(async { Err::<(), _>("bind failed") }).await;
+    /// assert!(matches!(report.trigger, Trigger::MainFailed(_)));
+    /// assert_eq!(report.code(), lifecycle::EXIT_APP_FAILED);
+    /// assert_eq!(lc.state(), State::Stopped);
+    /// # }
+    /// ```
     pub async fn run<F>(&self, main: F) -> ShutdownReport
     where
         F: Future,
@@ -665,6 +1010,16 @@ impl Lifecycle {
 
 /// What the app's main future may return: `()`, or `Result<(), E>` where `E: Debug` (printed
 /// with `{:?}`, as Rust's own `main` does).
+///
+/// # Examples
+///
+/// ```
+/// use lifecycle::MainResult;
+///
+/// assert_eq!(().into_main_result(), Ok(()));
+/// // `Debug`, not `Display`: the same text Rust's own `main` prints.
+/// assert_eq!(Err::<(), _>("bind failed").into_main_result(), Err(r#""bind failed""#.to_owned()));
+/// ```
 #[diagnostic::on_unimplemented(
     message = "the main function must return `()` or `Result<(), E>` with `E: Debug`, not `{Self}`",
     label = "this return type"
@@ -690,6 +1045,20 @@ impl<E: std::fmt::Debug> MainResult for Result<(), E> {
 ///
 /// Polling it to the end records how main ended and triggers the shutdown. Polling it again after
 /// that is ready at once, so every step can await it.
+///
+/// # Examples
+///
+/// ```
+/// use lifecycle::{Config, Lifecycle, Trigger};
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+/// let lc = Lifecycle::new(Config::new());
+/// let mut main = lc.watch_main(async {});
+/// (&mut main).await; // main returned: that is the trigger
+/// assert_eq!(lc.trigger(), Some(Trigger::MainReturned));
+/// (&mut main).await; // ready at once from now on
+/// # }
+/// ```
 #[must_use = "the main future does nothing unless the sequence polls it"]
 pub struct MainTask<F> {
     future: Option<Pin<Box<F>>>,
@@ -698,6 +1067,21 @@ pub struct MainTask<F> {
 
 impl<F> MainTask<F> {
     /// Whether the main future has ended (or was dropped at the deadline).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use lifecycle::{Config, Lifecycle, Trigger};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// let lc = Lifecycle::new(Config::new());
+    /// let mut main = lc.watch_main(async { if true { panic!("lost the database") } });
+    /// assert!(!main.is_finished());
+    /// lc.wait_for_trigger(&mut main).await; // the panic is caught and recorded
+    /// assert!(main.is_finished());
+    /// assert_eq!(lc.trigger(), Some(Trigger::MainFailed("lost the database".into())));
+    /// # }
+    /// ```
     pub fn is_finished(&self) -> bool {
         self.future.is_none()
     }

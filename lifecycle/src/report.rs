@@ -8,21 +8,51 @@ use std::time::Duration;
 
 use crate::{HookKind, Signal};
 
-/// Exit code of a clean shutdown.
+/// Exit code of a clean shutdown. The example here covers every `EXIT_*` code; see
+/// [`ShutdownReport`] for which code a shutdown maps to.
+///
+/// # Examples
+///
+/// ```
+/// use lifecycle::*;
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+/// assert_eq!([EXIT_OK, EXIT_APP_FAILED, EXIT_ABORTED, EXIT_HOOK_FAILED], [0, 1, 2, 3]);
+/// assert_eq!([EXIT_STARTUP_FAILED, EXIT_CONFIG], [71, 78]);
+/// let lc = Lifecycle::new(Config::new());
+/// lc.add_hook(Hook::on_shutdown("fails too", || async { Err::<(), _>("disk full") }));
+/// let report = lc.run(async { Err::<(), _>("bind failed") }).await;
+/// assert_eq!(report.code(), EXIT_APP_FAILED); // the first row of the table that applies
+/// # }
+/// ```
 pub const EXIT_OK: u8 = 0;
-/// Exit code when the main future returned `Err` or panicked, or a critical task failed.
+/// Exit code when the main future returned `Err` or panicked, or a critical task failed. See
+/// [`EXIT_OK`] for an example.
 pub const EXIT_APP_FAILED: u8 = 1;
-/// Exit code when the grace period ran out and work was aborted.
+/// Exit code when the grace period ran out and work was aborted. See [`EXIT_OK`] for an example.
 pub const EXIT_ABORTED: u8 = 2;
-/// Exit code when a hook failed, panicked or timed out.
+/// Exit code when a hook failed, panicked or timed out. See [`EXIT_OK`] for an example.
 pub const EXIT_HOOK_FAILED: u8 = 3;
 /// Exit code when the service could not start (a blocking problem with the signal listener or the
-/// runtime); `EX_OSERR` from `sysexits.h`.
+/// runtime); `EX_OSERR` from `sysexits.h`. See [`EXIT_OK`] for an example.
 pub const EXIT_STARTUP_FAILED: u8 = 71;
-/// Exit code when a `LIFECYCLE_*` variable is invalid; `EX_CONFIG` from `sysexits.h`.
+/// Exit code when a `LIFECYCLE_*` variable is invalid; `EX_CONFIG` from `sysexits.h`. See
+/// [`EXIT_OK`] for an example.
 pub const EXIT_CONFIG: u8 = 78;
 
 /// What started the shutdown.
+///
+/// # Examples
+///
+/// ```
+/// use lifecycle::{Config, Lifecycle, Signal, Trigger};
+///
+/// assert_eq!(Trigger::Signal(Signal::Terminate).to_string(), "SIGTERM");
+/// let lc = Lifecycle::new(Config::new());
+/// lc.shutdown_with(4, "license expired");
+/// let trigger = lc.trigger().unwrap();
+/// assert_eq!(trigger.to_string(), "shutdown requested: license expired (exit code 4)");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Trigger {
@@ -75,6 +105,19 @@ impl fmt::Display for Trigger {
 }
 
 /// How the main future ended.
+///
+/// # Examples
+///
+/// ```
+/// use lifecycle::{Config, Lifecycle, MainOutcome};
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+/// let lc = Lifecycle::new(Config::new());
+/// let report = lc.run(async { Ok::<(), std::fmt::Error>(()) }).await;
+/// assert_eq!(report.main, Some(MainOutcome::Returned));
+/// assert_eq!(MainOutcome::Aborted.to_string(), "aborted at the grace deadline");
+/// # }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum MainOutcome {
@@ -100,6 +143,21 @@ impl fmt::Display for MainOutcome {
 }
 
 /// How one hook ended.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use lifecycle::{Config, Hook, HookOutcome, Lifecycle};
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+/// let lc = Lifecycle::new(Config::new().hook_timeout(Duration::from_secs(1)));
+/// lc.add_hook(Hook::on_shutdown("stuck", std::future::pending::<()>));
+/// let outcome = &lc.run_shutdown_hooks().await[0].outcome;
+/// assert_eq!(*outcome, HookOutcome::TimedOut(Duration::from_secs(1)));
+/// assert_eq!(outcome.to_string(), "timed out after 1.000s");
+/// # }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum HookOutcome {
@@ -115,6 +173,16 @@ pub enum HookOutcome {
 
 impl HookOutcome {
     /// Whether the hook succeeded.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use lifecycle::HookOutcome;
+    ///
+    /// assert!(HookOutcome::Ok.is_ok());
+    /// assert!(!HookOutcome::Failed("disk full".into()).is_ok());
+    /// assert!(!HookOutcome::Panicked("oops".into()).is_ok());
+    /// ```
     pub fn is_ok(&self) -> bool {
         matches!(self, HookOutcome::Ok)
     }
@@ -132,6 +200,23 @@ impl fmt::Display for HookOutcome {
 }
 
 /// One hook's run.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use lifecycle::{Config, Hook, HookKind, Lifecycle};
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+/// let lc = Lifecycle::new(Config::new());
+/// let save = || tokio::time::sleep(Duration::from_millis(200));
+/// lc.add_hook(Hook::persist("save", save).order(7));
+/// let hook = &lc.run(async {}).await.hooks[0];
+/// assert_eq!((hook.name.as_str(), hook.kind, hook.order), ("save", HookKind::Persist, 7));
+/// assert!(hook.outcome.is_ok());
+/// assert_eq!(hook.duration, Duration::from_millis(200)); // paused clock: exact
+/// # }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct HookReport {
@@ -159,6 +244,22 @@ impl HookReport {
 }
 
 /// A tracked task that panicked, or a critical task that returned `Err`.
+///
+/// # Examples
+///
+/// ```
+/// use lifecycle::{Config, Lifecycle};
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+/// let lc = Lifecycle::new(Config::new());
+/// lc.spawn_named("parser", async { if true { panic!("bad input") } });
+/// let report = lc.run(async {}).await;
+/// let failure = &report.task_failures[0];
+/// assert_eq!((failure.task.as_str(), failure.error.as_str()), ("parser", "bad input"));
+/// assert!(!failure.critical);
+/// assert_eq!(report.code(), 0); // a task that is not critical does not change the code
+/// # }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct TaskFailure {
@@ -171,6 +272,22 @@ pub struct TaskFailure {
 }
 
 /// How long each phase of the shutdown took.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use lifecycle::{Config, Lifecycle};
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+/// let lc = Lifecycle::new(Config::new().drain_delay(Duration::from_secs(5)));
+/// let handle = lc.clone();
+/// lc.shutdown();
+/// let report = lc.run(async move { handle.cancelled().await }).await;
+/// assert_eq!(report.timings.drain_delay, Duration::from_secs(5)); // paused clock: exact
+/// assert!(report.timings.total >= report.timings.drain_delay);
+/// # }
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct PhaseTimings {
@@ -206,6 +323,22 @@ pub struct PhaseTimings {
 ///
 /// A panic in a task that is not critical is listed in [`task_failures`](Self::task_failures)
 /// and logged, but does not change the code.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use lifecycle::{Config, Lifecycle, Trigger};
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+/// let lc = Lifecycle::new(Config::new().grace(Duration::from_secs(2)));
+/// lc.spawn_named("stubborn", std::future::pending::<()>());
+/// let report = lc.run(async {}).await;
+/// assert_eq!(report.trigger, Trigger::MainReturned);
+/// assert_eq!(report.tasks_aborted, ["stubborn"]);
+/// assert_eq!(report.code(), lifecycle::EXIT_ABORTED);
+/// # }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ShutdownReport {
@@ -263,6 +396,19 @@ impl ShutdownReport {
     }
 
     /// [`code`](Self::code) as the value `fn main` returns.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::process::ExitCode;
+    /// use lifecycle::{Config, Lifecycle};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// let lc = Lifecycle::new(Config::new());
+    /// let report = lc.run(async {}).await;
+    /// assert_eq!(report.exit_code(), ExitCode::SUCCESS); // return it from `fn main`
+    /// # }
+    /// ```
     pub fn exit_code(&self) -> ExitCode {
         ExitCode::from(self.code())
     }
@@ -270,6 +416,19 @@ impl ShutdownReport {
     /// Logs the report as one summary event: `info` when the code is 0, `warn` otherwise. With no
     /// `tracing` subscriber installed, the summary goes to standard error instead, so it is never
     /// lost.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use lifecycle::{Config, Lifecycle};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// let lc = Lifecycle::new(Config::new());
+    /// let report = lc.run(async {}).await;
+    /// report.log(); // no subscriber here: the summary goes to standard error
+    /// assert!(report.to_string().contains("(trigger: main returned; exit code 0)"));
+    /// # }
+    /// ```
     pub fn log(&self) {
         let code = self.code();
         let total_ms = self.timings.total.as_millis() as u64;

@@ -76,6 +76,19 @@ where
 }
 
 /// Why a service could not start.
+///
+/// # Examples
+///
+/// ```
+/// use lifecycle::{Config, StartupError, ENV_GRACE, EXIT_CONFIG};
+///
+/// let err = Config::new()
+///     .apply_env_from(|name| (name == ENV_GRACE).then(|| "soon".into()))
+///     .unwrap_err();
+/// let err = StartupError::from(err);
+/// assert_eq!(err.code(), EXIT_CONFIG);
+/// assert!(err.to_string().starts_with("configuration: invalid LIFECYCLE_GRACE"));
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum StartupError {
@@ -89,6 +102,15 @@ pub enum StartupError {
 
 impl StartupError {
     /// The exit code for this failure (see [`ShutdownReport`](crate::ShutdownReport)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use lifecycle::{SignalError, StartupError, EXIT_STARTUP_FAILED};
+    ///
+    /// let err = StartupError::from(SignalError::AlreadyInstalled);
+    /// assert_eq!(err.code(), EXIT_STARTUP_FAILED); // 71, `EX_OSERR`
+    /// ```
     pub fn code(&self) -> u8 {
         match self {
             StartupError::Config(_) => EXIT_CONFIG,
@@ -137,6 +159,18 @@ impl From<std::io::Error> for StartupError {
 
 /// Logs why the service could not start (to standard error when no `tracing` subscriber is
 /// installed) and returns its exit code.
+///
+/// # Examples
+///
+/// ```
+/// use std::process::ExitCode;
+/// use lifecycle::__private::startup_failed;
+/// use lifecycle::SignalError;
+///
+/// // Logged (here to standard error: no subscriber), then mapped to the exit code.
+/// let code = startup_failed(SignalError::NoRuntime);
+/// assert_eq!(code, ExitCode::from(lifecycle::EXIT_STARTUP_FAILED));
+/// ```
 pub fn startup_failed(err: impl Into<StartupError>) -> ExitCode {
     let err = err.into();
     if no_subscriber() {
@@ -148,6 +182,19 @@ pub fn startup_failed(err: impl Into<StartupError>) -> ExitCode {
 }
 
 /// The Tokio runtime flavour `#[lifecycle::main(flavor = ..)]` asks for.
+///
+/// # Examples
+///
+/// ```
+/// use lifecycle::__private::{runtime, Flavor};
+///
+/// let single = runtime(Flavor::CurrentThread, None)?;
+/// assert_eq!(single.block_on(async { 1 + 1 }), 2);
+/// // `worker_threads = 0` is raised to one worker.
+/// let pool = runtime(Flavor::MultiThread, Some(0))?;
+/// assert_eq!(pool.metrics().num_workers(), 1);
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flavor {
     /// One thread: `flavor = "current_thread"`.
@@ -157,6 +204,35 @@ pub enum Flavor {
 }
 
 /// Builds the runtime with every driver enabled (signals need the I/O driver).
+///
+/// # Examples
+///
+/// ```
+/// // What `#[lifecycle::main(grace = "20s", flavor = "current_thread")]` expands to, minus
+/// // `lc.listen_for_signals()` (left out so this example does not take over Ctrl-C).
+/// use std::process::ExitCode;
+/// use lifecycle::__private::{runtime, shutdown_runtime, startup_failed, Flavor};
+///
+/// fn main() -> ExitCode {
+///     let config = lifecycle::Config::new().grace(std::time::Duration::from_secs(20));
+///     let config = match config.apply_env() {
+///         Ok(config) => config,
+///         Err(err) => return startup_failed(err),
+///     };
+///     let rt = match runtime(Flavor::CurrentThread, None) {
+///         Ok(rt) => rt,
+///         Err(err) => return startup_failed(err),
+///     };
+///     let code = rt.block_on(async move {
+///         let lc = lifecycle::Lifecycle::new(config);
+///         lc.register_free_hooks();
+///         lc.run(async { /* the body of `main(lc)` */ }).await.exit_code()
+///     });
+///     shutdown_runtime(rt);
+///     assert_eq!(code, ExitCode::SUCCESS);
+///     code
+/// }
+/// ```
 pub fn runtime(
     flavor: Flavor,
     worker_threads: Option<usize>,
@@ -173,6 +249,21 @@ pub fn runtime(
 
 /// Shuts the runtime down without waiting for blocking tasks, so a stuck `spawn_blocking` cannot
 /// keep the process alive past the deadline.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// use lifecycle::__private::{runtime, shutdown_runtime, Flavor};
+///
+/// let rt = runtime(Flavor::CurrentThread, None)?;
+/// let (_never, rx) = std::sync::mpsc::channel::<()>();
+/// rt.spawn_blocking(move || rx.recv()); // stuck until the end of the process
+/// let started = Instant::now();
+/// shutdown_runtime(rt); // does not wait for it
+/// assert!(started.elapsed() < Duration::from_secs(1));
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub fn shutdown_runtime(runtime: tokio::runtime::Runtime) {
     runtime.shutdown_background();
 }

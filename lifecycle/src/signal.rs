@@ -44,6 +44,18 @@ pub enum Signal {
 
 impl Signal {
     /// Every signal this crate knows.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use lifecycle::Signal;
+    ///
+    /// assert_eq!(Signal::ALL.len(), 4);
+    /// for signal in Signal::ALL {
+    ///     assert_eq!(signal.name().parse::<Signal>()?, signal);
+    /// }
+    /// # Ok::<(), lifecycle::UnknownSignal>(())
+    /// ```
     pub const ALL: [Signal; 4] = [
         Signal::Terminate,
         Signal::Interrupt,
@@ -52,6 +64,16 @@ impl Signal {
     ];
 
     /// The POSIX signal number (the same on every Unix for these four).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use lifecycle::Signal;
+    ///
+    /// assert_eq!(Signal::Hangup.number(), 1);
+    /// assert_eq!(Signal::Interrupt.number(), 2);
+    /// assert_eq!(Signal::Terminate.number(), 15);
+    /// ```
     pub const fn number(self) -> u8 {
         match self {
             Signal::Hangup => 1,
@@ -63,11 +85,29 @@ impl Signal {
 
     /// The exit code of a process ended by this signal: 128 + its number (130 for SIGINT, 143
     /// for SIGTERM), which is what a forced exit uses.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use lifecycle::Signal;
+    ///
+    /// assert_eq!(Signal::Interrupt.exit_code(), 130); // what a shell shows after Ctrl-C
+    /// assert_eq!(Signal::Quit.exit_code(), 128 + Signal::Quit.number());
+    /// ```
     pub const fn exit_code(self) -> u8 {
         128 + self.number()
     }
 
     /// The signal's name, such as `SIGTERM`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use lifecycle::Signal;
+    ///
+    /// assert_eq!(Signal::Terminate.name(), "SIGTERM");
+    /// assert_eq!(Signal::Quit.to_string(), "SIGQUIT");
+    /// ```
     pub const fn name(self) -> &'static str {
         match self {
             Signal::Hangup => "SIGHUP",
@@ -99,6 +139,15 @@ impl FromStr for Signal {
 }
 
 /// A signal name that is not SIGTERM, SIGINT, SIGQUIT or SIGHUP.
+///
+/// # Examples
+///
+/// ```
+/// use lifecycle::Signal;
+///
+/// let err = "SIGKILL".parse::<Signal>().unwrap_err();
+/// assert!(err.to_string().starts_with("unknown signal `SIGKILL`"));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnknownSignal(String);
 
@@ -115,6 +164,16 @@ impl fmt::Display for UnknownSignal {
 impl std::error::Error for UnknownSignal {}
 
 /// Why the signal listener could not be installed.
+///
+/// # Examples
+///
+/// ```
+/// use lifecycle::{Config, Lifecycle, SignalError};
+///
+/// // Outside a Tokio runtime nothing is installed.
+/// let result = Lifecycle::new(Config::new()).listen_for_signals();
+/// assert!(matches!(result, Err(SignalError::NoRuntime)));
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum SignalError {

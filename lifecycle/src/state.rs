@@ -37,11 +37,30 @@ pub enum State {
 
 impl State {
     /// Whether a readiness probe should succeed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use lifecycle::State;
+    ///
+    /// assert!(State::Ready.is_ready());
+    /// assert!(!State::Starting.is_ready());
+    /// assert!(!State::Draining.is_ready());
+    /// ```
     pub const fn is_ready(self) -> bool {
         matches!(self, State::Ready)
     }
 
     /// The state's name in lower case, as logged.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use lifecycle::State;
+    ///
+    /// assert_eq!(State::Draining.as_str(), "draining");
+    /// assert_eq!(State::Stopped.to_string(), "stopped");
+    /// ```
     pub const fn as_str(self) -> &'static str {
         match self {
             State::Starting => "starting",

@@ -17,6 +17,16 @@ use crate::Lifecycle;
 
 /// What a task spawned with [`Lifecycle::spawn_critical`] may return: `()` never fails;
 /// `Result<T, E>` fails on `Err`, with `E`'s `Display` text in the report.
+///
+/// # Examples
+///
+/// ```
+/// use lifecycle::TaskResult;
+///
+/// assert_eq!(().failure(), None);
+/// assert_eq!(Ok::<u32, String>(7).failure(), None);
+/// assert_eq!(Err::<u32, _>("broker gone").failure(), Some("broker gone".to_owned()));
+/// ```
 #[diagnostic::on_unimplemented(
     message = "a critical task must return `()` or `Result<T, E>` with `E: Display`, not `{Self}`"
 )]
@@ -370,6 +380,21 @@ impl Lifecycle {
     }
 
     /// How many tracked tasks are still running.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use lifecycle::{Config, Lifecycle};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// let lc = Lifecycle::new(Config::new());
+    /// let token = lc.token();
+    /// lc.spawn(async move { token.cancelled().await });
+    /// assert_eq!(lc.tasks_running(), 1);
+    /// lc.run(async {}).await; // the drain cancels the token and waits for the task
+    /// assert_eq!(lc.tasks_running(), 0);
+    /// # }
+    /// ```
     pub fn tasks_running(&self) -> usize {
         self.inner.live.running()
     }
