@@ -6,7 +6,7 @@ use std::fmt;
 use std::future::Future;
 use std::panic::{self, AssertUnwindSafe, Location};
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::task::{Context, Poll};
 
 use tokio::task::{AbortHandle, JoinHandle};
@@ -163,13 +163,18 @@ impl Recorder {
     }
 }
 
+/// Finds the failure in a critical task's output, if any.
+type Check<T> = fn(&T) -> Option<String>;
+
 pin_project_lite::pin_project! {
     /// A tracked task's future: catches a panic to record it, then lets it continue unwinding so
     /// the `JoinHandle` still reports it.
-    struct Tracked<F> {
+    struct Tracked<F: Future> {
         #[pin]
         future: F,
         recorder: Recorder,
+        // For a critical task: the `Err` of its output, which is recorded like a panic.
+        check: Option<Check<F::Output>>,
     }
 }
 
@@ -180,7 +185,13 @@ impl<F: Future> Future for Tracked<F> {
         let this = self.project();
         let future = this.future;
         match panic::catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
-            Ok(poll) => poll,
+            Ok(Poll::Ready(output)) => {
+                if let Some(error) = this.check.and_then(|check| check(&output)) {
+                    this.recorder.record_failure(error);
+                }
+                Poll::Ready(output)
+            }
+            Ok(Poll::Pending) => Poll::Pending,
             Err(payload) => {
                 this.recorder.record_failure(panic_message(&*payload));
                 panic::resume_unwind(payload)
@@ -212,14 +223,25 @@ impl Lifecycle {
         handle
     }
 
-    fn spawn_tracked<F>(&self, name: TaskName, critical: bool, future: F) -> JoinHandle<F::Output>
+    /// Spawns `future` as a tracked task; with `check` it is critical, and an output that
+    /// `check` calls a failure is recorded and triggers the shutdown, like a panic.
+    fn spawn_tracked<F>(
+        &self,
+        name: TaskName,
+        check: Option<Check<F::Output>>,
+        future: F,
+    ) -> JoinHandle<F::Output>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
         let tracker = &self.inner.tracker;
-        self.track(name, false, critical, move |recorder| {
-            tracker.spawn(Tracked { future, recorder })
+        self.track(name, false, check.is_some(), move |recorder| {
+            tracker.spawn(Tracked {
+                future,
+                recorder,
+                check,
+            })
         })
     }
 
@@ -256,7 +278,7 @@ impl Lifecycle {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        self.spawn_tracked(TaskName::SpawnedAt(Location::caller()), false, future)
+        self.spawn_tracked(TaskName::SpawnedAt(Location::caller()), None, future)
     }
 
     /// Like [`spawn`](Lifecycle::spawn), with a name for the report and the logs.
@@ -288,7 +310,7 @@ impl Lifecycle {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        self.spawn_tracked(TaskName::Given(name.into()), false, future)
+        self.spawn_tracked(TaskName::Given(name.into()), None, future)
     }
 
     /// Spawns a tracked task the service cannot run without: if it returns `Err` or panics, the
@@ -321,26 +343,8 @@ impl Lifecycle {
         F: Future + Send + 'static,
         F::Output: TaskResult + Send + 'static,
     {
-        let inner = Arc::clone(&self.inner);
-        let name = name.into();
-        let task_name = name.clone();
-        let checked = async move {
-            let output = future.await;
-            if let Some(error) = output.failure() {
-                tracing::error!(task = %name, error = %error, "critical task failed");
-                lock(&inner.failures).push(TaskFailure {
-                    task: name.to_string(),
-                    error: error.clone(),
-                    critical: true,
-                });
-                inner.trigger(Trigger::TaskFailed {
-                    task: name.into_owned(),
-                    error,
-                });
-            }
-            output
-        };
-        self.spawn_tracked(TaskName::Given(task_name), true, checked)
+        let check: Check<F::Output> = |output| output.failure();
+        self.spawn_tracked(TaskName::Given(name.into()), Some(check), future)
     }
 
     /// Runs a blocking function on Tokio's blocking pool as a tracked task: the drain waits for
