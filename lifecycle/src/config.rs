@@ -36,6 +36,12 @@ pub const ENV_SIGNALS: &str = "LIFECYCLE_SIGNALS";
 /// The environment variable that overrides [`Config::force_on_second_signal`] (`true`/`false`,
 /// `1`/`0`, `on`/`off`, `yes`/`no`). See [`ENV_GRACE`] for an example.
 pub const ENV_FORCE_ON_SECOND_SIGNAL: &str = "LIFECYCLE_FORCE_ON_SECOND_SIGNAL";
+/// The environment variable that overrides [`Config::repeat_window`] (`0s` turns it off). See
+/// [`ENV_GRACE`] for an example.
+pub const ENV_REPEAT_WINDOW: &str = "LIFECYCLE_REPEAT_WINDOW";
+/// The environment variable that overrides [`Config::deadline_margin`]. See [`ENV_GRACE`] for an
+/// example.
+pub const ENV_DEADLINE_MARGIN: &str = "LIFECYCLE_DEADLINE_MARGIN";
 
 /// How a service shuts down: deadlines, the signals that start it, and what a second signal does.
 ///
@@ -50,6 +56,11 @@ pub const ENV_FORCE_ON_SECOND_SIGNAL: &str = "LIFECYCLE_FORCE_ON_SECOND_SIGNAL";
 /// | [`hook_timeout`](Config::hook_timeout) | 5s | `LIFECYCLE_HOOK_TIMEOUT` |
 /// | [`signals`](Config::signals) | SIGTERM, SIGINT, SIGQUIT | `LIFECYCLE_SIGNALS` |
 /// | [`force_on_second_signal`](Config::force_on_second_signal) | on | `LIFECYCLE_FORCE_ON_SECOND_SIGNAL` |
+/// | [`repeat_window`](Config::repeat_window) | 50ms | `LIFECYCLE_REPEAT_WINDOW` |
+/// | [`deadline_margin`](Config::deadline_margin) | 1s | `LIFECYCLE_DEADLINE_MARGIN` |
+///
+/// Durations of any size are accepted: every deadline computed from them saturates (a grace of
+/// `u64::MAX` seconds means "no deadline"), it never overflows.
 ///
 /// # Examples
 ///
@@ -82,6 +93,15 @@ pub struct Config {
     /// Whether a signal that arrives while a shutdown is under way ends the process at once with
     /// exit code 128 + the signal number.
     pub force_on_second_signal: bool,
+    /// A signal that repeats the previous one within this window is the same request delivered
+    /// twice (a container runtime signalling the process group while a wrapping shell forwards
+    /// the same signal), not a second signal. Zero counts every delivery.
+    pub repeat_window: Duration,
+    /// How far past the worst case ([`worst_case_shutdown`](Config::worst_case_shutdown)) the
+    /// hard deadline lies: once the shutdown has run that long, a thread outside the Tokio
+    /// runtime ends the process with [`EXIT_DEADLINE`](crate::EXIT_DEADLINE), whatever the app's
+    /// tasks and hooks are doing to the runtime's workers.
+    pub deadline_margin: Duration,
 }
 
 impl Default for Config {
@@ -92,6 +112,8 @@ impl Default for Config {
             hook_timeout: Duration::from_secs(5),
             signals: vec![Signal::Terminate, Signal::Interrupt, Signal::Quit],
             force_on_second_signal: true,
+            repeat_window: Duration::from_millis(50),
+            deadline_margin: Duration::from_secs(1),
         }
     }
 }
@@ -210,6 +232,41 @@ impl Config {
         self
     }
 
+    /// Sets the window within which a repeat of the same signal counts as one delivery.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let config = lifecycle::Config::new().repeat_window(Duration::ZERO); // count every delivery
+    /// assert_eq!(config.repeat_window, Duration::ZERO);
+    /// assert_eq!(lifecycle::Config::new().repeat_window, Duration::from_millis(50));
+    /// ```
+    #[must_use]
+    pub fn repeat_window(mut self, window: Duration) -> Self {
+        self.repeat_window = window;
+        self
+    }
+
+    /// Sets how far past the worst case the hard deadline lies.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let config = lifecycle::Config::new().deadline_margin(Duration::from_millis(200));
+    /// assert_eq!(config.deadline_margin, Duration::from_millis(200));
+    /// assert_eq!(
+    ///     config.hard_deadline(Duration::from_secs(5)),
+    ///     Duration::from_millis(35_200), // grace 30s + hooks 5s + margin
+    /// );
+    /// ```
+    #[must_use]
+    pub fn deadline_margin(mut self, margin: Duration) -> Self {
+        self.deadline_margin = margin;
+        self
+    }
+
     /// The longest a shutdown can take with these settings: drain delay + grace + `hook_budget`.
     ///
     /// [`Lifecycle::worst_case_shutdown`](crate::Lifecycle::worst_case_shutdown) computes the
@@ -229,6 +286,26 @@ impl Config {
         self.drain_delay
             .saturating_add(self.grace)
             .saturating_add(hook_budget)
+    }
+
+    /// How long after the trigger the process is ended whatever it is doing: the worst case plus
+    /// [`deadline_margin`](Config::deadline_margin). Saturates instead of overflowing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use lifecycle::Config;
+    ///
+    /// let config = Config::new().grace(Duration::from_secs(20)).drain_delay(Duration::from_secs(5));
+    /// assert_eq!(config.hard_deadline(Duration::from_secs(5)), Duration::from_secs(31));
+    /// // Absurd settings saturate rather than wrap.
+    /// let forever = Config::new().grace(Duration::MAX);
+    /// assert_eq!(forever.hard_deadline(Duration::from_secs(5)), Duration::MAX);
+    /// ```
+    pub fn hard_deadline(&self, hook_budget: Duration) -> Duration {
+        self.worst_case_shutdown(hook_budget)
+            .saturating_add(self.deadline_margin)
     }
 
     /// Applies the `LIFECYCLE_*` environment variables on top of these settings.
@@ -311,6 +388,12 @@ impl Config {
         }
         if let Some(value) = read(ENV_FORCE_ON_SECOND_SIGNAL)? {
             self.force_on_second_signal = parse_bool(ENV_FORCE_ON_SECOND_SIGNAL, &value)?;
+        }
+        if let Some(value) = read(ENV_REPEAT_WINDOW)? {
+            self.repeat_window = parse_duration(ENV_REPEAT_WINDOW, &value, true)?;
+        }
+        if let Some(value) = read(ENV_DEADLINE_MARGIN)? {
+            self.deadline_margin = parse_duration(ENV_DEADLINE_MARGIN, &value, true)?;
         }
         Ok(self)
     }

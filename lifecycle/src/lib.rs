@@ -76,15 +76,16 @@ mod state;
 mod task;
 
 pub use crate::config::{
-    Config, ConfigError, ENV_DRAIN_DELAY, ENV_FORCE_ON_SECOND_SIGNAL, ENV_GRACE, ENV_HOOK_TIMEOUT,
-    ENV_SIGNALS,
+    Config, ConfigError, ENV_DEADLINE_MARGIN, ENV_DRAIN_DELAY, ENV_FORCE_ON_SECOND_SIGNAL,
+    ENV_GRACE, ENV_HOOK_TIMEOUT, ENV_REPEAT_WINDOW, ENV_SIGNALS,
 };
 pub use crate::hooks::{Component, Hook, HookKind, HookResult, DEFAULT_ORDER};
 pub use crate::lifecycle::{Lifecycle, MainResult, MainTask};
 pub use crate::persist::{read_state, write_atomic};
 pub use crate::report::{
     HookOutcome, HookReport, MainOutcome, PhaseTimings, ShutdownReport, TaskFailure, Trigger,
-    EXIT_ABORTED, EXIT_APP_FAILED, EXIT_CONFIG, EXIT_HOOK_FAILED, EXIT_OK, EXIT_STARTUP_FAILED,
+    EXIT_ABORTED, EXIT_APP_FAILED, EXIT_CONFIG, EXIT_DEADLINE, EXIT_HOOK_FAILED, EXIT_OK,
+    EXIT_STARTUP_FAILED,
 };
 pub use crate::run::{run, StartupError};
 pub use crate::signal::{Signal, SignalError, UnknownSignal};

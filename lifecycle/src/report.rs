@@ -33,6 +33,11 @@ pub const EXIT_APP_FAILED: u8 = 1;
 pub const EXIT_ABORTED: u8 = 2;
 /// Exit code when a hook failed, panicked or timed out. See [`EXIT_OK`] for an example.
 pub const EXIT_HOOK_FAILED: u8 = 3;
+/// Exit code when the shutdown overran its hard deadline (the worst case plus
+/// [`Config::deadline_margin`](crate::Config::deadline_margin)) and the process was ended where
+/// it stood, by a thread that no blocked task or hook can stop. Hooks after the one that overran
+/// did not run; the line written at that moment names the phase.
+pub const EXIT_DEADLINE: u8 = 4;
 /// Exit code when the service could not start (a blocking problem with the signal listener or the
 /// runtime); `EX_OSERR` from `sysexits.h`. See [`EXIT_OK`] for an example.
 pub const EXIT_STARTUP_FAILED: u8 = 71;
