@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::report::{panic_message, HookOutcome, HookReport};
+use crate::failure::{panic_message, Failure, IntoFailure};
+use crate::report::{HookOutcome, HookReport};
 
 /// The order a hook gets when it does not set one.
 ///
@@ -25,12 +26,12 @@ use crate::report::{panic_message, HookOutcome, HookReport};
 /// ```
 pub const DEFAULT_ORDER: i32 = 0;
 
-type HookFuture = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
+type HookFuture = Pin<Box<dyn Future<Output = Result<(), Failure>> + Send>>;
 
 #[derive(Clone)]
 enum HookFn {
     Async(Arc<dyn Fn() -> HookFuture + Send + Sync>),
-    Blocking(Arc<dyn Fn() -> Result<(), String> + Send + Sync>),
+    Blocking(Arc<dyn Fn() -> Result<(), Failure> + Send + Sync>),
 }
 
 /// Which phase a hook runs in.
@@ -84,37 +85,39 @@ impl fmt::Display for HookKind {
     }
 }
 
-/// What a hook may return: `()`, or `Result<(), E>` where `E: Display`. An `Err` is recorded
-/// in the report with its `Display` text and makes the exit code non-zero.
+/// What a hook may return: `()`, or `Result<(), E>` where `E` converts into a [`Failure`] (any
+/// `Error + Send + Sync` type, `String`, `&str`, `anyhow::Error`, ...). An `Err` is recorded in
+/// the report with its whole `source()` chain and makes the exit code non-zero.
 ///
 /// # Examples
 ///
 /// ```
 /// use lifecycle::HookResult;
 ///
-/// assert_eq!(().into_hook_result(), Ok(()));
-/// assert_eq!(Ok::<(), &str>(()).into_hook_result(), Ok(()));
-/// // The error's `Display` text is what the report shows.
-/// assert_eq!(Err::<(), _>("disk full").into_hook_result(), Err("disk full".to_owned()));
+/// assert!(().into_hook_result().is_ok());
+/// assert!(Ok::<(), &str>(()).into_hook_result().is_ok());
+/// let failure = Err::<(), _>("disk full").into_hook_result().unwrap_err();
+/// assert_eq!(failure.to_string(), "disk full");
 /// ```
 #[diagnostic::on_unimplemented(
-    message = "a lifecycle hook must return `()` or `Result<(), E>` with `E: Display`, not `{Self}`",
-    label = "this hook's return type"
+    message = "a lifecycle hook must return `()` or `Result<(), E>` with an error type `E` that converts into `Box<dyn std::error::Error + Send + Sync>`, not `{Self}`",
+    label = "this hook's return type",
+    note = "every `Error + Send + Sync + 'static` type converts, and so do `String`, `&str`, `anyhow::Error` and `eyre::Report`"
 )]
 pub trait HookResult {
-    /// `Ok` or the error's text.
-    fn into_hook_result(self) -> Result<(), String>;
+    /// `Ok`, or the error kept whole.
+    fn into_hook_result(self) -> Result<(), Failure>;
 }
 
 impl HookResult for () {
-    fn into_hook_result(self) -> Result<(), String> {
+    fn into_hook_result(self) -> Result<(), Failure> {
         Ok(())
     }
 }
 
-impl<E: fmt::Display> HookResult for Result<(), E> {
-    fn into_hook_result(self) -> Result<(), String> {
-        self.map_err(|err| err.to_string())
+impl<E: IntoFailure> HookResult for Result<(), E> {
+    fn into_hook_result(self) -> Result<(), Failure> {
+        self.map_err(IntoFailure::into_failure)
     }
 }
 
@@ -160,6 +163,8 @@ pub struct Hook {
     pub(crate) timeout: Option<Duration>,
     pub(crate) every: Option<Duration>,
     run: HookFn,
+    /// Held while the hook's body runs: a hook never runs concurrently with itself.
+    running: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl fmt::Debug for Hook {
@@ -183,6 +188,7 @@ impl Hook {
             timeout: None,
             every: None,
             run,
+            running: Arc::new(tokio::sync::Mutex::new(())),
         }
     }
 
@@ -204,7 +210,7 @@ impl Hook {
         F: Fn() -> R + Send + Sync + 'static,
         R: HookResult,
     {
-        let run: Arc<dyn Fn() -> Result<(), String> + Send + Sync> =
+        let run: Arc<dyn Fn() -> Result<(), Failure> + Send + Sync> =
             Arc::new(move || f().into_hook_result());
         Self::with(kind, name, HookFn::Blocking(run))
     }
@@ -221,7 +227,7 @@ impl Hook {
     /// lc.add_hook(Hook::on_shutdown("close pool", || async { Err::<(), _>("pool busy") }));
     /// let reports = lc.run_shutdown_hooks().await;
     /// assert_eq!(reports[0].name, "close pool");
-    /// assert_eq!(reports[0].outcome, HookOutcome::Failed("pool busy".into()));
+    /// assert_eq!(reports[0].outcome.to_string(), "failed: pool busy");
     /// # }
     /// ```
     pub fn on_shutdown<F, Fut>(name: impl Into<Cow<'static, str>>, f: F) -> Self
@@ -445,31 +451,18 @@ impl Hook {
 
     /// Runs the hook once under its timeout and records the outcome. The hook runs in a task of
     /// its own, so a panic is caught and a timeout can abort it.
+    ///
+    /// A hook never runs concurrently with itself: a run first takes the hook's own lock (every
+    /// clone of a hook shares it), and holds it until the body has ended. Dropping this future
+    /// (a periodic persist aborted at the grace deadline) aborts an async body; a blocking body
+    /// cannot be interrupted and keeps the lock until it returns, so the final persist waits for
+    /// it, within its own timeout, instead of racing it.
     pub(crate) async fn run_once(&self, default_timeout: Duration) -> HookReport {
         let timeout = self.timeout_or(default_timeout);
         let started = Instant::now();
-        let handle = match &self.run {
-            HookFn::Async(f) => {
-                let f = Arc::clone(f);
-                tokio::spawn(async move { f().await })
-            }
-            HookFn::Blocking(f) => {
-                let f = Arc::clone(f);
-                tokio::task::spawn_blocking(move || f())
-            }
-        };
-        let abort = handle.abort_handle();
-        let outcome = match tokio::time::timeout(timeout, handle).await {
-            Ok(Ok(Ok(()))) => HookOutcome::Ok,
-            Ok(Ok(Err(message))) => HookOutcome::Failed(message),
-            Ok(Err(err)) if err.is_panic() => {
-                HookOutcome::Panicked(panic_message(&*err.into_panic()))
-            }
-            Ok(Err(_)) => HookOutcome::Failed("the hook's task was cancelled".to_owned()),
-            Err(_) => {
-                abort.abort();
-                HookOutcome::TimedOut(timeout)
-            }
+        let outcome = match tokio::time::timeout(timeout, self.run_alone()).await {
+            Ok(outcome) => outcome,
+            Err(_) => HookOutcome::TimedOut(timeout),
         };
         let report = HookReport {
             name: self.name.to_string(),
@@ -480,6 +473,53 @@ impl Hook {
         };
         report.log();
         report
+    }
+
+    async fn run_alone(&self) -> HookOutcome {
+        let alone = Arc::clone(&self.running).lock_owned().await;
+        let handle = match &self.run {
+            HookFn::Async(f) => {
+                let f = Arc::clone(f);
+                tokio::spawn(async move {
+                    let _alone = alone;
+                    f().await
+                })
+            }
+            HookFn::Blocking(f) => {
+                let f = Arc::clone(f);
+                tokio::task::spawn_blocking(move || {
+                    let _alone = alone;
+                    f()
+                })
+            }
+        };
+        match AbortOnDrop(handle).await {
+            Ok(Ok(())) => HookOutcome::Ok,
+            Ok(Err(failure)) => HookOutcome::Failed(failure),
+            Err(err) if err.is_panic() => HookOutcome::Panicked(panic_message(&*err.into_panic())),
+            Err(_) => HookOutcome::Lost("the hook's task was cancelled".to_owned()),
+        }
+    }
+}
+
+/// A task handle that aborts its task when dropped: whoever stops waiting for a hook's body
+/// stops the body too (an async one; a blocking one runs to its end).
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl<T> Future for AbortOnDrop<T> {
+    type Output = Result<T, tokio::task::JoinError>;
+
+    fn poll(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        Pin::new(&mut self.0).poll(cx)
     }
 }
 
@@ -531,14 +571,41 @@ pub(crate) async fn run_phase(hooks: Vec<Hook>, default_timeout: Duration) -> Ve
     for (_, group) in groups {
         let runs: Vec<_> = group
             .into_iter()
-            .map(|hook| tokio::spawn(async move { hook.run_once(default_timeout).await }))
+            .map(|hook| {
+                let lost = HookReport {
+                    name: hook.name.to_string(),
+                    kind: hook.kind,
+                    order: hook.order,
+                    outcome: HookOutcome::Ok,
+                    duration: Duration::ZERO,
+                };
+                let started = Instant::now();
+                let run = tokio::spawn(async move { hook.run_once(default_timeout).await });
+                (AbortOnDrop(run), lost, started)
+            })
             .collect();
-        for run in runs {
-            // `run_once` catches the hook's panic in a task of its own, so this join only fails
-            // if the runtime is shutting down under us.
-            if let Ok(report) = run.await {
-                reports.push(report);
-            }
+        for (run, lost, started) in runs {
+            // `run_once` catches the hook's own panic; this join fails only when the runner
+            // itself died (a panic in code around the hook) or the runtime is going away. The
+            // hook's outcome is then unknown, and unknown is not success.
+            let report = match run.await {
+                Ok(report) => report,
+                Err(err) => {
+                    let how = if err.is_panic() {
+                        format!("its runner panicked: {}", panic_message(&*err.into_panic()))
+                    } else {
+                        "its runner was cancelled".to_owned()
+                    };
+                    let report = HookReport {
+                        outcome: HookOutcome::Lost(how),
+                        duration: started.elapsed(),
+                        ..lost
+                    };
+                    report.log();
+                    report
+                }
+            };
+            reports.push(report);
         }
     }
     reports

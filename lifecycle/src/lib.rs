@@ -66,6 +66,7 @@
 #[cfg(feature = "axum")]
 pub mod axum;
 mod config;
+mod failure;
 mod hooks;
 mod lifecycle;
 mod persist;
@@ -74,18 +75,20 @@ mod run;
 mod signal;
 mod state;
 mod task;
+mod watchdog;
 
 pub use crate::config::{
     Config, ConfigError, ENV_DEADLINE_MARGIN, ENV_DRAIN_DELAY, ENV_FORCE_ON_SECOND_SIGNAL,
     ENV_GRACE, ENV_HOOK_TIMEOUT, ENV_REPEAT_WINDOW, ENV_SIGNALS,
 };
+pub use crate::failure::{Failure, IntoFailure};
 pub use crate::hooks::{Component, Hook, HookKind, HookResult, DEFAULT_ORDER};
 pub use crate::lifecycle::{Lifecycle, MainResult, MainTask};
 pub use crate::persist::{read_state, write_atomic};
 pub use crate::report::{
-    HookOutcome, HookReport, MainOutcome, PhaseTimings, ShutdownReport, TaskFailure, Trigger,
-    EXIT_ABORTED, EXIT_APP_FAILED, EXIT_CONFIG, EXIT_DEADLINE, EXIT_HOOK_FAILED, EXIT_OK,
-    EXIT_STARTUP_FAILED,
+    AbortedTask, HookOutcome, HookReport, MainOutcome, PhaseTimings, ShutdownReport, TaskFailure,
+    TaskKind, Trigger, EXIT_ABORTED, EXIT_APP_FAILED, EXIT_CONFIG, EXIT_DEADLINE, EXIT_HOOK_FAILED,
+    EXIT_OK, EXIT_STARTUP_FAILED, MAX_TASKS_NAMED, MAX_TASK_FAILURES,
 };
 pub use crate::run::{run, StartupError};
 pub use crate::signal::{Signal, SignalError, UnknownSignal};

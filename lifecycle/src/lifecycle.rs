@@ -3,26 +3,32 @@
 use std::future::Future;
 use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tokio_util::sync::{
     CancellationToken, WaitForCancellationFuture, WaitForCancellationFutureOwned,
 };
 use tokio_util::task::TaskTracker;
 
+use crate::failure::{panic_message, Failure, IntoFailure};
 use crate::hooks::{phase_budget, run_phase};
-use crate::report::{no_subscriber, panic_message, to_stderr, Millis, PhaseTimings, TaskFailure};
-use crate::signal::Listener;
-use crate::task::LiveTasks;
+use crate::report::{
+    log_or_stderr, quietly, whole_ms, AbortedTask, Millis, PhaseTimings, MAX_TASKS_NAMED,
+};
+use crate::task::{Cut, Failures, LiveTasks};
+use crate::watchdog::{self, Ears, Phase, Rules, Watch};
 use crate::{
     Component, Config, Hook, HookKind, HookReport, MainOutcome, ShutdownReport, Signal,
     SignalError, State, Trigger,
 };
+
+/// How long the sequence gives aborted tasks to stop before it says which did not.
+const ABORT_SETTLE: Duration = Duration::from_millis(100);
 
 /// Locks a mutex, carrying on through poisoning: every critical section here leaves its data
 /// consistent, and a shutdown must not fail because some other thread panicked.
@@ -50,15 +56,24 @@ pub(crate) struct Inner {
     root: CancellationToken,
     /// Cancelled at the trigger, before the drain delay.
     triggered: CancellationToken,
-    /// Cancelled by a second signal when forcing is off: cuts the drain delay short.
+    /// Cancelled by a signal that must not force the exit (the first one after another
+    /// trigger, or any later one when forcing is off): cuts the drain delay short.
     hurry: CancellationToken,
-    trigger: Mutex<Option<(Trigger, Instant)>>,
+    /// The first signal that hurried the shutdown instead of starting it.
+    hurried_by: Mutex<Option<Signal>>,
+    /// The trigger, when it fired (on Tokio's clock, which tests pause) and when it fired on the
+    /// wall clock (which the watchdog thread's deadline counts from).
+    trigger: Mutex<Option<(Trigger, Instant, std::time::Instant)>>,
     state: watch::Sender<State>,
     pub(crate) tracker: TaskTracker,
     pub(crate) live: LiveTasks,
-    pub(crate) failures: Mutex<Vec<TaskFailure>>,
+    pub(crate) failures: Mutex<Failures>,
+    /// Set when the drain is over: tasks spawned after it are late (nothing waits for them).
+    pub(crate) drained: AtomicBool,
     hooks: Mutex<Vec<Hook>>,
     draft: Mutex<Draft>,
+    /// Shared with the watchdog thread: the hard deadline, the phase, the final code.
+    watch: Arc<Watch>,
 }
 
 /// The parts of the report filled in step by step.
@@ -66,8 +81,17 @@ pub(crate) struct Inner {
 struct Draft {
     main: Option<MainOutcome>,
     timings: PhaseTimings,
-    tasks_aborted: Vec<String>,
+    tasks_aborted: Vec<AbortedTask>,
+    tasks_aborted_total: usize,
     hooks: Vec<HookReport>,
+}
+
+impl Draft {
+    fn record_aborted(&mut self, aborted: Vec<AbortedTask>) {
+        self.tasks_aborted_total = self.tasks_aborted_total.saturating_add(aborted.len());
+        let room = MAX_TASKS_NAMED.saturating_sub(self.tasks_aborted.len());
+        self.tasks_aborted.extend(aborted.into_iter().take(room));
+    }
 }
 
 impl Drop for Inner {
@@ -106,23 +130,130 @@ impl Inner {
         self.config.worst_case_shutdown(self.hook_budget())
     }
 
-    /// Starts the shutdown unless it has started already. Returns whether this call started it.
+    /// Starts the shutdown unless it has started already, then logs it. Returns whether this
+    /// call started it.
     pub(crate) fn trigger(&self, trigger: Trigger) -> bool {
+        let started = self.trigger_quietly(trigger.clone());
+        if started {
+            self.log_trigger(&trigger);
+        }
+        started
+    }
+
+    /// Starts the shutdown unless it has started already, without a word: everything that must
+    /// happen (readiness, the cancelled `triggered` token, the hard deadline) happens before
+    /// anything is written, so a logger that blocks or panics cannot stop the shutdown. Safe on
+    /// the watchdog thread: takes only locks that are never held across a wait.
+    fn trigger_quietly(&self, trigger: Trigger) -> bool {
+        let at = std::time::Instant::now();
         {
             let mut slot = lock(&self.trigger);
             if slot.is_some() {
                 return false;
             }
-            *slot = Some((trigger.clone(), Instant::now()));
+            *slot = Some((trigger, Instant::now(), at));
         }
         self.advance(State::Draining);
-        tracing::info!(
-            trigger = %trigger,
-            worst_case_ms = self.worst_case_shutdown().as_millis() as u64,
-            "shutdown triggered; readiness is now draining"
-        );
         self.triggered.cancel();
+        self.watch
+            .arm(at, self.config.hard_deadline(self.hook_budget()));
         true
+    }
+
+    fn log_trigger(&self, trigger: &Trigger) {
+        let worst_case_ms = whole_ms(self.worst_case_shutdown());
+        quietly(|| {
+            tracing::info!(
+                trigger = %trigger,
+                worst_case_ms,
+                "shutdown triggered; readiness is now draining"
+            );
+        });
+    }
+
+    /// Sets the hard deadline again from the hooks registered now (hooks added while draining
+    /// lengthen the worst case).
+    fn rearm(&self) {
+        let at = lock(&self.trigger).as_ref().map(|(_, _, at)| *at);
+        if let Some(at) = at {
+            self.watch
+                .arm(at, self.config.hard_deadline(self.hook_budget()));
+        }
+    }
+
+    /// A signal heard on the watchdog thread that is the first one: it starts the shutdown, or,
+    /// when something else started it, hurries it.
+    fn first_signal(&self, signal: Signal) -> Note {
+        if self.trigger_quietly(Trigger::Signal(signal)) {
+            return Note::Triggered(signal);
+        }
+        lock(&self.hurried_by).get_or_insert(signal);
+        self.hurry.cancel();
+        Note::Hurried(signal)
+    }
+}
+
+/// What the watchdog thread heard, logged from the app's runtime (the watchdog never writes).
+enum Note {
+    Triggered(Signal),
+    Hurried(Signal),
+    Again(Signal),
+    Ignored(Signal),
+    Repeated(Signal),
+}
+
+impl Note {
+    fn log(&self, inner: &Inner) {
+        match *self {
+            Note::Triggered(signal) => inner.log_trigger(&Trigger::Signal(signal)),
+            Note::Hurried(signal) => tracing::info!(
+                signal = %signal,
+                "{signal} after the shutdown had started: cutting the drain delay short; a second signal forces the exit"
+            ),
+            Note::Again(signal) => tracing::info!(
+                signal = %signal,
+                "signal during shutdown: skipping the rest of the drain delay"
+            ),
+            Note::Ignored(signal) => tracing::warn!(
+                signal = %signal,
+                "{signal} ignored: not a shutdown signal (add it to `signals` to stop on it)"
+            ),
+            Note::Repeated(signal) => tracing::debug!(
+                signal = %signal,
+                "{signal} repeated within the repeat window: the same request, delivered twice"
+            ),
+        }
+    }
+}
+
+/// The lifecycle's side of the watchdog: turns what it hears into triggers and notes. Holds the
+/// lifecycle weakly; sends notes without waiting.
+struct Hearing {
+    inner: Weak<Inner>,
+    notes: mpsc::UnboundedSender<Note>,
+}
+
+impl Ears for Hearing {
+    fn first(&self, signal: Signal) {
+        if let Some(inner) = self.inner.upgrade() {
+            let _ = self.notes.send(inner.first_signal(signal));
+        }
+    }
+
+    fn again(&self, signal: Signal) {
+        if let Some(inner) = self.inner.upgrade() {
+            inner.hurry.cancel();
+            let _ = self.notes.send(Note::Again(signal));
+        }
+    }
+
+    fn ignored(&self, signal: Signal, repeat: bool) {
+        let note = if repeat {
+            Note::Repeated(signal)
+        } else {
+            Note::Ignored(signal)
+        };
+        let _ = self.notes.send(note);
     }
 }
 
@@ -217,13 +348,16 @@ impl Lifecycle {
             root: CancellationToken::new(),
             triggered: CancellationToken::new(),
             hurry: CancellationToken::new(),
+            hurried_by: Mutex::new(None),
             trigger: Mutex::new(None),
             state: watch::Sender::new(State::Starting),
             tracker: TaskTracker::new(),
             live: LiveTasks::default(),
-            failures: Mutex::new(Vec::new()),
+            failures: Mutex::new(Failures::default()),
+            drained: AtomicBool::new(false),
             hooks: Mutex::new(Vec::new()),
             draft: Mutex::new(Draft::default()),
+            watch: Arc::new(Watch::new()),
         });
         lock(&REGISTRY).push((id, Arc::downgrade(&inner)));
         Self { inner }
@@ -277,10 +411,10 @@ impl Lifecycle {
     /// let handle = lc.clone();
     /// let worker = lc.spawn(async move {
     ///     handle.cancelled().await; // the drain has started: wrap up
-    ///     "flushed"
+    ///     Ok::<_, std::io::Error>("flushed")
     /// });
     /// lc.run(async {}).await; // main returns at once: trigger, then drain
-    /// assert_eq!(worker.await.unwrap(), "flushed");
+    /// assert_eq!(worker.await.unwrap().unwrap(), "flushed");
     /// # }
     /// ```
     #[must_use = "futures do nothing unless awaited"]
@@ -388,7 +522,7 @@ impl Lifecycle {
     pub fn trigger(&self) -> Option<Trigger> {
         lock(&self.inner.trigger)
             .as_ref()
-            .map(|(trigger, _)| trigger.clone())
+            .map(|(trigger, _, _)| trigger.clone())
     }
 
     /// Waits until the shutdown is triggered (before the drain delay, unlike
@@ -491,26 +625,29 @@ impl Lifecycle {
     /// # }
     /// ```
     pub fn set_ready(&self) {
-        let became_ready = self.inner.advance(State::Ready);
-        if became_ready {
-            let periodic: Vec<Hook> = lock(&self.inner.hooks)
+        // Readiness moves and the periodic hooks are picked under the hooks' lock, the one
+        // `add_hook` takes to read the state: a hook added at the same moment is started
+        // exactly once, by one side or the other.
+        let periodic: Vec<Hook> = {
+            let hooks = lock(&self.inner.hooks);
+            if !self.inner.advance(State::Ready) {
+                return;
+            }
+            hooks
                 .iter()
                 .filter(|hook| hook.kind == HookKind::Persist && hook.every.is_some())
                 .cloned()
-                .collect();
-            for hook in periodic {
-                self.start_periodic(hook);
-            }
-            let config = self.config();
-            // The worst case here counts the hooks registered so far; the trigger logs it again
-            // with every hook the app registered while running.
-            tracing::info!(
-                grace_ms = config.grace.as_millis() as u64,
-                drain_delay_ms = config.drain_delay.as_millis() as u64,
-                worst_case_ms = self.worst_case_shutdown().as_millis() as u64,
-                "ready"
-            );
+                .collect()
+        };
+        for hook in periodic {
+            self.start_periodic(hook);
         }
+        let config = self.config();
+        // The worst case here counts the hooks registered so far; the trigger logs it again
+        // with every hook the app registered while running.
+        let (grace_ms, drain_delay_ms) = (whole_ms(config.grace), whole_ms(config.drain_delay));
+        let worst_case_ms = whole_ms(self.worst_case_shutdown());
+        quietly(|| tracing::info!(grace_ms, drain_delay_ms, worst_case_ms, "ready"));
     }
 
     // ----- hooks ------------------------------------------------------------------------------
@@ -560,11 +697,14 @@ impl Lifecycle {
     /// ```
     pub fn add_hook(&self, hook: Hook) {
         if hook.every.is_some() && hook.kind == HookKind::Shutdown {
-            tracing::warn!(hook = %hook.name, "`every` is ignored on a shutdown hook");
+            quietly(|| tracing::warn!(hook = %hook.name, "`every` is ignored on a shutdown hook"));
         }
-        let start_now =
-            hook.kind == HookKind::Persist && hook.every.is_some() && self.state() == State::Ready;
-        lock(&self.inner.hooks).push(hook.clone());
+        let start_now = {
+            // The state is read under the lock `set_ready` moves it under (see there).
+            let mut hooks = lock(&self.inner.hooks);
+            hooks.push(hook.clone());
+            hook.kind == HookKind::Persist && hook.every.is_some() && self.state() == State::Ready
+        };
         if start_now {
             self.start_periodic(hook);
         }
@@ -617,7 +757,9 @@ impl Lifecycle {
     fn start_periodic(&self, hook: Hook) {
         let Some(period) = hook.every else { return };
         if tokio::runtime::Handle::try_current().is_err() {
-            tracing::warn!(hook = %hook.name, "no Tokio runtime: periodic persist not started");
+            quietly(|| {
+                tracing::warn!(hook = %hook.name, "no Tokio runtime: periodic persist not started");
+            });
             return;
         }
         let timeout = self.config().hook_timeout;
@@ -680,17 +822,34 @@ impl Lifecycle {
 
     // ----- the sequence -----------------------------------------------------------------------
 
-    /// Step: installs the signal listener for [`Config::signals`] and spawns the task that turns
-    /// signals into the trigger. A signal that arrives once the shutdown is under way ends the
-    /// process at once with 128 + its number (one log line first), unless
-    /// [`force_on_second_signal`](Config::force_on_second_signal) is off; then it only cuts the
-    /// drain delay short.
+    /// Step: starts the watchdog thread, which hears [`Config::signals`] and enforces the hard
+    /// deadline outside the app's runtime, so neither depends on the app's worker threads.
+    ///
+    /// Signals are counted, not triggers:
+    ///
+    /// - The **first** signal starts the shutdown. If something else started it already (main
+    ///   returned, [`shutdown`](Lifecycle::shutdown), a critical task failed), it only cuts the
+    ///   drain delay short, and the report says it was hurried.
+    /// - A **second** signal ends the process at once with 128 + its number, unless
+    ///   [`force_on_second_signal`](Config::force_on_second_signal) is off; then it only cuts the
+    ///   drain delay short. The line it writes on the way out never delays the exit.
+    /// - The same signal again within [`repeat_window`](Config::repeat_window) of the last one
+    ///   counted is the same request delivered twice (a process group signalled while a wrapping
+    ///   shell forwards the signal), not a second one.
+    /// - On Unix, SIGHUP is heard and ignored (with a warning) unless it is a shutdown signal:
+    ///   a closed terminal no longer kills the service on the spot.
+    ///
+    /// From the trigger on, the watchdog ends the process with
+    /// [`EXIT_DEADLINE`](crate::EXIT_DEADLINE) once the shutdown has run for the worst case
+    /// plus [`deadline_margin`](Config::deadline_margin), whatever the app's tasks and hooks are
+    /// doing (blocked threads, deadlocks, full pipes). A warning is logged when SIGTERM is not
+    /// among the shutdown signals.
     ///
     /// # Errors
     ///
     /// [`SignalError::AlreadyInstalled`] on a second call in the same process,
     /// [`SignalError::NoRuntime`] outside a Tokio runtime, [`SignalError::Install`] if the
-    /// operating system refuses.
+    /// operating system refuses, [`SignalError::Thread`] if the thread cannot be started.
     ///
     /// # Examples
     ///
@@ -706,34 +865,45 @@ impl Lifecycle {
     /// # }
     /// ```
     pub fn listen_for_signals(&self) -> Result<(), SignalError> {
-        let mut listener = Listener::install(&self.config().signals)?;
-        let lc = self.clone();
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(SignalError::NoRuntime);
+        }
+        let config = self.config();
+        // SIGHUP is what a closed terminal sends; left alone it kills the process on the spot
+        // with nothing persisted. Heard and ignored unless it is a shutdown signal.
+        let ignore = if cfg!(unix) && !config.signals.contains(&Signal::Hangup) {
+            vec![Signal::Hangup]
+        } else {
+            Vec::new()
+        };
+        let rules = Rules {
+            shutdown: config.signals.clone(),
+            ignore,
+            force_on_second_signal: config.force_on_second_signal,
+            repeat_window: config.repeat_window,
+        };
+        let (notes, mut heard) = mpsc::unbounded_channel();
+        let hearing = Hearing {
+            inner: Arc::downgrade(&self.inner),
+            notes,
+        };
+        watchdog::start(rules, hearing, Arc::clone(&self.inner.watch))?;
+        let inner = Arc::downgrade(&self.inner);
         tokio::spawn(async move {
-            loop {
-                let signal = listener.recv().await;
-                lc.on_signal(signal);
+            while let Some(note) = heard.recv().await {
+                let Some(inner) = inner.upgrade() else { break };
+                quietly(|| note.log(&inner));
             }
         });
+        if !config.signals.contains(&Signal::Terminate) {
+            log_or_stderr(
+                tracing::Level::WARN,
+                "lifecycle: SIGTERM is not one of the shutdown signals: Kubernetes, systemd and \
+                 docker stop services with SIGTERM, which now ends this process at once, with no \
+                 drain and nothing persisted",
+            );
+        }
         Ok(())
-    }
-
-    fn on_signal(&self, signal: Signal) {
-        if self.inner.trigger(Trigger::Signal(signal)) {
-            return;
-        }
-        if self.config().force_on_second_signal {
-            let code = signal.exit_code();
-            if no_subscriber() {
-                to_stderr(&format!(
-                    "lifecycle: {signal} during shutdown: exiting now with code {code}"
-                ));
-            } else {
-                tracing::error!(signal = %signal, exit_code = code, "signal during shutdown: exiting now");
-            }
-            std::process::exit(i32::from(code));
-        }
-        tracing::info!(signal = %signal, "signal during shutdown: skipping the rest of the drain delay");
-        self.inner.hurry.cancel();
     }
 
     /// Step: wraps the app's main future so that its end triggers the shutdown and its outcome
@@ -743,15 +913,15 @@ impl Lifecycle {
     /// # Examples
     ///
     /// ```
-    /// use lifecycle::{Config, Lifecycle, MainOutcome, Trigger};
+    /// use lifecycle::{Config, Failure, Lifecycle, MainOutcome};
     ///
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
     /// let lc = Lifecycle::new(Config::new());
     /// let mut main = lc.watch_main(async { Err::<(), _>("bind failed") });
     /// let trigger = lc.wait_for_trigger(&mut main).await;
-    /// // The error's `Debug` text, as Rust's own `main` prints it.
-    /// assert_eq!(trigger, Trigger::MainFailed(r#""bind failed""#.into()));
-    /// assert_eq!(lc.finish().main, Some(MainOutcome::Failed(r#""bind failed""#.into())));
+    /// // The error with `Display` and its `source()` chain, as hooks and tasks print theirs.
+    /// assert_eq!(trigger.to_string(), "main failed: bind failed");
+    /// assert_eq!(lc.finish().main, Some(MainOutcome::Failed(Failure::new("bind failed"))));
     /// # }
     /// ```
     pub fn watch_main<F>(&self, main: F) -> MainTask<F>
@@ -813,7 +983,7 @@ impl Lifecycle {
     /// lc.shutdown();
     /// lc.drain(&mut main).await; // paused clock: the 3 s deadline passes at once
     /// let report = lc.finish();
-    /// assert_eq!(report.tasks_aborted, ["main"]);
+    /// assert!(report.tasks_aborted.is_empty()); // main is not a task: see `report.main`
     /// assert_eq!(report.main, Some(MainOutcome::Aborted));
     /// assert_eq!(report.code(), lifecycle::EXIT_ABORTED);
     /// # }
@@ -824,12 +994,16 @@ impl Lifecycle {
         F::Output: MainResult,
     {
         let config = self.config();
+        self.inner.watch.enter(Phase::DrainDelay);
         let delay_started = Instant::now();
         if !config.drain_delay.is_zero() && !main.is_finished() {
-            tracing::info!(
-                drain_delay_ms = config.drain_delay.as_millis() as u64,
-                "drain delay: still serving while the load balancer catches up"
-            );
+            let drain_delay_ms = whole_ms(config.drain_delay);
+            quietly(|| {
+                tracing::info!(
+                    drain_delay_ms,
+                    "drain delay: still serving while the load balancer catches up"
+                );
+            });
             tokio::select! {
                 () = tokio::time::sleep(config.drain_delay) => {}
                 () = self.inner.hurry.cancelled() => {}
@@ -838,12 +1012,13 @@ impl Lifecycle {
         }
         let drain_delay = delay_started.elapsed();
 
+        self.inner.watch.enter(Phase::Drain);
         self.inner.root.cancel();
         self.inner.tracker.close();
         let drain_started = Instant::now();
-        let deadline = drain_started + config.grace;
         let tracker = &self.inner.tracker;
-        let all_done = tokio::time::timeout_at(deadline, async {
+        // `timeout`, not `timeout_at`: a grace of any size saturates instead of overflowing.
+        let all_done = tokio::time::timeout(config.grace, async {
             tokio::join!(&mut *main, tracker.wait());
         })
         .await
@@ -851,23 +1026,38 @@ impl Lifecycle {
 
         let mut aborted = Vec::new();
         if !all_done {
-            if main.abort() {
-                aborted.push("main".to_owned());
-            }
-            aborted.extend(self.inner.live.abort_all());
-            tracing::warn!(
-                grace_ms = config.grace.as_millis() as u64,
-                aborted = aborted.len(),
-                "grace period over: aborted what was left"
-            );
+            main.abort();
+            let cuts = self.inner.live.abort_all(false);
+            // An aborted task stops at its next `.await`; give the aborts a moment to land, then
+            // report what really stopped and what is still running (stuck in synchronous code,
+            // or blocking) while the hooks run.
+            let _ = tokio::time::timeout(ABORT_SETTLE, tracker.wait()).await;
+            aborted = cuts.into_iter().map(Cut::settle).collect::<Vec<_>>();
+            let grace_ms = whole_ms(config.grace);
+            let left_running = aborted.iter().filter(|task| !task.stopped).count();
+            let count = aborted.len();
+            quietly(|| {
+                tracing::warn!(
+                    grace_ms,
+                    aborted = count,
+                    left_running,
+                    "grace period over: aborted what was left"
+                );
+            });
         }
+        self.inner.drained.store(true, Ordering::SeqCst);
         let mut draft = lock(&self.inner.draft);
         draft.timings.drain_delay = drain_delay;
         draft.timings.drain = drain_started.elapsed();
-        draft.tasks_aborted = aborted;
+        draft.record_aborted(aborted);
     }
 
     async fn run_hooks(&self, kind: HookKind) -> Vec<HookReport> {
+        self.inner.watch.enter(match kind {
+            HookKind::Persist => Phase::Persist,
+            HookKind::Shutdown => Phase::Hooks,
+        });
+        self.inner.rearm();
         let hooks: Vec<Hook> = lock(&self.inner.hooks)
             .iter()
             .filter(|hook| hook.kind == kind)
@@ -882,6 +1072,27 @@ impl Lifecycle {
         }
         draft.hooks.extend(reports.iter().cloned());
         reports
+    }
+
+    /// Aborts the tasks spawned after the drain that are still running, and records them.
+    async fn cut_late_tasks(&self) {
+        if !self.inner.drained.load(Ordering::SeqCst) {
+            return;
+        }
+        let cuts = self.inner.live.abort_all(true);
+        if cuts.is_empty() {
+            return;
+        }
+        let _ = tokio::time::timeout(ABORT_SETTLE, self.inner.tracker.wait()).await;
+        let late: Vec<AbortedTask> = cuts.into_iter().map(Cut::settle).collect();
+        let count = late.len();
+        quietly(|| {
+            tracing::warn!(
+                late = count,
+                "tasks spawned after the drain were still running: aborted"
+            );
+        });
+        lock(&self.inner.draft).record_aborted(late);
     }
 
     /// Step: runs the persist hooks (see [`Hook`] for order, concurrency and timeouts) and
@@ -923,7 +1134,9 @@ impl Lifecycle {
     /// # }
     /// ```
     pub async fn run_shutdown_hooks(&self) -> Vec<HookReport> {
-        self.run_hooks(HookKind::Shutdown).await
+        let reports = self.run_hooks(HookKind::Shutdown).await;
+        self.cut_late_tasks().await;
+        reports
     }
 
     /// Step: marks the service Stopped and returns the report. Triggers the shutdown (as
@@ -944,20 +1157,37 @@ impl Lifecycle {
     pub fn finish(&self) -> ShutdownReport {
         self.shutdown();
         let (trigger, at) = lock(&self.inner.trigger)
-            .clone()
+            .as_ref()
+            .map(|(trigger, at, _)| (trigger.clone(), *at))
             .unwrap_or((Trigger::MainReturned, Instant::now()));
         self.inner.advance(State::Stopped);
+        if self.inner.drained.load(Ordering::SeqCst) {
+            // Spawned after the last step that could wait for them: whether they stop is only
+            // known later, so they are reported as left running unless already done.
+            let late = self.inner.live.abort_all(true);
+            let late: Vec<AbortedTask> = late.into_iter().map(Cut::settle).collect();
+            lock(&self.inner.draft).record_aborted(late);
+        }
         let draft = std::mem::take(&mut *lock(&self.inner.draft));
         let mut timings = draft.timings;
         timings.total = at.elapsed();
-        ShutdownReport {
+        let (task_failures, task_failures_other) = {
+            let failures = lock(&self.inner.failures);
+            (failures.entries.clone(), failures.other)
+        };
+        let report = ShutdownReport {
             trigger,
             main: draft.main,
             timings,
             tasks_aborted: draft.tasks_aborted,
-            task_failures: lock(&self.inner.failures).clone(),
+            tasks_aborted_total: draft.tasks_aborted_total,
+            task_failures,
+            task_failures_other,
             hooks: draft.hooks,
-        }
+            hurried_by: *lock(&self.inner.hurried_by),
+        };
+        self.inner.watch.finished(report.code());
+        report
     }
 
     /// The whole sequence after start-up, inside a runtime you already have: ready, run `main`
@@ -993,51 +1223,56 @@ impl Lifecycle {
 
     fn record_main(&self, outcome: MainOutcome) {
         let trigger = match &outcome {
-            MainOutcome::Returned => Trigger::MainReturned,
-            MainOutcome::Failed(error) | MainOutcome::Panicked(error) => {
-                tracing::error!(error = %error, "main failed");
-                Trigger::MainFailed(error.clone())
-            }
-            MainOutcome::Aborted => {
-                lock(&self.inner.draft).main = Some(outcome);
-                return;
-            }
+            MainOutcome::Returned => Some(Trigger::MainReturned),
+            MainOutcome::Failed(error) => Some(Trigger::MainFailed(error.clone())),
+            MainOutcome::Panicked(message) => Some(Trigger::MainFailed(Failure::new(format!(
+                "panicked: {message}"
+            )))),
+            MainOutcome::Aborted | MainOutcome::AbortedDropPanicked(_) => None,
         };
-        lock(&self.inner.draft).main = Some(outcome);
-        self.inner.trigger(trigger);
+        lock(&self.inner.draft).main = Some(outcome.clone());
+        if let Some(trigger) = trigger {
+            self.inner.trigger(trigger);
+        }
+        if !matches!(outcome, MainOutcome::Returned) {
+            quietly(|| tracing::error!(outcome = %outcome, "main did not return cleanly"));
+        }
     }
 }
 
-/// What the app's main future may return: `()`, or `Result<(), E>` where `E: Debug` (printed
-/// with `{:?}`, as Rust's own `main` does).
+/// What the app's main future may return: `()`, or `Result<(), E>` where `E` converts into a
+/// [`Failure`] (any `Error + Send + Sync` type, `String`, `&str`, `anyhow::Error`, ...). The
+/// report prints the error with `Display` and its whole `source()` chain, as it does for hooks
+/// and tasks.
 ///
 /// # Examples
 ///
 /// ```
 /// use lifecycle::MainResult;
 ///
-/// assert_eq!(().into_main_result(), Ok(()));
-/// // `Debug`, not `Display`: the same text Rust's own `main` prints.
-/// assert_eq!(Err::<(), _>("bind failed").into_main_result(), Err(r#""bind failed""#.to_owned()));
+/// assert!(().into_main_result().is_ok());
+/// let failure = Err::<(), _>("bind failed").into_main_result().unwrap_err();
+/// assert_eq!(failure.to_string(), "bind failed");
 /// ```
 #[diagnostic::on_unimplemented(
-    message = "the main function must return `()` or `Result<(), E>` with `E: Debug`, not `{Self}`",
-    label = "this return type"
+    message = "the main function must return `()` or `Result<(), E>` with an error type `E` that converts into `Box<dyn std::error::Error + Send + Sync>`, not `{Self}`",
+    label = "this return type",
+    note = "every `Error + Send + Sync + 'static` type converts, and so do `String`, `&str`, `anyhow::Error` and `eyre::Report`; for a boxed error use `Box<dyn std::error::Error + Send + Sync>`"
 )]
 pub trait MainResult {
-    /// `Ok`, or the error's `Debug` text.
-    fn into_main_result(self) -> Result<(), String>;
+    /// `Ok`, or the error kept whole.
+    fn into_main_result(self) -> Result<(), Failure>;
 }
 
 impl MainResult for () {
-    fn into_main_result(self) -> Result<(), String> {
+    fn into_main_result(self) -> Result<(), Failure> {
         Ok(())
     }
 }
 
-impl<E: std::fmt::Debug> MainResult for Result<(), E> {
-    fn into_main_result(self) -> Result<(), String> {
-        self.map_err(|err| format!("{err:?}"))
+impl<E: IntoFailure> MainResult for Result<(), E> {
+    fn into_main_result(self) -> Result<(), Failure> {
+        self.map_err(IntoFailure::into_failure)
     }
 }
 
@@ -1079,20 +1314,25 @@ impl<F> MainTask<F> {
     /// assert!(!main.is_finished());
     /// lc.wait_for_trigger(&mut main).await; // the panic is caught and recorded
     /// assert!(main.is_finished());
-    /// assert_eq!(lc.trigger(), Some(Trigger::MainFailed("lost the database".into())));
+    /// assert_eq!(lc.trigger().unwrap().to_string(), "main failed: panicked: lost the database");
     /// # }
     /// ```
     pub fn is_finished(&self) -> bool {
         self.future.is_none()
     }
 
-    /// Drops the main future if it is still running. Returns whether it was.
+    /// Drops the main future if it is still running. Returns whether it was. A panic while
+    /// dropping it (in a guard's `Drop`) is caught and recorded: the hooks must still run.
     fn abort(&mut self) -> bool {
-        let running = self.future.take().is_some();
-        if running {
-            self.lc.record_main(MainOutcome::Aborted);
-        }
-        running
+        let Some(future) = self.future.take() else {
+            return false;
+        };
+        let outcome = match panic::catch_unwind(AssertUnwindSafe(move || drop(future))) {
+            Ok(()) => MainOutcome::Aborted,
+            Err(payload) => MainOutcome::AbortedDropPanicked(panic_message(&*payload)),
+        };
+        self.lc.record_main(outcome);
+        true
     }
 }
 

@@ -1,11 +1,12 @@
 //! The shutdown report: what started the shutdown, how long each phase took, what was aborted,
 //! how every hook ended, and the exit code all of that maps to.
 
-use std::any::Any;
 use std::fmt;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use crate::failure::Failure;
+pub(crate) use crate::watchdog::whole_ms;
 use crate::{HookKind, Signal};
 
 /// Exit code of a clean shutdown. The example here covers every `EXIT_*` code; see
@@ -65,9 +66,8 @@ pub enum Trigger {
     Signal(Signal),
     /// The main future returned `Ok` (or `()`).
     MainReturned,
-    /// The main future returned `Err` or panicked; the text is the error's `Debug` or the panic
-    /// message.
-    MainFailed(String),
+    /// The main future returned `Err` or panicked (the panic reads `panicked: <message>`).
+    MainFailed(Failure),
     /// [`Lifecycle::shutdown`](crate::Lifecycle::shutdown) or
     /// [`shutdown_with`](crate::Lifecycle::shutdown_with) was called.
     Requested {
@@ -81,8 +81,8 @@ pub enum Trigger {
     TaskFailed {
         /// The task's name.
         task: String,
-        /// The error's `Display` text or the panic message.
-        error: String,
+        /// The error, or the panic as `panicked: <message>`.
+        error: Failure,
     },
 }
 
@@ -128,12 +128,15 @@ impl fmt::Display for Trigger {
 pub enum MainOutcome {
     /// It returned `Ok` or `()`.
     Returned,
-    /// It returned `Err`; the text is the error's `Debug`.
-    Failed(String),
+    /// It returned `Err`.
+    Failed(Failure),
     /// It panicked; the text is the panic message.
     Panicked(String),
     /// It was still running at the grace deadline and was dropped.
     Aborted,
+    /// It was still running at the grace deadline and was dropped, and dropping it panicked
+    /// (the text is the panic message). The panic was caught; the sequence went on.
+    AbortedDropPanicked(String),
 }
 
 impl fmt::Display for MainOutcome {
@@ -143,6 +146,10 @@ impl fmt::Display for MainOutcome {
             MainOutcome::Failed(error) => write!(f, "failed: {error}"),
             MainOutcome::Panicked(message) => write!(f, "panicked: {message}"),
             MainOutcome::Aborted => f.write_str("aborted at the grace deadline"),
+            MainOutcome::AbortedDropPanicked(message) => write!(
+                f,
+                "aborted at the grace deadline; dropping it panicked: {message}"
+            ),
         }
     }
 }
@@ -168,12 +175,16 @@ impl fmt::Display for MainOutcome {
 pub enum HookOutcome {
     /// It returned `Ok` or `()`.
     Ok,
-    /// It returned `Err`; the text is the error's `Display`.
-    Failed(String),
+    /// It returned `Err`.
+    Failed(Failure),
     /// It panicked; the text is the panic message.
     Panicked(String),
     /// It ran past its timeout (shown) and was aborted.
     TimedOut(Duration),
+    /// What became of it is unknown: the task that ran it ended without a report (the text says
+    /// how). Counted as a failure: a persist hook that cannot be shown to have written its state
+    /// did not.
+    Lost(String),
 }
 
 impl HookOutcome {
@@ -185,7 +196,7 @@ impl HookOutcome {
     /// use lifecycle::HookOutcome;
     ///
     /// assert!(HookOutcome::Ok.is_ok());
-    /// assert!(!HookOutcome::Failed("disk full".into()).is_ok());
+    /// assert!(!HookOutcome::Failed(lifecycle::Failure::new("disk full")).is_ok());
     /// assert!(!HookOutcome::Panicked("oops".into()).is_ok());
     /// ```
     pub fn is_ok(&self) -> bool {
@@ -200,6 +211,7 @@ impl fmt::Display for HookOutcome {
             HookOutcome::Failed(error) => write!(f, "failed: {error}"),
             HookOutcome::Panicked(message) => write!(f, "panicked: {message}"),
             HookOutcome::TimedOut(limit) => write!(f, "timed out after {}", Millis(*limit)),
+            HookOutcome::Lost(how) => write!(f, "report lost: {how}"),
         }
     }
 }
@@ -239,16 +251,24 @@ pub struct HookReport {
 
 impl HookReport {
     pub(crate) fn log(&self) {
-        let elapsed_ms = self.duration.as_millis() as u64;
-        if self.outcome.is_ok() {
-            tracing::debug!(hook = %self.name, kind = %self.kind, order = self.order, elapsed_ms, "hook ok");
-        } else {
-            tracing::warn!(hook = %self.name, kind = %self.kind, order = self.order, elapsed_ms, outcome = %self.outcome, "hook did not succeed");
-        }
+        let elapsed_ms = whole_ms(self.duration);
+        quietly(|| {
+            if self.outcome.is_ok() {
+                tracing::debug!(hook = %self.name, kind = %self.kind, order = self.order, elapsed_ms, "hook ok");
+            } else {
+                tracing::warn!(hook = %self.name, kind = %self.kind, order = self.order, elapsed_ms, outcome = %self.outcome, "hook did not succeed");
+            }
+        });
     }
 }
 
-/// A tracked task that panicked, or a critical task that returned `Err`.
+/// A tracked task that panicked or returned `Err`: one entry per task name, however often it
+/// failed.
+///
+/// A task restarted in a loop that fails every time makes one entry with a count, its first and
+/// its last error, so the report (and the memory it holds) stays the same size. The report keeps
+/// [`MAX_TASK_FAILURES`] entries; failures of further task names are only counted, in
+/// [`ShutdownReport::task_failures_other`].
 ///
 /// # Examples
 ///
@@ -258,11 +278,18 @@ impl HookReport {
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
 /// let lc = Lifecycle::new(Config::new());
 /// lc.spawn_named("parser", async { if true { panic!("bad input") } });
+/// for attempt in 1..=3 {
+///     lc.spawn_named("fetch", async move { Err::<(), _>(format!("attempt {attempt} refused")) });
+/// }
 /// let report = lc.run(async {}).await;
-/// let failure = &report.task_failures[0];
-/// assert_eq!((failure.task.as_str(), failure.error.as_str()), ("parser", "bad input"));
-/// assert!(!failure.critical);
-/// assert_eq!(report.code(), 0); // a task that is not critical does not change the code
+/// let parser = report.task_failures.iter().find(|f| f.task == "parser").unwrap();
+/// assert_eq!(parser.first.to_string(), "panicked: bad input");
+/// let fetch = report.task_failures.iter().find(|f| f.task == "fetch").unwrap();
+/// assert_eq!(fetch.count, 3);
+/// assert_eq!(fetch.first.to_string(), "attempt 1 refused");
+/// assert_eq!(fetch.last.to_string(), "attempt 3 refused");
+/// assert!(!fetch.critical);
+/// assert_eq!(report.code(), 0); // tasks that are not critical do not change the code
 /// # }
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -270,11 +297,97 @@ impl HookReport {
 pub struct TaskFailure {
     /// The task's name (the name given, or where it was spawned).
     pub task: String,
-    /// The panic message or the error's `Display` text.
-    pub error: String,
     /// Whether the task was spawned as critical (its failure triggers the shutdown).
     pub critical: bool,
+    /// How many times a task of this name failed.
+    pub count: u64,
+    /// The first failure: the error, or the panic as `panicked: <message>`.
+    pub first: Failure,
+    /// The last failure (the same as `first` when it failed once).
+    pub last: Failure,
 }
+
+/// How many distinct failing task names a report keeps (see [`TaskFailure`]).
+pub const MAX_TASK_FAILURES: usize = 100;
+
+/// Whether a tracked task ran on the async workers or on the blocking pool.
+///
+/// # Examples
+///
+/// ```
+/// assert_eq!(lifecycle::TaskKind::Blocking.to_string(), "blocking");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TaskKind {
+    /// A future spawned on the runtime's workers.
+    Async,
+    /// A closure on the blocking pool ([`spawn_blocking`](crate::Lifecycle::spawn_blocking)):
+    /// it cannot be aborted.
+    Blocking,
+}
+
+impl fmt::Display for TaskKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TaskKind::Async => "async",
+            TaskKind::Blocking => "blocking",
+        })
+    }
+}
+
+/// A tracked task that was still running when the sequence stopped waiting for it.
+///
+/// `stopped` says what really happened, not what was asked: an async task stops at its next
+/// `.await` once aborted, but one stuck in synchronous code (and any blocking task) goes on
+/// running while the hooks run, and the report says so.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use lifecycle::{Config, Lifecycle, TaskKind};
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+/// let lc = Lifecycle::new(Config::new().grace(Duration::from_secs(2)));
+/// lc.spawn_named("stubborn", std::future::pending::<()>());
+/// let report = lc.run(async {}).await;
+/// let task = &report.tasks_aborted[0];
+/// assert_eq!((task.name.as_str(), task.kind), ("stubborn", TaskKind::Async));
+/// assert!(task.stopped && !task.late);
+/// assert_eq!(report.code(), lifecycle::EXIT_ABORTED);
+/// # }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AbortedTask {
+    /// The task's name (the name given, or where it was spawned).
+    pub name: String,
+    /// Async or blocking.
+    pub kind: TaskKind,
+    /// Whether it really stopped once aborted; `false`: it was left running.
+    pub stopped: bool,
+    /// Whether it was spawned after the drain (from a hook, say): such a task is aborted when
+    /// the report is made, since nothing would wait for it.
+    pub late: bool,
+}
+
+impl fmt::Display for AbortedTask {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.name)?;
+        match (self.kind, self.late) {
+            (TaskKind::Blocking, false) => f.write_str(" (blocking)")?,
+            (TaskKind::Blocking, true) => f.write_str(" (blocking, spawned after the drain)")?,
+            (TaskKind::Async, true) => f.write_str(" (spawned after the drain)")?,
+            (TaskKind::Async, false) => {}
+        }
+        Ok(())
+    }
+}
+
+/// How many aborted tasks a report names; [`ShutdownReport::tasks_aborted_total`] counts them
+/// all.
+pub const MAX_TASKS_NAMED: usize = 100;
 
 /// How long each phase of the shutdown took.
 ///
@@ -317,17 +430,22 @@ pub struct PhaseTimings {
 /// |---|---|
 /// | the code given | [`Lifecycle::shutdown_with`](crate::Lifecycle::shutdown_with) triggered the shutdown |
 /// | 1 ([`EXIT_APP_FAILED`]) | main returned `Err` or panicked, or a critical task failed |
-/// | 2 ([`EXIT_ABORTED`]) | the grace period ran out: main or tasks were aborted |
-/// | 3 ([`EXIT_HOOK_FAILED`]) | a hook returned `Err`, panicked or timed out |
+/// | 2 ([`EXIT_ABORTED`]) | the grace period ran out: main or tasks were aborted (or left running); or a task spawned after the drain was still running at the report |
+/// | 3 ([`EXIT_HOOK_FAILED`]) | a hook returned `Err`, panicked, timed out or lost its report |
 /// | 0 ([`EXIT_OK`]) | otherwise |
 ///
+/// A requested code hides nothing: when it differs from what the table gives without it, the
+/// summary says so on a line of its own (`exit code 0 was requested; without it the code would
+/// be 3`) and the summary is logged as a warning.
+///
 /// Outside the report: a second signal during the shutdown exits at once with 128 + the signal
-/// number (130 for SIGINT, 143 for SIGTERM); an invalid `LIFECYCLE_*` variable stops start-up
+/// number (130 for SIGINT, 143 for SIGTERM); a shutdown that overruns its hard deadline ends
+/// with 4 ([`EXIT_DEADLINE`]); an invalid `LIFECYCLE_*` variable stops start-up
 /// with 78 ([`EXIT_CONFIG`]); a failure to install signal listeners or build the runtime with 71
 /// ([`EXIT_STARTUP_FAILED`]).
 ///
-/// A panic in a task that is not critical is listed in [`task_failures`](Self::task_failures)
-/// and logged, but does not change the code.
+/// A task that is not critical and panics or returns `Err` is listed in
+/// [`task_failures`](Self::task_failures) and logged, but does not change the code.
 ///
 /// # Examples
 ///
@@ -340,7 +458,7 @@ pub struct PhaseTimings {
 /// lc.spawn_named("stubborn", std::future::pending::<()>());
 /// let report = lc.run(async {}).await;
 /// assert_eq!(report.trigger, Trigger::MainReturned);
-/// assert_eq!(report.tasks_aborted, ["stubborn"]);
+/// assert_eq!(report.tasks_aborted[0].name, "stubborn");
 /// assert_eq!(report.code(), lifecycle::EXIT_ABORTED);
 /// # }
 /// ```
@@ -353,13 +471,21 @@ pub struct ShutdownReport {
     pub main: Option<MainOutcome>,
     /// How long each phase took.
     pub timings: PhaseTimings,
-    /// Tasks still running at the grace deadline, by name. Async tasks were aborted; blocking
-    /// tasks cannot be and were left behind (the process exits without waiting for them).
-    pub tasks_aborted: Vec<String>,
-    /// Tasks that panicked, and critical tasks that returned `Err`.
+    /// Tasks still running at the grace deadline (and tasks spawned after the drain still
+    /// running at the report), the first [`MAX_TASKS_NAMED`] of them. The main future is not
+    /// a task: its fate is in [`main`](Self::main).
+    pub tasks_aborted: Vec<AbortedTask>,
+    /// How many tasks were aborted or left running in all.
+    pub tasks_aborted_total: usize,
+    /// Tasks that panicked or returned `Err`, one entry per task name.
     pub task_failures: Vec<TaskFailure>,
+    /// Failures of tasks whose names did not fit in [`task_failures`](Self::task_failures).
+    pub task_failures_other: u64,
     /// Every hook's run: persist hooks first, then shutdown hooks, in the order they ran.
     pub hooks: Vec<HookReport>,
+    /// A first signal that arrived after something else had triggered the shutdown: it did not
+    /// force the exit, it only cut the drain delay short.
+    pub hurried_by: Option<Signal>,
 }
 
 impl ShutdownReport {
@@ -378,12 +504,19 @@ impl ShutdownReport {
     /// # }
     /// ```
     pub fn code(&self) -> u8 {
-        if let Trigger::Requested {
-            code: Some(code), ..
-        } = self.trigger
-        {
-            return code;
+        self.requested_code()
+            .unwrap_or_else(|| self.code_by_outcome())
+    }
+
+    fn requested_code(&self) -> Option<u8> {
+        match self.trigger {
+            Trigger::Requested { code, .. } => code,
+            _ => None,
         }
+    }
+
+    /// The code by the table, ignoring a requested code.
+    fn code_by_outcome(&self) -> u8 {
         let main_failed = matches!(
             self.main,
             Some(MainOutcome::Failed(_) | MainOutcome::Panicked(_))
@@ -391,7 +524,12 @@ impl ShutdownReport {
         let critical_failed = self.task_failures.iter().any(|failure| failure.critical);
         if main_failed || critical_failed {
             EXIT_APP_FAILED
-        } else if !self.tasks_aborted.is_empty() {
+        } else if self.tasks_aborted_total > 0
+            || matches!(
+                self.main,
+                Some(MainOutcome::Aborted | MainOutcome::AbortedDropPanicked(_))
+            )
+        {
             EXIT_ABORTED
         } else if self.hooks.iter().any(|hook| !hook.outcome.is_ok()) {
             EXIT_HOOK_FAILED
@@ -434,22 +572,53 @@ impl ShutdownReport {
     /// assert!(report.to_string().contains("(trigger: main returned; exit code 0)"));
     /// # }
     /// ```
+    ///
+    /// The summary is written by a helper thread that gets a second to do it: a subscriber
+    /// writing to a full pipe or a closed standard error can delay the exit by that much, never
+    /// block it or make it fail.
     pub fn log(&self) {
-        let code = self.code();
-        let total_ms = self.timings.total.as_millis() as u64;
-        let hooks_failed = self.hooks.iter().filter(|h| !h.outcome.is_ok()).count();
-        if no_subscriber() {
-            to_stderr(&self.to_string());
-        } else if code == EXIT_OK {
-            tracing::info!(trigger = %self.trigger, exit_code = code, total_ms, tasks_aborted = self.tasks_aborted.len(), hooks_failed, "shutdown report\n{self}");
-        } else {
-            tracing::warn!(trigger = %self.trigger, exit_code = code, total_ms, tasks_aborted = self.tasks_aborted.len(), hooks_failed, "shutdown report\n{self}");
+        let report = self.clone();
+        let dispatch = tracing::dispatcher::get_default(Clone::clone);
+        let (done, written) = std::sync::mpsc::channel::<()>();
+        let writer = std::thread::Builder::new()
+            .name("lifecycle-report".into())
+            .spawn(move || {
+                tracing::dispatcher::with_default(&dispatch, || report.emit());
+                let _ = done.send(());
+            });
+        match writer {
+            Ok(_) => {
+                let _ = written.recv_timeout(REPORT_WRITE);
+            }
+            Err(_) => self.emit(),
         }
+    }
+
+    fn emit(&self) {
+        let code = self.code();
+        let total_ms = whole_ms(self.timings.total);
+        let hooks_failed = self.hooks.iter().filter(|h| !h.outcome.is_ok()).count();
+        let tasks_aborted = self.tasks_aborted_total;
+        let worrying = code != EXIT_OK || self.code_by_outcome() != EXIT_OK;
+        quietly(|| {
+            if no_subscriber() {
+                to_stderr(&self.to_string());
+            } else if !worrying {
+                tracing::info!(trigger = %self.trigger, exit_code = code, total_ms, tasks_aborted, hooks_failed, "shutdown report\n{self}");
+            } else {
+                tracing::warn!(trigger = %self.trigger, exit_code = code, total_ms, tasks_aborted, hooks_failed, "shutdown report\n{self}");
+            }
+        });
     }
 }
 
+/// How long [`ShutdownReport::log`] waits for the summary to be written.
+const REPORT_WRITE: Duration = Duration::from_secs(1);
+
 impl fmt::Display for ShutdownReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        /// Failing tasks listed one per line; the rest are counted.
+        const FAILURES_SHOWN: usize = 10;
         let t = &self.timings;
         writeln!(
             f,
@@ -458,30 +627,74 @@ impl fmt::Display for ShutdownReport {
             self.trigger,
             self.code()
         )?;
+        if let Some(requested) = self.requested_code() {
+            let by_outcome = self.code_by_outcome();
+            if requested != by_outcome {
+                writeln!(
+                    f,
+                    "  note          exit code {requested} was requested; without it the code would be {by_outcome}"
+                )?;
+            }
+        }
+        if let Some(signal) = self.hurried_by {
+            writeln!(
+                f,
+                "  note          hurried by {signal}: the drain delay was cut short (a second signal would force the exit)"
+            )?;
+        }
         if let Some(main) = &self.main {
             writeln!(f, "  main          {main}")?;
         }
         writeln!(f, "  drain delay   {}", Millis(t.drain_delay))?;
         write!(f, "  drain         {}", Millis(t.drain))?;
-        if self.tasks_aborted.is_empty() {
+        let stopped: Vec<&AbortedTask> = self.tasks_aborted.iter().filter(|t| t.stopped).collect();
+        let running: Vec<&AbortedTask> = self.tasks_aborted.iter().filter(|t| !t.stopped).collect();
+        if self.tasks_aborted_total == 0 {
             writeln!(f, ", nothing aborted")?;
         } else {
-            writeln!(
-                f,
-                ", aborted {}: {}",
-                self.tasks_aborted.len(),
-                Abbreviated(&self.tasks_aborted)
-            )?;
+            let unnamed = self.tasks_aborted_total - self.tasks_aborted.len();
+            writeln!(f, ", {} tasks cut short", self.tasks_aborted_total)?;
+            if !stopped.is_empty() {
+                writeln!(f, "    aborted       {}", Abbreviated(&stopped))?;
+            }
+            if !running.is_empty() {
+                writeln!(
+                    f,
+                    "    left running  {} (stuck in synchronous code or blocking: still running while the hooks ran)",
+                    Abbreviated(&running)
+                )?;
+            }
+            if unnamed > 0 {
+                writeln!(f, "    and {unnamed} more not named")?;
+            }
         }
         writeln!(f, "  persist       {}", Millis(t.persist))?;
         writeln!(f, "  hooks         {}", Millis(t.hooks))?;
-        for failure in &self.task_failures {
+        for failure in self.task_failures.iter().take(FAILURES_SHOWN) {
             let kind = if failure.critical {
                 "critical task"
             } else {
                 "task"
             };
-            writeln!(f, "  {kind} `{}` failed: {}", failure.task, failure.error)?;
+            if failure.count == 1 {
+                writeln!(f, "  {kind} `{}` failed: {}", failure.task, failure.first)?;
+            } else {
+                writeln!(
+                    f,
+                    "  {kind} `{}` failed {} times; first: {}; last: {}",
+                    failure.task, failure.count, failure.first, failure.last
+                )?;
+            }
+        }
+        let more: u64 = self
+            .task_failures
+            .iter()
+            .skip(FAILURES_SHOWN)
+            .map(|failure| failure.count)
+            .sum::<u64>()
+            .saturating_add(self.task_failures_other);
+        if more > 0 {
+            writeln!(f, "  and {more} more task failures")?;
         }
         for hook in &self.hooks {
             writeln!(
@@ -514,16 +727,16 @@ impl fmt::Display for Millis {
 }
 
 /// A list that stays on one line: the first ten names, then how many more.
-struct Abbreviated<'a>(&'a [String]);
+struct Abbreviated<'a, T>(&'a [T]);
 
-impl fmt::Display for Abbreviated<'_> {
+impl<T: fmt::Display> fmt::Display for Abbreviated<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         const SHOWN: usize = 10;
         for (i, name) in self.0.iter().take(SHOWN).enumerate() {
             if i > 0 {
                 f.write_str(", ")?;
             }
-            f.write_str(name)?;
+            write!(f, "{name}")?;
         }
         if self.0.len() > SHOWN {
             write!(f, " and {} more", self.0.len() - SHOWN)?;
@@ -532,15 +745,26 @@ impl fmt::Display for Abbreviated<'_> {
     }
 }
 
-/// The message of a caught panic: the `&str` or `String` it was raised with.
-pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
-    if let Some(message) = payload.downcast_ref::<String>() {
-        message.clone()
-    } else if let Some(message) = payload.downcast_ref::<&'static str>() {
-        (*message).to_owned()
-    } else {
-        "a panic with a non-string payload".to_owned()
-    }
+/// Runs a logging call, swallowing a panic from it: a subscriber that panics (on a write to a
+/// closed standard error, say) must not take the shutdown down with it.
+pub(crate) fn quietly(log: impl FnOnce()) {
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(log));
+}
+
+/// Logs `message` at `level` through `tracing`, or writes it to standard error when no
+/// subscriber is installed. Never panics.
+pub(crate) fn log_or_stderr(level: tracing::Level, message: &str) {
+    quietly(|| {
+        if no_subscriber() {
+            to_stderr(message);
+        } else if level == tracing::Level::ERROR {
+            tracing::error!("{message}");
+        } else if level == tracing::Level::WARN {
+            tracing::warn!("{message}");
+        } else {
+            tracing::info!("{message}");
+        }
+    });
 }
 
 /// Writes `text` to standard error in one `write` call. Standard error is unbuffered, and the
@@ -570,8 +794,30 @@ mod tests {
             main: Some(MainOutcome::Returned),
             timings: PhaseTimings::default(),
             tasks_aborted: Vec::new(),
+            tasks_aborted_total: 0,
             task_failures: Vec::new(),
+            task_failures_other: 0,
             hooks: Vec::new(),
+            hurried_by: None,
+        }
+    }
+
+    fn failure(task: &str, critical: bool) -> TaskFailure {
+        TaskFailure {
+            task: task.into(),
+            critical,
+            count: 1,
+            first: Failure::new("e"),
+            last: Failure::new("e"),
+        }
+    }
+
+    fn aborted(name: String) -> AbortedTask {
+        AbortedTask {
+            name,
+            kind: TaskKind::Async,
+            stopped: true,
+            late: false,
         }
     }
 
@@ -596,28 +842,32 @@ mod tests {
             .push(hook(HookOutcome::TimedOut(Duration::from_secs(1))));
         assert_eq!(hook_failed.code(), EXIT_HOOK_FAILED);
 
+        let mut lost = report();
+        lost.hooks
+            .push(hook(HookOutcome::Lost("runner panicked".into())));
+        assert_eq!(lost.code(), EXIT_HOOK_FAILED);
+
         let mut aborted = hook_failed.clone();
-        aborted.tasks_aborted.push("worker".into());
+        aborted
+            .tasks_aborted
+            .push(super::tests::aborted("worker".into()));
+        aborted.tasks_aborted_total = 1;
         assert_eq!(aborted.code(), EXIT_ABORTED);
 
+        let mut main_aborted = report();
+        main_aborted.main = Some(MainOutcome::AbortedDropPanicked("guard".into()));
+        assert_eq!(main_aborted.code(), EXIT_ABORTED);
+
         let mut app_failed = aborted.clone();
-        app_failed.main = Some(MainOutcome::Failed("boom".into()));
+        app_failed.main = Some(MainOutcome::Failed(Failure::new("boom")));
         assert_eq!(app_failed.code(), EXIT_APP_FAILED);
 
         let mut critical = report();
-        critical.task_failures.push(TaskFailure {
-            task: "t".into(),
-            error: "e".into(),
-            critical: true,
-        });
+        critical.task_failures.push(failure("t", true));
         assert_eq!(critical.code(), EXIT_APP_FAILED);
 
         let mut not_critical = report();
-        not_critical.task_failures.push(TaskFailure {
-            task: "t".into(),
-            error: "e".into(),
-            critical: false,
-        });
+        not_critical.task_failures.push(failure("t", false));
         assert_eq!(not_critical.code(), EXIT_OK);
 
         let mut requested = app_failed.clone();
@@ -629,16 +879,60 @@ mod tests {
     }
 
     #[test]
+    fn a_requested_code_is_used_but_never_hides_a_failure() {
+        let mut r = report();
+        r.trigger = Trigger::Requested {
+            code: Some(0),
+            reason: None,
+        };
+        assert!(!r.to_string().contains("was requested"));
+        r.hooks
+            .push(hook(HookOutcome::Failed(Failure::new("disk full"))));
+        assert_eq!(r.code(), 0);
+        let text = r.to_string();
+        assert!(
+            text.contains("exit code 0 was requested; without it the code would be 3"),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn summary_names_the_trigger_the_aborted_tasks_and_each_hook() {
         let mut r = report();
-        r.tasks_aborted = (0..12).map(|i| format!("worker-{i}")).collect();
-        r.hooks.push(hook(HookOutcome::Failed("disk full".into())));
+        r.tasks_aborted = (0..12).map(|i| aborted(format!("worker-{i}"))).collect();
+        r.tasks_aborted[11].stopped = false;
+        r.tasks_aborted_total = 500;
+        r.hooks
+            .push(hook(HookOutcome::Failed(Failure::new("disk full"))));
+        r.hurried_by = Some(Signal::Terminate);
         let text = r.to_string();
         assert!(text.contains("trigger: SIGTERM"), "{text}");
         assert!(text.contains("exit code 2"), "{text}");
+        assert!(text.contains("500 tasks cut short"), "{text}");
         assert!(text.contains("worker-0, worker-1"), "{text}");
-        assert!(text.contains("and 2 more"), "{text}");
+        assert!(text.contains("and 1 more"), "{text}");
+        assert!(text.contains("left running  worker-11"), "{text}");
+        assert!(text.contains("and 488 more not named"), "{text}");
         assert!(text.contains("failed: disk full"), "{text}");
+        assert!(text.contains("hurried by SIGTERM"), "{text}");
+        assert!(text.lines().count() < 25, "{text}");
+    }
+
+    #[test]
+    fn failures_are_grouped_and_the_summary_stays_short() {
+        let mut r = report();
+        for i in 0..40 {
+            let mut f = failure(&format!("t{i}"), false);
+            f.count = 1000;
+            r.task_failures.push(f);
+        }
+        r.task_failures_other = 7;
+        let text = r.to_string();
+        assert!(
+            text.contains("`t0` failed 1000 times; first: e; last: e"),
+            "{text}"
+        );
+        assert!(text.contains("and 30007 more task failures"), "{text}");
         assert!(text.lines().count() < 25, "{text}");
     }
 

@@ -5,7 +5,6 @@
 
 use std::fmt;
 use std::str::FromStr;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 /// A signal that can start a shutdown.
 ///
@@ -183,6 +182,8 @@ pub enum SignalError {
     NoRuntime,
     /// The operating system refused to install the handler for this signal.
     Install(Signal, std::io::Error),
+    /// The watchdog thread that hears signals (outside the app's runtime) could not be started.
+    Thread(std::io::Error),
 }
 
 impl fmt::Display for SignalError {
@@ -197,6 +198,9 @@ impl fmt::Display for SignalError {
             SignalError::Install(signal, err) => {
                 write!(f, "could not listen for {signal}: {err}")
             }
+            SignalError::Thread(err) => {
+                write!(f, "could not start the thread that hears signals: {err}")
+            }
         }
     }
 }
@@ -204,49 +208,50 @@ impl fmt::Display for SignalError {
 impl std::error::Error for SignalError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            SignalError::Install(_, err) => Some(err),
+            SignalError::Install(_, err) | SignalError::Thread(err) => Some(err),
             _ => None,
         }
     }
 }
 
-static INSTALLED: AtomicBool = AtomicBool::new(false);
-
-/// Streams of the chosen signals, installed once per process.
+/// The signal streams the watchdog thread reads.
 pub(crate) struct Listener {
     streams: Vec<(Signal, imp::Stream)>,
 }
 
 impl Listener {
+    /// Registers a stream for each signal. Must run inside the Tokio runtime that will poll it.
     pub(crate) fn install(signals: &[Signal]) -> Result<Self, SignalError> {
-        if tokio::runtime::Handle::try_current().is_err() {
-            return Err(SignalError::NoRuntime);
-        }
-        if INSTALLED.swap(true, Ordering::SeqCst) {
-            return Err(SignalError::AlreadyInstalled);
-        }
         let mut streams = Vec::new();
         for &signal in signals {
-            match imp::streams(signal) {
-                Ok(more) => streams.extend(more.into_iter().map(|stream| (signal, stream))),
-                Err(err) => {
-                    INSTALLED.store(false, Ordering::SeqCst);
-                    return Err(SignalError::Install(signal, err));
-                }
-            }
+            let more = imp::streams(signal).map_err(|err| SignalError::Install(signal, err))?;
+            streams.extend(more.into_iter().map(|stream| (signal, stream)));
         }
         Ok(Self { streams })
     }
 
-    /// Waits for the next signal. Cancel safe: no signal is lost if this is dropped.
+    /// The next signal received. A stream that closes is dropped, never taken for a signal;
+    /// once every stream has closed this waits forever.
     pub(crate) async fn recv(&mut self) -> Signal {
         std::future::poll_fn(|cx| {
-            for (signal, stream) in &mut self.streams {
-                if stream.poll_recv(cx).is_ready() {
-                    return std::task::Poll::Ready(*signal);
+            let mut received = None;
+            self.streams.retain_mut(|(signal, stream)| {
+                if received.is_some() {
+                    return true;
                 }
+                match stream.poll_recv(cx) {
+                    std::task::Poll::Ready(Some(())) => {
+                        received = Some(*signal);
+                        true
+                    }
+                    std::task::Poll::Ready(None) => false,
+                    std::task::Poll::Pending => true,
+                }
+            });
+            match received {
+                Some(signal) => std::task::Poll::Ready(signal),
+                None => std::task::Poll::Pending,
             }
-            std::task::Poll::Pending
         })
         .await
     }

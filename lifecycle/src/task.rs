@@ -1,52 +1,79 @@
-//! Tracked tasks: spawned through the lifecycle's `TaskTracker`, named, their panics caught and
-//! recorded, and aborted by name when the grace period runs out.
+//! Tracked tasks: spawned through the lifecycle's `TaskTracker`, named, their failures recorded
+//! (grouped by name, so a task failing in a loop cannot grow the report), and aborted by name
+//! when the grace period runs out.
 
 use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
 use std::panic::{self, AssertUnwindSafe, Location};
 use std::pin::Pin;
+use std::sync::atomic::Ordering;
 use std::sync::Mutex;
 use std::task::{Context, Poll};
 
 use tokio::task::{AbortHandle, JoinHandle};
 
+use crate::failure::{Failure, IntoFailure};
 use crate::lifecycle::lock;
-use crate::report::{panic_message, TaskFailure, Trigger};
+use crate::report::{AbortedTask, TaskFailure, TaskKind, Trigger, MAX_TASK_FAILURES};
 use crate::Lifecycle;
 
-/// What a task spawned with [`Lifecycle::spawn_critical`] may return: `()` never fails;
-/// `Result<T, E>` fails on `Err`, with `E`'s `Display` text in the report.
+/// What a tracked task may return: `()`, or `Result<T, E>` where `E` converts into a
+/// [`Failure`] (any `Error + Send + Sync` type, `String`, `&str`, `anyhow::Error`, ...).
+///
+/// An `Err` is recorded in the report (and, for a [critical](Lifecycle::spawn_critical) task,
+/// starts the shutdown). The error then belongs to the report: the task's `JoinHandle` yields
+/// `Result<T, Failure>`, whose [`downcast_ref`](Failure::downcast_ref) reaches the original
+/// error.
 ///
 /// # Examples
 ///
 /// ```
 /// use lifecycle::TaskResult;
 ///
-/// assert_eq!(().failure(), None);
-/// assert_eq!(Ok::<u32, String>(7).failure(), None);
-/// assert_eq!(Err::<u32, _>("broker gone").failure(), Some("broker gone".to_owned()));
+/// let ((), failure) = ().into_task_output();
+/// assert!(failure.is_none());
+/// let (joined, failure) = Err::<u32, _>("broker gone").into_task_output();
+/// assert_eq!(failure.unwrap().to_string(), "broker gone");
+/// assert_eq!(joined.unwrap_err().to_string(), "broker gone");
 /// ```
 #[diagnostic::on_unimplemented(
-    message = "a critical task must return `()` or `Result<T, E>` with `E: Display`, not `{Self}`"
+    message = "a tracked task must return `()` or `Result<T, E>` with an error type `E` that converts into `Box<dyn std::error::Error + Send + Sync>`, not `{Self}`",
+    label = "this task's output",
+    note = "every `Error + Send + Sync + 'static` type converts, and so do `String`, `&str`, `anyhow::Error` and `eyre::Report`; to return a value, return `Ok(value)`"
 )]
 pub trait TaskResult {
-    /// The failure's text, or `None` when the task succeeded.
-    fn failure(&self) -> Option<String>;
+    /// What the task's `JoinHandle` yields.
+    type Joined;
+
+    /// Splits the output into what the `JoinHandle` yields and the failure to record, if any.
+    fn into_task_output(self) -> (Self::Joined, Option<Failure>);
 }
 
 impl TaskResult for () {
-    fn failure(&self) -> Option<String> {
-        None
+    type Joined = ();
+
+    fn into_task_output(self) -> ((), Option<Failure>) {
+        ((), None)
     }
 }
 
-impl<T, E: fmt::Display> TaskResult for Result<T, E> {
-    fn failure(&self) -> Option<String> {
-        self.as_ref().err().map(ToString::to_string)
+impl<T, E: IntoFailure> TaskResult for Result<T, E> {
+    type Joined = Result<T, Failure>;
+
+    fn into_task_output(self) -> (Result<T, Failure>, Option<Failure>) {
+        match self {
+            Ok(value) => (Ok(value), None),
+            Err(error) => {
+                let failure = error.into_failure();
+                (Err(failure.clone()), Some(failure))
+            }
+        }
     }
 }
 
+/// A task's name: given by the caller, or where it was spawned (kept as a static location, so
+/// naming costs nothing on the spawn path).
 #[derive(Clone)]
 enum TaskName {
     Given(Cow<'static, str>),
@@ -62,20 +89,18 @@ impl fmt::Display for TaskName {
     }
 }
 
-/// One spawned task as the deadline sees it. Entries are not removed when their task ends:
-/// [`LiveTasks::push`] drops finished ones in bulk, so finishing a task takes no lock.
+/// One spawned task, as the deadline needs it: how to abort it and what to call it.
 struct LiveTask {
     abort: AbortHandle,
     name: TaskName,
-    blocking: bool,
+    kind: TaskKind,
+    late: bool,
+    /// Aborted (and reported) already: never reported twice.
+    cut: bool,
 }
 
-/// Every tracked task that may still be running, for naming and aborting them at the deadline.
-///
-/// A spawn appends under a short lock; nothing happens when a task ends. When the list reaches
-/// its threshold, finished entries are dropped in one pass and the threshold becomes twice what
-/// is left: the list stays within a constant factor of the live set, at an amortized constant
-/// cost per spawn, and the spawn path reads no counter that the workers write.
+/// Every tracked task that may still be running: an append-only list, compacted when it reaches
+/// twice the live count, so a task's end costs nothing and a spawn only a push.
 #[derive(Default)]
 pub(crate) struct LiveTasks {
     tasks: Mutex<List>,
@@ -87,8 +112,25 @@ struct List {
     compact_at: usize,
 }
 
-/// Below this many entries the list is never compacted: small services never pay for it.
+/// The list is never compacted below this length.
 const COMPACT_AT: usize = 64;
+
+/// A task aborted (or found blocking) and not yet checked: whether it stopped is known only a
+/// moment later.
+pub(crate) struct Cut {
+    abort: AbortHandle,
+    task: AbortedTask,
+}
+
+impl Cut {
+    /// What the report says of it: whether it really stopped is read now.
+    pub(crate) fn settle(self) -> AbortedTask {
+        AbortedTask {
+            stopped: self.abort.is_finished(),
+            ..self.task
+        }
+    }
+}
 
 impl LiveTasks {
     fn push(&self, task: LiveTask) {
@@ -100,7 +142,6 @@ impl LiveTasks {
         list.entries.push(task);
     }
 
-    /// How many tracked tasks have not finished.
     pub(crate) fn running(&self) -> usize {
         lock(&self.tasks)
             .entries
@@ -109,35 +150,64 @@ impl LiveTasks {
             .count()
     }
 
-    /// Aborts every async task still running and returns the names of all that were left, in
-    /// spawn order. Blocking tasks cannot be aborted once started; they are named as left running.
-    pub(crate) fn abort_all(&self) -> Vec<String> {
-        let left: Vec<(String, AbortHandle)> = lock(&self.tasks)
+    /// Aborts every task still running (only the late ones, spawned after the drain, with
+    /// `late_only`); blocking ones cannot be aborted and are only named. Returns them, to be
+    /// [settled](Cut::settle) once the aborts had a moment to land.
+    pub(crate) fn abort_all(&self, late_only: bool) -> Vec<Cut> {
+        let cuts: Vec<Cut> = lock(&self.tasks)
             .entries
-            .iter()
-            .filter(|task| !task.abort.is_finished())
+            .iter_mut()
+            .filter(|task| !task.cut && !task.abort.is_finished() && (task.late || !late_only))
             .map(|task| {
-                let name = if task.blocking {
-                    format!("{} (blocking, left running)", task.name)
-                } else {
-                    task.name.to_string()
-                };
-                (name, task.abort.clone())
+                task.cut = true;
+                Cut {
+                    abort: task.abort.clone(),
+                    task: AbortedTask {
+                        name: task.name.to_string(),
+                        kind: task.kind,
+                        stopped: false,
+                        late: task.late,
+                    },
+                }
             })
             .collect();
-        left.into_iter()
-            .map(|(name, abort)| {
-                abort.abort();
-                name
-            })
-            .collect()
+        for cut in &cuts {
+            cut.abort.abort();
+        }
+        cuts
     }
 }
 
-/// What a tracked task needs to record its own panic: which lifecycle, and under what name.
-///
-/// It holds the lifecycle's id, not an `Arc`: a reference count per task would be a contended
-/// atomic on every spawn and every task end, paid for a panic that almost never comes.
+/// The failures of tracked tasks, one entry per task name.
+#[derive(Default)]
+pub(crate) struct Failures {
+    pub(crate) entries: Vec<TaskFailure>,
+    /// Failures of task names beyond [`MAX_TASK_FAILURES`].
+    pub(crate) other: u64,
+}
+
+impl Failures {
+    fn record(&mut self, task: String, critical: bool, failure: Failure) {
+        let same = |entry: &&mut TaskFailure| entry.task == task && entry.critical == critical;
+        if let Some(entry) = self.entries.iter_mut().find(same) {
+            entry.count = entry.count.saturating_add(1);
+            entry.last = failure;
+        } else if self.entries.len() < MAX_TASK_FAILURES {
+            self.entries.push(TaskFailure {
+                task,
+                critical,
+                count: 1,
+                first: failure.clone(),
+                last: failure,
+            });
+        } else {
+            self.other = self.other.saturating_add(1);
+        }
+    }
+}
+
+/// What a task needs to report its own failure: its lifecycle's id (looked up only when it
+/// fails), its name and whether it is critical.
 struct Recorder {
     lifecycle: u64,
     name: TaskName,
@@ -145,112 +215,136 @@ struct Recorder {
 }
 
 impl Recorder {
-    fn record_failure(&self, error: String) {
+    fn record_failure(&self, failure: Failure) {
         let name = self.name.to_string();
         let critical = self.critical;
-        tracing::error!(task = %name, critical, error = %error, "tracked task failed");
         let Some(inner) = crate::lifecycle::find(self.lifecycle) else {
+            crate::report::quietly(|| {
+                tracing::error!(task = %name, critical, error = %failure, "tracked task failed");
+            });
             return; // the lifecycle is gone; the log line above is all that is left to do
         };
-        lock(&inner.failures).push(TaskFailure {
-            task: name.clone(),
-            error: error.clone(),
-            critical,
-        });
+        lock(&inner.failures).record(name.clone(), critical, failure.clone());
         if critical {
-            inner.trigger(Trigger::TaskFailed { task: name, error });
+            inner.trigger(Trigger::TaskFailed {
+                task: name.clone(),
+                error: failure.clone(),
+            });
         }
+        crate::report::quietly(|| {
+            tracing::error!(task = %name, critical, error = %failure, "tracked task failed");
+        });
     }
 }
 
-/// Finds the failure in a critical task's output, if any.
-type Check<T> = fn(&T) -> Option<String>;
-
 pin_project_lite::pin_project! {
-    /// A tracked task's future: catches a panic to record it, then lets it continue unwinding so
-    /// the `JoinHandle` still reports it.
-    struct Tracked<F: Future> {
+    /// A tracked task's future: catches its panic and records its failure.
+    struct Tracked<F> {
         #[pin]
         future: F,
         recorder: Recorder,
-        // For a critical task: the `Err` of its output, which is recorded like a panic.
-        check: Option<Check<F::Output>>,
     }
 }
 
-impl<F: Future> Future for Tracked<F> {
-    type Output = F::Output;
+impl<F> Future for Tracked<F>
+where
+    F: Future,
+    F::Output: TaskResult,
+{
+    type Output = <F::Output as TaskResult>::Joined;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let future = this.future;
         match panic::catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
             Ok(Poll::Ready(output)) => {
-                if let Some(error) = this.check.and_then(|check| check(&output)) {
-                    this.recorder.record_failure(error);
+                let (joined, failure) = output.into_task_output();
+                if let Some(failure) = failure {
+                    this.recorder.record_failure(failure);
                 }
-                Poll::Ready(output)
+                Poll::Ready(joined)
             }
             Ok(Poll::Pending) => Poll::Pending,
             Err(payload) => {
-                this.recorder.record_failure(panic_message(&*payload));
+                this.recorder.record_failure(Failure::panic(&*payload));
                 panic::resume_unwind(payload)
             }
         }
     }
 }
 
+/// Spawns on the current runtime; with the `console` feature under `--cfg tokio_unstable`, with
+/// the task's name, so tokio-console shows it. `#[track_caller]` all the way down: Tokio records
+/// the app's call site, not this file.
+#[track_caller]
+fn spawn_named_on_runtime<F>(name: &TaskName, future: F) -> JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    #[cfg(all(tokio_unstable, feature = "console"))]
+    {
+        let name = name.to_string();
+        match tokio::task::Builder::new().name(&name).spawn(future) {
+            Ok(handle) => handle,
+            Err(err) => panic!("could not spawn task `{name}`: {err}"),
+        }
+    }
+    #[cfg(not(all(tokio_unstable, feature = "console")))]
+    {
+        let _ = name;
+        tokio::spawn(future)
+    }
+}
+
 impl Lifecycle {
-    fn track<T>(
+    fn live_task(&self, abort: AbortHandle, name: TaskName, kind: TaskKind) {
+        let late = self.inner.drained.load(Ordering::Relaxed);
+        self.inner.live.push(LiveTask {
+            abort,
+            name,
+            kind,
+            late,
+            cut: false,
+        });
+    }
+
+    /// Spawns `future` as a tracked task; a critical one's failure starts the shutdown.
+    #[track_caller]
+    fn spawn_tracked<F>(
         &self,
         name: TaskName,
-        blocking: bool,
         critical: bool,
-        spawn: impl FnOnce(Recorder) -> JoinHandle<T>,
-    ) -> JoinHandle<T> {
+        future: F,
+    ) -> JoinHandle<<F::Output as TaskResult>::Joined>
+    where
+        F: Future + Send + 'static,
+        F::Output: TaskResult,
+        <F::Output as TaskResult>::Joined: Send + 'static,
+    {
         let recorder = Recorder {
             lifecycle: self.inner.id,
             name: name.clone(),
             critical,
         };
-        let handle = spawn(recorder);
-        let task = LiveTask {
-            abort: handle.abort_handle(),
-            name,
-            blocking,
-        };
-        self.inner.live.push(task);
+        let tracked = self
+            .inner
+            .tracker
+            .track_future(Tracked { future, recorder });
+        let handle = spawn_named_on_runtime(&name, tracked);
+        self.live_task(handle.abort_handle(), name, TaskKind::Async);
         handle
     }
 
-    /// Spawns `future` as a tracked task; with `check` it is critical, and an output that
-    /// `check` calls a failure is recorded and triggers the shutdown, like a panic.
-    fn spawn_tracked<F>(
-        &self,
-        name: TaskName,
-        check: Option<Check<F::Output>>,
-        future: F,
-    ) -> JoinHandle<F::Output>
-    where
-        F: Future + Send + 'static,
-        F::Output: Send + 'static,
-    {
-        let tracker = &self.inner.tracker;
-        self.track(name, false, check.is_some(), move |recorder| {
-            tracker.spawn(Tracked {
-                future,
-                recorder,
-                check,
-            })
-        })
-    }
-
     /// Spawns a tracked task: the drain waits for it, and if it is still running at the grace
-    /// deadline it is aborted and named in the report (by where it was spawned). A panic is
-    /// recorded in the report and still reaches the returned `JoinHandle`.
+    /// deadline it is aborted and named in the report (by where it was spawned). A panic or an
+    /// `Err` is recorded in the report; a panic still reaches the returned `JoinHandle`, an
+    /// `Err` reaches it as a [`Failure`].
     ///
     /// The task should watch a token from [`token`](Lifecycle::token) (or
-    /// [`cancelled`](Lifecycle::cancelled)) and return when it is cancelled.
+    /// [`cancelled`](Lifecycle::cancelled)) and return when it is cancelled. A task spawned after
+    /// the drain (from a hook, say) is aborted and named when the report is made if it is still
+    /// running then: nothing waits for it.
     ///
     /// # Panics
     ///
@@ -273,12 +367,13 @@ impl Lifecycle {
     /// # }
     /// ```
     #[track_caller]
-    pub fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
+    pub fn spawn<F>(&self, future: F) -> JoinHandle<<F::Output as TaskResult>::Joined>
     where
         F: Future + Send + 'static,
-        F::Output: Send + 'static,
+        F::Output: TaskResult,
+        <F::Output as TaskResult>::Joined: Send + 'static,
     {
-        self.spawn_tracked(TaskName::SpawnedAt(Location::caller()), None, future)
+        self.spawn_tracked(TaskName::SpawnedAt(Location::caller()), false, future)
     }
 
     /// Like [`spawn`](Lifecycle::spawn), with a name for the report and the logs.
@@ -297,20 +392,25 @@ impl Lifecycle {
     /// let lc = Lifecycle::new(Config::new().grace(Duration::from_secs(1)));
     /// // This task ignores cancellation, so the grace deadline aborts it.
     /// lc.spawn_named("stubborn", std::future::pending::<()>());
+    /// // This one fails: the report keeps its error, the exit code does not change.
+    /// lc.spawn_named("fetch", async { Err::<(), _>("upstream refused") });
     /// let report = lc.run(async {}).await;
-    /// assert_eq!(report.tasks_aborted, ["stubborn"]);
+    /// assert_eq!(report.tasks_aborted[0].name, "stubborn");
+    /// assert_eq!(report.task_failures[0].first.to_string(), "upstream refused");
     /// # }
     /// ```
+    #[track_caller]
     pub fn spawn_named<F>(
         &self,
         name: impl Into<Cow<'static, str>>,
         future: F,
-    ) -> JoinHandle<F::Output>
+    ) -> JoinHandle<<F::Output as TaskResult>::Joined>
     where
         F: Future + Send + 'static,
-        F::Output: Send + 'static,
+        F::Output: TaskResult,
+        <F::Output as TaskResult>::Joined: Send + 'static,
     {
-        self.spawn_tracked(TaskName::Given(name.into()), None, future)
+        self.spawn_tracked(TaskName::Given(name.into()), false, future)
     }
 
     /// Spawns a tracked task the service cannot run without: if it returns `Err` or panics, the
@@ -334,22 +434,24 @@ impl Lifecycle {
     /// assert_eq!(report.code(), lifecycle::EXIT_APP_FAILED);
     /// # }
     /// ```
+    #[track_caller]
     pub fn spawn_critical<F>(
         &self,
         name: impl Into<Cow<'static, str>>,
         future: F,
-    ) -> JoinHandle<F::Output>
+    ) -> JoinHandle<<F::Output as TaskResult>::Joined>
     where
         F: Future + Send + 'static,
-        F::Output: TaskResult + Send + 'static,
+        F::Output: TaskResult,
+        <F::Output as TaskResult>::Joined: Send + 'static,
     {
-        let check: Check<F::Output> = |output| output.failure();
-        self.spawn_tracked(TaskName::Given(name.into()), Some(check), future)
+        self.spawn_tracked(TaskName::Given(name.into()), true, future)
     }
 
     /// Runs a blocking function on Tokio's blocking pool as a tracked task: the drain waits for
     /// it. A blocking task cannot be interrupted; one still running at the grace deadline is
-    /// named in the report as left running, and the process exits without waiting for it.
+    /// named in the report as left running, and the process exits without waiting for it. A
+    /// panic or an `Err` is recorded like an async task's.
     ///
     /// # Panics
     ///
@@ -362,25 +464,58 @@ impl Lifecycle {
     ///
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// let lc = Lifecycle::new(Config::new());
-    /// let sum = lc.spawn_blocking("checksum", || (1..=100u64).sum::<u64>());
-    /// assert_eq!(sum.await.unwrap(), 5050);
+    /// let sum = lc.spawn_blocking("checksum", || Ok::<_, std::io::Error>((1..=100u64).sum::<u64>()));
+    /// assert_eq!(sum.await.unwrap().unwrap(), 5050);
     /// # }
     /// ```
-    pub fn spawn_blocking<F, R>(&self, name: impl Into<Cow<'static, str>>, f: F) -> JoinHandle<R>
+    #[track_caller]
+    pub fn spawn_blocking<F, R>(
+        &self,
+        name: impl Into<Cow<'static, str>>,
+        f: F,
+    ) -> JoinHandle<R::Joined>
     where
         F: FnOnce() -> R + Send + 'static,
-        R: Send + 'static,
+        R: TaskResult,
+        R::Joined: Send + 'static,
     {
-        let tracker = &self.inner.tracker;
-        self.track(TaskName::Given(name.into()), true, false, move |recorder| {
-            tracker.spawn_blocking(move || match panic::catch_unwind(AssertUnwindSafe(f)) {
-                Ok(output) => output,
+        let name = TaskName::Given(name.into());
+        let recorder = Recorder {
+            lifecycle: self.inner.id,
+            name: name.clone(),
+            critical: false,
+        };
+        // Held until the closure returns: the tracker counts the task until then.
+        let tracked = self.inner.tracker.token();
+        let run = move || {
+            let outcome = panic::catch_unwind(AssertUnwindSafe(f));
+            drop(tracked);
+            match outcome {
+                Ok(output) => {
+                    let (joined, failure) = output.into_task_output();
+                    if let Some(failure) = failure {
+                        recorder.record_failure(failure);
+                    }
+                    joined
+                }
                 Err(payload) => {
-                    recorder.record_failure(panic_message(&*payload));
+                    recorder.record_failure(Failure::panic(&*payload));
                     panic::resume_unwind(payload)
                 }
-            })
-        })
+            }
+        };
+        #[cfg(all(tokio_unstable, feature = "console"))]
+        let handle = {
+            let label = name.to_string();
+            match tokio::task::Builder::new().name(&label).spawn_blocking(run) {
+                Ok(handle) => handle,
+                Err(err) => panic!("could not spawn blocking task `{label}`: {err}"),
+            }
+        };
+        #[cfg(not(all(tokio_unstable, feature = "console")))]
+        let handle = tokio::task::spawn_blocking(run);
+        self.live_task(handle.abort_handle(), name, TaskKind::Blocking);
+        handle
     }
 
     /// How many tracked tasks are still running.

@@ -319,10 +319,9 @@ fn a_request_longer_than_grace_is_cut_and_the_exit_code_is_2() {
     );
     // The report names what was cut: the main body, which was serving the request.
     assert!(
-        exited.stderr.contains("aborted 1: main")
-            && exited
-                .stderr
-                .contains("main          aborted at the grace deadline"),
+        exited
+            .stderr
+            .contains("main          aborted at the grace deadline"),
         "stderr:\n{}",
         exited.stderr
     );
@@ -355,6 +354,9 @@ fn a_second_sigint_during_the_drain_exits_130_at_once() {
     poll_until("/ready answering 503", || {
         (http_get(address, "/ready").ok()?.status == 503).then_some(())
     });
+    // A repeat within the repeat window (50 ms) is the same delivery; a person's second Ctrl-C
+    // comes later than that.
+    std::thread::sleep(Duration::from_millis(200));
     server.signal("INT");
     let exited = server.wait_exit();
     assert_eq!(exited.code(), 130, "stderr:\n{}", exited.stderr);

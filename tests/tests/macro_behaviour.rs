@@ -127,7 +127,10 @@ async fn component_hooks_run_persist_first_then_by_order_with_their_timeouts() {
 
     let save = hook(&report, "macro_behaviour::Store::save");
     assert_eq!(save.kind, HookKind::Persist);
-    assert_eq!(save.outcome, HookOutcome::Failed("disk full".to_owned()));
+    assert_eq!(
+        save.outcome,
+        HookOutcome::Failed(lifecycle::Failure::new("disk full"))
+    );
 
     for name in [
         "macro_behaviour::Store::checkpoint",

@@ -1,0 +1,214 @@
+//! Failures as the report keeps them: the error itself, shared, printed with its whole
+//! `source()` chain.
+
+use std::any::Any;
+use std::error::Error;
+use std::fmt;
+use std::sync::Arc;
+
+/// An error returned by the main future, a hook or a tracked task, kept whole.
+///
+/// The report prints it with [`Display`](fmt::Display) followed by every error of its
+/// [`source`](Error::source) chain, joined by `: `, so the cause survives: a task failing with
+/// "loading the config" caused by a missing file reads `loading the config: No such file or
+/// directory (os error 2)`. A cause whose text the message before it already contains is not
+/// repeated. The error is shared, not copied: [`downcast_ref`](Failure::downcast_ref) reaches
+/// the original value.
+///
+/// Anything that converts into `Box<dyn Error + Send + Sync>` becomes a `Failure`: every
+/// `Error + Send + Sync` type, `String`, `&str`, and the error types of `anyhow` and `eyre`.
+///
+/// # Examples
+///
+/// ```
+/// use std::fmt;
+/// use lifecycle::Failure;
+///
+/// #[derive(Debug)]
+/// struct LoadConfig(std::io::Error);
+/// impl fmt::Display for LoadConfig {
+///     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+///         f.write_str("loading the config")
+///     }
+/// }
+/// impl std::error::Error for LoadConfig {
+///     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+///         Some(&self.0)
+///     }
+/// }
+///
+/// let missing = std::io::Error::new(std::io::ErrorKind::NotFound, "no file `app.toml`");
+/// let failure = Failure::new(LoadConfig(missing));
+/// assert_eq!(failure.to_string(), "loading the config: no file `app.toml`");
+/// assert!(failure.downcast_ref::<LoadConfig>().is_some());
+/// assert_eq!(Failure::new("disk full").to_string(), "disk full");
+/// ```
+#[derive(Clone)]
+pub struct Failure(Arc<dyn Error + Send + Sync + 'static>);
+
+impl Failure {
+    /// Wraps an error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let failure = lifecycle::Failure::new(format!("{} jobs lost", 3));
+    /// assert_eq!(failure.to_string(), "3 jobs lost");
+    /// ```
+    pub fn new(error: impl Into<Box<dyn Error + Send + Sync + 'static>>) -> Self {
+        Self(Arc::from(error.into()))
+    }
+
+    /// The error itself.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let failure = lifecycle::Failure::new(std::io::Error::other("broker gone"));
+    /// assert_eq!(failure.error().to_string(), "broker gone");
+    /// assert!(failure.error().source().is_none());
+    /// ```
+    pub fn error(&self) -> &(dyn Error + Send + Sync + 'static) {
+        &*self.0
+    }
+
+    /// The error as its original type, if it is one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let failure = lifecycle::Failure::new(std::io::Error::other("broker gone"));
+    /// assert!(failure.downcast_ref::<std::io::Error>().is_some());
+    /// assert!(failure.downcast_ref::<std::fmt::Error>().is_none());
+    /// ```
+    pub fn downcast_ref<E: Error + 'static>(&self) -> Option<&E> {
+        self.0.downcast_ref::<E>()
+    }
+
+    /// A failure made of a panic's message, as `panicked: <message>`.
+    pub(crate) fn panic(payload: &(dyn Any + Send)) -> Self {
+        Self::new(format!("panicked: {}", panic_message(payload)))
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut shown = self.0.to_string();
+        f.write_str(&shown)?;
+        let mut cause = self.0.source();
+        while let Some(error) = cause {
+            let text = error.to_string();
+            if !text.is_empty() && !shown.contains(&text) {
+                write!(f, ": {text}")?;
+                shown = text;
+            }
+            cause = error.source();
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Failure")
+            .field(&format_args!("{self}"))
+            .finish()
+    }
+}
+
+/// Two failures are equal when they read the same.
+impl PartialEq for Failure {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0) || self.to_string() == other.to_string()
+    }
+}
+
+impl Eq for Failure {}
+
+/// An error type the report can keep: anything that converts into
+/// `Box<dyn Error + Send + Sync>`. The bound on the error of every hook, task and main function.
+///
+/// # Examples
+///
+/// ```
+/// use lifecycle::IntoFailure;
+///
+/// let failure = std::io::Error::other("disk full").into_failure();
+/// assert_eq!(failure.to_string(), "disk full");
+/// assert_eq!("no route".into_failure().to_string(), "no route");
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be kept as a lifecycle failure: the error type must convert into `Box<dyn std::error::Error + Send + Sync>`",
+    label = "this error type",
+    note = "every `Error + Send + Sync + 'static` type converts, and so do `String`, `&str`, `anyhow::Error` and `eyre::Report`; a type with only `Debug` or `Display` needs an `impl std::error::Error`"
+)]
+pub trait IntoFailure {
+    /// Wraps the error.
+    fn into_failure(self) -> Failure;
+}
+
+impl<E: Into<Box<dyn Error + Send + Sync + 'static>>> IntoFailure for E {
+    fn into_failure(self) -> Failure {
+        Failure::new(self)
+    }
+}
+
+/// The message a panic carried, or a placeholder when it carried no string.
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(message) = payload.downcast_ref::<String>() {
+        message.clone()
+    } else if let Some(message) = payload.downcast_ref::<&'static str>() {
+        (*message).to_owned()
+    } else {
+        "a panic with a non-string payload".to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug)]
+    struct Wrapper(&'static str, Option<Box<dyn Error + Send + Sync>>);
+
+    impl fmt::Display for Wrapper {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+
+    impl Error for Wrapper {
+        fn source(&self) -> Option<&(dyn Error + 'static)> {
+            self.1.as_deref().map(|e| e as &(dyn Error + 'static))
+        }
+    }
+
+    #[test]
+    fn prints_the_whole_chain_once() {
+        let inner = Wrapper("No such file", None);
+        let middle = Wrapper("reading app.toml", Some(Box::new(inner)));
+        let outer = Wrapper("loading the config", Some(Box::new(middle)));
+        assert_eq!(
+            Failure::new(outer).to_string(),
+            "loading the config: reading app.toml: No such file"
+        );
+        // A message that already includes its cause does not repeat it.
+        let inner = Wrapper("No such file", None);
+        let outer = Wrapper("reading app.toml: No such file", Some(Box::new(inner)));
+        assert_eq!(
+            Failure::new(outer).to_string(),
+            "reading app.toml: No such file"
+        );
+    }
+
+    #[test]
+    fn panics_read_as_panicked() {
+        let payload: Box<dyn Any + Send> = Box::new("boom");
+        assert_eq!(Failure::panic(&*payload).to_string(), "panicked: boom");
+        let payload: Box<dyn Any + Send> = Box::new(7u8);
+        assert_eq!(
+            panic_message(&*payload),
+            "a panic with a non-string payload"
+        );
+    }
+}

@@ -1,0 +1,378 @@
+//! The watchdog: a thread of its own, with a small Tokio runtime of its own, that hears the
+//! signals and enforces the hard deadline.
+//!
+//! The app's tasks and hooks run on the app's runtime. When one of them blocks its worker thread
+//! (`std::thread::sleep` in an async hook, a deadlock, a loop that never yields, a write to a
+//! full pipe), the app's runtime can stop polling anything, its signal streams and timers
+//! included. Nothing the app does runs on this thread, so the two promises hold whatever the app
+//! does to its workers: a second signal exits at once, and the process is gone by the hard
+//! deadline (the worst case plus [`Config::deadline_margin`](crate::Config::deadline_margin)).
+//!
+//! This thread never waits on a write: what it has to say on the way out is written by a helper
+//! thread, given a few milliseconds, and abandoned if the write blocks.
+
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicU8, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+
+use crate::report::{log_or_stderr, Millis, EXIT_DEADLINE};
+use crate::signal::{Listener, Signal, SignalError};
+
+/// How long the last words before a forced exit may take to write.
+const LAST_WORDS: Duration = Duration::from_millis(50);
+
+/// Where the shutdown stands, for the line written when the hard deadline passes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum Phase {
+    Running = 0,
+    DrainDelay = 1,
+    Drain = 2,
+    Persist = 3,
+    Hooks = 4,
+    Report = 5,
+}
+
+impl Phase {
+    fn from_u8(value: u8) -> Self {
+        match value {
+            1 => Phase::DrainDelay,
+            2 => Phase::Drain,
+            3 => Phase::Persist,
+            4 => Phase::Hooks,
+            5 => Phase::Report,
+            _ => Phase::Running,
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Phase::Running => "the trigger",
+            Phase::DrainDelay => "the drain delay",
+            Phase::Drain => "the drain",
+            Phase::Persist => "the persist hooks",
+            Phase::Hooks => "the shutdown hooks",
+            Phase::Report => "the report",
+        }
+    }
+}
+
+/// What the sequence tells the watchdog: the hard deadline, the phase, the final exit code.
+pub(crate) struct Watch {
+    /// When the process must be gone; `None` until the trigger (or when it lies past the end of
+    /// time).
+    deadline: watch::Sender<Option<Instant>>,
+    /// The budget the deadline was computed from, in milliseconds, for the message.
+    budget_ms: AtomicU64,
+    phase: AtomicU8,
+    /// The report's exit code once the report is made; -1 before.
+    final_code: AtomicI32,
+}
+
+impl Watch {
+    pub(crate) fn new() -> Self {
+        Self {
+            deadline: watch::Sender::new(None),
+            budget_ms: AtomicU64::new(0),
+            phase: AtomicU8::new(Phase::Running as u8),
+            final_code: AtomicI32::new(-1),
+        }
+    }
+
+    /// Sets the hard deadline to `budget` after `from`. Saturates: a budget past the end of time
+    /// means no deadline.
+    pub(crate) fn arm(&self, from: Instant, budget: Duration) {
+        self.budget_ms.store(whole_ms(budget), Ordering::Relaxed);
+        self.deadline.send_replace(from.checked_add(budget));
+    }
+
+    pub(crate) fn enter(&self, phase: Phase) {
+        self.phase.store(phase as u8, Ordering::Relaxed);
+    }
+
+    /// The report is made: if the process is still here at the deadline (stuck writing the
+    /// report, or flushing standard output), it exits with this code.
+    pub(crate) fn finished(&self, code: u8) {
+        self.final_code.store(i32::from(code), Ordering::Relaxed);
+        self.enter(Phase::Report);
+    }
+
+    fn expire(&self) -> ! {
+        let code = u8::try_from(self.final_code.load(Ordering::Relaxed)).unwrap_or(EXIT_DEADLINE);
+        let phase = Phase::from_u8(self.phase.load(Ordering::Relaxed));
+        let budget = Duration::from_millis(self.budget_ms.load(Ordering::Relaxed));
+        force_exit(
+            code,
+            format!(
+                "lifecycle: the shutdown overran its hard deadline of {} in {}; exiting now with code {code}",
+                Millis(budget),
+                phase.as_str()
+            ),
+        )
+    }
+}
+
+/// What the lifecycle does with the signals the watchdog hears. Called on the watchdog thread:
+/// implementations must not block (no logging here; hand notes to the app's runtime instead).
+pub(crate) trait Ears: Send + 'static {
+    /// The first shutdown signal.
+    fn first(&self, signal: Signal);
+    /// A later shutdown signal, when forcing is off.
+    fn again(&self, signal: Signal);
+    /// A signal that is not a shutdown signal, or a repeat within the window.
+    fn ignored(&self, signal: Signal, repeat: bool);
+}
+
+/// How the watchdog counts signals.
+pub(crate) struct Rules {
+    /// The signals that shut the service down.
+    pub(crate) shutdown: Vec<Signal>,
+    /// Signals heard only to be ignored (SIGHUP when it is not a shutdown signal).
+    pub(crate) ignore: Vec<Signal>,
+    pub(crate) force_on_second_signal: bool,
+    pub(crate) repeat_window: Duration,
+}
+
+static STARTED: AtomicBool = AtomicBool::new(false);
+
+/// Starts the watchdog thread, once per process. Returns when its signal streams are registered.
+pub(crate) fn start(rules: Rules, ears: impl Ears, watch: Arc<Watch>) -> Result<(), SignalError> {
+    if STARTED.swap(true, Ordering::SeqCst) {
+        return Err(SignalError::AlreadyInstalled);
+    }
+    let (ready, registered) = std::sync::mpsc::channel();
+    let spawned = std::thread::Builder::new()
+        .name("lifecycle-watchdog".into())
+        .spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(runtime) => runtime,
+                Err(err) => {
+                    let _ = ready.send(Err(SignalError::Thread(err)));
+                    return;
+                }
+            };
+            runtime.block_on(async move {
+                let heard: Vec<Signal> = rules
+                    .shutdown
+                    .iter()
+                    .chain(&rules.ignore)
+                    .copied()
+                    .collect();
+                let mut listener = match Listener::install(&heard) {
+                    Ok(listener) => listener,
+                    Err(err) => {
+                        let _ = ready.send(Err(err));
+                        return;
+                    }
+                };
+                let _ = ready.send(Ok(()));
+                watch_over(&mut listener, &rules, &ears, &watch).await;
+            });
+        });
+    if let Err(err) = spawned {
+        STARTED.store(false, Ordering::SeqCst);
+        return Err(SignalError::Thread(err));
+    }
+    let outcome = registered.recv().unwrap_or_else(|_| {
+        Err(SignalError::Thread(std::io::Error::other(
+            "the watchdog thread ended before registering its signals",
+        )))
+    });
+    if outcome.is_err() {
+        STARTED.store(false, Ordering::SeqCst);
+    }
+    outcome
+}
+
+async fn watch_over(listener: &mut Listener, rules: &Rules, ears: &impl Ears, watch: &Watch) {
+    let mut deadline = watch.deadline.subscribe();
+    let mut count = Count::default();
+    loop {
+        let at = *deadline.borrow_and_update();
+        tokio::select! {
+            signal = listener.recv() => {
+                // Nothing here may end the thread: a panic in user code reached through a waker
+                // must not leave the process deaf to signals.
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    count.hear(signal, Instant::now(), rules, ears);
+                }));
+            }
+            () = until(at) => watch.expire(),
+            changed = deadline.changed() => {
+                if changed.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            }
+        }
+    }
+}
+
+async fn until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep(at.saturating_duration_since(Instant::now())).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Signals counted so far. Counts deliveries of shutdown signals, not triggers: the first one
+/// starts (or hurries) the shutdown whatever else started it; only a second one forces.
+#[derive(Default)]
+struct Count {
+    counted: u32,
+    last: Option<(Signal, Instant)>,
+}
+
+impl Count {
+    fn hear(&mut self, signal: Signal, now: Instant, rules: &Rules, ears: &impl Ears) {
+        if !rules.shutdown.contains(&signal) {
+            ears.ignored(signal, false);
+            return;
+        }
+        if let Some((last, at)) = self.last {
+            if last == signal && now.saturating_duration_since(at) < rules.repeat_window {
+                ears.ignored(signal, true);
+                return;
+            }
+        }
+        self.last = Some((signal, now));
+        self.counted = self.counted.saturating_add(1);
+        if self.counted == 1 {
+            ears.first(signal);
+        } else if rules.force_on_second_signal {
+            let code = signal.exit_code();
+            force_exit(
+                code,
+                format!("lifecycle: {signal} during shutdown: exiting now with code {code}"),
+            );
+        } else {
+            ears.again(signal);
+        }
+    }
+}
+
+/// Ends the process now with `code`. `message` is written (through `tracing`, or to standard
+/// error) by a helper thread that gets [`LAST_WORDS`] to do it; a blocked write is abandoned.
+/// Nothing is flushed and no destructor runs: a full pipe or a held lock cannot delay the exit.
+pub(crate) fn force_exit(code: u8, message: String) -> ! {
+    let (done, written) = std::sync::mpsc::channel::<()>();
+    let writer = std::thread::Builder::new()
+        .name("lifecycle-last-words".into())
+        .spawn(move || {
+            log_or_stderr(tracing::Level::ERROR, &message);
+            let _ = done.send(());
+        });
+    if writer.is_ok() {
+        let _ = written.recv_timeout(LAST_WORDS);
+    }
+    exit_now(code)
+}
+
+#[cfg(unix)]
+fn exit_now(code: u8) -> ! {
+    // SAFETY: `_exit` ends the process at once. It runs no atexit handlers and flushes no stdio
+    // buffers, which is the point: either could block on a full pipe or a lock held by a stuck
+    // thread.
+    unsafe { libc::_exit(i32::from(code)) }
+}
+
+#[cfg(not(unix))]
+fn exit_now(code: u8) -> ! {
+    std::process::exit(i32::from(code))
+}
+
+/// Whole milliseconds, saturating at `u64::MAX`.
+pub(crate) fn whole_ms(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    #[derive(Default, Clone)]
+    struct Heard(Arc<Mutex<Vec<String>>>);
+
+    impl Ears for Heard {
+        fn first(&self, signal: Signal) {
+            self.0.lock().unwrap().push(format!("first {signal}"));
+        }
+        fn again(&self, signal: Signal) {
+            self.0.lock().unwrap().push(format!("again {signal}"));
+        }
+        fn ignored(&self, signal: Signal, repeat: bool) {
+            self.0
+                .lock()
+                .unwrap()
+                .push(format!("ignored {signal} {repeat}"));
+        }
+    }
+
+    fn rules() -> Rules {
+        Rules {
+            shutdown: vec![Signal::Terminate, Signal::Interrupt],
+            ignore: vec![Signal::Hangup],
+            force_on_second_signal: false,
+            repeat_window: Duration::from_millis(50),
+        }
+    }
+
+    #[test]
+    fn repeats_within_the_window_are_one_delivery_and_later_ones_count() {
+        let heard = Heard::default();
+        let mut count = Count::default();
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        count.hear(Signal::Terminate, t0, &rules(), &heard);
+        count.hear(Signal::Terminate, t0 + ms(1), &rules(), &heard);
+        count.hear(Signal::Terminate, t0 + ms(49), &rules(), &heard);
+        count.hear(Signal::Hangup, t0 + ms(60), &rules(), &heard);
+        count.hear(Signal::Terminate, t0 + ms(70), &rules(), &heard);
+        // A different signal is never a repeat, however close.
+        count.hear(Signal::Interrupt, t0 + ms(71), &rules(), &heard);
+        assert_eq!(
+            *heard.0.lock().unwrap(),
+            [
+                "first SIGTERM",
+                "ignored SIGTERM true",
+                "ignored SIGTERM true",
+                "ignored SIGHUP false",
+                "again SIGTERM",
+                "again SIGINT",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_zero_window_counts_every_delivery() {
+        let heard = Heard::default();
+        let mut count = Count::default();
+        let rules = Rules {
+            repeat_window: Duration::ZERO,
+            ..rules()
+        };
+        let t0 = Instant::now();
+        count.hear(Signal::Terminate, t0, &rules, &heard);
+        count.hear(Signal::Terminate, t0, &rules, &heard);
+        assert_eq!(*heard.0.lock().unwrap(), ["first SIGTERM", "again SIGTERM"]);
+    }
+
+    #[test]
+    fn deadlines_saturate_and_phases_read_back() {
+        let watch = Watch::new();
+        watch.arm(Instant::now(), Duration::MAX);
+        assert_eq!(*watch.deadline.borrow(), None);
+        assert_eq!(watch.budget_ms.load(Ordering::Relaxed), u64::MAX);
+        watch.arm(Instant::now(), Duration::from_secs(1));
+        assert!(watch.deadline.borrow().is_some());
+        for phase in [Phase::Running, Phase::Drain, Phase::Hooks, Phase::Report] {
+            watch.enter(phase);
+            assert_eq!(Phase::from_u8(watch.phase.load(Ordering::Relaxed)), phase);
+        }
+    }
+}
