@@ -511,8 +511,7 @@ impl fmt::Display for StateFileError {
             ),
             Problem::TooLarge { len, limit } => write!(
                 f,
-                "state file `{path}` is {len} bytes, more than the limit of {limit} bytes \
-                 (read_state_limited takes a higher limit)"
+                "state file `{path}` is {len} bytes, more than the limit of {limit} bytes"
             ),
         }
     }
