@@ -15,19 +15,20 @@
 //! meanwhile; anywhere else (a plain thread, the blocking pool, a current-thread runtime) they run
 //! it on the calling thread.
 
-use std::fmt;
+mod error;
+mod stale;
+
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime};
 
 /// The most [`read_state`] reads: 16 MiB. A larger state file is refused with an error rather
 /// than read into memory; [`read_state_limited`] takes another limit.
 ///
-/// State read at start-up is read whole, before the service is ready; 16 MiB keeps that under
-/// a fraction of a second on any disk and far from a small container's memory limit, and is
-/// far above what a counter, a queue or offsets take.
+/// State read at start-up is read whole into memory, before the service is ready: 16 MiB keeps
+/// that short and well inside a small container's memory, and is far above what a counter, a
+/// queue or a set of offsets take.
 ///
 /// # Examples
 ///
@@ -36,20 +37,10 @@ use std::time::{Duration, SystemTime};
 /// ```
 pub const DEFAULT_STATE_LIMIT: u64 = 16 * 1024 * 1024;
 
-/// A temporary file whose writer has exited is removed once it is this old. The wait covers a
-/// writer in another PID namespace (a second container on a shared volume), which looks gone
-/// from here although it is alive: no `write_atomic` leaves its temporary file untouched this
-/// long between its last write and its rename.
-const DEAD_WRITER_AGE: Duration = Duration::from_secs(60);
-
-/// A temporary file untouched this long is removed whatever its name's PID says: that PID may
-/// have been reused since its writer died (in a container the service is often PID 1 at every
-/// start), and no write takes an hour.
-const ABANDONED_AGE: Duration = Duration::from_secs(60 * 60);
+use self::error::{describe, Problem, StateFileError, Step};
+use self::stale::remove_stale_temps;
 
 static NEXT_TEMP: AtomicU64 = AtomicU64::new(0);
-
-// ===== writing =====
 
 /// Replaces the file at `path` with `contents`, atomically and durably.
 ///
@@ -167,8 +158,6 @@ fn parent_dir(path: &Path) -> &Path {
         _ => Path::new("."),
     }
 }
-
-// ===== reading =====
 
 /// Reads a file written by [`write_atomic`]: `Ok(None)` when it does not exist yet (the first
 /// start), the whole contents otherwise. At most [`DEFAULT_STATE_LIMIT`] bytes; see
@@ -319,112 +308,6 @@ fn blocking_again(file: File) -> io::Result<File> {
     Ok(file)
 }
 
-/// "a FIFO", "a directory", ...: what a state path that is not a regular file is instead.
-fn describe(file_type: &fs::FileType) -> &'static str {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::FileTypeExt;
-        if file_type.is_fifo() {
-            return "a FIFO (named pipe)";
-        }
-        if file_type.is_char_device() {
-            return "a character device";
-        }
-        if file_type.is_block_device() {
-            return "a block device";
-        }
-        if file_type.is_socket() {
-            return "a socket";
-        }
-    }
-    if file_type.is_dir() {
-        "a directory"
-    } else if file_type.is_symlink() {
-        "a symbolic link"
-    } else {
-        "not a file"
-    }
-}
-
-// ===== leftovers of killed writers =====
-
-/// Best effort: a temporary file that cannot be listed, dated or removed is left for the next
-/// start.
-fn remove_stale_temps(path: &Path) {
-    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
-        return;
-    };
-    let Ok(entries) = fs::read_dir(parent_dir(path)) else {
-        return;
-    };
-    let prefix = format!(".{name}.");
-    let now = SystemTime::now();
-    for entry in entries.flatten() {
-        let file_name = entry.file_name();
-        let Some(pid) = file_name
-            .to_str()
-            .and_then(|file_name| file_name.strip_prefix(&prefix))
-            .and_then(|rest| rest.strip_suffix(".tmp"))
-            .and_then(temp_writer_pid)
-        else {
-            continue;
-        };
-        let age = entry
-            .metadata()
-            .and_then(|metadata| metadata.modified())
-            .ok()
-            .and_then(|modified| now.duration_since(modified).ok());
-        if age.is_some_and(|age| is_abandoned(pid, age)) {
-            let _ = fs::remove_file(entry.path());
-        }
-    }
-}
-
-/// The writer's PID from `<pid>.<n>`, the part of a temporary file's name between the target's
-/// name and `.tmp`; `None` if it is not that.
-fn temp_writer_pid(middle: &str) -> Option<u32> {
-    let (pid, n) = middle.split_once('.')?;
-    let numeric = |part: &str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit());
-    if !numeric(pid) || !numeric(n) {
-        return None;
-    }
-    pid.parse().ok()
-}
-
-/// Whether the temporary file of writer `pid`, last modified `age` ago, can no longer become a
-/// state file.
-fn is_abandoned(pid: u32, age: Duration) -> bool {
-    age >= ABANDONED_AGE || (age >= DEAD_WRITER_AGE && !is_running(pid))
-}
-
-/// Whether a process `pid` runs on this host (in this PID namespace). When unsure: yes.
-#[cfg(unix)]
-fn is_running(pid: u32) -> bool {
-    if pid == std::process::id() {
-        return true;
-    }
-    // PID 0 and negative PIDs address process groups in kill(2): never a writer.
-    let Ok(pid) = libc::pid_t::try_from(pid) else {
-        return false;
-    };
-    if pid <= 0 {
-        return false;
-    }
-    // SAFETY: signal 0 sends nothing; it only checks that the process exists.
-    if unsafe { libc::kill(pid, 0) } == 0 {
-        return true;
-    }
-    // EPERM: it exists but belongs to another user.
-    io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
-}
-
-#[cfg(not(unix))]
-fn is_running(_pid: u32) -> bool {
-    true
-}
-
-// ===== running blocking I/O =====
-
 /// Runs `f` in `block_in_place` on a multi-thread runtime's worker, so the worker's other tasks
 /// carry on elsewhere; directly anywhere else (`block_in_place` panics on a current-thread
 /// runtime).
@@ -438,103 +321,11 @@ fn off_worker<T>(f: impl FnOnce() -> T) -> T {
     }
 }
 
-// ===== StateFileError =====
-
-/// What went wrong with a state file; the payload of the `io::Error`s this module returns.
-struct StateFileError {
-    path: PathBuf,
-    problem: Problem,
-}
-
-enum Step {
-    Read(&'static str),
-    Save(&'static str),
-}
-
-enum Problem {
-    Io(Step, io::Error),
-    NotRegular(&'static str),
-    TooLarge { len: u64, limit: u64 },
-}
-
-impl StateFileError {
-    fn new(path: &Path, problem: Problem) -> Self {
-        Self {
-            path: path.to_owned(),
-            problem,
-        }
-    }
-
-    fn io(path: &Path, step: Step, err: io::Error) -> Self {
-        Self::new(path, Problem::Io(step, err))
-    }
-
-    fn kind(&self) -> io::ErrorKind {
-        match &self.problem {
-            Problem::Io(_, err) => err.kind(),
-            Problem::NotRegular(_) => io::ErrorKind::InvalidInput,
-            Problem::TooLarge { .. } => io::ErrorKind::InvalidData,
-        }
-    }
-}
-
-impl From<StateFileError> for io::Error {
-    fn from(err: StateFileError) -> Self {
-        io::Error::new(err.kind(), err)
-    }
-}
-
-impl fmt::Display for StateFileError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let path = self.path.display();
-        match &self.problem {
-            Problem::Io(Step::Save(step), err)
-                if err.kind() == io::ErrorKind::NotFound && !parent_dir(&self.path).is_dir() =>
-            {
-                write!(
-                    f,
-                    "cannot save state file `{path}` ({step}): the directory `{}` does not \
-                     exist: {err}",
-                    parent_dir(&self.path).display()
-                )
-            }
-            Problem::Io(Step::Save(step), err) => {
-                write!(f, "cannot save state file `{path}` ({step}): {err}")
-            }
-            Problem::Io(Step::Read(step), err) => {
-                write!(f, "cannot read state file `{path}` ({step}): {err}")
-            }
-            Problem::NotRegular(what) => write!(
-                f,
-                "state file `{path}` is not a regular file but {what}; state is read only from \
-                 regular files"
-            ),
-            Problem::TooLarge { len, limit } => write!(
-                f,
-                "state file `{path}` is {len} bytes, more than the limit of {limit} bytes"
-            ),
-        }
-    }
-}
-
-/// Shown as its message, like the `String` payloads of other `io::Error`s.
-impl fmt::Debug for StateFileError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&self.to_string(), f)
-    }
-}
-
-impl std::error::Error for StateFileError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match &self.problem {
-            Problem::Io(_, err) => Some(err),
-            Problem::NotRegular(_) | Problem::TooLarge { .. } => None,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use std::time::{Duration, SystemTime};
+
+    use super::stale::{ABANDONED_AGE, DEAD_WRITER_AGE};
     use super::*;
 
     fn scratch(name: &str) -> PathBuf {
