@@ -22,6 +22,10 @@
 //! go, `.`). The report goes to stderr (no `tracing` subscriber is installed). A run killed with
 //! SIGKILL cannot release its lock: remove `batch.lock` by hand before the next one.
 //!
+//! State: `STATE_DIR` is created at start-up if missing; if it cannot be, the job does not start
+//! (exit code 1, the path named). The export is only ever written, never read: one left damaged,
+//! empty or huge by something else is replaced whole by the next complete run.
+//!
 //! Its expansion, the code the attributes generate, is in `expanded/batch.rs`.
 
 use std::fs::{self, OpenOptions};
@@ -169,13 +173,23 @@ fn env_number(name: &str, default: u64) -> io::Result<u64> {
     }
 }
 
+/// `STATE_DIR` (default `.`), created now if it is missing: a path that cannot hold the lock and
+/// the export stops the job before it computes anything.
+fn state_dir() -> io::Result<PathBuf> {
+    let dir = PathBuf::from(std::env::var("STATE_DIR").unwrap_or_else(|_| ".".into()));
+    fs::create_dir_all(&dir)
+        .map_err(|err| {
+            let message = format!("cannot create STATE_DIR `{}`: {err}", dir.display());
+            io::Error::new(err.kind(), message)
+        })?;
+    Ok(dir)
+}
+
 fn main() -> ::std::process::ExitCode {
     async fn __lifecycle_main(lc: Lifecycle) -> io::Result<()> {
         let total = env_number("ROWS", 1000)? as usize;
         let chunk_time = Duration::from_millis(env_number("CHUNK_MS", 0)?);
-        let state_dir = PathBuf::from(
-            std::env::var("STATE_DIR").unwrap_or_else(|_| ".".into()),
-        );
+        let state_dir = state_dir()?;
         lc.manage(Arc::new(RunLock::acquire(state_dir.join("batch.lock"))?));
         let export = Arc::new(Export {
             rows: Mutex::new(Vec::with_capacity(total)),

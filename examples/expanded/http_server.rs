@@ -31,6 +31,12 @@
 //! container), `STATE_DIR` (where the counter is kept, `.`), and the runtime's own
 //! `LIFECYCLE_GRACE`, `LIFECYCLE_DRAIN_DELAY`, `LIFECYCLE_HOOK_TIMEOUT`.
 //!
+//! State: `STATE_DIR` is created at start-up if missing; if it cannot be, the service does not
+//! start (exit code 1, the path named). The counter file `STATE_DIR/http_server.counter` holds one
+//! line, `served N`. A missing file starts the count at 0; a file that is anything else (empty,
+//! damaged, over 16 MiB, not a regular file) stops the start with exit code 1 and a message
+//! naming it: fix it or delete it, the service never overwrites a count it could not read.
+//!
 //! Endpoints: `GET /work?ms=N` answers after N ms; `GET /stats` shows the requests in flight and
 //! served; `GET /health` is liveness; `GET /ready` is readiness. `k8s/` deploys it.
 //!
@@ -127,10 +133,11 @@ impl Counter {
             Some(bytes) => {
                 parse_counter(&bytes)
                     .ok_or_else(|| {
-                        io::Error::new(
-                            io::ErrorKind::InvalidData,
-                            format!("{} is not a counter file", path.display()),
-                        )
+                        let path = path.display();
+                        let message = format!(
+                            "{path} is not a counter file (`served N`): fix or delete it"
+                        );
+                        io::Error::new(io::ErrorKind::InvalidData, message)
                     })?
             }
         };
@@ -149,6 +156,18 @@ impl Counter {
 /// The counter file holds one line, `served N`.
 fn parse_counter(bytes: &[u8]) -> Option<u64> {
     std::str::from_utf8(bytes).ok()?.trim_end().strip_prefix("served ")?.parse().ok()
+}
+
+/// `STATE_DIR` (default `.`), created now if it is missing: a path that cannot hold the counter
+/// stops the start, rather than the save at shutdown.
+fn state_dir() -> io::Result<PathBuf> {
+    let dir = PathBuf::from(env_or("STATE_DIR", "."));
+    std::fs::create_dir_all(&dir)
+        .map_err(|err| {
+            let message = format!("cannot create STATE_DIR `{}`: {err}", dir.display());
+            io::Error::new(err.kind(), message)
+        })?;
+    Ok(dir)
 }
 
 impl Counter {
@@ -286,7 +305,7 @@ fn main() -> ::std::process::ExitCode {
                 )
             })?;
         let host = env_or("HOST", "127.0.0.1");
-        let state_dir = PathBuf::from(env_or("STATE_DIR", "."));
+        let state_dir = state_dir()?;
         let counter = Arc::new(Counter::restore(state_dir.join("http_server.counter"))?);
         let pool = Arc::new(Pool::open(32));
         lc.manage(counter.clone());

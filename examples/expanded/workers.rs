@@ -27,6 +27,13 @@
 //! takes, 200), `WORKERS` (4), `STATE_DIR` (where the queue is kept, `.`), and the runtime's
 //! `LIFECYCLE_*` variables. Each finished job prints `job N done by worker W`.
 //!
+//! State: `STATE_DIR` is created at start-up if missing; if it cannot be, the service does not
+//! start (exit code 1, the path named). The queue file `STATE_DIR/workers.queue` holds one job id
+//! a line. A missing file seeds `JOBS` jobs; an empty one is a queue with no job left (the run
+//! ends at once); one with a line that is not a job id, or over 16 MiB, or that is not a regular
+//! file, stops the start with exit code 1 and a message naming it: fix it or delete it, jobs
+//! are never dropped silently.
+//!
 //! Its expansion, the code the attributes generate, is in `expanded/workers.rs`.
 
 use std::collections::{BTreeSet, VecDeque};
@@ -57,11 +64,12 @@ impl Queue {
             }
             Some(bytes) => {
                 let jobs = parse_queue(&bytes)
-                    .ok_or_else(|| {
-                        io::Error::new(
-                            io::ErrorKind::InvalidData,
-                            format!("{} is not a queue file", path.display()),
-                        )
+                    .map_err(|problem| {
+                        let path = path.display();
+                        let message = format!(
+                            "{path} is not a queue file ({problem}): fix or delete it"
+                        );
+                        io::Error::new(io::ErrorKind::InvalidData, message)
                     })?;
                 println!("restored {} jobs from {}", jobs.len(), path.display());
                 jobs
@@ -85,9 +93,28 @@ impl Queue {
     }
 }
 
-/// The queue file: one job id a line.
-fn parse_queue(bytes: &[u8]) -> Option<VecDeque<u64>> {
-    std::str::from_utf8(bytes).ok()?.lines().map(|line| line.parse().ok()).collect()
+/// The queue file: one job id a line. Says what is wrong with it otherwise.
+fn parse_queue(bytes: &[u8]) -> Result<VecDeque<u64>, String> {
+    let text = std::str::from_utf8(bytes).map_err(|_| "not UTF-8".to_owned())?;
+    text.lines()
+        .enumerate()
+        .map(|(index, line)| {
+            line.parse()
+                .map_err(|_| format!("line {} is `{line}`, not a job id", index + 1))
+        })
+        .collect()
+}
+
+/// `STATE_DIR` (default `.`), created now if it is missing: a path that cannot hold the queue
+/// stops the start, rather than the save at shutdown.
+fn state_dir() -> io::Result<PathBuf> {
+    let dir = PathBuf::from(std::env::var("STATE_DIR").unwrap_or_else(|_| ".".into()));
+    std::fs::create_dir_all(&dir)
+        .map_err(|err| {
+            let message = format!("cannot create STATE_DIR `{}`: {err}", dir.display());
+            io::Error::new(err.kind(), message)
+        })?;
+    Ok(dir)
 }
 
 impl Queue {
@@ -160,9 +187,7 @@ fn main() -> ::std::process::ExitCode {
         let seed = env_number("JOBS", 20)?;
         let job_time = Duration::from_millis(env_number("JOB_MS", 200)?);
         let workers = env_number("WORKERS", 4)?.max(1) as usize;
-        let state_dir = PathBuf::from(
-            std::env::var("STATE_DIR").unwrap_or_else(|_| ".".into()),
-        );
+        let state_dir = state_dir()?;
         let queue = Arc::new(Queue::open(state_dir.join("workers.queue"), seed)?);
         lc.manage(queue.clone());
         let handles: Vec<_> = (1..=workers)

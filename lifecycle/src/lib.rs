@@ -84,7 +84,7 @@ pub use crate::config::{
 pub use crate::failure::{Failure, IntoFailure};
 pub use crate::hooks::{Component, Hook, HookKind, HookResult, DEFAULT_ORDER};
 pub use crate::lifecycle::{Lifecycle, MainResult, MainTask};
-pub use crate::persist::{read_state, write_atomic};
+pub use crate::persist::{read_state, read_state_limited, write_atomic, DEFAULT_STATE_LIMIT};
 pub use crate::report::{
     AbortedTask, HookOutcome, HookReport, MainOutcome, PhaseTimings, ShutdownReport, TaskFailure,
     TaskKind, Trigger, EXIT_ABORTED, EXIT_APP_FAILED, EXIT_CONFIG, EXIT_DEADLINE, EXIT_HOOK_FAILED,

@@ -1,4 +1,4 @@
-//! Periodic checkpoints under SIGKILL: the `checkpointer` fixture writes a 256 KiB state with a
+//! Periodic checkpoints under SIGKILL: the `checkpointer` fixture writes a 1 MiB state with a
 //! checksum every millisecond (`#[persist(every = "1ms")]`, `lifecycle::write_atomic`); it is
 //! killed again and again at varied moments, and after every kill the state file must be whole,
 //! and must be what the next start restores.
@@ -58,7 +58,8 @@ fn sigkill_during_periodic_checkpoints_never_leaves_a_torn_file() {
     }
 
     // A kill in the middle of a write leaves that write's temporary file behind (the target is
-    // untouched); nothing removes them yet.
+    // untouched). A start's `read_state` removes those whose writer is gone once they are a
+    // minute old, so within this test they stay: count them.
     let leftovers = std::fs::read_dir(state.path())
         .unwrap()
         .filter(|entry| {
