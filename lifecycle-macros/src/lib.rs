@@ -13,8 +13,6 @@
 //!
 //! [`lifecycle`]: https://docs.rs/lifecycle
 
-mod imp;
-
 use proc_macro::TokenStream;
 
 /// Runs an `async fn main` inside the graceful-shutdown sequence: signals, drain, persist hooks,
@@ -87,7 +85,7 @@ use proc_macro::TokenStream;
 /// ```
 #[proc_macro_attribute]
 pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
-    imp::main(args.into(), item.into()).into()
+    lifecycle_macros_impl::main(args.into(), item.into()).into()
 }
 
 /// Makes the `#[on_shutdown]` and `#[persist]` methods of an inherent impl block the hooks of
@@ -146,7 +144,7 @@ pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
 /// ```
 #[proc_macro_attribute]
 pub fn component(args: TokenStream, item: TokenStream) -> TokenStream {
-    imp::component(args.into(), item.into()).into()
+    lifecycle_macros_impl::component(args.into(), item.into()).into()
 }
 
 /// Runs a function once at shutdown, after the drain and the persist hooks, in ascending
@@ -185,7 +183,7 @@ pub fn component(args: TokenStream, item: TokenStream) -> TokenStream {
 /// Tokio's blocking pool.
 #[proc_macro_attribute]
 pub fn on_shutdown(args: TokenStream, item: TokenStream) -> TokenStream {
-    imp::on_shutdown(args.into(), item.into()).into()
+    lifecycle_macros_impl::on_shutdown(args.into(), item.into()).into()
 }
 
 /// Saves state at shutdown, before the shutdown hooks (while resources are still open), and
@@ -222,5 +220,5 @@ pub fn on_shutdown(args: TokenStream, item: TokenStream) -> TokenStream {
 /// ```
 #[proc_macro_attribute]
 pub fn persist(args: TokenStream, item: TokenStream) -> TokenStream {
-    imp::persist(args.into(), item.into()).into()
+    lifecycle_macros_impl::persist(args.into(), item.into()).into()
 }

@@ -1,6 +1,6 @@
 //! Keeps `examples/expanded/` current: each example that uses the attributes is expanded with the
-//! macro implementation itself (included below by path, so this runs on stable Rust without
-//! `cargo expand`), pretty-printed, and compared with the checked-in file.
+//! macro implementation itself (the `lifecycle-macros-impl` library, so this runs on stable Rust
+//! without `cargo expand`), pretty-printed, and compared with the checked-in file.
 //!
 //! After changing the macros or an example, regenerate with
 //! `LIFECYCLE_BLESS=1 cargo test -p lifecycle-tests --test expand` and review the diff.
@@ -12,8 +12,7 @@ use proc_macro2::TokenStream;
 use quote::ToTokens;
 use syn::{Attribute, Item, Meta};
 
-#[path = "../../lifecycle-macros/src/imp.rs"]
-mod imp;
+use lifecycle_macros_impl as imp;
 
 const BLESS: &str = "LIFECYCLE_BLESS";
 const REGENERATE: &str = "LIFECYCLE_BLESS=1 cargo test -p lifecycle-tests --test expand";

@@ -1,12 +1,13 @@
-//! `#[lifecycle::main(...)]`: its arguments and the shape of the `async fn` it goes on.
+//! The arguments of `#[lifecycle::main(...)]`, read into [`MainArgs`] and checked as a whole.
 
 use std::time::Duration;
 
 use proc_macro2::{Span, TokenStream};
-use syn::{Expr, ExprLit, FnArg, ItemFn, Lit};
+use syn::{Expr, ExprLit, Lit};
 
-use super::args::{self, Arg, Errors};
-use super::duration::{self, Zero};
+use crate::args::{self, Arg};
+use crate::duration::{self, Zero};
+use crate::errors::Errors;
 
 const ATTRIBUTE: &str = "#[lifecycle::main]";
 
@@ -228,71 +229,4 @@ fn worker_threads(arg: &Arg) -> syn::Result<(usize, Span)> {
         ));
     }
     Ok((threads, arg.key.span()))
-}
-
-/// What the annotated function allows the expansion to do.
-pub(crate) enum Shape {
-    /// `async fn main()` or `async fn main(lc: Lifecycle)`: expand fully.
-    Valid,
-    /// A plain `fn`: emit it unchanged (it is a valid `main`) with the error.
-    NotAsync,
-    /// Anything else wrong: emit a stub `fn main() {}` with the errors.
-    Invalid,
-}
-
-/// Checks the signature of the function under `#[lifecycle::main]`.
-pub(crate) fn check_fn(item: &ItemFn, errors: &mut Errors) -> Shape {
-    let sig = &item.sig;
-    let name = &sig.ident;
-    // Problems that leave no valid `main` to emit, as opposed to a missing `async`.
-    let mut problems = Errors::default();
-    if let Some(constness) = &sig.constness {
-        let message = format!("`{name}` cannot be `const`; remove `const`");
-        problems.add(constness.span, message);
-    }
-    if let syn::Safety::Unsafe(unsafety) = &sig.safety {
-        let message = format!("`{name}` cannot be `unsafe`; remove `unsafe`");
-        problems.add(unsafety.span, message);
-    }
-    if let Some(abi) = &sig.abi {
-        let message = format!("`{name}` cannot be `extern`; remove the ABI");
-        problems.push(syn::Error::new_spanned(abi, message));
-    }
-    if !sig.generics.params.is_empty() {
-        let message = format!(
-            "`{name}` cannot be generic: nothing would choose the type arguments; remove the \
-             generic parameters"
-        );
-        problems.push(syn::Error::new_spanned(&sig.generics, message));
-    }
-    for (index, input) in sig.inputs.iter().enumerate() {
-        let message = match input {
-            FnArg::Receiver(_) => format!(
-                "`#[lifecycle::main]` goes on a free `async fn`, but `{name}` takes `self`; \
-                 remove it, or take `lc: lifecycle::Lifecycle`"
-            ),
-            FnArg::Typed(_) if index > 0 => format!(
-                "`{name}` takes at most one parameter, the `lifecycle::Lifecycle`; remove this one"
-            ),
-            FnArg::Typed(_) => continue,
-        };
-        problems.push(syn::Error::new_spanned(input, message));
-    }
-    if let Some(variadic) = &sig.variadic {
-        let message = format!("`{name}` cannot be variadic; remove `...`");
-        problems.push(syn::Error::new_spanned(variadic, message));
-    }
-    let invalid = !problems.is_empty();
-    errors.append(problems);
-    if sig.asyncness.is_none() {
-        errors.add(
-            sig.fn_token.span,
-            format!("`#[lifecycle::main]` needs an `async fn`; write `async fn {name}`"),
-        );
-    }
-    match (invalid, sig.asyncness.is_some()) {
-        (true, _) => Shape::Invalid,
-        (false, false) => Shape::NotAsync,
-        (false, true) => Shape::Valid,
-    }
 }

@@ -6,9 +6,9 @@ use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{AttrStyle, FnArg, ItemFn, ReturnType, Visibility};
 
-use super::duration;
-use super::item;
-use super::main_attr::{Flavor, MainArgs};
+use super::args::{Flavor, MainArgs};
+use crate::duration;
+use crate::item;
 
 /// The user's function, renamed and kept whole (inner attributes, parameter, declared return
 /// type) so that type errors in the body land in the user's code.
