@@ -8,6 +8,10 @@
 //! compile error on the offending token that says what is allowed; all of them are reported in
 //! one build, and the annotated item is still emitted so that no follow-up errors appear.
 //!
+//! This crate is the `proc_macro` boundary only: each attribute is a one-line shim into the
+//! `lifecycle-macros-impl` library, which parses, validates and expands at the `proc_macro2`
+//! level (one module per attribute).
+//!
 //! The expansion is plain code, one runtime call a step. The `examples/expanded/` folder of the
 //! repository holds the expansion of every example, kept current by a test.
 //!
@@ -40,11 +44,34 @@ use proc_macro::TokenStream;
 /// | `force_on_second_signal` | exit at once with 128 + the signal number on a second signal | `true` |
 /// | `flavor` | `"multi_thread"` or `"current_thread"` | `"multi_thread"` |
 /// | `worker_threads` | worker threads of the `multi_thread` runtime | one per CPU |
+/// | `repeat_window` | a repeat of the same signal within this window counts once, `"50ms"`; `"0s"` counts every delivery | `"50ms"` |
+/// | `deadline_margin` | how far past the worst case the hard deadline lies, `"1s"`; `"0s"` allowed | `"1s"` |
+/// | `init` | a `fn()` called first, before the configuration, the runtime and every lifecycle event, `init = setup_logging` | none |
 ///
 /// The function may take one parameter, the `lifecycle::Lifecycle` (it receives a clone), and
 /// may return `()` or a `Result<(), E>` with `E: Debug` (any `MainResult`).
 ///
+/// # Installing logging first: `init`
+///
+/// The sequence logs from its first step ("ready" once the signals are installed), so a log
+/// subscriber installed in the body comes too late. Name a function with `init`: it runs before
+/// anything else, even before the `LIFECYCLE_*` environment variables are read.
+///
+/// ```ignore
+/// fn setup_logging() {
+///     tracing_subscriber::fmt().init();
+/// }
+///
+/// #[lifecycle::main(grace = "30s", init = setup_logging)]
+/// async fn main(lc: lifecycle::Lifecycle) { ... }
+/// ```
+///
+/// The function must be a `fn()`: it takes nothing and returns nothing (handle its errors
+/// inside, or panic, which ends the program before anything starts).
+///
 /// # Equivalent code without the macro
+///
+/// With `init = setup_logging` added to the attribute:
 ///
 /// ```ignore
 /// fn main() -> std::process::ExitCode {
@@ -52,6 +79,8 @@ use proc_macro::TokenStream;
 ///         lc.spawn(worker(lc.token()));
 ///         serve(lc.cancelled_owned()).await
 ///     }
+///     let init: fn() = setup_logging;                 // only with `init = ...`, and first
+///     init();
 ///     let config = lifecycle::Config::new()
 ///         .grace(Duration::from_millis(30000))
 ///         .drain_delay(Duration::from_millis(5000));

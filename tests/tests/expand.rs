@@ -237,3 +237,31 @@ fn main_expansion_reads_as_the_shutdown_sequence() {
         rest = &rest[at + step.len()..];
     }
 }
+
+/// `init = ...` is called before anything else: the configuration, the runtime, the sequence.
+#[test]
+fn init_is_called_first() {
+    let examples = examples();
+    let (_, source) = examples
+        .iter()
+        .find(|(name, _)| name == "http_server.rs")
+        .expect("examples/http_server.rs");
+    let expanded = expand_source("http_server.rs", source).unwrap_or_else(|err| panic!("{err}"));
+    let main = expanded
+        .find("fn main() -> ::std::process::ExitCode")
+        .expect("the generated main");
+    let rest = &expanded[main..];
+    let init = rest
+        .find("let init: fn() = init_logging;\n    init();")
+        .unwrap_or_else(|| panic!("no call of `init_logging` in:\n{rest}"));
+    for later in [
+        "Config::new()",
+        "config.apply_env()",
+        "::lifecycle::__private::runtime(",
+    ] {
+        let at = rest
+            .find(later)
+            .unwrap_or_else(|| panic!("`{later}` missing in:\n{rest}"));
+        assert!(init < at, "`init` is called after `{later}`:\n{rest}");
+    }
+}

@@ -19,6 +19,9 @@ const KEYS: &[&str] = &[
     "force_on_second_signal",
     "flavor",
     "worker_threads",
+    "repeat_window",
+    "deadline_margin",
+    "init",
 ];
 
 const MISPLACED_KEYS: &[(&str, &str)] = &[
@@ -60,6 +63,10 @@ pub(crate) struct MainArgs {
     pub(crate) force_on_second_signal: Option<(bool, Span)>,
     pub(crate) flavor: Option<(Flavor, Span)>,
     pub(crate) worker_threads: Option<(usize, Span)>,
+    pub(crate) repeat_window: Option<(Duration, Span)>,
+    pub(crate) deadline_margin: Option<(Duration, Span)>,
+    /// The function to call first, before anything else in `main`.
+    pub(crate) init: Option<syn::ExprPath>,
 }
 
 impl MainArgs {
@@ -89,6 +96,13 @@ impl MainArgs {
                 }
                 "flavor" => main.flavor = errors.check(flavor(arg)),
                 "worker_threads" => main.worker_threads = errors.check(worker_threads(arg)),
+                "repeat_window" => {
+                    main.repeat_window = errors.check(duration::parse(arg, "50ms", Zero::Allowed));
+                }
+                "deadline_margin" => {
+                    main.deadline_margin = errors.check(duration::parse(arg, "1s", Zero::Allowed));
+                }
+                "init" => main.init = errors.check(init(arg)),
                 _ => {}
             }
         }
@@ -176,6 +190,63 @@ fn signals(arg: &Arg) -> syn::Result<(Vec<&'static str>, Span)> {
     errors.into_result()?;
     let variants = chosen.into_iter().map(|(_, variant)| variant).collect();
     Ok((variants, arg.key.span()))
+}
+
+/// `init = setup_logging`: a path, which the expansion pins to `fn()`.
+fn init(arg: &Arg) -> syn::Result<syn::ExprPath> {
+    const EXAMPLE: &str = "init = setup_logging";
+    match arg.value("setup_logging")? {
+        Expr::Path(path) if path.qself.is_none() && path.attrs.is_empty() => Ok(path.clone()),
+        Expr::Lit(ExprLit {
+            lit: Lit::Str(lit), ..
+        }) => {
+            let hint = match lit.parse::<syn::Path>() {
+                Ok(path) => format!(
+                    "write the path without quotes: `init = {}`",
+                    path_text(&path)
+                ),
+                Err(_) => format!("write the path of a function, like `{EXAMPLE}`"),
+            };
+            Err(syn::Error::new(
+                lit.span(),
+                format!("expected a path to a `fn()` for `init`, found a string; {hint}"),
+            ))
+        }
+        Expr::Call(call) if call.args.is_empty() && matches!(&*call.func, Expr::Path(_)) => {
+            let func = &call.func;
+            Err(syn::Error::new_spanned(
+                call,
+                format!(
+                    "expected a path to a `fn()` for `init`, found a call; name the function \
+                     without calling it: `init = {}`",
+                    args::found(func).trim_matches('`')
+                ),
+            ))
+        }
+        other => Err(syn::Error::new_spanned(
+            other,
+            format!(
+                "expected a path to a `fn()` like `{EXAMPLE}` for `init`, found {}; name a \
+                 function that takes nothing and returns nothing",
+                args::found(other)
+            ),
+        )),
+    }
+}
+
+/// `a::b::c` as written, without the spaces of a token stream.
+fn path_text(path: &syn::Path) -> String {
+    let segments: Vec<String> = path
+        .segments
+        .iter()
+        .map(|segment| segment.ident.to_string())
+        .collect();
+    let leading = if path.leading_colon.is_some() {
+        "::"
+    } else {
+        ""
+    };
+    format!("{leading}{}", segments.join("::"))
 }
 
 fn flavor(arg: &Arg) -> syn::Result<(Flavor, Span)> {

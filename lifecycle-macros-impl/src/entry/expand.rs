@@ -1,6 +1,8 @@
 //! Code generation for `#[lifecycle::main]`: the shutdown sequence written out as one runtime
 //! call a step, so that the expansion reads like the hand-written pipeline.
 
+use std::time::Duration;
+
 use proc_macro2::{Ident, Span, TokenStream};
 use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
@@ -38,11 +40,7 @@ pub(crate) fn main_fn(args: &MainArgs, item: &ItemFn) -> TokenStream {
         ("drain_delay", args.drain_delay),
         ("hook_timeout", args.hook_timeout),
     ] {
-        if let Some((value, _)) = value {
-            let method = Ident::new(method, Span::call_site());
-            let value = duration::to_tokens(value);
-            config.extend(quote!(.#method(#value)));
-        }
+        config.extend(duration_setter(method, value));
     }
     if let Some((signals, _)) = &args.signals {
         let signals = signals
@@ -53,6 +51,16 @@ pub(crate) fn main_fn(args: &MainArgs, item: &ItemFn) -> TokenStream {
     if let Some((on, _)) = args.force_on_second_signal {
         config.extend(quote!(.force_on_second_signal(#on)));
     }
+    config.extend(duration_setter("repeat_window", args.repeat_window));
+    config.extend(duration_setter("deadline_margin", args.deadline_margin));
+
+    // `init` is pinned to `fn()`: a function of another type is a mismatch on the user's path.
+    let init = args.init.as_ref().map(|path| {
+        quote! {
+            let init: fn() = #path;
+            init();
+        }
+    });
 
     let flavor = match args.flavor {
         Some((Flavor::CurrentThread, _)) => quote!(CurrentThread),
@@ -65,16 +73,16 @@ pub(crate) fn main_fn(args: &MainArgs, item: &ItemFn) -> TokenStream {
 
     // `lc.clone()` is spanned at the declared parameter type, and the steps that require a
     // `MainResult` at the declared return type: a wrong type is reported where the user wrote it.
-    let span = match &item.sig.output {
-        ReturnType::Type(_, ty) => item::located_at(ty.span()),
-        ReturnType::Default => Span::call_site(),
-    };
     let arg = match item.sig.inputs.first() {
         Some(FnArg::Typed(param)) => {
             let span = item::located_at(param.ty.span());
             Some(quote_spanned!(span=> lc.clone()))
         }
         _ => None,
+    };
+    let span = match &item.sig.output {
+        ReturnType::Type(_, ty) => item::located_at(ty.span()),
+        ReturnType::Default => Span::call_site(),
     };
     let watch = quote_spanned!(span=> lc.watch_main(__lifecycle_main(#arg)));
     let wait = quote_spanned!(span=> lc.wait_for_trigger(&mut main).await);
@@ -84,6 +92,7 @@ pub(crate) fn main_fn(args: &MainArgs, item: &ItemFn) -> TokenStream {
         #(#outer_attrs)*
         #vis fn #name() -> ::std::process::ExitCode {
             #inner
+            #init
             let config = #config;
             let config = match config.apply_env() {
                 ::core::result::Result::Ok(config) => config,
@@ -120,6 +129,14 @@ pub(crate) fn main_fn(args: &MainArgs, item: &ItemFn) -> TokenStream {
             code
         }
     }
+}
+
+/// `.grace(::core::time::Duration::from_millis(30000u64))`, if the key was given.
+fn duration_setter(method: &str, value: Option<(Duration, Span)>) -> Option<TokenStream> {
+    let (value, _) = value?;
+    let method = Ident::new(method, Span::call_site());
+    let value = duration::to_tokens(value);
+    Some(quote!(.#method(#value)))
 }
 
 /// What is emitted when the signature cannot be expanded: a plain `fn main() {}` (so no
