@@ -84,7 +84,8 @@ pub(crate) fn check(sig: &Signature, role: Role, errors: &mut Errors) {
     }
 }
 
-/// `main` takes nothing, or one `lifecycle::Lifecycle` by value.
+/// `main` takes nothing, or one `lifecycle::Lifecycle` by value (the type itself is left to the
+/// compiler: the expansion passes a `Lifecycle` there).
 fn main_inputs(sig: &Signature, errors: &mut Errors) {
     let name = &sig.ident;
     for (index, input) in sig.inputs.iter().enumerate() {
@@ -96,7 +97,19 @@ fn main_inputs(sig: &Signature, errors: &mut Errors) {
             FnArg::Typed(_) if index > 0 => format!(
                 "`{name}` takes at most one parameter, the `lifecycle::Lifecycle`; remove this one"
             ),
-            FnArg::Typed(_) => continue,
+            FnArg::Typed(param) => {
+                if let Type::Reference(reference) = &*param.ty {
+                    errors.add(
+                        reference.and_token.span,
+                        format!(
+                            "`{name}` takes the `lifecycle::Lifecycle` by value, found a \
+                             reference; write `lc: lifecycle::Lifecycle` (it is a handle, \
+                             cheap to clone)"
+                        ),
+                    );
+                }
+                continue;
+            }
         };
         errors.push(syn::Error::new_spanned(input, message));
     }

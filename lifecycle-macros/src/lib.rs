@@ -48,8 +48,9 @@ use proc_macro::TokenStream;
 /// | `deadline_margin` | how far past the worst case the hard deadline lies, `"1s"`; `"0s"` allowed | `"1s"` |
 /// | `init` | a `fn()` called first, before the configuration, the runtime and every lifecycle event, `init = setup_logging` | none |
 ///
-/// The function may take one parameter, the `lifecycle::Lifecycle` (it receives a clone), and
-/// may return `()` or a `Result<(), E>` with `E: Debug` (any `MainResult`).
+/// The function may take one parameter, the `lifecycle::Lifecycle` by value (it receives a
+/// clone: the handle is cheap to clone), and may return `()` or a `Result<(), E>` with
+/// `E: Debug` (any `MainResult`). A wrong return type is one error, at the type.
 ///
 /// # Installing logging first: `init`
 ///
@@ -79,6 +80,12 @@ use proc_macro::TokenStream;
 ///         lc.spawn(worker(lc.token()));
 ///         serve(lc.cancelled_owned()).await
 ///     }
+///     // The declared return type, checked once: the steps below see only `impl MainResult`.
+///     fn __lifecycle_checked(
+///         main: impl Future<Output = Result<(), AppError>>,
+///     ) -> impl Future<Output = impl lifecycle::MainResult> {
+///         main
+///     }
 ///     let init: fn() = setup_logging;                 // only with `init = ...`, and first
 ///     init();
 ///     let config = lifecycle::Config::new()
@@ -99,7 +106,7 @@ use proc_macro::TokenStream;
 ///             return lifecycle::__private::startup_failed(err);
 ///         }
 ///         lc.set_ready();
-///         let mut main = lc.watch_main(__lifecycle_main(lc.clone()));
+///         let mut main = lc.watch_main(__lifecycle_checked(__lifecycle_main(lc.clone())));
 ///         lc.wait_for_trigger(&mut main).await;       // signal, main returned, lc.shutdown()
 ///         lc.drain(&mut main).await;                  // until every task is done, or grace
 ///         lc.run_persist_hooks().await;

@@ -71,8 +71,8 @@ pub(crate) fn main_fn(args: &MainArgs, item: &ItemFn) -> TokenStream {
         None => quote!(::core::option::Option::None),
     };
 
-    // `lc.clone()` is spanned at the declared parameter type, and the steps that require a
-    // `MainResult` at the declared return type: a wrong type is reported where the user wrote it.
+    // `lc.clone()` is spanned at the declared parameter type: a wrong type is reported where
+    // the user wrote it.
     let arg = match item.sig.inputs.first() {
         Some(FnArg::Typed(param)) => {
             let span = item::located_at(param.ty.span());
@@ -80,18 +80,32 @@ pub(crate) fn main_fn(args: &MainArgs, item: &ItemFn) -> TokenStream {
         }
         _ => None,
     };
-    let span = match &item.sig.output {
-        ReturnType::Type(_, ty) => item::located_at(ty.span()),
-        ReturnType::Default => Span::call_site(),
+    // A declared return type is checked against `MainResult` once, here, and the steps see only
+    // `impl MainResult`: a wrong type is one error at the type, not one per step.
+    let (check, main) = match &item.sig.output {
+        ReturnType::Type(_, ty) => {
+            let span = item::located_at(ty.span());
+            let check = quote_spanned! {span=>
+                fn __lifecycle_checked(
+                    main: impl ::core::future::Future<Output = #ty>,
+                ) -> impl ::core::future::Future<Output = impl ::lifecycle::__private::MainResult>
+                {
+                    main
+                }
+            };
+            (
+                Some(check),
+                quote!(__lifecycle_checked(__lifecycle_main(#arg))),
+            )
+        }
+        ReturnType::Default => (None, quote!(__lifecycle_main(#arg))),
     };
-    let watch = quote_spanned!(span=> lc.watch_main(__lifecycle_main(#arg)));
-    let wait = quote_spanned!(span=> lc.wait_for_trigger(&mut main).await);
-    let drain = quote_spanned!(span=> lc.drain(&mut main).await);
 
     quote! {
         #(#outer_attrs)*
         #vis fn #name() -> ::std::process::ExitCode {
             #inner
+            #check
             #init
             let config = #config;
             let config = match config.apply_env() {
@@ -116,9 +130,9 @@ pub(crate) fn main_fn(args: &MainArgs, item: &ItemFn) -> TokenStream {
                     return ::lifecycle::__private::startup_failed(err);
                 }
                 lc.set_ready();
-                let mut main = #watch;
-                #wait;
-                #drain;
+                let mut main = lc.watch_main(#main);
+                lc.wait_for_trigger(&mut main).await;
+                lc.drain(&mut main).await;
                 lc.run_persist_hooks().await;
                 lc.run_shutdown_hooks().await;
                 let report = lc.finish();
