@@ -245,11 +245,15 @@ fn env_or(name: &str, default: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| default.to_owned())
 }
 
-#[lifecycle::main(grace = "20s", drain_delay = "5s")]
-async fn main(lc: Lifecycle) -> io::Result<()> {
+/// Installs the log subscriber. `init` calls it before anything else in `main`, so every
+/// lifecycle event (the "ready" one too) is logged.
+fn init_logging() {
     // Logs (and the shutdown report) go to stderr; stdout is for the lines above.
     tracing_subscriber::fmt().with_writer(io::stderr).init();
+}
 
+#[lifecycle::main(grace = "20s", drain_delay = "5s", init = init_logging)]
+async fn main(lc: Lifecycle) -> io::Result<()> {
     let port: u16 = env_or("PORT", "3000").parse().map_err(|_| {
         io::Error::new(
             io::ErrorKind::InvalidInput,

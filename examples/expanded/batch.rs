@@ -217,6 +217,11 @@ fn main() -> ::std::process::ExitCode {
         println!("main: computed {total} rows");
         Ok(())
     }
+    fn __lifecycle_checked(
+        main: impl ::core::future::Future<Output = io::Result<()>>,
+    ) -> impl ::core::future::Future<Output = impl ::lifecycle::__private::MainResult> {
+        main
+    }
     let config = ::lifecycle::__private::Config::new()
         .grace(::core::time::Duration::from_millis(30000u64));
     let config = match config.apply_env() {
@@ -242,7 +247,8 @@ fn main() -> ::std::process::ExitCode {
                 return ::lifecycle::__private::startup_failed(err);
             }
             lc.set_ready();
-            let mut main = lc.watch_main(__lifecycle_main(lc.clone()));
+            let mut main = lc
+                .watch_main(__lifecycle_checked(__lifecycle_main(lc.clone())));
             lc.wait_for_trigger(&mut main).await;
             lc.drain(&mut main).await;
             lc.run_persist_hooks().await;

@@ -293,9 +293,14 @@ fn env_or(name: &str, default: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| default.to_owned())
 }
 
+/// Installs the log subscriber. `init` calls it before anything else in `main`, so every
+/// lifecycle event (the "ready" one too) is logged.
+fn init_logging() {
+    tracing_subscriber::fmt().with_writer(io::stderr).init();
+}
+
 fn main() -> ::std::process::ExitCode {
     async fn __lifecycle_main(lc: Lifecycle) -> io::Result<()> {
-        tracing_subscriber::fmt().with_writer(io::stderr).init();
         let port: u16 = env_or("PORT", "3000")
             .parse()
             .map_err(|_| {
@@ -341,6 +346,13 @@ fn main() -> ::std::process::ExitCode {
         println!("server stopped: every connection is closed");
         Ok(())
     }
+    fn __lifecycle_checked(
+        main: impl ::core::future::Future<Output = io::Result<()>>,
+    ) -> impl ::core::future::Future<Output = impl ::lifecycle::__private::MainResult> {
+        main
+    }
+    let init: fn() = init_logging;
+    init();
     let config = ::lifecycle::__private::Config::new()
         .grace(::core::time::Duration::from_millis(20000u64))
         .drain_delay(::core::time::Duration::from_millis(5000u64));
@@ -367,7 +379,8 @@ fn main() -> ::std::process::ExitCode {
                 return ::lifecycle::__private::startup_failed(err);
             }
             lc.set_ready();
-            let mut main = lc.watch_main(__lifecycle_main(lc.clone()));
+            let mut main = lc
+                .watch_main(__lifecycle_checked(__lifecycle_main(lc.clone())));
             lc.wait_for_trigger(&mut main).await;
             lc.drain(&mut main).await;
             lc.run_persist_hooks().await;

@@ -8,12 +8,14 @@
 //! compile error on the offending token that says what is allowed; all of them are reported in
 //! one build, and the annotated item is still emitted so that no follow-up errors appear.
 //!
+//! This crate is the `proc_macro` boundary only: each attribute is a one-line shim into the
+//! `lifecycle-macros-impl` library, which parses, validates and expands at the `proc_macro2`
+//! level (one module per attribute).
+//!
 //! The expansion is plain code, one runtime call a step. The `examples/expanded/` folder of the
 //! repository holds the expansion of every example, kept current by a test.
 //!
 //! [`lifecycle`]: https://docs.rs/lifecycle
-
-mod imp;
 
 use proc_macro::TokenStream;
 
@@ -42,11 +44,35 @@ use proc_macro::TokenStream;
 /// | `force_on_second_signal` | exit at once with 128 + the signal number on a second signal | `true` |
 /// | `flavor` | `"multi_thread"` or `"current_thread"` | `"multi_thread"` |
 /// | `worker_threads` | worker threads of the `multi_thread` runtime | one per CPU |
+/// | `repeat_window` | a repeat of the same signal within this window counts once, `"50ms"`; `"0s"` counts every delivery | `"50ms"` |
+/// | `deadline_margin` | how far past the worst case the hard deadline lies, `"1s"`; `"0s"` allowed | `"1s"` |
+/// | `init` | a `fn()` called first, before the configuration, the runtime and every lifecycle event, `init = setup_logging` | none |
 ///
-/// The function may take one parameter, the `lifecycle::Lifecycle` (it receives a clone), and
-/// may return `()` or a `Result<(), E>` with `E: Debug` (any `MainResult`).
+/// The function may take one parameter, the `lifecycle::Lifecycle` by value (it receives a
+/// clone: the handle is cheap to clone), and may return `()` or a `Result<(), E>` with
+/// `E: Debug` (any `MainResult`). A wrong return type is one error, at the type.
+///
+/// # Installing logging first: `init`
+///
+/// The sequence logs from its first step ("ready" once the signals are installed), so a log
+/// subscriber installed in the body comes too late. Name a function with `init`: it runs before
+/// anything else, even before the `LIFECYCLE_*` environment variables are read.
+///
+/// ```ignore
+/// fn setup_logging() {
+///     tracing_subscriber::fmt().init();
+/// }
+///
+/// #[lifecycle::main(grace = "30s", init = setup_logging)]
+/// async fn main(lc: lifecycle::Lifecycle) { ... }
+/// ```
+///
+/// The function must be a `fn()`: it takes nothing and returns nothing (handle its errors
+/// inside, or panic, which ends the program before anything starts).
 ///
 /// # Equivalent code without the macro
+///
+/// With `init = setup_logging` added to the attribute:
 ///
 /// ```ignore
 /// fn main() -> std::process::ExitCode {
@@ -54,6 +80,14 @@ use proc_macro::TokenStream;
 ///         lc.spawn(worker(lc.token()));
 ///         serve(lc.cancelled_owned()).await
 ///     }
+///     // The declared return type, checked once: the steps below see only `impl MainResult`.
+///     fn __lifecycle_checked(
+///         main: impl Future<Output = Result<(), AppError>>,
+///     ) -> impl Future<Output = impl lifecycle::MainResult> {
+///         main
+///     }
+///     let init: fn() = setup_logging;                 // only with `init = ...`, and first
+///     init();
 ///     let config = lifecycle::Config::new()
 ///         .grace(Duration::from_millis(30000))
 ///         .drain_delay(Duration::from_millis(5000));
@@ -72,7 +106,7 @@ use proc_macro::TokenStream;
 ///             return lifecycle::__private::startup_failed(err);
 ///         }
 ///         lc.set_ready();
-///         let mut main = lc.watch_main(__lifecycle_main(lc.clone()));
+///         let mut main = lc.watch_main(__lifecycle_checked(__lifecycle_main(lc.clone())));
 ///         lc.wait_for_trigger(&mut main).await;       // signal, main returned, lc.shutdown()
 ///         lc.drain(&mut main).await;                  // until every task is done, or grace
 ///         lc.run_persist_hooks().await;
@@ -87,7 +121,7 @@ use proc_macro::TokenStream;
 /// ```
 #[proc_macro_attribute]
 pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
-    imp::main(args.into(), item.into()).into()
+    lifecycle_macros_impl::main(args.into(), item.into()).into()
 }
 
 /// Makes the `#[on_shutdown]` and `#[persist]` methods of an inherent impl block the hooks of
@@ -146,7 +180,7 @@ pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
 /// ```
 #[proc_macro_attribute]
 pub fn component(args: TokenStream, item: TokenStream) -> TokenStream {
-    imp::component(args.into(), item.into()).into()
+    lifecycle_macros_impl::component(args.into(), item.into()).into()
 }
 
 /// Runs a function once at shutdown, after the drain and the persist hooks, in ascending
@@ -185,7 +219,7 @@ pub fn component(args: TokenStream, item: TokenStream) -> TokenStream {
 /// Tokio's blocking pool.
 #[proc_macro_attribute]
 pub fn on_shutdown(args: TokenStream, item: TokenStream) -> TokenStream {
-    imp::on_shutdown(args.into(), item.into()).into()
+    lifecycle_macros_impl::on_shutdown(args.into(), item.into()).into()
 }
 
 /// Saves state at shutdown, before the shutdown hooks (while resources are still open), and
@@ -222,5 +256,5 @@ pub fn on_shutdown(args: TokenStream, item: TokenStream) -> TokenStream {
 /// ```
 #[proc_macro_attribute]
 pub fn persist(args: TokenStream, item: TokenStream) -> TokenStream {
-    imp::persist(args.into(), item.into()).into()
+    lifecycle_macros_impl::persist(args.into(), item.into()).into()
 }

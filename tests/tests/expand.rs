@@ -1,6 +1,6 @@
 //! Keeps `examples/expanded/` current: each example that uses the attributes is expanded with the
-//! macro implementation itself (included below by path, so this runs on stable Rust without
-//! `cargo expand`), pretty-printed, and compared with the checked-in file.
+//! macro implementation itself (the `lifecycle-macros-impl` library, so this runs on stable Rust
+//! without `cargo expand`), pretty-printed, and compared with the checked-in file.
 //!
 //! After changing the macros or an example, regenerate with
 //! `LIFECYCLE_BLESS=1 cargo test -p lifecycle-tests --test expand` and review the diff.
@@ -12,8 +12,7 @@ use proc_macro2::TokenStream;
 use quote::ToTokens;
 use syn::{Attribute, Item, Meta};
 
-#[path = "../../lifecycle-macros/src/imp.rs"]
-mod imp;
+use lifecycle_macros_impl as imp;
 
 const BLESS: &str = "LIFECYCLE_BLESS";
 const REGENERATE: &str = "LIFECYCLE_BLESS=1 cargo test -p lifecycle-tests --test expand";
@@ -236,5 +235,33 @@ fn main_expansion_reads_as_the_shutdown_sequence() {
             .find(step)
             .unwrap_or_else(|| panic!("`{step}` missing or out of order in:\n{expanded}"));
         rest = &rest[at + step.len()..];
+    }
+}
+
+/// `init = ...` is called before anything else: the configuration, the runtime, the sequence.
+#[test]
+fn init_is_called_first() {
+    let examples = examples();
+    let (_, source) = examples
+        .iter()
+        .find(|(name, _)| name == "http_server.rs")
+        .expect("examples/http_server.rs");
+    let expanded = expand_source("http_server.rs", source).unwrap_or_else(|err| panic!("{err}"));
+    let main = expanded
+        .find("fn main() -> ::std::process::ExitCode")
+        .expect("the generated main");
+    let rest = &expanded[main..];
+    let init = rest
+        .find("let init: fn() = init_logging;\n    init();")
+        .unwrap_or_else(|| panic!("no call of `init_logging` in:\n{rest}"));
+    for later in [
+        "Config::new()",
+        "config.apply_env()",
+        "::lifecycle::__private::runtime(",
+    ] {
+        let at = rest
+            .find(later)
+            .unwrap_or_else(|| panic!("`{later}` missing in:\n{rest}"));
+        assert!(init < at, "`init` is called after `{later}`:\n{rest}");
     }
 }

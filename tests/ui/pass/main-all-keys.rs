@@ -6,6 +6,9 @@
     force_on_second_signal = false,
     flavor = "multi_thread",
     worker_threads = 2,
+    repeat_window = "0s",
+    deadline_margin = "250ms",
+    init = init,
 )]
 async fn main(lc: lifecycle::Lifecycle) {
     let config = lc.config();
@@ -13,4 +16,8 @@ async fn main(lc: lifecycle::Lifecycle) {
     assert_eq!(config.drain_delay, std::time::Duration::ZERO);
     assert_eq!(config.hook_timeout, std::time::Duration::from_millis(250));
     assert!(!config.force_on_second_signal);
+    assert_eq!(config.repeat_window, std::time::Duration::ZERO);
+    assert_eq!(config.deadline_margin, std::time::Duration::from_millis(250));
 }
+
+fn init() {}

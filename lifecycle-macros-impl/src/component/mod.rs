@@ -1,24 +1,56 @@
 //! `#[lifecycle::component]`: finds the hook methods of an inherent impl block, strips their
-//! attributes and checks them.
+//! attributes and checks them, then implements `Component` for the type.
 
+mod expand;
+
+use proc_macro2::TokenStream;
 use quote::ToTokens;
 use syn::{Attribute, ImplItem, ItemImpl, Meta};
 
-use super::args::Errors;
-use super::hook_attr::{self, HookArgs, HookFn, HookKind, Place};
-use super::item;
+use crate::errors::{with_errors, Errors};
+use crate::hook::args::HookArgs;
+use crate::hook::{HookFn, HookKind};
+use crate::item;
+use crate::signature::{self, Role};
+
+/// The whole macro: parse → validate → expand.
+pub(crate) fn component(args: TokenStream, item: TokenStream) -> TokenStream {
+    let mut errors = Errors::default();
+    if !args.is_empty() {
+        errors.push(syn::Error::new_spanned(
+            &args,
+            "`#[lifecycle::component]` takes no arguments; put `order`, `timeout` and `name` \
+             on each `#[on_shutdown(...)]` or `#[persist(...)]` method",
+        ));
+    }
+    let misplaced = |found: &str| {
+        format!(
+            "`#[lifecycle::component]` goes on an impl block, found {found}; put it on \
+             the `impl` that holds the `#[on_shutdown]` and `#[persist]` methods"
+        )
+    };
+    let Some(block) = item::parse::<ItemImpl>(item.clone(), misplaced, &mut errors) else {
+        return with_errors(item, &errors);
+    };
+    let component = analyze(block, &mut errors);
+    let mut expanded = component.item.to_token_stream();
+    if !component.is_trait_impl {
+        expanded.extend(expand::component_impl(&component.item, &component.hooks));
+    }
+    with_errors(expanded, &errors)
+}
 
 /// The impl block as it will be emitted (hook attributes stripped) and its valid hooks.
-pub(crate) struct Component {
-    pub(crate) item: ItemImpl,
-    pub(crate) hooks: Vec<HookFn>,
+struct Component {
+    item: ItemImpl,
+    hooks: Vec<HookFn>,
     /// A trait impl gets no `Component` impl: its error is the only one shown.
-    pub(crate) is_trait_impl: bool,
+    is_trait_impl: bool,
 }
 
 /// Strips the hook attributes of `item` (so none is left for the compiler to resolve, even when
 /// there are errors) and checks them; every problem goes to `errors`.
-pub(crate) fn analyze(mut item: ItemImpl, errors: &mut Errors) -> Component {
+fn analyze(mut item: ItemImpl, errors: &mut Errors) -> Component {
     if let Some((path, for_token)) = &item.trait_ {
         let bang = &item.modifiers.polarity;
         errors.push(syn::Error::new_spanned(
@@ -74,7 +106,7 @@ pub(crate) fn analyze(mut item: ItemImpl, errors: &mut Errors) -> Component {
             hook_errors.push(syn::Error::new_spanned(other, message));
         }
         let args = hook_args(*kind, attr, &mut hook_errors);
-        hook_attr::check_signature(&method.sig, Place::Method, &mut hook_errors);
+        signature::check(&method.sig, Role::MethodHook, &mut hook_errors);
         if hook_errors.is_empty() {
             hooks.push(HookFn {
                 kind: *kind,
@@ -136,7 +168,7 @@ fn hook_kind(attr: &Attribute) -> Option<HookKind> {
         _ => return None,
     };
     match last.as_str() {
-        "on_shutdown" => Some(HookKind::OnShutdown),
+        "on_shutdown" => Some(HookKind::Shutdown),
         "persist" => Some(HookKind::Persist),
         _ => None,
     }

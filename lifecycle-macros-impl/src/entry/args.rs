@@ -1,12 +1,13 @@
-//! `#[lifecycle::main(...)]`: its arguments and the shape of the `async fn` it goes on.
+//! The arguments of `#[lifecycle::main(...)]`, read into [`MainArgs`] and checked as a whole.
 
 use std::time::Duration;
 
 use proc_macro2::{Span, TokenStream};
-use syn::{Expr, ExprLit, FnArg, ItemFn, Lit};
+use syn::{Expr, ExprLit, Lit};
 
-use super::args::{self, Arg, Errors};
-use super::duration::{self, Zero};
+use crate::args::{self, Arg};
+use crate::duration::{self, Zero};
+use crate::errors::Errors;
 
 const ATTRIBUTE: &str = "#[lifecycle::main]";
 
@@ -18,6 +19,9 @@ const KEYS: &[&str] = &[
     "force_on_second_signal",
     "flavor",
     "worker_threads",
+    "repeat_window",
+    "deadline_margin",
+    "init",
 ];
 
 const MISPLACED_KEYS: &[(&str, &str)] = &[
@@ -59,6 +63,10 @@ pub(crate) struct MainArgs {
     pub(crate) force_on_second_signal: Option<(bool, Span)>,
     pub(crate) flavor: Option<(Flavor, Span)>,
     pub(crate) worker_threads: Option<(usize, Span)>,
+    pub(crate) repeat_window: Option<(Duration, Span)>,
+    pub(crate) deadline_margin: Option<(Duration, Span)>,
+    /// The function to call first, before anything else in `main`.
+    pub(crate) init: Option<syn::ExprPath>,
 }
 
 impl MainArgs {
@@ -88,6 +96,13 @@ impl MainArgs {
                 }
                 "flavor" => main.flavor = errors.check(flavor(arg)),
                 "worker_threads" => main.worker_threads = errors.check(worker_threads(arg)),
+                "repeat_window" => {
+                    main.repeat_window = errors.check(duration::parse(arg, "50ms", Zero::Allowed));
+                }
+                "deadline_margin" => {
+                    main.deadline_margin = errors.check(duration::parse(arg, "1s", Zero::Allowed));
+                }
+                "init" => main.init = errors.check(init(arg)),
                 _ => {}
             }
         }
@@ -177,6 +192,63 @@ fn signals(arg: &Arg) -> syn::Result<(Vec<&'static str>, Span)> {
     Ok((variants, arg.key.span()))
 }
 
+/// `init = setup_logging`: a path, which the expansion pins to `fn()`.
+fn init(arg: &Arg) -> syn::Result<syn::ExprPath> {
+    const EXAMPLE: &str = "init = setup_logging";
+    match arg.value("setup_logging")? {
+        Expr::Path(path) if path.qself.is_none() && path.attrs.is_empty() => Ok(path.clone()),
+        Expr::Lit(ExprLit {
+            lit: Lit::Str(lit), ..
+        }) => {
+            let hint = match lit.parse::<syn::Path>() {
+                Ok(path) => format!(
+                    "write the path without quotes: `init = {}`",
+                    path_text(&path)
+                ),
+                Err(_) => format!("write the path of a function, like `{EXAMPLE}`"),
+            };
+            Err(syn::Error::new(
+                lit.span(),
+                format!("expected a path to a `fn()` for `init`, found a string; {hint}"),
+            ))
+        }
+        Expr::Call(call) if call.args.is_empty() && matches!(&*call.func, Expr::Path(_)) => {
+            let func = &call.func;
+            Err(syn::Error::new_spanned(
+                call,
+                format!(
+                    "expected a path to a `fn()` for `init`, found a call; name the function \
+                     without calling it: `init = {}`",
+                    args::found(func).trim_matches('`')
+                ),
+            ))
+        }
+        other => Err(syn::Error::new_spanned(
+            other,
+            format!(
+                "expected a path to a `fn()` like `{EXAMPLE}` for `init`, found {}; name a \
+                 function that takes nothing and returns nothing",
+                args::found(other)
+            ),
+        )),
+    }
+}
+
+/// `a::b::c` as written, without the spaces of a token stream.
+fn path_text(path: &syn::Path) -> String {
+    let segments: Vec<String> = path
+        .segments
+        .iter()
+        .map(|segment| segment.ident.to_string())
+        .collect();
+    let leading = if path.leading_colon.is_some() {
+        "::"
+    } else {
+        ""
+    };
+    format!("{leading}{}", segments.join("::"))
+}
+
 fn flavor(arg: &Arg) -> syn::Result<(Flavor, Span)> {
     const FLAVORS: &[&str] = &["multi_thread", "current_thread"];
     let lit = args::string(
@@ -228,71 +300,4 @@ fn worker_threads(arg: &Arg) -> syn::Result<(usize, Span)> {
         ));
     }
     Ok((threads, arg.key.span()))
-}
-
-/// What the annotated function allows the expansion to do.
-pub(crate) enum Shape {
-    /// `async fn main()` or `async fn main(lc: Lifecycle)`: expand fully.
-    Valid,
-    /// A plain `fn`: emit it unchanged (it is a valid `main`) with the error.
-    NotAsync,
-    /// Anything else wrong: emit a stub `fn main() {}` with the errors.
-    Invalid,
-}
-
-/// Checks the signature of the function under `#[lifecycle::main]`.
-pub(crate) fn check_fn(item: &ItemFn, errors: &mut Errors) -> Shape {
-    let sig = &item.sig;
-    let name = &sig.ident;
-    // Problems that leave no valid `main` to emit, as opposed to a missing `async`.
-    let mut problems = Errors::default();
-    if let Some(constness) = &sig.constness {
-        let message = format!("`{name}` cannot be `const`; remove `const`");
-        problems.add(constness.span, message);
-    }
-    if let syn::Safety::Unsafe(unsafety) = &sig.safety {
-        let message = format!("`{name}` cannot be `unsafe`; remove `unsafe`");
-        problems.add(unsafety.span, message);
-    }
-    if let Some(abi) = &sig.abi {
-        let message = format!("`{name}` cannot be `extern`; remove the ABI");
-        problems.push(syn::Error::new_spanned(abi, message));
-    }
-    if !sig.generics.params.is_empty() {
-        let message = format!(
-            "`{name}` cannot be generic: nothing would choose the type arguments; remove the \
-             generic parameters"
-        );
-        problems.push(syn::Error::new_spanned(&sig.generics, message));
-    }
-    for (index, input) in sig.inputs.iter().enumerate() {
-        let message = match input {
-            FnArg::Receiver(_) => format!(
-                "`#[lifecycle::main]` goes on a free `async fn`, but `{name}` takes `self`; \
-                 remove it, or take `lc: lifecycle::Lifecycle`"
-            ),
-            FnArg::Typed(_) if index > 0 => format!(
-                "`{name}` takes at most one parameter, the `lifecycle::Lifecycle`; remove this one"
-            ),
-            FnArg::Typed(_) => continue,
-        };
-        problems.push(syn::Error::new_spanned(input, message));
-    }
-    if let Some(variadic) = &sig.variadic {
-        let message = format!("`{name}` cannot be variadic; remove `...`");
-        problems.push(syn::Error::new_spanned(variadic, message));
-    }
-    let invalid = !problems.is_empty();
-    errors.append(problems);
-    if sig.asyncness.is_none() {
-        errors.add(
-            sig.fn_token.span,
-            format!("`#[lifecycle::main]` needs an `async fn`; write `async fn {name}`"),
-        );
-    }
-    match (invalid, sig.asyncness.is_some()) {
-        (true, _) => Shape::Invalid,
-        (false, false) => Shape::NotAsync,
-        (false, true) => Shape::Valid,
-    }
 }

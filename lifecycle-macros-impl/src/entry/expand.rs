@@ -1,14 +1,16 @@
 //! Code generation for `#[lifecycle::main]`: the shutdown sequence written out as one runtime
 //! call a step, so that the expansion reads like the hand-written pipeline.
 
+use std::time::Duration;
+
 use proc_macro2::{Ident, Span, TokenStream};
 use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{AttrStyle, FnArg, ItemFn, ReturnType, Visibility};
 
-use super::duration;
-use super::item;
-use super::main_attr::{Flavor, MainArgs};
+use super::args::{Flavor, MainArgs};
+use crate::duration;
+use crate::item;
 
 /// The user's function, renamed and kept whole (inner attributes, parameter, declared return
 /// type) so that type errors in the body land in the user's code.
@@ -38,11 +40,7 @@ pub(crate) fn main_fn(args: &MainArgs, item: &ItemFn) -> TokenStream {
         ("drain_delay", args.drain_delay),
         ("hook_timeout", args.hook_timeout),
     ] {
-        if let Some((value, _)) = value {
-            let method = Ident::new(method, Span::call_site());
-            let value = duration::to_tokens(value);
-            config.extend(quote!(.#method(#value)));
-        }
+        config.extend(duration_setter(method, value));
     }
     if let Some((signals, _)) = &args.signals {
         let signals = signals
@@ -53,6 +51,16 @@ pub(crate) fn main_fn(args: &MainArgs, item: &ItemFn) -> TokenStream {
     if let Some((on, _)) = args.force_on_second_signal {
         config.extend(quote!(.force_on_second_signal(#on)));
     }
+    config.extend(duration_setter("repeat_window", args.repeat_window));
+    config.extend(duration_setter("deadline_margin", args.deadline_margin));
+
+    // `init` is pinned to `fn()`: a function of another type is a mismatch on the user's path.
+    let init = args.init.as_ref().map(|path| {
+        quote! {
+            let init: fn() = #path;
+            init();
+        }
+    });
 
     let flavor = match args.flavor {
         Some((Flavor::CurrentThread, _)) => quote!(CurrentThread),
@@ -63,12 +71,8 @@ pub(crate) fn main_fn(args: &MainArgs, item: &ItemFn) -> TokenStream {
         None => quote!(::core::option::Option::None),
     };
 
-    // `lc.clone()` is spanned at the declared parameter type, and the steps that require a
-    // `MainResult` at the declared return type: a wrong type is reported where the user wrote it.
-    let span = match &item.sig.output {
-        ReturnType::Type(_, ty) => item::located_at(ty.span()),
-        ReturnType::Default => Span::call_site(),
-    };
+    // `lc.clone()` is spanned at the declared parameter type: a wrong type is reported where
+    // the user wrote it.
     let arg = match item.sig.inputs.first() {
         Some(FnArg::Typed(param)) => {
             let span = item::located_at(param.ty.span());
@@ -76,14 +80,33 @@ pub(crate) fn main_fn(args: &MainArgs, item: &ItemFn) -> TokenStream {
         }
         _ => None,
     };
-    let watch = quote_spanned!(span=> lc.watch_main(__lifecycle_main(#arg)));
-    let wait = quote_spanned!(span=> lc.wait_for_trigger(&mut main).await);
-    let drain = quote_spanned!(span=> lc.drain(&mut main).await);
+    // A declared return type is checked against `MainResult` once, here, and the steps see only
+    // `impl MainResult`: a wrong type is one error at the type, not one per step.
+    let (check, main) = match &item.sig.output {
+        ReturnType::Type(_, ty) => {
+            let span = item::located_at(ty.span());
+            let check = quote_spanned! {span=>
+                fn __lifecycle_checked(
+                    main: impl ::core::future::Future<Output = #ty>,
+                ) -> impl ::core::future::Future<Output = impl ::lifecycle::__private::MainResult>
+                {
+                    main
+                }
+            };
+            (
+                Some(check),
+                quote!(__lifecycle_checked(__lifecycle_main(#arg))),
+            )
+        }
+        ReturnType::Default => (None, quote!(__lifecycle_main(#arg))),
+    };
 
     quote! {
         #(#outer_attrs)*
         #vis fn #name() -> ::std::process::ExitCode {
             #inner
+            #check
+            #init
             let config = #config;
             let config = match config.apply_env() {
                 ::core::result::Result::Ok(config) => config,
@@ -107,9 +130,9 @@ pub(crate) fn main_fn(args: &MainArgs, item: &ItemFn) -> TokenStream {
                     return ::lifecycle::__private::startup_failed(err);
                 }
                 lc.set_ready();
-                let mut main = #watch;
-                #wait;
-                #drain;
+                let mut main = lc.watch_main(#main);
+                lc.wait_for_trigger(&mut main).await;
+                lc.drain(&mut main).await;
                 lc.run_persist_hooks().await;
                 lc.run_shutdown_hooks().await;
                 let report = lc.finish();
@@ -120,6 +143,14 @@ pub(crate) fn main_fn(args: &MainArgs, item: &ItemFn) -> TokenStream {
             code
         }
     }
+}
+
+/// `.grace(::core::time::Duration::from_millis(30000u64))`, if the key was given.
+fn duration_setter(method: &str, value: Option<(Duration, Span)>) -> Option<TokenStream> {
+    let (value, _) = value?;
+    let method = Ident::new(method, Span::call_site());
+    let value = duration::to_tokens(value);
+    Some(quote!(.#method(#value)))
 }
 
 /// What is emitted when the signature cannot be expanded: a plain `fn main() {}` (so no

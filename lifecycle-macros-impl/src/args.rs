@@ -2,72 +2,16 @@
 //!
 //! Parsing is deliberately loose (any expression is accepted as a value) so that a wrong value
 //! becomes a precise message from the attribute's own validator instead of a bare syntax error.
-//! Validation is strict and collects every problem at once through [`Errors`].
+//! Validation is strict and collects every problem at once through [`Errors`](crate::errors::Errors).
 
-use std::fmt::Display;
-
-use proc_macro2::{Span, TokenStream};
+use proc_macro2::TokenStream;
 use quote::ToTokens;
 use syn::ext::IdentExt;
 use syn::parse::{Parse, ParseStream, Parser};
 use syn::punctuated::Punctuated;
 use syn::{Expr, ExprLit, ExprUnary, Ident, Lit, LitStr, Token, UnOp};
 
-/// Every error found so far, combined so the user sees them all in one build.
-#[derive(Default)]
-pub(crate) struct Errors {
-    combined: Option<syn::Error>,
-}
-
-impl Errors {
-    pub(crate) fn push(&mut self, error: syn::Error) {
-        match &mut self.combined {
-            Some(combined) => combined.combine(error),
-            None => self.combined = Some(error),
-        }
-    }
-
-    pub(crate) fn add(&mut self, span: Span, message: impl Display) {
-        self.push(syn::Error::new(span, message));
-    }
-
-    /// Keeps the value, or records the error and gives `None`.
-    pub(crate) fn check<T>(&mut self, result: syn::Result<T>) -> Option<T> {
-        match result {
-            Ok(value) => Some(value),
-            Err(error) => {
-                self.push(error);
-                None
-            }
-        }
-    }
-
-    pub(crate) fn is_empty(&self) -> bool {
-        self.combined.is_none()
-    }
-
-    pub(crate) fn append(&mut self, other: Errors) {
-        if let Some(error) = other.combined {
-            self.push(error);
-        }
-    }
-
-    /// `Err` with every message, if there is any.
-    pub(crate) fn into_result(self) -> syn::Result<()> {
-        match self.combined {
-            Some(error) => Err(error),
-            None => Ok(()),
-        }
-    }
-
-    /// One `compile_error!` per message, or nothing.
-    pub(crate) fn to_compile_errors(&self) -> TokenStream {
-        self.combined
-            .as_ref()
-            .map(syn::Error::to_compile_error)
-            .unwrap_or_default()
-    }
-}
+use crate::errors::Errors;
 
 /// One `key = value` (or a bare `key`, which the validators reject with a hint).
 pub(crate) struct Arg {

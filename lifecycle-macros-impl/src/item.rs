@@ -2,16 +2,54 @@
 
 use proc_macro2::{Span, TokenStream};
 use syn::spanned::Spanned;
-use syn::{Attribute, Item};
+use syn::{Attribute, Item, ItemFn, ItemImpl};
 
-/// The item an attribute was put on, or the error to report with the item emitted unchanged.
-pub(crate) fn parse(item: TokenStream) -> syn::Result<Item> {
-    syn::parse2(item)
+use crate::errors::Errors;
+
+/// The kinds of item an attribute may go on.
+pub(crate) trait Expected: Sized {
+    /// The item, or `None` when it is of another kind.
+    fn from_item(item: Item) -> Option<Self>;
+}
+
+impl Expected for ItemFn {
+    fn from_item(item: Item) -> Option<Self> {
+        match item {
+            Item::Fn(function) => Some(function),
+            _ => None,
+        }
+    }
+}
+
+impl Expected for ItemImpl {
+    fn from_item(item: Item) -> Option<Self> {
+        match item {
+            Item::Impl(block) => Some(block),
+            _ => None,
+        }
+    }
+}
+
+/// The item an attribute was put on, if it is of the kind `T`. Otherwise the error is recorded:
+/// a syntax error as it is, an item of another kind as `misplaced(found)` (`found` names it,
+/// "a struct") on its keyword.
+pub(crate) fn parse<T: Expected>(
+    item: TokenStream,
+    misplaced: impl FnOnce(&str) -> String,
+    errors: &mut Errors,
+) -> Option<T> {
+    let item = errors.check(syn::parse2::<Item>(item))?;
+    let (found, span) = describe(&item);
+    let expected = T::from_item(item);
+    if expected.is_none() {
+        errors.add(span, misplaced(found));
+    }
+    expected
 }
 
 /// Names an item for "found a struct" messages and gives the span of its keyword, the token to
 /// point at when the attribute does not belong there.
-pub(crate) fn describe(item: &Item) -> (&'static str, Span) {
+fn describe(item: &Item) -> (&'static str, Span) {
     match item {
         Item::Const(item) => ("a `const` item", item.const_token.span),
         Item::Enum(item) => ("an enum", item.enum_token.span),
@@ -36,26 +74,6 @@ pub(crate) fn describe(item: &Item) -> (&'static str, Span) {
 /// macro's hygiene and expansion context, so lints still see the code as generated.
 pub(crate) fn located_at(span: Span) -> Span {
     Span::call_site().located_at(span)
-}
-
-/// `()`, `std::io::Result<()>`, `Result<(), E>`, `fmt::Result`: the return types a hook may
-/// declare. The type system checks the rest (`HookResult`); this only catches the obvious
-/// mistakes early with a readable message.
-pub(crate) fn is_unit_or_result(ty: &syn::Type) -> bool {
-    match ty {
-        syn::Type::Tuple(tuple) => tuple.elems.is_empty(),
-        syn::Type::Paren(inner) => is_unit_or_result(&inner.elem),
-        syn::Type::Group(inner) => is_unit_or_result(&inner.elem),
-        syn::Type::Path(path) => {
-            path.qself.is_none()
-                && path
-                    .path
-                    .segments
-                    .last()
-                    .is_some_and(|last| last.ident.to_string().ends_with("Result"))
-        }
-        _ => false,
-    }
 }
 
 /// The `#[cfg(...)]` attributes among `attrs`.

@@ -7,7 +7,7 @@ use proc_macro2::{Span, TokenStream};
 use quote::quote;
 use syn::Expr;
 
-use super::args::{self, Arg};
+use crate::args::{self, Arg};
 
 /// Whether zero is a meaningful value for a key.
 #[derive(Clone, Copy, PartialEq, Eq)]

@@ -1,0 +1,64 @@
+//! Code generation for `#[lifecycle::component]`: the `impl Component` that hands each managed
+//! value's hooks to the runtime.
+
+use proc_macro2::TokenStream;
+use quote::{quote, quote_spanned};
+use syn::ItemImpl;
+
+use crate::hook::expand::hook_value;
+use crate::hook::HookFn;
+
+/// `impl Component for Db { fn hooks(self: Arc<Self>) -> Vec<Hook> { Vec::from([...]) } }`.
+///
+/// Each hook owns a clone of the `Arc`; an async hook clones it again on every run so the
+/// returned future is `'static`. Methods are called as `Self::close(&this)` rather than
+/// `this.close()` so that a trait method of `Arc` with the same name cannot be picked instead.
+pub(crate) fn component_impl(item: &ItemImpl, hooks: &[HookFn]) -> TokenStream {
+    let (impl_generics, _, where_clause) = item.generics.split_for_impl();
+    let self_ty = &item.self_ty;
+    let values = hooks.iter().map(|hook| {
+        let method = &hook.ident;
+        let callable = if hook.is_async {
+            quote_spanned! {hook.span=>
+                move || {
+                    let this = ::std::sync::Arc::clone(&this);
+                    async move { Self::#method(&this).await }
+                }
+            }
+        } else {
+            quote_spanned!(hook.span=> move || Self::#method(&this))
+        };
+        let value = hook_value(hook, callable);
+        quote! {
+            {
+                let this = ::std::sync::Arc::clone(&self);
+                #value
+            }
+        }
+    });
+    // An array when every hook is always compiled; one `push` a hook when some carry a
+    // `#[cfg(...)]`, which can be repeated on a statement but not on an array element.
+    let body = if hooks.iter().all(|hook| hook.cfgs.is_empty()) {
+        quote!(::std::vec::Vec::from([#(#values),*]))
+    } else {
+        let pushes = hooks.iter().zip(values).map(|(hook, value)| {
+            let cfgs = &hook.cfgs;
+            quote!(#(#cfgs)* hooks.push(#value);)
+        });
+        quote! {
+            #[allow(unused_mut)]
+            let mut hooks = ::std::vec::Vec::new();
+            #(#pushes)*
+            hooks
+        }
+    };
+    quote! {
+        impl #impl_generics ::lifecycle::__private::Component for #self_ty #where_clause {
+            fn hooks(
+                self: ::std::sync::Arc<Self>,
+            ) -> ::std::vec::Vec<::lifecycle::__private::Hook> {
+                #body
+            }
+        }
+    }
+}

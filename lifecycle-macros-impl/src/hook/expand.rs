@@ -1,0 +1,70 @@
+//! Code generation for hooks: the `Hook` value of one hook (shared with the `impl Component` of
+//! `#[lifecycle::component]`), and the `FREE_HOOKS` registration of a free function.
+
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote, quote_spanned, ToTokens};
+use syn::{Ident, LitStr};
+
+use super::{HookFn, HookKind};
+use crate::duration;
+
+/// `::lifecycle::__private::Hook::on_shutdown(name, callable).order(..).timeout(..)`, with a
+/// builder call only for each argument the user gave.
+pub(crate) fn hook_value(hook: &HookFn, callable: TokenStream) -> TokenStream {
+    let constructor = match (hook.kind, hook.is_async) {
+        (HookKind::Shutdown, true) => "on_shutdown",
+        (HookKind::Shutdown, false) => "on_shutdown_blocking",
+        (HookKind::Persist, true) => "persist",
+        (HookKind::Persist, false) => "persist_blocking",
+    };
+    let constructor = Ident::new(constructor, hook.span);
+    let name = match &hook.args.name {
+        Some((name, span)) => LitStr::new(name, *span).into_token_stream(),
+        None => {
+            let suffix = &hook.path_suffix;
+            quote!(::core::concat!(::core::module_path!(), #suffix))
+        }
+    };
+    let order = hook.args.order.map(|(order, _)| quote!(.order(#order)));
+    let timeout = hook.args.timeout.map(|(timeout, _)| {
+        let timeout = duration::to_tokens(timeout);
+        quote!(.timeout(#timeout))
+    });
+    let every = hook.args.every.map(|(every, _)| {
+        let every = duration::to_tokens(every);
+        quote!(.every(#every))
+    });
+    // Spanned at the method's name: a future that is not `Send`, or a result that is not a
+    // `HookResult`, is reported at the hook rather than at the attribute.
+    quote_spanned! {hook.span=>
+        ::lifecycle::__private::Hook::#constructor(#name, #callable) #order #timeout #every
+    }
+}
+
+/// Registers a free hook function in `FREE_HOOKS`, which `Lifecycle::register_free_hooks` reads
+/// at start-up: no wiring in `main`.
+pub(crate) fn free_registration(hook: &HookFn) -> TokenStream {
+    // The helper items live in an anonymous const, so `HOOK` and `hook` clash with nothing
+    // outside; only a user function of the same name would be shadowed inside it.
+    let (static_name, fn_name) = if hook.ident == "hook" || hook.ident == "HOOK" {
+        (
+            format_ident!("__LIFECYCLE_HOOK"),
+            format_ident!("__lifecycle_hook"),
+        )
+    } else {
+        (format_ident!("HOOK"), format_ident!("hook"))
+    };
+    let value = hook_value(hook, hook.ident.to_token_stream());
+    let cfgs = &hook.cfgs;
+    quote! {
+        #(#cfgs)*
+        const _: () = {
+            #[::lifecycle::__private::linkme::distributed_slice(::lifecycle::__private::FREE_HOOKS)]
+            #[linkme(crate = ::lifecycle::__private::linkme)]
+            static #static_name: fn() -> ::lifecycle::__private::Hook = #fn_name;
+            fn #fn_name() -> ::lifecycle::__private::Hook {
+                #value
+            }
+        };
+    }
+}

@@ -1,0 +1,48 @@
+//! The `lifecycle` attribute macros at the `proc_macro2` level, as an ordinary library: the
+//! proc-macro crate `lifecycle-macros` converts its tokens and calls these, and the expansion
+//! test runs them on the examples. Not a public API: use the attributes through `lifecycle`.
+//!
+//! One module per attribute, each reading parse → validate → expand:
+//!
+//! - [`entry`]: `#[lifecycle::main]` (the program's entry point, as in tokio-macros);
+//! - [`component`](mod@component): `#[lifecycle::component]`;
+//! - [`hook`]: `#[lifecycle::on_shutdown]` and `#[lifecycle::persist]` on a free function, and
+//!   the hook model the component shares.
+//!
+//! and what they share: the `key = value` syntax ([`args`], [`duration`]), the item parser
+//! ([`item`]), the one signature check ([`signature`]) and the error collector ([`errors`]).
+//! Every problem becomes a `syn::Error` on the tightest span; all of them are emitted together,
+//! after the item, so that no follow-up errors appear.
+
+mod args;
+mod component;
+mod duration;
+mod entry;
+mod errors;
+mod hook;
+mod item;
+mod signature;
+
+use proc_macro2::TokenStream;
+
+use hook::HookKind;
+
+/// `#[lifecycle::main(...)]` on `async fn main`.
+pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
+    entry::main(args, item)
+}
+
+/// `#[lifecycle::component]` on an inherent impl block.
+pub fn component(args: TokenStream, item: TokenStream) -> TokenStream {
+    component::component(args, item)
+}
+
+/// `#[lifecycle::on_shutdown(...)]` on a free function.
+pub fn on_shutdown(args: TokenStream, item: TokenStream) -> TokenStream {
+    hook::free_hook(HookKind::Shutdown, args, item)
+}
+
+/// `#[lifecycle::persist(...)]` on a free function.
+pub fn persist(args: TokenStream, item: TokenStream) -> TokenStream {
+    hook::free_hook(HookKind::Persist, args, item)
+}

@@ -1,0 +1,4 @@
+#[lifecycle::main]
+async fn main() -> std::process::ExitCode {
+    std::process::ExitCode::SUCCESS
+}

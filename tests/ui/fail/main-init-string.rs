@@ -1,0 +1,6 @@
+fn setup_logging() {}
+
+#[lifecycle::main(init = "setup_logging")]
+async fn main() {
+    setup_logging();
+}

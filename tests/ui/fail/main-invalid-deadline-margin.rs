@@ -1,0 +1,2 @@
+#[lifecycle::main(deadline_margin = "1x")]
+async fn main() {}

@@ -1,0 +1,4 @@
+#[lifecycle::main]
+async fn main(lc: &lifecycle::Lifecycle) {
+    let _ = lc;
+}
