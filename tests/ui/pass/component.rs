@@ -14,6 +14,8 @@ impl std::fmt::Display for DbError {
     }
 }
 
+impl std::error::Error for DbError {}
+
 // Async and blocking hooks, bare and qualified attributes, every return form.
 #[lifecycle::component]
 impl Db {
