@@ -69,6 +69,7 @@ mod config;
 mod failure;
 mod hooks;
 mod lifecycle;
+mod log;
 mod persist;
 mod report;
 mod run;

@@ -17,9 +17,8 @@ use tokio_util::task::TaskTracker;
 
 use crate::failure::{panic_message, Failure, IntoFailure};
 use crate::hooks::{phase_budget, run_phase};
-use crate::report::{
-    log_or_stderr, quietly, whole_ms, AbortedTask, Millis, PhaseTimings, MAX_TASKS_NAMED,
-};
+use crate::log::{log_or_stderr, quietly, whole_ms, Millis};
+use crate::report::{AbortedTask, PhaseTimings, MAX_TASKS_NAMED};
 use crate::task::{Cut, Failures, LiveTasks};
 use crate::watchdog::{self, Ears, Phase, Rules, Watch};
 use crate::{

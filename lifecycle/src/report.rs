@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use crate::failure::Failure;
-pub(crate) use crate::watchdog::whole_ms;
+use crate::log::{no_subscriber, quietly, to_stderr, whole_ms, Millis};
 use crate::{HookKind, Signal};
 
 /// Exit code of a clean shutdown. The example here covers every `EXIT_*` code; see
@@ -711,21 +711,6 @@ impl fmt::Display for ShutdownReport {
     }
 }
 
-/// A duration printed in milliseconds with three significant decimals of seconds: `1.204s`,
-/// `15ms`.
-pub(crate) struct Millis(pub(crate) Duration);
-
-impl fmt::Display for Millis {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let ms = self.0.as_millis();
-        if ms >= 1000 {
-            write!(f, "{}.{:03}s", ms / 1000, ms % 1000)
-        } else {
-            write!(f, "{ms}ms")
-        }
-    }
-}
-
 /// A list that stays on one line: the first ten names, then how many more.
 struct Abbreviated<'a, T>(&'a [T]);
 
@@ -743,45 +728,6 @@ impl<T: fmt::Display> fmt::Display for Abbreviated<'_, T> {
         }
         Ok(())
     }
-}
-
-/// Runs a logging call, swallowing a panic from it: a subscriber that panics (on a write to a
-/// closed standard error, say) must not take the shutdown down with it.
-pub(crate) fn quietly(log: impl FnOnce()) {
-    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(log));
-}
-
-/// Logs `message` at `level` through `tracing`, or writes it to standard error when no
-/// subscriber is installed. Never panics.
-pub(crate) fn log_or_stderr(level: tracing::Level, message: &str) {
-    quietly(|| {
-        if no_subscriber() {
-            to_stderr(message);
-        } else if level == tracing::Level::ERROR {
-            tracing::error!("{message}");
-        } else if level == tracing::Level::WARN {
-            tracing::warn!("{message}");
-        } else {
-            tracing::info!("{message}");
-        }
-    });
-}
-
-/// Writes `text` to standard error in one `write` call. Standard error is unbuffered, and the
-/// report's formatting alone would otherwise make some thirty system calls on the exit path.
-pub(crate) fn to_stderr(text: &str) {
-    use std::io::Write;
-    let mut line = String::with_capacity(text.len() + 1);
-    line.push_str(text);
-    if !line.ends_with('\n') {
-        line.push('\n');
-    }
-    let _ = std::io::stderr().lock().write_all(line.as_bytes());
-}
-
-/// Whether no `tracing` subscriber would see an event from here.
-pub(crate) fn no_subscriber() -> bool {
-    tracing::dispatcher::get_default(|dispatch| dispatch.is::<tracing::subscriber::NoSubscriber>())
 }
 
 #[cfg(test)]
@@ -936,9 +882,4 @@ mod tests {
         assert!(text.lines().count() < 25, "{text}");
     }
 
-    #[test]
-    fn durations_print_in_ms_or_seconds() {
-        assert_eq!(Millis(Duration::from_millis(15)).to_string(), "15ms");
-        assert_eq!(Millis(Duration::from_millis(1204)).to_string(), "1.204s");
-    }
 }

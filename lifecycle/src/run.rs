@@ -4,7 +4,8 @@ use std::fmt;
 use std::future::Future;
 use std::process::ExitCode;
 
-use crate::report::{no_subscriber, to_stderr, EXIT_CONFIG, EXIT_STARTUP_FAILED};
+use crate::log::{no_subscriber, to_stderr};
+use crate::report::{EXIT_CONFIG, EXIT_STARTUP_FAILED};
 use crate::{Config, ConfigError, Lifecycle, MainResult, SignalError};
 
 /// Runs a service with graceful shutdown: what `#[lifecycle::main]` generates, as one call.

@@ -219,7 +219,7 @@ impl Recorder {
         let name = self.name.to_string();
         let critical = self.critical;
         let Some(inner) = crate::lifecycle::find(self.lifecycle) else {
-            crate::report::quietly(|| {
+            crate::log::quietly(|| {
                 tracing::error!(task = %name, critical, error = %failure, "tracked task failed");
             });
             return; // the lifecycle is gone; the log line above is all that is left to do
@@ -231,7 +231,7 @@ impl Recorder {
                 error: failure.clone(),
             });
         }
-        crate::report::quietly(|| {
+        crate::log::quietly(|| {
             tracing::error!(task = %name, critical, error = %failure, "tracked task failed");
         });
     }

@@ -17,7 +17,8 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
-use crate::report::{log_or_stderr, Millis, EXIT_DEADLINE};
+use crate::log::{log_or_stderr, whole_ms, Millis};
+use crate::report::EXIT_DEADLINE;
 use crate::signal::{Listener, Signal, SignalError};
 
 /// How long the last words before a forced exit may take to write.
@@ -283,11 +284,6 @@ fn exit_now(code: u8) -> ! {
 #[cfg(not(unix))]
 fn exit_now(code: u8) -> ! {
     std::process::exit(i32::from(code))
-}
-
-/// Whole milliseconds, saturating at `u64::MAX`.
-pub(crate) fn whole_ms(duration: Duration) -> u64 {
-    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
 #[cfg(test)]
