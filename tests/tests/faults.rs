@@ -159,11 +159,11 @@ fn first_signal_after_requested_shutdown_does_not_force() {
 
 #[test]
 fn double_delivery_is_one_request() {
-    // Two SIGTERMs microseconds apart, as a forwarding shell and a process-group kill deliver
+    // Two SIGTERMs 0.1 to 1 ms apart, as a forwarding shell and a process-group kill deliver
     // one request: the state is saved and the exit is clean, every time.
-    let runs = concurrently(20, 4, |_| {
+    let runs = concurrently(20, 4, |run| {
         let service = start("serve", &[]);
-        service.signal_burst("TERM", 2);
+        service.signal_burst("TERM", 2, 75 + 35 * run);
         let exited = service.wait_exit_within(QUICK);
         let saved = exited.stdout.iter().any(|line| line == "persist ran");
         (exited.status.code(), saved)
@@ -246,7 +246,7 @@ fn sigterm_within_1ms_of_spawn() {
 fn storm_of_100_sigterms() {
     let runs = concurrently(5, 5, |_| {
         let service = start("serve", &[]);
-        service.signal_burst("TERM", 100);
+        service.signal_burst("TERM", 100, 0);
         service.wait_exit_within(QUICK).status.code()
     });
     for code in &runs {

@@ -24,9 +24,13 @@ fn say(line: &str) {
     let _ = out.flush();
 }
 
-/// A persist hook that prints `persist ran` on stdout.
+/// A persist hook that takes 100 ms (so a signal that comes soon after the first lands in the
+/// middle of the shutdown), then prints `persist ran` on stdout.
 fn persist_hook() -> Hook {
-    Hook::persist("save-state", || async { say("persist ran") })
+    Hook::persist("save-state", || async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        say("persist ran");
+    })
 }
 
 /// A `tracing` fmt subscriber writing to standard error.
