@@ -3,7 +3,7 @@
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStderr, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -19,12 +19,36 @@ pub struct Service {
     lines: Receiver<String>,
     seen: Vec<String>,
     stderr: Option<thread::JoinHandle<String>>,
+    /// With [`Stderr::Full`]: the read end of the child's stderr, kept open and never read.
+    unread_stderr: Option<ChildStderr>,
+}
+
+/// What the test does with a child's standard error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stderr {
+    /// Read it all; [`Exited::stderr`] holds it.
+    Collect,
+    /// A pipe whose read end is closed at once: every write fails with `EPIPE`.
+    Closed,
+    /// A pipe kept open and never read: once about 64 KiB are written, writes block.
+    Full,
 }
 
 impl Service {
     /// Starts `program` with `args` and extra environment variables; stdout is read line by line,
     /// stderr is collected.
     pub fn start(program: impl AsRef<Path>, args: &[&str], env: &[(&str, &str)]) -> Self {
+        Self::start_with_stderr(program, args, env, Stderr::Collect)
+    }
+
+    /// Like [`start`](Self::start), with standard error treated as `stderr` says.
+    pub fn start_with_stderr(
+        program: impl AsRef<Path>,
+        args: &[&str],
+        env: &[(&str, &str)],
+        stderr: Stderr,
+    ) -> Self {
+        let mode = stderr;
         let mut command = Command::new(program.as_ref());
         command
             .args(args)
@@ -38,7 +62,7 @@ impl Service {
             .spawn()
             .unwrap_or_else(|err| panic!("could not start {}: {err}", program.as_ref().display()));
         let stdout = child.stdout.take().expect("stdout is piped");
-        let mut stderr = child.stderr.take().expect("stderr is piped");
+        let stderr = child.stderr.take().expect("stderr is piped");
         let (tx, lines) = mpsc::channel();
         thread::spawn(move || {
             for line in BufReader::new(stdout).lines() {
@@ -48,16 +72,28 @@ impl Service {
                 }
             }
         });
-        let stderr = thread::spawn(move || {
-            let mut text = String::new();
-            let _ = stderr.read_to_string(&mut text);
-            text
-        });
+        let (stderr, unread_stderr) = match mode {
+            Stderr::Collect => {
+                let mut stderr = stderr;
+                let reader = thread::spawn(move || {
+                    let mut text = String::new();
+                    let _ = stderr.read_to_string(&mut text);
+                    text
+                });
+                (Some(reader), None)
+            }
+            Stderr::Closed => {
+                drop(stderr);
+                (None, None)
+            }
+            Stderr::Full => (None, Some(stderr)),
+        };
         Self {
             child,
             lines,
             seen: Vec::new(),
-            stderr: Some(stderr),
+            stderr,
+            unread_stderr,
         }
     }
 
@@ -93,6 +129,29 @@ impl Service {
         self.wait_for_line(|line| line == expected);
     }
 
+    /// Sends the signal `name` `times` times, back to back: one shell runs its builtin `kill` in a
+    /// loop, so the deliveries land microseconds apart; between two of them the shell counts to
+    /// `spin` (about 1.3 µs a step with dash). Errors (the process already gone) are ignored.
+    pub fn signal_burst(&self, name: &str, times: usize, spin: usize) {
+        let script = format!(
+            "i=0; while [ $i -lt {times} ]; do \
+               [ $i -gt 0 ] && {{ j=0; while [ $j -lt {spin} ]; do j=$((j+1)); done; }}; \
+               kill -s {name} {pid} 2>/dev/null; i=$((i+1)); \
+             done; exit 0",
+            pid = self.pid()
+        );
+        let status = Command::new("sh")
+            .args(["-c", &script])
+            .status()
+            .expect("run sh");
+        assert!(status.success(), "{script} failed");
+    }
+
+    /// Whether the process is still running (it is reaped if it has exited).
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
     /// Sends a signal by name (`TERM`, `INT`, `QUIT`, `HUP`) with the system's `kill`.
     pub fn signal(&self, name: &str) {
         let status = Command::new("kill")
@@ -104,19 +163,28 @@ impl Service {
 
     /// Waits (at most [`PATIENCE`]) for the process to exit. Returns its status, every stdout line
     /// (including those already read) and its stderr.
-    pub fn wait_exit(mut self) -> Exited {
+    pub fn wait_exit(self) -> Exited {
+        self.wait_exit_within(PATIENCE)
+    }
+
+    /// Like [`wait_exit`](Self::wait_exit), but fails the test (and kills the process) when it
+    /// is still running after `limit`.
+    pub fn wait_exit_within(mut self, limit: Duration) -> Exited {
         let started = Instant::now();
         let status = loop {
             if let Some(status) = self.child.try_wait().expect("try_wait") {
                 break status;
             }
-            assert!(
-                started.elapsed() < PATIENCE,
-                "the process did not exit within {PATIENCE:?}; stdout so far: {:?}",
-                self.seen
-            );
-            thread::sleep(Duration::from_millis(5));
+            if started.elapsed() >= limit {
+                self.seen.extend(self.lines.try_iter());
+                panic!(
+                    "the process was still running {limit:?} later; stdout so far: {:?}",
+                    self.seen
+                );
+            }
+            thread::sleep(Duration::from_millis(2));
         };
+        drop(self.unread_stderr.take());
         let exited_after = started.elapsed();
         let mut stdout = std::mem::take(&mut self.seen);
         stdout.extend(self.lines.try_iter());
