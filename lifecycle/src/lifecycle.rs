@@ -213,9 +213,13 @@ impl Note {
                 signal = %signal,
                 "signal during shutdown: skipping the rest of the drain delay"
             ),
-            Note::Ignored(signal) => tracing::warn!(
-                signal = %signal,
-                "{signal} ignored: not a shutdown signal (add it to `signals` to stop on it)"
+            // Written even without a subscriber: a signal that would have killed the process
+            // before is now ignored, and the operator who sent it must learn why.
+            Note::Ignored(signal) => log_or_stderr(
+                tracing::Level::WARN,
+                &format!(
+                    "lifecycle: {signal} ignored: not a shutdown signal (add it to `signals` to stop on it)"
+                ),
             ),
             Note::Repeated(signal) => tracing::debug!(
                 signal = %signal,

@@ -881,5 +881,4 @@ mod tests {
         assert!(text.contains("and 30007 more task failures"), "{text}");
         assert!(text.lines().count() < 25, "{text}");
     }
-
 }
