@@ -15,7 +15,7 @@ fn main() {
             tokio::spawn(async move {
                 let started = Instant::now();
                 if which == "lifecycle" {
-                    let lc = lifecycle::Lifecycle::new(lifecycle::Config::new());
+                    let lc = lifecycle::Sequence::new(lifecycle::Config::new());
                     let hs: Vec<_> = (0..1_000_000usize)
                         .map(|i| lc.spawn(async move { std::hint::black_box(i) }))
                         .collect();

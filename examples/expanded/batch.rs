@@ -8,7 +8,7 @@
 //! - the main body returning is a shutdown trigger like a signal: the persist hook and the
 //!   shutdown hooks still run, in order, and the exit code tells the scheduler how it went;
 //! - a hook that fails does not stop the others (the lock is still released) and turns into exit
-//!   code 3 (`lifecycle::EXIT_HOOK_FAILED`), with the failing hook named in the report on stderr;
+//!   code 3 (`lifecycle::report::EXIT_HOOK_FAILED`), with the failing hook named in the report on stderr;
 //! - a SIGTERM half way (the scheduler gave up) stops the job between two chunks: `main` returns
 //!   an error (exit code 1) and the export is not written, so no half file is ever published.
 //!
@@ -77,7 +77,7 @@ impl ::lifecycle::__private::Component for RunLock {
                         ::core::concat!(::core::module_path!(), "::RunLock::release"),
                         move || Self::release(&this),
                     )
-                    .order(100i32)
+                    .with_order(100i32)
             },
         ])
     }
@@ -125,7 +125,7 @@ impl ::lifecycle::__private::Component for Export {
                         ::core::concat!(::core::module_path!(), "::Export::save"),
                         move || Self::save(&this),
                     )
-                    .timeout(::core::time::Duration::from_millis(10000u64))
+                    .with_timeout(::core::time::Duration::from_millis(10000u64))
             },
         ])
     }
@@ -152,8 +152,8 @@ const _: () = {
                 ::core::concat!(::core::module_path!(), "::notify"),
                 notify,
             )
-            .order(10i32)
-            .timeout(::core::time::Duration::from_millis(2000u64))
+            .with_order(10i32)
+            .with_timeout(::core::time::Duration::from_millis(2000u64))
     }
 };
 
@@ -219,21 +219,18 @@ fn main() -> ::std::process::ExitCode {
     }
     fn __lifecycle_checked(
         main: impl ::core::future::Future<Output = io::Result<()>>,
-    ) -> impl ::core::future::Future<Output = impl ::lifecycle::__private::MainResult> {
+    ) -> impl ::core::future::Future<Output = impl ::lifecycle::__private::Outcome> {
         main
     }
     let config = ::lifecycle::__private::Config::new()
-        .grace(::core::time::Duration::from_millis(30000u64));
+        .with_grace(::core::time::Duration::from_millis(30000u64));
     let config = match config.apply_env() {
         ::core::result::Result::Ok(config) => config,
         ::core::result::Result::Err(err) => {
             return ::lifecycle::__private::startup_failed(err);
         }
     };
-    let runtime = match ::lifecycle::__private::runtime(
-        ::lifecycle::__private::Flavor::MultiThread,
-        ::core::option::Option::None,
-    ) {
+    let runtime = match ::lifecycle::__private::runtime(&config) {
         ::core::result::Result::Ok(runtime) => runtime,
         ::core::result::Result::Err(err) => {
             return ::lifecycle::__private::startup_failed(err);
@@ -241,19 +238,23 @@ fn main() -> ::std::process::ExitCode {
     };
     let code = runtime
         .block_on(async move {
-            let lc = ::lifecycle::__private::Lifecycle::new(config);
-            lc.register_free_hooks();
-            if let ::core::result::Result::Err(err) = lc.listen_for_signals() {
-                return ::lifecycle::__private::startup_failed(err);
-            }
-            lc.set_ready();
-            let mut main = lc
-                .watch_main(__lifecycle_checked(__lifecycle_main(lc.clone())));
-            lc.wait_for_trigger(&mut main).await;
-            lc.drain(&mut main).await;
-            lc.run_persist_hooks().await;
-            lc.run_shutdown_hooks().await;
-            let report = lc.finish();
+            let sequence = ::lifecycle::__private::Sequence::new(config);
+            let lc = sequence.handle();
+            let running = match sequence.start() {
+                ::core::result::Result::Ok(running) => running,
+                ::core::result::Result::Err(err) => {
+                    return ::lifecycle::__private::startup_failed(err);
+                }
+            };
+            let report = running
+                .run_until_trigger(__lifecycle_checked(__lifecycle_main(lc.clone())))
+                .await
+                .drain()
+                .await
+                .persist()
+                .await
+                .shut_down()
+                .await;
             report.log();
             report.exit_code()
         });

@@ -48,7 +48,7 @@ impl ::lifecycle::__private::Component for Db {
                             async move { Self::save_offsets(&this).await }
                         },
                     )
-                    .timeout(::core::time::Duration::from_millis(2000u64))
+                    .with_timeout(::core::time::Duration::from_millis(2000u64))
             },
             {
                 let this = ::std::sync::Arc::clone(&self);
@@ -59,8 +59,8 @@ impl ::lifecycle::__private::Component for Db {
                             async move { Self::close(&this).await }
                         },
                     )
-                    .order(100i32)
-                    .timeout(::core::time::Duration::from_millis(5000u64))
+                    .with_order(100i32)
+                    .with_timeout(::core::time::Duration::from_millis(5000u64))
             },
         ])
     }
@@ -82,7 +82,7 @@ const _: () = {
                 ::core::concat!(::core::module_path!(), "::flush_metrics"),
                 flush_metrics,
             )
-            .order(10i32)
+            .with_order(10i32)
     }
 };
 
@@ -107,18 +107,15 @@ fn main() -> ::std::process::ExitCode {
         }
     }
     let config = ::lifecycle::__private::Config::new()
-        .grace(::core::time::Duration::from_millis(10000u64))
-        .drain_delay(::core::time::Duration::from_millis(1000u64));
+        .with_grace(::core::time::Duration::from_millis(10000u64))
+        .with_drain_delay(::core::time::Duration::from_millis(1000u64));
     let config = match config.apply_env() {
         ::core::result::Result::Ok(config) => config,
         ::core::result::Result::Err(err) => {
             return ::lifecycle::__private::startup_failed(err);
         }
     };
-    let runtime = match ::lifecycle::__private::runtime(
-        ::lifecycle::__private::Flavor::MultiThread,
-        ::core::option::Option::None,
-    ) {
+    let runtime = match ::lifecycle::__private::runtime(&config) {
         ::core::result::Result::Ok(runtime) => runtime,
         ::core::result::Result::Err(err) => {
             return ::lifecycle::__private::startup_failed(err);
@@ -126,18 +123,23 @@ fn main() -> ::std::process::ExitCode {
     };
     let code = runtime
         .block_on(async move {
-            let lc = ::lifecycle::__private::Lifecycle::new(config);
-            lc.register_free_hooks();
-            if let ::core::result::Result::Err(err) = lc.listen_for_signals() {
-                return ::lifecycle::__private::startup_failed(err);
-            }
-            lc.set_ready();
-            let mut main = lc.watch_main(__lifecycle_main(lc.clone()));
-            lc.wait_for_trigger(&mut main).await;
-            lc.drain(&mut main).await;
-            lc.run_persist_hooks().await;
-            lc.run_shutdown_hooks().await;
-            let report = lc.finish();
+            let sequence = ::lifecycle::__private::Sequence::new(config);
+            let lc = sequence.handle();
+            let running = match sequence.start() {
+                ::core::result::Result::Ok(running) => running,
+                ::core::result::Result::Err(err) => {
+                    return ::lifecycle::__private::startup_failed(err);
+                }
+            };
+            let report = running
+                .run_until_trigger(__lifecycle_main(lc.clone()))
+                .await
+                .drain()
+                .await
+                .persist()
+                .await
+                .shut_down()
+                .await;
             report.log();
             report.exit_code()
         });

@@ -144,7 +144,7 @@ impl ::lifecycle::__private::Component for Queue {
                         ::core::concat!(::core::module_path!(), "::Queue::save"),
                         move || Self::save(&this),
                     )
-                    .timeout(::core::time::Duration::from_millis(2000u64))
+                    .with_timeout(::core::time::Duration::from_millis(2000u64))
             },
         ])
     }
@@ -209,21 +209,18 @@ fn main() -> ::std::process::ExitCode {
     }
     fn __lifecycle_checked(
         main: impl ::core::future::Future<Output = io::Result<()>>,
-    ) -> impl ::core::future::Future<Output = impl ::lifecycle::__private::MainResult> {
+    ) -> impl ::core::future::Future<Output = impl ::lifecycle::__private::Outcome> {
         main
     }
     let config = ::lifecycle::__private::Config::new()
-        .grace(::core::time::Duration::from_millis(10000u64));
+        .with_grace(::core::time::Duration::from_millis(10000u64));
     let config = match config.apply_env() {
         ::core::result::Result::Ok(config) => config,
         ::core::result::Result::Err(err) => {
             return ::lifecycle::__private::startup_failed(err);
         }
     };
-    let runtime = match ::lifecycle::__private::runtime(
-        ::lifecycle::__private::Flavor::MultiThread,
-        ::core::option::Option::None,
-    ) {
+    let runtime = match ::lifecycle::__private::runtime(&config) {
         ::core::result::Result::Ok(runtime) => runtime,
         ::core::result::Result::Err(err) => {
             return ::lifecycle::__private::startup_failed(err);
@@ -231,19 +228,23 @@ fn main() -> ::std::process::ExitCode {
     };
     let code = runtime
         .block_on(async move {
-            let lc = ::lifecycle::__private::Lifecycle::new(config);
-            lc.register_free_hooks();
-            if let ::core::result::Result::Err(err) = lc.listen_for_signals() {
-                return ::lifecycle::__private::startup_failed(err);
-            }
-            lc.set_ready();
-            let mut main = lc
-                .watch_main(__lifecycle_checked(__lifecycle_main(lc.clone())));
-            lc.wait_for_trigger(&mut main).await;
-            lc.drain(&mut main).await;
-            lc.run_persist_hooks().await;
-            lc.run_shutdown_hooks().await;
-            let report = lc.finish();
+            let sequence = ::lifecycle::__private::Sequence::new(config);
+            let lc = sequence.handle();
+            let running = match sequence.start() {
+                ::core::result::Result::Ok(running) => running,
+                ::core::result::Result::Err(err) => {
+                    return ::lifecycle::__private::startup_failed(err);
+                }
+            };
+            let report = running
+                .run_until_trigger(__lifecycle_checked(__lifecycle_main(lc.clone())))
+                .await
+                .drain()
+                .await
+                .persist()
+                .await
+                .shut_down()
+                .await;
             report.log();
             report.exit_code()
         });

@@ -50,7 +50,8 @@ use proc_macro::TokenStream;
 ///
 /// The function may take one parameter, the `lifecycle::Lifecycle` by value (it receives a
 /// clone: the handle is cheap to clone), and may return `()` or a `Result<(), E>` with
-/// `E: Debug` (any `MainResult`). A wrong return type is one error, at the type.
+/// an error type that converts into `Box<dyn Error + Send + Sync>` (any `lifecycle::Outcome`).
+/// A wrong return type is one error, at the type.
 ///
 /// # Installing logging first: `init`
 ///
@@ -80,38 +81,43 @@ use proc_macro::TokenStream;
 ///         lc.spawn(worker(lc.token()));
 ///         serve(lc.cancelled_owned()).await
 ///     }
-///     // The declared return type, checked once: the steps below see only `impl MainResult`.
+///     // The declared return type, checked once: the steps below see only `impl Outcome`.
 ///     fn __lifecycle_checked(
 ///         main: impl Future<Output = Result<(), AppError>>,
-///     ) -> impl Future<Output = impl lifecycle::MainResult> {
+///     ) -> impl Future<Output = impl lifecycle::Outcome> {
 ///         main
 ///     }
 ///     let init: fn() = setup_logging;                 // only with `init = ...`, and first
 ///     init();
 ///     let config = lifecycle::Config::new()
-///         .grace(Duration::from_millis(30000))
-///         .drain_delay(Duration::from_millis(5000));
+///         .with_grace(Duration::from_millis(30000))
+///         .with_drain_delay(Duration::from_millis(5000));
 ///     let config = match config.apply_env() {
 ///         Ok(config) => config,
 ///         Err(err) => return lifecycle::__private::startup_failed(err),
 ///     };
-///     let runtime = match lifecycle::__private::runtime(Flavor::MultiThread, None) {
+///     let runtime = match lifecycle::__private::runtime(&config) {
 ///         Ok(runtime) => runtime,
 ///         Err(err) => return lifecycle::__private::startup_failed(err),
 ///     };
 ///     let code = runtime.block_on(async move {
-///         let lc = lifecycle::Lifecycle::new(config);
-///         lc.register_free_hooks();                   // every #[lifecycle::on_shutdown] fn
-///         if let Err(err) = lc.listen_for_signals() {
-///             return lifecycle::__private::startup_failed(err);
-///         }
-///         lc.set_ready();
-///         let mut main = lc.watch_main(__lifecycle_checked(__lifecycle_main(lc.clone())));
-///         lc.wait_for_trigger(&mut main).await;       // signal, main returned, lc.shutdown()
-///         lc.drain(&mut main).await;                  // until every task is done, or grace
-///         lc.run_persist_hooks().await;
-///         lc.run_shutdown_hooks().await;              // ascending order
-///         let report = lc.finish();
+///         let sequence = lifecycle::Sequence::new(config);
+///         let lc = sequence.handle();
+///         // Free #[lifecycle::on_shutdown] fns, the watchdog thread (signals, hard deadline),
+///         // readiness Ready.
+///         let running = match sequence.start() {
+///             Ok(running) => running,
+///             Err(err) => return lifecycle::__private::startup_failed(err),
+///         };
+///         let report = running
+///             .run_until_trigger(__lifecycle_checked(__lifecycle_main(lc.clone())))
+///             .await                                  // signal, main returned, a request
+///             .drain()
+///             .await                                  // until every task is done, or grace
+///             .persist()
+///             .await
+///             .shut_down()                            // shutdown hooks by ascending order
+///             .await;
 ///         report.log();
 ///         report.exit_code()
 ///     });
@@ -163,8 +169,8 @@ pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
 ///                     let this = Arc::clone(&this);
 ///                     async move { Self::close(&this).await }
 ///                 })
-///                 .order(100)
-///                 .timeout(Duration::from_millis(5000))
+///                 .with_order(100)
+///                 .with_timeout(Duration::from_millis(5000))
 ///             },
 ///             {
 ///                 let this = Arc::clone(&self);
@@ -172,7 +178,7 @@ pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
 ///                     concat!(module_path!(), "::Db::save_offsets"),
 ///                     move || Self::save_offsets(&this),
 ///                 )
-///                 .every(Duration::from_millis(10000))
+///                 .with_every(Duration::from_millis(10000))
 ///             },
 ///         ]
 ///     }
@@ -210,8 +216,8 @@ pub fn component(args: TokenStream, item: TokenStream) -> TokenStream {
 ///
 /// fn hook() -> lifecycle::Hook {
 ///     lifecycle::Hook::on_shutdown(concat!(module_path!(), "::flush_metrics"), flush_metrics)
-///         .order(10)
-///         .timeout(Duration::from_millis(2000))
+///         .with_order(10)
+///         .with_timeout(Duration::from_millis(2000))
 /// }
 /// ```
 ///
@@ -250,8 +256,8 @@ pub fn on_shutdown(args: TokenStream, item: TokenStream) -> TokenStream {
 ///
 /// fn hook() -> lifecycle::Hook {
 ///     lifecycle::Hook::persist(concat!(module_path!(), "::save_offsets"), save_offsets)
-///         .timeout(Duration::from_millis(2000))
-///         .every(Duration::from_millis(10000))
+///         .with_timeout(Duration::from_millis(2000))
+///         .with_every(Duration::from_millis(10000))
 /// }
 /// ```
 #[proc_macro_attribute]

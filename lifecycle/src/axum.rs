@@ -2,9 +2,10 @@
 //!
 //! ```
 //! use axum::{middleware, routing::get, Router};
-//! use lifecycle::{Config, Lifecycle};
+//! use lifecycle::{Config, Sequence};
 //!
-//! let lc = Lifecycle::new(Config::new());
+//! let sequence = Sequence::new(Config::new());
+//! let lc = sequence.handle();
 //! let app: Router = Router::new()
 //!     .route("/health", get(lifecycle::axum::live))
 //!     .route("/ready", get(lifecycle::axum::ready))
@@ -31,12 +32,13 @@ use crate::Lifecycle;
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// use axum::extract::State;
 /// use axum::http::StatusCode;
-/// use lifecycle::{Config, Lifecycle};
+/// use lifecycle::{Config, Sequence};
 ///
-/// let lc = Lifecycle::new(Config::new());
+/// let sequence = Sequence::new(Config::new());
+/// let lc = sequence.handle();
 /// lc.set_ready();
 /// assert_eq!(lifecycle::axum::ready(State(lc.clone())).await, StatusCode::OK);
-/// lc.shutdown();
+/// lc.request_shutdown();
 /// assert_eq!(lifecycle::axum::ready(State(lc)).await, StatusCode::SERVICE_UNAVAILABLE);
 /// # }
 /// ```
@@ -74,10 +76,11 @@ pub async fn live() -> StatusCode {
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// use axum::{body::Body, http::Request, middleware, routing::get, Router};
-/// use lifecycle::{Config, Lifecycle};
+/// use lifecycle::{Config, Sequence};
 /// use tower::ServiceExt;
 ///
-/// let lc = Lifecycle::new(Config::new());
+/// let sequence = Sequence::new(Config::new());
+/// let lc = sequence.handle();
 /// let app = Router::new()
 ///     .route("/", get(|| async { "hi" }))
 ///     .layer(middleware::from_fn_with_state(lc.clone(), lifecycle::axum::close_when_draining));
@@ -86,7 +89,7 @@ pub async fn live() -> StatusCode {
 /// let response = app.clone().oneshot(Request::new(Body::empty())).await.unwrap();
 /// assert!(response.headers().get("connection").is_none());
 ///
-/// lc.shutdown();
+/// lc.request_shutdown();
 /// let response = app.oneshot(Request::new(Body::empty())).await.unwrap();
 /// assert_eq!(response.headers()["connection"], "close");
 /// # }

@@ -1,9 +1,9 @@
-//! Shutdown settings and their `LIFECYCLE_*` environment overrides.
+//! Shutdown settings, their `LIFECYCLE_*` environment overrides, and their one check.
 
 use std::fmt;
 use std::time::Duration;
 
-use crate::Signal;
+use crate::signal::Signal;
 
 /// The environment variable that overrides [`Config::grace`].
 ///
@@ -12,42 +12,63 @@ use crate::Signal;
 /// ```
 /// use std::ffi::OsString;
 /// use std::time::Duration;
-/// use lifecycle::{Config, Signal, ENV_GRACE, ENV_SIGNALS};
+/// use lifecycle::config::{ENV_GRACE, ENV_SIGNALS};
+/// use lifecycle::{Config, Signal};
 ///
 /// let env = [(ENV_GRACE, "45s"), (ENV_SIGNALS, "SIGTERM, hup")];
 /// let lookup = |name: &str| env.iter().find(|(k, _)| *k == name).map(|(_, v)| OsString::from(*v));
 /// let config = Config::new().apply_env_from(lookup)?;
-/// assert_eq!(config.grace, Duration::from_secs(45));
-/// assert_eq!(config.signals, [Signal::Terminate, Signal::Hangup]);
+/// assert_eq!(config.grace(), Duration::from_secs(45));
+/// assert_eq!(config.signals(), [Signal::Terminate, Signal::Hangup]);
 /// // Variables that are not set keep the value from the code.
-/// assert_eq!(config.hook_timeout, Config::new().hook_timeout);
-/// # Ok::<(), lifecycle::ConfigError>(())
+/// assert_eq!(config.hook_timeout(), Config::new().hook_timeout());
+/// # Ok::<(), lifecycle::config::ConfigError>(())
 /// ```
 pub const ENV_GRACE: &str = "LIFECYCLE_GRACE";
-/// The environment variable that overrides [`Config::drain_delay`]. See [`ENV_GRACE`] for an
-/// example.
+/// The environment variable that overrides [`Config::drain_delay`]. See [`ENV_GRACE`].
 pub const ENV_DRAIN_DELAY: &str = "LIFECYCLE_DRAIN_DELAY";
-/// The environment variable that overrides [`Config::hook_timeout`]. See [`ENV_GRACE`] for an
-/// example.
+/// The environment variable that overrides [`Config::hook_timeout`]. See [`ENV_GRACE`].
 pub const ENV_HOOK_TIMEOUT: &str = "LIFECYCLE_HOOK_TIMEOUT";
 /// The environment variable that overrides [`Config::signals`] (a comma-separated list such as
-/// `SIGTERM,SIGINT`). See [`ENV_GRACE`] for an example.
+/// `SIGTERM,SIGINT`). See [`ENV_GRACE`].
 pub const ENV_SIGNALS: &str = "LIFECYCLE_SIGNALS";
 /// The environment variable that overrides [`Config::force_on_second_signal`] (`true`/`false`,
-/// `1`/`0`, `on`/`off`, `yes`/`no`). See [`ENV_GRACE`] for an example.
+/// `1`/`0`, `on`/`off`, `yes`/`no`). See [`ENV_GRACE`].
 pub const ENV_FORCE_ON_SECOND_SIGNAL: &str = "LIFECYCLE_FORCE_ON_SECOND_SIGNAL";
 /// The environment variable that overrides [`Config::repeat_window`] (`0s` turns it off). See
-/// [`ENV_GRACE`] for an example.
+/// [`ENV_GRACE`].
 pub const ENV_REPEAT_WINDOW: &str = "LIFECYCLE_REPEAT_WINDOW";
-/// The environment variable that overrides [`Config::deadline_margin`]. See [`ENV_GRACE`] for an
-/// example.
+/// The environment variable that overrides [`Config::deadline_margin`]. See [`ENV_GRACE`].
 pub const ENV_DEADLINE_MARGIN: &str = "LIFECYCLE_DEADLINE_MARGIN";
 
-/// How a service shuts down: deadlines, the signals that start it, and what a second signal does.
+/// Which Tokio runtime [`run`](crate::run) and `#[lifecycle::main]` build.
 ///
-/// `Config` is a plain value built with chained setters. `#[lifecycle::main(..)]` writes one from
-/// its arguments; code that calls [`run`](crate::run) builds one by hand. The fields are public
-/// to read; set them with the methods of the same name.
+/// # Examples
+///
+/// ```
+/// use lifecycle::config::Flavor;
+/// use lifecycle::Config;
+///
+/// let config = Config::new().with_flavor(Flavor::CurrentThread);
+/// assert_eq!(config.flavor(), Flavor::CurrentThread);
+/// assert_eq!(Config::new().flavor(), Flavor::MultiThread);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Flavor {
+    /// Everything on the calling thread.
+    CurrentThread,
+    /// A pool of worker threads (Tokio's default: one per core, or `TOKIO_WORKER_THREADS`).
+    MultiThread,
+}
+
+/// How a service shuts down: deadlines, the signals that start it, what a second signal does,
+/// and the runtime it runs on.
+///
+/// Build one with [`Config::new`] and the `with_*` setters; read it with the getters of the same
+/// name. [`validate`](Config::validate) is the one check of a whole configuration: the sequence
+/// calls it at start-up, after [`apply_env`](Config::apply_env), so a bad value stops the service
+/// before it serves, with a message naming the setting.
 ///
 /// | setting | default | environment override |
 /// |---|---|---|
@@ -58,6 +79,8 @@ pub const ENV_DEADLINE_MARGIN: &str = "LIFECYCLE_DEADLINE_MARGIN";
 /// | [`force_on_second_signal`](Config::force_on_second_signal) | on | `LIFECYCLE_FORCE_ON_SECOND_SIGNAL` |
 /// | [`repeat_window`](Config::repeat_window) | 50ms | `LIFECYCLE_REPEAT_WINDOW` |
 /// | [`deadline_margin`](Config::deadline_margin) | 1s | `LIFECYCLE_DEADLINE_MARGIN` |
+/// | [`flavor`](Config::flavor) | multi-thread | (Tokio reads `TOKIO_WORKER_THREADS`) |
+/// | [`worker_threads`](Config::worker_threads) | one per core | |
 ///
 /// Durations of any size are accepted: every deadline computed from them saturates (a grace of
 /// `u64::MAX` seconds means "no deadline"), it never overflows.
@@ -69,39 +92,26 @@ pub const ENV_DEADLINE_MARGIN: &str = "LIFECYCLE_DEADLINE_MARGIN";
 /// use lifecycle::{Config, Signal};
 ///
 /// let config = Config::new()
-///     .grace(Duration::from_secs(20))
-///     .drain_delay(Duration::from_secs(5))
-///     .signals([Signal::Terminate, Signal::Interrupt, Signal::Hangup]);
+///     .with_grace(Duration::from_secs(20))
+///     .with_drain_delay(Duration::from_secs(5))
+///     .with_signals([Signal::Terminate, Signal::Interrupt, Signal::Hangup]);
 ///
-/// assert_eq!(config.grace, Duration::from_secs(20));
+/// assert_eq!(config.grace(), Duration::from_secs(20));
 /// // No hooks yet: the worst case is the drain delay plus the grace period.
 /// assert_eq!(config.worst_case_shutdown(Duration::ZERO), Duration::from_secs(25));
+/// assert!(config.validate().is_ok());
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct Config {
-    /// How long the drain may take: after the root token is cancelled, the main future and every
-    /// tracked task get this long to finish before what is left is aborted.
-    pub grace: Duration,
-    /// How long readiness reports Draining before the root token is cancelled, so a load balancer
-    /// can stop sending traffic while requests are still served.
-    pub drain_delay: Duration,
-    /// The timeout of every hook that does not set its own.
-    pub hook_timeout: Duration,
-    /// The signals that start a shutdown.
-    pub signals: Vec<Signal>,
-    /// Whether a signal that arrives while a shutdown is under way ends the process at once with
-    /// exit code 128 + the signal number.
-    pub force_on_second_signal: bool,
-    /// A signal that repeats the previous one within this window is the same request delivered
-    /// twice (a container runtime signalling the process group while a wrapping shell forwards
-    /// the same signal), not a second signal. Zero counts every delivery.
-    pub repeat_window: Duration,
-    /// How far past the worst case ([`worst_case_shutdown`](Config::worst_case_shutdown)) the
-    /// hard deadline lies: once the shutdown has run that long, a thread outside the Tokio
-    /// runtime ends the process with [`EXIT_DEADLINE`](crate::EXIT_DEADLINE), whatever the app's
-    /// tasks and hooks are doing to the runtime's workers.
-    pub deadline_margin: Duration,
+    grace: Duration,
+    drain_delay: Duration,
+    hook_timeout: Duration,
+    signals: Vec<Signal>,
+    force_on_second_signal: bool,
+    repeat_window: Duration,
+    deadline_margin: Duration,
+    flavor: Flavor,
+    worker_threads: Option<usize>,
 }
 
 impl Default for Config {
@@ -114,6 +124,8 @@ impl Default for Config {
             force_on_second_signal: true,
             repeat_window: Duration::from_millis(50),
             deadline_margin: Duration::from_secs(1),
+            flavor: Flavor::MultiThread,
+            worker_threads: None,
         }
     }
 }
@@ -128,83 +140,133 @@ impl Config {
     /// use lifecycle::{Config, Signal};
     ///
     /// let config = Config::new();
-    /// assert_eq!(config.grace, Duration::from_secs(30));
-    /// assert_eq!(config.drain_delay, Duration::ZERO);
-    /// assert_eq!(config.hook_timeout, Duration::from_secs(5));
-    /// assert_eq!(config.signals, [Signal::Terminate, Signal::Interrupt, Signal::Quit]);
-    /// assert!(config.force_on_second_signal);
+    /// assert_eq!(config.grace(), Duration::from_secs(30));
+    /// assert_eq!(config.drain_delay(), Duration::ZERO);
+    /// assert_eq!(config.hook_timeout(), Duration::from_secs(5));
+    /// assert_eq!(config.signals(), [Signal::Terminate, Signal::Interrupt, Signal::Quit]);
+    /// assert!(config.force_on_second_signal());
     /// assert_eq!(config, Config::default());
     /// ```
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// Sets how long the drain may take before stragglers are aborted.
+    /// How long the drain may take: after the root token is cancelled, the main future and every
+    /// tracked task get this long to finish before what is left is aborted.
+    pub fn grace(&self) -> Duration {
+        self.grace
+    }
+
+    /// How long readiness reports Draining before the root token is cancelled, so a load
+    /// balancer can stop sending traffic while requests are still served.
+    pub fn drain_delay(&self) -> Duration {
+        self.drain_delay
+    }
+
+    /// The timeout of every hook that does not set its own.
+    pub fn hook_timeout(&self) -> Duration {
+        self.hook_timeout
+    }
+
+    /// The signals that start a shutdown.
+    pub fn signals(&self) -> &[Signal] {
+        &self.signals
+    }
+
+    /// Whether a second signal ends the process at once with 128 + the signal number.
+    pub fn force_on_second_signal(&self) -> bool {
+        self.force_on_second_signal
+    }
+
+    /// A signal that repeats the previous one within this window is the same request delivered
+    /// twice (a container runtime signalling the process group while a wrapping shell forwards
+    /// the same signal), not a second signal. Zero counts every delivery.
+    pub fn repeat_window(&self) -> Duration {
+        self.repeat_window
+    }
+
+    /// How far past the worst case the hard deadline lies: once the shutdown has run that long,
+    /// a thread outside the Tokio runtime ends the process with exit code 4, whatever the app's
+    /// tasks and hooks are doing to the runtime's workers.
+    pub fn deadline_margin(&self) -> Duration {
+        self.deadline_margin
+    }
+
+    /// The runtime [`run`](crate::run) and `#[lifecycle::main]` build.
+    pub fn flavor(&self) -> Flavor {
+        self.flavor
+    }
+
+    /// The multi-thread runtime's worker count; `None` for Tokio's default.
+    pub fn worker_threads(&self) -> Option<usize> {
+        self.worker_threads
+    }
+
+    /// Sets [`grace`](Config::grace).
     ///
     /// # Examples
     ///
     /// ```
     /// use std::time::Duration;
-    /// let config = lifecycle::Config::new().grace(Duration::from_secs(10));
-    /// assert_eq!(config.grace, Duration::from_secs(10));
+    /// let config = lifecycle::Config::new().with_grace(Duration::from_secs(10));
+    /// assert_eq!(config.grace(), Duration::from_secs(10));
     /// assert_eq!(config.worst_case_shutdown(Duration::ZERO), Duration::from_secs(10));
     /// ```
     #[must_use]
-    pub fn grace(mut self, grace: Duration) -> Self {
+    pub fn with_grace(mut self, grace: Duration) -> Self {
         self.grace = grace;
         self
     }
 
-    /// Sets how long readiness reports Draining before the root token is cancelled.
+    /// Sets [`drain_delay`](Config::drain_delay).
     ///
     /// # Examples
     ///
     /// ```
     /// use std::time::Duration;
-    /// let config = lifecycle::Config::new().drain_delay(Duration::from_secs(5));
-    /// assert_eq!(config.drain_delay, Duration::from_secs(5));
+    /// let config = lifecycle::Config::new().with_drain_delay(Duration::from_secs(5));
     /// // The delay comes on top of the 30 s grace period.
     /// assert_eq!(config.worst_case_shutdown(Duration::ZERO), Duration::from_secs(35));
     /// ```
     #[must_use]
-    pub fn drain_delay(mut self, delay: Duration) -> Self {
+    pub fn with_drain_delay(mut self, delay: Duration) -> Self {
         self.drain_delay = delay;
         self
     }
 
-    /// Sets the timeout of hooks that do not set their own.
+    /// Sets [`hook_timeout`](Config::hook_timeout).
     ///
     /// # Examples
     ///
     /// ```
     /// use std::time::Duration;
-    /// use lifecycle::{Config, Hook, Lifecycle};
+    /// use lifecycle::{Config, Hook, Sequence};
     ///
-    /// let lc = Lifecycle::new(Config::new().hook_timeout(Duration::from_secs(2)));
+    /// let lc = Sequence::new(Config::new().with_hook_timeout(Duration::from_secs(2))).handle();
     /// lc.add_hook(Hook::on_shutdown("uses the default", || async {}));
-    /// let own = Hook::on_shutdown("sets its own", || async {}).timeout(Duration::from_secs(7));
-    /// lc.add_hook(own.order(1));
+    /// let own = Hook::on_shutdown("sets its own", || async {}).with_timeout(Duration::from_secs(7));
+    /// lc.add_hook(own.with_order(1));
     /// assert_eq!(lc.hook_budget(), Duration::from_secs(2 + 7));
     /// ```
     #[must_use]
-    pub fn hook_timeout(mut self, timeout: Duration) -> Self {
+    pub fn with_hook_timeout(mut self, timeout: Duration) -> Self {
         self.hook_timeout = timeout;
         self
     }
 
-    /// Sets the signals that start a shutdown; duplicates are ignored.
+    /// Sets [`signals`](Config::signals); duplicates are dropped.
     ///
     /// # Examples
     ///
     /// ```
     /// use lifecycle::{Config, Signal};
     ///
-    /// let config = Config::new().signals([Signal::Terminate, Signal::Hangup, Signal::Terminate]);
-    /// // The defaults are replaced, and the duplicate is dropped.
-    /// assert_eq!(config.signals, [Signal::Terminate, Signal::Hangup]);
+    /// let config =
+    ///     Config::new().with_signals([Signal::Terminate, Signal::Hangup, Signal::Terminate]);
+    /// assert_eq!(config.signals(), [Signal::Terminate, Signal::Hangup]);
     /// ```
     #[must_use]
-    pub fn signals(mut self, signals: impl IntoIterator<Item = Signal>) -> Self {
+    pub fn with_signals(mut self, signals: impl IntoIterator<Item = Signal>) -> Self {
         self.signals.clear();
         for signal in signals {
             if !self.signals.contains(&signal) {
@@ -214,71 +276,93 @@ impl Config {
         self
     }
 
-    /// Sets whether a second signal ends the process at once with 128 + the signal number.
-    /// When off, a second signal only skips what is left of the drain delay.
+    /// Sets [`force_on_second_signal`](Config::force_on_second_signal). When off, a second
+    /// signal only skips what is left of the drain delay.
     ///
     /// # Examples
     ///
     /// ```
-    /// use lifecycle::Config;
-    ///
-    /// assert!(Config::new().force_on_second_signal);
-    /// let config = Config::new().force_on_second_signal(false);
-    /// assert!(!config.force_on_second_signal);
+    /// let config = lifecycle::Config::new().with_force_on_second_signal(false);
+    /// assert!(!config.force_on_second_signal());
     /// ```
     #[must_use]
-    pub fn force_on_second_signal(mut self, force: bool) -> Self {
+    pub fn with_force_on_second_signal(mut self, force: bool) -> Self {
         self.force_on_second_signal = force;
         self
     }
 
-    /// Sets the window within which a repeat of the same signal counts as one delivery.
+    /// Sets [`repeat_window`](Config::repeat_window).
     ///
     /// # Examples
     ///
     /// ```
     /// use std::time::Duration;
-    /// let config = lifecycle::Config::new().repeat_window(Duration::ZERO); // count every delivery
-    /// assert_eq!(config.repeat_window, Duration::ZERO);
-    /// assert_eq!(lifecycle::Config::new().repeat_window, Duration::from_millis(50));
+    /// let config = lifecycle::Config::new().with_repeat_window(Duration::ZERO);
+    /// assert_eq!(config.repeat_window(), Duration::ZERO); // count every delivery
+    /// assert_eq!(lifecycle::Config::new().repeat_window(), Duration::from_millis(50));
     /// ```
     #[must_use]
-    pub fn repeat_window(mut self, window: Duration) -> Self {
+    pub fn with_repeat_window(mut self, window: Duration) -> Self {
         self.repeat_window = window;
         self
     }
 
-    /// Sets how far past the worst case the hard deadline lies.
+    /// Sets [`deadline_margin`](Config::deadline_margin).
     ///
     /// # Examples
     ///
     /// ```
     /// use std::time::Duration;
-    /// let config = lifecycle::Config::new().deadline_margin(Duration::from_millis(200));
-    /// assert_eq!(config.deadline_margin, Duration::from_millis(200));
-    /// assert_eq!(
-    ///     config.hard_deadline(Duration::from_secs(5)),
-    ///     Duration::from_millis(35_200), // grace 30s + hooks 5s + margin
-    /// );
+    /// let config = lifecycle::Config::new().with_deadline_margin(Duration::from_millis(200));
+    /// // grace 30 s + hooks 5 s + the margin
+    /// assert_eq!(config.hard_deadline(Duration::from_secs(5)), Duration::from_millis(35_200));
     /// ```
     #[must_use]
-    pub fn deadline_margin(mut self, margin: Duration) -> Self {
+    pub fn with_deadline_margin(mut self, margin: Duration) -> Self {
         self.deadline_margin = margin;
         self
     }
 
-    /// The longest a shutdown can take with these settings: drain delay + grace + `hook_budget`.
+    /// Sets [`flavor`](Config::flavor).
     ///
-    /// [`Lifecycle::worst_case_shutdown`](crate::Lifecycle::worst_case_shutdown) computes the
-    /// hook budget from the hooks actually registered. Set Kubernetes'
-    /// `terminationGracePeriodSeconds` above this figure, or the kubelet's SIGKILL cuts the
-    /// shutdown short.
+    /// # Examples
+    ///
+    /// ```
+    /// use lifecycle::config::Flavor;
+    /// let config = lifecycle::Config::new().with_flavor(Flavor::CurrentThread);
+    /// assert_eq!(config.flavor(), Flavor::CurrentThread);
+    /// ```
+    #[must_use]
+    pub fn with_flavor(mut self, flavor: Flavor) -> Self {
+        self.flavor = flavor;
+        self
+    }
+
+    /// Sets [`worker_threads`](Config::worker_threads) (multi-thread runtime only; see
+    /// [`validate`](Config::validate)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let config = lifecycle::Config::new().with_worker_threads(4);
+    /// assert_eq!(config.worker_threads(), Some(4));
+    /// ```
+    #[must_use]
+    pub fn with_worker_threads(mut self, threads: usize) -> Self {
+        self.worker_threads = Some(threads);
+        self
+    }
+
+    /// The longest a shutdown can take with these settings: drain delay + grace + `hook_budget`
+    /// (see [`Lifecycle::hook_budget`](crate::Lifecycle::hook_budget)). Set Kubernetes'
+    /// `terminationGracePeriodSeconds` above this figure plus the margin, or the kubelet's
+    /// SIGKILL cuts the shutdown short.
     ///
     /// # Examples
     ///
     /// ```
     /// use std::time::Duration;
-    /// let config = lifecycle::Config::new().drain_delay(Duration::from_secs(5));
+    /// let config = lifecycle::Config::new().with_drain_delay(Duration::from_secs(5));
     /// let worst = config.worst_case_shutdown(Duration::from_secs(10));
     /// assert_eq!(worst, Duration::from_secs(5 + 30 + 10));
     /// ```
@@ -297,10 +381,11 @@ impl Config {
     /// use std::time::Duration;
     /// use lifecycle::Config;
     ///
-    /// let config = Config::new().grace(Duration::from_secs(20)).drain_delay(Duration::from_secs(5));
+    /// let config = Config::new()
+    ///     .with_grace(Duration::from_secs(20))
+    ///     .with_drain_delay(Duration::from_secs(5));
     /// assert_eq!(config.hard_deadline(Duration::from_secs(5)), Duration::from_secs(31));
-    /// // Absurd settings saturate rather than wrap.
-    /// let forever = Config::new().grace(Duration::MAX);
+    /// let forever = Config::new().with_grace(Duration::MAX);
     /// assert_eq!(forever.hard_deadline(Duration::from_secs(5)), Duration::MAX);
     /// ```
     pub fn hard_deadline(&self, hook_budget: Duration) -> Duration {
@@ -308,25 +393,57 @@ impl Config {
             .saturating_add(self.deadline_margin)
     }
 
-    /// Applies the `LIFECYCLE_*` environment variables on top of these settings.
-    ///
-    /// A variable that is unset leaves its setting alone. A variable that is set but cannot be
-    /// parsed is an error naming the variable and the value; the service should not start with a
-    /// deadline it was not given. Durations are read by [`humantime`]: `30s`, `1m30s`, `250ms`.
+    /// Checks the configuration as a whole: a zero grace or hook timeout would abort everything
+    /// at once, and a worker count must be at least one and goes with the multi-thread runtime.
+    /// The sequence calls this at start-up; `#[lifecycle::main]` checks the same at compile time.
     ///
     /// # Errors
     ///
-    /// [`ConfigError`] for the first variable that does not parse.
+    /// [`ConfigError`] naming the first setting that is wrong.
     ///
     /// # Examples
     ///
     /// ```
-    /// # use lifecycle::Config;
-    /// // With none of the variables set, nothing changes.
-    /// let config = Config::new().apply_env()?;
-    /// # let _ = config;
-    /// # Ok::<(), lifecycle::ConfigError>(())
+    /// use std::time::Duration;
+    /// use lifecycle::config::Flavor;
+    /// use lifecycle::Config;
+    ///
+    /// assert!(Config::new().validate().is_ok());
+    /// let err = Config::new().with_grace(Duration::ZERO).validate().unwrap_err();
+    /// assert_eq!(err.name(), "grace");
+    /// let err = Config::new()
+    ///     .with_flavor(Flavor::CurrentThread)
+    ///     .with_worker_threads(2)
+    ///     .validate()
+    ///     .unwrap_err();
+    /// assert_eq!(err.name(), "worker_threads");
     /// ```
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let zero = "must be greater than zero";
+        if self.grace.is_zero() {
+            return Err(ConfigError::new("grace", "0s", zero));
+        }
+        if self.hook_timeout.is_zero() {
+            return Err(ConfigError::new("hook_timeout", "0s", zero));
+        }
+        match (self.worker_threads, self.flavor) {
+            (Some(0), _) => Err(ConfigError::new("worker_threads", "0", zero)),
+            (Some(threads), Flavor::CurrentThread) => Err(ConfigError::new(
+                "worker_threads",
+                threads.to_string(),
+                "the current-thread runtime has no workers: drop the setting or use the multi-thread flavor",
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Applies the `LIFECYCLE_*` environment overrides, then [`validate`](Config::validate)s
+    /// the result.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] for the first variable that does not parse, naming it and its value, or
+    /// for the first setting [`validate`](Config::validate) refuses.
     pub fn apply_env(self) -> Result<Self, ConfigError> {
         self.apply_env_from(|name| std::env::var_os(name))
     }
@@ -336,7 +453,7 @@ impl Config {
     ///
     /// # Errors
     ///
-    /// [`ConfigError`] for the first variable that does not parse.
+    /// As [`apply_env`](Config::apply_env).
     ///
     /// # Examples
     ///
@@ -348,14 +465,14 @@ impl Config {
     ///     "LIFECYCLE_GRACE" => Some("1m30s".into()),
     ///     _ => None,
     /// })?;
-    /// assert_eq!(config.grace, Duration::from_secs(90));
+    /// assert_eq!(config.grace(), Duration::from_secs(90));
     ///
     /// let err = Config::new()
     ///     .apply_env_from(|name| (name == "LIFECYCLE_GRACE").then(|| "30x".into()))
     ///     .unwrap_err();
-    /// assert_eq!(err.variable(), "LIFECYCLE_GRACE");
+    /// assert_eq!(err.name(), "LIFECYCLE_GRACE");
     /// assert_eq!(err.value(), "30x");
-    /// # Ok::<(), lifecycle::ConfigError>(())
+    /// # Ok::<(), lifecycle::config::ConfigError>(())
     /// ```
     pub fn apply_env_from(
         mut self,
@@ -395,6 +512,7 @@ impl Config {
         if let Some(value) = read(ENV_DEADLINE_MARGIN)? {
             self.deadline_margin = parse_duration(ENV_DEADLINE_MARGIN, &value, true)?;
         }
+        self.validate()?;
         Ok(self)
     }
 }
@@ -450,15 +568,17 @@ fn parse_bool(variable: &'static str, value: &str) -> Result<bool, ConfigError> 
     }
 }
 
-/// A `LIFECYCLE_*` environment variable that could not be used.
+/// A setting that could not be used: a `LIFECYCLE_*` variable that does not parse, or a value
+/// [`Config::validate`] refuses.
 ///
-/// Its message names the variable, the value found and what would be accepted, for example:
-/// `invalid LIFECYCLE_GRACE="30x": expected a duration such as `30s`, ...`.
+/// Its message names the variable (or the setting), the value found and what would be accepted,
+/// for example: `invalid LIFECYCLE_GRACE="30x": expected a duration such as `30s`, ...`.
 ///
 /// # Examples
 ///
 /// ```
-/// use lifecycle::{Config, ENV_HOOK_TIMEOUT};
+/// use lifecycle::config::ENV_HOOK_TIMEOUT;
+/// use lifecycle::Config;
 ///
 /// let err = Config::new()
 ///     .apply_env_from(|name| (name == ENV_HOOK_TIMEOUT).then(|| "soon".into()))
@@ -468,49 +588,43 @@ fn parse_bool(variable: &'static str, value: &str) -> Result<bool, ConfigError> 
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
-    variable: &'static str,
+    name: &'static str,
     value: String,
     reason: String,
 }
 
 impl ConfigError {
-    fn new(variable: &'static str, value: impl Into<String>, reason: impl Into<String>) -> Self {
+    fn new(name: &'static str, value: impl Into<String>, reason: impl Into<String>) -> Self {
         Self {
-            variable,
+            name,
             value: value.into(),
             reason: reason.into(),
         }
     }
 
-    /// The name of the variable, such as `LIFECYCLE_GRACE`.
+    /// The environment variable (`LIFECYCLE_GRACE`) or the setting (`grace`) at fault.
     ///
     /// # Examples
     ///
     /// ```
-    /// use lifecycle::{Config, ENV_GRACE};
-    ///
-    /// // A zero grace period is refused (a zero drain delay is fine).
-    /// let err = Config::new()
-    ///     .apply_env_from(|name| (name == ENV_GRACE).then(|| "0s".into()))
+    /// let err = lifecycle::Config::new()
+    ///     .apply_env_from(|name| (name == "LIFECYCLE_SIGNALS").then(|| "SIGKILL".into()))
     ///     .unwrap_err();
-    /// assert_eq!(err.variable(), ENV_GRACE);
+    /// assert_eq!(err.name(), "LIFECYCLE_SIGNALS");
     /// ```
-    pub fn variable(&self) -> &'static str {
-        self.variable
+    pub fn name(&self) -> &'static str {
+        self.name
     }
 
-    /// The value that was found.
+    /// The value that was refused, as found.
     ///
     /// # Examples
     ///
     /// ```
-    /// use lifecycle::{Config, ENV_SIGNALS};
-    ///
-    /// let err = Config::new()
-    ///     .apply_env_from(|name| (name == ENV_SIGNALS).then(|| "SIGTERM,SIGKILL".into()))
+    /// let err = lifecycle::Config::new()
+    ///     .apply_env_from(|name| (name == "LIFECYCLE_GRACE").then(|| "soon".into()))
     ///     .unwrap_err();
-    /// // The whole value, not just the part that failed.
-    /// assert_eq!(err.value(), "SIGTERM,SIGKILL");
+    /// assert_eq!(err.value(), "soon");
     /// ```
     pub fn value(&self) -> &str {
         &self.value
@@ -519,11 +633,7 @@ impl ConfigError {
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "invalid {}={:?}: {}",
-            self.variable, self.value, self.reason
-        )
+        write!(f, "invalid {}={:?}: {}", self.name, self.value, self.reason)
     }
 }
 
@@ -552,13 +662,17 @@ mod tests {
                 (ENV_HOOK_TIMEOUT, "250ms"),
                 (ENV_SIGNALS, "SIGTERM, hup"),
                 (ENV_FORCE_ON_SECOND_SIGNAL, "off"),
+                (ENV_REPEAT_WINDOW, "0s"),
+                (ENV_DEADLINE_MARGIN, "2s"),
             ]))
             .unwrap();
-        assert_eq!(config.grace, Duration::from_secs(90));
-        assert_eq!(config.drain_delay, Duration::ZERO);
-        assert_eq!(config.hook_timeout, Duration::from_millis(250));
-        assert_eq!(config.signals, vec![Signal::Terminate, Signal::Hangup]);
-        assert!(!config.force_on_second_signal);
+        assert_eq!(config.grace(), Duration::from_secs(90));
+        assert_eq!(config.drain_delay(), Duration::ZERO);
+        assert_eq!(config.hook_timeout(), Duration::from_millis(250));
+        assert_eq!(config.signals(), [Signal::Terminate, Signal::Hangup]);
+        assert!(!config.force_on_second_signal());
+        assert_eq!(config.repeat_window(), Duration::ZERO);
+        assert_eq!(config.deadline_margin(), Duration::from_secs(2));
     }
 
     #[test]
@@ -582,18 +696,20 @@ mod tests {
         ];
         for (pairs, variable, value) in cases {
             let err = Config::new().apply_env_from(env(pairs)).unwrap_err();
-            assert_eq!(err.variable(), variable);
+            assert_eq!(err.name(), variable);
             assert_eq!(err.value(), value);
-            let message = err.to_string();
-            assert!(message.contains(variable), "{message}");
+            assert!(err.to_string().contains(variable), "{err}");
         }
     }
 
     #[test]
-    fn unset_variables_change_nothing() {
+    fn unset_variables_change_nothing_and_code_values_are_validated_too() {
         assert_eq!(
             Config::new().apply_env_from(|_| None).unwrap(),
             Config::new()
         );
+        let zero = Config::new().with_hook_timeout(Duration::ZERO);
+        let err = zero.apply_env_from(|_| None).unwrap_err();
+        assert_eq!(err.name(), "hook_timeout");
     }
 }

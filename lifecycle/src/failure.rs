@@ -131,7 +131,7 @@ impl Eq for Failure {}
 /// # Examples
 ///
 /// ```
-/// use lifecycle::IntoFailure;
+/// use lifecycle::failure::IntoFailure;
 ///
 /// let failure = std::io::Error::other("disk full").into_failure();
 /// assert_eq!(failure.to_string(), "disk full");
@@ -151,6 +151,66 @@ impl<E: Into<Box<dyn Error + Send + Sync + 'static>>> IntoFailure for E {
     fn into_failure(self) -> Failure {
         Failure::new(self)
     }
+}
+
+/// What the main function, a hook or a tracked task may return: `()`, or `Result<T, E>` where
+/// `E` converts into a [`Failure`] (any `Error + Send + Sync` type, `String`, `&str`,
+/// `anyhow::Error`, ...). Sealed: these are the only implementations.
+///
+/// An `Err` is recorded in the report with its whole `source()` chain. For a tracked task the
+/// error then belongs to the report: the task's `JoinHandle` yields `Result<T, Failure>`
+/// ([`Joined`](Outcome::Joined)), and [`Failure::downcast_ref`] reaches the original error.
+///
+/// # Examples
+///
+/// ```
+/// use lifecycle::Outcome;
+///
+/// let ((), failure) = ().into_outcome();
+/// assert!(failure.is_none());
+/// let (joined, failure) = Err::<u32, _>("broker gone").into_outcome();
+/// assert_eq!(failure.unwrap().to_string(), "broker gone");
+/// assert_eq!(joined.unwrap_err().to_string(), "broker gone");
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a lifecycle outcome: `main`, hooks and tracked tasks return `()` or `Result<T, E>` with an error type `E` that converts into `Box<dyn std::error::Error + Send + Sync>`",
+    label = "returns `{Self}`",
+    note = "every `Error + Send + Sync + 'static` type converts, and so do `String`, `&str`, `anyhow::Error` and `eyre::Report`; for a boxed error use `Box<dyn std::error::Error + Send + Sync>`; to hand a value back from a task, return `Ok(value)`"
+)]
+pub trait Outcome: sealed::Sealed {
+    /// What a tracked task's `JoinHandle` yields: `()`, or `Result<T, Failure>`.
+    type Joined;
+
+    /// Splits the value into what the `JoinHandle` yields and the failure to record, if any.
+    fn into_outcome(self) -> (Self::Joined, Option<Failure>);
+}
+
+impl Outcome for () {
+    type Joined = ();
+
+    fn into_outcome(self) -> ((), Option<Failure>) {
+        ((), None)
+    }
+}
+
+impl<T, E: IntoFailure> Outcome for Result<T, E> {
+    type Joined = Result<T, Failure>;
+
+    fn into_outcome(self) -> (Result<T, Failure>, Option<Failure>) {
+        match self {
+            Ok(value) => (Ok(value), None),
+            Err(error) => {
+                let failure = error.into_failure();
+                (Err(failure.clone()), Some(failure))
+            }
+        }
+    }
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for () {}
+    impl<T, E> Sealed for Result<T, E> {}
 }
 
 /// The message a panic carried, or a placeholder when it carried no string.

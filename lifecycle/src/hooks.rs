@@ -5,24 +5,27 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::failure::{panic_message, Failure, IntoFailure};
+use crate::failure::{panic_message, Failure, Outcome};
+use crate::handle::lock;
 use crate::report::{HookOutcome, HookReport};
+use crate::state::{Readiness, State};
 
 /// The order a hook gets when it does not set one.
 ///
 /// # Examples
 ///
 /// ```
-/// use lifecycle::{Hook, DEFAULT_ORDER};
+/// use lifecycle::hooks::DEFAULT_ORDER;
+/// use lifecycle::{Hook, Sequence};
 ///
 /// let hook = Hook::on_shutdown("close pool", || async {});
 /// assert_eq!(DEFAULT_ORDER, 0);
-/// assert_eq!(hook.order_value(), DEFAULT_ORDER);
+/// assert_eq!(hook.order(), DEFAULT_ORDER);
 /// ```
 pub const DEFAULT_ORDER: i32 = 0;
 
@@ -39,13 +42,15 @@ enum HookFn {
 /// # Examples
 ///
 /// ```
-/// use lifecycle::{Config, Hook, HookKind, Lifecycle};
+/// use lifecycle::hooks::HookKind;
+/// use lifecycle::{Config, Hook, Sequence};
 ///
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
-/// let lc = Lifecycle::new(Config::new());
-/// lc.add_hook(Hook::on_shutdown("close db", || async {}).order(-10));
-/// lc.add_hook(Hook::persist("save cache", || async {}).order(50));
-/// let report = lc.run(async {}).await;
+/// let sequence = Sequence::new(Config::new());
+/// let lc = sequence.handle();
+/// lc.add_hook(Hook::on_shutdown("close db", || async {}).with_order(-10));
+/// lc.add_hook(Hook::persist("save cache", || async {}).with_order(50));
+/// let report = sequence.run(async {}).await;
 /// // The persist phase runs first, whatever the orders say.
 /// let kinds: Vec<HookKind> = report.hooks.iter().map(|hook| hook.kind).collect();
 /// assert_eq!(kinds, [HookKind::Persist, HookKind::Shutdown]);
@@ -66,7 +71,8 @@ impl HookKind {
     /// # Examples
     ///
     /// ```
-    /// use lifecycle::HookKind;
+    /// use lifecycle::hooks::HookKind;
+    /// use lifecycle::Sequence;
     ///
     /// assert_eq!(HookKind::Persist.as_str(), "persist");
     /// assert_eq!(HookKind::Shutdown.to_string(), HookKind::Shutdown.as_str());
@@ -85,42 +91,6 @@ impl fmt::Display for HookKind {
     }
 }
 
-/// What a hook may return: `()`, or `Result<(), E>` where `E` converts into a [`Failure`] (any
-/// `Error + Send + Sync` type, `String`, `&str`, `anyhow::Error`, ...). An `Err` is recorded in
-/// the report with its whole `source()` chain and makes the exit code non-zero.
-///
-/// # Examples
-///
-/// ```
-/// use lifecycle::HookResult;
-///
-/// assert!(().into_hook_result().is_ok());
-/// assert!(Ok::<(), &str>(()).into_hook_result().is_ok());
-/// let failure = Err::<(), _>("disk full").into_hook_result().unwrap_err();
-/// assert_eq!(failure.to_string(), "disk full");
-/// ```
-#[diagnostic::on_unimplemented(
-    message = "a lifecycle hook must return `()` or `Result<(), E>` with an error type `E` that converts into `Box<dyn std::error::Error + Send + Sync>`, not `{Self}`",
-    label = "this hook's return type",
-    note = "every `Error + Send + Sync + 'static` type converts, and so do `String`, `&str`, `anyhow::Error` and `eyre::Report`"
-)]
-pub trait HookResult {
-    /// `Ok`, or the error kept whole.
-    fn into_hook_result(self) -> Result<(), Failure>;
-}
-
-impl HookResult for () {
-    fn into_hook_result(self) -> Result<(), Failure> {
-        Ok(())
-    }
-}
-
-impl<E: IntoFailure> HookResult for Result<(), E> {
-    fn into_hook_result(self) -> Result<(), Failure> {
-        self.map_err(IntoFailure::into_failure)
-    }
-}
-
 /// One piece of cleanup: a name, a phase ([`HookKind`]), an order, a timeout, and the function
 /// to run.
 ///
@@ -136,19 +106,21 @@ impl<E: IntoFailure> HookResult for Result<(), E> {
 ///
 /// ```
 /// use std::time::Duration;
-/// use lifecycle::{Config, Hook, HookOutcome, Lifecycle};
+/// use lifecycle::report::HookOutcome;
+/// use lifecycle::{Config, Hook, Sequence};
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-/// let lc = Lifecycle::new(Config::new());
+/// let sequence = Sequence::new(Config::new());
+/// let lc = sequence.handle();
 /// lc.add_hook(
 ///     Hook::on_shutdown("close pool", || async { Ok::<(), std::io::Error>(()) })
-///         .order(100)
-///         .timeout(Duration::from_secs(2)),
+///         .with_order(100)
+///         .with_timeout(Duration::from_secs(2)),
 /// );
-/// lc.add_hook(Hook::on_shutdown_blocking("flush metrics", || ()).order(10));
+/// lc.add_hook(Hook::on_shutdown_blocking("flush metrics", || ()).with_order(10));
 ///
-/// lc.shutdown();
-/// let report = lc.run_shutdown_hooks().await;
+/// lc.request_shutdown();
+/// let report = sequence.run(async {}).await.hooks;
 /// // Ascending order: the flush (10) ran before the pool closed (100).
 /// assert_eq!(report[0].name, "flush metrics");
 /// assert_eq!(report[1].name, "close pool");
@@ -196,11 +168,11 @@ impl Hook {
     where
         F: Fn() -> Fut + Send + Sync + 'static,
         Fut: Future + Send + 'static,
-        Fut::Output: HookResult,
+        Fut::Output: Outcome,
     {
         let run: Arc<dyn Fn() -> HookFuture + Send + Sync> = Arc::new(move || {
             let fut = f();
-            Box::pin(async move { fut.await.into_hook_result() })
+            Box::pin(async move { failed(fut.await.into_outcome().1) })
         });
         Self::with(kind, name, HookFn::Async(run))
     }
@@ -208,10 +180,10 @@ impl Hook {
     fn blocking<F, R>(kind: HookKind, name: Cow<'static, str>, f: F) -> Self
     where
         F: Fn() -> R + Send + Sync + 'static,
-        R: HookResult,
+        R: Outcome,
     {
         let run: Arc<dyn Fn() -> Result<(), Failure> + Send + Sync> =
-            Arc::new(move || f().into_hook_result());
+            Arc::new(move || failed(f().into_outcome().1));
         Self::with(kind, name, HookFn::Blocking(run))
     }
 
@@ -220,12 +192,14 @@ impl Hook {
     /// # Examples
     ///
     /// ```
-    /// use lifecycle::{Config, Hook, HookOutcome, Lifecycle};
+    /// use lifecycle::report::HookOutcome;
+    /// use lifecycle::{Config, Hook, Sequence};
     ///
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// let lc = Lifecycle::new(Config::new());
+    /// let sequence = Sequence::new(Config::new());
+    /// let lc = sequence.handle();
     /// lc.add_hook(Hook::on_shutdown("close pool", || async { Err::<(), _>("pool busy") }));
-    /// let reports = lc.run_shutdown_hooks().await;
+    /// let reports = sequence.run(async {}).await.hooks;
     /// assert_eq!(reports[0].name, "close pool");
     /// assert_eq!(reports[0].outcome.to_string(), "failed: pool busy");
     /// # }
@@ -234,7 +208,7 @@ impl Hook {
     where
         F: Fn() -> Fut + Send + Sync + 'static,
         Fut: Future + Send + 'static,
-        Fut::Output: HookResult,
+        Fut::Output: Outcome,
     {
         Self::asynchronous(HookKind::Shutdown, name.into(), f)
     }
@@ -247,15 +221,16 @@ impl Hook {
     /// ```
     /// use std::sync::atomic::{AtomicBool, Ordering};
     /// use std::sync::Arc;
-    /// use lifecycle::{Config, Hook, Lifecycle};
+    /// use lifecycle::{Config, Hook, Sequence};
     ///
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// let lc = Lifecycle::new(Config::new());
+    /// let sequence = Sequence::new(Config::new());
+    /// let lc = sequence.handle();
     /// let flushed = Arc::new(AtomicBool::new(false));
     /// let flag = Arc::clone(&flushed);
     /// let flush = move || flag.store(true, Ordering::SeqCst);
     /// lc.add_hook(Hook::on_shutdown_blocking("flush", flush));
-    /// let reports = lc.run_shutdown_hooks().await;
+    /// let reports = sequence.run(async {}).await.hooks;
     /// assert!(reports[0].outcome.is_ok());
     /// assert!(flushed.load(Ordering::SeqCst));
     /// # }
@@ -263,7 +238,7 @@ impl Hook {
     pub fn on_shutdown_blocking<F, R>(name: impl Into<Cow<'static, str>>, f: F) -> Self
     where
         F: Fn() -> R + Send + Sync + 'static,
-        R: HookResult,
+        R: Outcome,
     {
         Self::blocking(HookKind::Shutdown, name.into(), f)
     }
@@ -274,22 +249,25 @@ impl Hook {
     /// # Examples
     ///
     /// ```
-    /// use lifecycle::{Config, Hook, HookKind, Lifecycle};
+    /// use lifecycle::hooks::HookKind;
+    /// use lifecycle::{Config, Hook, Sequence};
     ///
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// let lc = Lifecycle::new(Config::new());
+    /// let sequence = Sequence::new(Config::new());
+    /// let lc = sequence.handle();
     /// lc.add_hook(Hook::persist("save sessions", || async { Ok::<(), std::io::Error>(()) }));
     /// lc.add_hook(Hook::on_shutdown("close db", || async {}));
-    /// let saved = lc.run_persist_hooks().await;
-    /// assert_eq!(saved.len(), 1); // only the persist phase ran
-    /// assert_eq!((saved[0].name.as_str(), saved[0].kind), ("save sessions", HookKind::Persist));
+    /// let hooks = sequence.run(async {}).await.hooks;
+    /// // Persist hooks run first, before any shutdown hook.
+    /// assert_eq!((hooks[0].name.as_str(), hooks[0].kind), ("save sessions", HookKind::Persist));
+    /// assert_eq!(hooks[1].kind, HookKind::Shutdown);
     /// # }
     /// ```
     pub fn persist<F, Fut>(name: impl Into<Cow<'static, str>>, f: F) -> Self
     where
         F: Fn() -> Fut + Send + Sync + 'static,
         Fut: Future + Send + 'static,
-        Fut::Output: HookResult,
+        Fut::Output: Outcome,
     {
         Self::asynchronous(HookKind::Persist, name.into(), f)
     }
@@ -300,21 +278,22 @@ impl Hook {
     ///
     /// ```
     /// use std::sync::{Arc, Mutex};
-    /// use lifecycle::{Config, Hook, Lifecycle};
+    /// use lifecycle::{Config, Hook, Sequence};
     ///
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// let lc = Lifecycle::new(Config::new());
+    /// let sequence = Sequence::new(Config::new());
+    /// let lc = sequence.handle();
     /// let disk = Arc::new(Mutex::new(Vec::new()));
     /// let file = Arc::clone(&disk);
     /// lc.add_hook(Hook::persist_blocking("save", move || file.lock().unwrap().push("state")));
-    /// assert!(lc.run_persist_hooks().await[0].outcome.is_ok());
+    /// assert!(sequence.run(async {}).await.hooks[0].outcome.is_ok());
     /// assert_eq!(*disk.lock().unwrap(), ["state"]);
     /// # }
     /// ```
     pub fn persist_blocking<F, R>(name: impl Into<Cow<'static, str>>, f: F) -> Self
     where
         F: Fn() -> R + Send + Sync + 'static,
-        R: HookResult,
+        R: Outcome,
     {
         Self::blocking(HookKind::Persist, name.into(), f)
     }
@@ -325,20 +304,21 @@ impl Hook {
     /// # Examples
     ///
     /// ```
-    /// use lifecycle::{Config, Hook, Lifecycle};
+    /// use lifecycle::{Config, Hook, Sequence};
     ///
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// let lc = Lifecycle::new(Config::new());
-    /// lc.add_hook(Hook::on_shutdown("close pool", || async {}).order(100));
+    /// let sequence = Sequence::new(Config::new());
+    /// let lc = sequence.handle();
+    /// lc.add_hook(Hook::on_shutdown("close pool", || async {}).with_order(100));
     /// lc.add_hook(Hook::on_shutdown("default", || async {}));
-    /// lc.add_hook(Hook::on_shutdown("stop intake", || async {}).order(-1));
-    /// let reports = lc.run_shutdown_hooks().await;
+    /// lc.add_hook(Hook::on_shutdown("stop intake", || async {}).with_order(-1));
+    /// let reports = sequence.run(async {}).await.hooks;
     /// let names: Vec<&str> = reports.iter().map(|r| r.name.as_str()).collect();
     /// assert_eq!(names, ["stop intake", "default", "close pool"]);
     /// # }
     /// ```
     #[must_use]
-    pub fn order(mut self, order: i32) -> Self {
+    pub fn with_order(mut self, order: i32) -> Self {
         self.order = order;
         self
     }
@@ -349,18 +329,20 @@ impl Hook {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use lifecycle::{Config, Hook, HookOutcome, Lifecycle};
+    /// use lifecycle::report::HookOutcome;
+    /// use lifecycle::{Config, Hook, Sequence};
     ///
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
-    /// let lc = Lifecycle::new(Config::new());
+    /// let sequence = Sequence::new(Config::new());
+    /// let lc = sequence.handle();
     /// let stuck = Hook::on_shutdown("stuck", std::future::pending::<()>);
-    /// lc.add_hook(stuck.timeout(Duration::from_secs(1)));
-    /// let reports = lc.run_shutdown_hooks().await;
+    /// lc.add_hook(stuck.with_timeout(Duration::from_secs(1)));
+    /// let reports = sequence.run(async {}).await.hooks;
     /// assert_eq!(reports[0].outcome, HookOutcome::TimedOut(Duration::from_secs(1)));
     /// # }
     /// ```
     #[must_use]
-    pub fn timeout(mut self, timeout: Duration) -> Self {
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
         self
     }
@@ -375,26 +357,27 @@ impl Hook {
     /// use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
     /// use std::sync::Arc;
     /// use std::time::Duration;
-    /// use lifecycle::{Config, Hook, Lifecycle};
+    /// use lifecycle::{Config, Hook, Sequence};
     ///
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
-    /// let lc = Lifecycle::new(Config::new());
+    /// let sequence = Sequence::new(Config::new());
+    /// let lc = sequence.handle();
     /// let saves = Arc::new(AtomicUsize::new(0));
     /// let count = Arc::clone(&saves);
     /// let save = move || {
     ///     let count = Arc::clone(&count);
     ///     async move { count.fetch_add(1, SeqCst); }
     /// };
-    /// lc.add_hook(Hook::persist("checkpoint", save).every(Duration::from_secs(60)));
+    /// lc.add_hook(Hook::persist("checkpoint", save).with_every(Duration::from_secs(60)));
     /// lc.set_ready(); // the periodic runs start here
     /// tokio::time::sleep(Duration::from_secs(150)).await; // paused clock: instant
     /// assert_eq!(saves.load(SeqCst), 2); // at 60 s and 120 s
-    /// lc.run(async {}).await;
+    /// sequence.run(async {}).await;
     /// assert_eq!(saves.load(SeqCst), 3); // and once more at shutdown
     /// # }
     /// ```
     #[must_use]
-    pub fn every(mut self, period: Duration) -> Self {
+    pub fn with_every(mut self, period: Duration) -> Self {
         self.every = Some(period);
         self
     }
@@ -421,7 +404,8 @@ impl Hook {
     /// # Examples
     ///
     /// ```
-    /// use lifecycle::{Hook, HookKind};
+    /// use lifecycle::hooks::HookKind;
+    /// use lifecycle::Hook;
     ///
     /// assert_eq!(Hook::persist_blocking("save", || ()).kind(), HookKind::Persist);
     /// assert_eq!(Hook::on_shutdown("close", || async {}).kind(), HookKind::Shutdown);
@@ -438,11 +422,45 @@ impl Hook {
     /// use lifecycle::Hook;
     ///
     /// let hook = Hook::on_shutdown("close pool", || async {});
-    /// assert_eq!(hook.order_value(), 0);
-    /// assert_eq!(hook.order(100).order_value(), 100);
+    /// assert_eq!(hook.order(), 0);
+    /// assert_eq!(hook.with_order(100).order(), 100);
     /// ```
-    pub fn order_value(&self) -> i32 {
+    pub fn order(&self) -> i32 {
         self.order
+    }
+
+    /// The hook's own timeout, if it set one (otherwise [`Config::hook_timeout`] applies).
+    ///
+    /// [`Config::hook_timeout`]: crate::Config::hook_timeout
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use lifecycle::Hook;
+    ///
+    /// let hook = Hook::on_shutdown("close pool", || async {});
+    /// assert_eq!(hook.timeout(), None);
+    /// let hook = hook.with_timeout(Duration::from_secs(2));
+    /// assert_eq!(hook.timeout(), Some(Duration::from_secs(2)));
+    /// ```
+    pub fn timeout(&self) -> Option<Duration> {
+        self.timeout
+    }
+
+    /// How often this persist hook also runs while the service runs, if it does.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use lifecycle::Hook;
+    ///
+    /// let hook = Hook::persist("save", || async {}).with_every(Duration::from_secs(10));
+    /// assert_eq!(hook.every(), Some(Duration::from_secs(10)));
+    /// ```
+    pub fn every(&self) -> Option<Duration> {
+        self.every
     }
 
     pub(crate) fn timeout_or(&self, default: Duration) -> Duration {
@@ -532,7 +550,7 @@ impl<T> Future for AbortOnDrop<T> {
 ///
 /// ```
 /// use std::sync::Arc;
-/// use lifecycle::{Component, Config, Hook, Lifecycle};
+/// use lifecycle::{Component, Config, Hook, Sequence};
 ///
 /// struct Cache;
 ///
@@ -550,7 +568,8 @@ impl<T> Future for AbortOnDrop<T> {
 /// }
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-/// let lc = Lifecycle::new(Config::new());
+/// let sequence = Sequence::new(Config::new());
+/// let lc = sequence.handle();
 /// lc.manage(Arc::new(Cache));
 /// assert_eq!(lc.hooks().len(), 1);
 /// # }
@@ -558,6 +577,81 @@ impl<T> Future for AbortOnDrop<T> {
 pub trait Component: Send + Sync + 'static {
     /// The hooks of this value; each holds its own `Arc` to it.
     fn hooks(self: Arc<Self>) -> Vec<Hook>;
+}
+
+/// `Ok` unless a failure was recorded.
+fn failed(failure: Option<Failure>) -> Result<(), Failure> {
+    match failure {
+        Some(failure) => Err(failure),
+        None => Ok(()),
+    }
+}
+
+/// The hooks registered with one lifecycle, and what follows from them: the budget of each
+/// phase, and which periodic persist hooks to start.
+pub(crate) struct HookRegistry {
+    hooks: Mutex<Vec<Hook>>,
+    default_timeout: Duration,
+}
+
+impl HookRegistry {
+    pub(crate) fn new(default_timeout: Duration) -> Self {
+        Self {
+            hooks: Mutex::new(Vec::new()),
+            default_timeout,
+        }
+    }
+
+    /// Registers `hook`. Returns whether it is a periodic persist hook to start now (the service
+    /// is ready already). The state is read under the lock [`on_ready`](Self::on_ready) moves it
+    /// under, so a hook added at the same moment is started exactly once.
+    pub(crate) fn add(&self, hook: Hook, readiness: &Readiness) -> bool {
+        let mut hooks = lock(&self.hooks);
+        let start_now = hook.kind == HookKind::Persist
+            && hook.every.is_some()
+            && readiness.get() == State::Ready;
+        hooks.push(hook);
+        start_now
+    }
+
+    /// Moves readiness to Ready and returns the periodic persist hooks to start; `None` if it
+    /// was Ready (or past it) already.
+    pub(crate) fn on_ready(&self, readiness: &Readiness) -> Option<Vec<Hook>> {
+        let hooks = lock(&self.hooks);
+        if !readiness.advance(State::Ready) {
+            return None;
+        }
+        let periodic = hooks
+            .iter()
+            .filter(|hook| hook.kind == HookKind::Persist && hook.every.is_some())
+            .cloned()
+            .collect();
+        Some(periodic)
+    }
+
+    pub(crate) fn all(&self) -> Vec<Hook> {
+        lock(&self.hooks).clone()
+    }
+
+    pub(crate) fn of_kind(&self, kind: HookKind) -> Vec<Hook> {
+        lock(&self.hooks)
+            .iter()
+            .filter(|hook| hook.kind == kind)
+            .cloned()
+            .collect()
+    }
+
+    /// Persist budget plus shutdown budget: see [`phase_budget`].
+    pub(crate) fn budget(&self) -> Duration {
+        let hooks = lock(&self.hooks);
+        let of = |kind| {
+            phase_budget(
+                hooks.iter().filter(|h| h.kind == kind),
+                self.default_timeout,
+            )
+        };
+        of(HookKind::Persist).saturating_add(of(HookKind::Shutdown))
+    }
 }
 
 /// Runs the hooks of one phase: groups by ascending order, each group concurrently, every hook

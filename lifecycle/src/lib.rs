@@ -65,36 +65,33 @@
 
 #[cfg(feature = "axum")]
 pub mod axum;
-mod config;
-mod failure;
-mod hooks;
-mod lifecycle;
+pub mod config;
+mod drain;
+pub mod failure;
+mod handle;
+pub mod hooks;
 mod log;
-mod persist;
-mod report;
+pub mod persist;
+pub mod report;
 mod run;
-mod signal;
+pub mod sequence;
+pub mod signal;
 mod state;
 mod task;
+mod trigger;
 mod watchdog;
 
-pub use crate::config::{
-    Config, ConfigError, ENV_DEADLINE_MARGIN, ENV_DRAIN_DELAY, ENV_FORCE_ON_SECOND_SIGNAL,
-    ENV_GRACE, ENV_HOOK_TIMEOUT, ENV_REPEAT_WINDOW, ENV_SIGNALS,
-};
-pub use crate::failure::{Failure, IntoFailure};
-pub use crate::hooks::{Component, Hook, HookKind, HookResult, DEFAULT_ORDER};
-pub use crate::lifecycle::{Lifecycle, MainResult, MainTask};
-pub use crate::persist::{read_state, read_state_limited, write_atomic, DEFAULT_STATE_LIMIT};
-pub use crate::report::{
-    AbortedTask, HookOutcome, HookReport, MainOutcome, PhaseTimings, ShutdownReport, TaskFailure,
-    TaskKind, Trigger, EXIT_ABORTED, EXIT_APP_FAILED, EXIT_CONFIG, EXIT_DEADLINE, EXIT_HOOK_FAILED,
-    EXIT_OK, EXIT_STARTUP_FAILED, MAX_TASKS_NAMED, MAX_TASK_FAILURES,
-};
+pub use crate::config::Config;
+pub use crate::failure::{Failure, Outcome};
+pub use crate::handle::Lifecycle;
+pub use crate::hooks::{Component, Hook};
+pub use crate::persist::{read_state, write_atomic};
+pub use crate::report::ShutdownReport;
 pub use crate::run::{run, StartupError};
-pub use crate::signal::{Signal, SignalError, UnknownSignal};
+pub use crate::sequence::Sequence;
+pub use crate::signal::Signal;
 pub use crate::state::State;
-pub use crate::task::TaskResult;
+pub use crate::trigger::Trigger;
 
 pub use tokio_util::sync::CancellationToken;
 
@@ -103,10 +100,9 @@ pub use lifecycle_macros::{component, main, on_shutdown, persist};
 /// What the attributes' generated code calls. Not a public API: it may change in any release.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::run::{runtime, shutdown_runtime, startup_failed, Flavor};
-    pub use crate::{
-        Component, Config, Hook, HookResult, Lifecycle, MainResult, Signal, StartupError,
-    };
+    pub use crate::config::Flavor;
+    pub use crate::run::{runtime, shutdown_runtime, startup_failed};
+    pub use crate::{Component, Config, Hook, Lifecycle, Outcome, Sequence, Signal, StartupError};
     pub use linkme;
     pub use tokio;
 

@@ -33,7 +33,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// # Examples
 ///
 /// ```
-/// assert_eq!(lifecycle::DEFAULT_STATE_LIMIT, 16 * 1024 * 1024);
+/// assert_eq!(lifecycle::persist::DEFAULT_STATE_LIMIT, 16 * 1024 * 1024);
 /// ```
 pub const DEFAULT_STATE_LIMIT: u64 = 16 * 1024 * 1024;
 
@@ -209,8 +209,8 @@ pub fn read_state(path: impl AsRef<Path>) -> io::Result<Option<Vec<u8>>> {
 /// let path = dir.join("offsets");
 /// lifecycle::write_atomic(&path, [7u8; 64])?;
 ///
-/// assert_eq!(lifecycle::read_state_limited(&path, 64)?.map(|s| s.len()), Some(64));
-/// let err = lifecycle::read_state_limited(&path, 63).unwrap_err();
+/// assert_eq!(lifecycle::persist::read_state_limited(&path, 64)?.map(|s| s.len()), Some(64));
+/// let err = lifecycle::persist::read_state_limited(&path, 63).unwrap_err();
 /// assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
 /// assert!(err.to_string().contains("more than the limit of 63 bytes"), "{err}");
 ///

@@ -6,8 +6,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use crate::failure::Failure;
+use crate::hooks::HookKind;
 use crate::log::{no_subscriber, quietly, to_stderr, whole_ms, Millis};
-use crate::{HookKind, Signal};
+use crate::signal::Signal;
+use crate::trigger::Trigger;
 
 /// Exit code of a clean shutdown. The example here covers every `EXIT_*` code; see
 /// [`ShutdownReport`] for which code a shutdown maps to.
@@ -15,14 +17,16 @@ use crate::{HookKind, Signal};
 /// # Examples
 ///
 /// ```
-/// use lifecycle::*;
+/// use lifecycle::report::*;
+/// use lifecycle::{Config, Hook, Sequence};
 ///
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
 /// assert_eq!([EXIT_OK, EXIT_APP_FAILED, EXIT_ABORTED, EXIT_HOOK_FAILED], [0, 1, 2, 3]);
 /// assert_eq!([EXIT_STARTUP_FAILED, EXIT_CONFIG], [71, 78]);
-/// let lc = Lifecycle::new(Config::new());
+/// let sequence = Sequence::new(Config::new());
+/// let lc = sequence.handle();
 /// lc.add_hook(Hook::on_shutdown("fails too", || async { Err::<(), _>("disk full") }));
-/// let report = lc.run(async { Err::<(), _>("bind failed") }).await;
+/// let report = sequence.run(async { Err::<(), _>("bind failed") }).await;
 /// assert_eq!(report.code(), EXIT_APP_FAILED); // the first row of the table that applies
 /// # }
 /// ```
@@ -46,79 +50,18 @@ pub const EXIT_STARTUP_FAILED: u8 = 71;
 /// [`EXIT_OK`] for an example.
 pub const EXIT_CONFIG: u8 = 78;
 
-/// What started the shutdown.
-///
-/// # Examples
-///
-/// ```
-/// use lifecycle::{Config, Lifecycle, Signal, Trigger};
-///
-/// assert_eq!(Trigger::Signal(Signal::Terminate).to_string(), "SIGTERM");
-/// let lc = Lifecycle::new(Config::new());
-/// lc.shutdown_with(4, "license expired");
-/// let trigger = lc.trigger().unwrap();
-/// assert_eq!(trigger.to_string(), "shutdown requested: license expired (exit code 4)");
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Trigger {
-    /// A signal from the operating system (or Kubernetes, systemd, a terminal).
-    Signal(Signal),
-    /// The main future returned `Ok` (or `()`).
-    MainReturned,
-    /// The main future returned `Err` or panicked (the panic reads `panicked: <message>`).
-    MainFailed(Failure),
-    /// [`Lifecycle::shutdown`](crate::Lifecycle::shutdown) or
-    /// [`shutdown_with`](crate::Lifecycle::shutdown_with) was called.
-    Requested {
-        /// The exit code asked for, if any.
-        code: Option<u8>,
-        /// Why, if given.
-        reason: Option<String>,
-    },
-    /// A task spawned with [`spawn_critical`](crate::Lifecycle::spawn_critical) returned `Err` or
-    /// panicked.
-    TaskFailed {
-        /// The task's name.
-        task: String,
-        /// The error, or the panic as `panicked: <message>`.
-        error: Failure,
-    },
-}
-
-impl fmt::Display for Trigger {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Trigger::Signal(signal) => write!(f, "{signal}"),
-            Trigger::MainReturned => f.write_str("main returned"),
-            Trigger::MainFailed(error) => write!(f, "main failed: {error}"),
-            Trigger::Requested { code, reason } => {
-                f.write_str("shutdown requested")?;
-                if let Some(reason) = reason {
-                    write!(f, ": {reason}")?;
-                }
-                if let Some(code) = code {
-                    write!(f, " (exit code {code})")?;
-                }
-                Ok(())
-            }
-            Trigger::TaskFailed { task, error } => {
-                write!(f, "critical task `{task}` failed: {error}")
-            }
-        }
-    }
-}
-
 /// How the main future ended.
 ///
 /// # Examples
 ///
 /// ```
-/// use lifecycle::{Config, Lifecycle, MainOutcome};
+/// use lifecycle::report::MainOutcome;
+/// use lifecycle::{Config, Sequence};
 ///
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
-/// let lc = Lifecycle::new(Config::new());
-/// let report = lc.run(async { Ok::<(), std::fmt::Error>(()) }).await;
+/// let sequence = Sequence::new(Config::new());
+/// let lc = sequence.handle();
+/// let report = sequence.run(async { Ok::<(), std::fmt::Error>(()) }).await;
 /// assert_eq!(report.main, Some(MainOutcome::Returned));
 /// assert_eq!(MainOutcome::Aborted.to_string(), "aborted at the grace deadline");
 /// # }
@@ -160,12 +103,14 @@ impl fmt::Display for MainOutcome {
 ///
 /// ```
 /// use std::time::Duration;
-/// use lifecycle::{Config, Hook, HookOutcome, Lifecycle};
+/// use lifecycle::report::HookOutcome;
+/// use lifecycle::{Config, Hook, Sequence};
 ///
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
-/// let lc = Lifecycle::new(Config::new().hook_timeout(Duration::from_secs(1)));
+/// let sequence = Sequence::new(Config::new().with_hook_timeout(Duration::from_secs(1)));
+/// let lc = sequence.handle();
 /// lc.add_hook(Hook::on_shutdown("stuck", std::future::pending::<()>));
-/// let outcome = &lc.run_shutdown_hooks().await[0].outcome;
+/// let outcome = &sequence.run(async {}).await.hooks[0].outcome;
 /// assert_eq!(*outcome, HookOutcome::TimedOut(Duration::from_secs(1)));
 /// assert_eq!(outcome.to_string(), "timed out after 1.000s");
 /// # }
@@ -193,7 +138,8 @@ impl HookOutcome {
     /// # Examples
     ///
     /// ```
-    /// use lifecycle::HookOutcome;
+    /// use lifecycle::report::HookOutcome;
+    /// use lifecycle::Sequence;
     ///
     /// assert!(HookOutcome::Ok.is_ok());
     /// assert!(!HookOutcome::Failed(lifecycle::Failure::new("disk full")).is_ok());
@@ -222,13 +168,15 @@ impl fmt::Display for HookOutcome {
 ///
 /// ```
 /// use std::time::Duration;
-/// use lifecycle::{Config, Hook, HookKind, Lifecycle};
+/// use lifecycle::hooks::HookKind;
+/// use lifecycle::{Config, Hook, Sequence};
 ///
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
-/// let lc = Lifecycle::new(Config::new());
+/// let sequence = Sequence::new(Config::new());
+/// let lc = sequence.handle();
 /// let save = || tokio::time::sleep(Duration::from_millis(200));
-/// lc.add_hook(Hook::persist("save", save).order(7));
-/// let hook = &lc.run(async {}).await.hooks[0];
+/// lc.add_hook(Hook::persist("save", save).with_order(7));
+/// let hook = &sequence.run(async {}).await.hooks[0];
 /// assert_eq!((hook.name.as_str(), hook.kind, hook.order), ("save", HookKind::Persist, 7));
 /// assert!(hook.outcome.is_ok());
 /// assert_eq!(hook.duration, Duration::from_millis(200)); // paused clock: exact
@@ -273,15 +221,16 @@ impl HookReport {
 /// # Examples
 ///
 /// ```
-/// use lifecycle::{Config, Lifecycle};
+/// use lifecycle::{Config, Sequence};
 ///
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
-/// let lc = Lifecycle::new(Config::new());
+/// let sequence = Sequence::new(Config::new());
+/// let lc = sequence.handle();
 /// lc.spawn_named("parser", async { if true { panic!("bad input") } });
 /// for attempt in 1..=3 {
 ///     lc.spawn_named("fetch", async move { Err::<(), _>(format!("attempt {attempt} refused")) });
 /// }
-/// let report = lc.run(async {}).await;
+/// let report = sequence.run(async {}).await;
 /// let parser = report.task_failures.iter().find(|f| f.task == "parser").unwrap();
 /// assert_eq!(parser.first.to_string(), "panicked: bad input");
 /// let fetch = report.task_failures.iter().find(|f| f.task == "fetch").unwrap();
@@ -315,7 +264,7 @@ pub const MAX_TASK_FAILURES: usize = 100;
 /// # Examples
 ///
 /// ```
-/// assert_eq!(lifecycle::TaskKind::Blocking.to_string(), "blocking");
+/// assert_eq!(lifecycle::report::TaskKind::Blocking.to_string(), "blocking");
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -346,16 +295,18 @@ impl fmt::Display for TaskKind {
 ///
 /// ```
 /// use std::time::Duration;
-/// use lifecycle::{Config, Lifecycle, TaskKind};
+/// use lifecycle::report::TaskKind;
+/// use lifecycle::{Config, Sequence};
 ///
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
-/// let lc = Lifecycle::new(Config::new().grace(Duration::from_secs(2)));
+/// let sequence = Sequence::new(Config::new().with_grace(Duration::from_secs(2)));
+/// let lc = sequence.handle();
 /// lc.spawn_named("stubborn", std::future::pending::<()>());
-/// let report = lc.run(async {}).await;
+/// let report = sequence.run(async {}).await;
 /// let task = &report.tasks_aborted[0];
 /// assert_eq!((task.name.as_str(), task.kind), ("stubborn", TaskKind::Async));
 /// assert!(task.stopped && !task.late);
-/// assert_eq!(report.code(), lifecycle::EXIT_ABORTED);
+/// assert_eq!(report.code(), lifecycle::report::EXIT_ABORTED);
 /// # }
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -395,13 +346,14 @@ pub const MAX_TASKS_NAMED: usize = 100;
 ///
 /// ```
 /// use std::time::Duration;
-/// use lifecycle::{Config, Lifecycle};
+/// use lifecycle::{Config, Sequence};
 ///
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
-/// let lc = Lifecycle::new(Config::new().drain_delay(Duration::from_secs(5)));
+/// let sequence = Sequence::new(Config::new().with_drain_delay(Duration::from_secs(5)));
+/// let lc = sequence.handle();
 /// let handle = lc.clone();
-/// lc.shutdown();
-/// let report = lc.run(async move { handle.cancelled().await }).await;
+/// lc.request_shutdown();
+/// let report = sequence.run(async move { handle.cancelled().await }).await;
 /// assert_eq!(report.timings.drain_delay, Duration::from_secs(5)); // paused clock: exact
 /// assert!(report.timings.total >= report.timings.drain_delay);
 /// # }
@@ -451,15 +403,16 @@ pub struct PhaseTimings {
 ///
 /// ```
 /// use std::time::Duration;
-/// use lifecycle::{Config, Lifecycle, Trigger};
+/// use lifecycle::{Config, Sequence, Trigger};
 ///
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
-/// let lc = Lifecycle::new(Config::new().grace(Duration::from_secs(2)));
+/// let sequence = Sequence::new(Config::new().with_grace(Duration::from_secs(2)));
+/// let lc = sequence.handle();
 /// lc.spawn_named("stubborn", std::future::pending::<()>());
-/// let report = lc.run(async {}).await;
+/// let report = sequence.run(async {}).await;
 /// assert_eq!(report.trigger, Trigger::MainReturned);
 /// assert_eq!(report.tasks_aborted[0].name, "stubborn");
-/// assert_eq!(report.code(), lifecycle::EXIT_ABORTED);
+/// assert_eq!(report.code(), lifecycle::report::EXIT_ABORTED);
 /// # }
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -489,18 +442,47 @@ pub struct ShutdownReport {
 }
 
 impl ShutdownReport {
+    /// The report of a finished sequence. Keeps the first [`MAX_TASKS_NAMED`] aborted tasks and
+    /// counts them all.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        trigger: Trigger,
+        main: Option<MainOutcome>,
+        timings: PhaseTimings,
+        mut aborted: Vec<AbortedTask>,
+        task_failures: Vec<TaskFailure>,
+        task_failures_other: u64,
+        hooks: Vec<HookReport>,
+        hurried_by: Option<Signal>,
+    ) -> Self {
+        let tasks_aborted_total = aborted.len();
+        aborted.truncate(MAX_TASKS_NAMED);
+        Self {
+            trigger,
+            main,
+            timings,
+            tasks_aborted: aborted,
+            tasks_aborted_total,
+            task_failures,
+            task_failures_other,
+            hooks,
+            hurried_by,
+        }
+    }
+
     /// The exit code, by the table above.
     ///
     /// # Examples
     ///
     /// ```
-    /// use lifecycle::{Config, Lifecycle, Hook};
+    /// use lifecycle::{Config, Hook, Sequence};
     ///
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
-    /// let lc = Lifecycle::new(Config::new());
+    /// let sequence = Sequence::new(Config::new());
+    /// let lc = sequence.handle();
     /// lc.add_hook(Hook::on_shutdown("fails", || async { Err::<(), _>("disk full") }));
-    /// let report = lc.run(async {}).await;
-    /// assert_eq!(report.code(), lifecycle::EXIT_HOOK_FAILED);
+    /// let report = sequence.run(async {}).await;
+    /// assert_eq!(report.code(), lifecycle::report::EXIT_HOOK_FAILED);
     /// # }
     /// ```
     pub fn code(&self) -> u8 {
@@ -544,11 +526,12 @@ impl ShutdownReport {
     ///
     /// ```
     /// use std::process::ExitCode;
-    /// use lifecycle::{Config, Lifecycle};
+    /// use lifecycle::{Config, Sequence};
     ///
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
-    /// let lc = Lifecycle::new(Config::new());
-    /// let report = lc.run(async {}).await;
+    /// let sequence = Sequence::new(Config::new());
+    /// let lc = sequence.handle();
+    /// let report = sequence.run(async {}).await;
     /// assert_eq!(report.exit_code(), ExitCode::SUCCESS); // return it from `fn main`
     /// # }
     /// ```
@@ -563,11 +546,12 @@ impl ShutdownReport {
     /// # Examples
     ///
     /// ```
-    /// use lifecycle::{Config, Lifecycle};
+    /// use lifecycle::{Config, Sequence};
     ///
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
-    /// let lc = Lifecycle::new(Config::new());
-    /// let report = lc.run(async {}).await;
+    /// let sequence = Sequence::new(Config::new());
+    /// let lc = sequence.handle();
+    /// let report = sequence.run(async {}).await;
     /// report.log(); // no subscriber here: the summary goes to standard error
     /// assert!(report.to_string().contains("(trigger: main returned; exit code 0)"));
     /// # }

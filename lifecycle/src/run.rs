@@ -4,26 +4,21 @@ use std::fmt;
 use std::future::Future;
 use std::process::ExitCode;
 
+use crate::config::{Config, ConfigError, Flavor};
+use crate::failure::Outcome;
+use crate::handle::Lifecycle;
 use crate::log::{no_subscriber, to_stderr};
 use crate::report::{EXIT_CONFIG, EXIT_STARTUP_FAILED};
-use crate::{Config, ConfigError, Lifecycle, MainResult, SignalError};
+use crate::sequence::Sequence;
+use crate::signal::SignalError;
 
 /// Runs a service with graceful shutdown: what `#[lifecycle::main]` generates, as one call.
 ///
-/// Applies the `LIFECYCLE_*` environment overrides to `config`, builds a multi-threaded Tokio
-/// runtime, then runs the sequence:
-///
-/// 0. a [`Lifecycle`]; free-function hooks registered; signal listeners installed; Ready;
-/// 1. `main(lc)` runs until the trigger (a signal, `main` returning, [`Lifecycle::shutdown`], a
-///    critical task failing);
-/// 2. readiness Draining, then the drain delay (still serving);
-/// 3. the root token is cancelled;
-/// 4. the drain: `main` and every tracked task get the grace period; stragglers are aborted;
-/// 5. persist hooks; 6. shutdown hooks by ascending order;
-/// 7. the [`ShutdownReport`](crate::ShutdownReport) is logged and mapped to the exit code.
-///
-/// Blocking tasks still running at the end do not hold the process: the runtime is shut down
-/// without waiting for them.
+/// Applies the `LIFECYCLE_*` environment overrides to `config`, builds the Tokio runtime it
+/// asks for ([`Config::flavor`], [`Config::worker_threads`]), then runs the
+/// [`Sequence`] (see the crate docs): start, `main(lc)` until the trigger, drain, persist hooks,
+/// shutdown hooks; the [`ShutdownReport`](crate::ShutdownReport) is logged and mapped to the
+/// exit code. Blocking tasks still running at the end do not hold the process.
 ///
 /// # Examples
 ///
@@ -32,7 +27,7 @@ use crate::{Config, ConfigError, Lifecycle, MainResult, SignalError};
 /// use std::time::Duration;
 ///
 /// fn main() -> ExitCode {
-///     let config = lifecycle::Config::new().grace(Duration::from_secs(20));
+///     let config = lifecycle::Config::new().with_grace(Duration::from_secs(20));
 ///     lifecycle::run(config, |lc| async move {
 ///         let token = lc.token();
 ///         lc.spawn_named("ticker", async move {
@@ -52,23 +47,32 @@ pub fn run<F, Fut>(config: Config, main: F) -> ExitCode
 where
     F: FnOnce(Lifecycle) -> Fut,
     Fut: Future,
-    Fut::Output: MainResult,
+    Fut::Output: Outcome,
 {
     let config = match config.apply_env() {
         Ok(config) => config,
         Err(err) => return startup_failed(err),
     };
-    let runtime = match runtime(Flavor::MultiThread, None) {
+    let runtime = match runtime(&config) {
         Ok(runtime) => runtime,
         Err(err) => return startup_failed(err),
     };
     let code = runtime.block_on(async move {
-        let lc = Lifecycle::new(config);
-        lc.register_free_hooks();
-        if let Err(err) = lc.listen_for_signals() {
-            return startup_failed(err);
-        }
-        let report = lc.run(main(lc.clone())).await;
+        let sequence = Sequence::new(config);
+        let lc = sequence.handle();
+        let running = match sequence.start() {
+            Ok(running) => running,
+            Err(err) => return startup_failed(err),
+        };
+        let report = running
+            .run_until_trigger(main(lc))
+            .await
+            .drain()
+            .await
+            .persist()
+            .await
+            .shut_down()
+            .await;
         report.log();
         report.exit_code()
     });
@@ -81,7 +85,9 @@ where
 /// # Examples
 ///
 /// ```
-/// use lifecycle::{Config, StartupError, ENV_GRACE, EXIT_CONFIG};
+/// use lifecycle::config::ENV_GRACE;
+/// use lifecycle::report::EXIT_CONFIG;
+/// use lifecycle::{Config, StartupError};
 ///
 /// let err = Config::new()
 ///     .apply_env_from(|name| (name == ENV_GRACE).then(|| "soon".into()))
@@ -107,7 +113,9 @@ impl StartupError {
     /// # Examples
     ///
     /// ```
-    /// use lifecycle::{SignalError, StartupError, EXIT_STARTUP_FAILED};
+    /// use lifecycle::report::EXIT_STARTUP_FAILED;
+    /// use lifecycle::signal::SignalError;
+    /// use lifecycle::StartupError;
     ///
     /// let err = StartupError::from(SignalError::AlreadyInstalled);
     /// assert_eq!(err.code(), EXIT_STARTUP_FAILED); // 71, `EX_OSERR`
@@ -166,105 +174,50 @@ impl From<std::io::Error> for StartupError {
 /// ```
 /// use std::process::ExitCode;
 /// use lifecycle::__private::startup_failed;
-/// use lifecycle::SignalError;
+/// use lifecycle::signal::SignalError;
 ///
 /// // Logged (here to standard error: no subscriber), then mapped to the exit code.
 /// let code = startup_failed(SignalError::NoRuntime);
-/// assert_eq!(code, ExitCode::from(lifecycle::EXIT_STARTUP_FAILED));
+/// assert_eq!(code, ExitCode::from(lifecycle::report::EXIT_STARTUP_FAILED));
 /// ```
 pub fn startup_failed(err: impl Into<StartupError>) -> ExitCode {
     let err = err.into();
     if no_subscriber() {
         to_stderr(&format!("lifecycle: cannot start: {err}"));
     } else {
-        tracing::error!(error = %err, "cannot start");
+        crate::log::quietly(|| tracing::error!(error = %err, "cannot start"));
     }
     ExitCode::from(err.code())
 }
 
-/// The Tokio runtime flavour `#[lifecycle::main(flavor = ..)]` asks for.
+/// Builds the runtime `config` asks for, with every driver enabled.
 ///
 /// # Examples
 ///
 /// ```
-/// use lifecycle::__private::{runtime, Flavor};
+/// use lifecycle::config::Flavor;
+/// use lifecycle::__private::runtime;
+/// use lifecycle::Config;
 ///
-/// let single = runtime(Flavor::CurrentThread, None)?;
+/// let single = runtime(&Config::new().with_flavor(Flavor::CurrentThread))?;
 /// assert_eq!(single.block_on(async { 1 + 1 }), 2);
-/// // `worker_threads = 0` is raised to one worker.
-/// let pool = runtime(Flavor::MultiThread, Some(0))?;
-/// assert_eq!(pool.metrics().num_workers(), 1);
+/// let pool = runtime(&Config::new().with_worker_threads(2))?;
+/// assert_eq!(pool.metrics().num_workers(), 2);
 /// # Ok::<(), std::io::Error>(())
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Flavor {
-    /// One thread: `flavor = "current_thread"`.
-    CurrentThread,
-    /// A worker pool: `flavor = "multi_thread"` (the default).
-    MultiThread,
-}
-
-/// Builds the runtime with every driver enabled (signals need the I/O driver).
-///
-/// # Examples
-///
-/// ```
-/// // What `#[lifecycle::main(grace = "20s", flavor = "current_thread")]` expands to, minus
-/// // `lc.listen_for_signals()` (left out so this example does not take over Ctrl-C).
-/// use std::process::ExitCode;
-/// use lifecycle::__private::{runtime, shutdown_runtime, startup_failed, Flavor};
-///
-/// fn main() -> ExitCode {
-///     let config = lifecycle::Config::new().grace(std::time::Duration::from_secs(20));
-///     let config = match config.apply_env() {
-///         Ok(config) => config,
-///         Err(err) => return startup_failed(err),
-///     };
-///     let rt = match runtime(Flavor::CurrentThread, None) {
-///         Ok(rt) => rt,
-///         Err(err) => return startup_failed(err),
-///     };
-///     let code = rt.block_on(async move {
-///         let lc = lifecycle::Lifecycle::new(config);
-///         lc.register_free_hooks();
-///         lc.run(async { /* the body of `main(lc)` */ }).await.exit_code()
-///     });
-///     shutdown_runtime(rt);
-///     assert_eq!(code, ExitCode::SUCCESS);
-///     code
-/// }
-/// ```
-pub fn runtime(
-    flavor: Flavor,
-    worker_threads: Option<usize>,
-) -> std::io::Result<tokio::runtime::Runtime> {
-    let mut builder = match flavor {
+pub fn runtime(config: &Config) -> std::io::Result<tokio::runtime::Runtime> {
+    let mut builder = match config.flavor() {
         Flavor::CurrentThread => tokio::runtime::Builder::new_current_thread(),
         Flavor::MultiThread => tokio::runtime::Builder::new_multi_thread(),
     };
-    if let (Flavor::MultiThread, Some(threads)) = (flavor, worker_threads) {
+    if let (Flavor::MultiThread, Some(threads)) = (config.flavor(), config.worker_threads()) {
         builder.worker_threads(threads.max(1));
     }
     builder.enable_all().build()
 }
 
-/// Shuts the runtime down without waiting for blocking tasks, so a stuck `spawn_blocking` cannot
-/// keep the process alive past the deadline.
-///
-/// # Examples
-///
-/// ```
-/// use std::time::{Duration, Instant};
-/// use lifecycle::__private::{runtime, shutdown_runtime, Flavor};
-///
-/// let rt = runtime(Flavor::CurrentThread, None)?;
-/// let (_never, rx) = std::sync::mpsc::channel::<()>();
-/// rt.spawn_blocking(move || rx.recv()); // stuck until the end of the process
-/// let started = Instant::now();
-/// shutdown_runtime(rt); // does not wait for it
-/// assert!(started.elapsed() < Duration::from_secs(1));
-/// # Ok::<(), std::io::Error>(())
-/// ```
+/// Shuts the runtime down without waiting for blocking tasks that are still running (a stuck
+/// one is named in the report; it must not hold the process).
 pub fn shutdown_runtime(runtime: tokio::runtime::Runtime) {
     runtime.shutdown_background();
 }

@@ -5,6 +5,14 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::{Arc, Weak};
+
+use tokio::sync::mpsc;
+
+use crate::config::Config;
+use crate::log::{log_or_stderr, quietly};
+use crate::trigger::{Trigger, Triggers};
+use crate::watchdog::{self, Ears, Rules};
 
 /// A signal that can start a shutdown.
 ///
@@ -27,7 +35,7 @@ use std::str::FromStr;
 /// assert_eq!(signal.number(), 15);
 /// assert_eq!(signal.exit_code(), 143);
 /// assert_eq!("int".parse::<Signal>()?, Signal::Interrupt);
-/// # Ok::<(), lifecycle::UnknownSignal>(())
+/// # Ok::<(), lifecycle::signal::UnknownSignal>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Signal {
@@ -53,7 +61,7 @@ impl Signal {
     /// for signal in Signal::ALL {
     ///     assert_eq!(signal.name().parse::<Signal>()?, signal);
     /// }
-    /// # Ok::<(), lifecycle::UnknownSignal>(())
+    /// # Ok::<(), lifecycle::signal::UnknownSignal>(())
     /// ```
     pub const ALL: [Signal; 4] = [
         Signal::Terminate,
@@ -142,7 +150,7 @@ impl FromStr for Signal {
 /// # Examples
 ///
 /// ```
-/// use lifecycle::Signal;
+/// use lifecycle::{Sequence, Signal};
 ///
 /// let err = "SIGKILL".parse::<Signal>().unwrap_err();
 /// assert!(err.to_string().starts_with("unknown signal `SIGKILL`"));
@@ -167,11 +175,12 @@ impl std::error::Error for UnknownSignal {}
 /// # Examples
 ///
 /// ```
-/// use lifecycle::{Config, Lifecycle, SignalError};
+/// use lifecycle::signal::SignalError;
+/// use lifecycle::{Config, Sequence, StartupError};
 ///
 /// // Outside a Tokio runtime nothing is installed.
-/// let result = Lifecycle::new(Config::new()).listen_for_signals();
-/// assert!(matches!(result, Err(SignalError::NoRuntime)));
+/// let result = Sequence::new(Config::new()).start();
+/// assert!(matches!(result, Err(StartupError::Signals(SignalError::NoRuntime))));
 /// ```
 #[derive(Debug)]
 #[non_exhaustive]
@@ -190,7 +199,7 @@ impl fmt::Display for SignalError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             SignalError::AlreadyInstalled => f.write_str(
-                "signal listeners are already installed in this process; call `listen_for_signals` once",
+                "signal listeners are already installed in this process; start one sequence per process",
             ),
             SignalError::NoRuntime => f.write_str(
                 "signal listeners need a Tokio runtime with its I/O driver (`enable_all`); call this inside one",
@@ -211,6 +220,125 @@ impl std::error::Error for SignalError {
             SignalError::Install(_, err) | SignalError::Thread(err) => Some(err),
             _ => None,
         }
+    }
+}
+
+/// Starts the watchdog thread for this lifecycle: it hears `config`'s signals (and SIGHUP, to
+/// ignore it, when it is not one of them) and enforces the hard deadline that `triggers` arms.
+/// What it hears is logged from the app's runtime by a small relay task.
+pub(crate) fn listen(config: &Config, triggers: &Arc<Triggers>) -> Result<(), SignalError> {
+    if tokio::runtime::Handle::try_current().is_err() {
+        return Err(SignalError::NoRuntime);
+    }
+    // SIGHUP is what a closed terminal sends; left alone it kills the process on the spot with
+    // nothing persisted. Heard and ignored unless it is a shutdown signal.
+    let ignore = if cfg!(unix) && !config.signals().contains(&Signal::Hangup) {
+        vec![Signal::Hangup]
+    } else {
+        Vec::new()
+    };
+    let rules = Rules {
+        shutdown: config.signals().to_vec(),
+        ignore,
+        force_on_second_signal: config.force_on_second_signal(),
+        repeat_window: config.repeat_window(),
+    };
+    let (notes, mut heard) = mpsc::unbounded_channel();
+    let hearing = Hearing {
+        triggers: Arc::downgrade(triggers),
+        notes,
+    };
+    watchdog::start(rules, hearing, Arc::clone(&triggers.watch))?;
+    let triggers = Arc::downgrade(triggers);
+    tokio::spawn(async move {
+        while let Some(note) = heard.recv().await {
+            let Some(triggers) = triggers.upgrade() else {
+                break;
+            };
+            quietly(|| note.log(&triggers));
+        }
+    });
+    if !config.signals().contains(&Signal::Terminate) {
+        log_or_stderr(
+            tracing::Level::WARN,
+            "lifecycle: SIGTERM is not one of the shutdown signals: Kubernetes, systemd and \
+             docker stop services with SIGTERM, which now ends this process at once, with no \
+             drain and nothing persisted",
+        );
+    }
+    Ok(())
+}
+
+/// What the watchdog thread heard, logged from the app's runtime (the watchdog never writes).
+enum Note {
+    Triggered(Signal),
+    Hurried(Signal),
+    Again(Signal),
+    Ignored(Signal),
+    Repeated(Signal),
+}
+
+impl Note {
+    fn log(&self, triggers: &Triggers) {
+        match *self {
+            Note::Triggered(signal) => triggers.log_fired(&Trigger::Signal(signal)),
+            Note::Hurried(signal) => tracing::info!(
+                signal = %signal,
+                "{signal} after the shutdown had started: cutting the drain delay short; a second signal forces the exit"
+            ),
+            Note::Again(signal) => tracing::info!(
+                signal = %signal,
+                "signal during shutdown: skipping the rest of the drain delay"
+            ),
+            // Written even without a subscriber: a signal that would have killed the process
+            // before is now ignored, and the operator who sent it must learn why.
+            Note::Ignored(signal) => log_or_stderr(
+                tracing::Level::WARN,
+                &format!(
+                    "lifecycle: {signal} ignored: not a shutdown signal (add it to `signals` to stop on it)"
+                ),
+            ),
+            Note::Repeated(signal) => tracing::debug!(
+                signal = %signal,
+                "{signal} repeated within the repeat window: the same request, delivered twice"
+            ),
+        }
+    }
+}
+
+/// The lifecycle's side of the watchdog: turns what it hears into triggers and notes. Holds the
+/// trigger state weakly; sends notes without waiting.
+struct Hearing {
+    triggers: Weak<Triggers>,
+    notes: mpsc::UnboundedSender<Note>,
+}
+
+impl Ears for Hearing {
+    fn first(&self, signal: Signal) {
+        if let Some(triggers) = self.triggers.upgrade() {
+            let note = if triggers.first_signal(signal) {
+                Note::Triggered(signal)
+            } else {
+                Note::Hurried(signal)
+            };
+            let _ = self.notes.send(note);
+        }
+    }
+
+    fn again(&self, signal: Signal) {
+        if let Some(triggers) = self.triggers.upgrade() {
+            triggers.hurry.cancel();
+            let _ = self.notes.send(Note::Again(signal));
+        }
+    }
+
+    fn ignored(&self, signal: Signal, repeat: bool) {
+        let note = if repeat {
+            Note::Repeated(signal)
+        } else {
+            Note::Ignored(signal)
+        };
+        let _ = self.notes.send(note);
     }
 }
 

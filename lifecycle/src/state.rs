@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use tokio::sync::watch;
+
 /// Where a service is in its life. It only moves forward:
 /// `Starting` → `Ready` → `Draining` → `Stopped`.
 ///
@@ -12,15 +14,17 @@ use std::fmt;
 /// # Examples
 ///
 /// ```
-/// use lifecycle::{Config, Lifecycle, State};
+/// use lifecycle::{Config, Sequence, State};
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-/// let lc = Lifecycle::new(Config::new());
+/// let sequence = Sequence::new(Config::new());
+/// let lc = sequence.handle();
 /// assert_eq!(lc.state(), State::Starting);
-/// lc.set_ready();
+/// let running = sequence.start_without_signals();
 /// assert!(lc.state().is_ready());
-/// lc.shutdown();
+/// lc.request_shutdown();
 /// assert_eq!(lc.state(), State::Draining);
+/// # drop(running);
 /// # }
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -74,5 +78,33 @@ impl State {
 impl fmt::Display for State {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// The readiness of one lifecycle: a state that only moves forward, watched by probes.
+pub(crate) struct Readiness(watch::Sender<State>);
+
+impl Readiness {
+    pub(crate) fn new() -> Self {
+        Self(watch::Sender::new(State::Starting))
+    }
+
+    pub(crate) fn get(&self) -> State {
+        *self.0.borrow()
+    }
+
+    pub(crate) fn subscribe(&self) -> watch::Receiver<State> {
+        self.0.subscribe()
+    }
+
+    /// Moves the state forward to `to`; never back. Returns whether it moved.
+    pub(crate) fn advance(&self, to: State) -> bool {
+        self.0.send_if_modified(|state| {
+            let moved = *state < to;
+            if moved {
+                *state = to;
+            }
+            moved
+        })
     }
 }

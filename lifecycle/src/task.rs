@@ -7,75 +7,23 @@ use std::fmt;
 use std::future::Future;
 use std::panic::{self, AssertUnwindSafe, Location};
 use std::pin::Pin;
-use std::sync::atomic::Ordering;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll};
 
 use tokio::task::{AbortHandle, JoinHandle};
+use tokio_util::task::TaskTracker;
 
-use crate::failure::{Failure, IntoFailure};
-use crate::lifecycle::lock;
-use crate::report::{AbortedTask, TaskFailure, TaskKind, Trigger, MAX_TASK_FAILURES};
-use crate::Lifecycle;
-
-/// What a tracked task may return: `()`, or `Result<T, E>` where `E` converts into a
-/// [`Failure`] (any `Error + Send + Sync` type, `String`, `&str`, `anyhow::Error`, ...).
-///
-/// An `Err` is recorded in the report (and, for a [critical](Lifecycle::spawn_critical) task,
-/// starts the shutdown). The error then belongs to the report: the task's `JoinHandle` yields
-/// `Result<T, Failure>`, whose [`downcast_ref`](Failure::downcast_ref) reaches the original
-/// error.
-///
-/// # Examples
-///
-/// ```
-/// use lifecycle::TaskResult;
-///
-/// let ((), failure) = ().into_task_output();
-/// assert!(failure.is_none());
-/// let (joined, failure) = Err::<u32, _>("broker gone").into_task_output();
-/// assert_eq!(failure.unwrap().to_string(), "broker gone");
-/// assert_eq!(joined.unwrap_err().to_string(), "broker gone");
-/// ```
-#[diagnostic::on_unimplemented(
-    message = "a tracked task must return `()` or `Result<T, E>` with an error type `E` that converts into `Box<dyn std::error::Error + Send + Sync>`, not `{Self}`",
-    label = "this task's output",
-    note = "every `Error + Send + Sync + 'static` type converts, and so do `String`, `&str`, `anyhow::Error` and `eyre::Report`; to return a value, return `Ok(value)`"
-)]
-pub trait TaskResult {
-    /// What the task's `JoinHandle` yields.
-    type Joined;
-
-    /// Splits the output into what the `JoinHandle` yields and the failure to record, if any.
-    fn into_task_output(self) -> (Self::Joined, Option<Failure>);
-}
-
-impl TaskResult for () {
-    type Joined = ();
-
-    fn into_task_output(self) -> ((), Option<Failure>) {
-        ((), None)
-    }
-}
-
-impl<T, E: IntoFailure> TaskResult for Result<T, E> {
-    type Joined = Result<T, Failure>;
-
-    fn into_task_output(self) -> (Result<T, Failure>, Option<Failure>) {
-        match self {
-            Ok(value) => (Ok(value), None),
-            Err(error) => {
-                let failure = error.into_failure();
-                (Err(failure.clone()), Some(failure))
-            }
-        }
-    }
-}
+use crate::failure::{Failure, Outcome};
+use crate::handle::lock;
+use crate::log::quietly;
+use crate::report::{AbortedTask, TaskFailure, TaskKind, MAX_TASK_FAILURES};
+use crate::trigger::{Trigger, Triggers};
 
 /// A task's name: given by the caller, or where it was spawned (kept as a static location, so
 /// naming costs nothing on the spawn path).
 #[derive(Clone)]
-enum TaskName {
+pub(crate) enum TaskName {
     Given(Cow<'static, str>),
     SpawnedAt(&'static Location<'static>),
 }
@@ -102,7 +50,7 @@ struct LiveTask {
 /// Every tracked task that may still be running: an append-only list, compacted when it reaches
 /// twice the live count, so a task's end costs nothing and a spawn only a push.
 #[derive(Default)]
-pub(crate) struct LiveTasks {
+struct LiveTasks {
     tasks: Mutex<List>,
 }
 
@@ -142,7 +90,7 @@ impl LiveTasks {
         list.entries.push(task);
     }
 
-    pub(crate) fn running(&self) -> usize {
+    fn running(&self) -> usize {
         lock(&self.tasks)
             .entries
             .iter()
@@ -153,7 +101,7 @@ impl LiveTasks {
     /// Aborts every task still running (only the late ones, spawned after the drain, with
     /// `late_only`); blocking ones cannot be aborted and are only named. Returns them, to be
     /// [settled](Cut::settle) once the aborts had a moment to land.
-    pub(crate) fn abort_all(&self, late_only: bool) -> Vec<Cut> {
+    fn abort_all(&self, late_only: bool) -> Vec<Cut> {
         let cuts: Vec<Cut> = lock(&self.tasks)
             .entries
             .iter_mut()
@@ -180,10 +128,10 @@ impl LiveTasks {
 
 /// The failures of tracked tasks, one entry per task name.
 #[derive(Default)]
-pub(crate) struct Failures {
-    pub(crate) entries: Vec<TaskFailure>,
+struct Failures {
+    entries: Vec<TaskFailure>,
     /// Failures of task names beyond [`MAX_TASK_FAILURES`].
-    pub(crate) other: u64,
+    other: u64,
 }
 
 impl Failures {
@@ -206,10 +154,16 @@ impl Failures {
     }
 }
 
-/// What a task needs to report its own failure: its lifecycle's id (looked up only when it
-/// fails), its name and whether it is critical.
+/// Where tasks report their failures: the lifecycle's list of them and its trigger.
+pub(crate) struct TaskSink {
+    failures: Mutex<Failures>,
+    triggers: Arc<Triggers>,
+}
+
+/// What a task needs to report its own failure: where to (held weakly: a task never keeps its
+/// lifecycle alive), its name and whether it is critical.
 struct Recorder {
-    lifecycle: u64,
+    sink: Weak<TaskSink>,
     name: TaskName,
     critical: bool,
 }
@@ -218,22 +172,18 @@ impl Recorder {
     fn record_failure(&self, failure: Failure) {
         let name = self.name.to_string();
         let critical = self.critical;
-        let Some(inner) = crate::lifecycle::find(self.lifecycle) else {
-            crate::log::quietly(|| {
-                tracing::error!(task = %name, critical, error = %failure, "tracked task failed");
-            });
-            return; // the lifecycle is gone; the log line above is all that is left to do
-        };
-        lock(&inner.failures).record(name.clone(), critical, failure.clone());
-        if critical {
-            inner.trigger(Trigger::TaskFailed {
-                task: name.clone(),
-                error: failure.clone(),
-            });
+        if let Some(sink) = self.sink.upgrade() {
+            lock(&sink.failures).record(name.clone(), critical, failure.clone());
+            if critical {
+                sink.triggers.fire(Trigger::TaskFailed {
+                    task: name.clone(),
+                    error: failure.clone(),
+                });
+            }
         }
-        crate::log::quietly(|| {
-            tracing::error!(task = %name, critical, error = %failure, "tracked task failed");
-        });
+        quietly(
+            || tracing::error!(task = %name, critical, error = %failure, "tracked task failed"),
+        );
     }
 }
 
@@ -249,16 +199,16 @@ pin_project_lite::pin_project! {
 impl<F> Future for Tracked<F>
 where
     F: Future,
-    F::Output: TaskResult,
+    F::Output: Outcome,
 {
-    type Output = <F::Output as TaskResult>::Joined;
+    type Output = <F::Output as Outcome>::Joined;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let future = this.future;
         match panic::catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
             Ok(Poll::Ready(output)) => {
-                let (joined, failure) = output.into_task_output();
+                let (joined, failure) = output.into_outcome();
                 if let Some(failure) = failure {
                     this.recorder.record_failure(failure);
                 }
@@ -297,10 +247,32 @@ where
     }
 }
 
-impl Lifecycle {
-    fn live_task(&self, abort: AbortHandle, name: TaskName, kind: TaskKind) {
-        let late = self.inner.drained.load(Ordering::Relaxed);
-        self.inner.live.push(LiveTask {
+/// The tracked tasks of one lifecycle: the tracker the drain waits on, the list the deadline
+/// aborts from, and where failures go.
+pub(crate) struct Tasks {
+    pub(crate) tracker: TaskTracker,
+    live: LiveTasks,
+    sink: Arc<TaskSink>,
+    /// Set when the drain is over: tasks spawned after it are late (nothing waits for them).
+    pub(crate) drained: AtomicBool,
+}
+
+impl Tasks {
+    pub(crate) fn new(triggers: Arc<Triggers>) -> Self {
+        Self {
+            tracker: TaskTracker::new(),
+            live: LiveTasks::default(),
+            sink: Arc::new(TaskSink {
+                failures: Mutex::new(Failures::default()),
+                triggers,
+            }),
+            drained: AtomicBool::new(false),
+        }
+    }
+
+    fn remember(&self, abort: AbortHandle, name: TaskName, kind: TaskKind) {
+        let late = self.drained.load(Ordering::Relaxed);
+        self.live.push(LiveTask {
             abort,
             name,
             kind,
@@ -309,190 +281,51 @@ impl Lifecycle {
         });
     }
 
+    fn recorder(&self, name: &TaskName, critical: bool) -> Recorder {
+        Recorder {
+            sink: Arc::downgrade(&self.sink),
+            name: name.clone(),
+            critical,
+        }
+    }
+
     /// Spawns `future` as a tracked task; a critical one's failure starts the shutdown.
     #[track_caller]
-    fn spawn_tracked<F>(
+    pub(crate) fn spawn<F>(
         &self,
         name: TaskName,
         critical: bool,
         future: F,
-    ) -> JoinHandle<<F::Output as TaskResult>::Joined>
+    ) -> JoinHandle<<F::Output as Outcome>::Joined>
     where
         F: Future + Send + 'static,
-        F::Output: TaskResult,
-        <F::Output as TaskResult>::Joined: Send + 'static,
+        F::Output: Outcome,
+        <F::Output as Outcome>::Joined: Send + 'static,
     {
-        let recorder = Recorder {
-            lifecycle: self.inner.id,
-            name: name.clone(),
-            critical,
-        };
-        let tracked = self
-            .inner
-            .tracker
-            .track_future(Tracked { future, recorder });
+        let recorder = self.recorder(&name, critical);
+        let tracked = self.tracker.track_future(Tracked { future, recorder });
         let handle = spawn_named_on_runtime(&name, tracked);
-        self.live_task(handle.abort_handle(), name, TaskKind::Async);
+        self.remember(handle.abort_handle(), name, TaskKind::Async);
         handle
     }
 
-    /// Spawns a tracked task: the drain waits for it, and if it is still running at the grace
-    /// deadline it is aborted and named in the report (by where it was spawned). A panic or an
-    /// `Err` is recorded in the report; a panic still reaches the returned `JoinHandle`, an
-    /// `Err` reaches it as a [`Failure`].
-    ///
-    /// The task should watch a token from [`token`](Lifecycle::token) (or
-    /// [`cancelled`](Lifecycle::cancelled)) and return when it is cancelled. A task spawned after
-    /// the drain (from a hook, say) is aborted and named when the report is made if it is still
-    /// running then: nothing waits for it.
-    ///
-    /// # Panics
-    ///
-    /// Like `tokio::spawn`, when called outside a Tokio runtime.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use lifecycle::{Config, Lifecycle};
-    ///
-    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
-    /// let lc = Lifecycle::new(Config::new());
-    /// let token = lc.token();
-    /// lc.spawn(async move {
-    ///     // Work until cancelled, then finish the current item and return.
-    ///     token.cancelled().await;
-    /// });
-    /// let report = lc.run(async {}).await;
-    /// assert!(report.tasks_aborted.is_empty());
-    /// # }
-    /// ```
+    /// Runs `f` on the blocking pool as a tracked task.
     #[track_caller]
-    pub fn spawn<F>(&self, future: F) -> JoinHandle<<F::Output as TaskResult>::Joined>
-    where
-        F: Future + Send + 'static,
-        F::Output: TaskResult,
-        <F::Output as TaskResult>::Joined: Send + 'static,
-    {
-        self.spawn_tracked(TaskName::SpawnedAt(Location::caller()), false, future)
-    }
-
-    /// Like [`spawn`](Lifecycle::spawn), with a name for the report and the logs.
-    ///
-    /// # Panics
-    ///
-    /// Like `tokio::spawn`, when called outside a Tokio runtime.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use lifecycle::{Config, Lifecycle};
-    ///
-    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
-    /// let lc = Lifecycle::new(Config::new().grace(Duration::from_secs(1)));
-    /// // This task ignores cancellation, so the grace deadline aborts it.
-    /// lc.spawn_named("stubborn", std::future::pending::<()>());
-    /// // This one fails: the report keeps its error, the exit code does not change.
-    /// lc.spawn_named("fetch", async { Err::<(), _>("upstream refused") });
-    /// let report = lc.run(async {}).await;
-    /// assert_eq!(report.tasks_aborted[0].name, "stubborn");
-    /// assert_eq!(report.task_failures[0].first.to_string(), "upstream refused");
-    /// # }
-    /// ```
-    #[track_caller]
-    pub fn spawn_named<F>(
-        &self,
-        name: impl Into<Cow<'static, str>>,
-        future: F,
-    ) -> JoinHandle<<F::Output as TaskResult>::Joined>
-    where
-        F: Future + Send + 'static,
-        F::Output: TaskResult,
-        <F::Output as TaskResult>::Joined: Send + 'static,
-    {
-        self.spawn_tracked(TaskName::Given(name.into()), false, future)
-    }
-
-    /// Spawns a tracked task the service cannot run without: if it returns `Err` or panics, the
-    /// shutdown starts (trigger [`TaskFailed`](crate::Trigger::TaskFailed)) and the exit code is 1.
-    ///
-    /// # Panics
-    ///
-    /// Like `tokio::spawn`, when called outside a Tokio runtime.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use lifecycle::{Config, Lifecycle, Trigger};
-    ///
-    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
-    /// let lc = Lifecycle::new(Config::new());
-    /// lc.spawn_critical("consumer", async { Err::<(), _>("broker connection lost") });
-    /// let token = lc.token();
-    /// let report = lc.run(async move { token.cancelled().await }).await;
-    /// assert!(matches!(report.trigger, Trigger::TaskFailed { .. }));
-    /// assert_eq!(report.code(), lifecycle::EXIT_APP_FAILED);
-    /// # }
-    /// ```
-    #[track_caller]
-    pub fn spawn_critical<F>(
-        &self,
-        name: impl Into<Cow<'static, str>>,
-        future: F,
-    ) -> JoinHandle<<F::Output as TaskResult>::Joined>
-    where
-        F: Future + Send + 'static,
-        F::Output: TaskResult,
-        <F::Output as TaskResult>::Joined: Send + 'static,
-    {
-        self.spawn_tracked(TaskName::Given(name.into()), true, future)
-    }
-
-    /// Runs a blocking function on Tokio's blocking pool as a tracked task: the drain waits for
-    /// it. A blocking task cannot be interrupted; one still running at the grace deadline is
-    /// named in the report as left running, and the process exits without waiting for it. A
-    /// panic or an `Err` is recorded like an async task's.
-    ///
-    /// # Panics
-    ///
-    /// Like `tokio::task::spawn_blocking`, when called outside a Tokio runtime.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use lifecycle::{Config, Lifecycle};
-    ///
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// let lc = Lifecycle::new(Config::new());
-    /// let sum = lc.spawn_blocking("checksum", || Ok::<_, std::io::Error>((1..=100u64).sum::<u64>()));
-    /// assert_eq!(sum.await.unwrap().unwrap(), 5050);
-    /// # }
-    /// ```
-    #[track_caller]
-    pub fn spawn_blocking<F, R>(
-        &self,
-        name: impl Into<Cow<'static, str>>,
-        f: F,
-    ) -> JoinHandle<R::Joined>
+    pub(crate) fn spawn_blocking<F, R>(&self, name: TaskName, f: F) -> JoinHandle<R::Joined>
     where
         F: FnOnce() -> R + Send + 'static,
-        R: TaskResult,
+        R: Outcome,
         R::Joined: Send + 'static,
     {
-        let name = TaskName::Given(name.into());
-        let recorder = Recorder {
-            lifecycle: self.inner.id,
-            name: name.clone(),
-            critical: false,
-        };
+        let recorder = self.recorder(&name, false);
         // Held until the closure returns: the tracker counts the task until then.
-        let tracked = self.inner.tracker.token();
+        let tracked = self.tracker.token();
         let run = move || {
             let outcome = panic::catch_unwind(AssertUnwindSafe(f));
             drop(tracked);
             match outcome {
                 Ok(output) => {
-                    let (joined, failure) = output.into_task_output();
+                    let (joined, failure) = output.into_outcome();
                     if let Some(failure) = failure {
                         recorder.record_failure(failure);
                     }
@@ -514,27 +347,22 @@ impl Lifecycle {
         };
         #[cfg(not(all(tokio_unstable, feature = "console")))]
         let handle = tokio::task::spawn_blocking(run);
-        self.live_task(handle.abort_handle(), name, TaskKind::Blocking);
+        self.remember(handle.abort_handle(), name, TaskKind::Blocking);
         handle
     }
 
-    /// How many tracked tasks are still running.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use lifecycle::{Config, Lifecycle};
-    ///
-    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
-    /// let lc = Lifecycle::new(Config::new());
-    /// let token = lc.token();
-    /// lc.spawn(async move { token.cancelled().await });
-    /// assert_eq!(lc.tasks_running(), 1);
-    /// lc.run(async {}).await; // the drain cancels the token and waits for the task
-    /// assert_eq!(lc.tasks_running(), 0);
-    /// # }
-    /// ```
-    pub fn tasks_running(&self) -> usize {
-        self.inner.live.running()
+    pub(crate) fn running(&self) -> usize {
+        self.live.running()
+    }
+
+    /// See [`LiveTasks::abort_all`].
+    pub(crate) fn abort_all(&self, late_only: bool) -> Vec<Cut> {
+        self.live.abort_all(late_only)
+    }
+
+    /// The failures recorded so far, and the count of those beyond the cap.
+    pub(crate) fn failures(&self) -> (Vec<TaskFailure>, u64) {
+        let failures = lock(&self.sink.failures);
+        (failures.entries.clone(), failures.other)
     }
 }

@@ -5,10 +5,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use lifecycle::{
-    Config, Failure, Hook, HookKind, HookOutcome, Lifecycle, MainOutcome, State, TaskKind, Trigger,
-    EXIT_ABORTED, EXIT_APP_FAILED, EXIT_HOOK_FAILED, EXIT_OK,
+use lifecycle::hooks::HookKind;
+use lifecycle::report::{
+    HookOutcome, MainOutcome, TaskKind, EXIT_ABORTED, EXIT_APP_FAILED, EXIT_HOOK_FAILED, EXIT_OK,
 };
+use lifecycle::{Config, Failure, Hook, Sequence, State, Trigger};
 use tokio::time::{sleep, Instant};
 
 const MS: Duration = Duration::from_millis(1);
@@ -19,7 +20,7 @@ fn explode(message: &'static str) {
 }
 
 fn config() -> Config {
-    Config::new().grace(Duration::from_secs(10))
+    Config::new().with_grace(Duration::from_secs(10))
 }
 
 /// A log that hooks and tasks write to, to assert on the order things happened in.
@@ -53,7 +54,8 @@ fn logging_hook(kind: HookKind, name: &'static str, log: &Log, takes: Duration) 
 
 #[tokio::test(start_paused = true)]
 async fn drain_returns_when_the_last_task_finishes_not_at_the_deadline() {
-    let lc = Lifecycle::new(config());
+    let sequence = Sequence::new(config());
+    let lc = sequence.handle();
     for i in 1..=3u32 {
         let token = lc.token();
         lc.spawn_named(format!("worker-{i}"), async move {
@@ -62,9 +64,9 @@ async fn drain_returns_when_the_last_task_finishes_not_at_the_deadline() {
         });
     }
     let started = Instant::now();
-    lc.shutdown();
+    lc.request_shutdown();
     let main_lc = lc.clone();
-    let report = lc.run(async move { main_lc.cancelled().await }).await;
+    let report = sequence.run(async move { main_lc.cancelled().await }).await;
 
     assert_eq!(report.timings.drain, 300 * MS);
     assert_eq!(started.elapsed(), 300 * MS);
@@ -74,7 +76,8 @@ async fn drain_returns_when_the_last_task_finishes_not_at_the_deadline() {
 
 #[tokio::test(start_paused = true)]
 async fn drain_ends_early_when_main_and_tasks_finish() {
-    let lc = Lifecycle::new(config());
+    let sequence = Sequence::new(config());
+    let lc = sequence.handle();
     let token = lc.token();
     lc.spawn_named("worker", async move {
         token.cancelled().await;
@@ -82,9 +85,9 @@ async fn drain_ends_early_when_main_and_tasks_finish() {
     });
     let main_lc = lc.clone();
     let started = Instant::now();
-    let report = lc
+    let report = sequence
         .run(async move {
-            main_lc.shutdown();
+            main_lc.request_shutdown();
             main_lc.cancelled().await;
             sleep(100 * MS).await;
         })
@@ -98,7 +101,8 @@ async fn drain_ends_early_when_main_and_tasks_finish() {
 
 #[tokio::test(start_paused = true)]
 async fn stragglers_are_aborted_and_named_at_the_deadline() {
-    let lc = Lifecycle::new(Config::new().grace(Duration::from_secs(2)));
+    let sequence = Sequence::new(Config::new().with_grace(Duration::from_secs(2)));
+    let lc = sequence.handle();
     let dropped = Arc::new(AtomicUsize::new(0));
     struct CountDrop(Arc<AtomicUsize>);
     impl Drop for CountDrop {
@@ -115,9 +119,9 @@ async fn stragglers_are_aborted_and_named_at_the_deadline() {
     lc.spawn_named("polite", async move { token.cancelled().await });
     let stuck = lc.spawn(std::future::pending::<()>());
 
-    lc.shutdown();
+    lc.request_shutdown();
     let started = Instant::now();
-    let report = lc.run(async {}).await;
+    let report = sequence.run(async {}).await;
 
     assert_eq!(started.elapsed(), Duration::from_secs(2));
     assert_eq!(report.tasks_aborted.len(), 2, "{:?}", report.tasks_aborted);
@@ -141,9 +145,10 @@ async fn stragglers_are_aborted_and_named_at_the_deadline() {
 
 #[tokio::test(start_paused = true)]
 async fn main_ignoring_cancellation_is_aborted_at_the_deadline() {
-    let lc = Lifecycle::new(Config::new().grace(Duration::from_secs(1)));
-    lc.shutdown();
-    let report = lc.run(std::future::pending::<()>()).await;
+    let sequence = Sequence::new(Config::new().with_grace(Duration::from_secs(1)));
+    let lc = sequence.handle();
+    lc.request_shutdown();
+    let report = sequence.run(std::future::pending::<()>()).await;
     assert_eq!(report.main, Some(MainOutcome::Aborted));
     // The main future is not a task: its fate is in `main` alone.
     assert!(report.tasks_aborted.is_empty());
@@ -155,14 +160,15 @@ async fn main_ignoring_cancellation_is_aborted_at_the_deadline() {
 // would freeze the clock. Nothing here asserts a duration.
 #[tokio::test]
 async fn stuck_blocking_task_is_named_as_left_running_and_does_not_hold_the_drain() {
-    let lc = Lifecycle::new(Config::new().grace(Duration::from_millis(50)));
+    let sequence = Sequence::new(Config::new().with_grace(Duration::from_millis(50)));
+    let lc = sequence.handle();
     let release = Arc::new(std::sync::Barrier::new(2));
     let held = release.clone();
     lc.spawn_blocking("fsck", move || {
         held.wait();
     });
-    lc.shutdown();
-    let report = lc.run(async {}).await;
+    lc.request_shutdown();
+    let report = sequence.run(async {}).await;
     assert_eq!(report.tasks_aborted.len(), 1);
     let fsck = &report.tasks_aborted[0];
     assert_eq!(
@@ -180,14 +186,15 @@ async fn stuck_blocking_task_is_named_as_left_running_and_does_not_hold_the_drai
 
 #[tokio::test(start_paused = true)]
 async fn hooks_run_persist_first_then_by_ascending_order() {
-    let lc = Lifecycle::new(config());
+    let sequence = Sequence::new(config());
+    let lc = sequence.handle();
     let log = Log::default();
     // Registered out of order on purpose.
-    lc.add_hook(logging_hook(HookKind::Shutdown, "close-db", &log, 10 * MS).order(100));
-    lc.add_hook(logging_hook(HookKind::Shutdown, "flush", &log, 10 * MS).order(10));
-    lc.add_hook(logging_hook(HookKind::Shutdown, "first", &log, 10 * MS).order(-5));
+    lc.add_hook(logging_hook(HookKind::Shutdown, "close-db", &log, 10 * MS).with_order(100));
+    lc.add_hook(logging_hook(HookKind::Shutdown, "flush", &log, 10 * MS).with_order(10));
+    lc.add_hook(logging_hook(HookKind::Shutdown, "first", &log, 10 * MS).with_order(-5));
     lc.add_hook(logging_hook(HookKind::Persist, "save", &log, 10 * MS));
-    let report = lc.run(async {}).await;
+    let report = sequence.run(async {}).await;
 
     assert_eq!(
         log.entries(),
@@ -210,12 +217,13 @@ async fn hooks_run_persist_first_then_by_ascending_order() {
 
 #[tokio::test(start_paused = true)]
 async fn equal_orders_run_concurrently() {
-    let lc = Lifecycle::new(config());
+    let sequence = Sequence::new(config());
+    let lc = sequence.handle();
     let log = Log::default();
-    lc.add_hook(logging_hook(HookKind::Shutdown, "a", &log, 300 * MS).order(1));
-    lc.add_hook(logging_hook(HookKind::Shutdown, "b", &log, 200 * MS).order(1));
-    lc.add_hook(logging_hook(HookKind::Shutdown, "c", &log, 100 * MS).order(2));
-    let report = lc.run(async {}).await;
+    lc.add_hook(logging_hook(HookKind::Shutdown, "a", &log, 300 * MS).with_order(1));
+    lc.add_hook(logging_hook(HookKind::Shutdown, "b", &log, 200 * MS).with_order(1));
+    lc.add_hook(logging_hook(HookKind::Shutdown, "c", &log, 100 * MS).with_order(2));
+    let report = sequence.run(async {}).await;
 
     // a and b overlap; c starts only once both are done.
     assert_eq!(
@@ -229,21 +237,22 @@ async fn equal_orders_run_concurrently() {
 
 #[tokio::test(start_paused = true)]
 async fn every_hook_runs_even_when_others_fail_panic_or_time_out() {
-    let lc = Lifecycle::new(config().hook_timeout(Duration::from_secs(1)));
+    let sequence = Sequence::new(config().with_hook_timeout(Duration::from_secs(1)));
+    let lc = sequence.handle();
     let ran_last = Arc::new(AtomicUsize::new(0));
-    lc.add_hook(Hook::on_shutdown("errs", || async { Err::<(), _>("disk full") }).order(1));
-    lc.add_hook(Hook::on_shutdown("panics", || async { explode("bug in hook") }).order(1));
-    lc.add_hook(Hook::on_shutdown("hangs", std::future::pending::<()>).order(2));
+    lc.add_hook(Hook::on_shutdown("errs", || async { Err::<(), _>("disk full") }).with_order(1));
+    lc.add_hook(Hook::on_shutdown("panics", || async { explode("bug in hook") }).with_order(1));
+    lc.add_hook(Hook::on_shutdown("hangs", std::future::pending::<()>).with_order(2));
     lc.add_hook(
         Hook::on_shutdown("slow", || sleep(Duration::from_secs(5)))
-            .order(2)
-            .timeout(Duration::from_secs(3)),
+            .with_order(2)
+            .with_timeout(Duration::from_secs(3)),
     );
     lc.add_hook(
         Hook::on_shutdown_blocking("blocking-panics", || -> Result<(), String> {
             panic!("sync bug")
         })
-        .order(3),
+        .with_order(3),
     );
     let counter = ran_last.clone();
     lc.add_hook(
@@ -253,9 +262,9 @@ async fn every_hook_runs_even_when_others_fail_panic_or_time_out() {
                 counter.fetch_add(1, Ordering::SeqCst);
             }
         })
-        .order(4),
+        .with_order(4),
     );
-    let report = lc.run(async {}).await;
+    let report = sequence.run(async {}).await;
 
     let outcomes: Vec<_> = report
         .hooks
@@ -281,8 +290,10 @@ async fn every_hook_runs_even_when_others_fail_panic_or_time_out() {
 
 #[tokio::test(start_paused = true)]
 async fn main_returning_err_triggers_and_exits_1() {
-    let lc = Lifecycle::new(config());
-    let report = lc.run(async { Err::<(), _>("bind: address in use") }).await;
+    let sequence = Sequence::new(config());
+    let report = sequence
+        .run(async { Err::<(), _>("bind: address in use") })
+        .await;
     assert_eq!(
         report.trigger,
         Trigger::MainFailed(Failure::new("bind: address in use"))
@@ -296,9 +307,10 @@ async fn main_returning_err_triggers_and_exits_1() {
 
 #[tokio::test(start_paused = true)]
 async fn main_panicking_is_caught_hooks_still_run_and_exit_is_1() {
-    let lc = Lifecycle::new(config());
+    let sequence = Sequence::new(config());
+    let lc = sequence.handle();
     lc.add_hook(Hook::on_shutdown("cleanup", || async {}));
-    let report = lc.run(async { explode("main blew up") }).await;
+    let report = sequence.run(async { explode("main blew up") }).await;
     assert_eq!(
         report.main,
         Some(MainOutcome::Panicked("main blew up".into()))
@@ -310,14 +322,15 @@ async fn main_panicking_is_caught_hooks_still_run_and_exit_is_1() {
 
 #[tokio::test(start_paused = true)]
 async fn critical_task_failure_triggers_the_shutdown() {
-    let lc = Lifecycle::new(config());
+    let sequence = Sequence::new(config());
+    let lc = sequence.handle();
     lc.spawn_critical("consumer", async {
         sleep(Duration::from_secs(3)).await;
         Err::<(), _>("broker gone")
     });
     let main_lc = lc.clone();
     let started = Instant::now();
-    let report = lc.run(async move { main_lc.cancelled().await }).await;
+    let report = sequence.run(async move { main_lc.cancelled().await }).await;
     assert_eq!(started.elapsed(), Duration::from_secs(3));
     assert_eq!(
         report.trigger,
@@ -333,10 +346,11 @@ async fn critical_task_failure_triggers_the_shutdown() {
 
 #[tokio::test(start_paused = true)]
 async fn critical_task_panic_triggers_too() {
-    let lc = Lifecycle::new(config());
+    let sequence = Sequence::new(config());
+    let lc = sequence.handle();
     let handle = lc.spawn_critical("indexer", async { explode("index corrupt") });
     let main_lc = lc.clone();
-    let report = lc.run(async move { main_lc.cancelled().await }).await;
+    let report = sequence.run(async move { main_lc.cancelled().await }).await;
     assert!(
         handle.await.unwrap_err().is_panic(),
         "the JoinHandle still sees the panic"
@@ -353,11 +367,12 @@ async fn critical_task_panic_triggers_too() {
 
 #[tokio::test(start_paused = true)]
 async fn ordinary_task_panic_is_reported_but_does_not_trigger() {
-    let lc = Lifecycle::new(config());
+    let sequence = Sequence::new(config());
+    let lc = sequence.handle();
     let handle = lc.spawn_named("flaky", async { explode("oops") });
     assert!(handle.await.unwrap_err().is_panic());
     assert_eq!(lc.trigger(), None);
-    let report = lc.run(async {}).await;
+    let report = sequence.run(async {}).await;
     assert_eq!(report.trigger, Trigger::MainReturned);
     assert_eq!(report.task_failures.len(), 1);
     assert_eq!(report.task_failures[0].task, "flaky");
@@ -368,16 +383,17 @@ async fn ordinary_task_panic_is_reported_but_does_not_trigger() {
 
 #[tokio::test(start_paused = true)]
 async fn drain_delay_keeps_serving_while_readiness_is_draining() {
-    let lc = Lifecycle::new(config().drain_delay(Duration::from_secs(5)));
+    let sequence = Sequence::new(config().with_drain_delay(Duration::from_secs(5)));
+    let lc = sequence.handle();
     let mut states = lc.watch_state();
     let observer = lc.clone();
     let seen = Arc::new(Mutex::new(Vec::new()));
     let seen_in_task = seen.clone();
     let main_lc = lc.clone();
-    let report = lc
+    let report = sequence
         .run(async move {
             // Trigger from inside, then look at the world during the delay.
-            main_lc.shutdown();
+            main_lc.request_shutdown();
             let at_trigger = (observer.state(), observer.is_cancelled());
             sleep(Duration::from_millis(4900)).await;
             let near_end = (observer.state(), observer.is_cancelled());
@@ -396,15 +412,16 @@ async fn drain_delay_keeps_serving_while_readiness_is_draining() {
 
 #[tokio::test(start_paused = true)]
 async fn drain_delay_is_skipped_when_main_has_returned() {
-    let lc = Lifecycle::new(config().drain_delay(Duration::from_secs(5)));
-    let report = lc.run(async {}).await;
+    let sequence = Sequence::new(config().with_drain_delay(Duration::from_secs(5)));
+    let report = sequence.run(async {}).await;
     assert_eq!(report.timings.drain_delay, Duration::ZERO);
     assert_eq!(report.timings.total, Duration::ZERO);
 }
 
 #[tokio::test(start_paused = true)]
 async fn periodic_persist_runs_every_period_and_stops_on_cancel() {
-    let lc = Lifecycle::new(config());
+    let sequence = Sequence::new(config());
+    let lc = sequence.handle();
     let runs = Arc::new(AtomicUsize::new(0));
     let counter = runs.clone();
     lc.add_hook(
@@ -414,13 +431,13 @@ async fn periodic_persist_runs_every_period_and_stops_on_cancel() {
                 counter.fetch_add(1, Ordering::SeqCst);
             }
         })
-        .every(Duration::from_secs(10)),
+        .with_every(Duration::from_secs(10)),
     );
     let main_lc = lc.clone();
-    let report = lc
+    let report = sequence
         .run(async move {
             sleep(Duration::from_secs(35)).await;
-            main_lc.shutdown();
+            main_lc.request_shutdown();
         })
         .await;
     // At 10, 20 and 30 s while running, then once more at shutdown.
@@ -434,10 +451,13 @@ async fn periodic_persist_runs_every_period_and_stops_on_cancel() {
 
 #[tokio::test(start_paused = true)]
 async fn shutdown_with_sets_the_exit_code_and_first_trigger_wins() {
-    let lc = Lifecycle::new(config());
-    assert!(lc.shutdown_with(9, "maintenance"));
-    assert!(!lc.shutdown());
-    let report = lc.run(async { Err::<(), _>("ignored for the code") }).await;
+    let sequence = Sequence::new(config());
+    let lc = sequence.handle();
+    assert!(lc.request_shutdown_with(9, "maintenance"));
+    assert!(!lc.request_shutdown());
+    let report = sequence
+        .run(async { Err::<(), _>("ignored for the code") })
+        .await;
     assert_eq!(
         report.trigger,
         Trigger::Requested {
@@ -450,15 +470,16 @@ async fn shutdown_with_sets_the_exit_code_and_first_trigger_wins() {
 
 #[tokio::test(start_paused = true)]
 async fn report_summary_reads_on_one_screen() {
-    let lc = Lifecycle::new(Config::new().grace(Duration::from_secs(1)));
+    let sequence = Sequence::new(Config::new().with_grace(Duration::from_secs(1)));
+    let lc = sequence.handle();
     for i in 0..50 {
         lc.spawn_named(format!("conn-{i}"), std::future::pending::<()>());
     }
     for i in 0..5 {
-        lc.add_hook(Hook::on_shutdown(format!("hook-{i}"), || async {}).order(i));
+        lc.add_hook(Hook::on_shutdown(format!("hook-{i}"), || async {}).with_order(i));
     }
-    lc.shutdown();
-    let report = lc.run(async {}).await;
+    lc.request_shutdown();
+    let report = sequence.run(async {}).await;
     let text = report.to_string();
     assert!(text.contains("trigger: shutdown requested"), "{text}");
     assert!(text.contains("50 tasks cut short"), "{text}");
@@ -469,18 +490,19 @@ async fn report_summary_reads_on_one_screen() {
 
 #[tokio::test(start_paused = true)]
 async fn state_moves_forward_only() {
-    let lc = Lifecycle::new(config());
+    let sequence = Sequence::new(config());
+    let lc = sequence.handle();
     assert_eq!(lc.state(), State::Starting);
     lc.set_ready();
     assert_eq!(lc.state(), State::Ready);
-    lc.shutdown();
+    lc.request_shutdown();
     lc.set_ready();
     assert_eq!(
         lc.state(),
         State::Draining,
         "set_ready after the trigger changes nothing"
     );
-    lc.finish();
+    sequence.run(async {}).await;
     assert_eq!(lc.state(), State::Stopped);
 }
 
@@ -513,7 +535,8 @@ async fn a_periodic_persist_aborted_at_the_deadline_never_overlaps_the_final_one
     // Each save takes 5 s; a periodic one is under way when the 1 s grace runs out. Before the
     // fix its body kept running while the final persist started, and the older snapshot could
     // land last.
-    let lc = Lifecycle::new(Config::new().grace(Duration::from_secs(1)));
+    let sequence = Sequence::new(Config::new().with_grace(Duration::from_secs(1)));
+    let lc = sequence.handle();
     let overlap = Overlap::default();
     let log = Log::default();
     let (o, l) = (overlap.clone(), log.clone());
@@ -528,13 +551,13 @@ async fn a_periodic_persist_aborted_at_the_deadline_never_overlaps_the_final_one
     };
     lc.add_hook(
         Hook::persist("save", save)
-            .every(Duration::from_secs(10))
-            .timeout(Duration::from_secs(20)),
+            .with_every(Duration::from_secs(10))
+            .with_timeout(Duration::from_secs(20)),
     );
     lc.set_ready();
     sleep(Duration::from_secs(12)).await; // the periodic save started at 10 s
-    lc.shutdown();
-    let report = lc.run(async {}).await;
+    lc.request_shutdown();
+    let report = sequence.run(async {}).await;
     assert_eq!(overlap.most(), 1, "{:?}", log.entries());
     // The periodic body was aborted (no end), the final one ran to its end.
     assert_eq!(log.entries(), ["save start", "save start", "save end"]);
@@ -545,7 +568,8 @@ async fn a_periodic_persist_aborted_at_the_deadline_never_overlaps_the_final_one
 async fn a_final_persist_waits_for_a_periodic_run_that_is_still_going() {
     // The periodic run outlives the drain (a long grace): the final persist waits for it, then
     // runs; they never overlap.
-    let lc = Lifecycle::new(Config::new().grace(Duration::from_secs(30)));
+    let sequence = Sequence::new(Config::new().with_grace(Duration::from_secs(30)));
+    let lc = sequence.handle();
     let overlap = Overlap::default();
     let o = overlap.clone();
     let save = move || {
@@ -557,13 +581,13 @@ async fn a_final_persist_waits_for_a_periodic_run_that_is_still_going() {
     };
     lc.add_hook(
         Hook::persist("save", save)
-            .every(Duration::from_secs(10))
-            .timeout(Duration::from_secs(20)),
+            .with_every(Duration::from_secs(10))
+            .with_timeout(Duration::from_secs(20)),
     );
     lc.set_ready();
     sleep(Duration::from_secs(11)).await;
-    lc.shutdown();
-    let report = lc.run(async {}).await;
+    lc.request_shutdown();
+    let report = sequence.run(async {}).await;
     assert_eq!(overlap.most(), 1);
     assert!(report.hooks[0].outcome.is_ok());
 }
@@ -579,7 +603,8 @@ fn a_periodic_persist_starts_exactly_once_when_added_while_becoming_ready() {
         .unwrap();
     let _guard = runtime.enter();
     for _ in 0..20_000 {
-        let lc = Lifecycle::new(config());
+        let sequence = Sequence::new(config());
+        let lc = sequence.handle();
         let adder = lc.clone();
         let barrier = Arc::new(std::sync::Barrier::new(2));
         let b = barrier.clone();
@@ -587,7 +612,8 @@ fn a_periodic_persist_starts_exactly_once_when_added_while_becoming_ready() {
         let thread = std::thread::spawn(move || {
             let _guard = handle.enter();
             b.wait();
-            adder.add_hook(Hook::persist("save", || async {}).every(Duration::from_secs(3600)));
+            adder
+                .add_hook(Hook::persist("save", || async {}).with_every(Duration::from_secs(3600)));
         });
         barrier.wait();
         lc.set_ready();
@@ -615,7 +641,8 @@ async fn an_ordinary_task_error_is_recorded_with_its_chain_and_grouped() {
             Some(&self.0)
         }
     }
-    let lc = Lifecycle::new(config());
+    let sequence = Sequence::new(config());
+    let lc = sequence.handle();
     let missing = || std::io::Error::new(std::io::ErrorKind::NotFound, "No such file");
     let handle = lc.spawn_named("loader", async move { Err::<(), _>(LoadConfig(missing())) });
     let joined = handle.await.unwrap().unwrap_err();
@@ -626,7 +653,7 @@ async fn an_ordinary_task_error_is_recorded_with_its_chain_and_grouped() {
             async move { Err::<(), _>(format!("attempt {i}")) },
         );
     }
-    let report = lc.run(async {}).await;
+    let report = sequence.run(async {}).await;
     assert_eq!(
         report.code(),
         EXIT_OK,
@@ -647,7 +674,8 @@ async fn an_ordinary_task_error_is_recorded_with_its_chain_and_grouped() {
 #[tokio::test(start_paused = true)]
 async fn a_task_spawned_after_the_drain_is_aborted_and_named() {
     // Before the fix a task spawned from a hook was accepted, never awaited, never reported.
-    let lc = Lifecycle::new(config());
+    let sequence = Sequence::new(config());
+    let lc = sequence.handle();
     let spawner = lc.clone();
     lc.add_hook(Hook::on_shutdown("spawns", move || {
         let lc = spawner.clone();
@@ -655,7 +683,7 @@ async fn a_task_spawned_after_the_drain_is_aborted_and_named() {
             lc.spawn_named("late upload", std::future::pending::<()>());
         }
     }));
-    let report = lc.run(async {}).await;
+    let report = sequence.run(async {}).await;
     assert_eq!(report.tasks_aborted_total, 1);
     let late = &report.tasks_aborted[0];
     assert_eq!(late.name, "late upload");
@@ -674,11 +702,12 @@ async fn a_panic_while_dropping_main_at_the_deadline_is_caught_and_the_hooks_run
             panic!("guard exploded");
         }
     }
-    let lc = Lifecycle::new(Config::new().grace(Duration::from_secs(1)));
+    let sequence = Sequence::new(Config::new().with_grace(Duration::from_secs(1)));
+    let lc = sequence.handle();
     let log = Log::default();
     lc.add_hook(logging_hook(HookKind::Shutdown, "cleanup", &log, MS));
-    lc.shutdown();
-    let report = lc
+    lc.request_shutdown();
+    let report = sequence
         .run(async {
             let _bomb = Bomb;
             std::future::pending::<()>().await
@@ -696,14 +725,15 @@ async fn a_panic_while_dropping_main_at_the_deadline_is_caught_and_the_hooks_run
 async fn a_task_stuck_in_synchronous_code_is_reported_left_running_not_aborted() {
     // Real time: the task blocks its worker for 2 s after the cancel; the grace is 50 ms. Abort
     // cannot reach it, and the report must not claim it stopped.
-    let lc = Lifecycle::new(Config::new().grace(Duration::from_millis(50)));
+    let sequence = Sequence::new(Config::new().with_grace(Duration::from_millis(50)));
+    let lc = sequence.handle();
     let token = lc.token();
     lc.spawn_named("checksum", async move {
         token.cancelled().await;
         std::thread::sleep(Duration::from_secs(2));
     });
-    lc.shutdown();
-    let report = lc.run(async {}).await;
+    lc.request_shutdown();
+    let report = sequence.run(async {}).await;
     let task = &report.tasks_aborted[0];
     assert_eq!(
         (task.name.as_str(), task.kind),
@@ -717,17 +747,18 @@ async fn a_task_stuck_in_synchronous_code_is_reported_left_running_not_aborted()
 async fn absurd_durations_saturate_instead_of_panicking() {
     // Before the fix a grace of u64::MAX seconds panicked at the trigger ("overflow when adding
     // duration to instant") and the worst case wrapped in the logs.
-    let lc = Lifecycle::new(
+    let sequence = Sequence::new(
         Config::new()
-            .grace(Duration::MAX)
-            .hook_timeout(Duration::MAX)
-            .deadline_margin(Duration::MAX),
+            .with_grace(Duration::MAX)
+            .with_hook_timeout(Duration::MAX)
+            .with_deadline_margin(Duration::MAX),
     );
-    lc.add_hook(Hook::persist("save", || async {}).every(Duration::MAX));
-    lc.add_hook(Hook::on_shutdown("close", || async {}).timeout(Duration::MAX));
+    let lc = sequence.handle();
+    lc.add_hook(Hook::persist("save", || async {}).with_every(Duration::MAX));
+    lc.add_hook(Hook::on_shutdown("close", || async {}).with_timeout(Duration::MAX));
     lc.set_ready();
     assert_eq!(lc.worst_case_shutdown(), Duration::MAX);
-    let report = lc.run(async {}).await;
+    let report = sequence.run(async {}).await;
     assert_eq!(report.code(), EXIT_OK);
     assert!(report.hooks.iter().all(|hook| hook.outcome.is_ok()));
 }
@@ -754,11 +785,12 @@ async fn a_logger_that_panics_loses_no_hook_report() {
         fn exit(&self, _: &tracing::span::Id) {}
     }
     let _guard = tracing::subscriber::set_default(Explodes);
-    let lc = Lifecycle::new(config());
+    let sequence = Sequence::new(config());
+    let lc = sequence.handle();
     lc.add_hook(Hook::persist("save", || async {
         Err::<(), _>("disk full")
     }));
-    let report = lc.run(async {}).await;
+    let report = sequence.run(async {}).await;
     assert_eq!(report.hooks.len(), 1);
     assert_eq!(report.hooks[0].outcome.to_string(), "failed: disk full");
     assert_eq!(report.code(), EXIT_HOOK_FAILED);

@@ -10,7 +10,9 @@
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use lifecycle::{Component, Config, HookKind, HookOutcome, HookReport, Lifecycle, ShutdownReport};
+use lifecycle::hooks::HookKind;
+use lifecycle::report::{HookOutcome, HookReport};
+use lifecycle::{Component, Config, Sequence, ShutdownReport};
 
 /// Records which hooks ran, in order.
 #[derive(Default)]
@@ -86,7 +88,7 @@ fn declared_arguments_reach_the_hooks() {
     let hooks = Arc::new(Store::default()).hooks();
     let declared: Vec<(&str, HookKind, i32)> = hooks
         .iter()
-        .map(|hook| (hook.name(), hook.kind(), hook.order_value()))
+        .map(|hook| (hook.name(), hook.kind(), hook.order()))
         .collect();
     assert_eq!(
         declared,
@@ -103,11 +105,12 @@ fn declared_arguments_reach_the_hooks() {
 #[tokio::test(start_paused = true)]
 async fn component_hooks_run_persist_first_then_by_order_with_their_timeouts() {
     let store = Arc::new(Store::default());
-    let lc = Lifecycle::new(Config::new().hook_timeout(Duration::from_secs(5)));
+    let sequence = Sequence::new(Config::new().with_hook_timeout(Duration::from_secs(5)));
+    let lc = sequence.handle();
     lc.manage(Arc::clone(&store));
     assert_eq!(store.call_count(), 0, "managing runs no hook");
 
-    let report = lc.run(async {}).await;
+    let report = sequence.run(async {}).await;
 
     assert_eq!(
         store.calls.taken(),
@@ -160,11 +163,14 @@ async fn component_hooks_run_persist_first_then_by_order_with_their_timeouts() {
 #[tokio::test(start_paused = true)]
 async fn persist_every_also_runs_periodically_while_the_service_runs() {
     let store = Arc::new(Store::default());
-    let lc = Lifecycle::new(Config::new());
+    let sequence = Sequence::new(Config::new());
+    let lc = sequence.handle();
     lc.manage(Arc::clone(&store));
 
     // Serves for 25s: the 10s checkpoint runs at 10s and 20s, then once more at shutdown.
-    lc.run(tokio::time::sleep(Duration::from_secs(25))).await;
+    sequence
+        .run(tokio::time::sleep(Duration::from_secs(25)))
+        .await;
 
     let checkpoints = store
         .calls
@@ -209,10 +215,11 @@ async fn generic_components_run_their_hooks() {
         calls: Calls::default(),
         backend: std::marker::PhantomData,
     });
-    let lc = Lifecycle::new(Config::new());
+    let sequence = Sequence::new(Config::new());
+    let lc = sequence.handle();
     lc.manage(Arc::clone(&cache));
 
-    let report = lc.run(async {}).await;
+    let report = sequence.run(async {}).await;
 
     assert_eq!(cache.calls.taken(), ["disk"]);
     let save = hook(&report, "macro_behaviour::Cache::save");
@@ -268,11 +275,12 @@ impl Ordered {
 
 #[tokio::test(start_paused = true)]
 async fn free_hooks_interleave_with_component_hooks_by_order() {
-    let lc = Lifecycle::new(Config::new());
-    lc.register_free_hooks();
+    let sequence = Sequence::new(Config::new());
+    let lc = sequence.handle();
+    sequence.register_free_hooks();
     lc.manage(Arc::new(Ordered));
 
-    let report = lc.run(async {}).await;
+    let report = sequence.run(async {}).await;
 
     assert_eq!(
         ORDER.taken(),

@@ -1,5 +1,6 @@
-//! Code generation for `#[lifecycle::main]`: the shutdown sequence written out as one runtime
-//! call a step, so that the expansion reads like the hand-written pipeline.
+//! Code generation for `#[lifecycle::main]`: the shutdown sequence written out as the typed
+//! chain of steps (`start`, `run_until_trigger`, `drain`, `persist`, `shut_down`), one a line,
+//! so that the expansion reads like the hand-written pipeline and cannot misorder a step.
 
 use std::time::Duration;
 
@@ -46,10 +47,10 @@ pub(crate) fn main_fn(args: &MainArgs, item: &ItemFn) -> TokenStream {
         let signals = signals
             .iter()
             .map(|variant| Ident::new(variant, Span::call_site()));
-        config.extend(quote!(.signals([#(::lifecycle::__private::Signal::#signals),*])));
+        config.extend(quote!(.with_signals([#(::lifecycle::__private::Signal::#signals),*])));
     }
     if let Some((on, _)) = args.force_on_second_signal {
-        config.extend(quote!(.force_on_second_signal(#on)));
+        config.extend(quote!(.with_force_on_second_signal(#on)));
     }
     config.extend(duration_setter("repeat_window", args.repeat_window));
     config.extend(duration_setter("deadline_margin", args.deadline_margin));
@@ -62,14 +63,12 @@ pub(crate) fn main_fn(args: &MainArgs, item: &ItemFn) -> TokenStream {
         }
     });
 
-    let flavor = match args.flavor {
-        Some((Flavor::CurrentThread, _)) => quote!(CurrentThread),
-        _ => quote!(MultiThread),
-    };
-    let worker_threads = match args.worker_threads {
-        Some((threads, _)) => quote!(::core::option::Option::Some(#threads)),
-        None => quote!(::core::option::Option::None),
-    };
+    if let Some((Flavor::CurrentThread, _)) = args.flavor {
+        config.extend(quote!(.with_flavor(::lifecycle::__private::Flavor::CurrentThread)));
+    }
+    if let Some((threads, _)) = args.worker_threads {
+        config.extend(quote!(.with_worker_threads(#threads)));
+    }
 
     // `lc.clone()` is spanned at the declared parameter type: a wrong type is reported where
     // the user wrote it.
@@ -80,15 +79,15 @@ pub(crate) fn main_fn(args: &MainArgs, item: &ItemFn) -> TokenStream {
         }
         _ => None,
     };
-    // A declared return type is checked against `MainResult` once, here, and the steps see only
-    // `impl MainResult`: a wrong type is one error at the type, not one per step.
+    // A declared return type is checked against `Outcome` once, here, and the steps see only
+    // `impl Outcome`: a wrong type is one error at the type, not one per step.
     let (check, main) = match &item.sig.output {
         ReturnType::Type(_, ty) => {
             let span = item::located_at(ty.span());
             let check = quote_spanned! {span=>
                 fn __lifecycle_checked(
                     main: impl ::core::future::Future<Output = #ty>,
-                ) -> impl ::core::future::Future<Output = impl ::lifecycle::__private::MainResult>
+                ) -> impl ::core::future::Future<Output = impl ::lifecycle::__private::Outcome>
                 {
                     main
                 }
@@ -114,28 +113,30 @@ pub(crate) fn main_fn(args: &MainArgs, item: &ItemFn) -> TokenStream {
                     return ::lifecycle::__private::startup_failed(err);
                 }
             };
-            let runtime = match ::lifecycle::__private::runtime(
-                ::lifecycle::__private::Flavor::#flavor,
-                #worker_threads,
-            ) {
+            let runtime = match ::lifecycle::__private::runtime(&config) {
                 ::core::result::Result::Ok(runtime) => runtime,
                 ::core::result::Result::Err(err) => {
                     return ::lifecycle::__private::startup_failed(err);
                 }
             };
             let code = runtime.block_on(async move {
-                let lc = ::lifecycle::__private::Lifecycle::new(config);
-                lc.register_free_hooks();
-                if let ::core::result::Result::Err(err) = lc.listen_for_signals() {
-                    return ::lifecycle::__private::startup_failed(err);
-                }
-                lc.set_ready();
-                let mut main = lc.watch_main(#main);
-                lc.wait_for_trigger(&mut main).await;
-                lc.drain(&mut main).await;
-                lc.run_persist_hooks().await;
-                lc.run_shutdown_hooks().await;
-                let report = lc.finish();
+                let sequence = ::lifecycle::__private::Sequence::new(config);
+                let lc = sequence.handle();
+                let running = match sequence.start() {
+                    ::core::result::Result::Ok(running) => running,
+                    ::core::result::Result::Err(err) => {
+                        return ::lifecycle::__private::startup_failed(err);
+                    }
+                };
+                let report = running
+                    .run_until_trigger(#main)
+                    .await
+                    .drain()
+                    .await
+                    .persist()
+                    .await
+                    .shut_down()
+                    .await;
                 report.log();
                 report.exit_code()
             });
@@ -145,10 +146,10 @@ pub(crate) fn main_fn(args: &MainArgs, item: &ItemFn) -> TokenStream {
     }
 }
 
-/// `.grace(::core::time::Duration::from_millis(30000u64))`, if the key was given.
+/// `.with_grace(::core::time::Duration::from_millis(30000u64))`, if the key was given.
 fn duration_setter(method: &str, value: Option<(Duration, Span)>) -> Option<TokenStream> {
     let (value, _) = value?;
-    let method = Ident::new(method, Span::call_site());
+    let method = Ident::new(&format!("with_{method}"), Span::call_site());
     let value = duration::to_tokens(value);
     Some(quote!(.#method(#value)))
 }

@@ -8,7 +8,7 @@ use syn::{Ident, LitStr};
 use super::{HookFn, HookKind};
 use crate::duration;
 
-/// `::lifecycle::__private::Hook::on_shutdown(name, callable).order(..).timeout(..)`, with a
+/// `::lifecycle::__private::Hook::on_shutdown(name, callable).with_order(..).with_timeout(..)`, with a
 /// builder call only for each argument the user gave.
 pub(crate) fn hook_value(hook: &HookFn, callable: TokenStream) -> TokenStream {
     let constructor = match (hook.kind, hook.is_async) {
@@ -25,17 +25,20 @@ pub(crate) fn hook_value(hook: &HookFn, callable: TokenStream) -> TokenStream {
             quote!(::core::concat!(::core::module_path!(), #suffix))
         }
     };
-    let order = hook.args.order.map(|(order, _)| quote!(.order(#order)));
+    let order = hook
+        .args
+        .order
+        .map(|(order, _)| quote!(.with_order(#order)));
     let timeout = hook.args.timeout.map(|(timeout, _)| {
         let timeout = duration::to_tokens(timeout);
-        quote!(.timeout(#timeout))
+        quote!(.with_timeout(#timeout))
     });
     let every = hook.args.every.map(|(every, _)| {
         let every = duration::to_tokens(every);
-        quote!(.every(#every))
+        quote!(.with_every(#every))
     });
     // Spanned at the method's name: a future that is not `Send`, or a result that is not a
-    // `HookResult`, is reported at the hook rather than at the attribute.
+    // `Outcome`, is reported at the hook rather than at the attribute.
     quote_spanned! {hook.span=>
         ::lifecycle::__private::Hook::#constructor(#name, #callable) #order #timeout #every
     }

@@ -46,7 +46,7 @@ pub(crate) struct HookFn {
     /// The default display name after the module path: `"::Db::close"` or `"::flush"`.
     pub(crate) path_suffix: String,
     /// Where errors about the generated call (a `!Send` future, a result type that is not
-    /// `HookResult`) should point: the method's name.
+    /// `Outcome`) should point: the method's name.
     pub(crate) span: Span,
     /// The function's `#[cfg(...)]` attributes, repeated on its registration so that a hook
     /// compiled out is not referred to.

@@ -41,9 +41,9 @@ fn log_to_stderr() {
 fn main() -> ExitCode {
     let scenario = std::env::args().nth(1).unwrap_or_default();
     let config = Config::new()
-        .grace(Duration::from_millis(500))
-        .hook_timeout(Duration::from_secs(1))
-        .deadline_margin(Duration::from_millis(500));
+        .with_grace(Duration::from_millis(500))
+        .with_hook_timeout(Duration::from_secs(1))
+        .with_deadline_margin(Duration::from_millis(500));
     match scenario.as_str() {
         // Serves until a signal; a persist hook.
         "serve" => lifecycle::run(config, |lc| async move {
@@ -52,18 +52,21 @@ fn main() -> ExitCode {
             lc.cancelled().await;
         }),
         // Shuts itself down; a task needs 2 s after the cancel. A signal now only hurries.
-        "requested" => lifecycle::run(config.grace(Duration::from_secs(10)), |lc| async move {
-            lc.add_hook(persist_hook());
-            let token = lc.token();
-            lc.spawn_named("job", async move {
-                token.cancelled().await;
-                tokio::time::sleep(Duration::from_secs(2)).await;
-                say("job finished");
-            });
-            say("ready");
-            lc.shutdown();
-            lc.cancelled().await;
-        }),
+        "requested" => lifecycle::run(
+            config.with_grace(Duration::from_secs(10)),
+            |lc| async move {
+                lc.add_hook(persist_hook());
+                let token = lc.token();
+                lc.spawn_named("job", async move {
+                    token.cancelled().await;
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                    say("job finished");
+                });
+                say("ready");
+                lc.request_shutdown();
+                lc.cancelled().await;
+            },
+        ),
         // A shutdown hook that takes a minute, yielding: only a forced exit ends it early.
         "slow-hook" => lifecycle::run(config, |lc| async move {
             lc.add_hook(
@@ -71,7 +74,7 @@ fn main() -> ExitCode {
                     say("hook started");
                     tokio::time::sleep(FOREVER).await;
                 })
-                .timeout(2 * FOREVER),
+                .with_timeout(2 * FOREVER),
             );
             say("ready");
             lc.cancelled().await;
@@ -270,7 +273,7 @@ fn main() -> ExitCode {
                 Err::<(), _>("disk full")
             }));
             say("ready");
-            lc.shutdown_with(0, "maintenance");
+            lc.request_shutdown_with(0, "maintenance");
         }),
         other => {
             eprintln!("unknown scenario `{other}`");

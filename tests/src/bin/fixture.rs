@@ -23,7 +23,7 @@ fn register_ordered_hooks(lc: &Lifecycle) {
     ] {
         lc.add_hook(
             Hook::on_shutdown(name, move || async move { say(&format!("hook {name}")) })
-                .order(order),
+                .with_order(order),
         );
     }
     lc.add_hook(Hook::persist("save-state", || async {
@@ -33,7 +33,7 @@ fn register_ordered_hooks(lc: &Lifecycle) {
 
 fn main() -> ExitCode {
     let scenario = std::env::args().nth(1).unwrap_or_default();
-    let config = Config::new().grace(Duration::from_secs(10));
+    let config = Config::new().with_grace(Duration::from_secs(10));
     match scenario.as_str() {
         // Serves until a signal; ordered hooks.
         "serve" => lifecycle::run(config, |lc| async move {
@@ -60,25 +60,26 @@ fn main() -> ExitCode {
                     say("hook slow started");
                     tokio::time::sleep(Duration::from_secs(60)).await;
                 })
-                .timeout(Duration::from_secs(120)),
+                .with_timeout(Duration::from_secs(120)),
             );
             say("ready");
             lc.cancelled().await;
         }),
         // A blocking task that never ends, and a short grace period.
-        "stuck-blocking" => {
-            lifecycle::run(config.grace(Duration::from_millis(500)), |lc| async move {
+        "stuck-blocking" => lifecycle::run(
+            config.with_grace(Duration::from_millis(500)),
+            |lc| async move {
                 lc.spawn_blocking("stuck-io", || std::thread::sleep(Duration::from_secs(3600)));
                 say("ready");
                 lc.cancelled().await;
-            })
-        }
+            },
+        ),
         // A hook that fails.
         "failing-hook" => lifecycle::run(config, |lc| async move {
             lc.add_hook(Hook::on_shutdown("flaky", || async {
                 Err::<(), _>("connection reset")
             }));
-            lc.add_hook(Hook::on_shutdown("after", || async { say("hook after") }).order(1));
+            lc.add_hook(Hook::on_shutdown("after", || async { say("hook after") }).with_order(1));
             say("ready");
             lc.cancelled().await;
         }),
@@ -90,7 +91,7 @@ fn main() -> ExitCode {
         }),
         // A long drain delay; with forcing off a second signal only skips it.
         "drain-delay" => lifecycle::run(
-            config.drain_delay(Duration::from_secs(60)),
+            config.with_drain_delay(Duration::from_secs(60)),
             |lc| async move {
                 say("ready");
                 lc.triggered().await;

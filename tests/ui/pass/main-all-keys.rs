@@ -12,12 +12,14 @@
 )]
 async fn main(lc: lifecycle::Lifecycle) {
     let config = lc.config();
-    assert_eq!(config.grace, std::time::Duration::from_secs(90));
-    assert_eq!(config.drain_delay, std::time::Duration::ZERO);
-    assert_eq!(config.hook_timeout, std::time::Duration::from_millis(250));
-    assert!(!config.force_on_second_signal);
-    assert_eq!(config.repeat_window, std::time::Duration::ZERO);
-    assert_eq!(config.deadline_margin, std::time::Duration::from_millis(250));
+    assert_eq!(config.grace(), std::time::Duration::from_secs(90));
+    assert_eq!(config.drain_delay(), std::time::Duration::ZERO);
+    assert_eq!(config.hook_timeout(), std::time::Duration::from_millis(250));
+    assert!(!config.force_on_second_signal());
+    assert_eq!(config.repeat_window(), std::time::Duration::ZERO);
+    assert_eq!(config.deadline_margin(), std::time::Duration::from_millis(250));
+    assert_eq!(config.worker_threads(), Some(2));
+    assert_eq!(config.signals().len(), 4);
 }
 
 fn init() {}

@@ -14,5 +14,5 @@ mod telemetry {
 #[lifecycle::main(grace = "30s", init = telemetry::install)]
 async fn main(lc: lifecycle::Lifecycle) {
     assert!(INIT_RAN.load(Ordering::SeqCst));
-    assert_eq!(lc.config().grace, Duration::from_secs(7));
+    assert_eq!(lc.config().grace(), Duration::from_secs(7));
 }

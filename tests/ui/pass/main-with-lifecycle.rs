@@ -5,5 +5,5 @@ use lifecycle::Lifecycle;
 async fn main(lc: Lifecycle) {
     let token = lc.token();
     lc.spawn(async move { token.cancelled().await });
-    lc.shutdown();
+    lc.request_shutdown();
 }

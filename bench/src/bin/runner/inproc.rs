@@ -49,7 +49,8 @@ fn spawn_run(spawner: Spawner, n: usize) -> Duration {
                     }
                 }
                 Spawner::Lifecycle => {
-                    let lc = Lifecycle::new(Config::new());
+                    let sequence = Sequence::new(Config::new());
+                    let lc = sequence.handle();
                     let handles: Vec<_> = (0..n)
                         .map(|i| lc.spawn(async move { std::hint::black_box(i) }))
                         .collect();
@@ -102,15 +103,16 @@ fn fanout_run(kind: Fanout, n: usize) -> Duration {
                     started.elapsed()
                 }
                 Fanout::Lifecycle => {
-                    let lc = Lifecycle::new(Config::new());
+                    let sequence = Sequence::new(Config::new());
+                    let lc = sequence.handle();
                     for _ in 0..n {
                         let token = lc.token();
                         lc.spawn(async move { token.cancelled().await });
                     }
                     tokio::time::sleep(Duration::from_millis(100)).await;
                     let started = Instant::now();
-                    lc.shutdown();
-                    let report = lc.run(async {}).await;
+                    lc.request_shutdown();
+                    let report = sequence.run(async {}).await;
                     assert!(report.tasks_aborted.is_empty());
                     started.elapsed()
                 }

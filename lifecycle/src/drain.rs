@@ -1,0 +1,204 @@
+//! The drain: the delay, the cancel, the wait with a deadline, and what the deadline cuts. Also
+//! the watched main future, which the drain waits for with the tasks.
+
+use std::future::Future;
+use std::panic::{self, AssertUnwindSafe};
+use std::pin::Pin;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::failure::{panic_message, Failure, Outcome};
+use crate::handle::Inner;
+use crate::log::{quietly, whole_ms};
+use crate::report::{AbortedTask, MainOutcome};
+use crate::task::Cut;
+use crate::trigger::{Trigger, Triggers};
+use crate::watchdog::Phase;
+
+/// How long the drain gives aborted tasks to stop before it says which did not.
+const ABORT_SETTLE: Duration = Duration::from_millis(100);
+
+/// What the drain found.
+pub(crate) struct Drain {
+    pub(crate) delay: Duration,
+    pub(crate) took: Duration,
+    pub(crate) aborted: Vec<AbortedTask>,
+}
+
+/// Waits out the drain delay (still serving; cut short by `main` ending or a signal that
+/// hurries), cancels the root token, then waits for `main` and every tracked task until the
+/// grace deadline. Returns the moment all are done; at the deadline, drops `main`, aborts the
+/// tasks left, and reports which really stopped.
+pub(crate) async fn drain<F>(inner: &Inner, main: &mut MainTask<F>) -> Drain
+where
+    F: Future,
+    F::Output: Outcome,
+{
+    let config = &inner.config;
+    let watch = &inner.triggers.watch;
+    watch.enter(Phase::DrainDelay);
+    let delay_started = Instant::now();
+    if !config.drain_delay().is_zero() && !main.is_finished() {
+        let drain_delay_ms = whole_ms(config.drain_delay());
+        quietly(|| {
+            tracing::info!(
+                drain_delay_ms,
+                "drain delay: still serving while the load balancer catches up"
+            );
+        });
+        tokio::select! {
+            () = tokio::time::sleep(config.drain_delay()) => {}
+            () = inner.triggers.hurry.cancelled() => {}
+            () = &mut *main => {}
+        }
+    }
+    let delay = delay_started.elapsed();
+
+    watch.enter(Phase::Drain);
+    inner.root.cancel();
+    let tracker = &inner.tasks.tracker;
+    tracker.close();
+    let started = Instant::now();
+    // `timeout`, not `timeout_at`: a grace of any size saturates instead of overflowing.
+    let all_done = tokio::time::timeout(config.grace(), async {
+        tokio::join!(&mut *main, tracker.wait());
+    })
+    .await
+    .is_ok();
+
+    let mut aborted = Vec::new();
+    if !all_done {
+        main.abort();
+        let cuts = inner.tasks.abort_all(false);
+        aborted = settle(inner, cuts).await;
+        let grace_ms = whole_ms(config.grace());
+        let left_running = aborted.iter().filter(|task| !task.stopped).count();
+        let count = aborted.len();
+        quietly(|| {
+            tracing::warn!(
+                grace_ms,
+                aborted = count,
+                left_running,
+                "grace period over: aborted what was left"
+            );
+        });
+    }
+    inner.tasks.drained.store(true, Ordering::SeqCst);
+    Drain {
+        delay,
+        took: started.elapsed(),
+        aborted,
+    }
+}
+
+/// Aborts the tasks spawned after the drain that are still running, and says which stopped.
+pub(crate) async fn cut_late_tasks(inner: &Inner) -> Vec<AbortedTask> {
+    let cuts = inner.tasks.abort_all(true);
+    if cuts.is_empty() {
+        return Vec::new();
+    }
+    let late = settle(inner, cuts).await;
+    let count = late.len();
+    quietly(|| {
+        tracing::warn!(
+            late = count,
+            "tasks spawned after the drain were still running: aborted"
+        );
+    });
+    late
+}
+
+/// An aborted task stops at its next `.await`: gives the aborts a moment to land, then reports
+/// what really stopped and what is still running (stuck in synchronous code, or blocking).
+async fn settle(inner: &Inner, cuts: Vec<Cut>) -> Vec<AbortedTask> {
+    let _ = tokio::time::timeout(ABORT_SETTLE, inner.tasks.tracker.wait()).await;
+    cuts.into_iter().map(Cut::settle).collect()
+}
+
+/// The app's main future, watched: polling it to the end records how main ended and triggers
+/// the shutdown; polling it again after that is ready at once, so every step can await it.
+pub(crate) struct MainTask<F> {
+    future: Option<Pin<Box<F>>>,
+    outcome: Option<MainOutcome>,
+    triggers: Arc<Triggers>,
+}
+
+impl<F> MainTask<F> {
+    pub(crate) fn new(future: F, triggers: Arc<Triggers>) -> Self {
+        Self {
+            future: Some(Box::pin(future)),
+            outcome: None,
+            triggers,
+        }
+    }
+
+    /// Whether the main future has ended (or was dropped at the deadline).
+    pub(crate) fn is_finished(&self) -> bool {
+        self.future.is_none()
+    }
+
+    /// How it ended, once it has.
+    pub(crate) fn take_outcome(&mut self) -> Option<MainOutcome> {
+        self.outcome.take()
+    }
+
+    fn record(&mut self, outcome: MainOutcome) {
+        let trigger = match &outcome {
+            MainOutcome::Returned => Some(Trigger::MainReturned),
+            MainOutcome::Failed(error) => Some(Trigger::MainFailed(error.clone())),
+            MainOutcome::Panicked(message) => Some(Trigger::MainFailed(Failure::new(format!(
+                "panicked: {message}"
+            )))),
+            MainOutcome::Aborted | MainOutcome::AbortedDropPanicked(_) => None,
+        };
+        if let Some(trigger) = trigger {
+            self.triggers.fire(trigger);
+        }
+        if !matches!(outcome, MainOutcome::Returned) {
+            quietly(|| tracing::error!(outcome = %outcome, "main did not return cleanly"));
+        }
+        self.outcome = Some(outcome);
+    }
+
+    /// Drops the main future if it is still running. A panic while dropping it (in a guard's
+    /// `Drop`) is caught and recorded: the hooks must still run.
+    fn abort(&mut self) {
+        let Some(future) = self.future.take() else {
+            return;
+        };
+        let outcome = match panic::catch_unwind(AssertUnwindSafe(move || drop(future))) {
+            Ok(()) => MainOutcome::Aborted,
+            Err(payload) => MainOutcome::AbortedDropPanicked(panic_message(&*payload)),
+        };
+        self.record(outcome);
+    }
+}
+
+impl<F> Future for MainTask<F>
+where
+    F: Future,
+    F::Output: Outcome,
+{
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let Some(future) = self.future.as_mut() else {
+            return Poll::Ready(());
+        };
+        let outcome = match panic::catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
+            Ok(Poll::Pending) => return Poll::Pending,
+            Ok(Poll::Ready(output)) => match output.into_outcome().1 {
+                None => MainOutcome::Returned,
+                Some(error) => MainOutcome::Failed(error),
+            },
+            Err(payload) => MainOutcome::Panicked(panic_message(&*payload)),
+        };
+        self.future = None;
+        self.record(outcome);
+        Poll::Ready(())
+    }
+}

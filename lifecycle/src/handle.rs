@@ -1,0 +1,675 @@
+//! The handle apps hold: [`Lifecycle`].
+
+use std::borrow::Cow;
+use std::future::Future;
+use std::panic::Location;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_util::sync::{
+    CancellationToken, WaitForCancellationFuture, WaitForCancellationFutureOwned,
+};
+
+use crate::config::Config;
+use crate::failure::Outcome;
+use crate::hooks::{Component, Hook, HookKind, HookRegistry};
+use crate::log::{quietly, whole_ms, Millis};
+use crate::state::State;
+use crate::task::{TaskName, Tasks};
+use crate::trigger::{Trigger, Triggers};
+
+/// Locks a mutex, carrying on through poisoning: every critical section here leaves its data
+/// consistent, and a shutdown must not fail because some other thread panicked.
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Everything one lifecycle shares between its handle's clones and its sequence.
+pub(crate) struct Inner {
+    pub(crate) config: Arc<Config>,
+    /// Cancelled when the drain starts (after the drain delay); every token handed out is its
+    /// child.
+    pub(crate) root: CancellationToken,
+    pub(crate) triggers: Arc<Triggers>,
+    pub(crate) hooks: Arc<HookRegistry>,
+    pub(crate) tasks: Tasks,
+}
+
+/// A handle to one service's lifecycle: its cancellation tree, tracked tasks, hooks and
+/// readiness. Cheap to clone; every clone is the same lifecycle.
+///
+/// The handle is what the app holds; the steps of the shutdown belong to the
+/// [`Sequence`](crate::Sequence) that made it (see the crate docs for the whole sequence).
+///
+/// - **Cancellation**: [`token`](Lifecycle::token) hands out children of the root token, which
+///   is cancelled when the drain starts; [`cancelled_owned`](Lifecycle::cancelled_owned) plugs
+///   into `axum::serve(..).with_graceful_shutdown(..)`.
+/// - **Tasks**: [`spawn`](Lifecycle::spawn) and its siblings track a task: the drain waits for
+///   it, the deadline aborts and names it, its failure goes in the report.
+/// - **Hooks**: [`manage`](Lifecycle::manage) and [`add_hook`](Lifecycle::add_hook).
+/// - **Readiness**: [`state`](Lifecycle::state) moves Starting → Ready → Draining → Stopped.
+/// - **Shutdown**: [`request_shutdown`](Lifecycle::request_shutdown) from anywhere.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use lifecycle::{Config, Sequence, Trigger};
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+/// let sequence = Sequence::new(Config::new().with_grace(Duration::from_secs(10)));
+/// let lc = sequence.handle();
+/// let worker = lc.token();
+/// lc.spawn_named("worker", async move {
+///     worker.cancelled().await;
+///     tokio::time::sleep(Duration::from_millis(200)).await; // finish the current job
+/// });
+///
+/// let report = sequence
+///     .run(async move {
+///         lc.request_shutdown(); // e.g. from an admin endpoint
+///         lc.cancelled().await;
+///     })
+///     .await;
+///
+/// assert!(matches!(report.trigger, Trigger::Requested { .. }));
+/// // The drain returned when the worker finished, not at the 10 s deadline.
+/// assert!(report.timings.drain < Duration::from_secs(1));
+/// assert_eq!(report.code(), 0);
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Lifecycle {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Lifecycle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lifecycle")
+            .field("state", &self.state())
+            .field("trigger", &self.trigger())
+            .field("tasks_running", &self.tasks_running())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Lifecycle {
+    pub(crate) fn new(config: Config) -> Self {
+        let config = Arc::new(config);
+        let hooks = Arc::new(HookRegistry::new(config.hook_timeout()));
+        let triggers = Arc::new(Triggers::new(Arc::clone(&config), Arc::clone(&hooks)));
+        let tasks = Tasks::new(Arc::clone(&triggers));
+        Self {
+            inner: Arc::new(Inner {
+                config,
+                root: CancellationToken::new(),
+                triggers,
+                hooks,
+                tasks,
+            }),
+        }
+    }
+
+    /// The settings this lifecycle runs with.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use lifecycle::{Config, Sequence};
+    ///
+    /// let lc = Sequence::new(Config::new().with_grace(Duration::from_secs(10))).handle();
+    /// assert_eq!(lc.config().grace(), Duration::from_secs(10));
+    /// ```
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// A child of the root token: cancelled when the drain starts. Cancelling the child itself
+    /// affects nothing else.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use lifecycle::{Config, Sequence};
+    /// let lc = Sequence::new(Config::new()).handle();
+    /// let token = lc.token();
+    /// token.cancel();
+    /// assert!(!lc.is_cancelled());
+    /// ```
+    pub fn token(&self) -> CancellationToken {
+        self.inner.root.child_token()
+    }
+
+    /// Waits until the drain starts (the root token is cancelled). Cancel safe.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use lifecycle::{Config, Sequence};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// let sequence = Sequence::new(Config::new());
+    /// let lc = sequence.handle();
+    /// let handle = lc.clone();
+    /// let worker = lc.spawn(async move {
+    ///     handle.cancelled().await; // the drain has started: wrap up
+    ///     Ok::<_, std::io::Error>("flushed")
+    /// });
+    /// sequence.run(async {}).await; // main returns at once: trigger, then drain
+    /// assert_eq!(worker.await.unwrap().unwrap(), "flushed");
+    /// # }
+    /// ```
+    #[must_use = "futures do nothing unless awaited"]
+    pub fn cancelled(&self) -> WaitForCancellationFuture<'_> {
+        self.inner.root.cancelled()
+    }
+
+    /// Like [`cancelled`](Lifecycle::cancelled) but `'static`, for
+    /// `axum::serve(..).with_graceful_shutdown(lc.cancelled_owned())`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use lifecycle::{Config, Sequence};
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let lc = Sequence::new(Config::new()).handle();
+    /// let shutdown = lc.cancelled_owned(); // owns its token: can outlive `lc`
+    /// lc.request_shutdown();
+    /// assert!(!lc.is_cancelled()); // the trigger comes first; the drain cancels
+    /// # drop(shutdown);
+    /// # }
+    /// ```
+    #[must_use = "futures do nothing unless awaited"]
+    pub fn cancelled_owned(&self) -> WaitForCancellationFutureOwned {
+        self.inner.root.clone().cancelled_owned()
+    }
+
+    /// Whether the drain has started.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use lifecycle::{Config, Sequence};
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// let sequence = Sequence::new(Config::new());
+    /// let lc = sequence.handle();
+    /// assert!(!lc.is_cancelled());
+    /// sequence.run(async {}).await;
+    /// assert!(lc.is_cancelled());
+    /// # }
+    /// ```
+    pub fn is_cancelled(&self) -> bool {
+        self.inner.root.is_cancelled()
+    }
+
+    /// Asks for a shutdown: the trigger, unless something triggered it already. Returns whether
+    /// this call did. The sequence then runs as for a signal.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use lifecycle::{Config, Sequence, State, Trigger};
+    ///
+    /// let lc = Sequence::new(Config::new()).handle();
+    /// assert!(lc.request_shutdown());
+    /// assert!(!lc.request_shutdown()); // the first trigger wins
+    /// assert_eq!(lc.state(), State::Draining);
+    /// assert_eq!(lc.trigger(), Some(Trigger::Requested { code: None, reason: None }));
+    /// ```
+    pub fn request_shutdown(&self) -> bool {
+        self.inner.triggers.fire(Trigger::Requested {
+            code: None,
+            reason: None,
+        })
+    }
+
+    /// Like [`request_shutdown`](Lifecycle::request_shutdown), with the exit code to end with
+    /// and why. The code never hides a failure: see [`ShutdownReport`](crate::ShutdownReport).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use lifecycle::{Config, Sequence};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// let sequence = Sequence::new(Config::new());
+    /// let lc = sequence.handle();
+    /// lc.request_shutdown_with(75, "maintenance window");
+    /// let report = sequence.run(async move { lc.cancelled().await }).await;
+    /// assert_eq!(report.code(), 75);
+    /// # }
+    /// ```
+    pub fn request_shutdown_with(&self, code: u8, reason: impl Into<String>) -> bool {
+        self.inner.triggers.fire(Trigger::Requested {
+            code: Some(code),
+            reason: Some(reason.into()),
+        })
+    }
+
+    /// What triggered the shutdown, if anything has.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use lifecycle::{Config, Sequence, Trigger};
+    ///
+    /// let lc = Sequence::new(Config::new()).handle();
+    /// assert_eq!(lc.trigger(), None);
+    /// lc.request_shutdown_with(3, "disk full");
+    /// assert!(matches!(lc.trigger(), Some(Trigger::Requested { code: Some(3), .. })));
+    /// ```
+    pub fn trigger(&self) -> Option<Trigger> {
+        self.inner.triggers.current()
+    }
+
+    /// Waits until the shutdown is triggered (before the drain delay, unlike
+    /// [`cancelled`](Lifecycle::cancelled)). Cancel safe.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use lifecycle::{Config, Sequence};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let lc = Sequence::new(Config::new()).handle();
+    /// lc.request_shutdown();
+    /// lc.triggered().await; // ready at once: stop taking new work, keep serving
+    /// assert!(!lc.is_cancelled());
+    /// # }
+    /// ```
+    pub async fn triggered(&self) {
+        self.inner.triggers.triggered.cancelled().await;
+    }
+
+    /// Where the service is in its life.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use lifecycle::{Config, Sequence, State};
+    ///
+    /// let lc = Sequence::new(Config::new()).handle();
+    /// assert_eq!(lc.state(), State::Starting);
+    /// ```
+    pub fn state(&self) -> State {
+        self.inner.triggers.readiness.get()
+    }
+
+    /// A receiver that sees every change of [`state`](Lifecycle::state).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use lifecycle::{Config, Sequence, State};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let lc = Sequence::new(Config::new()).handle();
+    /// let mut states = lc.watch_state();
+    /// lc.request_shutdown();
+    /// states.changed().await.unwrap();
+    /// assert_eq!(*states.borrow(), State::Draining);
+    /// # }
+    /// ```
+    pub fn watch_state(&self) -> watch::Receiver<State> {
+        self.inner.triggers.readiness.subscribe()
+    }
+
+    /// Whether readiness probes should succeed: [`state`](Lifecycle::state) is Ready.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use lifecycle::{Config, Sequence};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let sequence = Sequence::new(Config::new());
+    /// let lc = sequence.handle();
+    /// assert!(!lc.is_ready());
+    /// let _running = sequence.start_without_signals(); // start-up marks the service Ready
+    /// assert!(lc.is_ready());
+    /// # }
+    /// ```
+    pub fn is_ready(&self) -> bool {
+        self.state().is_ready()
+    }
+
+    /// Marks the service Ready (once: later calls, and calls after the trigger, do nothing) and
+    /// starts the periodic persist hooks. [`Sequence::start`](crate::Sequence::start) calls it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use lifecycle::{Config, Sequence};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let lc = Sequence::new(Config::new()).handle();
+    /// lc.set_ready();
+    /// assert!(lc.is_ready());
+    /// lc.request_shutdown();
+    /// lc.set_ready(); // too late: the state never moves back
+    /// assert!(!lc.is_ready());
+    /// # }
+    /// ```
+    pub fn set_ready(&self) {
+        let Some(periodic) = self.inner.hooks.on_ready(&self.inner.triggers.readiness) else {
+            return;
+        };
+        for hook in periodic {
+            self.start_periodic(hook);
+        }
+        let config = self.config();
+        let (grace_ms, drain_delay_ms) = (whole_ms(config.grace()), whole_ms(config.drain_delay()));
+        let worst_case_ms = whole_ms(self.worst_case_shutdown());
+        quietly(|| tracing::info!(grace_ms, drain_delay_ms, worst_case_ms, "ready"));
+    }
+
+    /// Registers the hooks of `component` (see [`Component`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use lifecycle::{Component, Config, Hook, Sequence};
+    ///
+    /// struct Pool;
+    /// impl Component for Pool {
+    ///     fn hooks(self: Arc<Self>) -> Vec<Hook> {
+    ///         vec![Hook::on_shutdown("Pool::close", || async {})]
+    ///     }
+    /// }
+    ///
+    /// let lc = Sequence::new(Config::new()).handle();
+    /// lc.manage(Arc::new(Pool));
+    /// assert_eq!(lc.hooks()[0].name(), "Pool::close");
+    /// ```
+    pub fn manage<C: Component>(&self, component: Arc<C>) {
+        for hook in component.hooks() {
+            self.add_hook(hook);
+        }
+    }
+
+    /// Registers one hook. A periodic persist hook added while the service is Ready starts at
+    /// once; one added before starts when it becomes Ready. Exactly once either way.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use lifecycle::{Config, Hook, Sequence};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// let sequence = Sequence::new(Config::new());
+    /// let lc = sequence.handle();
+    /// lc.add_hook(Hook::on_shutdown("flush", || async { Err::<(), _>("broker gone") }));
+    /// lc.add_hook(Hook::on_shutdown("close pool", || async {}).with_order(1));
+    /// let report = sequence.run(async {}).await;
+    /// // A failed hook does not stop the ones after it.
+    /// assert!(!report.hooks[0].outcome.is_ok());
+    /// assert!(report.hooks[1].outcome.is_ok());
+    /// # }
+    /// ```
+    pub fn add_hook(&self, hook: Hook) {
+        if hook.every().is_some() && hook.kind() == HookKind::Shutdown {
+            quietly(
+                || tracing::warn!(hook = %hook.name(), "`every` is ignored on a shutdown hook"),
+            );
+        }
+        if self
+            .inner
+            .hooks
+            .add(hook.clone(), &self.inner.triggers.readiness)
+        {
+            self.start_periodic(hook);
+        }
+    }
+
+    /// Every hook registered so far, in registration order.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use lifecycle::{Config, Hook, Sequence};
+    ///
+    /// let lc = Sequence::new(Config::new()).handle();
+    /// lc.add_hook(Hook::persist("save", || async {}));
+    /// assert_eq!(lc.hooks().len(), 1);
+    /// ```
+    pub fn hooks(&self) -> Vec<Hook> {
+        self.inner.hooks.all()
+    }
+
+    fn start_periodic(&self, hook: Hook) {
+        let Some(period) = hook.every() else { return };
+        if tokio::runtime::Handle::try_current().is_err() {
+            quietly(|| {
+                tracing::warn!(hook = %hook.name(), "no Tokio runtime: periodic persist not started");
+            });
+            return;
+        }
+        let timeout = self.config().hook_timeout();
+        let token = self.token();
+        let name = format!("persist every {}: {}", Millis(period), hook.name());
+        self.spawn_named(name, async move {
+            loop {
+                tokio::select! {
+                    () = token.cancelled() => break,
+                    () = tokio::time::sleep(period) => {}
+                }
+                // Not raced against the token: a checkpoint under way finishes (or is aborted at
+                // the deadline); the hook's own lock keeps it from overlapping the final persist.
+                hook.run_once(timeout).await;
+            }
+        });
+    }
+
+    /// The longest the hooks can take: per phase, the largest timeout of each order group,
+    /// added up (equal orders run concurrently).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use lifecycle::{Config, Hook, Sequence};
+    ///
+    /// let lc = Sequence::new(Config::new()).handle(); // default hook timeout 5 s
+    /// lc.add_hook(Hook::persist("save", || async {}).with_timeout(Duration::from_secs(2)));
+    /// lc.add_hook(Hook::on_shutdown("a", || async {}).with_order(1));
+    /// lc.add_hook(Hook::on_shutdown("b", || async {}).with_order(1));
+    /// assert_eq!(lc.hook_budget(), Duration::from_secs(2 + 5));
+    /// ```
+    pub fn hook_budget(&self) -> Duration {
+        self.inner.hooks.budget()
+    }
+
+    /// Drain delay + grace + [`hook_budget`](Lifecycle::hook_budget): the longest a shutdown
+    /// can take. Logged at start-up and at the trigger.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use lifecycle::{Config, Hook, Sequence};
+    ///
+    /// let config = Config::new().with_drain_delay(Duration::from_secs(5));
+    /// let lc = Sequence::new(config).handle();
+    /// lc.add_hook(Hook::on_shutdown("close", || async {}));
+    /// assert_eq!(lc.worst_case_shutdown(), Duration::from_secs(5 + 30 + 5));
+    /// ```
+    pub fn worst_case_shutdown(&self) -> Duration {
+        self.inner.triggers.worst_case()
+    }
+
+    /// Spawns a tracked task: the drain waits for it, and if it is still running at the grace
+    /// deadline it is aborted and named in the report (by where it was spawned). A panic or an
+    /// `Err` is recorded in the report; a panic still reaches the returned `JoinHandle`, an
+    /// `Err` reaches it as a [`Failure`](crate::Failure) (see [`Outcome`]).
+    ///
+    /// The task should watch a token from [`token`](Lifecycle::token) and return when it is
+    /// cancelled. A task spawned after the drain (from a hook, say) is aborted and named when
+    /// the report is made if it is still running then: nothing waits for it.
+    ///
+    /// # Panics
+    ///
+    /// Like `tokio::spawn`, when called outside a Tokio runtime.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use lifecycle::{Config, Sequence};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// let sequence = Sequence::new(Config::new());
+    /// let lc = sequence.handle();
+    /// let token = lc.token();
+    /// lc.spawn(async move { token.cancelled().await }); // work until cancelled
+    /// let report = sequence.run(async {}).await;
+    /// assert!(report.tasks_aborted.is_empty());
+    /// # }
+    /// ```
+    #[track_caller]
+    pub fn spawn<F>(&self, future: F) -> JoinHandle<<F::Output as Outcome>::Joined>
+    where
+        F: Future + Send + 'static,
+        F::Output: Outcome,
+        <F::Output as Outcome>::Joined: Send + 'static,
+    {
+        let name = TaskName::SpawnedAt(Location::caller());
+        self.inner.tasks.spawn(name, false, future)
+    }
+
+    /// Like [`spawn`](Lifecycle::spawn), with a name for the report and the logs.
+    ///
+    /// # Panics
+    ///
+    /// Like `tokio::spawn`, when called outside a Tokio runtime.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use lifecycle::{Config, Sequence};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// let sequence = Sequence::new(Config::new().with_grace(Duration::from_secs(1)));
+    /// let lc = sequence.handle();
+    /// // This task ignores cancellation, so the grace deadline aborts it.
+    /// lc.spawn_named("stubborn", std::future::pending::<()>());
+    /// // This one fails: the report keeps its error; the exit code does not change.
+    /// lc.spawn_named("fetch", async { Err::<(), _>("upstream refused") });
+    /// let report = sequence.run(async {}).await;
+    /// assert_eq!(report.tasks_aborted[0].name, "stubborn");
+    /// assert_eq!(report.task_failures[0].first.to_string(), "upstream refused");
+    /// # }
+    /// ```
+    #[track_caller]
+    pub fn spawn_named<F>(
+        &self,
+        name: impl Into<Cow<'static, str>>,
+        future: F,
+    ) -> JoinHandle<<F::Output as Outcome>::Joined>
+    where
+        F: Future + Send + 'static,
+        F::Output: Outcome,
+        <F::Output as Outcome>::Joined: Send + 'static,
+    {
+        self.inner
+            .tasks
+            .spawn(TaskName::Given(name.into()), false, future)
+    }
+
+    /// Spawns a tracked task the service cannot run without: if it returns `Err` or panics, the
+    /// shutdown starts (trigger [`TaskFailed`](Trigger::TaskFailed)) and the exit code is 1.
+    ///
+    /// # Panics
+    ///
+    /// Like `tokio::spawn`, when called outside a Tokio runtime.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use lifecycle::{Config, Sequence, Trigger};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// let sequence = Sequence::new(Config::new());
+    /// let lc = sequence.handle();
+    /// lc.spawn_critical("consumer", async { Err::<(), _>("broker connection lost") });
+    /// let report = sequence.run(async move { lc.cancelled().await }).await;
+    /// assert!(matches!(report.trigger, Trigger::TaskFailed { .. }));
+    /// assert_eq!(report.code(), 1);
+    /// # }
+    /// ```
+    #[track_caller]
+    pub fn spawn_critical<F>(
+        &self,
+        name: impl Into<Cow<'static, str>>,
+        future: F,
+    ) -> JoinHandle<<F::Output as Outcome>::Joined>
+    where
+        F: Future + Send + 'static,
+        F::Output: Outcome,
+        <F::Output as Outcome>::Joined: Send + 'static,
+    {
+        self.inner
+            .tasks
+            .spawn(TaskName::Given(name.into()), true, future)
+    }
+
+    /// Runs a blocking function on Tokio's blocking pool as a tracked task: the drain waits for
+    /// it. A blocking task cannot be interrupted; one still running at the grace deadline is
+    /// named in the report as left running, and the process exits without waiting for it. A
+    /// panic or an `Err` is recorded like an async task's.
+    ///
+    /// # Panics
+    ///
+    /// Like `tokio::task::spawn_blocking`, when called outside a Tokio runtime.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use lifecycle::{Config, Sequence};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let lc = Sequence::new(Config::new()).handle();
+    /// let sum = lc.spawn_blocking("checksum", || Ok::<_, std::io::Error>((1..=100u64).sum::<u64>()));
+    /// assert_eq!(sum.await.unwrap().unwrap(), 5050);
+    /// # }
+    /// ```
+    #[track_caller]
+    pub fn spawn_blocking<F, R>(
+        &self,
+        name: impl Into<Cow<'static, str>>,
+        f: F,
+    ) -> JoinHandle<R::Joined>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Outcome,
+        R::Joined: Send + 'static,
+    {
+        self.inner
+            .tasks
+            .spawn_blocking(TaskName::Given(name.into()), f)
+    }
+
+    /// How many tracked tasks are still running.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use lifecycle::{Config, Sequence};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// let sequence = Sequence::new(Config::new());
+    /// let lc = sequence.handle();
+    /// let token = lc.token();
+    /// lc.spawn(async move { token.cancelled().await });
+    /// assert_eq!(lc.tasks_running(), 1);
+    /// sequence.run(async {}).await; // the drain cancels the token and waits for the task
+    /// assert_eq!(lc.tasks_running(), 0);
+    /// # }
+    /// ```
+    pub fn tasks_running(&self) -> usize {
+        self.inner.tasks.running()
+    }
+}

@@ -1,0 +1,377 @@
+//! The shutdown sequence as a chain of typed steps: each consumes the state before it and
+//! returns the next, so the steps can only run in their order, each once.
+//!
+//! ```text
+//! Sequence::new(config)          the handle exists; nothing runs yet
+//!   .start()?                    free hooks, signals and the watchdog, readiness Ready  -> Running
+//!   .run_until_trigger(main)     serve until a signal, main's end, a request, a failure -> Triggered
+//!   .drain()                     drain delay, cancel, wait for main and tasks (grace)   -> Drained
+//!   .persist()                   persist hooks, while resources are still open          -> Persisted
+//!   .shut_down()                 shutdown hooks by order, then the report               -> ShutdownReport
+//! ```
+//!
+//! `#[lifecycle::main]` writes exactly this chain (see `examples/expanded/`), and
+//! [`run`](crate::run) calls it. A step out of order does not compile:
+//!
+//! ```compile_fail
+//! # async fn f() {
+//! let running = lifecycle::Sequence::new(lifecycle::Config::new()).start_without_signals();
+//! running.drain().await; // no `drain` before the trigger: `Running` has no such step
+//! # }
+//! ```
+
+use std::future::Future;
+use std::time::Duration;
+
+use crate::config::Config;
+use crate::drain::{cut_late_tasks, drain, MainTask};
+use crate::failure::Outcome;
+use crate::handle::Lifecycle;
+use crate::hooks::{run_phase, HookKind};
+use crate::report::{AbortedTask, HookReport, MainOutcome, PhaseTimings, ShutdownReport};
+use crate::run::StartupError;
+use crate::state::State;
+use crate::trigger::Trigger;
+use crate::watchdog::Phase;
+
+/// The first state: a lifecycle built, nothing started. Make the app's [handle](Self::handle)
+/// here, then [`start`](Self::start).
+///
+/// # Examples
+///
+/// The whole chain, inside a runtime you already have:
+///
+/// ```
+/// use std::time::Duration;
+/// use lifecycle::{Config, Hook, Sequence, Trigger};
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+/// let sequence = Sequence::new(Config::new().with_grace(Duration::from_secs(5)));
+/// let lc = sequence.handle();
+/// lc.add_hook(Hook::persist("save", || async {}));
+///
+/// let running = sequence.start_without_signals(); // `start()?` in a real service
+/// let handle = lc.clone();
+/// let main = async move {
+///     handle.request_shutdown(); // here from main itself; usually a signal
+///     handle.cancelled().await; // serve until the drain starts
+/// };
+/// let triggered = running.run_until_trigger(main).await;
+/// assert!(matches!(triggered.trigger(), Trigger::Requested { .. }));
+/// let report = triggered.drain().await.persist().await.shut_down().await;
+/// assert_eq!(report.hooks[0].name, "save");
+/// # }
+/// ```
+#[must_use = "a sequence does nothing until it is started"]
+pub struct Sequence {
+    lc: Lifecycle,
+}
+
+impl Sequence {
+    /// A new lifecycle for `config`, in state Starting.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use lifecycle::{Config, Sequence, State};
+    ///
+    /// let sequence = Sequence::new(Config::new());
+    /// assert_eq!(sequence.handle().state(), State::Starting);
+    /// ```
+    pub fn new(config: Config) -> Self {
+        Self {
+            lc: Lifecycle::new(config),
+        }
+    }
+
+    /// The handle the app holds: tokens, tasks, hooks, readiness.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let sequence = lifecycle::Sequence::new(lifecycle::Config::new());
+    /// let lc = sequence.handle();
+    /// assert!(lc.hooks().is_empty());
+    /// ```
+    pub fn handle(&self) -> Lifecycle {
+        self.lc.clone()
+    }
+
+    /// Start-up: checks the configuration, registers the free-function hooks
+    /// (`#[lifecycle::on_shutdown]` / `#[lifecycle::persist]` on functions), starts the watchdog
+    /// thread that hears signals and enforces the hard deadline (once per process), and marks
+    /// the service Ready.
+    ///
+    /// # Errors
+    ///
+    /// [`StartupError::Config`] for a setting [`Config::validate`] refuses;
+    /// [`StartupError::Signals`] when the listeners cannot be installed (a second sequence in
+    /// the same process, no Tokio runtime, the operating system refusing).
+    pub fn start(self) -> Result<Running, StartupError> {
+        self.lc.config().validate()?;
+        self.register_free_hooks();
+        crate::signal::listen(self.lc.config(), &self.lc.inner.triggers)?;
+        self.lc.set_ready();
+        Ok(Running { lc: self.lc })
+    }
+
+    /// Start-up without signals, the watchdog or the free-function hooks: for tests, and for a
+    /// service whose signals something else handles (it calls
+    /// [`Lifecycle::request_shutdown`]). Marks the service Ready. Call
+    /// [`register_free_hooks`](Self::register_free_hooks) first if the binary's free hooks
+    /// should run.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use lifecycle::{Config, Sequence};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let sequence = Sequence::new(Config::new());
+    /// let lc = sequence.handle();
+    /// let _running = sequence.start_without_signals();
+    /// assert!(lc.is_ready());
+    /// # }
+    /// ```
+    pub fn start_without_signals(self) -> Running {
+        self.lc.set_ready();
+        Running { lc: self.lc }
+    }
+
+    /// Registers every free function of the binary marked `#[lifecycle::on_shutdown]` or
+    /// `#[lifecycle::persist]` (collected at link time). [`start`](Self::start) does this.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let sequence = lifecycle::Sequence::new(lifecycle::Config::new());
+    /// sequence.register_free_hooks(); // none in this example binary
+    /// assert!(sequence.handle().hooks().is_empty());
+    /// ```
+    pub fn register_free_hooks(&self) {
+        for make in crate::__private::FREE_HOOKS {
+            self.lc.add_hook(make());
+        }
+    }
+
+    /// The whole chain after [`start_without_signals`](Self::start_without_signals), in one
+    /// call: run `main` until the trigger, drain, persist, shut down.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use lifecycle::{Config, Sequence, State, Trigger};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// let sequence = Sequence::new(Config::new());
+    /// let lc = sequence.handle();
+    /// let report = sequence.run(async { Err::<(), _>("bind failed") }).await;
+    /// assert!(matches!(report.trigger, Trigger::MainFailed(_)));
+    /// assert_eq!(report.code(), 1);
+    /// assert_eq!(lc.state(), State::Stopped);
+    /// # }
+    /// ```
+    pub async fn run<F>(self, main: F) -> ShutdownReport
+    where
+        F: Future,
+        F::Output: Outcome,
+    {
+        self.start_without_signals()
+            .run_until_trigger(main)
+            .await
+            .drain()
+            .await
+            .persist()
+            .await
+            .shut_down()
+            .await
+    }
+}
+
+/// Started and Ready: serving until the trigger.
+#[must_use = "a running sequence must be driven to its report"]
+pub struct Running {
+    lc: Lifecycle,
+}
+
+impl Running {
+    /// The app's handle (the same lifecycle as [`Sequence::handle`]).
+    pub fn handle(&self) -> Lifecycle {
+        self.lc.clone()
+    }
+
+    /// Runs `main` until the shutdown is triggered: by `main` returning (its outcome is
+    /// recorded, a panic included), or by anything else, in which case `main` keeps running
+    /// into the drain.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use lifecycle::{Config, Sequence, Trigger};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// let sequence = Sequence::new(Config::new());
+    /// let lc = sequence.handle();
+    /// tokio::spawn(async move { lc.request_shutdown_with(0, "admin") });
+    /// let running = sequence.start_without_signals();
+    /// let triggered = running.run_until_trigger(std::future::pending::<()>()).await;
+    /// assert!(matches!(triggered.trigger(), Trigger::Requested { code: Some(0), .. }));
+    /// # }
+    /// ```
+    pub async fn run_until_trigger<F>(self, main: F) -> Triggered<F>
+    where
+        F: Future,
+        F::Output: Outcome,
+    {
+        let triggers = &self.lc.inner.triggers;
+        let mut main = MainTask::new(main, std::sync::Arc::clone(triggers));
+        tokio::select! {
+            biased;
+            () = &mut main => {}
+            () = triggers.triggered.cancelled() => {}
+        }
+        let trigger = triggers.current().unwrap_or(Trigger::MainReturned);
+        Triggered {
+            lc: self.lc,
+            main,
+            trigger,
+        }
+    }
+}
+
+/// Triggered: readiness is Draining; the drain is next.
+#[must_use = "a triggered sequence must be drained"]
+pub struct Triggered<F> {
+    lc: Lifecycle,
+    main: MainTask<F>,
+    trigger: Trigger,
+}
+
+impl<F> Triggered<F>
+where
+    F: Future,
+    F::Output: Outcome,
+{
+    /// What started the shutdown.
+    pub fn trigger(&self) -> &Trigger {
+        &self.trigger
+    }
+
+    /// The drain: the drain delay, then the root token is cancelled and `main` and every tracked
+    /// task get the grace period. Returns the moment all are done; at the deadline `main` is
+    /// dropped and the tasks left are aborted and named.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use lifecycle::report::MainOutcome;
+    /// use lifecycle::{Config, Sequence};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// let sequence = Sequence::new(Config::new().with_grace(Duration::from_secs(3)));
+    /// sequence.handle().request_shutdown();
+    /// let running = sequence.start_without_signals();
+    /// let triggered = running.run_until_trigger(std::future::pending::<()>()).await;
+    /// let report = triggered.drain().await.persist().await.shut_down().await;
+    /// assert_eq!(report.main, Some(MainOutcome::Aborted)); // it ignored the cancel
+    /// assert_eq!(report.timings.drain, Duration::from_secs(3));
+    /// assert_eq!(report.code(), 2);
+    /// # }
+    /// ```
+    pub async fn drain(mut self) -> Drained {
+        let drained = drain(&self.lc.inner, &mut self.main).await;
+        let draft = Draft {
+            main: self.main.take_outcome(),
+            timings: PhaseTimings {
+                drain_delay: drained.delay,
+                drain: drained.took,
+                ..PhaseTimings::default()
+            },
+            aborted: drained.aborted,
+            hooks: Vec::new(),
+        };
+        Drained { lc: self.lc, draft }
+    }
+}
+
+/// The parts of the report filled in step by step, moved along the chain.
+struct Draft {
+    main: Option<MainOutcome>,
+    timings: PhaseTimings,
+    aborted: Vec<AbortedTask>,
+    hooks: Vec<HookReport>,
+}
+
+impl Draft {
+    async fn run_hooks(&mut self, lc: &Lifecycle, kind: HookKind) -> Duration {
+        let inner = &lc.inner;
+        inner.triggers.watch.enter(match kind {
+            HookKind::Persist => Phase::Persist,
+            HookKind::Shutdown => Phase::Hooks,
+        });
+        inner.triggers.rearm();
+        let started = tokio::time::Instant::now();
+        let hooks = inner.hooks.of_kind(kind);
+        let reports = run_phase(hooks, inner.config.hook_timeout()).await;
+        self.hooks.extend(reports);
+        started.elapsed()
+    }
+}
+
+/// Drained: every task has finished or was cut; the persist hooks are next.
+#[must_use = "a drained sequence must persist and shut down"]
+pub struct Drained {
+    lc: Lifecycle,
+    draft: Draft,
+}
+
+impl Drained {
+    /// Runs the persist hooks (resources are still open), each under its timeout. A hook never
+    /// runs concurrently with itself: a periodic run still going is waited for.
+    pub async fn persist(mut self) -> Persisted {
+        self.draft.timings.persist = self.draft.run_hooks(&self.lc, HookKind::Persist).await;
+        Persisted {
+            lc: self.lc,
+            draft: self.draft,
+        }
+    }
+}
+
+/// Persisted: the shutdown hooks and the report are next.
+#[must_use = "a persisted sequence must shut down to make its report"]
+pub struct Persisted {
+    lc: Lifecycle,
+    draft: Draft,
+}
+
+impl Persisted {
+    /// Runs the shutdown hooks by ascending order (equal orders concurrently, every hook even
+    /// when another fails), aborts the tasks spawned after the drain that are still running,
+    /// marks the service Stopped and returns the report.
+    pub async fn shut_down(mut self) -> ShutdownReport {
+        self.draft.timings.hooks = self.draft.run_hooks(&self.lc, HookKind::Shutdown).await;
+        let inner = &self.lc.inner;
+        self.draft.aborted.extend(cut_late_tasks(inner).await);
+        let (trigger, at) = inner
+            .triggers
+            .fired()
+            .unwrap_or((Trigger::MainReturned, tokio::time::Instant::now()));
+        inner.triggers.readiness.advance(State::Stopped);
+        let mut timings = self.draft.timings;
+        timings.total = at.elapsed();
+        let (task_failures, task_failures_other) = inner.tasks.failures();
+        let report = ShutdownReport::new(
+            trigger,
+            self.draft.main,
+            timings,
+            self.draft.aborted,
+            task_failures,
+            task_failures_other,
+            self.draft.hooks,
+            inner.triggers.hurried_by(),
+        );
+        inner.triggers.watch.finished(report.code());
+        report
+    }
+}

@@ -1,0 +1,209 @@
+//! What starts a shutdown, and the state every part of a lifecycle shares about it: whether it
+//! fired, when, the tokens it cancels, readiness, and the hard deadline it arms.
+
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::failure::Failure;
+use crate::handle::lock;
+use crate::hooks::HookRegistry;
+use crate::log::{quietly, whole_ms};
+use crate::signal::Signal;
+use crate::state::{Readiness, State};
+use crate::watchdog::Watch;
+
+/// What started the shutdown.
+///
+/// # Examples
+///
+/// ```
+/// use lifecycle::{Config, Sequence, Signal, Trigger};
+///
+/// assert_eq!(Trigger::Signal(Signal::Terminate).to_string(), "SIGTERM");
+/// let lc = Sequence::new(Config::new()).handle();
+/// lc.request_shutdown_with(4, "license expired");
+/// let trigger = lc.trigger().unwrap();
+/// assert_eq!(trigger.to_string(), "shutdown requested: license expired (exit code 4)");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Trigger {
+    /// A signal from the operating system (or Kubernetes, systemd, a terminal).
+    Signal(Signal),
+    /// The main future returned `Ok` (or `()`).
+    MainReturned,
+    /// The main future returned `Err` or panicked (the panic reads `panicked: <message>`).
+    MainFailed(Failure),
+    /// [`Lifecycle::request_shutdown`](crate::Lifecycle::request_shutdown) or
+    /// [`request_shutdown_with`](crate::Lifecycle::request_shutdown_with) was called.
+    Requested {
+        /// The exit code asked for, if any.
+        code: Option<u8>,
+        /// Why, if given.
+        reason: Option<String>,
+    },
+    /// A task spawned with [`spawn_critical`](crate::Lifecycle::spawn_critical) returned `Err` or
+    /// panicked.
+    TaskFailed {
+        /// The task's name.
+        task: String,
+        /// The error, or the panic as `panicked: <message>`.
+        error: Failure,
+    },
+}
+
+impl fmt::Display for Trigger {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Trigger::Signal(signal) => write!(f, "{signal}"),
+            Trigger::MainReturned => f.write_str("main returned"),
+            Trigger::MainFailed(error) => write!(f, "main failed: {error}"),
+            Trigger::Requested { code, reason } => {
+                f.write_str("shutdown requested")?;
+                if let Some(reason) = reason {
+                    write!(f, ": {reason}")?;
+                }
+                if let Some(code) = code {
+                    write!(f, " (exit code {code})")?;
+                }
+                Ok(())
+            }
+            Trigger::TaskFailed { task, error } => {
+                write!(f, "critical task `{task}` failed: {error}")
+            }
+        }
+    }
+}
+
+/// A trigger that fired: what, when on Tokio's clock (which tests pause), and when on the wall
+/// clock (which the watchdog thread's deadline counts from).
+struct Fired {
+    trigger: Trigger,
+    at: Instant,
+    wall: std::time::Instant,
+}
+
+/// The trigger state of one lifecycle, shared by its handle, its tasks (a critical one fires
+/// it) and the watchdog thread (a signal fires it). Every method here takes only locks that are
+/// never held across a wait, so the watchdog thread may call them.
+pub(crate) struct Triggers {
+    fired: Mutex<Option<Fired>>,
+    /// Cancelled at the trigger, before the drain delay.
+    pub(crate) triggered: CancellationToken,
+    /// Cancelled by a signal that must not force the exit (the first one after another trigger,
+    /// or any later one when forcing is off): cuts the drain delay short.
+    pub(crate) hurry: CancellationToken,
+    /// The first signal that hurried the shutdown instead of starting it.
+    hurried_by: Mutex<Option<Signal>>,
+    pub(crate) readiness: Readiness,
+    /// Shared with the watchdog thread: the hard deadline, the phase, the final code.
+    pub(crate) watch: Arc<Watch>,
+    config: Arc<Config>,
+    hooks: Arc<HookRegistry>,
+}
+
+impl Triggers {
+    pub(crate) fn new(config: Arc<Config>, hooks: Arc<HookRegistry>) -> Self {
+        Self {
+            fired: Mutex::new(None),
+            triggered: CancellationToken::new(),
+            hurry: CancellationToken::new(),
+            hurried_by: Mutex::new(None),
+            readiness: Readiness::new(),
+            watch: Arc::new(Watch::new()),
+            config,
+            hooks,
+        }
+    }
+
+    /// Starts the shutdown unless it has started already, then logs it. Returns whether this
+    /// call started it.
+    pub(crate) fn fire(&self, trigger: Trigger) -> bool {
+        let started = self.fire_quietly(trigger.clone());
+        if started {
+            self.log_fired(&trigger);
+        }
+        started
+    }
+
+    /// Starts the shutdown unless it has started already, without a word: everything that must
+    /// happen (readiness, the `triggered` token, the hard deadline) happens before anything is
+    /// written, so a logger that blocks or panics cannot stop the shutdown.
+    pub(crate) fn fire_quietly(&self, trigger: Trigger) -> bool {
+        let wall = std::time::Instant::now();
+        {
+            let mut fired = lock(&self.fired);
+            if fired.is_some() {
+                return false;
+            }
+            *fired = Some(Fired {
+                trigger,
+                at: Instant::now(),
+                wall,
+            });
+        }
+        self.readiness.advance(State::Draining);
+        self.triggered.cancel();
+        self.watch
+            .arm(wall, self.config.hard_deadline(self.hooks.budget()));
+        true
+    }
+
+    pub(crate) fn log_fired(&self, trigger: &Trigger) {
+        let worst_case_ms = whole_ms(self.worst_case());
+        quietly(|| {
+            tracing::info!(
+                trigger = %trigger,
+                worst_case_ms,
+                "shutdown triggered; readiness is now draining"
+            );
+        });
+    }
+
+    /// A first signal: starts the shutdown, or, when something else started it, hurries it.
+    /// Returns whether it started it.
+    pub(crate) fn first_signal(&self, signal: Signal) -> bool {
+        if self.fire_quietly(Trigger::Signal(signal)) {
+            return true;
+        }
+        lock(&self.hurried_by).get_or_insert(signal);
+        self.hurry.cancel();
+        false
+    }
+
+    /// Sets the hard deadline again from the hooks registered now (hooks added while draining
+    /// lengthen the worst case).
+    pub(crate) fn rearm(&self) {
+        let wall = lock(&self.fired).as_ref().map(|fired| fired.wall);
+        if let Some(wall) = wall {
+            self.watch
+                .arm(wall, self.config.hard_deadline(self.hooks.budget()));
+        }
+    }
+
+    pub(crate) fn current(&self) -> Option<Trigger> {
+        lock(&self.fired)
+            .as_ref()
+            .map(|fired| fired.trigger.clone())
+    }
+
+    /// The trigger and when it fired (Tokio's clock).
+    pub(crate) fn fired(&self) -> Option<(Trigger, Instant)> {
+        lock(&self.fired)
+            .as_ref()
+            .map(|fired| (fired.trigger.clone(), fired.at))
+    }
+
+    pub(crate) fn hurried_by(&self) -> Option<Signal> {
+        *lock(&self.hurried_by)
+    }
+
+    pub(crate) fn worst_case(&self) -> Duration {
+        self.config.worst_case_shutdown(self.hooks.budget())
+    }
+}
