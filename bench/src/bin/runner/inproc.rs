@@ -33,7 +33,11 @@ fn spawn_run(spawner: Spawner, n: usize) -> Duration {
             match spawner {
                 Spawner::Tokio => {
                     let handles: Vec<_> = (0..n)
-                        .map(|i| tokio::spawn(async move { std::hint::black_box(i) }))
+                        .map(|i| {
+                            tokio::spawn(async move {
+                                std::hint::black_box(i);
+                            })
+                        })
                         .collect();
                     for handle in handles {
                         let _ = handle.await;
@@ -42,7 +46,11 @@ fn spawn_run(spawner: Spawner, n: usize) -> Duration {
                 Spawner::Tracker => {
                     let tracker = TaskTracker::new();
                     let handles: Vec<_> = (0..n)
-                        .map(|i| tracker.spawn(async move { std::hint::black_box(i) }))
+                        .map(|i| {
+                            tracker.spawn(async move {
+                                std::hint::black_box(i);
+                            })
+                        })
                         .collect();
                     for handle in handles {
                         let _ = handle.await;
@@ -51,7 +59,11 @@ fn spawn_run(spawner: Spawner, n: usize) -> Duration {
                 Spawner::Lifecycle => {
                     let lc = Lifecycle::new(Config::new());
                     let handles: Vec<_> = (0..n)
-                        .map(|i| lc.spawn(async move { std::hint::black_box(i) }))
+                        .map(|i| {
+                            lc.spawn(async move {
+                                std::hint::black_box(i);
+                            })
+                        })
                         .collect();
                     for handle in handles {
                         let _ = handle.await;
