@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use lifecycle::{Config, Lifecycle};
+use lifecycle::{Config, Sequence};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -33,7 +33,11 @@ fn spawn_run(spawner: Spawner, n: usize) -> Duration {
             match spawner {
                 Spawner::Tokio => {
                     let handles: Vec<_> = (0..n)
-                        .map(|i| tokio::spawn(async move { std::hint::black_box(i) }))
+                        .map(|i| {
+                            tokio::spawn(async move {
+                                std::hint::black_box(i);
+                            })
+                        })
                         .collect();
                     for handle in handles {
                         let _ = handle.await;
@@ -42,7 +46,11 @@ fn spawn_run(spawner: Spawner, n: usize) -> Duration {
                 Spawner::Tracker => {
                     let tracker = TaskTracker::new();
                     let handles: Vec<_> = (0..n)
-                        .map(|i| tracker.spawn(async move { std::hint::black_box(i) }))
+                        .map(|i| {
+                            tracker.spawn(async move {
+                                std::hint::black_box(i);
+                            })
+                        })
                         .collect();
                     for handle in handles {
                         let _ = handle.await;
@@ -52,7 +60,11 @@ fn spawn_run(spawner: Spawner, n: usize) -> Duration {
                     let sequence = Sequence::new(Config::new());
                     let lc = sequence.handle();
                     let handles: Vec<_> = (0..n)
-                        .map(|i| lc.spawn(async move { std::hint::black_box(i) }))
+                        .map(|i| {
+                            lc.spawn(async move {
+                                std::hint::black_box(i);
+                            })
+                        })
                         .collect();
                     for handle in handles {
                         let _ = handle.await;
