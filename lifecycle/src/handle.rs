@@ -3,7 +3,7 @@
 use std::borrow::Cow;
 use std::future::Future;
 use std::panic::Location;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -19,12 +19,6 @@ use crate::log::{quietly, whole_ms, Millis};
 use crate::state::State;
 use crate::task::{TaskName, Tasks};
 use crate::trigger::{Trigger, Triggers};
-
-/// Locks a mutex, carrying on through poisoning: every critical section here leaves its data
-/// consistent, and a shutdown must not fail because some other thread panicked.
-pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
 
 /// Everything one lifecycle shares between its handle's clones and its sequence.
 pub(crate) struct Inner {

@@ -11,8 +11,8 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::failure::{panic_message, Failure, Outcome};
-use crate::handle::lock;
-use crate::report::{HookOutcome, HookReport};
+use crate::lock::lock;
+use crate::log::{quietly, whole_ms, Millis};
 use crate::state::{Readiness, State};
 
 /// The order a hook gets when it does not set one.
@@ -538,6 +538,119 @@ impl<T> Future for AbortOnDrop<T> {
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Self::Output> {
         Pin::new(&mut self.0).poll(cx)
+    }
+}
+
+/// How one hook ended.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use lifecycle::report::HookOutcome;
+/// use lifecycle::{Config, Hook, Sequence};
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+/// let sequence = Sequence::new(Config::new().with_hook_timeout(Duration::from_secs(1)));
+/// let lc = sequence.handle();
+/// lc.add_hook(Hook::on_shutdown("stuck", std::future::pending::<()>));
+/// let outcome = &sequence.run(async {}).await.hooks[0].outcome;
+/// assert_eq!(*outcome, HookOutcome::TimedOut(Duration::from_secs(1)));
+/// assert_eq!(outcome.to_string(), "timed out after 1.000s");
+/// # }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum HookOutcome {
+    /// It returned `Ok` or `()`.
+    Ok,
+    /// It returned `Err`.
+    Failed(Failure),
+    /// It panicked; the text is the panic message.
+    Panicked(String),
+    /// It ran past its timeout (shown) and was aborted.
+    TimedOut(Duration),
+    /// What became of it is unknown: the task that ran it ended without a report (the text says
+    /// how). Counted as a failure: a persist hook that cannot be shown to have written its state
+    /// did not.
+    Lost(String),
+}
+
+impl HookOutcome {
+    /// Whether the hook succeeded.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use lifecycle::report::HookOutcome;
+    /// use lifecycle::Sequence;
+    ///
+    /// assert!(HookOutcome::Ok.is_ok());
+    /// assert!(!HookOutcome::Failed(lifecycle::Failure::new("disk full")).is_ok());
+    /// assert!(!HookOutcome::Panicked("oops".into()).is_ok());
+    /// ```
+    pub fn is_ok(&self) -> bool {
+        matches!(self, HookOutcome::Ok)
+    }
+}
+
+impl fmt::Display for HookOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HookOutcome::Ok => f.write_str("ok"),
+            HookOutcome::Failed(error) => write!(f, "failed: {error}"),
+            HookOutcome::Panicked(message) => write!(f, "panicked: {message}"),
+            HookOutcome::TimedOut(limit) => write!(f, "timed out after {}", Millis(*limit)),
+            HookOutcome::Lost(how) => write!(f, "report lost: {how}"),
+        }
+    }
+}
+
+/// One hook's run.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use lifecycle::hooks::HookKind;
+/// use lifecycle::{Config, Hook, Sequence};
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+/// let sequence = Sequence::new(Config::new());
+/// let lc = sequence.handle();
+/// let save = || tokio::time::sleep(Duration::from_millis(200));
+/// lc.add_hook(Hook::persist("save", save).with_order(7));
+/// let hook = &sequence.run(async {}).await.hooks[0];
+/// assert_eq!((hook.name.as_str(), hook.kind, hook.order), ("save", HookKind::Persist, 7));
+/// assert!(hook.outcome.is_ok());
+/// assert_eq!(hook.duration, Duration::from_millis(200)); // paused clock: exact
+/// # }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct HookReport {
+    /// The hook's name.
+    pub name: String,
+    /// Its phase.
+    pub kind: HookKind,
+    /// Its order.
+    pub order: i32,
+    /// How it ended.
+    pub outcome: HookOutcome,
+    /// How long it ran (up to its timeout).
+    pub duration: Duration,
+}
+
+impl HookReport {
+    pub(crate) fn log(&self) {
+        let elapsed_ms = whole_ms(self.duration);
+        quietly(|| {
+            if self.outcome.is_ok() {
+                tracing::debug!(hook = %self.name, kind = %self.kind, order = self.order, elapsed_ms, "hook ok");
+            } else {
+                tracing::warn!(hook = %self.name, kind = %self.kind, order = self.order, elapsed_ms, outcome = %self.outcome, "hook did not succeed");
+            }
+        });
     }
 }
 

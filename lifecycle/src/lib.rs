@@ -33,26 +33,38 @@
 //!
 //! # The shutdown sequence
 //!
-//! 0. **Start**: runtime, [`Lifecycle`], hooks registered, signal listeners installed once,
-//!    readiness [`Ready`](State::Ready).
-//! 1. **Trigger**: the first of a signal, the main future returning, [`Lifecycle::shutdown`], or a
+//! The one description of the sequence; everything else links here.
+//!
+//! 0. **Start** ([`Sequence::start`]): the configuration is checked, the free-function hooks
+//!    registered, the watchdog thread started (it hears the signals and enforces the hard
+//!    deadline, outside the app's runtime), readiness [`Ready`](State::Ready).
+//! 1. **Trigger** ([`Running::run_until_trigger`](sequence::Running::run_until_trigger)): the
+//!    first of a signal, the main future returning, [`Lifecycle::request_shutdown`], or a
 //!    [critical task](Lifecycle::spawn_critical) failing.
 //! 2. Readiness becomes [`Draining`](State::Draining) at once; during
 //!    [`drain_delay`](Config::drain_delay) the service still serves.
 //! 3. The root token is cancelled: servers stop accepting, workers leave their loops.
-//! 4. **Drain**: the main future and every tracked task get [`grace`](Config::grace); the drain
-//!    ends the moment they are done, and aborts (and names) what is left at the deadline.
-//! 5. **Persist hooks** run, each with its timeout, while resources are still open.
-//! 6. **Shutdown hooks** run by ascending order; equal orders run concurrently; every hook runs
-//!    even when another fails, panics or times out.
+//! 4. **Drain** ([`Triggered::drain`](sequence::Triggered::drain)): the main future and every
+//!    tracked task get [`grace`](Config::grace); the drain ends the moment they are done, and
+//!    aborts (and names) what is left at the deadline, saying which really stopped.
+//! 5. **Persist hooks** ([`Drained::persist`](sequence::Drained::persist)) run, each with its
+//!    timeout, while resources are still open.
+//! 6. **Shutdown hooks** ([`Persisted::shut_down`](sequence::Persisted::shut_down)) run by
+//!    ascending order; equal orders run concurrently; every hook runs even when another fails,
+//!    panics or times out.
 //! 7. **Report**: one [`ShutdownReport`], logged, mapped to the exit code (see its table).
 //!
-//! A second signal at any point after the trigger exits at once with 128 + the signal number.
+//! Each step consumes the state before it ([`sequence`]), so the steps run in this order, each
+//! once, or the code does not compile. Signals are counted, not triggers: the first starts (or,
+//! after another trigger, hurries) the shutdown; a second one exits at once with 128 + the
+//! signal number; a repeat within [`repeat_window`](Config::repeat_window) is one delivery. The
+//! process is gone by the worst case plus [`deadline_margin`](Config::deadline_margin) whatever
+//! the app's code does to its threads (exit code 4).
 //!
 //! # Without the attributes
 //!
-//! [`run`] does the same as `#[lifecycle::main]`; inside a runtime you already have, call the
-//! steps on [`Lifecycle`] or [`Lifecycle::run`].
+//! [`run`] does the same as `#[lifecycle::main]`; inside a runtime you already have, drive a
+//! [`Sequence`] yourself (its docs show the chain), or call [`Sequence::run`].
 //!
 //! # Logging
 //!
@@ -69,13 +81,16 @@ pub mod config;
 mod drain;
 pub mod failure;
 mod handle;
+mod hearing;
 pub mod hooks;
+mod lock;
 mod log;
 pub mod persist;
 pub mod report;
 mod run;
 pub mod sequence;
 pub mod signal;
+mod startup;
 mod state;
 mod task;
 mod trigger;
@@ -87,9 +102,10 @@ pub use crate::handle::Lifecycle;
 pub use crate::hooks::{Component, Hook};
 pub use crate::persist::{read_state, write_atomic};
 pub use crate::report::ShutdownReport;
-pub use crate::run::{run, StartupError};
+pub use crate::run::run;
 pub use crate::sequence::Sequence;
 pub use crate::signal::Signal;
+pub use crate::startup::StartupError;
 pub use crate::state::State;
 pub use crate::trigger::Trigger;
 
@@ -101,7 +117,8 @@ pub use lifecycle_macros::{component, main, on_shutdown, persist};
 #[doc(hidden)]
 pub mod __private {
     pub use crate::config::Flavor;
-    pub use crate::run::{runtime, shutdown_runtime, startup_failed};
+    pub use crate::run::{runtime, shutdown_runtime};
+    pub use crate::startup::startup_failed;
     pub use crate::{Component, Config, Hook, Lifecycle, Outcome, Sequence, Signal, StartupError};
     pub use linkme;
     pub use tokio;

@@ -29,7 +29,7 @@ use crate::failure::Outcome;
 use crate::handle::Lifecycle;
 use crate::hooks::{run_phase, HookKind};
 use crate::report::{AbortedTask, HookReport, MainOutcome, PhaseTimings, ShutdownReport};
-use crate::run::StartupError;
+use crate::startup::StartupError;
 use crate::state::State;
 use crate::trigger::Trigger;
 use crate::watchdog::Phase;
@@ -110,7 +110,7 @@ impl Sequence {
     pub fn start(self) -> Result<Running, StartupError> {
         self.lc.config().validate()?;
         self.register_free_hooks();
-        crate::signal::listen(self.lc.config(), &self.lc.inner.triggers)?;
+        crate::hearing::listen(self.lc.config(), &self.lc.inner.triggers)?;
         self.lc.set_ready();
         Ok(Running { lc: self.lc })
     }

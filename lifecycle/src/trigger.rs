@@ -10,8 +10,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::failure::Failure;
-use crate::handle::lock;
 use crate::hooks::HookRegistry;
+use crate::lock::lock;
 use crate::log::{quietly, whole_ms};
 use crate::signal::Signal;
 use crate::state::{Readiness, State};

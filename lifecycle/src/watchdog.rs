@@ -18,8 +18,10 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 use crate::log::{log_or_stderr, whole_ms, Millis};
-use crate::report::EXIT_DEADLINE;
 use crate::signal::{Listener, Signal, SignalError};
+
+/// The exit code when the hard deadline passes: [`EXIT_DEADLINE`](crate::report::EXIT_DEADLINE).
+pub(crate) const DEADLINE_CODE: u8 = 4;
 
 /// How long the last words before a forced exit may take to write.
 const LAST_WORDS: Duration = Duration::from_millis(50);
@@ -101,7 +103,7 @@ impl Watch {
     }
 
     fn expire(&self) -> ! {
-        let code = u8::try_from(self.final_code.load(Ordering::Relaxed)).unwrap_or(EXIT_DEADLINE);
+        let code = u8::try_from(self.final_code.load(Ordering::Relaxed)).unwrap_or(DEADLINE_CODE);
         let phase = Phase::from_u8(self.phase.load(Ordering::Relaxed));
         let budget = Duration::from_millis(self.budget_ms.load(Ordering::Relaxed));
         force_exit(

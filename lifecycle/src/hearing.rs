@@ -1,0 +1,131 @@
+//! Listening: the watchdog thread started for one lifecycle, what it hears turned into triggers,
+//! and the notes it leaves logged from the app's runtime.
+
+use std::sync::{Arc, Weak};
+
+use tokio::sync::mpsc;
+
+use crate::config::Config;
+use crate::log::{log_or_stderr, quietly};
+use crate::signal::{Signal, SignalError};
+use crate::trigger::{Trigger, Triggers};
+use crate::watchdog::{self, Ears, Rules};
+
+/// Starts the watchdog thread for this lifecycle: it hears `config`'s signals (and SIGHUP, to
+/// ignore it, when it is not one of them) and enforces the hard deadline that `triggers` arms.
+/// What it hears is logged from the app's runtime by a small relay task.
+pub(crate) fn listen(config: &Config, triggers: &Arc<Triggers>) -> Result<(), SignalError> {
+    if tokio::runtime::Handle::try_current().is_err() {
+        return Err(SignalError::NoRuntime);
+    }
+    // SIGHUP is what a closed terminal sends; left alone it kills the process on the spot with
+    // nothing persisted. Heard and ignored unless it is a shutdown signal.
+    let ignore = if cfg!(unix) && !config.signals().contains(&Signal::Hangup) {
+        vec![Signal::Hangup]
+    } else {
+        Vec::new()
+    };
+    let rules = Rules {
+        shutdown: config.signals().to_vec(),
+        ignore,
+        force_on_second_signal: config.force_on_second_signal(),
+        repeat_window: config.repeat_window(),
+    };
+    let (notes, mut heard) = mpsc::unbounded_channel();
+    let hearing = Hearing {
+        triggers: Arc::downgrade(triggers),
+        notes,
+    };
+    watchdog::start(rules, hearing, Arc::clone(&triggers.watch))?;
+    let triggers = Arc::downgrade(triggers);
+    tokio::spawn(async move {
+        while let Some(note) = heard.recv().await {
+            let Some(triggers) = triggers.upgrade() else {
+                break;
+            };
+            quietly(|| note.log(&triggers));
+        }
+    });
+    if !config.signals().contains(&Signal::Terminate) {
+        log_or_stderr(
+            tracing::Level::WARN,
+            "lifecycle: SIGTERM is not one of the shutdown signals: Kubernetes, systemd and \
+             docker stop services with SIGTERM, which now ends this process at once, with no \
+             drain and nothing persisted",
+        );
+    }
+    Ok(())
+}
+
+/// What the watchdog thread heard, logged from the app's runtime (the watchdog never writes).
+enum Note {
+    Triggered(Signal),
+    Hurried(Signal),
+    Again(Signal),
+    Ignored(Signal),
+    Repeated(Signal),
+}
+
+impl Note {
+    fn log(&self, triggers: &Triggers) {
+        match *self {
+            Note::Triggered(signal) => triggers.log_fired(&Trigger::Signal(signal)),
+            Note::Hurried(signal) => tracing::info!(
+                signal = %signal,
+                "{signal} after the shutdown had started: cutting the drain delay short; a second signal forces the exit"
+            ),
+            Note::Again(signal) => tracing::info!(
+                signal = %signal,
+                "signal during shutdown: skipping the rest of the drain delay"
+            ),
+            // Written even without a subscriber: a signal that would have killed the process
+            // before is now ignored, and the operator who sent it must learn why.
+            Note::Ignored(signal) => log_or_stderr(
+                tracing::Level::WARN,
+                &format!(
+                    "lifecycle: {signal} ignored: not a shutdown signal (add it to `signals` to stop on it)"
+                ),
+            ),
+            Note::Repeated(signal) => tracing::debug!(
+                signal = %signal,
+                "{signal} repeated within the repeat window: the same request, delivered twice"
+            ),
+        }
+    }
+}
+
+/// The lifecycle's side of the watchdog: turns what it hears into triggers and notes. Holds the
+/// trigger state weakly; sends notes without waiting.
+struct Hearing {
+    triggers: Weak<Triggers>,
+    notes: mpsc::UnboundedSender<Note>,
+}
+
+impl Ears for Hearing {
+    fn first(&self, signal: Signal) {
+        if let Some(triggers) = self.triggers.upgrade() {
+            let note = if triggers.first_signal(signal) {
+                Note::Triggered(signal)
+            } else {
+                Note::Hurried(signal)
+            };
+            let _ = self.notes.send(note);
+        }
+    }
+
+    fn again(&self, signal: Signal) {
+        if let Some(triggers) = self.triggers.upgrade() {
+            triggers.hurry.cancel();
+            let _ = self.notes.send(Note::Again(signal));
+        }
+    }
+
+    fn ignored(&self, signal: Signal, repeat: bool) {
+        let note = if repeat {
+            Note::Repeated(signal)
+        } else {
+            Note::Ignored(signal)
+        };
+        let _ = self.notes.send(note);
+    }
+}
