@@ -268,7 +268,7 @@ pub struct PhaseTimings {
 ///
 /// | code | when |
 /// |---|---|
-/// | the code given | [`Lifecycle::shutdown_with`](crate::Lifecycle::shutdown_with) triggered the shutdown |
+/// | the code given | [`Lifecycle::request_shutdown_with`](crate::Lifecycle::request_shutdown_with) triggered the shutdown |
 /// | 1 ([`EXIT_APP_FAILED`]) | main returned `Err` or panicked, or a critical task failed |
 /// | 2 ([`EXIT_ABORTED`]) | the grace period ran out: main or tasks were aborted (or left running); or a task spawned after the drain was still running at the report |
 /// | 3 ([`EXIT_HOOK_FAILED`]) | a hook returned `Err`, panicked, timed out or lost its report |

@@ -61,15 +61,7 @@ where
             Ok(running) => running,
             Err(err) => return startup_failed(err),
         };
-        let report = running
-            .run_until_trigger(main(lc))
-            .await
-            .drain()
-            .await
-            .persist()
-            .await
-            .shut_down()
-            .await;
+        let report = running.through_to_report(main(lc)).await;
         report.log();
         report.exit_code()
     });

@@ -176,15 +176,7 @@ impl Sequence {
         F: Future,
         F::Output: Outcome,
     {
-        self.start_without_signals()
-            .run_until_trigger(main)
-            .await
-            .drain()
-            .await
-            .persist()
-            .await
-            .shut_down()
-            .await
+        self.start_without_signals().through_to_report(main).await
     }
 }
 
@@ -198,6 +190,23 @@ impl Running {
     /// The app's handle (the same lifecycle as [`Sequence::handle`]).
     pub fn handle(&self) -> Lifecycle {
         self.lc.clone()
+    }
+
+    /// Every step after start-up, in order: for [`run`](crate::run) and [`Sequence::run`] (the
+    /// expansion of `#[lifecycle::main]` spells them out instead).
+    pub(crate) async fn through_to_report<F>(self, main: F) -> ShutdownReport
+    where
+        F: Future,
+        F::Output: Outcome,
+    {
+        self.run_until_trigger(main)
+            .await
+            .drain()
+            .await
+            .persist()
+            .await
+            .shut_down()
+            .await
     }
 
     /// Runs `main` until the shutdown is triggered: by `main` returning (its outcome is
