@@ -244,7 +244,8 @@ impl Hook {
     }
 
     /// A persist hook from an async function. `f` is called each time the hook runs: once at
-    /// shutdown, and every [`every`](Hook::every) period if one is set.
+    /// shutdown, and every [`every`](Hook::every) period if one is set. What it can and cannot
+    /// see at shutdown is described on [`Drained::persist`](crate::sequence::Drained::persist).
     ///
     /// # Examples
     ///
