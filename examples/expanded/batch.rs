@@ -106,7 +106,7 @@ impl Export {
             csv.push_str(row);
             csv.push('\n');
         }
-        lifecycle::write_atomic(&self.path, csv)?;
+        lifecycle::persist::write_atomic(&self.path, csv)?;
         println!(
             "hook save-export: wrote {} rows to {}", rows.len(), self.path.display()
         );

@@ -128,7 +128,7 @@ struct Counter {
 impl Counter {
     /// Restores the count saved by the last run, or starts at 0 when there is none.
     fn restore(path: PathBuf) -> io::Result<Self> {
-        let served = match lifecycle::read_state(&path)? {
+        let served = match lifecycle::persist::read_state(&path)? {
             None => 0,
             Some(bytes) => {
                 parse_counter(&bytes)
@@ -175,7 +175,7 @@ impl Counter {
     /// Not `async`: `write_atomic` blocks (fsync), so lifecycle runs it on the blocking pool.
     fn save(&self) -> io::Result<()> {
         let served = self.served.load(Ordering::SeqCst);
-        lifecycle::write_atomic(&self.path, format!("served {served}\n"))?;
+        lifecycle::persist::write_atomic(&self.path, format!("served {served}\n"))?;
         println!(
             "hook save-counter: {served} served requests saved to {}", self.path
             .display()

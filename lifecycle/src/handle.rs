@@ -50,7 +50,8 @@ pub(crate) struct Inner {
 ///
 /// ```
 /// use std::time::Duration;
-/// use lifecycle::{Config, Sequence, Trigger};
+/// use lifecycle::report::Trigger;
+/// use lifecycle::{Config, Sequence};
 ///
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
 /// let sequence = Sequence::new(Config::new().with_grace(Duration::from_secs(10)));
@@ -205,7 +206,8 @@ impl Lifecycle {
     /// # Examples
     ///
     /// ```
-    /// use lifecycle::{Config, Sequence, State, Trigger};
+    /// use lifecycle::report::Trigger;
+    /// use lifecycle::{Config, Sequence, State};
     ///
     /// let lc = Sequence::new(Config::new()).handle();
     /// assert!(lc.request_shutdown());
@@ -248,7 +250,8 @@ impl Lifecycle {
     /// # Examples
     ///
     /// ```
-    /// use lifecycle::{Config, Sequence, Trigger};
+    /// use lifecycle::report::Trigger;
+    /// use lifecycle::{Config, Sequence};
     ///
     /// let lc = Sequence::new(Config::new()).handle();
     /// assert_eq!(lc.trigger(), None);
@@ -583,7 +586,8 @@ impl Lifecycle {
     /// # Examples
     ///
     /// ```
-    /// use lifecycle::{Config, Sequence, Trigger};
+    /// use lifecycle::report::Trigger;
+    /// use lifecycle::{Config, Sequence};
     ///
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
     /// let sequence = Sequence::new(Config::new());

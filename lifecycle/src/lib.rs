@@ -100,14 +100,11 @@ pub use crate::config::Config;
 pub use crate::failure::{Failure, Outcome};
 pub use crate::handle::Lifecycle;
 pub use crate::hooks::{Component, Hook};
-pub use crate::persist::{read_state, write_atomic};
 pub use crate::report::ShutdownReport;
 pub use crate::run::run;
 pub use crate::sequence::Sequence;
 pub use crate::signal::Signal;
-pub use crate::startup::StartupError;
 pub use crate::state::State;
-pub use crate::trigger::Trigger;
 
 pub use tokio_util::sync::CancellationToken;
 
@@ -119,7 +116,8 @@ pub mod __private {
     pub use crate::config::Flavor;
     pub use crate::run::{runtime, shutdown_runtime};
     pub use crate::startup::startup_failed;
-    pub use crate::{Component, Config, Hook, Lifecycle, Outcome, Sequence, Signal, StartupError};
+    pub use crate::startup::StartupError;
+    pub use crate::{Component, Config, Hook, Lifecycle, Outcome, Sequence, Signal};
     pub use linkme;
     pub use tokio;
 

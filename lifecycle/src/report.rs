@@ -8,7 +8,6 @@ use std::time::Duration;
 use crate::failure::Failure;
 use crate::log::{no_subscriber, quietly, to_stderr, whole_ms, Millis};
 use crate::signal::Signal;
-use crate::trigger::Trigger;
 
 /// Exit code of a clean shutdown. The example here covers every `EXIT_*` code; see
 /// [`ShutdownReport`] for which code a shutdown maps to.
@@ -97,6 +96,7 @@ impl fmt::Display for MainOutcome {
 }
 
 pub use crate::hooks::{HookOutcome, HookReport};
+pub use crate::trigger::Trigger;
 
 /// A tracked task that panicked or returned `Err`: one entry per task name, however often it
 /// failed.
@@ -291,7 +291,8 @@ pub struct PhaseTimings {
 ///
 /// ```
 /// use std::time::Duration;
-/// use lifecycle::{Config, Sequence, Trigger};
+/// use lifecycle::report::Trigger;
+/// use lifecycle::{Config, Sequence};
 ///
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
 /// let sequence = Sequence::new(Config::new().with_grace(Duration::from_secs(2)));

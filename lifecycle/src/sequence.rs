@@ -29,7 +29,7 @@ use crate::failure::Outcome;
 use crate::handle::Lifecycle;
 use crate::hooks::{run_phase, HookKind};
 use crate::report::{AbortedTask, HookReport, MainOutcome, PhaseTimings, ShutdownReport};
-use crate::startup::StartupError;
+pub use crate::startup::StartupError;
 use crate::state::State;
 use crate::trigger::Trigger;
 use crate::watchdog::Phase;
@@ -43,7 +43,8 @@ use crate::watchdog::Phase;
 ///
 /// ```
 /// use std::time::Duration;
-/// use lifecycle::{Config, Hook, Sequence, Trigger};
+/// use lifecycle::report::Trigger;
+/// use lifecycle::{Config, Hook, Sequence};
 ///
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
 /// let sequence = Sequence::new(Config::new().with_grace(Duration::from_secs(5)));
@@ -160,7 +161,8 @@ impl Sequence {
     /// # Examples
     ///
     /// ```
-    /// use lifecycle::{Config, Sequence, State, Trigger};
+    /// use lifecycle::report::Trigger;
+    /// use lifecycle::{Config, Sequence, State};
     ///
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
     /// let sequence = Sequence::new(Config::new());
@@ -216,7 +218,8 @@ impl Running {
     /// # Examples
     ///
     /// ```
-    /// use lifecycle::{Config, Sequence, Trigger};
+    /// use lifecycle::report::Trigger;
+    /// use lifecycle::{Config, Sequence};
     ///
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
     /// let sequence = Sequence::new(Config::new());

@@ -168,7 +168,8 @@ impl std::error::Error for UnknownSignal {}
 ///
 /// ```
 /// use lifecycle::signal::SignalError;
-/// use lifecycle::{Config, Sequence, StartupError};
+/// use lifecycle::sequence::StartupError;
+/// use lifecycle::{Config, Sequence};
 ///
 /// // Outside a Tokio runtime nothing is installed.
 /// let result = Sequence::new(Config::new()).start();

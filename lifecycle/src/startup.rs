@@ -15,7 +15,8 @@ use crate::signal::SignalError;
 /// ```
 /// use lifecycle::config::ENV_GRACE;
 /// use lifecycle::report::EXIT_CONFIG;
-/// use lifecycle::{Config, StartupError};
+/// use lifecycle::sequence::StartupError;
+/// use lifecycle::Config;
 ///
 /// let err = Config::new()
 ///     .apply_env_from(|name| (name == ENV_GRACE).then(|| "soon".into()))
@@ -43,7 +44,7 @@ impl StartupError {
     /// ```
     /// use lifecycle::report::EXIT_STARTUP_FAILED;
     /// use lifecycle::signal::SignalError;
-    /// use lifecycle::StartupError;
+    /// use lifecycle::sequence::StartupError;
     ///
     /// let err = StartupError::from(SignalError::AlreadyInstalled);
     /// assert_eq!(err.code(), EXIT_STARTUP_FAILED); // 71, `EX_OSERR`

@@ -22,7 +22,8 @@ use crate::watchdog::Watch;
 /// # Examples
 ///
 /// ```
-/// use lifecycle::{Config, Sequence, Signal, Trigger};
+/// use lifecycle::report::Trigger;
+/// use lifecycle::{Config, Sequence, Signal};
 ///
 /// assert_eq!(Trigger::Signal(Signal::Terminate).to_string(), "SIGTERM");
 /// let lc = Sequence::new(Config::new()).handle();

@@ -6,10 +6,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use lifecycle::hooks::HookKind;
+use lifecycle::report::Trigger;
 use lifecycle::report::{
     HookOutcome, MainOutcome, TaskKind, EXIT_ABORTED, EXIT_APP_FAILED, EXIT_HOOK_FAILED, EXIT_OK,
 };
-use lifecycle::{Config, Failure, Hook, Sequence, State, Trigger};
+use lifecycle::{Config, Failure, Hook, Sequence, State};
 use tokio::time::{sleep, Instant};
 
 const MS: Duration = Duration::from_millis(1);
