@@ -173,6 +173,24 @@ struct Recorder {
 }
 
 impl Recorder {
+    /// How a task ended, async or blocking: its value (an `Err` recorded) for the `JoinHandle`,
+    /// or its panic, recorded and raised again so the `JoinHandle` still sees it.
+    fn finish<R: Outcome>(&self, ended: std::thread::Result<R>) -> R::Joined {
+        match ended {
+            Ok(output) => {
+                let (joined, failure) = output.into_outcome();
+                if let Some(failure) = failure {
+                    self.record_failure(failure);
+                }
+                joined
+            }
+            Err(payload) => {
+                self.record_failure(Failure::panic(&*payload));
+                panic::resume_unwind(payload)
+            }
+        }
+    }
+
     fn record_failure(&self, failure: Failure) {
         let name = self.name.to_string();
         let sink = self.sink.upgrade();
@@ -211,20 +229,12 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let future = this.future;
-        match panic::catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
-            Ok(Poll::Ready(output)) => {
-                let (joined, failure) = output.into_outcome();
-                if let Some(failure) = failure {
-                    this.recorder.record_failure(failure);
-                }
-                Poll::Ready(joined)
-            }
-            Ok(Poll::Pending) => Poll::Pending,
-            Err(payload) => {
-                this.recorder.record_failure(Failure::panic(&*payload));
-                panic::resume_unwind(payload)
-            }
-        }
+        let ended = match panic::catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
+            Ok(Poll::Pending) => return Poll::Pending,
+            Ok(Poll::Ready(output)) => Ok(output),
+            Err(payload) => Err(payload),
+        };
+        Poll::Ready(this.recorder.finish::<F::Output>(ended))
     }
 }
 
@@ -336,19 +346,7 @@ impl Tasks {
         let run = move || {
             let outcome = panic::catch_unwind(AssertUnwindSafe(f));
             drop(tracked);
-            match outcome {
-                Ok(output) => {
-                    let (joined, failure) = output.into_outcome();
-                    if let Some(failure) = failure {
-                        recorder.record_failure(failure);
-                    }
-                    joined
-                }
-                Err(payload) => {
-                    recorder.record_failure(Failure::panic(&*payload));
-                    panic::resume_unwind(payload)
-                }
-            }
+            recorder.finish(outcome)
         };
         #[cfg(all(tokio_unstable, feature = "console"))]
         let handle = {
