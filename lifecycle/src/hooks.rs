@@ -483,6 +483,11 @@ impl Hook {
             Ok(outcome) => outcome,
             Err(_) => HookOutcome::TimedOut(timeout),
         };
+        self.report(outcome, started)
+    }
+
+    /// The report of one run that began at `started`, logged.
+    fn report(&self, outcome: HookOutcome, started: Instant) -> HookReport {
         let report = HookReport {
             name: self.name.to_string(),
             kind: self.kind,
@@ -780,19 +785,13 @@ pub(crate) async fn run_phase(hooks: Vec<Hook>, default_timeout: Duration) -> Ve
         let runs: Vec<_> = group
             .into_iter()
             .map(|hook| {
-                let lost = HookReport {
-                    name: hook.name.to_string(),
-                    kind: hook.kind,
-                    order: hook.order,
-                    outcome: HookOutcome::Ok,
-                    duration: Duration::ZERO,
-                };
                 let started = Instant::now();
-                let run = tokio::spawn(async move { hook.run_once(default_timeout).await });
-                (AbortOnDrop(run), lost, started)
+                let runner = hook.clone();
+                let run = tokio::spawn(async move { runner.run_once(default_timeout).await });
+                (AbortOnDrop(run), hook, started)
             })
             .collect();
-        for (run, lost, started) in runs {
+        for (run, hook, started) in runs {
             // `run_once` catches the hook's own panic; this join fails only when the runner
             // itself died (a panic in code around the hook) or the runtime is going away. The
             // hook's outcome is then unknown, and unknown is not success.
@@ -804,13 +803,7 @@ pub(crate) async fn run_phase(hooks: Vec<Hook>, default_timeout: Duration) -> Ve
                     } else {
                         "its runner was cancelled".to_owned()
                     };
-                    let report = HookReport {
-                        outcome: HookOutcome::Lost(how),
-                        duration: started.elapsed(),
-                        ..lost
-                    };
-                    report.log();
-                    report
+                    hook.report(HookOutcome::Lost(how), started)
                 }
             };
             reports.push(report);
