@@ -150,9 +150,7 @@ impl<F> MainTask<F> {
         let trigger = match &outcome {
             MainOutcome::Returned => Some(Trigger::MainReturned),
             MainOutcome::Failed(error) => Some(Trigger::MainFailed(error.clone())),
-            MainOutcome::Panicked(message) => Some(Trigger::MainFailed(Failure::new(format!(
-                "panicked: {message}"
-            )))),
+            MainOutcome::Panicked(message) => Some(Trigger::MainFailed(Failure::panicked(message))),
             MainOutcome::Aborted | MainOutcome::AbortedDropPanicked(_) => None,
         };
         if let Some(trigger) = trigger {

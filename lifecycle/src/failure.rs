@@ -85,9 +85,14 @@ impl Failure {
         self.0.downcast_ref::<E>()
     }
 
-    /// A failure made of a panic's message, as `panicked: <message>`.
+    /// A failure made of a caught panic, as `panicked: <message>`.
     pub(crate) fn panic(payload: &(dyn Any + Send)) -> Self {
-        Self::new(format!("panicked: {}", panic_message(payload)))
+        Self::panicked(&panic_message(payload))
+    }
+
+    /// A failure made of a panic's message, as `panicked: <message>`.
+    pub(crate) fn panicked(message: &str) -> Self {
+        Self::new(format!("panicked: {message}"))
     }
 }
 
