@@ -26,6 +26,29 @@ pub(crate) fn log_or_stderr(level: tracing::Level, message: &str) {
     });
 }
 
+/// Runs `write` on a helper thread, with the caller's `tracing` dispatcher, and waits for it at
+/// most `within`: a write to a full pipe or a closed standard error can delay the caller by that
+/// much, never block it. Returns `false` when no thread could be started (`write` did not run).
+pub(crate) fn write_within(
+    thread: &str,
+    within: Duration,
+    write: impl FnOnce() + Send + 'static,
+) -> bool {
+    let dispatch = tracing::dispatcher::get_default(Clone::clone);
+    let (done, written) = std::sync::mpsc::channel::<()>();
+    let writer = std::thread::Builder::new()
+        .name(thread.to_owned())
+        .spawn(move || {
+            tracing::dispatcher::with_default(&dispatch, write);
+            let _ = done.send(());
+        });
+    if writer.is_err() {
+        return false;
+    }
+    let _ = written.recv_timeout(within);
+    true
+}
+
 /// Writes `text` to standard error in one `write` call. Standard error is unbuffered, and the
 /// report's formatting alone would otherwise make some thirty system calls on the exit path.
 pub(crate) fn to_stderr(text: &str) {

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use crate::failure::Failure;
-use crate::log::{no_subscriber, quietly, to_stderr, whole_ms, Millis};
+use crate::log::{no_subscriber, quietly, to_stderr, whole_ms, write_within, Millis};
 use crate::signal::Signal;
 
 /// Exit code of a clean shutdown. The example here covers every `EXIT_*` code; see
@@ -451,19 +451,8 @@ impl ShutdownReport {
     /// block it or make it fail.
     pub fn log(&self) {
         let report = self.clone();
-        let dispatch = tracing::dispatcher::get_default(Clone::clone);
-        let (done, written) = std::sync::mpsc::channel::<()>();
-        let writer = std::thread::Builder::new()
-            .name("lifecycle-report".into())
-            .spawn(move || {
-                tracing::dispatcher::with_default(&dispatch, || report.emit());
-                let _ = done.send(());
-            });
-        match writer {
-            Ok(_) => {
-                let _ = written.recv_timeout(REPORT_WRITE);
-            }
-            Err(_) => self.emit(),
+        if !write_within("lifecycle-report", REPORT_WRITE, move || report.emit()) {
+            self.emit();
         }
     }
 

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
-use crate::log::{log_or_stderr, whole_ms, Millis};
+use crate::log::{log_or_stderr, whole_ms, write_within, Millis};
 use crate::signal::{Listener, Signal, SignalError};
 
 /// The exit code when the hard deadline passes: [`EXIT_DEADLINE`](crate::report::EXIT_DEADLINE).
@@ -262,16 +262,9 @@ impl Count {
 /// error) by a helper thread that gets [`LAST_WORDS`] to do it; a blocked write is abandoned.
 /// Nothing is flushed and no destructor runs: a full pipe or a held lock cannot delay the exit.
 pub(crate) fn force_exit(code: u8, message: String) -> ! {
-    let (done, written) = std::sync::mpsc::channel::<()>();
-    let writer = std::thread::Builder::new()
-        .name("lifecycle-last-words".into())
-        .spawn(move || {
-            log_or_stderr(tracing::Level::ERROR, &message);
-            let _ = done.send(());
-        });
-    if writer.is_ok() {
-        let _ = written.recv_timeout(LAST_WORDS);
-    }
+    write_within("lifecycle-last-words", LAST_WORDS, move || {
+        log_or_stderr(tracing::Level::ERROR, &message);
+    });
     exit_now(code)
 }
 
