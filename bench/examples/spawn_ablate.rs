@@ -71,6 +71,22 @@ fn spawn_one(
                 std::hint::black_box(i);
             })
         }
+        "tracker+pad8" => {
+            let pad = [0u64; 1];
+            tracker.spawn(async move {
+                std::hint::black_box(&pad);
+                std::hint::black_box(i);
+            })
+        }
+        "tracker+pad8+list40" => {
+            let pad = [0u64; 1];
+            let handle = tracker.spawn(async move {
+                std::hint::black_box(&pad);
+                std::hint::black_box(i);
+            });
+            push(list40, handle.abort_handle(), ([0; 3], [0; 3]));
+            handle
+        }
         "tracker+list40" => {
             let handle = tracker.spawn(trivial);
             push(list40, handle.abort_handle(), ([0; 3], [0; 3]));
@@ -156,6 +172,8 @@ fn main() {
         "tokio",
         "tracker",
         "tracker+pad40",
+        "tracker+pad8",
+        "tracker+pad8+list40",
         "tracker+list40",
         "tracker+list16",
         "arc+list16",

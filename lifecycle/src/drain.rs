@@ -60,7 +60,7 @@ where
 
     watch.enter(Phase::Drain);
     inner.root.cancel();
-    let tracker = &inner.tasks.tracker;
+    let tracker = inner.tasks.count();
     tracker.close();
     let started = Instant::now();
     // `timeout`, not `timeout_at`: a grace of any size saturates instead of overflowing.
@@ -115,7 +115,7 @@ pub(crate) async fn cut_late_tasks(inner: &Inner) -> Vec<AbortedTask> {
 /// An aborted task stops at its next `.await`: gives the aborts a moment to land, then reports
 /// what really stopped and what is still running (stuck in synchronous code, or blocking).
 async fn settle(inner: &Inner, cuts: Vec<Cut>) -> Vec<AbortedTask> {
-    let _ = tokio::time::timeout(ABORT_SETTLE, inner.tasks.tracker.wait()).await;
+    let _ = tokio::time::timeout(ABORT_SETTLE, inner.tasks.count().wait()).await;
     cuts.into_iter().map(Cut::settle).collect()
 }
 
