@@ -67,18 +67,13 @@ impl RunLock {
 }
 
 impl ::lifecycle::__private::Component for RunLock {
-    fn hooks(
-        self: ::std::sync::Arc<Self>,
-    ) -> ::std::vec::Vec<::lifecycle::__private::Hook> {
-        ::std::vec::Vec::from([
-            {
-                let this = ::std::sync::Arc::clone(&self);
-                ::lifecycle::__private::Hook::on_shutdown_blocking(
-                        ::core::concat!(::core::module_path!(), "::RunLock::release"),
-                        move || Self::release(&this),
-                    )
-                    .with_order(100i32)
-            },
+    fn hooks(self: ::std::sync::Arc<Self>) -> ::lifecycle::__private::Hooks {
+        ::lifecycle::__private::Hooks::from([
+            ::lifecycle::__private::Hook::on_shutdown_blocking(
+                    ::core::concat!(::core::module_path!(), "::RunLock::release"),
+                    ::lifecycle::__private::bind(&self, |this| Self::release(&this)),
+                )
+                .with_order(100i32),
         ])
     }
 }
@@ -115,18 +110,13 @@ impl Export {
 }
 
 impl ::lifecycle::__private::Component for Export {
-    fn hooks(
-        self: ::std::sync::Arc<Self>,
-    ) -> ::std::vec::Vec<::lifecycle::__private::Hook> {
-        ::std::vec::Vec::from([
-            {
-                let this = ::std::sync::Arc::clone(&self);
-                ::lifecycle::__private::Hook::persist_blocking(
-                        ::core::concat!(::core::module_path!(), "::Export::save"),
-                        move || Self::save(&this),
-                    )
-                    .with_timeout(::core::time::Duration::from_millis(10000u64))
-            },
+    fn hooks(self: ::std::sync::Arc<Self>) -> ::lifecycle::__private::Hooks {
+        ::lifecycle::__private::Hooks::from([
+            ::lifecycle::__private::Hook::persist_blocking(
+                    ::core::concat!(::core::module_path!(), "::Export::save"),
+                    ::lifecycle::__private::bind(&self, |this| Self::save(&this)),
+                )
+                .with_timeout(::core::time::Duration::from_millis(10000u64)),
         ])
     }
 }
@@ -142,19 +132,16 @@ async fn notify() -> Result<(), String> {
 }
 
 const _: () = {
-    #[::lifecycle::__private::linkme::distributed_slice(
-        ::lifecycle::__private::FREE_HOOKS
-    )]
+    #[::lifecycle::__private::distributed_slice(::lifecycle::__private::FREE_HOOKS)]
     #[linkme(crate = ::lifecycle::__private::linkme)]
-    static HOOK: fn() -> ::lifecycle::__private::Hook = hook;
-    fn hook() -> ::lifecycle::__private::Hook {
+    static HOOK: fn() -> ::lifecycle::__private::Hook = || {
         ::lifecycle::__private::Hook::on_shutdown(
                 ::core::concat!(::core::module_path!(), "::notify"),
                 notify,
             )
             .with_order(10i32)
             .with_timeout(::core::time::Duration::from_millis(2000u64))
-    }
+    };
 };
 
 fn env_number(name: &str, default: u64) -> io::Result<u64> {
@@ -224,40 +211,28 @@ fn main() -> ::std::process::ExitCode {
     }
     let config = ::lifecycle::__private::Config::new()
         .with_grace(::core::time::Duration::from_millis(30000u64));
-    let config = match config.apply_env() {
-        ::core::result::Result::Ok(config) => config,
-        ::core::result::Result::Err(err) => {
-            return ::lifecycle::__private::startup_failed(err);
-        }
+    let run = move || -> ::core::result::Result<_, ::lifecycle::__private::StartupError> {
+        let config = config.apply_env()?;
+        let runtime = ::lifecycle::__private::runtime(&config)?;
+        let code = runtime
+            .block_on(async move {
+                let sequence = ::lifecycle::__private::Sequence::new(config);
+                let lc = sequence.handle();
+                let report = sequence
+                    .start()?
+                    .run_until_trigger(__lifecycle_checked(__lifecycle_main(lc.clone())))
+                    .await
+                    .drain()
+                    .await
+                    .persist()
+                    .await
+                    .shut_down()
+                    .await;
+                report.log();
+                ::core::result::Result::Ok(report.exit_code())
+            });
+        ::lifecycle::__private::shutdown_runtime(runtime);
+        code
     };
-    let runtime = match ::lifecycle::__private::runtime(&config) {
-        ::core::result::Result::Ok(runtime) => runtime,
-        ::core::result::Result::Err(err) => {
-            return ::lifecycle::__private::startup_failed(err);
-        }
-    };
-    let code = runtime
-        .block_on(async move {
-            let sequence = ::lifecycle::__private::Sequence::new(config);
-            let lc = sequence.handle();
-            let running = match sequence.start() {
-                ::core::result::Result::Ok(running) => running,
-                ::core::result::Result::Err(err) => {
-                    return ::lifecycle::__private::startup_failed(err);
-                }
-            };
-            let report = running
-                .run_until_trigger(__lifecycle_checked(__lifecycle_main(lc.clone())))
-                .await
-                .drain()
-                .await
-                .persist()
-                .await
-                .shut_down()
-                .await;
-            report.log();
-            report.exit_code()
-        });
-    ::lifecycle::__private::shutdown_runtime(runtime);
-    code
+    run().unwrap_or_else(::lifecycle::__private::startup_failed)
 }

@@ -99,22 +99,17 @@ impl Pool {
 }
 
 impl ::lifecycle::__private::Component for Pool {
-    fn hooks(
-        self: ::std::sync::Arc<Self>,
-    ) -> ::std::vec::Vec<::lifecycle::__private::Hook> {
-        ::std::vec::Vec::from([
-            {
-                let this = ::std::sync::Arc::clone(&self);
-                ::lifecycle::__private::Hook::on_shutdown(
-                        ::core::concat!(::core::module_path!(), "::Pool::close"),
-                        move || {
-                            let this = ::std::sync::Arc::clone(&this);
-                            async move { Self::close(&this).await }
-                        },
-                    )
-                    .with_order(100i32)
-                    .with_timeout(::core::time::Duration::from_millis(2000u64))
-            },
+    fn hooks(self: ::std::sync::Arc<Self>) -> ::lifecycle::__private::Hooks {
+        ::lifecycle::__private::Hooks::from([
+            ::lifecycle::__private::Hook::on_shutdown(
+                    ::core::concat!(::core::module_path!(), "::Pool::close"),
+                    ::lifecycle::__private::bind(
+                        &self,
+                        |this| async move { Self::close(&this).await },
+                    ),
+                )
+                .with_order(100i32)
+                .with_timeout(::core::time::Duration::from_millis(2000u64)),
         ])
     }
 }
@@ -185,19 +180,14 @@ impl Counter {
 }
 
 impl ::lifecycle::__private::Component for Counter {
-    fn hooks(
-        self: ::std::sync::Arc<Self>,
-    ) -> ::std::vec::Vec<::lifecycle::__private::Hook> {
-        ::std::vec::Vec::from([
-            {
-                let this = ::std::sync::Arc::clone(&self);
-                ::lifecycle::__private::Hook::persist_blocking(
-                        ::core::concat!(::core::module_path!(), "::Counter::save"),
-                        move || Self::save(&this),
-                    )
-                    .with_timeout(::core::time::Duration::from_millis(2000u64))
-                    .with_every(::core::time::Duration::from_millis(5000u64))
-            },
+    fn hooks(self: ::std::sync::Arc<Self>) -> ::lifecycle::__private::Hooks {
+        ::lifecycle::__private::Hooks::from([
+            ::lifecycle::__private::Hook::persist_blocking(
+                    ::core::concat!(::core::module_path!(), "::Counter::save"),
+                    ::lifecycle::__private::bind(&self, |this| Self::save(&this)),
+                )
+                .with_timeout(::core::time::Duration::from_millis(2000u64))
+                .with_every(::core::time::Duration::from_millis(5000u64)),
         ])
     }
 }
@@ -209,19 +199,16 @@ async fn flush_metrics() {
 }
 
 const _: () = {
-    #[::lifecycle::__private::linkme::distributed_slice(
-        ::lifecycle::__private::FREE_HOOKS
-    )]
+    #[::lifecycle::__private::distributed_slice(::lifecycle::__private::FREE_HOOKS)]
     #[linkme(crate = ::lifecycle::__private::linkme)]
-    static HOOK: fn() -> ::lifecycle::__private::Hook = hook;
-    fn hook() -> ::lifecycle::__private::Hook {
+    static HOOK: fn() -> ::lifecycle::__private::Hook = || {
         ::lifecycle::__private::Hook::on_shutdown(
                 ::core::concat!(::core::module_path!(), "::flush_metrics"),
                 flush_metrics,
             )
             .with_order(10i32)
             .with_timeout(::core::time::Duration::from_millis(1000u64))
-    }
+    };
 };
 
 /// What every handler can reach.
@@ -356,40 +343,28 @@ fn main() -> ::std::process::ExitCode {
     let config = ::lifecycle::__private::Config::new()
         .with_grace(::core::time::Duration::from_millis(20000u64))
         .with_drain_delay(::core::time::Duration::from_millis(5000u64));
-    let config = match config.apply_env() {
-        ::core::result::Result::Ok(config) => config,
-        ::core::result::Result::Err(err) => {
-            return ::lifecycle::__private::startup_failed(err);
-        }
+    let run = move || -> ::core::result::Result<_, ::lifecycle::__private::StartupError> {
+        let config = config.apply_env()?;
+        let runtime = ::lifecycle::__private::runtime(&config)?;
+        let code = runtime
+            .block_on(async move {
+                let sequence = ::lifecycle::__private::Sequence::new(config);
+                let lc = sequence.handle();
+                let report = sequence
+                    .start()?
+                    .run_until_trigger(__lifecycle_checked(__lifecycle_main(lc.clone())))
+                    .await
+                    .drain()
+                    .await
+                    .persist()
+                    .await
+                    .shut_down()
+                    .await;
+                report.log();
+                ::core::result::Result::Ok(report.exit_code())
+            });
+        ::lifecycle::__private::shutdown_runtime(runtime);
+        code
     };
-    let runtime = match ::lifecycle::__private::runtime(&config) {
-        ::core::result::Result::Ok(runtime) => runtime,
-        ::core::result::Result::Err(err) => {
-            return ::lifecycle::__private::startup_failed(err);
-        }
-    };
-    let code = runtime
-        .block_on(async move {
-            let sequence = ::lifecycle::__private::Sequence::new(config);
-            let lc = sequence.handle();
-            let running = match sequence.start() {
-                ::core::result::Result::Ok(running) => running,
-                ::core::result::Result::Err(err) => {
-                    return ::lifecycle::__private::startup_failed(err);
-                }
-            };
-            let report = running
-                .run_until_trigger(__lifecycle_checked(__lifecycle_main(lc.clone())))
-                .await
-                .drain()
-                .await
-                .persist()
-                .await
-                .shut_down()
-                .await;
-            report.log();
-            report.exit_code()
-        });
-    ::lifecycle::__private::shutdown_runtime(runtime);
-    code
+    run().unwrap_or_else(::lifecycle::__private::startup_failed)
 }

@@ -119,10 +119,27 @@ pub mod __private {
     pub use crate::startup::StartupError;
     pub use crate::{Component, Config, Hook, Lifecycle, Outcome, Sequence, Signal};
     pub use linkme;
+    pub use linkme::distributed_slice;
     pub use tokio;
 
     /// Every free function marked `#[lifecycle::on_shutdown]` or `#[lifecycle::persist]` in the
     /// binary, collected at link time.
     #[linkme::distributed_slice]
     pub static FREE_HOOKS: [fn() -> Hook];
+
+    /// A component's method as a hook's callable: each run calls `method` with its own clone of
+    /// the component's `Arc`, so the future an async hook returns is `'static`.
+    pub fn bind<T, R>(
+        this: &std::sync::Arc<T>,
+        method: impl Fn(std::sync::Arc<T>) -> R + Send + Sync + 'static,
+    ) -> impl Fn() -> R + Send + Sync + 'static
+    where
+        T: ?Sized + Send + Sync + 'static,
+    {
+        let this = std::sync::Arc::clone(this);
+        move || method(std::sync::Arc::clone(&this))
+    }
+
+    /// The hooks a component hands over (the return type of [`Component::hooks`]).
+    pub type Hooks = Vec<Hook>;
 }

@@ -219,7 +219,7 @@ fn main_expansion_reads_as_the_shutdown_sequence() {
         "::lifecycle::__private::runtime(",
         "Sequence::new(config)",
         "let lc = sequence.handle()",
-        "sequence.start()",
+        ".start()?",
         ".run_until_trigger(__lifecycle_main(lc.clone()))",
         ".drain()",
         ".persist()",

@@ -10,36 +10,27 @@ use crate::hook::HookFn;
 
 /// `impl Component for Db { fn hooks(self: Arc<Self>) -> Vec<Hook> { Vec::from([...]) } }`.
 ///
-/// Each hook owns a clone of the `Arc`; an async hook clones it again on every run so the
-/// returned future is `'static`. Methods are called as `Self::close(&this)` rather than
+/// Each hook owns a clone of the `Arc` and clones it again on every run (`__private::bind`), so
+/// an async hook's future is `'static`. Methods are called as `Self::close(&this)` rather than
 /// `this.close()` so that a trait method of `Arc` with the same name cannot be picked instead.
 pub(crate) fn component_impl(item: &ItemImpl, hooks: &[HookFn]) -> TokenStream {
     let (impl_generics, _, where_clause) = item.generics.split_for_impl();
     let self_ty = &item.self_ty;
     let values = hooks.iter().map(|hook| {
         let method = &hook.ident;
-        let callable = if hook.is_async {
-            quote_spanned! {hook.span=>
-                move || {
-                    let this = ::std::sync::Arc::clone(&this);
-                    async move { Self::#method(&this).await }
-                }
-            }
+        let call = if hook.is_async {
+            quote_spanned!(hook.span=> async move { Self::#method(&this).await })
         } else {
-            quote_spanned!(hook.span=> move || Self::#method(&this))
+            quote_spanned!(hook.span=> Self::#method(&this))
         };
-        let value = hook_value(hook, callable);
-        quote! {
-            {
-                let this = ::std::sync::Arc::clone(&self);
-                #value
-            }
-        }
+        let callable =
+            quote_spanned!(hook.span=> ::lifecycle::__private::bind(&self, |this| #call));
+        hook_value(hook, callable)
     });
     // An array when every hook is always compiled; one `push` a hook when some carry a
     // `#[cfg(...)]`, which can be repeated on a statement but not on an array element.
     let body = if hooks.iter().all(|hook| hook.cfgs.is_empty()) {
-        quote!(::std::vec::Vec::from([#(#values),*]))
+        quote!(::lifecycle::__private::Hooks::from([#(#values),*]))
     } else {
         let pushes = hooks.iter().zip(values).map(|(hook, value)| {
             let cfgs = &hook.cfgs;
@@ -47,16 +38,14 @@ pub(crate) fn component_impl(item: &ItemImpl, hooks: &[HookFn]) -> TokenStream {
         });
         quote! {
             #[allow(unused_mut)]
-            let mut hooks = ::std::vec::Vec::new();
+            let mut hooks = ::lifecycle::__private::Hooks::new();
             #(#pushes)*
             hooks
         }
     };
     quote! {
         impl #impl_generics ::lifecycle::__private::Component for #self_ty #where_clause {
-            fn hooks(
-                self: ::std::sync::Arc<Self>,
-            ) -> ::std::vec::Vec<::lifecycle::__private::Hook> {
+            fn hooks(self: ::std::sync::Arc<Self>) -> ::lifecycle::__private::Hooks {
                 #body
             }
         }

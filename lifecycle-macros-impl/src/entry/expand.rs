@@ -100,6 +100,8 @@ pub(crate) fn main_fn(args: &MainArgs, item: &ItemFn) -> TokenStream {
         ReturnType::Default => (None, quote!(__lifecycle_main(#arg))),
     };
 
+    // Start-up errors (a bad environment override, no runtime, no signals) leave through `?`
+    // and become one exit code at the end.
     quote! {
         #(#outer_attrs)*
         #vis fn #name() -> ::std::process::ExitCode {
@@ -107,41 +109,29 @@ pub(crate) fn main_fn(args: &MainArgs, item: &ItemFn) -> TokenStream {
             #check
             #init
             let config = #config;
-            let config = match config.apply_env() {
-                ::core::result::Result::Ok(config) => config,
-                ::core::result::Result::Err(err) => {
-                    return ::lifecycle::__private::startup_failed(err);
-                }
+            let run = move || -> ::core::result::Result<_, ::lifecycle::__private::StartupError> {
+                let config = config.apply_env()?;
+                let runtime = ::lifecycle::__private::runtime(&config)?;
+                let code = runtime.block_on(async move {
+                    let sequence = ::lifecycle::__private::Sequence::new(config);
+                    let lc = sequence.handle();
+                    let report = sequence
+                        .start()?
+                        .run_until_trigger(#main)
+                        .await
+                        .drain()
+                        .await
+                        .persist()
+                        .await
+                        .shut_down()
+                        .await;
+                    report.log();
+                    ::core::result::Result::Ok(report.exit_code())
+                });
+                ::lifecycle::__private::shutdown_runtime(runtime);
+                code
             };
-            let runtime = match ::lifecycle::__private::runtime(&config) {
-                ::core::result::Result::Ok(runtime) => runtime,
-                ::core::result::Result::Err(err) => {
-                    return ::lifecycle::__private::startup_failed(err);
-                }
-            };
-            let code = runtime.block_on(async move {
-                let sequence = ::lifecycle::__private::Sequence::new(config);
-                let lc = sequence.handle();
-                let running = match sequence.start() {
-                    ::core::result::Result::Ok(running) => running,
-                    ::core::result::Result::Err(err) => {
-                        return ::lifecycle::__private::startup_failed(err);
-                    }
-                };
-                let report = running
-                    .run_until_trigger(#main)
-                    .await
-                    .drain()
-                    .await
-                    .persist()
-                    .await
-                    .shut_down()
-                    .await;
-                report.log();
-                report.exit_code()
-            });
-            ::lifecycle::__private::shutdown_runtime(runtime);
-            code
+            run().unwrap_or_else(::lifecycle::__private::startup_failed)
         }
     }
 }

@@ -47,27 +47,21 @@ pub(crate) fn hook_value(hook: &HookFn, callable: TokenStream) -> TokenStream {
 /// Registers a free hook function in `FREE_HOOKS`, which `Lifecycle::register_free_hooks` reads
 /// at start-up: no wiring in `main`.
 pub(crate) fn free_registration(hook: &HookFn) -> TokenStream {
-    // The helper items live in an anonymous const, so `HOOK` and `hook` clash with nothing
-    // outside; only a user function of the same name would be shadowed inside it.
-    let (static_name, fn_name) = if hook.ident == "hook" || hook.ident == "HOOK" {
-        (
-            format_ident!("__LIFECYCLE_HOOK"),
-            format_ident!("__lifecycle_hook"),
-        )
+    // The static lives in an anonymous const, so `HOOK` clashes with nothing outside; only a
+    // user item of the same name would be shadowed inside it.
+    let static_name = if hook.ident == "HOOK" {
+        format_ident!("__LIFECYCLE_HOOK")
     } else {
-        (format_ident!("HOOK"), format_ident!("hook"))
+        format_ident!("HOOK")
     };
     let value = hook_value(hook, hook.ident.to_token_stream());
     let cfgs = &hook.cfgs;
     quote! {
         #(#cfgs)*
         const _: () = {
-            #[::lifecycle::__private::linkme::distributed_slice(::lifecycle::__private::FREE_HOOKS)]
+            #[::lifecycle::__private::distributed_slice(::lifecycle::__private::FREE_HOOKS)]
             #[linkme(crate = ::lifecycle::__private::linkme)]
-            static #static_name: fn() -> ::lifecycle::__private::Hook = #fn_name;
-            fn #fn_name() -> ::lifecycle::__private::Hook {
-                #value
-            }
+            static #static_name: fn() -> ::lifecycle::__private::Hook = || #value;
         };
     }
 }
