@@ -92,37 +92,30 @@ use proc_macro::TokenStream;
 ///     let config = lifecycle::Config::new()
 ///         .with_grace(Duration::from_millis(30000))
 ///         .with_drain_delay(Duration::from_millis(5000));
-///     let config = match config.apply_env() {
-///         Ok(config) => config,
-///         Err(err) => return lifecycle::__private::startup_failed(err),
+///     // Start-up errors (a bad override, no runtime, no signals) leave through `?`.
+///     let run = move || -> Result<_, lifecycle::__private::StartupError> {
+///         let config = config.apply_env()?;           // LIFECYCLE_GRACE, ...
+///         let runtime = lifecycle::__private::runtime(&config)?;
+///         let code = runtime.block_on(async move {
+///             let sequence = lifecycle::Sequence::new(config);
+///             let lc = sequence.handle();
+///             let report = sequence
+///                 .start()?                           // free hooks, watchdog thread, Ready
+///                 .run_until_trigger(__lifecycle_checked(__lifecycle_main(lc.clone())))
+///                 .await                              // signal, main returned, a request
+///                 .drain()
+///                 .await                              // until every task is done, or grace
+///                 .persist()
+///                 .await
+///                 .shut_down()                        // shutdown hooks by ascending order
+///                 .await;
+///             report.log();
+///             Ok(report.exit_code())
+///         });
+///         lifecycle::__private::shutdown_runtime(runtime);
+///         code
 ///     };
-///     let runtime = match lifecycle::__private::runtime(&config) {
-///         Ok(runtime) => runtime,
-///         Err(err) => return lifecycle::__private::startup_failed(err),
-///     };
-///     let code = runtime.block_on(async move {
-///         let sequence = lifecycle::Sequence::new(config);
-///         let lc = sequence.handle();
-///         // Free #[lifecycle::on_shutdown] fns, the watchdog thread (signals, hard deadline),
-///         // readiness Ready.
-///         let running = match sequence.start() {
-///             Ok(running) => running,
-///             Err(err) => return lifecycle::__private::startup_failed(err),
-///         };
-///         let report = running
-///             .run_until_trigger(__lifecycle_checked(__lifecycle_main(lc.clone())))
-///             .await                                  // signal, main returned, a request
-///             .drain()
-///             .await                                  // until every task is done, or grace
-///             .persist()
-///             .await
-///             .shut_down()                            // shutdown hooks by ascending order
-///             .await;
-///         report.log();
-///         report.exit_code()
-///     });
-///     lifecycle::__private::shutdown_runtime(runtime);
-///     code
+///     run().unwrap_or_else(lifecycle::__private::startup_failed) // exit 78 or 71, said why
 /// }
 /// ```
 #[proc_macro_attribute]
@@ -212,13 +205,11 @@ pub fn component(args: TokenStream, item: TokenStream) -> TokenStream {
 /// async fn flush_metrics() -> Result<(), std::io::Error> { ... }
 ///
 /// #[linkme::distributed_slice(lifecycle::__private::FREE_HOOKS)]
-/// static HOOK: fn() -> lifecycle::Hook = hook;
-///
-/// fn hook() -> lifecycle::Hook {
+/// static HOOK: fn() -> lifecycle::Hook = || {
 ///     lifecycle::Hook::on_shutdown(concat!(module_path!(), "::flush_metrics"), flush_metrics)
 ///         .with_order(10)
 ///         .with_timeout(Duration::from_millis(2000))
-/// }
+/// };
 /// ```
 ///
 /// A function that is not `async` is registered with `Hook::on_shutdown_blocking` and runs on
@@ -252,13 +243,11 @@ pub fn on_shutdown(args: TokenStream, item: TokenStream) -> TokenStream {
 /// async fn save_offsets() -> std::io::Result<()> { ... }
 ///
 /// #[linkme::distributed_slice(lifecycle::__private::FREE_HOOKS)]
-/// static HOOK: fn() -> lifecycle::Hook = hook;
-///
-/// fn hook() -> lifecycle::Hook {
+/// static HOOK: fn() -> lifecycle::Hook = || {
 ///     lifecycle::Hook::persist(concat!(module_path!(), "::save_offsets"), save_offsets)
 ///         .with_timeout(Duration::from_millis(2000))
 ///         .with_every(Duration::from_millis(10000))
-/// }
+/// };
 /// ```
 #[proc_macro_attribute]
 pub fn persist(args: TokenStream, item: TokenStream) -> TokenStream {
