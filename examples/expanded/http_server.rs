@@ -5,11 +5,12 @@
 //!
 //! What it shows:
 //!
-//! - `#[lifecycle::main(grace, drain_delay)]` around
-//!   `axum::serve(..).with_graceful_shutdown(lc.cancelled_owned())`: on SIGTERM `/ready` answers
-//!   503 at once, the service keeps serving for the drain delay (so the load balancer can drop it),
-//!   then stops accepting and waits for the requests in flight, and exits as soon as the last one
-//!   is answered, not at the end of the grace period;
+//! - `#[lifecycle::main(grace, drain_delay)]` around `lifecycle::axum::serve(&lc, listener,
+//!   router)`: on SIGTERM `/ready` answers 503 at once, the service keeps serving for the drain
+//!   delay (so the load balancer can drop it), then stops accepting, closes idle keep-alive
+//!   connections, waits for the requests in flight, and exits as soon as the last one is
+//!   answered, not at the end of the grace period; a request still running at the deadline is
+//!   named in the report with its connection (`127.0.0.1:50412 (GET /work?ms=60000)`);
 //! - `lifecycle::axum::{live, ready, close_when_draining}`: liveness stays 200 while draining, and
 //!   keep-alive clients are told `Connection: close`;
 //! - a component closed by an ordered `#[on_shutdown]` hook (the pool, last), a free hook (the
@@ -37,8 +38,9 @@
 //! damaged, over 16 MiB, not a regular file) stops the start with exit code 1 and a message
 //! naming it: fix it or delete it, the service never overwrites a count it could not read.
 //!
-//! Endpoints: `GET /work?ms=N` answers after N ms; `GET /stats` shows the requests in flight and
-//! served; `GET /health` is liveness; `GET /ready` is readiness. `k8s/` deploys it.
+//! Endpoints: `GET /work?ms=N` answers after N ms; `GET /stats` shows the `/work` requests in
+//! flight, the requests served, and the open connections and requests in flight as the
+//! lifecycle counts them (`lc.connections()`); `GET /health` is liveness; `GET /ready` is readiness. `k8s/` deploys it.
 //!
 //! Its expansion, the code the attributes generate, is in `expanded/http_server.rs`.
 
@@ -271,8 +273,9 @@ async fn work(
 /// `GET /stats`: what a dashboard (or a test) wants to see.
 async fn stats(State(app): State<App>) -> String {
     format!(
-        "in_flight {}\nserved {}\nstate {}\n", app.in_flight.load(Ordering::SeqCst), app
-        .counter.served.load(Ordering::SeqCst), app.lc.state()
+        "in_flight {}\nserved {}\nstate {}\nconnections {}\nrequests {}\n", app.in_flight
+        .load(Ordering::SeqCst), app.counter.served.load(Ordering::SeqCst), app.lc
+        .state(), app.lc.connections().connections, app.lc.connections().in_flight
     )
 }
 
@@ -327,10 +330,8 @@ fn main() -> ::std::process::ExitCode {
             .with_state(app);
         let listener = tokio::net::TcpListener::bind((host.as_str(), port)).await?;
         println!("listening on {}", listener.local_addr() ?);
-        axum::serve(listener, router)
-            .with_graceful_shutdown(lc.cancelled_owned())
-            .await?;
-        println!("server stopped: every connection is closed");
+        lifecycle::axum::serve(&lc, listener, router).await?;
+        println!("server stopped accepting");
         Ok(())
     }
     fn __lifecycle_checked(

@@ -1,4 +1,5 @@
-//! Readiness and liveness handlers and a draining middleware for axum (feature `axum`).
+//! [`serve`] for a `Router`, readiness and liveness handlers and a draining middleware for axum
+//! (feature `axum`).
 //!
 //! ```
 //! use axum::{middleware, routing::get, Router};
@@ -22,6 +23,45 @@ use axum::middleware::Next;
 use axum::response::Response;
 
 use crate::Lifecycle;
+
+/// Serves `router` on `listener` with the lifecycle's serve loop: every connection tracked and
+/// named, drained gracefully at the cancel, cut and named at the grace deadline. See
+/// [`lifecycle::http`](crate::http) for what happens to each kind of connection, and
+/// [`Serve`](crate::http::Serve) for the settings. Use it where you would write
+/// `axum::serve(listener, router).with_graceful_shutdown(..)`.
+///
+/// # Examples
+///
+/// ```
+/// use axum::{routing::get, Router};
+/// use lifecycle::{Config, Sequence};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> std::io::Result<()> {
+/// let sequence = Sequence::new(Config::new());
+/// let lc = sequence.handle();
+/// let router = Router::new().route("/", get(|| async { "hello" }));
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+/// let handle = lc.clone();
+/// let report = sequence
+///     .run(async move {
+///         handle.request_shutdown(); // SIGTERM, in a real service
+///         lifecycle::axum::serve(&handle, listener, router).await
+///     })
+///     .await;
+/// assert_eq!(report.code(), 0);
+/// # Ok(()) }
+/// ```
+pub fn serve(
+    lc: &Lifecycle,
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+) -> crate::http::Serve<hyper_util::service::TowerToHyperService<axum::Router>> {
+    crate::http::serve(
+        lc,
+        listener,
+        hyper_util::service::TowerToHyperService::new(router),
+    )
+}
 
 /// Readiness probe: `200 OK` while [`Ready`](crate::State::Ready), `503 Service Unavailable`
 /// while starting, from the moment a shutdown is triggered, and after.

@@ -14,7 +14,7 @@ use tokio::time::Instant;
 use crate::failure::{panic_message, Failure, Outcome};
 use crate::handle::Inner;
 use crate::log::{quietly, whole_ms};
-use crate::report::{AbortedTask, MainOutcome};
+use crate::report::{AbortedTask, ConnectionReport, MainOutcome};
 use crate::task::Cut;
 use crate::trigger::{Trigger, Triggers};
 use crate::watchdog::Phase;
@@ -27,6 +27,7 @@ pub(crate) struct Drain {
     pub(crate) delay: Duration,
     pub(crate) took: Duration,
     pub(crate) aborted: Vec<AbortedTask>,
+    pub(crate) connections: Option<ConnectionReport>,
 }
 
 /// Waits out the drain delay (still serving; cut short by `main` ending or a signal that
@@ -40,6 +41,7 @@ where
 {
     let config = &inner.config;
     let watch = &inner.triggers.watch;
+    inner.connections.mark_trigger();
     watch.enter(Phase::DrainDelay);
     let delay_started = Instant::now();
     if !config.drain_delay().is_zero() && !main.is_finished() {
@@ -71,27 +73,33 @@ where
     .is_ok();
 
     let mut aborted = Vec::new();
+    let mut cut = Vec::new();
     if !all_done {
+        cut = inner.connections.cut_all();
         main.abort();
         let cuts = inner.tasks.abort_all(false);
         aborted = settle(inner, cuts).await;
         let grace_ms = whole_ms(config.grace());
         let left_running = aborted.iter().filter(|task| !task.stopped).count();
         let count = aborted.len();
+        let connections_cut = cut.len();
         quietly(|| {
             tracing::warn!(
                 grace_ms,
                 aborted = count,
+                connections_cut,
                 left_running,
                 "grace period over: aborted what was left"
             );
         });
     }
     inner.tasks.drained.store(true, Ordering::SeqCst);
+    let took = started.elapsed();
     Drain {
         delay,
-        took: started.elapsed(),
+        took,
         aborted,
+        connections: inner.connections.report(cut),
     }
 }
 

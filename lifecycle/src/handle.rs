@@ -13,6 +13,7 @@ use tokio_util::sync::{
 };
 
 use crate::config::Config;
+use crate::connections::{ConnectionStats, Registry};
 use crate::failure::Outcome;
 use crate::hooks::{Component, Hook, HookKind, HookRegistry};
 use crate::log::{quietly, whole_ms, Millis};
@@ -29,6 +30,8 @@ pub(crate) struct Inner {
     pub(crate) triggers: Arc<Triggers>,
     pub(crate) hooks: Arc<HookRegistry>,
     pub(crate) tasks: Tasks,
+    /// The connections of the serve loops and the requests of the in-flight layer.
+    pub(crate) connections: Arc<Registry>,
 }
 
 /// A handle to one service's lifecycle: its cancellation tree, tracked tasks, hooks and
@@ -103,6 +106,7 @@ impl Lifecycle {
                 triggers,
                 hooks,
                 tasks,
+                connections: Arc::default(),
             }),
         }
     }
@@ -669,5 +673,22 @@ impl Lifecycle {
     /// ```
     pub fn tasks_running(&self) -> usize {
         self.inner.tasks.running()
+    }
+
+    /// The connections open in this lifecycle's serve loops and the requests in flight on
+    /// them (and through the in-flight layer): for a `/stats` endpoint or a metric. All zero
+    /// when the app serves through neither (see `lifecycle::http`, feature `http`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use lifecycle::{Config, Sequence};
+    ///
+    /// let lc = Sequence::new(Config::new()).handle();
+    /// let stats = lc.connections();
+    /// assert_eq!((stats.connections, stats.in_flight), (0, 0));
+    /// ```
+    pub fn connections(&self) -> ConnectionStats {
+        self.inner.connections.stats()
     }
 }

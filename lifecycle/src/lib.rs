@@ -78,11 +78,14 @@
 #[cfg(feature = "axum")]
 pub mod axum;
 pub mod config;
+mod connections;
 mod drain;
 pub mod failure;
 mod handle;
 mod hearing;
 pub mod hooks;
+#[cfg(feature = "http")]
+pub mod http;
 mod lock;
 mod log;
 pub mod persist;

@@ -95,6 +95,9 @@ impl fmt::Display for MainOutcome {
     }
 }
 
+pub use crate::connections::{
+    ConnectionReport, ConnectionStats, CutConnection, RequestLine, MAX_CONNECTIONS_NAMED, MAX_PATH,
+};
 pub use crate::hooks::{HookOutcome, HookReport};
 pub use crate::trigger::Trigger;
 
@@ -270,7 +273,7 @@ pub struct PhaseTimings {
 /// |---|---|
 /// | the code given | [`Lifecycle::request_shutdown_with`](crate::Lifecycle::request_shutdown_with) triggered the shutdown |
 /// | 1 ([`EXIT_APP_FAILED`]) | main returned `Err` or panicked, or a critical task failed |
-/// | 2 ([`EXIT_ABORTED`]) | the grace period ran out: main or tasks were aborted (or left running); or a task spawned after the drain was still running at the report |
+/// | 2 ([`EXIT_ABORTED`]) | the grace period ran out: main, tasks or connections were aborted (or left running); or a task spawned after the drain was still running at the report |
 /// | 3 ([`EXIT_HOOK_FAILED`]) | a hook returned `Err`, panicked, timed out or lost its report |
 /// | 0 ([`EXIT_OK`]) | otherwise |
 ///
@@ -319,6 +322,10 @@ pub struct ShutdownReport {
     pub tasks_aborted: Vec<AbortedTask>,
     /// How many tasks were aborted or left running in all.
     pub tasks_aborted_total: usize,
+    /// What the lifecycle's serve loop did with its connections: counts at the trigger, what
+    /// finished, what the deadline cut (each connection named by its client, with the requests
+    /// it had in flight). `None` when the app served nothing through `lifecycle::http`.
+    pub connections: Option<ConnectionReport>,
     /// Tasks that panicked or returned `Err`, one entry per task name.
     pub task_failures: Vec<TaskFailure>,
     /// Failures of tasks whose names did not fit in [`task_failures`](Self::task_failures).
@@ -339,6 +346,7 @@ impl ShutdownReport {
         main: Option<MainOutcome>,
         timings: PhaseTimings,
         mut aborted: Vec<AbortedTask>,
+        connections: Option<ConnectionReport>,
         task_failures: Vec<TaskFailure>,
         task_failures_other: u64,
         hooks: Vec<HookReport>,
@@ -352,6 +360,7 @@ impl ShutdownReport {
             timings,
             tasks_aborted: aborted,
             tasks_aborted_total,
+            connections,
             task_failures,
             task_failures_other,
             hooks,
@@ -396,6 +405,7 @@ impl ShutdownReport {
         if main_failed || critical_failed {
             EXIT_APP_FAILED
         } else if self.tasks_aborted_total > 0
+            || self.connections.as_ref().is_some_and(|c| c.cut_total > 0)
             || matches!(
                 self.main,
                 Some(MainOutcome::Aborted | MainOutcome::AbortedDropPanicked(_))
@@ -530,6 +540,16 @@ impl fmt::Display for ShutdownReport {
                 writeln!(f, "    and {unnamed} more not named")?;
             }
         }
+        if let Some(connections) = &self.connections {
+            writeln!(f, "  connections   {connections}")?;
+            if !connections.cut.is_empty() {
+                let unnamed = connections.cut_total - connections.cut.len();
+                writeln!(f, "    cut           {}", Abbreviated(&connections.cut))?;
+                if unnamed > 0 {
+                    writeln!(f, "    and {unnamed} more not named")?;
+                }
+            }
+        }
         writeln!(f, "  persist       {}", Millis(t.persist))?;
         writeln!(f, "  hooks         {}", Millis(t.hooks))?;
         for failure in self.task_failures.iter().take(FAILURES_SHOWN) {
@@ -604,6 +624,7 @@ mod tests {
             timings: PhaseTimings::default(),
             tasks_aborted: Vec::new(),
             tasks_aborted_total: 0,
+            connections: None,
             task_failures: Vec::new(),
             task_failures_other: 0,
             hooks: Vec::new(),

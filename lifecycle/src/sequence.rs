@@ -28,7 +28,9 @@ use crate::drain::{cut_late_tasks, drain, MainTask};
 use crate::failure::Outcome;
 use crate::handle::Lifecycle;
 use crate::hooks::{run_phase, HookKind};
-use crate::report::{AbortedTask, HookReport, MainOutcome, PhaseTimings, ShutdownReport};
+use crate::report::{
+    AbortedTask, ConnectionReport, HookReport, MainOutcome, PhaseTimings, ShutdownReport,
+};
 pub use crate::startup::StartupError;
 use crate::state::State;
 use crate::trigger::Trigger;
@@ -301,6 +303,7 @@ where
                 ..PhaseTimings::default()
             },
             aborted: drained.aborted,
+            connections: drained.connections,
             hooks: Vec::new(),
         };
         Drained { lc: self.lc, draft }
@@ -312,6 +315,7 @@ struct Draft {
     main: Option<MainOutcome>,
     timings: PhaseTimings,
     aborted: Vec<AbortedTask>,
+    connections: Option<ConnectionReport>,
     hooks: Vec<HookReport>,
 }
 
@@ -386,6 +390,7 @@ impl Persisted {
             self.draft.main,
             timings,
             self.draft.aborted,
+            self.draft.connections,
             task_failures,
             task_failures_other,
             self.draft.hooks,

@@ -382,6 +382,18 @@ where
     }
 }
 
+/// Something the drain waits for that is not a task of the list: a serve loop's connection.
+/// Counts as running until dropped.
+#[cfg(feature = "http")]
+pub(crate) struct RunningGuard(Arc<Shared>);
+
+#[cfg(feature = "http")]
+impl Drop for RunningGuard {
+    fn drop(&mut self) {
+        self.0.count.done();
+    }
+}
+
 /// The tracked tasks of one lifecycle: the count the drain waits on, the list the deadline
 /// aborts from, and where failures go.
 pub(crate) struct Tasks {
@@ -460,6 +472,27 @@ impl Tasks {
         let handle = spawn_named_on_runtime(&name, Tracked { future, recorder });
         self.remember(handle.abort_handle(), name, TaskKind::Async);
         handle
+    }
+
+    /// Spawns a connection of a serve loop: the drain waits for it, but it is not in the task
+    /// list: the connection registry names and aborts it (with its requests) at the deadline.
+    #[cfg(feature = "http")]
+    pub(crate) fn spawn_connection<F>(&self, name: String, future: F) -> JoinHandle<()>
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let running = self.running_guard();
+        spawn_named_on_runtime(&TaskName::Given(Cow::Owned(name)), async move {
+            let _running = running;
+            future.await;
+        })
+    }
+
+    /// Counts as one running task until dropped: the drain waits for it.
+    #[cfg(feature = "http")]
+    pub(crate) fn running_guard(&self) -> RunningGuard {
+        self.shared.count.add();
+        RunningGuard(Arc::clone(&self.shared))
     }
 
     /// Runs `f` on the blocking pool as a tracked task.

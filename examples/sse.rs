@@ -1,0 +1,98 @@
+//! A server-sent events stream that ends cleanly at the shutdown, instead of holding the drain
+//! until the grace deadline cuts it.
+//!
+//! A streamed response is a request in flight until its body ends, so the lifecycle's serve loop
+//! waits for it, like for any slow request. A stream that never ends (the usual SSE handler)
+//! would be cut at the deadline: exit code 2, the connection named in the report. Here the
+//! stream watches `lc.token()`: at the cancel it sends a last `bye` event and ends; the client
+//! sees a clean end of stream (and can reconnect elsewhere), and the process exits at once.
+//!
+//! ```text
+//! cargo run -p lifecycle-examples --bin sse
+//! curl -N localhost:3001/events          # event: tick, every second
+//! kill -TERM $(pgrep -x sse)             # curl prints `event: bye` and returns
+//! ```
+//!
+//! Environment: `PORT` (3001; `0` picks a free port), `TICK_MS` (1000), and the runtime's
+//! `LIFECYCLE_*` variables. `GET /stats` shows the open connections and requests in flight.
+
+use std::convert::Infallible;
+use std::io;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::response::sse::{Event, Sse};
+use axum::routing::get;
+use axum::Router;
+use futures_util::Stream;
+use lifecycle::{CancellationToken, Lifecycle};
+
+/// `GET /events`: a `tick` event every `TICK_MS`, until the drain starts; then `bye`, and the end.
+async fn events(State(app): State<App>) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    /// Where the stream is: ticking (with the next number), or done.
+    enum Step {
+        Tick(u64),
+        Done,
+    }
+    let (token, tick) = (app.lc.token(), app.tick);
+    let stream = futures_util::stream::unfold(Step::Tick(0), move |step| {
+        let token: CancellationToken = token.clone();
+        async move {
+            let Step::Tick(n) = step else { return None };
+            tokio::select! {
+                () = token.cancelled() => {
+                    let bye = Event::default().event("bye").data("shutting down");
+                    Some((Ok(bye), Step::Done))
+                }
+                () = tokio::time::sleep(tick) => {
+                    let event = Event::default().event("tick").data(n.to_string());
+                    Some((Ok(event), Step::Tick(n + 1)))
+                }
+            }
+        }
+    });
+    Sse::new(stream)
+}
+
+/// `GET /stats`: the connections and requests the lifecycle counts (this request included).
+async fn stats(State(app): State<App>) -> String {
+    let stats = app.lc.connections();
+    format!(
+        "connections {}\nin_flight {}\n",
+        stats.connections, stats.in_flight
+    )
+}
+
+#[derive(Clone)]
+struct App {
+    lc: Lifecycle,
+    tick: Duration,
+}
+
+fn env_or(name: &str, default: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| default.to_owned())
+}
+
+#[lifecycle::main(grace = "10s")]
+async fn main(lc: Lifecycle) -> io::Result<()> {
+    let invalid = |what: &str| io::Error::new(io::ErrorKind::InvalidInput, what.to_owned());
+    let port: u16 = env_or("PORT", "3001")
+        .parse()
+        .map_err(|_| invalid("PORT must be a port number (0 picks a free one)"))?;
+    let tick_ms: u64 = env_or("TICK_MS", "1000")
+        .parse()
+        .map_err(|_| invalid("TICK_MS must be a whole number of milliseconds"))?;
+    let app = App {
+        lc: lc.clone(),
+        tick: Duration::from_millis(tick_ms.max(1)),
+    };
+    let router = Router::new()
+        .route("/events", get(events))
+        .route("/stats", get(stats))
+        .with_state(app);
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    println!("listening on {}", listener.local_addr()?);
+    lifecycle::axum::serve(&lc, listener, router).await?;
+    println!("server stopped accepting");
+    Ok(())
+}

@@ -1,0 +1,399 @@
+//! The connections a serve loop of this lifecycle holds, and the requests in flight on them:
+//! counted live (for a `/stats` endpoint), marked at the trigger, and named when the grace
+//! deadline cuts them. The serve loop and the in-flight layer ([`crate::http`], feature `http`)
+//! feed it; without them it stays empty and the report says nothing of connections.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tokio::task::AbortHandle;
+
+use crate::lock::lock;
+
+/// How many connections and requests a lifecycle's serve loop holds right now: what
+/// [`Lifecycle::connections`](crate::Lifecycle::connections) returns, and what the report saw at
+/// the trigger.
+///
+/// # Examples
+///
+/// ```
+/// use lifecycle::report::ConnectionStats;
+/// use lifecycle::{Config, Sequence};
+///
+/// let lc = Sequence::new(Config::new()).handle();
+/// assert_eq!(lc.connections(), ConnectionStats { connections: 0, in_flight: 0 });
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ConnectionStats {
+    /// Open connections (HTTP/1 and HTTP/2, upgraded ones included until they close).
+    pub connections: usize,
+    /// Requests received and not yet answered in full: a streamed response (SSE) counts until
+    /// its body ends.
+    pub in_flight: usize,
+}
+
+/// A request as the report names it: its method and its path (with the query).
+///
+/// # Examples
+///
+/// See [`ConnectionReport`]: a cut connection's requests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RequestLine {
+    /// `GET`, `POST`, ...
+    pub method: String,
+    /// The path and query, cut to [`MAX_PATH`] bytes.
+    pub path: String,
+}
+
+/// How much of a request's path the report keeps.
+pub const MAX_PATH: usize = 200;
+
+impl fmt::Display for RequestLine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.method, self.path)
+    }
+}
+
+/// A connection still open at the grace deadline, closed where it stood.
+///
+/// # Examples
+///
+/// See [`ConnectionReport`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CutConnection {
+    /// The client's address.
+    pub peer: SocketAddr,
+    /// The requests it had in flight (several on HTTP/2; none when it was idle or still sending
+    /// a request head).
+    pub requests: Vec<RequestLine>,
+}
+
+impl fmt::Display for CutConnection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.peer)?;
+        for (i, request) in self.requests.iter().enumerate() {
+            f.write_str(if i == 0 { " (" } else { ", " })?;
+            write!(f, "{request}")?;
+        }
+        if !self.requests.is_empty() {
+            f.write_str(")")?;
+        }
+        Ok(())
+    }
+}
+
+/// How many cut connections a report names; [`ConnectionReport::cut_total`] counts them all.
+pub const MAX_CONNECTIONS_NAMED: usize = 100;
+
+/// What the lifecycle's serve loop did with its connections during the shutdown: part of the
+/// [`ShutdownReport`](crate::ShutdownReport) when a serve loop (or the in-flight layer) ran.
+///
+/// # Examples
+///
+/// A request that never ends, cut at the deadline (needs feature `http`):
+///
+/// ```
+/// # #[cfg(feature = "http")]
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> std::io::Result<()> {
+/// use std::future::IntoFuture;
+/// use std::time::Duration;
+/// use hyper::{body::Incoming, service::service_fn, Request, Response};
+/// use lifecycle::{Config, Sequence};
+/// use tokio::io::AsyncWriteExt;
+///
+/// let sequence = Sequence::new(Config::new().with_grace(Duration::from_millis(200)));
+/// let lc = sequence.handle();
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+/// let address = listener.local_addr()?;
+/// let stuck = service_fn(|_: Request<Incoming>| async {
+///     std::future::pending::<Result<Response<String>, std::convert::Infallible>>().await
+/// });
+/// let mut client = tokio::net::TcpStream::connect(address).await?; // held to the end
+/// client.write_all(b"GET /export HTTP/1.1\r\nHost: x\r\n\r\n").await?;
+/// let handle = lc.clone();
+/// let report = sequence
+///     .run(async move {
+///         let serving = tokio::spawn(lifecycle::http::serve(&handle, listener, stuck).into_future());
+///         while handle.connections().in_flight == 0 {
+///             tokio::time::sleep(Duration::from_millis(5)).await;
+///         }
+///         handle.request_shutdown();
+///         serving.await.expect("the serve loop")
+///     })
+///     .await;
+/// let connections = report.connections.as_ref().unwrap();
+/// assert_eq!(connections.at_trigger.in_flight, 1);
+/// assert_eq!(connections.cut_total, 1);
+/// assert_eq!(connections.cut[0].requests[0].to_string(), "GET /export");
+/// assert!(connections.to_string().ends_with("0 requests finished, 0 connections closed, 1 cut"));
+/// assert_eq!(report.code(), lifecycle::report::EXIT_ABORTED);
+/// # Ok(()) }
+/// # #[cfg(not(feature = "http"))] fn main() {}
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ConnectionReport {
+    /// Open connections and requests in flight when the shutdown was triggered.
+    pub at_trigger: ConnectionStats,
+    /// Requests answered in full between the trigger and the end of the drain.
+    pub requests_finished: u64,
+    /// Connections that closed between the trigger and the end of the drain (not cut).
+    pub connections_closed: u64,
+    /// Connections the drain closed because they were still sending a request head when their
+    /// header-read timeout ran out (counted in `connections_closed` too).
+    pub closed_reading_headers: u64,
+    /// Connections open at the grace deadline, the first [`MAX_CONNECTIONS_NAMED`] of them.
+    pub cut: Vec<CutConnection>,
+    /// How many connections the deadline cut in all.
+    pub cut_total: usize,
+    /// Requests in flight at the deadline, on the cut connections or counted by the in-flight
+    /// layer outside the serve loop.
+    pub requests_cut: usize,
+}
+
+impl fmt::Display for ConnectionReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let at = self.at_trigger;
+        write!(
+            f,
+            "{} open, {} requests in flight at the trigger; {} requests finished, {} connections closed, {} cut",
+            at.connections, at.in_flight, self.requests_finished, self.connections_closed, self.cut_total
+        )?;
+        if self.closed_reading_headers > 0 {
+            write!(
+                f,
+                " ({} closed while still sending a request head)",
+                self.closed_reading_headers
+            )?;
+        }
+        Ok(())
+    }
+}
+
+// ===== the registry ==============================================================================
+
+/// One open connection: its client, its requests in flight, how to abort its task.
+struct Slot {
+    peer: SocketAddr,
+    requests: Mutex<Vec<(u64, RequestLine)>>,
+    next_request: AtomicU64,
+    abort: Mutex<Option<AbortHandle>>,
+}
+
+/// The counters at the trigger, to subtract from at the end of the drain.
+#[derive(Clone, Copy)]
+struct Mark {
+    stats: ConnectionStats,
+    finished: u64,
+    closed: u64,
+    reading_headers: u64,
+}
+
+/// Every connection and request of one lifecycle.
+#[derive(Default)]
+pub(crate) struct Registry {
+    /// A serve loop or the layer ran: the report has a connections section.
+    used: AtomicBool,
+    /// The deadline cut what was left: ends after it are not counted as finished.
+    sealed: AtomicBool,
+    live: AtomicUsize,
+    in_flight: AtomicUsize,
+    finished: AtomicU64,
+    closed: AtomicU64,
+    reading_headers: AtomicU64,
+    /// Requests in flight when the deadline cut the connections.
+    requests_cut: AtomicUsize,
+    next: AtomicU64,
+    slots: Mutex<HashMap<u64, Arc<Slot>>>,
+    mark: Mutex<Option<Mark>>,
+}
+
+impl Registry {
+    pub(crate) fn stats(&self) -> ConnectionStats {
+        ConnectionStats {
+            connections: self.live.load(Ordering::SeqCst),
+            in_flight: self.in_flight.load(Ordering::SeqCst),
+        }
+    }
+
+    /// Notes the counts at the trigger (once).
+    pub(crate) fn mark_trigger(&self) {
+        let mut mark = lock(&self.mark);
+        if mark.is_none() {
+            *mark = Some(Mark {
+                stats: self.stats(),
+                finished: self.finished.load(Ordering::SeqCst),
+                closed: self.closed.load(Ordering::SeqCst),
+                reading_headers: self.reading_headers.load(Ordering::SeqCst),
+            });
+        }
+    }
+
+    /// At the grace deadline: aborts every connection still open and names it.
+    pub(crate) fn cut_all(&self) -> Vec<CutConnection> {
+        self.sealed.store(true, Ordering::SeqCst);
+        let in_flight = self.in_flight.load(Ordering::SeqCst);
+        self.requests_cut.store(in_flight, Ordering::SeqCst);
+        let slots: Vec<Arc<Slot>> = lock(&self.slots).values().cloned().collect();
+        let mut cut: Vec<CutConnection> = slots
+            .iter()
+            .map(|slot| {
+                if let Some(abort) = lock(&slot.abort).as_ref() {
+                    abort.abort();
+                }
+                CutConnection {
+                    peer: slot.peer,
+                    requests: lock(&slot.requests)
+                        .iter()
+                        .map(|(_, line)| line.clone())
+                        .collect(),
+                }
+            })
+            .collect();
+        cut.sort_by_key(|connection| connection.peer);
+        cut
+    }
+
+    /// A serve loop started: the report has a connections section from now on.
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
+    pub(crate) fn serving(&self) {
+        self.used.store(true, Ordering::Relaxed);
+    }
+
+    /// The connections section of the report, once the drain is over; `None` when nothing was
+    /// ever served through the lifecycle.
+    pub(crate) fn report(&self, cut: Vec<CutConnection>) -> Option<ConnectionReport> {
+        if !self.used.load(Ordering::SeqCst) {
+            return None;
+        }
+        self.mark_trigger();
+        let mark = (*lock(&self.mark))?;
+        let cut_total = cut.len();
+        let requests_cut = self.requests_cut.load(Ordering::SeqCst);
+        let mut cut = cut;
+        cut.truncate(MAX_CONNECTIONS_NAMED);
+        Some(ConnectionReport {
+            at_trigger: mark.stats,
+            requests_finished: self.finished.load(Ordering::SeqCst) - mark.finished,
+            connections_closed: self.closed.load(Ordering::SeqCst) - mark.closed,
+            closed_reading_headers: self.reading_headers.load(Ordering::SeqCst)
+                - mark.reading_headers,
+            cut,
+            cut_total,
+            requests_cut,
+        })
+    }
+}
+
+// The serve loop and the layer (feature `http`) are the only callers of what follows.
+#[cfg_attr(not(feature = "http"), allow(dead_code))]
+impl Registry {
+    /// Registers a new connection from `peer`; it counts as open until the handle is dropped.
+    pub(crate) fn open(self: &Arc<Self>, peer: SocketAddr) -> Connection {
+        self.used.store(true, Ordering::Relaxed);
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        let slot = Arc::new(Slot {
+            peer,
+            requests: Mutex::new(Vec::new()),
+            next_request: AtomicU64::new(0),
+            abort: Mutex::new(None),
+        });
+        lock(&self.slots).insert(id, Arc::clone(&slot));
+        self.live.fetch_add(1, Ordering::SeqCst);
+        Connection {
+            registry: Arc::clone(self),
+            slot,
+            id,
+        }
+    }
+
+    /// A request outside any connection of the serve loop (the in-flight layer).
+    pub(crate) fn begin(self: &Arc<Self>) -> RequestGuard {
+        self.used.store(true, Ordering::Relaxed);
+        self.in_flight.fetch_add(1, Ordering::SeqCst);
+        RequestGuard {
+            registry: Arc::clone(self),
+            on: None,
+        }
+    }
+}
+
+/// One open connection, registered until dropped.
+#[cfg_attr(not(feature = "http"), allow(dead_code))]
+pub(crate) struct Connection {
+    registry: Arc<Registry>,
+    slot: Arc<Slot>,
+    id: u64,
+}
+
+#[cfg_attr(not(feature = "http"), allow(dead_code))]
+impl Connection {
+    /// How the deadline stops this connection's task.
+    pub(crate) fn set_abort(&self, abort: AbortHandle) {
+        *lock(&self.slot.abort) = Some(abort);
+    }
+
+    /// A request on this connection: in flight until the guard is dropped.
+    pub(crate) fn begin(&self, method: &str, path: &str) -> RequestGuard {
+        let mut end = path.len().min(MAX_PATH);
+        while !path.is_char_boundary(end) {
+            end -= 1;
+        }
+        let line = RequestLine {
+            method: method.to_owned(),
+            path: path[..end].to_owned(),
+        };
+        let number = self.slot.next_request.fetch_add(1, Ordering::Relaxed);
+        lock(&self.slot.requests).push((number, line));
+        self.registry.in_flight.fetch_add(1, Ordering::SeqCst);
+        RequestGuard {
+            registry: Arc::clone(&self.registry),
+            on: Some((Arc::clone(&self.slot), number)),
+        }
+    }
+
+    /// Requests in flight on this connection.
+    pub(crate) fn in_flight(&self) -> usize {
+        lock(&self.slot.requests).len()
+    }
+
+    /// The drain closed it while it was still sending a request head.
+    pub(crate) fn closed_reading_headers(&self) {
+        if !self.registry.sealed.load(Ordering::SeqCst) {
+            self.registry.reading_headers.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        lock(&self.registry.slots).remove(&self.id);
+        self.registry.live.fetch_sub(1, Ordering::SeqCst);
+        if !self.registry.sealed.load(Ordering::SeqCst) {
+            self.registry.closed.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
+/// A request in flight, counted until dropped (with the response body, when it is sent).
+pub(crate) struct RequestGuard {
+    registry: Arc<Registry>,
+    on: Option<(Arc<Slot>, u64)>,
+}
+
+impl Drop for RequestGuard {
+    fn drop(&mut self) {
+        if let Some((slot, number)) = self.on.take() {
+            lock(&slot.requests).retain(|(n, _)| *n != number);
+        }
+        self.registry.in_flight.fetch_sub(1, Ordering::SeqCst);
+        if !self.registry.sealed.load(Ordering::SeqCst) {
+            self.registry.finished.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}

@@ -1,0 +1,307 @@
+//! A serve loop whose connections the lifecycle owns (feature `http`), and a tower layer that
+//! counts requests in flight.
+//!
+//! [`serve`] accepts connections on a `TcpListener` and serves each with hyper-util's
+//! connection builder (HTTP/1 and HTTP/2, h2c included, upgrades allowed) as a tracked task
+//! named by the client's address. At the cancel of the root token (or of the token given to
+//! [`Serve::until`]):
+//!
+//! - the listener is closed: new connections are refused;
+//! - every connection is told to shut down gracefully: on HTTP/1 an idle keep-alive connection
+//!   closes at once, one with a request in flight finishes it and closes; on HTTP/2 the client
+//!   gets a GOAWAY and the open streams finish;
+//! - a connection that has no request in flight and is still open after the
+//!   [header-read timeout](Serve::header_read_timeout) (a client that sent half a request head,
+//!   or nothing) is closed: it cannot hold the drain;
+//! - the drain waits for the rest; at the grace deadline the connections still open are cut,
+//!   and the [report](crate::report::ConnectionReport) names each by its client and the
+//!   requests it had in flight (exit code 2).
+//!
+//! A request is in flight until its response body has been sent in full, so a streamed response
+//! (SSE) holds the drain until it ends: end the stream at the cancel (a stream that watches
+//! `lc.token()`, see `examples/sse.rs`). A connection upgraded to another protocol (WebSocket)
+//! leaves hyper when the upgrade is done: spawn its handler with [`Lifecycle::spawn`] so the drain
+//! waits for it too.
+//!
+//! [`Lifecycle::connections`] gives the live counts for a `/stats` endpoint.
+
+use std::future::{Future, IntoFuture};
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{Request, Response};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::sync::CancellationToken;
+
+use crate::log::quietly;
+use crate::Lifecycle;
+
+mod layer;
+
+use layer::PerConnection;
+pub use layer::{Counted, CountedFuture, InFlight, InFlightLayer};
+
+/// The error type services may return.
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// How long a connection may take to send a request head, by default.
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Serves `service` on `listener` until the root token of `lc` is cancelled (the drain starts),
+/// with every connection tracked: see the [module docs](self). Await the returned [`Serve`]; it
+/// resolves once the listener is closed, leaving the open connections to the drain.
+///
+/// `service` is a hyper service (`hyper::service::service_fn`, or a tower service through
+/// `hyper_util::service::TowerToHyperService`); for an axum `Router`, use
+/// `lifecycle::axum::serve`.
+///
+/// # Examples
+///
+/// ```
+/// use std::convert::Infallible;
+/// use hyper::{body::Incoming, service::service_fn, Request, Response};
+/// use lifecycle::{Config, Sequence};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> std::io::Result<()> {
+/// let sequence = Sequence::new(Config::new());
+/// let lc = sequence.handle();
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+/// let hello = service_fn(|_: Request<Incoming>| async {
+///     Ok::<_, Infallible>(Response::new("hello\n".to_owned()))
+/// });
+/// let handle = lc.clone();
+/// let report = sequence
+///     .run(async move {
+///         handle.request_shutdown(); // a signal, in a real service
+///         lifecycle::http::serve(&handle, listener, hello).await
+///     })
+///     .await;
+/// assert_eq!(report.code(), 0);
+/// assert_eq!(report.connections.unwrap().cut_total, 0);
+/// # Ok(()) }
+/// ```
+pub fn serve<S>(lc: &Lifecycle, listener: TcpListener, service: S) -> Serve<S> {
+    Serve {
+        lc: lc.clone(),
+        listener,
+        service,
+        token: lc.token(),
+        header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+    }
+}
+
+/// A serve loop being set up: await it (it is [`IntoFuture`]) to run it. Made by [`serve`].
+#[must_use = "a serve loop does nothing until awaited"]
+pub struct Serve<S> {
+    lc: Lifecycle,
+    listener: TcpListener,
+    service: S,
+    token: CancellationToken,
+    header_read_timeout: Duration,
+}
+
+impl<S> std::fmt::Debug for Serve<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Serve")
+            .field("listener", &self.listener)
+            .field("header_read_timeout", &self.header_read_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S> Serve<S> {
+    /// How long a client may take to send a request head (default
+    /// [`DEFAULT_HEADER_READ_TIMEOUT`]): hyper closes a connection that takes longer, and once the
+    /// drain has started, a connection with no request in flight gets this long before it is
+    /// closed (a half-sent request never holds the drain longer). Zero is taken as 1 ms.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> std::io::Result<()> {
+    /// # let lc = lifecycle::Sequence::new(lifecycle::Config::new()).handle();
+    /// # let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    /// # let service = hyper::service::service_fn(|_: hyper::Request<hyper::body::Incoming>| async {
+    /// #     Ok::<_, std::convert::Infallible>(hyper::Response::new(String::new()))
+    /// # });
+    /// let serve = lifecycle::http::serve(&lc, listener, service)
+    ///     .header_read_timeout(Duration::from_secs(2));
+    /// # drop(serve); Ok(()) }
+    /// ```
+    pub fn header_read_timeout(mut self, timeout: Duration) -> Self {
+        self.header_read_timeout = timeout.max(Duration::from_millis(1));
+        self
+    }
+
+    /// Stops accepting and drains the connections when `token` is cancelled instead of the root
+    /// token: for a server that must stop before (or after) other work. The drain still waits
+    /// for the connections, and the grace deadline still cuts them.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> std::io::Result<()> {
+    /// # let lc = lifecycle::Sequence::new(lifecycle::Config::new()).handle();
+    /// # let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    /// # let service = hyper::service::service_fn(|_: hyper::Request<hyper::body::Incoming>| async {
+    /// #     Ok::<_, std::convert::Infallible>(hyper::Response::new(String::new()))
+    /// # });
+    /// let admin_stop = lc.token(); // cancelled with the root, or earlier by the app
+    /// admin_stop.cancel();
+    /// lifecycle::http::serve(&lc, listener, service).until(admin_stop).await?; // returns at once
+    /// # Ok(()) }
+    /// ```
+    pub fn until(mut self, token: CancellationToken) -> Self {
+        self.token = token;
+        self
+    }
+}
+
+impl<S, B> IntoFuture for Serve<S>
+where
+    S: hyper::service::Service<Request<Incoming>, Response = Response<B>>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    type Output = io::Result<()>;
+    type IntoFuture = Pin<Box<dyn Future<Output = io::Result<()>> + Send>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(self.run())
+    }
+}
+
+impl<S, B> Serve<S>
+where
+    S: hyper::service::Service<Request<Incoming>, Response = Response<B>>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    async fn run(self) -> io::Result<()> {
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(self.header_read_timeout);
+        builder.http2().timer(TokioTimer::new());
+        let builder = Arc::new(builder);
+        self.lc.inner.connections.serving();
+        loop {
+            let (stream, peer) = tokio::select! {
+                biased;
+                () = self.token.cancelled() => break,
+                accepted = self.listener.accept() => match accepted {
+                    Ok(accepted) => accepted,
+                    Err(err) => {
+                        backoff(&err, &self.token).await;
+                        continue;
+                    }
+                },
+            };
+            let _ = stream.set_nodelay(true);
+            let connection = Arc::new(self.lc.inner.connections.open(peer));
+            let task = serve_connection(
+                Arc::clone(&builder),
+                stream,
+                PerConnection {
+                    inner: self.service.clone(),
+                    connection: Arc::clone(&connection),
+                },
+                connection.clone(),
+                self.token.clone(),
+                self.header_read_timeout,
+            );
+            let handle = self
+                .lc
+                .inner
+                .tasks
+                .spawn_connection(format!("connection {peer}"), task);
+            connection.set_abort(handle.abort_handle());
+        }
+        // Dropping the listener closes its socket: new connections are refused from here on.
+        drop(self.listener);
+        Ok(())
+    }
+}
+
+/// One connection, from its first byte to its close: served until the cancel, then shut down
+/// gracefully; closed if it is still without a request in flight a header-read timeout later.
+async fn serve_connection<S, B>(
+    builder: Arc<auto::Builder<TokioExecutor>>,
+    stream: TcpStream,
+    service: PerConnection<S>,
+    connection: Arc<crate::connections::Connection>,
+    token: CancellationToken,
+    header_read_timeout: Duration,
+) where
+    S: hyper::service::Service<Request<Incoming>, Response = Response<B>> + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+    tokio::pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => return,
+        () = token.cancelled() => {}
+    }
+    conn.as_mut().graceful_shutdown();
+    loop {
+        tokio::select! {
+            ended = conn.as_mut() => {
+                // hyper's own header-read timer (started with the request head) ran out first.
+                let timed_out = ended.as_ref().err().and_then(|err| err.downcast_ref::<hyper::Error>());
+                if timed_out.is_some_and(hyper::Error::is_timeout) && connection.in_flight() == 0 {
+                    connection.closed_reading_headers();
+                }
+                return;
+            }
+            () = tokio::time::sleep(header_read_timeout) => {
+                if connection.in_flight() == 0 {
+                    connection.closed_reading_headers();
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// After a failed `accept`: errors of one connection (reset before it was accepted) are
+/// skipped; others (out of file descriptors) are logged and retried a moment later, so a
+/// burst of clients cannot stop the server.
+async fn backoff(err: &io::Error, token: &CancellationToken) {
+    use io::ErrorKind::{ConnectionAborted, ConnectionRefused, ConnectionReset};
+    if matches!(
+        err.kind(),
+        ConnectionAborted | ConnectionRefused | ConnectionReset
+    ) {
+        return;
+    }
+    quietly(|| tracing::warn!(error = %err, "accept failed; retrying in 100 ms"));
+    tokio::select! {
+        () = token.cancelled() => {}
+        () = tokio::time::sleep(Duration::from_millis(100)) => {}
+    }
+}

@@ -1,0 +1,208 @@
+//! Counting requests in flight: the tower layer any service can wear, and the per-connection
+//! wrapper the serve loop puts around the app's service. Both hold a request's count in its
+//! response body, so a streamed response (SSE) is in flight until its last frame.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+
+use http::{Request, Response};
+use http_body::{Body, Frame, SizeHint};
+
+use crate::connections::{Connection, Registry, RequestGuard};
+use crate::Lifecycle;
+
+/// A tower layer that counts the requests in flight through the service it wraps, in
+/// [`Lifecycle::connections`] and in the shutdown report (`in_flight` at the trigger, the
+/// number finished, the number cut at the deadline). A request counts until its response body
+/// has been sent in full.
+///
+/// For servers the lifecycle does not run itself, such as tonic's `Server` (the layer works on
+/// any `http::Request` service). [`serve`](super::serve) counts its requests already: do not add
+/// the layer there too, or each request counts twice.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// use lifecycle::http::InFlightLayer;
+/// use lifecycle::{Config, Sequence};
+/// use tower::{service_fn, Layer, ServiceExt};
+///
+/// let lc = Sequence::new(Config::new()).handle();
+/// let seen = lc.clone();
+/// let service = InFlightLayer::new(&lc).layer(service_fn(move |_: http::Request<()>| {
+///     let in_flight = seen.connections().in_flight; // this very request
+///     async move { Ok::<_, std::convert::Infallible>(http::Response::new(format!("{in_flight}"))) }
+/// }));
+/// let response = service.oneshot(http::Request::new(())).await.unwrap();
+/// assert_eq!(response.body().inner(), "1");
+/// drop(response); // the body is gone: the request is over
+/// assert_eq!(lc.connections().in_flight, 0);
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct InFlightLayer {
+    registry: Arc<Registry>,
+}
+
+impl InFlightLayer {
+    /// A layer counting into `lc`.
+    pub fn new(lc: &Lifecycle) -> Self {
+        Self {
+            registry: Arc::clone(&lc.inner.connections),
+        }
+    }
+}
+
+impl std::fmt::Debug for InFlightLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InFlightLayer").finish_non_exhaustive()
+    }
+}
+
+impl<S> tower_layer::Layer<S> for InFlightLayer {
+    type Service = InFlight<S>;
+
+    fn layer(&self, inner: S) -> InFlight<S> {
+        InFlight {
+            inner,
+            registry: Arc::clone(&self.registry),
+        }
+    }
+}
+
+/// The service [`InFlightLayer`] makes: `S`, with each request counted while in flight.
+///
+/// # Examples
+///
+/// See [`InFlightLayer`].
+#[derive(Clone)]
+pub struct InFlight<S> {
+    inner: S,
+    registry: Arc<Registry>,
+}
+
+impl<S> std::fmt::Debug for InFlight<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InFlight").finish_non_exhaustive()
+    }
+}
+
+impl<S, ReqBody, ResBody> tower_service::Service<Request<ReqBody>> for InFlight<S>
+where
+    S: tower_service::Service<Request<ReqBody>, Response = Response<ResBody>>,
+{
+    type Response = Response<Counted<ResBody>>;
+    type Error = S::Error;
+    type Future = CountedFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        let guard = self.registry.begin();
+        CountedFuture {
+            inner: self.inner.call(request),
+            guard: Some(guard),
+        }
+    }
+}
+
+/// The app's service on one connection of the serve loop: each request counted on the
+/// connection, with its method and path, for the report.
+pub(super) struct PerConnection<S> {
+    pub(super) inner: S,
+    pub(super) connection: Arc<Connection>,
+}
+
+impl<S, ResBody> hyper::service::Service<Request<hyper::body::Incoming>> for PerConnection<S>
+where
+    S: hyper::service::Service<Request<hyper::body::Incoming>, Response = Response<ResBody>>,
+{
+    type Response = Response<Counted<ResBody>>;
+    type Error = S::Error;
+    type Future = CountedFuture<S::Future>;
+
+    fn call(&self, request: Request<hyper::body::Incoming>) -> Self::Future {
+        let path = request
+            .uri()
+            .path_and_query()
+            .map_or("/", |path| path.as_str());
+        let guard = self.connection.begin(request.method().as_str(), path);
+        CountedFuture {
+            inner: self.inner.call(request),
+            guard: Some(guard),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The response future of a counted request: hands the count on to the response body.
+    pub struct CountedFuture<F> {
+        #[pin]
+        inner: F,
+        guard: Option<RequestGuard>,
+    }
+}
+
+impl<F, B, E> Future for CountedFuture<F>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+{
+    type Output = Result<Response<Counted<B>>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let response = ready!(this.inner.poll(cx))?;
+        let guard = this.guard.take();
+        Poll::Ready(Ok(response.map(|inner| Counted { inner, guard })))
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A response body whose request counts as in flight until the body ends (or is dropped).
+    pub struct Counted<B> {
+        #[pin]
+        inner: B,
+        guard: Option<RequestGuard>,
+    }
+}
+
+impl<B> Counted<B> {
+    /// The body inside.
+    ///
+    /// # Examples
+    ///
+    /// See [`InFlightLayer`].
+    pub fn inner(&self) -> &B {
+        &self.inner
+    }
+}
+
+impl<B: Body> Body for Counted<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<B::Data>, B::Error>>> {
+        let this = self.project();
+        let frame = ready!(this.inner.poll_frame(cx));
+        if !matches!(frame, Some(Ok(_))) {
+            this.guard.take(); // the end, or an error: the request is over
+        }
+        Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}

@@ -1,0 +1,54 @@
+//! A server on `lifecycle::axum::serve` for `tests/e2e_connections.rs`: slow requests, stuck
+//! ones, and `/stats` from `lc.connections()`. It prints `listening on ADDRESS`; the shutdown
+//! report goes to stderr (no log subscriber). `HEADER_READ_TIMEOUT_MS` sets the serve loop's
+//! header-read timeout; `LIFECYCLE_GRACE` and `LIFECYCLE_DRAIN_DELAY` the runtime's.
+
+use std::collections::HashMap;
+use std::io;
+use std::time::Duration;
+
+use axum::extract::{Query, State};
+use axum::routing::get;
+use axum::Router;
+use lifecycle::Lifecycle;
+
+/// `GET /slow?ms=N`: answers `done` after N ms (the cancel does not hurry it).
+async fn slow(Query(params): Query<HashMap<String, String>>) -> &'static str {
+    let ms = params.get("ms").and_then(|ms| ms.parse().ok()).unwrap_or(0);
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+    "done"
+}
+
+/// `GET /stuck`: never answers; only the grace deadline ends it.
+async fn stuck() -> &'static str {
+    std::future::pending().await
+}
+
+/// `GET /stats`: the lifecycle's counts, this request included.
+async fn stats(State(lc): State<Lifecycle>) -> String {
+    let stats = lc.connections();
+    format!(
+        "connections {}\nin_flight {}\n",
+        stats.connections, stats.in_flight
+    )
+}
+
+#[lifecycle::main(grace = "30s", drain_delay = "0s")]
+async fn main(lc: Lifecycle) -> io::Result<()> {
+    let header_read_timeout = std::env::var("HEADER_READ_TIMEOUT_MS")
+        .ok()
+        .and_then(|ms| ms.parse().ok())
+        .map_or(Duration::from_secs(5), Duration::from_millis);
+    let router = Router::new()
+        .route("/slow", get(slow))
+        .route("/stuck", get(stuck))
+        .route("/stats", get(stats))
+        .with_state(lc.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    println!("listening on {}", listener.local_addr()?);
+    lifecycle::axum::serve(&lc, listener, router)
+        .header_read_timeout(header_read_timeout)
+        .await?;
+    println!("stopped accepting");
+    Ok(())
+}
