@@ -42,7 +42,10 @@ pub(crate) struct Inner {
 ///
 /// - **Cancellation**: [`token`](Lifecycle::token) hands out children of the root token, which
 ///   is cancelled when the drain starts; [`cancelled_owned`](Lifecycle::cancelled_owned) plugs
-///   into `axum::serve(..).with_graceful_shutdown(..)`.
+///   into `axum::serve(..).with_graceful_shutdown(..)` (or let the lifecycle serve:
+///   `lifecycle::axum::serve`, feature `axum`).
+/// - **Connections**: [`connections`](Lifecycle::connections) counts those of the lifecycle's
+///   serve loops and the requests in flight on them.
 /// - **Tasks**: [`spawn`](Lifecycle::spawn) and its siblings track a task: the drain waits for
 ///   it, the deadline aborts and names it, its failure goes in the report.
 /// - **Hooks**: [`manage`](Lifecycle::manage) and [`add_hook`](Lifecycle::add_hook).

@@ -52,6 +52,11 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// How long a connection may take to send a request head, by default.
 pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// The bounds of [`Serve::header_read_timeout`]: hyper adds it to the time now, which must not
+/// overflow.
+const MIN_HEADER_READ_TIMEOUT: Duration = Duration::from_millis(1);
+const MAX_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
+
 /// Serves `service` on `listener` until the root token of `lc` is cancelled (the drain starts),
 /// with every connection tracked: see the [module docs](self). Await the returned [`Serve`]; it
 /// resolves once the listener is closed, leaving the open connections to the drain.
@@ -90,7 +95,7 @@ pub fn serve<S>(lc: &Lifecycle, listener: TcpListener, service: S) -> Serve<S> {
         lc: lc.clone(),
         listener,
         service,
-        token: lc.token(),
+        until: None,
         header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
     }
 }
@@ -101,7 +106,8 @@ pub struct Serve<S> {
     lc: Lifecycle,
     listener: TcpListener,
     service: S,
-    token: CancellationToken,
+    /// The app's own stop, besides the root token.
+    until: Option<CancellationToken>,
     header_read_timeout: Duration,
 }
 
@@ -118,7 +124,8 @@ impl<S> Serve<S> {
     /// How long a client may take to send a request head (default
     /// [`DEFAULT_HEADER_READ_TIMEOUT`]): hyper closes a connection that takes longer, and once the
     /// drain has started, a connection with no request in flight gets this long before it is
-    /// closed (a half-sent request never holds the drain longer). Zero is taken as 1 ms.
+    /// closed (a half-sent request never holds the drain longer). Taken as at least 1 ms and at
+    /// most a day.
     ///
     /// # Examples
     ///
@@ -135,13 +142,13 @@ impl<S> Serve<S> {
     /// # drop(serve); Ok(()) }
     /// ```
     pub fn header_read_timeout(mut self, timeout: Duration) -> Self {
-        self.header_read_timeout = timeout.max(Duration::from_millis(1));
+        self.header_read_timeout = timeout.clamp(MIN_HEADER_READ_TIMEOUT, MAX_HEADER_READ_TIMEOUT);
         self
     }
 
-    /// Stops accepting and drains the connections when `token` is cancelled instead of the root
-    /// token: for a server that must stop before (or after) other work. The drain still waits
-    /// for the connections, and the grace deadline still cuts them.
+    /// Stops accepting and drains the connections when `token` is cancelled, or the root token,
+    /// whichever comes first: for a server that must stop before other work (a stage of its
+    /// own). The drain still waits for the connections, and the grace deadline still cuts them.
     ///
     /// # Examples
     ///
@@ -158,7 +165,7 @@ impl<S> Serve<S> {
     /// # Ok(()) }
     /// ```
     pub fn until(mut self, token: CancellationToken) -> Self {
-        self.token = token;
+        self.until = Some(token);
         self
     }
 }
@@ -206,14 +213,25 @@ where
         builder.http2().timer(TokioTimer::new());
         let builder = Arc::new(builder);
         self.lc.inner.connections.serving();
+        // Cancelled with the root token, or with the app's own (which a watcher passes on).
+        let stop = self.lc.token();
+        if let Some(until) = self.until {
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                tokio::select! {
+                    () = until.cancelled() => stop.cancel(),
+                    () = stop.cancelled() => {}
+                }
+            });
+        }
         loop {
             let (stream, peer) = tokio::select! {
                 biased;
-                () = self.token.cancelled() => break,
+                () = stop.cancelled() => break,
                 accepted = self.listener.accept() => match accepted {
                     Ok(accepted) => accepted,
                     Err(err) => {
-                        backoff(&err, &self.token).await;
+                        backoff(&err, &stop).await;
                         continue;
                     }
                 },
@@ -228,7 +246,7 @@ where
                     connection: Arc::clone(&connection),
                 },
                 connection.clone(),
-                self.token.clone(),
+                stop.clone(),
                 self.header_read_timeout,
             );
             let handle = self

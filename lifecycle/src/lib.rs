@@ -66,6 +66,14 @@
 //! [`run`] does the same as `#[lifecycle::main]`; inside a runtime you already have, drive a
 //! [`Sequence`] yourself (its docs show the chain), or call [`Sequence::run`].
 //!
+//! # Serving HTTP
+//!
+//! With feature `axum`, `lifecycle::axum::serve(&lc, listener, router)` runs the serve loop
+//! (feature `http`: `lifecycle::http::serve` for any hyper service): each connection a tracked
+//! task named by its client, drained gracefully at the cancel, a half-sent request closed after
+//! the header-read timeout, and the connections cut at the deadline named in the report with
+//! their requests ([`report::ConnectionReport`]).
+//!
 //! # Logging
 //!
 //! Events go through `tracing` with stable field names (`trigger`, `exit_code`, `hook`, `kind`,

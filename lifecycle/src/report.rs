@@ -749,6 +749,53 @@ mod tests {
     }
 
     #[test]
+    fn cut_connections_are_named_with_their_requests_and_make_the_exit_code_2() {
+        let mut r = report();
+        let line = |n: usize| RequestLine {
+            method: "GET".into(),
+            path: format!("/stuck?n={n}"),
+        };
+        let cut: Vec<CutConnection> = (0..12)
+            .map(|n| CutConnection {
+                peer: std::net::SocketAddr::from(([127, 0, 0, 1], 40000 + n as u16)),
+                requests: if n == 1 {
+                    vec![line(1), line(2)]
+                } else {
+                    vec![line(n)]
+                },
+            })
+            .collect();
+        r.connections = Some(ConnectionReport {
+            at_trigger: ConnectionStats {
+                connections: 14,
+                in_flight: 13,
+            },
+            requests_finished: 1,
+            connections_closed: 2,
+            closed_reading_headers: 1,
+            cut,
+            cut_total: 150,
+            requests_cut: 13,
+        });
+        assert_eq!(r.code(), EXIT_ABORTED);
+        let text = r.to_string();
+        assert!(
+            text.contains("  connections   14 open, 13 requests in flight at the trigger; 1 requests finished, 2 connections closed, 150 cut (1 closed while still sending a request head)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("    cut           127.0.0.1:40000 (GET /stuck?n=0), 127.0.0.1:40001 (GET /stuck?n=1, GET /stuck?n=2), "),
+            "{text}"
+        );
+        assert!(text.contains(" and 2 more\n"), "{text}");
+        assert!(text.contains("and 138 more not named"), "{text}");
+        r.connections.as_mut().unwrap().cut_total = 0;
+        r.connections.as_mut().unwrap().cut.clear();
+        assert_eq!(r.code(), EXIT_OK);
+        assert!(!r.to_string().contains("    cut "), "{}", r.to_string());
+    }
+
+    #[test]
     fn failures_are_grouped_and_the_summary_stays_short() {
         let mut r = report();
         for i in 0..40 {

@@ -350,8 +350,9 @@ impl Drained {
     /// deadline and stopped, except the ones the report lists as *left running* (stuck in
     /// synchronous code, or blocking): those may still change shared state while the hook takes
     /// its snapshot. Work `lifecycle` does not track is not waited for either: tasks started
-    /// with `tokio::spawn`, and the per-connection tasks of a server such as axum, which can
-    /// still answer a request after the main future was dropped. Track what feeds the state you
+    /// with `tokio::spawn`, and the per-connection tasks of a server such as `axum::serve`, which
+    /// can still answer a request after the main future was dropped (the connections of
+    /// `lifecycle::http::serve` and `lifecycle::axum::serve` are tracked). Track what feeds the state you
     /// persist (`lc.spawn`), or make the snapshot safe against late writers.
     pub async fn persist(mut self) -> Persisted {
         self.draft.timings.persist = self.draft.run_hooks(&self.lc, HookKind::Persist).await;

@@ -1,7 +1,7 @@
 //! Runs every scenario side by side and writes `BENCHMARKS.md` at the repository root.
 //!
 //! Run through `bench/run.sh` (it installs nginx and wrk if missing and builds everything in
-//! release). `BENCH_ONLY=idle,drain,spawn,fanout,compile,rolling,rss` runs a subset and writes
+//! release). `BENCH_ONLY=idle,drain,connections,spawn,fanout,compile,rolling,rss` runs a subset and writes
 //! `bench/target/BENCHMARKS.partial.md` instead, so a subset never replaces the whole table;
 //! `BENCH_QUICK=1` uses fewer runs, for a smoke test.
 
@@ -214,6 +214,54 @@ fn main() {
             "drain: no failed request".into(),
             failed.clone(),
             verdict(failed.starts_with("0 ")),
+        ));
+    }
+
+    if plan.wants("connections") {
+        eprintln!("drain of 2,000 connections...");
+        let requests = 2_000;
+        let serve_loop = "lifecycle serve loop (lifecycle::axum::serve)";
+        let contenders = vec![
+            contender(serve_loop, release.join("svc_serve")),
+            contender(
+                "lifecycle + axum's with_graceful_shutdown",
+                release.join("svc_lifecycle"),
+            ),
+            contender(
+                "axum's with_graceful_shutdown alone (bare Tokio)",
+                release.join("floor_axum"),
+            ),
+            contender("hand-written token + tracker", release.join("svc_hand")),
+            contender(
+                "tokio-graceful-shutdown 0.20",
+                release.join("examples/svc_tgs"),
+            ),
+        ];
+        let rows = process_scenarios::drain(&contenders, plan.runs(9, 3), requests);
+        let _ = writeln!(
+            doc,
+            "## 8. Connection drain\n\n{requests} requests in flight on {requests} connections (raw HTTP/1.1 over \
+             loopback), each answering 200 ms after SIGTERM arrives, as in scenario 2: the lifecycle's own serve \
+             loop, whose connections are tracked tasks counted in the report, against axum's \
+             `with_graceful_shutdown` (with lifecycle around it, and alone), the hand-written combination and \
+             tokio-graceful-shutdown. The timed figure is process exit minus the last response.\n"
+        );
+        stats::table(
+            &mut doc,
+            "ms past last response",
+            None,
+            &[
+                "failed requests",
+                "exit after SIGTERM (ms, median)",
+                "all in flight at SIGTERM",
+            ],
+            &rows,
+        );
+        let past = median_of(&rows, serve_loop);
+        targets.push((
+            "connections: the serve loop exits within 10 ms of the last of 2,000 responses".into(),
+            format!("{} ms", fmt(past)),
+            verdict(past <= 10.0),
         ));
     }
 
