@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use tokio::task::AbortHandle;
 
 use crate::lock::lock;
+use crate::task::RunningGuard;
 
 /// How many connections and requests a lifecycle's serve loop holds right now: what
 /// [`Lifecycle::connections`](crate::Lifecycle::connections) returns, and what the report saw at
@@ -69,8 +70,10 @@ pub struct CutConnection {
     /// The client's address.
     pub peer: SocketAddr,
     /// The requests it had in flight (several on HTTP/2; none when it was idle or still sending
-    /// a request head).
+    /// a request head); for an upgraded connection, the request that upgraded it.
     pub requests: Vec<RequestLine>,
+    /// Whether it had been upgraded to another protocol (a WebSocket, say).
+    pub upgraded: bool,
 }
 
 impl fmt::Display for CutConnection {
@@ -82,6 +85,9 @@ impl fmt::Display for CutConnection {
         }
         if !self.requests.is_empty() {
             f.write_str(")")?;
+        }
+        if self.upgraded {
+            f.write_str(" upgraded")?;
         }
         Ok(())
     }
@@ -183,6 +189,8 @@ struct Slot {
     requests: Mutex<Vec<(u64, RequestLine)>>,
     next_request: AtomicU64,
     abort: Mutex<Option<AbortHandle>>,
+    /// The request that upgraded it, once it has been.
+    upgraded: Mutex<Option<RequestLine>>,
 }
 
 /// The counters at the trigger, to subtract from at the end of the drain.
@@ -246,11 +254,14 @@ impl Registry {
                 if let Some(abort) = lock(&slot.abort).as_ref() {
                     abort.abort();
                 }
+                let upgraded = lock(&slot.upgraded).clone();
+                let in_flight = lock(&slot.requests).clone();
                 CutConnection {
                     peer: slot.peer,
-                    requests: lock(&slot.requests)
-                        .iter()
-                        .map(|(_, line)| line.clone())
+                    upgraded: upgraded.is_some(),
+                    requests: upgraded
+                        .into_iter()
+                        .chain(in_flight.into_iter().map(|(_, line)| line))
                         .collect(),
                 }
             })
@@ -293,8 +304,9 @@ impl Registry {
 // The serve loop and the layer (feature `http`) are the only callers of what follows.
 #[cfg_attr(not(feature = "http"), allow(dead_code))]
 impl Registry {
-    /// Registers a new connection from `peer`; it counts as open until the handle is dropped.
-    pub(crate) fn open(self: &Arc<Self>, peer: SocketAddr) -> Connection {
+    /// Registers a new connection from `peer`; it counts as open until the handle is dropped,
+    /// and the drain waits for it (it holds `drain`).
+    pub(crate) fn open(self: &Arc<Self>, peer: SocketAddr, drain: RunningGuard) -> Connection {
         self.used.store(true, Ordering::Relaxed);
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         let slot = Arc::new(Slot {
@@ -302,6 +314,7 @@ impl Registry {
             requests: Mutex::new(Vec::new()),
             next_request: AtomicU64::new(0),
             abort: Mutex::new(None),
+            upgraded: Mutex::new(None),
         });
         lock(&self.slots).insert(id, Arc::clone(&slot));
         self.live.fetch_add(1, Ordering::SeqCst);
@@ -309,6 +322,7 @@ impl Registry {
             registry: Arc::clone(self),
             slot,
             id,
+            _drain: drain,
         }
     }
 
@@ -329,6 +343,9 @@ pub(crate) struct Connection {
     registry: Arc<Registry>,
     slot: Arc<Slot>,
     id: u64,
+    /// Held for as long as the connection lives, in its task or (upgraded) in the app's hands:
+    /// the drain waits for it.
+    _drain: RunningGuard,
 }
 
 #[cfg_attr(not(feature = "http"), allow(dead_code))]
@@ -384,6 +401,19 @@ impl Drop for Connection {
 pub(crate) struct RequestGuard {
     registry: Arc<Registry>,
     on: Option<(Arc<Slot>, u64)>,
+}
+
+impl RequestGuard {
+    /// Its response upgraded the connection: the connection is named by this request from now
+    /// on, for as long as it lives.
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
+    pub(crate) fn upgraded(&self) {
+        if let Some((slot, number)) = &self.on {
+            let requests = lock(&slot.requests);
+            let line = requests.iter().find(|(n, _)| n == number);
+            *lock(&slot.upgraded) = line.map(|(_, line)| line.clone());
+        }
+    }
 }
 
 impl Drop for RequestGuard {

@@ -19,9 +19,10 @@
 //!
 //! A request is in flight until its response body has been sent in full, so a streamed response
 //! (SSE) holds the drain until it ends: end the stream at the cancel (a stream that watches
-//! `lc.token()`, see `examples/sse.rs`). A connection upgraded to another protocol (WebSocket)
-//! leaves hyper when the upgrade is done: spawn its handler with [`Lifecycle::spawn`] so the drain
-//! waits for it too.
+//! `lc.token()`, see `examples/streaming.rs`). A connection upgraded to another protocol (a
+//! WebSocket) stays open and counted, and the drain waits for it, until the app drops its socket:
+//! close it at the cancel (send a close frame, as `examples/streaming.rs` does); at the deadline
+//! it is named in the report as cut, `upgraded`, by the request that upgraded it.
 //!
 //! [`Lifecycle::connections`] gives the live counts for a `/stats` endpoint.
 
@@ -29,12 +30,14 @@ use std::future::{Future, IntoFuture};
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
@@ -237,7 +240,8 @@ where
                 },
             };
             let _ = stream.set_nodelay(true);
-            let connection = Arc::new(self.lc.inner.connections.open(peer));
+            let drain = self.lc.inner.tasks.running_guard();
+            let connection = Arc::new(self.lc.inner.connections.open(peer, drain));
             let task = serve_connection(
                 Arc::clone(&builder),
                 stream,
@@ -279,6 +283,10 @@ async fn serve_connection<S, B>(
     B::Data: Send,
     B::Error: Into<BoxError>,
 {
+    let stream = TrackedStream {
+        stream,
+        _connection: Arc::clone(&connection),
+    };
     let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
     tokio::pin!(conn);
     tokio::select! {
@@ -303,6 +311,54 @@ async fn serve_connection<S, B>(
                 }
             }
         }
+    }
+}
+
+/// A connection's socket, holding the connection's registration: when hyper hands the socket
+/// over on an upgrade (a WebSocket), the connection stays open, counted and waited for by the
+/// drain until the app drops it.
+struct TrackedStream {
+    stream: TcpStream,
+    _connection: Arc<crate::connections::Connection>,
+}
+
+impl AsyncRead for TrackedStream {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for TrackedStream {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
     }
 }
 

@@ -758,6 +758,7 @@ mod tests {
         let cut: Vec<CutConnection> = (0..12)
             .map(|n| CutConnection {
                 peer: std::net::SocketAddr::from(([127, 0, 0, 1], 40000 + n as u16)),
+                upgraded: false,
                 requests: if n == 1 {
                     vec![line(1), line(2)]
                 } else {

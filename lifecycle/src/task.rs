@@ -382,12 +382,10 @@ where
     }
 }
 
-/// Something the drain waits for that is not a task of the list: a serve loop's connection.
-/// Counts as running until dropped.
-#[cfg(feature = "http")]
+/// Something the drain waits for that is not a task of the list: a serve loop's connection, which
+/// lives in its own task or, once upgraded, in the app's hands. Counts as running until dropped.
 pub(crate) struct RunningGuard(Arc<Shared>);
 
-#[cfg(feature = "http")]
 impl Drop for RunningGuard {
     fn drop(&mut self) {
         self.0.count.done();
@@ -474,18 +472,15 @@ impl Tasks {
         handle
     }
 
-    /// Spawns a connection of a serve loop: the drain waits for it, but it is not in the task
-    /// list: the connection registry names and aborts it (with its requests) at the deadline.
+    /// Spawns a connection of a serve loop. It is not in the task list: the connection registry
+    /// names and aborts it (with its requests) at the deadline, and its registration holds the
+    /// [`RunningGuard`] the drain waits for.
     #[cfg(feature = "http")]
     pub(crate) fn spawn_connection<F>(&self, name: String, future: F) -> JoinHandle<()>
     where
         F: Future<Output = ()> + Send + 'static,
     {
-        let running = self.running_guard();
-        spawn_named_on_runtime(&TaskName::Given(Cow::Owned(name)), async move {
-            let _running = running;
-            future.await;
-        })
+        spawn_named_on_runtime(&TaskName::Given(Cow::Owned(name)), future)
     }
 
     /// Counts as one running task until dropped: the drain waits for it.

@@ -14,7 +14,7 @@ use lifecycle_tests::{poll_until, Service, PATIENCE};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const SERVER: &str = env!("CARGO_BIN_EXE_conn_server");
-const SSE: &str = env!("CARGO_BIN_EXE_example-sse");
+const STREAMING: &str = env!("CARGO_BIN_EXE_example-streaming");
 
 /// What a loaded machine may add to a bound.
 const SLACK: Duration = Duration::from_secs(3);
@@ -401,7 +401,7 @@ fn h2c_streams_open_at_sigterm_finish_after_the_goaway() {
 
 #[test]
 fn an_sse_stream_ends_cleanly_at_the_cancel_and_does_not_hold_the_drain() {
-    let (server, address) = start(SSE, &[("TICK_MS", "50")]);
+    let (server, address) = start(STREAMING, &[("TICK_MS", "50")]);
     let mut events = BufReader::new(connect(address));
     write!(events.get_mut(), "GET /events HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
     let mut seen = String::new();
@@ -429,4 +429,95 @@ fn an_sse_stream_ends_cleanly_at_the_cancel_and_does_not_hold_the_drain() {
     let line = connections_line(&exited.stderr);
     assert_eq!(count_before(line, " requests in flight"), 1, "{line}");
     assert!(line.ends_with(" 0 cut"), "{line}");
+}
+
+#[test]
+fn a_websocket_gets_a_close_frame_at_the_cancel_and_does_not_hold_the_drain() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+    use tokio_tungstenite::tungstenite::Message;
+
+    let (server, address) = start(STREAMING, &[]);
+    let runtime = runtime();
+    let mut socket = runtime.block_on(async {
+        let tcp = tokio::net::TcpStream::connect(address)
+            .await
+            .expect("connect");
+        let (mut socket, _) = tokio_tungstenite::client_async(format!("ws://{address}/echo"), tcp)
+            .await
+            .expect("WebSocket handshake");
+        socket.send(Message::text("hello")).await.expect("send");
+        let echoed = socket.next().await.expect("an answer").expect("a message");
+        assert_eq!(echoed, Message::text("hello"));
+        socket
+    });
+    // The upgraded connection is still open, and counted, after hyper handed it over.
+    assert_eq!(
+        stats(address).0,
+        2,
+        "the WebSocket and this /stats connection"
+    );
+
+    server.signal("TERM");
+    let close = runtime.block_on(async {
+        loop {
+            match tokio::time::timeout(PATIENCE, socket.next()).await {
+                Ok(Some(Ok(Message::Close(frame)))) => break frame,
+                Ok(Some(Ok(_))) => {}
+                other => panic!("no close frame: {other:?}"),
+            }
+        }
+    });
+    let close = close.expect("a close frame with a code");
+    assert_eq!(close.code, CloseCode::Away);
+    assert_eq!(close.reason.as_str(), "shutting down");
+    // The client answers the close (tungstenite does it on the next poll); the server then drops it.
+    runtime.block_on(async {
+        while let Ok(Some(Ok(_))) = tokio::time::timeout(PATIENCE, socket.next()).await {}
+    });
+    let exited = server.wait_exit();
+    assert_eq!(exited.code(), 0, "stderr:\n{}", exited.stderr);
+    assert!(
+        exited.exited_after < SLACK,
+        "the WebSocket held the drain: {:?} (grace 10 s)",
+        exited.exited_after
+    );
+    let line = connections_line(&exited.stderr);
+    assert_eq!(count_before(line, " open"), 1, "{line}");
+    assert!(line.ends_with(" 0 cut"), "{line}");
+}
+
+#[test]
+fn a_websocket_ignoring_the_cancel_is_cut_at_the_deadline_and_named_upgraded() {
+    let (server, address) = start(SERVER, &[("LIFECYCLE_GRACE", "1s")]);
+    let runtime = runtime();
+    let (socket, local) = runtime.block_on(async {
+        let tcp = tokio::net::TcpStream::connect(address)
+            .await
+            .expect("connect");
+        let local = tcp.local_addr().expect("local address");
+        let (socket, _) = tokio_tungstenite::client_async(format!("ws://{address}/ws"), tcp)
+            .await
+            .expect("WebSocket handshake");
+        (socket, local)
+    });
+    poll_until("the WebSocket counted", || {
+        (stats(address).0 == 2).then_some(())
+    });
+
+    server.signal("TERM");
+    let exited = server.wait_exit();
+    assert_eq!(
+        exited.code(),
+        i32::from(lifecycle::report::EXIT_ABORTED),
+        "stderr:\n{}",
+        exited.stderr
+    );
+    let named = format!("{local} (GET /ws) upgraded");
+    assert!(
+        exited.stderr.contains(&named),
+        "`{named}` not in the report:\n{}",
+        exited.stderr
+    );
+    drop(socket);
 }

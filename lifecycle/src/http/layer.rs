@@ -158,6 +158,11 @@ where
         let this = self.project();
         let response = ready!(this.inner.poll(cx))?;
         let guard = this.guard.take();
+        if response.status() == http::StatusCode::SWITCHING_PROTOCOLS {
+            if let Some(guard) = &guard {
+                guard.upgraded();
+            }
+        }
         Poll::Ready(Ok(response.map(|inner| Counted { inner, guard })))
     }
 }

@@ -1,5 +1,5 @@
 //! A server on `lifecycle::axum::serve` for `tests/e2e_connections.rs`: slow requests, stuck
-//! ones, and `/stats` from `lc.connections()`. It prints `listening on ADDRESS`; the shutdown
+//! ones, a WebSocket that ignores the cancel, and `/stats` from `lc.connections()`. It prints `listening on ADDRESS`; the shutdown
 //! report goes to stderr (no log subscriber). `HEADER_READ_TIMEOUT_MS` sets the serve loop's
 //! header-read timeout; `LIFECYCLE_GRACE` and `LIFECYCLE_DRAIN_DELAY` the runtime's.
 
@@ -7,7 +7,9 @@ use std::collections::HashMap;
 use std::io;
 use std::time::Duration;
 
+use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{Query, State};
+use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use lifecycle::Lifecycle;
@@ -22,6 +24,12 @@ async fn slow(Query(params): Query<HashMap<String, String>>) -> &'static str {
 /// `GET /stuck`: never answers; only the grace deadline ends it.
 async fn stuck() -> &'static str {
     std::future::pending().await
+}
+
+/// `GET /ws`: a WebSocket that reads until the client goes, ignoring the cancel: only the grace
+/// deadline ends it.
+async fn ws_ignoring_the_cancel(ws: WebSocketUpgrade) -> Response {
+    ws.on_upgrade(|mut socket| async move { while let Some(Ok(_)) = socket.recv().await {} })
 }
 
 /// `GET /stats`: the lifecycle's counts, this request included.
@@ -42,6 +50,7 @@ async fn main(lc: Lifecycle) -> io::Result<()> {
     let router = Router::new()
         .route("/slow", get(slow))
         .route("/stuck", get(stuck))
+        .route("/ws", get(ws_ignoring_the_cancel))
         .route("/stats", get(stats))
         .with_state(lc.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
