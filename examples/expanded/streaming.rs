@@ -144,40 +144,28 @@ fn main() -> ::std::process::ExitCode {
     }
     let config = ::lifecycle::__private::Config::new()
         .with_grace(::core::time::Duration::from_millis(10000u64));
-    let config = match config.apply_env() {
-        ::core::result::Result::Ok(config) => config,
-        ::core::result::Result::Err(err) => {
-            return ::lifecycle::__private::startup_failed(err);
-        }
+    let run = move || -> ::core::result::Result<_, ::lifecycle::__private::StartupError> {
+        let config = config.apply_env()?;
+        let runtime = ::lifecycle::__private::runtime(&config)?;
+        let code = runtime
+            .block_on(async move {
+                let sequence = ::lifecycle::__private::Sequence::new(config);
+                let lc = sequence.handle();
+                let report = sequence
+                    .start()?
+                    .run_until_trigger(__lifecycle_checked(__lifecycle_main(lc.clone())))
+                    .await
+                    .drain()
+                    .await
+                    .persist()
+                    .await
+                    .shut_down()
+                    .await;
+                report.log();
+                ::core::result::Result::Ok(report.exit_code())
+            });
+        ::lifecycle::__private::shutdown_runtime(runtime);
+        code
     };
-    let runtime = match ::lifecycle::__private::runtime(&config) {
-        ::core::result::Result::Ok(runtime) => runtime,
-        ::core::result::Result::Err(err) => {
-            return ::lifecycle::__private::startup_failed(err);
-        }
-    };
-    let code = runtime
-        .block_on(async move {
-            let sequence = ::lifecycle::__private::Sequence::new(config);
-            let lc = sequence.handle();
-            let running = match sequence.start() {
-                ::core::result::Result::Ok(running) => running,
-                ::core::result::Result::Err(err) => {
-                    return ::lifecycle::__private::startup_failed(err);
-                }
-            };
-            let report = running
-                .run_until_trigger(__lifecycle_checked(__lifecycle_main(lc.clone())))
-                .await
-                .drain()
-                .await
-                .persist()
-                .await
-                .shut_down()
-                .await;
-            report.log();
-            report.exit_code()
-        });
-    ::lifecycle::__private::shutdown_runtime(runtime);
-    code
+    run().unwrap_or_else(::lifecycle::__private::startup_failed)
 }
