@@ -146,7 +146,8 @@ pub const MAX_CONNECTIONS_NAMED: usize = 100;
 pub struct ConnectionReport {
     /// Open connections and requests in flight when the shutdown was triggered.
     pub at_trigger: ConnectionStats,
-    /// Requests answered in full between the trigger and the end of the drain.
+    /// Requests that ended between the trigger and the end of the drain: answered in full, or
+    /// given up by their client.
     pub requests_finished: u64,
     /// Connections that closed between the trigger and the end of the drain (not cut).
     pub connections_closed: u64,
