@@ -8,6 +8,9 @@
 //!   sending new calls during the drain delay, and nothing in flight is cut;
 //! - health `Watch` streams ending at the cancel: a `Watch` never ends by itself, and an open
 //!   stream would otherwise hold the server's graceful shutdown until the grace runs out;
+//! - `lifecycle::http::InFlightLayer` on tonic's server: the calls in flight (a `Watch` stream
+//!   included) are counted in `lc.connections()` and in the shutdown report (in flight at the
+//!   trigger, finished, cut at the deadline);
 //! - a small service without code generation (`demo.Jobs/Run`: answers after the milliseconds it
 //!   is asked for), so the example needs no `protoc`.
 //!
@@ -158,8 +161,10 @@ async fn main(lc: Lifecycle) -> Result<(), Box<dyn std::error::Error + Send + Sy
 
     // tonic's own graceful shutdown: at the cancel it stops accepting, sends HTTP/2 GOAWAY on
     // every connection and waits for the calls in flight; the lifecycle's grace bounds the wait.
+    // The in-flight layer counts the calls for the report; tonic runs its own connections.
     tonic::transport::Server::builder()
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        .layer(lifecycle::http::InFlightLayer::new(&lc))
         .add_service(health)
         .add_service(jobs::JobsServer)
         .serve_with_incoming_shutdown(TcpIncoming::from(listener), lc.cancelled_owned())

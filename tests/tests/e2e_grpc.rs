@@ -141,6 +141,16 @@ async fn health_flips_at_the_trigger_and_every_call_in_flight_is_answered() {
         "the drain should have cut nothing:\n{}",
         exited.stderr
     );
+    // The in-flight layer counted the 20 calls and the Watch stream at the trigger, and the
+    // deadline cut none.
+    assert!(
+        exited
+            .stderr
+            .contains("21 requests in flight at the trigger")
+            && exited.stderr.contains(" 0 cut"),
+        "the report's counts:\n{}",
+        exited.stderr
+    );
     // The exit came when the last call was answered, not at the end of the 20 s grace.
     assert!(
         signalled.elapsed() < Duration::from_secs(10),
