@@ -1,5 +1,6 @@
 //! Listening: the watchdog thread started for one lifecycle, what it hears turned into triggers,
-//! and the notes it leaves logged from the app's runtime.
+//! and the notes it leaves logged from the app's runtime. Also the other direction of the
+//! conversation with the service manager: systemd's notifications and watchdog pings.
 
 use std::sync::{Arc, Weak};
 
@@ -8,6 +9,7 @@ use tokio::sync::mpsc;
 use crate::config::Config;
 use crate::log::{log_or_stderr, quietly};
 use crate::signal::{Signal, SignalError};
+use crate::systemd;
 use crate::trigger::{Trigger, Triggers};
 use crate::watchdog::{self, Ears, Rules};
 
@@ -55,6 +57,39 @@ pub(crate) fn listen(config: &Config, triggers: &Arc<Triggers>) -> Result<(), Si
         );
     }
     Ok(())
+}
+
+/// Connects to systemd when `NOTIFY_SOCKET` is set (a bad value is a warning, and the service
+/// runs as without it), and when `WATCHDOG_USEC` is set for this process, sends `WATCHDOG=1` at
+/// half that interval until the trigger.
+///
+/// The pings come from a task on the app's runtime, not from the watchdog thread: systemd's
+/// watchdog exists to notice a service that hangs, and a runtime that no longer runs tasks is
+/// exactly that. Pinging from a thread the app cannot block would keep a hung service alive.
+pub(crate) fn notify_systemd(triggers: &Triggers) {
+    match triggers.watch.notify_systemd() {
+        Ok(true) => {}
+        Ok(false) => return,
+        Err(warning) => return log_or_stderr(tracing::Level::WARN, &warning),
+    }
+    let every = match systemd::watchdog_interval() {
+        Ok(Some(every)) => every,
+        Ok(None) => return,
+        Err(warning) => return log_or_stderr(tracing::Level::WARN, &warning),
+    };
+    let watch = Arc::clone(&triggers.watch);
+    let stop = triggers.triggered.clone();
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                biased;
+                () = stop.cancelled() => break,
+                _ = ticks.tick() => watch.alive(),
+            }
+        }
+    });
 }
 
 /// What the watchdog thread heard, logged from the app's runtime (the watchdog never writes).

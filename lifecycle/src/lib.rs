@@ -77,6 +77,7 @@
 
 #[cfg(feature = "axum")]
 pub mod axum;
+pub mod budget;
 pub mod config;
 mod drain;
 pub mod failure;
@@ -92,6 +93,7 @@ pub mod sequence;
 pub mod signal;
 mod startup;
 mod state;
+mod systemd;
 mod task;
 mod trigger;
 mod watchdog;
@@ -113,6 +115,7 @@ pub use lifecycle_macros::{component, main, on_shutdown, persist};
 /// What the attributes' generated code calls. Not a public API: it may change in any release.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::budget::print_budget_and_exit_if_asked;
     pub use crate::config::Flavor;
     pub use crate::run::{runtime, shutdown_runtime};
     pub use crate::startup::startup_failed;
