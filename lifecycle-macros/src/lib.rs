@@ -95,6 +95,8 @@ use proc_macro::TokenStream;
 ///     // Start-up errors (a bad override, no runtime, no signals) leave through `?`.
 ///     let run = move || -> Result<_, lifecycle::__private::StartupError> {
 ///         let config = config.apply_env()?;           // LIFECYCLE_GRACE, ...
+///         // LIFECYCLE_PRINT_BUDGET=1: print the budget, exit 0 (nothing has started yet).
+///         lifecycle::__private::print_budget_and_exit_if_asked(&config)?;
 ///         let runtime = lifecycle::__private::runtime(&config)?;
 ///         let code = runtime.block_on(async move {
 ///             let sequence = lifecycle::Sequence::new(config);

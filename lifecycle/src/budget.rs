@@ -200,7 +200,11 @@ impl fmt::Display for Budget {
         writeln!(f, "hard_deadline_ms={}", ms(self.hard_deadline()))?;
         let min = self.min_termination_grace_period_seconds();
         writeln!(f, "min_termination_grace_period_seconds={}", secs(min))?;
-        writeln!(f, "min_timeout_stop_sec={}", secs(self.min_timeout_stop_sec()))
+        writeln!(
+            f,
+            "min_timeout_stop_sec={}",
+            secs(self.min_timeout_stop_sec())
+        )
     }
 }
 

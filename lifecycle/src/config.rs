@@ -85,6 +85,8 @@ pub enum Flavor {
 /// Durations of any size are accepted: every deadline computed from them saturates (a grace of
 /// `u64::MAX` seconds means "no deadline"), it never overflows.
 ///
+/// `LIFECYCLE_PRINT_BUDGET=1` prints the resulting [budget](crate::budget) instead of starting.
+///
 /// # Examples
 ///
 /// ```

@@ -66,6 +66,20 @@
 //! [`run`] does the same as `#[lifecycle::main]`; inside a runtime you already have, drive a
 //! [`Sequence`] yourself (its docs show the chain), or call [`Sequence::run`].
 //!
+//! # Platforms
+//!
+//! The worst case is known before the service starts: run the binary with
+//! `LIFECYCLE_PRINT_BUDGET=1` and it prints its [`budget`] (and the Kubernetes
+//! `terminationGracePeriodSeconds` and systemd `TimeoutStopSec` it implies) instead of starting.
+//!
+//! Under systemd (`Type=notify`, `NOTIFY_SOCKET` set), [`Sequence::start`] reaches the
+//! notification socket (a path or an abstract `@name`) and the sequence reports to it: `READY=1`
+//! when readiness becomes Ready, `WATCHDOG=1` at half of `WATCHDOG_USEC` while running (from a
+//! task on the app's runtime, so that a hung runtime stops the pings), `STOPPING=1` at the
+//! trigger, one `STATUS=` per phase, and with each shutdown phase `EXTEND_TIMEOUT_USEC=` up to the
+//! hard deadline plus a second. The socket is never waited on; an unusable `NOTIFY_SOCKET` is a
+//! warning at start-up. Without the variable nothing is sent.
+//!
 //! # Logging
 //!
 //! Events go through `tracing` with stable field names (`trigger`, `exit_code`, `hook`, `kind`,
@@ -115,7 +129,11 @@ pub use lifecycle_macros::{component, main, on_shutdown, persist};
 /// What the attributes' generated code calls. Not a public API: it may change in any release.
 #[doc(hidden)]
 pub mod __private {
+<<<<<<< HEAD
     pub use crate::budget::print_budget_and_exit_if_asked;
+=======
+    pub use crate::budget::print_budget as budget;
+>>>>>>> 21647b0 (budget, systemd: the print-budget step in the generated main; examples/systemd unit and README; README and k8s numbers from the binary)
     pub use crate::config::Flavor;
     pub use crate::run::{runtime, shutdown_runtime};
     pub use crate::startup::startup_failed;

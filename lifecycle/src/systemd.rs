@@ -63,7 +63,9 @@ impl Notifier {
             }
         };
         let socket = UnixDatagram::unbound().map_err(|err| err.to_string())?;
-        socket.set_nonblocking(true).map_err(|err| err.to_string())?;
+        socket
+            .set_nonblocking(true)
+            .map_err(|err| err.to_string())?;
         Ok(Self { socket, to })
     }
 
@@ -111,12 +113,14 @@ pub(crate) fn watchdog_interval() -> Result<Option<Duration>, String> {
     };
     if let Some(pid) = std::env::var_os(WATCHDOG_PID) {
         // Meant for another process (a parent that exec'd us under a different pid, say).
-        if pid.to_str().and_then(|pid| pid.trim().parse::<u32>().ok()) != Some(std::process::id())
-        {
+        if pid.to_str().and_then(|pid| pid.trim().parse::<u32>().ok()) != Some(std::process::id()) {
             return Ok(None);
         }
     }
-    match usec.to_str().and_then(|usec| usec.trim().parse::<u64>().ok()) {
+    match usec
+        .to_str()
+        .and_then(|usec| usec.trim().parse::<u64>().ok())
+    {
         Some(usec) if usec > 0 => Ok(Some(Duration::from_micros(usec) / 2)),
         _ => Err(format!(
             "lifecycle: {WATCHDOG_USEC}={usec:?} ignored: expected a number of microseconds \

@@ -118,7 +118,10 @@ fn systemd_hears_ready_then_stopping_then_each_phase_with_the_time_left() {
     let extensions: Vec<u64> = messages[2..7]
         .iter()
         .map(|lines| {
-            let found = lines.iter().filter_map(|line| extension(line)).collect::<Vec<_>>();
+            let found = lines
+                .iter()
+                .filter_map(|line| extension(line))
+                .collect::<Vec<_>>();
             assert_eq!(found.len(), 1, "one extension per phase: {lines:?}");
             found[0]
         })
@@ -158,11 +161,18 @@ fn watchdog_pings_come_at_half_the_interval_while_running_only() {
 
     let messages = systemd.received();
     let is_ping = |lines: &Vec<String>| lines == &["WATCHDOG=1"];
-    let ready = messages.iter().position(|m| m.contains(&"READY=1".to_owned()));
-    let stopping = messages.iter().position(|m| m.contains(&"STOPPING=1".to_owned()));
+    let ready = messages
+        .iter()
+        .position(|m| m.contains(&"READY=1".to_owned()));
+    let stopping = messages
+        .iter()
+        .position(|m| m.contains(&"STOPPING=1".to_owned()));
     let (ready, stopping) = (ready.expect("READY=1"), stopping.expect("STOPPING=1"));
     let pings = messages.iter().filter(|m| is_ping(m)).count();
-    let between = messages[ready..stopping].iter().filter(|m| is_ping(m)).count();
+    let between = messages[ready..stopping]
+        .iter()
+        .filter(|m| is_ping(m))
+        .count();
     assert_eq!(pings, between, "pings only while running: {messages:?}");
     // One at once, then one every 100 ms: never more than that; fewer only on a machine so busy
     // that half of them were late.
@@ -191,7 +201,10 @@ fn a_watchdog_meant_for_another_process_gets_no_pings() {
     let exited = service.wait_exit();
     assert_eq!(exited.code(), 0, "stderr:\n{}", exited.stderr);
     let messages = systemd.received();
-    assert!(messages.len() >= 8, "the notifications still came: {messages:?}");
+    assert!(
+        messages.len() >= 8,
+        "the notifications still came: {messages:?}"
+    );
     assert!(
         !messages.iter().any(|m| m == &["WATCHDOG=1"]),
         "{messages:?}"
@@ -207,7 +220,11 @@ fn without_notify_socket_nothing_is_sent_and_nothing_is_said() {
     let exited = service.wait_exit();
     assert_eq!(exited.code(), 0, "stderr:\n{}", exited.stderr);
     assert_eq!(systemd.received(), Vec::<Vec<String>>::new());
-    assert!(!exited.stderr.contains("NOTIFY_SOCKET"), "{}", exited.stderr);
+    assert!(
+        !exited.stderr.contains("NOTIFY_SOCKET"),
+        "{}",
+        exited.stderr
+    );
     assert!(!exited.stderr.contains("WATCHDOG"), "{}", exited.stderr);
 }
 
@@ -229,7 +246,11 @@ fn a_notify_socket_that_leads_nowhere_is_a_warning_not_a_failure() {
             "{address}: the warning names the variable and says why:\n{}",
             exited.stderr
         );
-        assert!(exited.stderr.contains("trigger: SIGTERM"), "{}", exited.stderr);
+        assert!(
+            exited.stderr.contains("trigger: SIGTERM"),
+            "{}",
+            exited.stderr
+        );
     }
 }
 

@@ -1,0 +1,95 @@
+//! `LIFECYCLE_PRINT_BUDGET=1`: the binary prints its shutdown budget and the platform settings it
+//! implies, and exits 0 without starting. Checked on the `batch` example (generated `main`) and
+//! the `fixture` (`lifecycle::run`).
+#![cfg(unix)]
+
+use std::time::Duration;
+
+use lifecycle_tests::{ScratchDir, Service};
+
+const BATCH: &str = env!("CARGO_BIN_EXE_example-batch");
+const FIXTURE: &str = env!("CARGO_BIN_EXE_fixture");
+
+#[test]
+fn the_budget_follows_the_code_and_the_overrides_and_nothing_starts() {
+    let state = ScratchDir::new("budget");
+    let never_made = state.path().join("never-made");
+    let state_dir = never_made.to_str().unwrap();
+    // `batch` says `grace = "30s"` and has one free hook (order 10, timeout 2 s); the overrides
+    // change the grace and add a drain delay.
+    let service = Service::start(
+        BATCH,
+        &[],
+        &[
+            ("LIFECYCLE_PRINT_BUDGET", "1"),
+            ("LIFECYCLE_GRACE", "7s"),
+            ("LIFECYCLE_DRAIN_DELAY", "2500ms"),
+            ("STATE_DIR", state_dir),
+        ],
+    );
+    let exited = service.wait_exit_within(Duration::from_secs(10));
+    assert_eq!(exited.code(), 0, "stderr:\n{}", exited.stderr);
+    assert_eq!(
+        exited.stdout,
+        [
+            "grace_ms=7000",
+            "drain_delay_ms=2500",
+            "hook_budget_ms=2000",
+            "hooks=1",
+            "worst_case_ms=11500",
+            "deadline_margin_ms=1000",
+            "hard_deadline_ms=12500",
+            "min_termination_grace_period_seconds=14",
+            "min_timeout_stop_sec=14",
+        ]
+    );
+    assert_eq!(exited.stderr, "", "no report: nothing ran");
+    assert!(
+        !never_made.exists(),
+        "main did not run (it creates STATE_DIR)"
+    );
+}
+
+#[test]
+fn run_prints_the_same_budget() {
+    let service = Service::start(FIXTURE, &["serve"], &[("LIFECYCLE_PRINT_BUDGET", "yes")]);
+    let exited = service.wait_exit_within(Duration::from_secs(10));
+    assert_eq!(exited.code(), 0, "stderr:\n{}", exited.stderr);
+    // grace 10 s, no free hooks (its hooks are added by main, which did not run)
+    assert!(
+        exited
+            .stdout
+            .starts_with(&["grace_ms=10000".to_owned(), "drain_delay_ms=0".to_owned()]),
+        "{:?}",
+        exited.stdout
+    );
+    assert!(exited.stdout.contains(&"worst_case_ms=10000".to_owned()));
+    assert!(!exited.stdout.contains(&"ready".to_owned()));
+}
+
+#[test]
+fn a_bad_override_still_exits_78_naming_the_variable() {
+    for (variable, value) in [
+        ("LIFECYCLE_GRACE", "30x"),
+        ("LIFECYCLE_PRINT_BUDGET", "please"),
+    ] {
+        let env = [("LIFECYCLE_PRINT_BUDGET", "1"), (variable, value)];
+        let service = Service::start(BATCH, &[], &env);
+        let exited = service.wait_exit_within(Duration::from_secs(10));
+        assert_eq!(exited.code(), 78, "{variable}: stderr:\n{}", exited.stderr);
+        assert!(
+            exited.stderr.contains(&format!("{variable}=\"{value}\"")),
+            "{}",
+            exited.stderr
+        );
+        assert!(exited.stdout.is_empty(), "{:?}", exited.stdout);
+    }
+}
+
+#[test]
+fn off_means_start_as_usual() {
+    let mut service = Service::start(FIXTURE, &["serve"], &[("LIFECYCLE_PRINT_BUDGET", "0")]);
+    service.wait_for("ready");
+    service.signal("TERM");
+    assert_eq!(service.wait_exit().code(), 0);
+}
