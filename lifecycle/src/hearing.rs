@@ -3,6 +3,7 @@
 //! conversation with the service manager: systemd's notifications and watchdog pings.
 
 use std::sync::{Arc, Weak};
+use std::time::Duration;
 
 use tokio::sync::mpsc;
 
@@ -79,14 +80,16 @@ pub(crate) fn notify_systemd(triggers: &Triggers) {
     };
     let watch = Arc::clone(&triggers.watch);
     let stop = triggers.triggered.clone();
+    // At least a millisecond apart: an absurd `WATCHDOG_USEC=1` must not spin a core. `sleep`,
+    // not `interval`: it saturates where an interval's next tick would overflow the clock.
+    let every = every.max(Duration::from_millis(1));
     tokio::spawn(async move {
-        let mut ticks = tokio::time::interval(every);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
+        while !stop.is_cancelled() {
+            watch.alive();
             tokio::select! {
                 biased;
-                () = stop.cancelled() => break,
-                _ = ticks.tick() => watch.alive(),
+                () = stop.cancelled() => {}
+                () = tokio::time::sleep(every) => {}
             }
         }
     });

@@ -12,11 +12,12 @@
 //! thread, given a few milliseconds, and abandoned if the write blocks.
 
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicU8, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
+use crate::lock::lock;
 use crate::log::{log_or_stderr, whole_ms, write_within, Millis};
 use crate::signal::{Listener, Signal, SignalError};
 use crate::systemd::{extend_line, status_line, Notifier, EXIT_SLACK};
@@ -88,6 +89,9 @@ pub(crate) struct Watch {
     final_code: AtomicI32,
     /// systemd's notification socket, once start-up found one in `NOTIFY_SOCKET`.
     systemd: OnceLock<Notifier>,
+    /// Set with `STOPPING=1`: no `WATCHDOG=1` may follow it (held only around a send that
+    /// never waits).
+    systemd_stopping: Mutex<bool>,
 }
 
 impl Watch {
@@ -98,6 +102,7 @@ impl Watch {
             phase: AtomicU8::new(Phase::Running as u8),
             final_code: AtomicI32::new(-1),
             systemd: OnceLock::new(),
+            systemd_stopping: Mutex::new(false),
         }
     }
 
@@ -151,13 +156,18 @@ impl Watch {
     pub(crate) fn stopping(&self, why: &dyn std::fmt::Display) {
         if self.systemd.get().is_some() {
             let status = status_line(&format!("stopping: {why}"));
+            let mut stopping = lock(&self.systemd_stopping);
+            *stopping = true;
             self.tell_systemd(&["STOPPING=1", &status], true);
         }
     }
 
-    /// Keeps systemd's watchdog fed while running: `WATCHDOG=1`.
+    /// Keeps systemd's watchdog fed while running: `WATCHDOG=1`, never after `STOPPING=1`.
     pub(crate) fn alive(&self) {
-        self.tell_systemd(&["WATCHDOG=1"], false);
+        let stopping = lock(&self.systemd_stopping);
+        if !*stopping {
+            self.tell_systemd(&["WATCHDOG=1"], false);
+        }
     }
 
     /// Sends `lines` in one datagram, with `EXTEND_TIMEOUT_USEC=` (the time to the hard deadline

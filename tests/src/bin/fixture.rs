@@ -108,8 +108,8 @@ fn main() -> ExitCode {
                 .with_hook_timeout(Duration::from_secs(2)),
             |lc| async move {
                 let pause = || tokio::time::sleep(Duration::from_millis(100));
-                lc.add_hook(Hook::persist("save", move || pause()));
-                lc.add_hook(Hook::on_shutdown("close", move || pause()));
+                lc.add_hook(Hook::persist("save", pause));
+                lc.add_hook(Hook::on_shutdown("close", pause));
                 let token = lc.token();
                 lc.spawn_named("job", async move {
                     token.cancelled().await;
