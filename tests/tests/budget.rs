@@ -73,7 +73,14 @@ fn a_bad_override_still_exits_78_naming_the_variable() {
         ("LIFECYCLE_GRACE", "30x"),
         ("LIFECYCLE_PRINT_BUDGET", "please"),
     ] {
-        let env = [("LIFECYCLE_PRINT_BUDGET", "1"), (variable, value)];
+        // Were main to run, it would write into STATE_DIR: a scratch directory, not the tree.
+        let state = ScratchDir::new("budget-bad");
+        let state_dir = state.path().to_str().unwrap();
+        let env = [
+            ("LIFECYCLE_PRINT_BUDGET", "1"),
+            ("STATE_DIR", state_dir),
+            (variable, value),
+        ];
         let service = Service::start(BATCH, &[], &env);
         let exited = service.wait_exit_within(Duration::from_secs(10));
         assert_eq!(exited.code(), 78, "{variable}: stderr:\n{}", exited.stderr);
