@@ -178,6 +178,17 @@ pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
 ///         ]
 ///     }
 /// }
+///
+/// // The same hooks with empty bodies, for the budget `LIFECYCLE_PRINT_BUDGET=1` prints before
+/// // start-up (not emitted for a generic impl).
+/// #[linkme::distributed_slice(lifecycle::__private::COMPONENT_HOOKS)]
+/// static HOOKS: fn() -> Vec<lifecycle::Hook> = || vec![
+///     lifecycle::Hook::on_shutdown(concat!(module_path!(), "::Db::close"), || async {})
+///         .with_order(100)
+///         .with_timeout(Duration::from_millis(5000)),
+///     lifecycle::Hook::persist_blocking(concat!(module_path!(), "::Db::save_offsets"), || {})
+///         .with_every(Duration::from_millis(10000)),
+/// ];
 /// ```
 #[proc_macro_attribute]
 pub fn component(args: TokenStream, item: TokenStream) -> TokenStream {

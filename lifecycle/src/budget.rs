@@ -10,14 +10,19 @@
 //! $ LIFECYCLE_PRINT_BUDGET=1 LIFECYCLE_GRACE=20s ./http_server
 //! grace_ms=20000
 //! drain_delay_ms=5000
-//! hook_budget_ms=1000
-//! hooks=1
-//! worst_case_ms=26000
+//! hook_budget_ms=5000
+//! hooks=3
+//! worst_case_ms=30000
 //! deadline_margin_ms=1000
-//! hard_deadline_ms=27000
-//! min_termination_grace_period_seconds=28
-//! min_timeout_stop_sec=28
+//! hard_deadline_ms=31000
+//! min_termination_grace_period_seconds=32
+//! min_timeout_stop_sec=32
 //! ```
+//!
+//! The hooks counted are the ones the attributes declare: free functions, and the methods of
+//! every non-generic `#[lifecycle::component]` impl in the binary, each component counted once
+//! whether `main` manages it or not (see [`Budget::before_start`]). Hooks added by hand
+//! ([`Lifecycle::add_hook`](crate::Lifecycle::add_hook)) are known only once `main` runs.
 //!
 //! `#[lifecycle::main]` and [`run`](crate::run) both honour the variable, after the other
 //! `LIFECYCLE_*` overrides are applied (a bad one still exits 78, naming it).
@@ -87,10 +92,13 @@ impl Budget {
         }
     }
 
-    /// The budget a binary knows before it starts: `config` and the free-function hooks
-    /// (`#[lifecycle::on_shutdown]` / `#[lifecycle::persist]` on functions). Hooks of
-    /// components are added when `main` [manages](crate::Lifecycle::manage) them, so they are
-    /// not counted here.
+    /// The budget a binary knows before it starts: `config`, the free-function hooks
+    /// (`#[lifecycle::on_shutdown]` / `#[lifecycle::persist]` on functions), and the hooks of
+    /// every `#[lifecycle::component]` impl in the binary, as if each were
+    /// [managed](crate::Lifecycle::manage): a component managed twice costs no more (its hooks
+    /// share their orders, and hooks of one order run concurrently), one never managed is
+    /// counted anyway (the budget errs long). A generic component is not counted: its hooks are
+    /// known only once `main` manages it.
     ///
     /// # Examples
     ///
@@ -107,6 +115,11 @@ impl Budget {
         let sequence = Sequence::new(config.clone());
         sequence.register_free_hooks();
         let lc = sequence.handle();
+        for declared in crate::__private::COMPONENT_HOOKS {
+            for hook in declared() {
+                lc.add_hook(hook);
+            }
+        }
         Self::new(config, lc.hook_budget(), lc.hooks().len())
     }
 

@@ -129,11 +129,9 @@ pub use lifecycle_macros::{component, main, on_shutdown, persist};
 /// What the attributes' generated code calls. Not a public API: it may change in any release.
 #[doc(hidden)]
 pub mod __private {
-<<<<<<< HEAD
     pub use crate::budget::print_budget_and_exit_if_asked;
-=======
+
     pub use crate::budget::print_budget as budget;
->>>>>>> 21647b0 (budget, systemd: the print-budget step in the generated main; examples/systemd unit and README; README and k8s numbers from the binary)
     pub use crate::config::Flavor;
     pub use crate::run::{runtime, shutdown_runtime};
     pub use crate::startup::startup_failed;
@@ -163,4 +161,9 @@ pub mod __private {
 
     /// The hooks a component hands over (the return type of [`Component::hooks`]).
     pub type Hooks = Vec<Hook>;
+
+    /// The hooks of every (non-generic) `#[lifecycle::component]` impl in the binary, with bodies
+    /// that do nothing: what the budget printed before start-up counts.
+    #[linkme::distributed_slice]
+    pub static COMPONENT_HOOKS: [fn() -> Hooks];
 }

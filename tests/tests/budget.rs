@@ -15,8 +15,10 @@ fn the_budget_follows_the_code_and_the_overrides_and_nothing_starts() {
     let state = ScratchDir::new("budget");
     let never_made = state.path().join("never-made");
     let state_dir = never_made.to_str().unwrap();
-    // `batch` says `grace = "30s"` and has one free hook (order 10, timeout 2 s); the overrides
-    // change the grace and add a drain delay.
+    // `batch` says `grace = "30s"`. Its hooks: `Export::publish` (persist, 10 s), the free
+    // `notify` (order 10, 2 s) and `RunLock::release` (order 100, no timeout of its own, so the
+    // hook timeout). The overrides change the grace and the hook timeout and add a drain delay:
+    // hooks 10 + 2 + 3 s; worst case 2.5 + 7 + 15 s; hard deadline + 1 s; 25.5 s rounded up + 1.
     let service = Service::start(
         BATCH,
         &[],
@@ -24,6 +26,7 @@ fn the_budget_follows_the_code_and_the_overrides_and_nothing_starts() {
             ("LIFECYCLE_PRINT_BUDGET", "1"),
             ("LIFECYCLE_GRACE", "7s"),
             ("LIFECYCLE_DRAIN_DELAY", "2500ms"),
+            ("LIFECYCLE_HOOK_TIMEOUT", "3s"),
             ("STATE_DIR", state_dir),
         ],
     );
@@ -34,13 +37,13 @@ fn the_budget_follows_the_code_and_the_overrides_and_nothing_starts() {
         [
             "grace_ms=7000",
             "drain_delay_ms=2500",
-            "hook_budget_ms=2000",
-            "hooks=1",
-            "worst_case_ms=11500",
+            "hook_budget_ms=15000",
+            "hooks=3",
+            "worst_case_ms=24500",
             "deadline_margin_ms=1000",
-            "hard_deadline_ms=12500",
-            "min_termination_grace_period_seconds=14",
-            "min_timeout_stop_sec=14",
+            "hard_deadline_ms=25500",
+            "min_termination_grace_period_seconds=27",
+            "min_timeout_stop_sec=27",
         ]
     );
     assert_eq!(exited.stderr, "", "no report: nothing ran");
@@ -55,7 +58,8 @@ fn run_prints_the_same_budget() {
     let service = Service::start(FIXTURE, &["serve"], &[("LIFECYCLE_PRINT_BUDGET", "yes")]);
     let exited = service.wait_exit_within(Duration::from_secs(10));
     assert_eq!(exited.code(), 0, "stderr:\n{}", exited.stderr);
-    // grace 10 s, no free hooks (its hooks are added by main, which did not run)
+    // grace 10 s, no free hooks and no components (its hooks are added by main, which did not
+    // run, through `lc.add_hook`: only the attributes' hooks are known before start)
     assert!(
         exited
             .stdout
