@@ -82,6 +82,18 @@ pub struct Budget {
 impl Budget {
     /// The budget of `config` with hooks worth `hook_budget` (`hooks` of them: see
     /// [`Lifecycle::hook_budget`](crate::Lifecycle::hook_budget)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use lifecycle::budget::Budget;
+    /// use lifecycle::Config;
+    ///
+    /// let budget = Budget::new(&Config::new(), Duration::from_secs(4), 2);
+    /// assert_eq!(budget.hook_budget(), Duration::from_secs(4));
+    /// assert_eq!(budget.hooks(), 2);
+    /// ```
     pub fn new(config: &Config, hook_budget: Duration, hooks: usize) -> Self {
         Self {
             grace: config.grace(),
@@ -124,31 +136,99 @@ impl Budget {
     }
 
     /// [`Config::grace`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use lifecycle::budget::Budget;
+    /// use lifecycle::Config;
+    ///
+    /// let config = Config::new().with_grace(Duration::from_secs(12));
+    /// assert_eq!(Budget::new(&config, Duration::ZERO, 0).grace(), Duration::from_secs(12));
+    /// ```
     pub fn grace(&self) -> Duration {
         self.grace
     }
 
     /// [`Config::drain_delay`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use lifecycle::budget::Budget;
+    /// use lifecycle::Config;
+    ///
+    /// let config = Config::new().with_drain_delay(Duration::from_secs(3));
+    /// assert_eq!(Budget::new(&config, Duration::ZERO, 0).drain_delay(), Duration::from_secs(3));
+    /// ```
     pub fn drain_delay(&self) -> Duration {
         self.drain_delay
     }
 
     /// The longest the persist and shutdown hooks can take together.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use lifecycle::budget::Budget;
+    /// use lifecycle::Config;
+    ///
+    /// let budget = Budget::new(&Config::new(), Duration::from_secs(7), 3);
+    /// assert_eq!(budget.hook_budget(), Duration::from_secs(7));
+    /// ```
     pub fn hook_budget(&self) -> Duration {
         self.hook_budget
     }
 
     /// How many hooks the hook budget counts.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use lifecycle::budget::Budget;
+    /// use lifecycle::Config;
+    ///
+    /// assert_eq!(Budget::new(&Config::new(), Duration::from_secs(7), 3).hooks(), 3);
+    /// ```
     pub fn hooks(&self) -> usize {
         self.hooks
     }
 
     /// [`Config::deadline_margin`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use lifecycle::budget::Budget;
+    /// use lifecycle::Config;
+    ///
+    /// let config = Config::new().with_deadline_margin(Duration::from_millis(250));
+    /// let budget = Budget::new(&config, Duration::ZERO, 0);
+    /// assert_eq!(budget.deadline_margin(), Duration::from_millis(250));
+    /// ```
     pub fn deadline_margin(&self) -> Duration {
         self.deadline_margin
     }
 
     /// Drain delay + grace + hook budget (see [`Config::worst_case_shutdown`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use lifecycle::budget::Budget;
+    /// use lifecycle::Config;
+    ///
+    /// let config = Config::new().with_drain_delay(Duration::from_secs(5));
+    /// let budget = Budget::new(&config, Duration::from_secs(2), 1);
+    /// assert_eq!(budget.worst_case(), config.worst_case_shutdown(Duration::from_secs(2)));
+    /// assert_eq!(budget.worst_case(), Duration::from_secs(5 + 30 + 2));
+    /// ```
     pub fn worst_case(&self) -> Duration {
         self.drain_delay
             .saturating_add(self.grace)
@@ -157,6 +237,19 @@ impl Budget {
 
     /// The worst case plus the deadline margin: the process is gone by then, whatever its code
     /// does (exit code 4). [`Duration::MAX`] means no deadline.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use lifecycle::budget::Budget;
+    /// use lifecycle::Config;
+    ///
+    /// let config = Config::new();
+    /// let budget = Budget::new(&config, Duration::from_secs(2), 1);
+    /// assert_eq!(budget.hard_deadline(), config.hard_deadline(Duration::from_secs(2)));
+    /// assert_eq!(budget.hard_deadline(), Duration::from_secs(30 + 2 + 1));
+    /// ```
     pub fn hard_deadline(&self) -> Duration {
         self.worst_case().saturating_add(self.deadline_margin)
     }
@@ -190,8 +283,20 @@ impl Budget {
     }
 
     /// The least systemd `TimeoutStopSec` (in seconds) that lets the shutdown end on its own:
-    /// the same figure as [`min_termination_grace_period_seconds`](Self::min_termination_grace_period_seconds)
+    /// the same figure as
+    /// [`min_termination_grace_period_seconds`](Self::min_termination_grace_period_seconds)
     /// (systemd's countdown starts at the stop signal). `None` means `TimeoutStopSec=infinity`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use lifecycle::budget::Budget;
+    /// use lifecycle::Config;
+    ///
+    /// let budget = Budget::new(&Config::new(), Duration::from_secs(2), 1);
+    /// assert_eq!(budget.min_timeout_stop_sec(), Some(30 + 2 + 1 + 1));
+    /// ```
     pub fn min_timeout_stop_sec(&self) -> Option<u64> {
         self.min_termination_grace_period_seconds()
     }

@@ -77,7 +77,8 @@ impl Phase {
 }
 
 /// What the sequence tells the watchdog: the hard deadline, the phase, the final exit code. It
-/// passes the same news on to systemd when the service runs under it (see [`Watch::notify_systemd`]).
+/// passes the same news on to systemd when the service runs under it
+/// (see [`Watch::notify_systemd`]).
 pub(crate) struct Watch {
     /// When the process must be gone; `None` until the trigger (or when it lies past the end of
     /// time).
