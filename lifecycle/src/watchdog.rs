@@ -192,6 +192,11 @@ impl Watch {
         let code = u8::try_from(self.final_code.load(Ordering::Relaxed)).unwrap_or(DEADLINE_CODE);
         let phase = Phase::from_u8(self.phase.load(Ordering::Relaxed));
         let budget = Duration::from_millis(self.budget_ms.load(Ordering::Relaxed));
+        let overran = format!(
+            "hard deadline passed ({}): exit code {code}",
+            phase.status()
+        );
+        self.tell_systemd(&[&status_line(&overran)], false);
         force_exit(
             code,
             format!(

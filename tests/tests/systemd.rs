@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use lifecycle_tests::Service;
 
 const FIXTURE: &str = env!("CARGO_BIN_EXE_fixture");
+const FAULTY: &str = env!("CARGO_BIN_EXE_faulty");
 
 /// The `phases` scenario's hard deadline plus the second of slack every extension adds:
 /// drain delay 0.3 s + grace 10 s + hooks 2 s + 2 s, the 1 s deadline margin, then 1 s.
@@ -275,4 +276,52 @@ fn a_systemd_that_stops_reading_cannot_hold_the_service() {
     let exited = service.wait_exit_within(Duration::from_secs(10));
     assert_eq!(exited.code(), 0, "stderr:\n{}", exited.stderr);
     assert!(systemd.queued() > 0, "the queue filled up");
+}
+
+#[test]
+fn a_hung_runtime_stops_the_pings_and_systemd_still_hears_the_stop_and_the_deadline() {
+    // `hang`: a current-thread runtime whose main blocks the thread 300 ms after Ready. Pings
+    // every 50 ms until then; none after. SIGTERM still reaches the watchdog thread: STOPPING=1,
+    // and at the hard deadline (grace 0.5 s + margin 0.5 s) the status that says why it ended.
+    let systemd = FakeSystemd::new("hang");
+    let mut service = Service::start(
+        FAULTY,
+        &["hang"],
+        &[
+            ("NOTIFY_SOCKET", &systemd.address()),
+            ("WATCHDOG_USEC", "100000"),
+        ],
+    );
+    service.wait_for("hanging");
+    std::thread::sleep(Duration::from_millis(100));
+    let pings_when_hung = systemd
+        .received()
+        .iter()
+        .filter(|m| m == &&["WATCHDOG=1"])
+        .count();
+    std::thread::sleep(Duration::from_millis(700));
+    let later = systemd.received();
+    let pings = later.iter().filter(|m| m == &&["WATCHDOG=1"]).count();
+    assert!(pings_when_hung >= 3, "pings while it ran: {later:?}");
+    assert_eq!(
+        pings, pings_when_hung,
+        "no ping from a hung runtime: {later:?}"
+    );
+
+    service.signal("TERM");
+    let exited = service.wait_exit();
+    assert_eq!(exited.code(), 4, "stderr:\n{}", exited.stderr);
+    let messages = systemd.received();
+    let [.., stopping, last] = &messages[..] else {
+        panic!("{messages:?}");
+    };
+    assert_eq!(
+        stopping[..2],
+        ["STOPPING=1", "STATUS=stopping: SIGTERM"],
+        "{messages:?}"
+    );
+    assert_eq!(
+        last,
+        &["STATUS=hard deadline passed (running): exit code 4"]
+    );
 }
