@@ -342,7 +342,8 @@ impl fmt::Display for Budget {
 pub fn print_budget(config: &Config) -> Option<ExitCode> {
     match asked() {
         Ok(false) => None,
-        Ok(true) => Some(print(config)),
+        Ok(true) if print(config) => Some(ExitCode::SUCCESS),
+        Ok(true) => Some(ExitCode::FAILURE),
         Err(err) => Some(startup_failed(err)),
     }
 }
@@ -365,8 +366,8 @@ pub fn print_budget(config: &Config) -> Option<ExitCode> {
 /// ```
 pub fn print_budget_and_exit_if_asked(config: &Config) -> Result<(), ConfigError> {
     if asked()? {
-        let code = if print(config) == ExitCode::SUCCESS { 0 } else { 1 };
-        std::process::exit(code);
+        let written = print(config);
+        std::process::exit(if written { 0 } else { 1 });
     }
     Ok(())
 }
@@ -386,16 +387,17 @@ fn asked() -> Result<bool, ConfigError> {
     }
 }
 
-/// Prints [`Budget::before_start`] on standard output.
-fn print(config: &Config) -> ExitCode {
+/// Prints [`Budget::before_start`] on standard output; says why on standard error when it
+/// cannot, and returns whether it did.
+fn print(config: &Config) -> bool {
     use std::io::Write;
     let text = Budget::before_start(config).to_string();
     let mut out = std::io::stdout().lock();
     match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => true,
         Err(err) => {
             to_stderr(&format!("lifecycle: cannot print the budget: {err}"));
-            ExitCode::FAILURE
+            false
         }
     }
 }
