@@ -78,6 +78,18 @@ impl ::lifecycle::__private::Component for RunLock {
     }
 }
 
+const _: () = {
+    #[::lifecycle::__private::distributed_slice(::lifecycle::__private::COMPONENT_HOOKS)]
+    #[linkme(crate = ::lifecycle::__private::linkme)]
+    static HOOKS: fn() -> ::lifecycle::__private::Hooks = || ::lifecycle::__private::Hooks::from([
+        ::lifecycle::__private::Hook::on_shutdown_blocking(
+                ::core::concat!(::core::module_path!(), "::RunLock::release"),
+                || {},
+            )
+            .with_order(100i32),
+    ]);
+};
+
 /// The rows computed so far, written out as one file when the job is complete.
 struct Export {
     rows: Mutex<Vec<String>>,
@@ -120,6 +132,18 @@ impl ::lifecycle::__private::Component for Export {
         ])
     }
 }
+
+const _: () = {
+    #[::lifecycle::__private::distributed_slice(::lifecycle::__private::COMPONENT_HOOKS)]
+    #[linkme(crate = ::lifecycle::__private::linkme)]
+    static HOOKS: fn() -> ::lifecycle::__private::Hooks = || ::lifecycle::__private::Hooks::from([
+        ::lifecycle::__private::Hook::persist_blocking(
+                ::core::concat!(::core::module_path!(), "::Export::save"),
+                || {},
+            )
+            .with_timeout(::core::time::Duration::from_millis(10000u64)),
+    ]);
+};
 
 /// Tells downstream that a new export is there. Order 10: before the lock is released.
 async fn notify() -> Result<(), String> {
@@ -213,6 +237,7 @@ fn main() -> ::std::process::ExitCode {
         .with_grace(::core::time::Duration::from_millis(30000u64));
     let run = move || -> ::core::result::Result<_, ::lifecycle::__private::StartupError> {
         let config = config.apply_env()?;
+        ::lifecycle::__private::print_budget_and_exit_if_asked(&config)?;
         let runtime = ::lifecycle::__private::runtime(&config)?;
         let code = runtime
             .block_on(async move {

@@ -116,6 +116,19 @@ impl ::lifecycle::__private::Component for Pool {
     }
 }
 
+const _: () = {
+    #[::lifecycle::__private::distributed_slice(::lifecycle::__private::COMPONENT_HOOKS)]
+    #[linkme(crate = ::lifecycle::__private::linkme)]
+    static HOOKS: fn() -> ::lifecycle::__private::Hooks = || ::lifecycle::__private::Hooks::from([
+        ::lifecycle::__private::Hook::on_shutdown(
+                ::core::concat!(::core::module_path!(), "::Pool::close"),
+                || async {},
+            )
+            .with_order(100i32)
+            .with_timeout(::core::time::Duration::from_millis(2000u64)),
+    ]);
+};
+
 /// Requests served since the service was first started, kept across restarts in a file.
 struct Counter {
     served: AtomicU64,
@@ -193,6 +206,19 @@ impl ::lifecycle::__private::Component for Counter {
         ])
     }
 }
+
+const _: () = {
+    #[::lifecycle::__private::distributed_slice(::lifecycle::__private::COMPONENT_HOOKS)]
+    #[linkme(crate = ::lifecycle::__private::linkme)]
+    static HOOKS: fn() -> ::lifecycle::__private::Hooks = || ::lifecycle::__private::Hooks::from([
+        ::lifecycle::__private::Hook::persist_blocking(
+                ::core::concat!(::core::module_path!(), "::Counter::save"),
+                || {},
+            )
+            .with_timeout(::core::time::Duration::from_millis(2000u64))
+            .with_every(::core::time::Duration::from_millis(5000u64)),
+    ]);
+};
 
 /// A free hook: registered by the attribute alone. Order 10 runs before the pool closes.
 async fn flush_metrics() {
@@ -346,6 +372,7 @@ fn main() -> ::std::process::ExitCode {
         .with_drain_delay(::core::time::Duration::from_millis(5000u64));
     let run = move || -> ::core::result::Result<_, ::lifecycle::__private::StartupError> {
         let config = config.apply_env()?;
+        ::lifecycle::__private::print_budget_and_exit_if_asked(&config)?;
         let runtime = ::lifecycle::__private::runtime(&config)?;
         let code = runtime
             .block_on(async move {

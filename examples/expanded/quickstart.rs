@@ -58,6 +58,24 @@ impl ::lifecycle::__private::Component for Db {
     }
 }
 
+const _: () = {
+    #[::lifecycle::__private::distributed_slice(::lifecycle::__private::COMPONENT_HOOKS)]
+    #[linkme(crate = ::lifecycle::__private::linkme)]
+    static HOOKS: fn() -> ::lifecycle::__private::Hooks = || ::lifecycle::__private::Hooks::from([
+        ::lifecycle::__private::Hook::persist(
+                ::core::concat!(::core::module_path!(), "::Db::save_offsets"),
+                || async {},
+            )
+            .with_timeout(::core::time::Duration::from_millis(2000u64)),
+        ::lifecycle::__private::Hook::on_shutdown(
+                ::core::concat!(::core::module_path!(), "::Db::close"),
+                || async {},
+            )
+            .with_order(100i32)
+            .with_timeout(::core::time::Duration::from_millis(5000u64)),
+    ]);
+};
+
 /// A free hook needs no wiring in `main`. Order 10 runs before the pool closes (order 100).
 async fn flush_metrics() {
     println!("on_shutdown(order = 10): flushed the metrics");
@@ -100,6 +118,7 @@ fn main() -> ::std::process::ExitCode {
         .with_drain_delay(::core::time::Duration::from_millis(1000u64));
     let run = move || -> ::core::result::Result<_, ::lifecycle::__private::StartupError> {
         let config = config.apply_env()?;
+        ::lifecycle::__private::print_budget_and_exit_if_asked(&config)?;
         let runtime = ::lifecycle::__private::runtime(&config)?;
         let code = runtime
             .block_on(async move {

@@ -145,6 +145,18 @@ impl ::lifecycle::__private::Component for Queue {
     }
 }
 
+const _: () = {
+    #[::lifecycle::__private::distributed_slice(::lifecycle::__private::COMPONENT_HOOKS)]
+    #[linkme(crate = ::lifecycle::__private::linkme)]
+    static HOOKS: fn() -> ::lifecycle::__private::Hooks = || ::lifecycle::__private::Hooks::from([
+        ::lifecycle::__private::Hook::persist_blocking(
+                ::core::concat!(::core::module_path!(), "::Queue::save"),
+                || {},
+            )
+            .with_timeout(::core::time::Duration::from_millis(2000u64)),
+    ]);
+};
+
 /// Takes jobs until the queue is empty or the shutdown starts; a job under way is always finished.
 async fn worker(
     id: usize,
@@ -211,6 +223,7 @@ fn main() -> ::std::process::ExitCode {
         .with_grace(::core::time::Duration::from_millis(10000u64));
     let run = move || -> ::core::result::Result<_, ::lifecycle::__private::StartupError> {
         let config = config.apply_env()?;
+        ::lifecycle::__private::print_budget_and_exit_if_asked(&config)?;
         let runtime = ::lifecycle::__private::runtime(&config)?;
         let code = runtime
             .block_on(async move {

@@ -95,6 +95,8 @@ use proc_macro::TokenStream;
 ///     // Start-up errors (a bad override, no runtime, no signals) leave through `?`.
 ///     let run = move || -> Result<_, lifecycle::__private::StartupError> {
 ///         let config = config.apply_env()?;           // LIFECYCLE_GRACE, ...
+///         // LIFECYCLE_PRINT_BUDGET=1: print the budget, exit 0 (nothing has started yet).
+///         lifecycle::__private::print_budget_and_exit_if_asked(&config)?;
 ///         let runtime = lifecycle::__private::runtime(&config)?;
 ///         let code = runtime.block_on(async move {
 ///             let sequence = lifecycle::Sequence::new(config);
@@ -176,6 +178,17 @@ pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
 ///         ]
 ///     }
 /// }
+///
+/// // The same hooks with empty bodies, for the budget `LIFECYCLE_PRINT_BUDGET=1` prints before
+/// // start-up (not emitted for a generic impl).
+/// #[linkme::distributed_slice(lifecycle::__private::COMPONENT_HOOKS)]
+/// static HOOKS: fn() -> Vec<lifecycle::Hook> = || vec![
+///     lifecycle::Hook::on_shutdown(concat!(module_path!(), "::Db::close"), || async {})
+///         .with_order(100)
+///         .with_timeout(Duration::from_millis(5000)),
+///     lifecycle::Hook::persist_blocking(concat!(module_path!(), "::Db::save_offsets"), || {})
+///         .with_every(Duration::from_millis(10000)),
+/// ];
 /// ```
 #[proc_macro_attribute]
 pub fn component(args: TokenStream, item: TokenStream) -> TokenStream {

@@ -85,6 +85,8 @@ pub enum Flavor {
 /// Durations of any size are accepted: every deadline computed from them saturates (a grace of
 /// `u64::MAX` seconds means "no deadline"), it never overflows.
 ///
+/// `LIFECYCLE_PRINT_BUDGET=1` prints the resulting [budget](crate::budget) instead of starting.
+///
 /// # Examples
 ///
 /// ```
@@ -556,7 +558,7 @@ fn parse_signals(value: &str) -> Result<Vec<Signal>, ConfigError> {
     Ok(signals)
 }
 
-fn parse_bool(variable: &'static str, value: &str) -> Result<bool, ConfigError> {
+pub(crate) fn parse_bool(variable: &'static str, value: &str) -> Result<bool, ConfigError> {
     match value.trim().to_ascii_lowercase().as_str() {
         "1" | "true" | "on" | "yes" => Ok(true),
         "0" | "false" | "off" | "no" => Ok(false),
@@ -594,7 +596,11 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
-    fn new(name: &'static str, value: impl Into<String>, reason: impl Into<String>) -> Self {
+    pub(crate) fn new(
+        name: &'static str,
+        value: impl Into<String>,
+        reason: impl Into<String>,
+    ) -> Self {
         Self {
             name,
             value: value.into(),

@@ -361,6 +361,7 @@ impl Lifecycle {
         let Some(periodic) = self.inner.hooks.on_ready(&self.inner.triggers.readiness) else {
             return;
         };
+        self.inner.triggers.watch.ready();
         for hook in periodic {
             self.start_periodic(hook);
         }

@@ -1,13 +1,16 @@
 //! Listening: the watchdog thread started for one lifecycle, what it hears turned into triggers,
-//! and the notes it leaves logged from the app's runtime.
+//! and the notes it leaves logged from the app's runtime. Also the other direction of the
+//! conversation with the service manager: systemd's notifications and watchdog pings.
 
 use std::sync::{Arc, Weak};
+use std::time::Duration;
 
 use tokio::sync::mpsc;
 
 use crate::config::Config;
 use crate::log::{log_or_stderr, quietly};
 use crate::signal::{Signal, SignalError};
+use crate::systemd;
 use crate::trigger::{Trigger, Triggers};
 use crate::watchdog::{self, Ears, Rules};
 
@@ -55,6 +58,41 @@ pub(crate) fn listen(config: &Config, triggers: &Arc<Triggers>) -> Result<(), Si
         );
     }
     Ok(())
+}
+
+/// Connects to systemd when `NOTIFY_SOCKET` is set (a bad value is a warning, and the service
+/// runs as without it), and when `WATCHDOG_USEC` is set for this process, sends `WATCHDOG=1` at
+/// half that interval until the trigger.
+///
+/// The pings come from a task on the app's runtime, not from the watchdog thread: systemd's
+/// watchdog exists to notice a service that hangs, and a runtime that no longer runs tasks is
+/// exactly that. Pinging from a thread the app cannot block would keep a hung service alive.
+pub(crate) fn notify_systemd(triggers: &Triggers) {
+    match triggers.watch.notify_systemd() {
+        Ok(true) => {}
+        Ok(false) => return,
+        Err(warning) => return log_or_stderr(tracing::Level::WARN, &warning),
+    }
+    let every = match systemd::watchdog_interval() {
+        Ok(Some(every)) => every,
+        Ok(None) => return,
+        Err(warning) => return log_or_stderr(tracing::Level::WARN, &warning),
+    };
+    let watch = Arc::clone(&triggers.watch);
+    let stop = triggers.triggered.clone();
+    // At least a millisecond apart: an absurd `WATCHDOG_USEC=1` must not spin a core. `sleep`,
+    // not `interval`: it saturates where an interval's next tick would overflow the clock.
+    let every = every.max(Duration::from_millis(1));
+    tokio::spawn(async move {
+        while !stop.is_cancelled() {
+            watch.alive();
+            tokio::select! {
+                biased;
+                () = stop.cancelled() => {}
+                () = tokio::time::sleep(every) => {}
+            }
+        }
+    });
 }
 
 /// What the watchdog thread heard, logged from the app's runtime (the watchdog never writes).

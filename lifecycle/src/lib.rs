@@ -74,6 +74,20 @@
 //! the header-read timeout, and the connections cut at the deadline named in the report with
 //! their requests ([`report::ConnectionReport`]).
 //!
+//! # Platforms
+//!
+//! The worst case is known before the service starts: run the binary with
+//! `LIFECYCLE_PRINT_BUDGET=1` and it prints its [`budget`] (and the Kubernetes
+//! `terminationGracePeriodSeconds` and systemd `TimeoutStopSec` it implies) instead of starting.
+//!
+//! Under systemd (`Type=notify`, `NOTIFY_SOCKET` set), [`Sequence::start`] reaches the
+//! notification socket (a path or an abstract `@name`) and the sequence reports to it: `READY=1`
+//! when readiness becomes Ready, `WATCHDOG=1` at half of `WATCHDOG_USEC` while running (from a
+//! task on the app's runtime, so that a hung runtime stops the pings), `STOPPING=1` at the
+//! trigger, one `STATUS=` per phase, and with each shutdown phase `EXTEND_TIMEOUT_USEC=` up to the
+//! hard deadline plus a second. The socket is never waited on; an unusable `NOTIFY_SOCKET` is a
+//! warning at start-up. Without the variable nothing is sent.
+//!
 //! # Logging
 //!
 //! Events go through `tracing` with stable field names (`trigger`, `exit_code`, `hook`, `kind`,
@@ -85,6 +99,7 @@
 
 #[cfg(feature = "axum")]
 pub mod axum;
+pub mod budget;
 pub mod config;
 mod connections;
 mod drain;
@@ -103,6 +118,7 @@ pub mod sequence;
 pub mod signal;
 mod startup;
 mod state;
+mod systemd;
 mod task;
 mod trigger;
 mod watchdog;
@@ -124,6 +140,9 @@ pub use lifecycle_macros::{component, main, on_shutdown, persist};
 /// What the attributes' generated code calls. Not a public API: it may change in any release.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::budget::print_budget_and_exit_if_asked;
+
+    pub use crate::budget::print_budget as budget;
     pub use crate::config::Flavor;
     pub use crate::run::{runtime, shutdown_runtime};
     pub use crate::startup::startup_failed;
@@ -153,4 +172,9 @@ pub mod __private {
 
     /// The hooks a component hands over (the return type of [`Component::hooks`]).
     pub type Hooks = Vec<Hook>;
+
+    /// The hooks of every (non-generic) `#[lifecycle::component]` impl in the binary, with bodies
+    /// that do nothing: what the budget printed before start-up counts.
+    #[linkme::distributed_slice]
+    pub static COMPONENT_HOOKS: [fn() -> Hooks];
 }

@@ -3,6 +3,7 @@
 use std::future::Future;
 use std::process::ExitCode;
 
+use crate::budget::print_budget;
 use crate::config::{Config, Flavor};
 use crate::failure::Outcome;
 use crate::handle::Lifecycle;
@@ -15,7 +16,8 @@ use crate::startup::startup_failed;
 /// asks for ([`Config::flavor`], [`Config::worker_threads`]), then runs the
 /// [`Sequence`] (see the crate docs): start, `main(lc)` until the trigger, drain, persist hooks,
 /// shutdown hooks; the [`ShutdownReport`](crate::ShutdownReport) is logged and mapped to the
-/// exit code. Blocking tasks still running at the end do not hold the process.
+/// exit code. Blocking tasks still running at the end do not hold the process. With
+/// `LIFECYCLE_PRINT_BUDGET=1` it prints the [budget](crate::budget) and returns 0 instead.
 ///
 /// # Examples
 ///
@@ -50,6 +52,9 @@ where
         Ok(config) => config,
         Err(err) => return startup_failed(err),
     };
+    if let Some(code) = print_budget(&config) {
+        return code;
+    }
     let runtime = match runtime(&config) {
         Ok(runtime) => runtime,
         Err(err) => return startup_failed(err),

@@ -102,8 +102,8 @@ impl Sequence {
 
     /// Start-up: checks the configuration, registers the free-function hooks
     /// (`#[lifecycle::on_shutdown]` / `#[lifecycle::persist]` on functions), starts the watchdog
-    /// thread that hears signals and enforces the hard deadline (once per process), and marks
-    /// the service Ready.
+    /// thread that hears signals and enforces the hard deadline (once per process), reaches
+    /// systemd when `NOTIFY_SOCKET` is set (see the crate docs), and marks the service Ready.
     ///
     /// # Errors
     ///
@@ -114,6 +114,7 @@ impl Sequence {
         self.lc.config().validate()?;
         self.register_free_hooks();
         crate::hearing::listen(self.lc.config(), &self.lc.inner.triggers)?;
+        crate::hearing::notify_systemd(&self.lc.inner.triggers);
         self.lc.set_ready();
         Ok(Running { lc: self.lc })
     }
@@ -322,11 +323,11 @@ struct Draft {
 impl Draft {
     async fn run_hooks(&mut self, lc: &Lifecycle, kind: HookKind) -> Duration {
         let inner = &lc.inner;
+        inner.triggers.rearm();
         inner.triggers.watch.enter(match kind {
             HookKind::Persist => Phase::Persist,
             HookKind::Shutdown => Phase::Hooks,
         });
-        inner.triggers.rearm();
         let started = tokio::time::Instant::now();
         let hooks = inner.hooks.of_kind(kind);
         let reports = run_phase(hooks, inner.config.hook_timeout()).await;

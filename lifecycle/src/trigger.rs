@@ -143,15 +143,18 @@ impl Triggers {
                 return false;
             }
             *fired = Some(Fired {
-                trigger,
+                trigger: trigger.clone(),
                 at: Instant::now(),
                 wall,
             });
         }
-        self.readiness.advance(State::Draining);
-        self.triggered.cancel();
+        // The deadline and systemd's STOPPING=1 first: the cancel wakes the drain, whose phases
+        // systemd must hear after it.
         self.watch
             .arm(wall, self.config.hard_deadline(self.hooks.budget()));
+        self.watch.stopping(&trigger);
+        self.readiness.advance(State::Draining);
+        self.triggered.cancel();
         true
     }
 

@@ -12,13 +12,15 @@
 //! thread, given a few milliseconds, and abandoned if the write blocks.
 
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicU8, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
+use crate::lock::lock;
 use crate::log::{log_or_stderr, whole_ms, write_within, Millis};
 use crate::signal::{Listener, Signal, SignalError};
+use crate::systemd::{extend_line, status_line, Notifier, EXIT_SLACK};
 
 /// The exit code when the hard deadline passes: [`EXIT_DEADLINE`](crate::report::EXIT_DEADLINE).
 pub(crate) const DEADLINE_CODE: u8 = 4;
@@ -50,6 +52,18 @@ impl Phase {
         }
     }
 
+    /// The `STATUS=` systemd shows for the phase.
+    fn status(self) -> &'static str {
+        match self {
+            Phase::Running => "running",
+            Phase::DrainDelay => "draining: drain delay, still serving",
+            Phase::Drain => "draining",
+            Phase::Persist => "persisting",
+            Phase::Hooks => "shutdown hooks",
+            Phase::Report => "done",
+        }
+    }
+
     fn as_str(self) -> &'static str {
         match self {
             Phase::Running => "the trigger",
@@ -62,7 +76,9 @@ impl Phase {
     }
 }
 
-/// What the sequence tells the watchdog: the hard deadline, the phase, the final exit code.
+/// What the sequence tells the watchdog: the hard deadline, the phase, the final exit code. It
+/// passes the same news on to systemd when the service runs under it
+/// (see [`Watch::notify_systemd`]).
 pub(crate) struct Watch {
     /// When the process must be gone; `None` until the trigger (or when it lies past the end of
     /// time).
@@ -72,6 +88,11 @@ pub(crate) struct Watch {
     phase: AtomicU8,
     /// The report's exit code once the report is made; -1 before.
     final_code: AtomicI32,
+    /// systemd's notification socket, once start-up found one in `NOTIFY_SOCKET`.
+    systemd: OnceLock<Notifier>,
+    /// Set with `STOPPING=1`: no `WATCHDOG=1` may follow it (held only around a send that
+    /// never waits).
+    systemd_stopping: Mutex<bool>,
 }
 
 impl Watch {
@@ -81,6 +102,8 @@ impl Watch {
             budget_ms: AtomicU64::new(0),
             phase: AtomicU8::new(Phase::Running as u8),
             final_code: AtomicI32::new(-1),
+            systemd: OnceLock::new(),
+            systemd_stopping: Mutex::new(false),
         }
     }
 
@@ -91,8 +114,13 @@ impl Watch {
         self.deadline.send_replace(from.checked_add(budget));
     }
 
+    /// A new phase of the shutdown: for the deadline's message, and for systemd (its status,
+    /// and the time left until the hard deadline).
     pub(crate) fn enter(&self, phase: Phase) {
         self.phase.store(phase as u8, Ordering::Relaxed);
+        if phase != Phase::Report {
+            self.tell_systemd(&[&status_line(phase.status())], true);
+        }
     }
 
     /// The report is made: if the process is still here at the deadline (stuck writing the
@@ -100,12 +128,75 @@ impl Watch {
     pub(crate) fn finished(&self, code: u8) {
         self.final_code.store(i32::from(code), Ordering::Relaxed);
         self.enter(Phase::Report);
+        self.tell_systemd(&[&status_line(&format!("done: exit code {code}"))], false);
+    }
+
+    /// Start-up: reads `NOTIFY_SOCKET` and, when it names a socket, says `STATUS=starting` and
+    /// keeps the socket for the rest of the life. `Err` holds the warning to write (the variable
+    /// is unusable, or the socket does not take the first message): the service then runs as if
+    /// the variable were unset.
+    pub(crate) fn notify_systemd(&self) -> Result<bool, String> {
+        let Some(notifier) = Notifier::from_env()? else {
+            return Ok(false);
+        };
+        if let Err(err) = notifier.send(&status_line("starting")) {
+            return Err(format!(
+                "lifecycle: cannot notify systemd through {}: {err}; continuing without",
+                crate::systemd::NOTIFY_SOCKET
+            ));
+        }
+        Ok(self.systemd.set(notifier).is_ok())
+    }
+
+    /// Readiness became Ready.
+    pub(crate) fn ready(&self) {
+        self.tell_systemd(&["READY=1", &status_line(Phase::Running.status())], false);
+    }
+
+    /// The trigger fired (after [`arm`](Self::arm)): systemd's stop timeout now runs.
+    pub(crate) fn stopping(&self, why: &dyn std::fmt::Display) {
+        if self.systemd.get().is_some() {
+            let status = status_line(&format!("stopping: {why}"));
+            let mut stopping = lock(&self.systemd_stopping);
+            *stopping = true;
+            self.tell_systemd(&["STOPPING=1", &status], true);
+        }
+    }
+
+    /// Keeps systemd's watchdog fed while running: `WATCHDOG=1`, never after `STOPPING=1`.
+    pub(crate) fn alive(&self) {
+        let stopping = lock(&self.systemd_stopping);
+        if !*stopping {
+            self.tell_systemd(&["WATCHDOG=1"], false);
+        }
+    }
+
+    /// Sends `lines` in one datagram, with `EXTEND_TIMEOUT_USEC=` (the time to the hard deadline
+    /// plus [`EXIT_SLACK`]) when `extend` is set and there is a deadline. Never blocks; a
+    /// message that cannot be sent is dropped (this may run on the watchdog thread).
+    fn tell_systemd(&self, lines: &[&str], extend: bool) {
+        let Some(notifier) = self.systemd.get() else {
+            return;
+        };
+        let mut message = lines.join("\n");
+        let deadline = *self.deadline.borrow();
+        if let (true, Some(deadline)) = (extend, deadline) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            message.push('\n');
+            message.push_str(&extend_line(left.saturating_add(EXIT_SLACK)));
+        }
+        let _ = notifier.send(&message);
     }
 
     fn expire(&self) -> ! {
         let code = u8::try_from(self.final_code.load(Ordering::Relaxed)).unwrap_or(DEADLINE_CODE);
         let phase = Phase::from_u8(self.phase.load(Ordering::Relaxed));
         let budget = Duration::from_millis(self.budget_ms.load(Ordering::Relaxed));
+        let overran = format!(
+            "hard deadline passed ({}): exit code {code}",
+            phase.status()
+        );
+        self.tell_systemd(&[&status_line(&overran)], false);
         force_exit(
             code,
             format!(

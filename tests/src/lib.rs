@@ -55,6 +55,10 @@ impl Service {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        // Never the service manager the test runner itself may run under.
+        for key in ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"] {
+            command.env_remove(key);
+        }
         for (key, value) in env {
             command.env(key, value);
         }

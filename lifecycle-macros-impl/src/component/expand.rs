@@ -51,3 +51,45 @@ pub(crate) fn component_impl(item: &ItemImpl, hooks: &[HookFn]) -> TokenStream {
         }
     }
 }
+
+/// Declares the component's hooks in `COMPONENT_HOOKS`, for the budget a binary prints before it
+/// starts (`LIFECYCLE_PRINT_BUDGET=1`): the same kinds, orders and timeouts, with bodies that do
+/// nothing. Never run; never registered with a lifecycle. A generic impl declares nothing: its
+/// types are not known until it is used.
+pub(crate) fn declaration(item: &ItemImpl, hooks: &[HookFn]) -> Option<TokenStream> {
+    if !item.generics.params.is_empty() || hooks.is_empty() {
+        return None;
+    }
+    let values = hooks.iter().map(|hook| {
+        let nothing = if hook.is_async {
+            quote!(|| async {})
+        } else {
+            quote!(|| {})
+        };
+        hook_value(hook, nothing)
+    });
+    // The static's closure holds the list: an array when every hook is always compiled, else
+    // one `push` a hook (see `component_impl`).
+    let list = if hooks.iter().all(|hook| hook.cfgs.is_empty()) {
+        quote!(::lifecycle::__private::Hooks::from([#(#values),*]))
+    } else {
+        let pushes = hooks.iter().zip(values).map(|(hook, value)| {
+            let cfgs = &hook.cfgs;
+            quote!(#(#cfgs)* hooks.push(#value);)
+        });
+        quote! {{
+            #[allow(unused_mut)]
+            let mut hooks = ::lifecycle::__private::Hooks::new();
+            #(#pushes)*
+            hooks
+        }}
+    };
+    // `HOOKS` in an anonymous const clashes with nothing outside it.
+    Some(quote! {
+        const _: () = {
+            #[::lifecycle::__private::distributed_slice(::lifecycle::__private::COMPONENT_HOOKS)]
+            #[linkme(crate = ::lifecycle::__private::linkme)]
+            static HOOKS: fn() -> ::lifecycle::__private::Hooks = || #list;
+        };
+    })
+}

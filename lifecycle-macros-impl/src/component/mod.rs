@@ -36,6 +36,7 @@ pub(crate) fn component(args: TokenStream, item: TokenStream) -> TokenStream {
     let mut expanded = component.item.to_token_stream();
     if !component.is_trait_impl {
         expanded.extend(expand::component_impl(&component.item, &component.hooks));
+        expanded.extend(expand::declaration(&component.item, &component.hooks));
     }
     with_errors(expanded, &errors)
 }

@@ -111,6 +111,7 @@ pub(crate) fn main_fn(args: &MainArgs, item: &ItemFn) -> TokenStream {
             let config = #config;
             let run = move || -> ::core::result::Result<_, ::lifecycle::__private::StartupError> {
                 let config = config.apply_env()?;
+                ::lifecycle::__private::print_budget_and_exit_if_asked(&config)?;
                 let runtime = ::lifecycle::__private::runtime(&config)?;
                 let code = runtime.block_on(async move {
                     let sequence = ::lifecycle::__private::Sequence::new(config);

@@ -123,6 +123,17 @@ fn main() -> ExitCode {
             say("ready");
             lc.cancelled().await;
         }),
+        // A current-thread runtime that hangs while running: main blocks its only thread.
+        "hang" => lifecycle::run(
+            config.with_flavor(lifecycle::config::Flavor::CurrentThread),
+            |lc| async move {
+                lc.add_hook(persist_hook());
+                say("ready");
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                say("hanging");
+                std::thread::sleep(FOREVER);
+            },
+        ),
         // The main body blocks its thread after the trigger.
         "main-blocks" => lifecycle::run(config, |lc| async move {
             lc.add_hook(persist_hook());

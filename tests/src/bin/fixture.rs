@@ -100,6 +100,25 @@ fn main() -> ExitCode {
                 say("cancelled");
             },
         ),
+        // Every phase of a shutdown, each with a little work in it, for the systemd tests:
+        // worst case 0.3 s + 10 s + 2 s + 2 s.
+        "phases" => lifecycle::run(
+            config
+                .with_drain_delay(Duration::from_millis(300))
+                .with_hook_timeout(Duration::from_secs(2)),
+            |lc| async move {
+                let pause = || tokio::time::sleep(Duration::from_millis(100));
+                lc.add_hook(Hook::persist("save", pause));
+                lc.add_hook(Hook::on_shutdown("close", pause));
+                let token = lc.token();
+                lc.spawn_named("job", async move {
+                    token.cancelled().await;
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                });
+                say("ready");
+                lc.cancelled().await;
+            },
+        ),
         other => {
             eprintln!("unknown scenario `{other}`");
             ExitCode::from(64)
