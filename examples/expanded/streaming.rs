@@ -146,6 +146,7 @@ fn main() -> ::std::process::ExitCode {
         .with_grace(::core::time::Duration::from_millis(10000u64));
     let run = move || -> ::core::result::Result<_, ::lifecycle::__private::StartupError> {
         let config = config.apply_env()?;
+        ::lifecycle::__private::print_budget_and_exit_if_asked(&config)?;
         let runtime = ::lifecycle::__private::runtime(&config)?;
         let code = runtime
             .block_on(async move {
