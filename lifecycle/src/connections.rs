@@ -249,12 +249,11 @@ impl Registry {
         let in_flight = self.in_flight.load(Ordering::SeqCst);
         self.requests_cut.store(in_flight, Ordering::SeqCst);
         let slots: Vec<Arc<Slot>> = lock(&self.slots).values().cloned().collect();
+        // Named first, aborted after: an aborted connection's task may be dropped on another
+        // worker at once, taking its requests off the slot before they were read.
         let mut cut: Vec<CutConnection> = slots
             .iter()
             .map(|slot| {
-                if let Some(abort) = lock(&slot.abort).as_ref() {
-                    abort.abort();
-                }
                 let upgraded = lock(&slot.upgraded).clone();
                 let in_flight = lock(&slot.requests).clone();
                 CutConnection {
@@ -267,6 +266,11 @@ impl Registry {
                 }
             })
             .collect();
+        for slot in &slots {
+            if let Some(abort) = lock(&slot.abort).as_ref() {
+                abort.abort();
+            }
+        }
         cut.sort_by_key(|connection| connection.peer);
         cut
     }
