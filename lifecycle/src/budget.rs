@@ -43,7 +43,7 @@ use crate::systemd::EXIT_SLACK;
 /// # Examples
 ///
 /// ```
-/// assert_eq!(lifecycle::budget::ENV_PRINT_BUDGET, "LIFECYCLE_PRINT_BUDGET");
+/// assert_eq!(lifecycle::config::ENV_PRINT_BUDGET, "LIFECYCLE_PRINT_BUDGET");
 /// ```
 pub const ENV_PRINT_BUDGET: &str = "LIFECYCLE_PRINT_BUDGET";
 
@@ -58,7 +58,7 @@ pub const ENV_PRINT_BUDGET: &str = "LIFECYCLE_PRINT_BUDGET";
 ///
 /// ```
 /// use std::time::Duration;
-/// use lifecycle::budget::Budget;
+/// use lifecycle::config::Budget;
 /// use lifecycle::Config;
 ///
 /// let config = Config::new()
@@ -87,7 +87,7 @@ impl Budget {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use lifecycle::budget::Budget;
+    /// use lifecycle::config::Budget;
     /// use lifecycle::Config;
     ///
     /// let budget = Budget::new(&Config::new(), Duration::from_secs(4), 2);
@@ -116,7 +116,7 @@ impl Budget {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use lifecycle::budget::Budget;
+    /// use lifecycle::config::Budget;
     /// use lifecycle::Config;
     ///
     /// let budget = Budget::before_start(&Config::new());
@@ -141,7 +141,7 @@ impl Budget {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use lifecycle::budget::Budget;
+    /// use lifecycle::config::Budget;
     /// use lifecycle::Config;
     ///
     /// let config = Config::new().with_grace(Duration::from_secs(12));
@@ -157,7 +157,7 @@ impl Budget {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use lifecycle::budget::Budget;
+    /// use lifecycle::config::Budget;
     /// use lifecycle::Config;
     ///
     /// let config = Config::new().with_drain_delay(Duration::from_secs(3));
@@ -173,7 +173,7 @@ impl Budget {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use lifecycle::budget::Budget;
+    /// use lifecycle::config::Budget;
     /// use lifecycle::Config;
     ///
     /// let budget = Budget::new(&Config::new(), Duration::from_secs(7), 3);
@@ -189,7 +189,7 @@ impl Budget {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use lifecycle::budget::Budget;
+    /// use lifecycle::config::Budget;
     /// use lifecycle::Config;
     ///
     /// assert_eq!(Budget::new(&Config::new(), Duration::from_secs(7), 3).hooks(), 3);
@@ -204,7 +204,7 @@ impl Budget {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use lifecycle::budget::Budget;
+    /// use lifecycle::config::Budget;
     /// use lifecycle::Config;
     ///
     /// let config = Config::new().with_deadline_margin(Duration::from_millis(250));
@@ -221,7 +221,7 @@ impl Budget {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use lifecycle::budget::Budget;
+    /// use lifecycle::config::Budget;
     /// use lifecycle::Config;
     ///
     /// let config = Config::new().with_drain_delay(Duration::from_secs(5));
@@ -242,7 +242,7 @@ impl Budget {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use lifecycle::budget::Budget;
+    /// use lifecycle::config::Budget;
     /// use lifecycle::Config;
     ///
     /// let config = Config::new();
@@ -263,7 +263,7 @@ impl Budget {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use lifecycle::budget::Budget;
+    /// use lifecycle::config::Budget;
     /// use lifecycle::Config;
     ///
     /// let config = Config::new().with_grace(Duration::from_millis(2500));
@@ -291,7 +291,7 @@ impl Budget {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use lifecycle::budget::Budget;
+    /// use lifecycle::config::Budget;
     /// use lifecycle::Config;
     ///
     /// let budget = Budget::new(&Config::new(), Duration::from_secs(2), 1);
@@ -333,7 +333,7 @@ impl fmt::Display for Budget {
 /// # Examples
 ///
 /// ```
-/// use lifecycle::budget::print_budget;
+/// use lifecycle::config::print_budget;
 /// use lifecycle::Config;
 ///
 /// // Not asked for (the variable is unset here): start as usual.

@@ -1,9 +1,13 @@
-//! Shutdown settings, their `LIFECYCLE_*` environment overrides, and their one check.
+//! Shutdown settings, their `LIFECYCLE_*` environment overrides and their one check; the
+//! signals they name, and the [`Budget`] (the worst case) they imply.
 
 use std::fmt;
 use std::time::Duration;
 
 use crate::signal::Signal;
+
+pub use crate::budget::{print_budget, Budget, ENV_PRINT_BUDGET};
+pub use crate::signal::{SignalError, UnknownSignal};
 
 /// The environment variable that overrides [`Config::grace`].
 ///
@@ -85,7 +89,7 @@ pub enum Flavor {
 /// Durations of any size are accepted: every deadline computed from them saturates (a grace of
 /// `u64::MAX` seconds means "no deadline"), it never overflows.
 ///
-/// `LIFECYCLE_PRINT_BUDGET=1` prints the resulting [budget](crate::budget) instead of starting.
+/// `LIFECYCLE_PRINT_BUDGET=1` prints the resulting [budget](crate::config::Budget) instead of starting.
 ///
 /// # Examples
 ///

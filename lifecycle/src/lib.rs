@@ -77,7 +77,7 @@
 //! # Platforms
 //!
 //! The worst case is known before the service starts: run the binary with
-//! `LIFECYCLE_PRINT_BUDGET=1` and it prints its [`budget`] (and the Kubernetes
+//! `LIFECYCLE_PRINT_BUDGET=1` and it prints its [budget](config::Budget) (and the Kubernetes
 //! `terminationGracePeriodSeconds` and systemd `TimeoutStopSec` it implies) instead of starting.
 //!
 //! Under systemd (`Type=notify`, `NOTIFY_SOCKET` set), [`Sequence::start`] reaches the
@@ -99,7 +99,7 @@
 
 #[cfg(feature = "axum")]
 pub mod axum;
-pub mod budget;
+mod budget;
 pub mod config;
 mod connections;
 mod drain;
@@ -115,7 +115,7 @@ pub mod persist;
 pub mod report;
 mod run;
 pub mod sequence;
-pub mod signal;
+mod signal;
 mod startup;
 mod state;
 mod systemd;

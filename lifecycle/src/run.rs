@@ -17,7 +17,7 @@ use crate::startup::startup_failed;
 /// [`Sequence`] (see the crate docs): start, `main(lc)` until the trigger, drain, persist hooks,
 /// shutdown hooks; the [`ShutdownReport`](crate::ShutdownReport) is logged and mapped to the
 /// exit code. Blocking tasks still running at the end do not hold the process. With
-/// `LIFECYCLE_PRINT_BUDGET=1` it prints the [budget](crate::budget) and returns 0 instead.
+/// `LIFECYCLE_PRINT_BUDGET=1` it prints the [budget](crate::config::Budget) and returns 0 instead.
 ///
 /// # Examples
 ///

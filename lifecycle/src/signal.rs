@@ -27,7 +27,7 @@ use std::str::FromStr;
 /// assert_eq!(signal.number(), 15);
 /// assert_eq!(signal.exit_code(), 143);
 /// assert_eq!("int".parse::<Signal>()?, Signal::Interrupt);
-/// # Ok::<(), lifecycle::signal::UnknownSignal>(())
+/// # Ok::<(), lifecycle::config::UnknownSignal>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Signal {
@@ -53,7 +53,7 @@ impl Signal {
     /// for signal in Signal::ALL {
     ///     assert_eq!(signal.name().parse::<Signal>()?, signal);
     /// }
-    /// # Ok::<(), lifecycle::signal::UnknownSignal>(())
+    /// # Ok::<(), lifecycle::config::UnknownSignal>(())
     /// ```
     pub const ALL: [Signal; 4] = [
         Signal::Terminate,
@@ -167,7 +167,7 @@ impl std::error::Error for UnknownSignal {}
 /// # Examples
 ///
 /// ```
-/// use lifecycle::signal::SignalError;
+/// use lifecycle::config::SignalError;
 /// use lifecycle::sequence::StartupError;
 /// use lifecycle::{Config, Sequence};
 ///

@@ -43,7 +43,7 @@ impl StartupError {
     ///
     /// ```
     /// use lifecycle::report::EXIT_STARTUP_FAILED;
-    /// use lifecycle::signal::SignalError;
+    /// use lifecycle::config::SignalError;
     /// use lifecycle::sequence::StartupError;
     ///
     /// let err = StartupError::from(SignalError::AlreadyInstalled);
@@ -103,7 +103,7 @@ impl From<std::io::Error> for StartupError {
 /// ```
 /// use std::process::ExitCode;
 /// use lifecycle::__private::startup_failed;
-/// use lifecycle::signal::SignalError;
+/// use lifecycle::config::SignalError;
 ///
 /// // Logged (here to standard error: no subscriber), then mapped to the exit code.
 /// let code = startup_failed(SignalError::NoRuntime);
