@@ -6,7 +6,8 @@
 //!
 //! - [`entry`]: `#[lifecycle::main]` (the program's entry point, as in tokio-macros);
 //! - [`component`](mod@component): `#[lifecycle::component]`;
-//! - [`hook`]: `#[lifecycle::on_shutdown]` and `#[lifecycle::persist]` on a free function, and
+//! - [`hook`]: `#[lifecycle::on_start]`, `#[lifecycle::on_reload]`,
+//!   `#[lifecycle::on_shutdown]` and `#[lifecycle::persist]` on a free function, and
 //!   the hook model the component shares.
 //!
 //! and what they share: the `key = value` syntax ([`args`], [`duration`]), the item parser
@@ -45,4 +46,14 @@ pub fn on_shutdown(args: TokenStream, item: TokenStream) -> TokenStream {
 /// `#[lifecycle::persist(...)]` on a free function.
 pub fn persist(args: TokenStream, item: TokenStream) -> TokenStream {
     hook::free_hook(HookKind::Persist, args, item)
+}
+
+/// `#[lifecycle::on_start(...)]` on a free function.
+pub fn on_start(args: TokenStream, item: TokenStream) -> TokenStream {
+    hook::free_hook(HookKind::Start, args, item)
+}
+
+/// `#[lifecycle::on_reload(...)]` on a free function.
+pub fn on_reload(args: TokenStream, item: TokenStream) -> TokenStream {
+    hook::free_hook(HookKind::Reload, args, item)
 }

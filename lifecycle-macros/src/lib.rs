@@ -1,6 +1,6 @@
 //! Attribute macros for the [`lifecycle`] crate. Use them through `lifecycle`
-//! (`#[lifecycle::main]`, `#[lifecycle::component]`, `#[lifecycle::on_shutdown]`,
-//! `#[lifecycle::persist]`), not from this crate directly: the generated code calls into
+//! (`#[lifecycle::main]`, `#[lifecycle::component]`, `#[lifecycle::on_start]`,
+//! `#[lifecycle::on_reload]`, `#[lifecycle::on_shutdown]`, `#[lifecycle::persist]`), not from this crate directly: the generated code calls into
 //! `::lifecycle::__private`, which only the matching `lifecycle` version provides.
 //!
 //! Every argument is checked while compiling: durations such as `"30s"`, `"1m30s"` or
@@ -47,6 +47,8 @@ use proc_macro::TokenStream;
 /// | `repeat_window` | a repeat of the same signal within this window counts once, `"50ms"`; `"0s"` counts every delivery | `"50ms"` |
 /// | `deadline_margin` | how far past the worst case the hard deadline lies, `"1s"`; `"0s"` allowed | `"1s"` |
 /// | `init` | a `fn()` called first, before the configuration, the runtime and every lifecycle event, `init = setup_logging` | none |
+/// | `startup_timeout` | the longest the start phase may take (start hooks, and the wait for `set_ready`), `"60s"` | `"60s"` |
+/// | `ready` | `"auto"`: Ready once every start hook succeeded; `"manual"`: once they succeeded *and* the app called `lc.set_ready()` | `"auto"` |
 ///
 /// The function may take one parameter, the `lifecycle::Lifecycle` by value (it receives a
 /// clone: the handle is cheap to clone), and may return `()` or a `Result<(), E>` with
@@ -102,8 +104,10 @@ use proc_macro::TokenStream;
 ///             let sequence = lifecycle::Sequence::new(config);
 ///             let lc = sequence.handle();
 ///             let report = sequence
-///                 .start()?                           // free hooks, watchdog thread, Ready
-///                 .run_until_trigger(__lifecycle_checked(__lifecycle_main(lc.clone())))
+///                 .start()?                           // free hooks, watchdog thread
+///                 .run_start_hooks(__lifecycle_checked(__lifecycle_main(lc.clone())))
+///                 .await                              // main's first lines, start hooks, Ready
+///                 .run_until_trigger()
 ///                 .await                              // signal, main returned, a request
 ///                 .drain()
 ///                 .await                              // until every task is done, or grace
@@ -193,6 +197,63 @@ pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn component(args: TokenStream, item: TokenStream) -> TokenStream {
     lifecycle_macros_impl::component(args.into(), item.into()).into()
+}
+
+/// Runs a function once at start-up, before the service becomes Ready, in ascending `order`;
+/// hooks of equal order run concurrently, each under its timeout. If one fails, panics or times
+/// out (or a signal comes first), no later start hook runs, only the values that started are
+/// stopped, and the process exits with code 5 (`lifecycle::report::EXIT_START_FAILED`).
+///
+/// On a free function (no parameters) it registers the function with no wiring in `main`; on a
+/// `&self` method it needs [`macro@component`] on the impl block, and the value must be
+/// `lc.manage`d in `main`'s first lines (before its first `.await` that waits): `main` runs
+/// concurrently with the start hooks, and awaits `lc.started()` before it uses what they open.
+///
+/// ```ignore
+/// #[lifecycle::component]
+/// impl Db {
+///     #[on_start(order = 10, timeout = "10s")]
+///     async fn connect(&self) -> Result<(), sqlx::Error> { ... }
+///
+///     #[on_shutdown(order = 100)]
+///     async fn close(&self) { ... }   // runs only if `connect` succeeded
+/// }
+/// ```
+///
+/// | key | value | default |
+/// | --- | --- | --- |
+/// | `order` | an `i32`; lower runs first, negative allowed | `0` |
+/// | `timeout` | how long the hook may run before start-up fails, `"10s"` | `hook_timeout` of `#[lifecycle::main]` |
+/// | `name` | the name in the report | the function's path |
+///
+/// The equivalent code calls `lifecycle::Hook::on_start(name, f)` (or `on_start_blocking` for
+/// a function that is not `async`), as [`macro@on_shutdown`] shows for its hook.
+#[proc_macro_attribute]
+pub fn on_start(args: TokenStream, item: TokenStream) -> TokenStream {
+    lifecycle_macros_impl::on_start(args.into(), item.into()).into()
+}
+
+/// Runs a function on each reload: SIGHUP (when it is not one of the shutdown `signals`) or
+/// `lc.request_reload()`, once start-up succeeded and until the shutdown is triggered. Reload
+/// hooks run in ascending `order`, equal orders concurrently, each under its timeout; reloads
+/// never overlap. A failing reload hook is logged and counted in the report; the service keeps
+/// running (and the exit code is not changed).
+///
+/// ```ignore
+/// #[lifecycle::on_reload(timeout = "2s")]
+/// fn reread_config() -> std::io::Result<()> { ... }
+/// ```
+///
+/// | key | value | default |
+/// | --- | --- | --- |
+/// | `order` | an `i32`; lower runs first, negative allowed | `0` |
+/// | `timeout` | how long one run may take before it is reported timed out, `"2s"` | `hook_timeout` of `#[lifecycle::main]` |
+/// | `name` | the name in the report | the function's path |
+///
+/// The equivalent code calls `lifecycle::Hook::on_reload(name, f)` (or `on_reload_blocking`).
+#[proc_macro_attribute]
+pub fn on_reload(args: TokenStream, item: TokenStream) -> TokenStream {
+    lifecycle_macros_impl::on_reload(args.into(), item.into()).into()
 }
 
 /// Runs a function once at shutdown, after the drain and the persist hooks, in ascending

@@ -44,6 +44,31 @@ pub const ENV_FORCE_ON_SECOND_SIGNAL: &str = "LIFECYCLE_FORCE_ON_SECOND_SIGNAL";
 pub const ENV_REPEAT_WINDOW: &str = "LIFECYCLE_REPEAT_WINDOW";
 /// The environment variable that overrides [`Config::deadline_margin`]. See [`ENV_GRACE`].
 pub const ENV_DEADLINE_MARGIN: &str = "LIFECYCLE_DEADLINE_MARGIN";
+/// The environment variable that overrides [`Config::startup_timeout`]. See [`ENV_GRACE`].
+pub const ENV_STARTUP_TIMEOUT: &str = "LIFECYCLE_STARTUP_TIMEOUT";
+
+/// When the service becomes Ready.
+///
+/// # Examples
+///
+/// ```
+/// use lifecycle::config::ReadyWhen;
+/// use lifecycle::Config;
+///
+/// assert_eq!(Config::new().ready_when(), ReadyWhen::Started);
+/// let config = Config::new().with_ready_when(ReadyWhen::Manual);
+/// assert_eq!(config.ready_when(), ReadyWhen::Manual);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ReadyWhen {
+    /// Once every start hook succeeded (`ready = "auto"`, the default).
+    Started,
+    /// Once every start hook succeeded *and* the app called
+    /// [`Lifecycle::set_ready`](crate::Lifecycle::set_ready) (`ready = "manual"`): for a
+    /// listener still to bind or a cache still to warm in `main`.
+    Manual,
+}
 
 /// Which Tokio runtime [`run`](crate::run) and `#[lifecycle::main]` build.
 ///
@@ -83,6 +108,8 @@ pub enum Flavor {
 /// | [`force_on_second_signal`](Config::force_on_second_signal) | on | `LIFECYCLE_FORCE_ON_SECOND_SIGNAL` |
 /// | [`repeat_window`](Config::repeat_window) | 50ms | `LIFECYCLE_REPEAT_WINDOW` |
 /// | [`deadline_margin`](Config::deadline_margin) | 1s | `LIFECYCLE_DEADLINE_MARGIN` |
+/// | [`startup_timeout`](Config::startup_timeout) | 60s | `LIFECYCLE_STARTUP_TIMEOUT` |
+/// | [`ready_when`](Config::ready_when) | after the start hooks | |
 /// | [`flavor`](Config::flavor) | multi-thread | (Tokio reads `TOKIO_WORKER_THREADS`) |
 /// | [`worker_threads`](Config::worker_threads) | one per core | |
 ///
@@ -118,6 +145,8 @@ pub struct Config {
     deadline_margin: Duration,
     flavor: Flavor,
     worker_threads: Option<usize>,
+    startup_timeout: Duration,
+    ready_when: ReadyWhen,
 }
 
 impl Default for Config {
@@ -132,6 +161,8 @@ impl Default for Config {
             deadline_margin: Duration::from_secs(1),
             flavor: Flavor::MultiThread,
             worker_threads: None,
+            startup_timeout: Duration::from_secs(60),
+            ready_when: ReadyWhen::Started,
         }
     }
 }
@@ -359,6 +390,49 @@ impl Config {
         self
     }
 
+    /// The longest the start phase may take: every start hook, and with
+    /// [`ReadyWhen::Manual`] the wait for [`set_ready`](crate::Lifecycle::set_ready). Past it
+    /// start-up has failed: the started parts are stopped and the exit code is
+    /// [`EXIT_START_FAILED`](crate::report::EXIT_START_FAILED).
+    pub fn startup_timeout(&self) -> Duration {
+        self.startup_timeout
+    }
+
+    /// When the service becomes Ready (see [`ReadyWhen`]).
+    pub fn ready_when(&self) -> ReadyWhen {
+        self.ready_when
+    }
+
+    /// Sets [`startup_timeout`](Config::startup_timeout).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let config = lifecycle::Config::new().with_startup_timeout(Duration::from_secs(120));
+    /// assert_eq!(config.startup_timeout(), Duration::from_secs(120));
+    /// ```
+    #[must_use]
+    pub fn with_startup_timeout(mut self, timeout: Duration) -> Self {
+        self.startup_timeout = timeout;
+        self
+    }
+
+    /// Sets [`ready_when`](Config::ready_when).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use lifecycle::config::ReadyWhen;
+    /// let config = lifecycle::Config::new().with_ready_when(ReadyWhen::Manual);
+    /// assert_eq!(config.ready_when(), ReadyWhen::Manual);
+    /// ```
+    #[must_use]
+    pub fn with_ready_when(mut self, when: ReadyWhen) -> Self {
+        self.ready_when = when;
+        self
+    }
+
     /// The longest a shutdown can take with these settings: drain delay + grace + `hook_budget`
     /// (see [`Lifecycle::hook_budget`](crate::Lifecycle::hook_budget)). Set Kubernetes'
     /// `terminationGracePeriodSeconds` above this figure plus the margin, or the kubelet's
@@ -431,6 +505,9 @@ impl Config {
         }
         if self.hook_timeout.is_zero() {
             return Err(ConfigError::new("hook_timeout", "0s", zero));
+        }
+        if self.startup_timeout.is_zero() {
+            return Err(ConfigError::new("startup_timeout", "0s", zero));
         }
         match (self.worker_threads, self.flavor) {
             (Some(0), _) => Err(ConfigError::new("worker_threads", "0", zero)),
@@ -514,6 +591,9 @@ impl Config {
         }
         if let Some(value) = read(ENV_REPEAT_WINDOW)? {
             self.repeat_window = parse_duration(ENV_REPEAT_WINDOW, &value, true)?;
+        }
+        if let Some(value) = read(ENV_STARTUP_TIMEOUT)? {
+            self.startup_timeout = parse_duration(ENV_STARTUP_TIMEOUT, &value, false)?;
         }
         if let Some(value) = read(ENV_DEADLINE_MARGIN)? {
             self.deadline_margin = parse_duration(ENV_DEADLINE_MARGIN, &value, true)?;

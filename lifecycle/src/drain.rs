@@ -44,7 +44,9 @@ where
     inner.connections.mark_trigger();
     watch.enter(Phase::DrainDelay);
     let delay_started = Instant::now();
-    if !config.drain_delay().is_zero() && !main.is_finished() {
+    // Never Ready: no load balancer sends traffic yet, so there is nothing to wait out.
+    let was_ready = inner.triggers.readiness.was_ready();
+    if !config.drain_delay().is_zero() && !main.is_finished() && was_ready {
         let drain_delay_ms = whole_ms(config.drain_delay());
         quietly(|| {
             tracing::info!(

@@ -3,6 +3,7 @@
 use std::borrow::Cow;
 use std::future::Future;
 use std::panic::Location;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,6 +18,8 @@ use crate::connections::{ConnectionStats, Registry};
 use crate::failure::Outcome;
 use crate::hooks::{Component, Hook, HookKind, HookRegistry};
 use crate::log::{quietly, whole_ms, Millis};
+use crate::reload::Reloads;
+use crate::start::StartGate;
 use crate::state::State;
 use crate::task::{TaskName, Tasks};
 use crate::trigger::{Trigger, Triggers};
@@ -32,6 +35,11 @@ pub(crate) struct Inner {
     pub(crate) tasks: Tasks,
     /// The connections of the serve loops and the requests of the in-flight layer.
     pub(crate) connections: Arc<Registry>,
+    /// Where start-up is; what the app said about readiness; what never started.
+    pub(crate) start: StartGate,
+    pub(crate) reloads: Arc<Reloads>,
+    /// The next [`manage`](Lifecycle::manage)d value's id, which its hooks carry.
+    next_owner: AtomicU64,
 }
 
 /// A handle to one service's lifecycle: its cancellation tree, tracked tasks, hooks and
@@ -110,6 +118,9 @@ impl Lifecycle {
                 hooks,
                 tasks,
                 connections: Arc::default(),
+                start: StartGate::new(),
+                reloads: Arc::new(Reloads::new()),
+                next_owner: AtomicU64::new(0),
             }),
         }
     }
@@ -340,24 +351,46 @@ impl Lifecycle {
         self.state().is_ready()
     }
 
-    /// Marks the service Ready (once: later calls, and calls after the trigger, do nothing) and
-    /// starts the periodic persist hooks. [`Sequence::start`](crate::Sequence::start) calls it.
+    /// Says the app is ready to serve (its listener bound, its cache warm). The service becomes
+    /// Ready now if start-up has succeeded (or no start-up runs, as in a test), otherwise as
+    /// soon as it does. With [`ReadyWhen::Manual`](crate::config::ReadyWhen::Manual)
+    /// (`#[lifecycle::main(ready = "manual")]`), start-up waits for this call; with the default
+    /// the service is Ready once the start hooks succeeded, and this call changes nothing. Once
+    /// only: later calls, and calls after the trigger, do nothing.
     ///
     /// # Examples
     ///
     /// ```
-    /// use lifecycle::{Config, Sequence};
+    /// use lifecycle::config::ReadyWhen;
+    /// use lifecycle::{Config, Hook, Sequence, State};
     ///
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// let lc = Sequence::new(Config::new()).handle();
-    /// lc.set_ready();
-    /// assert!(lc.is_ready());
-    /// lc.request_shutdown();
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// let sequence = Sequence::new(Config::new().with_ready_when(ReadyWhen::Manual));
+    /// let lc = sequence.handle();
+    /// lc.add_hook(Hook::on_start("connect", || async {}));
+    /// let handle = lc.clone();
+    /// let report = sequence
+    ///     .run(async move {
+    ///         assert_eq!(handle.state(), State::Starting); // the start hook has not run yet
+    ///         handle.set_ready(); // e.g. the listener is bound
+    ///         handle.started().await;
+    ///         assert!(handle.is_ready()); // start hooks done and the app said so
+    ///         handle.request_shutdown();
+    ///     })
+    ///     .await;
+    /// assert_eq!(report.code(), 0);
     /// lc.set_ready(); // too late: the state never moves back
     /// assert!(!lc.is_ready());
     /// # }
     /// ```
     pub fn set_ready(&self) {
+        if self.inner.start.app_says_ready() {
+            self.mark_ready();
+        }
+    }
+
+    /// Moves readiness to Ready (once), starts the periodic persist hooks and the reloads.
+    pub(crate) fn mark_ready(&self) {
         let Some(periodic) = self.inner.hooks.on_ready(&self.inner.triggers.readiness) else {
             return;
         };
@@ -365,10 +398,65 @@ impl Lifecycle {
         for hook in periodic {
             self.start_periodic(hook);
         }
+        Reloads::ensure_running(&self.inner.reloads, self);
         let config = self.config();
         let (grace_ms, drain_delay_ms) = (whole_ms(config.grace()), whole_ms(config.drain_delay()));
         let worst_case_ms = whole_ms(self.worst_case_shutdown());
         quietly(|| tracing::info!(grace_ms, drain_delay_ms, worst_case_ms, "ready"));
+    }
+
+    /// Waits until start-up has ended: `true` once every start hook succeeded, `false` when
+    /// start-up failed or was interrupted (the shutdown is then under way). Code in `main` that
+    /// needs what the start hooks opened awaits this first; `main` itself runs from its first
+    /// line, concurrently with the start hooks, so that it can bind its listener and answer
+    /// probes (`/ready` is 503 until the service is Ready).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use lifecycle::{Config, Hook, Sequence};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// let sequence = Sequence::new(Config::new());
+    /// let lc = sequence.handle();
+    /// lc.add_hook(Hook::on_start("connect", || async { Err::<(), _>("refused") }));
+    /// let handle = lc.clone();
+    /// let report = sequence
+    ///     .run(async move {
+    ///         if !handle.started().await {
+    ///             return; // start-up failed: nothing to serve
+    ///         }
+    ///         unreachable!("the start hook failed");
+    ///     })
+    ///     .await;
+    /// assert_eq!(report.code(), lifecycle::report::EXIT_START_FAILED);
+    /// # }
+    /// ```
+    pub async fn started(&self) -> bool {
+        self.inner.start.ended().await
+    }
+
+    /// Asks for a reload: the reload hooks ([`Hook::on_reload`], `#[on_reload]`) run once more,
+    /// after any reload under way, in a tracked task. SIGHUP does the same when it is not a
+    /// shutdown signal. Returns `false`, and does nothing, once the shutdown has been triggered.
+    /// Requests before start-up ended are kept and run once it has succeeded.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use lifecycle::{Config, Sequence};
+    ///
+    /// let lc = Sequence::new(Config::new()).handle();
+    /// assert!(lc.request_reload());
+    /// lc.request_shutdown();
+    /// assert!(!lc.request_reload()); // too late
+    /// ```
+    pub fn request_reload(&self) -> bool {
+        if self.inner.triggers.current().is_some() {
+            return false;
+        }
+        self.inner.reloads.request();
+        true
     }
 
     /// Registers the hooks of `component` (see [`Component`]).
@@ -391,7 +479,14 @@ impl Lifecycle {
     /// assert_eq!(lc.hooks()[0].name(), "Pool::close");
     /// ```
     pub fn manage<C: Component>(&self, component: Arc<C>) {
-        for hook in component.hooks() {
+        let owner = self.inner.next_owner.fetch_add(1, Ordering::Relaxed);
+        for mut hook in component.hooks() {
+            hook.owner = Some(owner);
+            if hook.kind() == HookKind::Start && self.inner.start.is_over() {
+                quietly(|| {
+                    tracing::warn!(hook = %hook.name(), "managed after start-up: this start hook does not run; manage the value in main's first lines");
+                });
+            }
             self.add_hook(hook);
         }
     }

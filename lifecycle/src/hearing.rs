@@ -9,6 +9,7 @@ use tokio::sync::mpsc;
 
 use crate::config::Config;
 use crate::log::{log_or_stderr, quietly};
+use crate::reload::Reloads;
 use crate::signal::{Signal, SignalError};
 use crate::systemd;
 use crate::trigger::{Trigger, Triggers};
@@ -17,12 +18,17 @@ use crate::watchdog::{self, Ears, Rules};
 /// Starts the watchdog thread for this lifecycle: it hears `config`'s signals (and SIGHUP, to
 /// ignore it, when it is not one of them) and enforces the hard deadline that `triggers` arms.
 /// What it hears is logged from the app's runtime by a small relay task.
-pub(crate) fn listen(config: &Config, triggers: &Arc<Triggers>) -> Result<(), SignalError> {
+pub(crate) fn listen(
+    config: &Config,
+    triggers: &Arc<Triggers>,
+    reloads: &Arc<Reloads>,
+) -> Result<(), SignalError> {
     if tokio::runtime::Handle::try_current().is_err() {
         return Err(SignalError::NoRuntime);
     }
-    // SIGHUP is what a closed terminal sends; left alone it kills the process on the spot with
-    // nothing persisted. Heard and ignored unless it is a shutdown signal.
+    // SIGHUP is what a closed terminal sends, and what operators send to ask for a reload;
+    // left alone it kills the process on the spot with nothing persisted. Unless it is a
+    // shutdown signal, it asks for a reload (and is otherwise ignored).
     let ignore = if cfg!(unix) && !config.signals().contains(&Signal::Hangup) {
         vec![Signal::Hangup]
     } else {
@@ -37,6 +43,7 @@ pub(crate) fn listen(config: &Config, triggers: &Arc<Triggers>) -> Result<(), Si
     let (notes, mut heard) = mpsc::unbounded_channel();
     let hearing = Hearing {
         triggers: Arc::downgrade(triggers),
+        reloads: Arc::downgrade(reloads),
         notes,
     };
     watchdog::start(rules, hearing, Arc::clone(&triggers.watch))?;
@@ -102,6 +109,7 @@ enum Note {
     Again(Signal),
     Ignored(Signal),
     Repeated(Signal),
+    Reload(Signal),
 }
 
 impl Note {
@@ -124,6 +132,10 @@ impl Note {
                     "lifecycle: {signal} ignored: not a shutdown signal (add it to `signals` to stop on it)"
                 ),
             ),
+            Note::Reload(signal) => tracing::info!(
+                signal = %signal,
+                "{signal}: reload requested (it is not a shutdown signal)"
+            ),
             Note::Repeated(signal) => tracing::debug!(
                 signal = %signal,
                 "{signal} repeated within the repeat window: the same request, delivered twice"
@@ -136,6 +148,7 @@ impl Note {
 /// trigger state weakly; sends notes without waiting.
 struct Hearing {
     triggers: Weak<Triggers>,
+    reloads: Weak<Reloads>,
     notes: mpsc::UnboundedSender<Note>,
 }
 
@@ -159,6 +172,16 @@ impl Ears for Hearing {
     }
 
     fn ignored(&self, signal: Signal, repeat: bool) {
+        let reload = signal == Signal::Hangup && !repeat;
+        if let (true, Some(reloads), Some(triggers)) =
+            (reload, self.reloads.upgrade(), self.triggers.upgrade())
+        {
+            if triggers.current().is_none() {
+                reloads.request();
+                let _ = self.notes.send(Note::Reload(signal));
+                return;
+            }
+        }
         let note = if repeat {
             Note::Repeated(signal)
         } else {

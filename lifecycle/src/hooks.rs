@@ -57,12 +57,19 @@ enum HookFn {
 /// # }
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
 pub enum HookKind {
     /// Saves state. Persist hooks run first, right after the drain, while every resource is
     /// still open; they may also run periodically while the service runs.
     Persist,
     /// Releases resources (close pools, flush buffers), after every persist hook.
     Shutdown,
+    /// Starts a part of the service (connect, migrate, warm up) before it becomes Ready; see
+    /// [`Hook::on_start`].
+    Start,
+    /// Reloads configuration on SIGHUP or [`Lifecycle::request_reload`](crate::Lifecycle::request_reload);
+    /// see [`Hook::on_reload`].
+    Reload,
 }
 
 impl HookKind {
@@ -81,6 +88,8 @@ impl HookKind {
         match self {
             HookKind::Persist => "persist",
             HookKind::Shutdown => "shutdown",
+            HookKind::Start => "start",
+            HookKind::Reload => "reload",
         }
     }
 }
@@ -134,6 +143,11 @@ pub struct Hook {
     pub(crate) order: i32,
     pub(crate) timeout: Option<Duration>,
     pub(crate) every: Option<Duration>,
+    /// The managed value this hook belongs to (set by [`Lifecycle::manage`]): a value whose
+    /// start hooks did not all succeed is not stopped or persisted.
+    ///
+    /// [`Lifecycle::manage`]: crate::Lifecycle::manage
+    pub(crate) owner: Option<u64>,
     run: HookFn,
     /// Held while the hook's body runs: a hook never runs concurrently with itself.
     running: Arc<tokio::sync::Mutex<()>>,
@@ -159,12 +173,13 @@ impl Hook {
             order: DEFAULT_ORDER,
             timeout: None,
             every: None,
+            owner: None,
             run,
             running: Arc::new(tokio::sync::Mutex::new(())),
         }
     }
 
-    fn asynchronous<F, Fut>(kind: HookKind, name: Cow<'static, str>, f: F) -> Self
+    pub(crate) fn asynchronous<F, Fut>(kind: HookKind, name: Cow<'static, str>, f: F) -> Self
     where
         F: Fn() -> Fut + Send + Sync + 'static,
         Fut: Future + Send + 'static,
@@ -177,7 +192,7 @@ impl Hook {
         Self::with(kind, name, HookFn::Async(run))
     }
 
-    fn blocking<F, R>(kind: HookKind, name: Cow<'static, str>, f: F) -> Self
+    pub(crate) fn blocking<F, R>(kind: HookKind, name: Cow<'static, str>, f: F) -> Self
     where
         F: Fn() -> R + Send + Sync + 'static,
         R: Outcome,
@@ -487,7 +502,7 @@ impl Hook {
     }
 
     /// The report of one run that began at `started`, logged.
-    fn report(&self, outcome: HookOutcome, started: Instant) -> HookReport {
+    pub(crate) fn report(&self, outcome: HookOutcome, started: Instant) -> HookReport {
         let report = HookReport {
             name: self.name.to_string(),
             kind: self.kind,
@@ -528,7 +543,7 @@ impl Hook {
 
 /// A task handle that aborts its task when dropped: whoever stops waiting for a hook's body
 /// stops the body too (an async one; a blocking one runs to its end).
-struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+pub(crate) struct AbortOnDrop<T>(pub(crate) tokio::task::JoinHandle<T>);
 
 impl<T> Drop for AbortOnDrop<T> {
     fn drop(&mut self) {
@@ -580,6 +595,11 @@ pub enum HookOutcome {
     /// how). Counted as a failure: a persist hook that cannot be shown to have written its state
     /// did not.
     Lost(String),
+    /// A start hook that never ran: start-up had stopped before its order came.
+    NotRun,
+    /// A start hook stopped while it ran: a signal or another trigger, or the start-up
+    /// timeout, ended start-up.
+    Interrupted,
 }
 
 impl HookOutcome {
@@ -608,6 +628,8 @@ impl fmt::Display for HookOutcome {
             HookOutcome::Panicked(message) => write!(f, "panicked: {message}"),
             HookOutcome::TimedOut(limit) => write!(f, "timed out after {}", Millis(*limit)),
             HookOutcome::Lost(how) => write!(f, "report lost: {how}"),
+            HookOutcome::NotRun => f.write_str("not run: start-up had stopped"),
+            HookOutcome::Interrupted => f.write_str("interrupted: start-up stopped"),
         }
     }
 }
@@ -776,38 +798,51 @@ impl HookRegistry {
 /// Runs the hooks of one phase: groups by ascending order, each group concurrently, every hook
 /// to its end or its timeout. Reports come back in run order (registration order within a group).
 pub(crate) async fn run_phase(hooks: Vec<Hook>, default_timeout: Duration) -> Vec<HookReport> {
+    let mut reports = Vec::new();
+    for group in by_order(hooks) {
+        reports.extend(run_group(group, default_timeout).await);
+    }
+    reports
+}
+
+/// `hooks` in groups of equal order, ascending; registration order within a group.
+pub(crate) fn by_order(hooks: Vec<Hook>) -> Vec<Vec<Hook>> {
     let mut groups: BTreeMap<i32, Vec<Hook>> = BTreeMap::new();
     for hook in hooks {
         groups.entry(hook.order).or_default().push(hook);
     }
-    let mut reports = Vec::new();
-    for (_, group) in groups {
-        let runs: Vec<_> = group
-            .into_iter()
-            .map(|hook| {
-                let started = Instant::now();
-                let runner = hook.clone();
-                let run = tokio::spawn(async move { runner.run_once(default_timeout).await });
-                (AbortOnDrop(run), hook, started)
-            })
-            .collect();
-        for (run, hook, started) in runs {
-            // `run_once` catches the hook's own panic; this join fails only when the runner
-            // itself died (a panic in code around the hook) or the runtime is going away. The
-            // hook's outcome is then unknown, and unknown is not success.
-            let report = match run.await {
-                Ok(report) => report,
-                Err(err) => {
-                    let how = if err.is_panic() {
-                        format!("its runner panicked: {}", panic_message(&*err.into_panic()))
-                    } else {
-                        "its runner was cancelled".to_owned()
-                    };
-                    hook.report(HookOutcome::Lost(how), started)
-                }
-            };
-            reports.push(report);
-        }
+    groups.into_values().collect()
+}
+
+/// Runs one group of hooks concurrently, every hook to its end or its timeout. Reports come
+/// back in registration order.
+pub(crate) async fn run_group(group: Vec<Hook>, default_timeout: Duration) -> Vec<HookReport> {
+    let runs: Vec<_> = group
+        .into_iter()
+        .map(|hook| {
+            let started = Instant::now();
+            let runner = hook.clone();
+            let run = tokio::spawn(async move { runner.run_once(default_timeout).await });
+            (AbortOnDrop(run), hook, started)
+        })
+        .collect();
+    let mut reports = Vec::with_capacity(runs.len());
+    for (run, hook, started) in runs {
+        // `run_once` catches the hook's own panic; this join fails only when the runner
+        // itself died (a panic in code around the hook) or the runtime is going away. The
+        // hook's outcome is then unknown, and unknown is not success.
+        let report = match run.await {
+            Ok(report) => report,
+            Err(err) => {
+                let how = if err.is_panic() {
+                    format!("its runner panicked: {}", panic_message(&*err.into_panic()))
+                } else {
+                    "its runner was cancelled".to_owned()
+                };
+                hook.report(HookOutcome::Lost(how), started)
+            }
+        };
+        reports.push(report);
     }
     reports
 }

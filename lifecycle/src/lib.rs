@@ -113,9 +113,11 @@ mod lock;
 mod log;
 pub mod persist;
 pub mod report;
+mod reload;
 mod run;
 pub mod sequence;
 mod signal;
+mod start;
 mod startup;
 mod state;
 mod systemd;
@@ -135,7 +137,7 @@ pub use crate::state::State;
 
 pub use tokio_util::sync::CancellationToken;
 
-pub use lifecycle_macros::{component, main, on_shutdown, persist};
+pub use lifecycle_macros::{component, main, on_reload, on_shutdown, on_start, persist};
 
 /// What the attributes' generated code calls. Not a public API: it may change in any release.
 #[doc(hidden)]
@@ -143,7 +145,7 @@ pub mod __private {
     pub use crate::budget::print_budget_and_exit_if_asked;
 
     pub use crate::budget::print_budget as budget;
-    pub use crate::config::Flavor;
+    pub use crate::config::{Flavor, ReadyWhen};
     pub use crate::run::{runtime, shutdown_runtime};
     pub use crate::startup::startup_failed;
     pub use crate::startup::StartupError;

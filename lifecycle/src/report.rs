@@ -41,6 +41,27 @@ pub const EXIT_HOOK_FAILED: u8 = 3;
 /// it stood, by a thread that no blocked task or hook can stop. Hooks after the one that overran
 /// did not run; the line written at that moment names the phase.
 pub const EXIT_DEADLINE: u8 = crate::watchdog::DEADLINE_CODE;
+/// Exit code when start-up failed: a start hook failed, panicked or timed out, the start-up
+/// timeout ran out, or the shutdown was triggered (a signal, say) before start-up had ended.
+/// What had started was stopped; the report's [`start`](ShutdownReport::start) lists every
+/// start hook.
+///
+/// # Examples
+///
+/// ```
+/// use lifecycle::report::EXIT_START_FAILED;
+/// use lifecycle::{Config, Hook, Sequence};
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+/// let sequence = Sequence::new(Config::new());
+/// let lc = sequence.handle();
+/// lc.add_hook(Hook::on_start("migrate", || async { panic!("bad migration") }));
+/// let report = sequence.run(async {}).await;
+/// assert_eq!(report.code(), EXIT_START_FAILED);
+/// assert_eq!(EXIT_START_FAILED, 5);
+/// # }
+/// ```
+pub const EXIT_START_FAILED: u8 = 5;
 /// Exit code when the service could not start (a blocking problem with the signal listener or the
 /// runtime); `EX_OSERR` from `sysexits.h`. See [`EXIT_OK`] for an example.
 pub const EXIT_STARTUP_FAILED: u8 = 71;
@@ -252,6 +273,9 @@ pub const MAX_TASKS_NAMED: usize = 100;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct PhaseTimings {
+    /// The start phase: the start hooks (and the wait for `set_ready`, when asked for). Before
+    /// the trigger, so not part of [`total`](Self::total).
+    pub start: Duration,
     /// Readiness Draining, before the root token was cancelled.
     pub drain_delay: Duration,
     /// From cancelling the root token until the main future and every task finished (or the
@@ -273,6 +297,7 @@ pub struct PhaseTimings {
 /// |---|---|
 /// | the code given | [`Lifecycle::request_shutdown_with`](crate::Lifecycle::request_shutdown_with) triggered the shutdown |
 /// | 1 ([`EXIT_APP_FAILED`]) | main returned `Err` or panicked, or a critical task failed |
+/// | 5 ([`EXIT_START_FAILED`]) | start-up failed: a start hook failed, panicked or timed out, the start-up timeout ran out, or the shutdown was triggered before start-up ended |
 /// | 2 ([`EXIT_ABORTED`]) | the grace period ran out: main, tasks or connections were aborted (or left running); or a task spawned after the drain was still running at the report |
 /// | 3 ([`EXIT_HOOK_FAILED`]) | a hook returned `Err`, panicked, timed out or lost its report |
 /// | 0 ([`EXIT_OK`]) | otherwise |
@@ -335,6 +360,16 @@ pub struct ShutdownReport {
     /// A first signal that arrived after something else had triggered the shutdown: it did not
     /// force the exit, it only cut the drain delay short.
     pub hurried_by: Option<Signal>,
+    /// Every start hook: how it ended and how long it ran, in run order; after a failed
+    /// start-up, the ones that never ran last ([`HookOutcome::NotRun`]).
+    pub start: Vec<HookReport>,
+    /// Why start-up failed, if it did (exit code [`EXIT_START_FAILED`]).
+    pub start_failed: Option<Failure>,
+    /// How many reloads ran.
+    pub reloads: u64,
+    /// Reload hook runs that did not succeed (the first ten). They do not change the exit
+    /// code: the service kept running on what it had.
+    pub reload_failures: Vec<HookReport>,
 }
 
 impl ShutdownReport {
@@ -365,6 +400,10 @@ impl ShutdownReport {
             task_failures_other,
             hooks,
             hurried_by,
+            start: Vec::new(),
+            start_failed: None,
+            reloads: 0,
+            reload_failures: Vec::new(),
         }
     }
 
@@ -404,6 +443,8 @@ impl ShutdownReport {
         let critical_failed = self.task_failures.iter().any(|failure| failure.critical);
         if main_failed || critical_failed {
             EXIT_APP_FAILED
+        } else if self.start_failed.is_some() {
+            EXIT_START_FAILED
         } else if self.tasks_aborted_total > 0
             || self.connections.as_ref().is_some_and(|c| c.cut_total > 0)
             || matches!(
@@ -514,6 +555,16 @@ impl fmt::Display for ShutdownReport {
                 "  note          hurried by {signal}: the drain delay was cut short (a second signal would force the exit)"
             )?;
         }
+        if !self.start.is_empty() || self.start_failed.is_some() {
+            write!(f, "  start         {}", Millis(t.start))?;
+            match &self.start_failed {
+                Some(why) => writeln!(f, ", failed: {why}; stopped only what had started")?,
+                None => writeln!(f)?,
+            }
+            for hook in &self.start {
+                hook_line(f, hook)?;
+            }
+        }
         if let Some(main) = &self.main {
             writeln!(f, "  main          {main}")?;
         }
@@ -578,19 +629,31 @@ impl fmt::Display for ShutdownReport {
         if more > 0 {
             writeln!(f, "  and {more} more task failures")?;
         }
+        if self.reloads > 0 {
+            let failed = self.reload_failures.len();
+            writeln!(f, "  reloads       {} ({failed} hook runs failed)", self.reloads)?;
+            for hook in &self.reload_failures {
+                hook_line(f, hook)?;
+            }
+        }
         for hook in &self.hooks {
-            writeln!(
-                f,
-                "  {:<8} {:>6}  {:<40} {:>8}  {}",
-                hook.kind,
-                hook.order,
-                hook.name,
-                Millis(hook.duration).to_string(),
-                hook.outcome
-            )?;
+            hook_line(f, hook)?;
         }
         Ok(())
     }
+}
+
+/// One hook's line in the summary: kind, order, name, duration, outcome.
+fn hook_line(f: &mut fmt::Formatter<'_>, hook: &HookReport) -> fmt::Result {
+    writeln!(
+        f,
+        "  {:<8} {:>6}  {:<40} {:>8}  {}",
+        hook.kind,
+        hook.order,
+        hook.name,
+        Millis(hook.duration).to_string(),
+        hook.outcome
+    )
 }
 
 /// A list that stays on one line: the first ten names, then how many more.
@@ -629,6 +692,10 @@ mod tests {
             task_failures_other: 0,
             hooks: Vec::new(),
             hurried_by: None,
+            start: Vec::new(),
+            start_failed: None,
+            reloads: 0,
+            reload_failures: Vec::new(),
         }
     }
 

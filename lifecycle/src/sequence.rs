@@ -3,8 +3,9 @@
 //!
 //! ```text
 //! Sequence::new(config)          the handle exists; nothing runs yet
-//!   .start()?                    free hooks, signals and the watchdog, readiness Ready  -> Running
-//!   .run_until_trigger(main)     serve until a signal, main's end, a request, a failure -> Triggered
+//!   .start()?                    free hooks, signals and the watchdog                   -> Running
+//!   .run_start_hooks(main)       main's first lines, start hooks by order, then Ready   -> Started
+//!   .run_until_trigger()         serve until a signal, main's end, a request, a failure -> Triggered
 //!   .drain()                     drain delay, cancel, wait for main and tasks (grace)   -> Drained
 //!   .persist()                   persist hooks, while resources are still open          -> Persisted
 //!   .shut_down()                 shutdown hooks by order, then the report               -> ShutdownReport
@@ -28,9 +29,11 @@ use crate::drain::{cut_late_tasks, drain, MainTask};
 use crate::failure::Outcome;
 use crate::handle::Lifecycle;
 use crate::hooks::{run_phase, HookKind};
+use crate::failure::Failure;
 use crate::report::{
     AbortedTask, ConnectionReport, HookReport, MainOutcome, PhaseTimings, ShutdownReport,
 };
+use crate::start::{finish, run_start_hooks, Interruption, Progress, StartRun};
 pub use crate::startup::StartupError;
 use crate::state::State;
 use crate::trigger::Trigger;
@@ -100,10 +103,11 @@ impl Sequence {
         self.lc.clone()
     }
 
-    /// Start-up: checks the configuration, registers the free-function hooks
-    /// (`#[lifecycle::on_shutdown]` / `#[lifecycle::persist]` on functions), starts the watchdog
-    /// thread that hears signals and enforces the hard deadline (once per process), reaches
-    /// systemd when `NOTIFY_SOCKET` is set (see the crate docs), and marks the service Ready.
+    /// Start-up, first part: checks the configuration, registers the free-function hooks
+    /// (`#[lifecycle::on_start]`, `#[lifecycle::on_shutdown]`, ... on functions), starts the
+    /// watchdog thread that hears signals and enforces the hard deadline (once per process),
+    /// and reaches systemd when `NOTIFY_SOCKET` is set (see the crate docs). The service stays
+    /// Starting: [`Running::run_start_hooks`] makes it Ready (and tells systemd `READY=1`).
     ///
     /// # Errors
     ///
@@ -113,37 +117,39 @@ impl Sequence {
     pub fn start(self) -> Result<Running, StartupError> {
         self.lc.config().validate()?;
         self.register_free_hooks();
-        crate::hearing::listen(self.lc.config(), &self.lc.inner.triggers)?;
-        crate::hearing::notify_systemd(&self.lc.inner.triggers);
-        self.lc.set_ready();
+        let inner = &self.lc.inner;
+        crate::hearing::listen(inner.config.as_ref(), &inner.triggers, &inner.reloads)?;
+        crate::hearing::notify_systemd(&inner.triggers);
         Ok(Running { lc: self.lc })
     }
 
     /// Start-up without signals, the watchdog or the free-function hooks: for tests, and for a
     /// service whose signals something else handles (it calls
-    /// [`Lifecycle::request_shutdown`]). Marks the service Ready. Call
+    /// [`Lifecycle::request_shutdown`]). Call
     /// [`register_free_hooks`](Self::register_free_hooks) first if the binary's free hooks
     /// should run.
     ///
     /// # Examples
     ///
     /// ```
-    /// use lifecycle::{Config, Sequence};
+    /// use lifecycle::{Config, Sequence, State};
     ///
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// let sequence = Sequence::new(Config::new());
     /// let lc = sequence.handle();
-    /// let _running = sequence.start_without_signals();
+    /// let running = sequence.start_without_signals();
+    /// assert_eq!(lc.state(), State::Starting); // Ready after the start hooks
+    /// let _started = running.run_start_hooks(std::future::pending::<()>()).await;
     /// assert!(lc.is_ready());
     /// # }
     /// ```
     pub fn start_without_signals(self) -> Running {
-        self.lc.set_ready();
         Running { lc: self.lc }
     }
 
-    /// Registers every free function of the binary marked `#[lifecycle::on_shutdown]` or
-    /// `#[lifecycle::persist]` (collected at link time). [`start`](Self::start) does this.
+    /// Registers every free function of the binary marked `#[lifecycle::on_start]`,
+    /// `#[lifecycle::on_reload]`, `#[lifecycle::on_shutdown]` or `#[lifecycle::persist]`
+    /// (collected at link time). [`start`](Self::start) does this.
     ///
     /// # Examples
     ///
@@ -185,7 +191,7 @@ impl Sequence {
     }
 }
 
-/// Started and Ready: serving until the trigger.
+/// Signals heard, free hooks registered: the start hooks are next.
 #[must_use = "a running sequence must be driven to its report"]
 pub struct Running {
     lc: Lifecycle,
@@ -197,14 +203,16 @@ impl Running {
         self.lc.clone()
     }
 
-    /// Every step after start-up, in order: for [`run`](crate::run) and [`Sequence::run`] (the
-    /// expansion of `#[lifecycle::main]` spells them out instead).
+    /// Every step after the signals, in order: for [`run`](crate::run) and [`Sequence::run`]
+    /// (the expansion of `#[lifecycle::main]` spells them out instead).
     pub(crate) async fn through_to_report<F>(self, main: F) -> ShutdownReport
     where
         F: Future,
         F::Output: Outcome,
     {
-        self.run_until_trigger(main)
+        self.run_start_hooks(main)
+            .await
+            .run_until_trigger()
             .await
             .drain()
             .await
@@ -214,9 +222,80 @@ impl Running {
             .await
     }
 
-    /// Runs `main` until the shutdown is triggered: by `main` returning (its outcome is
-    /// recorded, a panic included), or by anything else, in which case `main` keeps running
-    /// into the drain.
+    /// The start phase. `main` starts first: its first lines, up to its first `.await` that
+    /// waits, run before any start hook, so the values it [`manage`](Lifecycle::manage)s there
+    /// have their start hooks run. Then the start hooks run by ascending order (equal orders
+    /// concurrently, each under its timeout) while `main` goes on concurrently (it may bind
+    /// its listener and answer probes: readiness is still Starting). The service becomes Ready
+    /// when every start hook succeeded, and, with
+    /// [`ReadyWhen::Manual`](crate::config::ReadyWhen::Manual), the app called
+    /// [`set_ready`](Lifecycle::set_ready).
+    ///
+    /// Start-up fails when a start hook fails, panics or times out, when the
+    /// [start-up timeout](crate::Config::startup_timeout) runs out, or when the shutdown is
+    /// triggered first (a signal, `main` returning): no later start hook runs, the one running
+    /// is stopped, and the shutdown goes on without the drain delay (the service was never
+    /// Ready), without the persist and shutdown hooks of the values that never started. The
+    /// report lists every start hook; the exit code is
+    /// [`EXIT_START_FAILED`](crate::report::EXIT_START_FAILED).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use lifecycle::{Config, Hook, Sequence};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// let sequence = Sequence::new(Config::new());
+    /// let lc = sequence.handle();
+    /// let connect = || tokio::time::sleep(Duration::from_millis(300));
+    /// lc.add_hook(Hook::on_start("connect", connect));
+    /// let started = sequence.start_without_signals().run_start_hooks(lc.cancelled_owned()).await;
+    /// assert!(lc.is_ready());
+    /// lc.request_shutdown();
+    /// let report = started.run_until_trigger().await.drain().await.persist().await.shut_down().await;
+    /// assert_eq!(report.timings.start, Duration::from_millis(300));
+    /// # }
+    /// ```
+    pub async fn run_start_hooks<F>(self, main: F) -> Started<F>
+    where
+        F: Future,
+        F::Output: Outcome,
+    {
+        let lc = self.lc;
+        let inner = &lc.inner;
+        let mut main = MainTask::new(main, std::sync::Arc::clone(&inner.triggers));
+        inner.start.begin();
+        let began = tokio::time::Instant::now();
+        let progress = std::sync::Mutex::new(Progress::default());
+        let limit = inner.config.startup_timeout();
+        let (failure, interrupted) = {
+            let hooks = tokio::time::timeout(limit, run_start_hooks(&lc, &progress));
+            tokio::pin!(hooks);
+            loop {
+                tokio::select! {
+                    biased;
+                    () = &mut main, if !main.is_finished() => {}
+                    done = &mut hooks => break match done {
+                        Ok(failure) => (failure, None),
+                        Err(_) => (None, Some(Interruption::TimedOut(limit))),
+                    },
+                    () = inner.triggers.triggered.cancelled() => {
+                        let trigger = inner.triggers.current().map(|t| t.to_string());
+                        break (None, Some(Interruption::Triggered(trigger.unwrap_or_default())));
+                    }
+                }
+            }
+        };
+        let start = finish(&lc, &progress, failure, interrupted, began);
+        if let Some(failure) = &start.failure {
+            inner.triggers.fire(Trigger::StartFailed(failure.clone()));
+        }
+        Started { lc, main, start }
+    }
+
+    /// [`run_start_hooks`](Self::run_start_hooks) then
+    /// [`Started::run_until_trigger`], in one step.
     ///
     /// # Examples
     ///
@@ -238,18 +317,45 @@ impl Running {
         F: Future,
         F::Output: Outcome,
     {
-        let triggers = &self.lc.inner.triggers;
-        let mut main = MainTask::new(main, std::sync::Arc::clone(triggers));
+        self.run_start_hooks(main).await.run_until_trigger().await
+    }
+}
+
+/// Start-up over (Ready, or failed and rolling back): serving until the trigger.
+#[must_use = "a started sequence must be driven to its report"]
+pub struct Started<F> {
+    lc: Lifecycle,
+    main: MainTask<F>,
+    start: StartRun,
+}
+
+impl<F> Started<F>
+where
+    F: Future,
+    F::Output: Outcome,
+{
+    /// Whether start-up succeeded (every start hook, and the app's `set_ready` when asked for).
+    pub fn succeeded(&self) -> bool {
+        self.start.failure.is_none()
+    }
+
+    /// Runs `main` until the shutdown is triggered: by `main` returning (its outcome is
+    /// recorded, a panic included), or by anything else, in which case `main` keeps running
+    /// into the drain. After a failed start-up the trigger has fired already: this returns at
+    /// once.
+    pub async fn run_until_trigger(mut self) -> Triggered<F> {
+        let triggers = std::sync::Arc::clone(&self.lc.inner.triggers);
         tokio::select! {
             biased;
-            () = &mut main => {}
+            () = &mut self.main => {}
             () = triggers.triggered.cancelled() => {}
         }
         let trigger = triggers.current().unwrap_or(Trigger::MainReturned);
         Triggered {
             lc: self.lc,
-            main,
+            main: self.main,
             trigger,
+            start: self.start,
         }
     }
 }
@@ -260,6 +366,7 @@ pub struct Triggered<F> {
     lc: Lifecycle,
     main: MainTask<F>,
     trigger: Trigger,
+    start: StartRun,
 }
 
 impl<F> Triggered<F>
@@ -299,6 +406,7 @@ where
         let draft = Draft {
             main: self.main.take_outcome(),
             timings: PhaseTimings {
+                start: self.start.took,
                 drain_delay: drained.delay,
                 drain: drained.took,
                 ..PhaseTimings::default()
@@ -306,6 +414,8 @@ where
             aborted: drained.aborted,
             connections: drained.connections,
             hooks: Vec::new(),
+            start: self.start.reports,
+            start_failed: self.start.failure,
         };
         Drained { lc: self.lc, draft }
     }
@@ -318,6 +428,8 @@ struct Draft {
     aborted: Vec<AbortedTask>,
     connections: Option<ConnectionReport>,
     hooks: Vec<HookReport>,
+    start: Vec<HookReport>,
+    start_failed: Option<Failure>,
 }
 
 impl Draft {
@@ -326,10 +438,12 @@ impl Draft {
         inner.triggers.rearm();
         inner.triggers.watch.enter(match kind {
             HookKind::Persist => Phase::Persist,
-            HookKind::Shutdown => Phase::Hooks,
+            HookKind::Shutdown | HookKind::Start | HookKind::Reload => Phase::Hooks,
         });
         let started = tokio::time::Instant::now();
-        let hooks = inner.hooks.of_kind(kind);
+        let mut hooks = inner.hooks.of_kind(kind);
+        // After a failed start-up, what never started is neither persisted nor stopped.
+        hooks.retain(|hook| inner.start.started(hook.owner));
         let reports = run_phase(hooks, inner.config.hook_timeout()).await;
         self.hooks.extend(reports);
         started.elapsed()
@@ -387,7 +501,7 @@ impl Persisted {
         let mut timings = self.draft.timings;
         timings.total = at.elapsed();
         let (task_failures, task_failures_other) = inner.tasks.failures();
-        let report = ShutdownReport::new(
+        let mut report = ShutdownReport::new(
             trigger,
             self.draft.main,
             timings,
@@ -398,6 +512,11 @@ impl Persisted {
             self.draft.hooks,
             inner.triggers.hurried_by(),
         );
+        report.start = self.draft.start;
+        report.start_failed = self.draft.start_failed;
+        let reloads = inner.reloads.record();
+        report.reloads = reloads.count;
+        report.reload_failures = reloads.failures;
         inner.triggers.watch.finished(report.code());
         report
     }

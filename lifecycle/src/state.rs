@@ -1,6 +1,7 @@
 //! Readiness: where a service is in its life, for probes and load balancers.
 
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::sync::watch;
 
@@ -82,11 +83,16 @@ impl fmt::Display for State {
 }
 
 /// The readiness of one lifecycle: a state that only moves forward, watched by probes.
-pub(crate) struct Readiness(watch::Sender<State>);
+pub(crate) struct Readiness(watch::Sender<State>, AtomicBool);
 
 impl Readiness {
     pub(crate) fn new() -> Self {
-        Self(watch::Sender::new(State::Starting))
+        Self(watch::Sender::new(State::Starting), AtomicBool::new(false))
+    }
+
+    /// Whether the state was ever Ready: a load balancer may have sent traffic.
+    pub(crate) fn was_ready(&self) -> bool {
+        self.1.load(Ordering::SeqCst)
     }
 
     pub(crate) fn get(&self) -> State {
@@ -103,6 +109,9 @@ impl Readiness {
             let moved = *state < to;
             if moved {
                 *state = to;
+                if to == State::Ready {
+                    self.1.store(true, Ordering::SeqCst);
+                }
             }
             moved
         })

@@ -56,6 +56,9 @@ pub enum Trigger {
         /// The error, or the panic as `panicked: <message>`.
         error: Failure,
     },
+    /// A start hook failed, panicked or timed out, or the start-up timeout ran out (see
+    /// [`Running::run_start_hooks`](crate::sequence::Running::run_start_hooks)).
+    StartFailed(Failure),
 }
 
 impl fmt::Display for Trigger {
@@ -77,6 +80,7 @@ impl fmt::Display for Trigger {
             Trigger::TaskFailed { task, error } => {
                 write!(f, "critical task `{task}` failed: {error}")
             }
+            Trigger::StartFailed(error) => write!(f, "start-up failed: {error}"),
         }
     }
 }

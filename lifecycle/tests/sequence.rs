@@ -50,6 +50,9 @@ fn logging_hook(kind: HookKind, name: &'static str, log: &Log, takes: Duration) 
     match kind {
         HookKind::Persist => Hook::persist(name, run),
         HookKind::Shutdown => Hook::on_shutdown(name, run),
+        HookKind::Start => Hook::on_start(name, run),
+        HookKind::Reload => Hook::on_reload(name, run),
+        _ => unreachable!("no other kind of hook"),
     }
 }
 
@@ -393,7 +396,9 @@ async fn drain_delay_keeps_serving_while_readiness_is_draining() {
     let main_lc = lc.clone();
     let report = sequence
         .run(async move {
-            // Trigger from inside, then look at the world during the delay.
+            // Trigger from inside once Ready (before Ready there is no delay), then look at
+            // the world during the delay.
+            assert!(main_lc.started().await);
             main_lc.request_shutdown();
             let at_trigger = (observer.state(), observer.is_cancelled());
             sleep(Duration::from_millis(4900)).await;

@@ -20,7 +20,7 @@ pub(crate) fn component(args: TokenStream, item: TokenStream) -> TokenStream {
         errors.push(syn::Error::new_spanned(
             &args,
             "`#[lifecycle::component]` takes no arguments; put `order`, `timeout` and `name` \
-             on each `#[on_shutdown(...)]` or `#[persist(...)]` method",
+             on each `#[on_start(...)]`, `#[on_shutdown(...)]`, ... method",
         ));
     }
     let misplaced = |found: &str| {
@@ -99,9 +99,11 @@ fn analyze(mut item: ItemImpl, errors: &mut Errors) -> Component {
                 )
             } else {
                 format!(
-                    "`{}` has both `#[on_shutdown]` and `#[persist]`, but a method is one kind of \
-                     hook; split it into two methods",
-                    method.sig.ident
+                    "`{}` has both `#[{}]` and `#[{}]`, but a method is one kind of hook; split \
+                     it into two methods",
+                    method.sig.ident,
+                    kind.attr_name(),
+                    other_kind.attr_name()
                 )
             };
             hook_errors.push(syn::Error::new_spanned(other, message));
@@ -124,8 +126,8 @@ fn analyze(mut item: ItemImpl, errors: &mut Errors) -> Component {
     if attribute_count == 0 {
         errors.push(syn::Error::new_spanned(
             &item.self_ty,
-            "no `#[on_shutdown]` or `#[persist]` method in this impl; mark a `&self` method \
-             with one, or remove `#[lifecycle::component]`",
+            "no `#[on_start]`, `#[on_reload]`, `#[on_shutdown]` or `#[persist]` method in this \
+             impl; mark a `&self` method with one, or remove `#[lifecycle::component]`",
         ));
     }
     Component {
@@ -171,6 +173,8 @@ fn hook_kind(attr: &Attribute) -> Option<HookKind> {
     match last.as_str() {
         "on_shutdown" => Some(HookKind::Shutdown),
         "persist" => Some(HookKind::Persist),
+        "on_start" => Some(HookKind::Start),
+        "on_reload" => Some(HookKind::Reload),
         _ => None,
     }
 }

@@ -22,6 +22,8 @@ const KEYS: &[&str] = &[
     "repeat_window",
     "deadline_margin",
     "init",
+    "startup_timeout",
+    "ready",
 ];
 
 const MISPLACED_KEYS: &[(&str, &str)] = &[
@@ -43,6 +45,14 @@ pub(crate) const SIGNALS: &[(&str, &str)] = &[
     ("SIGQUIT", "Quit"),
     ("SIGHUP", "Hangup"),
 ];
+
+/// When the service becomes Ready: `ready = "auto"` (after the start hooks, the default) or
+/// `ready = "manual"` (after the start hooks and `lc.set_ready()`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ready {
+    Auto,
+    Manual,
+}
 
 /// Which Tokio runtime to build.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -67,6 +77,8 @@ pub(crate) struct MainArgs {
     pub(crate) deadline_margin: Option<(Duration, Span)>,
     /// The function to call first, before anything else in `main`.
     pub(crate) init: Option<syn::ExprPath>,
+    pub(crate) startup_timeout: Option<(Duration, Span)>,
+    pub(crate) ready: Option<(Ready, Span)>,
 }
 
 impl MainArgs {
@@ -103,6 +115,11 @@ impl MainArgs {
                     main.deadline_margin = errors.check(duration::parse(arg, "1s", Zero::Allowed));
                 }
                 "init" => main.init = errors.check(init(arg)),
+                "startup_timeout" => {
+                    main.startup_timeout =
+                        errors.check(duration::parse(arg, "60s", Zero::Rejected));
+                }
+                "ready" => main.ready = errors.check(ready(arg)),
                 _ => {}
             }
         }
@@ -247,6 +264,27 @@ fn path_text(path: &syn::Path) -> String {
         ""
     };
     format!("{leading}{}", segments.join("::"))
+}
+
+fn ready(arg: &Arg) -> syn::Result<(Ready, Span)> {
+    const CHOICES: &[&str] = &["auto", "manual"];
+    let lit = args::string(arg.value("\"manual\"")?, "ready", "\"manual\"")?;
+    match lit.value().as_str() {
+        "auto" => Ok((Ready::Auto, lit.span())),
+        "manual" => Ok((Ready::Manual, lit.span())),
+        other => {
+            let hint = args::closest(other, CHOICES)
+                .map_or(String::new(), |near| format!("did you mean `\"{near}\"`? "));
+            Err(syn::Error::new(
+                lit.span(),
+                format!(
+                    "unknown readiness `{other}`; {hint}expected `\"auto\"` (Ready once the \
+                     start hooks succeeded) or `\"manual\"` (Ready once they succeeded and \
+                     the app called `lc.set_ready()`)"
+                ),
+            ))
+        }
+    }
 }
 
 fn flavor(arg: &Arg) -> syn::Result<(Flavor, Span)> {

@@ -1,5 +1,6 @@
 //! Code generation for `#[lifecycle::main]`: the shutdown sequence written out as the typed
-//! chain of steps (`start`, `run_until_trigger`, `drain`, `persist`, `shut_down`), one a line,
+//! chain of steps (`start`, `run_start_hooks`, `run_until_trigger`, `drain`, `persist`,
+//! `shut_down`), one a line,
 //! so that the expansion reads like the hand-written pipeline and cannot misorder a step.
 
 use std::time::Duration;
@@ -9,7 +10,7 @@ use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{AttrStyle, FnArg, ItemFn, ReturnType, Visibility};
 
-use super::args::{Flavor, MainArgs};
+use super::args::{Flavor, MainArgs, Ready};
 use crate::duration;
 use crate::item;
 
@@ -54,6 +55,10 @@ pub(crate) fn main_fn(args: &MainArgs, item: &ItemFn) -> TokenStream {
     }
     config.extend(duration_setter("repeat_window", args.repeat_window));
     config.extend(duration_setter("deadline_margin", args.deadline_margin));
+    config.extend(duration_setter("startup_timeout", args.startup_timeout));
+    if let Some((Ready::Manual, _)) = args.ready {
+        config.extend(quote!(.with_ready_when(::lifecycle::__private::ReadyWhen::Manual)));
+    }
 
     // `init` is pinned to `fn()`: a function of another type is a mismatch on the user's path.
     let init = args.init.as_ref().map(|path| {
@@ -118,7 +123,9 @@ pub(crate) fn main_fn(args: &MainArgs, item: &ItemFn) -> TokenStream {
                     let lc = sequence.handle();
                     let report = sequence
                         .start()?
-                        .run_until_trigger(#main)
+                        .run_start_hooks(#main)
+                        .await
+                        .run_until_trigger()
                         .await
                         .drain()
                         .await

@@ -1,4 +1,5 @@
-//! The arguments of `#[on_shutdown(...)]` and `#[persist(...)]`, shared by methods in a
+//! The arguments of `#[on_start(...)]`, `#[on_reload(...)]`, `#[on_shutdown(...)]` and
+//! `#[persist(...)]`, shared by methods in a
 //! `#[lifecycle::component]` impl and by free functions.
 
 use std::time::Duration;
@@ -12,7 +13,7 @@ use crate::errors::Errors;
 
 fn keys(kind: HookKind) -> &'static [&'static str] {
     match kind {
-        HookKind::Shutdown => &["order", "timeout", "name"],
+        HookKind::Shutdown | HookKind::Start | HookKind::Reload => &["order", "timeout", "name"],
         HookKind::Persist => &["every", "timeout", "order", "name"],
     }
 }
@@ -34,6 +35,27 @@ fn misplaced_keys(kind: HookKind) -> &'static [(&'static str, &'static str)] {
             HOOK_TIMEOUT,
         ],
         HookKind::Persist => &[HOOK_TIMEOUT],
+        HookKind::Start => &[
+            (
+                "every",
+                "`every` is only for `#[persist]` hooks: a start hook runs once, before the \
+                 service is Ready; use `#[persist(every = \"10s\")]` for periodic work",
+            ),
+            (
+                "startup_timeout",
+                "a start hook's own limit is `timeout = \"10s\"`; `startup_timeout` bounds \
+                 the whole start phase, set on `#[lifecycle::main]`",
+            ),
+            HOOK_TIMEOUT,
+        ],
+        HookKind::Reload => &[
+            (
+                "every",
+                "`every` is only for `#[persist]` hooks: a reload hook runs on SIGHUP or \
+                 `lc.request_reload()`; use `#[persist(every = \"10s\")]` for periodic work",
+            ),
+            HOOK_TIMEOUT,
+        ],
     }
 }
 

@@ -16,6 +16,10 @@ pub(crate) fn hook_value(hook: &HookFn, callable: TokenStream) -> TokenStream {
         (HookKind::Shutdown, false) => "on_shutdown_blocking",
         (HookKind::Persist, true) => "persist",
         (HookKind::Persist, false) => "persist_blocking",
+        (HookKind::Start, true) => "on_start",
+        (HookKind::Start, false) => "on_start_blocking",
+        (HookKind::Reload, true) => "on_reload",
+        (HookKind::Reload, false) => "on_reload_blocking",
     };
     let constructor = Ident::new(constructor, hook.span);
     let name = match &hook.args.name {

@@ -1,4 +1,5 @@
-//! `#[lifecycle::on_shutdown(...)]` and `#[lifecycle::persist(...)]` on a free function: parse
+//! `#[lifecycle::on_start]`, `#[lifecycle::on_reload]`, `#[lifecycle::on_shutdown(...)]` and
+//! `#[lifecycle::persist(...)]` on a free function: parse
 //! the arguments and the function, check its signature, register it in `FREE_HOOKS`.
 //!
 //! The hook model here ([`HookKind`], [`HookFn`]) is shared with `#[lifecycle::component]`,
@@ -16,7 +17,7 @@ use crate::item;
 use crate::signature::{self, Role};
 use args::HookArgs;
 
-/// Which phase of the shutdown sequence a hook belongs to; the same two as the runtime's
+/// Which phase of the lifecycle a hook belongs to; the same as the runtime's
 /// `lifecycle::HookKind`, under the same names.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum HookKind {
@@ -25,6 +26,11 @@ pub(crate) enum HookKind {
     Persist,
     /// `#[on_shutdown]`: runs once, after the drain and the persist hooks, in ascending `order`.
     Shutdown,
+    /// `#[on_start]`: runs once, before the service is Ready, in ascending `order`.
+    Start,
+    /// `#[on_reload]`: runs on SIGHUP (when it is not a shutdown signal) or
+    /// `lc.request_reload()`, in ascending `order`.
+    Reload,
 }
 
 impl HookKind {
@@ -33,6 +39,8 @@ impl HookKind {
         match self {
             HookKind::Persist => "persist",
             HookKind::Shutdown => "on_shutdown",
+            HookKind::Start => "on_start",
+            HookKind::Reload => "on_reload",
         }
     }
 }

@@ -1,0 +1,169 @@
+//! Reload: the reload hooks, run in order on SIGHUP (when it is not a shutdown signal) and on
+//! [`Lifecycle::request_reload`], one reload at a time, never after the trigger.
+
+use std::borrow::Cow;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::Notify;
+
+use crate::failure::Outcome;
+use crate::handle::Lifecycle;
+use crate::hooks::{run_phase, Hook, HookKind, HookReport};
+use crate::lock::lock;
+use crate::log::quietly;
+
+/// How many failed reload hook runs a report keeps; the rest are counted.
+pub(crate) const MAX_RELOAD_FAILURES: usize = 10;
+
+impl Hook {
+    /// A reload hook from an async function: it runs each time a reload is asked for (SIGHUP
+    /// when it is not one of the shutdown [`signals`](crate::Config::signals), or
+    /// [`Lifecycle::request_reload`]), after start-up succeeded and before the trigger.
+    ///
+    /// Reload hooks run by ascending order, equal orders concurrently, each under its timeout.
+    /// A failing one is logged and counted in the report, and the service keeps running: a bad
+    /// new configuration must not take a good service down. Reloads never overlap: requests
+    /// that come during a reload make one more reload after it. A reload still running at the
+    /// trigger is waited for within the grace period.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+    /// use std::sync::Arc;
+    /// use lifecycle::{Config, Hook, Sequence};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// let sequence = Sequence::new(Config::new());
+    /// let lc = sequence.handle();
+    /// let loads = Arc::new(AtomicUsize::new(0));
+    /// let count = Arc::clone(&loads);
+    /// lc.add_hook(Hook::on_reload("reread config", move || {
+    ///     let count = Arc::clone(&count);
+    ///     async move { count.fetch_add(1, SeqCst); }
+    /// }));
+    /// let handle = lc.clone();
+    /// let report = sequence
+    ///     .run(async move {
+    ///         handle.started().await;
+    ///         handle.request_reload();
+    ///         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    ///     })
+    ///     .await;
+    /// assert_eq!(loads.load(SeqCst), 1);
+    /// assert_eq!(report.reloads, 1);
+    /// # }
+    /// ```
+    pub fn on_reload<F, Fut>(name: impl Into<Cow<'static, str>>, f: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future + Send + 'static,
+        Fut::Output: Outcome,
+    {
+        Self::asynchronous(HookKind::Reload, name.into(), f)
+    }
+
+    /// A reload hook from a blocking function, run on Tokio's blocking pool (see
+    /// [`on_reload`](Hook::on_reload)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use lifecycle::hooks::HookKind;
+    /// use lifecycle::Hook;
+    ///
+    /// let hook = Hook::on_reload_blocking("reread config", || std::fs::read(".").map(drop));
+    /// assert_eq!(hook.kind(), HookKind::Reload);
+    /// ```
+    pub fn on_reload_blocking<F, R>(name: impl Into<Cow<'static, str>>, f: F) -> Self
+    where
+        F: Fn() -> R + Send + Sync + 'static,
+        R: Outcome,
+    {
+        Self::blocking(HookKind::Reload, name.into(), f)
+    }
+}
+
+/// The reload requests of one lifecycle and what came of them.
+pub(crate) struct Reloads {
+    /// One stored permit: requests during a reload make one more reload, not many.
+    requested: Notify,
+    /// Whether the task that runs the reloads has been spawned.
+    looping: AtomicBool,
+    record: Mutex<ReloadRecord>,
+}
+
+/// What the reloads did, for the report.
+#[derive(Default, Clone)]
+pub(crate) struct ReloadRecord {
+    pub(crate) count: u64,
+    pub(crate) failures: Vec<HookReport>,
+    pub(crate) failures_total: u64,
+}
+
+impl Reloads {
+    pub(crate) fn new() -> Self {
+        Self {
+            requested: Notify::new(),
+            looping: AtomicBool::new(false),
+            record: Mutex::new(ReloadRecord::default()),
+        }
+    }
+
+    /// Asks for a reload; any thread may call this (the watchdog thread does, on SIGHUP).
+    pub(crate) fn request(&self) {
+        self.requested.notify_one();
+    }
+
+    pub(crate) fn record(&self) -> ReloadRecord {
+        lock(&self.record).clone()
+    }
+
+    /// Spawns the task that runs the reloads, once, if the lifecycle has reload hooks. It is a
+    /// tracked task: a reload under way at the trigger is drained like any other work.
+    pub(crate) fn ensure_running(this: &Arc<Self>, lc: &Lifecycle) {
+        let inner = &lc.inner;
+        if inner.hooks.of_kind(HookKind::Reload).is_empty()
+            || tokio::runtime::Handle::try_current().is_err()
+            || this.looping.swap(true, Ordering::SeqCst)
+        {
+            return;
+        }
+        let reloads = Arc::clone(this);
+        let handle = lc.clone();
+        lc.spawn_named("reload", async move {
+            let inner = &handle.inner;
+            loop {
+                tokio::select! {
+                    biased;
+                    () = inner.triggers.triggered.cancelled() => break,
+                    () = reloads.requested.notified() => {}
+                }
+                quietly(|| tracing::info!("reloading"));
+                let hooks = inner.hooks.of_kind(HookKind::Reload);
+                let reports = run_phase(hooks, inner.config.hook_timeout()).await;
+                let failed: Vec<HookReport> = reports
+                    .into_iter()
+                    .filter(|report| !report.outcome.is_ok())
+                    .collect();
+                let failures = failed.len();
+                {
+                    let mut record = lock(&reloads.record);
+                    record.count += 1;
+                    record.failures_total += failed.len() as u64;
+                    let room = MAX_RELOAD_FAILURES.saturating_sub(record.failures.len());
+                    record.failures.extend(failed.into_iter().take(room));
+                }
+                quietly(|| {
+                    if failures == 0 {
+                        tracing::info!("reloaded");
+                    } else {
+                        tracing::warn!(failures, "reload: some hooks failed; still serving");
+                    }
+                });
+            }
+        });
+    }
+}

@@ -1,0 +1,475 @@
+//! Start-up and reload on paused Tokio time: start order and concurrency, timeouts, rollback of
+//! exactly what started, readiness only after the last start hook (and `set_ready`), reloads.
+
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use lifecycle::config::ReadyWhen;
+use lifecycle::report::{HookOutcome, Trigger, EXIT_OK, EXIT_START_FAILED};
+use lifecycle::{Component, Config, Hook, Sequence, State};
+use tokio::time::{sleep, Instant};
+
+const MS: Duration = Duration::from_millis(1);
+
+fn config() -> Config {
+    Config::new().with_grace(Duration::from_secs(10))
+}
+
+/// What ran, and when on the paused clock (milliseconds from the test's start).
+#[derive(Clone)]
+struct Log(Arc<Mutex<Vec<(u64, String)>>>, Instant);
+
+impl Log {
+    fn new() -> Self {
+        Self(Arc::default(), Instant::now())
+    }
+    fn push(&self, entry: impl Into<String>) {
+        let at = self.1.elapsed().as_millis() as u64;
+        self.0.lock().unwrap().push((at, entry.into()));
+    }
+    fn entries(&self) -> Vec<String> {
+        self.0.lock().unwrap().iter().map(|(_, e)| e.clone()).collect()
+    }
+    fn timed(&self) -> Vec<(u64, String)> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+/// A hook body that logs its start and end and takes `takes`, or fails when `fails`.
+fn body(
+    log: &Log,
+    name: &'static str,
+    takes: Duration,
+    fails: bool,
+) -> impl Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send>>
+       + Send
+       + Sync
+       + 'static {
+    let log = log.clone();
+    move || {
+        let log = log.clone();
+        Box::pin(async move {
+            log.push(format!("{name} start"));
+            sleep(takes).await;
+            if fails {
+                log.push(format!("{name} failed"));
+                return Err(format!("{name} refused"));
+            }
+            log.push(format!("{name} end"));
+            Ok(())
+        })
+    }
+}
+
+/// A managed value with one start hook and one shutdown hook (and a persist hook), as
+/// `#[lifecycle::component]` would build them.
+struct Part {
+    name: &'static str,
+    start_order: i32,
+    stop_order: i32,
+    fails: bool,
+    takes: Duration,
+    log: Log,
+}
+
+impl Component for Part {
+    fn hooks(self: Arc<Self>) -> Vec<Hook> {
+        let name = self.name;
+        let log = self.log.clone();
+        let stop = {
+            let log = log.clone();
+            move || {
+                let log = log.clone();
+                async move { log.push(format!("{name} stop")) }
+            }
+        };
+        let persist = {
+            let log = log.clone();
+            move || {
+                let log = log.clone();
+                async move { log.push(format!("{name} persist")) }
+            }
+        };
+        vec![
+            Hook::on_start(name, body(&log, name, self.takes, self.fails))
+                .with_order(self.start_order),
+            Hook::on_shutdown(name, stop).with_order(self.stop_order),
+            Hook::persist(name, persist),
+        ]
+    }
+}
+
+fn part(log: &Log, name: &'static str, start_order: i32, stop_order: i32) -> Arc<Part> {
+    Arc::new(Part {
+        name,
+        start_order,
+        stop_order,
+        fails: false,
+        takes: 100 * MS,
+        log: log.clone(),
+    })
+}
+
+#[tokio::test(start_paused = true)]
+async fn start_hooks_run_by_ascending_order_equal_orders_concurrently() {
+    let log = Log::new();
+    let sequence = Sequence::new(config());
+    let lc = sequence.handle();
+    lc.add_hook(Hook::on_start("c", body(&log, "c", 50 * MS, false)).with_order(10));
+    lc.add_hook(Hook::on_start("a", body(&log, "a", 100 * MS, false)));
+    lc.add_hook(Hook::on_start("b", body(&log, "b", 100 * MS, false)));
+    lc.add_hook(Hook::on_start("first", body(&log, "first", 10 * MS, false)).with_order(-5));
+    let handle = lc.clone();
+    let report = sequence
+        .run(async move {
+            assert!(handle.started().await);
+        })
+        .await;
+    assert_eq!(
+        log.timed(),
+        [
+            (0, "first start".to_owned()),
+            (10, "first end".to_owned()),
+            (10, "a start".to_owned()),
+            (10, "b start".to_owned()),
+            (110, "a end".to_owned()),
+            (110, "b end".to_owned()),
+            (110, "c start".to_owned()),
+            (160, "c end".to_owned()),
+        ]
+    );
+    // a and b overlapped: the phase took 10 + 100 + 50 ms, not 10 + 200 + 50.
+    assert_eq!(report.timings.start, 160 * MS);
+    let names: Vec<&str> = report.start.iter().map(|h| h.name.as_str()).collect();
+    assert_eq!(names, ["first", "a", "b", "c"]);
+    assert!(report.start.iter().all(|h| h.outcome.is_ok()));
+    assert_eq!(report.start[3].duration, 50 * MS);
+    assert_eq!(report.code(), EXIT_OK);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_start_hook_past_its_timeout_fails_start_up() {
+    let log = Log::new();
+    let sequence = Sequence::new(config());
+    let lc = sequence.handle();
+    let stuck = Hook::on_start("migrate", std::future::pending::<()>);
+    lc.add_hook(stuck.with_timeout(Duration::from_secs(2)));
+    lc.add_hook(Hook::on_start("warm", body(&log, "warm", MS, false)).with_order(1));
+    let report = sequence.run(std::future::pending::<()>()).await;
+    assert_eq!(
+        report.start[0].outcome,
+        HookOutcome::TimedOut(Duration::from_secs(2))
+    );
+    assert_eq!(report.start[1].name, "warm");
+    assert_eq!(report.start[1].outcome, HookOutcome::NotRun);
+    assert!(log.entries().is_empty(), "{:?}", log.entries());
+    assert_eq!(report.timings.start, Duration::from_secs(2));
+    assert!(matches!(report.trigger, Trigger::StartFailed(_)));
+    assert_eq!(
+        report.trigger.to_string(),
+        "start-up failed: start hook `migrate` timed out after 2.000s"
+    );
+    assert_eq!(report.code(), EXIT_START_FAILED);
+}
+
+#[tokio::test(start_paused = true)]
+async fn rollback_stops_exactly_the_started_components_in_their_order() {
+    let log = Log::new();
+    let sequence = Sequence::new(config().with_drain_delay(Duration::from_secs(5)));
+    let lc = sequence.handle();
+    lc.manage(part(&log, "cache", 0, 30));
+    lc.manage(part(&log, "db", 10, 20));
+    lc.manage(Arc::new(Part {
+        fails: true,
+        ..Arc::into_inner(part(&log, "queue", 20, 10)).unwrap()
+    }));
+    lc.manage(part(&log, "search", 30, 0));
+    let stop_log = log.clone();
+    lc.add_hook(Hook::on_shutdown("free flush", move || {
+        let log = stop_log.clone();
+        async move { log.push("free flush") }
+    }));
+    let report = sequence.run(std::future::pending::<()>()).await;
+    assert_eq!(
+        log.entries(),
+        [
+            "cache start",
+            "cache end",
+            "db start",
+            "db end",
+            "queue start",
+            "queue failed",
+            // Rollback: persist, then stop, only what started, by the usual orders. The queue
+            // (failed) and search (never started) are left alone; a free hook always runs.
+            "cache persist",
+            "db persist",
+            "free flush",
+            "db stop",
+            "cache stop",
+        ]
+    );
+    let outcomes: Vec<String> = report
+        .start
+        .iter()
+        .map(|h| format!("{} {}", h.name, h.outcome))
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            "cache ok",
+            "db ok",
+            "queue failed: queue refused",
+            "search not run: start-up had stopped"
+        ]
+    );
+    // Never Ready: the drain delay is skipped.
+    assert_eq!(report.timings.drain_delay, Duration::ZERO);
+    assert_eq!(report.code(), EXIT_START_FAILED);
+    let text = report.to_string();
+    assert!(
+        text.contains("failed: start hook `queue` failed: queue refused; stopped only what had started"),
+        "{text}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_trigger_mid_start_interrupts_the_running_hook_and_rolls_back() {
+    let log = Log::new();
+    let sequence = Sequence::new(config().with_drain_delay(Duration::from_secs(5)));
+    let lc = sequence.handle();
+    lc.manage(part(&log, "db", 0, 0));
+    lc.manage(Arc::new(Part {
+        takes: Duration::from_secs(30),
+        ..Arc::into_inner(part(&log, "warm", 1, 1)).unwrap()
+    }));
+    lc.manage(part(&log, "late", 2, 2));
+    let handle = lc.clone();
+    tokio::spawn(async move {
+        sleep(500 * MS).await;
+        handle.request_shutdown(); // as SIGTERM would, from the watchdog thread
+    });
+    let began = Instant::now();
+    let report = sequence.run(std::future::pending::<()>()).await;
+    assert_eq!(
+        log.entries(),
+        ["db start", "db end", "warm start", "db persist", "db stop"]
+    );
+    let outcomes: Vec<String> = report
+        .start
+        .iter()
+        .map(|h| format!("{} {} {:?}", h.name, h.outcome, h.duration))
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            "db ok 100ms",
+            "warm interrupted: start-up stopped 400ms",
+            "late not run: start-up had stopped 0ns"
+        ]
+    );
+    assert!(matches!(report.trigger, Trigger::Requested { .. }));
+    assert_eq!(
+        report.start_failed.as_ref().map(ToString::to_string).as_deref(),
+        Some("interrupted by shutdown requested")
+    );
+    assert_eq!(report.code(), EXIT_START_FAILED);
+    // No drain delay (never Ready), main aborted at the grace deadline: 0.5 s + 10 s.
+    assert_eq!(report.timings.drain_delay, Duration::ZERO);
+    assert!(began.elapsed() < Duration::from_secs(11), "{:?}", began.elapsed());
+}
+
+#[tokio::test(start_paused = true)]
+async fn ready_only_after_the_last_start_hook() {
+    let log = Log::new();
+    let sequence = Sequence::new(config());
+    let lc = sequence.handle();
+    lc.add_hook(Hook::on_start("connect", body(&log, "connect", 100 * MS, false)));
+    lc.add_hook(Hook::on_start("warm", body(&log, "warm", 200 * MS, false)).with_order(1));
+    let handle = lc.clone();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let samples = Arc::clone(&seen);
+    let report = sequence
+        .run(async move {
+            let began = Instant::now();
+            for at in [0, 50, 150, 299, 301, 400] {
+                sleep(Duration::from_millis(at).saturating_sub(began.elapsed())).await;
+                samples.lock().unwrap().push((at, handle.state()));
+            }
+        })
+        .await;
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [
+            (0, State::Starting),
+            (50, State::Starting),
+            (150, State::Starting),
+            (299, State::Starting),
+            (301, State::Ready),
+            (400, State::Ready),
+        ]
+    );
+    assert_eq!(report.code(), EXIT_OK);
+}
+
+#[tokio::test(start_paused = true)]
+async fn manual_readiness_waits_for_set_ready_and_the_start_hooks() {
+    // set_ready after the start hooks: Ready at the call.
+    let sequence = Sequence::new(config().with_ready_when(ReadyWhen::Manual));
+    let lc = sequence.handle();
+    lc.add_hook(Hook::on_start("connect", || sleep(100 * MS)));
+    let handle = lc.clone();
+    let report = sequence
+        .run(async move {
+            sleep(300 * MS).await;
+            assert_eq!(handle.state(), State::Starting); // hooks done, the app not yet
+            handle.set_ready();
+            assert_eq!(handle.state(), State::Ready);
+        })
+        .await;
+    assert_eq!(report.timings.start, 300 * MS);
+    assert_eq!(report.code(), EXIT_OK);
+
+    // set_ready before the start hooks ended: Ready when they end, not before.
+    let sequence = Sequence::new(config().with_ready_when(ReadyWhen::Manual));
+    let lc = sequence.handle();
+    lc.add_hook(Hook::on_start("connect", || sleep(100 * MS)));
+    let handle = lc.clone();
+    let report = sequence
+        .run(async move {
+            handle.set_ready(); // the listener is bound at once
+            sleep(99 * MS).await;
+            assert_eq!(handle.state(), State::Starting);
+            assert!(handle.started().await); // at 100 ms
+            assert_eq!(handle.state(), State::Ready);
+        })
+        .await;
+    assert_eq!(report.timings.start, 100 * MS);
+    assert_eq!(report.code(), EXIT_OK);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_startup_timeout_bounds_the_whole_start_phase() {
+    // Manual readiness and an app that never says it is ready.
+    let sequence = Sequence::new(
+        config()
+            .with_ready_when(ReadyWhen::Manual)
+            .with_startup_timeout(Duration::from_secs(3)),
+    );
+    let lc = sequence.handle();
+    lc.add_hook(Hook::on_start("connect", || sleep(Duration::from_secs(1))));
+    let handle = lc.clone();
+    let report = sequence
+        .run(async move { handle.cancelled().await })
+        .await;
+    assert_eq!(report.timings.start, Duration::from_secs(3));
+    assert_eq!(
+        report.trigger.to_string(),
+        "start-up failed: the start-up timeout ran out (3.000s)"
+    );
+    assert_eq!(report.code(), EXIT_START_FAILED);
+    assert_eq!(lc.state(), State::Stopped);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_value_managed_in_mains_first_lines_has_its_start_hooks_run_before_ready() {
+    let log = Log::new();
+    let sequence = Sequence::new(config());
+    let lc = sequence.handle();
+    let parts = log.clone();
+    let handle = lc.clone();
+    let report = sequence
+        .run(async move {
+            handle.manage(part(&parts, "db", 0, 0)); // main's first line
+            assert_eq!(handle.state(), State::Starting);
+            assert!(handle.started().await);
+            parts.push(format!("main sees {}", handle.state()));
+        })
+        .await;
+    assert_eq!(
+        log.entries(),
+        ["db start", "db end", "main sees ready", "db persist", "db stop"]
+    );
+    assert_eq!(report.code(), EXIT_OK);
+}
+
+#[tokio::test(start_paused = true)]
+async fn reloads_run_in_order_never_overlap_and_a_failure_keeps_the_service_up() {
+    let log = Log::new();
+    let sequence = Sequence::new(config());
+    let lc = sequence.handle();
+    let running = Arc::new(AtomicUsize::new(0));
+    let most = Arc::new(AtomicUsize::new(0));
+    let (now, peak) = (Arc::clone(&running), Arc::clone(&most));
+    let slow_log = log.clone();
+    lc.add_hook(Hook::on_reload("reread", move || {
+        let (now, peak, log) = (Arc::clone(&now), Arc::clone(&peak), slow_log.clone());
+        async move {
+            let at_once = now.fetch_add(1, SeqCst) + 1;
+            peak.fetch_max(at_once, SeqCst);
+            log.push("reread");
+            sleep(100 * MS).await;
+            now.fetch_sub(1, SeqCst);
+        }
+    }));
+    lc.add_hook(
+        Hook::on_reload("resize pool", body(&log, "resize", MS, true)).with_order(1),
+    );
+    let handle = lc.clone();
+    let report = sequence
+        .run(async move {
+            assert!(handle.started().await);
+            handle.request_reload();
+            sleep(10 * MS).await;
+            // Two more during the first: one more reload after it, not two.
+            handle.request_reload();
+            handle.request_reload();
+            sleep(Duration::from_secs(1)).await;
+            assert!(handle.is_ready(), "a failed reload keeps the service up");
+        })
+        .await;
+    assert_eq!(
+        log.entries(),
+        [
+            "reread",
+            "resize start",
+            "resize failed",
+            "reread",
+            "resize start",
+            "resize failed"
+        ]
+    );
+    assert_eq!(most.load(SeqCst), 1, "reloads overlapped");
+    assert_eq!(report.reloads, 2);
+    assert_eq!(report.reload_failures.len(), 2);
+    assert_eq!(
+        report.reload_failures[0].outcome.to_string(),
+        "failed: resize refused"
+    );
+    assert_eq!(report.code(), EXIT_OK);
+    assert!(report.to_string().contains("reloads       2 (2 hook runs failed)"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_reload_under_way_at_the_trigger_is_waited_for_within_the_grace() {
+    let log = Log::new();
+    let sequence = Sequence::new(config());
+    let lc = sequence.handle();
+    lc.add_hook(Hook::on_reload("reread", body(&log, "reread", 2000 * MS, false)));
+    let handle = lc.clone();
+    let report = sequence
+        .run(async move {
+            handle.started().await;
+            handle.request_reload();
+            sleep(500 * MS).await;
+            handle.request_shutdown();
+            assert!(!handle.request_reload(), "no reload after the trigger");
+            handle.cancelled().await;
+        })
+        .await;
+    assert_eq!(log.entries(), ["reread start", "reread end"]);
+    assert_eq!(report.reloads, 1);
+    assert_eq!(report.timings.drain, 1500 * MS);
+    assert!(report.tasks_aborted.is_empty());
+    assert_eq!(report.code(), EXIT_OK);
+}

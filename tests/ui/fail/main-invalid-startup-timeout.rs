@@ -1,0 +1,2 @@
+#[lifecycle::main(startup_timeout = "1 minute")]
+async fn main() {}

@@ -1,0 +1,2 @@
+#[lifecycle::main(ready = manual)]
+async fn main() {}

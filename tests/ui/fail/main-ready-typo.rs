@@ -1,0 +1,2 @@
+#[lifecycle::main(ready = "manul")]
+async fn main() {}

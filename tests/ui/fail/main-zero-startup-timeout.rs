@@ -1,0 +1,2 @@
+#[lifecycle::main(startup_timeout = "0s")]
+async fn main() {}

@@ -1,0 +1,6 @@
+#[lifecycle::on_reload]
+fn reread<T: Default>() {
+    let _ = T::default();
+}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[lifecycle::on_reload(timeout = "0ms")]
+fn reread() {}
+
+fn main() {}

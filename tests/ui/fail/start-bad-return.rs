@@ -1,0 +1,6 @@
+#[lifecycle::on_start]
+async fn connect() -> u32 {
+    7
+}
+
+fn main() {}

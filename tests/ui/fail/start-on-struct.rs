@@ -1,0 +1,4 @@
+#[lifecycle::on_start]
+struct Db;
+
+fn main() {}

@@ -1,0 +1,9 @@
+struct Db;
+
+#[lifecycle::component]
+impl Db {
+    #[on_start(order = "10")]
+    async fn connect(&self) {}
+}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[lifecycle::on_start(ordr = 1)]
+async fn connect() {}
+
+fn main() {}
