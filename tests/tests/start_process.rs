@@ -1,0 +1,201 @@
+//! Start-up and reload in a real process (the `starter` fixture, written with the attributes):
+//! a start hook that needs a real TCP dependency the test controls, rollback order, the exit
+//! code of a failed start-up, SIGTERM and a second signal during start-up, SIGHUP reloads.
+#![cfg(unix)]
+
+use std::io::Read;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::time::Duration;
+
+use lifecycle_tests::Service;
+
+const STARTER: &str = env!("CARGO_BIN_EXE_starter");
+
+/// The documented exit code of a failed start-up.
+const EXIT_START_FAILED: i32 = 5;
+
+/// An address with nothing listening on it: bound, then released.
+fn closed_address() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let address = listener.local_addr().expect("address").to_string();
+    drop(listener);
+    address
+}
+
+/// The one line the service answers a connection with.
+fn ask(address: SocketAddr) -> String {
+    let mut stream = TcpStream::connect(address).expect("connect to the service");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("read");
+    answer.trim().to_owned()
+}
+
+fn stops(lines: &[String]) -> Vec<&str> {
+    lines
+        .iter()
+        .filter(|line| line.starts_with("start ") || line.starts_with("stop "))
+        .map(String::as_str)
+        .collect()
+}
+
+#[test]
+fn with_its_dependency_up_the_service_starts_in_order_and_stops_everything() {
+    let upstream = TcpListener::bind("127.0.0.1:0").expect("bind the dependency");
+    let address = upstream.local_addr().unwrap().to_string();
+    let mut service = Service::start(STARTER, &[], &[("UPSTREAM", &address)]);
+    let served = service.wait_for_address();
+    assert_eq!(ask(served), "reloads 0");
+    service.signal("TERM");
+    let exited = service.wait_exit();
+    assert_eq!(exited.code(), 0, "stderr:\n{}", exited.stderr);
+    assert_eq!(
+        stops(&exited.stdout),
+        [
+            "start cache",
+            "start upstream",
+            "start consumer",
+            "stop consumer",
+            "stop upstream",
+            "stop cache"
+        ]
+    );
+}
+
+#[test]
+fn with_its_dependency_down_start_up_fails_rolls_back_what_started_and_exits_5() {
+    let service = Service::start(STARTER, &[], &[("UPSTREAM", &closed_address())]);
+    let exited = service.wait_exit();
+    assert_eq!(exited.code(), EXIT_START_FAILED, "stderr:\n{}", exited.stderr);
+    // The cache started and is stopped; the upstream failed and the consumer never started:
+    // neither is stopped.
+    assert_eq!(stops(&exited.stdout), ["start cache", "stop cache"]);
+    assert!(exited.stdout.contains(&"main: start-up failed".to_owned()));
+    let report = &exited.stderr;
+    assert!(
+        report.contains("trigger: start-up failed: start hook `starter::Upstream::connect` failed: Connection refused"),
+        "{report}"
+    );
+    assert!(report.contains("exit code 5"), "{report}");
+    // Every start hook is listed with its outcome.
+    let line_of = |name: &str| {
+        report
+            .lines()
+            .find(|line| line.trim_start().starts_with("start ") && line.contains(name))
+            .unwrap_or_else(|| panic!("no start line for {name}:\n{report}"))
+            .to_owned()
+    };
+    assert!(line_of("starter::Cache::warm").ends_with(" ok"), "{report}");
+    assert!(
+        line_of("starter::Upstream::connect").contains("failed: Connection refused"),
+        "{report}"
+    );
+    assert!(
+        line_of("starter::Consumer::subscribe").ends_with("not run: start-up had stopped"),
+        "{report}"
+    );
+    // Never Ready: no drain delay (it is 2 s in this service).
+    assert!(report.contains("drain delay   0ms"), "{report}");
+}
+
+#[test]
+fn sigterm_during_a_slow_start_hook_rolls_back_and_exits_5() {
+    let upstream = TcpListener::bind("127.0.0.1:0").expect("bind the dependency");
+    let address = upstream.local_addr().unwrap().to_string();
+    let env = [("UPSTREAM", address.as_str()), ("SLOW_START", "1")];
+    let mut service = Service::start(STARTER, &[], &env);
+    service.wait_for("start consumer began");
+    service.signal("TERM");
+    let exited = service.wait_exit_within(Duration::from_secs(10));
+    assert_eq!(exited.code(), EXIT_START_FAILED, "stderr:\n{}", exited.stderr);
+    assert_eq!(
+        stops(&exited.stdout),
+        [
+            "start cache",
+            "start upstream",
+            "start consumer began",
+            "stop upstream",
+            "stop cache"
+        ]
+    );
+    assert!(
+        exited.stderr.contains("failed: interrupted by SIGTERM"),
+        "{}",
+        exited.stderr
+    );
+    assert!(
+        exited.stderr.contains("interrupted: start-up stopped"),
+        "{}",
+        exited.stderr
+    );
+    // The minute-long hook was stopped, not waited for, and there was no drain delay.
+    assert!(exited.exited_after < Duration::from_secs(5), "{:?}", exited.exited_after);
+}
+
+#[test]
+fn a_second_signal_during_a_failed_start_up_still_forces_the_exit() {
+    let upstream = TcpListener::bind("127.0.0.1:0").expect("bind the dependency");
+    let address = upstream.local_addr().unwrap().to_string();
+    let env = [
+        ("UPSTREAM", address.as_str()),
+        ("SLOW_START", "1"),
+        ("SLOW_STOP", "1"),
+    ];
+    let mut service = Service::start(STARTER, &[], &env);
+    service.wait_for("start consumer began");
+    service.signal("TERM");
+    // The rollback is stuck in the cache's minute-long shutdown hook. Past the repeat window
+    // (50 ms: a repeat within it is the same delivery), a second SIGTERM forces the exit.
+    service.wait_for("stop cache");
+    std::thread::sleep(Duration::from_millis(200));
+    service.signal("TERM");
+    let exited = service.wait_exit_within(Duration::from_secs(5));
+    assert_eq!(exited.code(), 143, "stderr:\n{}", exited.stderr);
+}
+
+#[test]
+fn sighup_runs_the_reload_hooks_and_the_service_keeps_serving() {
+    let upstream = TcpListener::bind("127.0.0.1:0").expect("bind the dependency");
+    let address = upstream.local_addr().unwrap().to_string();
+    let mut service = Service::start(STARTER, &[], &[("UPSTREAM", &address)]);
+    let served = service.wait_for_address();
+    assert_eq!(ask(served), "reloads 0");
+    service.signal("HUP");
+    service.wait_for("reload 1");
+    assert_eq!(ask(served), "reloads 1");
+    service.signal("HUP");
+    service.wait_for("reload 2");
+    assert_eq!(ask(served), "reloads 2");
+    assert!(service.is_running());
+    service.signal("TERM");
+    let exited = service.wait_exit();
+    assert_eq!(exited.code(), 0, "stderr:\n{}", exited.stderr);
+    assert!(
+        exited.stderr.contains("reloads       2 (0 hook runs failed)"),
+        "{}",
+        exited.stderr
+    );
+}
+
+#[test]
+fn a_failing_reload_is_reported_and_the_service_keeps_serving() {
+    let upstream = TcpListener::bind("127.0.0.1:0").expect("bind the dependency");
+    let address = upstream.local_addr().unwrap().to_string();
+    let env = [("UPSTREAM", address.as_str()), ("FAIL_RELOAD", "1")];
+    let mut service = Service::start(STARTER, &[], &env);
+    let served = service.wait_for_address();
+    service.signal("HUP");
+    service.wait_for("reload failed");
+    assert_eq!(ask(served), "reloads 0");
+    service.signal("TERM");
+    let exited = service.wait_exit();
+    // A failed reload does not change the exit code: the service kept its old settings.
+    assert_eq!(exited.code(), 0, "stderr:\n{}", exited.stderr);
+    assert!(
+        exited.stderr.contains("failed: settings file is not valid TOML"),
+        "{}",
+        exited.stderr
+    );
+}
