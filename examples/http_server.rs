@@ -10,6 +10,10 @@
 //!   named in the report with its connection (`127.0.0.1:50412 (GET /work?ms=60000)`);
 //! - `lifecycle::axum::{live, ready, close_when_draining}`: liveness stays 200 while draining, and
 //!   keep-alive clients are told `Connection: close`;
+//! - start-up declared like shutdown: the pool connects in an `#[on_start]` hook, and with
+//!   `ready = "manual"` `/ready` answers 503 until that hook succeeded *and* `main` said
+//!   `lc.set_ready()` once its listener was bound (if the pool cannot connect, the service exits
+//!   with code 5 instead of serving);
 //! - a component closed by an ordered `#[on_shutdown]` hook (the pool, last), a free hook (the
 //!   metrics, before it), and a request counter `#[persist]`ed every 5 s and at shutdown, restored
 //!   at the next start.
@@ -26,7 +30,8 @@
 //! ```
 //!
 //! Environment: `PORT` (3000; `0` picks a free port), `HOST` (`127.0.0.1`; `0.0.0.0` in a
-//! container), `STATE_DIR` (where the counter is kept, `.`), and the runtime's own
+//! container), `STATE_DIR` (where the counter is kept, `.`), `POOL_CONNECT_MS` (how long the
+//! pool takes to connect at start-up, 0), and the runtime's own
 //! `LIFECYCLE_GRACE`, `LIFECYCLE_DRAIN_DELAY`, `LIFECYCLE_HOOK_TIMEOUT`.
 //!
 //! State: `STATE_DIR` is created at start-up if missing; if it cannot be, the service does not
@@ -66,9 +71,10 @@ struct Pool {
 }
 
 impl Pool {
-    fn open(size: usize) -> Self {
+    /// A pool with no connection yet: [`connect`](Pool::connect), a start hook, opens them.
+    fn new(size: usize) -> Self {
         Self {
-            connections: Semaphore::new(size),
+            connections: Semaphore::new(0),
             size,
             queries: AtomicU64::new(0),
         }
@@ -88,6 +94,20 @@ impl Pool {
 
 #[lifecycle::component]
 impl Pool {
+    /// Runs before the service is Ready; a failure here stops the start (exit code 5) and only
+    /// what had started is stopped.
+    #[on_start(timeout = "10s")]
+    async fn connect(&self) -> Result<(), String> {
+        let ms = env_or("POOL_CONNECT_MS", "0");
+        let ms: u64 = ms.parse().map_err(|_| {
+            format!("POOL_CONNECT_MS must be a whole number of milliseconds, not `{ms}`")
+        })?;
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+        self.connections.add_permits(self.size);
+        println!("hook connect-pool: {} connections open", self.size);
+        Ok(())
+    }
+
     /// Runs last (order 100): after the drain no request needs a connection any more, and the
     /// metrics (order 10) are flushed before it.
     #[on_shutdown(order = 100, timeout = "2s")]
@@ -256,7 +276,7 @@ fn init_logging() {
     tracing_subscriber::fmt().with_writer(io::stderr).init();
 }
 
-#[lifecycle::main(grace = "20s", drain_delay = "5s", init = init_logging)]
+#[lifecycle::main(grace = "20s", drain_delay = "5s", ready = "manual", init = init_logging)]
 async fn main(lc: Lifecycle) -> io::Result<()> {
     let port: u16 = env_or("PORT", "3000").parse().map_err(|_| {
         io::Error::new(
@@ -268,7 +288,7 @@ async fn main(lc: Lifecycle) -> io::Result<()> {
     let state_dir = state_dir()?;
 
     let counter = Arc::new(Counter::restore(state_dir.join("http_server.counter"))?);
-    let pool = Arc::new(Pool::open(32));
+    let pool = Arc::new(Pool::new(32));
     lc.manage(counter.clone());
     lc.manage(pool.clone());
     // Kubernetes' terminationGracePeriodSeconds must be above this (see k8s/README.md).
@@ -297,6 +317,7 @@ async fn main(lc: Lifecycle) -> io::Result<()> {
 
     let listener = tokio::net::TcpListener::bind((host.as_str(), port)).await?;
     println!("listening on {}", listener.local_addr()?);
+    lc.set_ready(); // Ready once the pool's start hook succeeded too
     // Returns once the listener is closed; the drain waits for the open connections.
     lifecycle::axum::serve(&lc, listener, router).await?;
     println!("server stopped accepting");

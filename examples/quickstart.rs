@@ -1,6 +1,7 @@
-//! Quickstart: a service with a tracked worker, a component with a persist hook and a shutdown
-//! hook, and a free shutdown hook. It works for two seconds and then shuts itself down; press
-//! Ctrl-C before that to see a signal trigger the same sequence.
+//! Quickstart: a service with a tracked worker, a component with a start hook, a persist hook
+//! and a shutdown hook, a free shutdown hook and a free reload hook. It works for two seconds
+//! and then shuts itself down; press Ctrl-C before that to see a signal trigger the same
+//! sequence (or send it SIGHUP to see a reload).
 //!
 //! ```text
 //! cargo run -p lifecycle-examples --bin quickstart
@@ -21,6 +22,12 @@ struct Db {
 
 #[lifecycle::component]
 impl Db {
+    /// Start hooks run before the service is Ready; if one fails, only what started is stopped.
+    #[on_start(timeout = "2s")]
+    async fn connect(&self) {
+        println!("on_start: connected the database pool");
+    }
+
     /// Persist hooks run first, right after the drain, while the pool is still open.
     #[persist(timeout = "2s")]
     async fn save_offsets(&self) -> std::io::Result<()> {
@@ -42,6 +49,12 @@ async fn flush_metrics() {
     println!("on_shutdown(order = 10): flushed the metrics");
 }
 
+/// SIGHUP (not a shutdown signal here) runs the reload hooks; the service keeps serving.
+#[lifecycle::on_reload]
+fn reread_settings() {
+    println!("on_reload: re-read the settings");
+}
+
 /// A worker that does a job every 100ms and leaves its loop when the shutdown cancels its token.
 async fn worker(db: Arc<Db>, token: CancellationToken) {
     let tick = Duration::from_millis(100);
@@ -56,7 +69,10 @@ async fn main(lc: Lifecycle) {
     let db = Arc::new(Db {
         queries: AtomicU64::new(0),
     });
-    lc.manage(db.clone());
+    lc.manage(db.clone()); // first, so its start hook runs before the service is Ready
+    if !lc.started().await {
+        return; // start-up failed: the shutdown is under way
+    }
     lc.spawn(worker(db, lc.token()));
 
     println!("serving; press Ctrl-C to stop, or wait two seconds");

@@ -343,7 +343,8 @@ impl Lifecycle {
     /// let sequence = Sequence::new(Config::new());
     /// let lc = sequence.handle();
     /// assert!(!lc.is_ready());
-    /// let _running = sequence.start_without_signals(); // start-up marks the service Ready
+    /// let running = sequence.start_without_signals();
+    /// let _started = running.run_start_hooks(lc.cancelled_owned()).await; // no start hooks here
     /// assert!(lc.is_ready());
     /// # }
     /// ```

@@ -129,7 +129,7 @@ impl Note {
             Note::Ignored(signal) => log_or_stderr(
                 tracing::Level::WARN,
                 &format!(
-                    "lifecycle: {signal} ignored: not a shutdown signal (add it to `signals` to stop on it)"
+                    "lifecycle: {signal} ignored: not a shutdown signal, and no reload hook to run (add it to `signals` to stop on it, or add an `#[on_reload]` hook)"
                 ),
             ),
             Note::Reload(signal) => tracing::info!(
@@ -176,7 +176,7 @@ impl Ears for Hearing {
         if let (true, Some(reloads), Some(triggers)) =
             (reload, self.reloads.upgrade(), self.triggers.upgrade())
         {
-            if triggers.current().is_none() {
+            if triggers.current().is_none() && triggers.has_reload_hooks() {
                 reloads.request();
                 let _ = self.notes.send(Note::Reload(signal));
                 return;

@@ -31,28 +31,37 @@
 //! }
 //! ```
 //!
-//! # The shutdown sequence
+//! # The sequence
 //!
 //! The one description of the sequence; everything else links here.
 //!
 //! 0. **Start** ([`Sequence::start`]): the configuration is checked, the free-function hooks
 //!    registered, the watchdog thread started (it hears the signals and enforces the hard
-//!    deadline, outside the app's runtime), readiness [`Ready`](State::Ready).
-//! 1. **Trigger** ([`Running::run_until_trigger`](sequence::Running::run_until_trigger)): the
-//!    first of a signal, the main future returning, [`Lifecycle::request_shutdown`], or a
+//!    deadline, outside the app's runtime). Readiness is [`Starting`](State::Starting).
+//! 1. **Start hooks** ([`Running::run_start_hooks`](sequence::Running::run_start_hooks)): the
+//!    main future's first lines run (the values it [`manage`](Lifecycle::manage)s there are
+//!    known), then the start hooks ([`Hook::on_start`], `#[on_start]`) by ascending order,
+//!    while the main future goes on. Readiness becomes [`Ready`](State::Ready) once they all
+//!    succeeded (and, with [`ReadyWhen::Manual`](config::ReadyWhen::Manual), the app called
+//!    [`Lifecycle::set_ready`]). A failure, the [start-up timeout](Config::startup_timeout) or
+//!    a trigger first rolls back: only what started is stopped, exit code 5.
+//! 2. **Run and trigger** ([`Started::run_until_trigger`](sequence::Started::run_until_trigger)):
+//!    reloads ([`Hook::on_reload`]) on SIGHUP or [`Lifecycle::request_reload`], until the first
+//!    of a signal, the main future returning, [`Lifecycle::request_shutdown`], or a
 //!    [critical task](Lifecycle::spawn_critical) failing.
-//! 2. Readiness becomes [`Draining`](State::Draining) at once; during
-//!    [`drain_delay`](Config::drain_delay) the service still serves.
-//! 3. The root token is cancelled: servers stop accepting, workers leave their loops.
-//! 4. **Drain** ([`Triggered::drain`](sequence::Triggered::drain)): the main future and every
+//! 3. Readiness becomes [`Draining`](State::Draining) at once; during
+//!    [`drain_delay`](Config::drain_delay) the service still serves (skipped if it was never
+//!    Ready).
+//! 4. The root token is cancelled: servers stop accepting, workers leave their loops.
+//! 5. **Drain** ([`Triggered::drain`](sequence::Triggered::drain)): the main future and every
 //!    tracked task get [`grace`](Config::grace); the drain ends the moment they are done, and
 //!    aborts (and names) what is left at the deadline, saying which really stopped.
-//! 5. **Persist hooks** ([`Drained::persist`](sequence::Drained::persist)) run, each with its
+//! 6. **Persist hooks** ([`Drained::persist`](sequence::Drained::persist)) run, each with its
 //!    timeout, while resources are still open.
-//! 6. **Shutdown hooks** ([`Persisted::shut_down`](sequence::Persisted::shut_down)) run by
+//! 7. **Shutdown hooks** ([`Persisted::shut_down`](sequence::Persisted::shut_down)) run by
 //!    ascending order; equal orders run concurrently; every hook runs even when another fails,
 //!    panics or times out.
-//! 7. **Report**: one [`ShutdownReport`], logged, mapped to the exit code (see its table).
+//! 8. **Report**: one [`ShutdownReport`], logged, mapped to the exit code (see its table).
 //!
 //! Each step consumes the state before it ([`sequence`]), so the steps run in this order, each
 //! once, or the code does not compile. Signals are counted, not triggers: the first starts (or,

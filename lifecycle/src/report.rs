@@ -55,7 +55,7 @@ pub const EXIT_DEADLINE: u8 = crate::watchdog::DEADLINE_CODE;
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
 /// let sequence = Sequence::new(Config::new());
 /// let lc = sequence.handle();
-/// lc.add_hook(Hook::on_start("migrate", || async { panic!("bad migration") }));
+/// lc.add_hook(Hook::on_start("migrate", || async { if true { panic!("bad migration") } }));
 /// let report = sequence.run(async {}).await;
 /// assert_eq!(report.code(), EXIT_START_FAILED);
 /// assert_eq!(EXIT_START_FAILED, 5);
@@ -264,8 +264,13 @@ pub const MAX_TASKS_NAMED: usize = 100;
 /// let sequence = Sequence::new(Config::new().with_drain_delay(Duration::from_secs(5)));
 /// let lc = sequence.handle();
 /// let handle = lc.clone();
-/// lc.request_shutdown();
-/// let report = sequence.run(async move { handle.cancelled().await }).await;
+/// let report = sequence
+///     .run(async move {
+///         handle.started().await; // Ready (before Ready there is no drain delay)
+///         handle.request_shutdown();
+///         handle.cancelled().await
+///     })
+///     .await;
 /// assert_eq!(report.timings.drain_delay, Duration::from_secs(5)); // paused clock: exact
 /// assert!(report.timings.total >= report.timings.drain_delay);
 /// # }

@@ -180,7 +180,10 @@ impl StartGate {
     /// Waits until start-up has ended; returns whether it succeeded. At once when it has.
     pub(crate) async fn ended(&self) -> bool {
         loop {
+            // Registered before the check, so an end between the two is not missed.
             let ended = self.ended.notified();
+            tokio::pin!(ended);
+            ended.as_mut().enable();
             match lock(&self.state).phase {
                 GatePhase::Succeeded => return true,
                 GatePhase::Failed => return false,

@@ -22,10 +22,12 @@ use tokio::sync::watch;
 /// let lc = sequence.handle();
 /// assert_eq!(lc.state(), State::Starting);
 /// let running = sequence.start_without_signals();
+/// assert_eq!(lc.state(), State::Starting); // the start hooks come first
+/// let started = running.run_start_hooks(lc.cancelled_owned()).await;
 /// assert!(lc.state().is_ready());
 /// lc.request_shutdown();
 /// assert_eq!(lc.state(), State::Draining);
-/// # drop(running);
+/// # drop(started);
 /// # }
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -211,6 +211,11 @@ impl Triggers {
         *lock(&self.hurried_by)
     }
 
+    /// Whether any reload hook is registered (SIGHUP is ignored when none is).
+    pub(crate) fn has_reload_hooks(&self) -> bool {
+        !self.hooks.of_kind(crate::hooks::HookKind::Reload).is_empty()
+    }
+
     pub(crate) fn worst_case(&self) -> Duration {
         self.config.worst_case_shutdown(self.hooks.budget())
     }

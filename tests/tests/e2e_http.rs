@@ -343,6 +343,28 @@ fn a_request_longer_than_grace_is_cut_and_the_exit_code_is_2() {
 }
 
 #[test]
+fn ready_is_503_until_the_pools_start_hook_succeeded_then_200() {
+    let state = ScratchDir::new("http-start-up");
+    // The pool takes 1.5 s to connect; the listener is bound (and `set_ready` called) at once.
+    let (mut server, address) = start(&state, &[("POOL_CONNECT_MS", "1500")]);
+    let probe = http_get(address, "/ready").expect("/ready");
+    assert_eq!(probe.status, 503, "Ready before the start hook: {}", probe.body);
+    assert_eq!(
+        http_get(address, "/health").expect("/health").status,
+        200,
+        "liveness is 200 while starting"
+    );
+    server.wait_for("hook connect-pool: 32 connections open");
+    poll_until("/ready answering 200", || {
+        (http_get(address, "/ready").ok()?.status == 200).then_some(())
+    });
+    assert_eq!(http_get(address, "/work?ms=0").expect("/work").status, 200);
+    server.signal("TERM");
+    let exited = server.wait_exit();
+    assert_eq!(exited.code(), 0, "stderr:\n{}", exited.stderr);
+}
+
+#[test]
 fn a_second_sigint_during_the_drain_exits_130_at_once() {
     let state = ScratchDir::new("http-second-signal");
     let (server, address) = start(

@@ -38,6 +38,8 @@ fn expander(attr: &Attribute) -> Option<Expander> {
         "component" => Some(imp::component),
         "on_shutdown" => Some(imp::on_shutdown),
         "persist" => Some(imp::persist),
+        "on_start" => Some(imp::on_start),
+        "on_reload" => Some(imp::on_reload),
         _ => None,
     }
 }
@@ -202,7 +204,7 @@ fn examples_match_their_checked_in_expansion() {
     );
 }
 
-/// The expansion follows the steps of the shutdown sequence, in order.
+/// The expansion follows the steps of the sequence, start hooks to report, in order.
 #[test]
 fn main_expansion_reads_as_the_shutdown_sequence() {
     let examples = examples();
@@ -220,7 +222,8 @@ fn main_expansion_reads_as_the_shutdown_sequence() {
         "Sequence::new(config)",
         "let lc = sequence.handle()",
         ".start()?",
-        ".run_until_trigger(__lifecycle_main(lc.clone()))",
+        ".run_start_hooks(__lifecycle_main(lc.clone()))",
+        ".run_until_trigger()",
         ".drain()",
         ".persist()",
         ".shut_down()",

@@ -1,2 +1,2 @@
-#[lifecycle::main(startup_timeout = "1 minute")]
+#[lifecycle::main(startup_timeout = "1 mn")]
 async fn main() {}

@@ -1,4 +1,4 @@
-#[lifecycle::on_start(timeout = "10 seconds")]
+#[lifecycle::on_start(timeout = "10 secs and a bit")]
 async fn migrate() {}
 
 fn main() {}
