@@ -318,6 +318,12 @@ async fn main(lc: Lifecycle) -> io::Result<()> {
     let listener = tokio::net::TcpListener::bind((host.as_str(), port)).await?;
     println!("listening on {}", listener.local_addr()?);
     lc.set_ready(); // Ready once the pool's start hook succeeded too
+    let ready = lc.clone();
+    tokio::spawn(async move {
+        if ready.started().await {
+            println!("ready: the pool is connected and the listener bound");
+        }
+    });
     // Returns once the listener is closed; the drain waits for the open connections.
     lifecycle::axum::serve(&lc, listener, router).await?;
     println!("server stopped accepting");

@@ -97,6 +97,8 @@ struct GateState {
     app_ready: bool,
     /// Managed values whose start hooks did not all succeed: not persisted, not stopped.
     unstarted: HashSet<u64>,
+    /// How start-up ended, once it has and readiness says so: what `started()` returns.
+    ended: Option<bool>,
 }
 
 #[derive(Default, Clone, Copy, PartialEq, Eq)]
@@ -149,7 +151,6 @@ impl StartGate {
     fn succeed(&self, when: ReadyWhen) -> bool {
         let mut state = lock(&self.state);
         state.phase = GatePhase::Succeeded;
-        self.ended.notify_waiters();
         when == ReadyWhen::Started || state.app_ready
     }
 
@@ -157,6 +158,12 @@ impl StartGate {
         let mut state = lock(&self.state);
         state.phase = GatePhase::Failed;
         state.unstarted = unstarted;
+    }
+
+    /// Wakes whoever waits in [`ended`](Self::ended): after readiness moved, so that a `true`
+    /// seen there means the service is Ready (unless the shutdown began since).
+    fn announce(&self, succeeded: bool) {
+        lock(&self.state).ended = Some(succeeded);
         self.ended.notify_waiters();
     }
 
@@ -184,10 +191,8 @@ impl StartGate {
             let ended = self.ended.notified();
             tokio::pin!(ended);
             ended.as_mut().enable();
-            match lock(&self.state).phase {
-                GatePhase::Succeeded => return true,
-                GatePhase::Failed => return false,
-                GatePhase::NotBegun | GatePhase::Running | GatePhase::HooksDone => {}
+            if let Some(succeeded) = lock(&self.state).ended {
+                return succeeded;
             }
             ended.await;
         }
@@ -321,6 +326,7 @@ pub(crate) fn finish(
             if inner.start.succeed(inner.config.ready_when()) {
                 lc.mark_ready();
             }
+            inner.start.announce(true);
         }
         Some(why) => {
             let unstarted = runs
@@ -329,6 +335,7 @@ pub(crate) fn finish(
                 .filter_map(|(at, _)| all.get(*at).and_then(|hook| hook.owner))
                 .collect();
             inner.start.fail(unstarted);
+            inner.start.announce(false);
             quietly(|| tracing::error!(error = %why, "start-up failed; stopping what started"));
         }
     }

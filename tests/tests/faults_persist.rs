@@ -78,6 +78,8 @@ fn missing_state_dir_is_created_at_start_up() {
     // http_server: serves, is stopped, and its shutdown save lands in the new directory.
     let mut server = Service::start(HTTP_SERVER, &[], &http_env(dir_str));
     server.wait_for_address();
+    // Ready (a SIGTERM before that would be a failed start-up, exit 5).
+    server.wait_for("ready: the pool is connected and the listener bound");
     server.signal("TERM");
     let exited = server.wait_exit();
     assert_eq!(exited.code(), 0, "stderr:\n{}", exited.stderr);
