@@ -245,7 +245,9 @@ fn main() -> ::std::process::ExitCode {
                 let lc = sequence.handle();
                 let report = sequence
                     .start()?
-                    .run_until_trigger(__lifecycle_checked(__lifecycle_main(lc.clone())))
+                    .run_start_hooks(__lifecycle_checked(__lifecycle_main(lc.clone())))
+                    .await
+                    .run_until_trigger()
                     .await
                     .drain()
                     .await

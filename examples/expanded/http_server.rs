@@ -13,6 +13,10 @@
 //!   named in the report with its connection (`127.0.0.1:50412 (GET /work?ms=60000)`);
 //! - `lifecycle::axum::{live, ready, close_when_draining}`: liveness stays 200 while draining, and
 //!   keep-alive clients are told `Connection: close`;
+//! - start-up declared like shutdown: the pool connects in an `#[on_start]` hook, and with
+//!   `ready = "manual"` `/ready` answers 503 until that hook succeeded *and* `main` said
+//!   `lc.set_ready()` once its listener was bound (if the pool cannot connect, the service exits
+//!   with code 5 instead of serving);
 //! - a component closed by an ordered `#[on_shutdown]` hook (the pool, last), a free hook (the
 //!   metrics, before it), and a request counter `#[persist]`ed every 5 s and at shutdown, restored
 //!   at the next start.
@@ -29,7 +33,8 @@
 //! ```
 //!
 //! Environment: `PORT` (3000; `0` picks a free port), `HOST` (`127.0.0.1`; `0.0.0.0` in a
-//! container), `STATE_DIR` (where the counter is kept, `.`), and the runtime's own
+//! container), `STATE_DIR` (where the counter is kept, `.`), `POOL_CONNECT_MS` (how long the
+//! pool takes to connect at start-up, 0), and the runtime's own
 //! `LIFECYCLE_GRACE`, `LIFECYCLE_DRAIN_DELAY`, `LIFECYCLE_HOOK_TIMEOUT`.
 //!
 //! State: `STATE_DIR` is created at start-up if missing; if it cannot be, the service does not
@@ -68,9 +73,10 @@ struct Pool {
 }
 
 impl Pool {
-    fn open(size: usize) -> Self {
+    /// A pool with no connection yet: [`connect`](Pool::connect), a start hook, opens them.
+    fn new(size: usize) -> Self {
         Self {
-            connections: Semaphore::new(size),
+            connections: Semaphore::new(0),
             size,
             queries: AtomicU64::new(0),
         }
@@ -88,6 +94,22 @@ impl Pool {
 }
 
 impl Pool {
+    /// Runs before the service is Ready; a failure here stops the start (exit code 5) and only
+    /// what had started is stopped.
+    async fn connect(&self) -> Result<(), String> {
+        let ms = env_or("POOL_CONNECT_MS", "0");
+        let ms: u64 = ms
+            .parse()
+            .map_err(|_| {
+                format!(
+                    "POOL_CONNECT_MS must be a whole number of milliseconds, not `{ms}`"
+                )
+            })?;
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+        self.connections.add_permits(self.size);
+        println!("hook connect-pool: {} connections open", self.size);
+        Ok(())
+    }
     /// Runs last (order 100): after the drain no request needs a connection any more, and the
     /// metrics (order 10) are flushed before it.
     async fn close(&self) {
@@ -103,6 +125,14 @@ impl Pool {
 impl ::lifecycle::__private::Component for Pool {
     fn hooks(self: ::std::sync::Arc<Self>) -> ::lifecycle::__private::Hooks {
         ::lifecycle::__private::Hooks::from([
+            ::lifecycle::__private::Hook::on_start(
+                    ::core::concat!(::core::module_path!(), "::Pool::connect"),
+                    ::lifecycle::__private::bind(
+                        &self,
+                        |this| async move { Self::connect(&this).await },
+                    ),
+                )
+                .with_timeout(::core::time::Duration::from_millis(10000u64)),
             ::lifecycle::__private::Hook::on_shutdown(
                     ::core::concat!(::core::module_path!(), "::Pool::close"),
                     ::lifecycle::__private::bind(
@@ -120,6 +150,11 @@ const _: () = {
     #[::lifecycle::__private::distributed_slice(::lifecycle::__private::COMPONENT_HOOKS)]
     #[linkme(crate = ::lifecycle::__private::linkme)]
     static HOOKS: fn() -> ::lifecycle::__private::Hooks = || ::lifecycle::__private::Hooks::from([
+        ::lifecycle::__private::Hook::on_start(
+                ::core::concat!(::core::module_path!(), "::Pool::connect"),
+                || async {},
+            )
+            .with_timeout(::core::time::Duration::from_millis(10000u64)),
         ::lifecycle::__private::Hook::on_shutdown(
                 ::core::concat!(::core::module_path!(), "::Pool::close"),
                 || async {},
@@ -328,7 +363,7 @@ fn main() -> ::std::process::ExitCode {
         let host = env_or("HOST", "127.0.0.1");
         let state_dir = state_dir()?;
         let counter = Arc::new(Counter::restore(state_dir.join("http_server.counter"))?);
-        let pool = Arc::new(Pool::open(32));
+        let pool = Arc::new(Pool::new(32));
         lc.manage(counter.clone());
         lc.manage(pool.clone());
         let worst_case = lc.worst_case_shutdown();
@@ -356,6 +391,13 @@ fn main() -> ::std::process::ExitCode {
             .with_state(app);
         let listener = tokio::net::TcpListener::bind((host.as_str(), port)).await?;
         println!("listening on {}", listener.local_addr() ?);
+        lc.set_ready();
+        let ready = lc.clone();
+        tokio::spawn(async move {
+            if ready.started().await {
+                println!("ready: the pool is connected and the listener bound");
+            }
+        });
         lifecycle::axum::serve(&lc, listener, router).await?;
         println!("server stopped accepting");
         Ok(())
@@ -369,7 +411,8 @@ fn main() -> ::std::process::ExitCode {
     init();
     let config = ::lifecycle::__private::Config::new()
         .with_grace(::core::time::Duration::from_millis(20000u64))
-        .with_drain_delay(::core::time::Duration::from_millis(5000u64));
+        .with_drain_delay(::core::time::Duration::from_millis(5000u64))
+        .with_ready_when(::lifecycle::__private::ReadyWhen::Manual);
     let run = move || -> ::core::result::Result<_, ::lifecycle::__private::StartupError> {
         let config = config.apply_env()?;
         ::lifecycle::__private::print_budget_and_exit_if_asked(&config)?;
@@ -380,7 +423,9 @@ fn main() -> ::std::process::ExitCode {
                 let lc = sequence.handle();
                 let report = sequence
                     .start()?
-                    .run_until_trigger(__lifecycle_checked(__lifecycle_main(lc.clone())))
+                    .run_start_hooks(__lifecycle_checked(__lifecycle_main(lc.clone())))
+                    .await
+                    .run_until_trigger()
                     .await
                     .drain()
                     .await
