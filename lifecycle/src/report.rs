@@ -636,7 +636,11 @@ impl fmt::Display for ShutdownReport {
         }
         if self.reloads > 0 {
             let failed = self.reload_failures.len();
-            writeln!(f, "  reloads       {} ({failed} hook runs failed)", self.reloads)?;
+            writeln!(
+                f,
+                "  reloads       {} ({failed} hook runs failed)",
+                self.reloads
+            )?;
             for hook in &self.reload_failures {
                 hook_line(f, hook)?;
             }

@@ -26,10 +26,10 @@ use std::time::Duration;
 
 use crate::config::Config;
 use crate::drain::{cut_late_tasks, drain, MainTask};
+use crate::failure::Failure;
 use crate::failure::Outcome;
 use crate::handle::Lifecycle;
 use crate::hooks::{run_phase, HookKind};
-use crate::failure::Failure;
 use crate::report::{
     AbortedTask, ConnectionReport, HookReport, MainOutcome, PhaseTimings, ShutdownReport,
 };

@@ -264,9 +264,10 @@ pub(crate) async fn run_start_hooks(lc: &Lifecycle, progress: &Mutex<Progress>) 
         };
         let (positions, hooks): (Vec<usize>, Vec<Hook>) = group.into_iter().unzip();
         let reports = run_group(hooks, inner.config.hook_timeout()).await;
-        let failed = reports.iter().find(|report| !report.outcome.is_ok()).map(|report| {
-            Failure::new(format!("start hook `{}` {}", report.name, report.outcome))
-        });
+        let failed = reports
+            .iter()
+            .find(|report| !report.outcome.is_ok())
+            .map(|report| Failure::new(format!("start hook `{}` {}", report.name, report.outcome)));
         let mut progress = lock(progress);
         progress.running.clear();
         progress.reports.extend(positions.into_iter().zip(reports));
@@ -302,10 +303,9 @@ pub(crate) fn finish(
         }
         failure = Some(match interruption {
             Interruption::Triggered(trigger) => Failure::new(format!("interrupted by {trigger}")),
-            Interruption::TimedOut(limit) => Failure::new(format!(
-                "the start-up timeout ran out ({})",
-                Millis(limit)
-            )),
+            Interruption::TimedOut(limit) => {
+                Failure::new(format!("the start-up timeout ran out ({})", Millis(limit)))
+            }
         });
     }
     let mut runs = std::mem::take(&mut progress.reports);
@@ -345,4 +345,3 @@ pub(crate) fn finish(
         took,
     }
 }
-

@@ -213,7 +213,10 @@ impl Triggers {
 
     /// Whether any reload hook is registered (SIGHUP is ignored when none is).
     pub(crate) fn has_reload_hooks(&self) -> bool {
-        !self.hooks.of_kind(crate::hooks::HookKind::Reload).is_empty()
+        !self
+            .hooks
+            .of_kind(crate::hooks::HookKind::Reload)
+            .is_empty()
     }
 
     pub(crate) fn worst_case(&self) -> Duration {

@@ -29,7 +29,12 @@ impl Log {
         self.0.lock().unwrap().push((at, entry.into()));
     }
     fn entries(&self) -> Vec<String> {
-        self.0.lock().unwrap().iter().map(|(_, e)| e.clone()).collect()
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, e)| e.clone())
+            .collect()
     }
     fn timed(&self) -> Vec<(u64, String)> {
         self.0.lock().unwrap().clone()
@@ -228,7 +233,9 @@ async fn rollback_stops_exactly_the_started_components_in_their_order() {
     assert_eq!(report.code(), EXIT_START_FAILED);
     let text = report.to_string();
     assert!(
-        text.contains("failed: start hook `queue` failed: queue refused; stopped only what had started"),
+        text.contains(
+            "failed: start hook `queue` failed: queue refused; stopped only what had started"
+        ),
         "{text}"
     );
 }
@@ -270,13 +277,21 @@ async fn a_trigger_mid_start_interrupts_the_running_hook_and_rolls_back() {
     );
     assert!(matches!(report.trigger, Trigger::Requested { .. }));
     assert_eq!(
-        report.start_failed.as_ref().map(ToString::to_string).as_deref(),
+        report
+            .start_failed
+            .as_ref()
+            .map(ToString::to_string)
+            .as_deref(),
         Some("interrupted by shutdown requested")
     );
     assert_eq!(report.code(), EXIT_START_FAILED);
     // No drain delay (never Ready), main aborted at the grace deadline: 0.5 s + 10 s.
     assert_eq!(report.timings.drain_delay, Duration::ZERO);
-    assert!(began.elapsed() < Duration::from_secs(11), "{:?}", began.elapsed());
+    assert!(
+        began.elapsed() < Duration::from_secs(11),
+        "{:?}",
+        began.elapsed()
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -284,7 +299,10 @@ async fn ready_only_after_the_last_start_hook() {
     let log = Log::new();
     let sequence = Sequence::new(config());
     let lc = sequence.handle();
-    lc.add_hook(Hook::on_start("connect", body(&log, "connect", 100 * MS, false)));
+    lc.add_hook(Hook::on_start(
+        "connect",
+        body(&log, "connect", 100 * MS, false),
+    ));
     lc.add_hook(Hook::on_start("warm", body(&log, "warm", 200 * MS, false)).with_order(1));
     let handle = lc.clone();
     let seen = Arc::new(Mutex::new(Vec::new()));
@@ -359,9 +377,7 @@ async fn the_startup_timeout_bounds_the_whole_start_phase() {
     let lc = sequence.handle();
     lc.add_hook(Hook::on_start("connect", || sleep(Duration::from_secs(1))));
     let handle = lc.clone();
-    let report = sequence
-        .run(async move { handle.cancelled().await })
-        .await;
+    let report = sequence.run(async move { handle.cancelled().await }).await;
     assert_eq!(report.timings.start, Duration::from_secs(3));
     assert_eq!(
         report.trigger.to_string(),
@@ -388,7 +404,13 @@ async fn a_value_managed_in_mains_first_lines_has_its_start_hooks_run_before_rea
         .await;
     assert_eq!(
         log.entries(),
-        ["db start", "db end", "main sees ready", "db persist", "db stop"]
+        [
+            "db start",
+            "db end",
+            "main sees ready",
+            "db persist",
+            "db stop"
+        ]
     );
     assert_eq!(report.code(), EXIT_OK);
 }
@@ -412,9 +434,7 @@ async fn reloads_run_in_order_never_overlap_and_a_failure_keeps_the_service_up()
             now.fetch_sub(1, SeqCst);
         }
     }));
-    lc.add_hook(
-        Hook::on_reload("resize pool", body(&log, "resize", MS, true)).with_order(1),
-    );
+    lc.add_hook(Hook::on_reload("resize pool", body(&log, "resize", MS, true)).with_order(1));
     let handle = lc.clone();
     let report = sequence
         .run(async move {
@@ -447,7 +467,9 @@ async fn reloads_run_in_order_never_overlap_and_a_failure_keeps_the_service_up()
         "failed: resize refused"
     );
     assert_eq!(report.code(), EXIT_OK);
-    assert!(report.to_string().contains("reloads       2 (2 hook runs failed)"));
+    assert!(report
+        .to_string()
+        .contains("reloads       2 (2 hook runs failed)"));
 }
 
 #[tokio::test(start_paused = true)]
@@ -455,7 +477,10 @@ async fn a_reload_under_way_at_the_trigger_is_waited_for_within_the_grace() {
     let log = Log::new();
     let sequence = Sequence::new(config());
     let lc = sequence.handle();
-    lc.add_hook(Hook::on_reload("reread", body(&log, "reread", 2000 * MS, false)));
+    lc.add_hook(Hook::on_reload(
+        "reread",
+        body(&log, "reread", 2000 * MS, false),
+    ));
     let handle = lc.clone();
     let report = sequence
         .run(async move {

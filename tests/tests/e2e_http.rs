@@ -361,7 +361,11 @@ fn ready_is_503_until_the_pools_start_hook_succeeded_then_200() {
     let mut server = Service::start(SERVER, &[], &env);
     let address = server.wait_for_address();
     let probe = http_get(address, "/ready").expect("/ready");
-    assert_eq!(probe.status, 503, "Ready before the start hook: {}", probe.body);
+    assert_eq!(
+        probe.status, 503,
+        "Ready before the start hook: {}",
+        probe.body
+    );
     assert_eq!(
         http_get(address, "/health").expect("/health").status,
         200,

@@ -68,7 +68,12 @@ fn with_its_dependency_up_the_service_starts_in_order_and_stops_everything() {
 fn with_its_dependency_down_start_up_fails_rolls_back_what_started_and_exits_5() {
     let service = Service::start(STARTER, &[], &[("UPSTREAM", &closed_address())]);
     let exited = service.wait_exit();
-    assert_eq!(exited.code(), EXIT_START_FAILED, "stderr:\n{}", exited.stderr);
+    assert_eq!(
+        exited.code(),
+        EXIT_START_FAILED,
+        "stderr:\n{}",
+        exited.stderr
+    );
     // The cache started and is stopped; the upstream failed and the consumer never started:
     // neither is stopped.
     assert_eq!(stops(&exited.stdout), ["start cache", "stop cache"]);
@@ -109,7 +114,12 @@ fn sigterm_during_a_slow_start_hook_rolls_back_and_exits_5() {
     service.wait_for("start consumer began");
     service.signal("TERM");
     let exited = service.wait_exit_within(Duration::from_secs(10));
-    assert_eq!(exited.code(), EXIT_START_FAILED, "stderr:\n{}", exited.stderr);
+    assert_eq!(
+        exited.code(),
+        EXIT_START_FAILED,
+        "stderr:\n{}",
+        exited.stderr
+    );
     assert_eq!(
         stops(&exited.stdout),
         [
@@ -131,7 +141,11 @@ fn sigterm_during_a_slow_start_hook_rolls_back_and_exits_5() {
         exited.stderr
     );
     // The minute-long hook was stopped, not waited for, and there was no drain delay.
-    assert!(exited.exited_after < Duration::from_secs(5), "{:?}", exited.exited_after);
+    assert!(
+        exited.exited_after < Duration::from_secs(5),
+        "{:?}",
+        exited.exited_after
+    );
 }
 
 #[test]
@@ -173,7 +187,9 @@ fn sighup_runs_the_reload_hooks_and_the_service_keeps_serving() {
     let exited = service.wait_exit();
     assert_eq!(exited.code(), 0, "stderr:\n{}", exited.stderr);
     assert!(
-        exited.stderr.contains("reloads       2 (0 hook runs failed)"),
+        exited
+            .stderr
+            .contains("reloads       2 (0 hook runs failed)"),
         "{}",
         exited.stderr
     );
@@ -194,7 +210,9 @@ fn a_failing_reload_is_reported_and_the_service_keeps_serving() {
     // A failed reload does not change the exit code: the service kept its old settings.
     assert_eq!(exited.code(), 0, "stderr:\n{}", exited.stderr);
     assert!(
-        exited.stderr.contains("failed: settings file is not valid TOML"),
+        exited
+            .stderr
+            .contains("failed: settings file is not valid TOML"),
         "{}",
         exited.stderr
     );
