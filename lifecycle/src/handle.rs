@@ -399,11 +399,29 @@ impl Lifecycle {
         for hook in periodic {
             self.start_periodic(hook);
         }
-        Reloads::ensure_running(&self.inner.reloads, self);
+        self.start_reloads();
         let config = self.config();
         let (grace_ms, drain_delay_ms) = (whole_ms(config.grace()), whole_ms(config.drain_delay()));
         let worst_case_ms = whole_ms(self.worst_case_shutdown());
         quietly(|| tracing::info!(grace_ms, drain_delay_ms, worst_case_ms, "ready"));
+    }
+
+    /// Spawns the task that runs the reloads, once, if there are reload hooks (and a runtime).
+    fn start_reloads(&self) {
+        let inner = &self.inner;
+        if inner.hooks.of_kind(HookKind::Reload).is_empty()
+            || tokio::runtime::Handle::try_current().is_err()
+            || !inner.reloads.claim()
+        {
+            return;
+        }
+        let run = crate::reload::run(
+            Arc::clone(&inner.reloads),
+            Arc::clone(&inner.hooks),
+            Arc::clone(&inner.triggers),
+            inner.config.hook_timeout(),
+        );
+        self.spawn_named("reload", run);
     }
 
     /// Waits until start-up has ended: `true` once every start hook succeeded, `false` when

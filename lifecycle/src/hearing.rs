@@ -11,6 +11,7 @@ use crate::config::Config;
 use crate::log::{log_or_stderr, quietly};
 use crate::reload::Reloads;
 use crate::signal::{Signal, SignalError};
+use crate::state::State;
 use crate::systemd;
 use crate::trigger::{Trigger, Triggers};
 use crate::watchdog::{self, Ears, Rules};
@@ -90,7 +91,11 @@ pub(crate) fn notify_systemd(triggers: &Triggers) {
     // At least a millisecond apart: an absurd `WATCHDOG_USEC=1` must not spin a core. `sleep`,
     // not `interval`: it saturates where an interval's next tick would overflow the clock.
     let every = every.max(Duration::from_millis(1));
+    let mut state = triggers.readiness.subscribe();
     tokio::spawn(async move {
+        // From Ready on (after the start hooks): before it, systemd's start timeout watches the
+        // start-up, and a trigger during it ends the pings before the first.
+        let _ = state.wait_for(|state| *state != State::Starting).await;
         while !stop.is_cancelled() {
             watch.alive();
             tokio::select! {

@@ -5,14 +5,15 @@ use std::borrow::Cow;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokio::sync::Notify;
 
 use crate::failure::Outcome;
-use crate::handle::Lifecycle;
-use crate::hooks::{run_phase, Hook, HookKind, HookReport};
+use crate::hooks::{run_phase, Hook, HookKind, HookRegistry, HookReport};
 use crate::lock::lock;
 use crate::log::quietly;
+use crate::trigger::Triggers;
 
 /// How many failed reload hook runs a report keeps; the rest are counted.
 pub(crate) const MAX_RELOAD_FAILURES: usize = 10;
@@ -121,48 +122,45 @@ impl Reloads {
         lock(&self.record).clone()
     }
 
-    /// Spawns the task that runs the reloads, once, if the lifecycle has reload hooks. It is a
-    /// tracked task: a reload under way at the trigger is drained like any other work.
-    pub(crate) fn ensure_running(this: &Arc<Self>, lc: &Lifecycle) {
-        let inner = &lc.inner;
-        if inner.hooks.of_kind(HookKind::Reload).is_empty()
-            || tokio::runtime::Handle::try_current().is_err()
-            || this.looping.swap(true, Ordering::SeqCst)
-        {
-            return;
+    /// Claims the running of the reloads: `true` once (the caller then spawns [`run`]).
+    pub(crate) fn claim(&self) -> bool {
+        !self.looping.swap(true, Ordering::SeqCst)
+    }
+}
+
+/// The reloads, one after another, until the trigger: run as a tracked task, so that a reload
+/// under way at the trigger is drained like any other work.
+pub(crate) async fn run(
+    reloads: Arc<Reloads>,
+    hooks: Arc<HookRegistry>,
+    triggers: Arc<Triggers>,
+    timeout: Duration,
+) {
+    loop {
+        tokio::select! {
+            biased;
+            () = triggers.triggered.cancelled() => break,
+            () = reloads.requested.notified() => {}
         }
-        let reloads = Arc::clone(this);
-        let handle = lc.clone();
-        lc.spawn_named("reload", async move {
-            let inner = &handle.inner;
-            loop {
-                tokio::select! {
-                    biased;
-                    () = inner.triggers.triggered.cancelled() => break,
-                    () = reloads.requested.notified() => {}
-                }
-                quietly(|| tracing::info!("reloading"));
-                let hooks = inner.hooks.of_kind(HookKind::Reload);
-                let reports = run_phase(hooks, inner.config.hook_timeout()).await;
-                let failed: Vec<HookReport> = reports
-                    .into_iter()
-                    .filter(|report| !report.outcome.is_ok())
-                    .collect();
-                let failures = failed.len();
-                {
-                    let mut record = lock(&reloads.record);
-                    record.count += 1;
-                    record.failures_total += failed.len() as u64;
-                    let room = MAX_RELOAD_FAILURES.saturating_sub(record.failures.len());
-                    record.failures.extend(failed.into_iter().take(room));
-                }
-                quietly(|| {
-                    if failures == 0 {
-                        tracing::info!("reloaded");
-                    } else {
-                        tracing::warn!(failures, "reload: some hooks failed; still serving");
-                    }
-                });
+        quietly(|| tracing::info!("reloading"));
+        let reports = run_phase(hooks.of_kind(HookKind::Reload), timeout).await;
+        let failed: Vec<HookReport> = reports
+            .into_iter()
+            .filter(|report| !report.outcome.is_ok())
+            .collect();
+        let failures = failed.len();
+        {
+            let mut record = lock(&reloads.record);
+            record.count += 1;
+            record.failures_total += failed.len() as u64;
+            let room = MAX_RELOAD_FAILURES.saturating_sub(record.failures.len());
+            record.failures.extend(failed.into_iter().take(room));
+        }
+        quietly(|| {
+            if failures == 0 {
+                tracing::info!("reloaded");
+            } else {
+                tracing::warn!(failures, "reload: some hooks failed; still serving");
             }
         });
     }

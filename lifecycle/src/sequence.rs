@@ -33,7 +33,7 @@ use crate::hooks::{run_phase, HookKind};
 use crate::report::{
     AbortedTask, ConnectionReport, HookReport, MainOutcome, PhaseTimings, ShutdownReport,
 };
-use crate::start::{finish, run_start_hooks, Interruption, Progress, StartRun};
+use crate::start::{finish, run_start_hooks, Interruption, Parts, Progress, StartRun};
 pub use crate::startup::StartupError;
 use crate::state::State;
 use crate::trigger::Trigger;
@@ -269,8 +269,14 @@ impl Running {
         let began = tokio::time::Instant::now();
         let progress = std::sync::Mutex::new(Progress::default());
         let limit = inner.config.startup_timeout();
+        let parts = Parts {
+            config: &inner.config,
+            hooks: &inner.hooks,
+            triggers: &inner.triggers,
+            gate: &inner.start,
+        };
         let (failure, interrupted) = {
-            let hooks = tokio::time::timeout(limit, run_start_hooks(&lc, &progress));
+            let hooks = tokio::time::timeout(limit, run_start_hooks(&parts, &progress));
             tokio::pin!(hooks);
             loop {
                 tokio::select! {
@@ -287,7 +293,9 @@ impl Running {
                 }
             }
         };
-        let start = finish(&lc, &progress, failure, interrupted, began);
+        let start = finish(&parts, &progress, failure, interrupted, began, || {
+            lc.mark_ready();
+        });
         if let Some(failure) = &start.failure {
             inner.triggers.fire(Trigger::StartFailed(failure.clone()));
         }

@@ -10,12 +10,12 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use crate::config::ReadyWhen;
+use crate::config::{Config, ReadyWhen};
 use crate::failure::{Failure, Outcome};
-use crate::handle::Lifecycle;
-use crate::hooks::{run_group, Hook, HookKind, HookOutcome, HookReport};
+use crate::hooks::{run_group, Hook, HookKind, HookOutcome, HookRegistry, HookReport};
 use crate::lock::lock;
 use crate::log::{quietly, whole_ms, Millis};
+use crate::trigger::Triggers;
 
 impl Hook {
     /// A start hook from an async function: it runs once, before the service becomes Ready,
@@ -219,6 +219,15 @@ pub(crate) struct StartRun {
     pub(crate) took: Duration,
 }
 
+/// The parts of a lifecycle the start phase works with.
+#[derive(Clone, Copy)]
+pub(crate) struct Parts<'a> {
+    pub(crate) config: &'a Config,
+    pub(crate) hooks: &'a HookRegistry,
+    pub(crate) triggers: &'a Triggers,
+    pub(crate) gate: &'a StartGate,
+}
+
 /// What ended the start phase before it finished on its own.
 pub(crate) enum Interruption {
     /// A trigger (a signal, main returning, a request).
@@ -232,13 +241,20 @@ pub(crate) enum Interruption {
 /// first group with a hook that did not succeed, or before a group when the shutdown has been
 /// triggered. With [`ReadyWhen::Manual`], then waits for the app's `set_ready`. Returns the
 /// failure, if any.
-pub(crate) async fn run_start_hooks(lc: &Lifecycle, progress: &Mutex<Progress>) -> Option<Failure> {
-    let inner = &lc.inner;
+pub(crate) async fn run_start_hooks(
+    parts: &Parts<'_>,
+    progress: &Mutex<Progress>,
+) -> Option<Failure> {
+    let Parts {
+        config,
+        hooks,
+        triggers,
+        gate,
+    } = *parts;
     loop {
         let group = {
             let mut progress = lock(progress);
-            let waiting: Vec<(usize, Hook)> = inner
-                .hooks
+            let waiting: Vec<(usize, Hook)> = hooks
                 .all()
                 .into_iter()
                 .enumerate()
@@ -248,7 +264,7 @@ pub(crate) async fn run_start_hooks(lc: &Lifecycle, progress: &Mutex<Progress>) 
                 break;
             };
             // Nothing more starts once the shutdown is under way (nothing to start is fine).
-            if let Some(trigger) = inner.triggers.current() {
+            if let Some(trigger) = triggers.current() {
                 return Some(Failure::new(format!("interrupted by {trigger}")));
             }
             let group: Vec<(usize, Hook)> = waiting
@@ -262,8 +278,8 @@ pub(crate) async fn run_start_hooks(lc: &Lifecycle, progress: &Mutex<Progress>) 
             }
             group
         };
-        let (positions, hooks): (Vec<usize>, Vec<Hook>) = group.into_iter().unzip();
-        let reports = run_group(hooks, inner.config.hook_timeout()).await;
+        let (positions, group_hooks): (Vec<usize>, Vec<Hook>) = group.into_iter().unzip();
+        let reports = run_group(group_hooks, config.hook_timeout()).await;
         let failed = reports
             .iter()
             .find(|report| !report.outcome.is_ok())
@@ -275,10 +291,10 @@ pub(crate) async fn run_start_hooks(lc: &Lifecycle, progress: &Mutex<Progress>) 
             return failed;
         }
     }
-    if inner.config.ready_when() == ReadyWhen::Manual && !inner.start.hooks_done() {
+    if config.ready_when() == ReadyWhen::Manual && !gate.hooks_done() {
         quietly(|| tracing::info!("start hooks done; waiting for the app's `set_ready`"));
-        while !inner.start.app_ready() {
-            inner.start.app_ready.notified().await;
+        while !gate.app_ready() {
+            gate.app_ready.notified().await;
         }
     }
     None
@@ -287,13 +303,19 @@ pub(crate) async fn run_start_hooks(lc: &Lifecycle, progress: &Mutex<Progress>) 
 /// Closes the start phase: records what was interrupted or never ran, then marks the service
 /// Ready (success) or records which managed values never started (failure).
 pub(crate) fn finish(
-    lc: &Lifecycle,
+    parts: &Parts<'_>,
     progress: &Mutex<Progress>,
     mut failure: Option<Failure>,
     interrupted: Option<Interruption>,
     began: Instant,
+    mark_ready: impl FnOnce(),
 ) -> StartRun {
-    let inner = &lc.inner;
+    let Parts {
+        config,
+        hooks,
+        gate,
+        ..
+    } = *parts;
     let mut progress = lock(progress);
     if let Some(interruption) = interrupted {
         let running = std::mem::take(&mut progress.running);
@@ -309,7 +331,7 @@ pub(crate) fn finish(
         });
     }
     let mut runs = std::mem::take(&mut progress.reports);
-    let all = inner.hooks.all();
+    let all = hooks.all();
     if failure.is_some() {
         for (at, hook) in all.iter().enumerate() {
             if hook.kind == HookKind::Start && !progress.begun.contains(&at) {
@@ -323,10 +345,10 @@ pub(crate) fn finish(
             let took_ms = whole_ms(took);
             let hooks = runs.len();
             quietly(|| tracing::info!(took_ms, hooks, "started"));
-            if inner.start.succeed(inner.config.ready_when()) {
-                lc.mark_ready();
+            if gate.succeed(config.ready_when()) {
+                mark_ready();
             }
-            inner.start.announce(true);
+            gate.announce(true);
         }
         Some(why) => {
             let unstarted = runs
@@ -334,8 +356,8 @@ pub(crate) fn finish(
                 .filter(|(_, report)| !report.outcome.is_ok())
                 .filter_map(|(at, _)| all.get(*at).and_then(|hook| hook.owner))
                 .collect();
-            inner.start.fail(unstarted);
-            inner.start.announce(false);
+            gate.fail(unstarted);
+            gate.announce(false);
             quietly(|| tracing::error!(error = %why, "start-up failed; stopping what started"));
         }
     }
