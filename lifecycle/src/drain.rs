@@ -15,6 +15,7 @@ use crate::failure::{panic_message, Failure, Outcome};
 use crate::handle::Inner;
 use crate::log::{quietly, whole_ms};
 use crate::report::{AbortedTask, ConnectionReport, MainOutcome};
+use crate::stage::StageDrain;
 use crate::task::Cut;
 use crate::trigger::{Trigger, Triggers};
 use crate::watchdog::Phase;
@@ -28,6 +29,14 @@ pub(crate) struct Drain {
     pub(crate) took: Duration,
     pub(crate) aborted: Vec<AbortedTask>,
     pub(crate) connections: Option<ConnectionReport>,
+    /// Each stage's drain, when the app used stages.
+    pub(crate) stages: Vec<StageDrain>,
+}
+
+fn log_stage(stage: Option<&StageDrain>) {
+    let Some(drained) = stage else { return };
+    let (stage, took_ms) = (drained.stage, whole_ms(drained.took));
+    quietly(|| tracing::info!(stage, took_ms, end = %drained.end, "stage drained"));
 }
 
 /// Waits out the drain delay (still serving; cut short by `main` ending or a signal that
@@ -67,12 +76,43 @@ where
     let tracker = inner.tasks.count();
     tracker.close();
     let started = Instant::now();
-    // `timeout`, not `timeout_at`: a grace of any size saturates instead of overflowing.
-    let all_done = tokio::time::timeout(config.grace(), async {
+    let grace = config.grace();
+    // What is left of the one grace; `saturating_sub`: a grace of any size never overflows.
+    let left = || grace.saturating_sub(started.elapsed());
+    let staged = !inner.stages.is_empty();
+    let mut stages = Vec::new();
+    let mut all_done = tokio::time::timeout(left(), async {
         tokio::join!(&mut *main, tracker.wait());
     })
     .await
     .is_ok();
+    if staged {
+        stages.push(StageDrain::new(None, started.elapsed(), all_done));
+    }
+    // Each stage in turn, ascending, all within the grace: cancel, close, wait.
+    let mut last = None;
+    while all_done {
+        let Some((stage, work)) = inner.stages.next(last) else {
+            break;
+        };
+        last = Some(stage);
+        work.token.cancel();
+        work.tasks.count.close();
+        let stage_started = Instant::now();
+        all_done = tokio::time::timeout(left(), work.tasks.count.wait())
+            .await
+            .is_ok();
+        work.drained.store(true, Ordering::SeqCst);
+        stages.push(StageDrain::new(
+            Some(stage),
+            stage_started.elapsed(),
+            all_done,
+        ));
+        log_stage(stages.last());
+    }
+    for stage in inner.stages.rest(last) {
+        stages.push(StageDrain::not_reached(stage));
+    }
 
     let mut aborted = Vec::new();
     let mut cut = Vec::new();
@@ -102,6 +142,7 @@ where
         took,
         aborted,
         connections: inner.connections.report(cut),
+        stages,
     }
 }
 
@@ -125,7 +166,14 @@ pub(crate) async fn cut_late_tasks(inner: &Inner) -> Vec<AbortedTask> {
 /// An aborted task stops at its next `.await`: gives the aborts a moment to land, then reports
 /// what really stopped and what is still running (stuck in synchronous code, or blocking).
 async fn settle(inner: &Inner, cuts: Vec<Cut>) -> Vec<AbortedTask> {
-    let _ = tokio::time::timeout(ABORT_SETTLE, inner.tasks.count().wait()).await;
+    let stages = inner.stages.all();
+    let all = async {
+        inner.tasks.count().wait().await;
+        for stage in &stages {
+            stage.tasks.count.wait().await;
+        }
+    };
+    let _ = tokio::time::timeout(ABORT_SETTLE, all).await;
     cuts.into_iter().map(Cut::settle).collect()
 }
 

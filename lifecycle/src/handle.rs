@@ -19,8 +19,10 @@ use crate::failure::Outcome;
 use crate::hooks::{Component, Hook, HookKind, HookRegistry};
 use crate::log::{quietly, whole_ms, Millis};
 use crate::reload::Reloads;
+use crate::stage::{PendingRuns, RestartLog};
 use crate::start::StartGate;
 use crate::state::State;
+use crate::stop::Stages;
 use crate::task::{TaskName, Tasks};
 use crate::trigger::{Trigger, Triggers};
 
@@ -40,6 +42,12 @@ pub(crate) struct Inner {
     pub(crate) reloads: Arc<Reloads>,
     /// The next [`manage`](Lifecycle::manage)d value's id, which its hooks carry.
     next_owner: AtomicU64,
+    /// The stop stages handed out, drained one after another after the unstaged work.
+    pub(crate) stages: Stages,
+    /// Every restart of a supervised run, for the report.
+    pub(crate) restarts: Arc<RestartLog>,
+    /// Runs spawned before the service was Ready.
+    pub(crate) pending_runs: PendingRuns,
 }
 
 /// A handle to one service's lifecycle: its cancellation tree, tracked tasks, hooks and
@@ -121,6 +129,9 @@ impl Lifecycle {
                 start: StartGate::new(),
                 reloads: Arc::new(Reloads::new()),
                 next_owner: AtomicU64::new(0),
+                stages: Stages::default(),
+                restarts: Arc::default(),
+                pending_runs: PendingRuns::default(),
             }),
         }
     }
@@ -400,6 +411,17 @@ impl Lifecycle {
             self.start_periodic(hook);
         }
         self.start_reloads();
+        let runs = self.inner.pending_runs.take();
+        if !runs.is_empty() && tokio::runtime::Handle::try_current().is_err() {
+            let count = runs.len();
+            quietly(|| {
+                tracing::warn!(runs = count, "no Tokio runtime: `#[run]` parts not started")
+            });
+        } else {
+            for run in runs {
+                self.start_run(run);
+            }
+        }
         let config = self.config();
         let (grace_ms, drain_delay_ms) = (whole_ms(config.grace()), whole_ms(config.drain_delay()));
         let worst_case_ms = whole_ms(self.worst_case_shutdown());
@@ -478,7 +500,8 @@ impl Lifecycle {
         true
     }
 
-    /// Registers the hooks of `component` (see [`Component`]).
+    /// Registers the hooks of `component` (see [`Component`]) and spawns its long-running parts
+    /// (`#[run]` methods; see [`spawn_run`](Lifecycle::spawn_run)).
     ///
     /// # Examples
     ///
@@ -499,7 +522,7 @@ impl Lifecycle {
     /// ```
     pub fn manage<C: Component>(&self, component: Arc<C>) {
         let owner = self.inner.next_owner.fetch_add(1, Ordering::Relaxed);
-        for mut hook in component.hooks() {
+        for mut hook in Arc::clone(&component).hooks() {
             hook.owner = Some(owner);
             if hook.kind() == HookKind::Start && self.inner.start.is_over() {
                 quietly(|| {
@@ -507,6 +530,9 @@ impl Lifecycle {
                 });
             }
             self.add_hook(hook);
+        }
+        for run in component.runs() {
+            self.spawn_run(run);
         }
     }
 

@@ -718,6 +718,13 @@ impl HookReport {
 pub trait Component: Send + Sync + 'static {
     /// The hooks of this value; each holds its own `Arc` to it.
     fn hooks(self: Arc<Self>) -> Vec<Hook>;
+
+    /// The long-running parts of this value (`#[run]` methods), spawned by
+    /// [`Lifecycle::manage`](crate::Lifecycle::manage) when the service is Ready. None unless
+    /// implemented.
+    fn runs(self: Arc<Self>) -> Vec<crate::stage::Run> {
+        Vec::new()
+    }
 }
 
 /// `Ok` unless a failure was recorded.

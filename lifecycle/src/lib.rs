@@ -55,7 +55,9 @@
 //! 4. The root token is cancelled: servers stop accepting, workers leave their loops.
 //! 5. **Drain** ([`Triggered::drain`](sequence::Triggered::drain)): the main future and every
 //!    tracked task get [`grace`](Config::grace); the drain ends the moment they are done, and
-//!    aborts (and names) what is left at the deadline, saying which really stopped.
+//!    aborts (and names) what is left at the deadline, saying which really stopped. Work given
+//!    a [stop stage](stage) drains after that, one stage after the other in ascending
+//!    order, within the same grace.
 //! 6. **Persist hooks** ([`Drained::persist`](sequence::Drained::persist)) run, each with its
 //!    timeout, while resources are still open.
 //! 7. **Shutdown hooks** ([`Persisted::shut_down`](sequence::Persisted::shut_down)) run by
@@ -126,9 +128,12 @@ pub mod report;
 mod run;
 pub mod sequence;
 mod signal;
+pub mod stage;
 mod start;
 mod startup;
 mod state;
+mod stop;
+mod supervise;
 mod systemd;
 mod task;
 mod trigger;
@@ -156,6 +161,7 @@ pub mod __private {
     pub use crate::budget::print_budget as budget;
     pub use crate::config::{Flavor, ReadyWhen};
     pub use crate::run::{runtime, shutdown_runtime};
+    pub use crate::stage::{Restart, Run};
     pub use crate::startup::startup_failed;
     pub use crate::startup::StartupError;
     pub use crate::{Component, Config, Hook, Lifecycle, Outcome, Sequence, Signal};
@@ -188,4 +194,20 @@ pub mod __private {
     /// that do nothing: what the budget printed before start-up counts.
     #[linkme::distributed_slice]
     pub static COMPONENT_HOOKS: [fn() -> Hooks];
+    /// A component's `#[run]` method as a [`Run`]'s function: each attempt calls `method` with
+    /// its own clone of the component's `Arc` and the stage's token.
+    pub fn bind_run<T, R>(
+        this: &std::sync::Arc<T>,
+        method: impl Fn(std::sync::Arc<T>, crate::CancellationToken) -> R + Send + Sync + 'static,
+    ) -> impl Fn(crate::CancellationToken) -> R + Send + Sync + 'static
+    where
+        T: ?Sized + Send + Sync + 'static,
+    {
+        let this = std::sync::Arc::clone(this);
+        move |token| method(std::sync::Arc::clone(&this), token)
+    }
+
+    /// The long-running parts a component hands over (the return type of
+    /// [`Component::runs`]).
+    pub type Runs = Vec<Run>;
 }

@@ -120,6 +120,7 @@ pub use crate::connections::{
     ConnectionReport, ConnectionStats, CutConnection, RequestLine, MAX_CONNECTIONS_NAMED, MAX_PATH,
 };
 pub use crate::hooks::{HookOutcome, HookReport};
+pub use crate::stage::{Restarted, StageDrain, StageEnd};
 pub use crate::trigger::Trigger;
 
 /// A tracked task that panicked or returned `Err`: one entry per task name, however often it
@@ -375,6 +376,14 @@ pub struct ShutdownReport {
     /// Reload hook runs that did not succeed (the first ten). They do not change the exit
     /// code: the service kept running on what it had.
     pub reload_failures: Vec<HookReport>,
+    /// Each stop stage's drain, in the order they were cancelled: the unstaged work first. Empty
+    /// when the app used no [stage](crate::stage).
+    pub stages: Vec<StageDrain>,
+    /// The restarts of supervised parts ([`Run`](crate::stage::Run)), the first
+    /// [`MAX_RESTARTS_NAMED`](crate::stage::MAX_RESTARTS_NAMED) of them.
+    pub restarts: Vec<Restarted>,
+    /// How many restarts there were in all.
+    pub restarts_total: usize,
 }
 
 impl ShutdownReport {
@@ -409,6 +418,9 @@ impl ShutdownReport {
             start_failed: None,
             reloads: 0,
             reload_failures: Vec::new(),
+            stages: Vec::new(),
+            restarts: Vec::new(),
+            restarts_total: 0,
         }
     }
 
@@ -596,6 +608,9 @@ impl fmt::Display for ShutdownReport {
                 writeln!(f, "    and {unnamed} more not named")?;
             }
         }
+        for stage in &self.stages {
+            writeln!(f, "    {stage}")?;
+        }
         if let Some(connections) = &self.connections {
             writeln!(f, "  connections   {connections}")?;
             if !connections.cut.is_empty() {
@@ -633,6 +648,15 @@ impl fmt::Display for ShutdownReport {
             .saturating_add(self.task_failures_other);
         if more > 0 {
             writeln!(f, "  and {more} more task failures")?;
+        }
+        for restart in self.restarts.iter().take(FAILURES_SHOWN) {
+            writeln!(f, "  restarted     {restart}")?;
+        }
+        let unshown = self
+            .restarts_total
+            .saturating_sub(FAILURES_SHOWN.min(self.restarts.len()));
+        if unshown > 0 {
+            writeln!(f, "  and {unshown} more restarts")?;
         }
         if self.reloads > 0 {
             let failed = self.reload_failures.len();
@@ -705,6 +729,9 @@ mod tests {
             start_failed: None,
             reloads: 0,
             reload_failures: Vec::new(),
+            stages: Vec::new(),
+            restarts: Vec::new(),
+            restarts_total: 0,
         }
     }
 

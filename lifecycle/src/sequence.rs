@@ -33,6 +33,7 @@ use crate::hooks::{run_phase, HookKind};
 use crate::report::{
     AbortedTask, ConnectionReport, HookReport, MainOutcome, PhaseTimings, ShutdownReport,
 };
+use crate::stage::StageDrain;
 use crate::start::{finish, run_start_hooks, Interruption, Parts, Progress, StartRun};
 pub use crate::startup::StartupError;
 use crate::state::State;
@@ -424,6 +425,7 @@ where
             hooks: Vec::new(),
             start: self.start.reports,
             start_failed: self.start.failure,
+            stages: drained.stages,
         };
         Drained { lc: self.lc, draft }
     }
@@ -438,6 +440,7 @@ struct Draft {
     hooks: Vec<HookReport>,
     start: Vec<HookReport>,
     start_failed: Option<Failure>,
+    stages: Vec<StageDrain>,
 }
 
 impl Draft {
@@ -525,6 +528,8 @@ impl Persisted {
         let reloads = inner.reloads.record();
         report.reloads = reloads.count;
         report.reload_failures = reloads.failures;
+        report.stages = self.draft.stages;
+        (report.restarts, report.restarts_total) = inner.restarts.taken();
         inner.triggers.watch.finished(report.code());
         report
     }

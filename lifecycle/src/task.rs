@@ -196,7 +196,6 @@ impl Failures {
 /// What the tasks of one lifecycle share: how many are running (what the drain waits on), the
 /// list the deadline aborts from, and where failures go.
 struct Shared {
-    count: Count,
     live: LiveTasks,
     failures: Mutex<Failures>,
     triggers: Arc<Triggers>,
@@ -257,7 +256,17 @@ impl Count {
 /// whether a task is critical is then known from where it reports, at no cost in the task.
 pub(crate) struct TaskSink {
     critical: bool,
+    /// What counts the task: the lifecycle's unstaged work, or its stop stage.
+    count: Arc<Count>,
     shared: Arc<Shared>,
+}
+
+/// The sinks of one stop stage: its tasks are counted apart, so the drain can wait for one
+/// stage at a time.
+pub(crate) struct StageSinks {
+    pub(crate) count: Arc<Count>,
+    sink: Arc<TaskSink>,
+    critical: Arc<TaskSink>,
 }
 
 /// What a task carries besides its future: its sink, which counts it as running until the
@@ -270,13 +279,13 @@ struct Recorder {
 
 impl Drop for Recorder {
     fn drop(&mut self) {
-        self.sink.shared.count.done();
+        self.sink.count.done();
     }
 }
 
 impl Recorder {
     fn new(sink: &Arc<TaskSink>) -> Self {
-        sink.shared.count.add();
+        sink.count.add();
         Recorder {
             sink: Arc::clone(sink),
         }
@@ -384,11 +393,11 @@ where
 
 /// Something the drain waits for that is not a task of the list: a serve loop's connection, which
 /// lives in its own task or, once upgraded, in the app's hands. Counts as running until dropped.
-pub(crate) struct RunningGuard(Arc<Shared>);
+pub(crate) struct RunningGuard(Arc<Count>);
 
 impl Drop for RunningGuard {
     fn drop(&mut self) {
-        self.0.count.done();
+        self.0.done();
     }
 }
 
@@ -396,6 +405,8 @@ impl Drop for RunningGuard {
 /// aborts from, and where failures go.
 pub(crate) struct Tasks {
     shared: Arc<Shared>,
+    /// The unstaged tasks' count.
+    count: Arc<Count>,
     sink: Arc<TaskSink>,
     critical: Arc<TaskSink>,
     /// Set when the drain is over: tasks spawned after it are late (nothing waits for them).
@@ -405,28 +416,32 @@ pub(crate) struct Tasks {
 impl Tasks {
     pub(crate) fn new(triggers: Arc<Triggers>) -> Self {
         let shared = Arc::new(Shared {
-            count: Count::default(),
             live: LiveTasks::default(),
             failures: Mutex::new(Failures::default()),
             triggers,
         });
-        let sink = |critical| {
-            Arc::new(TaskSink {
-                critical,
-                shared: Arc::clone(&shared),
-            })
-        };
+        let StageSinks {
+            count,
+            sink,
+            critical,
+        } = sinks(&shared);
         Self {
-            sink: sink(false),
-            critical: sink(true),
+            sink,
+            critical,
+            count,
             shared,
             drained: AtomicBool::new(false),
         }
     }
 
+    /// Sinks with a count of their own, for one stop stage.
+    pub(crate) fn stage_sinks(&self) -> StageSinks {
+        sinks(&self.shared)
+    }
+
     /// What the drain waits on: closed at the drain, done once no tracked task is running.
     pub(crate) fn count(&self) -> &Count {
-        &self.shared.count
+        &self.count
     }
 
     fn sink(&self, critical: bool) -> &Arc<TaskSink> {
@@ -438,8 +453,8 @@ impl Tasks {
     }
 
     /// Lists a task just spawned, and records its failure if it failed before that.
-    fn remember(&self, abort: AbortHandle, name: TaskName, kind: TaskKind) {
-        let late = self.drained.load(Ordering::Relaxed);
+    fn remember(&self, abort: AbortHandle, name: TaskName, kind: TaskKind, late: bool) {
+        let late = late || self.drained.load(Ordering::Relaxed);
         let orphan = match self.shared.live.push(LiveTask {
             abort,
             name: name.clone(),
@@ -468,7 +483,34 @@ impl Tasks {
     {
         let recorder = Recorder::new(self.sink(critical));
         let handle = spawn_named_on_runtime(&name, Tracked { future, recorder });
-        self.remember(handle.abort_handle(), name, TaskKind::Async);
+        self.remember(handle.abort_handle(), name, TaskKind::Async, false);
+        handle
+    }
+
+    /// Spawns `future` as a tracked task of a stop stage (counted by the stage's sinks);
+    /// `late`: the stage has drained already.
+    #[track_caller]
+    pub(crate) fn spawn_in<F>(
+        &self,
+        stage: &StageSinks,
+        late: bool,
+        name: TaskName,
+        critical: bool,
+        future: F,
+    ) -> JoinHandle<<F::Output as Outcome>::Joined>
+    where
+        F: Future + Send + 'static,
+        F::Output: Outcome,
+        <F::Output as Outcome>::Joined: Send + 'static,
+    {
+        let sink = if critical {
+            &stage.critical
+        } else {
+            &stage.sink
+        };
+        let recorder = Recorder::new(sink);
+        let handle = spawn_named_on_runtime(&name, Tracked { future, recorder });
+        self.remember(handle.abort_handle(), name, TaskKind::Async, late);
         handle
     }
 
@@ -486,8 +528,8 @@ impl Tasks {
     /// Counts as one running task until dropped: the drain waits for it.
     #[cfg(feature = "http")]
     pub(crate) fn running_guard(&self) -> RunningGuard {
-        self.shared.count.add();
-        RunningGuard(Arc::clone(&self.shared))
+        self.count.add();
+        RunningGuard(Arc::clone(&self.count))
     }
 
     /// Runs `f` on the blocking pool as a tracked task.
@@ -511,7 +553,7 @@ impl Tasks {
         };
         #[cfg(not(all(tokio_unstable, feature = "console")))]
         let handle = tokio::task::spawn_blocking(run);
-        self.remember(handle.abort_handle(), name, TaskKind::Blocking);
+        self.remember(handle.abort_handle(), name, TaskKind::Blocking, false);
         handle
     }
 
@@ -528,6 +570,23 @@ impl Tasks {
     pub(crate) fn failures(&self) -> (Vec<TaskFailure>, u64) {
         let failures = lock(&self.shared.failures);
         (failures.entries.clone(), failures.other)
+    }
+}
+
+/// A count and its two sinks (one for critical tasks).
+fn sinks(shared: &Arc<Shared>) -> StageSinks {
+    let count = Arc::new(Count::default());
+    let sink = |critical| {
+        Arc::new(TaskSink {
+            critical,
+            count: Arc::clone(&count),
+            shared: Arc::clone(shared),
+        })
+    };
+    StageSinks {
+        sink: sink(false),
+        critical: sink(true),
+        count,
     }
 }
 
@@ -560,7 +619,7 @@ mod tests {
         assert_eq!(tasks.failures().0.len(), 0);
         // The spawner lists it: the failure is recorded under its name.
         let name = TaskName::Given("early".into());
-        tasks.remember(handle.abort_handle(), name, TaskKind::Async);
+        tasks.remember(handle.abort_handle(), name, TaskKind::Async, false);
         let (failures, other) = tasks.failures();
         assert_eq!((failures.len(), other), (1, 0));
         assert_eq!(failures[0].task, "early");

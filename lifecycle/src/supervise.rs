@@ -1,0 +1,216 @@
+//! The handle's side of stop stages ([`Lifecycle::token_in`], [`Lifecycle::spawn_in`],
+//! [`Lifecycle::spawn_run`]), and the supervisor of one [`Run`]: calls it with its stage's token,
+//! restarts it on failure with backoff while restarts are left and the shutdown has not been
+//! triggered, and escalates the failure that is not restarted.
+
+use std::borrow::Cow;
+use std::error::Error;
+use std::fmt;
+use std::future::Future;
+use std::panic::{self, AssertUnwindSafe};
+use std::pin::Pin;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::failure::{Failure, Outcome};
+use crate::handle::Lifecycle;
+use crate::log::{quietly, whole_ms};
+use crate::stage::{RestartLog, Restarted, Run, Stage};
+use crate::stop::StageWork;
+use crate::task::TaskName;
+
+impl Lifecycle {
+    /// A token cancelled when `stage`'s turn comes in the drain: after the unstaged work (the
+    /// main future and the tasks on [`token`](Lifecycle::token)) has finished and every lower
+    /// stage has drained. See [`stage`](crate::stage).
+    ///
+    /// The main future is unstaged work: it must not wait for a stage's token (or for a task
+    /// of a stage) once the drain has started, since no stage is cancelled before it has
+    /// ended; it would wait until the grace deadline.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use lifecycle::{Config, Sequence};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// let sequence = Sequence::new(Config::new());
+    /// let lc = sequence.handle();
+    /// let writer = lc.token_in(1);
+    /// let handle = lc.clone();
+    /// sequence
+    ///     .run(async move {
+    ///         handle.request_shutdown();
+    ///         handle.cancelled().await; // the unstaged work is cancelled first...
+    ///         assert!(!writer.is_cancelled()); // ...stage 1 only once that has finished
+    ///     })
+    ///     .await;
+    /// # }
+    /// ```
+    pub fn token_in(&self, stage: Stage) -> CancellationToken {
+        self.stage(stage).token.child_token()
+    }
+
+    /// Like [`spawn_named`](Lifecycle::spawn_named), in a stop stage: the drain waits for the
+    /// task in `stage`'s turn, before cancelling the next stage. The task should watch
+    /// [`token_in(stage)`](Lifecycle::token_in). See [`stage`](crate::stage) for an example.
+    ///
+    /// # Panics
+    ///
+    /// Like `tokio::spawn`, when called outside a Tokio runtime.
+    #[track_caller]
+    pub fn spawn_in<F>(
+        &self,
+        stage: Stage,
+        name: impl Into<Cow<'static, str>>,
+        future: F,
+    ) -> JoinHandle<<F::Output as Outcome>::Joined>
+    where
+        F: Future + Send + 'static,
+        F::Output: Outcome,
+        <F::Output as Outcome>::Joined: Send + 'static,
+    {
+        let work = self.stage(stage);
+        let late = work.drained.load(Ordering::SeqCst);
+        let name = TaskName::Given(name.into());
+        self.inner
+            .tasks
+            .spawn_in(&work.tasks, late, name, false, future)
+    }
+
+    /// Spawns a long-running part ([`Run`]) as a critical tracked task in its stage, restarted
+    /// on failure as its [`Restart`](crate::stage::Restart) says. Before the service is Ready
+    /// the part waits, and starts when it becomes Ready. [`manage`](Lifecycle::manage) calls
+    /// this for a component's `#[run]` methods. See [`Run`] for an example.
+    ///
+    /// # Panics
+    ///
+    /// Like `tokio::spawn`, when called outside a Tokio runtime once the service is Ready.
+    pub fn spawn_run(&self, run: Run) {
+        if let Some(run) = self
+            .inner
+            .pending_runs
+            .park(run, &self.inner.triggers.readiness)
+        {
+            self.start_run(run);
+        }
+    }
+
+    /// Spawns `run`'s supervisor as a critical task in its stage (or unstaged).
+    pub(crate) fn start_run(&self, run: Run) {
+        let name = TaskName::Given(run.name.clone().into());
+        let triggered = self.inner.triggers.triggered.clone();
+        let log = Arc::clone(&self.inner.restarts);
+        match run.stage {
+            Some(stage) => {
+                let work = self.stage(stage);
+                let token = work.token.child_token();
+                let future = supervise(run, token, triggered, log);
+                let late = work.drained.load(Ordering::SeqCst);
+                self.inner
+                    .tasks
+                    .spawn_in(&work.tasks, late, name, true, future);
+            }
+            None => {
+                let future = supervise(run, self.token(), triggered, log);
+                self.inner.tasks.spawn(name, true, future);
+            }
+        }
+    }
+
+    /// The stage's token and count, made on first use.
+    fn stage(&self, stage: Stage) -> Arc<StageWork> {
+        let tasks = &self.inner.tasks;
+        self.inner.stages.get(stage, || tasks.stage_sinks())
+    }
+}
+
+/// The failure a supervised part ends with when it is not restarted: the part's task is
+/// critical, so this starts the shutdown (exit code 1). Reads as the failure itself.
+#[derive(Debug)]
+pub(crate) struct Escalated(Failure);
+
+impl fmt::Display for Escalated {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl Error for Escalated {}
+
+/// Runs `run` until it ends cleanly, is cancelled, or fails with no restart left (or after the
+/// trigger, which stops restarts). `triggered` is the lifecycle's trigger token.
+pub(crate) async fn supervise(
+    run: Run,
+    token: CancellationToken,
+    triggered: CancellationToken,
+    log: Arc<RestartLog>,
+) -> Result<(), Escalated> {
+    let mut restarts = 0u32;
+    loop {
+        // The call itself may panic too (before its future exists): a failure like any other.
+        let attempt = panic::catch_unwind(AssertUnwindSafe(|| (run.make)(token.clone())));
+        let ended = match attempt {
+            Ok(future) => CatchUnwind { future }.await,
+            Err(payload) => Err(Failure::panic(&*payload)),
+        };
+        let failure = match ended {
+            Ok(None) => return Ok(()),
+            Ok(Some(failure)) | Err(failure) => failure,
+        };
+        if triggered.is_cancelled() {
+            return Err(Escalated(failure));
+        }
+        if restarts >= run.restart.max_restarts() {
+            let max_restarts = run.restart.max_restarts();
+            quietly(|| {
+                tracing::error!(task = %run.name, max_restarts, error = %failure,
+                    "supervised task failed with no restart left: shutting down");
+            });
+            return Err(Escalated(failure));
+        }
+        restarts += 1;
+        let backoff = run.restart.backoff(restarts);
+        let backoff_ms = whole_ms(backoff);
+        quietly(|| {
+            tracing::warn!(task = %run.name, restart = restarts, backoff_ms, error = %failure,
+                "supervised task failed: restarting after the backoff");
+        });
+        log.record(Restarted {
+            task: run.name.clone(),
+            restart: restarts,
+            error: failure,
+            backoff,
+        });
+        tokio::select! {
+            () = tokio::time::sleep(backoff) => {}
+            // Restarts stop at the trigger: the failure is in the report's restarts already.
+            () = triggered.cancelled() => return Ok(()),
+        }
+        if triggered.is_cancelled() {
+            return Ok(());
+        }
+    }
+}
+
+/// One attempt's future, its panic caught as a failure (a restart must survive a panic).
+struct CatchUnwind {
+    future: Pin<Box<dyn Future<Output = Option<Failure>> + Send>>,
+}
+
+impl Future for CatchUnwind {
+    type Output = Result<Option<Failure>, Failure>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let future = self.future.as_mut();
+        match panic::catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(failure)) => Poll::Ready(Ok(failure)),
+            Err(payload) => Poll::Ready(Err(Failure::panic(&*payload))),
+        }
+    }
+}

@@ -1,0 +1,370 @@
+//! Stop stages and supervised runs on paused Tokio time: stages cancelled and drained in
+//! ascending order within one grace, an overrunning stage eating only the later stages' time,
+//! unstaged work first; restarts with exponential backoff, escalation to exit code 1, and no
+//! restart after the trigger.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use lifecycle::report::{StageEnd, Trigger, EXIT_APP_FAILED, EXIT_OK};
+use lifecycle::stage::{Restart, Run};
+use lifecycle::{Config, Sequence};
+use tokio::time::{sleep, Instant};
+
+const MS: Duration = Duration::from_millis(1);
+
+/// What happened when, on the paused clock, relative to the test's start.
+#[derive(Clone)]
+struct Timeline(Arc<Mutex<Vec<(String, Duration)>>>, Instant);
+
+impl Timeline {
+    fn new() -> Self {
+        Self(Arc::default(), Instant::now())
+    }
+    fn mark(&self, what: impl Into<String>) {
+        self.0.lock().unwrap().push((what.into(), self.1.elapsed()));
+    }
+    fn entries(&self) -> Vec<(String, Duration)> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+/// A task in `stage` that notes its cancel, takes `takes` to wind down, then notes its end.
+fn staged(lc: &lifecycle::Lifecycle, stage: u8, takes: Duration, timeline: &Timeline) {
+    let token = lc.token_in(stage);
+    let timeline = timeline.clone();
+    lc.spawn_in(stage, format!("stage-{stage}"), async move {
+        token.cancelled().await;
+        timeline.mark(format!("{stage} cancelled"));
+        sleep(takes).await;
+        timeline.mark(format!("{stage} done"));
+    });
+}
+
+#[tokio::test(start_paused = true)]
+async fn stages_drain_in_ascending_order_each_before_the_next_is_cancelled() {
+    let sequence = Sequence::new(Config::new().with_grace(Duration::from_secs(10)));
+    let lc = sequence.handle();
+    let timeline = Timeline::new();
+    // Registered out of order on purpose: the order is the stage number, not registration.
+    staged(&lc, 2, 300 * MS, &timeline);
+    staged(&lc, 0, 100 * MS, &timeline);
+    staged(&lc, 1, 200 * MS, &timeline);
+    let (token, t) = (lc.token(), timeline.clone());
+    lc.spawn_named("unstaged", async move {
+        token.cancelled().await;
+        t.mark("unstaged cancelled");
+        sleep(50 * MS).await;
+        t.mark("unstaged done");
+    });
+
+    let report = sequence.run(async {}).await;
+
+    let at = |what: &str| Duration::from_millis(what.parse().unwrap());
+    let expected = [
+        ("unstaged cancelled", "0"),
+        ("unstaged done", "50"),
+        ("0 cancelled", "50"),
+        ("0 done", "150"),
+        ("1 cancelled", "150"),
+        ("1 done", "350"),
+        ("2 cancelled", "350"),
+        ("2 done", "650"),
+    ]
+    .map(|(what, ms)| (what.to_string(), at(ms)));
+    assert_eq!(timeline.entries(), expected);
+    let stages: Vec<_> = report
+        .stages
+        .iter()
+        .map(|s| (s.stage, s.took, s.end))
+        .collect();
+    assert_eq!(
+        stages,
+        [
+            (None, 50 * MS, StageEnd::Drained),
+            (Some(0), 100 * MS, StageEnd::Drained),
+            (Some(1), 200 * MS, StageEnd::Drained),
+            (Some(2), 300 * MS, StageEnd::Drained),
+        ]
+    );
+    assert_eq!(report.timings.drain, 650 * MS);
+    assert_eq!(report.code(), EXIT_OK);
+    let text = report.to_string();
+    assert!(
+        text.contains("    stage 1        200ms  drained\n"),
+        "{text}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_overrunning_stage_eats_the_later_stages_time_and_not_more() {
+    let sequence = Sequence::new(Config::new().with_grace(Duration::from_secs(1)));
+    let lc = sequence.handle();
+    let timeline = Timeline::new();
+    staged(&lc, 0, 700 * MS, &timeline); // within the grace, but slow
+    staged(&lc, 1, 500 * MS, &timeline); // would need 500 ms: only 300 ms are left
+    staged(&lc, 2, MS, &timeline); // never reached
+
+    let report = sequence.run(async {}).await;
+
+    // One deadline for the whole drain: 1 s after the cancel, whatever the stages did.
+    assert_eq!(report.timings.drain, Duration::from_secs(1));
+    let stages: Vec<_> = report
+        .stages
+        .iter()
+        .map(|s| (s.stage, s.took, s.end))
+        .collect();
+    assert_eq!(
+        stages,
+        [
+            (None, Duration::ZERO, StageEnd::Drained),
+            (Some(0), 700 * MS, StageEnd::Drained),
+            (Some(1), 300 * MS, StageEnd::Deadline),
+            (Some(2), Duration::ZERO, StageEnd::NotReached),
+        ]
+    );
+    let mut aborted: Vec<_> = report
+        .tasks_aborted
+        .iter()
+        .map(|t| t.name.as_str())
+        .collect();
+    aborted.sort_unstable();
+    assert_eq!(aborted, ["stage-1", "stage-2"]);
+    let seen: Vec<String> = timeline.entries().into_iter().map(|(w, _)| w).collect();
+    assert_eq!(seen, ["0 cancelled", "0 done", "1 cancelled"]);
+    assert_eq!(report.code(), lifecycle::report::EXIT_ABORTED);
+}
+
+#[tokio::test(start_paused = true)]
+async fn unstaged_work_and_main_are_cancelled_and_drained_before_stage_zero() {
+    let sequence = Sequence::new(Config::new().with_grace(Duration::from_secs(10)));
+    let lc = sequence.handle();
+    let timeline = Timeline::new();
+    staged(&lc, 0, MS, &timeline);
+    let stage_token = lc.token_in(0);
+    let handle = lc.clone();
+    let t = timeline.clone();
+    let report = sequence
+        .run(async move {
+            handle.request_shutdown();
+            handle.cancelled().await;
+            t.mark("main cancelled");
+            // Like an HTTP server finishing its in-flight requests.
+            sleep(400 * MS).await;
+            assert!(
+                !stage_token.is_cancelled(),
+                "stage 0 cancelled before main ended"
+            );
+            t.mark("main done");
+        })
+        .await;
+    let seen: Vec<_> = timeline.entries();
+    assert_eq!(seen[0], ("main cancelled".to_string(), Duration::ZERO));
+    assert_eq!(seen[1], ("main done".to_string(), 400 * MS));
+    assert_eq!(seen[2], ("0 cancelled".to_string(), 400 * MS));
+    assert_eq!(report.stages[0].took, 400 * MS);
+    assert_eq!(report.code(), EXIT_OK);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stage_used_after_its_turn_starts_cancelled() {
+    let sequence = Sequence::new(Config::new());
+    let lc = sequence.handle();
+    let _first = lc.token_in(3);
+    let handle = lc.clone();
+    let late = Arc::new(Mutex::new(None));
+    let seen = Arc::clone(&late);
+    lc.spawn_in(3, "asks late", async move {
+        handle.token_in(3).cancelled().await;
+        // Stage 1 is created only now, after stage 3's turn came: it must not wait forever.
+        *seen.lock().unwrap() = Some(handle.token_in(1).is_cancelled());
+    });
+    let report = sequence.run(async {}).await;
+    assert_eq!(*late.lock().unwrap(), Some(true));
+    assert_eq!(report.code(), EXIT_OK);
+    // After the drain, a stage never used before (here 200, above every stage the drain saw)
+    // starts cancelled too: nothing would ever cancel it.
+    assert!(lc.token_in(200).is_cancelled());
+}
+
+/// A run that fails every time, noting when each attempt started.
+fn failing_run(name: &'static str, attempts: &Arc<Mutex<Vec<Duration>>>, start: Instant) -> Run {
+    let attempts = Arc::clone(attempts);
+    Run::new(name, move |_token| {
+        attempts.lock().unwrap().push(start.elapsed());
+        async { Err::<(), _>("connection refused") }
+    })
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failing_run_restarts_with_exponential_backoff_then_escalates_to_exit_one() {
+    let sequence = Sequence::new(Config::new());
+    let lc = sequence.handle();
+    let attempts = Arc::new(Mutex::new(Vec::new()));
+    let restart = Restart::on_failure(3).with_backoff(100 * MS, Duration::from_secs(1));
+    lc.spawn_run(
+        failing_run("consumer", &attempts, Instant::now())
+            .in_stage(1)
+            .with_restart(restart),
+    );
+
+    let report = sequence.run(std::future::pending::<()>()).await;
+
+    // The first attempt, then restarts after 100, 200 and 400 ms; the fourth failure escalates.
+    assert_eq!(
+        *attempts.lock().unwrap(),
+        [Duration::ZERO, 100 * MS, 300 * MS, 700 * MS]
+    );
+    let backoffs: Vec<_> = report
+        .restarts
+        .iter()
+        .map(|r| (r.restart, r.backoff))
+        .collect();
+    assert_eq!(backoffs, [(1, 100 * MS), (2, 200 * MS), (3, 400 * MS)]);
+    assert_eq!(report.restarts[0].error.to_string(), "connection refused");
+    assert!(
+        matches!(&report.trigger, Trigger::TaskFailed { task, .. } if task == "consumer"),
+        "{:?}",
+        report.trigger
+    );
+    assert_eq!(report.code(), EXIT_APP_FAILED);
+    assert!(report
+        .to_string()
+        .contains("`consumer` restart 3 after 400ms"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_panicking_run_is_restarted_too() {
+    let sequence = Sequence::new(Config::new());
+    let lc = sequence.handle();
+    let calls = Arc::new(AtomicU32::new(0));
+    let seen = Arc::clone(&calls);
+    lc.spawn_run(
+        Run::new("parser", move |token| {
+            let call = seen.fetch_add(1, Ordering::SeqCst);
+            async move {
+                if call == 0 {
+                    panic!("bad frame");
+                }
+                token.cancelled().await; // the second attempt serves until its stage's turn
+            }
+        })
+        .in_stage(0)
+        .with_restart(Restart::on_failure(1)),
+    );
+    let handle = lc.clone();
+    let report = sequence
+        .run(async move {
+            sleep(Duration::from_secs(1)).await;
+            handle.request_shutdown();
+        })
+        .await;
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    assert_eq!(report.restarts.len(), 1);
+    assert_eq!(report.restarts[0].error.to_string(), "panicked: bad frame");
+    assert_eq!(report.code(), EXIT_OK);
+}
+
+#[tokio::test(start_paused = true)]
+async fn restarts_stop_at_the_trigger() {
+    let sequence = Sequence::new(Config::new());
+    let lc = sequence.handle();
+    let attempts = Arc::new(Mutex::new(Vec::new()));
+    let restart =
+        Restart::on_failure(10).with_backoff(Duration::from_secs(1), Duration::from_secs(60));
+    lc.spawn_run(failing_run("poller", &attempts, Instant::now()).with_restart(restart));
+    let handle = lc.clone();
+    // Attempts at 0 s and 1 s; the second restart's 2 s backoff is under way at 1.5 s.
+    let report = sequence
+        .run(async move {
+            sleep(1500 * MS).await;
+            handle.request_shutdown();
+        })
+        .await;
+    assert_eq!(
+        *attempts.lock().unwrap(),
+        [Duration::ZERO, Duration::from_secs(1)]
+    );
+    assert_eq!(report.restarts.len(), 2); // both failures were handled as restarts...
+    assert!(matches!(report.trigger, Trigger::Requested { .. }));
+    assert_eq!(report.code(), EXIT_OK); // ...so nothing escalated
+    assert!(report.timings.drain < 10 * MS, "{:?}", report.timings);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_run_failing_after_the_trigger_is_not_restarted_and_fails_the_exit_code() {
+    let sequence = Sequence::new(Config::new());
+    let lc = sequence.handle();
+    let calls = Arc::new(AtomicU32::new(0));
+    let seen = Arc::clone(&calls);
+    lc.spawn_run(
+        Run::new("writer", move |token| {
+            seen.fetch_add(1, Ordering::SeqCst);
+            async move {
+                token.cancelled().await;
+                Err::<(), _>("final flush failed")
+            }
+        })
+        .in_stage(0)
+        .with_restart(Restart::on_failure(5)),
+    );
+    let report = sequence.run(async {}).await;
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    assert!(report.restarts.is_empty());
+    assert_eq!(report.task_failures[0].task, "writer");
+    assert!(report.task_failures[0].critical);
+    assert_eq!(report.code(), EXIT_APP_FAILED);
+}
+
+#[tokio::test(start_paused = true)]
+async fn runs_spawned_before_ready_start_when_the_service_becomes_ready() {
+    let sequence = Sequence::new(Config::new());
+    let lc = sequence.handle();
+    let calls = Arc::new(AtomicU32::new(0));
+    let seen = Arc::clone(&calls);
+    lc.spawn_run(Run::new("consumer", move |token| {
+        seen.fetch_add(1, Ordering::SeqCst);
+        async move { token.cancelled().await }
+    }));
+    tokio::task::yield_now().await;
+    assert_eq!(calls.load(Ordering::SeqCst), 0, "started before Ready");
+    let running = sequence.start_without_signals();
+    tokio::task::yield_now().await;
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    lc.request_shutdown();
+    let report = running
+        .run_until_trigger(async {})
+        .await
+        .drain()
+        .await
+        .persist()
+        .await
+        .shut_down()
+        .await;
+    assert_eq!(report.code(), EXIT_OK);
+    assert!(report.tasks_aborted.is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_task_spawned_into_a_stage_that_has_drained_is_late_and_aborted_at_the_report() {
+    let sequence = Sequence::new(Config::new());
+    let lc = sequence.handle();
+    let _used = lc.token_in(0);
+    let (token, handle) = (lc.token_in(1), lc.clone());
+    // Stage 1, draining, spawns into stage 0, which has drained: nothing will wait for it.
+    lc.spawn_in(1, "flusher", async move {
+        token.cancelled().await;
+        handle.spawn_in(0, "late flush", std::future::pending::<()>());
+        sleep(100 * MS).await;
+    });
+    let report = sequence.run(async {}).await;
+    let late: Vec<_> = report
+        .tasks_aborted
+        .iter()
+        .map(|t| (t.name.as_str(), t.late))
+        .collect();
+    assert_eq!(late, [("late flush", true)]);
+    assert_eq!(report.timings.drain, 100 * MS); // not waited for
+    assert_eq!(report.code(), lifecycle::report::EXIT_ABORTED);
+}
