@@ -197,7 +197,7 @@ fn is_self(ty: &Type) -> bool {
 /// `()`, `std::io::Result<()>`, `Result<(), E>`, `fmt::Result`: the return types a hook may
 /// declare. The type system checks the rest (`Outcome`); this only catches the obvious
 /// mistakes early with a readable message.
-fn is_unit_or_result(ty: &Type) -> bool {
+pub(crate) fn is_unit_or_result(ty: &Type) -> bool {
     match ty {
         Type::Tuple(tuple) => tuple.elems.is_empty(),
         Type::Paren(inner) => is_unit_or_result(&inner.elem),

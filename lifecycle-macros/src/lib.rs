@@ -130,7 +130,7 @@ pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
 }
 
 /// Makes the `#[on_shutdown]` and `#[persist]` methods of an inherent impl block the hooks of
-/// each value handed to `Lifecycle::manage`.
+/// each value handed to `Lifecycle::manage`, and its `#[run]` methods its long-running parts.
 ///
 /// ```ignore
 /// #[lifecycle::component]
@@ -150,6 +150,33 @@ pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
 /// Inside the impl the attributes may be written bare (`#[on_shutdown]`) or qualified
 /// (`#[lifecycle::on_shutdown]`); their arguments are those of [`macro@on_shutdown`] and
 /// [`macro@persist`]. The hook's name in the report defaults to its path, `my_app::db::Db::close`.
+///
+/// # Long-running parts: `#[run]`
+///
+/// ```ignore
+/// #[lifecycle::component]
+/// impl Consumer {
+///     #[run(stage = 1, restart = "on-failure", max_restarts = 5, backoff = "200ms")]
+///     async fn consume(&self, token: CancellationToken) -> Result<(), BrokerError> { ... }
+/// }
+/// ```
+///
+/// A `#[run]` method is `async`, takes `&self` and its stage's token, and returns nothing, `()`
+/// or a `Result<(), E>`. `lc.manage` spawns it (once the service is Ready) as a critical tracked
+/// task in its stop stage; the token is cancelled at that stage's turn of the drain (see
+/// `lifecycle::stage`). Keys, all optional:
+///
+/// | key | value | default |
+/// |---|---|---|
+/// | `stage` | `0` to `255`, or a `lifecycle::stage::Stage` constant | unstaged: cancelled with the root token |
+/// | `restart` | `"on-failure"` or `"never"` | `"never"`: the first failure shuts the service down (exit 1) |
+/// | `max_restarts` | `1` and up; required with `"on-failure"` | |
+/// | `backoff` | the wait before the first restart, doubled each time up to 10 s | `"100ms"` |
+/// | `name` | the part's name in the report | its path |
+///
+/// It generates `fn runs(self: Arc<Self>) -> Vec<lifecycle::stage::Run>` in the same
+/// `impl Component`, one `Run::new(name, |token| ..).in_stage(1).with_restart(..)` a method,
+/// each call with its own clone of the `Arc` (see `examples/expanded/orders.rs`).
 ///
 /// # Equivalent code without the macro
 ///

@@ -13,7 +13,7 @@ use crate::hook::HookFn;
 /// Each hook owns a clone of the `Arc` and clones it again on every run (`__private::bind`), so
 /// an async hook's future is `'static`. Methods are called as `Self::close(&this)` rather than
 /// `this.close()` so that a trait method of `Arc` with the same name cannot be picked instead.
-pub(crate) fn component_impl(item: &ItemImpl, hooks: &[HookFn]) -> TokenStream {
+pub(crate) fn component_impl(item: &ItemImpl, hooks: &[HookFn], runs: TokenStream) -> TokenStream {
     let (impl_generics, _, where_clause) = item.generics.split_for_impl();
     let self_ty = &item.self_ty;
     let values = hooks.iter().map(|hook| {
@@ -48,6 +48,7 @@ pub(crate) fn component_impl(item: &ItemImpl, hooks: &[HookFn]) -> TokenStream {
             fn hooks(self: ::std::sync::Arc<Self>) -> ::lifecycle::__private::Hooks {
                 #body
             }
+            #runs
         }
     }
 }

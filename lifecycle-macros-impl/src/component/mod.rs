@@ -2,6 +2,7 @@
 //! attributes and checks them, then implements `Component` for the type.
 
 mod expand;
+mod run;
 
 use proc_macro2::TokenStream;
 use quote::ToTokens;
@@ -35,7 +36,11 @@ pub(crate) fn component(args: TokenStream, item: TokenStream) -> TokenStream {
     let component = analyze(block, &mut errors);
     let mut expanded = component.item.to_token_stream();
     if !component.is_trait_impl {
-        expanded.extend(expand::component_impl(&component.item, &component.hooks));
+        expanded.extend(expand::component_impl(
+            &component.item,
+            &component.hooks,
+            run::runs_fn(&component.runs),
+        ));
         expanded.extend(expand::declaration(&component.item, &component.hooks));
     }
     with_errors(expanded, &errors)
@@ -45,6 +50,7 @@ pub(crate) fn component(args: TokenStream, item: TokenStream) -> TokenStream {
 struct Component {
     item: ItemImpl,
     hooks: Vec<HookFn>,
+    runs: Vec<run::RunFn>,
     /// A trait impl gets no `Component` impl: its error is the only one shown.
     is_trait_impl: bool,
 }
@@ -61,19 +67,55 @@ fn analyze(mut item: ItemImpl, errors: &mut Errors) -> Component {
         ));
         for impl_item in &mut item.items {
             take_hook_attrs(impl_item_attrs(impl_item));
+            take_run_attrs(impl_item_attrs(impl_item));
         }
         return Component {
             item,
             hooks: Vec::new(),
+            runs: Vec::new(),
             is_trait_impl: true,
         };
     }
     let type_name = type_name(&item.self_ty);
     let mut hooks = Vec::new();
+    let mut runs = Vec::new();
     let mut attribute_count = 0;
     for impl_item in &mut item.items {
+        let run_attrs = take_run_attrs(impl_item_attrs(impl_item));
         let found = take_hook_attrs(impl_item_attrs(impl_item));
-        attribute_count += found.len();
+        attribute_count += found.len() + run_attrs.len();
+        if let Some(run_attr) = run_attrs.first() {
+            let ImplItem::Fn(method) = impl_item else {
+                errors.push(syn::Error::new_spanned(
+                    run_attr,
+                    format!(
+                        "`#[run]` goes on an `async fn` method, found {}",
+                        describe_impl_item(impl_item)
+                    ),
+                ));
+                continue;
+            };
+            let name = &method.sig.ident;
+            for other in run_attrs.iter().skip(1) {
+                errors.push(syn::Error::new_spanned(
+                    other,
+                    format!("`#[run]` is set more than once on `{name}`"),
+                ));
+            }
+            if let Some((kind, attr)) = found.first() {
+                errors.push(syn::Error::new_spanned(
+                    attr,
+                    format!(
+                        "`{name}` has both `#[run]` and `#[{}]`, but a method is either the \
+                         component's long-running part or a hook; split it into two methods",
+                        kind.attr_name()
+                    ),
+                ));
+            } else if let Some(run) = run::analyze(method, run_attr, &type_name, errors) {
+                runs.push(run);
+            }
+            continue;
+        }
         let Some(first) = found.first() else {
             continue;
         };
@@ -126,13 +168,14 @@ fn analyze(mut item: ItemImpl, errors: &mut Errors) -> Component {
     if attribute_count == 0 {
         errors.push(syn::Error::new_spanned(
             &item.self_ty,
-            "no `#[on_start]`, `#[on_reload]`, `#[on_shutdown]` or `#[persist]` method in this \
-             impl; mark a `&self` method with one, or remove `#[lifecycle::component]`",
+            "no `#[on_start]`, `#[on_reload]`, `#[on_shutdown]`, `#[persist]` or `#[run]` method \
+             in this impl; mark a `&self` method with one, or remove `#[lifecycle::component]`",
         ));
     }
     Component {
         item,
         hooks,
+        runs,
         is_trait_impl: false,
     }
 }
@@ -191,6 +234,22 @@ fn take_hook_attrs(attrs: Option<&mut Vec<Attribute>>) -> Vec<(HookKind, Attribu
             false
         }
         None => true,
+    });
+    found
+}
+
+/// Removes the `#[run]` attributes from `attrs` and returns them in source order.
+fn take_run_attrs(attrs: Option<&mut Vec<Attribute>>) -> Vec<Attribute> {
+    let Some(attrs) = attrs else {
+        return Vec::new();
+    };
+    let mut found = Vec::new();
+    attrs.retain(|attr| {
+        let is_run = run::is_run(attr);
+        if is_run {
+            found.push(attr.clone());
+        }
+        !is_run
     });
     found
 }
