@@ -1,0 +1,379 @@
+//! An order service on a real database, where "201 Created" means "stored", through a shutdown.
+//!
+//! What it shows:
+//!
+//! - **stop stages**: the HTTP server runs in stage 0 (`lc.spawn_in(HTTP, ..)` with
+//!   `lc.token_in(HTTP)`), the batching writer in stage 1 (`#[run(stage = 1)]`). At the drain the
+//!   server stops accepting and finishes its requests first; only once stage 0 has drained is the
+//!   writer cancelled, so it writes the final batch after the last handler has handed over its
+//!   order, and nothing is left in the queue;
+//! - **2xx means stored**: a handler answers `201` only once the writer has committed its order
+//!   (the writer acks through a oneshot after the transaction's commit); a batch that fails to
+//!   commit answers `503` to every order in it, and none of them is stored;
+//! - **supervision**: the writer is restarted on failure (`restart = "on-failure",
+//!   max_restarts = 3`) with exponential backoff; a fourth failure shuts the service down with
+//!   exit code 1;
+//! - a shutdown hook closes the database last (`#[on_shutdown(order = 100)]`).
+//!
+//! The database is SQLite, compiled in (`rusqlite` with `bundled`): the file is
+//! `STATE_DIR/orders.db`, in WAL mode with `synchronous = FULL`, so a commit is on disk when it
+//! returns. The schema is migrated at start-up (`PRAGMA user_version`).
+//!
+//! Start-up: opening the database and running the migrations happen in `main`'s first lines,
+//! before the server binds, so readiness (`/ready`) is only ever 200 once both worked.
+//!
+//! ```text
+//! STATE_DIR=/tmp/orders cargo run -p lifecycle-examples --features orders --bin orders
+//! curl -i -X POST localhost:3000/orders -d 'ref=a1&item=book&qty=2'   # 201 order 1
+//! curl localhost:3000/orders                                          # a1 book 2
+//! ```
+//!
+//! Environment: `PORT` (3000; `0` picks a free port), `HOST` (`127.0.0.1`), `STATE_DIR` (`.`),
+//! `FAIL_WRITES=1` (every insert fails in SQLite: watch the writer restart three times, then the
+//! service shut down with exit code 1), and the runtime's `LIFECYCLE_*` settings.
+//!
+//! Endpoints: `POST /orders` (form fields `ref`, `item`, `qty` from 1 to 1000): `201` with
+//! `order N` once stored, `400` for a bad form, `503` when the order could not be stored;
+//! `GET /orders`: every stored order, one `ref item qty` line each, in the order stored;
+//! `GET /health`, `GET /ready`.
+
+use std::collections::HashMap;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::{Form, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::Router;
+use lifecycle::stage::Stage;
+use lifecycle::{CancellationToken, Lifecycle};
+use rusqlite::Connection;
+use tokio::sync::{mpsc, oneshot};
+
+/// The HTTP server stops first...
+const HTTP: Stage = 0;
+/// ...the writer it feeds only once every handler has answered.
+const WRITER: Stage = 1;
+
+/// Orders queued for the writer, at most; a full queue makes handlers wait (backpressure).
+const QUEUE: usize = 1024;
+/// Orders written in one transaction, at most.
+const BATCH: usize = 256;
+
+/// The schema, one step per version (`PRAGMA user_version` counts the steps applied).
+const MIGRATIONS: &[&str] = &["CREATE TABLE orders (
+        id    INTEGER PRIMARY KEY,
+        ref   TEXT    NOT NULL,
+        item  TEXT    NOT NULL,
+        qty   INTEGER NOT NULL
+    )"];
+
+/// One order, as the handler validated it.
+struct Order {
+    reference: String,
+    item: String,
+    qty: u32,
+}
+
+/// An order on its way to the writer, with where to say "committed as row N" (or why not).
+type Queued = (Order, oneshot::Sender<Result<i64, String>>);
+
+/// The database: one connection, behind a lock (the writer holds it for a batch; `GET /orders`
+/// for a read). `None` once closed.
+struct Db {
+    connection: Mutex<Option<Connection>>,
+    path: PathBuf,
+}
+
+impl Db {
+    /// Opens (or creates) the file and brings its schema up to date.
+    fn open(path: &Path) -> rusqlite::Result<Self> {
+        let mut connection = Connection::open(path)?;
+        connection.pragma_update(None, "journal_mode", "WAL")?;
+        connection.pragma_update(None, "synchronous", "FULL")?;
+        connection.busy_timeout(Duration::from_secs(5))?;
+        let applied: usize =
+            connection.pragma_query_value(None, "user_version", |row| row.get(0))?;
+        for (version, step) in MIGRATIONS.iter().enumerate().skip(applied) {
+            let migration = connection.transaction()?;
+            migration.execute_batch(step)?;
+            migration.pragma_update(None, "user_version", version + 1)?;
+            migration.commit()?;
+            println!("migrated {} to version {}", path.display(), version + 1);
+        }
+        if std::env::var("FAIL_WRITES").is_ok_and(|value| value == "1") {
+            // A real SQLite error on every insert, through the real transaction and rollback:
+            // a trigger of this connection only (`TEMP`), gone with it.
+            connection.execute_batch(
+                "CREATE TEMP TRIGGER fail_writes BEFORE INSERT ON orders
+                 BEGIN SELECT RAISE(ABORT, 'disk says no (FAIL_WRITES=1)'); END",
+            )?;
+        }
+        Ok(Self {
+            connection: Mutex::new(Some(connection)),
+            path: path.to_owned(),
+        })
+    }
+
+    /// Runs `f` on the connection, on the blocking pool (SQLite's calls block on the disk).
+    async fn with<T: Send + 'static>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T, String> {
+        let db = Arc::clone(self);
+        let run = move || {
+            let mut connection = db
+                .connection
+                .lock()
+                .map_err(|_| "lock poisoned".to_owned())?;
+            let connection = connection.as_mut().ok_or("the database is closed")?;
+            f(connection).map_err(|err| err.to_string())
+        };
+        tokio::task::spawn_blocking(run)
+            .await
+            .map_err(|err| err.to_string())?
+    }
+}
+
+/// Inserts `orders` in one transaction; returns their row ids once it is committed.
+fn insert_batch(connection: &mut Connection, orders: &[Order]) -> rusqlite::Result<Vec<i64>> {
+    let batch = connection.transaction()?;
+    let mut ids = Vec::with_capacity(orders.len());
+    {
+        let mut insert =
+            batch.prepare_cached("INSERT INTO orders (ref, item, qty) VALUES (?1, ?2, ?3)")?;
+        for order in orders {
+            insert.execute((&order.reference, &order.item, order.qty))?;
+            ids.push(batch.last_insert_rowid());
+        }
+    }
+    batch.commit()?;
+    Ok(ids)
+}
+
+#[lifecycle::component]
+impl Db {
+    /// Last of all (order 100): the writer has finished in the drain, before any hook runs.
+    #[on_shutdown(order = 100, timeout = "5s")]
+    fn close(&self) -> Result<(), String> {
+        let connection = self.connection.lock().map_err(|_| "lock poisoned")?.take();
+        if let Some(connection) = connection {
+            connection.close().map_err(|(_, err)| err.to_string())?;
+        }
+        println!("hook close-db: {} closed", self.path.display());
+        Ok(())
+    }
+}
+
+/// The batching writer: takes what is queued (up to [`BATCH`]), writes it in one transaction,
+/// acks every order in it.
+struct Writer {
+    db: Arc<Db>,
+    queue: tokio::sync::Mutex<mpsc::Receiver<Queued>>,
+}
+
+#[lifecycle::component]
+impl Writer {
+    /// Stage 1: cancelled only once the HTTP stage has drained, so no handler is waiting for an
+    /// ack any more; the queue is emptied before it returns. A failed commit answers the batch
+    /// with an error and fails the run, which is restarted (the queue is kept).
+    #[run(stage = WRITER, restart = "on-failure", max_restarts = 3, backoff = "100ms")]
+    async fn write(&self, token: CancellationToken) -> Result<(), String> {
+        let mut queue = self.queue.lock().await;
+        let mut batch: Vec<Queued> = Vec::with_capacity(BATCH);
+        loop {
+            tokio::select! {
+                biased;
+                received = queue.recv_many(&mut batch, BATCH) => {
+                    if received == 0 {
+                        break; // every sender is gone
+                    }
+                }
+                () = token.cancelled() => {
+                    queue.close(); // nothing new; what is queued is still written below
+                    while queue.recv_many(&mut batch, BATCH).await > 0 {
+                        self.commit(&mut queue, &mut batch).await?;
+                    }
+                    println!("writer: final batch written, queue empty");
+                    return Ok(());
+                }
+            }
+            self.commit(&mut queue, &mut batch).await?;
+        }
+        println!("writer: the server is gone, queue empty");
+        Ok(())
+    }
+}
+
+impl Writer {
+    /// Writes `batch` and acks each order with its row id. On failure every order of the batch,
+    /// and every order queued behind it, is answered with the error (none of them is stored),
+    /// so no handler waits through the backoff, or forever if the shutdown stops the restarts.
+    async fn commit(
+        &self,
+        queue: &mut mpsc::Receiver<Queued>,
+        batch: &mut Vec<Queued>,
+    ) -> Result<(), String> {
+        let (orders, acks): (Vec<Order>, Vec<_>) = batch.drain(..).unzip();
+        let result = self
+            .db
+            .with(move |connection| insert_batch(connection, &orders))
+            .await;
+        let err = match result {
+            Ok(ids) => {
+                for (ack, id) in acks.into_iter().zip(ids) {
+                    let _ = ack.send(Ok(id)); // a handler that went away: its order is stored
+                }
+                return Ok(());
+            }
+            Err(err) => err,
+        };
+        let queued = std::iter::from_fn(|| queue.try_recv().ok().map(|(_, ack)| ack));
+        for ack in acks.into_iter().chain(queued) {
+            let _ = ack.send(Err(err.clone()));
+        }
+        Err(format!("commit failed: {err}"))
+    }
+}
+
+/// What the handlers reach.
+#[derive(Clone)]
+struct App {
+    lc: Lifecycle,
+    db: Arc<Db>,
+    orders: mpsc::Sender<Queued>,
+}
+
+impl axum::extract::FromRef<App> for Lifecycle {
+    fn from_ref(app: &App) -> Lifecycle {
+        app.lc.clone()
+    }
+}
+
+type Reply = (StatusCode, String);
+
+/// `POST /orders`: validates, queues for the writer, answers `201` once committed.
+async fn place(State(app): State<App>, Form(form): Form<HashMap<String, String>>) -> Reply {
+    let order = match parse_order(&form) {
+        Ok(order) => order,
+        Err(message) => return (StatusCode::BAD_REQUEST, format!("{message}\n")),
+    };
+    let (ack, committed) = oneshot::channel();
+    if app.orders.send((order, ack)).await.is_err() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not stored: the writer has stopped\n".into(),
+        );
+    }
+    match committed.await {
+        Ok(Ok(id)) => (StatusCode::CREATED, format!("order {id}\n")),
+        Ok(Err(err)) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not stored: {err}\n"),
+        ),
+        Err(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not stored: the writer stopped\n".into(),
+        ),
+    }
+}
+
+fn parse_order(form: &HashMap<String, String>) -> Result<Order, String> {
+    let field = |name: &str| {
+        form.get(name)
+            .filter(|value| !value.is_empty() && value.len() <= 64)
+            .ok_or_else(|| format!("`{name}` is required: 1 to 64 characters"))
+    };
+    let qty = field("qty")?
+        .parse()
+        .ok()
+        .filter(|qty| (1..=1000).contains(qty))
+        .ok_or("`qty` must be a whole number from 1 to 1000")?;
+    Ok(Order {
+        reference: field("ref")?.clone(),
+        item: field("item")?.clone(),
+        qty,
+    })
+}
+
+/// `GET /orders`: every stored order, `ref item qty` a line, in the order stored.
+async fn list(State(app): State<App>) -> Reply {
+    let rows = app
+        .db
+        .with(|connection| {
+            let mut query = connection.prepare("SELECT ref, item, qty FROM orders ORDER BY id")?;
+            let rows = query.query_map((), |row| {
+                Ok(format!(
+                    "{} {} {}\n",
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, u32>(2)?
+                ))
+            })?;
+            rows.collect::<rusqlite::Result<String>>()
+        })
+        .await;
+    match rows {
+        Ok(body) => (StatusCode::OK, body),
+        Err(err) => (StatusCode::SERVICE_UNAVAILABLE, format!("{err}\n")),
+    }
+}
+
+fn env_or(name: &str, default: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| default.to_owned())
+}
+
+fn init_logging() {
+    tracing_subscriber::fmt().with_writer(io::stderr).init();
+}
+
+#[lifecycle::main(grace = "10s", init = init_logging)]
+async fn main(lc: Lifecycle) -> io::Result<()> {
+    // Start-up: the database opened and migrated before anything serves (and before `/ready`
+    // can answer 200, since the listener is bound only after). With start hooks these two steps
+    // become `#[on_start]` hooks of `Db`, and readiness follows them.
+    let state_dir = PathBuf::from(env_or("STATE_DIR", "."));
+    std::fs::create_dir_all(&state_dir).map_err(|err| {
+        io::Error::other(format!(
+            "cannot create STATE_DIR `{}`: {err}",
+            state_dir.display()
+        ))
+    })?;
+    let path = state_dir.join("orders.db");
+    let db = Db::open(&path)
+        .map_err(|err| io::Error::other(format!("opening {}: {err}", path.display())))?;
+    let db = Arc::new(db);
+    lc.manage(Arc::clone(&db));
+    let (orders, queue) = mpsc::channel(QUEUE);
+    lc.manage(Arc::new(Writer {
+        db: Arc::clone(&db),
+        queue: tokio::sync::Mutex::new(queue),
+    }));
+
+    let port: u16 = env_or("PORT", "3000")
+        .parse()
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "PORT must be a port number"))?;
+    let listener = tokio::net::TcpListener::bind((env_or("HOST", "127.0.0.1"), port)).await?;
+    let app = App {
+        lc: lc.clone(),
+        db,
+        orders,
+    };
+    let router = Router::new()
+        .route("/orders", get(list).post(place))
+        .route("/health", get(lifecycle::axum::live))
+        .route("/ready", get(lifecycle::axum::ready))
+        .with_state(app);
+    println!("listening on {}", listener.local_addr()?);
+    // Stage 0: stops accepting when its stage is cancelled, then answers what is in flight.
+    let stop = lc.token_in(HTTP).cancelled_owned();
+    lc.spawn_in(HTTP, "http", async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(stop)
+            .await
+    });
+    lc.cancelled().await; // serve until the drain; the stages stop the rest, in order
+    Ok(())
+}
