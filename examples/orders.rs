@@ -2,11 +2,12 @@
 //!
 //! What it shows:
 //!
-//! - **stop stages**: the HTTP server runs in stage 0 (`lc.spawn_in(HTTP, ..)` with
-//!   `lc.token_in(HTTP)`), the batching writer in stage 1 (`#[run(stage = 1)]`). At the drain the
-//!   server stops accepting and finishes its requests first; only once stage 0 has drained is the
-//!   writer cancelled, so it writes the final batch after the last handler has handed over its
-//!   order, and nothing is left in the queue;
+//! - **stop stages**: the HTTP server is the main future, served by the lifecycle's serve loop
+//!   (`lifecycle::axum::serve`): it and its connections are unstaged work, stopped first. The
+//!   batching writer is a later stage (`#[run(stage = WRITER)]`, stage 0). At the drain the server
+//!   stops accepting and finishes its requests; only once they are all answered is the writer
+//!   cancelled, so it writes the final batch after the last handler has handed over its order, and
+//!   nothing is left in the queue;
 //! - **2xx means stored**: a handler answers `201` only once the writer has committed its order
 //!   (the writer acks through a oneshot after the transaction's commit); a batch that fails to
 //!   commit answers `503` to every order in it, and none of them is stored;
@@ -29,7 +30,8 @@
 //! ```
 //!
 //! Environment: `PORT` (3000; `0` picks a free port), `HOST` (`127.0.0.1`), `STATE_DIR` (`.`),
-//! `FAIL_WRITES=1` (every insert fails in SQLite: watch the writer restart three times, then the
+//! `PRICING_MS` (a simulated price lookup each order waits for before it is queued, 0 by
+//! default), `FAIL_WRITES=1` (every insert fails in SQLite: watch the writer restart three times, then the
 //! service shut down with exit code 1), and the runtime's `LIFECYCLE_*` settings.
 //!
 //! Endpoints: `POST /orders` (form fields `ref`, `item`, `qty` from 1 to 1000): `201` with
@@ -52,10 +54,9 @@ use lifecycle::{CancellationToken, Lifecycle};
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
-/// The HTTP server stops first...
-const HTTP: Stage = 0;
-/// ...the writer it feeds only once every handler has answered.
-const WRITER: Stage = 1;
+/// The stage of the writer the handlers feed: cancelled only once the HTTP server (unstaged work,
+/// stopped first) has answered every request.
+const WRITER: Stage = 0;
 
 /// Orders queued for the writer, at most; a full queue makes handlers wait (backpressure).
 const QUEUE: usize = 1024;
@@ -176,7 +177,7 @@ struct Writer {
 
 #[lifecycle::component]
 impl Writer {
-    /// Stage 1: cancelled only once the HTTP stage has drained, so no handler is waiting for an
+    /// Stage 0: cancelled only once the HTTP server has drained, so no handler is waiting for an
     /// ack any more; the queue is emptied before it returns. A failed commit answers the batch
     /// with an error and fails the run, which is restarted (the queue is kept).
     #[run(stage = WRITER, restart = "on-failure", max_restarts = 3, backoff = "100ms")]
@@ -186,11 +187,6 @@ impl Writer {
         loop {
             tokio::select! {
                 biased;
-                received = queue.recv_many(&mut batch, BATCH) => {
-                    if received == 0 {
-                        break; // every sender is gone
-                    }
-                }
                 () = token.cancelled() => {
                     queue.close(); // nothing new; what is queued is still written below
                     while queue.recv_many(&mut batch, BATCH).await > 0 {
@@ -198,6 +194,11 @@ impl Writer {
                     }
                     println!("writer: final batch written, queue empty");
                     return Ok(());
+                }
+                received = queue.recv_many(&mut batch, BATCH) => {
+                    if received == 0 {
+                        break; // every sender is gone
+                    }
                 }
             }
             self.commit(&mut queue, &mut batch).await?;
@@ -244,6 +245,8 @@ struct App {
     lc: Lifecycle,
     db: Arc<Db>,
     orders: mpsc::Sender<Queued>,
+    /// A stand-in for the work a handler does before it queues the order (a price lookup).
+    pricing: Duration,
 }
 
 impl axum::extract::FromRef<App> for Lifecycle {
@@ -260,6 +263,7 @@ async fn place(State(app): State<App>, Form(form): Form<HashMap<String, String>>
         Ok(order) => order,
         Err(message) => return (StatusCode::BAD_REQUEST, format!("{message}\n")),
     };
+    tokio::time::sleep(app.pricing).await;
     let (ack, committed) = oneshot::channel();
     if app.orders.send((order, ack)).await.is_err() {
         return (
@@ -356,9 +360,19 @@ async fn main(lc: Lifecycle) -> io::Result<()> {
         .parse()
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "PORT must be a port number"))?;
     let listener = tokio::net::TcpListener::bind((env_or("HOST", "127.0.0.1"), port)).await?;
+    let pricing = match std::env::var("PRICING_MS") {
+        Ok(ms) => Duration::from_millis(ms.parse().map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "PRICING_MS must be a whole number",
+            )
+        })?),
+        Err(_) => Duration::ZERO,
+    };
     let app = App {
         lc: lc.clone(),
         db,
+        pricing,
         orders,
     };
     let router = Router::new()
@@ -367,13 +381,8 @@ async fn main(lc: Lifecycle) -> io::Result<()> {
         .route("/ready", get(lifecycle::axum::ready))
         .with_state(app);
     println!("listening on {}", listener.local_addr()?);
-    // Stage 0: stops accepting when its stage is cancelled, then answers what is in flight.
-    let stop = lc.token_in(HTTP).cancelled_owned();
-    lc.spawn_in(HTTP, "http", async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(stop)
-            .await
-    });
-    lc.cancelled().await; // serve until the drain; the stages stop the rest, in order
+    // Unstaged, so stopped first: at the cancel the listener closes and the drain waits for every
+    // request in flight; only then is the writer's stage cancelled.
+    lifecycle::axum::serve(&lc, listener, router).await?;
     Ok(())
 }

@@ -5,11 +5,12 @@
 //!
 //! What it shows:
 //!
-//! - **stop stages**: the HTTP server runs in stage 0 (`lc.spawn_in(HTTP, ..)` with
-//!   `lc.token_in(HTTP)`), the batching writer in stage 1 (`#[run(stage = 1)]`). At the drain the
-//!   server stops accepting and finishes its requests first; only once stage 0 has drained is the
-//!   writer cancelled, so it writes the final batch after the last handler has handed over its
-//!   order, and nothing is left in the queue;
+//! - **stop stages**: the HTTP server is the main future, served by the lifecycle's serve loop
+//!   (`lifecycle::axum::serve`): it and its connections are unstaged work, stopped first. The
+//!   batching writer is a later stage (`#[run(stage = WRITER)]`, stage 0). At the drain the server
+//!   stops accepting and finishes its requests; only once they are all answered is the writer
+//!   cancelled, so it writes the final batch after the last handler has handed over its order, and
+//!   nothing is left in the queue;
 //! - **2xx means stored**: a handler answers `201` only once the writer has committed its order
 //!   (the writer acks through a oneshot after the transaction's commit); a batch that fails to
 //!   commit answers `503` to every order in it, and none of them is stored;
@@ -32,7 +33,8 @@
 //! ```
 //!
 //! Environment: `PORT` (3000; `0` picks a free port), `HOST` (`127.0.0.1`), `STATE_DIR` (`.`),
-//! `FAIL_WRITES=1` (every insert fails in SQLite: watch the writer restart three times, then the
+//! `PRICING_MS` (a simulated price lookup each order waits for before it is queued, 0 by
+//! default), `FAIL_WRITES=1` (every insert fails in SQLite: watch the writer restart three times, then the
 //! service shut down with exit code 1), and the runtime's `LIFECYCLE_*` settings.
 //!
 //! Endpoints: `POST /orders` (form fields `ref`, `item`, `qty` from 1 to 1000): `201` with
@@ -54,11 +56,9 @@ use lifecycle::{CancellationToken, Lifecycle};
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
-/// The HTTP server stops first...
-const HTTP: Stage = 0;
-
-/// ...the writer it feeds only once every handler has answered.
-const WRITER: Stage = 1;
+/// The stage of the writer the handlers feed: cancelled only once the HTTP server (unstaged work,
+/// stopped first) has answered every request.
+const WRITER: Stage = 0;
 
 /// Orders queued for the writer, at most; a full queue makes handlers wait (backpressure).
 const QUEUE: usize = 1024;
@@ -183,6 +183,19 @@ impl ::lifecycle::__private::Component for Db {
     }
 }
 
+const _: () = {
+    #[::lifecycle::__private::distributed_slice(::lifecycle::__private::COMPONENT_HOOKS)]
+    #[linkme(crate = ::lifecycle::__private::linkme)]
+    static HOOKS: fn() -> ::lifecycle::__private::Hooks = || ::lifecycle::__private::Hooks::from([
+        ::lifecycle::__private::Hook::on_shutdown_blocking(
+                ::core::concat!(::core::module_path!(), "::Db::close"),
+                || {},
+            )
+            .with_order(100i32)
+            .with_timeout(::core::time::Duration::from_millis(5000u64)),
+    ]);
+};
+
 /// The batching writer: takes what is queued (up to [`BATCH`]), writes it in one transaction,
 /// acks every order in it.
 struct Writer {
@@ -191,7 +204,7 @@ struct Writer {
 }
 
 impl Writer {
-    /// Stage 1: cancelled only once the HTTP stage has drained, so no handler is waiting for an
+    /// Stage 0: cancelled only once the HTTP server has drained, so no handler is waiting for an
     /// ack any more; the queue is emptied before it returns. A failed commit answers the batch
     /// with an error and fails the run, which is restarted (the queue is kept).
     async fn write(&self, token: CancellationToken) -> Result<(), String> {
@@ -199,11 +212,12 @@ impl Writer {
         let mut batch: Vec<Queued> = Vec::with_capacity(BATCH);
         loop {
             tokio::select! {
-                biased; received = queue.recv_many(& mut batch, BATCH) => { if received
-                == 0 { break; } } () = token.cancelled() => { queue.close(); while queue
+                biased; () = token.cancelled() => { queue.close(); while queue
                 .recv_many(& mut batch, BATCH). await > 0 { self.commit(& mut queue, &
                 mut batch). await ?; }
                 println!("writer: final batch written, queue empty"); return Ok(()); }
+                received = queue.recv_many(& mut batch, BATCH) => { if received == 0 {
+                break; } }
             }
             self.commit(&mut queue, &mut batch).await?;
         }
@@ -271,6 +285,8 @@ struct App {
     lc: Lifecycle,
     db: Arc<Db>,
     orders: mpsc::Sender<Queued>,
+    /// A stand-in for the work a handler does before it queues the order (a price lookup).
+    pricing: Duration,
 }
 
 impl axum::extract::FromRef<App> for Lifecycle {
@@ -290,6 +306,7 @@ async fn place(
         Ok(order) => order,
         Err(message) => return (StatusCode::BAD_REQUEST, format!("{message}\n")),
     };
+    tokio::time::sleep(app.pricing).await;
     let (ack, committed) = oneshot::channel();
     if app.orders.send((order, ack)).await.is_err() {
         return (
@@ -391,22 +408,34 @@ fn main() -> ::std::process::ExitCode {
             ))?;
         let listener = tokio::net::TcpListener::bind((env_or("HOST", "127.0.0.1"), port))
             .await?;
-        let app = App { lc: lc.clone(), db, orders };
+        let pricing = match std::env::var("PRICING_MS") {
+            Ok(ms) => {
+                Duration::from_millis(
+                    ms
+                        .parse()
+                        .map_err(|_| {
+                            io::Error::new(
+                                io::ErrorKind::InvalidInput,
+                                "PRICING_MS must be a whole number",
+                            )
+                        })?,
+                )
+            }
+            Err(_) => Duration::ZERO,
+        };
+        let app = App {
+            lc: lc.clone(),
+            db,
+            pricing,
+            orders,
+        };
         let router = Router::new()
             .route("/orders", get(list).post(place))
             .route("/health", get(lifecycle::axum::live))
             .route("/ready", get(lifecycle::axum::ready))
             .with_state(app);
         println!("listening on {}", listener.local_addr() ?);
-        let stop = lc.token_in(HTTP).cancelled_owned();
-        lc.spawn_in(
-            HTTP,
-            "http",
-            async move {
-                axum::serve(listener, router).with_graceful_shutdown(stop).await
-            },
-        );
-        lc.cancelled().await;
+        lifecycle::axum::serve(&lc, listener, router).await?;
         Ok(())
     }
     fn __lifecycle_checked(
@@ -420,6 +449,7 @@ fn main() -> ::std::process::ExitCode {
         .with_grace(::core::time::Duration::from_millis(10000u64));
     let run = move || -> ::core::result::Result<_, ::lifecycle::__private::StartupError> {
         let config = config.apply_env()?;
+        ::lifecycle::__private::print_budget_and_exit_if_asked(&config)?;
         let runtime = ::lifecycle::__private::runtime(&config)?;
         let code = runtime
             .block_on(async move {
