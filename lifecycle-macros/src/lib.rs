@@ -164,17 +164,17 @@ pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
 /// A `#[run]` method is `async`, takes `&self` and its stage's token, and returns nothing, `()`
 /// or a `Result<(), E>`. `lc.manage` spawns it (once the service is Ready) as a critical tracked
 /// task in its stop stage; the token is cancelled at that stage's turn of the drain (see
-/// `lifecycle::stage`). Keys, all optional:
+/// `lifecycle::hooks::Stage`). Keys, all optional:
 ///
 /// | key | value | default |
 /// |---|---|---|
-/// | `stage` | `0` to `255`, or a `lifecycle::stage::Stage` constant | unstaged: cancelled with the root token |
+/// | `stage` | `0` to `255`, or a `lifecycle::hooks::Stage` constant | unstaged: cancelled with the root token |
 /// | `restart` | `"on-failure"` or `"never"` | `"never"`: the first failure shuts the service down (exit 1) |
 /// | `max_restarts` | `1` and up; required with `"on-failure"` | |
 /// | `backoff` | the wait before the first restart, doubled each time up to 10 s | `"100ms"` |
 /// | `name` | the part's name in the report | its path |
 ///
-/// It generates `fn runs(self: Arc<Self>) -> Vec<lifecycle::stage::Run>` in the same
+/// It generates `fn runs(self: Arc<Self>) -> Vec<lifecycle::hooks::Run>` in the same
 /// `impl Component`, one `Run::new(name, |token| ..).in_stage(1).with_restart(..)` a method,
 /// each call with its own clone of the `Arc` (see `examples/expanded/orders.rs`).
 ///

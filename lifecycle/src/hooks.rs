@@ -1,4 +1,6 @@
-//! Hooks: the cleanup that runs after the drain, in order, each with its own timeout.
+//! Hooks: the cleanup that runs after the drain, in order, each with its own timeout. Also what
+//! else a [`Component`] hands over: its long-running parts ([`Run`], restarted as [`Restart`]
+//! says), each in a stop [`Stage`].
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -14,6 +16,8 @@ use crate::failure::{panic_message, Failure, Outcome};
 use crate::lock::lock;
 use crate::log::{quietly, whole_ms, Millis};
 use crate::state::{Readiness, State};
+
+pub use crate::stage::{Restart, Run, Stage, MAX_RESTARTS_NAMED};
 
 /// The order a hook gets when it does not set one.
 ///
@@ -722,7 +726,7 @@ pub trait Component: Send + Sync + 'static {
     /// The long-running parts of this value (`#[run]` methods), spawned by
     /// [`Lifecycle::manage`](crate::Lifecycle::manage) when the service is Ready. None unless
     /// implemented.
-    fn runs(self: Arc<Self>) -> Vec<crate::stage::Run> {
+    fn runs(self: Arc<Self>) -> Vec<Run> {
         Vec::new()
     }
 }

@@ -56,7 +56,7 @@
 //! 5. **Drain** ([`Triggered::drain`](sequence::Triggered::drain)): the main future and every
 //!    tracked task get [`grace`](Config::grace); the drain ends the moment they are done, and
 //!    aborts (and names) what is left at the deadline, saying which really stopped. Work given
-//!    a [stop stage](stage) drains after that, one stage after the other in ascending
+//!    a [stop stage](hooks::Stage) drains after that, one stage after the other in ascending
 //!    order, within the same grace.
 //! 6. **Persist hooks** ([`Drained::persist`](sequence::Drained::persist)) run, each with its
 //!    timeout, while resources are still open.
@@ -128,7 +128,7 @@ pub mod report;
 mod run;
 pub mod sequence;
 mod signal;
-pub mod stage;
+mod stage;
 mod start;
 mod startup;
 mod state;

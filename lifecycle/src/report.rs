@@ -377,10 +377,10 @@ pub struct ShutdownReport {
     /// code: the service kept running on what it had.
     pub reload_failures: Vec<HookReport>,
     /// Each stop stage's drain, in the order they were cancelled: the unstaged work first. Empty
-    /// when the app used no [stage](crate::stage).
+    /// when the app used no [stage](crate::hooks::Stage).
     pub stages: Vec<StageDrain>,
-    /// The restarts of supervised parts ([`Run`](crate::stage::Run)), the first
-    /// [`MAX_RESTARTS_NAMED`](crate::stage::MAX_RESTARTS_NAMED) of them.
+    /// The restarts of supervised parts ([`Run`](crate::hooks::Run)), the first
+    /// [`MAX_RESTARTS_NAMED`](crate::hooks::MAX_RESTARTS_NAMED) of them.
     pub restarts: Vec<Restarted>,
     /// How many restarts there were in all.
     pub restarts_total: usize,

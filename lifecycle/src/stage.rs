@@ -1,50 +1,6 @@
-//! Stop stages: an order for stopping running work, and supervised long-running parts.
-//!
-//! Without stages, the drain cancels one root token for everything at once. A service whose
-//! parts feed each other needs an order: stop accepting HTTP and let the handlers finish, only
-//! then stop the consumer they feed, only then flush the producer. Give each part a **stage**, a
-//! number: at the drain, after the unstaged work (the main future and the tasks on
-//! [`Lifecycle::token`](crate::Lifecycle::token)) has finished, stage 0 is cancelled and
-//! drained, then stage 1, and so on in ascending order. All of it shares the one
-//! [`grace`](crate::Config::grace) deadline: a stage that overruns eats the later stages' time,
-//! never more, and at the deadline what is left (in any stage) is aborted and named.
-//!
-//! - [`Lifecycle::token_in`](crate::Lifecycle::token_in): a token cancelled when its stage's
-//!   turn comes;
-//! - [`Lifecycle::spawn_in`](crate::Lifecycle::spawn_in): a tracked task in a stage (the drain
-//!   waits for it before cancelling the next stage);
-//! - [`Run`] with [`Lifecycle::spawn_run`](crate::Lifecycle::spawn_run), or a `#[run(stage = N)]`
-//!   method on a `#[lifecycle::component]`: a long-running part that gets its stage's token,
-//!   optionally restarted on failure ([`Restart`]).
-//!
-//! The report lists each stage's drain ([`StageDrain`]) and every restart ([`Restarted`]).
-//!
-//! # Examples
-//!
-//! ```
-//! use std::sync::{Arc, Mutex};
-//! use std::time::Duration;
-//! use lifecycle::{Config, Sequence};
-//!
-//! # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
-//! let sequence = Sequence::new(Config::new());
-//! let lc = sequence.handle();
-//! let stopped = Arc::new(Mutex::new(Vec::new()));
-//! for (stage, name) in [(1, "writer"), (0, "http")] {
-//!     let token = lc.token_in(stage);
-//!     let stopped = Arc::clone(&stopped);
-//!     lc.spawn_in(stage, name, async move {
-//!         token.cancelled().await;
-//!         tokio::time::sleep(Duration::from_millis(100)).await; // finish what it holds
-//!         stopped.lock().unwrap().push(name);
-//!     });
-//! }
-//! let report = sequence.run(async {}).await;
-//! assert_eq!(*stopped.lock().unwrap(), ["http", "writer"]); // stage 0 first, then stage 1
-//! assert_eq!(report.stages[1].stage, Some(0));
-//! assert_eq!(report.stages[1].took, Duration::from_millis(100));
-//! # }
-//! ```
+//! Stop stages and supervised long-running parts: the stage number, what a [`Run`] is, how it
+//! is restarted, and what the report says of both. Public through `lifecycle::hooks` (the stage
+//! concept is documented on [`Stage`]) and `lifecycle::report`.
 
 use std::fmt;
 use std::future::Future;
@@ -58,7 +14,54 @@ use crate::failure::{Failure, Outcome};
 use crate::lock::lock;
 use crate::state::{Readiness, State};
 
-/// A stop stage: stages are cancelled and drained in ascending order, after the unstaged work.
+/// A stop stage (0 to 255): an order for stopping running work.
+///
+/// Without stages, the drain cancels one root token for everything at once. A service whose
+/// parts feed each other needs an order: stop accepting HTTP and let the handlers finish, only
+/// then stop the consumer they feed, only then flush the producer. Give each part a **stage**, a
+/// number: at the drain, after the unstaged work (the main future and the tasks on
+/// [`Lifecycle::token`](crate::Lifecycle::token)) has finished, stage 0 is cancelled and
+/// drained, then stage 1, and so on in ascending order. All of it shares the one
+/// [`grace`](crate::Config::grace) deadline: a stage that overruns eats the later stages' time,
+/// never more, and at the deadline what is left (in any stage) is aborted and named.
+///
+/// - [`Lifecycle::token_in`](crate::Lifecycle::token_in): a token cancelled when its stage's
+///   turn comes;
+/// - [`Lifecycle::spawn_in`](crate::Lifecycle::spawn_in): a tracked task in a stage (the drain
+///   waits for it before cancelling the next stage);
+/// - [`Run`] with [`Lifecycle::spawn_run`](crate::Lifecycle::spawn_run), or a `#[run(stage = N)]`
+///   method on a `#[lifecycle::component]`: a long-running part that gets its stage's token,
+///   optionally restarted on failure ([`Restart`]).
+///
+/// The report lists each stage's drain ([`StageDrain`](crate::report::StageDrain)) and every
+/// restart ([`Restarted`](crate::report::Restarted)).
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use std::time::Duration;
+/// use lifecycle::{Config, Sequence};
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+/// let sequence = Sequence::new(Config::new());
+/// let lc = sequence.handle();
+/// let stopped = Arc::new(Mutex::new(Vec::new()));
+/// for (stage, name) in [(1, "writer"), (0, "http")] {
+///     let token = lc.token_in(stage);
+///     let stopped = Arc::clone(&stopped);
+///     lc.spawn_in(stage, name, async move {
+///         token.cancelled().await;
+///         tokio::time::sleep(Duration::from_millis(100)).await; // finish what it holds
+///         stopped.lock().unwrap().push(name);
+///     });
+/// }
+/// let report = sequence.run(async {}).await;
+/// assert_eq!(*stopped.lock().unwrap(), ["http", "writer"]); // stage 0 first, then stage 1
+/// assert_eq!(report.stages[1].stage, Some(0));
+/// assert_eq!(report.stages[1].took, Duration::from_millis(100));
+/// # }
+/// ```
 pub type Stage = u8;
 
 // ===== impl StageDrain =====
@@ -176,7 +179,7 @@ impl fmt::Display for StageDrain {
 ///
 /// ```
 /// use std::time::Duration;
-/// use lifecycle::stage::Restart;
+/// use lifecycle::hooks::Restart;
 ///
 /// let restart = Restart::on_failure(5).with_backoff(Duration::from_millis(100), Duration::from_secs(1));
 /// assert_eq!(restart.max_restarts(), 5);
@@ -238,7 +241,7 @@ impl Restart {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use lifecycle::stage::Restart;
+    /// use lifecycle::hooks::Restart;
     ///
     /// let restart = Restart::on_failure(3).with_first_backoff(Duration::from_secs(30));
     /// assert_eq!(restart.backoff(3), Duration::from_secs(30));
@@ -284,7 +287,7 @@ type MakeAttempt = dyn Fn(CancellationToken) -> Pin<Box<dyn Future<Output = Opti
 /// ```
 /// use std::time::Duration;
 /// use lifecycle::report::Trigger;
-/// use lifecycle::stage::{Restart, Run};
+/// use lifecycle::hooks::{Restart, Run};
 /// use lifecycle::{Config, Sequence};
 ///
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
@@ -358,7 +361,7 @@ impl Run {
     /// # Examples
     ///
     /// ```
-    /// let run = lifecycle::stage::Run::new("writer", |token| async move { token.cancelled().await });
+    /// let run = lifecycle::hooks::Run::new("writer", |token| async move { token.cancelled().await });
     /// assert_eq!(run.name(), "writer");
     /// assert_eq!(run.in_stage(2).stage(), Some(2));
     /// ```

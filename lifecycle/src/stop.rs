@@ -1,5 +1,5 @@
 //! The stop stages one lifecycle has handed out: each stage's token and task count, in stage
-//! order, for the drain to cancel and wait for one at a time (see [`crate::stage`]).
+//! order, for the drain to cancel and wait for one at a time (see [`crate::hooks::Stage`]).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};

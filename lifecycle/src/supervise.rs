@@ -26,7 +26,7 @@ use crate::task::TaskName;
 impl Lifecycle {
     /// A token cancelled when `stage`'s turn comes in the drain: after the unstaged work (the
     /// main future and the tasks on [`token`](Lifecycle::token)) has finished and every lower
-    /// stage has drained. See [`stage`](crate::stage).
+    /// stage has drained. See [`Stage`](crate::hooks::Stage).
     ///
     /// The main future is unstaged work: it must not wait for a stage's token (or for a task
     /// of a stage) once the drain has started, since no stage is cancelled before it has
@@ -57,7 +57,7 @@ impl Lifecycle {
 
     /// Like [`spawn_named`](Lifecycle::spawn_named), in a stop stage: the drain waits for the
     /// task in `stage`'s turn, before cancelling the next stage. The task should watch
-    /// [`token_in(stage)`](Lifecycle::token_in). See [`stage`](crate::stage) for an example.
+    /// [`token_in(stage)`](Lifecycle::token_in). See [`Stage`](crate::hooks::Stage) for an example.
     ///
     /// # Panics
     ///
@@ -83,7 +83,7 @@ impl Lifecycle {
     }
 
     /// Spawns a long-running part ([`Run`]) as a critical tracked task in its stage, restarted
-    /// on failure as its [`Restart`](crate::stage::Restart) says. Before the service is Ready
+    /// on failure as its [`Restart`](crate::hooks::Restart) says. Before the service is Ready
     /// the part waits, and starts when it becomes Ready. [`manage`](Lifecycle::manage) calls
     /// this for a component's `#[run]` methods. See [`Run`] for an example.
     ///

@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use lifecycle::hooks::{Restart, Run};
 use lifecycle::report::{StageEnd, Trigger, EXIT_APP_FAILED, EXIT_OK};
-use lifecycle::stage::{Restart, Run};
 use lifecycle::{Config, Sequence};
 use tokio::time::{sleep, Instant};
 
