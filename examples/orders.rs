@@ -2,6 +2,9 @@
 //!
 //! What it shows:
 //!
+//! - **start hooks**: `#[on_start]` hooks open the database (order 0) and migrate it (order 1);
+//!   the service is Ready only after both, and a database that cannot be opened stops the
+//!   start-up (exit code 5) without running the shutdown hook of what never started;
 //! - **stop stages**: the HTTP server is the main future, served by the lifecycle's serve loop
 //!   (`lifecycle::axum::serve`): it and its connections are unstaged work, stopped first. The
 //!   batching writer is a later stage (`#[run(stage = WRITER)]`, stage 0). At the drain the server
@@ -20,8 +23,10 @@
 //! `STATE_DIR/orders.db`, in WAL mode with `synchronous = FULL`, so a commit is on disk when it
 //! returns. The schema is migrated at start-up (`PRAGMA user_version`).
 //!
-//! Start-up: opening the database and running the migrations happen in `main`'s first lines,
-//! before the server binds, so readiness (`/ready`) is only ever 200 once both worked.
+//! Start-up: two `#[on_start]` hooks open the database and run the migrations, in that order;
+//! the service is Ready only after both, and only then does `main` bind the listener and the
+//! writer start. A database that cannot be opened or migrated stops the start-up (exit code 5,
+//! the file named in the report).
 //!
 //! ```text
 //! STATE_DIR=/tmp/orders cargo run -p lifecycle-examples --features orders --bin orders
@@ -41,7 +46,7 @@
 
 use std::collections::HashMap;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -89,33 +94,25 @@ struct Db {
 }
 
 impl Db {
-    /// Opens (or creates) the file and brings its schema up to date.
-    fn open(path: &Path) -> rusqlite::Result<Self> {
-        let mut connection = Connection::open(path)?;
-        connection.pragma_update(None, "journal_mode", "WAL")?;
-        connection.pragma_update(None, "synchronous", "FULL")?;
-        connection.busy_timeout(Duration::from_secs(5))?;
-        let applied: usize =
-            connection.pragma_query_value(None, "user_version", |row| row.get(0))?;
-        for (version, step) in MIGRATIONS.iter().enumerate().skip(applied) {
-            let migration = connection.transaction()?;
-            migration.execute_batch(step)?;
-            migration.pragma_update(None, "user_version", version + 1)?;
-            migration.commit()?;
-            println!("migrated {} to version {}", path.display(), version + 1);
+    /// The database at `path`, not opened yet: its start hooks open it and migrate it.
+    fn new(path: PathBuf) -> Self {
+        Self {
+            connection: Mutex::new(None),
+            path,
         }
-        if std::env::var("FAIL_WRITES").is_ok_and(|value| value == "1") {
-            // A real SQLite error on every insert, through the real transaction and rollback:
-            // a trigger of this connection only (`TEMP`), gone with it.
-            connection.execute_batch(
-                "CREATE TEMP TRIGGER fail_writes BEFORE INSERT ON orders
-                 BEGIN SELECT RAISE(ABORT, 'disk says no (FAIL_WRITES=1)'); END",
-            )?;
-        }
-        Ok(Self {
-            connection: Mutex::new(Some(connection)),
-            path: path.to_owned(),
-        })
+    }
+
+    /// Runs `f` on the open connection (on the calling thread).
+    fn locked<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, String> {
+        let mut connection = self
+            .connection
+            .lock()
+            .map_err(|_| "lock poisoned".to_owned())?;
+        let connection = connection.as_mut().ok_or("the database is not open")?;
+        f(connection).map_err(|err| format!("{}: {err}", self.path.display()))
     }
 
     /// Runs `f` on the connection, on the blocking pool (SQLite's calls block on the disk).
@@ -124,15 +121,7 @@ impl Db {
         f: impl FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
     ) -> Result<T, String> {
         let db = Arc::clone(self);
-        let run = move || {
-            let mut connection = db
-                .connection
-                .lock()
-                .map_err(|_| "lock poisoned".to_owned())?;
-            let connection = connection.as_mut().ok_or("the database is closed")?;
-            f(connection).map_err(|err| err.to_string())
-        };
-        tokio::task::spawn_blocking(run)
+        tokio::task::spawn_blocking(move || db.locked(f))
             .await
             .map_err(|err| err.to_string())?
     }
@@ -156,6 +145,56 @@ fn insert_batch(connection: &mut Connection, orders: &[Order]) -> rusqlite::Resu
 
 #[lifecycle::component]
 impl Db {
+    /// Start-up, first: opens (or creates) the file, in WAL mode with `synchronous = FULL` (a
+    /// commit is on disk when it returns). Not `async`: it runs on the blocking pool.
+    #[on_start(order = 0, timeout = "10s")]
+    fn open(&self) -> Result<(), String> {
+        if let Some(dir) = self.path.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|err| format!("cannot create STATE_DIR `{}`: {err}", dir.display()))?;
+        }
+        let open = || -> rusqlite::Result<Connection> {
+            let connection = Connection::open(&self.path)?;
+            connection.pragma_update(None, "journal_mode", "WAL")?;
+            connection.pragma_update(None, "synchronous", "FULL")?;
+            connection.busy_timeout(Duration::from_secs(5))?;
+            Ok(connection)
+        };
+        let connection = open().map_err(|err| format!("{}: {err}", self.path.display()))?;
+        *self.connection.lock().map_err(|_| "lock poisoned")? = Some(connection);
+        Ok(())
+    }
+
+    /// Start-up, second: brings the schema up to date, one transaction a step. Readiness comes
+    /// only after this.
+    #[on_start(order = 1, timeout = "60s")]
+    fn migrate(&self) -> Result<(), String> {
+        self.locked(|connection| {
+            let applied: usize =
+                connection.pragma_query_value(None, "user_version", |row| row.get(0))?;
+            for (version, step) in MIGRATIONS.iter().enumerate().skip(applied) {
+                let migration = connection.transaction()?;
+                migration.execute_batch(step)?;
+                migration.pragma_update(None, "user_version", version + 1)?;
+                migration.commit()?;
+                println!(
+                    "migrated {} to version {}",
+                    self.path.display(),
+                    version + 1
+                );
+            }
+            if std::env::var("FAIL_WRITES").is_ok_and(|value| value == "1") {
+                // A real SQLite error on every insert, through the real transaction and
+                // rollback: a trigger of this connection only (`TEMP`), gone with it.
+                connection.execute_batch(
+                    "CREATE TEMP TRIGGER fail_writes BEFORE INSERT ON orders
+                     BEGIN SELECT RAISE(ABORT, 'disk says no (FAIL_WRITES=1)'); END",
+                )?;
+            }
+            Ok(())
+        })
+    }
+
     /// Last of all (order 100): the writer has finished in the drain, before any hook runs.
     #[on_shutdown(order = 100, timeout = "5s")]
     fn close(&self) -> Result<(), String> {
@@ -335,20 +374,11 @@ fn init_logging() {
 
 #[lifecycle::main(grace = "10s", init = init_logging)]
 async fn main(lc: Lifecycle) -> io::Result<()> {
-    // Start-up: the database opened and migrated before anything serves (and before `/ready`
-    // can answer 200, since the listener is bound only after). With start hooks these two steps
-    // become `#[on_start]` hooks of `Db`, and readiness follows them.
-    let state_dir = PathBuf::from(env_or("STATE_DIR", "."));
-    std::fs::create_dir_all(&state_dir).map_err(|err| {
-        io::Error::other(format!(
-            "cannot create STATE_DIR `{}`: {err}",
-            state_dir.display()
-        ))
-    })?;
-    let path = state_dir.join("orders.db");
-    let db = Db::open(&path)
-        .map_err(|err| io::Error::other(format!("opening {}: {err}", path.display())))?;
-    let db = Arc::new(db);
+    // The database's start hooks open it and migrate it; the writer starts once they have
+    // (when the service is Ready).
+    let db = Arc::new(Db::new(
+        PathBuf::from(env_or("STATE_DIR", ".")).join("orders.db"),
+    ));
     lc.manage(Arc::clone(&db));
     let (orders, queue) = mpsc::channel(QUEUE);
     lc.manage(Arc::new(Writer {
@@ -356,6 +386,9 @@ async fn main(lc: Lifecycle) -> io::Result<()> {
         queue: tokio::sync::Mutex::new(queue),
     }));
 
+    if !lc.started().await {
+        return Ok(()); // a start hook failed: the report says which, the exit code is 5
+    }
     let port: u16 = env_or("PORT", "3000")
         .parse()
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "PORT must be a port number"))?;

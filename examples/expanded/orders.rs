@@ -5,6 +5,9 @@
 //!
 //! What it shows:
 //!
+//! - **start hooks**: `#[on_start]` hooks open the database (order 0) and migrate it (order 1);
+//!   the service is Ready only after both, and a database that cannot be opened stops the
+//!   start-up (exit code 5) without running the shutdown hook of what never started;
 //! - **stop stages**: the HTTP server is the main future, served by the lifecycle's serve loop
 //!   (`lifecycle::axum::serve`): it and its connections are unstaged work, stopped first. The
 //!   batching writer is a later stage (`#[run(stage = WRITER)]`, stage 0). At the drain the server
@@ -23,8 +26,10 @@
 //! `STATE_DIR/orders.db`, in WAL mode with `synchronous = FULL`, so a commit is on disk when it
 //! returns. The schema is migrated at start-up (`PRAGMA user_version`).
 //!
-//! Start-up: opening the database and running the migrations happen in `main`'s first lines,
-//! before the server binds, so readiness (`/ready`) is only ever 200 once both worked.
+//! Start-up: two `#[on_start]` hooks open the database and run the migrations, in that order;
+//! the service is Ready only after both, and only then does `main` bind the listener and the
+//! writer start. A database that cannot be opened or migrated stops the start-up (exit code 5,
+//! the file named in the report).
 //!
 //! ```text
 //! STATE_DIR=/tmp/orders cargo run -p lifecycle-examples --features orders --bin orders
@@ -44,7 +49,7 @@
 
 use std::collections::HashMap;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use axum::extract::{Form, State};
@@ -94,32 +99,24 @@ struct Db {
 }
 
 impl Db {
-    /// Opens (or creates) the file and brings its schema up to date.
-    fn open(path: &Path) -> rusqlite::Result<Self> {
-        let mut connection = Connection::open(path)?;
-        connection.pragma_update(None, "journal_mode", "WAL")?;
-        connection.pragma_update(None, "synchronous", "FULL")?;
-        connection.busy_timeout(Duration::from_secs(5))?;
-        let applied: usize = connection
-            .pragma_query_value(None, "user_version", |row| row.get(0))?;
-        for (version, step) in MIGRATIONS.iter().enumerate().skip(applied) {
-            let migration = connection.transaction()?;
-            migration.execute_batch(step)?;
-            migration.pragma_update(None, "user_version", version + 1)?;
-            migration.commit()?;
-            println!("migrated {} to version {}", path.display(), version + 1);
+    /// The database at `path`, not opened yet: its start hooks open it and migrate it.
+    fn new(path: PathBuf) -> Self {
+        Self {
+            connection: Mutex::new(None),
+            path,
         }
-        if std::env::var("FAIL_WRITES").is_ok_and(|value| value == "1") {
-            connection
-                .execute_batch(
-                    "CREATE TEMP TRIGGER fail_writes BEFORE INSERT ON orders
-                 BEGIN SELECT RAISE(ABORT, 'disk says no (FAIL_WRITES=1)'); END",
-                )?;
-        }
-        Ok(Self {
-            connection: Mutex::new(Some(connection)),
-            path: path.to_owned(),
-        })
+    }
+    /// Runs `f` on the open connection (on the calling thread).
+    fn locked<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, String> {
+        let mut connection = self
+            .connection
+            .lock()
+            .map_err(|_| "lock poisoned".to_owned())?;
+        let connection = connection.as_mut().ok_or("the database is not open")?;
+        f(connection).map_err(|err| format!("{}: {err}", self.path.display()))
     }
     /// Runs `f` on the connection, on the blocking pool (SQLite's calls block on the disk).
     async fn with<T: Send + 'static>(
@@ -127,15 +124,9 @@ impl Db {
         f: impl FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
     ) -> Result<T, String> {
         let db = Arc::clone(self);
-        let run = move || {
-            let mut connection = db
-                .connection
-                .lock()
-                .map_err(|_| "lock poisoned".to_owned())?;
-            let connection = connection.as_mut().ok_or("the database is closed")?;
-            f(connection).map_err(|err| err.to_string())
-        };
-        tokio::task::spawn_blocking(run).await.map_err(|err| err.to_string())?
+        tokio::task::spawn_blocking(move || db.locked(f))
+            .await
+            .map_err(|err| err.to_string())?
     }
 }
 
@@ -159,6 +150,50 @@ fn insert_batch(
 }
 
 impl Db {
+    /// Start-up, first: opens (or creates) the file, in WAL mode with `synchronous = FULL` (a
+    /// commit is on disk when it returns). Not `async`: it runs on the blocking pool.
+    fn open(&self) -> Result<(), String> {
+        if let Some(dir) = self.path.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|err| {
+                    format!("cannot create STATE_DIR `{}`: {err}", dir.display())
+                })?;
+        }
+        let open = || -> rusqlite::Result<Connection> {
+            let connection = Connection::open(&self.path)?;
+            connection.pragma_update(None, "journal_mode", "WAL")?;
+            connection.pragma_update(None, "synchronous", "FULL")?;
+            connection.busy_timeout(Duration::from_secs(5))?;
+            Ok(connection)
+        };
+        let connection = open()
+            .map_err(|err| format!("{}: {err}", self.path.display()))?;
+        *self.connection.lock().map_err(|_| "lock poisoned")? = Some(connection);
+        Ok(())
+    }
+    /// Start-up, second: brings the schema up to date, one transaction a step. Readiness comes
+    /// only after this.
+    fn migrate(&self) -> Result<(), String> {
+        self.locked(|connection| {
+            let applied: usize = connection
+                .pragma_query_value(None, "user_version", |row| row.get(0))?;
+            for (version, step) in MIGRATIONS.iter().enumerate().skip(applied) {
+                let migration = connection.transaction()?;
+                migration.execute_batch(step)?;
+                migration.pragma_update(None, "user_version", version + 1)?;
+                migration.commit()?;
+                println!("migrated {} to version {}", self.path.display(), version + 1);
+            }
+            if std::env::var("FAIL_WRITES").is_ok_and(|value| value == "1") {
+                connection
+                    .execute_batch(
+                        "CREATE TEMP TRIGGER fail_writes BEFORE INSERT ON orders
+                     BEGIN SELECT RAISE(ABORT, 'disk says no (FAIL_WRITES=1)'); END",
+                    )?;
+            }
+            Ok(())
+        })
+    }
     /// Last of all (order 100): the writer has finished in the drain, before any hook runs.
     fn close(&self) -> Result<(), String> {
         let connection = self.connection.lock().map_err(|_| "lock poisoned")?.take();
@@ -173,6 +208,18 @@ impl Db {
 impl ::lifecycle::__private::Component for Db {
     fn hooks(self: ::std::sync::Arc<Self>) -> ::lifecycle::__private::Hooks {
         ::lifecycle::__private::Hooks::from([
+            ::lifecycle::__private::Hook::on_start_blocking(
+                    ::core::concat!(::core::module_path!(), "::Db::open"),
+                    ::lifecycle::__private::bind(&self, |this| Self::open(&this)),
+                )
+                .with_order(0i32)
+                .with_timeout(::core::time::Duration::from_millis(10000u64)),
+            ::lifecycle::__private::Hook::on_start_blocking(
+                    ::core::concat!(::core::module_path!(), "::Db::migrate"),
+                    ::lifecycle::__private::bind(&self, |this| Self::migrate(&this)),
+                )
+                .with_order(1i32)
+                .with_timeout(::core::time::Duration::from_millis(60000u64)),
             ::lifecycle::__private::Hook::on_shutdown_blocking(
                     ::core::concat!(::core::module_path!(), "::Db::close"),
                     ::lifecycle::__private::bind(&self, |this| Self::close(&this)),
@@ -187,6 +234,18 @@ const _: () = {
     #[::lifecycle::__private::distributed_slice(::lifecycle::__private::COMPONENT_HOOKS)]
     #[linkme(crate = ::lifecycle::__private::linkme)]
     static HOOKS: fn() -> ::lifecycle::__private::Hooks = || ::lifecycle::__private::Hooks::from([
+        ::lifecycle::__private::Hook::on_start_blocking(
+                ::core::concat!(::core::module_path!(), "::Db::open"),
+                || {},
+            )
+            .with_order(0i32)
+            .with_timeout(::core::time::Duration::from_millis(10000u64)),
+        ::lifecycle::__private::Hook::on_start_blocking(
+                ::core::concat!(::core::module_path!(), "::Db::migrate"),
+                || {},
+            )
+            .with_order(1i32)
+            .with_timeout(::core::time::Duration::from_millis(60000u64)),
         ::lifecycle::__private::Hook::on_shutdown_blocking(
                 ::core::concat!(::core::module_path!(), "::Db::close"),
                 || {},
@@ -379,19 +438,9 @@ fn init_logging() {
 
 fn main() -> ::std::process::ExitCode {
     async fn __lifecycle_main(lc: Lifecycle) -> io::Result<()> {
-        let state_dir = PathBuf::from(env_or("STATE_DIR", "."));
-        std::fs::create_dir_all(&state_dir)
-            .map_err(|err| {
-                io::Error::other(
-                    format!("cannot create STATE_DIR `{}`: {err}", state_dir.display()),
-                )
-            })?;
-        let path = state_dir.join("orders.db");
-        let db = Db::open(&path)
-            .map_err(|err| io::Error::other(
-                format!("opening {}: {err}", path.display()),
-            ))?;
-        let db = Arc::new(db);
+        let db = Arc::new(
+            Db::new(PathBuf::from(env_or("STATE_DIR", ".")).join("orders.db")),
+        );
         lc.manage(Arc::clone(&db));
         let (orders, queue) = mpsc::channel(QUEUE);
         lc.manage(
@@ -400,6 +449,9 @@ fn main() -> ::std::process::ExitCode {
                 queue: tokio::sync::Mutex::new(queue),
             }),
         );
+        if !lc.started().await {
+            return Ok(());
+        }
         let port: u16 = env_or("PORT", "3000")
             .parse()
             .map_err(|_| io::Error::new(
@@ -457,7 +509,9 @@ fn main() -> ::std::process::ExitCode {
                 let lc = sequence.handle();
                 let report = sequence
                     .start()?
-                    .run_until_trigger(__lifecycle_checked(__lifecycle_main(lc.clone())))
+                    .run_start_hooks(__lifecycle_checked(__lifecycle_main(lc.clone())))
+                    .await
+                    .run_until_trigger()
                     .await
                     .drain()
                     .await

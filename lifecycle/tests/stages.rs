@@ -309,7 +309,13 @@ async fn a_run_failing_after_the_trigger_is_not_restarted_and_fails_the_exit_cod
         .in_stage(0)
         .with_restart(Restart::on_failure(5)),
     );
-    let report = sequence.run(async {}).await;
+    let handle = lc.clone();
+    // Runs start when the service is Ready: main returns once start-up is over.
+    let report = sequence
+        .run(async move {
+            handle.started().await;
+        })
+        .await;
     assert_eq!(calls.load(Ordering::SeqCst), 1);
     assert!(report.restarts.is_empty());
     assert_eq!(report.task_failures[0].task, "writer");
@@ -319,6 +325,7 @@ async fn a_run_failing_after_the_trigger_is_not_restarted_and_fails_the_exit_cod
 
 #[tokio::test(start_paused = true)]
 async fn runs_spawned_before_ready_start_when_the_service_becomes_ready() {
+    use lifecycle::Hook;
     let sequence = Sequence::new(Config::new());
     let lc = sequence.handle();
     let calls = Arc::new(AtomicU32::new(0));
@@ -327,23 +334,45 @@ async fn runs_spawned_before_ready_start_when_the_service_becomes_ready() {
         seen.fetch_add(1, Ordering::SeqCst);
         async move { token.cancelled().await }
     }));
-    tokio::task::yield_now().await;
-    assert_eq!(calls.load(Ordering::SeqCst), 0, "started before Ready");
-    let running = sequence.start_without_signals();
-    tokio::task::yield_now().await;
-    assert_eq!(calls.load(Ordering::SeqCst), 1);
-    lc.request_shutdown();
-    let report = running
-        .run_until_trigger(async {})
-        .await
-        .drain()
-        .await
-        .persist()
-        .await
-        .shut_down()
+    // A start hook that takes a second: the service is Ready only after it.
+    lc.add_hook(Hook::on_start("connect", || sleep(Duration::from_secs(1))));
+    let (handle, counted) = (lc.clone(), Arc::clone(&calls));
+    let report = sequence
+        .run(async move {
+            sleep(500 * MS).await;
+            assert_eq!(counted.load(Ordering::SeqCst), 0, "started before Ready");
+            assert!(handle.started().await);
+            tokio::task::yield_now().await;
+            assert_eq!(counted.load(Ordering::SeqCst), 1, "not started at Ready");
+        })
         .await;
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
     assert_eq!(report.code(), EXIT_OK);
     assert!(report.tasks_aborted.is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn runs_of_a_service_whose_start_up_failed_never_start() {
+    use lifecycle::Hook;
+    let sequence = Sequence::new(Config::new());
+    let lc = sequence.handle();
+    let calls = Arc::new(AtomicU32::new(0));
+    let seen = Arc::clone(&calls);
+    lc.spawn_run(Run::new("consumer", move |token| {
+        seen.fetch_add(1, Ordering::SeqCst);
+        async move { token.cancelled().await }
+    }));
+    lc.add_hook(Hook::on_start("connect", || async {
+        Err::<(), _>("refused")
+    }));
+    let handle = lc.clone();
+    let report = sequence
+        .run(async move {
+            handle.started().await;
+        })
+        .await;
+    assert_eq!(calls.load(Ordering::SeqCst), 0);
+    assert_eq!(report.code(), lifecycle::report::EXIT_START_FAILED);
 }
 
 #[tokio::test(start_paused = true)]

@@ -204,11 +204,12 @@ fn a_writer_that_keeps_failing_is_restarted_three_times_then_the_service_exits_1
     assert_eq!(exited.code(), 1, "stderr:\n{}", exited.stderr);
     let report = &exited.stderr;
     for line in [
-        "restart 1 after 100ms: commit failed: disk says no",
+        "restart 1 after 100ms: commit failed",
+        "orders.db: disk says no (FAIL_WRITES=1)",
         "restart 2 after 200ms",
         "restart 3 after 400ms",
         "no restart left",
-        "Writer::write` failed: commit failed: disk says no",
+        "Writer::write` failed: commit failed",
     ] {
         assert!(report.contains(line), "`{line}` missing from:\n{report}");
     }
@@ -224,4 +225,31 @@ fn a_writer_that_keeps_failing_is_restarted_three_times_then_the_service_exits_1
     assert_eq!(runtime.block_on(list(&client, address)), "");
     server.signal("TERM");
     assert_eq!(server.wait_exit().code(), 0);
+}
+
+#[test]
+fn a_file_that_is_not_a_database_stops_the_start_up_with_exit_5_and_names_it() {
+    let state = ScratchDir::new("orders-corrupt");
+    let garbage: Vec<u8> = (0..4096u32).map(|i| (i * 7 % 251) as u8).collect();
+    std::fs::write(state.path().join("orders.db"), garbage).expect("write");
+    let service = Service::start(ORDERS, &[], &[("PORT", "0"), ("STATE_DIR", state.as_str())]);
+    let exited = service.wait_exit();
+    assert_eq!(exited.code(), 5, "stderr:\n{}", exited.stderr);
+    let report = &exited.stderr;
+    assert!(
+        report.contains("Db::open` failed: ")
+            && report.contains("orders.db: file is not a database"),
+        "{report}"
+    );
+    // The migration never ran, the server never listened, and the database was never "closed":
+    // only what had started is stopped.
+    assert!(report.contains("not run: start-up had stopped"), "{report}");
+    assert!(!exited
+        .stdout
+        .iter()
+        .any(|line| line.starts_with("listening on")));
+    assert!(!exited
+        .stdout
+        .iter()
+        .any(|line| line.starts_with("hook close-db")));
 }
