@@ -12,7 +12,6 @@ use std::sync::{Arc, Mutex};
 use tokio::task::AbortHandle;
 
 use crate::lock::lock;
-use crate::task::RunningGuard;
 
 /// How many connections and requests a lifecycle's serve loop holds right now: what
 /// [`Lifecycle::connections`](crate::Lifecycle::connections) returns, and what the report saw at
@@ -311,7 +310,11 @@ impl Registry {
 impl Registry {
     /// Registers a new connection from `peer`; it counts as open until the handle is dropped,
     /// and the drain waits for it (it holds `drain`).
-    pub(crate) fn open(self: &Arc<Self>, peer: SocketAddr, drain: RunningGuard) -> Connection {
+    pub(crate) fn open(
+        self: &Arc<Self>,
+        peer: SocketAddr,
+        drain: impl Send + Sync + 'static,
+    ) -> Connection {
         self.used.store(true, Ordering::Relaxed);
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         let slot = Arc::new(Slot {
@@ -327,7 +330,7 @@ impl Registry {
             registry: Arc::clone(self),
             slot,
             id,
-            _drain: drain,
+            _drain: Box::new(drain),
         }
     }
 
@@ -349,8 +352,8 @@ pub(crate) struct Connection {
     slot: Arc<Slot>,
     id: u64,
     /// Held for as long as the connection lives, in its task or (upgraded) in the app's hands:
-    /// the drain waits for it.
-    _drain: RunningGuard,
+    /// the drain waits for it (the tasks' running guard, counted as running until dropped).
+    _drain: Box<dyn Send + Sync>,
 }
 
 #[cfg_attr(not(feature = "http"), allow(dead_code))]

@@ -795,15 +795,15 @@ impl HookRegistry {
 
     /// Persist budget plus shutdown budget: see [`phase_budget`].
     pub(crate) fn budget(&self) -> Duration {
-        let hooks = lock(&self.hooks);
-        let of = |kind| {
-            phase_budget(
-                hooks.iter().filter(|h| h.kind == kind),
-                self.default_timeout,
-            )
-        };
-        of(HookKind::Persist).saturating_add(of(HookKind::Shutdown))
+        budget(&lock(&self.hooks), self.default_timeout)
     }
+}
+
+/// What `hooks` may take at shutdown: the persist phase's budget plus the shutdown phase's (see
+/// [`phase_budget`]).
+pub(crate) fn budget(hooks: &[Hook], default_timeout: Duration) -> Duration {
+    let of = |kind| phase_budget(hooks.iter().filter(|h| h.kind == kind), default_timeout);
+    of(HookKind::Persist).saturating_add(of(HookKind::Shutdown))
 }
 
 /// Runs the hooks of one phase: groups by ascending order, each group concurrently, every hook

@@ -110,7 +110,6 @@
 
 #[cfg(feature = "axum")]
 pub mod axum;
-mod budget;
 pub mod config;
 mod connections;
 mod drain;
@@ -156,9 +155,8 @@ pub use lifecycle_macros::{component, main, on_reload, on_shutdown, on_start, pe
 /// What the attributes' generated code calls. Not a public API: it may change in any release.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::budget::print_budget_and_exit_if_asked;
+    pub use crate::config::budget::print_budget_and_exit_if_asked;
 
-    pub use crate::budget::print_budget as budget;
     pub use crate::config::{Flavor, ReadyWhen};
     pub use crate::run::{runtime, shutdown_runtime};
     pub use crate::stage::{Restart, Run};

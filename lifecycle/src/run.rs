@@ -3,7 +3,7 @@
 use std::future::Future;
 use std::process::ExitCode;
 
-use crate::budget::print_budget;
+use crate::config::print_budget;
 use crate::config::{Config, Flavor};
 use crate::failure::Outcome;
 use crate::handle::Lifecycle;
@@ -52,8 +52,10 @@ where
         Ok(config) => config,
         Err(err) => return startup_failed(err),
     };
-    if let Some(code) = print_budget(&config) {
-        return code;
+    match print_budget(&config) {
+        Ok(None) => {}
+        Ok(Some(code)) => return code,
+        Err(err) => return startup_failed(err),
     }
     let runtime = match runtime(&config) {
         Ok(runtime) => runtime,

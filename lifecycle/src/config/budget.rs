@@ -32,9 +32,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use crate::config::{parse_bool, Config, ConfigError};
+use crate::hooks::Hook;
 use crate::log::{to_stderr, whole_ms};
-use crate::sequence::Sequence;
-use crate::startup::startup_failed;
 use crate::systemd::EXIT_SLACK;
 
 /// The environment variable that makes the binary print its [`Budget`] and exit 0 instead of
@@ -124,15 +123,13 @@ impl Budget {
     /// assert_eq!(budget.worst_case(), Duration::from_secs(30));
     /// ```
     pub fn before_start(config: &Config) -> Self {
-        let sequence = Sequence::new(config.clone());
-        sequence.register_free_hooks();
-        let lc = sequence.handle();
-        for declared in crate::__private::COMPONENT_HOOKS {
-            for hook in declared() {
-                lc.add_hook(hook);
-            }
-        }
-        Self::new(config, lc.hook_budget(), lc.hooks().len())
+        let free = crate::__private::FREE_HOOKS.iter().map(|make| make());
+        let declared = crate::__private::COMPONENT_HOOKS
+            .iter()
+            .flat_map(|list| list());
+        let hooks: Vec<Hook> = free.chain(declared).collect();
+        let hook_budget = crate::hooks::budget(&hooks, config.hook_timeout());
+        Self::new(config, hook_budget, hooks.len())
     }
 
     /// [`Config::grace`].
@@ -327,8 +324,13 @@ impl fmt::Display for Budget {
 }
 
 /// When [`ENV_PRINT_BUDGET`] asks for it, prints the budget of `config` (and the hooks the
-/// attributes declare) to standard output and returns exit code 0; `None` to start as usual. A
-/// value that is not a boolean is a start-up error naming the variable (exit code 78).
+/// attributes declare) to standard output and returns the exit code to end with (0, or 1 when
+/// standard output refuses the text); `None` to start as usual.
+///
+/// # Errors
+///
+/// A value of [`ENV_PRINT_BUDGET`] that is not a boolean, naming the variable (a start-up error:
+/// exit code 78).
 ///
 /// # Examples
 ///
@@ -337,15 +339,14 @@ impl fmt::Display for Budget {
 /// use lifecycle::Config;
 ///
 /// // Not asked for (the variable is unset here): start as usual.
-/// assert!(print_budget(&Config::new()).is_none());
+/// assert_eq!(print_budget(&Config::new()).unwrap(), None);
 /// ```
-pub fn print_budget(config: &Config) -> Option<ExitCode> {
-    match asked() {
-        Ok(false) => None,
-        Ok(true) if print(config) => Some(ExitCode::SUCCESS),
-        Ok(true) => Some(ExitCode::FAILURE),
-        Err(err) => Some(startup_failed(err)),
-    }
+pub fn print_budget(config: &Config) -> Result<Option<ExitCode>, ConfigError> {
+    Ok(match asked()? {
+        false => None,
+        true if print(config) => Some(ExitCode::SUCCESS),
+        true => Some(ExitCode::FAILURE),
+    })
 }
 
 /// For the generated `main`, one step: when [`ENV_PRINT_BUDGET`] asks for it, prints the budget

@@ -6,8 +6,10 @@ use std::time::Duration;
 
 use crate::signal::Signal;
 
-pub use crate::budget::{print_budget, Budget, ENV_PRINT_BUDGET};
+pub(crate) mod budget;
+
 pub use crate::signal::{SignalError, UnknownSignal};
+pub use budget::{print_budget, Budget, ENV_PRINT_BUDGET};
 
 /// The environment variable that overrides [`Config::grace`].
 ///
