@@ -82,11 +82,7 @@ const _: () = {
     #[::lifecycle::__private::distributed_slice(::lifecycle::__private::COMPONENT_HOOKS)]
     #[linkme(crate = ::lifecycle::__private::linkme)]
     static HOOKS: fn() -> ::lifecycle::__private::Hooks = || ::lifecycle::__private::Hooks::from([
-        ::lifecycle::__private::Hook::on_shutdown_blocking(
-                ::core::concat!(::core::module_path!(), "::RunLock::release"),
-                || {},
-            )
-            .with_order(100i32),
+        ::lifecycle::__private::Hook::on_shutdown_blocking("", || {}).with_order(100i32),
     ]);
 };
 
@@ -137,10 +133,7 @@ const _: () = {
     #[::lifecycle::__private::distributed_slice(::lifecycle::__private::COMPONENT_HOOKS)]
     #[linkme(crate = ::lifecycle::__private::linkme)]
     static HOOKS: fn() -> ::lifecycle::__private::Hooks = || ::lifecycle::__private::Hooks::from([
-        ::lifecycle::__private::Hook::persist_blocking(
-                ::core::concat!(::core::module_path!(), "::Export::save"),
-                || {},
-            )
+        ::lifecycle::__private::Hook::persist_blocking("", || {})
             .with_timeout(::core::time::Duration::from_millis(10000u64)),
     ]);
 };

@@ -150,15 +150,7 @@ const _: () = {
     #[::lifecycle::__private::distributed_slice(::lifecycle::__private::COMPONENT_HOOKS)]
     #[linkme(crate = ::lifecycle::__private::linkme)]
     static HOOKS: fn() -> ::lifecycle::__private::Hooks = || ::lifecycle::__private::Hooks::from([
-        ::lifecycle::__private::Hook::on_start(
-                ::core::concat!(::core::module_path!(), "::Pool::connect"),
-                || async {},
-            )
-            .with_timeout(::core::time::Duration::from_millis(10000u64)),
-        ::lifecycle::__private::Hook::on_shutdown(
-                ::core::concat!(::core::module_path!(), "::Pool::close"),
-                || async {},
-            )
+        ::lifecycle::__private::Hook::on_shutdown_blocking("", || {})
             .with_order(100i32)
             .with_timeout(::core::time::Duration::from_millis(2000u64)),
     ]);
@@ -246,12 +238,8 @@ const _: () = {
     #[::lifecycle::__private::distributed_slice(::lifecycle::__private::COMPONENT_HOOKS)]
     #[linkme(crate = ::lifecycle::__private::linkme)]
     static HOOKS: fn() -> ::lifecycle::__private::Hooks = || ::lifecycle::__private::Hooks::from([
-        ::lifecycle::__private::Hook::persist_blocking(
-                ::core::concat!(::core::module_path!(), "::Counter::save"),
-                || {},
-            )
-            .with_timeout(::core::time::Duration::from_millis(2000u64))
-            .with_every(::core::time::Duration::from_millis(5000u64)),
+        ::lifecycle::__private::Hook::persist_blocking("", || {})
+            .with_timeout(::core::time::Duration::from_millis(2000u64)),
     ]);
 };
 

@@ -234,22 +234,7 @@ const _: () = {
     #[::lifecycle::__private::distributed_slice(::lifecycle::__private::COMPONENT_HOOKS)]
     #[linkme(crate = ::lifecycle::__private::linkme)]
     static HOOKS: fn() -> ::lifecycle::__private::Hooks = || ::lifecycle::__private::Hooks::from([
-        ::lifecycle::__private::Hook::on_start_blocking(
-                ::core::concat!(::core::module_path!(), "::Db::open"),
-                || {},
-            )
-            .with_order(0i32)
-            .with_timeout(::core::time::Duration::from_millis(10000u64)),
-        ::lifecycle::__private::Hook::on_start_blocking(
-                ::core::concat!(::core::module_path!(), "::Db::migrate"),
-                || {},
-            )
-            .with_order(1i32)
-            .with_timeout(::core::time::Duration::from_millis(60000u64)),
-        ::lifecycle::__private::Hook::on_shutdown_blocking(
-                ::core::concat!(::core::module_path!(), "::Db::close"),
-                || {},
-            )
+        ::lifecycle::__private::Hook::on_shutdown_blocking("", || {})
             .with_order(100i32)
             .with_timeout(::core::time::Duration::from_millis(5000u64)),
     ]);

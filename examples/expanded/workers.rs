@@ -149,10 +149,7 @@ const _: () = {
     #[::lifecycle::__private::distributed_slice(::lifecycle::__private::COMPONENT_HOOKS)]
     #[linkme(crate = ::lifecycle::__private::linkme)]
     static HOOKS: fn() -> ::lifecycle::__private::Hooks = || ::lifecycle::__private::Hooks::from([
-        ::lifecycle::__private::Hook::persist_blocking(
-                ::core::concat!(::core::module_path!(), "::Queue::save"),
-                || {},
-            )
+        ::lifecycle::__private::Hook::persist_blocking("", || {})
             .with_timeout(::core::time::Duration::from_millis(2000u64)),
     ]);
 };

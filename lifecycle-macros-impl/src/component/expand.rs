@@ -5,8 +5,8 @@ use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
 use syn::ItemImpl;
 
-use crate::hook::expand::hook_value;
-use crate::hook::HookFn;
+use crate::hook::expand::{declared_value, hook_value};
+use crate::hook::{HookFn, HookKind};
 
 /// `impl Component for Db { fn hooks(self: Arc<Self>) -> Vec<Hook> { Vec::from([...]) } }`.
 ///
@@ -53,22 +53,19 @@ pub(crate) fn component_impl(item: &ItemImpl, hooks: &[HookFn], runs: TokenStrea
     }
 }
 
-/// Declares the component's hooks in `COMPONENT_HOOKS`, for the budget a binary prints before it
-/// starts (`LIFECYCLE_PRINT_BUDGET=1`): the same kinds, orders and timeouts, with bodies that do
-/// nothing. Never run; never registered with a lifecycle. A generic impl declares nothing: its
-/// types are not known until it is used.
+/// Declares the component's shutdown and persist hooks in `COMPONENT_HOOKS`, for the budget a
+/// binary prints before it starts (`LIFECYCLE_PRINT_BUDGET=1`): what the budget reads of them
+/// (kind, order, timeout), with bodies that do nothing and no name. Never run; never registered
+/// with a lifecycle. A generic impl declares nothing: its types are not known until it is used.
 pub(crate) fn declaration(item: &ItemImpl, hooks: &[HookFn]) -> Option<TokenStream> {
+    let hooks: Vec<&HookFn> = hooks
+        .iter()
+        .filter(|hook| matches!(hook.kind, HookKind::Shutdown | HookKind::Persist))
+        .collect();
     if !item.generics.params.is_empty() || hooks.is_empty() {
         return None;
     }
-    let values = hooks.iter().map(|hook| {
-        let nothing = if hook.is_async {
-            quote!(|| async {})
-        } else {
-            quote!(|| {})
-        };
-        hook_value(hook, nothing)
-    });
+    let values = hooks.iter().map(|hook| declared_value(hook));
     // The static's closure holds the list: an array when every hook is always compiled, else
     // one `push` a hook (see `component_impl`).
     let list = if hooks.iter().all(|hook| hook.cfgs.is_empty()) {

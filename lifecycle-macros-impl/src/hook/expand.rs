@@ -29,14 +29,7 @@ pub(crate) fn hook_value(hook: &HookFn, callable: TokenStream) -> TokenStream {
             quote!(::core::concat!(::core::module_path!(), #suffix))
         }
     };
-    let order = hook
-        .args
-        .order
-        .map(|(order, _)| quote!(.with_order(#order)));
-    let timeout = hook.args.timeout.map(|(timeout, _)| {
-        let timeout = duration::to_tokens(timeout);
-        quote!(.with_timeout(#timeout))
-    });
+    let (order, timeout) = order_and_timeout(hook);
     let every = hook.args.every.map(|(every, _)| {
         let every = duration::to_tokens(every);
         quote!(.with_every(#every))
@@ -46,6 +39,31 @@ pub(crate) fn hook_value(hook: &HookFn, callable: TokenStream) -> TokenStream {
     quote_spanned! {hook.span=>
         ::lifecycle::__private::Hook::#constructor(#name, #callable) #order #timeout #every
     }
+}
+
+/// A shutdown or persist hook as the budget reads it before start-up: its kind, order and
+/// timeout, an empty name and a body that does nothing.
+pub(crate) fn declared_value(hook: &HookFn) -> TokenStream {
+    let constructor = match hook.kind {
+        HookKind::Persist => "persist_blocking",
+        _ => "on_shutdown_blocking",
+    };
+    let constructor = Ident::new(constructor, hook.span);
+    let (order, timeout) = order_and_timeout(hook);
+    quote!(::lifecycle::__private::Hook::#constructor("", || {}) #order #timeout)
+}
+
+/// `.with_order(..)` and `.with_timeout(..)`, each only when the user gave it.
+fn order_and_timeout(hook: &HookFn) -> (Option<TokenStream>, Option<TokenStream>) {
+    let order = hook
+        .args
+        .order
+        .map(|(order, _)| quote!(.with_order(#order)));
+    let timeout = hook.args.timeout.map(|(timeout, _)| {
+        let timeout = duration::to_tokens(timeout);
+        quote!(.with_timeout(#timeout))
+    });
+    (order, timeout)
 }
 
 /// Registers a free hook function in `FREE_HOOKS`, which `Lifecycle::register_free_hooks` reads

@@ -32,7 +32,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use crate::config::{parse_bool, Config, ConfigError};
-use crate::hooks::Hook;
+use crate::hooks::{Hook, HookKind};
 use crate::log::{to_stderr, whole_ms};
 use crate::systemd::EXIT_SLACK;
 
@@ -127,7 +127,10 @@ impl Budget {
         let declared = crate::__private::COMPONENT_HOOKS
             .iter()
             .flat_map(|list| list());
-        let hooks: Vec<Hook> = free.chain(declared).collect();
+        let hooks: Vec<Hook> = free
+            .chain(declared)
+            .filter(|hook| matches!(hook.kind(), HookKind::Persist | HookKind::Shutdown))
+            .collect();
         let hook_budget = crate::hooks::budget(&hooks, config.hook_timeout());
         Self::new(config, hook_budget, hooks.len())
     }
@@ -180,7 +183,8 @@ impl Budget {
         self.hook_budget
     }
 
-    /// How many hooks the hook budget counts.
+    /// How many hooks the hook budget counts (the persist and shutdown hooks: start and reload
+    /// hooks are not part of a shutdown).
     ///
     /// # Examples
     ///
