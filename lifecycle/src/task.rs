@@ -393,6 +393,7 @@ where
 
 /// Something the drain waits for that is not a task of the list: a serve loop's connection, which
 /// lives in its own task or, once upgraded, in the app's hands. Counts as running until dropped.
+#[cfg_attr(not(feature = "http"), allow(dead_code))]
 pub(crate) struct RunningGuard(Arc<Count>);
 
 impl Drop for RunningGuard {

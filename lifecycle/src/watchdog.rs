@@ -90,9 +90,17 @@ pub(crate) struct Watch {
     final_code: AtomicI32,
     /// systemd's notification socket, once start-up found one in `NOTIFY_SOCKET`.
     systemd: OnceLock<Notifier>,
-    /// Set with `STOPPING=1`: no `WATCHDOG=1` may follow it (held only around a send that
-    /// never waits).
-    systemd_stopping: Mutex<bool>,
+    /// Where systemd's view of the service is: `WATCHDOG=1` goes only between `READY=1` and
+    /// `STOPPING=1` (held only around a send that never waits).
+    systemd_running: Mutex<Running>,
+}
+
+/// Whether systemd was told the service is running.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Running {
+    NotYet,
+    Yes,
+    No,
 }
 
 impl Watch {
@@ -103,7 +111,7 @@ impl Watch {
             phase: AtomicU8::new(Phase::Running as u8),
             final_code: AtomicI32::new(-1),
             systemd: OnceLock::new(),
-            systemd_stopping: Mutex::new(false),
+            systemd_running: Mutex::new(Running::NotYet),
         }
     }
 
@@ -150,6 +158,10 @@ impl Watch {
 
     /// Readiness became Ready.
     pub(crate) fn ready(&self) {
+        let mut running = lock(&self.systemd_running);
+        if *running == Running::NotYet {
+            *running = Running::Yes;
+        }
         self.tell_systemd(&["READY=1", &status_line(Phase::Running.status())], false);
     }
 
@@ -157,16 +169,17 @@ impl Watch {
     pub(crate) fn stopping(&self, why: &dyn std::fmt::Display) {
         if self.systemd.get().is_some() {
             let status = status_line(&format!("stopping: {why}"));
-            let mut stopping = lock(&self.systemd_stopping);
-            *stopping = true;
+            let mut running = lock(&self.systemd_running);
+            *running = Running::No;
             self.tell_systemd(&["STOPPING=1", &status], true);
         }
     }
 
-    /// Keeps systemd's watchdog fed while running: `WATCHDOG=1`, never after `STOPPING=1`.
+    /// Keeps systemd's watchdog fed while running: `WATCHDOG=1`, never before `READY=1` nor
+    /// after `STOPPING=1` (the lock orders a ping with both).
     pub(crate) fn alive(&self) {
-        let stopping = lock(&self.systemd_stopping);
-        if !*stopping {
+        let running = lock(&self.systemd_running);
+        if *running == Running::Yes {
             self.tell_systemd(&["WATCHDOG=1"], false);
         }
     }
