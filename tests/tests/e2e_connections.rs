@@ -141,7 +141,7 @@ fn two_thousand_slow_requests_in_flight_at_sigterm_are_all_answered_and_none_is_
     let (server, address) = start(SERVER, &[("LIFECYCLE_GRACE", "60s")]);
     let runtime = runtime();
     let requests: Vec<_> = (0..REQUESTS)
-        .map(|_| runtime.spawn(get_alone(address, "/slow?ms=4000".to_owned())))
+        .map(|_| runtime.spawn(get_alone(address, "/after_trigger?ms=1000".to_owned())))
         .collect();
     poll_until("all requests in flight", || {
         (stats(address).1 == REQUESTS + 1).then_some(())

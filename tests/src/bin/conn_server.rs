@@ -21,6 +21,19 @@ async fn slow(Query(params): Query<HashMap<String, String>>) -> &'static str {
     "done"
 }
 
+/// `GET /after_trigger?ms=N`: answers `done` N ms after the shutdown was triggered, so however
+/// long the client takes to open all its connections, every request is still in flight at the
+/// signal (the cancel does not hurry it).
+async fn after_trigger(
+    State(lc): State<Lifecycle>,
+    Query(params): Query<HashMap<String, String>>,
+) -> &'static str {
+    let ms = params.get("ms").and_then(|ms| ms.parse().ok()).unwrap_or(0);
+    lc.triggered().await;
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+    "done"
+}
+
 /// `GET /stuck`: never answers; only the grace deadline ends it.
 async fn stuck() -> &'static str {
     std::future::pending().await
@@ -49,6 +62,7 @@ async fn main(lc: Lifecycle) -> io::Result<()> {
         .map_or(Duration::from_secs(5), Duration::from_millis);
     let router = Router::new()
         .route("/slow", get(slow))
+        .route("/after_trigger", get(after_trigger))
         .route("/stuck", get(stuck))
         .route("/ws", get(ws_ignoring_the_cancel))
         .route("/stats", get(stats))
