@@ -31,13 +31,13 @@ impl Component for Db {
                 let db = Arc::clone(&save);
                 async move { db.save().await }
             })
-            .timeout(Duration::from_secs(2)),
+            .with_timeout(Duration::from_secs(2)),
             Hook::on_shutdown("Db::close", move || {
                 let db = Arc::clone(&close);
                 async move { db.close().await }
             })
-            .order(100)
-            .timeout(Duration::from_secs(5)),
+            .with_order(100)
+            .with_timeout(Duration::from_secs(5)),
         ]
     }
 }
@@ -47,9 +47,9 @@ async fn flush_metrics() {
 }
 
 fn main() -> ExitCode {
-    let config = Config::new().grace(Duration::from_secs(10)).drain_delay(Duration::from_secs(1));
+    let config = Config::new().with_grace(Duration::from_secs(10)).with_drain_delay(Duration::from_secs(1));
     lifecycle::run(config, |lc| async move {
-        lc.add_hook(Hook::on_shutdown("flush_metrics", flush_metrics).order(10));
+        lc.add_hook(Hook::on_shutdown("flush_metrics", flush_metrics).with_order(10));
         let db = Arc::new(Db { queries: AtomicU64::new(0) });
         lc.manage(db.clone());
         let token = lc.token();
