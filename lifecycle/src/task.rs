@@ -269,6 +269,16 @@ pub(crate) struct StageSinks {
     critical: Arc<TaskSink>,
 }
 
+impl StageSinks {
+    fn sink(&self, critical: bool) -> &Arc<TaskSink> {
+        if critical {
+            &self.critical
+        } else {
+            &self.sink
+        }
+    }
+}
+
 /// What a task carries besides its future: its sink, which counts it as running until the
 /// recorder is dropped. One pointer: every byte here is in every task's allocation, and Tokio
 /// sizes those in 128-byte steps (8 bytes more moved the benchmark's task into the next step and
@@ -406,10 +416,8 @@ impl Drop for RunningGuard {
 /// aborts from, and where failures go.
 pub(crate) struct Tasks {
     shared: Arc<Shared>,
-    /// The unstaged tasks' count.
-    count: Arc<Count>,
-    sink: Arc<TaskSink>,
-    critical: Arc<TaskSink>,
+    /// The sinks (and the count) of the unstaged tasks.
+    unstaged: StageSinks,
     /// Set when the drain is over: tasks spawned after it are late (nothing waits for them).
     pub(crate) drained: AtomicBool,
 }
@@ -421,15 +429,8 @@ impl Tasks {
             failures: Mutex::new(Failures::default()),
             triggers,
         });
-        let StageSinks {
-            count,
-            sink,
-            critical,
-        } = sinks(&shared);
         Self {
-            sink,
-            critical,
-            count,
+            unstaged: sinks(&shared),
             shared,
             drained: AtomicBool::new(false),
         }
@@ -442,15 +443,7 @@ impl Tasks {
 
     /// What the drain waits on: closed at the drain, done once no tracked task is running.
     pub(crate) fn count(&self) -> &Count {
-        &self.count
-    }
-
-    fn sink(&self, critical: bool) -> &Arc<TaskSink> {
-        if critical {
-            &self.critical
-        } else {
-            &self.sink
-        }
+        &self.unstaged.count
     }
 
     /// Lists a task just spawned, and records its failure if it failed before that.
@@ -482,10 +475,7 @@ impl Tasks {
         F::Output: Outcome,
         <F::Output as Outcome>::Joined: Send + 'static,
     {
-        let recorder = Recorder::new(self.sink(critical));
-        let handle = spawn_named_on_runtime(&name, Tracked { future, recorder });
-        self.remember(handle.abort_handle(), name, TaskKind::Async, false);
-        handle
+        self.spawn_in(&self.unstaged, false, name, critical, future)
     }
 
     /// Spawns `future` as a tracked task of a stop stage (counted by the stage's sinks);
@@ -504,12 +494,7 @@ impl Tasks {
         F::Output: Outcome,
         <F::Output as Outcome>::Joined: Send + 'static,
     {
-        let sink = if critical {
-            &stage.critical
-        } else {
-            &stage.sink
-        };
-        let recorder = Recorder::new(sink);
+        let recorder = Recorder::new(stage.sink(critical));
         let handle = spawn_named_on_runtime(&name, Tracked { future, recorder });
         self.remember(handle.abort_handle(), name, TaskKind::Async, late);
         handle
@@ -529,8 +514,8 @@ impl Tasks {
     /// Counts as one running task until dropped: the drain waits for it.
     #[cfg(feature = "http")]
     pub(crate) fn running_guard(&self) -> RunningGuard {
-        self.count.add();
-        RunningGuard(Arc::clone(&self.count))
+        self.unstaged.count.add();
+        RunningGuard(Arc::clone(&self.unstaged.count))
     }
 
     /// Runs `f` on the blocking pool as a tracked task.
@@ -542,7 +527,7 @@ impl Tasks {
         R::Joined: Send + 'static,
     {
         // Counts the task until the closure has returned and its failure is recorded.
-        let recorder = Recorder::new(self.sink(false));
+        let recorder = Recorder::new(self.unstaged.sink(false));
         let run = move || recorder.finish(panic::catch_unwind(AssertUnwindSafe(f)));
         #[cfg(all(tokio_unstable, feature = "console"))]
         let handle = {
@@ -614,7 +599,7 @@ mod tests {
             tasks
                 .shared
                 .live
-                .name_or_park(handle.id(), &failure, &tasks.sink),
+                .name_or_park(handle.id(), &failure, &tasks.unstaged.sink),
             None
         );
         assert_eq!(tasks.failures().0.len(), 0);
