@@ -106,6 +106,36 @@ fn spawn_one(
             push(list16, handle.abort_handle(), Location::caller());
             handle
         }
+        "arc+lock+list16" => {
+            let guard = SLOT.lock().unwrap().clone();
+            let handle = tokio::spawn(async move {
+                std::hint::black_box(i);
+                drop(guard);
+            });
+            push(list16, handle.abort_handle(), Location::caller());
+            handle
+        }
+        "arc" => {
+            let guard = set.clone();
+            tokio::spawn(async move {
+                std::hint::black_box(i);
+                drop(guard);
+            })
+        }
+        "tracker+ids" => {
+            let handle = tracker.spawn(trivial);
+            let mut ids = IDS.lock().unwrap();
+            ids.push(handle.id());
+            if ids.len() > 64 { ids.clear(); }
+            handle
+        }
+        "tracker+list16+drop" => {
+            let handle = tracker.spawn(trivial);
+            let abort = handle.abort_handle();
+            push(list16, abort.clone(), Location::caller());
+            drop(abort);
+            handle
+        }
         "tracker+pad40+list40" => {
             let pad = [0u64; 5];
             let handle = tracker.spawn(async move {
@@ -118,6 +148,9 @@ fn spawn_one(
         other => panic!("unknown variant `{other}`"),
     }
 }
+
+static SLOT: std::sync::Mutex<Option<Arc<()>>> = std::sync::Mutex::new(None);
+static IDS: std::sync::Mutex<Vec<tokio::task::Id>> = std::sync::Mutex::new(Vec::new());
 
 async fn run(variant: &str) -> Duration {
     let started = Instant::now();
@@ -138,6 +171,7 @@ async fn run(variant: &str) -> Duration {
     }
     let tracker = TaskTracker::new();
     let set = Arc::new(());
+    *SLOT.lock().unwrap() = Some(Arc::clone(&set));
     let list40 = List::new();
     let list16 = List::new();
     let handles: Vec<_> = (0..TASKS)
@@ -178,6 +212,10 @@ fn main() {
         "tracker+list16",
         "arc+list16",
         "tracker+pad40+list40",
+        "arc",
+        "arc+lock+list16",
+        "tracker+ids",
+        "tracker+list16+drop",
         "lifecycle",
     ];
     let only = std::env::var("ONLY").unwrap_or_default();

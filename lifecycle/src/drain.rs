@@ -97,9 +97,9 @@ where
         };
         last = Some(stage);
         work.token.cancel();
-        work.tasks.count.close();
+        work.tasks.close();
         let stage_started = Instant::now();
-        all_done = tokio::time::timeout(left(), work.tasks.count.wait())
+        all_done = tokio::time::timeout(left(), work.tasks.wait())
             .await
             .is_ok();
         work.drained.store(true, Ordering::SeqCst);
@@ -170,7 +170,7 @@ async fn settle(inner: &Inner, cuts: Vec<Cut>) -> Vec<AbortedTask> {
     let all = async {
         inner.tasks.count().wait().await;
         for stage in &stages {
-            stage.tasks.count.wait().await;
+            stage.tasks.wait().await;
         }
     };
     let _ = tokio::time::timeout(ABORT_SETTLE, all).await;

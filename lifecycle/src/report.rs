@@ -6,7 +6,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use crate::failure::Failure;
-use crate::log::{no_subscriber, quietly, to_stderr, whole_ms, write_within, Millis};
+use crate::log::{
+    no_subscriber, quietly, to_stderr, to_stderr_at_once, whole_ms, write_within, Millis,
+};
 use crate::signal::Signal;
 
 /// Exit code of a clean shutdown. The example here covers every `EXIT_*` code; see
@@ -514,10 +516,14 @@ impl ShutdownReport {
     /// # }
     /// ```
     ///
-    /// The summary is written by a helper thread that gets a second to do it: a subscriber
-    /// writing to a full pipe or a closed standard error can delay the exit by that much, never
-    /// block it or make it fail.
+    /// A summary for standard error is written at once when standard error takes it without
+    /// blocking (a file, `/dev/null`, a pipe with room). Otherwise it is written by a helper
+    /// thread that gets a second to do it: a subscriber writing to a full pipe or a closed
+    /// standard error can delay the exit by that much, never block it or make it fail.
     pub fn log(&self) {
+        if no_subscriber() && to_stderr_at_once(&self.to_string()) {
+            return;
+        }
         let report = self.clone();
         if !write_within("lifecycle-report", REPORT_WRITE, move || report.emit()) {
             self.emit();

@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::lock::lock;
 use crate::stage::Stage;
-use crate::task::StageSinks;
+use crate::task::Count;
 
 /// The stages one lifecycle has handed out tokens or spawned tasks for.
 #[derive(Default)]
@@ -28,27 +28,27 @@ struct StagesState {
 /// One stage's token and task count.
 pub(crate) struct StageWork {
     pub(crate) token: CancellationToken,
-    pub(crate) tasks: StageSinks,
+    pub(crate) tasks: Count,
     /// Set once the drain stopped waiting for this stage: a task spawned into it after that is
     /// late (nothing waits for it).
     pub(crate) drained: AtomicBool,
 }
 
 impl Stages {
-    /// The stage's work, created on first use with `sinks` (cancelled at once if its turn has
+    /// The stage's work, created on first use with `count` (cancelled at once if its turn has
     /// passed).
-    pub(crate) fn get(&self, stage: Stage, sinks: impl FnOnce() -> StageSinks) -> Arc<StageWork> {
+    pub(crate) fn get(&self, stage: Stage, count: impl FnOnce() -> Count) -> Arc<StageWork> {
         let mut state = lock(&self.state);
         let passed = state.passed.is_some_and(|passed| stage <= passed);
         let work = state.stages.entry(stage).or_insert_with(|| {
             let work = StageWork {
                 token: CancellationToken::new(),
-                tasks: sinks(),
+                tasks: count(),
                 drained: AtomicBool::new(passed),
             };
             if passed {
                 work.token.cancel();
-                work.tasks.count.close();
+                work.tasks.close();
             }
             Arc::new(work)
         });
@@ -91,7 +91,7 @@ impl Stages {
         let mut last = after;
         while let Some((stage, work)) = self.next(last) {
             work.token.cancel();
-            work.tasks.count.close();
+            work.tasks.close();
             work.drained.store(true, Ordering::SeqCst);
             rest.push(stage);
             last = Some(stage);

@@ -125,7 +125,7 @@ impl Lifecycle {
     /// The stage's token and count, made on first use.
     fn stage(&self, stage: Stage) -> Arc<StageWork> {
         let tasks = &self.inner.tasks;
-        self.inner.stages.get(stage, || tasks.stage_sinks())
+        self.inner.stages.get(stage, || tasks.stage_count())
     }
 }
 

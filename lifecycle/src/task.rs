@@ -11,8 +11,8 @@ use std::fmt;
 use std::future::Future;
 use std::panic::{self, AssertUnwindSafe, Location};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll};
 
 use tokio::sync::Notify;
@@ -202,40 +202,75 @@ struct Shared {
 }
 
 /// A count of running tasks that can be closed and waited on until it reaches zero (what
-/// `tokio_util`'s `TaskTracker` does, folded into the sink so a task carries one pointer, not two).
-#[derive(Default)]
+/// `tokio_util`'s `TaskTracker` does). The count is the reference count of the sink each task
+/// holds: a task costs one atomic when spawned and one when it ends, as a bare `Arc` does, where
+/// a `TaskTracker` takes two (`bench/examples/spawn_ablate.rs`: one `Arc` per task 1.01x
+/// `tokio::spawn`, a `TaskTracker` 1.11x). Until closed the count holds its sinks itself; from
+/// then on the last task to end drops its sink, and the sink's drop wakes the waiter.
 pub(crate) struct Count {
-    /// Twice the running tasks, plus one once closed.
-    state: AtomicUsize,
-    zero: Notify,
+    slot: Mutex<Slot>,
+    zero: Arc<Notify>,
+    shared: Arc<Shared>,
 }
 
-const CLOSED: usize = 1;
-const ONE_TASK: usize = 2;
+struct Slot {
+    /// The sinks (`[plain, critical]`), held until the count is closed.
+    open: Option<[Arc<TaskSink>; 2]>,
+    /// The sinks the running tasks hold. Once closed, a sink no task holds is gone, and a task
+    /// spawned after that gets a new one (still counted: `wait` waits for it too).
+    live: [Weak<TaskSink>; 2],
+    closed: bool,
+}
 
 impl Count {
-    fn add(&self) {
-        self.state.fetch_add(ONE_TASK, Ordering::Relaxed);
-    }
-
-    fn done(&self) {
-        // Release: what the task did happens before the waiter sees the count at zero.
-        let before = self.state.fetch_sub(ONE_TASK, Ordering::Release);
-        if before == ONE_TASK | CLOSED {
-            self.zero.notify_waiters();
+    fn new(shared: &Arc<Shared>) -> Self {
+        let zero = Arc::new(Notify::new());
+        let sinks = [false, true].map(|critical| TaskSink::new(critical, shared, &zero));
+        Count {
+            slot: Mutex::new(Slot {
+                live: [Arc::downgrade(&sinks[0]), Arc::downgrade(&sinks[1])],
+                open: Some(sinks),
+                closed: false,
+            }),
+            zero,
+            shared: Arc::clone(shared),
         }
     }
 
+    /// A sink for one more task: the task counts as running until it drops it.
+    fn sink(&self, critical: bool) -> Arc<TaskSink> {
+        let i = usize::from(critical);
+        let mut slot = lock(&self.slot);
+        if let Some(open) = &slot.open {
+            return Arc::clone(&open[i]);
+        }
+        if let Some(sink) = slot.live[i].upgrade() {
+            return sink;
+        }
+        let sink = TaskSink::new(critical, &self.shared, &self.zero);
+        slot.live[i] = Arc::downgrade(&sink);
+        sink
+    }
+
+    /// Closed, with no task running.
     fn is_done(&self) -> bool {
-        self.state.load(Ordering::Acquire) == CLOSED
+        let slot = lock(&self.slot);
+        let done = slot.closed && slot.live.iter().all(|sink| sink.strong_count() == 0);
+        // The tasks' last `Arc` drops were releases: what they did happens before the caller
+        // goes on.
+        std::sync::atomic::fence(Ordering::Acquire);
+        done
     }
 
     /// From now on, reaching zero wakes [`Count::wait`].
     pub(crate) fn close(&self) {
-        let before = self.state.fetch_or(CLOSED, Ordering::AcqRel);
-        if before == 0 {
-            self.zero.notify_waiters();
-        }
+        let open = {
+            let mut slot = lock(&self.slot);
+            slot.closed = true;
+            slot.open.take()
+        };
+        // Dropped outside the lock: with no task running, this is what wakes the waiter.
+        drop(open);
     }
 
     /// Closed, with no task running.
@@ -252,55 +287,31 @@ impl Count {
     }
 }
 
-/// Where a task reports its end and its failure. A lifecycle has two, one for critical tasks:
-/// whether a task is critical is then known from where it reports, at no cost in the task.
+/// Where a task reports its failure, and what counts it (see [`Count`]). Each count has two,
+/// one for critical tasks: whether a task is critical is then known from where it reports, at
+/// no cost in the task.
 pub(crate) struct TaskSink {
     critical: bool,
-    /// What counts the task: the lifecycle's unstaged work, or its stop stage.
-    count: Arc<Count>,
     shared: Arc<Shared>,
+    /// Its count's waiter, woken when the last task holding this sink ends.
+    zero: Arc<Notify>,
 }
 
-/// The sinks of one stop stage: its tasks are counted apart, so the drain can wait for one
-/// stage at a time.
-pub(crate) struct StageSinks {
-    pub(crate) count: Arc<Count>,
-    sink: Arc<TaskSink>,
-    critical: Arc<TaskSink>,
-}
-
-impl StageSinks {
-    fn sink(&self, critical: bool) -> &Arc<TaskSink> {
-        if critical {
-            &self.critical
-        } else {
-            &self.sink
-        }
+impl Drop for TaskSink {
+    fn drop(&mut self) {
+        self.zero.notify_waiters();
     }
 }
 
-/// What a task carries besides its future: its sink, which counts it as running until the
-/// recorder is dropped. One pointer: every byte here is in every task's allocation, and Tokio
-/// sizes those in 128-byte steps (8 bytes more moved the benchmark's task into the next step and
-/// cost a fifth of a spawn).
+/// What a task carries besides its future: its sink, which counts it as running until dropped.
+/// One pointer: every byte here is in every task's allocation, and Tokio sizes those in 128-byte
+/// steps (8 bytes more moved the benchmark's task into the next step and cost a fifth of a
+/// spawn).
 struct Recorder {
     sink: Arc<TaskSink>,
 }
 
-impl Drop for Recorder {
-    fn drop(&mut self) {
-        self.sink.count.done();
-    }
-}
-
 impl Recorder {
-    fn new(sink: &Arc<TaskSink>) -> Self {
-        sink.count.add();
-        Recorder {
-            sink: Arc::clone(sink),
-        }
-    }
-
     /// How a task ended, async or blocking: its value (an `Err` recorded) for the `JoinHandle`,
     /// or its panic, recorded and raised again so the `JoinHandle` still sees it.
     fn finish<R: Outcome>(&self, ended: std::thread::Result<R>) -> R::Joined {
@@ -334,6 +345,14 @@ impl Recorder {
 }
 
 impl TaskSink {
+    fn new(critical: bool, shared: &Arc<Shared>, zero: &Arc<Notify>) -> Arc<Self> {
+        Arc::new(TaskSink {
+            critical,
+            shared: Arc::clone(shared),
+            zero: Arc::clone(zero),
+        })
+    }
+
     fn record(&self, task: String, failure: Failure) {
         let critical = self.critical;
         lock(&self.shared.failures).record(task.clone(), critical, failure.clone());
@@ -404,20 +423,16 @@ where
 /// Something the drain waits for that is not a task of the list: a serve loop's connection, which
 /// lives in its own task or, once upgraded, in the app's hands. Counts as running until dropped.
 #[cfg_attr(not(feature = "http"), allow(dead_code))]
-pub(crate) struct RunningGuard(Arc<Count>);
-
-impl Drop for RunningGuard {
-    fn drop(&mut self) {
-        self.0.done();
-    }
+pub(crate) struct RunningGuard {
+    _sink: Arc<TaskSink>,
 }
 
 /// The tracked tasks of one lifecycle: the count the drain waits on, the list the deadline
 /// aborts from, and where failures go.
 pub(crate) struct Tasks {
     shared: Arc<Shared>,
-    /// The sinks (and the count) of the unstaged tasks.
-    unstaged: StageSinks,
+    /// The count of the unstaged tasks.
+    unstaged: Count,
     /// Set when the drain is over: tasks spawned after it are late (nothing waits for them).
     pub(crate) drained: AtomicBool,
 }
@@ -430,20 +445,20 @@ impl Tasks {
             triggers,
         });
         Self {
-            unstaged: sinks(&shared),
+            unstaged: Count::new(&shared),
             shared,
             drained: AtomicBool::new(false),
         }
     }
 
-    /// Sinks with a count of their own, for one stop stage.
-    pub(crate) fn stage_sinks(&self) -> StageSinks {
-        sinks(&self.shared)
+    /// A count of its own, for one stop stage.
+    pub(crate) fn stage_count(&self) -> Count {
+        Count::new(&self.shared)
     }
 
     /// What the drain waits on: closed at the drain, done once no tracked task is running.
     pub(crate) fn count(&self) -> &Count {
-        &self.unstaged.count
+        &self.unstaged
     }
 
     /// Lists a task just spawned, and records its failure if it failed before that.
@@ -478,12 +493,12 @@ impl Tasks {
         self.spawn_in(&self.unstaged, false, name, critical, future)
     }
 
-    /// Spawns `future` as a tracked task of a stop stage (counted by the stage's sinks);
+    /// Spawns `future` as a tracked task of a stop stage (counted by the stage's count);
     /// `late`: the stage has drained already.
     #[track_caller]
     pub(crate) fn spawn_in<F>(
         &self,
-        stage: &StageSinks,
+        stage: &Count,
         late: bool,
         name: TaskName,
         critical: bool,
@@ -494,7 +509,9 @@ impl Tasks {
         F::Output: Outcome,
         <F::Output as Outcome>::Joined: Send + 'static,
     {
-        let recorder = Recorder::new(stage.sink(critical));
+        let recorder = Recorder {
+            sink: stage.sink(critical),
+        };
         let handle = spawn_named_on_runtime(&name, Tracked { future, recorder });
         self.remember(handle.abort_handle(), name, TaskKind::Async, late);
         handle
@@ -514,8 +531,9 @@ impl Tasks {
     /// Counts as one running task until dropped: the drain waits for it.
     #[cfg(feature = "http")]
     pub(crate) fn running_guard(&self) -> RunningGuard {
-        self.unstaged.count.add();
-        RunningGuard(Arc::clone(&self.unstaged.count))
+        RunningGuard {
+            _sink: self.unstaged.sink(false),
+        }
     }
 
     /// Runs `f` on the blocking pool as a tracked task.
@@ -527,7 +545,9 @@ impl Tasks {
         R::Joined: Send + 'static,
     {
         // Counts the task until the closure has returned and its failure is recorded.
-        let recorder = Recorder::new(self.unstaged.sink(false));
+        let recorder = Recorder {
+            sink: self.unstaged.sink(false),
+        };
         let run = move || recorder.finish(panic::catch_unwind(AssertUnwindSafe(f)));
         #[cfg(all(tokio_unstable, feature = "console"))]
         let handle = {
@@ -559,23 +579,6 @@ impl Tasks {
     }
 }
 
-/// A count and its two sinks (one for critical tasks).
-fn sinks(shared: &Arc<Shared>) -> StageSinks {
-    let count = Arc::new(Count::default());
-    let sink = |critical| {
-        Arc::new(TaskSink {
-            critical,
-            count: Arc::clone(&count),
-            shared: Arc::clone(shared),
-        })
-    };
-    StageSinks {
-        sink: sink(false),
-        critical: sink(true),
-        count,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -599,7 +602,7 @@ mod tests {
             tasks
                 .shared
                 .live
-                .name_or_park(handle.id(), &failure, &tasks.unstaged.sink),
+                .name_or_park(handle.id(), &failure, &tasks.unstaged.sink(false)),
             None
         );
         assert_eq!(tasks.failures().0.len(), 0);
@@ -660,6 +663,18 @@ mod tests {
         tokio::time::timeout(Duration::from_secs(5), wait)
             .await
             .expect("the count reached zero");
+
+        // A task spawned once the count reached zero (its sinks gone) is counted again.
+        let (release, held) = tokio::sync::oneshot::channel::<()>();
+        tasks.spawn(TaskName::Given("later".into()), true, async move {
+            let _ = held.await;
+        });
+        let mut wait = std::pin::pin!(count.wait());
+        assert!(futures_poll_once(wait.as_mut()).await.is_pending());
+        release.send(()).unwrap();
+        tokio::time::timeout(Duration::from_secs(5), wait)
+            .await
+            .expect("the count reached zero again");
     }
 
     async fn futures_poll_once<F: Future + Unpin>(mut future: F) -> Poll<F::Output> {

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 use crate::lock::lock;
-use crate::log::{log_or_stderr, whole_ms, write_within, Millis};
+use crate::log::{log_or_stderr, to_stderr_at_once, whole_ms, write_within, Millis};
 use crate::signal::{Listener, Signal, SignalError};
 use crate::systemd::{extend_line, status_line, Notifier, EXIT_SLACK};
 
@@ -362,10 +362,14 @@ impl Count {
     }
 }
 
-/// Ends the process now with `code`. `message` is written (through `tracing`, or to standard
-/// error) by a helper thread that gets [`LAST_WORDS`] to do it; a blocked write is abandoned.
+/// Ends the process now with `code`. `message` is written to standard error at once when that
+/// cannot block, or else (through `tracing`, or to standard error) by a helper thread that gets
+/// [`LAST_WORDS`] to do it; a blocked write is abandoned.
 /// Nothing is flushed and no destructor runs: a full pipe or a held lock cannot delay the exit.
 pub(crate) fn force_exit(code: u8, message: String) -> ! {
+    if to_stderr_at_once(&message) {
+        exit_now(code)
+    }
     write_within("lifecycle-last-words", LAST_WORDS, move || {
         log_or_stderr(tracing::Level::ERROR, &message);
     });
