@@ -503,6 +503,11 @@ impl Lifecycle {
     /// Registers the hooks of `component` (see [`Component`]) and spawns its long-running parts
     /// (`#[run]` methods; see [`spawn_run`](Lifecycle::spawn_run)).
     ///
+    /// Manage values in `main`'s first lines, before its first waiting `.await`: their start
+    /// hooks then run in the start phase. A value with a start hook managed once the start hooks
+    /// have run is never started, so none of its hooks run (its persist hook would save state
+    /// it never loaded); a warning says so, and the report lists its start hook as not run.
+    ///
     /// # Examples
     ///
     /// ```
@@ -524,11 +529,6 @@ impl Lifecycle {
         let owner = self.inner.next_owner.fetch_add(1, Ordering::Relaxed);
         for mut hook in Arc::clone(&component).hooks() {
             hook.owner = Some(owner);
-            if hook.kind() == HookKind::Start && self.inner.start.is_over() {
-                quietly(|| {
-                    tracing::warn!(hook = %hook.name(), "managed after start-up: this start hook does not run; manage the value in main's first lines");
-                });
-            }
             self.add_hook(hook);
         }
         for run in component.runs() {
@@ -561,11 +561,21 @@ impl Lifecycle {
                 || tracing::warn!(hook = %hook.name(), "`every` is ignored on a shutdown hook"),
             );
         }
-        if self
+        let added = self
             .inner
             .hooks
-            .add(hook.clone(), &self.inner.triggers.readiness)
-        {
+            .add(hook.clone(), &self.inner.triggers.readiness);
+        if added.too_late_to_start {
+            // Its value's persist and shutdown hooks do not run either: persisting state that
+            // was never loaded could overwrite good state.
+            if let Some(owner) = hook.owner {
+                self.inner.start.never_started(owner);
+            }
+            quietly(|| {
+                tracing::warn!(hook = %hook.name(), "added after the start hooks ran: it does not run, nor do the persist and shutdown hooks of its value; manage the value in main's first lines");
+            });
+        }
+        if added.start_periodic {
             self.start_periodic(hook);
         }
     }

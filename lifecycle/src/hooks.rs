@@ -3,10 +3,11 @@
 //! says), each in a stop [`Stage`].
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -599,7 +600,8 @@ pub enum HookOutcome {
     /// how). Counted as a failure: a persist hook that cannot be shown to have written its state
     /// did not.
     Lost(String),
-    /// A start hook that never ran: start-up had stopped before its order came.
+    /// A start hook that never ran: start-up had stopped before its order came, or before the
+    /// hook was registered (its value managed after the start hooks ran).
     NotRun,
     /// A start hook stopped while it ran: a signal or another trigger, or the start-up
     /// timeout, ended start-up.
@@ -743,27 +745,60 @@ fn failed(failure: Option<Failure>) -> Result<(), Failure> {
 /// phase, and which periodic persist hooks to start.
 pub(crate) struct HookRegistry {
     hooks: Mutex<Vec<Hook>>,
+    /// Set (under the `hooks` lock) once the start phase takes no more start hooks: one added
+    /// after that never runs, and [`add`](Self::add) says so.
+    start_closed: AtomicBool,
     default_timeout: Duration,
+}
+
+/// What [`HookRegistry::add`] found.
+pub(crate) struct Added {
+    /// A periodic persist hook to start now: the service is Ready already.
+    pub(crate) start_periodic: bool,
+    /// A start hook added after the start phase stopped taking them: it never runs.
+    pub(crate) too_late_to_start: bool,
 }
 
 impl HookRegistry {
     pub(crate) fn new(default_timeout: Duration) -> Self {
         Self {
             hooks: Mutex::new(Vec::new()),
+            start_closed: AtomicBool::new(false),
             default_timeout,
         }
     }
 
-    /// Registers `hook`. Returns whether it is a periodic persist hook to start now (the service
-    /// is ready already). The state is read under the lock [`on_ready`](Self::on_ready) moves it
-    /// under, so a hook added at the same moment is started exactly once.
-    pub(crate) fn add(&self, hook: Hook, readiness: &Readiness) -> bool {
+    /// Registers `hook`. The state is read under the lock [`on_ready`](Self::on_ready) moves it
+    /// under, so a periodic persist hook added at the same moment is started exactly once; and
+    /// under the lock [`close_start`](Self::close_start) closes the start phase under, so a start
+    /// hook is either run or known never to run.
+    pub(crate) fn add(&self, hook: Hook, readiness: &Readiness) -> Added {
         let mut hooks = lock(&self.hooks);
-        let start_now = hook.kind == HookKind::Persist
-            && hook.every.is_some()
-            && readiness.get() == State::Ready;
+        let added = Added {
+            start_periodic: hook.kind == HookKind::Persist
+                && hook.every.is_some()
+                && readiness.get() == State::Ready,
+            too_late_to_start: hook.kind == HookKind::Start
+                && self.start_closed.load(Ordering::Relaxed),
+        };
         hooks.push(hook);
-        start_now
+        added
+    }
+
+    /// Closes the start phase to new start hooks if every start hook registered has `begun`
+    /// (registry positions); returns whether it did. With `begun` `None`, closes it anyway.
+    pub(crate) fn close_start(&self, begun: Option<&HashSet<usize>>) -> bool {
+        let hooks = lock(&self.hooks);
+        let all_begun = begun.map_or(true, |begun| {
+            hooks
+                .iter()
+                .enumerate()
+                .all(|(at, hook)| hook.kind != HookKind::Start || begun.contains(&at))
+        });
+        if all_begun {
+            self.start_closed.store(true, Ordering::Relaxed);
+        }
+        all_begun
     }
 
     /// Moves readiness to Ready and returns the periodic persist hooks to start; `None` if it

@@ -157,7 +157,12 @@ impl StartGate {
     fn fail(&self, unstarted: HashSet<u64>) {
         let mut state = lock(&self.state);
         state.phase = GatePhase::Failed;
-        state.unstarted = unstarted;
+        state.unstarted.extend(unstarted);
+    }
+
+    /// The value `owner` was managed too late for its start hooks to run: none of its hooks run.
+    pub(crate) fn never_started(&self, owner: u64) {
+        lock(&self.state).unstarted.insert(owner);
     }
 
     /// Wakes whoever waits in [`ended`](Self::ended): after readiness moved, so that a `true`
@@ -165,14 +170,6 @@ impl StartGate {
     fn announce(&self, succeeded: bool) {
         lock(&self.state).ended = Some(succeeded);
         self.ended.notify_waiters();
-    }
-
-    /// Whether start-up has ended (well or not).
-    pub(crate) fn is_over(&self) -> bool {
-        matches!(
-            lock(&self.state).phase,
-            GatePhase::Succeeded | GatePhase::Failed
-        )
     }
 
     fn app_ready(&self) -> bool {
@@ -261,7 +258,11 @@ pub(crate) async fn run_start_hooks(
                 .filter(|(at, hook)| hook.kind == HookKind::Start && !progress.begun.contains(at))
                 .collect();
             let Some(lowest) = waiting.iter().map(|(_, hook)| hook.order).min() else {
-                break;
+                // None waiting: closed to new start hooks, unless one came in since `all()`.
+                if hooks.close_start(Some(&progress.begun)) {
+                    break;
+                }
+                continue;
             };
             // Nothing more starts once the shutdown is under way (nothing to start is fine).
             if let Some(trigger) = triggers.current() {
@@ -317,6 +318,8 @@ pub(crate) fn finish(
         ..
     } = *parts;
     let mut progress = lock(progress);
+    // From here on, a start hook registered never runs (and its value is not started).
+    hooks.close_start(None);
     if let Some(interruption) = interrupted {
         let running = std::mem::take(&mut progress.running);
         for (at, hook, started) in running {
@@ -332,11 +335,10 @@ pub(crate) fn finish(
     }
     let mut runs = std::mem::take(&mut progress.reports);
     let all = hooks.all();
-    if failure.is_some() {
-        for (at, hook) in all.iter().enumerate() {
-            if hook.kind == HookKind::Start && !progress.begun.contains(&at) {
-                runs.push((at, hook.report(HookOutcome::NotRun, Instant::now())));
-            }
+    // After a failure, the start hooks never reached; after a success, any registered too late.
+    for (at, hook) in all.iter().enumerate() {
+        if hook.kind == HookKind::Start && !progress.begun.contains(&at) {
+            runs.push((at, hook.report(HookOutcome::NotRun, Instant::now())));
         }
     }
     let took = began.elapsed();

@@ -416,6 +416,45 @@ async fn a_value_managed_in_mains_first_lines_has_its_start_hooks_run_before_rea
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_value_managed_after_the_start_hooks_ran_gets_none_of_its_hooks() {
+    // Manual readiness: the start hooks are done at 100 ms, the app is ready at 300 ms. A value
+    // managed in between (and one after Ready) is too late for its start hook, so its persist
+    // and shutdown hooks must not run either: it never loaded what it would save.
+    let log = Log::new();
+    let sequence = Sequence::new(config().with_ready_when(ReadyWhen::Manual));
+    let lc = sequence.handle();
+    let parts = log.clone();
+    let handle = lc.clone();
+    let report = sequence
+        .run(async move {
+            handle.manage(part(&parts, "db", 0, 0));
+            sleep(200 * MS).await; // db's start hook is done
+            handle.manage(part(&parts, "cache", 0, 0));
+            handle.set_ready();
+            assert!(handle.started().await);
+            handle.manage(part(&parts, "search", 0, 0));
+        })
+        .await;
+    assert_eq!(
+        log.entries(),
+        ["db start", "db end", "db persist", "db stop"]
+    );
+    let start: Vec<_> = report
+        .start
+        .iter()
+        .map(|hook| (hook.name.as_str(), hook.outcome.to_string()))
+        .collect();
+    assert_eq!(
+        start,
+        [
+            ("db", "ok".into()),
+            ("cache", "not run: start-up had stopped".into())
+        ]
+    );
+    assert_eq!(report.code(), EXIT_OK);
+}
+
+#[tokio::test(start_paused = true)]
 async fn reloads_run_in_order_never_overlap_and_a_failure_keeps_the_service_up() {
     let log = Log::new();
     let sequence = Sequence::new(config());
