@@ -12,6 +12,12 @@
 //! - `tracker+list16`: the same list with 16-byte entries (abort handle and a static location).
 //! - `arc+list16`: tracking by one `Arc` clone per task (one atomic on spawn and one at the end,
 //!   against `TaskTracker`'s two each), with the 16-byte list: the floor of a lifecycle-owned set.
+//! - `arc+lock+list16`: the same, the `Arc` cloned under a mutex first, as `lifecycle`'s `Count`
+//!   hands out its sink (the shape `lifecycle` has now).
+//! - `arc`: one `Arc` clone per task and nothing else: what counting alone costs.
+//! - `tracker+ids`: the tracker, and each task's id pushed to a mutex-guarded list (no abort
+//!   handle): the lock and the push without the cross-core traffic of an `AbortHandle`.
+//! - `tracker+list16+drop`: `tracker+list16` with a second abort handle taken and dropped at once.
 use std::panic::Location;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -107,7 +113,7 @@ fn spawn_one(
             handle
         }
         "arc+lock+list16" => {
-            let guard = SLOT.lock().unwrap().clone();
+            let guard = SLOT.lock().unwrap_or_else(|e| e.into_inner()).clone();
             let handle = tokio::spawn(async move {
                 std::hint::black_box(i);
                 drop(guard);
@@ -124,9 +130,11 @@ fn spawn_one(
         }
         "tracker+ids" => {
             let handle = tracker.spawn(trivial);
-            let mut ids = IDS.lock().unwrap();
+            let mut ids = IDS.lock().unwrap_or_else(|e| e.into_inner());
             ids.push(handle.id());
-            if ids.len() > 64 { ids.clear(); }
+            if ids.len() >= COMPACT_AT {
+                ids.clear();
+            }
             handle
         }
         "tracker+list16+drop" => {
@@ -149,8 +157,10 @@ fn spawn_one(
     }
 }
 
-static SLOT: std::sync::Mutex<Option<Arc<()>>> = std::sync::Mutex::new(None);
-static IDS: std::sync::Mutex<Vec<tokio::task::Id>> = std::sync::Mutex::new(Vec::new());
+/// The `Arc` of `arc+lock+list16`, behind the lock it is cloned under.
+static SLOT: Mutex<Option<Arc<()>>> = Mutex::new(None);
+/// The id list of `tracker+ids`.
+static IDS: Mutex<Vec<tokio::task::Id>> = Mutex::new(Vec::new());
 
 async fn run(variant: &str) -> Duration {
     let started = Instant::now();
@@ -171,7 +181,7 @@ async fn run(variant: &str) -> Duration {
     }
     let tracker = TaskTracker::new();
     let set = Arc::new(());
-    *SLOT.lock().unwrap() = Some(Arc::clone(&set));
+    *SLOT.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::clone(&set));
     let list40 = List::new();
     let list16 = List::new();
     let handles: Vec<_> = (0..TASKS)
