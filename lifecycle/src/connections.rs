@@ -73,6 +73,10 @@ pub struct CutConnection {
     pub requests: Vec<RequestLine>,
     /// Whether it had been upgraded to another protocol (a WebSocket, say).
     pub upgraded: bool,
+    /// Whether it was closed by the end of the drain. An upgraded connection lives in the task
+    /// its app (or framework: axum's `WebSocketUpgrade` spawns its own) gave it, which the
+    /// deadline cannot abort: it stays open until the app drops it or the process exits.
+    pub stopped: bool,
 }
 
 impl fmt::Display for CutConnection {
@@ -87,6 +91,9 @@ impl fmt::Display for CutConnection {
         }
         if self.upgraded {
             f.write_str(" upgraded")?;
+        }
+        if !self.stopped {
+            f.write_str(", left running")?;
         }
         Ok(())
     }
@@ -257,6 +264,7 @@ impl Registry {
                 let in_flight = lock(&slot.requests).clone();
                 CutConnection {
                     peer: slot.peer,
+                    stopped: false,
                     upgraded: upgraded.is_some(),
                     requests: upgraded
                         .into_iter()
@@ -292,6 +300,11 @@ impl Registry {
         let requests_cut = self.requests_cut.load(Ordering::SeqCst);
         let mut cut = cut;
         cut.truncate(MAX_CONNECTIONS_NAMED);
+        // A cut connection still registered now has outlived its abort.
+        let open: Vec<SocketAddr> = lock(&self.slots).values().map(|slot| slot.peer).collect();
+        for connection in &mut cut {
+            connection.stopped = !open.contains(&connection.peer);
+        }
         Some(ConnectionReport {
             at_trigger: mark.stats,
             requests_finished: self.finished.load(Ordering::SeqCst) - mark.finished,

@@ -21,8 +21,10 @@
 //! (SSE) holds the drain until it ends: end the stream at the cancel (a stream that watches
 //! `lc.token()`, see `examples/streaming.rs`). A connection upgraded to another protocol (a
 //! WebSocket) stays open and counted, and the drain waits for it, until the app drops its socket:
-//! close it at the cancel (send a close frame, as `examples/streaming.rs` does); at the deadline
-//! it is named in the report as cut, `upgraded`, by the request that upgraded it.
+//! close it at the cancel (send a close frame, as `examples/streaming.rs` does). At the deadline
+//! it is named in the report, `upgraded`, by the request that upgraded it; the deadline cannot
+//! abort the task that holds its socket (axum's `WebSocketUpgrade` spawns its own), so one that
+//! ignored the cancel is reported `left running`, and ends with the process.
 //!
 //! [`Lifecycle::connections`] gives the live counts for a `/stats` endpoint.
 

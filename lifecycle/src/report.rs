@@ -867,7 +867,8 @@ mod tests {
         let cut: Vec<CutConnection> = (0..12)
             .map(|n| CutConnection {
                 peer: std::net::SocketAddr::from(([127, 0, 0, 1], 40000 + n as u16)),
-                upgraded: false,
+                upgraded: n == 2,
+                stopped: n != 2,
                 requests: if n == 1 {
                     vec![line(1), line(2)]
                 } else {
@@ -894,7 +895,7 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("    cut           127.0.0.1:40000 (GET /stuck?n=0), 127.0.0.1:40001 (GET /stuck?n=1, GET /stuck?n=2), "),
+            text.contains("    cut           127.0.0.1:40000 (GET /stuck?n=0), 127.0.0.1:40001 (GET /stuck?n=1, GET /stuck?n=2), 127.0.0.1:40002 (GET /stuck?n=2) upgraded, left running, "),
             "{text}"
         );
         assert!(text.contains(" and 2 more\n"), "{text}");
