@@ -1,7 +1,7 @@
 //! The handle's side of stop stages ([`Lifecycle::token_in`], [`Lifecycle::spawn_in`],
 //! [`Lifecycle::spawn_run`]), and the supervisor of one [`Run`]: calls it with its stage's token,
-//! restarts it on failure with backoff while restarts are left and the shutdown has not been
-//! triggered, and escalates the failure that is not restarted.
+//! restarts it on failure with backoff while restarts are left and its stage has not been
+//! cancelled, and escalates the failure that is not restarted.
 
 use std::borrow::Cow;
 use std::error::Error;
@@ -103,20 +103,19 @@ impl Lifecycle {
     /// Spawns `run`'s supervisor as a critical task in its stage (or unstaged).
     pub(crate) fn start_run(&self, run: Run) {
         let name = TaskName::Given(run.name.clone().into());
-        let triggered = self.inner.triggers.triggered.clone();
         let log = Arc::clone(&self.inner.restarts);
         match run.stage {
             Some(stage) => {
                 let work = self.stage(stage);
                 let token = work.token.child_token();
-                let future = supervise(run, token, triggered, log);
+                let future = supervise(run, token, log);
                 let late = work.drained.load(Ordering::SeqCst);
                 self.inner
                     .tasks
                     .spawn_in(&work.tasks, late, name, true, future);
             }
             None => {
-                let future = supervise(run, self.token(), triggered, log);
+                let future = supervise(run, self.token(), log);
                 self.inner.tasks.spawn(name, true, future);
             }
         }
@@ -142,12 +141,13 @@ impl fmt::Display for Escalated {
 
 impl Error for Escalated {}
 
-/// Runs `run` until it ends cleanly, is cancelled, or fails with no restart left (or after the
-/// trigger, which stops restarts). `triggered` is the lifecycle's trigger token.
+/// Runs `run` until it ends cleanly, is cancelled, or fails with no restart left (or after its
+/// stage's `token` was cancelled, which stops restarts). Between the trigger and its stage's
+/// turn the part is still restarted: the stages drained before it may need it (a writer that
+/// the server draining in front of it feeds).
 pub(crate) async fn supervise(
     run: Run,
     token: CancellationToken,
-    triggered: CancellationToken,
     log: Arc<RestartLog>,
 ) -> Result<(), Escalated> {
     let mut restarts = 0u32;
@@ -162,7 +162,7 @@ pub(crate) async fn supervise(
             Ok(None) => return Ok(()),
             Ok(Some(failure)) | Err(failure) => failure,
         };
-        if triggered.is_cancelled() {
+        if token.is_cancelled() {
             return Err(Escalated(failure));
         }
         if restarts >= run.restart.max_restarts() {
@@ -188,10 +188,10 @@ pub(crate) async fn supervise(
         });
         tokio::select! {
             () = tokio::time::sleep(backoff) => {}
-            // Restarts stop at the trigger: the failure is in the report's restarts already.
-            () = triggered.cancelled() => return Ok(()),
+            // Restarts stop at the stage's cancel: the failure is in the report's restarts.
+            () = token.cancelled() => return Ok(()),
         }
-        if triggered.is_cancelled() {
+        if token.is_cancelled() {
             return Ok(());
         }
     }

@@ -267,7 +267,7 @@ async fn a_panicking_run_is_restarted_too() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn restarts_stop_at_the_trigger() {
+async fn restarts_of_an_unstaged_run_stop_when_the_drain_cancels_it() {
     let sequence = Sequence::new(Config::new());
     let lc = sequence.handle();
     let attempts = Arc::new(Mutex::new(Vec::new()));
@@ -290,6 +290,58 @@ async fn restarts_stop_at_the_trigger() {
     assert!(matches!(report.trigger, Trigger::Requested { .. }));
     assert_eq!(report.code(), EXIT_OK); // ...so nothing escalated
     assert!(report.timings.drain < 10 * MS, "{:?}", report.timings);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_staged_run_in_backoff_at_the_trigger_is_back_for_the_work_drained_before_it() {
+    // A writer in stage 0 that fails at once the first time and then serves until its cancel;
+    // the unstaged work (a server) takes 2 s to drain after the trigger and needs the writer.
+    let sequence = Sequence::new(Config::new());
+    let lc = sequence.handle();
+    let start = Instant::now();
+    let attempts = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::clone(&attempts);
+    let restart =
+        Restart::on_failure(3).with_backoff(Duration::from_secs(1), Duration::from_secs(1));
+    lc.spawn_run(
+        Run::new("writer", move |token| {
+            let first = {
+                let mut seen = seen.lock().unwrap();
+                seen.push(start.elapsed());
+                seen.len() == 1
+            };
+            async move {
+                if first {
+                    return Err::<(), _>("disk busy");
+                }
+                token.cancelled().await;
+                Ok(())
+            }
+        })
+        .in_stage(0)
+        .with_restart(restart),
+    );
+    let server = lc.token();
+    let handle = lc.clone();
+    lc.spawn_named("server", async move {
+        server.cancelled().await;
+        sleep(Duration::from_secs(2)).await; // its last requests, which need the writer
+    });
+    // The writer failed at 0 s; its 1 s backoff is under way when the trigger comes at 0.5 s.
+    let report = sequence
+        .run(async move {
+            sleep(500 * MS).await;
+            handle.request_shutdown();
+        })
+        .await;
+    assert_eq!(
+        *attempts.lock().unwrap(),
+        [Duration::ZERO, Duration::from_secs(1)],
+        "restarted at 1 s, while the server drained in front of it"
+    );
+    assert_eq!(report.restarts.len(), 1);
+    assert_eq!(report.stages[1].took, Duration::ZERO); // it stopped at its cancel
+    assert_eq!(report.code(), EXIT_OK);
 }
 
 #[tokio::test(start_paused = true)]
