@@ -208,16 +208,20 @@ struct Shared {
 /// `tokio::spawn`, a `TaskTracker` 1.11x). Until closed the count holds its sinks itself; from
 /// then on the last task to end drops its sink, and the sink's drop wakes the waiter.
 pub(crate) struct Count {
+    /// The first sinks, upgraded without a lock: they live until the count is closed and their
+    /// last task has ended, which is every spawn before the drain.
+    first: [Weak<TaskSink>; 2],
     slot: Mutex<Slot>,
     zero: Arc<Notify>,
     shared: Arc<Shared>,
 }
 
 struct Slot {
-    /// The sinks (`[plain, critical]`), held until the count is closed.
+    /// The first sinks (`[plain, critical]`), held until the count is closed.
     open: Option<[Arc<TaskSink>; 2]>,
-    /// The sinks the running tasks hold. Once closed, a sink no task holds is gone, and a task
-    /// spawned after that gets a new one (still counted: `wait` waits for it too).
+    /// The sinks the running tasks hold: the first ones, or once those are gone (closed, their
+    /// tasks ended), new ones for the tasks spawned since (still counted: `wait` waits for them
+    /// too).
     live: [Weak<TaskSink>; 2],
     closed: bool,
 }
@@ -227,6 +231,7 @@ impl Count {
         let zero = Arc::new(Notify::new());
         let sinks = [false, true].map(|critical| TaskSink::new(critical, shared, &zero));
         Count {
+            first: [Arc::downgrade(&sinks[0]), Arc::downgrade(&sinks[1])],
             slot: Mutex::new(Slot {
                 live: [Arc::downgrade(&sinks[0]), Arc::downgrade(&sinks[1])],
                 open: Some(sinks),
@@ -240,10 +245,10 @@ impl Count {
     /// A sink for one more task: the task counts as running until it drops it.
     fn sink(&self, critical: bool) -> Arc<TaskSink> {
         let i = usize::from(critical);
-        let mut slot = lock(&self.slot);
-        if let Some(open) = &slot.open {
-            return Arc::clone(&open[i]);
+        if let Some(sink) = self.first[i].upgrade() {
+            return sink;
         }
+        let mut slot = lock(&self.slot);
         if let Some(sink) = slot.live[i].upgrade() {
             return sink;
         }
