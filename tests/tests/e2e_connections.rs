@@ -94,6 +94,18 @@ fn connections_line(stderr: &str) -> &str {
         .unwrap_or_else(|| panic!("no connections line in the report:\n{stderr}"))
 }
 
+/// Asserts that the report counted `expected` at the trigger, or one more: the `/stats` request
+/// that told the test to send SIGTERM is counted until its server side has ended, a moment after
+/// its client read the answer (seen under load: `6 requests in flight` for 5 streams).
+#[track_caller]
+fn assert_counted_at_trigger(line: &str, label: &str, expected: usize) {
+    let counted = count_before(line, label);
+    assert!(
+        counted == expected || counted == expected + 1,
+        "expected {expected}{label} (or one more, the last /stats request): {line}"
+    );
+}
+
 /// A number in `line` just before `label` (`"2000 requests in flight"` -> 2000 for
 /// `" requests in flight"`).
 fn count_before(line: &str, label: &str) -> usize {
@@ -169,11 +181,7 @@ fn two_thousand_slow_requests_in_flight_at_sigterm_are_all_answered_and_none_is_
         assert_eq!((*status, body.as_str()), (200, "done"));
     }
     let line = connections_line(&exited.stderr);
-    assert_eq!(
-        count_before(line, " requests in flight at the trigger"),
-        REQUESTS,
-        "{line}"
-    );
+    assert_counted_at_trigger(line, " requests in flight at the trigger", REQUESTS);
     assert!(count_before(line, " open") >= REQUESTS, "{line}");
     assert!(
         count_before(line, " requests finished") >= REQUESTS,
@@ -226,7 +234,7 @@ fn idle_keep_alive_connections_are_closed_at_the_cancel_not_at_the_deadline() {
     assert_eq!(exited.code(), 0, "stderr:\n{}", exited.stderr);
     let line = connections_line(&exited.stderr);
     assert!(count_before(line, " open") >= IDLE, "{line}");
-    assert_eq!(count_before(line, " requests in flight"), 0, "{line}");
+    assert_counted_at_trigger(line, " requests in flight", 0);
     assert!(line.ends_with(" 0 cut"), "{line}");
     eprintln!("measured: {IDLE} idle connections closed {closed_after:?} after SIGTERM");
 }
@@ -304,7 +312,7 @@ fn ten_stuck_requests_at_the_deadline_exit_2_and_are_named_with_their_paths() {
         exited.stderr
     );
     let line = connections_line(&exited.stderr);
-    assert_eq!(count_before(line, " requests in flight"), STUCK, "{line}");
+    assert_counted_at_trigger(line, " requests in flight", STUCK);
     assert!(line.ends_with(&format!(" {STUCK} cut")), "{line}");
     for (n, stream) in stuck.iter().enumerate() {
         let named = format!("{} (GET /stuck?n={n})", stream.local_addr().unwrap());
@@ -397,7 +405,7 @@ fn h2c_streams_open_at_sigterm_finish_after_the_goaway() {
     let exited = server.wait_exit();
     assert_eq!(exited.code(), 0, "stderr:\n{}", exited.stderr);
     let line = connections_line(&exited.stderr);
-    assert_eq!(count_before(line, " requests in flight"), STREAMS, "{line}");
+    assert_counted_at_trigger(line, " requests in flight", STREAMS);
     assert!(line.ends_with(" 0 cut"), "{line}");
 }
 
@@ -429,7 +437,7 @@ fn an_sse_stream_ends_cleanly_at_the_cancel_and_does_not_hold_the_drain() {
         exited.exited_after
     );
     let line = connections_line(&exited.stderr);
-    assert_eq!(count_before(line, " requests in flight"), 1, "{line}");
+    assert_counted_at_trigger(line, " requests in flight", 1);
     assert!(line.ends_with(" 0 cut"), "{line}");
 }
 
@@ -485,7 +493,7 @@ fn a_websocket_gets_a_close_frame_at_the_cancel_and_does_not_hold_the_drain() {
         exited.exited_after
     );
     let line = connections_line(&exited.stderr);
-    assert_eq!(count_before(line, " open"), 1, "{line}");
+    assert_counted_at_trigger(line, " open", 1);
     assert!(line.ends_with(" 0 cut"), "{line}");
 }
 
