@@ -91,8 +91,9 @@ fn stderr_takes(len: usize) -> bool {
     }
 }
 
+/// Whether `device` is `/dev/null`'s (Linux numbers it 1:3).
 #[cfg(target_os = "linux")]
-fn is_dev_null(device: libc::dev_t) -> bool {
+pub(crate) fn is_dev_null(device: libc::dev_t) -> bool {
     device == libc::makedev(1, 3)
 }
 

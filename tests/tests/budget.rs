@@ -104,3 +104,117 @@ fn off_means_start_as_usual() {
     service.signal("TERM");
     assert_eq!(service.wait_exit().code(), 0);
 }
+
+/// Runs `program` with the budget asked for, standard output as `stdout`, and standard error
+/// collected; returns the exit code, standard error and how long it ran.
+fn budget_with_stdout(
+    program: &str,
+    args: &[&str],
+    stdout: std::process::Stdio,
+) -> (Option<i32>, String, Duration) {
+    use std::process::{Command, Stdio};
+    let started = std::time::Instant::now();
+    let output = Command::new(program)
+        .args(args)
+        .env("LIFECYCLE_PRINT_BUDGET", "1")
+        .stdin(Stdio::null())
+        .stdout(stdout)
+        .stderr(Stdio::piped())
+        .output()
+        .expect("the child starts");
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    (output.status.code(), stderr, started.elapsed())
+}
+
+#[test]
+fn with_stdout_closed_the_budget_exits_74_saying_so() {
+    // `sh -c 'exec "$0" "$@" >&-'`: the binary starts with file descriptor 1 closed, as a
+    // user's `./app >&-` does. The standard library takes that for a sink and reports success.
+    for (program, args) in [(BATCH, &[][..]), (FIXTURE, &["serve"][..])] {
+        let mut shell_args = vec!["-c", "exec \"$0\" \"$@\" >&-", program];
+        shell_args.extend_from_slice(args);
+        let (code, stderr, _) =
+            budget_with_stdout("sh", &shell_args, std::process::Stdio::inherit());
+        assert_eq!(code, Some(74), "{program}: stderr:\n{stderr}");
+        assert!(
+            stderr.contains(
+                "LIFECYCLE_PRINT_BUDGET asked for the budget, but standard output did not take it: \
+                 standard output is closed"
+            ),
+            "{program}: {stderr}"
+        );
+    }
+    // `>/dev/null` (opened write-only, as a shell does) is the user's own choice: 0.
+    let (code, stderr, _) = budget_with_stdout(BATCH, &[], std::process::Stdio::null());
+    assert_eq!(code, Some(0), "stderr:\n{stderr}");
+}
+
+#[test]
+fn with_nobody_reading_stdout_the_budget_exits_74_saying_so() {
+    let (code, stderr, _) = {
+        use std::process::{Command, Stdio};
+        let mut child = Command::new(BATCH)
+            .env("LIFECYCLE_PRINT_BUDGET", "1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the child starts");
+        drop(child.stdout.take()); // the reader is gone before the first byte is written
+        let output = child.wait_with_output().expect("the child ends");
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        (output.status.code(), stderr, ())
+    };
+    assert_eq!(code, Some(74), "stderr:\n{stderr}");
+    assert!(
+        stderr.contains("nobody reads standard output any more"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_full_stdout_pipe_ends_the_budget_within_its_bound_with_74() {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    // A pipe filled to the brim and never read: the child's first write blocks.
+    let mut fds = [0; 2];
+    // SAFETY: `fds` is a valid two-int array for pipe(2) to fill.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0, "pipe(2)");
+    // SAFETY: pipe(2) just opened both descriptors and nothing else owns them.
+    let (read_end, write_end) =
+        unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    // SAFETY: fcntl and write on a descriptor this test owns; the buffer is valid for its length.
+    unsafe {
+        let flags = libc::fcntl(fds[1], libc::F_GETFL);
+        assert_eq!(
+            libc::fcntl(fds[1], libc::F_SETFL, flags | libc::O_NONBLOCK),
+            0
+        );
+        let chunk = [b'x'; 4096];
+        let mut filled = 0usize;
+        loop {
+            let n = libc::write(fds[1], chunk.as_ptr().cast(), chunk.len());
+            if n > 0 {
+                filled += n as usize;
+                continue;
+            }
+            // A byte at a time for the last partial page, until the pipe refuses even one.
+            if libc::write(fds[1], chunk.as_ptr().cast(), 1) != 1 {
+                break;
+            }
+            filled += 1;
+        }
+        assert!(filled >= 4096, "the pipe took {filled} bytes");
+        // Blocking again, as a pipe a shell hands over is: the child's write waits.
+        assert_eq!(libc::fcntl(fds[1], libc::F_SETFL, flags), 0);
+    }
+    let (code, stderr, took) = budget_with_stdout(BATCH, &[], write_end.into());
+    drop(read_end);
+    assert_eq!(code, Some(74), "stderr:\n{stderr}");
+    assert!(
+        stderr.contains("did not take the budget within 5 s"),
+        "{stderr}"
+    );
+    assert!(
+        took >= Duration::from_secs(5) && took < Duration::from_secs(15),
+        "waited {took:?} for a pipe nobody reads"
+    );
+}

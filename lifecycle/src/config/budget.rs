@@ -4,7 +4,11 @@
 //! The worst case is known before the service starts, so a deployment pipeline can ask the
 //! binary for it and check the manifest against the code: run it with
 //! [`LIFECYCLE_PRINT_BUDGET=1`](ENV_PRINT_BUDGET) and it prints the [`Budget`] as `key=value`
-//! lines and exits 0, without starting anything (no runtime, no signals, no `main`):
+//! lines and exits 0, without starting anything (no runtime, no signals, no `main`). When
+//! standard output does not take the text (closed, a broken pipe, a full pipe nobody reads within
+//! 5 s) it says why on standard error and exits
+//! [`EXIT_IO_ERROR`](crate::report::EXIT_IO_ERROR) (74) instead: a pipeline never reads an empty
+//! budget as a success.
 //!
 //! ```text
 //! $ LIFECYCLE_PRINT_BUDGET=1 LIFECYCLE_GRACE=20s ./http_server
@@ -34,6 +38,7 @@ use std::time::Duration;
 use crate::config::{parse_bool, Config, ConfigError};
 use crate::hooks::{Hook, HookKind};
 use crate::log::{to_stderr, whole_ms};
+use crate::report::{EXIT_IO_ERROR, EXIT_OK};
 use crate::systemd::EXIT_SLACK;
 
 /// The environment variable that makes the binary print its [`Budget`] and exit 0 instead of
@@ -328,8 +333,10 @@ impl fmt::Display for Budget {
 }
 
 /// When [`ENV_PRINT_BUDGET`] asks for it, prints the budget of `config` (and the hooks the
-/// attributes declare) to standard output and returns the exit code to end with (0, or 1 when
-/// standard output refuses the text); `None` to start as usual.
+/// attributes declare) to standard output and returns the exit code to end with: 0, or
+/// [`EXIT_IO_ERROR`] (74) when standard output did not take the text (closed, a pipe whose
+/// reader is gone, or a full pipe nobody read within 5 s), with a line on standard error naming
+/// the problem. `None` to start as usual.
 ///
 /// # Errors
 ///
@@ -348,14 +355,14 @@ impl fmt::Display for Budget {
 pub fn print_budget(config: &Config) -> Result<Option<ExitCode>, ConfigError> {
     Ok(match asked()? {
         false => None,
-        true if print(config) => Some(ExitCode::SUCCESS),
-        true => Some(ExitCode::FAILURE),
+        true => Some(ExitCode::from(print(config))),
     })
 }
 
 /// For the generated `main`, one step: when [`ENV_PRINT_BUDGET`] asks for it, prints the budget
-/// and ends the process (0, or 1 when standard output refuses the text). Nothing has started
-/// yet: no runtime, no thread, no hook, so there is nothing to wind down.
+/// and ends the process (0, or [`EXIT_IO_ERROR`] when standard output did not take the text; see
+/// [`print_budget`]). Nothing has started yet: no runtime, no thread, no hook, so there is
+/// nothing to wind down.
 ///
 /// # Errors
 ///
@@ -371,8 +378,7 @@ pub fn print_budget(config: &Config) -> Result<Option<ExitCode>, ConfigError> {
 /// ```
 pub fn print_budget_and_exit_if_asked(config: &Config) -> Result<(), ConfigError> {
     if asked()? {
-        let written = print(config);
-        std::process::exit(if written { 0 } else { 1 });
+        std::process::exit(i32::from(print(config)));
     }
     Ok(())
 }
@@ -392,17 +398,119 @@ fn asked() -> Result<bool, ConfigError> {
     }
 }
 
-/// Prints [`Budget::before_start`] on standard output; says why on standard error when it
-/// cannot, and returns whether it did.
-fn print(config: &Config) -> bool {
-    use std::io::Write;
+/// How long the budget waits for standard output to take it: a pipe nobody reads must not hang
+/// a deployment pipeline's check forever, and any reader takes a few hundred bytes far sooner.
+const PRINT_WITHIN: Duration = Duration::from_secs(5);
+
+/// Prints [`Budget::before_start`] on standard output and returns the exit code: [`EXIT_OK`], or
+/// [`EXIT_IO_ERROR`] after a line on standard error that says what went wrong.
+fn print(config: &Config) -> u8 {
     let text = Budget::before_start(config).to_string();
-    let mut out = std::io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        Ok(()) => true,
-        Err(err) => {
-            to_stderr(&format!("lifecycle: cannot print the budget: {err}"));
-            false
+    match write_stdout_within(text.into_bytes(), PRINT_WITHIN) {
+        Ok(()) => EXIT_OK,
+        Err(why) => {
+            to_stderr(&format!(
+                "lifecycle: {ENV_PRINT_BUDGET} asked for the budget, but standard output did not \
+                 take it: {why}; exit code {EXIT_IO_ERROR}"
+            ));
+            EXIT_IO_ERROR
         }
     }
+}
+
+/// Writes `bytes` to standard output on a helper thread and waits for it at most `within`; the
+/// error says why it could not, in words. The thread is left behind on a timeout: the process
+/// exits next.
+fn write_stdout_within(bytes: Vec<u8>, within: Duration) -> Result<(), String> {
+    use std::sync::mpsc::{channel, RecvTimeoutError};
+    if stdout_was_closed() {
+        return Err(
+            "standard output is closed (the process started with it closed, `>&-`; \
+                    the Rust runtime put /dev/null in its place)"
+                .to_owned(),
+        );
+    }
+    let (done, result) = channel();
+    let writer = std::thread::Builder::new()
+        .name("lifecycle-budget".to_owned())
+        .spawn(move || {
+            let _ = done.send(write_stdout(&bytes));
+        });
+    if let Err(err) = writer {
+        return Err(format!("no thread to write it from: {err}"));
+    }
+    match result.recv_timeout(within) {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(err)) if err.raw_os_error() == Some(EBADF) => {
+            Err(format!("standard output is closed ({err})"))
+        }
+        Ok(Err(err)) if err.kind() == std::io::ErrorKind::BrokenPipe => {
+            Err(format!("nobody reads standard output any more ({err})"))
+        }
+        Ok(Err(err)) => Err(err.to_string()),
+        Err(RecvTimeoutError::Timeout) => Err(format!(
+            "it did not take the budget within {} s (a full pipe nobody reads?)",
+            within.as_secs()
+        )),
+        Err(RecvTimeoutError::Disconnected) => Err("the writing thread died".to_owned()),
+    }
+}
+
+/// Whether the process started with standard output closed. The Rust runtime opens `/dev/null`
+/// read-write in place of a closed standard descriptor before `main`, so a write would succeed
+/// and go nowhere; a shell's `>/dev/null` opens it write-only, which is the user's own choice
+/// and is honoured.
+#[cfg(target_os = "linux")]
+fn stdout_was_closed() -> bool {
+    // SAFETY: fstat writes into the zeroed `stat` we own; fcntl only reads the descriptor's
+    // flags. A closed descriptor is an error, not undefined.
+    let mut stat: libc::stat = unsafe { std::mem::zeroed() };
+    if unsafe { libc::fstat(libc::STDOUT_FILENO, &mut stat) } != 0 {
+        return false; // closed after all: the write says so
+    }
+    let flags = unsafe { libc::fcntl(libc::STDOUT_FILENO, libc::F_GETFL) };
+    stat.st_mode & libc::S_IFMT == libc::S_IFCHR
+        && crate::log::is_dev_null(stat.st_rdev)
+        && flags >= 0
+        && flags & libc::O_ACCMODE == libc::O_RDWR
+}
+
+#[cfg(not(target_os = "linux"))]
+fn stdout_was_closed() -> bool {
+    false
+}
+#[cfg(unix)]
+const EBADF: i32 = libc::EBADF;
+#[cfg(not(unix))]
+const EBADF: i32 = -1;
+
+/// Writes `bytes` to file descriptor 1 with `write(2)`: the standard library's `stdout()` takes
+/// a closed descriptor (`EBADF`) for a sink and reports success, which would print nothing and
+/// exit 0.
+#[cfg(unix)]
+fn write_stdout(mut bytes: &[u8]) -> std::io::Result<()> {
+    while !bytes.is_empty() {
+        // SAFETY: `bytes` is a valid, initialised buffer of `bytes.len()` bytes for the call;
+        // `write` only reads it. A closed descriptor is an error (`EBADF`), not undefined.
+        let written =
+            unsafe { libc::write(libc::STDOUT_FILENO, bytes.as_ptr().cast(), bytes.len()) };
+        match usize::try_from(written) {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(n) => bytes = &bytes[n..],
+            Err(_) => {
+                let err = std::io::Error::last_os_error();
+                if err.kind() != std::io::ErrorKind::Interrupted {
+                    return Err(err);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn write_stdout(bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    out.write_all(bytes).and_then(|()| out.flush())
 }
