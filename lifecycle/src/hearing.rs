@@ -77,7 +77,14 @@ pub(crate) fn listen(
 /// exactly that. Pinging from a thread the app cannot block would keep a hung service alive.
 pub(crate) fn notify_systemd(triggers: &Triggers) {
     match triggers.watch.notify_systemd() {
-        Ok(true) => {}
+        Ok(true) => {
+            // A trigger that fired before systemd was reached (`request_shutdown` before
+            // `Sequence::start`): systemd hears STOPPING=1 now. Not READY=1: the service never
+            // was ready, and systemd records a start that ended in a stop.
+            if let Some(trigger) = triggers.current() {
+                triggers.watch.stopping(&trigger);
+            }
+        }
         Ok(false) => return,
         Err(warning) => return log_or_stderr(tracing::Level::WARN, &warning),
     }

@@ -165,13 +165,17 @@ impl Watch {
         self.tell_systemd(&["READY=1", &status_line(Phase::Running.status())], false);
     }
 
-    /// The trigger fired (after [`arm`](Self::arm)): systemd's stop timeout now runs.
+    /// The trigger fired (after [`arm`](Self::arm)): systemd's stop timeout now runs. Said
+    /// once: a trigger that fired before systemd was reached is told when it is (see
+    /// [`hearing::notify_systemd`](crate::hearing::notify_systemd)), and the two may race.
     pub(crate) fn stopping(&self, why: &dyn std::fmt::Display) {
         if self.systemd.get().is_some() {
             let status = status_line(&format!("stopping: {why}"));
             let mut running = lock(&self.systemd_running);
-            *running = Running::No;
-            self.tell_systemd(&["STOPPING=1", &status], true);
+            if *running != Running::No {
+                *running = Running::No;
+                self.tell_systemd(&["STOPPING=1", &status], true);
+            }
         }
     }
 
@@ -192,13 +196,30 @@ impl Watch {
             return;
         };
         let mut message = lines.join("\n");
-        let deadline = *self.deadline.borrow();
-        if let (true, Some(deadline)) = (extend, deadline) {
+        // The deadline only when asked for: the forced exits' last message takes no lock.
+        let deadline = if extend {
+            *self.deadline.borrow()
+        } else {
+            None
+        };
+        if let Some(deadline) = deadline {
             let left = deadline.saturating_duration_since(Instant::now());
             message.push('\n');
             message.push_str(&extend_line(left.saturating_add(EXIT_SLACK)));
         }
         let _ = notifier.send(&message);
+    }
+
+    /// A second signal: tells systemd why the process ends (without a lock or a wait: a stuck
+    /// thread cannot hold this exit) and ends it now with 128 + the signal number.
+    fn force(&self, signal: Signal) -> ! {
+        let code = signal.exit_code();
+        let status = format!("forced exit by a second signal ({signal}): exit code {code}");
+        self.tell_systemd(&[&status_line(&status)], false);
+        force_exit(
+            code,
+            format!("lifecycle: {signal} during shutdown: exiting now with code {code}"),
+        )
     }
 
     fn expire(&self) -> ! {
@@ -305,9 +326,12 @@ async fn watch_over(listener: &mut Listener, rules: &Rules, ears: &impl Ears, wa
             signal = listener.recv() => {
                 // Nothing here may end the thread: a panic in user code reached through a waker
                 // must not leave the process deaf to signals.
-                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    count.hear(signal, Instant::now(), rules, ears);
+                let heard = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    count.hear(signal, Instant::now(), rules, ears)
                 }));
+                if let Ok(Verdict::Force(signal)) = heard {
+                    watch.force(signal);
+                }
             }
             () = until(at) => watch.expire(),
             changed = deadline.changed() => {
@@ -326,6 +350,15 @@ async fn until(at: Option<Instant>) {
     }
 }
 
+/// What a counted signal asks of the watchdog.
+#[derive(Debug, PartialEq, Eq)]
+enum Verdict {
+    /// Passed on to the [`Ears`], or ignored.
+    Told,
+    /// A second signal with forcing on: exit now.
+    Force(Signal),
+}
+
 /// Signals counted so far. Counts deliveries of shutdown signals, not triggers: the first one
 /// starts (or hurries) the shutdown whatever else started it; only a second one forces.
 #[derive(Default)]
@@ -335,15 +368,15 @@ struct Count {
 }
 
 impl Count {
-    fn hear(&mut self, signal: Signal, now: Instant, rules: &Rules, ears: &impl Ears) {
+    fn hear(&mut self, signal: Signal, now: Instant, rules: &Rules, ears: &impl Ears) -> Verdict {
         if !rules.shutdown.contains(&signal) {
             ears.ignored(signal, false);
-            return;
+            return Verdict::Told;
         }
         if let Some((last, at)) = self.last {
             if last == signal && now.saturating_duration_since(at) < rules.repeat_window {
                 ears.ignored(signal, true);
-                return;
+                return Verdict::Told;
             }
         }
         self.last = Some((signal, now));
@@ -351,14 +384,11 @@ impl Count {
         if self.counted == 1 {
             ears.first(signal);
         } else if rules.force_on_second_signal {
-            let code = signal.exit_code();
-            force_exit(
-                code,
-                format!("lifecycle: {signal} during shutdown: exiting now with code {code}"),
-            );
+            return Verdict::Force(signal);
         } else {
             ears.again(signal);
         }
+        Verdict::Told
     }
 }
 
@@ -459,6 +489,30 @@ mod tests {
         count.hear(Signal::Terminate, t0, &rules, &heard);
         count.hear(Signal::Terminate, t0, &rules, &heard);
         assert_eq!(*heard.0.lock().unwrap(), ["first SIGTERM", "again SIGTERM"]);
+    }
+
+    #[test]
+    fn with_forcing_on_the_second_delivery_asks_for_the_forced_exit() {
+        let heard = Heard::default();
+        let mut count = Count::default();
+        let rules = Rules {
+            force_on_second_signal: true,
+            ..rules()
+        };
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        assert_eq!(
+            count.hear(Signal::Terminate, t0, &rules, &heard),
+            Verdict::Told
+        );
+        let repeat = count.hear(Signal::Terminate, t0 + ms(10), &rules, &heard);
+        assert_eq!(repeat, Verdict::Told);
+        let second = count.hear(Signal::Interrupt, t0 + ms(100), &rules, &heard);
+        assert_eq!(second, Verdict::Force(Signal::Interrupt));
+        assert_eq!(
+            *heard.0.lock().unwrap(),
+            ["first SIGTERM", "ignored SIGTERM true"]
+        );
     }
 
     #[test]

@@ -325,3 +325,117 @@ fn a_hung_runtime_stops_the_pings_and_systemd_still_hears_the_stop_and_the_deadl
         &["STATUS=hard deadline passed (running): exit code 4"]
     );
 }
+
+#[test]
+fn a_second_signal_tells_systemd_why_the_process_ends_even_from_a_hung_runtime() {
+    // `hang`: main blocks the only thread of a current-thread runtime. The first SIGTERM starts
+    // the shutdown, the second (past the 50 ms repeat window, before the 1 s hard deadline)
+    // forces the exit from the watchdog thread; its last message to systemd says so.
+    let systemd = FakeSystemd::new("forced");
+    let mut service = Service::start(FAULTY, &["hang"], &[("NOTIFY_SOCKET", &systemd.address())]);
+    service.wait_for("hanging");
+    service.signal("TERM");
+    std::thread::sleep(Duration::from_millis(200));
+    let second = Instant::now();
+    service.signal("TERM");
+    let exited = service.wait_exit();
+    assert!(
+        second.elapsed() < Duration::from_millis(700),
+        "forced at once, not at the hard deadline: {:?}",
+        second.elapsed()
+    );
+    assert_eq!(exited.code(), 143, "stderr:\n{}", exited.stderr);
+    assert!(
+        exited
+            .stderr
+            .contains("lifecycle: SIGTERM during shutdown: exiting now with code 143"),
+        "{}",
+        exited.stderr
+    );
+    let messages = systemd.received();
+    let [.., stopping, last] = &messages[..] else {
+        panic!("{messages:?}");
+    };
+    assert_eq!(
+        stopping[..2],
+        ["STOPPING=1", "STATUS=stopping: SIGTERM"],
+        "{messages:?}"
+    );
+    assert_eq!(
+        last,
+        &["STATUS=forced exit by a second signal (SIGTERM): exit code 143"],
+        "{messages:?}"
+    );
+}
+
+#[test]
+fn a_second_signal_exits_at_once_when_systemd_stops_reading() {
+    // Nobody reads the socket and pings every 0.5 ms keep its queue full: the forced exit's last
+    // message is dropped, never waited for.
+    let systemd = FakeSystemd::deaf("forced-full");
+    let mut service = Service::start(
+        FIXTURE,
+        &["slow-hook"],
+        &[
+            ("NOTIFY_SOCKET", &systemd.address()),
+            ("WATCHDOG_USEC", "1000"),
+        ],
+    );
+    service.wait_for("ready");
+    std::thread::sleep(Duration::from_millis(300));
+    service.signal("TERM");
+    service.wait_for("hook slow started");
+    std::thread::sleep(Duration::from_millis(200));
+    let second = Instant::now();
+    service.signal("TERM");
+    let exited = service.wait_exit();
+    assert_eq!(exited.code(), 143, "stderr:\n{}", exited.stderr);
+    assert!(
+        second.elapsed() < Duration::from_millis(700),
+        "{:?}",
+        second.elapsed()
+    );
+    assert!(systemd.queued() > 0, "the queue filled up");
+}
+
+#[test]
+fn a_shutdown_requested_before_start_tells_systemd_stopping_and_never_ready() {
+    let systemd = FakeSystemd::new("before-start");
+    let service = Service::start(
+        FIXTURE,
+        &["stop-before-start"],
+        &[("NOTIFY_SOCKET", &systemd.address())],
+    );
+    let exited = service.wait_exit();
+    assert_eq!(exited.code(), 5, "stderr:\n{}", exited.stderr);
+    assert!(
+        exited.stdout.is_empty(),
+        "no start hook ran: {:?}",
+        exited.stdout
+    );
+    let messages = systemd.received();
+    let without_extensions: Vec<Vec<&str>> = messages
+        .iter()
+        .map(|lines| {
+            let lines = lines.iter().map(String::as_str);
+            lines.filter(|line| extension(line).is_none()).collect()
+        })
+        .collect();
+    assert_eq!(
+        without_extensions,
+        [
+            vec!["STATUS=starting"],
+            vec!["STOPPING=1", "STATUS=stopping: shutdown requested"],
+            vec!["STATUS=draining: drain delay, still serving"],
+            vec!["STATUS=draining"],
+            vec!["STATUS=persisting"],
+            vec!["STATUS=shutdown hooks"],
+            vec!["STATUS=done: exit code 5"],
+        ],
+        "all messages: {messages:?}"
+    );
+    assert!(
+        extension(messages[1].last().unwrap()).is_some(),
+        "STOPPING=1 extends the stop timeout to the hard deadline: {messages:?}"
+    );
+}

@@ -119,6 +119,38 @@ fn main() -> ExitCode {
                 lc.cancelled().await;
             },
         ),
+        // The shutdown requested before `Sequence::start`, written out as the generated main
+        // does: systemd must still hear STOPPING=1 (never READY=1), and the exit is 5.
+        "stop-before-start" => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime");
+            runtime.block_on(async {
+                let sequence = lifecycle::Sequence::new(config);
+                let lc = sequence.handle();
+                lc.add_hook(Hook::on_start("connect", || async { say("connect ran") }));
+                lc.request_shutdown();
+                let running = match sequence.start() {
+                    Ok(running) => running,
+                    Err(err) => {
+                        eprintln!("{err}");
+                        return ExitCode::from(71);
+                    }
+                };
+                let report = running
+                    .run_until_trigger(async {})
+                    .await
+                    .drain()
+                    .await
+                    .persist()
+                    .await
+                    .shut_down()
+                    .await;
+                report.log();
+                report.exit_code()
+            })
+        }
         other => {
             eprintln!("unknown scenario `{other}`");
             ExitCode::from(64)
