@@ -167,11 +167,60 @@ pub struct ConnectionReport {
     /// Requests in flight at the deadline, on the cut connections or counted by the in-flight
     /// layer outside the serve loop.
     pub requests_cut: usize,
+    /// Whether the lifecycle saw connections: its serve loop ran. With only the in-flight layer
+    /// ([`InFlightLayer`](crate::http::InFlightLayer) on tonic's server, say) it sees requests
+    /// and not the connections they came on: the connection figures are then zero for want of
+    /// knowing, and the report's line speaks of requests only.
+    ///
+    /// # Examples
+    ///
+    /// A request through the layer alone, in flight at the trigger (needs feature `http`):
+    ///
+    /// ```
+    /// # #[cfg(feature = "http")]
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// use lifecycle::http::InFlightLayer;
+    /// use lifecycle::{Config, Sequence};
+    /// use tower::{service_fn, Layer, ServiceExt};
+    ///
+    /// let sequence = Sequence::new(Config::new());
+    /// let lc = sequence.handle();
+    /// let service = InFlightLayer::new(&lc).layer(service_fn(|_: http::Request<()>| async {
+    ///     Ok::<_, std::convert::Infallible>(http::Response::new(String::new()))
+    /// }));
+    /// let report = sequence
+    ///     .run(async move {
+    ///         let response = service.oneshot(http::Request::new(())).await.unwrap();
+    ///         lc.request_shutdown();
+    ///         lc.cancelled().await; // the drain has counted the request in flight
+    ///         drop(response); // its body is sent: finished
+    ///     })
+    ///     .await;
+    /// let requests = report.connections.as_ref().unwrap();
+    /// assert!(!requests.connections_seen);
+    /// assert_eq!(
+    ///     requests.to_string(),
+    ///     "1 in flight at the trigger; 1 finished, 0 still in flight at the deadline \
+    ///      (counted by the in-flight layer, which does not see connections)"
+    /// );
+    /// assert!(report.to_string().contains("\n  requests      1 in flight at the trigger; "));
+    /// # }
+    /// # #[cfg(not(feature = "http"))] fn main() {}
+    /// ```
+    pub connections_seen: bool,
 }
 
 impl fmt::Display for ConnectionReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let at = self.at_trigger;
+        if !self.connections_seen {
+            return write!(
+                f,
+                "{} in flight at the trigger; {} finished, {} still in flight at the deadline \
+                 (counted by the in-flight layer, which does not see connections)",
+                at.in_flight, self.requests_finished, self.requests_cut
+            );
+        }
         write!(
             f,
             "{} open, {} requests in flight at the trigger; {} requests finished, {} connections closed, {} cut",
@@ -214,6 +263,8 @@ struct Mark {
 pub(crate) struct Registry {
     /// A serve loop or the layer ran: the report has a connections section.
     used: AtomicBool,
+    /// A serve loop ran: the connection counts are known (the layer alone sees only requests).
+    sees_connections: AtomicBool,
     /// The deadline cut what was left: ends after it are not counted as finished.
     sealed: AtomicBool,
     live: AtomicUsize,
@@ -286,6 +337,7 @@ impl Registry {
     #[cfg_attr(not(feature = "http"), allow(dead_code))]
     pub(crate) fn serving(&self) {
         self.used.store(true, Ordering::Relaxed);
+        self.sees_connections.store(true, Ordering::Relaxed);
     }
 
     /// The connections section of the report, once the drain is over; `None` when nothing was
@@ -314,6 +366,7 @@ impl Registry {
             cut,
             cut_total,
             requests_cut,
+            connections_seen: self.sees_connections.load(Ordering::SeqCst),
         })
     }
 }
@@ -329,6 +382,7 @@ impl Registry {
         drain: impl Send + Sync + 'static,
     ) -> Connection {
         self.used.store(true, Ordering::Relaxed);
+        self.sees_connections.store(true, Ordering::Relaxed);
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         let slot = Arc::new(Slot {
             peer,

@@ -624,7 +624,11 @@ impl fmt::Display for ShutdownReport {
             writeln!(f, "    {stage}")?;
         }
         if let Some(connections) = &self.connections {
-            writeln!(f, "  connections   {connections}")?;
+            if connections.connections_seen {
+                writeln!(f, "  connections   {connections}")?;
+            } else {
+                writeln!(f, "  requests      {connections}")?;
+            }
             if !connections.cut.is_empty() {
                 let unnamed = connections.cut_total - connections.cut.len();
                 writeln!(f, "    cut           {}", Abbreviated(&connections.cut))?;
@@ -893,6 +897,7 @@ mod tests {
             cut,
             cut_total: 150,
             requests_cut: 13,
+            connections_seen: true,
         });
         assert_eq!(r.code(), EXIT_ABORTED);
         let text = r.to_string();

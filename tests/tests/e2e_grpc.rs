@@ -141,14 +141,26 @@ async fn health_flips_at_the_trigger_and_every_call_in_flight_is_answered() {
         "the drain should have cut nothing:\n{}",
         exited.stderr
     );
-    // The in-flight layer counted the 20 calls and the Watch stream at the trigger, and the
-    // deadline cut none.
+    // The in-flight layer counted the 20 calls and the Watch stream at the trigger, and none
+    // was left at the deadline. It sees requests, not connections: the report claims no
+    // connection count.
+    let requests = exited
+        .stderr
+        .lines()
+        .find(|line| line.starts_with("  requests      "))
+        .unwrap_or_default();
     assert!(
-        exited
-            .stderr
-            .contains("21 requests in flight at the trigger")
-            && exited.stderr.contains(" 0 cut"),
+        requests.starts_with("  requests      21 in flight at the trigger; ")
+            && requests.ends_with(
+                " finished, 0 still in flight at the deadline (counted by the in-flight layer, \
+                 which does not see connections)"
+            ),
         "the report's counts:\n{}",
+        exited.stderr
+    );
+    assert!(
+        !exited.stderr.contains(" open,") && !exited.stderr.contains("connections closed"),
+        "no connection count the layer cannot know:\n{}",
         exited.stderr
     );
     // The exit came when the last call was answered, not at the end of the 20 s grace.

@@ -20,7 +20,11 @@ use crate::Lifecycle;
 ///
 /// For servers the lifecycle does not run itself, such as tonic's `Server` (the layer works on
 /// any `http::Request` service). [`serve`](super::serve) counts its requests already: do not add
-/// the layer there too, or each request counts twice.
+/// the layer there too, or each request counts twice. The layer sees requests, not the
+/// connections they come on: with it alone,
+/// [`ConnectionStats::connections`](crate::report::ConnectionStats::connections) stays 0 and the
+/// report's line speaks of requests only (see
+/// [`ConnectionReport::connections_seen`](crate::report::ConnectionReport::connections_seen)).
 ///
 /// # Examples
 ///
