@@ -22,7 +22,7 @@ use crate::signal::Signal;
 ///
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
 /// assert_eq!([EXIT_OK, EXIT_APP_FAILED, EXIT_ABORTED, EXIT_HOOK_FAILED], [0, 1, 2, 3]);
-/// assert_eq!([EXIT_STARTUP_FAILED, EXIT_IO_ERROR, EXIT_CONFIG], [71, 74, 78]);
+/// assert_eq!([EXIT_OS_ERROR, EXIT_IO_ERROR, EXIT_CONFIG], [71, 74, 78]);
 /// let sequence = Sequence::new(Config::new());
 /// let lc = sequence.handle();
 /// lc.add_hook(Hook::on_shutdown("fails too", || async { Err::<(), _>("disk full") }));
@@ -64,9 +64,12 @@ pub const EXIT_DEADLINE: u8 = crate::watchdog::DEADLINE_CODE;
 /// # }
 /// ```
 pub const EXIT_START_FAILED: u8 = 5;
-/// Exit code when the service could not start (a blocking problem with the signal listener or the
-/// runtime); `EX_OSERR` from `sysexits.h`. See [`EXIT_OK`] for an example.
-pub const EXIT_STARTUP_FAILED: u8 = 71;
+/// Exit code when the operating system refused what start-up needs: the signal listeners could
+/// not be installed or the runtime could not be built, so nothing of the service ran, no start
+/// hook either; `EX_OSERR` from `sysexits.h` (this constant was `EXIT_STARTUP_FAILED`). Not to be
+/// confused with [`EXIT_START_FAILED`] (5): the service's own start hooks failing. See
+/// [`EXIT_OK`] for an example.
+pub const EXIT_OS_ERROR: u8 = 71;
 /// Exit code when [`LIFECYCLE_PRINT_BUDGET`](crate::config::ENV_PRINT_BUDGET) asked for the
 /// budget and standard output did not take it (closed, a broken pipe, or a full pipe nobody read
 /// within 5 s); `EX_IOERR` from `sysexits.h`. A line on standard error names the problem. See
@@ -323,7 +326,7 @@ pub struct PhaseTimings {
 /// number (130 for SIGINT, 143 for SIGTERM); a shutdown that overruns its hard deadline ends
 /// with 4 ([`EXIT_DEADLINE`]); an invalid `LIFECYCLE_*` variable stops start-up
 /// with 78 ([`EXIT_CONFIG`]); a failure to install signal listeners or build the runtime with 71
-/// ([`EXIT_STARTUP_FAILED`]); a budget asked for with `LIFECYCLE_PRINT_BUDGET=1` that standard
+/// ([`EXIT_OS_ERROR`]); a budget asked for with `LIFECYCLE_PRINT_BUDGET=1` that standard
 /// output did not take with 74 ([`EXIT_IO_ERROR`]).
 ///
 /// A task that is not critical and panics or returns `Err` is listed in

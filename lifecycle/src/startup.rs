@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use crate::config::ConfigError;
 use crate::log::{no_subscriber, to_stderr};
-use crate::report::{EXIT_CONFIG, EXIT_STARTUP_FAILED};
+use crate::report::{EXIT_CONFIG, EXIT_OS_ERROR};
 use crate::signal::SignalError;
 
 /// Why a service could not start.
@@ -28,11 +28,14 @@ use crate::signal::SignalError;
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum StartupError {
-    /// A `LIFECYCLE_*` variable is invalid (exit code 78).
+    /// A `LIFECYCLE_*` variable is invalid (exit code 78,
+    /// [`EXIT_CONFIG`](crate::report::EXIT_CONFIG)).
     Config(ConfigError),
-    /// The signal listener could not be installed (exit code 71).
+    /// The signal listener could not be installed (exit code 71,
+    /// [`EXIT_OS_ERROR`](crate::report::EXIT_OS_ERROR)).
     Signals(SignalError),
-    /// The Tokio runtime could not be built (exit code 71).
+    /// The Tokio runtime could not be built (exit code 71,
+    /// [`EXIT_OS_ERROR`](crate::report::EXIT_OS_ERROR)).
     Runtime(std::io::Error),
 }
 
@@ -42,17 +45,17 @@ impl StartupError {
     /// # Examples
     ///
     /// ```
-    /// use lifecycle::report::EXIT_STARTUP_FAILED;
+    /// use lifecycle::report::EXIT_OS_ERROR;
     /// use lifecycle::config::SignalError;
     /// use lifecycle::sequence::StartupError;
     ///
     /// let err = StartupError::from(SignalError::AlreadyInstalled);
-    /// assert_eq!(err.code(), EXIT_STARTUP_FAILED); // 71, `EX_OSERR`
+    /// assert_eq!(err.code(), EXIT_OS_ERROR); // 71, `EX_OSERR`
     /// ```
     pub fn code(&self) -> u8 {
         match self {
             StartupError::Config(_) => EXIT_CONFIG,
-            StartupError::Signals(_) | StartupError::Runtime(_) => EXIT_STARTUP_FAILED,
+            StartupError::Signals(_) | StartupError::Runtime(_) => EXIT_OS_ERROR,
         }
     }
 }
@@ -107,7 +110,7 @@ impl From<std::io::Error> for StartupError {
 ///
 /// // Logged (here to standard error: no subscriber), then mapped to the exit code.
 /// let code = startup_failed(SignalError::NoRuntime);
-/// assert_eq!(code, ExitCode::from(lifecycle::report::EXIT_STARTUP_FAILED));
+/// assert_eq!(code, ExitCode::from(lifecycle::report::EXIT_OS_ERROR));
 /// ```
 pub fn startup_failed(err: impl Into<StartupError>) -> ExitCode {
     let err = err.into();

@@ -135,7 +135,7 @@ fn main() -> ExitCode {
                     Ok(running) => running,
                     Err(err) => {
                         eprintln!("{err}");
-                        return ExitCode::from(71);
+                        return ExitCode::from(err.code());
                     }
                 };
                 let report = running
