@@ -46,7 +46,11 @@ pub const EXIT_DEADLINE: u8 = crate::watchdog::DEADLINE_CODE;
 /// Exit code when start-up failed: a start hook failed, panicked or timed out, the start-up
 /// timeout ran out, or the shutdown was triggered (a signal, say) before start-up had ended.
 /// What had started was stopped; the report's [`start`](ShutdownReport::start) lists every
-/// start hook.
+/// start hook. Also the code when start-up overran `startup_timeout` plus
+/// [`Config::deadline_margin`](crate::Config::deadline_margin) because something blocked the
+/// thread the timeout runs on (a start hook calling `std::thread::sleep` on a current-thread
+/// runtime, say): the watchdog thread then ends the process where it stood, with a line that
+/// says so, and nothing is rolled back.
 ///
 /// # Examples
 ///
@@ -63,7 +67,7 @@ pub const EXIT_DEADLINE: u8 = crate::watchdog::DEADLINE_CODE;
 /// assert_eq!(EXIT_START_FAILED, 5);
 /// # }
 /// ```
-pub const EXIT_START_FAILED: u8 = 5;
+pub const EXIT_START_FAILED: u8 = crate::watchdog::START_FAILED_CODE;
 /// Exit code when the operating system refused what start-up needs: the signal listeners could
 /// not be installed or the runtime could not be built, so nothing of the service ran, no start
 /// hook either; `EX_OSERR` from `sysexits.h` (this constant was `EXIT_STARTUP_FAILED`). Not to be

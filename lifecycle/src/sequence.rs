@@ -270,6 +270,14 @@ impl Running {
         let began = tokio::time::Instant::now();
         let progress = std::sync::Mutex::new(Progress::default());
         let limit = inner.config.startup_timeout();
+        // The same limit on the watchdog's clock (plus the margin), for a start that blocks the
+        // thread the timeout below would run on.
+        let watch = &inner.triggers.watch;
+        let hard = watch.starting(
+            std::time::Instant::now(),
+            limit,
+            inner.config.deadline_margin(),
+        );
         let parts = Parts {
             config: &inner.config,
             hooks: &inner.hooks,
@@ -297,6 +305,7 @@ impl Running {
         let start = finish(&parts, &progress, failure, interrupted, began, || {
             lc.mark_ready();
         });
+        watch.started(hard);
         if let Some(failure) = &start.failure {
             inner.triggers.fire(Trigger::StartFailed(failure.clone()));
         }

@@ -1,5 +1,6 @@
 //! The watchdog: a thread of its own, with a small Tokio runtime of its own, that hears the
-//! signals and enforces the hard deadline.
+//! signals and enforces the hard deadlines: the start phase's (the start-up timeout plus the
+//! deadline margin) and the shutdown's.
 //!
 //! The app's tasks and hooks run on the app's runtime. When one of them blocks its worker thread
 //! (`std::thread::sleep` in an async hook, a deadlock, a loop that never yields, a write to a
@@ -25,6 +26,10 @@ use crate::systemd::{extend_line, status_line, Notifier, EXIT_SLACK};
 /// The exit code when the hard deadline passes: [`EXIT_DEADLINE`](crate::report::EXIT_DEADLINE).
 pub(crate) const DEADLINE_CODE: u8 = 4;
 
+/// The exit code when start-up fails, here when it overran its own hard deadline:
+/// [`EXIT_START_FAILED`](crate::report::EXIT_START_FAILED).
+pub(crate) const START_FAILED_CODE: u8 = 5;
+
 /// How long the last words before a forced exit may take to write.
 const LAST_WORDS: Duration = Duration::from_millis(50);
 
@@ -38,6 +43,11 @@ pub(crate) enum Phase {
     Persist = 3,
     Hooks = 4,
     Report = 5,
+    /// The start phase, before any trigger: its deadline is the start-up timeout's.
+    Starting = 6,
+    /// A trigger came during the start phase: the shutdown's deadline holds, and until the
+    /// drain begins, start-up is what it waits on.
+    StartInterrupted = 7,
 }
 
 impl Phase {
@@ -48,6 +58,8 @@ impl Phase {
             3 => Phase::Persist,
             4 => Phase::Hooks,
             5 => Phase::Report,
+            6 => Phase::Starting,
+            7 => Phase::StartInterrupted,
             _ => Phase::Running,
         }
     }
@@ -61,6 +73,8 @@ impl Phase {
             Phase::Persist => "persisting",
             Phase::Hooks => "shutdown hooks",
             Phase::Report => "done",
+            Phase::Starting => "starting",
+            Phase::StartInterrupted => "stopping during start-up",
         }
     }
 
@@ -72,6 +86,8 @@ impl Phase {
             Phase::Persist => "the persist hooks",
             Phase::Hooks => "the shutdown hooks",
             Phase::Report => "the report",
+            Phase::Starting => "start-up",
+            Phase::StartInterrupted => "the interrupted start-up",
         }
     }
 }
@@ -85,6 +101,8 @@ pub(crate) struct Watch {
     deadline: watch::Sender<Option<Instant>>,
     /// The budget the deadline was computed from, in milliseconds, for the message.
     budget_ms: AtomicU64,
+    /// The start-up timeout, in milliseconds, for the message when the start phase overruns.
+    startup_timeout_ms: AtomicU64,
     phase: AtomicU8,
     /// The report's exit code once the report is made; -1 before.
     final_code: AtomicI32,
@@ -108,6 +126,7 @@ impl Watch {
         Self {
             deadline: watch::Sender::new(None),
             budget_ms: AtomicU64::new(0),
+            startup_timeout_ms: AtomicU64::new(0),
             phase: AtomicU8::new(Phase::Running as u8),
             final_code: AtomicI32::new(-1),
             systemd: OnceLock::new(),
@@ -119,7 +138,65 @@ impl Watch {
     /// means no deadline.
     pub(crate) fn arm(&self, from: Instant, budget: Duration) {
         self.budget_ms.store(whole_ms(budget), Ordering::Relaxed);
+        // A trigger during start-up: the shutdown's deadline replaces the start phase's (the
+        // rollback has the shutdown's whole budget).
+        let starting = Phase::Starting as u8;
+        let _ = self.phase.compare_exchange(
+            starting,
+            Phase::StartInterrupted as u8,
+            Ordering::SeqCst,
+            Ordering::SeqCst,
+        );
         self.deadline.send_replace(from.checked_add(budget));
+    }
+
+    /// The start phase begins at `from`: unless a trigger came first, the process must be done
+    /// starting by `timeout` + `margin`, or it exits with [`START_FAILED_CODE`]. The Tokio-side
+    /// timeout ends start-up at `timeout` when the runtime runs; this deadline holds when it does
+    /// not (a start hook blocking its thread). Returns the deadline set, for
+    /// [`started`](Self::started).
+    pub(crate) fn starting(
+        &self,
+        from: Instant,
+        timeout: Duration,
+        margin: Duration,
+    ) -> Option<Instant> {
+        let at = from.checked_add(timeout.saturating_add(margin))?;
+        self.startup_timeout_ms
+            .store(whole_ms(timeout), Ordering::Relaxed);
+        let mut set = false;
+        self.deadline.send_if_modified(|deadline| {
+            // A trigger before start-up armed the shutdown's deadline: that one holds.
+            set = deadline.is_none();
+            if set {
+                *deadline = Some(at);
+                self.phase.store(Phase::Starting as u8, Ordering::SeqCst);
+            }
+            set
+        });
+        set.then_some(at)
+    }
+
+    /// The start phase is over: its deadline (`at`, from [`starting`](Self::starting)) is lifted,
+    /// unless a trigger has replaced it with the shutdown's.
+    pub(crate) fn started(&self, at: Option<Instant>) {
+        if let Some(at) = at {
+            self.deadline.send_if_modified(|deadline| {
+                let ours = *deadline == Some(at);
+                if ours {
+                    *deadline = None;
+                }
+                ours
+            });
+        }
+        for during in [Phase::Starting, Phase::StartInterrupted] {
+            let _ = self.phase.compare_exchange(
+                during as u8,
+                Phase::Running as u8,
+                Ordering::SeqCst,
+                Ordering::SeqCst,
+            );
+        }
     }
 
     /// A new phase of the shutdown: for the deadline's message, and for systemd (its status,
@@ -223,8 +300,11 @@ impl Watch {
     }
 
     fn expire(&self) -> ! {
+        let phase = Phase::from_u8(self.phase.load(Ordering::SeqCst));
+        if phase == Phase::Starting {
+            self.expire_start();
+        }
         let code = u8::try_from(self.final_code.load(Ordering::Relaxed)).unwrap_or(DEADLINE_CODE);
-        let phase = Phase::from_u8(self.phase.load(Ordering::Relaxed));
         let budget = Duration::from_millis(self.budget_ms.load(Ordering::Relaxed));
         let overran = format!(
             "hard deadline passed ({}): exit code {code}",
@@ -237,6 +317,23 @@ impl Watch {
                 "lifecycle: the shutdown overran its hard deadline of {} in {}; exiting now with code {code}",
                 Millis(budget),
                 phase.as_str()
+            ),
+        )
+    }
+
+    /// The start phase overran its timeout by the deadline margin: something holds the thread
+    /// the Tokio-side timeout would run on (a start hook or main blocking it).
+    fn expire_start(&self) -> ! {
+        let code = START_FAILED_CODE;
+        let timeout = Duration::from_millis(self.startup_timeout_ms.load(Ordering::Relaxed));
+        let status = format!("start-up overran its timeout: exit code {code}");
+        self.tell_systemd(&[&status_line(&status)], false);
+        force_exit(
+            code,
+            format!(
+                "lifecycle: start-up overran its startup_timeout of {} and the deadline margin \
+                 (a start hook or main is blocking its thread); exiting now with code {code}",
+                Millis(timeout)
             ),
         )
     }
@@ -513,6 +610,41 @@ mod tests {
             *heard.0.lock().unwrap(),
             ["first SIGTERM", "ignored SIGTERM true"]
         );
+    }
+
+    #[test]
+    fn the_start_deadline_is_lifted_by_the_end_of_start_up_and_replaced_by_a_trigger() {
+        let phase = |watch: &Watch| Phase::from_u8(watch.phase.load(Ordering::SeqCst));
+        let now = Instant::now();
+        let s = Duration::from_secs;
+        // Start-up ends: its deadline is gone.
+        let watch = Watch::new();
+        let at = watch.starting(now, s(1), s(1));
+        assert_eq!(at, Some(now + s(2)));
+        assert_eq!(
+            (*watch.deadline.borrow(), phase(&watch)),
+            (at, Phase::Starting)
+        );
+        watch.started(at);
+        assert_eq!(
+            (*watch.deadline.borrow(), phase(&watch)),
+            (None, Phase::Running)
+        );
+        // A trigger during start-up: the shutdown's deadline holds, start-up's end keeps it.
+        let watch = Watch::new();
+        let at = watch.starting(now, s(1), s(1));
+        watch.arm(now, s(30));
+        assert_eq!(phase(&watch), Phase::StartInterrupted);
+        watch.started(at);
+        assert_eq!(*watch.deadline.borrow(), Some(now + s(30)));
+        assert_eq!(phase(&watch), Phase::Running);
+        // A trigger before start-up: no start deadline is set over the shutdown's.
+        let watch = Watch::new();
+        watch.arm(now, s(30));
+        assert_eq!(watch.starting(now, s(1), s(1)), None);
+        assert_eq!(*watch.deadline.borrow(), Some(now + s(30)));
+        // A timeout past the end of time: no deadline.
+        assert_eq!(Watch::new().starting(now, Duration::MAX, s(1)), None);
     }
 
     #[test]

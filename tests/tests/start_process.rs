@@ -10,6 +10,7 @@ use std::time::Duration;
 use lifecycle_tests::Service;
 
 const STARTER: &str = env!("CARGO_BIN_EXE_starter");
+const BLOCKED_START: &str = env!("CARGO_BIN_EXE_blocked_start");
 
 /// The documented exit code of a failed start-up.
 const EXIT_START_FAILED: i32 = 5;
@@ -215,5 +216,129 @@ fn a_failing_reload_is_reported_and_the_service_keeps_serving() {
             .contains("failed: settings file is not valid TOML"),
         "{}",
         exited.stderr
+    );
+}
+
+#[test]
+fn a_start_hook_blocking_its_thread_still_times_out_and_exits_5() {
+    // `blocked_start`: `std::thread::sleep(600 s)` in an async start hook on a current-thread
+    // runtime, `startup_timeout = "1s"`. Tokio's timer never runs again; the watchdog thread
+    // ends the process at the start-up timeout plus the deadline margin (1 s by default).
+    let cases = [
+        (&[][..], "1.000s", Duration::from_secs(2)),
+        (
+            &[
+                ("LIFECYCLE_STARTUP_TIMEOUT", "2s"),
+                ("LIFECYCLE_DEADLINE_MARGIN", "500ms"),
+            ][..],
+            "2.000s",
+            Duration::from_millis(2500),
+        ),
+    ];
+    for (env, timeout, deadline) in cases {
+        let mut service = Service::start(BLOCKED_START, &[], env);
+        service.wait_for("start began");
+        let began = std::time::Instant::now();
+        let exited = service.wait_exit_within(Duration::from_secs(10));
+        let took = began.elapsed();
+        assert_eq!(
+            exited.code(),
+            EXIT_START_FAILED,
+            "{env:?}: stderr:\n{}",
+            exited.stderr
+        );
+        assert!(
+            exited.stderr.contains(&format!(
+                "lifecycle: start-up overran its startup_timeout of {timeout} and the deadline \
+                 margin (a start hook or main is blocking its thread); exiting now with code 5"
+            )),
+            "{env:?}: {}",
+            exited.stderr
+        );
+        assert_eq!(exited.stdout, ["start began"], "never started, never ready");
+        // At the deadline, not before it (less the few ms from start-up's begin to the line).
+        assert!(
+            took >= deadline - Duration::from_millis(100)
+                && took < deadline + Duration::from_secs(2),
+            "{env:?}: exited {took:?} after the hook began, deadline {deadline:?}"
+        );
+    }
+}
+
+#[test]
+fn a_start_hook_on_tokios_clock_times_out_as_before_with_a_report() {
+    // The same hook sleeping on Tokio's clock: the start-up timeout ends start-up at 1 s, the
+    // shutdown's deadline replaces the start phase's, and the report says why.
+    let mut service = Service::start(BLOCKED_START, &[], &[("START", "sleep")]);
+    service.wait_for("start began");
+    let began = std::time::Instant::now();
+    let exited = service.wait_exit_within(Duration::from_secs(10));
+    let took = began.elapsed();
+    assert_eq!(
+        exited.code(),
+        EXIT_START_FAILED,
+        "stderr:\n{}",
+        exited.stderr
+    );
+    assert!(
+        exited
+            .stderr
+            .contains("the start-up timeout ran out (1.000s)"),
+        "{}",
+        exited.stderr
+    );
+    assert!(!exited.stderr.contains("overran"), "{}", exited.stderr);
+    assert_eq!(
+        exited.stdout,
+        ["start began", "main: start-up failed", "stop database"]
+    );
+    assert!(took < Duration::from_millis(1900), "{took:?}");
+}
+
+#[test]
+fn a_service_that_started_outlives_its_start_up_deadline() {
+    // Started at once: the start phase's deadline (1 s + 1 s) is lifted, and the service serves
+    // on past it until SIGTERM.
+    let mut service = Service::start(BLOCKED_START, &[], &[("START", "quick")]);
+    service.wait_for("ready");
+    std::thread::sleep(Duration::from_millis(2500));
+    assert!(service.is_running(), "still serving past 2 s");
+    service.signal("TERM");
+    let exited = service.wait_exit();
+    assert_eq!(exited.code(), 0, "stderr:\n{}", exited.stderr);
+    assert_eq!(
+        exited.stdout,
+        ["start began", "start done", "ready", "stop database"]
+    );
+}
+
+#[test]
+fn sigterm_during_a_blocked_start_ends_at_the_shutdowns_deadline_naming_start_up() {
+    // The trigger replaces the start phase's deadline with the shutdown's (the rollback gets the
+    // shutdown's whole budget): grace 1 s + hooks 1 s + margin 1 s, no drain delay (never
+    // Ready). The start hook still blocks the thread, so that deadline ends it: exit 4.
+    let env = [
+        ("LIFECYCLE_GRACE", "1s"),
+        ("LIFECYCLE_HOOK_TIMEOUT", "1s"),
+        ("LIFECYCLE_STARTUP_TIMEOUT", "30s"),
+    ];
+    let mut service = Service::start(BLOCKED_START, &[], &env);
+    service.wait_for("start began");
+    service.signal("TERM");
+    let signalled = std::time::Instant::now();
+    let exited = service.wait_exit_within(Duration::from_secs(10));
+    let took = signalled.elapsed();
+    assert_eq!(exited.code(), 4, "stderr:\n{}", exited.stderr);
+    assert!(
+        exited.stderr.contains(
+            "lifecycle: the shutdown overran its hard deadline of 3.000s in the interrupted \
+             start-up; exiting now with code 4"
+        ),
+        "{}",
+        exited.stderr
+    );
+    assert!(
+        took >= Duration::from_millis(2900) && took < Duration::from_secs(6),
+        "{took:?}"
     );
 }

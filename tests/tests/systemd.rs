@@ -12,6 +12,7 @@ use lifecycle_tests::Service;
 
 const FIXTURE: &str = env!("CARGO_BIN_EXE_fixture");
 const FAULTY: &str = env!("CARGO_BIN_EXE_faulty");
+const BLOCKED_START: &str = env!("CARGO_BIN_EXE_blocked_start");
 
 /// The `phases` scenario's hard deadline plus the second of slack every extension adds:
 /// drain delay 0.3 s + grace 10 s + hooks 2 s + 2 s, the 1 s deadline margin, then 1 s.
@@ -437,5 +438,22 @@ fn a_shutdown_requested_before_start_tells_systemd_stopping_and_never_ready() {
     assert!(
         extension(messages[1].last().unwrap()).is_some(),
         "STOPPING=1 extends the stop timeout to the hard deadline: {messages:?}"
+    );
+}
+
+#[test]
+fn a_start_up_that_overruns_on_a_blocked_thread_tells_systemd_why() {
+    // A start hook blocks the only thread at once: no READY=1, and at startup_timeout (1 s) plus
+    // the margin the watchdog thread's last message says why the process ends.
+    let systemd = FakeSystemd::new("blocked-start");
+    let service = Service::start(BLOCKED_START, &[], &[("NOTIFY_SOCKET", &systemd.address())]);
+    let exited = service.wait_exit_within(Duration::from_secs(10));
+    assert_eq!(exited.code(), 5, "stderr:\n{}", exited.stderr);
+    assert_eq!(
+        systemd.received(),
+        [
+            vec!["STATUS=starting".to_owned()],
+            vec!["STATUS=start-up overran its timeout: exit code 5".to_owned()],
+        ]
     );
 }

@@ -396,6 +396,12 @@ impl Config {
     /// [`ReadyWhen::Manual`] the wait for [`set_ready`](crate::Lifecycle::set_ready). Past it
     /// start-up has failed: the started parts are stopped and the exit code is
     /// [`EXIT_START_FAILED`](crate::report::EXIT_START_FAILED).
+    ///
+    /// The timeout runs on Tokio's clock, which stops when a start hook (or main) blocks its
+    /// thread. The watchdog thread (started by [`Sequence::start`](crate::Sequence::start))
+    /// enforces it too, on its own clock, with [`deadline_margin`](Config::deadline_margin) on
+    /// top: past that, it ends the process where it stands with the same exit code and a line
+    /// that says why, rolling nothing back.
     pub fn startup_timeout(&self) -> Duration {
         self.startup_timeout
     }
