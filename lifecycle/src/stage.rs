@@ -172,9 +172,10 @@ impl fmt::Display for StageDrain {
 
 /// When a [`Run`] is restarted: never (the default), or on failure with exponential backoff, a
 /// bounded number of times. A run is critical either way: a failure that is not restarted (no
-/// restarts left, or it failed once its stage was cancelled) starts the shutdown with exit code
-/// 1. Restarts go on after the trigger until the run's stage is cancelled (the stages drained
-/// before it may need it); from then on a failure, or a backoff under way, restarts nothing.
+/// restarts left, or it failed once its stage was cancelled) starts the shutdown with exit
+/// code 1. Restarts go on after the trigger until the run's stage is cancelled (the stages
+/// drained before it may need it); from then on a failure, or a backoff under way, restarts
+/// nothing.
 ///
 /// # Examples
 ///
