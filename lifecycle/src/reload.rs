@@ -21,7 +21,8 @@ pub(crate) const MAX_RELOAD_FAILURES: usize = 10;
 impl Hook {
     /// A reload hook from an async function: it runs each time a reload is asked for (SIGHUP
     /// when it is not one of the shutdown [`signals`](crate::Config::signals), or
-    /// [`Lifecycle::request_reload`]), after start-up succeeded and before the trigger.
+    /// [`Lifecycle::request_reload`](crate::Lifecycle::request_reload)), after start-up
+    /// succeeded and before the trigger.
     ///
     /// Reload hooks run by ascending order, equal orders concurrently, each under its timeout.
     /// A failing one is logged and counted in the report, and the service keeps running: a bad
