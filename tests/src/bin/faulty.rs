@@ -167,6 +167,10 @@ fn main() -> ExitCode {
                 log_to_stderr();
             }
             lifecycle::run(config, move |lc| async move {
+                // The flood begins once start-up is over: the start phase runs beside main's
+                // first lines, and its own "started" event would block on the full pipe (the
+                // watchdog's start-up deadline would end that; this scenario is the shutdown's).
+                lc.started().await;
                 let written = Arc::new(AtomicUsize::new(0));
                 let counter = Arc::clone(&written);
                 std::thread::spawn(move || loop {
