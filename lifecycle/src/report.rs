@@ -44,7 +44,8 @@ pub const EXIT_HOOK_FAILED: u8 = 3;
 /// did not run; the line written at that moment names the phase.
 pub const EXIT_DEADLINE: u8 = crate::watchdog::DEADLINE_CODE;
 /// Exit code when start-up failed: a start hook failed, panicked or timed out, the start-up
-/// timeout ran out, or the shutdown was triggered (a signal, say) before start-up had ended.
+/// timeout ran out, or the shutdown was triggered (a signal, say) while start hooks were still
+/// to run (with none, a trigger interrupts nothing and the shutdown is a clean one, 0).
 /// What had started was stopped; the report's [`start`](ShutdownReport::start) lists every
 /// start hook. Also the code when start-up overran `startup_timeout` plus
 /// [`Config::deadline_margin`](crate::Config::deadline_margin) because something blocked the
