@@ -68,22 +68,19 @@ impl RunLock {
 
 impl ::lifecycle::__private::Component for RunLock {
     fn hooks(self: ::std::sync::Arc<Self>) -> ::lifecycle::__private::Hooks {
-        ::lifecycle::__private::Hooks::from([
-            ::lifecycle::__private::Hook::on_shutdown_blocking(
-                    ::core::concat!(::core::module_path!(), "::RunLock::release"),
-                    ::lifecycle::__private::bind(&self, |this| Self::release(&this)),
-                )
-                .with_order(100i32),
-        ])
+        ::lifecycle::__private::bound(self, ::core::module_path!())
+    }
+    fn add_hooks(this: &mut ::lifecycle::__private::Bind<Self>) {
+        this.on_shutdown_blocking("RunLock::release", Self::release).with_order(100);
     }
 }
 
 const _: () = {
     #[::lifecycle::__private::distributed_slice(::lifecycle::__private::COMPONENT_HOOKS)]
     #[linkme(crate = ::lifecycle::__private::linkme)]
-    static HOOKS: fn() -> ::lifecycle::__private::Hooks = || ::lifecycle::__private::Hooks::from([
-        ::lifecycle::__private::Hook::on_shutdown_blocking("", || {}).with_order(100i32),
-    ]);
+    fn declared() -> ::lifecycle::__private::Hooks {
+        ::lifecycle::__private::declared::<RunLock>()
+    }
 };
 
 /// The rows computed so far, written out as one file when the job is complete.
@@ -119,23 +116,20 @@ impl Export {
 
 impl ::lifecycle::__private::Component for Export {
     fn hooks(self: ::std::sync::Arc<Self>) -> ::lifecycle::__private::Hooks {
-        ::lifecycle::__private::Hooks::from([
-            ::lifecycle::__private::Hook::persist_blocking(
-                    ::core::concat!(::core::module_path!(), "::Export::save"),
-                    ::lifecycle::__private::bind(&self, |this| Self::save(&this)),
-                )
-                .with_timeout(::core::time::Duration::from_millis(10000u64)),
-        ])
+        ::lifecycle::__private::bound(self, ::core::module_path!())
+    }
+    fn add_hooks(this: &mut ::lifecycle::__private::Bind<Self>) {
+        this.persist_blocking("Export::save", Self::save)
+            .with_timeout(::core::time::Duration::from_secs(10));
     }
 }
 
 const _: () = {
     #[::lifecycle::__private::distributed_slice(::lifecycle::__private::COMPONENT_HOOKS)]
     #[linkme(crate = ::lifecycle::__private::linkme)]
-    static HOOKS: fn() -> ::lifecycle::__private::Hooks = || ::lifecycle::__private::Hooks::from([
-        ::lifecycle::__private::Hook::persist_blocking("", || {})
-            .with_timeout(::core::time::Duration::from_millis(10000u64)),
-    ]);
+    fn declared() -> ::lifecycle::__private::Hooks {
+        ::lifecycle::__private::declared::<Export>()
+    }
 };
 
 /// Tells downstream that a new export is there. Order 10: before the lock is released.
@@ -149,15 +143,13 @@ async fn notify() -> Result<(), String> {
 }
 
 const _: () = {
+    const NAME: &str = ::core::concat!(::core::module_path!(), "::notify");
     #[::lifecycle::__private::distributed_slice(::lifecycle::__private::FREE_HOOKS)]
     #[linkme(crate = ::lifecycle::__private::linkme)]
     static HOOK: fn() -> ::lifecycle::__private::Hook = || {
-        ::lifecycle::__private::Hook::on_shutdown(
-                ::core::concat!(::core::module_path!(), "::notify"),
-                notify,
-            )
-            .with_order(10i32)
-            .with_timeout(::core::time::Duration::from_millis(2000u64))
+        ::lifecycle::__private::Hook::on_shutdown(NAME, notify)
+            .with_order(10)
+            .with_timeout(::core::time::Duration::from_secs(2))
     };
 };
 
@@ -221,38 +213,22 @@ fn main() -> ::std::process::ExitCode {
         println!("main: computed {total} rows");
         Ok(())
     }
-    fn __lifecycle_checked(
-        main: impl ::core::future::Future<Output = io::Result<()>>,
-    ) -> impl ::core::future::Future<Output = impl ::lifecycle::__private::Outcome> {
-        main
+    fn __lifecycle_checked(lc: Lifecycle) -> impl ::lifecycle::__private::MainFuture {
+        __lifecycle_main(lc)
     }
     let config = ::lifecycle::__private::Config::new()
-        .with_grace(::core::time::Duration::from_millis(30000u64));
-    let run = move || -> ::core::result::Result<_, ::lifecycle::__private::StartupError> {
-        let config = config.apply_env()?;
-        ::lifecycle::__private::print_budget_and_exit_if_asked(&config)?;
-        let runtime = ::lifecycle::__private::runtime(&config)?;
-        let code = runtime
-            .block_on(async move {
-                let sequence = ::lifecycle::__private::Sequence::new(config);
-                let lc = sequence.handle();
-                let report = sequence
-                    .start()?
-                    .run_start_hooks(__lifecycle_checked(__lifecycle_main(lc.clone())))
-                    .await
-                    .run_until_trigger()
-                    .await
-                    .drain()
-                    .await
-                    .persist()
-                    .await
-                    .shut_down()
-                    .await;
-                report.log();
-                ::core::result::Result::Ok(report.exit_code())
-            });
-        ::lifecycle::__private::shutdown_runtime(runtime);
-        code
+        .with_grace(::core::time::Duration::from_secs(30));
+    let run = |config| async move {
+        let sequence = ::lifecycle::__private::Sequence::new(config);
+        let lc = sequence.handle();
+        let running = sequence.start()?;
+        let started = running.run_start_hooks(__lifecycle_checked(lc.clone())).await;
+        let triggered = started.run_until_trigger().await;
+        let drained = triggered.drain().await;
+        let persisted = drained.persist().await;
+        let report = persisted.shut_down().await;
+        report.log();
+        ::core::result::Result::Ok(report.exit_code())
     };
-    run().unwrap_or_else(::lifecycle::__private::startup_failed)
+    ::lifecycle::__private::block_on(config.apply_env(), run)
 }

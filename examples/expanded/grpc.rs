@@ -166,41 +166,23 @@ fn main() -> ::std::process::ExitCode {
         println!("server: every call answered, stopped");
         Ok(())
     }
-    fn __lifecycle_checked(
-        main: impl ::core::future::Future<
-            Output = Result<(), Box<dyn std::error::Error + Send + Sync>>,
-        >,
-    ) -> impl ::core::future::Future<Output = impl ::lifecycle::__private::Outcome> {
-        main
+    fn __lifecycle_checked(lc: Lifecycle) -> impl ::lifecycle::__private::MainFuture {
+        __lifecycle_main(lc)
     }
     let config = ::lifecycle::__private::Config::new()
-        .with_grace(::core::time::Duration::from_millis(10000u64))
-        .with_drain_delay(::core::time::Duration::from_millis(1000u64));
-    let run = move || -> ::core::result::Result<_, ::lifecycle::__private::StartupError> {
-        let config = config.apply_env()?;
-        ::lifecycle::__private::print_budget_and_exit_if_asked(&config)?;
-        let runtime = ::lifecycle::__private::runtime(&config)?;
-        let code = runtime
-            .block_on(async move {
-                let sequence = ::lifecycle::__private::Sequence::new(config);
-                let lc = sequence.handle();
-                let report = sequence
-                    .start()?
-                    .run_start_hooks(__lifecycle_checked(__lifecycle_main(lc.clone())))
-                    .await
-                    .run_until_trigger()
-                    .await
-                    .drain()
-                    .await
-                    .persist()
-                    .await
-                    .shut_down()
-                    .await;
-                report.log();
-                ::core::result::Result::Ok(report.exit_code())
-            });
-        ::lifecycle::__private::shutdown_runtime(runtime);
-        code
+        .with_grace(::core::time::Duration::from_secs(10))
+        .with_drain_delay(::core::time::Duration::from_secs(1));
+    let run = |config| async move {
+        let sequence = ::lifecycle::__private::Sequence::new(config);
+        let lc = sequence.handle();
+        let running = sequence.start()?;
+        let started = running.run_start_hooks(__lifecycle_checked(lc.clone())).await;
+        let triggered = started.run_until_trigger().await;
+        let drained = triggered.drain().await;
+        let persisted = drained.persist().await;
+        let report = persisted.shut_down().await;
+        report.log();
+        ::core::result::Result::Ok(report.exit_code())
     };
-    run().unwrap_or_else(::lifecycle::__private::startup_failed)
+    ::lifecycle::__private::block_on(config.apply_env(), run)
 }

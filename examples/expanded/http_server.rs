@@ -124,36 +124,23 @@ impl Pool {
 
 impl ::lifecycle::__private::Component for Pool {
     fn hooks(self: ::std::sync::Arc<Self>) -> ::lifecycle::__private::Hooks {
-        ::lifecycle::__private::Hooks::from([
-            ::lifecycle::__private::Hook::on_start(
-                    ::core::concat!(::core::module_path!(), "::Pool::connect"),
-                    ::lifecycle::__private::bind(
-                        &self,
-                        |this| async move { Self::connect(&this).await },
-                    ),
-                )
-                .with_timeout(::core::time::Duration::from_millis(10000u64)),
-            ::lifecycle::__private::Hook::on_shutdown(
-                    ::core::concat!(::core::module_path!(), "::Pool::close"),
-                    ::lifecycle::__private::bind(
-                        &self,
-                        |this| async move { Self::close(&this).await },
-                    ),
-                )
-                .with_order(100i32)
-                .with_timeout(::core::time::Duration::from_millis(2000u64)),
-        ])
+        ::lifecycle::__private::bound(self, ::core::module_path!())
+    }
+    fn add_hooks(this: &mut ::lifecycle::__private::Bind<Self>) {
+        this.on_start("Pool::connect", Self::connect)
+            .with_timeout(::core::time::Duration::from_secs(10));
+        this.on_shutdown("Pool::close", Self::close)
+            .with_order(100)
+            .with_timeout(::core::time::Duration::from_secs(2));
     }
 }
 
 const _: () = {
     #[::lifecycle::__private::distributed_slice(::lifecycle::__private::COMPONENT_HOOKS)]
     #[linkme(crate = ::lifecycle::__private::linkme)]
-    static HOOKS: fn() -> ::lifecycle::__private::Hooks = || ::lifecycle::__private::Hooks::from([
-        ::lifecycle::__private::Hook::on_shutdown_blocking("", || {})
-            .with_order(100i32)
-            .with_timeout(::core::time::Duration::from_millis(2000u64)),
-    ]);
+    fn declared() -> ::lifecycle::__private::Hooks {
+        ::lifecycle::__private::declared::<Pool>()
+    }
 };
 
 /// Requests served since the service was first started, kept across restarts in a file.
@@ -223,24 +210,21 @@ impl Counter {
 
 impl ::lifecycle::__private::Component for Counter {
     fn hooks(self: ::std::sync::Arc<Self>) -> ::lifecycle::__private::Hooks {
-        ::lifecycle::__private::Hooks::from([
-            ::lifecycle::__private::Hook::persist_blocking(
-                    ::core::concat!(::core::module_path!(), "::Counter::save"),
-                    ::lifecycle::__private::bind(&self, |this| Self::save(&this)),
-                )
-                .with_timeout(::core::time::Duration::from_millis(2000u64))
-                .with_every(::core::time::Duration::from_millis(5000u64)),
-        ])
+        ::lifecycle::__private::bound(self, ::core::module_path!())
+    }
+    fn add_hooks(this: &mut ::lifecycle::__private::Bind<Self>) {
+        this.persist_blocking("Counter::save", Self::save)
+            .with_timeout(::core::time::Duration::from_secs(2))
+            .with_every(::core::time::Duration::from_secs(5));
     }
 }
 
 const _: () = {
     #[::lifecycle::__private::distributed_slice(::lifecycle::__private::COMPONENT_HOOKS)]
     #[linkme(crate = ::lifecycle::__private::linkme)]
-    static HOOKS: fn() -> ::lifecycle::__private::Hooks = || ::lifecycle::__private::Hooks::from([
-        ::lifecycle::__private::Hook::persist_blocking("", || {})
-            .with_timeout(::core::time::Duration::from_millis(2000u64)),
-    ]);
+    fn declared() -> ::lifecycle::__private::Hooks {
+        ::lifecycle::__private::declared::<Counter>()
+    }
 };
 
 /// A free hook: registered by the attribute alone. Order 10 runs before the pool closes.
@@ -250,15 +234,13 @@ async fn flush_metrics() {
 }
 
 const _: () = {
+    const NAME: &str = ::core::concat!(::core::module_path!(), "::flush_metrics");
     #[::lifecycle::__private::distributed_slice(::lifecycle::__private::FREE_HOOKS)]
     #[linkme(crate = ::lifecycle::__private::linkme)]
     static HOOK: fn() -> ::lifecycle::__private::Hook = || {
-        ::lifecycle::__private::Hook::on_shutdown(
-                ::core::concat!(::core::module_path!(), "::flush_metrics"),
-                flush_metrics,
-            )
-            .with_order(10i32)
-            .with_timeout(::core::time::Duration::from_millis(1000u64))
+        ::lifecycle::__private::Hook::on_shutdown(NAME, flush_metrics)
+            .with_order(10)
+            .with_timeout(::core::time::Duration::from_secs(1))
     };
 };
 
@@ -390,42 +372,26 @@ fn main() -> ::std::process::ExitCode {
         println!("server stopped accepting");
         Ok(())
     }
-    fn __lifecycle_checked(
-        main: impl ::core::future::Future<Output = io::Result<()>>,
-    ) -> impl ::core::future::Future<Output = impl ::lifecycle::__private::Outcome> {
-        main
+    fn __lifecycle_checked(lc: Lifecycle) -> impl ::lifecycle::__private::MainFuture {
+        __lifecycle_main(lc)
     }
     let init: fn() = init_logging;
     init();
     let config = ::lifecycle::__private::Config::new()
-        .with_grace(::core::time::Duration::from_millis(20000u64))
-        .with_drain_delay(::core::time::Duration::from_millis(5000u64))
+        .with_grace(::core::time::Duration::from_secs(20))
+        .with_drain_delay(::core::time::Duration::from_secs(5))
         .with_ready_when(::lifecycle::__private::ReadyWhen::Manual);
-    let run = move || -> ::core::result::Result<_, ::lifecycle::__private::StartupError> {
-        let config = config.apply_env()?;
-        ::lifecycle::__private::print_budget_and_exit_if_asked(&config)?;
-        let runtime = ::lifecycle::__private::runtime(&config)?;
-        let code = runtime
-            .block_on(async move {
-                let sequence = ::lifecycle::__private::Sequence::new(config);
-                let lc = sequence.handle();
-                let report = sequence
-                    .start()?
-                    .run_start_hooks(__lifecycle_checked(__lifecycle_main(lc.clone())))
-                    .await
-                    .run_until_trigger()
-                    .await
-                    .drain()
-                    .await
-                    .persist()
-                    .await
-                    .shut_down()
-                    .await;
-                report.log();
-                ::core::result::Result::Ok(report.exit_code())
-            });
-        ::lifecycle::__private::shutdown_runtime(runtime);
-        code
+    let run = |config| async move {
+        let sequence = ::lifecycle::__private::Sequence::new(config);
+        let lc = sequence.handle();
+        let running = sequence.start()?;
+        let started = running.run_start_hooks(__lifecycle_checked(lc.clone())).await;
+        let triggered = started.run_until_trigger().await;
+        let drained = triggered.drain().await;
+        let persisted = drained.persist().await;
+        let report = persisted.shut_down().await;
+        report.log();
+        ::core::result::Result::Ok(report.exit_code())
     };
-    run().unwrap_or_else(::lifecycle::__private::startup_failed)
+    ::lifecycle::__private::block_on(config.apply_env(), run)
 }

@@ -207,37 +207,27 @@ impl Db {
 
 impl ::lifecycle::__private::Component for Db {
     fn hooks(self: ::std::sync::Arc<Self>) -> ::lifecycle::__private::Hooks {
-        ::lifecycle::__private::Hooks::from([
-            ::lifecycle::__private::Hook::on_start_blocking(
-                    ::core::concat!(::core::module_path!(), "::Db::open"),
-                    ::lifecycle::__private::bind(&self, |this| Self::open(&this)),
-                )
-                .with_order(0i32)
-                .with_timeout(::core::time::Duration::from_millis(10000u64)),
-            ::lifecycle::__private::Hook::on_start_blocking(
-                    ::core::concat!(::core::module_path!(), "::Db::migrate"),
-                    ::lifecycle::__private::bind(&self, |this| Self::migrate(&this)),
-                )
-                .with_order(1i32)
-                .with_timeout(::core::time::Duration::from_millis(60000u64)),
-            ::lifecycle::__private::Hook::on_shutdown_blocking(
-                    ::core::concat!(::core::module_path!(), "::Db::close"),
-                    ::lifecycle::__private::bind(&self, |this| Self::close(&this)),
-                )
-                .with_order(100i32)
-                .with_timeout(::core::time::Duration::from_millis(5000u64)),
-        ])
+        ::lifecycle::__private::bound(self, ::core::module_path!())
+    }
+    fn add_hooks(this: &mut ::lifecycle::__private::Bind<Self>) {
+        this.on_start_blocking("Db::open", Self::open)
+            .with_order(0)
+            .with_timeout(::core::time::Duration::from_secs(10));
+        this.on_start_blocking("Db::migrate", Self::migrate)
+            .with_order(1)
+            .with_timeout(::core::time::Duration::from_secs(60));
+        this.on_shutdown_blocking("Db::close", Self::close)
+            .with_order(100)
+            .with_timeout(::core::time::Duration::from_secs(5));
     }
 }
 
 const _: () = {
     #[::lifecycle::__private::distributed_slice(::lifecycle::__private::COMPONENT_HOOKS)]
     #[linkme(crate = ::lifecycle::__private::linkme)]
-    static HOOKS: fn() -> ::lifecycle::__private::Hooks = || ::lifecycle::__private::Hooks::from([
-        ::lifecycle::__private::Hook::on_shutdown_blocking("", || {})
-            .with_order(100i32)
-            .with_timeout(::core::time::Duration::from_millis(5000u64)),
-    ]);
+    fn declared() -> ::lifecycle::__private::Hooks {
+        ::lifecycle::__private::declared::<Db>()
+    }
 };
 
 /// The batching writer: takes what is queued (up to [`BATCH`]), writes it in one transaction,
@@ -272,7 +262,7 @@ impl Writer {
 
 impl ::lifecycle::__private::Component for Writer {
     fn hooks(self: ::std::sync::Arc<Self>) -> ::lifecycle::__private::Hooks {
-        ::lifecycle::__private::Hooks::from([])
+        ::lifecycle::__private::Hooks::new()
     }
     fn runs(self: ::std::sync::Arc<Self>) -> ::lifecycle::__private::Runs {
         ::lifecycle::__private::Runs::from([
@@ -286,7 +276,7 @@ impl ::lifecycle::__private::Component for Writer {
                 .in_stage(WRITER)
                 .with_restart(
                     ::lifecycle::__private::Restart::on_failure(3u32)
-                        .with_first_backoff(::core::time::Duration::from_millis(100u64)),
+                        .with_first_backoff(::core::time::Duration::from_millis(100)),
                 ),
         ])
     }
@@ -475,40 +465,24 @@ fn main() -> ::std::process::ExitCode {
         lifecycle::axum::serve(&lc, listener, router).await?;
         Ok(())
     }
-    fn __lifecycle_checked(
-        main: impl ::core::future::Future<Output = io::Result<()>>,
-    ) -> impl ::core::future::Future<Output = impl ::lifecycle::__private::Outcome> {
-        main
+    fn __lifecycle_checked(lc: Lifecycle) -> impl ::lifecycle::__private::MainFuture {
+        __lifecycle_main(lc)
     }
     let init: fn() = init_logging;
     init();
     let config = ::lifecycle::__private::Config::new()
-        .with_grace(::core::time::Duration::from_millis(10000u64));
-    let run = move || -> ::core::result::Result<_, ::lifecycle::__private::StartupError> {
-        let config = config.apply_env()?;
-        ::lifecycle::__private::print_budget_and_exit_if_asked(&config)?;
-        let runtime = ::lifecycle::__private::runtime(&config)?;
-        let code = runtime
-            .block_on(async move {
-                let sequence = ::lifecycle::__private::Sequence::new(config);
-                let lc = sequence.handle();
-                let report = sequence
-                    .start()?
-                    .run_start_hooks(__lifecycle_checked(__lifecycle_main(lc.clone())))
-                    .await
-                    .run_until_trigger()
-                    .await
-                    .drain()
-                    .await
-                    .persist()
-                    .await
-                    .shut_down()
-                    .await;
-                report.log();
-                ::core::result::Result::Ok(report.exit_code())
-            });
-        ::lifecycle::__private::shutdown_runtime(runtime);
-        code
+        .with_grace(::core::time::Duration::from_secs(10));
+    let run = |config| async move {
+        let sequence = ::lifecycle::__private::Sequence::new(config);
+        let lc = sequence.handle();
+        let running = sequence.start()?;
+        let started = running.run_start_hooks(__lifecycle_checked(lc.clone())).await;
+        let triggered = started.run_until_trigger().await;
+        let drained = triggered.drain().await;
+        let persisted = drained.persist().await;
+        let report = persisted.shut_down().await;
+        report.log();
+        ::core::result::Result::Ok(report.exit_code())
     };
-    run().unwrap_or_else(::lifecycle::__private::startup_failed)
+    ::lifecycle::__private::block_on(config.apply_env(), run)
 }

@@ -41,46 +41,25 @@ impl Db {
 
 impl ::lifecycle::__private::Component for Db {
     fn hooks(self: ::std::sync::Arc<Self>) -> ::lifecycle::__private::Hooks {
-        ::lifecycle::__private::Hooks::from([
-            ::lifecycle::__private::Hook::on_start(
-                    ::core::concat!(::core::module_path!(), "::Db::connect"),
-                    ::lifecycle::__private::bind(
-                        &self,
-                        |this| async move { Self::connect(&this).await },
-                    ),
-                )
-                .with_timeout(::core::time::Duration::from_millis(2000u64)),
-            ::lifecycle::__private::Hook::persist(
-                    ::core::concat!(::core::module_path!(), "::Db::save_offsets"),
-                    ::lifecycle::__private::bind(
-                        &self,
-                        |this| async move { Self::save_offsets(&this).await },
-                    ),
-                )
-                .with_timeout(::core::time::Duration::from_millis(2000u64)),
-            ::lifecycle::__private::Hook::on_shutdown(
-                    ::core::concat!(::core::module_path!(), "::Db::close"),
-                    ::lifecycle::__private::bind(
-                        &self,
-                        |this| async move { Self::close(&this).await },
-                    ),
-                )
-                .with_order(100i32)
-                .with_timeout(::core::time::Duration::from_millis(5000u64)),
-        ])
+        ::lifecycle::__private::bound(self, ::core::module_path!())
+    }
+    fn add_hooks(this: &mut ::lifecycle::__private::Bind<Self>) {
+        this.on_start("Db::connect", Self::connect)
+            .with_timeout(::core::time::Duration::from_secs(2));
+        this.persist("Db::save_offsets", Self::save_offsets)
+            .with_timeout(::core::time::Duration::from_secs(2));
+        this.on_shutdown("Db::close", Self::close)
+            .with_order(100)
+            .with_timeout(::core::time::Duration::from_secs(5));
     }
 }
 
 const _: () = {
     #[::lifecycle::__private::distributed_slice(::lifecycle::__private::COMPONENT_HOOKS)]
     #[linkme(crate = ::lifecycle::__private::linkme)]
-    static HOOKS: fn() -> ::lifecycle::__private::Hooks = || ::lifecycle::__private::Hooks::from([
-        ::lifecycle::__private::Hook::persist_blocking("", || {})
-            .with_timeout(::core::time::Duration::from_millis(2000u64)),
-        ::lifecycle::__private::Hook::on_shutdown_blocking("", || {})
-            .with_order(100i32)
-            .with_timeout(::core::time::Duration::from_millis(5000u64)),
-    ]);
+    fn declared() -> ::lifecycle::__private::Hooks {
+        ::lifecycle::__private::declared::<Db>()
+    }
 };
 
 /// A free hook needs no wiring in `main`. Order 10 runs before the pool closes (order 100).
@@ -89,14 +68,11 @@ async fn flush_metrics() {
 }
 
 const _: () = {
+    const NAME: &str = ::core::concat!(::core::module_path!(), "::flush_metrics");
     #[::lifecycle::__private::distributed_slice(::lifecycle::__private::FREE_HOOKS)]
     #[linkme(crate = ::lifecycle::__private::linkme)]
     static HOOK: fn() -> ::lifecycle::__private::Hook = || {
-        ::lifecycle::__private::Hook::on_shutdown(
-                ::core::concat!(::core::module_path!(), "::flush_metrics"),
-                flush_metrics,
-            )
-            .with_order(10i32)
+        ::lifecycle::__private::Hook::on_shutdown(NAME, flush_metrics).with_order(10)
     };
 };
 
@@ -106,10 +82,11 @@ fn reread_settings() {
 }
 
 const _: () = {
+    const NAME: &str = ::core::concat!(::core::module_path!(), "::reread_settings");
     #[::lifecycle::__private::distributed_slice(::lifecycle::__private::FREE_HOOKS)]
     #[linkme(crate = ::lifecycle::__private::linkme)]
     static HOOK: fn() -> ::lifecycle::__private::Hook = || ::lifecycle::__private::Hook::on_reload_blocking(
-        ::core::concat!(::core::module_path!(), "::reread_settings"),
+        NAME,
         reread_settings,
     );
 };
@@ -138,33 +115,19 @@ fn main() -> ::std::process::ExitCode {
         }
     }
     let config = ::lifecycle::__private::Config::new()
-        .with_grace(::core::time::Duration::from_millis(10000u64))
-        .with_drain_delay(::core::time::Duration::from_millis(1000u64));
-    let run = move || -> ::core::result::Result<_, ::lifecycle::__private::StartupError> {
-        let config = config.apply_env()?;
-        ::lifecycle::__private::print_budget_and_exit_if_asked(&config)?;
-        let runtime = ::lifecycle::__private::runtime(&config)?;
-        let code = runtime
-            .block_on(async move {
-                let sequence = ::lifecycle::__private::Sequence::new(config);
-                let lc = sequence.handle();
-                let report = sequence
-                    .start()?
-                    .run_start_hooks(__lifecycle_main(lc.clone()))
-                    .await
-                    .run_until_trigger()
-                    .await
-                    .drain()
-                    .await
-                    .persist()
-                    .await
-                    .shut_down()
-                    .await;
-                report.log();
-                ::core::result::Result::Ok(report.exit_code())
-            });
-        ::lifecycle::__private::shutdown_runtime(runtime);
-        code
+        .with_grace(::core::time::Duration::from_secs(10))
+        .with_drain_delay(::core::time::Duration::from_secs(1));
+    let run = |config| async move {
+        let sequence = ::lifecycle::__private::Sequence::new(config);
+        let lc = sequence.handle();
+        let running = sequence.start()?;
+        let started = running.run_start_hooks(__lifecycle_main(lc.clone())).await;
+        let triggered = started.run_until_trigger().await;
+        let drained = triggered.drain().await;
+        let persisted = drained.persist().await;
+        let report = persisted.shut_down().await;
+        report.log();
+        ::core::result::Result::Ok(report.exit_code())
     };
-    run().unwrap_or_else(::lifecycle::__private::startup_failed)
+    ::lifecycle::__private::block_on(config.apply_env(), run)
 }

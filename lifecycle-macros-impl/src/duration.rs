@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use proc_macro2::{Span, TokenStream};
+use proc_macro2::{Literal, Span, TokenStream};
 use quote::quote;
 use syn::Expr;
 
@@ -65,18 +65,24 @@ pub(crate) fn parse(arg: &Arg, example: &str, zero: Zero) -> syn::Result<(Durati
     Ok((duration, span))
 }
 
-/// `::core::time::Duration::from_millis(30000u64)`, or `Duration::new(secs, nanos)` when the
-/// value has sub-millisecond precision or is too large for milliseconds in a `u64`.
+/// `::core::time::Duration::from_secs(30)` for whole seconds, `from_millis(1500)` for whole
+/// milliseconds, else `Duration::new(secs, nanos)`: the shortest exact form, as a person writes it.
 pub(crate) fn to_tokens(duration: Duration) -> TokenStream {
-    match u64::try_from(duration.as_millis()) {
-        Ok(millis) if Duration::from_millis(millis) == duration => {
-            quote!(::core::time::Duration::from_millis(#millis))
-        }
-        _ => {
-            let secs = duration.as_secs();
-            let nanos = duration.subsec_nanos();
-            quote!(::core::time::Duration::new(#secs, #nanos))
-        }
+    let whole = |unit: u128| {
+        let count = duration.as_nanos() / unit;
+        (count * unit == duration.as_nanos())
+            .then(|| u64::try_from(count).ok())
+            .flatten()
+            .map(Literal::u64_unsuffixed)
+    };
+    if let Some(secs) = whole(1_000_000_000) {
+        quote!(::core::time::Duration::from_secs(#secs))
+    } else if let Some(millis) = whole(1_000_000) {
+        quote!(::core::time::Duration::from_millis(#millis))
+    } else {
+        let secs = Literal::u64_unsuffixed(duration.as_secs());
+        let nanos = Literal::u32_unsuffixed(duration.subsec_nanos());
+        quote!(::core::time::Duration::new(#secs, #nanos))
     }
 }
 
@@ -85,16 +91,35 @@ mod tests {
     use super::*;
 
     #[test]
-    fn emits_millis_when_exact() {
-        let tokens = to_tokens(Duration::from_secs(30)).to_string();
-        assert_eq!(
-            tokens,
-            ":: core :: time :: Duration :: from_millis (30000u64)"
-        );
-        let tokens = to_tokens(Duration::from_micros(1500)).to_string();
-        assert_eq!(
-            tokens,
-            ":: core :: time :: Duration :: new (0u64 , 1500000u32)"
-        );
+    fn emits_the_shortest_exact_form() {
+        let cases = [
+            (
+                Duration::from_secs(30),
+                ":: core :: time :: Duration :: from_secs (30)",
+            ),
+            (
+                Duration::from_millis(1500),
+                ":: core :: time :: Duration :: from_millis (1500)",
+            ),
+            (
+                Duration::from_micros(1500),
+                ":: core :: time :: Duration :: new (0 , 1500000)",
+            ),
+            (
+                Duration::new(2, 1),
+                ":: core :: time :: Duration :: new (2 , 1)",
+            ),
+            (
+                Duration::from_secs(u64::MAX),
+                ":: core :: time :: Duration :: from_secs (18446744073709551615)",
+            ),
+            (
+                Duration::new(u64::MAX, 999_999_999),
+                ":: core :: time :: Duration :: new (18446744073709551615 , 999999999)",
+            ),
+        ];
+        for (duration, expected) in cases {
+            assert_eq!(to_tokens(duration).to_string(), expected, "{duration:?}");
+        }
     }
 }

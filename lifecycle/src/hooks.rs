@@ -731,6 +731,19 @@ pub trait Component: Send + Sync + 'static {
     fn runs(self: Arc<Self>) -> Vec<Run> {
         Vec::new()
     }
+
+    /// Adds the hooks of this component to `this`: what `#[lifecycle::component]` generates,
+    /// once for both uses. Bound to the managed value, they are its
+    /// [`hooks`](Component::hooks) (`__private::bound`); bound to none, what the budget printed
+    /// before start-up counts (`__private::declared`). Adds none unless implemented: the budget
+    /// does not count a hand-written `hooks`.
+    #[doc(hidden)]
+    fn add_hooks(this: &mut crate::__private::Bind<Self>)
+    where
+        Self: Sized,
+    {
+        let _ = this;
+    }
 }
 
 /// `Ok` unless a failure was recorded.

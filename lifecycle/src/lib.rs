@@ -110,6 +110,7 @@
 
 #[cfg(feature = "axum")]
 pub mod axum;
+mod bind;
 pub mod config;
 mod connections;
 mod drain;
@@ -155,10 +156,11 @@ pub use lifecycle_macros::{component, main, on_reload, on_shutdown, on_start, pe
 /// What the attributes' generated code calls. Not a public API: it may change in any release.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::bind::{bind_run, bound, declared, Added, AsyncMethod, Bind, Hooks, Runs};
     pub use crate::config::budget::print_budget_and_exit_if_asked;
 
     pub use crate::config::{Flavor, ReadyWhen};
-    pub use crate::run::{runtime, shutdown_runtime};
+    pub use crate::run::{block_on, runtime, shutdown_runtime, MainFuture};
     pub use crate::stage::{Restart, Run};
     pub use crate::startup::startup_failed;
     pub use crate::startup::StartupError;
@@ -172,40 +174,8 @@ pub mod __private {
     #[linkme::distributed_slice]
     pub static FREE_HOOKS: [fn() -> Hook];
 
-    /// A component's method as a hook's callable: each run calls `method` with its own clone of
-    /// the component's `Arc`, so the future an async hook returns is `'static`.
-    pub fn bind<T, R>(
-        this: &std::sync::Arc<T>,
-        method: impl Fn(std::sync::Arc<T>) -> R + Send + Sync + 'static,
-    ) -> impl Fn() -> R + Send + Sync + 'static
-    where
-        T: ?Sized + Send + Sync + 'static,
-    {
-        let this = std::sync::Arc::clone(this);
-        move || method(std::sync::Arc::clone(&this))
-    }
-
-    /// The hooks a component hands over (the return type of [`Component::hooks`]).
-    pub type Hooks = Vec<Hook>;
-
     /// The hooks of every (non-generic) `#[lifecycle::component]` impl in the binary, with bodies
-    /// that do nothing: what the budget printed before start-up counts.
+    /// that do nothing (each [`declared`]): what the budget printed before start-up counts.
     #[linkme::distributed_slice]
     pub static COMPONENT_HOOKS: [fn() -> Hooks];
-    /// A component's `#[run]` method as a [`Run`]'s function: each attempt calls `method` with
-    /// its own clone of the component's `Arc` and the stage's token.
-    pub fn bind_run<T, R>(
-        this: &std::sync::Arc<T>,
-        method: impl Fn(std::sync::Arc<T>, crate::CancellationToken) -> R + Send + Sync + 'static,
-    ) -> impl Fn(crate::CancellationToken) -> R + Send + Sync + 'static
-    where
-        T: ?Sized + Send + Sync + 'static,
-    {
-        let this = std::sync::Arc::clone(this);
-        move |token| method(std::sync::Arc::clone(&this), token)
-    }
-
-    /// The long-running parts a component hands over (the return type of
-    /// [`Component::runs`]).
-    pub type Runs = Vec<Run>;
 }

@@ -3,12 +3,13 @@
 use std::future::Future;
 use std::process::ExitCode;
 
+use crate::config::budget::print_budget_and_exit_if_asked;
 use crate::config::print_budget;
-use crate::config::{Config, Flavor};
+use crate::config::{Config, ConfigError, Flavor};
 use crate::failure::Outcome;
 use crate::handle::Lifecycle;
 use crate::sequence::Sequence;
-use crate::startup::startup_failed;
+use crate::startup::{startup_failed, StartupError};
 
 /// Runs a service with graceful shutdown: what `#[lifecycle::main]` generates, as one call.
 ///
@@ -74,6 +75,68 @@ where
     });
     shutdown_runtime(runtime);
     code
+}
+
+/// What `#[lifecycle::main]` runs its sequence on. With `config` (the attribute's, the
+/// environment's overrides applied): prints the budget and exits if `LIFECYCLE_PRINT_BUDGET`
+/// asks, builds the runtime `config` asks for, blocks on `sequence(config)`, then shuts the
+/// runtime down without waiting for blocking tasks still running. A start-up error (a bad
+/// override, no runtime, no signals) is logged and mapped to its exit code.
+///
+/// # Examples
+///
+/// ```
+/// use std::process::ExitCode;
+/// use lifecycle::__private::block_on;
+/// use lifecycle::{Config, Sequence};
+///
+/// let code = block_on(Config::new().apply_env(), |config| async move {
+///     let sequence = Sequence::new(config);
+///     let report = sequence.run(async {}).await;
+///     Ok(report.exit_code())
+/// });
+/// assert_eq!(code, ExitCode::SUCCESS);
+/// ```
+pub fn block_on<F, Fut>(config: Result<Config, ConfigError>, sequence: F) -> ExitCode
+where
+    F: FnOnce(Config) -> Fut,
+    Fut: Future<Output = Result<ExitCode, StartupError>>,
+{
+    let run = move || -> Result<ExitCode, StartupError> {
+        let config = config?;
+        print_budget_and_exit_if_asked(&config)?;
+        let runtime = runtime(&config)?;
+        let code = runtime.block_on(sequence(config));
+        shutdown_runtime(runtime);
+        code
+    };
+    run().unwrap_or_else(startup_failed)
+}
+
+/// A future whose output is an [`Outcome`]: what `#[lifecycle::main]` turns the user's `main`
+/// into, in a function that is not generic, so that a return type that is not an outcome is
+/// one error at that type and the steps after it see only this.
+///
+/// # Examples
+///
+/// ```
+/// use lifecycle::__private::MainFuture;
+///
+/// async fn main_body() -> std::io::Result<()> { Ok(()) }
+/// fn checked() -> impl MainFuture { main_body() }
+/// # drop(checked());
+/// ```
+pub trait MainFuture: Future<Output = <Self as MainFuture>::Out> {
+    /// The future's output.
+    type Out: Outcome;
+}
+
+impl<F> MainFuture for F
+where
+    F: Future,
+    F::Output: Outcome,
+{
+    type Out = F::Output;
 }
 
 /// Builds the runtime `config` asks for, with every driver enabled.

@@ -204,7 +204,8 @@ fn examples_match_their_checked_in_expansion() {
     );
 }
 
-/// The expansion follows the steps of the sequence, start hooks to report, in order.
+/// The expansion follows the steps of the sequence, start hooks to report, in order, one step a
+/// line; the runtime is built from the config with the environment's overrides applied.
 #[test]
 fn main_expansion_reads_as_the_shutdown_sequence() {
     let examples = examples();
@@ -217,8 +218,6 @@ fn main_expansion_reads_as_the_shutdown_sequence() {
         "fn main() -> ::std::process::ExitCode",
         "async fn __lifecycle_main(lc: Lifecycle)",
         "Config::new()",
-        "config.apply_env()",
-        "::lifecycle::__private::runtime(",
         "Sequence::new(config)",
         "let lc = sequence.handle()",
         ".start()?",
@@ -229,7 +228,7 @@ fn main_expansion_reads_as_the_shutdown_sequence() {
         ".shut_down()",
         "report.log()",
         "report.exit_code()",
-        "shutdown_runtime(runtime)",
+        "::lifecycle::__private::block_on(config.apply_env(), run)",
     ];
     let mut rest = expanded.as_str();
     for step in steps {
@@ -237,6 +236,26 @@ fn main_expansion_reads_as_the_shutdown_sequence() {
             .find(step)
             .unwrap_or_else(|| panic!("`{step}` missing or out of order in:\n{expanded}"));
         rest = &rest[at + step.len()..];
+    }
+    let chain = [
+        ".start()?",
+        ".run_start_hooks(",
+        ".run_until_trigger()",
+        ".drain()",
+        ".persist()",
+        ".shut_down()",
+    ];
+    for line in expanded.lines() {
+        let on_line: Vec<&str> = chain
+            .iter()
+            .copied()
+            .filter(|step| line.contains(step))
+            .collect();
+        assert!(
+            on_line.len() <= 1,
+            "steps {on_line:?} share a line: `{}`",
+            line.trim()
+        );
     }
 }
 
@@ -259,7 +278,7 @@ fn init_is_called_first() {
     for later in [
         "Config::new()",
         "config.apply_env()",
-        "::lifecycle::__private::runtime(",
+        "::lifecycle::__private::block_on(",
     ] {
         let at = rest
             .find(later)

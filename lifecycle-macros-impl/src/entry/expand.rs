@@ -1,7 +1,7 @@
 //! Code generation for `#[lifecycle::main]`: the shutdown sequence written out as the typed
-//! chain of steps (`start`, `run_start_hooks`, `run_until_trigger`, `drain`, `persist`,
-//! `shut_down`), one a line,
-//! so that the expansion reads like the hand-written pipeline and cannot misorder a step.
+//! steps (`start`, `run_start_hooks`, `run_until_trigger`, `drain`, `persist`, `shut_down`), one
+//! a line, each consuming the state the previous one returned, so that the expansion reads like
+//! the hand-written pipeline and cannot misorder a step.
 
 use std::time::Duration;
 
@@ -77,36 +77,37 @@ pub(crate) fn main_fn(args: &MainArgs, item: &ItemFn) -> TokenStream {
 
     // `lc.clone()` is spanned at the declared parameter type: a wrong type is reported where
     // the user wrote it.
-    let arg = match item.sig.inputs.first() {
-        Some(FnArg::Typed(param)) => {
-            let span = item::located_at(param.ty.span());
-            Some(quote_spanned!(span=> lc.clone()))
-        }
+    let param_ty = match item.sig.inputs.first() {
+        Some(FnArg::Typed(param)) => Some(&param.ty),
         _ => None,
     };
-    // A declared return type is checked against `Outcome` once, here, and the steps see only
-    // `impl Outcome`: a wrong type is one error at the type, not one per step.
+    let arg = param_ty.map(|ty| {
+        let span = item::located_at(ty.span());
+        quote_spanned!(span=> lc.clone())
+    });
+    // A declared return type is checked against `Outcome` once, here, in a function that is not
+    // generic (a generic one would report the type again at each use of its result), and the
+    // steps see only `impl MainFuture` (a future whose output is an `Outcome`): a wrong type is
+    // one error at the type, not one per step.
     let (check, main) = match &item.sig.output {
         ReturnType::Type(_, ty) => {
             let span = item::located_at(ty.span());
+            let param = param_ty.map(|ty| quote!(lc: #ty));
+            let passed = param_ty.map(|_| quote!(lc));
             let check = quote_spanned! {span=>
-                fn __lifecycle_checked(
-                    main: impl ::core::future::Future<Output = #ty>,
-                ) -> impl ::core::future::Future<Output = impl ::lifecycle::__private::Outcome>
-                {
-                    main
+                fn __lifecycle_checked(#param) -> impl ::lifecycle::__private::MainFuture {
+                    __lifecycle_main(#passed)
                 }
             };
-            (
-                Some(check),
-                quote!(__lifecycle_checked(__lifecycle_main(#arg))),
-            )
+            (Some(check), quote!(__lifecycle_checked(#arg)))
         }
         ReturnType::Default => (None, quote!(__lifecycle_main(#arg))),
     };
 
-    // Start-up errors (a bad environment override, no runtime, no signals) leave through `?`
-    // and become one exit code at the end.
+    // `run` is the sequence, one step a line, each consuming the state the previous one
+    // returned. `block_on` takes the config with the environment's overrides applied, builds the
+    // runtime and runs `run` on it; a start-up error (a bad override, no runtime, no signals;
+    // they leave the steps through `?`) becomes its exit code.
     quote! {
         #(#outer_attrs)*
         #vis fn #name() -> ::std::process::ExitCode {
@@ -114,32 +115,19 @@ pub(crate) fn main_fn(args: &MainArgs, item: &ItemFn) -> TokenStream {
             #check
             #init
             let config = #config;
-            let run = move || -> ::core::result::Result<_, ::lifecycle::__private::StartupError> {
-                let config = config.apply_env()?;
-                ::lifecycle::__private::print_budget_and_exit_if_asked(&config)?;
-                let runtime = ::lifecycle::__private::runtime(&config)?;
-                let code = runtime.block_on(async move {
-                    let sequence = ::lifecycle::__private::Sequence::new(config);
-                    let lc = sequence.handle();
-                    let report = sequence
-                        .start()?
-                        .run_start_hooks(#main)
-                        .await
-                        .run_until_trigger()
-                        .await
-                        .drain()
-                        .await
-                        .persist()
-                        .await
-                        .shut_down()
-                        .await;
-                    report.log();
-                    ::core::result::Result::Ok(report.exit_code())
-                });
-                ::lifecycle::__private::shutdown_runtime(runtime);
-                code
+            let run = |config| async move {
+                let sequence = ::lifecycle::__private::Sequence::new(config);
+                let lc = sequence.handle();
+                let running = sequence.start()?;
+                let started = running.run_start_hooks(#main).await;
+                let triggered = started.run_until_trigger().await;
+                let drained = triggered.drain().await;
+                let persisted = drained.persist().await;
+                let report = persisted.shut_down().await;
+                report.log();
+                ::core::result::Result::Ok(report.exit_code())
             };
-            run().unwrap_or_else(::lifecycle::__private::startup_failed)
+            ::lifecycle::__private::block_on(config.apply_env(), run)
         }
     }
 }

@@ -1,16 +1,22 @@
 //! Code generation for hooks: the `Hook` value of one hook (shared with the `impl Component` of
 //! `#[lifecycle::component]`), and the `FREE_HOOKS` registration of a free function.
 
-use proc_macro2::TokenStream;
+use proc_macro2::{Literal, TokenStream};
 use quote::{format_ident, quote, quote_spanned, ToTokens};
 use syn::{Ident, LitStr};
 
 use super::{HookFn, HookKind};
 use crate::duration;
 
-/// `::lifecycle::__private::Hook::on_shutdown(name, callable).with_order(..).with_timeout(..)`, with a
-/// builder call only for each argument the user gave.
-pub(crate) fn hook_value(hook: &HookFn, callable: TokenStream) -> TokenStream {
+/// `Hook::on_shutdown(name, callable).with_order(..).with_timeout(..)` for a free function, or
+/// `this.on_shutdown(name, Self::close)...` for a component's method (`on` is the `Hook::` path
+/// or `this.`), with a builder call only for each argument the user gave.
+pub(crate) fn hook_value(
+    hook: &HookFn,
+    on: TokenStream,
+    name: TokenStream,
+    callable: TokenStream,
+) -> TokenStream {
     let constructor = match (hook.kind, hook.is_async) {
         (HookKind::Shutdown, true) => "on_shutdown",
         (HookKind::Shutdown, false) => "on_shutdown_blocking",
@@ -22,65 +28,62 @@ pub(crate) fn hook_value(hook: &HookFn, callable: TokenStream) -> TokenStream {
         (HookKind::Reload, false) => "on_reload_blocking",
     };
     let constructor = Ident::new(constructor, hook.span);
-    let name = match &hook.args.name {
-        Some((name, span)) => LitStr::new(name, *span).into_token_stream(),
-        None => {
-            let suffix = &hook.path_suffix;
-            quote!(::core::concat!(::core::module_path!(), #suffix))
-        }
-    };
-    let (order, timeout) = order_and_timeout(hook);
-    let every = hook.args.every.map(|(every, _)| {
-        let every = duration::to_tokens(every);
-        quote!(.with_every(#every))
+    let order = hook.args.order.map(|(order, _)| {
+        let order = Literal::i32_unsuffixed(order);
+        quote!(.with_order(#order))
     });
-    // Spanned at the method's name: a future that is not `Send`, or a result that is not a
-    // `Outcome`, is reported at the hook rather than at the attribute.
-    quote_spanned! {hook.span=>
-        ::lifecycle::__private::Hook::#constructor(#name, #callable) #order #timeout #every
-    }
-}
-
-/// A shutdown or persist hook as the budget reads it before start-up: its kind, order and
-/// timeout, an empty name and a body that does nothing.
-pub(crate) fn declared_value(hook: &HookFn) -> TokenStream {
-    let constructor = match hook.kind {
-        HookKind::Persist => "persist_blocking",
-        _ => "on_shutdown_blocking",
-    };
-    let constructor = Ident::new(constructor, hook.span);
-    let (order, timeout) = order_and_timeout(hook);
-    quote!(::lifecycle::__private::Hook::#constructor("", || {}) #order #timeout)
-}
-
-/// `.with_order(..)` and `.with_timeout(..)`, each only when the user gave it.
-fn order_and_timeout(hook: &HookFn) -> (Option<TokenStream>, Option<TokenStream>) {
-    let order = hook
-        .args
-        .order
-        .map(|(order, _)| quote!(.with_order(#order)));
     let timeout = hook.args.timeout.map(|(timeout, _)| {
         let timeout = duration::to_tokens(timeout);
         quote!(.with_timeout(#timeout))
     });
-    (order, timeout)
+    let every = hook.args.every.map(|(every, _)| {
+        let every = duration::to_tokens(every);
+        quote!(.with_every(#every))
+    });
+    // Spanned at the function's name: a future that is not `Send`, or a result that is not an
+    // `Outcome`, is reported at the hook rather than at the attribute.
+    quote_spanned! {hook.span=>
+        #on #constructor(#name, #callable) #order #timeout #every
+    }
 }
 
 /// Registers a free hook function in `FREE_HOOKS`, which `Lifecycle::register_free_hooks` reads
 /// at start-up: no wiring in `main`.
 pub(crate) fn free_registration(hook: &HookFn) -> TokenStream {
-    // The static lives in an anonymous const, so `HOOK` clashes with nothing outside; only a
-    // user item of the same name would be shadowed inside it.
-    let static_name = if hook.ident == "HOOK" {
-        format_ident!("__LIFECYCLE_HOOK")
-    } else {
-        format_ident!("HOOK")
+    // The items live in an anonymous const, so `HOOK` and `NAME` clash with nothing outside;
+    // only a user item of the same name would be shadowed inside it: the function itself.
+    let unclashed = |name: &str| {
+        if hook.ident == name {
+            format_ident!("__LIFECYCLE_{}", name)
+        } else {
+            format_ident!("{}", name)
+        }
     };
-    let value = hook_value(hook, hook.ident.to_token_stream());
+    let static_name = unclashed("HOOK");
+    // The default name (the function's path) as a constant of its own, so that the hook reads
+    // on one line.
+    let (name_const, name) = match &hook.args.name {
+        Some((name, span)) => (None, LitStr::new(name, *span).into_token_stream()),
+        None => {
+            let const_name = unclashed("NAME");
+            let suffix = &hook.path_suffix;
+            let name_const = quote! {
+                const #const_name: &str = ::core::concat!(::core::module_path!(), #suffix);
+            };
+            (Some(name_const), const_name.into_token_stream())
+        }
+    };
+    let value = hook_value(
+        hook,
+        quote!(::lifecycle::__private::Hook::),
+        name,
+        hook.ident.to_token_stream(),
+    );
     let cfgs = &hook.cfgs;
     quote! {
         #(#cfgs)*
         const _: () = {
+            #name_const
             #[::lifecycle::__private::distributed_slice(::lifecycle::__private::FREE_HOOKS)]
             #[linkme(crate = ::lifecycle::__private::linkme)]
             static #static_name: fn() -> ::lifecycle::__private::Hook = || #value;

@@ -1,0 +1,359 @@
+//! What the code `#[lifecycle::component]` generates calls: a component's methods turned into
+//! [`Hook`]s and [`Run`]s. Re-exported in `lifecycle::__private`, hidden from the docs.
+
+use std::borrow::Cow;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::failure::Outcome;
+use crate::hooks::{Component, Hook, HookKind};
+use crate::stage::Run;
+use crate::CancellationToken;
+
+/// An `async fn(&self)` method as a value: `Self::close`, whose future borrows the component.
+/// Implemented for every such function; the associated types name its future and output for
+/// each lifetime of the borrow.
+pub trait AsyncMethod<'a, T: ?Sized + 'a>: Fn(&'a T) -> Self::Future {
+    /// The future the method returns, borrowing the component for `'a`.
+    type Future: Future<Output = Self::Out> + Send + 'a;
+    /// What the future yields.
+    type Out;
+}
+
+impl<'a, T, F, Fut> AsyncMethod<'a, T> for F
+where
+    T: ?Sized + 'a,
+    F: Fn(&'a T) -> Fut,
+    Fut: Future + Send + 'a,
+{
+    type Future = Fut;
+    type Out = Fut::Output;
+}
+
+/// A component's hook methods, bound to one managed value or declared for the budget printed
+/// before start-up: what the generated [`Component::add_hooks`] adds its hooks to, once for both
+/// uses ([`bound`], [`declared`]).
+///
+/// A hook's name is given below the module the component is in (`"Db::close"` is shown as
+/// `my_service::Db::close`), unless [`Added::with_name`] replaces it.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use lifecycle::__private::Bind;
+/// use lifecycle::hooks::HookKind;
+///
+/// struct Db;
+/// impl Db {
+///     async fn close(&self) {}
+///     fn save(&self) -> std::io::Result<()> { Ok(()) }
+/// }
+///
+/// let mut db = Bind::new(Arc::new(Db), "my_service");
+/// db.on_shutdown("Db::close", Db::close).with_order(100);
+/// db.persist_blocking("Db::save", Db::save).with_timeout(Duration::from_secs(2)).with_name("save");
+/// let hooks = db.into_hooks();
+/// assert_eq!((hooks[0].kind(), hooks[0].name(), hooks[0].order()), (HookKind::Shutdown, "my_service::Db::close", 100));
+/// assert_eq!((hooks[1].name(), hooks[1].timeout()), ("save", Some(Duration::from_secs(2))));
+/// ```
+pub struct Bind<T: ?Sized> {
+    /// `None` when declared: the hooks get bodies that do nothing.
+    this: Option<Arc<T>>,
+    /// The module path names are given below (`None` when declared: names are not read).
+    module: Option<&'static str>,
+    hooks: Vec<Hook>,
+}
+
+impl<T: ?Sized> Bind<T> {
+    /// The methods of `this`, declared in `module`: each hook holds its own clone of the `Arc`,
+    /// and clones it again for each run, so an async hook's future is `'static`.
+    pub fn new(this: Arc<T>, module: &'static str) -> Self {
+        Self {
+            this: Some(this),
+            module: Some(module),
+            hooks: Vec::new(),
+        }
+    }
+
+    /// The methods of no value: hooks with their kind, order and timeout, and bodies that do
+    /// nothing. What [`declared`] hands to the budget; never run.
+    pub fn declared() -> Self {
+        Self {
+            this: None,
+            module: None,
+            hooks: Vec::new(),
+        }
+    }
+
+    /// The hooks added, in the order they were.
+    pub fn into_hooks(self) -> Vec<Hook> {
+        self.hooks
+    }
+
+    fn name(&self, name: &'static str) -> Cow<'static, str> {
+        match self.module {
+            Some(module) => Cow::Owned(format!("{module}::{name}")),
+            None => Cow::Borrowed(name),
+        }
+    }
+
+    fn add(&mut self, hook: Hook) -> Added<'_> {
+        self.hooks.push(hook);
+        Added {
+            hooks: &mut self.hooks,
+        }
+    }
+
+    fn hook<M, O>(&mut self, kind: HookKind, name: &'static str, method: M) -> Added<'_>
+    where
+        T: Send + Sync + 'static,
+        M: for<'a> AsyncMethod<'a, T, Out = O> + Copy + Send + Sync + 'static,
+        O: Outcome,
+    {
+        let name = self.name(name);
+        let hook = match &self.this {
+            None => Hook::asynchronous(kind, name, || async {}),
+            Some(this) => {
+                let this = Arc::clone(this);
+                Hook::asynchronous(kind, name, move || {
+                    let this = Arc::clone(&this);
+                    async move { method(&this).await }
+                })
+            }
+        };
+        self.add(hook)
+    }
+
+    fn blocking<M, R>(&mut self, kind: HookKind, name: &'static str, method: M) -> Added<'_>
+    where
+        T: Send + Sync + 'static,
+        M: Fn(&T) -> R + Send + Sync + 'static,
+        R: Outcome,
+    {
+        let name = self.name(name);
+        let hook = match &self.this {
+            None => Hook::blocking(kind, name, || {}),
+            Some(this) => {
+                let this = Arc::clone(this);
+                Hook::blocking(kind, name, move || method(&this))
+            }
+        };
+        self.add(hook)
+    }
+}
+
+/// The hook just added to a [`Bind`], to set what the attribute says with [`Hook`]'s builder.
+pub struct Added<'a> {
+    /// Its last hook is the one added.
+    hooks: &'a mut Vec<Hook>,
+}
+
+impl Added<'_> {
+    fn map(self, set: impl FnOnce(Hook) -> Hook) -> Self {
+        if let Some(hook) = self.hooks.pop() {
+            self.hooks.push(set(hook));
+        }
+        self
+    }
+
+    /// [`Hook::with_order`].
+    pub fn with_order(self, order: i32) -> Self {
+        self.map(|hook| hook.with_order(order))
+    }
+
+    /// [`Hook::with_timeout`].
+    pub fn with_timeout(self, timeout: Duration) -> Self {
+        self.map(|hook| hook.with_timeout(timeout))
+    }
+
+    /// [`Hook::with_every`].
+    pub fn with_every(self, period: Duration) -> Self {
+        self.map(|hook| hook.with_every(period))
+    }
+
+    /// The name the user gave (`#[on_shutdown(name = "pool")]`), as given.
+    pub fn with_name(self, name: &'static str) -> Self {
+        self.map(|mut hook| {
+            hook.name = Cow::Borrowed(name);
+            hook
+        })
+    }
+}
+
+/// One pair of methods a hook kind, named as [`Hook`]'s constructors: `on_shutdown` adds an
+/// `async fn(&self)` method, `on_shutdown_blocking` a plain `fn(&self)` one. Written out, so that
+/// an error about a bound (a future that is not `Send`, an output that is not an `Outcome`)
+/// names the method the hook was added with.
+impl<T: ?Sized> Bind<T> {
+    /// Adds a [`Hook::on_start`] calling the `async fn(&self)` `method` on the value.
+    pub fn on_start<M, O>(&mut self, name: &'static str, method: M) -> Added<'_>
+    where
+        T: Send + Sync + 'static,
+        M: for<'a> AsyncMethod<'a, T, Out = O> + Copy + Send + Sync + 'static,
+        O: Outcome,
+    {
+        self.hook(HookKind::Start, name, method)
+    }
+
+    /// Adds a [`Hook::on_start_blocking`] calling the `fn(&self)` `method` on the value.
+    pub fn on_start_blocking<M, R>(&mut self, name: &'static str, method: M) -> Added<'_>
+    where
+        T: Send + Sync + 'static,
+        M: Fn(&T) -> R + Send + Sync + 'static,
+        R: Outcome,
+    {
+        self.blocking(HookKind::Start, name, method)
+    }
+
+    /// Adds a [`Hook::on_reload`] calling the `async fn(&self)` `method` on the value.
+    pub fn on_reload<M, O>(&mut self, name: &'static str, method: M) -> Added<'_>
+    where
+        T: Send + Sync + 'static,
+        M: for<'a> AsyncMethod<'a, T, Out = O> + Copy + Send + Sync + 'static,
+        O: Outcome,
+    {
+        self.hook(HookKind::Reload, name, method)
+    }
+
+    /// Adds a [`Hook::on_reload_blocking`] calling the `fn(&self)` `method` on the value.
+    pub fn on_reload_blocking<M, R>(&mut self, name: &'static str, method: M) -> Added<'_>
+    where
+        T: Send + Sync + 'static,
+        M: Fn(&T) -> R + Send + Sync + 'static,
+        R: Outcome,
+    {
+        self.blocking(HookKind::Reload, name, method)
+    }
+
+    /// Adds a [`Hook::persist`] calling the `async fn(&self)` `method` on the value.
+    pub fn persist<M, O>(&mut self, name: &'static str, method: M) -> Added<'_>
+    where
+        T: Send + Sync + 'static,
+        M: for<'a> AsyncMethod<'a, T, Out = O> + Copy + Send + Sync + 'static,
+        O: Outcome,
+    {
+        self.hook(HookKind::Persist, name, method)
+    }
+
+    /// Adds a [`Hook::persist_blocking`] calling the `fn(&self)` `method` on the value.
+    pub fn persist_blocking<M, R>(&mut self, name: &'static str, method: M) -> Added<'_>
+    where
+        T: Send + Sync + 'static,
+        M: Fn(&T) -> R + Send + Sync + 'static,
+        R: Outcome,
+    {
+        self.blocking(HookKind::Persist, name, method)
+    }
+
+    /// Adds a [`Hook::on_shutdown`] calling the `async fn(&self)` `method` on the value.
+    pub fn on_shutdown<M, O>(&mut self, name: &'static str, method: M) -> Added<'_>
+    where
+        T: Send + Sync + 'static,
+        M: for<'a> AsyncMethod<'a, T, Out = O> + Copy + Send + Sync + 'static,
+        O: Outcome,
+    {
+        self.hook(HookKind::Shutdown, name, method)
+    }
+
+    /// Adds a [`Hook::on_shutdown_blocking`] calling the `fn(&self)` `method` on the value.
+    pub fn on_shutdown_blocking<M, R>(&mut self, name: &'static str, method: M) -> Added<'_>
+    where
+        T: Send + Sync + 'static,
+        M: Fn(&T) -> R + Send + Sync + 'static,
+        R: Outcome,
+    {
+        self.blocking(HookKind::Shutdown, name, method)
+    }
+}
+
+/// The hooks of `this`, a component declared in `module`: its [`Component::add_hooks`] bound to it.
+/// What the generated [`Component::hooks`] returns.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::Arc;
+/// use lifecycle::__private::bound;
+///
+/// struct Db;
+///
+/// #[lifecycle::component]
+/// impl Db {
+///     #[on_shutdown(order = 100)]
+///     async fn close(&self) {}
+/// }
+///
+/// let hooks = bound(Arc::new(Db), "my_service");
+/// assert_eq!((hooks[0].name(), hooks[0].order()), ("my_service::Db::close", 100));
+/// ```
+pub fn bound<C: Component>(this: Arc<C>, module: &'static str) -> Vec<Hook> {
+    let mut bind = Bind::new(this, module);
+    C::add_hooks(&mut bind);
+    bind.into_hooks()
+}
+
+/// The hooks of component `C` as the budget printed before start-up reads them: its
+/// [`Component::add_hooks`] bound to no value ([`Bind::declared`]).
+///
+/// # Examples
+///
+/// ```
+/// use lifecycle::__private::declared;
+///
+/// struct Db;
+///
+/// #[lifecycle::component]
+/// impl Db {
+///     #[on_shutdown(order = 100)]
+///     async fn close(&self) {}
+/// }
+///
+/// let hooks = declared::<Db>();
+/// assert_eq!(hooks[0].order(), 100);
+/// ```
+pub fn declared<C: Component>() -> Vec<Hook> {
+    let mut bind = Bind::declared();
+    C::add_hooks(&mut bind);
+    bind.into_hooks()
+}
+
+/// A component's `#[run]` method as a [`Run`]'s function: each attempt calls `method` with its
+/// own clone of the component's `Arc` and the stage's token.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::Arc;
+/// use lifecycle::__private::{bind_run, Run};
+/// use lifecycle::CancellationToken;
+///
+/// struct Consumer;
+/// impl Consumer {
+///     async fn consume(&self, token: CancellationToken) { token.cancelled().await }
+/// }
+///
+/// let consumer = Arc::new(Consumer);
+/// let run = Run::new("consume", bind_run(&consumer, |this, token| async move {
+///     Consumer::consume(&this, token).await
+/// }));
+/// # let _ = run;
+/// ```
+pub fn bind_run<T, R>(
+    this: &Arc<T>,
+    method: impl Fn(Arc<T>, CancellationToken) -> R + Send + Sync + 'static,
+) -> impl Fn(CancellationToken) -> R + Send + Sync + 'static
+where
+    T: ?Sized + Send + Sync + 'static,
+{
+    let this = Arc::clone(this);
+    move |token| method(Arc::clone(&this), token)
+}
+
+/// The long-running parts a component hands over (the return type of [`Component::runs`]).
+pub type Runs = Vec<Run>;
+
+/// The hooks a component hands over (the return type of [`Component::hooks`]).
+pub type Hooks = Vec<Hook>;
