@@ -83,45 +83,34 @@ use proc_macro::TokenStream;
 ///         lc.spawn(worker(lc.token()));
 ///         serve(lc.cancelled_owned()).await
 ///     }
-///     // The declared return type, checked once: the steps below see only `impl Outcome`.
-///     fn __lifecycle_checked(
-///         main: impl Future<Output = Result<(), AppError>>,
-///     ) -> impl Future<Output = impl lifecycle::Outcome> {
-///         main
+///     // The declared return type, checked once (one error at the type if it is not an
+///     // outcome): the steps below see only a future whose output is an `Outcome`.
+///     fn __lifecycle_checked(lc: lifecycle::Lifecycle) -> impl lifecycle::__private::MainFuture {
+///         __lifecycle_main(lc)
 ///     }
 ///     let init: fn() = setup_logging;                 // only with `init = ...`, and first
 ///     init();
 ///     let config = lifecycle::Config::new()
-///         .with_grace(Duration::from_millis(30000))
-///         .with_drain_delay(Duration::from_millis(5000));
-///     // Start-up errors (a bad override, no runtime, no signals) leave through `?`.
-///     let run = move || -> Result<_, lifecycle::__private::StartupError> {
-///         let config = config.apply_env()?;           // LIFECYCLE_GRACE, ...
-///         // LIFECYCLE_PRINT_BUDGET=1: print the budget, exit 0 (nothing has started yet).
-///         lifecycle::__private::print_budget_and_exit_if_asked(&config)?;
-///         let runtime = lifecycle::__private::runtime(&config)?;
-///         let code = runtime.block_on(async move {
-///             let sequence = lifecycle::Sequence::new(config);
-///             let lc = sequence.handle();
-///             let report = sequence
-///                 .start()?                           // free hooks, watchdog thread
-///                 .run_start_hooks(__lifecycle_checked(__lifecycle_main(lc.clone())))
-///                 .await                              // main's first lines, start hooks, Ready
-///                 .run_until_trigger()
-///                 .await                              // signal, main returned, a request
-///                 .drain()
-///                 .await                              // until every task is done, or grace
-///                 .persist()
-///                 .await
-///                 .shut_down()                        // shutdown hooks by ascending order
-///                 .await;
-///             report.log();
-///             Ok(report.exit_code())
-///         });
-///         lifecycle::__private::shutdown_runtime(runtime);
-///         code
+///         .with_grace(Duration::from_secs(30))
+///         .with_drain_delay(Duration::from_secs(5));
+///     // The sequence, one step a line; a start-up error leaves through `?`.
+///     let run = |config| async move {
+///         let sequence = lifecycle::Sequence::new(config);
+///         let lc = sequence.handle();
+///         let running = sequence.start()?;            // free hooks, signals, watchdog thread
+///         let started = running.run_start_hooks(__lifecycle_checked(lc.clone())).await; // Ready
+///         let triggered = started.run_until_trigger().await; // signal, main returned, a request
+///         let drained = triggered.drain().await;      // until every task is done, or grace
+///         let persisted = drained.persist().await;    // persist hooks
+///         let report = persisted.shut_down().await;   // shutdown hooks by ascending order
+///         report.log();
+///         Ok(report.exit_code())
 ///     };
-///     run().unwrap_or_else(lifecycle::__private::startup_failed) // exit 78 or 71, said why
+///     // With the `LIFECYCLE_*` overrides applied (exit 78 naming a bad one): prints the budget
+///     // and exits 0 if `LIFECYCLE_PRINT_BUDGET=1`, builds the runtime, runs `run` on it, shuts
+///     // the runtime down without waiting for stuck blocking tasks; a start-up error is logged
+///     // and becomes exit 78 or 71.
+///     lifecycle::__private::block_on(config.apply_env(), run)
 /// }
 /// ```
 #[proc_macro_attribute]
@@ -180,6 +169,12 @@ pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
 ///
 /// # Equivalent code without the macro
 ///
+/// The hooks are listed once, in `add_hooks`, and that one list serves twice: bound to each
+/// managed value (`hooks`), and bound to none for the budget `LIFECYCLE_PRINT_BUDGET=1` prints
+/// before start-up. Each method is passed as a function (`Self::close`); each hook holds its own
+/// clone of the value's `Arc`. Names are given below the module: `"Db::close"` is reported as
+/// `my_app::db::Db::close`.
+///
 /// ```ignore
 /// impl Db {
 ///     async fn close(&self) -> Result<(), sqlx::Error> { ... }
@@ -188,38 +183,25 @@ pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
 ///
 /// impl lifecycle::Component for Db {
 ///     fn hooks(self: Arc<Self>) -> Vec<lifecycle::Hook> {
-///         vec![
-///             {
-///                 let this = Arc::clone(&self);
-///                 lifecycle::Hook::on_shutdown(concat!(module_path!(), "::Db::close"), move || {
-///                     let this = Arc::clone(&this);
-///                     async move { Self::close(&this).await }
-///                 })
-///                 .with_order(100)
-///                 .with_timeout(Duration::from_millis(5000))
-///             },
-///             {
-///                 let this = Arc::clone(&self);
-///                 lifecycle::Hook::persist_blocking(
-///                     concat!(module_path!(), "::Db::save_offsets"),
-///                     move || Self::save_offsets(&this),
-///                 )
-///                 .with_every(Duration::from_millis(10000))
-///             },
-///         ]
+///         lifecycle::__private::bound(self, module_path!())
+///     }
+///     fn add_hooks(this: &mut lifecycle::__private::Bind<Self>) {
+///         this.on_shutdown("Db::close", Self::close)
+///             .with_order(100)
+///             .with_timeout(Duration::from_secs(5));
+///         this.persist_blocking("Db::save_offsets", Self::save_offsets)
+///             .with_every(Duration::from_secs(10));
 ///     }
 /// }
 ///
-/// // The same hooks with empty bodies, for the budget `LIFECYCLE_PRINT_BUDGET=1` prints before
-/// // start-up (not emitted for a generic impl).
-/// #[linkme::distributed_slice(lifecycle::__private::COMPONENT_HOOKS)]
-/// static HOOKS: fn() -> Vec<lifecycle::Hook> = || vec![
-///     lifecycle::Hook::on_shutdown(concat!(module_path!(), "::Db::close"), || async {})
-///         .with_order(100)
-///         .with_timeout(Duration::from_millis(5000)),
-///     lifecycle::Hook::persist_blocking(concat!(module_path!(), "::Db::save_offsets"), || {})
-///         .with_every(Duration::from_millis(10000)),
-/// ];
+/// // The same list bound to no value (bodies that do nothing), for the budget printed before
+/// // start-up. Not emitted for a generic impl, nor for one without shutdown or persist hooks.
+/// const _: () = {
+///     #[linkme::distributed_slice(lifecycle::__private::COMPONENT_HOOKS)]
+///     fn declared() -> Vec<lifecycle::Hook> {
+///         lifecycle::__private::declared::<Db>()
+///     }
+/// };
 /// ```
 #[proc_macro_attribute]
 pub fn component(args: TokenStream, item: TokenStream) -> TokenStream {
@@ -305,11 +287,14 @@ pub fn on_reload(args: TokenStream, item: TokenStream) -> TokenStream {
 /// ```ignore
 /// async fn flush_metrics() -> Result<(), std::io::Error> { ... }
 ///
-/// #[linkme::distributed_slice(lifecycle::__private::FREE_HOOKS)]
-/// static HOOK: fn() -> lifecycle::Hook = || {
-///     lifecycle::Hook::on_shutdown(concat!(module_path!(), "::flush_metrics"), flush_metrics)
-///         .with_order(10)
-///         .with_timeout(Duration::from_millis(2000))
+/// const _: () = {
+///     const NAME: &str = concat!(module_path!(), "::flush_metrics");
+///     #[linkme::distributed_slice(lifecycle::__private::FREE_HOOKS)]
+///     static HOOK: fn() -> lifecycle::Hook = || {
+///         lifecycle::Hook::on_shutdown(NAME, flush_metrics)
+///             .with_order(10)
+///             .with_timeout(Duration::from_secs(2))
+///     };
 /// };
 /// ```
 ///
@@ -343,11 +328,14 @@ pub fn on_shutdown(args: TokenStream, item: TokenStream) -> TokenStream {
 /// ```ignore
 /// async fn save_offsets() -> std::io::Result<()> { ... }
 ///
-/// #[linkme::distributed_slice(lifecycle::__private::FREE_HOOKS)]
-/// static HOOK: fn() -> lifecycle::Hook = || {
-///     lifecycle::Hook::persist(concat!(module_path!(), "::save_offsets"), save_offsets)
-///         .with_timeout(Duration::from_millis(2000))
-///         .with_every(Duration::from_millis(10000))
+/// const _: () = {
+///     const NAME: &str = concat!(module_path!(), "::save_offsets");
+///     #[linkme::distributed_slice(lifecycle::__private::FREE_HOOKS)]
+///     static HOOK: fn() -> lifecycle::Hook = || {
+///         lifecycle::Hook::persist(NAME, save_offsets)
+///             .with_timeout(Duration::from_secs(2))
+///             .with_every(Duration::from_secs(10))
+///     };
 /// };
 /// ```
 #[proc_macro_attribute]

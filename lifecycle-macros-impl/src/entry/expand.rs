@@ -132,7 +132,7 @@ pub(crate) fn main_fn(args: &MainArgs, item: &ItemFn) -> TokenStream {
     }
 }
 
-/// `.with_grace(::core::time::Duration::from_millis(30000u64))`, if the key was given.
+/// `.with_grace(::core::time::Duration::from_secs(30))`, if the key was given.
 fn duration_setter(method: &str, value: Option<(Duration, Span)>) -> Option<TokenStream> {
     let (value, _) = value?;
     let method = Ident::new(&format!("with_{method}"), Span::call_site());

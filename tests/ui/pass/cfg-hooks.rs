@@ -1,3 +1,6 @@
+// The generated code warns about nothing, even when every hook is compiled out.
+#![deny(warnings)]
+
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
@@ -26,6 +29,18 @@ impl Db {
     }
 }
 
+struct Cache;
+
+// Every hook compiled out: the component has none.
+#[lifecycle::component]
+impl Cache {
+    #[cfg(any())]
+    #[persist]
+    fn never(&self) {
+        RAN.fetch_add(100, Ordering::SeqCst);
+    }
+}
+
 #[lifecycle::on_shutdown]
 #[cfg(any())]
 fn never_free() {
@@ -43,4 +58,5 @@ fn check() -> Result<(), String> {
 #[lifecycle::main]
 async fn main(lc: lifecycle::Lifecycle) {
     lc.manage(Arc::new(Db));
+    lc.manage(Arc::new(Cache));
 }

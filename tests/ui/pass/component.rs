@@ -47,9 +47,28 @@ impl Db {
         RAN.fetch_add(1, Ordering::SeqCst);
     }
 
+    // A hook named like the methods of the value the hooks are added to.
+    #[on_shutdown]
+    async fn persist(&self) {
+        RAN.fetch_add(1, Ordering::SeqCst);
+    }
+
     // Not a hook: left as it is.
     fn helper(&self) -> u32 {
         7
+    }
+
+    // Not hooks, named like the generated `Component` methods and helpers: never called by them.
+    fn hooks(&self) -> u32 {
+        1
+    }
+
+    fn add_hooks() -> u32 {
+        2
+    }
+
+    fn bound(&self) -> u32 {
+        3
     }
 }
 
@@ -57,14 +76,14 @@ impl Db {
 #[lifecycle::on_shutdown(order = 2147483647)]
 fn check() -> Result<(), String> {
     match RAN.load(Ordering::SeqCst) {
-        5 => Ok(()),
-        ran => Err(format!("{ran} of 5 hooks ran")),
+        6 => Ok(()),
+        ran => Err(format!("{ran} of 6 hooks ran")),
     }
 }
 
 #[lifecycle::main]
 async fn main(lc: lifecycle::Lifecycle) {
     let db = Arc::new(Db);
-    assert_eq!(db.helper(), 7);
+    assert_eq!(db.helper() + db.hooks() + Db::add_hooks() + db.bound(), 13);
     lc.manage(db);
 }

@@ -35,6 +35,18 @@ fn r#type() {
     RAN.fetch_add(1, Ordering::SeqCst);
 }
 
+#[allow(non_snake_case)]
+#[lifecycle::on_shutdown]
+fn HOOK() {
+    RAN.fetch_add(1, Ordering::SeqCst);
+}
+
+#[allow(non_snake_case)]
+#[lifecycle::persist]
+fn NAME() {
+    RAN.fetch_add(1, Ordering::SeqCst);
+}
+
 mod nested {
     #[lifecycle::persist]
     pub(crate) fn save_nested() {
@@ -45,8 +57,8 @@ mod nested {
 #[lifecycle::on_shutdown(order = 2147483647)]
 fn check() -> Result<(), String> {
     match RAN.load(Ordering::SeqCst) {
-        7 => Ok(()),
-        ran => Err(format!("{ran} of 7 hooks ran")),
+        9 => Ok(()),
+        ran => Err(format!("{ran} of 9 hooks ran")),
     }
 }
 
