@@ -114,6 +114,7 @@ mod bind;
 pub mod config;
 mod connections;
 mod drain;
+mod exit;
 pub mod failure;
 mod handle;
 mod hearing;

@@ -4,8 +4,8 @@ use std::fmt;
 use std::process::ExitCode;
 
 use crate::config::ConfigError;
+use crate::exit::{EXIT_CONFIG, EXIT_OS_ERROR};
 use crate::log::{no_subscriber, to_stderr};
-use crate::report::{EXIT_CONFIG, EXIT_OS_ERROR};
 use crate::signal::SignalError;
 
 /// Why a service could not start.

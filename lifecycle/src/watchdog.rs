@@ -23,12 +23,11 @@ use crate::log::{log_or_stderr, to_stderr_at_once, whole_ms, write_within, Milli
 use crate::signal::{Listener, Signal, SignalError};
 use crate::systemd::{extend_line, status_line, Notifier, EXIT_SLACK};
 
-/// The exit code when the hard deadline passes: [`EXIT_DEADLINE`](crate::report::EXIT_DEADLINE).
-pub(crate) const DEADLINE_CODE: u8 = 4;
+/// The exit code when the hard deadline passes.
+pub(crate) const DEADLINE_CODE: u8 = crate::exit::EXIT_DEADLINE;
 
-/// The exit code when start-up fails, here when it overran its own hard deadline:
-/// [`EXIT_START_FAILED`](crate::report::EXIT_START_FAILED).
-pub(crate) const START_FAILED_CODE: u8 = 5;
+/// The exit code when start-up fails, here when it overran its own hard deadline.
+pub(crate) const START_FAILED_CODE: u8 = crate::exit::EXIT_START_FAILED;
 
 /// How long the last words before a forced exit may take to write.
 const LAST_WORDS: Duration = Duration::from_millis(50);

@@ -36,9 +36,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use crate::config::{parse_bool, Config, ConfigError};
+use crate::exit::{EXIT_IO_ERROR, EXIT_OK};
 use crate::hooks::{Hook, HookKind};
 use crate::log::{to_stderr, whole_ms};
-use crate::report::{EXIT_IO_ERROR, EXIT_OK};
 use crate::systemd::EXIT_SLACK;
 
 /// The environment variable that makes the binary print its [`Budget`] and exit 0 instead of
