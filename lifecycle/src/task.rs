@@ -94,8 +94,8 @@ impl Cut {
 }
 
 impl LiveTasks {
-    /// Lists a task just spawned; returns its failure if it already failed.
-    fn push(&self, task: LiveTask) -> Option<Orphan> {
+    /// Lists a task just spawned; returns its failure, and its name, if it already failed.
+    fn push(&self, task: LiveTask) -> Option<(Orphan, String)> {
         let mut list = lock(&self.tasks);
         if list.entries.len() >= list.compact_at.max(COMPACT_AT) {
             list.entries.retain(|task| !task.abort.is_finished());
@@ -106,7 +106,7 @@ impl LiveTasks {
         } else {
             let id = task.abort.id();
             let at = list.orphans.iter().position(|(orphan, _)| *orphan == id);
-            at.map(|at| list.orphans.swap_remove(at).1)
+            at.map(|at| (list.orphans.swap_remove(at).1, task.name.to_string()))
         };
         list.entries.push(task);
         orphan
@@ -469,17 +469,16 @@ impl Tasks {
     /// Lists a task just spawned, and records its failure if it failed before that.
     fn remember(&self, abort: AbortHandle, name: TaskName, kind: TaskKind, late: bool) {
         let late = late || self.drained.load(Ordering::Relaxed);
-        let orphan = match self.shared.live.push(LiveTask {
+        let claimed = self.shared.live.push(LiveTask {
             abort,
-            name: name.clone(),
+            name,
             kind,
             late,
             cut: false,
-        }) {
-            Some(orphan) => orphan,
-            None => return,
-        };
-        orphan.sink.record(name.to_string(), orphan.failure);
+        });
+        if let Some((orphan, name)) = claimed {
+            orphan.sink.record(name, orphan.failure);
+        }
     }
 
     /// Spawns `future` as a tracked task; a critical one's failure starts the shutdown.
