@@ -34,19 +34,42 @@ pub(crate) fn write_within(
     within: Duration,
     write: impl FnOnce() + Send + 'static,
 ) -> bool {
+    !matches!(
+        run_within(thread, within, write),
+        Err(Unfinished::NoThread(_))
+    )
+}
+
+/// Why [`run_within`] has no result.
+pub(crate) enum Unfinished {
+    /// No thread could be started: the work did not run.
+    NoThread(std::io::Error),
+    /// The work took longer than allowed; its thread is left behind.
+    TimedOut,
+    /// The work panicked.
+    Died,
+}
+
+/// Runs `work` on a helper thread named `thread`, with the caller's `tracing` dispatcher, and
+/// waits for its result at most `within`. A blocked write (a full pipe, say) holds up only the
+/// helper, which is left behind on a timeout.
+pub(crate) fn run_within<T: Send + 'static>(
+    thread: &str,
+    within: Duration,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, Unfinished> {
     let dispatch = tracing::dispatcher::get_default(Clone::clone);
-    let (done, written) = std::sync::mpsc::channel::<()>();
-    let writer = std::thread::Builder::new()
+    let (done, result) = std::sync::mpsc::channel::<T>();
+    std::thread::Builder::new()
         .name(thread.to_owned())
         .spawn(move || {
-            tracing::dispatcher::with_default(&dispatch, write);
-            let _ = done.send(());
-        });
-    if writer.is_err() {
-        return false;
-    }
-    let _ = written.recv_timeout(within);
-    true
+            let _ = done.send(tracing::dispatcher::with_default(&dispatch, work));
+        })
+        .map_err(Unfinished::NoThread)?;
+    result.recv_timeout(within).map_err(|err| match err {
+        std::sync::mpsc::RecvTimeoutError::Timeout => Unfinished::TimedOut,
+        std::sync::mpsc::RecvTimeoutError::Disconnected => Unfinished::Died,
+    })
 }
 
 /// Writes `text` straight to standard error, when no subscriber is installed and the write
@@ -98,7 +121,7 @@ pub(crate) fn is_dev_null(device: libc::dev_t) -> bool {
 }
 
 #[cfg(all(unix, not(target_os = "linux")))]
-fn is_dev_null(_device: libc::dev_t) -> bool {
+pub(crate) fn is_dev_null(_device: libc::dev_t) -> bool {
     false
 }
 

@@ -18,16 +18,11 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
+use crate::exit::{EXIT_DEADLINE, EXIT_START_FAILED};
 use crate::lock::lock;
 use crate::log::{log_or_stderr, to_stderr_at_once, whole_ms, write_within, Millis};
 use crate::signal::{Listener, Signal, SignalError};
 use crate::systemd::{extend_line, status_line, Notifier, EXIT_SLACK};
-
-/// The exit code when the hard deadline passes.
-pub(crate) const DEADLINE_CODE: u8 = crate::exit::EXIT_DEADLINE;
-
-/// The exit code when start-up fails, here when it overran its own hard deadline.
-pub(crate) const START_FAILED_CODE: u8 = crate::exit::EXIT_START_FAILED;
 
 /// How long the last words before a forced exit may take to write.
 const LAST_WORDS: Duration = Duration::from_millis(50);
@@ -150,7 +145,7 @@ impl Watch {
     }
 
     /// The start phase begins at `from`: unless a trigger came first, the process must be done
-    /// starting by `timeout` + `margin`, or it exits with [`START_FAILED_CODE`]. The Tokio-side
+    /// starting by `timeout` + `margin`, or it exits with [`EXIT_START_FAILED`]. The Tokio-side
     /// timeout ends start-up at `timeout` when the runtime runs; this deadline holds when it does
     /// not (a start hook blocking its thread). Returns the deadline set, for
     /// [`started`](Self::started).
@@ -303,7 +298,7 @@ impl Watch {
         if phase == Phase::Starting {
             self.expire_start();
         }
-        let code = u8::try_from(self.final_code.load(Ordering::Relaxed)).unwrap_or(DEADLINE_CODE);
+        let code = u8::try_from(self.final_code.load(Ordering::Relaxed)).unwrap_or(EXIT_DEADLINE);
         let budget = Duration::from_millis(self.budget_ms.load(Ordering::Relaxed));
         let overran = format!(
             "hard deadline passed ({}): exit code {code}",
@@ -323,7 +318,7 @@ impl Watch {
     /// The start phase overran its timeout by the deadline margin: something holds the thread
     /// the Tokio-side timeout would run on (a start hook or main blocking it).
     fn expire_start(&self) -> ! {
-        let code = START_FAILED_CODE;
+        let code = EXIT_START_FAILED;
         let timeout = Duration::from_millis(self.startup_timeout_ms.load(Ordering::Relaxed));
         let status = format!("start-up overran its timeout: exit code {code}");
         self.tell_systemd(&[&status_line(&status)], false);

@@ -38,7 +38,7 @@ use std::time::Duration;
 use crate::config::{parse_bool, Config, ConfigError};
 use crate::exit::{EXIT_IO_ERROR, EXIT_OK};
 use crate::hooks::{Hook, HookKind};
-use crate::log::{to_stderr, whole_ms};
+use crate::log::{run_within, to_stderr, whole_ms, Unfinished};
 use crate::systemd::EXIT_SLACK;
 
 /// The environment variable that makes the binary print its [`Budget`] and exit 0 instead of
@@ -422,7 +422,6 @@ fn print(config: &Config) -> u8 {
 /// error says why it could not, in words. The thread is left behind on a timeout: the process
 /// exits next.
 fn write_stdout_within(bytes: Vec<u8>, within: Duration) -> Result<(), String> {
-    use std::sync::mpsc::{channel, RecvTimeoutError};
     if stdout_was_closed() {
         return Err(
             "standard output is closed (the process started with it closed, `>&-`; \
@@ -430,16 +429,7 @@ fn write_stdout_within(bytes: Vec<u8>, within: Duration) -> Result<(), String> {
                 .to_owned(),
         );
     }
-    let (done, result) = channel();
-    let writer = std::thread::Builder::new()
-        .name("lifecycle-budget".to_owned())
-        .spawn(move || {
-            let _ = done.send(write_stdout(&bytes));
-        });
-    if let Err(err) = writer {
-        return Err(format!("no thread to write it from: {err}"));
-    }
-    match result.recv_timeout(within) {
+    match run_within("lifecycle-budget", within, move || write_stdout(&bytes)) {
         Ok(Ok(())) => Ok(()),
         Ok(Err(err)) if err.raw_os_error() == Some(EBADF) => {
             Err(format!("standard output is closed ({err})"))
@@ -448,11 +438,12 @@ fn write_stdout_within(bytes: Vec<u8>, within: Duration) -> Result<(), String> {
             Err(format!("nobody reads standard output any more ({err})"))
         }
         Ok(Err(err)) => Err(err.to_string()),
-        Err(RecvTimeoutError::Timeout) => Err(format!(
+        Err(Unfinished::TimedOut) => Err(format!(
             "it did not take the budget within {} s (a full pipe nobody reads?)",
             within.as_secs()
         )),
-        Err(RecvTimeoutError::Disconnected) => Err("the writing thread died".to_owned()),
+        Err(Unfinished::NoThread(err)) => Err(format!("no thread to write it from: {err}")),
+        Err(Unfinished::Died) => Err("the writing thread died".to_owned()),
     }
 }
 
