@@ -217,26 +217,26 @@ pub(crate) struct Count {
 }
 
 struct Slot {
-    /// The first sinks (`[plain, critical]`), held until the count is closed.
+    /// The first sinks (`[plain, critical]`), held until the count is closed (`None` once it
+    /// is).
     open: Option<[Arc<TaskSink>; 2]>,
     /// The sinks the running tasks hold: the first ones, or once those are gone (closed, their
     /// tasks ended), new ones for the tasks spawned since (still counted: `wait` waits for them
     /// too).
     live: [Weak<TaskSink>; 2],
-    closed: bool,
 }
 
 impl Count {
     fn new(shared: &Arc<Shared>) -> Self {
         let zero = Arc::new(Notify::new());
         let sinks = [false, true].map(|critical| TaskSink::new(critical, shared, &zero));
+        let first = [Arc::downgrade(&sinks[0]), Arc::downgrade(&sinks[1])];
         Count {
-            first: [Arc::downgrade(&sinks[0]), Arc::downgrade(&sinks[1])],
             slot: Mutex::new(Slot {
-                live: [Arc::downgrade(&sinks[0]), Arc::downgrade(&sinks[1])],
+                live: first.clone(),
                 open: Some(sinks),
-                closed: false,
             }),
+            first,
             zero,
             shared: Arc::clone(shared),
         }
@@ -260,7 +260,8 @@ impl Count {
     /// Closed, with no task running.
     fn is_done(&self) -> bool {
         let slot = lock(&self.slot);
-        let done = slot.closed && slot.live.iter().all(|sink| sink.strong_count() == 0);
+        let closed = slot.open.is_none();
+        let done = closed && slot.live.iter().all(|sink| sink.strong_count() == 0);
         // The tasks' last `Arc` drops were releases: what they did happens before the caller
         // goes on.
         std::sync::atomic::fence(Ordering::Acquire);
@@ -269,11 +270,7 @@ impl Count {
 
     /// From now on, reaching zero wakes [`Count::wait`].
     pub(crate) fn close(&self) {
-        let open = {
-            let mut slot = lock(&self.slot);
-            slot.closed = true;
-            slot.open.take()
-        };
+        let open = lock(&self.slot).open.take();
         // Dropped outside the lock: with no task running, this is what wakes the waiter.
         drop(open);
     }
