@@ -285,12 +285,18 @@ impl Watch {
     /// thread cannot hold this exit) and ends it now with 128 + the signal number.
     fn force(&self, signal: Signal) -> ! {
         let code = signal.exit_code();
-        let status = format!("forced exit by a second signal ({signal}): exit code {code}");
-        self.tell_systemd(&[&status_line(&status)], false);
-        force_exit(
+        self.exit_saying(
             code,
+            &format!("forced exit by a second signal ({signal}): exit code {code}"),
             format!("lifecycle: {signal} during shutdown: exiting now with code {code}"),
         )
+    }
+
+    /// Ends the process now with `code`: systemd hears `status` (without a lock or a wait),
+    /// then [`force_exit`] writes `message`.
+    fn exit_saying(&self, code: u8, status: &str, message: String) -> ! {
+        self.tell_systemd(&[&status_line(status)], false);
+        force_exit(code, message)
     }
 
     fn expire(&self) -> ! {
@@ -300,13 +306,12 @@ impl Watch {
         }
         let code = u8::try_from(self.final_code.load(Ordering::Relaxed)).unwrap_or(EXIT_DEADLINE);
         let budget = Duration::from_millis(self.budget_ms.load(Ordering::Relaxed));
-        let overran = format!(
-            "hard deadline passed ({}): exit code {code}",
-            phase.status()
-        );
-        self.tell_systemd(&[&status_line(&overran)], false);
-        force_exit(
+        self.exit_saying(
             code,
+            &format!(
+                "hard deadline passed ({}): exit code {code}",
+                phase.status()
+            ),
             format!(
                 "lifecycle: the shutdown overran its hard deadline of {} in {}; exiting now with code {code}",
                 Millis(budget),
@@ -320,10 +325,9 @@ impl Watch {
     fn expire_start(&self) -> ! {
         let code = EXIT_START_FAILED;
         let timeout = Duration::from_millis(self.startup_timeout_ms.load(Ordering::Relaxed));
-        let status = format!("start-up overran its timeout: exit code {code}");
-        self.tell_systemd(&[&status_line(&status)], false);
-        force_exit(
+        self.exit_saying(
             code,
+            &format!("start-up overran its timeout: exit code {code}"),
             format!(
                 "lifecycle: start-up overran its startup_timeout of {} and the deadline margin \
                  (a start hook or main is blocking its thread); exiting now with code {code}",
