@@ -375,17 +375,22 @@ async fn a_run_failing_after_the_trigger_is_not_restarted_and_fails_the_exit_cod
     assert_eq!(report.code(), EXIT_APP_FAILED);
 }
 
+/// A run that counts its calls in `calls` and runs until its token is cancelled.
+fn counted_run(name: &'static str, calls: &Arc<AtomicU32>) -> Run {
+    let calls = Arc::clone(calls);
+    Run::new(name, move |token| {
+        calls.fetch_add(1, Ordering::SeqCst);
+        async move { token.cancelled().await }
+    })
+}
+
 #[tokio::test(start_paused = true)]
 async fn runs_spawned_before_ready_start_when_the_service_becomes_ready() {
     use lifecycle::Hook;
     let sequence = Sequence::new(Config::new());
     let lc = sequence.handle();
     let calls = Arc::new(AtomicU32::new(0));
-    let seen = Arc::clone(&calls);
-    lc.spawn_run(Run::new("consumer", move |token| {
-        seen.fetch_add(1, Ordering::SeqCst);
-        async move { token.cancelled().await }
-    }));
+    lc.spawn_run(counted_run("consumer", &calls));
     // A start hook that takes a second: the service is Ready only after it.
     lc.add_hook(Hook::on_start("connect", || sleep(Duration::from_secs(1))));
     let (handle, counted) = (lc.clone(), Arc::clone(&calls));
@@ -409,11 +414,7 @@ async fn runs_of_a_service_whose_start_up_failed_never_start() {
     let sequence = Sequence::new(Config::new());
     let lc = sequence.handle();
     let calls = Arc::new(AtomicU32::new(0));
-    let seen = Arc::clone(&calls);
-    lc.spawn_run(Run::new("consumer", move |token| {
-        seen.fetch_add(1, Ordering::SeqCst);
-        async move { token.cancelled().await }
-    }));
+    lc.spawn_run(counted_run("consumer", &calls));
     lc.add_hook(Hook::on_start("connect", || async {
         Err::<(), _>("refused")
     }));
