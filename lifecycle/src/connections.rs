@@ -374,15 +374,14 @@ impl Registry {
 // The serve loop and the layer (feature `http`) are the only callers of what follows.
 #[cfg_attr(not(feature = "http"), allow(dead_code))]
 impl Registry {
-    /// Registers a new connection from `peer`; it counts as open until the handle is dropped,
-    /// and the drain waits for it (it holds `drain`).
+    /// Registers a new connection from `peer` (accepted by a serve loop, which said it is
+    /// [`serving`](Self::serving)); it counts as open until the handle is dropped, and the drain
+    /// waits for it (it holds `drain`).
     pub(crate) fn open(
         self: &Arc<Self>,
         peer: SocketAddr,
         drain: impl Send + Sync + 'static,
     ) -> Connection {
-        self.used.store(true, Ordering::Relaxed);
-        self.sees_connections.store(true, Ordering::Relaxed);
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         let slot = Arc::new(Slot {
             peer,
