@@ -60,10 +60,9 @@ where
 /// assert_eq!((hooks[1].name(), hooks[1].timeout()), ("save", Some(Duration::from_secs(2))));
 /// ```
 pub struct Bind<T: ?Sized> {
-    /// `None` when declared: the hooks get bodies that do nothing.
-    this: Option<Arc<T>>,
-    /// The module path names are given below (`None` when declared: names are not read).
-    module: Option<&'static str>,
+    /// The value and the module path names are given below; `None` when declared: the hooks get
+    /// bodies that do nothing, and their names are not read.
+    bound: Option<(Arc<T>, &'static str)>,
     hooks: Vec<Hook>,
 }
 
@@ -72,8 +71,7 @@ impl<T: ?Sized> Bind<T> {
     /// and clones it again for each run, so an async hook's future is `'static`.
     pub fn new(this: Arc<T>, module: &'static str) -> Self {
         Self {
-            this: Some(this),
-            module: Some(module),
+            bound: Some((this, module)),
             hooks: Vec::new(),
         }
     }
@@ -82,8 +80,7 @@ impl<T: ?Sized> Bind<T> {
     /// nothing. What [`declared`] hands to the budget; never run.
     pub fn declared() -> Self {
         Self {
-            this: None,
-            module: None,
+            bound: None,
             hooks: Vec::new(),
         }
     }
@@ -94,8 +91,8 @@ impl<T: ?Sized> Bind<T> {
     }
 
     fn name(&self, name: &'static str) -> Cow<'static, str> {
-        match self.module {
-            Some(module) => Cow::Owned(format!("{module}::{name}")),
+        match self.bound {
+            Some((_, module)) => Cow::Owned(format!("{module}::{name}")),
             None => Cow::Borrowed(name),
         }
     }
@@ -114,9 +111,9 @@ impl<T: ?Sized> Bind<T> {
         O: Outcome,
     {
         let name = self.name(name);
-        let hook = match &self.this {
+        let hook = match &self.bound {
             None => Hook::asynchronous(kind, name, || async {}),
-            Some(this) => {
+            Some((this, _)) => {
                 let this = Arc::clone(this);
                 Hook::asynchronous(kind, name, move || {
                     let this = Arc::clone(&this);
@@ -134,9 +131,9 @@ impl<T: ?Sized> Bind<T> {
         R: Outcome,
     {
         let name = self.name(name);
-        let hook = match &self.this {
+        let hook = match &self.bound {
             None => Hook::blocking(kind, name, || {}),
-            Some(this) => {
+            Some((this, _)) => {
                 let this = Arc::clone(this);
                 Hook::blocking(kind, name, move || method(&this))
             }
