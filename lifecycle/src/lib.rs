@@ -158,10 +158,9 @@ pub use lifecycle_macros::{component, main, on_reload, on_shutdown, on_start, pe
 #[doc(hidden)]
 pub mod __private {
     pub use crate::bind::{bind_run, bound, declared, Added, AsyncMethod, Bind, Hooks, Runs};
-    pub use crate::config::budget::print_budget_and_exit_if_asked;
 
     pub use crate::config::{Flavor, ReadyWhen};
-    pub use crate::run::{block_on, runtime, shutdown_runtime, MainFuture};
+    pub use crate::run::{block_on, MainFuture};
     pub use crate::stage::{Restart, Run};
     pub use crate::startup::startup_failed;
     pub use crate::startup::StartupError;

@@ -3,7 +3,6 @@
 use std::future::Future;
 use std::process::ExitCode;
 
-use crate::config::budget::print_budget_and_exit_if_asked;
 use crate::config::print_budget;
 use crate::config::{Config, ConfigError, Flavor};
 use crate::failure::Outcome;
@@ -49,37 +48,18 @@ where
     Fut: Future,
     Fut::Output: Outcome,
 {
-    let config = match config.apply_env() {
-        Ok(config) => config,
-        Err(err) => return startup_failed(err),
-    };
-    match print_budget(&config) {
-        Ok(None) => {}
-        Ok(Some(code)) => return code,
-        Err(err) => return startup_failed(err),
-    }
-    let runtime = match runtime(&config) {
-        Ok(runtime) => runtime,
-        Err(err) => return startup_failed(err),
-    };
-    let code = runtime.block_on(async move {
+    block_on(config.apply_env(), |config| async move {
         let sequence = Sequence::new(config);
         let lc = sequence.handle();
-        let running = match sequence.start() {
-            Ok(running) => running,
-            Err(err) => return startup_failed(err),
-        };
-        let report = running.through_to_report(main(lc)).await;
+        let report = sequence.start()?.through_to_report(main(lc)).await;
         report.log();
-        report.exit_code()
-    });
-    shutdown_runtime(runtime);
-    code
+        Ok(report.exit_code())
+    })
 }
 
 /// What `#[lifecycle::main]` runs its sequence on. With `config` (the attribute's, the
-/// environment's overrides applied): prints the budget and exits if `LIFECYCLE_PRINT_BUDGET`
-/// asks, builds the runtime `config` asks for, blocks on `sequence(config)`, then shuts the
+/// environment's overrides applied): prints the budget and returns its exit code if
+/// `LIFECYCLE_PRINT_BUDGET` asks, builds the runtime `config` asks for, blocks on `sequence(config)`, then shuts the
 /// runtime down without waiting for blocking tasks still running. A start-up error (a bad
 /// override, no runtime, no signals) is logged and mapped to its exit code.
 ///
@@ -104,10 +84,14 @@ where
 {
     let run = move || -> Result<ExitCode, StartupError> {
         let config = config?;
-        print_budget_and_exit_if_asked(&config)?;
+        if let Some(code) = print_budget(&config)? {
+            return Ok(code);
+        }
         let runtime = runtime(&config)?;
         let code = runtime.block_on(sequence(config));
-        shutdown_runtime(runtime);
+        // Not waiting for blocking tasks still running: a stuck one is named in the report, and
+        // must not hold the process.
+        runtime.shutdown_background();
         code
     };
     run().unwrap_or_else(startup_failed)
@@ -140,21 +124,7 @@ where
 }
 
 /// Builds the runtime `config` asks for, with every driver enabled.
-///
-/// # Examples
-///
-/// ```
-/// use lifecycle::config::Flavor;
-/// use lifecycle::__private::runtime;
-/// use lifecycle::Config;
-///
-/// let single = runtime(&Config::new().with_flavor(Flavor::CurrentThread))?;
-/// assert_eq!(single.block_on(async { 1 + 1 }), 2);
-/// let pool = runtime(&Config::new().with_worker_threads(2))?;
-/// assert_eq!(pool.metrics().num_workers(), 2);
-/// # Ok::<(), std::io::Error>(())
-/// ```
-pub fn runtime(config: &Config) -> std::io::Result<tokio::runtime::Runtime> {
+fn runtime(config: &Config) -> std::io::Result<tokio::runtime::Runtime> {
     let mut builder = match config.flavor() {
         Flavor::CurrentThread => tokio::runtime::Builder::new_current_thread(),
         Flavor::MultiThread => tokio::runtime::Builder::new_multi_thread(),
@@ -165,8 +135,21 @@ pub fn runtime(config: &Config) -> std::io::Result<tokio::runtime::Runtime> {
     builder.enable_all().build()
 }
 
-/// Shuts the runtime down without waiting for blocking tasks that are still running (a stuck
-/// one is named in the report; it must not hold the process).
-pub fn shutdown_runtime(runtime: tokio::runtime::Runtime) {
-    runtime.shutdown_background();
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_runtime_has_the_flavor_and_workers_the_config_asks_for() -> std::io::Result<()> {
+        let single = runtime(&Config::new().with_flavor(Flavor::CurrentThread))?;
+        assert_eq!(single.block_on(async { 1 + 1 }), 2);
+        assert_eq!(
+            single.metrics().num_workers(),
+            1,
+            "a current-thread runtime"
+        );
+        let pool = runtime(&Config::new().with_worker_threads(2))?;
+        assert_eq!(pool.metrics().num_workers(), 2);
+        Ok(())
+    }
 }

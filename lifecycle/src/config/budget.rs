@@ -359,30 +359,6 @@ pub fn print_budget(config: &Config) -> Result<Option<ExitCode>, ConfigError> {
     })
 }
 
-/// For the generated `main`, one step: when [`ENV_PRINT_BUDGET`] asks for it, prints the budget
-/// and ends the process (0, or [`EXIT_IO_ERROR`] when standard output did not take the text; see
-/// [`print_budget`]). Nothing has started yet: no runtime, no thread, no hook, so there is
-/// nothing to wind down.
-///
-/// # Errors
-///
-/// A value of [`ENV_PRINT_BUDGET`] that is not a boolean, naming the variable.
-///
-/// # Examples
-///
-/// ```
-/// use lifecycle::__private::print_budget_and_exit_if_asked;
-///
-/// // Not asked for (the variable is unset here): returns, and the service starts.
-/// assert!(print_budget_and_exit_if_asked(&lifecycle::Config::new()).is_ok());
-/// ```
-pub fn print_budget_and_exit_if_asked(config: &Config) -> Result<(), ConfigError> {
-    if asked()? {
-        std::process::exit(i32::from(print(config)));
-    }
-    Ok(())
-}
-
 /// Whether [`ENV_PRINT_BUDGET`] asks for the budget.
 fn asked() -> Result<bool, ConfigError> {
     let Some(value) = std::env::var_os(ENV_PRINT_BUDGET) else {
