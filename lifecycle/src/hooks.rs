@@ -783,7 +783,7 @@ impl HookRegistry {
 
     /// Registers `hook`. The state is read under the lock [`on_ready`](Self::on_ready) moves it
     /// under, so a periodic persist hook added at the same moment is started exactly once; and
-    /// under the lock [`close_start`](Self::close_start) closes the start phase under, so a start
+    /// under the lock the start phase is closed under, so a start
     /// hook is either run or known never to run.
     pub(crate) fn add(&self, hook: Hook, readiness: &Readiness) -> Added {
         let mut hooks = lock(&self.hooks);
@@ -799,19 +799,23 @@ impl HookRegistry {
     }
 
     /// Closes the start phase to new start hooks if every start hook registered has `begun`
-    /// (registry positions); returns whether it did. With `begun` `None`, closes it anyway.
-    pub(crate) fn close_start(&self, begun: Option<&HashSet<usize>>) -> bool {
+    /// (registry positions); returns whether it did.
+    pub(crate) fn close_start_if_all_begun(&self, begun: &HashSet<usize>) -> bool {
         let hooks = lock(&self.hooks);
-        let all_begun = begun.map_or(true, |begun| {
-            hooks
-                .iter()
-                .enumerate()
-                .all(|(at, hook)| hook.kind != HookKind::Start || begun.contains(&at))
-        });
+        let all_begun = hooks
+            .iter()
+            .enumerate()
+            .all(|(at, hook)| hook.kind != HookKind::Start || begun.contains(&at));
         if all_begun {
             self.start_closed.store(true, Ordering::Relaxed);
         }
         all_begun
+    }
+
+    /// Closes the start phase to new start hooks: one registered from now on never runs.
+    pub(crate) fn close_start(&self) {
+        let _hooks = lock(&self.hooks);
+        self.start_closed.store(true, Ordering::Relaxed);
     }
 
     /// Moves readiness to Ready and returns the periodic persist hooks to start; `None` if it

@@ -259,7 +259,7 @@ pub(crate) async fn run_start_hooks(
                 .collect();
             let Some(lowest) = waiting.iter().map(|(_, hook)| hook.order).min() else {
                 // None waiting: closed to new start hooks, unless one came in since `all()`.
-                if hooks.close_start(Some(&progress.begun)) {
+                if hooks.close_start_if_all_begun(&progress.begun) {
                     break;
                 }
                 continue;
@@ -319,7 +319,7 @@ pub(crate) fn finish(
     } = *parts;
     let mut progress = lock(progress);
     // From here on, a start hook registered never runs (and its value is not started).
-    hooks.close_start(None);
+    hooks.close_start();
     if let Some(interruption) = interrupted {
         let running = std::mem::take(&mut progress.running);
         for (at, hook, started) in running {
