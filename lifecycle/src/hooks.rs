@@ -783,7 +783,7 @@ impl HookRegistry {
 
     /// Registers `hook`. The state is read under the lock [`on_ready`](Self::on_ready) moves it
     /// under, so a periodic persist hook added at the same moment is started exactly once; and
-    /// under the lock the start phase is closed under, so a start
+    /// under the lock [`close_start`](Self::close_start) closes the start phase under, so a start
     /// hook is either run or known never to run.
     pub(crate) fn add(&self, hook: Hook, readiness: &Readiness) -> Added {
         let mut hooks = lock(&self.hooks);
