@@ -804,6 +804,14 @@ mod tests {
         app_failed.main = Some(MainOutcome::Failed(Failure::new("boom")));
         assert_eq!(app_failed.code(), EXIT_APP_FAILED);
 
+        // The README's table, row by row: 1 before 5 (main failing during start-up), 5 before 2.
+        let mut start_failed = aborted.clone();
+        start_failed.start_failed = Some(Failure::new("interrupted by SIGTERM"));
+        assert_eq!(start_failed.code(), EXIT_START_FAILED);
+        let mut main_failed_at_start = start_failed.clone();
+        main_failed_at_start.main = Some(MainOutcome::Failed(Failure::new("corrupt counter")));
+        assert_eq!(main_failed_at_start.code(), EXIT_APP_FAILED);
+
         let mut critical = report();
         critical.task_failures.push(failure("t", true));
         assert_eq!(critical.code(), EXIT_APP_FAILED);
