@@ -38,7 +38,7 @@ use proc_macro::TokenStream;
 /// | key | value | default |
 /// | --- | --- | --- |
 /// | `grace` | how long the drain waits for the main body and tracked tasks, `"30s"` | `"30s"` |
-/// | `drain_delay` | how long to keep serving after readiness flips to draining, `"5s"` | `"0s"` |
+/// | `drain_delay` | how long to keep serving after readiness flips to draining, `"5s"`; skipped when `main` has already returned (its serving is over, so the wait would only hold the exit back) and when the service was never Ready | `"0s"` |
 /// | `hook_timeout` | the limit of a hook that sets no `timeout` of its own, `"5s"` | `"5s"` |
 /// | `signals` | which signals trigger shutdown: `[SIGTERM, SIGINT, SIGQUIT, SIGHUP]` | `[SIGTERM, SIGINT, SIGQUIT]` |
 /// | `force_on_second_signal` | exit at once with 128 + the signal number on a second signal | `true` |

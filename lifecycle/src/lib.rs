@@ -50,8 +50,9 @@
 //!    of a signal, the main future returning, [`Lifecycle::request_shutdown`], or a
 //!    [critical task](Lifecycle::spawn_critical) failing.
 //! 3. Readiness becomes [`Draining`](State::Draining) at once; during
-//!    [`drain_delay`](Config::drain_delay) the service still serves (skipped if it was never
-//!    Ready).
+//!    [`drain_delay`](Config::drain_delay) the service still serves (skipped when the main
+//!    future has already ended, since what served has finished, and when the service was
+//!    never Ready).
 //! 4. The root token is cancelled: servers stop accepting, workers leave their loops.
 //! 5. **Drain** ([`Triggered::drain`](sequence::Triggered::drain)): the main future and every
 //!    tracked task get [`grace`](Config::grace); the drain ends the moment they are done, and

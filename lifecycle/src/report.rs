@@ -952,7 +952,10 @@ mod tests {
         });
         assert_eq!(r.code(), EXIT_ABORTED);
         assert_eq!(r.tasks_aborted_total, 0);
-        assert_eq!(drain_line(&r), "  drain         1.001s, 1 connection cut short");
+        assert_eq!(
+            drain_line(&r),
+            "  drain         1.001s, 1 connection cut short"
+        );
 
         r.tasks_aborted = vec![aborted("worker".into())];
         r.tasks_aborted_total = 1;
@@ -971,10 +974,16 @@ mod tests {
         let mut main_only = report();
         main_only.main = Some(MainOutcome::AbortedDropPanicked("guard".into()));
         assert_eq!(main_only.code(), EXIT_ABORTED);
-        assert_eq!(drain_line(&main_only), "  drain         0ms, main cut short");
+        assert_eq!(
+            drain_line(&main_only),
+            "  drain         0ms, main cut short"
+        );
 
         assert_eq!(report().code(), EXIT_OK);
-        assert_eq!(drain_line(&report()), "  drain         0ms, nothing aborted");
+        assert_eq!(
+            drain_line(&report()),
+            "  drain         0ms, nothing aborted"
+        );
     }
 
     #[test]

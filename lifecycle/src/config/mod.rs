@@ -198,6 +198,13 @@ impl Config {
 
     /// How long readiness reports Draining before the root token is cancelled, so a load
     /// balancer can stop sending traffic while requests are still served.
+    ///
+    /// The delay is skipped when the main future has already ended as the drain begins (it
+    /// returned, `Ok` or `Err`, or panicked: the usual trigger then): the delay is there to keep
+    /// serving, and the code that served has finished, so waiting would only hold the exit
+    /// back. It is skipped too when the service was never [Ready](crate::State::Ready) (no load
+    /// balancer sent it traffic), and cut short when the main future ends during it or a
+    /// signal comes after another trigger. See [`with_drain_delay`](Config::with_drain_delay).
     pub fn drain_delay(&self) -> Duration {
         self.drain_delay
     }
@@ -257,15 +264,43 @@ impl Config {
         self
     }
 
-    /// Sets [`drain_delay`](Config::drain_delay).
+    /// Sets [`drain_delay`](Config::drain_delay): once the shutdown is triggered, readiness
+    /// reports Draining for this long, still serving, before the root token is cancelled.
+    ///
+    /// Not when the trigger is the main future ending (or it ended before the drain began):
+    /// the delay keeps a service serving while load balancers drop it, and the code that
+    /// served has finished, so the delay is skipped rather than hold the exit back. Nor when
+    /// the service was never Ready: no load balancer sent it traffic.
     ///
     /// # Examples
     ///
     /// ```
     /// use std::time::Duration;
-    /// let config = lifecycle::Config::new().with_drain_delay(Duration::from_secs(5));
+    /// use lifecycle::{Config, Sequence};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// let config = Config::new().with_drain_delay(Duration::from_secs(5));
     /// // The delay comes on top of the 30 s grace period.
     /// assert_eq!(config.worst_case_shutdown(Duration::ZERO), Duration::from_secs(35));
+    ///
+    /// // Triggered by a request (or a signal) while main still serves: the full delay.
+    /// let sequence = Sequence::new(config.clone());
+    /// let lc = sequence.handle();
+    /// let report = sequence
+    ///     .run(async move {
+    ///         lc.started().await;
+    ///         lc.request_shutdown();
+    ///         lc.cancelled().await // serving until the cancel
+    ///     })
+    ///     .await;
+    /// assert_eq!(report.timings.drain_delay, Duration::from_secs(5));
+    ///
+    /// // Triggered by main returning: nothing serves any more, so no delay.
+    /// let sequence = Sequence::new(config);
+    /// let lc = sequence.handle();
+    /// let report = sequence.run(async move { lc.started().await; }).await;
+    /// assert_eq!(report.timings.drain_delay, Duration::ZERO);
+    /// # }
     /// ```
     #[must_use]
     pub fn with_drain_delay(mut self, delay: Duration) -> Self {
