@@ -161,6 +161,7 @@ pub mod __private {
     pub use crate::bind::{bind_run, bound, declared, Added, AsyncMethod, Bind, Hooks, Runs};
 
     pub use crate::config::{Flavor, ReadyWhen};
+    pub use crate::handle::NoLifecycleNew;
     pub use crate::run::{block_on, MainFuture};
     pub use crate::stage::{Restart, Run};
     pub use crate::startup::startup_failed;

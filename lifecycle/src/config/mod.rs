@@ -72,7 +72,7 @@ pub enum ReadyWhen {
     Manual,
 }
 
-/// Which Tokio runtime [`run`](crate::run) and `#[lifecycle::main]` build.
+/// Which Tokio runtime [`run`](fn@crate::run) and `#[lifecycle::main]` build.
 ///
 /// # Examples
 ///
@@ -192,6 +192,8 @@ impl Config {
 
     /// How long the drain may take: after the root token is cancelled, the main future and every
     /// tracked task get this long to finish before what is left is aborted.
+    ///
+    /// A getter: set it with [`with_grace`](Config::with_grace).
     pub fn grace(&self) -> Duration {
         self.grace
     }
@@ -204,22 +206,30 @@ impl Config {
     /// serving, and the code that served has finished, so waiting would only hold the exit
     /// back. It is skipped too when the service was never [Ready](crate::State::Ready) (no load
     /// balancer sent it traffic), and cut short when the main future ends during it or a
-    /// signal comes after another trigger. See [`with_drain_delay`](Config::with_drain_delay).
+    /// signal comes after another trigger.
+    ///
+    /// A getter: set it with [`with_drain_delay`](Config::with_drain_delay).
     pub fn drain_delay(&self) -> Duration {
         self.drain_delay
     }
 
     /// The timeout of every hook that does not set its own.
+    ///
+    /// A getter: set it with [`with_hook_timeout`](Config::with_hook_timeout).
     pub fn hook_timeout(&self) -> Duration {
         self.hook_timeout
     }
 
     /// The signals that start a shutdown.
+    ///
+    /// A getter: set it with [`with_signals`](Config::with_signals).
     pub fn signals(&self) -> &[Signal] {
         &self.signals
     }
 
     /// Whether a second signal ends the process at once with 128 + the signal number.
+    ///
+    /// A getter: set it with [`with_force_on_second_signal`](Config::with_force_on_second_signal).
     pub fn force_on_second_signal(&self) -> bool {
         self.force_on_second_signal
     }
@@ -227,6 +237,8 @@ impl Config {
     /// A signal that repeats the previous one within this window is the same request delivered
     /// twice (a container runtime signalling the process group while a wrapping shell forwards
     /// the same signal), not a second signal. Zero counts every delivery.
+    ///
+    /// A getter: set it with [`with_repeat_window`](Config::with_repeat_window).
     pub fn repeat_window(&self) -> Duration {
         self.repeat_window
     }
@@ -234,16 +246,22 @@ impl Config {
     /// How far past the worst case the hard deadline lies: once the shutdown has run that long,
     /// a thread outside the Tokio runtime ends the process with exit code 4, whatever the app's
     /// tasks and hooks are doing to the runtime's workers.
+    ///
+    /// A getter: set it with [`with_deadline_margin`](Config::with_deadline_margin).
     pub fn deadline_margin(&self) -> Duration {
         self.deadline_margin
     }
 
-    /// The runtime [`run`](crate::run) and `#[lifecycle::main]` build.
+    /// The runtime [`run`](fn@crate::run) and `#[lifecycle::main]` build.
+    ///
+    /// A getter: set it with [`with_flavor`](Config::with_flavor).
     pub fn flavor(&self) -> Flavor {
         self.flavor
     }
 
     /// The multi-thread runtime's worker count; `None` for Tokio's default.
+    ///
+    /// A getter: set it with [`with_worker_threads`](Config::with_worker_threads).
     pub fn worker_threads(&self) -> Option<usize> {
         self.worker_threads
     }
@@ -437,11 +455,15 @@ impl Config {
     /// enforces it too, on its own clock, with [`deadline_margin`](Config::deadline_margin) on
     /// top: past that, it ends the process where it stands with the same exit code and a line
     /// that says why, rolling nothing back.
+    ///
+    /// A getter: set it with [`with_startup_timeout`](Config::with_startup_timeout).
     pub fn startup_timeout(&self) -> Duration {
         self.startup_timeout
     }
 
     /// When the service becomes Ready (see [`ReadyWhen`]).
+    ///
+    /// A getter: set it with [`with_ready_when`](Config::with_ready_when).
     pub fn ready_when(&self) -> ReadyWhen {
         self.ready_when
     }
