@@ -52,6 +52,13 @@ pub fn persist(args: TokenStream, item: TokenStream) -> TokenStream {
     hook::free_hook(HookKind::Persist, args, item)
 }
 
+/// `#[lifecycle::run(...)]` expanded by itself, outside a `#[lifecycle::component]` impl block
+/// (which reads the attribute before it would expand): always a compile error saying where it
+/// goes. The arguments are not read.
+pub fn run(_args: TokenStream, item: TokenStream) -> TokenStream {
+    component::run::outside_component(item)
+}
+
 /// `#[lifecycle::on_start(...)]` on a free function.
 pub fn on_start(args: TokenStream, item: TokenStream) -> TokenStream {
     hook::free_hook(HookKind::Start, args, item)

@@ -75,7 +75,7 @@
 //!
 //! # Without the attributes
 //!
-//! [`run`] does the same as `#[lifecycle::main]`; inside a runtime you already have, drive a
+//! [`run`](fn@run) does the same as `#[lifecycle::main]`; inside a runtime you already have, drive a
 //! [`Sequence`] yourself (its docs show the chain), or call [`Sequence::run`].
 //!
 //! # Serving HTTP
@@ -153,7 +153,7 @@ pub use crate::state::State;
 
 pub use tokio_util::sync::CancellationToken;
 
-pub use lifecycle_macros::{component, main, on_reload, on_shutdown, on_start, persist};
+pub use lifecycle_macros::{component, main, on_reload, on_shutdown, on_start, persist, run};
 
 /// What the attributes' generated code calls. Not a public API: it may change in any release.
 #[doc(hidden)]
