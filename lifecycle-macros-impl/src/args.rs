@@ -2,7 +2,7 @@
 //!
 //! Parsing is deliberately loose (any expression is accepted as a value) so that a wrong value
 //! becomes a precise message from the attribute's own validator instead of a bare syntax error.
-//! Validation is strict and collects every problem at once through [`Errors`](crate::errors::Errors).
+//! Validation is strict and collects every problem at once through [`Errors`].
 
 use proc_macro2::TokenStream;
 use quote::ToTokens;

@@ -26,19 +26,21 @@ pub(crate) fn parse(arg: &Arg, example: &str, zero: Zero) -> syn::Result<(Durati
     let quoted = format!("\"{example}\"");
     let expr = arg.value(&quoted)?;
     let lit = match expr {
-        // A bare number is the likeliest mistake: say which unit-carrying string to write.
+        // A bare number is the likeliest mistake, and which unit was meant is not known (other
+        // crates count milliseconds, this one's examples seconds): offer both.
         Expr::Lit(syn::ExprLit {
             lit: syn::Lit::Int(int),
             ..
         }) => {
+            let n = int.base10_digits();
             return Err(syn::Error::new(
                 int.span(),
                 format!(
                     "expected a string like `{quoted}` for `{key}`, found `{int}`; \
-                     give the unit too: `{key} = \"{}s\"`",
-                    int.base10_digits()
+                     give the unit too: `{key} = \"{n}ms\"` for milliseconds, or \
+                     `{key} = \"{n}s\"` for seconds"
                 ),
-            ))
+            ));
         }
         other => args::string(other, &key, &quoted)?,
     };

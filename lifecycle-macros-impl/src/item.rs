@@ -49,7 +49,7 @@ pub(crate) fn parse<T: Expected>(
 
 /// Names an item for "found a struct" messages and gives the span of its keyword, the token to
 /// point at when the attribute does not belong there.
-fn describe(item: &Item) -> (&'static str, Span) {
+pub(crate) fn describe(item: &Item) -> (&'static str, Span) {
     match item {
         Item::Const(item) => ("a `const` item", item.const_token.span),
         Item::Enum(item) => ("an enum", item.enum_token.span),

@@ -4,16 +4,20 @@
 //!
 //! One module per attribute, each reading parse → validate → expand:
 //!
-//! - [`entry`]: `#[lifecycle::main]` (the program's entry point, as in tokio-macros);
-//! - [`component`](mod@component): `#[lifecycle::component]`;
-//! - [`hook`]: `#[lifecycle::on_start]`, `#[lifecycle::on_reload]`,
+//! - `entry`: `#[lifecycle::main]` (the program's entry point, as in tokio-macros);
+//! - `component`: `#[lifecycle::component]`;
+//! - `hook`: `#[lifecycle::on_start]`, `#[lifecycle::on_reload]`,
 //!   `#[lifecycle::on_shutdown]` and `#[lifecycle::persist]` on a free function, and
-//!   the hook model the component shares.
+//!   the hook model the component shares;
 //!
-//! and what they share: the `key = value` syntax ([`args`], [`duration`]), the item parser
-//! ([`item`]), the one signature check ([`signature`]) and the error collector ([`errors`]).
+//! and what they share: the `key = value` syntax (`args`, `duration`), the item parser
+//! (`item`), the one signature check (`signature`) and the error collector (`errors`).
 //! Every problem becomes a `syn::Error` on the tightest span; all of them are emitted together,
 //! after the item, so that no follow-up errors appear.
+//!
+//! The modules are private: their pages are built with `cargo doc -p lifecycle-macros-impl
+//! --document-private-items` (as CI does), which is why the list above names them without
+//! linking to them.
 
 mod args;
 mod component;
@@ -46,6 +50,13 @@ pub fn on_shutdown(args: TokenStream, item: TokenStream) -> TokenStream {
 /// `#[lifecycle::persist(...)]` on a free function.
 pub fn persist(args: TokenStream, item: TokenStream) -> TokenStream {
     hook::free_hook(HookKind::Persist, args, item)
+}
+
+/// `#[lifecycle::run(...)]` expanded by itself, outside a `#[lifecycle::component]` impl block
+/// (which reads the attribute before it would expand): always a compile error saying where it
+/// goes. The arguments are not read.
+pub fn run(_args: TokenStream, item: TokenStream) -> TokenStream {
+    component::run::outside_component(item)
 }
 
 /// `#[lifecycle::on_start(...)]` on a free function.

@@ -1,6 +1,7 @@
 //! Attribute macros for the [`lifecycle`] crate. Use them through `lifecycle`
 //! (`#[lifecycle::main]`, `#[lifecycle::component]`, `#[lifecycle::on_start]`,
-//! `#[lifecycle::on_reload]`, `#[lifecycle::on_shutdown]`, `#[lifecycle::persist]`), not from this crate directly: the generated code calls into
+//! `#[lifecycle::on_reload]`, `#[lifecycle::on_shutdown]`, `#[lifecycle::persist]`,
+//! `#[lifecycle::run]`), not from this crate directly: the generated code calls into
 //! `::lifecycle::__private`, which only the matching `lifecycle` version provides.
 //!
 //! Every argument is checked while compiling: durations such as `"30s"`, `"1m30s"` or
@@ -15,6 +16,11 @@
 //! The expansion is plain code, one runtime call a step. The `examples/expanded/` folder of the
 //! repository holds the expansion of every example, kept current by a test.
 //!
+//! Every example on these pages is a doctest of this crate, compiled against `lifecycle` (a
+//! dev-dependency) by `cargo test`, the "equivalent code" included: a page cannot drift from
+//! what the attributes accept and generate. Links to `lifecycle`'s items are relative
+//! (`../lifecycle/...`), for these pages as `lifecycle`'s documentation shows them.
+//!
 //! [`lifecycle`]: https://docs.rs/lifecycle
 
 use proc_macro::TokenStream;
@@ -22,7 +28,18 @@ use proc_macro::TokenStream;
 /// Runs an `async fn main` inside the graceful-shutdown sequence: signals, drain, persist hooks,
 /// ordered shutdown hooks, and an exit code from the shutdown report.
 ///
-/// ```ignore
+/// ```no_run
+/// # #[derive(Debug)]
+/// # struct AppError;
+/// # impl std::fmt::Display for AppError {
+/// #     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result { f.write_str("app") }
+/// # }
+/// # impl std::error::Error for AppError {}
+/// # async fn worker(token: lifecycle::CancellationToken) { token.cancelled().await }
+/// # async fn serve(shutdown: impl std::future::Future<Output = ()>) -> Result<(), AppError> {
+/// #     shutdown.await;
+/// #     Ok(())
+/// # }
 /// #[lifecycle::main(grace = "30s", drain_delay = "5s")]
 /// async fn main(lc: lifecycle::Lifecycle) -> Result<(), AppError> {
 ///     lc.spawn(worker(lc.token()));
@@ -32,13 +49,18 @@ use proc_macro::TokenStream;
 ///
 /// # Arguments
 ///
-/// Every key is optional; a key left out keeps the runtime's default, and the `LIFECYCLE_*`
-/// environment variables are applied on top at start-up.
+/// Every key is optional; a key left out keeps the runtime's default. At start-up the
+/// environment overrides the code: each key that has a variable is overridden by `LIFECYCLE_`
+/// and the key in capitals (`grace` by `LIFECYCLE_GRACE`, `drain_delay` by
+/// `LIFECYCLE_DRAIN_DELAY`, and so on to `startup_timeout`); `flavor`, `worker_threads`, `init`
+/// and `ready` have none. The values each variable accepts are in the table on
+/// [`lifecycle::Config`](../lifecycle/struct.Config.html); a bad one stops start-up with exit
+/// code 78, naming it.
 ///
 /// | key | value | default |
 /// | --- | --- | --- |
 /// | `grace` | how long the drain waits for the main body and tracked tasks, `"30s"` | `"30s"` |
-/// | `drain_delay` | how long to keep serving after readiness flips to draining, `"5s"` | `"0s"` |
+/// | `drain_delay` | how long to keep serving after readiness flips to draining, `"5s"`; skipped when `main` has already returned (its serving is over, so the wait would only hold the exit back) and when the service was never Ready | `"0s"` |
 /// | `hook_timeout` | the limit of a hook that sets no `timeout` of its own, `"5s"` | `"5s"` |
 /// | `signals` | which signals trigger shutdown: `[SIGTERM, SIGINT, SIGQUIT, SIGHUP]` | `[SIGTERM, SIGINT, SIGQUIT]` |
 /// | `force_on_second_signal` | exit at once with 128 + the signal number on a second signal | `true` |
@@ -50,10 +72,14 @@ use proc_macro::TokenStream;
 /// | `startup_timeout` | the longest the start phase may take (start hooks, and the wait for `set_ready`), `"60s"` | `"60s"` |
 /// | `ready` | `"auto"`: Ready once every start hook succeeded; `"manual"`: once they succeeded *and* the app called `lc.set_ready()` | `"auto"` |
 ///
+/// Durations are strings with a unit: `"30s"`, `"250ms"`, `"1m30s"`. A bare number is a compile
+/// error that offers both readings (`"1000ms"` and `"1000s"`).
+///
 /// The function may take one parameter, the `lifecycle::Lifecycle` by value (it receives a
-/// clone: the handle is cheap to clone), and may return `()` or a `Result<(), E>` with
-/// an error type that converts into `Box<dyn Error + Send + Sync>` (any `lifecycle::Outcome`).
-/// A wrong return type is one error, at the type.
+/// clone: the handle is cheap to clone), and may return `()` or a `Result<(), E>` with an
+/// error type that converts into `Box<dyn std::error::Error + Send + Sync>` (see the
+/// [`component`](macro@component) page for which do). A wrong return type is one error, at the
+/// type.
 ///
 /// # Installing logging first: `init`
 ///
@@ -61,13 +87,15 @@ use proc_macro::TokenStream;
 /// subscriber installed in the body comes too late. Name a function with `init`: it runs before
 /// anything else, even before the `LIFECYCLE_*` environment variables are read.
 ///
-/// ```ignore
+/// ```no_run
 /// fn setup_logging() {
-///     tracing_subscriber::fmt().init();
+///     // tracing_subscriber::fmt().init();
 /// }
 ///
 /// #[lifecycle::main(grace = "30s", init = setup_logging)]
-/// async fn main(lc: lifecycle::Lifecycle) { ... }
+/// async fn main(lc: lifecycle::Lifecycle) {
+///     lc.cancelled().await;
+/// }
 /// ```
 ///
 /// The function must be a `fn()`: it takes nothing and returns nothing (handle its errors
@@ -75,9 +103,24 @@ use proc_macro::TokenStream;
 ///
 /// # Equivalent code without the macro
 ///
-/// With `init = setup_logging` added to the attribute:
+/// The first example, with `init = setup_logging` added to the attribute (the `__private`
+/// items are the generated code's, not an API):
 ///
-/// ```ignore
+/// ```no_run
+/// # #[derive(Debug)]
+/// # struct AppError;
+/// # impl std::fmt::Display for AppError {
+/// #     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result { f.write_str("app") }
+/// # }
+/// # impl std::error::Error for AppError {}
+/// # async fn worker(token: lifecycle::CancellationToken) { token.cancelled().await }
+/// # async fn serve(shutdown: impl std::future::Future<Output = ()>) -> Result<(), AppError> {
+/// #     shutdown.await;
+/// #     Ok(())
+/// # }
+/// # fn setup_logging() {}
+/// use std::time::Duration;
+///
 /// fn main() -> std::process::ExitCode {
 ///     async fn __lifecycle_main(lc: lifecycle::Lifecycle) -> Result<(), AppError> {
 ///         lc.spawn(worker(lc.token()));
@@ -113,59 +156,95 @@ use proc_macro::TokenStream;
 ///     lifecycle::__private::block_on(config.apply_env(), run)
 /// }
 /// ```
+///
+/// Without the attributes, `lifecycle::run(config, |lc| async move { .. })` does all of this
+/// in one call.
 #[proc_macro_attribute]
 pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
     lifecycle_macros_impl::main(args.into(), item.into()).into()
 }
 
-/// Makes the `#[on_shutdown]` and `#[persist]` methods of an inherent impl block the hooks of
-/// each value handed to `Lifecycle::manage`, and its `#[run]` methods its long-running parts.
+/// Makes the `#[on_start]`, `#[on_reload]`, `#[persist]` and `#[on_shutdown]` methods of an
+/// inherent impl block the hooks of each value handed to `Lifecycle::manage`, and its `#[run]`
+/// method its long-running part.
 ///
-/// ```ignore
+/// ```no_run
+/// use std::sync::Arc;
+/// use lifecycle::CancellationToken;
+///
+/// struct Db {/* a pool */}
+///
 /// #[lifecycle::component]
 /// impl Db {
-///     #[on_shutdown(order = 100, timeout = "5s")]
-///     async fn close(&self) -> Result<(), sqlx::Error> { ... }
+///     #[on_start(order = 10, timeout = "10s")]
+///     async fn connect(&self) -> std::io::Result<()> { Ok(()) }
+///
+///     #[on_reload]
+///     fn reread_pool_size(&self) -> Result<(), String> { Ok(()) }
+///
+///     #[run(restart = "on-failure", max_restarts = 3)]
+///     async fn keep_alive(&self, token: CancellationToken) { token.cancelled().await }
 ///
 ///     #[persist(every = "10s")]
-///     fn save_offsets(&self) -> std::io::Result<()> { ... }
+///     fn save_offsets(&self) -> std::io::Result<()> { Ok(()) }
+///
+///     #[on_shutdown(order = 100, timeout = "5s")]
+///     async fn close(&self) {}
 /// }
 ///
-/// lc.manage(Arc::new(db));
+/// #[lifecycle::main]
+/// async fn main(lc: lifecycle::Lifecycle) {
+///     lc.manage(Arc::new(Db {}));
+///     if !lc.started().await {
+///         return; // a start hook failed: the shutdown is under way
+///     }
+///     lc.cancelled().await;
+/// }
 /// ```
 ///
 /// A hook method takes `&self` and nothing else, may be `async` or not (a non-async hook runs on
-/// Tokio's blocking pool), and returns nothing, `()` or a `Result<(), E>` with `E: Display`.
-/// Inside the impl the attributes may be written bare (`#[on_shutdown]`) or qualified
-/// (`#[lifecycle::on_shutdown]`); their arguments are those of [`macro@on_shutdown`] and
-/// [`macro@persist`]. The hook's name in the report defaults to its path, `my_app::db::Db::close`.
+/// Tokio's blocking pool), and returns nothing, `()` or a `Result<(), E>`. Inside the impl the
+/// attributes may be written bare (`#[on_shutdown]`) or qualified
+/// (`#[lifecycle::on_shutdown]`); their arguments are those of [`macro@on_start`],
+/// [`macro@on_reload`], [`macro@persist`], [`macro@on_shutdown`] and [`macro@run`] (whose page
+/// describes the long-running part). The hook's name in the report defaults to its path,
+/// `my_app::db::Db::close`.
 ///
-/// # Long-running parts: `#[run]`
+/// # Which error types
 ///
-/// ```ignore
-/// #[lifecycle::component]
-/// impl Consumer {
-///     #[run(stage = 1, restart = "on-failure", max_restarts = 5, backoff = "200ms")]
-///     async fn consume(&self, token: CancellationToken) -> Result<(), BrokerError> { ... }
+/// The error `E` of a hook, a `#[run]` method, a tracked task or `main` must convert into
+/// `Box<dyn std::error::Error + Send + Sync>`, so that the report can print it with its
+/// `source()` chain: any `std::error::Error + Send + Sync + 'static` type (`std::io::Error`,
+/// a `thiserror` type), `String`, `&str`, `Box<dyn std::error::Error + Send + Sync>`,
+/// `anyhow::Error`, `eyre::Report`. `Display` alone is not enough, nor is `Debug`, nor `()`;
+/// the compiler says so, naming the type and the fix (implement `std::error::Error`, or map
+/// the error into a `String`):
+///
+/// ```compile_fail,E0277
+/// use std::fmt;
+///
+/// #[derive(Debug)]
+/// struct CloseError;
+///
+/// impl fmt::Display for CloseError {
+///     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+///         f.write_str("the pool would not close")
+///     }
 /// }
+///
+/// struct Db;
+///
+/// #[lifecycle::component]
+/// impl Db {
+///     #[on_shutdown]
+///     async fn close(&self) -> Result<(), CloseError> { // Display, but not std::error::Error
+///         Err(CloseError)
+///     }
+/// }
+/// # fn main() {}
 /// ```
 ///
-/// A `#[run]` method is `async`, takes `&self` and its stage's token, and returns nothing, `()`
-/// or a `Result<(), E>`. `lc.manage` spawns it (once the service is Ready) as a critical tracked
-/// task in its stop stage; the token is cancelled at that stage's turn of the drain (see
-/// `lifecycle::hooks::Stage`). Keys, all optional:
-///
-/// | key | value | default |
-/// |---|---|---|
-/// | `stage` | `0` to `255`, or a `lifecycle::hooks::Stage` constant | unstaged: cancelled with the root token |
-/// | `restart` | `"on-failure"` or `"never"` | `"never"`: the first failure shuts the service down (exit 1) |
-/// | `max_restarts` | `1` and up; required with `"on-failure"` | |
-/// | `backoff` | the wait before the first restart, doubled each time up to 10 s | `"100ms"` |
-/// | `name` | the part's name in the report | its path |
-///
-/// It generates `fn runs(self: Arc<Self>) -> Vec<lifecycle::hooks::Run>` in the same
-/// `impl Component`, one `Run::new(name, |token| ..).in_stage(1).with_restart(..)` a method,
-/// each call with its own clone of the `Arc` (see `examples/expanded/orders.rs`).
+/// With `impl std::error::Error for CloseError {}` added, it compiles.
 ///
 /// # Equivalent code without the macro
 ///
@@ -173,12 +252,19 @@ pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
 /// managed value (`hooks`), and bound to none for the budget `LIFECYCLE_PRINT_BUDGET=1` prints
 /// before start-up. Each method is passed as a function (`Self::close`); each hook holds its own
 /// clone of the value's `Arc`. Names are given below the module: `"Db::close"` is reported as
-/// `my_app::db::Db::close`.
+/// `my_app::db::Db::close`. For a component with `#[on_shutdown(order = 100, timeout = "5s")]`
+/// on `close` and `#[persist(every = "10s")]` on `save_offsets` (the `__private` items are the
+/// generated code's, not an API):
 ///
-/// ```ignore
+/// ```no_run
+/// use std::sync::Arc;
+/// use std::time::Duration;
+///
+/// struct Db;
+///
 /// impl Db {
-///     async fn close(&self) -> Result<(), sqlx::Error> { ... }
-///     fn save_offsets(&self) -> std::io::Result<()> { ... }
+///     async fn close(&self) -> std::io::Result<()> { Ok(()) }
+///     fn save_offsets(&self) -> std::io::Result<()> { Ok(()) }
 /// }
 ///
 /// impl lifecycle::Component for Db {
@@ -195,17 +281,125 @@ pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
 /// }
 ///
 /// // The same list bound to no value (bodies that do nothing), for the budget printed before
-/// // start-up. Not emitted for a generic impl, nor for one without shutdown or persist hooks.
+/// // start-up. Not emitted for a generic impl, nor for one without hooks.
 /// const _: () = {
-///     #[linkme::distributed_slice(lifecycle::__private::COMPONENT_HOOKS)]
+///     #[lifecycle::__private::distributed_slice(lifecycle::__private::COMPONENT_HOOKS)]
+///     #[linkme(crate = lifecycle::__private::linkme)]
 ///     fn declared() -> Vec<lifecycle::Hook> {
 ///         lifecycle::__private::declared::<Db>()
 ///     }
 /// };
+/// # fn main() {}
 /// ```
+///
+/// A `#[run]` method adds `fn runs(self: Arc<Self>) -> Vec<lifecycle::hooks::Run>` to the same
+/// impl: see [`macro@run`].
 #[proc_macro_attribute]
 pub fn component(args: TokenStream, item: TokenStream) -> TokenStream {
     lifecycle_macros_impl::component(args.into(), item.into()).into()
+}
+
+/// Marks a component's long-running part: an `async fn` method of a
+/// [`#[lifecycle::component]`](macro@component) impl block that `lc.manage` spawns once the
+/// service is Ready, as a critical tracked task in its stop stage, optionally restarted on
+/// failure.
+///
+/// `#[lifecycle::run]` (or `#[run]`, bare) is read by `#[lifecycle::component]`, which removes
+/// it: anywhere else it is a compile error saying so. It is an attribute of its own only so
+/// that it has this page; `lifecycle::run` the function (in the value namespace, the same path)
+/// is the one-call entry that runs a whole service without `#[lifecycle::main]`.
+///
+/// ```no_run
+/// use std::sync::Arc;
+/// use lifecycle::CancellationToken;
+///
+/// const CONSUMERS: lifecycle::hooks::Stage = 1; // cancelled after the unstaged work drained
+///
+/// #[derive(Debug)]
+/// struct BrokerError;
+/// # impl std::fmt::Display for BrokerError {
+/// #     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result { f.write_str("broker") }
+/// # }
+/// impl std::error::Error for BrokerError {}
+///
+/// struct Consumer {/* a broker connection */}
+///
+/// #[lifecycle::component]
+/// impl Consumer {
+///     #[run(stage = CONSUMERS, restart = "on-failure", max_restarts = 5, backoff = "200ms")]
+///     async fn consume(&self, token: CancellationToken) -> Result<(), BrokerError> {
+///         token.cancelled().await; // take messages until cancelled
+///         Ok(())
+///     }
+/// }
+///
+/// #[lifecycle::main]
+/// async fn main(lc: lifecycle::Lifecycle) {
+///     lc.manage(Arc::new(Consumer {})); // spawns `consume` once the service is Ready
+///     if !lc.started().await {
+///         return;
+///     }
+///     lc.cancelled().await;
+/// }
+/// ```
+///
+/// The method is `async`, takes `&self` and its stage's `CancellationToken`, and returns
+/// nothing, `()` or a `Result<(), E>` (the error types of the [`component`](macro@component)
+/// page). Its token is cancelled at its stage's turn of the drain (see `lifecycle::hooks::Stage`).
+/// A method is either the long-running part or a hook, not both. Keys, all optional:
+///
+/// | key | value | default |
+/// |---|---|---|
+/// | `stage` | `0` to `255`, or a `lifecycle::hooks::Stage` constant | unstaged: cancelled with the root token |
+/// | `restart` | `"on-failure"` or `"never"` | `"never"`: the first failure shuts the service down (exit 1) |
+/// | `max_restarts` | `1` and up; required with `"on-failure"` | |
+/// | `backoff` | the wait before the first restart, doubled each time up to 10 s | `"100ms"` |
+/// | `name` | the part's name in the report | its path |
+///
+/// With `restart = "on-failure"` the method is called again after an `Err` or a panic, after
+/// the backoff, at most `max_restarts` times in the service's life; the next failure starts the
+/// shutdown with exit code 1. Each restart is logged and listed in the report.
+///
+/// # Equivalent code without the macro
+///
+/// `#[lifecycle::component]` adds `runs` to the `Component` impl, one
+/// `lifecycle::hooks::Run` a method, each with its own clone of the `Arc`:
+///
+/// ```no_run
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use lifecycle::hooks::{Restart, Run};
+/// use lifecycle::CancellationToken;
+///
+/// struct Consumer;
+///
+/// impl Consumer {
+///     async fn consume(&self, token: CancellationToken) -> std::io::Result<()> {
+///         token.cancelled().await;
+///         Ok(())
+///     }
+/// }
+///
+/// impl lifecycle::Component for Consumer {
+///     fn hooks(self: Arc<Self>) -> Vec<lifecycle::Hook> {
+///         Vec::new()
+///     }
+///     fn runs(self: Arc<Self>) -> Vec<Run> {
+///         let this = self.clone();
+///         let run = Run::new(concat!(module_path!(), "::Consumer::consume"), move |token| {
+///             let this = this.clone();
+///             async move { this.consume(token).await }
+///         });
+///         let backoff = Duration::from_millis(200);
+///         let restart = Restart::on_failure(5).with_backoff(backoff, Restart::DEFAULT_MAX_BACKOFF);
+///         vec![run.in_stage(1).with_restart(restart)]
+///     }
+/// }
+/// # fn main() {}
+/// ```
+#[proc_macro_attribute]
+pub fn run(args: TokenStream, item: TokenStream) -> TokenStream {
+    lifecycle_macros_impl::run(args.into(), item.into()).into()
 }
 
 /// Runs a function once at start-up, before the service becomes Ready, in ascending `order`;
@@ -215,17 +409,33 @@ pub fn component(args: TokenStream, item: TokenStream) -> TokenStream {
 ///
 /// On a free function (no parameters) it registers the function with no wiring in `main`; on a
 /// `&self` method it needs [`macro@component`] on the impl block, and the value must be
-/// `lc.manage`d in `main`'s first lines (before its first `.await` that waits): `main` runs
-/// concurrently with the start hooks, and awaits `lc.started()` before it uses what they open.
+/// `lc.manage`d before `main` awaits `lc.started()`, which it does before it uses what the
+/// start hooks open.
 ///
-/// ```ignore
+/// ```no_run
+/// use std::sync::Arc;
+///
+/// struct Db {/* a pool */}
+///
 /// #[lifecycle::component]
 /// impl Db {
 ///     #[on_start(order = 10, timeout = "10s")]
-///     async fn connect(&self) -> Result<(), sqlx::Error> { ... }
+///     async fn connect(&self) -> std::io::Result<()> { Ok(()) }
 ///
 ///     #[on_shutdown(order = 100)]
-///     async fn close(&self) { ... }   // runs only if `connect` succeeded
+///     async fn close(&self) {} // runs only if `connect` succeeded
+/// }
+///
+/// #[lifecycle::on_start(order = 20)]
+/// async fn warm_cache() -> Result<(), String> { Ok(()) }
+///
+/// #[lifecycle::main]
+/// async fn main(lc: lifecycle::Lifecycle) {
+///     lc.manage(Arc::new(Db {}));
+///     if !lc.started().await {
+///         return; // a start hook failed: the shutdown is under way
+///     }
+///     lc.cancelled().await;
 /// }
 /// ```
 ///
@@ -248,9 +458,13 @@ pub fn on_start(args: TokenStream, item: TokenStream) -> TokenStream {
 /// never overlap. A failing reload hook is logged and counted in the report; the service keeps
 /// running (and the exit code is not changed).
 ///
-/// ```ignore
+/// ```no_run
 /// #[lifecycle::on_reload(timeout = "2s")]
-/// fn reread_config() -> std::io::Result<()> { ... }
+/// fn reread_config() -> std::io::Result<()> {
+///     Ok(())
+/// }
+/// # #[lifecycle::main]
+/// # async fn main(lc: lifecycle::Lifecycle) { lc.cancelled().await }
 /// ```
 ///
 /// | key | value | default |
@@ -271,9 +485,13 @@ pub fn on_reload(args: TokenStream, item: TokenStream) -> TokenStream {
 /// On a free function (no parameters) it registers the function with no wiring in `main`; on a
 /// `&self` method it needs [`macro@component`] on the impl block.
 ///
-/// ```ignore
+/// ```no_run
 /// #[lifecycle::on_shutdown(order = 10, timeout = "2s")]
-/// async fn flush_metrics() -> Result<(), std::io::Error> { ... }
+/// async fn flush_metrics() -> Result<(), std::io::Error> {
+///     Ok(())
+/// }
+/// # #[lifecycle::main]
+/// # async fn main(lc: lifecycle::Lifecycle) { lc.cancelled().await }
 /// ```
 ///
 /// | key | value | default |
@@ -284,18 +502,24 @@ pub fn on_reload(args: TokenStream, item: TokenStream) -> TokenStream {
 ///
 /// # Equivalent code without the macro
 ///
-/// ```ignore
-/// async fn flush_metrics() -> Result<(), std::io::Error> { ... }
+/// ```no_run
+/// use std::time::Duration;
+///
+/// async fn flush_metrics() -> Result<(), std::io::Error> {
+///     Ok(())
+/// }
 ///
 /// const _: () = {
 ///     const NAME: &str = concat!(module_path!(), "::flush_metrics");
-///     #[linkme::distributed_slice(lifecycle::__private::FREE_HOOKS)]
+///     #[lifecycle::__private::distributed_slice(lifecycle::__private::FREE_HOOKS)]
+///     #[linkme(crate = lifecycle::__private::linkme)]
 ///     static HOOK: fn() -> lifecycle::Hook = || {
 ///         lifecycle::Hook::on_shutdown(NAME, flush_metrics)
 ///             .with_order(10)
 ///             .with_timeout(Duration::from_secs(2))
 ///     };
 /// };
+/// # fn main() {}
 /// ```
 ///
 /// A function that is not `async` is registered with `Hook::on_shutdown_blocking` and runs on
@@ -311,9 +535,13 @@ pub fn on_shutdown(args: TokenStream, item: TokenStream) -> TokenStream {
 /// On a free function (no parameters) it registers the function with no wiring in `main`; on a
 /// `&self` method it needs [`macro@component`] on the impl block.
 ///
-/// ```ignore
+/// ```no_run
 /// #[lifecycle::persist(every = "10s", timeout = "2s")]
-/// async fn save_offsets() -> std::io::Result<()> { ... }
+/// async fn save_offsets() -> std::io::Result<()> {
+///     lifecycle::persist::write_atomic("offsets.json", b"{}")
+/// }
+/// # #[lifecycle::main]
+/// # async fn main(lc: lifecycle::Lifecycle) { lc.cancelled().await }
 /// ```
 ///
 /// | key | value | default |
@@ -325,18 +553,24 @@ pub fn on_shutdown(args: TokenStream, item: TokenStream) -> TokenStream {
 ///
 /// # Equivalent code without the macro
 ///
-/// ```ignore
-/// async fn save_offsets() -> std::io::Result<()> { ... }
+/// ```no_run
+/// use std::time::Duration;
+///
+/// async fn save_offsets() -> std::io::Result<()> {
+///     lifecycle::persist::write_atomic("offsets.json", b"{}")
+/// }
 ///
 /// const _: () = {
 ///     const NAME: &str = concat!(module_path!(), "::save_offsets");
-///     #[linkme::distributed_slice(lifecycle::__private::FREE_HOOKS)]
+///     #[lifecycle::__private::distributed_slice(lifecycle::__private::FREE_HOOKS)]
+///     #[linkme(crate = lifecycle::__private::linkme)]
 ///     static HOOK: fn() -> lifecycle::Hook = || {
 ///         lifecycle::Hook::persist(NAME, save_offsets)
 ///             .with_timeout(Duration::from_secs(2))
 ///             .with_every(Duration::from_secs(10))
 ///     };
 /// };
+/// # fn main() {}
 /// ```
 #[proc_macro_attribute]
 pub fn persist(args: TokenStream, item: TokenStream) -> TokenStream {

@@ -62,9 +62,8 @@ pub const EXIT_DEADLINE: u8 = 4;
 pub const EXIT_START_FAILED: u8 = 5;
 /// Exit code when the operating system refused what start-up needs: the signal listeners could
 /// not be installed or the runtime could not be built, so nothing of the service ran, no start
-/// hook either; `EX_OSERR` from `sysexits.h` (this constant was `EXIT_STARTUP_FAILED`). Not to be
-/// confused with [`EXIT_START_FAILED`] (5): the service's own start hooks failing. See
-/// [`EXIT_OK`] for an example.
+/// hook either; `EX_OSERR` from `sysexits.h`. Not to be confused with [`EXIT_START_FAILED`]
+/// (5): the service's own start hooks failing. See [`EXIT_OK`] for an example.
 pub const EXIT_OS_ERROR: u8 = 71;
 /// Exit code when [`LIFECYCLE_PRINT_BUDGET`](crate::config::ENV_PRINT_BUDGET) asked for the
 /// budget and standard output did not take it (closed, a broken pipe, or a full pipe nobody read

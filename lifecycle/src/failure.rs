@@ -133,6 +133,10 @@ impl Eq for Failure {}
 /// An error type the report can keep: anything that converts into
 /// `Box<dyn Error + Send + Sync>`. The bound on the error of every hook, task and main function.
 ///
+/// A type that is only `Debug` (or only `Display`), and `()`, are not errors the report can
+/// print with their cause: the compiler then says so with this trait's message, which names the
+/// type and the fix (implement `std::error::Error`, or map the error to a `String`).
+///
 /// # Examples
 ///
 /// ```
@@ -143,15 +147,21 @@ impl Eq for Failure {}
 /// assert_eq!("no route".into_failure().to_string(), "no route");
 /// ```
 #[diagnostic::on_unimplemented(
-    message = "`{Self}` cannot be kept as a lifecycle failure: the error type must convert into `Box<dyn std::error::Error + Send + Sync>`",
-    label = "this error type",
-    note = "every `Error + Send + Sync + 'static` type converts, and so do `String`, `&str`, `anyhow::Error` and `eyre::Report`; a type with only `Debug` or `Display` needs an `impl std::error::Error`"
+    message = "`{Self}` cannot be the error of `main`, a hook or a tracked task: the error type must convert into `Box<dyn std::error::Error + Send + Sync>`",
+    label = "its error type is `{Self}`",
+    note = "every `std::error::Error + Send + Sync + 'static` type converts, and so do `String`, `&str`, `Box<dyn std::error::Error + Send + Sync>`, `anyhow::Error` and `eyre::Report`",
+    note = "to fix it, implement `std::fmt::Display` and `std::error::Error` for the error type (`impl std::error::Error for MyError {{}}`), or map it into one that converts: `.map_err(|e| format!(\"{{e:?}}\"))`; an `Err(())` says nothing the report could print: return `()` instead of a `Result`, or an error that names what failed"
 )]
 pub trait IntoFailure {
     /// Wraps the error.
     fn into_failure(self) -> Failure;
 }
 
+// `do_not_recommend`: for an error type that does not convert, the compiler reports this
+// trait's message (the type, and how to fix it) instead of the `From` bound inside `Box`.
+// Stable since Rust 1.85; older compilers ignore it with a warning, allowed here.
+#[allow(unknown_or_malformed_diagnostic_attributes)]
+#[diagnostic::do_not_recommend]
 impl<E: Into<Box<dyn Error + Send + Sync + 'static>>> IntoFailure for E {
     fn into_failure(self) -> Failure {
         Failure::new(self)
@@ -180,7 +190,8 @@ impl<E: Into<Box<dyn Error + Send + Sync + 'static>>> IntoFailure for E {
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a lifecycle outcome: `main`, hooks and tracked tasks return `()` or `Result<T, E>` with an error type `E` that converts into `Box<dyn std::error::Error + Send + Sync>`",
     label = "returns `{Self}`",
-    note = "every `Error + Send + Sync + 'static` type converts, and so do `String`, `&str`, `anyhow::Error` and `eyre::Report`; for a boxed error use `Box<dyn std::error::Error + Send + Sync>`; to hand a value back from a task, return `Ok(value)`"
+    note = "every `std::error::Error + Send + Sync + 'static` type converts, and so do `String`, `&str`, `Box<dyn std::error::Error + Send + Sync>`, `anyhow::Error` and `eyre::Report`",
+    note = "to hand a value back from a task, return `Ok(value)`; to fail, return `Err(error)` with one of those error types"
 )]
 pub trait Outcome: sealed::Sealed {
     /// What a tracked task's `JoinHandle` yields: `()`, or `Result<T, Failure>`.

@@ -112,8 +112,23 @@ impl std::fmt::Debug for Lifecycle {
     }
 }
 
+/// The bound of the hidden `Lifecycle::new`, which no type meets: the porting diagnostic for
+/// the constructor that is not there. Not a public API.
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "there is no `Lifecycle::new`: a `Lifecycle` is the handle of the sequence that runs it",
+    label = "a `Lifecycle` is not made from a `{Self}`",
+    note = "with a `Config`: `let sequence = lifecycle::Sequence::new(config); let lc = sequence.handle();`, then drive the sequence (`sequence.run(main).await` inside a runtime you have)",
+    note = "or let `lifecycle::run(config, |lc| async move {{ .. }})` build the runtime and run the whole sequence (what `#[lifecycle::main]` on `async fn main(lc: Lifecycle)` does)"
+)]
+pub trait NoLifecycleNew {
+    /// Never called: no type implements this trait.
+    fn refuse(self) -> Lifecycle;
+}
+
 impl Lifecycle {
-    pub(crate) fn new(config: Config) -> Self {
+    /// The handle of a new sequence: [`Sequence::new`](crate::Sequence::new) makes it.
+    pub(crate) fn create(config: Config) -> Self {
         let config = Arc::new(config);
         let hooks = Arc::new(HookRegistry::new(config.hook_timeout()));
         let triggers = Arc::new(Triggers::new(Arc::clone(&config), Arc::clone(&hooks)));
@@ -134,6 +149,20 @@ impl Lifecycle {
                 pending_runs: PendingRuns::default(),
             }),
         }
+    }
+
+    /// There is no `Lifecycle::new`: a `Lifecycle` is the handle of the [`Sequence`] that runs
+    /// it, made by [`Sequence::new`] (then [`Sequence::handle`]), [`run`](fn@crate::run) or
+    /// `#[lifecycle::main]`. This function only exists so that porting code calling
+    /// `Lifecycle::new(config)` gets a compile error saying that, instead of "private
+    /// associated function"; no type implements its bound.
+    ///
+    /// [`Sequence`]: crate::Sequence
+    /// [`Sequence::new`]: crate::Sequence::new
+    /// [`Sequence::handle`]: crate::Sequence::handle
+    #[doc(hidden)]
+    pub fn new<C: NoLifecycleNew>(config: C) -> Self {
+        config.refuse()
     }
 
     /// The settings this lifecycle runs with.

@@ -54,7 +54,15 @@ pub use layer::{Counted, CountedFuture, InFlight, InFlightLayer};
 /// The error type services may return.
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// How long a connection may take to send a request head, by default.
+/// How long a connection may take to send a request head, by default: 5 seconds. Change it
+/// with [`Serve::header_read_timeout`].
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// assert_eq!(lifecycle::http::DEFAULT_HEADER_READ_TIMEOUT, Duration::from_secs(5));
+/// ```
 pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The bounds of [`Serve::header_read_timeout`]: hyper adds it to the time now, which must not

@@ -50,8 +50,9 @@
 //!    of a signal, the main future returning, [`Lifecycle::request_shutdown`], or a
 //!    [critical task](Lifecycle::spawn_critical) failing.
 //! 3. Readiness becomes [`Draining`](State::Draining) at once; during
-//!    [`drain_delay`](Config::drain_delay) the service still serves (skipped if it was never
-//!    Ready).
+//!    [`drain_delay`](Config::drain_delay) the service still serves (skipped when the main
+//!    future has already ended, since what served has finished, and when the service was
+//!    never Ready).
 //! 4. The root token is cancelled: servers stop accepting, workers leave their loops.
 //! 5. **Drain** ([`Triggered::drain`](sequence::Triggered::drain)): the main future and every
 //!    tracked task get [`grace`](Config::grace); the drain ends the moment they are done, and
@@ -74,7 +75,7 @@
 //!
 //! # Without the attributes
 //!
-//! [`run`] does the same as `#[lifecycle::main]`; inside a runtime you already have, drive a
+//! [`run`](fn@run) does the same as `#[lifecycle::main]`; inside a runtime you already have, drive a
 //! [`Sequence`] yourself (its docs show the chain), or call [`Sequence::run`].
 //!
 //! # Serving HTTP
@@ -152,7 +153,7 @@ pub use crate::state::State;
 
 pub use tokio_util::sync::CancellationToken;
 
-pub use lifecycle_macros::{component, main, on_reload, on_shutdown, on_start, persist};
+pub use lifecycle_macros::{component, main, on_reload, on_shutdown, on_start, persist, run};
 
 /// What the attributes' generated code calls. Not a public API: it may change in any release.
 #[doc(hidden)]
@@ -160,6 +161,7 @@ pub mod __private {
     pub use crate::bind::{bind_run, bound, declared, Added, AsyncMethod, Bind, Hooks, Runs};
 
     pub use crate::config::{Flavor, ReadyWhen};
+    pub use crate::handle::NoLifecycleNew;
     pub use crate::run::{block_on, MainFuture};
     pub use crate::stage::{Restart, Run};
     pub use crate::startup::startup_failed;

@@ -299,7 +299,9 @@ pub struct ShutdownReport {
     /// running at the report), the first [`MAX_TASKS_NAMED`] of them. The main future is not
     /// a task: its fate is in [`main`](Self::main).
     pub tasks_aborted: Vec<AbortedTask>,
-    /// How many tasks were aborted or left running in all.
+    /// How many tasks were aborted or left running in all. The connections the deadline cut are
+    /// counted in [`connections`](Self::connections) (`cut_total`), not here: the summary's drain
+    /// line counts both.
     pub tasks_aborted_total: usize,
     /// What the lifecycle's serve loop did with its connections: counts at the trigger, what
     /// finished, what the deadline cut (each connection named by its client, with the requests
@@ -410,18 +412,25 @@ impl ShutdownReport {
             EXIT_APP_FAILED
         } else if self.start_failed.is_some() {
             EXIT_START_FAILED
-        } else if self.tasks_aborted_total > 0
-            || self.connections.as_ref().is_some_and(|c| c.cut_total > 0)
-            || matches!(
-                self.main,
-                Some(MainOutcome::Aborted | MainOutcome::AbortedDropPanicked(_))
-            )
-        {
+        } else if !self.cut_at_deadline().is_empty() {
             EXIT_ABORTED
         } else if self.hooks.iter().any(|hook| !hook.outcome.is_ok()) {
             EXIT_HOOK_FAILED
         } else {
             EXIT_OK
+        }
+    }
+
+    /// What the grace deadline cut short: the one rule behind both exit code 2 and the summary's
+    /// drain line, so the two cannot disagree.
+    fn cut_at_deadline(&self) -> CutAtDeadline {
+        CutAtDeadline {
+            main: matches!(
+                self.main,
+                Some(MainOutcome::Aborted | MainOutcome::AbortedDropPanicked(_))
+            ),
+            tasks: self.tasks_aborted_total,
+            connections: self.connections.as_ref().map_or(0, |c| c.cut_total),
         }
     }
 
@@ -481,14 +490,16 @@ impl ShutdownReport {
         let total_ms = whole_ms(self.timings.total);
         let hooks_failed = self.hooks.iter().filter(|h| !h.outcome.is_ok()).count();
         let tasks_aborted = self.tasks_aborted_total;
+        // Beside `tasks_aborted`: the serve loop's connections are not tasks of the list.
+        let connections_cut = self.cut_at_deadline().connections;
         let worrying = code != EXIT_OK || self.code_by_outcome() != EXIT_OK;
         quietly(|| {
             if no_subscriber() {
                 to_stderr(&self.to_string());
             } else if !worrying {
-                tracing::info!(trigger = %self.trigger, exit_code = code, total_ms, tasks_aborted, hooks_failed, "shutdown report\n{self}");
+                tracing::info!(trigger = %self.trigger, exit_code = code, total_ms, tasks_aborted, connections_cut, hooks_failed, "shutdown report\n{self}");
             } else {
-                tracing::warn!(trigger = %self.trigger, exit_code = code, total_ms, tasks_aborted, hooks_failed, "shutdown report\n{self}");
+                tracing::warn!(trigger = %self.trigger, exit_code = code, total_ms, tasks_aborted, connections_cut, hooks_failed, "shutdown report\n{self}");
             }
         });
     }
@@ -541,11 +552,14 @@ impl fmt::Display for ShutdownReport {
         write!(f, "  drain         {}", Millis(t.drain))?;
         let stopped: Vec<&AbortedTask> = self.tasks_aborted.iter().filter(|t| t.stopped).collect();
         let running: Vec<&AbortedTask> = self.tasks_aborted.iter().filter(|t| !t.stopped).collect();
-        if self.tasks_aborted_total == 0 {
+        let cut = self.cut_at_deadline();
+        if cut.is_empty() {
             writeln!(f, ", nothing aborted")?;
         } else {
+            writeln!(f, ", {cut} cut short")?;
+        }
+        if self.tasks_aborted_total > 0 {
             let unnamed = self.tasks_aborted_total - self.tasks_aborted.len();
-            writeln!(f, ", {} tasks cut short", self.tasks_aborted_total)?;
             if !stopped.is_empty() {
                 writeln!(f, "    aborted       {}", Abbreviated(&stopped))?;
             }
@@ -629,6 +643,45 @@ impl fmt::Display for ShutdownReport {
             hook_line(f, hook)?;
         }
         Ok(())
+    }
+}
+
+/// What the grace deadline cut short, as the drain line counts it: `main, 2 tasks and 1
+/// connection`.
+struct CutAtDeadline {
+    /// The main future was dropped at the deadline.
+    main: bool,
+    tasks: usize,
+    connections: usize,
+}
+
+impl CutAtDeadline {
+    fn is_empty(&self) -> bool {
+        !self.main && self.tasks == 0 && self.connections == 0
+    }
+}
+
+impl fmt::Display for CutAtDeadline {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let counted = |n: usize, what: &str| match n {
+            1 => format!("1 {what}"),
+            n => format!("{n} {what}s"),
+        };
+        let mut parts = Vec::new();
+        if self.main {
+            parts.push("main".to_owned());
+        }
+        if self.tasks > 0 {
+            parts.push(counted(self.tasks, "task"));
+        }
+        if self.connections > 0 {
+            parts.push(counted(self.connections, "connection"));
+        }
+        let last = parts.pop().unwrap_or_default();
+        if !parts.is_empty() {
+            write!(f, "{} and ", parts.join(", "))?;
+        }
+        f.write_str(&last)
     }
 }
 
@@ -751,6 +804,14 @@ mod tests {
         app_failed.main = Some(MainOutcome::Failed(Failure::new("boom")));
         assert_eq!(app_failed.code(), EXIT_APP_FAILED);
 
+        // The README's table, row by row: 1 before 5 (main failing during start-up), 5 before 2.
+        let mut start_failed = aborted.clone();
+        start_failed.start_failed = Some(Failure::new("interrupted by SIGTERM"));
+        assert_eq!(start_failed.code(), EXIT_START_FAILED);
+        let mut main_failed_at_start = start_failed.clone();
+        main_failed_at_start.main = Some(MainOutcome::Failed(Failure::new("corrupt counter")));
+        assert_eq!(main_failed_at_start.code(), EXIT_APP_FAILED);
+
         let mut critical = report();
         critical.task_failures.push(failure("t", true));
         assert_eq!(critical.code(), EXIT_APP_FAILED);
@@ -855,6 +916,74 @@ mod tests {
         r.connections.as_mut().unwrap().cut.clear();
         assert_eq!(r.code(), EXIT_OK);
         assert!(!r.to_string().contains("    cut "), "{}", r.to_string());
+    }
+
+    /// The line of the drain (and `tasks_aborted`, and the exit code) for what a grace deadline
+    /// cut.
+    fn drain_line(r: &ShutdownReport) -> String {
+        let text = r.to_string();
+        let line = text.lines().find(|line| line.starts_with("  drain  "));
+        line.unwrap_or_default().to_owned()
+    }
+
+    #[test]
+    fn the_drain_line_counts_everything_the_deadline_cut() {
+        // A 60 s request under a 1 s grace: its connection is cut, no task of the list is.
+        let mut r = report();
+        r.timings.drain = Duration::from_millis(1001);
+        r.connections = Some(ConnectionReport {
+            at_trigger: ConnectionStats {
+                connections: 1,
+                in_flight: 1,
+            },
+            cut: vec![CutConnection {
+                peer: std::net::SocketAddr::from(([127, 0, 0, 1], 40000)),
+                upgraded: false,
+                stopped: true,
+                requests: vec![RequestLine {
+                    method: "GET".into(),
+                    path: "/work?ms=60000".into(),
+                }],
+            }],
+            cut_total: 1,
+            requests_cut: 1,
+            connections_seen: true,
+            ..ConnectionReport::default()
+        });
+        assert_eq!(r.code(), EXIT_ABORTED);
+        assert_eq!(r.tasks_aborted_total, 0);
+        assert_eq!(
+            drain_line(&r),
+            "  drain         1.001s, 1 connection cut short"
+        );
+
+        r.tasks_aborted = vec![aborted("worker".into())];
+        r.tasks_aborted_total = 1;
+        assert_eq!(
+            drain_line(&r),
+            "  drain         1.001s, 1 task and 1 connection cut short"
+        );
+        r.main = Some(MainOutcome::Aborted);
+        r.tasks_aborted_total = 2;
+        assert_eq!(
+            drain_line(&r),
+            "  drain         1.001s, main, 2 tasks and 1 connection cut short"
+        );
+
+        // main alone, dropped at the deadline: exit code 2, and the drain line says why.
+        let mut main_only = report();
+        main_only.main = Some(MainOutcome::AbortedDropPanicked("guard".into()));
+        assert_eq!(main_only.code(), EXIT_ABORTED);
+        assert_eq!(
+            drain_line(&main_only),
+            "  drain         0ms, main cut short"
+        );
+
+        assert_eq!(report().code(), EXIT_OK);
+        assert_eq!(
+            drain_line(&report()),
+            "  drain         0ms, nothing aborted"
+        );
     }
 
     #[test]

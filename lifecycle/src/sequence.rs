@@ -12,7 +12,7 @@
 //! ```
 //!
 //! `#[lifecycle::main]` writes exactly this chain (see `examples/expanded/`), and
-//! [`run`](crate::run) calls it. A step out of order does not compile:
+//! [`run`](fn@crate::run) calls it. A step out of order does not compile:
 //!
 //! ```compile_fail
 //! # async fn f() {
@@ -87,7 +87,7 @@ impl Sequence {
     /// ```
     pub fn new(config: Config) -> Self {
         Self {
-            lc: Lifecycle::new(config),
+            lc: Lifecycle::create(config),
         }
     }
 

@@ -327,6 +327,19 @@ fn a_request_longer_than_grace_is_cut_and_the_exit_code_is_2() {
         "stderr:\n{}",
         exited.stderr
     );
+    // One story: the drain line counts the cut connection, as the exit code does (it said
+    // `nothing aborted` beside `1 cut` and exit code 2).
+    let drain = exited
+        .stderr
+        .lines()
+        .map(str::trim_start)
+        .find(|line| line.starts_with("drain ") && !line.starts_with("drain delay"))
+        .unwrap_or_default();
+    assert!(
+        drain.ends_with(", 1 connection cut short"),
+        "drain line: {drain:?}\nstderr:\n{}",
+        exited.stderr
+    );
     // The hooks still ran (the start hook ran long before).
     assert_eq!(
         exited

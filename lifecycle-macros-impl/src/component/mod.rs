@@ -2,7 +2,7 @@
 //! attributes and checks them, then implements `Component` for the type.
 
 mod expand;
-mod run;
+pub(crate) mod run;
 
 use proc_macro2::TokenStream;
 use quote::ToTokens;

@@ -32,6 +32,31 @@ pub(crate) struct RunFn {
     cfgs: Vec<Attribute>,
 }
 
+/// `#[lifecycle::run]` expanded by itself: always an error, since `#[lifecycle::component]` reads
+/// (and removes) every `#[run]` of its impl block before the compiler would expand it. The item
+/// is emitted unchanged, so nothing else is reported.
+pub(crate) fn outside_component(item: TokenStream) -> TokenStream {
+    let mut errors = Errors::default();
+    let found = match syn::parse2::<syn::Item>(item.clone()) {
+        Ok(syn::Item::Fn(function)) if function.sig.receiver().is_some() => None,
+        Ok(syn::Item::Fn(_)) => Some("a free function"),
+        Ok(syn::Item::Verbatim(_)) | Err(_) => Some("an item that is not a method"),
+        Ok(other) => Some(item::describe(&other).0),
+    };
+    let message = match found {
+        None => "`#[lifecycle::run]` on a method needs `#[lifecycle::component]` on its impl \
+                 block, which spawns the method as each managed value's long-running part"
+            .to_owned(),
+        Some(found) => format!(
+            "`#[lifecycle::run]` goes on an `async fn` method of a `#[lifecycle::component]` \
+             impl block, found {found}; to run a function of your own as a task, spawn it: \
+             `lc.spawn_named(\"name\", future)`"
+        ),
+    };
+    errors.add(Span::call_site(), message);
+    crate::errors::with_errors(item, &errors)
+}
+
 /// Whether `attr` is `#[run]` or `#[lifecycle::run]`.
 pub(crate) fn is_run(attr: &Attribute) -> bool {
     let segments: Vec<String> = attr

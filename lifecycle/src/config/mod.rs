@@ -72,7 +72,7 @@ pub enum ReadyWhen {
     Manual,
 }
 
-/// Which Tokio runtime [`run`](crate::run) and `#[lifecycle::main]` build.
+/// Which Tokio runtime [`run`](fn@crate::run) and `#[lifecycle::main]` build.
 ///
 /// # Examples
 ///
@@ -192,27 +192,44 @@ impl Config {
 
     /// How long the drain may take: after the root token is cancelled, the main future and every
     /// tracked task get this long to finish before what is left is aborted.
+    ///
+    /// A getter: set it with [`with_grace`](Config::with_grace).
     pub fn grace(&self) -> Duration {
         self.grace
     }
 
     /// How long readiness reports Draining before the root token is cancelled, so a load
     /// balancer can stop sending traffic while requests are still served.
+    ///
+    /// The delay is skipped when the main future has already ended as the drain begins (it
+    /// returned, `Ok` or `Err`, or panicked: the usual trigger then): the delay is there to keep
+    /// serving, and the code that served has finished, so waiting would only hold the exit
+    /// back. It is skipped too when the service was never [Ready](crate::State::Ready) (no load
+    /// balancer sent it traffic), and cut short when the main future ends during it or a
+    /// signal comes after another trigger.
+    ///
+    /// A getter: set it with [`with_drain_delay`](Config::with_drain_delay).
     pub fn drain_delay(&self) -> Duration {
         self.drain_delay
     }
 
     /// The timeout of every hook that does not set its own.
+    ///
+    /// A getter: set it with [`with_hook_timeout`](Config::with_hook_timeout).
     pub fn hook_timeout(&self) -> Duration {
         self.hook_timeout
     }
 
     /// The signals that start a shutdown.
+    ///
+    /// A getter: set it with [`with_signals`](Config::with_signals).
     pub fn signals(&self) -> &[Signal] {
         &self.signals
     }
 
     /// Whether a second signal ends the process at once with 128 + the signal number.
+    ///
+    /// A getter: set it with [`with_force_on_second_signal`](Config::with_force_on_second_signal).
     pub fn force_on_second_signal(&self) -> bool {
         self.force_on_second_signal
     }
@@ -220,6 +237,8 @@ impl Config {
     /// A signal that repeats the previous one within this window is the same request delivered
     /// twice (a container runtime signalling the process group while a wrapping shell forwards
     /// the same signal), not a second signal. Zero counts every delivery.
+    ///
+    /// A getter: set it with [`with_repeat_window`](Config::with_repeat_window).
     pub fn repeat_window(&self) -> Duration {
         self.repeat_window
     }
@@ -227,16 +246,22 @@ impl Config {
     /// How far past the worst case the hard deadline lies: once the shutdown has run that long,
     /// a thread outside the Tokio runtime ends the process with exit code 4, whatever the app's
     /// tasks and hooks are doing to the runtime's workers.
+    ///
+    /// A getter: set it with [`with_deadline_margin`](Config::with_deadline_margin).
     pub fn deadline_margin(&self) -> Duration {
         self.deadline_margin
     }
 
-    /// The runtime [`run`](crate::run) and `#[lifecycle::main]` build.
+    /// The runtime [`run`](fn@crate::run) and `#[lifecycle::main]` build.
+    ///
+    /// A getter: set it with [`with_flavor`](Config::with_flavor).
     pub fn flavor(&self) -> Flavor {
         self.flavor
     }
 
     /// The multi-thread runtime's worker count; `None` for Tokio's default.
+    ///
+    /// A getter: set it with [`with_worker_threads`](Config::with_worker_threads).
     pub fn worker_threads(&self) -> Option<usize> {
         self.worker_threads
     }
@@ -257,15 +282,43 @@ impl Config {
         self
     }
 
-    /// Sets [`drain_delay`](Config::drain_delay).
+    /// Sets [`drain_delay`](Config::drain_delay): once the shutdown is triggered, readiness
+    /// reports Draining for this long, still serving, before the root token is cancelled.
+    ///
+    /// Not when the trigger is the main future ending (or it ended before the drain began):
+    /// the delay keeps a service serving while load balancers drop it, and the code that
+    /// served has finished, so the delay is skipped rather than hold the exit back. Nor when
+    /// the service was never Ready: no load balancer sent it traffic.
     ///
     /// # Examples
     ///
     /// ```
     /// use std::time::Duration;
-    /// let config = lifecycle::Config::new().with_drain_delay(Duration::from_secs(5));
+    /// use lifecycle::{Config, Sequence};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// let config = Config::new().with_drain_delay(Duration::from_secs(5));
     /// // The delay comes on top of the 30 s grace period.
     /// assert_eq!(config.worst_case_shutdown(Duration::ZERO), Duration::from_secs(35));
+    ///
+    /// // Triggered by a request (or a signal) while main still serves: the full delay.
+    /// let sequence = Sequence::new(config.clone());
+    /// let lc = sequence.handle();
+    /// let report = sequence
+    ///     .run(async move {
+    ///         lc.started().await;
+    ///         lc.request_shutdown();
+    ///         lc.cancelled().await // serving until the cancel
+    ///     })
+    ///     .await;
+    /// assert_eq!(report.timings.drain_delay, Duration::from_secs(5));
+    ///
+    /// // Triggered by main returning: nothing serves any more, so no delay.
+    /// let sequence = Sequence::new(config);
+    /// let lc = sequence.handle();
+    /// let report = sequence.run(async move { lc.started().await; }).await;
+    /// assert_eq!(report.timings.drain_delay, Duration::ZERO);
+    /// # }
     /// ```
     #[must_use]
     pub fn with_drain_delay(mut self, delay: Duration) -> Self {
@@ -402,11 +455,15 @@ impl Config {
     /// enforces it too, on its own clock, with [`deadline_margin`](Config::deadline_margin) on
     /// top: past that, it ends the process where it stands with the same exit code and a line
     /// that says why, rolling nothing back.
+    ///
+    /// A getter: set it with [`with_startup_timeout`](Config::with_startup_timeout).
     pub fn startup_timeout(&self) -> Duration {
         self.startup_timeout
     }
 
     /// When the service becomes Ready (see [`ReadyWhen`]).
+    ///
+    /// A getter: set it with [`with_ready_when`](Config::with_ready_when).
     pub fn ready_when(&self) -> ReadyWhen {
         self.ready_when
     }
