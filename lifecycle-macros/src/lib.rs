@@ -33,7 +33,11 @@ use proc_macro::TokenStream;
 /// # Arguments
 ///
 /// Every key is optional; a key left out keeps the runtime's default, and the `LIFECYCLE_*`
-/// environment variables are applied on top at start-up.
+/// environment variables are applied on top at start-up (the list is on `lifecycle::Config`). A
+/// bad value of one stops the start with exit code 78, naming it; a `LIFECYCLE_*` variable the
+/// crate does not read (`LIFECYCLE_GRAEC=5s`) is a warning on standard error naming the one it
+/// most likely meant (`did you mean LIFECYCLE_GRACE?`), written before anything else, and the
+/// service starts without it: a variable for a newer version, or another tool, must not stop it.
 ///
 /// | key | value | default |
 /// | --- | --- | --- |
