@@ -252,6 +252,13 @@ pub fn on_start(args: TokenStream, item: TokenStream) -> TokenStream {
 /// never overlap. A failing reload hook is logged and counted in the report; the service keeps
 /// running (and the exit code is not changed).
 ///
+/// A reload asked for during start-up is not lost and does not race `main`: it runs once the
+/// service is Ready (with `ready = "manual"`, after `lc.set_ready()`) and after `main`'s code
+/// that follows `lc.started().await` has run up to its next waiting `.await`, so what `main`
+/// sets up there is in place before the hook changes it. When start-up fails it never runs
+/// (`reload ignored: start-up failed`, said once); after the trigger none starts
+/// (`reload ignored: shutting down`, said once, however many SIGHUPs come).
+///
 /// ```ignore
 /// #[lifecycle::on_reload(timeout = "2s")]
 /// fn reread_config() -> std::io::Result<()> { ... }

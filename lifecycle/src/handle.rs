@@ -429,12 +429,14 @@ impl Lifecycle {
     }
 
     /// Spawns the task that runs the reloads, once, if there are reload hooks (and a runtime).
+    /// With none, a request made during start-up is dropped, saying so.
     fn start_reloads(&self) {
         let inner = &self.inner;
-        if inner.hooks.of_kind(HookKind::Reload).is_empty()
-            || tokio::runtime::Handle::try_current().is_err()
-            || !inner.reloads.claim()
-        {
+        if inner.hooks.of_kind(HookKind::Reload).is_empty() {
+            inner.reloads.drop_pending(crate::reload::Ignored::NoHook);
+            return;
+        }
+        if tokio::runtime::Handle::try_current().is_err() || !inner.reloads.claim() {
             return;
         }
         let run = crate::reload::run(
@@ -480,7 +482,13 @@ impl Lifecycle {
     /// Asks for a reload: the reload hooks ([`Hook::on_reload`], `#[on_reload]`) run once more,
     /// after any reload under way, in a tracked task. SIGHUP does the same when it is not a
     /// shutdown signal. Returns `false`, and does nothing, once the shutdown has been triggered.
-    /// Requests before start-up ended are kept and run once it has succeeded.
+    ///
+    /// A request made before the service is Ready (during the start hooks, say) is kept, and
+    /// runs once it is Ready (with [`ReadyWhen::Manual`](crate::config::ReadyWhen::Manual),
+    /// after [`set_ready`](Lifecycle::set_ready)) and `main`'s code after
+    /// [`started`](Lifecycle::started)`().await` has run up to its next waiting `.await`: what
+    /// `main` sets up there cannot overwrite what the reload hook changes. If start-up fails,
+    /// it is dropped, saying so once (`reload ignored: start-up failed`).
     ///
     /// # Examples
     ///
