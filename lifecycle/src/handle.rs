@@ -516,6 +516,13 @@ impl Lifecycle {
     /// have run is never started, so none of its hooks run (its persist hook would save state
     /// it never loaded); a warning says so, and the report lists its start hook as not run.
     ///
+    /// The lifecycle holds the value (through its hooks) until the shutdown hooks have run, then
+    /// lets go of it before making the report: when nothing else holds it, its `Drop` runs
+    /// there, and one that panics is named in the report ([`ShutdownReport::drop_panics`], exit
+    /// code 3) instead of ending the process.
+    ///
+    /// [`ShutdownReport::drop_panics`]: crate::ShutdownReport::drop_panics
+    ///
     /// # Examples
     ///
     /// ```

@@ -553,7 +553,11 @@ impl Persisted {
         report.reload_failures = reloads.failures;
         report.stages = self.draft.stages;
         (report.restarts, report.restarts_total) = inner.restarts.taken();
+        // The managed values go with their hooks' functions now, not wherever the last handle
+        // is dropped: a `Drop` that panics is in the report, not a lost report and exit 101.
+        report.drop_panics = inner.hooks.release();
         inner.triggers.watch.finished(report.code());
+        crate::run::reported(report.code());
         report
     }
 }
