@@ -561,7 +561,10 @@ impl RequestGuard {
         self.upgraded = true;
         if let Some((slot, number)) = &self.on {
             let requests = lock(&slot.requests);
-            let request = requests.list.iter().find(|request| request.number == *number);
+            let request = requests
+                .list
+                .iter()
+                .find(|request| request.number == *number);
             *lock(&slot.upgraded) = request.map(|request| request.line.clone());
         }
     }

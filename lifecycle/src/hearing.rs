@@ -197,8 +197,7 @@ impl Ears for Hearing {
             // hooks are registered yet (main may still be managing their values): see
             // `Lifecycle::mark_ready`, which drops it if none is.
             None if signal == Signal::Hangup
-                && (triggers.has_reload_hooks()
-                    || triggers.readiness.get() == State::Starting) =>
+                && (triggers.has_reload_hooks() || triggers.readiness.get() == State::Starting) =>
             {
                 reloads.request();
                 let _ = self.notes.send(Note::Reload(signal));

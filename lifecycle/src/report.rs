@@ -422,7 +422,8 @@ impl ShutdownReport {
             )
         {
             EXIT_ABORTED
-        } else if self.hooks.iter().any(|hook| !hook.outcome.is_ok()) || !self.drop_panics.is_empty()
+        } else if self.hooks.iter().any(|hook| !hook.outcome.is_ok())
+            || !self.drop_panics.is_empty()
         {
             EXIT_HOOK_FAILED
         } else {

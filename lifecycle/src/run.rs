@@ -8,9 +8,9 @@ use std::sync::atomic::{AtomicU16, Ordering};
 use crate::config::print_budget;
 use crate::config::{Config, ConfigError, Flavor};
 use crate::failure::{panic_message, Outcome};
+use crate::handle::Lifecycle;
 use crate::log::log_or_stderr;
 use crate::report::{EXIT_APP_FAILED, EXIT_HOOK_FAILED, EXIT_OK};
-use crate::handle::Lifecycle;
 use crate::sequence::Sequence;
 use crate::startup::{startup_failed, StartupError};
 
@@ -186,7 +186,10 @@ mod tests {
         assert_eq!(late_code(0).0, EXIT_HOOK_FAILED);
         assert_eq!(late_code(2), (2, "after the shutdown report"));
         assert_eq!(late_code(143).0, 143);
-        assert_eq!(late_code(NO_REPORT), (EXIT_APP_FAILED, "before the shutdown report"));
+        assert_eq!(
+            late_code(NO_REPORT),
+            (EXIT_APP_FAILED, "before the shutdown report")
+        );
     }
 
     #[test]

@@ -30,11 +30,11 @@ use crate::failure::Failure;
 use crate::failure::Outcome;
 use crate::handle::Lifecycle;
 use crate::hooks::{run_phase, HookKind};
+use crate::reload::Ignored;
 use crate::report::{
     AbortedTask, ConnectionReport, HookReport, MainOutcome, PhaseTimings, ShutdownReport,
 };
 use crate::stage::StageDrain;
-use crate::reload::Ignored;
 use crate::start::{finish, run_start_hooks, Interruption, Parts, Progress, StartRun};
 pub use crate::startup::StartupError;
 use crate::state::State;

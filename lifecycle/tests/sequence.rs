@@ -817,7 +817,11 @@ async fn an_aborted_task_that_stopped_is_never_reported_left_running() {
         lc.spawn_in(1, "writer", tick_forever());
         lc.request_shutdown();
         let report = sequence.run(async {}).await;
-        let mut names: Vec<&str> = report.tasks_aborted.iter().map(|t| t.name.as_str()).collect();
+        let mut names: Vec<&str> = report
+            .tasks_aborted
+            .iter()
+            .map(|t| t.name.as_str())
+            .collect();
         names.sort_unstable();
         assert_eq!(names, ["ticker", "writer"], "run {run}: {report}");
         if report.tasks_aborted.iter().any(|task| !task.stopped) {
@@ -832,10 +836,9 @@ async fn an_aborted_task_that_stopped_is_never_reported_left_running() {
     );
 }
 
-/// A timer loop that never looks at a token (typed `()`, not `!`).
+/// A timer loop that never looks at a token (an `async fn`: its output is `()`, not `!`).
 async fn tick_forever() {
-    let forever = true;
-    while forever {
+    loop {
         sleep(MS).await;
     }
 }

@@ -548,7 +548,10 @@ async fn a_reload_asked_for_during_start_up_runs_after_main_had_its_turn_once_re
     let value = Arc::new(Mutex::new("from the code"));
     let sequence = Sequence::new(config().with_ready_when(ReadyWhen::Manual));
     let lc = sequence.handle();
-    lc.add_hook(Hook::on_start("connect", body(&log, "connect", 100 * MS, false)));
+    lc.add_hook(Hook::on_start(
+        "connect",
+        body(&log, "connect", 100 * MS, false),
+    ));
     let (reload_log, reloaded) = (log.clone(), Arc::clone(&value));
     lc.add_hook(Hook::on_reload("reread", move || {
         let (log, value) = (reload_log.clone(), Arc::clone(&reloaded));

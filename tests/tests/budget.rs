@@ -228,7 +228,12 @@ fn a_misspelt_variable_is_named_on_stderr_with_the_one_it_meant() {
         &[("LIFECYCLE_PRINT_BUDGET", "1"), ("LIFECYCLE_GRAEC", "5s")],
     );
     let exited = service.wait_exit_within(Duration::from_secs(10));
-    assert_eq!(exited.code(), 0, "a warning, not a refusal:\n{}", exited.stderr);
+    assert_eq!(
+        exited.code(),
+        0,
+        "a warning, not a refusal:\n{}",
+        exited.stderr
+    );
     assert_eq!(
         exited.stderr.trim_end(),
         "lifecycle: warning: LIFECYCLE_GRAEC is not a lifecycle variable and is ignored: \

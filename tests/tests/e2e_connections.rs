@@ -337,7 +337,11 @@ fn a_response_the_client_never_reads_is_in_flight_and_named_when_cut() {
     server.wait_for("big body handed over");
     // The body is handed over; what the socket takes is written, the rest waits for a reader.
     std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(stats(address).1, 2, "the unread response and /stats in flight");
+    assert_eq!(
+        stats(address).1,
+        2,
+        "the unread response and /stats in flight"
+    );
 
     server.signal("TERM");
     let exited = server.wait_exit();

@@ -382,7 +382,12 @@ fn sighups_during_the_shutdown_are_one_line_saying_so() {
     assert_eq!(exited.code(), 143, "stderr:\n{}", exited.stderr);
     let said = count_lines(&exited.stderr, "SIGHUP: reload ignored: shutting down");
     assert_eq!(said, 1, "stderr:\n{}", exited.stderr);
-    assert_eq!(count_lines(&exited.stderr, "no reload hook"), 0, "{}", exited.stderr);
+    assert_eq!(
+        count_lines(&exited.stderr, "no reload hook"),
+        0,
+        "{}",
+        exited.stderr
+    );
 }
 
 #[test]
@@ -400,5 +405,10 @@ fn sighups_during_a_failed_start_up_are_one_line_saying_so() {
     assert_eq!(exited.code(), 143, "stderr:\n{}", exited.stderr);
     let said = count_lines(&exited.stderr, "SIGHUP: reload ignored: start-up failed");
     assert_eq!(said, 1, "stderr:\n{}", exited.stderr);
-    assert_eq!(count_lines(&exited.stderr, "no reload hook"), 0, "{}", exited.stderr);
+    assert_eq!(
+        count_lines(&exited.stderr, "no reload hook"),
+        0,
+        "{}",
+        exited.stderr
+    );
 }

@@ -686,7 +686,12 @@ fn unknown_variable_warning(name: &str) -> Option<String> {
         return None;
     }
     let closest = known_variables()
-        .map(|known| (edit_distance(&upper[PREFIX.len()..], &known[PREFIX.len()..]), known))
+        .map(|known| {
+            (
+                edit_distance(&upper[PREFIX.len()..], &known[PREFIX.len()..]),
+                known,
+            )
+        })
         .min_by_key(|(distance, _)| *distance)
         .filter(|(distance, known)| *distance <= 2.max((known.len() - PREFIX.len()) / 3));
     let hint = match closest {
@@ -876,10 +881,22 @@ mod tests {
             Some("lifecycle: warning: LIFECYCLE_GRAEC is not a lifecycle variable and is ignored: did you mean LIFECYCLE_GRACE?")
         );
         let meant = |name| warning(name).map(|w| w.rsplit(' ').next().unwrap_or("").to_owned());
-        assert_eq!(meant("LIFECYCLE_DRAIN_DELAI").as_deref(), Some("LIFECYCLE_DRAIN_DELAY?"));
-        assert_eq!(meant("LIFECYCLE_HOOKTIMEOUT").as_deref(), Some("LIFECYCLE_HOOK_TIMEOUT?"));
-        assert_eq!(meant("lifecycle_grace").as_deref(), Some("LIFECYCLE_GRACE?"));
-        assert_eq!(meant("LIFECYCLE_PRINT_BUDGT").as_deref(), Some("LIFECYCLE_PRINT_BUDGET?"));
+        assert_eq!(
+            meant("LIFECYCLE_DRAIN_DELAI").as_deref(),
+            Some("LIFECYCLE_DRAIN_DELAY?")
+        );
+        assert_eq!(
+            meant("LIFECYCLE_HOOKTIMEOUT").as_deref(),
+            Some("LIFECYCLE_HOOK_TIMEOUT?")
+        );
+        assert_eq!(
+            meant("lifecycle_grace").as_deref(),
+            Some("LIFECYCLE_GRACE?")
+        );
+        assert_eq!(
+            meant("LIFECYCLE_PRINT_BUDGT").as_deref(),
+            Some("LIFECYCLE_PRINT_BUDGET?")
+        );
         // Nothing close: the known names are listed.
         let far = warning("LIFECYCLE_COLOR").unwrap();
         assert!(far.ends_with(&format!("the variables read are {ENV_GRACE}, {ENV_DRAIN_DELAY}, {ENV_HOOK_TIMEOUT}, {ENV_SIGNALS}, {ENV_FORCE_ON_SECOND_SIGNAL}, {ENV_REPEAT_WINDOW}, {ENV_STARTUP_TIMEOUT}, {ENV_DEADLINE_MARGIN}, {ENV_PRINT_BUDGET}")), "{far}");
