@@ -134,11 +134,12 @@ impl Ignored {
         }
     }
 
-    /// The line that says it, for a request that came as `what` (`SIGHUP`, say).
+    /// The line that says it, for a request that came as `what` (`SIGHUP`, or `a reload
+    /// requested during start-up`).
     pub(crate) fn message(self, what: &str) -> String {
         match self {
             Ignored::NoHook => format!(
-                "lifecycle: {what} ignored: not a shutdown signal, and no reload hook to run (add it to `signals` to stop on it, or add an `#[on_reload]` hook)"
+                "lifecycle: {what} ignored: no reload hook to run (SIGHUP asks for a reload unless it is one of the shutdown `signals`: add an `#[on_reload]` hook, or add SIGHUP to `signals` to stop on it)"
             ),
             Ignored::StartFailed => format!(
                 "lifecycle: {what}: reload ignored: start-up failed (reload hooks run only once the service is Ready; later requests are ignored without a word)"
@@ -186,13 +187,16 @@ impl Reloads {
         self.said.fetch_or(why.bit(), Ordering::SeqCst) & why.bit() == 0
     }
 
-    /// Says (once) that a request waiting now is dropped, for `why`. From the app's runtime: it
-    /// logs.
+    /// Says (once) that a request still waiting is dropped, for `why`. From the app's runtime:
+    /// it logs.
     pub(crate) fn drop_pending(&self, why: Ignored) {
         if self.take_pending() && self.first_time(why) {
             log_or_stderr(
                 tracing::Level::WARN,
-                &why.message("a reload requested before it"),
+                &why.message(match why {
+                    Ignored::ShuttingDown => "a reload requested before the trigger",
+                    Ignored::NoHook | Ignored::StartFailed => "a reload requested during start-up",
+                }),
             );
         }
     }
@@ -261,5 +265,28 @@ pub(crate) async fn run(
                 tracing::warn!(failures, "reload: some hooks failed; still serving");
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_reason_is_said_once_and_a_dropped_request_only_if_there_was_one() {
+        let reloads = Reloads::new();
+        assert!(!reloads.take_pending());
+        reloads.request();
+        assert!(reloads.take_pending());
+        assert!(!reloads.take_pending(), "taken once");
+        assert!(reloads.first_time(Ignored::ShuttingDown));
+        assert!(!reloads.first_time(Ignored::ShuttingDown));
+        assert!(reloads.first_time(Ignored::StartFailed), "another reason");
+        assert_eq!(
+            Ignored::NoHook.message("a reload requested during start-up"),
+            "lifecycle: a reload requested during start-up ignored: no reload hook to run (SIGHUP \
+             asks for a reload unless it is one of the shutdown `signals`: add an `#[on_reload]` \
+             hook, or add SIGHUP to `signals` to stop on it)"
+        );
     }
 }
