@@ -57,6 +57,11 @@ use proc_macro::TokenStream;
 /// [`lifecycle::Config`](../lifecycle/struct.Config.html); a bad one stops start-up with exit
 /// code 78, naming it.
 ///
+/// A `LIFECYCLE_*` variable the crate does not read (`LIFECYCLE_GRAEC=5s`) is a warning on
+/// standard error naming the one it most likely meant (`did you mean LIFECYCLE_GRACE?`), written
+/// before anything else, and the service starts without it: a variable meant for a newer
+/// version, or another tool, must not stop it.
+///
 /// | key | value | default |
 /// | --- | --- | --- |
 /// | `grace` | how long the drain waits for the main body and tracked tasks, `"30s"` | `"30s"` |
@@ -457,6 +462,13 @@ pub fn on_start(args: TokenStream, item: TokenStream) -> TokenStream {
 /// hooks run in ascending `order`, equal orders concurrently, each under its timeout; reloads
 /// never overlap. A failing reload hook is logged and counted in the report; the service keeps
 /// running (and the exit code is not changed).
+///
+/// A reload asked for during start-up is not lost and does not race `main`: it runs once the
+/// service is Ready (with `ready = "manual"`, after `lc.set_ready()`) and after `main`'s code
+/// that follows `lc.started().await` has run up to its next waiting `.await`, so what `main`
+/// sets up there is in place before the hook changes it. When start-up fails it never runs
+/// (`reload ignored: start-up failed`, said once); after the trigger none starts
+/// (`reload ignored: shutting down`, said once, however many SIGHUPs come).
 ///
 /// ```no_run
 /// #[lifecycle::on_reload(timeout = "2s")]

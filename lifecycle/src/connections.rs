@@ -242,11 +242,46 @@ impl fmt::Display for ConnectionReport {
 /// One open connection: its client, its requests in flight, how to abort its task.
 struct Slot {
     peer: SocketAddr,
-    requests: Mutex<Vec<(u64, RequestLine)>>,
+    requests: Mutex<Requests>,
+    /// How many of `requests` have a response body that ended (see [`Requests`]): read without
+    /// the lock on every flush, which is all a flush costs while there are none.
+    ended: AtomicUsize,
     next_request: AtomicU64,
     abort: Mutex<Option<AbortHandle>>,
     /// The request that upgraded it, once it has been.
     upgraded: Mutex<Option<RequestLine>>,
+}
+
+/// The requests in flight on one connection.
+///
+/// A request is in flight until its response has been sent: not when its body's last frame was
+/// handed to the server (hyper then drops the body, with a whole 64 MiB response still in its
+/// write buffer when the client does not read), but when the connection's writer flushed after
+/// that (a buffered writer flushes its own buffer before its socket: a successful flush of the
+/// socket means what was handed over before it reached the kernel). Until then the request is
+/// kept here with `body_ended` set, counted and named like any other.
+#[derive(Default)]
+struct Requests {
+    list: Vec<InFlightRequest>,
+    /// The connection is gone: a request that ends from now on is over at once.
+    closed: bool,
+}
+
+/// One request in flight on a connection.
+struct InFlightRequest {
+    number: u64,
+    line: RequestLine,
+    /// Its response body ended; it is over at the connection's next flush.
+    body_ended: bool,
+}
+
+impl Requests {
+    /// Takes out the requests whose body ended: they are over. Returns how many.
+    fn take_ended(&mut self) -> usize {
+        let before = self.list.len();
+        self.list.retain(|request| !request.body_ended);
+        before - self.list.len()
+    }
 }
 
 /// The counters at the trigger, to subtract from at the end of the drain.
@@ -312,15 +347,16 @@ impl Registry {
             .iter()
             .map(|slot| {
                 let upgraded = lock(&slot.upgraded).clone();
-                let in_flight = lock(&slot.requests).clone();
+                let in_flight: Vec<RequestLine> = lock(&slot.requests)
+                    .list
+                    .iter()
+                    .map(|request| request.line.clone())
+                    .collect();
                 CutConnection {
                     peer: slot.peer,
                     stopped: false,
                     upgraded: upgraded.is_some(),
-                    requests: upgraded
-                        .into_iter()
-                        .chain(in_flight.into_iter().map(|(_, line)| line))
-                        .collect(),
+                    requests: upgraded.into_iter().chain(in_flight).collect(),
                 }
             })
             .collect();
@@ -385,7 +421,8 @@ impl Registry {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         let slot = Arc::new(Slot {
             peer,
-            requests: Mutex::new(Vec::new()),
+            requests: Mutex::new(Requests::default()),
+            ended: AtomicUsize::new(0),
             next_request: AtomicU64::new(0),
             abort: Mutex::new(None),
             upgraded: Mutex::new(None),
@@ -407,6 +444,18 @@ impl Registry {
         RequestGuard {
             registry: Arc::clone(self),
             on: None,
+            upgraded: false,
+        }
+    }
+
+    /// A request is over: answered (or given up by its client) before the deadline, or cut.
+    fn request_over(&self, count: usize) {
+        if count == 0 {
+            return;
+        }
+        self.in_flight.fetch_sub(count, Ordering::SeqCst);
+        if !self.sealed.load(Ordering::SeqCst) {
+            self.finished.fetch_add(count as u64, Ordering::SeqCst);
         }
     }
 }
@@ -440,17 +489,33 @@ impl Connection {
             path: path[..end].to_owned(),
         };
         let number = self.slot.next_request.fetch_add(1, Ordering::Relaxed);
-        lock(&self.slot.requests).push((number, line));
+        lock(&self.slot.requests).list.push(InFlightRequest {
+            number,
+            line,
+            body_ended: false,
+        });
         self.registry.in_flight.fetch_add(1, Ordering::SeqCst);
         RequestGuard {
             registry: Arc::clone(&self.registry),
             on: Some((Arc::clone(&self.slot), number)),
+            upgraded: false,
         }
     }
 
-    /// Requests in flight on this connection.
+    /// Requests in flight on this connection (their responses not yet sent in full).
     pub(crate) fn in_flight(&self) -> usize {
-        lock(&self.slot.requests).len()
+        lock(&self.slot.requests).list.len()
+    }
+
+    /// The connection's writer flushed to its socket: the responses whose bodies had ended
+    /// before are sent, and their requests over.
+    pub(crate) fn flushed(&self) {
+        if self.slot.ended.load(Ordering::SeqCst) == 0 {
+            return;
+        }
+        let over = lock(&self.slot.requests).take_ended();
+        self.slot.ended.fetch_sub(over, Ordering::SeqCst);
+        self.registry.request_over(over);
     }
 
     /// The drain closed it while it was still sending a request head.
@@ -463,6 +528,14 @@ impl Connection {
 
 impl Drop for Connection {
     fn drop(&mut self) {
+        // Responses handed over and not yet flushed go with the connection (sent, or given up).
+        let over = {
+            let mut requests = lock(&self.slot.requests);
+            requests.closed = true;
+            requests.take_ended()
+        };
+        self.slot.ended.fetch_sub(over, Ordering::SeqCst);
+        self.registry.request_over(over);
         lock(&self.registry.slots).remove(&self.id);
         self.registry.live.fetch_sub(1, Ordering::SeqCst);
         if !self.registry.sealed.load(Ordering::SeqCst) {
@@ -471,21 +544,28 @@ impl Drop for Connection {
     }
 }
 
-/// A request in flight, counted until dropped (with the response body, when it is sent).
+/// A request in flight, counted until dropped with its response body, and on a connection of
+/// the serve loop until that body has been flushed to the socket (see [`Requests`]).
 pub(crate) struct RequestGuard {
     registry: Arc<Registry>,
     on: Option<(Arc<Slot>, u64)>,
+    /// Its response upgraded the connection: over once the body (empty) ended.
+    upgraded: bool,
 }
 
 impl RequestGuard {
     /// Its response upgraded the connection: the connection is named by this request from now
     /// on, for as long as it lives.
     #[cfg_attr(not(feature = "http"), allow(dead_code))]
-    pub(crate) fn upgraded(&self) {
+    pub(crate) fn upgraded(&mut self) {
+        self.upgraded = true;
         if let Some((slot, number)) = &self.on {
             let requests = lock(&slot.requests);
-            let line = requests.iter().find(|(n, _)| n == number);
-            *lock(&slot.upgraded) = line.map(|(_, line)| line.clone());
+            let request = requests
+                .list
+                .iter()
+                .find(|request| request.number == *number);
+            *lock(&slot.upgraded) = request.map(|request| request.line.clone());
         }
     }
 }
@@ -493,11 +573,18 @@ impl RequestGuard {
 impl Drop for RequestGuard {
     fn drop(&mut self) {
         if let Some((slot, number)) = self.on.take() {
-            lock(&slot.requests).retain(|(n, _)| *n != number);
+            let mut requests = lock(&slot.requests);
+            // On an open connection, its body ended: over once the connection flushed it.
+            if !requests.closed && !self.upgraded {
+                let request = requests.list.iter_mut().find(|r| r.number == number);
+                if let Some(request) = request {
+                    request.body_ended = true;
+                    slot.ended.fetch_add(1, Ordering::SeqCst);
+                    return;
+                }
+            }
+            requests.list.retain(|request| request.number != number);
         }
-        self.registry.in_flight.fetch_sub(1, Ordering::SeqCst);
-        if !self.registry.sealed.load(Ordering::SeqCst) {
-            self.registry.finished.fetch_add(1, Ordering::SeqCst);
-        }
+        self.registry.request_over(1);
     }
 }

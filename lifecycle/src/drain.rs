@@ -23,6 +23,11 @@ use crate::watchdog::Phase;
 /// How long the drain gives aborted tasks to stop before it says which did not.
 const ABORT_SETTLE: Duration = Duration::from_millis(100);
 
+/// How long (wall clock) an aborted task whose future is gone may take to be marked finished
+/// before the drain calls it left running: far more than the few instructions it takes, so
+/// that a worker thread preempted in between does not turn a stopped task into a stuck one.
+const ABORT_LANDING: Duration = Duration::from_millis(50);
+
 /// What the drain found.
 pub(crate) struct Drain {
     pub(crate) delay: Duration,
@@ -165,6 +170,15 @@ pub(crate) async fn cut_late_tasks(inner: &Inner) -> Vec<AbortedTask> {
 
 /// An aborted task stops at its next `.await`: gives the aborts a moment to land, then reports
 /// what really stopped and what is still running (stuck in synchronous code, or blocking).
+///
+/// Two facts tell a stopped task. The counts reaching zero proves every tracked task's future
+/// is gone: all stopped. A task's own handle says it finished, but only a moment after its
+/// future was dropped (Tokio drops it, then marks the task complete, on the worker that ran the
+/// abort): read right after the counts, it can still say "running" of a task that stopped. So
+/// when a count did not reach zero (something is stuck), the handles are read again until each
+/// task has finished or [`ABORT_LANDING`] of wall-clock time has passed with the other workers
+/// free to run: only a task still running then is left running. The paused test clock never
+/// moves for that wait.
 async fn settle(inner: &Inner, cuts: Vec<Cut>) -> Vec<AbortedTask> {
     let stages = inner.stages.all();
     let all = async {
@@ -173,7 +187,13 @@ async fn settle(inner: &Inner, cuts: Vec<Cut>) -> Vec<AbortedTask> {
             stage.tasks.wait().await;
         }
     };
-    let _ = tokio::time::timeout(ABORT_SETTLE, all).await;
+    if tokio::time::timeout(ABORT_SETTLE, all).await.is_ok() {
+        return cuts.into_iter().map(Cut::stopped).collect();
+    }
+    let landing = std::time::Instant::now();
+    while !cuts.iter().all(Cut::is_finished) && landing.elapsed() < ABORT_LANDING {
+        tokio::task::yield_now().await;
+    }
     cuts.into_iter().map(Cut::settle).collect()
 }
 

@@ -458,12 +458,14 @@ impl Lifecycle {
     }
 
     /// Spawns the task that runs the reloads, once, if there are reload hooks (and a runtime).
+    /// With none, a request made during start-up is dropped, saying so.
     fn start_reloads(&self) {
         let inner = &self.inner;
-        if inner.hooks.of_kind(HookKind::Reload).is_empty()
-            || tokio::runtime::Handle::try_current().is_err()
-            || !inner.reloads.claim()
-        {
+        if inner.hooks.of_kind(HookKind::Reload).is_empty() {
+            inner.reloads.drop_pending(crate::reload::Ignored::NoHook);
+            return;
+        }
+        if tokio::runtime::Handle::try_current().is_err() || !inner.reloads.claim() {
             return;
         }
         let run = crate::reload::run(
@@ -509,7 +511,13 @@ impl Lifecycle {
     /// Asks for a reload: the reload hooks ([`Hook::on_reload`], `#[on_reload]`) run once more,
     /// after any reload under way, in a tracked task. SIGHUP does the same when it is not a
     /// shutdown signal. Returns `false`, and does nothing, once the shutdown has been triggered.
-    /// Requests before start-up ended are kept and run once it has succeeded.
+    ///
+    /// A request made before the service is Ready (during the start hooks, say) is kept, and
+    /// runs once it is Ready (with [`ReadyWhen::Manual`](crate::config::ReadyWhen::Manual),
+    /// after [`set_ready`](Lifecycle::set_ready)) and `main`'s code after
+    /// [`started`](Lifecycle::started)`().await` has run up to its next waiting `.await`: what
+    /// `main` sets up there cannot overwrite what the reload hook changes. If start-up fails,
+    /// it is dropped, saying so once (`reload ignored: start-up failed`).
     ///
     /// # Examples
     ///
@@ -536,6 +544,13 @@ impl Lifecycle {
     /// hooks then run in the start phase. A value with a start hook managed once the start hooks
     /// have run is never started, so none of its hooks run (its persist hook would save state
     /// it never loaded); a warning says so, and the report lists its start hook as not run.
+    ///
+    /// The lifecycle holds the value (through its hooks) until the shutdown hooks have run, then
+    /// lets go of it before making the report: when nothing else holds it, its `Drop` runs
+    /// there, and one that panics is named in the report ([`ShutdownReport::drop_panics`], exit
+    /// code 3) instead of ending the process.
+    ///
+    /// [`ShutdownReport::drop_panics`]: crate::ShutdownReport::drop_panics
     ///
     /// # Examples
     ///

@@ -9,7 +9,7 @@ use tokio::sync::mpsc;
 
 use crate::config::Config;
 use crate::log::{log_or_stderr, quietly};
-use crate::reload::Reloads;
+use crate::reload::{Ignored, Reloads};
 use crate::signal::{Signal, SignalError};
 use crate::state::State;
 use crate::systemd;
@@ -119,7 +119,8 @@ enum Note {
     Triggered(Signal),
     Hurried(Signal),
     Again(Signal),
-    Ignored(Signal),
+    /// Ignored, and why: sent once per reason.
+    Ignored(Signal, Ignored),
     Repeated(Signal),
     Reload(Signal),
 }
@@ -138,12 +139,9 @@ impl Note {
             ),
             // Written even without a subscriber: a signal that would have killed the process
             // before is now ignored, and the operator who sent it must learn why.
-            Note::Ignored(signal) => log_or_stderr(
-                tracing::Level::WARN,
-                &format!(
-                    "lifecycle: {signal} ignored: not a shutdown signal, and no reload hook to run (add it to `signals` to stop on it, or add an `#[on_reload]` hook)"
-                ),
-            ),
+            Note::Ignored(signal, why) => {
+                log_or_stderr(tracing::Level::WARN, &why.message(&signal.to_string()));
+            }
             Note::Reload(signal) => tracing::info!(
                 signal = %signal,
                 "{signal}: reload requested (it is not a shutdown signal)"
@@ -184,21 +182,32 @@ impl Ears for Hearing {
     }
 
     fn ignored(&self, signal: Signal, repeat: bool) {
-        let reload = signal == Signal::Hangup && !repeat;
-        if let (true, Some(reloads), Some(triggers)) =
-            (reload, self.reloads.upgrade(), self.triggers.upgrade())
-        {
-            if triggers.current().is_none() && triggers.has_reload_hooks() {
+        if repeat {
+            let _ = self.notes.send(Note::Repeated(signal));
+            return;
+        }
+        let (Some(reloads), Some(triggers)) = (self.reloads.upgrade(), self.triggers.upgrade())
+        else {
+            return;
+        };
+        let why = match triggers.current() {
+            Some(Trigger::StartFailed(_)) => Ignored::StartFailed,
+            Some(_) => Ignored::ShuttingDown,
+            // During start-up it waits for the service to be Ready, whether or not the reload
+            // hooks are registered yet (main may still be managing their values): see
+            // `Lifecycle::mark_ready`, which drops it if none is.
+            None if signal == Signal::Hangup
+                && (triggers.has_reload_hooks() || triggers.readiness.get() == State::Starting) =>
+            {
                 reloads.request();
                 let _ = self.notes.send(Note::Reload(signal));
                 return;
             }
-        }
-        let note = if repeat {
-            Note::Repeated(signal)
-        } else {
-            Note::Ignored(signal)
+            None => Ignored::NoHook,
         };
-        let _ = self.notes.send(note);
+        // Once per reason: a storm of signals during a shutdown is one line, not one each.
+        if reloads.first_time(why) {
+            let _ = self.notes.send(Note::Ignored(signal, why));
+        }
     }
 }

@@ -40,6 +40,8 @@ type HookFuture = Pin<Box<dyn Future<Output = Result<(), Failure>> + Send>>;
 enum HookFn {
     Async(Arc<dyn Fn() -> HookFuture + Send + Sync>),
     Blocking(Arc<dyn Fn() -> Result<(), Failure> + Send + Sync>),
+    /// Let go of once the shutdown hooks ran (see [`HookRegistry::release`]).
+    Released,
 }
 
 /// Which phase a hook runs in.
@@ -536,6 +538,9 @@ impl Hook {
                     f()
                 })
             }
+            HookFn::Released => {
+                return HookOutcome::Lost("the lifecycle had shut down and let go of it".to_owned())
+            }
         };
         match AbortOnDrop(handle).await {
             Ok(Ok(())) => HookOutcome::Ok,
@@ -673,6 +678,60 @@ pub struct HookReport {
     pub outcome: HookOutcome,
     /// How long it ran (up to its timeout).
     pub duration: Duration,
+}
+
+/// A value held by a hook (a managed value: the hook's `Arc<C>`) whose `Drop` panicked when the
+/// lifecycle let go of it, after the shutdown hooks ran. Part of the report; counts as a failed
+/// hook ([`EXIT_HOOK_FAILED`](crate::report::EXIT_HOOK_FAILED)): the hooks ran, but releasing
+/// what they held did not go cleanly.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::Arc;
+/// use lifecycle::{Component, Config, Hook, Sequence};
+///
+/// struct Pool;
+/// impl Component for Pool {
+///     fn hooks(self: Arc<Self>) -> Vec<Hook> {
+///         vec![Hook::on_shutdown("Pool::close", move || {
+///             let _pool = Arc::clone(&self);
+///             async {}
+///         })]
+///     }
+/// }
+/// impl Drop for Pool {
+///     fn drop(&mut self) {
+///         panic!("pool poisoned");
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+/// let sequence = Sequence::new(Config::new());
+/// sequence.handle().manage(Arc::new(Pool));
+/// let report = sequence.run(async {}).await;
+/// assert_eq!(report.drop_panics[0].hook, "Pool::close");
+/// assert_eq!(report.drop_panics[0].message, "pool poisoned");
+/// assert_eq!(report.code(), lifecycle::report::EXIT_HOOK_FAILED);
+/// # }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DropPanic {
+    /// The hook that held the value (for a managed value, one of its hooks: `Db::close`).
+    pub hook: String,
+    /// The panic's message.
+    pub message: String,
+}
+
+impl fmt::Display for DropPanic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "a value held by `{}` panicked when dropped: {}",
+            self.hook, self.message
+        )
+    }
 }
 
 impl HookReport {
@@ -835,6 +894,33 @@ impl HookRegistry {
 
     pub(crate) fn all(&self) -> Vec<Hook> {
         lock(&self.hooks).clone()
+    }
+
+    /// Lets go of every hook's function once the shutdown hooks ran, and with them of what they
+    /// hold: the managed values (`Arc<C>`), whose `Drop` runs here when nothing else holds them,
+    /// before the report is made, rather than wherever the last handle happens to be dropped. A
+    /// `Drop` that panics is caught and returned, named by the hook that held the value; the
+    /// others are still let go of. The hooks keep their names (the report and
+    /// [`Lifecycle::hooks`](crate::Lifecycle::hooks) still list them); one run after this is
+    /// [`HookOutcome::Lost`].
+    pub(crate) fn release(&self) -> Vec<DropPanic> {
+        let released: Vec<(String, HookFn)> = lock(&self.hooks)
+            .iter_mut()
+            .map(|hook| {
+                let run = std::mem::replace(&mut hook.run, HookFn::Released);
+                (hook.name.to_string(), run)
+            })
+            .collect();
+        // Outside the lock, one at a time: a `Drop` may do anything, even add a hook.
+        released
+            .into_iter()
+            .filter_map(|(hook, run)| {
+                let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(run)));
+                let message = panic_message(&*dropped.err()?);
+                quietly(|| tracing::error!(hook = %hook, panic = %message, "a value held by a hook panicked when dropped"));
+                Some(DropPanic { hook, message })
+            })
+            .collect()
     }
 
     pub(crate) fn of_kind(&self, kind: HookKind) -> Vec<Hook> {

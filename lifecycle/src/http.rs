@@ -17,7 +17,9 @@
 //!   and the [report](crate::report::ConnectionReport) names each by its client and the
 //!   requests it had in flight (exit code 2).
 //!
-//! A request is in flight until its response body has been sent in full, so a streamed response
+//! A request is in flight until its response body has been sent in full (flushed to the socket:
+//! a client that never reads a large response keeps its request in flight, and the deadline
+//! names it with its connection), so a streamed response
 //! (SSE) holds the drain until it ends: end the stream at the cancel (a stream that watches
 //! `lc.token()`, see `examples/streaming.rs`). A connection upgraded to another protocol (a
 //! WebSocket) stays open and counted, and the drain waits for it, until the app drops its socket:
@@ -295,7 +297,7 @@ async fn serve_connection<S, B>(
 {
     let stream = TrackedStream {
         stream,
-        _connection: Arc::clone(&connection),
+        connection: Arc::clone(&connection),
     };
     let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
     tokio::pin!(conn);
@@ -329,7 +331,7 @@ async fn serve_connection<S, B>(
 /// drain until the app drops it.
 struct TrackedStream {
     stream: TcpStream,
-    _connection: Arc<crate::connections::Connection>,
+    connection: Arc<crate::connections::Connection>,
 }
 
 impl AsyncRead for TrackedStream {
@@ -363,12 +365,22 @@ impl AsyncWrite for TrackedStream {
         self.stream.is_write_vectored()
     }
 
+    /// hyper flushes the socket once its own write buffer is empty: the responses whose bodies
+    /// ended before this are sent, and their requests no longer in flight.
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.stream).poll_flush(cx)
+        let flushed = Pin::new(&mut self.stream).poll_flush(cx);
+        if let Poll::Ready(Ok(())) = flushed {
+            self.connection.flushed();
+        }
+        flushed
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.stream).poll_shutdown(cx)
+        let shut = Pin::new(&mut self.stream).poll_shutdown(cx);
+        if let Poll::Ready(Ok(())) = shut {
+            self.connection.flushed();
+        }
+        shut
     }
 }
 

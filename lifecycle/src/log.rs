@@ -84,6 +84,24 @@ pub(crate) fn to_stderr_at_once(text: &str) -> bool {
     true
 }
 
+/// Writes a warning straight to standard error, whatever logging is set up (for what must be
+/// seen before any subscriber exists): at once when the write cannot block, else from a helper
+/// thread waited for at most 100 ms, so a full pipe cannot hold up the start.
+pub(crate) fn warn_on_stderr(text: &str) {
+    if stderr_takes(text.len() + 1) {
+        quietly(|| to_stderr(text));
+        return;
+    }
+    let owned = text.to_owned();
+    let written = write_within("lifecycle-warning", Duration::from_millis(100), move || {
+        quietly(|| to_stderr(&owned));
+    });
+    if !written {
+        // No thread to spare: written from here, as an `eprintln!` would be.
+        quietly(|| to_stderr(text));
+    }
+}
+
 /// Whether `len` bytes written to standard error are taken at once: a regular file or
 /// `/dev/null`, or a pipe or socket with room for them (`POLLOUT`, and at most `PIPE_BUF` bytes,
 /// which a pipe with a free buffer takes whole). A terminal can be stopped and a device can be

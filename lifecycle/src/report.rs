@@ -66,7 +66,7 @@ impl fmt::Display for MainOutcome {
 pub use crate::connections::{
     ConnectionReport, ConnectionStats, CutConnection, RequestLine, MAX_CONNECTIONS_NAMED, MAX_PATH,
 };
-pub use crate::hooks::{HookOutcome, HookReport};
+pub use crate::hooks::{DropPanic, HookOutcome, HookReport};
 pub use crate::stage::{Restarted, StageDrain, StageEnd};
 pub use crate::trigger::Trigger;
 
@@ -252,7 +252,7 @@ pub struct PhaseTimings {
 /// | 1 ([`EXIT_APP_FAILED`]) | main returned `Err` or panicked, or a critical task failed |
 /// | 5 ([`EXIT_START_FAILED`]) | start-up failed: a start hook failed, panicked or timed out, the start-up timeout ran out, or the shutdown was triggered before start-up ended |
 /// | 2 ([`EXIT_ABORTED`]) | the grace period ran out: main, tasks or connections were aborted (or left running); or a task spawned after the drain was still running at the report |
-/// | 3 ([`EXIT_HOOK_FAILED`]) | a hook returned `Err`, panicked, timed out or lost its report |
+/// | 3 ([`EXIT_HOOK_FAILED`]) | a hook returned `Err`, panicked, timed out or lost its report, or a value a hook held panicked in its `Drop` ([`drop_panics`](Self::drop_panics)) |
 /// | 0 ([`EXIT_OK`]) | otherwise |
 ///
 /// A requested code hides nothing: when it differs from what the table gives without it, the
@@ -334,6 +334,9 @@ pub struct ShutdownReport {
     pub restarts: Vec<Restarted>,
     /// How many restarts there were in all.
     pub restarts_total: usize,
+    /// Values held by hooks whose `Drop` panicked when the lifecycle let go of them, after the
+    /// shutdown hooks (exit code 3, as for a failed hook).
+    pub drop_panics: Vec<DropPanic>,
 }
 
 impl ShutdownReport {
@@ -371,6 +374,7 @@ impl ShutdownReport {
             stages: Vec::new(),
             restarts: Vec::new(),
             restarts_total: 0,
+            drop_panics: Vec::new(),
         }
     }
 
@@ -414,7 +418,9 @@ impl ShutdownReport {
             EXIT_START_FAILED
         } else if !self.cut_at_deadline().is_empty() {
             EXIT_ABORTED
-        } else if self.hooks.iter().any(|hook| !hook.outcome.is_ok()) {
+        } else if self.hooks.iter().any(|hook| !hook.outcome.is_ok())
+            || !self.drop_panics.is_empty()
+        {
             EXIT_HOOK_FAILED
         } else {
             EXIT_OK
@@ -642,6 +648,9 @@ impl fmt::Display for ShutdownReport {
         for hook in &self.hooks {
             hook_line(f, hook)?;
         }
+        for dropped in &self.drop_panics {
+            writeln!(f, "  dropped       {dropped}")?;
+        }
         Ok(())
     }
 }
@@ -741,6 +750,7 @@ mod tests {
             stages: Vec::new(),
             restarts: Vec::new(),
             restarts_total: 0,
+            drop_panics: Vec::new(),
         }
     }
 

@@ -1,12 +1,16 @@
 //! The one-call entry: build the runtime, run the whole sequence, return the exit code.
 
 use std::future::Future;
+use std::panic::{self, AssertUnwindSafe};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicU16, Ordering};
 
 use crate::config::print_budget;
 use crate::config::{Config, ConfigError, Flavor};
-use crate::failure::Outcome;
+use crate::failure::{panic_message, Outcome};
 use crate::handle::Lifecycle;
+use crate::log::log_or_stderr;
+use crate::report::{EXIT_APP_FAILED, EXIT_HOOK_FAILED, EXIT_OK};
 use crate::sequence::Sequence;
 use crate::startup::{startup_failed, StartupError};
 
@@ -88,13 +92,51 @@ where
             return Ok(code);
         }
         let runtime = runtime(&config)?;
-        let code = runtime.block_on(sequence(config));
+        let run = AssertUnwindSafe(|| runtime.block_on(sequence(config)));
+        let code = panic::catch_unwind(run).unwrap_or_else(|payload| Ok(panicked_late(&*payload)));
         // Not waiting for blocking tasks still running: a stuck one is named in the report, and
         // must not hold the process.
         runtime.shutdown_background();
         code
     };
     run().unwrap_or_else(startup_failed)
+}
+
+/// The exit code of the last report made in this process, `NO_REPORT` before one: what a panic
+/// that comes after the report (a value dropped with the last handle, say) must not lose.
+static REPORTED: AtomicU16 = AtomicU16::new(NO_REPORT);
+const NO_REPORT: u16 = u16::MAX;
+
+/// Notes the exit code of a report just made (see [`panicked_late`]).
+pub(crate) fn reported(code: u8) {
+    REPORTED.store(code.into(), Ordering::SeqCst);
+}
+
+/// The exit code for a panic that unwound out of the sequence's future, saying so on stderr.
+/// After the report (the usual case: something dropped with the last handle, which the
+/// sequence did not own), the report's code, or 3 if it was 0: the shutdown ran, releasing what
+/// it held did not go cleanly, as for a failed hook. Before any report: 1, as for `main`
+/// panicking.
+fn panicked_late(payload: &(dyn std::any::Any + Send)) -> ExitCode {
+    let message = panic_message(payload);
+    let (code, when) = late_code(REPORTED.load(Ordering::SeqCst));
+    log_or_stderr(
+        tracing::Level::ERROR,
+        &format!("lifecycle: panicked {when}: {message}; exit code {code}"),
+    );
+    ExitCode::from(code)
+}
+
+/// The exit code for a panic after the report whose code was `reported` (or before any), and
+/// which of the two it was.
+fn late_code(reported: u16) -> (u8, &'static str) {
+    match reported {
+        NO_REPORT => (EXIT_APP_FAILED, "before the shutdown report"),
+        code => match u8::try_from(code) {
+            Ok(EXIT_OK) | Err(_) => (EXIT_HOOK_FAILED, "after the shutdown report"),
+            Ok(code) => (code, "after the shutdown report"),
+        },
+    }
 }
 
 /// A future whose output is an [`Outcome`]: what `#[lifecycle::main]` turns the user's `main`
@@ -138,6 +180,17 @@ fn runtime(config: &Config) -> std::io::Result<tokio::runtime::Runtime> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_panic_after_the_report_keeps_its_failure_code_and_turns_a_clean_one_into_3() {
+        assert_eq!(late_code(0).0, EXIT_HOOK_FAILED);
+        assert_eq!(late_code(2), (2, "after the shutdown report"));
+        assert_eq!(late_code(143).0, 143);
+        assert_eq!(
+            late_code(NO_REPORT),
+            (EXIT_APP_FAILED, "before the shutdown report")
+        );
+    }
 
     #[test]
     fn the_runtime_has_the_flavor_and_workers_the_config_asks_for() -> std::io::Result<()> {

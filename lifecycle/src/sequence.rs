@@ -30,6 +30,7 @@ use crate::failure::Failure;
 use crate::failure::Outcome;
 use crate::handle::Lifecycle;
 use crate::hooks::{run_phase, HookKind};
+use crate::reload::Ignored;
 use crate::report::{
     AbortedTask, ConnectionReport, HookReport, MainOutcome, PhaseTimings, ShutdownReport,
 };
@@ -308,6 +309,7 @@ impl Running {
         watch.started(hard);
         if let Some(failure) = &start.failure {
             inner.triggers.fire(Trigger::StartFailed(failure.clone()));
+            inner.reloads.drop_pending(Ignored::StartFailed);
         }
         Started { lc, main, start }
     }
@@ -363,9 +365,21 @@ where
     /// once.
     pub async fn run_until_trigger(mut self) -> Triggered<F> {
         let triggers = std::sync::Arc::clone(&self.lc.inner.triggers);
+        // `main`'s first turn since start-up ended: the code after its `started().await` runs up
+        // to its next waiting `.await`. Only then may a reload asked for during start-up begin,
+        // so that it cannot race that code (on any runtime: `main` is polled here, not in a task).
+        let reloads = std::sync::Arc::clone(&self.lc.inner.reloads);
+        let mut first_turn = Some(reloads);
+        let main = std::future::poll_fn(|cx| {
+            let polled = std::pin::Pin::new(&mut self.main).poll(cx);
+            if let Some(reloads) = first_turn.take() {
+                reloads.main_had_its_turn();
+            }
+            polled
+        });
         tokio::select! {
             biased;
-            () = &mut self.main => {}
+            () = main => {}
             () = triggers.triggered.cancelled() => {}
         }
         let trigger = triggers.current().unwrap_or(Trigger::MainReturned);
@@ -539,7 +553,11 @@ impl Persisted {
         report.reload_failures = reloads.failures;
         report.stages = self.draft.stages;
         (report.restarts, report.restarts_total) = inner.restarts.taken();
+        // The managed values go with their hooks' functions now, not wherever the last handle
+        // is dropped: a `Drop` that panics is in the report, not a lost report and exit 101.
+        report.drop_panics = inner.hooks.release();
         inner.triggers.watch.finished(report.code());
+        crate::run::reported(report.code());
         report
     }
 }

@@ -84,6 +84,19 @@ pub(crate) struct Cut {
 }
 
 impl Cut {
+    /// Whether the task has finished (after its abort, or on its own).
+    pub(crate) fn is_finished(&self) -> bool {
+        self.abort.is_finished()
+    }
+
+    /// What the report says of it once every tracked task is known to have ended.
+    pub(crate) fn stopped(self) -> AbortedTask {
+        AbortedTask {
+            stopped: true,
+            ..self.task
+        }
+    }
+
     /// What the report says of it: whether it really stopped is read now.
     pub(crate) fn settle(self) -> AbortedTask {
         AbortedTask {

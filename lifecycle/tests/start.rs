@@ -537,3 +537,58 @@ async fn a_reload_under_way_at_the_trigger_is_waited_for_within_the_grace() {
     assert!(report.tasks_aborted.is_empty());
     assert_eq!(report.code(), EXIT_OK);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_reload_asked_for_during_start_up_runs_after_main_had_its_turn_once_ready() {
+    // A SIGHUP (here `request_reload`) during the start hooks waits for start-up. Once Ready, it
+    // must not race `main`'s code after `started()`: before the fix it ran from a task spawned
+    // when the service became Ready (here by `set_ready`, from another task, 150 ms in), which
+    // the runtime ran before `main` resumed, so `main`'s write overwrote the reloaded value.
+    let log = Log::new();
+    let value = Arc::new(Mutex::new("from the code"));
+    let sequence = Sequence::new(config().with_ready_when(ReadyWhen::Manual));
+    let lc = sequence.handle();
+    lc.add_hook(Hook::on_start(
+        "connect",
+        body(&log, "connect", 100 * MS, false),
+    ));
+    let (reload_log, reloaded) = (log.clone(), Arc::clone(&value));
+    lc.add_hook(Hook::on_reload("reread", move || {
+        let (log, value) = (reload_log.clone(), Arc::clone(&reloaded));
+        async move {
+            *value.lock().unwrap() = "reloaded";
+            log.push("reload");
+        }
+    }));
+    let asker = lc.clone();
+    tokio::spawn(async move {
+        sleep(50 * MS).await; // during `connect`
+        assert!(asker.request_reload());
+    });
+    let setter = lc.clone();
+    tokio::spawn(async move {
+        sleep(150 * MS).await; // after the start hooks: Ready now
+        setter.set_ready();
+    });
+    let (handle, main_log, written) = (lc.clone(), log.clone(), Arc::clone(&value));
+    let report = sequence
+        .run(async move {
+            assert!(handle.started().await);
+            *written.lock().unwrap() = "from main";
+            main_log.push("main");
+            sleep(Duration::from_secs(1)).await;
+        })
+        .await;
+    assert_eq!(
+        log.timed(),
+        [
+            (0, "connect start".to_owned()),
+            (100, "connect end".to_owned()),
+            (150, "main".to_owned()),
+            (150, "reload".to_owned()),
+        ]
+    );
+    assert_eq!(*value.lock().unwrap(), "reloaded");
+    assert_eq!(report.reloads, 1);
+    assert_eq!(report.code(), EXIT_OK);
+}

@@ -218,3 +218,37 @@ fn a_full_stdout_pipe_ends_the_budget_within_its_bound_with_74() {
         "waited {took:?} for a pipe nobody reads"
     );
 }
+
+#[test]
+fn a_misspelt_variable_is_named_on_stderr_with_the_one_it_meant() {
+    // Before the fix `LIFECYCLE_GRAEC` was ignored without a word: the grace stayed 10 s.
+    let service = Service::start(
+        FIXTURE,
+        &["serve"],
+        &[("LIFECYCLE_PRINT_BUDGET", "1"), ("LIFECYCLE_GRAEC", "5s")],
+    );
+    let exited = service.wait_exit_within(Duration::from_secs(10));
+    assert_eq!(
+        exited.code(),
+        0,
+        "a warning, not a refusal:\n{}",
+        exited.stderr
+    );
+    assert_eq!(
+        exited.stderr.trim_end(),
+        "lifecycle: warning: LIFECYCLE_GRAEC is not a lifecycle variable and is ignored: \
+         did you mean LIFECYCLE_GRACE?"
+    );
+    assert!(exited.stdout.contains(&"grace_ms=10000".to_owned()));
+
+    // Spelt right: no warning, and the grace follows it.
+    let service = Service::start(
+        FIXTURE,
+        &["serve"],
+        &[("LIFECYCLE_PRINT_BUDGET", "1"), ("LIFECYCLE_GRACE", "5s")],
+    );
+    let exited = service.wait_exit_within(Duration::from_secs(10));
+    assert_eq!(exited.code(), 0, "stderr:\n{}", exited.stderr);
+    assert_eq!(exited.stderr, "");
+    assert!(exited.stdout.contains(&"grace_ms=5000".to_owned()));
+}

@@ -327,6 +327,43 @@ fn ten_stuck_requests_at_the_deadline_exit_2_and_are_named_with_their_paths() {
 }
 
 #[test]
+fn a_response_the_client_never_reads_is_in_flight_and_named_when_cut() {
+    // Before the fix the request was over once hyper had taken the body's only frame: the
+    // report said `0 requests in flight` and named the cut connection without its request,
+    // while 64 MiB sat unsent in the server's buffer.
+    let (mut server, address) = start(SERVER, &[("LIFECYCLE_GRACE", "1s")]);
+    let mut reader = connect(address);
+    write!(reader, "GET /big?mib=64 HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    server.wait_for("big body handed over");
+    // The body is handed over; what the socket takes is written, the rest waits for a reader.
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        stats(address).1,
+        2,
+        "the unread response and /stats in flight"
+    );
+
+    server.signal("TERM");
+    let exited = server.wait_exit();
+    assert_eq!(
+        exited.code(),
+        i32::from(lifecycle::report::EXIT_ABORTED),
+        "stderr:\n{}",
+        exited.stderr
+    );
+    let line = connections_line(&exited.stderr);
+    assert_counted_at_trigger(line, " requests in flight", 1);
+    assert!(line.ends_with(" 1 cut"), "{line}");
+    let named = format!("{} (GET /big?mib=64)", reader.local_addr().unwrap());
+    assert!(
+        exited.stderr.contains(&named),
+        "`{named}` not in the report:\n{}",
+        exited.stderr
+    );
+    drop(reader);
+}
+
+#[test]
 fn h2c_streams_open_at_sigterm_finish_after_the_goaway() {
     const STREAMS: usize = 5;
     let (server, address) = start(SERVER, &[("LIFECYCLE_GRACE", "30s")]);

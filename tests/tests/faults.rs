@@ -429,6 +429,20 @@ fn drop_panic_main() {
 }
 
 #[test]
+fn drop_panic_of_a_managed_value() {
+    // Before the fix: the hooks ran, then the value's Drop panicked where the last handle was
+    // dropped, after the report was made and before it was written: exit 101, no report.
+    let (exited, _) = terminate_within(start("drop-panic-component", &[]), QUICK);
+    assert_printed(&exited, "close ran");
+    assert_reported(
+        &exited,
+        "dropped       a value held by `ExplodingPool::close` panicked when dropped: the pool's Drop panicked",
+    );
+    assert_reported(&exited, "exit code 3");
+    assert_code(&exited, lifecycle::report::EXIT_HOOK_FAILED.into());
+}
+
+#[test]
 fn non_critical_task_error_is_reported() {
     let (exited, _) = terminate_within(start("task-error", &[]), QUICK);
     assert_code(&exited, 0);

@@ -342,3 +342,73 @@ fn sigterm_during_a_blocked_start_ends_at_the_shutdowns_deadline_naming_start_up
         "{took:?}"
     );
 }
+
+/// Sends 200 SIGHUPs to a service stuck in the cache's minute-long shutdown hook, then forces
+/// the exit with `sigterms_to_force` SIGTERMs. The repeat window is off, so that every
+/// SIGHUP that is delivered counts as one.
+fn sighup_storm_while_stopping(service: &mut Service, sigterms_to_force: usize) {
+    service.wait_for("stop cache");
+    service.signal_burst("HUP", 200, 50);
+    // The relay logs what the watchdog thread heard from the runtime: give it a moment.
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(service.is_running(), "SIGHUP ended the process");
+    // A second signal forces the exit (after a shutdown that was not a signal's, two).
+    for _ in 0..sigterms_to_force {
+        service.signal("TERM");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn count_lines(stderr: &str, text: &str) -> usize {
+    stderr.lines().filter(|line| line.contains(text)).count()
+}
+
+#[test]
+fn sighups_during_the_shutdown_are_one_line_saying_so() {
+    // Before the fix: one `no reload hook to run ... add an #[on_reload] hook` line per SIGHUP,
+    // although the service has a reload hook.
+    let upstream = TcpListener::bind("127.0.0.1:0").expect("bind the dependency");
+    let address = upstream.local_addr().unwrap().to_string();
+    let env = [
+        ("UPSTREAM", address.as_str()),
+        ("SLOW_STOP", "1"),
+        ("LIFECYCLE_REPEAT_WINDOW", "0s"),
+    ];
+    let mut service = Service::start(STARTER, &[], &env);
+    service.wait_for_address();
+    service.signal("TERM");
+    sighup_storm_while_stopping(&mut service, 1);
+    let exited = service.wait_exit_within(Duration::from_secs(10));
+    assert_eq!(exited.code(), 143, "stderr:\n{}", exited.stderr);
+    let said = count_lines(&exited.stderr, "SIGHUP: reload ignored: shutting down");
+    assert_eq!(said, 1, "stderr:\n{}", exited.stderr);
+    assert_eq!(
+        count_lines(&exited.stderr, "no reload hook"),
+        0,
+        "{}",
+        exited.stderr
+    );
+}
+
+#[test]
+fn sighups_during_a_failed_start_up_are_one_line_saying_so() {
+    // The upstream refuses: start-up fails, and the rollback is stuck in the cache's shutdown.
+    let closed = closed_address();
+    let env = [
+        ("UPSTREAM", closed.as_str()),
+        ("SLOW_STOP", "1"),
+        ("LIFECYCLE_REPEAT_WINDOW", "0s"),
+    ];
+    let mut service = Service::start(STARTER, &[], &env);
+    sighup_storm_while_stopping(&mut service, 2);
+    let exited = service.wait_exit_within(Duration::from_secs(10));
+    assert_eq!(exited.code(), 143, "stderr:\n{}", exited.stderr);
+    let said = count_lines(&exited.stderr, "SIGHUP: reload ignored: start-up failed");
+    assert_eq!(said, 1, "stderr:\n{}", exited.stderr);
+    assert_eq!(
+        count_lines(&exited.stderr, "no reload hook"),
+        0,
+        "{}",
+        exited.stderr
+    );
+}

@@ -588,11 +588,36 @@ impl Config {
     /// Applies the `LIFECYCLE_*` environment overrides, then [`validate`](Config::validate)s
     /// the result.
     ///
+    /// A variable named `LIFECYCLE_*` that is none of the crate's (the overrides in the table on
+    /// [`Config`], and [`ENV_PRINT_BUDGET`]) is a mistake that would otherwise go unseen:
+    /// `LIFECYCLE_GRAEC=5s` leaves the grace at its value from the code. Each one gets a warning
+    /// on standard error, written directly (before any `tracing` subscriber could hide it, and
+    /// before the budget is printed), naming the variable and the known one it most likely
+    /// meant: `lifecycle: warning: LIFECYCLE_GRAEC is not a lifecycle variable and is ignored:
+    /// did you mean LIFECYCLE_GRACE?`. It is a warning, not a refusal to start: a variable that
+    /// a newer version of the crate reads, or one set for another tool, must not stop a service.
+    ///
     /// # Errors
     ///
     /// [`ConfigError`] for the first variable that does not parse, naming it and its value, or
     /// for the first setting [`validate`](Config::validate) refuses.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use lifecycle::Config;
+    ///
+    /// // With `LIFECYCLE_GRAEC=5s` set, this also writes the warning above to stderr.
+    /// let config = Config::new().apply_env()?;
+    /// # Ok::<(), lifecycle::config::ConfigError>(())
+    /// ```
     pub fn apply_env(self) -> Result<Self, ConfigError> {
+        for (name, _) in std::env::vars_os() {
+            let Some(warning) = name.to_str().and_then(unknown_variable_warning) else {
+                continue;
+            };
+            crate::log::warn_on_stderr(&warning);
+        }
         self.apply_env_from(|name| std::env::var_os(name))
     }
 
@@ -639,33 +664,130 @@ impl Config {
                 },
             }
         };
-        if let Some(value) = read(ENV_GRACE)? {
-            self.grace = parse_duration(ENV_GRACE, &value, false)?;
-        }
-        if let Some(value) = read(ENV_DRAIN_DELAY)? {
-            self.drain_delay = parse_duration(ENV_DRAIN_DELAY, &value, true)?;
-        }
-        if let Some(value) = read(ENV_HOOK_TIMEOUT)? {
-            self.hook_timeout = parse_duration(ENV_HOOK_TIMEOUT, &value, false)?;
-        }
-        if let Some(value) = read(ENV_SIGNALS)? {
-            self.signals = parse_signals(&value)?;
-        }
-        if let Some(value) = read(ENV_FORCE_ON_SECOND_SIGNAL)? {
-            self.force_on_second_signal = parse_bool(ENV_FORCE_ON_SECOND_SIGNAL, &value)?;
-        }
-        if let Some(value) = read(ENV_REPEAT_WINDOW)? {
-            self.repeat_window = parse_duration(ENV_REPEAT_WINDOW, &value, true)?;
-        }
-        if let Some(value) = read(ENV_STARTUP_TIMEOUT)? {
-            self.startup_timeout = parse_duration(ENV_STARTUP_TIMEOUT, &value, false)?;
-        }
-        if let Some(value) = read(ENV_DEADLINE_MARGIN)? {
-            self.deadline_margin = parse_duration(ENV_DEADLINE_MARGIN, &value, true)?;
+        for (variable, apply) in OVERRIDES {
+            if let Some(value) = read(variable)? {
+                apply(&mut self, &value)?;
+            }
         }
         self.validate()?;
         Ok(self)
     }
+}
+
+/// Sets one setting from its variable's value.
+type Apply = fn(&mut Config, &str) -> Result<(), ConfigError>;
+
+/// Every environment override: the variable and how it sets its setting, in the order they
+/// apply (the first that does not parse is the error). The one list of the settings'
+/// variables: [`Config::apply_env_from`] reads these, and [`known_variable`] knows these and
+/// [`ENV_PRINT_BUDGET`].
+const OVERRIDES: [(&str, Apply); 8] = [
+    (ENV_GRACE, |config, value| {
+        config.grace = parse_duration(ENV_GRACE, value, false)?;
+        Ok(())
+    }),
+    (ENV_DRAIN_DELAY, |config, value| {
+        config.drain_delay = parse_duration(ENV_DRAIN_DELAY, value, true)?;
+        Ok(())
+    }),
+    (ENV_HOOK_TIMEOUT, |config, value| {
+        config.hook_timeout = parse_duration(ENV_HOOK_TIMEOUT, value, false)?;
+        Ok(())
+    }),
+    (ENV_SIGNALS, |config, value| {
+        config.signals = parse_signals(value)?;
+        Ok(())
+    }),
+    (ENV_FORCE_ON_SECOND_SIGNAL, |config, value| {
+        config.force_on_second_signal = parse_bool(ENV_FORCE_ON_SECOND_SIGNAL, value)?;
+        Ok(())
+    }),
+    (ENV_REPEAT_WINDOW, |config, value| {
+        config.repeat_window = parse_duration(ENV_REPEAT_WINDOW, value, true)?;
+        Ok(())
+    }),
+    (ENV_STARTUP_TIMEOUT, |config, value| {
+        config.startup_timeout = parse_duration(ENV_STARTUP_TIMEOUT, value, false)?;
+        Ok(())
+    }),
+    (ENV_DEADLINE_MARGIN, |config, value| {
+        config.deadline_margin = parse_duration(ENV_DEADLINE_MARGIN, value, true)?;
+        Ok(())
+    }),
+];
+
+/// The variables the crate reads: the settings' overrides, then the budget print.
+fn known_variables() -> impl Iterator<Item = &'static str> {
+    OVERRIDES
+        .iter()
+        .map(|(variable, _)| *variable)
+        .chain([ENV_PRINT_BUDGET])
+}
+
+/// Whether the crate reads the variable `name`.
+fn known_variable(name: &str) -> bool {
+    known_variables().any(|known| known == name)
+}
+
+/// The warning for a variable named like the crate's own (`LIFECYCLE_` in any case) that the
+/// crate does not read, with the known name it most likely meant; `None` for any other name.
+///
+/// A warning, not a refusal: the service starts with the setting at its value from the code,
+/// and the line on standard error says which variable was ignored. Refusing (exit 78) would
+/// turn a variable that a newer version reads, or one left in a deployment for another tool,
+/// into a service that no longer starts.
+fn unknown_variable_warning(name: &str) -> Option<String> {
+    const PREFIX: &str = "LIFECYCLE_";
+    let upper = name.to_ascii_uppercase();
+    if !upper.starts_with(PREFIX) || known_variable(name) {
+        return None;
+    }
+    let closest = known_variables()
+        .map(|known| {
+            (
+                edit_distance(&upper[PREFIX.len()..], &known[PREFIX.len()..]),
+                known,
+            )
+        })
+        .min_by_key(|(distance, _)| *distance)
+        .filter(|(distance, known)| *distance <= 2.max((known.len() - PREFIX.len()) / 3));
+    let hint = match closest {
+        Some((_, known)) => format!("did you mean {known}?"),
+        None => format!(
+            "the variables read are {}",
+            known_variables().collect::<Vec<_>>().join(", ")
+        ),
+    };
+    Some(format!(
+        "lifecycle: warning: {name} is not a lifecycle variable and is ignored: {hint}"
+    ))
+}
+
+/// The number of single-character insertions, deletions, substitutions and swaps of two
+/// neighbours that turn `a` into `b` (optimal string alignment distance).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    // rows[i][j]: the distance between the first i characters of `a` and the first j of `b`.
+    let mut rows = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in rows.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in rows[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let substitution = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (rows[i - 1][j] + 1)
+                .min(rows[i][j - 1] + 1)
+                .min(rows[i - 1][j - 1] + substitution);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(rows[i - 2][j - 2] + 1);
+            }
+            rows[i][j] = best;
+        }
+    }
+    rows[a.len()][b.len()]
 }
 
 fn parse_duration(
@@ -806,6 +928,51 @@ mod tests {
                 .find(|(key, _)| *key == name)
                 .map(|(_, value)| OsString::from(value))
         }
+    }
+
+    #[test]
+    fn an_unknown_lifecycle_variable_is_named_with_the_one_it_most_likely_meant() {
+        let warning = |name| unknown_variable_warning(name);
+        assert_eq!(
+            warning("LIFECYCLE_GRAEC").as_deref(),
+            Some("lifecycle: warning: LIFECYCLE_GRAEC is not a lifecycle variable and is ignored: did you mean LIFECYCLE_GRACE?")
+        );
+        let meant = |name| warning(name).map(|w| w.rsplit(' ').next().unwrap_or("").to_owned());
+        assert_eq!(
+            meant("LIFECYCLE_DRAIN_DELAI").as_deref(),
+            Some("LIFECYCLE_DRAIN_DELAY?")
+        );
+        assert_eq!(
+            meant("LIFECYCLE_HOOKTIMEOUT").as_deref(),
+            Some("LIFECYCLE_HOOK_TIMEOUT?")
+        );
+        assert_eq!(
+            meant("lifecycle_grace").as_deref(),
+            Some("LIFECYCLE_GRACE?")
+        );
+        assert_eq!(
+            meant("LIFECYCLE_PRINT_BUDGT").as_deref(),
+            Some("LIFECYCLE_PRINT_BUDGET?")
+        );
+        // Nothing close: the known names are listed.
+        let far = warning("LIFECYCLE_COLOR").unwrap();
+        assert!(far.ends_with(&format!("the variables read are {ENV_GRACE}, {ENV_DRAIN_DELAY}, {ENV_HOOK_TIMEOUT}, {ENV_SIGNALS}, {ENV_FORCE_ON_SECOND_SIGNAL}, {ENV_REPEAT_WINDOW}, {ENV_STARTUP_TIMEOUT}, {ENV_DEADLINE_MARGIN}, {ENV_PRINT_BUDGET}")), "{far}");
+        // The crate's own variables, and other names, get no warning.
+        for (known, _) in OVERRIDES {
+            assert_eq!(warning(known), None);
+        }
+        assert_eq!(warning(ENV_PRINT_BUDGET), None);
+        assert_eq!(warning("RUST_LOG"), None);
+        assert_eq!(warning("MY_LIFECYCLE_GRACE"), None);
+    }
+
+    #[test]
+    fn edit_distance_counts_a_swap_of_neighbours_as_one() {
+        assert_eq!(edit_distance("GRACE", "GRACE"), 0);
+        assert_eq!(edit_distance("GRAEC", "GRACE"), 1);
+        assert_eq!(edit_distance("GRAC", "GRACE"), 1);
+        assert_eq!(edit_distance("", "GRACE"), 5);
+        assert_eq!(edit_distance("SIGNAL", "SIGNALS"), 1);
     }
 
     #[test]

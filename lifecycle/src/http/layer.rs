@@ -161,9 +161,9 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let response = ready!(this.inner.poll(cx))?;
-        let guard = this.guard.take();
+        let mut guard = this.guard.take();
         if response.status() == http::StatusCode::SWITCHING_PROTOCOLS {
-            if let Some(guard) = &guard {
+            if let Some(guard) = &mut guard {
                 guard.upgraded();
             }
         }

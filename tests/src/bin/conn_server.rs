@@ -1,5 +1,5 @@
 //! A server on `lifecycle::axum::serve` for `tests/e2e_connections.rs`: slow requests, stuck
-//! ones, a WebSocket that ignores the cancel, and `/stats` from `lc.connections()`. It prints `listening on ADDRESS`; the shutdown
+//! ones, a big body, a WebSocket that ignores the cancel, and `/stats` from `lc.connections()`. It prints `listening on ADDRESS`; the shutdown
 //! report goes to stderr (no log subscriber). `HEADER_READ_TIMEOUT_MS` sets the serve loop's
 //! header-read timeout; `LIFECYCLE_GRACE` and `LIFECYCLE_DRAIN_DELAY` the runtime's.
 
@@ -45,6 +45,14 @@ async fn ws_ignoring_the_cancel(ws: WebSocketUpgrade) -> Response {
     ws.on_upgrade(|mut socket| async move { while let Some(Ok(_)) = socket.recv().await {} })
 }
 
+/// `GET /big?mib=N`: a body of N MiB in one piece (hyper takes it whole, and writes it as the
+/// client reads). Prints `big body handed over` as it returns it.
+async fn big(Query(params): Query<HashMap<String, String>>) -> Vec<u8> {
+    let mib: usize = params.get("mib").and_then(|n| n.parse().ok()).unwrap_or(1);
+    println!("big body handed over");
+    vec![b'x'; mib << 20]
+}
+
 /// `GET /stats`: the lifecycle's counts, this request included.
 async fn stats(State(lc): State<Lifecycle>) -> String {
     let stats = lc.connections();
@@ -64,6 +72,7 @@ async fn main(lc: Lifecycle) -> io::Result<()> {
         .route("/slow", get(slow))
         .route("/after_trigger", get(after_trigger))
         .route("/stuck", get(stuck))
+        .route("/big", get(big))
         .route("/ws", get(ws_ignoring_the_cancel))
         .route("/stats", get(stats))
         .with_state(lc.clone());

@@ -244,6 +244,14 @@ fn main() -> ExitCode {
             lc.cancelled().await;
             std::future::pending::<()>().await;
         }),
+        // A managed component whose Drop panics: it is dropped with the lifecycle, after the
+        // hooks ran.
+        "drop-panic-component" => lifecycle::run(config, |lc| async move {
+            lc.add_hook(persist_hook());
+            lc.manage(Arc::new(ExplodingPool));
+            say("ready");
+            lc.cancelled().await;
+        }),
         // A task (not critical) returns an error.
         "task-error" => lifecycle::run(config, |lc| async move {
             let failed = lc.spawn_named("loader", async {
@@ -303,6 +311,24 @@ struct PanicOnDrop;
 impl Drop for PanicOnDrop {
     fn drop(&mut self) {
         panic!("the guard's Drop panicked");
+    }
+}
+
+/// A managed component with a shutdown hook, whose `Drop` panics.
+struct ExplodingPool;
+
+impl lifecycle::Component for ExplodingPool {
+    fn hooks(self: Arc<Self>) -> Vec<Hook> {
+        vec![Hook::on_shutdown("ExplodingPool::close", move || {
+            let _pool = Arc::clone(&self);
+            async { say("close ran") }
+        })]
+    }
+}
+
+impl Drop for ExplodingPool {
+    fn drop(&mut self) {
+        panic!("the pool's Drop panicked");
     }
 }
 
