@@ -160,7 +160,9 @@ impl<E: Into<Box<dyn Error + Send + Sync + 'static>>> IntoFailure for E {
 
 /// What the main function, a hook or a tracked task may return: `()`, or `Result<T, E>` where
 /// `E` converts into a [`Failure`] (any `Error + Send + Sync` type, `String`, `&str`,
-/// `anyhow::Error`, ...). Sealed: these are the only implementations.
+/// `anyhow::Error`, ...), or nothing at all: a future or closure that never returns (its output
+/// is the never type `!`, as for `async { loop { .. } }` or `|| panic!(..)`) is an outcome too,
+/// and joins as `()`. Sealed: these are the only implementations.
 ///
 /// An `Err` is recorded in the report with its whole `source()` chain. For a tracked task the
 /// error then belongs to the report: the task's `JoinHandle` yields `Result<T, Failure>`
@@ -176,6 +178,28 @@ impl<E: Into<Box<dyn Error + Send + Sync + 'static>>> IntoFailure for E {
 /// let (joined, failure) = Err::<u32, _>("broker gone").into_outcome();
 /// assert_eq!(failure.unwrap().to_string(), "broker gone");
 /// assert_eq!(joined.unwrap_err().to_string(), "broker gone");
+/// ```
+///
+/// What `tokio::spawn` accepts, `spawn` accepts: a task that loops forever or only panics
+/// compiles in every edition (in edition 2024 its output is `!`; before, `()`), and its handle
+/// is a `JoinHandle<()>` either way.
+///
+/// ```
+/// use lifecycle::{Config, Sequence};
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+/// let lc = Sequence::new(Config::new()).handle();
+/// let token = lc.token();
+/// let ticker = lc.spawn(async move {
+///     loop {
+///         token.cancelled().await; // a real task would do its work here
+///         tokio::task::yield_now().await;
+///     }
+/// });
+/// let failing = lc.spawn(async { panic!("no config") });
+/// let handles: Vec<tokio::task::JoinHandle<()>> = vec![ticker, failing];
+/// # drop(handles);
+/// # }
 /// ```
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a lifecycle outcome: `main`, hooks and tracked tasks return `()` or `Result<T, E>` with an error type `E` that converts into `Box<dyn std::error::Error + Send + Sync>`",
@@ -212,10 +236,38 @@ impl<T, E: IntoFailure> Outcome for Result<T, E> {
     }
 }
 
+/// A future or closure that never returns: nothing to record, nothing to hand back. Without
+/// this, `lc.spawn(async { loop { .. } })` would not compile in edition 2024 (the block's output
+/// falls back to `!`, not `()`), and is denied by the never-type-fallback lint before it.
+impl Outcome for never::Never {
+    type Joined = ();
+
+    fn into_outcome(self) -> ((), Option<Failure>) {
+        match self {}
+    }
+}
+
+/// The never type `!`, named on stable Rust: `!` may be written only as a return type, but the
+/// return type of `fn() -> !` can be named through a trait, and implemented for.
+mod never {
+    /// The return type of a function pointer.
+    pub trait FnOutput {
+        type Output;
+    }
+
+    impl<T> FnOutput for fn() -> T {
+        type Output = T;
+    }
+
+    /// `!`.
+    pub type Never = <fn() -> ! as FnOutput>::Output;
+}
+
 mod sealed {
     pub trait Sealed {}
     impl Sealed for () {}
     impl<T, E> Sealed for Result<T, E> {}
+    impl Sealed for super::never::Never {}
 }
 
 /// The message a panic carried, or a placeholder when it carried no string.
