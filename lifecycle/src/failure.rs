@@ -336,6 +336,7 @@ impl<T, E: IntoFailure> Outcome for Result<T, E> {
 /// A future or closure that never returns: nothing to record, nothing to hand back. Without
 /// this, `lc.spawn(async { loop { .. } })` would not compile in edition 2024 (the block's output
 /// falls back to `!`, not `()`), and is denied by the never-type-fallback lint before it.
+#[diagnostic::do_not_recommend]
 impl Outcome for never::Never {
     type Joined = ();
 
