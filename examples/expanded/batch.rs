@@ -182,6 +182,7 @@ fn state_dir() -> io::Result<PathBuf> {
 }
 
 fn main() -> ::std::process::ExitCode {
+    let signals = ::lifecycle::__private::hold_signals();
     async fn __lifecycle_main(lc: Lifecycle) -> io::Result<()> {
         let total = env_number("ROWS", 1000)? as usize;
         let chunk_time = Duration::from_millis(env_number("CHUNK_MS", 0)?);
@@ -230,5 +231,5 @@ fn main() -> ::std::process::ExitCode {
         report.log();
         ::core::result::Result::Ok(report.exit_code())
     };
-    ::lifecycle::__private::block_on(config.apply_env(), run)
+    ::lifecycle::__private::block_on(signals, config.apply_env(), run)
 }

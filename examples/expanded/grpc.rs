@@ -142,6 +142,7 @@ async fn set_all(reporter: &HealthReporter, status: ServingStatus) {
 }
 
 fn main() -> ::std::process::ExitCode {
+    let signals = ::lifecycle::__private::hold_signals();
     async fn __lifecycle_main(
         lc: Lifecycle,
     ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
@@ -184,5 +185,5 @@ fn main() -> ::std::process::ExitCode {
         report.log();
         ::core::result::Result::Ok(report.exit_code())
     };
-    ::lifecycle::__private::block_on(config.apply_env(), run)
+    ::lifecycle::__private::block_on(signals, config.apply_env(), run)
 }

@@ -412,6 +412,7 @@ fn init_logging() {
 }
 
 fn main() -> ::std::process::ExitCode {
+    let signals = ::lifecycle::__private::hold_signals();
     async fn __lifecycle_main(lc: Lifecycle) -> io::Result<()> {
         let db = Arc::new(
             Db::new(PathBuf::from(env_or("STATE_DIR", ".")).join("orders.db")),
@@ -484,5 +485,5 @@ fn main() -> ::std::process::ExitCode {
         report.log();
         ::core::result::Result::Ok(report.exit_code())
     };
-    ::lifecycle::__private::block_on(config.apply_env(), run)
+    ::lifecycle::__private::block_on(signals, config.apply_env(), run)
 }

@@ -101,6 +101,7 @@ async fn worker(db: Arc<Db>, token: CancellationToken) {
 }
 
 fn main() -> ::std::process::ExitCode {
+    let signals = ::lifecycle::__private::hold_signals();
     async fn __lifecycle_main(lc: Lifecycle) {
         let db = Arc::new(Db { queries: AtomicU64::new(0) });
         lc.manage(db.clone());
@@ -129,5 +130,5 @@ fn main() -> ::std::process::ExitCode {
         report.log();
         ::core::result::Result::Ok(report.exit_code())
     };
-    ::lifecycle::__private::block_on(config.apply_env(), run)
+    ::lifecycle::__private::block_on(signals, config.apply_env(), run)
 }

@@ -111,6 +111,7 @@ fn env_or(name: &str, default: &str) -> String {
 }
 
 fn main() -> ::std::process::ExitCode {
+    let signals = ::lifecycle::__private::hold_signals();
     async fn __lifecycle_main(lc: Lifecycle) -> io::Result<()> {
         let invalid = |what: &str| io::Error::new(
             io::ErrorKind::InvalidInput,
@@ -154,5 +155,5 @@ fn main() -> ::std::process::ExitCode {
         report.log();
         ::core::result::Result::Ok(report.exit_code())
     };
-    ::lifecycle::__private::block_on(config.apply_env(), run)
+    ::lifecycle::__private::block_on(signals, config.apply_env(), run)
 }

@@ -184,6 +184,7 @@ fn env_number(name: &str, default: u64) -> io::Result<u64> {
 }
 
 fn main() -> ::std::process::ExitCode {
+    let signals = ::lifecycle::__private::hold_signals();
     async fn __lifecycle_main(lc: Lifecycle) -> io::Result<()> {
         let seed = env_number("JOBS", 20)?;
         let job_time = Duration::from_millis(env_number("JOB_MS", 200)?);
@@ -225,5 +226,5 @@ fn main() -> ::std::process::ExitCode {
         report.log();
         ::core::result::Result::Ok(report.exit_code())
     };
-    ::lifecycle::__private::block_on(config.apply_env(), run)
+    ::lifecycle::__private::block_on(signals, config.apply_env(), run)
 }

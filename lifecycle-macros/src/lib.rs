@@ -73,7 +73,7 @@ use proc_macro::TokenStream;
 /// | `worker_threads` | worker threads of the `multi_thread` runtime | one per CPU |
 /// | `repeat_window` | a repeat of the same signal within this window counts once, `"50ms"`; `"0s"` counts every delivery | `"50ms"` |
 /// | `deadline_margin` | how far past the worst case the hard deadline lies, `"1s"`; `"0s"` allowed | `"1s"` |
-/// | `init` | a `fn()` called first, before the configuration, the runtime and every lifecycle event, `init = setup_logging` | none |
+/// | `init` | a `fn()` called first (once the shutdown signals are held), before the configuration, the runtime and every lifecycle event, `init = setup_logging` | none |
 /// | `startup_timeout` | the longest the start phase may take (start hooks, and the wait for `set_ready`), `"60s"` | `"60s"` |
 /// | `ready` | `"auto"`: Ready once every start hook succeeded; `"manual"`: once they succeeded *and* the app called `lc.set_ready()` | `"auto"` |
 ///
@@ -90,7 +90,8 @@ use proc_macro::TokenStream;
 ///
 /// The sequence logs from its first step ("ready" once the signals are installed), so a log
 /// subscriber installed in the body comes too late. Name a function with `init`: it runs before
-/// anything else, even before the `LIFECYCLE_*` environment variables are read.
+/// anything else but the holding of the signals, even before the `LIFECYCLE_*` environment
+/// variables are read.
 ///
 /// ```no_run
 /// fn setup_logging() {
@@ -105,6 +106,23 @@ use proc_macro::TokenStream;
 ///
 /// The function must be a `fn()`: it takes nothing and returns nothing (handle its errors
 /// inside, or panic, which ends the program before anything starts).
+///
+/// `init` runs with the shutdown signals held (see below): a SIGTERM that comes during it waits
+/// until the listeners are installed and then starts the shutdown, before any start hook runs.
+/// Keep it short: while it runs, SIGTERM does not end the process (SIGKILL still does).
+///
+/// # Signals in the first milliseconds
+///
+/// The generated `main` first blocks SIGTERM, SIGINT, SIGQUIT and SIGHUP, before anything can
+/// start a thread (every thread inherits the mask), and `Sequence::start` unblocks them once the
+/// listeners are installed. A signal that comes in between waits, and is then heard as any first
+/// signal: from the first statement of `main`, a SIGTERM is a graceful shutdown, never the
+/// operating system's default. If the process ends before the listeners are installed (a bad
+/// `LIFECYCLE_*` variable, `LIFECYCLE_PRINT_BUDGET=1`, the listeners failing, `init`
+/// panicking), it exits with that exit code, and a line on stderr names the signal that came.
+/// A child process started with `std::process::Command` or `tokio::process::Command` starts
+/// with no signal blocked (the standard library resets the mask). Before `main` begins (while
+/// the operating system loads the program) nothing can hold a signal: its default applies.
 ///
 /// # Equivalent code without the macro
 ///
@@ -127,6 +145,9 @@ use proc_macro::TokenStream;
 /// use std::time::Duration;
 ///
 /// fn main() -> std::process::ExitCode {
+///     // First, before any thread exists: SIGTERM, SIGINT, SIGQUIT and SIGHUP are held until
+///     // `start` has installed the listeners (then a signal that came meanwhile is heard).
+///     let signals = lifecycle::__private::hold_signals();
 ///     async fn __lifecycle_main(lc: lifecycle::Lifecycle) -> Result<(), AppError> {
 ///         lc.spawn(worker(lc.token()));
 ///         serve(lc.cancelled_owned()).await
@@ -136,7 +157,7 @@ use proc_macro::TokenStream;
 ///     fn __lifecycle_checked(lc: lifecycle::Lifecycle) -> impl lifecycle::__private::MainFuture {
 ///         __lifecycle_main(lc)
 ///     }
-///     let init: fn() = setup_logging;                 // only with `init = ...`, and first
+///     let init: fn() = setup_logging;                 // only with `init = ...`, first after the hold
 ///     init();
 ///     let config = lifecycle::Config::new()
 ///         .with_grace(Duration::from_secs(30))
@@ -145,7 +166,7 @@ use proc_macro::TokenStream;
 ///     let run = |config| async move {
 ///         let sequence = lifecycle::Sequence::new(config);
 ///         let lc = sequence.handle();
-///         let running = sequence.start()?;            // free hooks, signals, watchdog thread
+///         let running = sequence.start()?;            // free hooks, signals (released), watchdog thread
 ///         let started = running.run_start_hooks(__lifecycle_checked(lc.clone())).await; // Ready
 ///         let triggered = started.run_until_trigger().await; // signal, main returned, a request
 ///         let drained = triggered.drain().await;      // until every task is done, or grace
@@ -157,8 +178,8 @@ use proc_macro::TokenStream;
 ///     // With the `LIFECYCLE_*` overrides applied (exit 78 naming a bad one): prints the budget
 ///     // and exits 0 if `LIFECYCLE_PRINT_BUDGET=1`, builds the runtime, runs `run` on it, shuts
 ///     // the runtime down without waiting for stuck blocking tasks; a start-up error is logged
-///     // and becomes exit 78 or 71.
-///     lifecycle::__private::block_on(config.apply_env(), run)
+///     // and becomes exit 78 or 71 (naming a signal that came while the signals were held).
+///     lifecycle::__private::block_on(signals, config.apply_env(), run)
 /// }
 /// ```
 ///

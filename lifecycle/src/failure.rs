@@ -18,6 +18,14 @@ use std::sync::Arc;
 /// Anything that converts into `Box<dyn Error + Send + Sync>` becomes a `Failure`: every
 /// `Error + Send + Sync` type, `String`, `&str`, and the error types of `anyhow` and `eyre`.
 ///
+/// A `Failure` is an error itself ([`std::error::Error`], `Send + Sync`): a joined task's
+/// failure passes on with `?` into `Box<dyn Error + Send + Sync>` (or any error type that takes
+/// one), and a task or hook may return it as its own error: it is kept as it is, not wrapped
+/// again. Its [`source`](Error::source) is the original error (none for a panic, which has no
+/// error value), so the cause chain stays reachable. Its `Display` already prints that chain:
+/// print a `Failure` with `{}` alone, not with a printer that walks `source()` again (such as
+/// `anyhow`'s `{:#}`), or the causes show twice.
+///
 /// # Examples
 ///
 /// ```
@@ -43,20 +51,93 @@ use std::sync::Arc;
 /// assert!(failure.downcast_ref::<LoadConfig>().is_some());
 /// assert_eq!(Failure::new("disk full").to_string(), "disk full");
 /// ```
+///
+/// Passing a child task's failure on with `?`:
+///
+/// ```
+/// use std::error::Error;
+/// use lifecycle::{Config, Sequence};
+///
+/// type BoxError = Box<dyn Error + Send + Sync>;
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let lc = Sequence::new(Config::new()).handle();
+/// let child = lc.spawn(async {
+///     let config = std::fs::read_to_string("/no/such/app.toml")?;
+///     Ok::<_, std::io::Error>(config.len())
+/// });
+/// // The parent: `??` passes on the join error, then the child's failure.
+/// let parent = lc.spawn(async move {
+///     let len = child.await??;
+///     Ok::<_, BoxError>(len)
+/// });
+/// let failure = parent.await.unwrap().unwrap_err();
+/// // The same failure, not wrapped again: the original error is its source.
+/// let source = failure.source().unwrap();
+/// assert!(source.downcast_ref::<std::io::Error>().is_some());
+/// assert!(!failure.is_panic());
+///
+/// // And out of a plain function returning a boxed error.
+/// fn check(result: Result<usize, lifecycle::Failure>) -> Result<usize, BoxError> {
+///     Ok(result?)
+/// }
+/// let err = check(Err(failure.clone())).unwrap_err();
+/// assert_eq!(err.to_string(), failure.to_string());
+/// # }
+/// ```
 #[derive(Clone)]
-pub struct Failure(Arc<dyn Error + Send + Sync + 'static>);
+pub struct Failure {
+    error: Arc<dyn Error + Send + Sync + 'static>,
+    /// Made of a caught panic: `error` is its message, not an error value.
+    panicked: bool,
+}
 
 impl Failure {
-    /// Wraps an error.
+    /// Wraps an error. A `Failure` (boxed or not) is kept as it is, not wrapped again.
     ///
     /// # Examples
     ///
     /// ```
-    /// let failure = lifecycle::Failure::new(format!("{} jobs lost", 3));
+    /// use lifecycle::Failure;
+    ///
+    /// let failure = Failure::new(format!("{} jobs lost", 3));
     /// assert_eq!(failure.to_string(), "3 jobs lost");
+    /// let again = Failure::new(failure.clone());
+    /// assert!(again.downcast_ref::<Failure>().is_none()); // not a failure in a failure
+    /// assert_eq!(again, failure);
     /// ```
     pub fn new(error: impl Into<Box<dyn Error + Send + Sync + 'static>>) -> Self {
-        Self(Arc::from(error.into()))
+        match error.into().downcast::<Failure>() {
+            Ok(failure) => *failure,
+            Err(error) => Self {
+                error: Arc::from(error),
+                panicked: false,
+            },
+        }
+    }
+
+    /// Whether this failure is a caught panic (of a task, a hook or `main`), read
+    /// `panicked: <message>`, rather than an error returned.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use lifecycle::{Config, Sequence};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// let sequence = Sequence::new(Config::new());
+    /// let lc = sequence.handle();
+    /// lc.spawn_named("parser", async { panic!("bad input") });
+    /// lc.spawn_named("fetch", async { Err::<(), _>("upstream refused") });
+    /// let report = sequence.run(async {}).await;
+    /// let parser = report.task_failures.iter().find(|failed| failed.task == "parser").unwrap();
+    /// assert!(parser.first.is_panic());
+    /// let fetch = report.task_failures.iter().find(|failed| failed.task == "fetch").unwrap();
+    /// assert!(!fetch.first.is_panic());
+    /// # }
+    /// ```
+    pub fn is_panic(&self) -> bool {
+        self.panicked
     }
 
     /// The error itself.
@@ -69,7 +150,7 @@ impl Failure {
     /// assert!(failure.error().source().is_none());
     /// ```
     pub fn error(&self) -> &(dyn Error + Send + Sync + 'static) {
-        &*self.0
+        &*self.error
     }
 
     /// The error as its original type, if it is one.
@@ -82,7 +163,7 @@ impl Failure {
     /// assert!(failure.downcast_ref::<std::fmt::Error>().is_none());
     /// ```
     pub fn downcast_ref<E: Error + 'static>(&self) -> Option<&E> {
-        self.0.downcast_ref::<E>()
+        self.error.downcast_ref::<E>()
     }
 
     /// A failure made of a caught panic, as `panicked: <message>`.
@@ -92,15 +173,31 @@ impl Failure {
 
     /// A failure made of a panic's message, as `panicked: <message>`.
     pub(crate) fn panicked(message: &str) -> Self {
-        Self::new(format!("panicked: {message}"))
+        Self {
+            error: Arc::from(Box::<dyn Error + Send + Sync>::from(format!(
+                "panicked: {message}"
+            ))),
+            panicked: true,
+        }
+    }
+}
+
+/// The original error is the source; a panic has none.
+impl Error for Failure {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        if self.panicked {
+            None
+        } else {
+            Some(&*self.error)
+        }
     }
 }
 
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut shown = self.0.to_string();
+        let mut shown = self.error.to_string();
         f.write_str(&shown)?;
-        let mut cause = self.0.source();
+        let mut cause = self.error.source();
         while let Some(error) = cause {
             let text = error.to_string();
             if !text.is_empty() && !shown.contains(&text) {
@@ -124,7 +221,7 @@ impl fmt::Debug for Failure {
 /// Two failures are equal when they read the same.
 impl PartialEq for Failure {
     fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.0, &other.0) || self.to_string() == other.to_string()
+        Arc::ptr_eq(&self.error, &other.error) || self.to_string() == other.to_string()
     }
 }
 
@@ -170,7 +267,9 @@ impl<E: Into<Box<dyn Error + Send + Sync + 'static>>> IntoFailure for E {
 
 /// What the main function, a hook or a tracked task may return: `()`, or `Result<T, E>` where
 /// `E` converts into a [`Failure`] (any `Error + Send + Sync` type, `String`, `&str`,
-/// `anyhow::Error`, ...). Sealed: these are the only implementations.
+/// `anyhow::Error`, ...), or nothing at all: a future or closure that never returns (its output
+/// is the never type `!`, as for `async { loop { .. } }` or `|| panic!(..)`) is an outcome too,
+/// and joins as `()`. Sealed: these are the only implementations.
 ///
 /// An `Err` is recorded in the report with its whole `source()` chain. For a tracked task the
 /// error then belongs to the report: the task's `JoinHandle` yields `Result<T, Failure>`
@@ -186,6 +285,28 @@ impl<E: Into<Box<dyn Error + Send + Sync + 'static>>> IntoFailure for E {
 /// let (joined, failure) = Err::<u32, _>("broker gone").into_outcome();
 /// assert_eq!(failure.unwrap().to_string(), "broker gone");
 /// assert_eq!(joined.unwrap_err().to_string(), "broker gone");
+/// ```
+///
+/// What `tokio::spawn` accepts, `spawn` accepts: a task that loops forever or only panics
+/// compiles in every edition (in edition 2024 its output is `!`; before, `()`), and its handle
+/// is a `JoinHandle<()>` either way.
+///
+/// ```
+/// use lifecycle::{Config, Sequence};
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+/// let lc = Sequence::new(Config::new()).handle();
+/// let token = lc.token();
+/// let ticker = lc.spawn(async move {
+///     loop {
+///         token.cancelled().await; // a real task would do its work here
+///         tokio::task::yield_now().await;
+///     }
+/// });
+/// let failing = lc.spawn(async { panic!("no config") });
+/// let handles: Vec<tokio::task::JoinHandle<()>> = vec![ticker, failing];
+/// # drop(handles);
+/// # }
 /// ```
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a lifecycle outcome: `main`, hooks and tracked tasks return `()` or `Result<T, E>` with an error type `E` that converts into `Box<dyn std::error::Error + Send + Sync>`",
@@ -223,10 +344,39 @@ impl<T, E: IntoFailure> Outcome for Result<T, E> {
     }
 }
 
+/// A future or closure that never returns: nothing to record, nothing to hand back. Without
+/// this, `lc.spawn(async { loop { .. } })` would not compile in edition 2024 (the block's output
+/// falls back to `!`, not `()`), and is denied by the never-type-fallback lint before it.
+#[diagnostic::do_not_recommend]
+impl Outcome for never::Never {
+    type Joined = ();
+
+    fn into_outcome(self) -> ((), Option<Failure>) {
+        match self {}
+    }
+}
+
+/// The never type `!`, named on stable Rust: `!` may be written only as a return type, but the
+/// return type of `fn() -> !` can be named through a trait, and implemented for.
+mod never {
+    /// The return type of a function pointer.
+    pub trait FnOutput {
+        type Output;
+    }
+
+    impl<T> FnOutput for fn() -> T {
+        type Output = T;
+    }
+
+    /// `!`.
+    pub type Never = <fn() -> ! as FnOutput>::Output;
+}
+
 mod sealed {
     pub trait Sealed {}
     impl Sealed for () {}
     impl<T, E> Sealed for Result<T, E> {}
+    impl Sealed for super::never::Never {}
 }
 
 /// The message a panic carried, or a placeholder when it carried no string.
@@ -275,6 +425,41 @@ mod tests {
             Failure::new(outer).to_string(),
             "reading app.toml: No such file"
         );
+    }
+
+    #[test]
+    fn a_failure_is_an_error_whose_source_is_the_original() {
+        let inner = Wrapper("No such file", None);
+        let outer = Wrapper("loading the config", Some(Box::new(inner)));
+        let failure = Failure::new(outer);
+        let source = failure.source().expect("the original error");
+        assert_eq!(source.to_string(), "loading the config");
+        assert!(source.downcast_ref::<Wrapper>().is_some());
+        let cause = source.source().expect("its cause");
+        assert_eq!(cause.to_string(), "No such file");
+        // Passed on with `?` and made a failure again (a task returning it): the same failure,
+        // reading the same, not a failure in a failure.
+        let boxed: Box<dyn Error + Send + Sync> = Box::new(failure.clone());
+        let again = Failure::new(boxed);
+        assert_eq!(again.to_string(), "loading the config: No such file");
+        assert!(again.downcast_ref::<Wrapper>().is_some());
+        assert!(again.downcast_ref::<Failure>().is_none());
+        let (_, recorded) = Err::<(), _>(again).into_outcome();
+        assert_eq!(recorded.unwrap().to_string(), failure.to_string());
+    }
+
+    #[test]
+    fn a_panic_is_recognisable_and_has_no_source() {
+        let payload: Box<dyn Any + Send> = Box::new("boom");
+        let panic = Failure::panic(&*payload);
+        assert!(panic.is_panic());
+        assert!(panic.source().is_none());
+        // Passed on with `?` from a parent task, still a panic.
+        let boxed: Box<dyn Error + Send + Sync> = panic.into();
+        assert!(Failure::new(boxed).is_panic());
+        let message = Failure::new("panicked: boom");
+        assert!(!message.is_panic());
+        assert!(message.source().is_some());
     }
 
     #[test]

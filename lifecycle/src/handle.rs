@@ -727,6 +727,40 @@ impl Lifecycle {
     /// assert!(report.tasks_aborted.is_empty());
     /// # }
     /// ```
+    ///
+    /// What `tokio::spawn` accepts, this accepts: a task that loops forever or only panics (its
+    /// output is the never type) compiles in every edition, edition 2024 included, and its
+    /// handle is a `JoinHandle<()>`. So do [`spawn_named`](Lifecycle::spawn_named),
+    /// [`spawn_critical`](Lifecycle::spawn_critical), and
+    /// [`spawn_blocking`](Lifecycle::spawn_blocking) with a closure that loops or panics:
+    ///
+    /// ```edition2024
+    /// use lifecycle::{Config, Lifecycle, Sequence};
+    /// use tokio::task::JoinHandle;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// let sequence = Sequence::new(Config::new());
+    /// let lc = sequence.handle();
+    /// let token = lc.token();
+    /// let poller: JoinHandle<()> = lc.spawn(async move {
+    ///     loop {
+    ///         token.cancelled().await; // a real task polls something here
+    ///         panic!("stopped");
+    ///     }
+    /// });
+    /// let loader: JoinHandle<()> = lc.spawn_named("loader", async { panic!("no config") });
+    /// let reader: JoinHandle<()> = lc.spawn_blocking("reader", || panic!("corrupt file"));
+    /// // Compiled, not run here: a critical task's panic would start the shutdown.
+    /// let _critical = |lc: &Lifecycle| -> JoinHandle<()> {
+    ///     lc.spawn_critical("consumer", async { loop { tokio::task::yield_now().await } })
+    /// };
+    /// let _spinning = |lc: &Lifecycle| -> JoinHandle<()> { lc.spawn_blocking("spin", || loop {}) };
+    /// let report = sequence.run(async {}).await;
+    /// assert_eq!(report.task_failures.len(), 3); // the three panics, each recorded
+    /// assert!(loader.await.is_err_and(|err| err.is_panic()));
+    /// # drop((poller, reader));
+    /// # }
+    /// ```
     #[track_caller]
     pub fn spawn<F>(&self, future: F) -> JoinHandle<<F::Output as Outcome>::Joined>
     where

@@ -119,6 +119,7 @@ mod exit;
 pub mod failure;
 mod handle;
 mod hearing;
+mod held;
 pub mod hooks;
 #[cfg(feature = "http")]
 pub mod http;
@@ -162,6 +163,7 @@ pub mod __private {
 
     pub use crate::config::{Flavor, ReadyWhen};
     pub use crate::handle::NoLifecycleNew;
+    pub use crate::held::{hold_signals, HeldSignals};
     pub use crate::run::{block_on, MainFuture};
     pub use crate::stage::{Restart, Run};
     pub use crate::startup::startup_failed;

@@ -110,7 +110,8 @@ pub struct TaskFailure {
     pub critical: bool,
     /// How many times a task of this name failed.
     pub count: u64,
-    /// The first failure: the error, or the panic as `panicked: <message>`.
+    /// The first failure: the error, or the panic as `panicked: <message>`
+    /// ([`Failure::is_panic`]).
     pub first: Failure,
     /// The last failure (the same as `first` when it failed once).
     pub last: Failure,

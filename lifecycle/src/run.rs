@@ -11,12 +11,16 @@ use crate::failure::{panic_message, Outcome};
 use crate::handle::Lifecycle;
 use crate::log::log_or_stderr;
 use crate::report::{EXIT_APP_FAILED, EXIT_HOOK_FAILED, EXIT_OK};
+use crate::held::{hold_signals, HeldSignals};
 use crate::sequence::Sequence;
 use crate::startup::{startup_failed, StartupError};
 
 /// Runs a service with graceful shutdown: what `#[lifecycle::main]` generates, as one call.
 ///
-/// Applies the `LIFECYCLE_*` environment overrides to `config`, builds the Tokio runtime it
+/// First holds the shutdown signals (until the listeners are installed, a signal stays pending
+/// and is then heard as any first signal; see `#[lifecycle::main]`): call it first thing in
+/// `main`, before anything starts a thread. Then applies the `LIFECYCLE_*` environment
+/// overrides to `config`, builds the Tokio runtime it
 /// asks for ([`Config::flavor`], [`Config::worker_threads`]), then runs the
 /// [`Sequence`] (see the crate docs): start, `main(lc)` until the trigger, drain, persist hooks,
 /// shutdown hooks; the [`ShutdownReport`](crate::ShutdownReport) is logged and mapped to the
@@ -52,7 +56,8 @@ where
     Fut: Future,
     Fut::Output: Outcome,
 {
-    block_on(config.apply_env(), |config| async move {
+    let signals = hold_signals();
+    block_on(signals, config.apply_env(), |config| async move {
         let sequence = Sequence::new(config);
         let lc = sequence.handle();
         let report = sequence.start()?.through_to_report(main(lc)).await;
@@ -65,23 +70,30 @@ where
 /// environment's overrides applied): prints the budget and returns its exit code if
 /// `LIFECYCLE_PRINT_BUDGET` asks, builds the runtime `config` asks for, blocks on `sequence(config)`, then shuts the
 /// runtime down without waiting for blocking tasks still running. A start-up error (a bad
-/// override, no runtime, no signals) is logged and mapped to its exit code.
+/// override, no runtime, no signals) is logged and mapped to its exit code. `signals`, held
+/// since `main` began, are released by `Sequence::start` in `sequence`; when the process leaves
+/// before that, a signal that came meanwhile is named on stderr (see [`HeldSignals`]).
 ///
 /// # Examples
 ///
 /// ```
 /// use std::process::ExitCode;
-/// use lifecycle::__private::block_on;
+/// use lifecycle::__private::{block_on, hold_signals};
 /// use lifecycle::{Config, Sequence};
 ///
-/// let code = block_on(Config::new().apply_env(), |config| async move {
+/// let signals = hold_signals();
+/// let code = block_on(signals, Config::new().apply_env(), |config| async move {
 ///     let sequence = Sequence::new(config);
 ///     let report = sequence.run(async {}).await;
 ///     Ok(report.exit_code())
 /// });
 /// assert_eq!(code, ExitCode::SUCCESS);
 /// ```
-pub fn block_on<F, Fut>(config: Result<Config, ConfigError>, sequence: F) -> ExitCode
+pub fn block_on<F, Fut>(
+    signals: HeldSignals,
+    config: Result<Config, ConfigError>,
+    sequence: F,
+) -> ExitCode
 where
     F: FnOnce(Config) -> Fut,
     Fut: Future<Output = Result<ExitCode, StartupError>>,
@@ -99,7 +111,10 @@ where
         runtime.shutdown_background();
         code
     };
-    run().unwrap_or_else(startup_failed)
+    let code = run().unwrap_or_else(startup_failed);
+    // After the error it explains, the line naming a signal that came too early, if any.
+    drop(signals);
+    code
 }
 
 /// The exit code of the last report made in this process, `NO_REPORT` before one: what a panic

@@ -121,6 +121,9 @@ impl Sequence {
         self.register_free_hooks();
         let inner = &self.lc.inner;
         crate::hearing::listen(inner.config.as_ref(), &inner.triggers, &inner.reloads)?;
+        // Held since `main` began (see `hold_signals`): heard from now on, a signal that came
+        // meanwhile included.
+        crate::held::release();
         crate::hearing::notify_systemd(&inner.triggers);
         Ok(Running { lc: self.lc })
     }

@@ -393,6 +393,9 @@ pub(crate) fn start(rules: Rules, ears: impl Ears, watch: Arc<Watch>) -> Result<
                         return;
                     }
                 };
+                // Signals held since `main` began come to this thread now that it listens: one
+                // that came meanwhile is heard as any first signal.
+                crate::held::accept_here();
                 let _ = ready.send(Ok(()));
                 watch_over(&mut listener, &rules, &ears, &watch).await;
             });

@@ -216,6 +216,7 @@ fn main_expansion_reads_as_the_shutdown_sequence() {
     let expanded = expand_source("quickstart.rs", source).unwrap_or_else(|err| panic!("{err}"));
     let steps = [
         "fn main() -> ::std::process::ExitCode",
+        "let signals = ::lifecycle::__private::hold_signals();",
         "async fn __lifecycle_main(lc: Lifecycle)",
         "Config::new()",
         "Sequence::new(config)",
@@ -228,7 +229,7 @@ fn main_expansion_reads_as_the_shutdown_sequence() {
         ".shut_down()",
         "report.log()",
         "report.exit_code()",
-        "::lifecycle::__private::block_on(config.apply_env(), run)",
+        "::lifecycle::__private::block_on(signals, config.apply_env(), run)",
     ];
     let mut rest = expanded.as_str();
     for step in steps {
@@ -259,7 +260,9 @@ fn main_expansion_reads_as_the_shutdown_sequence() {
     }
 }
 
-/// `init = ...` is called before anything else: the configuration, the runtime, the sequence.
+/// `init = ...` is called before anything else (the configuration, the runtime, the sequence)
+/// but the holding of the shutdown signals, which must come before any thread exists, and
+/// `init` may start one.
 #[test]
 fn init_is_called_first() {
     let examples = examples();
@@ -272,9 +275,21 @@ fn init_is_called_first() {
         .find("fn main() -> ::std::process::ExitCode")
         .expect("the generated main");
     let rest = &expanded[main..];
+    let hold = rest
+        .find("let signals = ::lifecycle::__private::hold_signals();")
+        .unwrap_or_else(|| panic!("the signals are not held in:\n{rest}"));
+    let first = rest.find('{').map_or(0, |brace| brace + 1);
+    assert!(
+        rest[first..hold].trim().is_empty(),
+        "holding the signals is not the first statement:\n{rest}"
+    );
     let init = rest
         .find("let init: fn() = init_logging;\n    init();")
         .unwrap_or_else(|| panic!("no call of `init_logging` in:\n{rest}"));
+    assert!(
+        hold < init,
+        "`init` is called before the signals are held:\n{rest}"
+    );
     for later in [
         "Config::new()",
         "config.apply_env()",

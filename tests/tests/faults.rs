@@ -242,6 +242,123 @@ fn sigterm_within_1ms_of_spawn() {
     }
 }
 
+/// The generated `main`'s first statement holds the shutdown signals; with `SAY_MAIN_BEGAN=1`
+/// the fixture's `init`, the first code of the app, prints `main began` right after.
+const BLOCKED_START: &str = env!("CARGO_BIN_EXE_blocked_start");
+
+/// What a SIGTERM of [`early_sigterms`] is sent after.
+#[derive(Clone, Copy, Debug)]
+enum Since {
+    /// The spawn returned (the process has exec'd; `main` may not have begun).
+    Spawn,
+    /// The process printed `main began`: the signals are held, the listeners not yet installed.
+    MainBegan,
+}
+
+/// Runs `blocked_start` (the generated `main`, started at once) `runs` times, five at a time so
+/// that the machine is loaded as a starting pod's node is: each started directly (no shell,
+/// whose `wait` would turn a death by signal into 143) and sent SIGTERM `after(run)` after
+/// `since`. Returns how each ended.
+fn early_sigterms(since: Since, after: impl Fn(usize) -> Duration + Sync) -> Vec<Exited> {
+    concurrently(50, 5, |run| {
+        let env = [("START", "quick"), ("SAY_MAIN_BEGAN", "1")];
+        let mut service = Service::start(BLOCKED_START, &[], &env);
+        if let Since::MainBegan = since {
+            service.wait_for("main began");
+        }
+        let after = after(run);
+        if !after.is_zero() {
+            thread::sleep(after);
+        }
+        let pid = libc::pid_t::try_from(service.pid()).expect("a pid fits in pid_t");
+        // SAFETY: `kill` only sends a signal; the child is not reaped before `wait_exit`, so the
+        // pid is still this child's.
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0, "kill");
+        service.wait_exit_within(QUICK)
+    })
+}
+
+#[test]
+fn sigterm_0_to_10ms_after_exec_never_kills() {
+    // 0 (started, then stopped) or 5 (the signal came during start-up, which it ends).
+    const CODES: [i32; 2] = [0, 5];
+    let at_once = |_| Duration::ZERO;
+    let within_10ms = |run| Duration::from_millis(1 + run as u64 % 10);
+    let mut failures = Vec::new();
+    for since in [Since::MainBegan, Since::Spawn] {
+        for (when, after) in [
+            ("0 ms", &at_once as &(dyn Fn(usize) -> Duration + Sync)),
+            ("1-10 ms", &within_10ms),
+        ] {
+            let exited = early_sigterms(since, after);
+            let began = |run: &Exited| run.stdout.iter().any(|line| line == "main began");
+            // Killed by the signal (the wait status itself), though `main` had begun.
+            let killed = exited
+                .iter()
+                .filter(|run| run.killed_by().is_some() && began(run))
+                .count();
+            // Before `main` begins nothing can hold a signal: the OS default applies, and
+            // nothing of the app has run. Counted, not failed.
+            let before_main = exited
+                .iter()
+                .filter(|run| run.killed_by().is_some() && !began(run))
+                .count();
+            let codes: BTreeSet<_> = exited.iter().filter_map(|run| run.status.code()).collect();
+            let what = format!(
+                "SIGTERM {when} after {since:?}: {killed} of 50 killed by the signal after main \
+                 began, {before_main} before; exit codes {codes:?}"
+            );
+            eprintln!("{what}");
+            let wrong = codes.iter().any(|code| !CODES.contains(code));
+            if killed > 0 || wrong || matches!(since, Since::MainBegan) && before_main > 0 {
+                failures.push(what);
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn sigterm_during_init_waits_for_the_listeners_or_is_named_at_an_early_exit() {
+    // `init` takes 300 ms with the signals held; SIGTERM comes during it.
+    let during_init = |env: &[(&str, &str)]| {
+        let mut env = env.to_vec();
+        env.extend([
+            ("START", "quick"),
+            ("SAY_MAIN_BEGAN", "1"),
+            ("INIT_MS", "300"),
+        ]);
+        let mut service = Service::start(BLOCKED_START, &[], &env);
+        service.wait_for("main began");
+        service.signal("TERM");
+        service.wait_exit_within(QUICK)
+    };
+    // Start-up goes on: the signal is heard once the listeners are installed, as a first signal:
+    // during start-up (which it ends: 5) or just after (0), whichever the watchdog thread and
+    // the start hook make first. A graceful shutdown either way, with a report.
+    let exited = during_init(&[]);
+    assert!(
+        [0, 5].contains(&exited.code()),
+        "exit code {}\nstderr:\n{}",
+        exited.code(),
+        exited.stderr
+    );
+    assert_reported(&exited, "(trigger: SIGTERM;");
+    // Start-up ends before the listeners: the exit code says why, a line names the signal.
+    let came = "SIGTERM came before the signal listeners were installed";
+    let exited = during_init(&[("LIFECYCLE_GRACE", "soon")]);
+    assert_code(&exited, 78);
+    assert_reported(&exited, "LIFECYCLE_GRACE");
+    assert_reported(&exited, came);
+    let exited = during_init(&[("LIFECYCLE_PRINT_BUDGET", "1")]);
+    assert_code(&exited, 0);
+    assert_reported(&exited, came);
+    // With no signal, no such line.
+    let exited = Service::start(BLOCKED_START, &[], &[("LIFECYCLE_GRACE", "soon")]).wait_exit();
+    assert_code(&exited, 78);
+    assert!(!exited.stderr.contains(came), "{}", exited.stderr);
+}
+
 #[test]
 fn storm_of_100_sigterms() {
     let runs = concurrently(5, 5, |_| {

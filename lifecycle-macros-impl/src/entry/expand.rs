@@ -104,6 +104,9 @@ pub(crate) fn main_fn(args: &MainArgs, item: &ItemFn) -> TokenStream {
         ReturnType::Default => (None, quote!(__lifecycle_main(#arg))),
     };
 
+    // The shutdown signals are held first, before `init` or anything else can start a thread
+    // (every thread inherits the mask), until `start` has installed the listeners: a SIGTERM
+    // in the first milliseconds is then a graceful shutdown, not the OS default.
     // `run` is the sequence, one step a line, each consuming the state the previous one
     // returned. `block_on` takes the config with the environment's overrides applied, builds the
     // runtime and runs `run` on it; a start-up error (a bad override, no runtime, no signals;
@@ -111,6 +114,7 @@ pub(crate) fn main_fn(args: &MainArgs, item: &ItemFn) -> TokenStream {
     quote! {
         #(#outer_attrs)*
         #vis fn #name() -> ::std::process::ExitCode {
+            let signals = ::lifecycle::__private::hold_signals();
             #inner
             #check
             #init
@@ -127,7 +131,7 @@ pub(crate) fn main_fn(args: &MainArgs, item: &ItemFn) -> TokenStream {
                 report.log();
                 ::core::result::Result::Ok(report.exit_code())
             };
-            ::lifecycle::__private::block_on(config.apply_env(), run)
+            ::lifecycle::__private::block_on(signals, config.apply_env(), run)
         }
     }
 }

@@ -5,7 +5,9 @@
 //!
 //! `START=sleep` makes the hook sleep on Tokio's clock instead: the ordinary start-up timeout
 //! then ends start-up, with a rollback and a report. `START=quick` starts at once and serves
-//! until SIGTERM.
+//! until SIGTERM. `SAY_MAIN_BEGAN=1` prints `main began` from `init`, which runs first in `main`
+//! once the shutdown signals are held: a test signals the process right after that line.
+//! `INIT_MS=N` makes `init` take N milliseconds after that line.
 
 use std::io::Write;
 use std::time::Duration;
@@ -32,7 +34,17 @@ async fn close_database() {
     say("stop database");
 }
 
-#[lifecycle::main(flavor = "current_thread", startup_timeout = "1s")]
+/// `init`: the earliest moment the app's code runs in the generated `main`.
+fn announce() {
+    if std::env::var_os("SAY_MAIN_BEGAN").is_some_and(|value| value == "1") {
+        say("main began");
+    }
+    if let Some(ms) = std::env::var("INIT_MS").ok().and_then(|ms| ms.parse().ok()) {
+        std::thread::sleep(Duration::from_millis(ms));
+    }
+}
+
+#[lifecycle::main(flavor = "current_thread", startup_timeout = "1s", init = announce)]
 async fn main(lc: lifecycle::Lifecycle) {
     if !lc.started().await {
         say("main: start-up failed");
