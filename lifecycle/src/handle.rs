@@ -1,10 +1,12 @@
 //! The handle apps hold: [`Lifecycle`].
 
+use std::any::Any;
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::future::Future;
 use std::panic::Location;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -15,12 +17,14 @@ use tokio_util::sync::{
 
 use crate::config::Config;
 use crate::connections::{ConnectionStats, Registry};
-use crate::failure::Outcome;
+use crate::exit::EXIT_START_FAILED;
+use crate::failure::{Failure, Outcome};
 use crate::hooks::{Component, Hook, HookKind, HookRegistry};
-use crate::log::{quietly, whole_ms, Millis};
+use crate::lock::lock;
+use crate::log::{log_or_stderr, quietly, whole_ms, Millis};
 use crate::reload::Reloads;
 use crate::stage::{PendingRuns, RestartLog};
-use crate::start::StartGate;
+use crate::start::{LateAt, StartGate};
 use crate::state::State;
 use crate::stop::Stages;
 use crate::task::{TaskName, Tasks};
@@ -42,6 +46,8 @@ pub(crate) struct Inner {
     pub(crate) reloads: Arc<Reloads>,
     /// The next [`manage`](Lifecycle::manage)d value's id, which its hooks carry.
     next_owner: AtomicU64,
+    /// Every value managed so far, by address: the same `Arc` managed twice registers once.
+    managed: Mutex<HashMap<usize, Weak<dyn Any + Send + Sync>>>,
     /// The stop stages handed out, drained one after another after the unstaged work.
     pub(crate) stages: Stages,
     /// Every restart of a supervised run, for the report.
@@ -129,6 +135,7 @@ impl Lifecycle {
                 start: StartGate::new(),
                 reloads: Arc::new(Reloads::new()),
                 next_owner: AtomicU64::new(0),
+                managed: Mutex::default(),
                 stages: Stages::default(),
                 restarts: Arc::default(),
                 pending_runs: PendingRuns::default(),
@@ -188,6 +195,7 @@ impl Lifecycle {
     /// ```
     #[must_use = "futures do nothing unless awaited"]
     pub fn cancelled(&self) -> WaitForCancellationFuture<'_> {
+        self.boundary();
         self.inner.root.cancelled()
     }
 
@@ -208,6 +216,7 @@ impl Lifecycle {
     /// ```
     #[must_use = "futures do nothing unless awaited"]
     pub fn cancelled_owned(&self) -> WaitForCancellationFutureOwned {
+        self.boundary();
         self.inner.root.clone().cancelled_owned()
     }
 
@@ -307,6 +316,7 @@ impl Lifecycle {
     /// # }
     /// ```
     pub async fn triggered(&self) {
+        self.boundary();
         self.inner.triggers.triggered.cancelled().await;
     }
 
@@ -396,6 +406,7 @@ impl Lifecycle {
     /// # }
     /// ```
     pub fn set_ready(&self) {
+        self.boundary();
         if self.inner.start.app_says_ready() {
             self.mark_ready();
         }
@@ -474,7 +485,17 @@ impl Lifecycle {
     /// # }
     /// ```
     pub async fn started(&self) -> bool {
+        self.boundary();
         self.inner.start.ended().await
+    }
+
+    /// The start boundary, when the caller is `main` itself (polled by its sequence, before the
+    /// boundary): the registry closes to start hooks, and the start hooks run. A call from any
+    /// other task, or outside the sequence, does nothing here.
+    pub(crate) fn boundary(&self) {
+        if crate::drain::in_main_of(&self.inner.triggers) && self.inner.start.reach_boundary() {
+            self.inner.hooks.close_start();
+        }
     }
 
     /// Asks for a reload: the reload hooks ([`Hook::on_reload`], `#[on_reload]`) run once more,
@@ -526,18 +547,43 @@ impl Lifecycle {
     /// assert_eq!(lc.hooks()[0].name(), "Pool::close");
     /// ```
     pub fn manage<C: Component>(&self, component: Arc<C>) {
-        let owner = self.inner.next_owner.fetch_add(1, Ordering::Relaxed);
-        for mut hook in Arc::clone(&component).hooks() {
-            hook.owner = Some(owner);
-            self.add_hook(hook);
+        let what = std::any::type_name::<C>();
+        if !self.first_managed(&component) {
+            log_or_stderr(
+                tracing::Level::WARN,
+                &format!(
+                    "lifecycle: the same `{what}` (one Arc) was managed twice: its hooks are \
+                     registered once; the second `lc.manage` did nothing"
+                ),
+            );
+            return;
         }
-        for run in component.runs() {
-            self.spawn_run(run);
+        let owner = self.inner.next_owner.fetch_add(1, Ordering::Relaxed);
+        let mut hooks = Arc::clone(&component).hooks();
+        for hook in &mut hooks {
+            hook.owner = Some(owner);
+        }
+        if self.register(hooks, Some(owner), Some(what)) {
+            for run in component.runs() {
+                self.spawn_run(run);
+            }
         }
     }
 
+    /// Whether `component` (this very `Arc`) is managed for the first time; remembers it. Kept
+    /// as a `Weak`, which holds the allocation (so no other value can take its address) but not
+    /// the value.
+    fn first_managed<C: Component>(&self, component: &Arc<C>) -> bool {
+        let address = Arc::as_ptr(component).cast::<()>() as usize;
+        let weak: Weak<C> = Arc::downgrade(component);
+        let weak: Weak<dyn Any + Send + Sync> = weak;
+        lock(&self.inner.managed).insert(address, weak).is_none()
+    }
+
     /// Registers one hook. A periodic persist hook added while the service is Ready starts at
-    /// once; one added before starts when it becomes Ready. Exactly once either way.
+    /// once; one added before starts when it becomes Ready. Exactly once either way. A start
+    /// hook added after start-up began fails start-up, as a value
+    /// [managed](Lifecycle::manage) too late does.
     ///
     /// # Examples
     ///
@@ -561,23 +607,59 @@ impl Lifecycle {
                 || tracing::warn!(hook = %hook.name(), "`every` is ignored on a shutdown hook"),
             );
         }
+        let owner = hook.owner;
+        self.register(vec![hook], owner, None);
+    }
+
+    /// Registers `hooks`, those of the managed value `what` (its type) or one hook. Returns
+    /// `false` when they came too late: a start hook among them after the start boundary. None
+    /// of them then runs, and start-up fails loudly (see [`manage`](Lifecycle::manage)).
+    fn register(&self, hooks: Vec<Hook>, owner: Option<u64>, what: Option<&str>) -> bool {
         let added = self
             .inner
             .hooks
-            .add(hook.clone(), &self.inner.triggers.readiness);
-        if added.too_late_to_start {
-            // Its value's persist and shutdown hooks do not run either: persisting state that
-            // was never loaded could overwrite good state.
-            if let Some(owner) = hook.owner {
-                self.inner.start.never_started(owner);
-            }
-            quietly(|| {
-                tracing::warn!(hook = %hook.name(), "added after the start hooks ran: it does not run, nor do the persist and shutdown hooks of its value; manage the value in main's first lines");
-            });
-        }
-        if added.start_periodic {
+            .add_all(hooks, &self.inner.triggers.readiness);
+        for hook in added.start_periodic {
             self.start_periodic(hook);
         }
+        let Some(late) = added.too_late_to_start.first() else {
+            return true;
+        };
+        self.started_late(late, owner, what);
+        false
+    }
+
+    /// A start hook (`hook`, of the managed value `what`) came after the start boundary: a
+    /// start-up failure, said on standard error even without a `tracing` subscriber.
+    fn started_late(&self, hook: &Hook, owner: Option<u64>, what: Option<&str>) {
+        let name = hook.name();
+        let failure = Failure::new(match what {
+            Some(what) => format!(
+                "`{what}` was managed after start-up began: its start hook `{name}` did not run"
+            ),
+            None => format!("start hook `{name}` was added after start-up began and did not run"),
+        });
+        let at = self.inner.start.late(owner, failure.clone());
+        if at == LateAt::Started {
+            self.inner.triggers.fire(Trigger::StartFailed(failure.clone()));
+        }
+        let then = match at {
+            LateAt::StartingUp => "start-up fails",
+            LateAt::Started => "the service shuts down",
+            LateAt::Over => "the report records a failed start-up",
+        };
+        let none_run = if what.is_some() {
+            "none of its hooks run"
+        } else {
+            "it does not run"
+        };
+        log_or_stderr(
+            tracing::Level::ERROR,
+            &format!(
+                "lifecycle: {failure}; {none_run} and {then} (exit code {EXIT_START_FAILED}). \
+                 Manage every value with a start hook in main before `lc.started().await`"
+            ),
+        );
     }
 
     /// Every hook registered so far, in registration order.

@@ -34,7 +34,9 @@ use crate::report::{
     AbortedTask, ConnectionReport, HookReport, MainOutcome, PhaseTimings, ShutdownReport,
 };
 use crate::stage::StageDrain;
-use crate::start::{finish, run_start_hooks, Interruption, Parts, Progress, StartRun};
+use crate::start::{
+    finish, late_reports, run_start_hooks, Interruption, Parts, Progress, StartRun,
+};
 pub use crate::startup::StartupError;
 use crate::state::State;
 use crate::trigger::Trigger;
@@ -273,7 +275,7 @@ impl Running {
         // The same limit on the watchdog's clock (plus the margin), for a start that blocks the
         // thread the timeout below would run on.
         let watch = &inner.triggers.watch;
-        let hard = watch.starting(
+        watch.starting(
             std::time::Instant::now(),
             limit,
             inner.config.deadline_margin(),
@@ -305,7 +307,7 @@ impl Running {
         let start = finish(&parts, &progress, failure, interrupted, began, || {
             lc.mark_ready();
         });
-        watch.started(hard);
+        watch.started();
         if let Some(failure) = &start.failure {
             inner.triggers.fire(Trigger::StartFailed(failure.clone()));
         }
@@ -462,8 +464,9 @@ impl Draft {
         });
         let started = tokio::time::Instant::now();
         let mut hooks = inner.hooks.of_kind(kind);
-        // After a failed start-up, what never started is neither persisted nor stopped.
-        hooks.retain(|hook| inner.start.started(hook.owner));
+        // A managed value is stopped if any of its start hooks succeeded, persisted only if all
+        // did; one managed too late is neither.
+        hooks.retain(|hook| inner.start.runs(kind, hook.owner));
         let reports = run_phase(hooks, inner.config.hook_timeout()).await;
         self.hooks.extend(reports);
         started.elapsed()
@@ -533,7 +536,8 @@ impl Persisted {
             inner.triggers.hurried_by(),
         );
         report.start = self.draft.start;
-        report.start_failed = self.draft.start_failed;
+        report.start.extend(late_reports(&inner.hooks));
+        report.start_failed = self.draft.start_failed.or_else(|| inner.start.late_failure());
         let reloads = inner.reloads.record();
         report.reloads = reloads.count;
         report.reload_failures = reloads.failures;
