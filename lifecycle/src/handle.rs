@@ -174,7 +174,8 @@ impl Lifecycle {
         self.inner.root.child_token()
     }
 
-    /// Waits until the drain starts (the root token is cancelled). Cancel safe.
+    /// Waits until the drain starts (the root token is cancelled). Cancel safe. Called by `main`
+    /// itself, it is also the start boundary (see [`started`](Lifecycle::started)).
     ///
     /// # Examples
     ///
@@ -200,7 +201,8 @@ impl Lifecycle {
     }
 
     /// Like [`cancelled`](Lifecycle::cancelled) but `'static`, for
-    /// `axum::serve(..).with_graceful_shutdown(lc.cancelled_owned())`.
+    /// `axum::serve(..).with_graceful_shutdown(lc.cancelled_owned())`. Called by `main` itself,
+    /// it is also the start boundary (see [`started`](Lifecycle::started)).
     ///
     /// # Examples
     ///
@@ -301,7 +303,8 @@ impl Lifecycle {
     }
 
     /// Waits until the shutdown is triggered (before the drain delay, unlike
-    /// [`cancelled`](Lifecycle::cancelled)). Cancel safe.
+    /// [`cancelled`](Lifecycle::cancelled)). Cancel safe. Awaited by `main` itself, it is also
+    /// the start boundary (see [`started`](Lifecycle::started)).
     ///
     /// # Examples
     ///
@@ -365,7 +368,9 @@ impl Lifecycle {
     /// let lc = sequence.handle();
     /// assert!(!lc.is_ready());
     /// let running = sequence.start_without_signals();
-    /// let _started = running.run_start_hooks(lc.cancelled_owned()).await; // no start hooks here
+    /// let handle = lc.clone();
+    /// let main = async move { handle.cancelled().await }; // main's call: the start boundary
+    /// let _started = running.run_start_hooks(main).await; // no start hooks here
     /// assert!(lc.is_ready());
     /// # }
     /// ```
@@ -379,6 +384,10 @@ impl Lifecycle {
     /// (`#[lifecycle::main(ready = "manual")]`), start-up waits for this call; with the default
     /// the service is Ready once the start hooks succeeded, and this call changes nothing. Once
     /// only: later calls, and calls after the trigger, do nothing.
+    ///
+    /// Called by `main` itself, it is also a start boundary (see [`started`](Lifecycle::started)):
+    /// the start hooks of every value managed before it run from here on, so manage them first.
+    /// Called from another task, it only says the app is ready.
     ///
     /// # Examples
     ///
@@ -457,11 +466,32 @@ impl Lifecycle {
         self.spawn_named("reload", run);
     }
 
-    /// Waits until start-up has ended: `true` once every start hook succeeded, `false` when
-    /// start-up failed or was interrupted (the shutdown is then under way). Code in `main` that
-    /// needs what the start hooks opened awaits this first; `main` itself runs from its first
-    /// line, concurrently with the start hooks, so that it can bind its listener and answer
-    /// probes (`/ready` is 503 until the service is Ready).
+    /// The start boundary, and the wait for start-up: `true` once every start hook succeeded
+    /// (and the service is Ready), `false` when start-up failed or was interrupted (the shutdown
+    /// is then under way).
+    ///
+    /// # The start boundary
+    ///
+    /// `main` runs alone until it reaches the start boundary: the first of these calls made by
+    /// `main` itself: `lc.started().await` (the one to write), [`set_ready`](Lifecycle::set_ready),
+    /// [`cancelled`](Lifecycle::cancelled), [`cancelled_owned`](Lifecycle::cancelled_owned),
+    /// [`triggered`](Lifecycle::triggered) (main is going to wait for the end: its set-up is
+    /// over), or a lifecycle serve loop (`lifecycle::axum::serve`, `lifecycle::http::serve`). Or
+    /// `main` returning, or the shutdown being triggered. At the boundary the start hooks of every
+    /// value [`manage`](Lifecycle::manage)d so far run, while `main` goes on; a start hook added
+    /// later is a start-up failure. Without a boundary the service never becomes Ready, and
+    /// start-up fails at the [start-up timeout](crate::Config::startup_timeout), naming the cause.
+    ///
+    /// Why a call: before, the start hooks began at `main`'s first `.await` that waited, and
+    /// whether one waits is a run-time detail (`TcpListener::bind("localhost:0")` resolves the
+    /// name on the blocking pool and waits; `bind("127.0.0.1:0")` does not), so a value managed
+    /// after such an `.await` was silently never started. A call you write is where you see it.
+    /// For the same reason only `main`'s own calls count: a task spawned before the last
+    /// `manage` that awaits `started()` waits for the boundary, it does not move it.
+    ///
+    /// Code that needs what the start hooks opened awaits this first; to answer probes while the
+    /// start hooks run, start the serve loop (itself a boundary) and let the code that needs the
+    /// database await `started()` (`/ready` is 503 until the service is Ready).
     ///
     /// # Examples
     ///
@@ -524,10 +554,19 @@ impl Lifecycle {
     /// Registers the hooks of `component` (see [`Component`]) and spawns its long-running parts
     /// (`#[run]` methods; see [`spawn_run`](Lifecycle::spawn_run)).
     ///
-    /// Manage values in `main`'s first lines, before its first waiting `.await`: their start
-    /// hooks then run in the start phase. A value with a start hook managed once the start hooks
-    /// have run is never started, so none of its hooks run (its persist hook would save state
-    /// it never loaded); a warning says so, and the report lists its start hook as not run.
+    /// Manage values in `main` before its start boundary (`lc.started().await`, see
+    /// [`started`](Lifecycle::started)): their start hooks then run in the start phase, whatever
+    /// `main` awaited before. A value with a start hook managed after the boundary is a start-up
+    /// failure, never a silent one: none of its hooks run (its persist hook would save state it
+    /// never loaded), a line on standard error names it (also without a `tracing` subscriber),
+    /// the report lists its start hook as not run and why, and the exit code is
+    /// [`EXIT_START_FAILED`](crate::report::EXIT_START_FAILED): start-up fails if it is still
+    /// running, a Ready service shuts down ([`Trigger::StartFailed`]), and after the trigger the
+    /// report records it. Its `#[run]` parts are not spawned either. A value without start hooks
+    /// may be managed at any time.
+    ///
+    /// The same `Arc` managed twice registers its hooks once; the second call writes a warning
+    /// naming the type (another `Arc` of the same type is another value).
     ///
     /// # Examples
     ///
@@ -641,7 +680,9 @@ impl Lifecycle {
         });
         let at = self.inner.start.late(owner, failure.clone());
         if at == LateAt::Started {
-            self.inner.triggers.fire(Trigger::StartFailed(failure.clone()));
+            self.inner
+                .triggers
+                .fire(Trigger::StartFailed(failure.clone()));
         }
         let then = match at {
             LateAt::StartingUp => "start-up fails",

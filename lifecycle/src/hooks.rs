@@ -212,6 +212,9 @@ impl Hook {
 
     /// A shutdown hook from an async function. `f` is called once, when the hook runs.
     ///
+    /// After a failed start-up, the shutdown hooks of a managed value run if any of its start
+    /// hooks succeeded: they must cope with a partial start (see [`Hook::on_start`]).
+    ///
     /// # Examples
     ///
     /// ```

@@ -21,11 +21,16 @@ impl Hook {
     /// A start hook from an async function: it runs once, before the service becomes Ready,
     /// under its timeout (default [`Config::hook_timeout`](crate::Config::hook_timeout)).
     ///
-    /// Start hooks run in ascending [`order`](Hook::with_order), equal orders concurrently.
-    /// When one fails, panics or times out, or start-up is interrupted (a signal, the
-    /// [start-up timeout](crate::Config::startup_timeout)), no later start hook runs, and the
-    /// persist and shutdown hooks of the managed values whose start hooks did not all succeed
-    /// are skipped: only what started is stopped. The exit code is then
+    /// Start hooks run from `main`'s start boundary (see
+    /// [`Lifecycle::started`](crate::Lifecycle::started)) in ascending
+    /// [`order`](Hook::with_order), equal orders concurrently. One added after the boundary
+    /// never runs and fails start-up. When one fails, panics or times out, or start-up is
+    /// interrupted (a signal, the [start-up timeout](crate::Config::startup_timeout)), no later
+    /// start hook runs, and only what started is stopped: a managed value any of whose start
+    /// hooks succeeded gets its shutdown hooks, which must therefore cope with a partial start
+    /// (a pool opened whose migration never ran); its persist hooks run only if all its start
+    /// hooks succeeded (a half-loaded state must not be saved over a good one); a value none
+    /// of whose start hooks succeeded gets neither. The exit code is then
     /// [`EXIT_START_FAILED`](crate::report::EXIT_START_FAILED).
     ///
     /// # Examples
@@ -39,7 +44,8 @@ impl Hook {
     /// let lc = sequence.handle();
     /// lc.add_hook(Hook::on_start("connect", || async { Err::<(), _>("connection refused") }));
     /// lc.add_hook(Hook::on_start("warm cache", || async {}).with_order(10));
-    /// let report = sequence.run(std::future::pending::<()>()).await;
+    /// let handle = lc.clone();
+    /// let report = sequence.run(async move { handle.started().await; }).await;
     /// assert_eq!(report.start[0].outcome.to_string(), "failed: connection refused");
     /// assert_eq!(report.start[1].outcome.to_string(), "not run: start-up had stopped");
     /// assert_eq!(report.code(), EXIT_START_FAILED);
@@ -528,15 +534,12 @@ pub(crate) fn late_reports(hooks: &HookRegistry) -> Vec<HookReport> {
         .all()
         .iter()
         .filter(|hook| hook.kind == HookKind::Start && hook.late)
-        .map(|hook| {
-            let report = HookReport {
-                name: hook.name.to_string(),
-                kind: hook.kind,
-                order: hook.order,
-                outcome: HookOutcome::AddedLate,
-                duration: Duration::ZERO,
-            };
-            report
+        .map(|hook| HookReport {
+            name: hook.name.to_string(),
+            kind: hook.kind,
+            order: hook.order,
+            outcome: HookOutcome::AddedLate,
+            duration: Duration::ZERO,
         })
         .collect()
 }

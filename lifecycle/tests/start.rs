@@ -477,7 +477,10 @@ async fn the_start_boundary_is_mains_call_not_its_first_waiting_await() {
             (200, "db stop".to_owned()),
         ]
     );
-    assert_eq!(task_log.timed(), [(200, "task sees started true".to_owned())]);
+    assert_eq!(
+        task_log.timed(),
+        [(200, "task sees started true".to_owned())]
+    );
     assert_eq!(start_lines(&report), ["db ok"]);
     assert_eq!(report.code(), EXIT_OK);
 }
@@ -502,9 +505,15 @@ async fn a_value_managed_after_ready_shuts_the_service_down_as_a_failed_start() 
         log.entries(),
         ["db start", "db end", "db persist", "db stop"]
     );
-    assert_eq!(start_lines(&report), ["db ok".to_owned(), format!("search {LATE}")]);
+    assert_eq!(
+        start_lines(&report),
+        ["db ok".to_owned(), format!("search {LATE}")]
+    );
     let why = "`start::Part` was managed after start-up began: its start hook `search` did not run";
-    assert_eq!(report.trigger, Trigger::StartFailed(lifecycle::Failure::new(why)));
+    assert_eq!(
+        report.trigger,
+        Trigger::StartFailed(lifecycle::Failure::new(why))
+    );
     assert_eq!(report.code(), EXIT_START_FAILED);
     let text = report.to_string();
     assert!(text.contains(LATE), "{text}");
@@ -533,9 +542,16 @@ async fn a_value_managed_while_the_start_hooks_run_fails_start_up() {
         log.entries(),
         ["db start", "db end", "db persist", "db stop"]
     );
-    assert_eq!(start_lines(&report), ["db ok".to_owned(), format!("cache {LATE}")]);
     assert_eq!(
-        report.start_failed.as_ref().map(ToString::to_string).as_deref(),
+        start_lines(&report),
+        ["db ok".to_owned(), format!("cache {LATE}")]
+    );
+    assert_eq!(
+        report
+            .start_failed
+            .as_ref()
+            .map(ToString::to_string)
+            .as_deref(),
         Some("`start::Part` was managed after start-up began: its start hook `cache` did not run")
     );
     assert_eq!(report.code(), EXIT_START_FAILED);
@@ -597,7 +613,13 @@ async fn a_half_started_value_is_stopped_but_not_persisted() {
     let report = sequence.run(started_then_pending(lc.clone())).await;
     assert_eq!(
         log.entries(),
-        ["A::open start", "A::open end", "B start", "B failed", "A::close"]
+        [
+            "A::open start",
+            "A::open end",
+            "B start",
+            "B failed",
+            "A::close"
+        ]
     );
     assert_eq!(
         start_lines(&report),
@@ -623,7 +645,9 @@ async fn the_same_arc_managed_twice_registers_its_hooks_once() {
     lc.manage(part(&log, "db2", 0, 0));
     assert_eq!(lc.hooks().len(), 6);
     let handle = lc.clone();
-    let report = sequence.run(async move { assert!(handle.started().await) }).await;
+    let report = sequence
+        .run(async move { assert!(handle.started().await) })
+        .await;
     let db_lines: Vec<String> = log
         .entries()
         .into_iter()

@@ -369,7 +369,11 @@ fn a_database_managed_after_started_fails_start_up_and_says_so_without_a_subscri
         "stderr:\n{}",
         exited.stderr
     );
-    assert_eq!(stops(&exited.stdout), [] as [&str; 0], "none of its hooks ran");
+    assert_eq!(
+        stops(&exited.stdout),
+        [] as [&str; 0],
+        "none of its hooks ran"
+    );
     let stderr = &exited.stderr;
     assert!(
         stderr.contains(
@@ -380,7 +384,9 @@ fn a_database_managed_after_started_fails_start_up_and_says_so_without_a_subscri
         "{stderr}"
     );
     assert!(
-        stderr.contains("not run: managed after start-up began; manage it before `lc.started().await`"),
+        stderr.contains(
+            "not run: managed after start-up began; manage it before `lc.started().await`"
+        ),
         "{stderr}"
     );
 }

@@ -151,7 +151,10 @@ async fn bind_then_manage(lc: &lifecycle::Lifecycle, after: bool) -> std::io::Re
 }
 
 /// Answers each connection with `reloads N` until the drain.
-async fn serve(lc: &lifecycle::Lifecycle, listener: tokio::net::TcpListener) -> std::io::Result<()> {
+async fn serve(
+    lc: &lifecycle::Lifecycle,
+    listener: tokio::net::TcpListener,
+) -> std::io::Result<()> {
     say(&format!("listening on {}", listener.local_addr()?));
     loop {
         tokio::select! {
