@@ -145,6 +145,11 @@ async fn main(lc: Lifecycle) -> io::Result<()> {
         path: state_dir.join("export.csv"),
     });
     lc.manage(export.clone());
+    // The start boundary: every value managed above has its start hooks run now, and this
+    // returns once they did (false if one failed: the report says which).
+    if !lc.started().await {
+        return Ok(());
+    }
 
     for start in (1..=total).step_by(100) {
         if lc.is_cancelled() {

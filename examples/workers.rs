@@ -169,6 +169,11 @@ async fn main(lc: Lifecycle) -> io::Result<()> {
 
     let queue = Arc::new(Queue::open(state_dir.join("workers.queue"), seed)?);
     lc.manage(queue.clone());
+    // The start boundary: every value managed above has its start hooks run now, and this
+    // returns once they did (false if one failed: the report says which).
+    if !lc.started().await {
+        return Ok(());
+    }
 
     let handles: Vec<_> = (1..=workers)
         .map(|id| {

@@ -194,6 +194,9 @@ fn main() -> ::std::process::ExitCode {
             path: state_dir.join("export.csv"),
         });
         lc.manage(export.clone());
+        if !lc.started().await {
+            return Ok(());
+        }
         for start in (1..=total).step_by(100) {
             if lc.is_cancelled() {
                 let done = start - 1;

@@ -192,6 +192,9 @@ fn main() -> ::std::process::ExitCode {
         let state_dir = state_dir()?;
         let queue = Arc::new(Queue::open(state_dir.join("workers.queue"), seed)?);
         lc.manage(queue.clone());
+        if !lc.started().await {
+            return Ok(());
+        }
         let handles: Vec<_> = (1..=workers)
             .map(|id| {
                 let work = worker(id, queue.clone(), job_time, lc.token());

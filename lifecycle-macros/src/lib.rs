@@ -74,7 +74,7 @@ use proc_macro::TokenStream;
 /// | `repeat_window` | a repeat of the same signal within this window counts once, `"50ms"`; `"0s"` counts every delivery | `"50ms"` |
 /// | `deadline_margin` | how far past the worst case the hard deadline lies, `"1s"`; `"0s"` allowed | `"1s"` |
 /// | `init` | a `fn()` called first (once the shutdown signals are held), before the configuration, the runtime and every lifecycle event, `init = setup_logging` | none |
-/// | `startup_timeout` | the longest the start phase may take (start hooks, and the wait for `set_ready`), `"60s"` | `"60s"` |
+/// | `startup_timeout` | the longest the start phase may take (`main` up to its start boundary, the start hooks, and the wait for `set_ready`), `"60s"` | `"60s"` |
 /// | `ready` | `"auto"`: Ready once every start hook succeeded; `"manual"`: once they succeeded *and* the app called `lc.set_ready()` | `"auto"` |
 ///
 /// Durations are strings with a unit: `"30s"`, `"250ms"`, `"1m30s"`. A bare number is a compile
@@ -435,8 +435,16 @@ pub fn run(args: TokenStream, item: TokenStream) -> TokenStream {
 ///
 /// On a free function (no parameters) it registers the function with no wiring in `main`; on a
 /// `&self` method it needs [`macro@component`] on the impl block, and the value must be
-/// `lc.manage`d before `main` awaits `lc.started()`, which it does before it uses what the
-/// start hooks open.
+/// `lc.manage`d before `main`'s start boundary: the first of `lc.started().await`,
+/// `lc.set_ready()`, `lc.cancelled()` (or `cancelled_owned`, `triggered`) or a lifecycle serve
+/// loop, called by `main` itself. Where that is does not depend on which `.await` happens to
+/// wait: it is a call you write. One managed after it is a start-up failure (exit 5, named on
+/// standard error and in the report). The start hooks run from the boundary on, concurrently with
+/// the rest of `main`, which awaits `lc.started()` before it uses what they open.
+///
+/// What started is stopped, also when half started: a value any of whose start hooks succeeded
+/// gets its `#[on_shutdown]` hooks, so they must cope with a partial start (a pool opened, its
+/// migration never run); its `#[persist]` hooks run only if all its start hooks succeeded.
 ///
 /// ```no_run
 /// use std::sync::Arc;
@@ -449,7 +457,7 @@ pub fn run(args: TokenStream, item: TokenStream) -> TokenStream {
 ///     async fn connect(&self) -> std::io::Result<()> { Ok(()) }
 ///
 ///     #[on_shutdown(order = 100)]
-///     async fn close(&self) {} // runs only if `connect` succeeded
+///     async fn close(&self) {} // runs if `connect` succeeded, even if a later start hook did not
 /// }
 ///
 /// #[lifecycle::on_start(order = 20)]
@@ -516,7 +524,9 @@ pub fn on_reload(args: TokenStream, item: TokenStream) -> TokenStream {
 /// `order`; hooks of equal order run concurrently, and every hook runs even when another fails.
 ///
 /// On a free function (no parameters) it registers the function with no wiring in `main`; on a
-/// `&self` method it needs [`macro@component`] on the impl block.
+/// `&self` method it needs [`macro@component`] on the impl block. After a failed start-up, a
+/// method's hook runs if any start hook of its value succeeded: it must cope with a partial
+/// start (see [`macro@on_start`]); a value none of whose start hooks succeeded is not stopped.
 ///
 /// ```no_run
 /// #[lifecycle::on_shutdown(order = 10, timeout = "2s")]

@@ -1,6 +1,7 @@
 //! The drain: the delay, the cancel, the wait with a deadline, and what the deadline cuts. Also
 //! the watched main future, which the drain waits for with the tasks.
 
+use std::cell::Cell;
 use std::future::Future;
 use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
@@ -254,6 +255,35 @@ impl<F> MainTask<F> {
     }
 }
 
+thread_local! {
+    /// The lifecycle (its triggers' address) whose main future this thread is polling now, if
+    /// any: what tells main's own calls (the start boundary) from every other task's.
+    static POLLING_MAIN: Cell<*const ()> = const { Cell::new(std::ptr::null()) };
+}
+
+/// Marks this thread as polling the main future of one lifecycle until dropped; restores what
+/// was there before (a main polled inside another's), on unwind too.
+struct PollingMain(*const ());
+
+impl PollingMain {
+    fn enter(lifecycle: *const ()) -> Self {
+        Self(POLLING_MAIN.with(|polling| polling.replace(lifecycle)))
+    }
+}
+
+impl Drop for PollingMain {
+    fn drop(&mut self) {
+        POLLING_MAIN.with(|polling| polling.set(self.0));
+    }
+}
+
+/// Whether the caller runs inside the main future of the lifecycle whose triggers are
+/// `triggers`, polled by its sequence: a call made by main itself, not by a task it spawned.
+pub(crate) fn in_main_of(triggers: &Arc<Triggers>) -> bool {
+    let lifecycle = Arc::as_ptr(triggers).cast::<()>();
+    POLLING_MAIN.with(|polling| std::ptr::eq(polling.get(), lifecycle))
+}
+
 impl<F> Future for MainTask<F>
 where
     F: Future,
@@ -262,10 +292,15 @@ where
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let lifecycle = Arc::as_ptr(&self.triggers).cast::<()>();
         let Some(future) = self.future.as_mut() else {
             return Poll::Ready(());
         };
-        let outcome = match panic::catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
+        let polled = {
+            let _main = PollingMain::enter(lifecycle);
+            panic::catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx)))
+        };
+        let outcome = match polled {
             Ok(Poll::Pending) => return Poll::Pending,
             Ok(Poll::Ready(output)) => match output.into_outcome().1 {
                 None => MainOutcome::Returned,

@@ -1,10 +1,12 @@
 //! The handle apps hold: [`Lifecycle`].
 
+use std::any::Any;
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::future::Future;
 use std::panic::Location;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -15,12 +17,14 @@ use tokio_util::sync::{
 
 use crate::config::Config;
 use crate::connections::{ConnectionStats, Registry};
-use crate::failure::Outcome;
+use crate::exit::EXIT_START_FAILED;
+use crate::failure::{Failure, Outcome};
 use crate::hooks::{Component, Hook, HookKind, HookRegistry};
-use crate::log::{quietly, whole_ms, Millis};
+use crate::lock::lock;
+use crate::log::{log_or_stderr, quietly, whole_ms, Millis};
 use crate::reload::Reloads;
 use crate::stage::{PendingRuns, RestartLog};
-use crate::start::StartGate;
+use crate::start::{LateAt, StartGate};
 use crate::state::State;
 use crate::stop::Stages;
 use crate::task::{TaskName, Tasks};
@@ -42,6 +46,8 @@ pub(crate) struct Inner {
     pub(crate) reloads: Arc<Reloads>,
     /// The next [`manage`](Lifecycle::manage)d value's id, which its hooks carry.
     next_owner: AtomicU64,
+    /// Every value managed so far, by address: the same `Arc` managed twice registers once.
+    managed: Mutex<HashMap<usize, Weak<dyn Any + Send + Sync>>>,
     /// The stop stages handed out, drained one after another after the unstaged work.
     pub(crate) stages: Stages,
     /// Every restart of a supervised run, for the report.
@@ -144,6 +150,7 @@ impl Lifecycle {
                 start: StartGate::new(),
                 reloads: Arc::new(Reloads::new()),
                 next_owner: AtomicU64::new(0),
+                managed: Mutex::default(),
                 stages: Stages::default(),
                 restarts: Arc::default(),
                 pending_runs: PendingRuns::default(),
@@ -196,7 +203,8 @@ impl Lifecycle {
         self.inner.root.child_token()
     }
 
-    /// Waits until the drain starts (the root token is cancelled). Cancel safe.
+    /// Waits until the drain starts (the root token is cancelled). Cancel safe. Called by `main`
+    /// itself, it is also the start boundary (see [`started`](Lifecycle::started)).
     ///
     /// # Examples
     ///
@@ -217,11 +225,13 @@ impl Lifecycle {
     /// ```
     #[must_use = "futures do nothing unless awaited"]
     pub fn cancelled(&self) -> WaitForCancellationFuture<'_> {
+        self.boundary();
         self.inner.root.cancelled()
     }
 
     /// Like [`cancelled`](Lifecycle::cancelled) but `'static`, for
-    /// `axum::serve(..).with_graceful_shutdown(lc.cancelled_owned())`.
+    /// `axum::serve(..).with_graceful_shutdown(lc.cancelled_owned())`. Called by `main` itself,
+    /// it is also the start boundary (see [`started`](Lifecycle::started)).
     ///
     /// # Examples
     ///
@@ -237,6 +247,7 @@ impl Lifecycle {
     /// ```
     #[must_use = "futures do nothing unless awaited"]
     pub fn cancelled_owned(&self) -> WaitForCancellationFutureOwned {
+        self.boundary();
         self.inner.root.clone().cancelled_owned()
     }
 
@@ -321,7 +332,8 @@ impl Lifecycle {
     }
 
     /// Waits until the shutdown is triggered (before the drain delay, unlike
-    /// [`cancelled`](Lifecycle::cancelled)). Cancel safe.
+    /// [`cancelled`](Lifecycle::cancelled)). Cancel safe. Awaited by `main` itself, it is also
+    /// the start boundary (see [`started`](Lifecycle::started)).
     ///
     /// # Examples
     ///
@@ -336,6 +348,7 @@ impl Lifecycle {
     /// # }
     /// ```
     pub async fn triggered(&self) {
+        self.boundary();
         self.inner.triggers.triggered.cancelled().await;
     }
 
@@ -384,7 +397,9 @@ impl Lifecycle {
     /// let lc = sequence.handle();
     /// assert!(!lc.is_ready());
     /// let running = sequence.start_without_signals();
-    /// let _started = running.run_start_hooks(lc.cancelled_owned()).await; // no start hooks here
+    /// let handle = lc.clone();
+    /// let main = async move { handle.cancelled().await }; // main's call: the start boundary
+    /// let _started = running.run_start_hooks(main).await; // no start hooks here
     /// assert!(lc.is_ready());
     /// # }
     /// ```
@@ -398,6 +413,10 @@ impl Lifecycle {
     /// (`#[lifecycle::main(ready = "manual")]`), start-up waits for this call; with the default
     /// the service is Ready once the start hooks succeeded, and this call changes nothing. Once
     /// only: later calls, and calls after the trigger, do nothing.
+    ///
+    /// Called by `main` itself, it is also a start boundary (see [`started`](Lifecycle::started)):
+    /// the start hooks of every value managed before it run from here on, so manage them first.
+    /// Called from another task, it only says the app is ready.
     ///
     /// # Examples
     ///
@@ -425,6 +444,7 @@ impl Lifecycle {
     /// # }
     /// ```
     pub fn set_ready(&self) {
+        self.boundary();
         if self.inner.start.app_says_ready() {
             self.mark_ready();
         }
@@ -477,11 +497,32 @@ impl Lifecycle {
         self.spawn_named("reload", run);
     }
 
-    /// Waits until start-up has ended: `true` once every start hook succeeded, `false` when
-    /// start-up failed or was interrupted (the shutdown is then under way). Code in `main` that
-    /// needs what the start hooks opened awaits this first; `main` itself runs from its first
-    /// line, concurrently with the start hooks, so that it can bind its listener and answer
-    /// probes (`/ready` is 503 until the service is Ready).
+    /// The start boundary, and the wait for start-up: `true` once every start hook succeeded
+    /// (and the service is Ready), `false` when start-up failed or was interrupted (the shutdown
+    /// is then under way).
+    ///
+    /// # The start boundary
+    ///
+    /// `main` runs alone until it reaches the start boundary: the first of these calls made by
+    /// `main` itself: `lc.started().await` (the one to write), [`set_ready`](Lifecycle::set_ready),
+    /// [`cancelled`](Lifecycle::cancelled), [`cancelled_owned`](Lifecycle::cancelled_owned),
+    /// [`triggered`](Lifecycle::triggered) (main is going to wait for the end: its set-up is
+    /// over), or a lifecycle serve loop (`lifecycle::axum::serve`, `lifecycle::http::serve`). Or
+    /// `main` returning, or the shutdown being triggered. At the boundary the start hooks of every
+    /// value [`manage`](Lifecycle::manage)d so far run, while `main` goes on; a start hook added
+    /// later is a start-up failure. Without a boundary the service never becomes Ready, and
+    /// start-up fails at the [start-up timeout](crate::Config::startup_timeout), naming the cause.
+    ///
+    /// Why a call: before, the start hooks began at `main`'s first `.await` that waited, and
+    /// whether one waits is a run-time detail (`TcpListener::bind("localhost:0")` resolves the
+    /// name on the blocking pool and waits; `bind("127.0.0.1:0")` does not), so a value managed
+    /// after such an `.await` was silently never started. A call you write is where you see it.
+    /// For the same reason only `main`'s own calls count: a task spawned before the last
+    /// `manage` that awaits `started()` waits for the boundary, it does not move it.
+    ///
+    /// Code that needs what the start hooks opened awaits this first; to answer probes while the
+    /// start hooks run, start the serve loop (itself a boundary) and let the code that needs the
+    /// database await `started()` (`/ready` is 503 until the service is Ready).
     ///
     /// # Examples
     ///
@@ -505,7 +546,17 @@ impl Lifecycle {
     /// # }
     /// ```
     pub async fn started(&self) -> bool {
+        self.boundary();
         self.inner.start.ended().await
+    }
+
+    /// The start boundary, when the caller is `main` itself (polled by its sequence, before the
+    /// boundary): the registry closes to start hooks, and the start hooks run. A call from any
+    /// other task, or outside the sequence, does nothing here.
+    pub(crate) fn boundary(&self) {
+        if crate::drain::in_main_of(&self.inner.triggers) && self.inner.start.reach_boundary() {
+            self.inner.hooks.close_start();
+        }
     }
 
     /// Asks for a reload: the reload hooks ([`Hook::on_reload`], `#[on_reload]`) run once more,
@@ -540,10 +591,19 @@ impl Lifecycle {
     /// Registers the hooks of `component` (see [`Component`]) and spawns its long-running parts
     /// (`#[run]` methods; see [`spawn_run`](Lifecycle::spawn_run)).
     ///
-    /// Manage values in `main`'s first lines, before its first waiting `.await`: their start
-    /// hooks then run in the start phase. A value with a start hook managed once the start hooks
-    /// have run is never started, so none of its hooks run (its persist hook would save state
-    /// it never loaded); a warning says so, and the report lists its start hook as not run.
+    /// Manage values in `main` before its start boundary (`lc.started().await`, see
+    /// [`started`](Lifecycle::started)): their start hooks then run in the start phase, whatever
+    /// `main` awaited before. A value with a start hook managed after the boundary is a start-up
+    /// failure, never a silent one: none of its hooks run (its persist hook would save state it
+    /// never loaded), a line on standard error names it (also without a `tracing` subscriber),
+    /// the report lists its start hook as not run and why, and the exit code is
+    /// [`EXIT_START_FAILED`](crate::report::EXIT_START_FAILED): start-up fails if it is still
+    /// running, a Ready service shuts down ([`Trigger::StartFailed`]), and after the trigger the
+    /// report records it. Its `#[run]` parts are not spawned either. A value without start hooks
+    /// may be managed at any time.
+    ///
+    /// The same `Arc` managed twice registers its hooks once; the second call writes a warning
+    /// naming the type (another `Arc` of the same type is another value).
     ///
     /// The lifecycle holds the value (through its hooks) until the shutdown hooks have run, then
     /// lets go of it before making the report: when nothing else holds it, its `Drop` runs
@@ -570,18 +630,43 @@ impl Lifecycle {
     /// assert_eq!(lc.hooks()[0].name(), "Pool::close");
     /// ```
     pub fn manage<C: Component>(&self, component: Arc<C>) {
-        let owner = self.inner.next_owner.fetch_add(1, Ordering::Relaxed);
-        for mut hook in Arc::clone(&component).hooks() {
-            hook.owner = Some(owner);
-            self.add_hook(hook);
+        let what = std::any::type_name::<C>();
+        if !self.first_managed(&component) {
+            log_or_stderr(
+                tracing::Level::WARN,
+                &format!(
+                    "lifecycle: the same `{what}` (one Arc) was managed twice: its hooks are \
+                     registered once; the second `lc.manage` did nothing"
+                ),
+            );
+            return;
         }
-        for run in component.runs() {
-            self.spawn_run(run);
+        let owner = self.inner.next_owner.fetch_add(1, Ordering::Relaxed);
+        let mut hooks = Arc::clone(&component).hooks();
+        for hook in &mut hooks {
+            hook.owner = Some(owner);
+        }
+        if self.register(hooks, Some(owner), Some(what)) {
+            for run in component.runs() {
+                self.spawn_run(run);
+            }
         }
     }
 
+    /// Whether `component` (this very `Arc`) is managed for the first time; remembers it. Kept
+    /// as a `Weak`, which holds the allocation (so no other value can take its address) but not
+    /// the value.
+    fn first_managed<C: Component>(&self, component: &Arc<C>) -> bool {
+        let address = Arc::as_ptr(component).cast::<()>() as usize;
+        let weak: Weak<C> = Arc::downgrade(component);
+        let weak: Weak<dyn Any + Send + Sync> = weak;
+        lock(&self.inner.managed).insert(address, weak).is_none()
+    }
+
     /// Registers one hook. A periodic persist hook added while the service is Ready starts at
-    /// once; one added before starts when it becomes Ready. Exactly once either way.
+    /// once; one added before starts when it becomes Ready. Exactly once either way. A start
+    /// hook added after start-up began fails start-up, as a value
+    /// [managed](Lifecycle::manage) too late does.
     ///
     /// # Examples
     ///
@@ -605,23 +690,61 @@ impl Lifecycle {
                 || tracing::warn!(hook = %hook.name(), "`every` is ignored on a shutdown hook"),
             );
         }
+        let owner = hook.owner;
+        self.register(vec![hook], owner, None);
+    }
+
+    /// Registers `hooks`, those of the managed value `what` (its type) or one hook. Returns
+    /// `false` when they came too late: a start hook among them after the start boundary. None
+    /// of them then runs, and start-up fails loudly (see [`manage`](Lifecycle::manage)).
+    fn register(&self, hooks: Vec<Hook>, owner: Option<u64>, what: Option<&str>) -> bool {
         let added = self
             .inner
             .hooks
-            .add(hook.clone(), &self.inner.triggers.readiness);
-        if added.too_late_to_start {
-            // Its value's persist and shutdown hooks do not run either: persisting state that
-            // was never loaded could overwrite good state.
-            if let Some(owner) = hook.owner {
-                self.inner.start.never_started(owner);
-            }
-            quietly(|| {
-                tracing::warn!(hook = %hook.name(), "added after the start hooks ran: it does not run, nor do the persist and shutdown hooks of its value; manage the value in main's first lines");
-            });
-        }
-        if added.start_periodic {
+            .add_all(hooks, &self.inner.triggers.readiness);
+        for hook in added.start_periodic {
             self.start_periodic(hook);
         }
+        let Some(late) = added.too_late_to_start.first() else {
+            return true;
+        };
+        self.started_late(late, owner, what);
+        false
+    }
+
+    /// A start hook (`hook`, of the managed value `what`) came after the start boundary: a
+    /// start-up failure, said on standard error even without a `tracing` subscriber.
+    fn started_late(&self, hook: &Hook, owner: Option<u64>, what: Option<&str>) {
+        let name = hook.name();
+        let failure = Failure::new(match what {
+            Some(what) => format!(
+                "`{what}` was managed after start-up began: its start hook `{name}` did not run"
+            ),
+            None => format!("start hook `{name}` was added after start-up began and did not run"),
+        });
+        let at = self.inner.start.late(owner, failure.clone());
+        if at == LateAt::Started {
+            self.inner
+                .triggers
+                .fire(Trigger::StartFailed(failure.clone()));
+        }
+        let then = match at {
+            LateAt::StartingUp => "start-up fails",
+            LateAt::Started => "the service shuts down",
+            LateAt::Over => "the report records a failed start-up",
+        };
+        let none_run = if what.is_some() {
+            "none of its hooks run"
+        } else {
+            "it does not run"
+        };
+        log_or_stderr(
+            tracing::Level::ERROR,
+            &format!(
+                "lifecycle: {failure}; {none_run} and {then} (exit code {EXIT_START_FAILED}). \
+                 Manage every value with a start hook in main before `lc.started().await`"
+            ),
+        );
     }
 
     /// Every hook registered so far, in registration order.

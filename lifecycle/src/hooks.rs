@@ -3,7 +3,7 @@
 //! says), each in a stop [`Stage`].
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -155,6 +155,8 @@ pub struct Hook {
     ///
     /// [`Lifecycle::manage`]: crate::Lifecycle::manage
     pub(crate) owner: Option<u64>,
+    /// A start hook added after the start boundary: it never runs (set by the registry).
+    pub(crate) late: bool,
     run: HookFn,
     /// Held while the hook's body runs: a hook never runs concurrently with itself.
     running: Arc<tokio::sync::Mutex<()>>,
@@ -181,6 +183,7 @@ impl Hook {
             timeout: None,
             every: None,
             owner: None,
+            late: false,
             run,
             running: Arc::new(tokio::sync::Mutex::new(())),
         }
@@ -210,6 +213,9 @@ impl Hook {
     }
 
     /// A shutdown hook from an async function. `f` is called once, when the hook runs.
+    ///
+    /// After a failed start-up, the shutdown hooks of a managed value run if any of its start
+    /// hooks succeeded: they must cope with a partial start (see [`Hook::on_start`]).
     ///
     /// # Examples
     ///
@@ -605,9 +611,12 @@ pub enum HookOutcome {
     /// how). Counted as a failure: a persist hook that cannot be shown to have written its state
     /// did not.
     Lost(String),
-    /// A start hook that never ran: start-up had stopped before its order came, or before the
-    /// hook was registered (its value managed after the start hooks ran).
+    /// A start hook that never ran: start-up had stopped before its order came.
     NotRun,
+    /// A start hook that never ran because it was added after start-up began (its value
+    /// managed after `main` reached `lc.started().await`, or another start boundary): a
+    /// start-up failure. See [`Lifecycle::manage`](crate::Lifecycle::manage).
+    AddedLate,
     /// A start hook stopped while it ran: a signal or another trigger, or the start-up
     /// timeout, ended start-up.
     Interrupted,
@@ -640,6 +649,9 @@ impl fmt::Display for HookOutcome {
             HookOutcome::TimedOut(limit) => write!(f, "timed out after {}", Millis(*limit)),
             HookOutcome::Lost(how) => write!(f, "report lost: {how}"),
             HookOutcome::NotRun => f.write_str("not run: start-up had stopped"),
+            HookOutcome::AddedLate => f.write_str(
+                "not run: managed after start-up began; manage it before `lc.started().await`",
+            ),
             HookOutcome::Interrupted => f.write_str("interrupted: start-up stopped"),
         }
     }
@@ -823,12 +835,13 @@ pub(crate) struct HookRegistry {
     default_timeout: Duration,
 }
 
-/// What [`HookRegistry::add`] found.
+/// What [`HookRegistry::add_all`] found.
 pub(crate) struct Added {
-    /// A periodic persist hook to start now: the service is Ready already.
-    pub(crate) start_periodic: bool,
-    /// A start hook added after the start phase stopped taking them: it never runs.
-    pub(crate) too_late_to_start: bool,
+    /// Periodic persist hooks to start now: the service is Ready already.
+    pub(crate) start_periodic: Vec<Hook>,
+    /// The start hooks added after the start phase stopped taking them: they never run, nor
+    /// does any other hook of the batch (the batch's persist hooks are not started either).
+    pub(crate) too_late_to_start: Vec<Hook>,
 }
 
 impl HookRegistry {
@@ -840,35 +853,32 @@ impl HookRegistry {
         }
     }
 
-    /// Registers `hook`. The state is read under the lock [`on_ready`](Self::on_ready) moves it
-    /// under, so a periodic persist hook added at the same moment is started exactly once; and
-    /// under the lock [`close_start`](Self::close_start) closes the start phase under, so a start
-    /// hook is either run or known never to run.
-    pub(crate) fn add(&self, hook: Hook, readiness: &Readiness) -> Added {
+    /// Registers `batch` (one managed value's hooks, or one hook) at once. The state is read
+    /// under the lock [`on_ready`](Self::on_ready) moves it under, so a periodic persist hook
+    /// added at the same moment is started exactly once; and under the lock
+    /// [`close_start`](Self::close_start) closes the start phase under, so a start hook is
+    /// either run or known never to run. A batch with a start hook added too late is marked
+    /// late whole: none of it runs.
+    pub(crate) fn add_all(&self, batch: Vec<Hook>, readiness: &Readiness) -> Added {
         let mut hooks = lock(&self.hooks);
-        let added = Added {
-            start_periodic: hook.kind == HookKind::Persist
-                && hook.every.is_some()
-                && readiness.get() == State::Ready,
-            too_late_to_start: hook.kind == HookKind::Start
-                && self.start_closed.load(Ordering::Relaxed),
+        let late = self.start_closed.load(Ordering::Relaxed)
+            && batch.iter().any(|hook| hook.kind == HookKind::Start);
+        let ready = readiness.get() == State::Ready;
+        let mut added = Added {
+            start_periodic: Vec::new(),
+            too_late_to_start: Vec::new(),
         };
-        hooks.push(hook);
-        added
-    }
-
-    /// Closes the start phase to new start hooks if every start hook registered has `begun`
-    /// (registry positions); returns whether it did.
-    pub(crate) fn close_start_if_all_begun(&self, begun: &HashSet<usize>) -> bool {
-        let hooks = lock(&self.hooks);
-        let all_begun = hooks
-            .iter()
-            .enumerate()
-            .all(|(at, hook)| hook.kind != HookKind::Start || begun.contains(&at));
-        if all_begun {
-            self.start_closed.store(true, Ordering::Relaxed);
+        for mut hook in batch {
+            if late && hook.kind == HookKind::Start {
+                hook.late = true;
+                added.too_late_to_start.push(hook.clone());
+            }
+            if !late && ready && hook.kind == HookKind::Persist && hook.every.is_some() {
+                added.start_periodic.push(hook.clone());
+            }
+            hooks.push(hook);
         }
-        all_begun
+        added
     }
 
     /// Closes the start phase to new start hooks: one registered from now on never runs.

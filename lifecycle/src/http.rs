@@ -76,6 +76,10 @@ const MAX_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
 /// with every connection tracked: see the [module docs](self). Await the returned [`Serve`]; it
 /// resolves once the listener is closed, leaving the open connections to the drain.
 ///
+/// Called by `main` itself, this is the start boundary (see
+/// [`Lifecycle::started`](crate::Lifecycle::started)): the start hooks of the values managed
+/// before it run while the loop already accepts, so probes are answered during start-up.
+///
 /// `service` is a hyper service (`hyper::service::service_fn`, or a tower service through
 /// `hyper_util::service::TowerToHyperService`); for an axum `Router`, use
 /// `lifecycle::axum::serve`.
@@ -106,6 +110,7 @@ const MAX_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
 /// # Ok(()) }
 /// ```
 pub fn serve<S>(lc: &Lifecycle, listener: TcpListener, service: S) -> Serve<S> {
+    lc.boundary();
     Serve {
         lc: lc.clone(),
         listener,

@@ -39,12 +39,18 @@
 //!    registered, the watchdog thread started (it hears the signals and enforces the hard
 //!    deadline, outside the app's runtime). Readiness is [`Starting`](State::Starting).
 //! 1. **Start hooks** ([`Running::run_start_hooks`](sequence::Running::run_start_hooks)): the
-//!    main future's first lines run (the values it [`manage`](Lifecycle::manage)s there are
-//!    known), then the start hooks ([`Hook::on_start`], `#[on_start]`) by ascending order,
-//!    while the main future goes on. Readiness becomes [`Ready`](State::Ready) once they all
-//!    succeeded (and, with [`ReadyWhen::Manual`](config::ReadyWhen::Manual), the app called
-//!    [`Lifecycle::set_ready`]). A failure, the [start-up timeout](Config::startup_timeout) or
-//!    a trigger first rolls back: only what started is stopped, exit code 5.
+//!    main future runs alone up to its **start boundary**, a call it makes itself: the first of
+//!    [`lc.started().await`](Lifecycle::started), [`set_ready`](Lifecycle::set_ready),
+//!    [`cancelled`](Lifecycle::cancelled) (or `cancelled_owned`, `triggered`) or a lifecycle
+//!    serve loop (or main returning, or the trigger). Every value it
+//!    [`manage`](Lifecycle::manage)d before is known; the start hooks ([`Hook::on_start`],
+//!    `#[on_start]`) run by ascending order, while the main future goes on. Readiness becomes
+//!    [`Ready`](State::Ready) once they all succeeded (and, with
+//!    [`ReadyWhen::Manual`](config::ReadyWhen::Manual), the app called
+//!    [`Lifecycle::set_ready`]). The boundary is a call, not the first `.await` that happens to
+//!    wait, so that it does not depend on run-time details; a start hook managed after it is a
+//!    start-up failure. A failure, the [start-up timeout](Config::startup_timeout) or a trigger
+//!    first rolls back: only what started is stopped, exit code 5.
 //! 2. **Run and trigger** ([`Started::run_until_trigger`](sequence::Started::run_until_trigger)):
 //!    reloads ([`Hook::on_reload`]) on SIGHUP or [`Lifecycle::request_reload`], until the first
 //!    of a signal, the main future returning, [`Lifecycle::request_shutdown`], or a

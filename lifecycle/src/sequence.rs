@@ -4,12 +4,15 @@
 //! ```text
 //! Sequence::new(config)          the handle exists; nothing runs yet
 //!   .start()?                    free hooks, signals and the watchdog                   -> Running
-//!   .run_start_hooks(main)       main's first lines, start hooks by order, then Ready   -> Started
+//!   .run_start_hooks(main)       main to its start boundary, start hooks, then Ready    -> Started
 //!   .run_until_trigger()         serve until a signal, main's end, a request, a failure -> Triggered
 //!   .drain()                     drain delay, cancel, wait for main and tasks (grace)   -> Drained
 //!   .persist()                   persist hooks, while resources are still open          -> Persisted
 //!   .shut_down()                 shutdown hooks by order, then the report               -> ShutdownReport
 //! ```
+//!
+//! The start boundary is a call `main` makes (see [`Running::run_start_hooks`]): whether an
+//! `.await` waits is a run-time detail, so it cannot be where the start hooks begin.
 //!
 //! `#[lifecycle::main]` writes exactly this chain (see `examples/expanded/`), and
 //! [`run`](fn@crate::run) calls it. A step out of order does not compile:
@@ -35,7 +38,9 @@ use crate::report::{
     AbortedTask, ConnectionReport, HookReport, MainOutcome, PhaseTimings, ShutdownReport,
 };
 use crate::stage::StageDrain;
-use crate::start::{finish, run_start_hooks, Interruption, Parts, Progress, StartRun};
+use crate::start::{
+    finish, late_reports, run_start_hooks, Interruption, Parts, Progress, StartRun,
+};
 pub use crate::startup::StartupError;
 use crate::state::State;
 use crate::trigger::Trigger;
@@ -143,8 +148,9 @@ impl Sequence {
     /// let sequence = Sequence::new(Config::new());
     /// let lc = sequence.handle();
     /// let running = sequence.start_without_signals();
-    /// assert_eq!(lc.state(), State::Starting); // Ready after the start hooks
-    /// let _started = running.run_start_hooks(std::future::pending::<()>()).await;
+    /// assert_eq!(lc.state(), State::Starting); // Ready after the start boundary and hooks
+    /// let handle = lc.clone();
+    /// let _started = running.run_start_hooks(async move { handle.cancelled().await }).await;
     /// assert!(lc.is_ready());
     /// # }
     /// ```
@@ -227,22 +233,34 @@ impl Running {
             .await
     }
 
-    /// The start phase. `main` starts first: its first lines, up to its first `.await` that
-    /// waits, run before any start hook, so the values it [`manage`](Lifecycle::manage)s there
-    /// have their start hooks run. Then the start hooks run by ascending order (equal orders
-    /// concurrently, each under its timeout) while `main` goes on concurrently (it may bind
-    /// its listener and answer probes: readiness is still Starting). The service becomes Ready
-    /// when every start hook succeeded, and, with
+    /// The start phase. `main` runs alone up to its **start boundary**: the first of these
+    /// calls made by `main` itself (while this sequence polls it):
+    /// [`started`](Lifecycle::started), [`set_ready`](Lifecycle::set_ready),
+    /// [`cancelled`](Lifecycle::cancelled), [`cancelled_owned`](Lifecycle::cancelled_owned),
+    /// [`triggered`](Lifecycle::triggered), or a lifecycle serve loop (`lifecycle::http::serve`,
+    /// `lifecycle::axum::serve`); or `main` returning, or the trigger. The same calls from a
+    /// task `main` spawned do not move it: where start-up begins must not depend on which task
+    /// runs first, any more than on which `.await` happens to wait (a name lookup does, an IP
+    /// address does not). Every value [`manage`](Lifecycle::manage)d before the boundary is
+    /// known; at it, the registry closes to start hooks and they run by ascending order (equal
+    /// orders concurrently, each under its timeout) while `main` goes on (it may serve and
+    /// answer probes: readiness is still Starting). The service becomes Ready when every start
+    /// hook succeeded (none at all is fine, the boundary is still needed), and, with
     /// [`ReadyWhen::Manual`](crate::config::ReadyWhen::Manual), the app called
     /// [`set_ready`](Lifecycle::set_ready).
     ///
+    /// A start hook added after the boundary fails start-up as a failed hook does (after Ready
+    /// it triggers the shutdown as [`Trigger::StartFailed`]); `main` never reaching the boundary
+    /// fails it at the [start-up timeout](crate::Config::startup_timeout), which says so.
+    ///
     /// Start-up fails when a start hook fails, panics or times out, when the
     /// [start-up timeout](crate::Config::startup_timeout) runs out, or when the shutdown is
-    /// triggered first (a signal, `main` returning): no later start hook runs, the one running
-    /// is stopped, and the shutdown goes on without the drain delay (the service was never
-    /// Ready), without the persist and shutdown hooks of the values that never started. The
-    /// report lists every start hook; the exit code is
-    /// [`EXIT_START_FAILED`](crate::report::EXIT_START_FAILED).
+    /// triggered first (a signal, `main` returning) with start hooks still to run: no later
+    /// start hook runs, the one running is stopped, and the shutdown goes on without the drain
+    /// delay (the service was never Ready). What started is stopped: a managed value any of
+    /// whose start hooks succeeded gets its shutdown hooks, its persist hooks only if all did;
+    /// one none of whose start hooks succeeded gets neither. The report lists every start hook;
+    /// the exit code is [`EXIT_START_FAILED`](crate::report::EXIT_START_FAILED).
     ///
     /// # Examples
     ///
@@ -255,7 +273,11 @@ impl Running {
     /// let lc = sequence.handle();
     /// let connect = || tokio::time::sleep(Duration::from_millis(300));
     /// lc.add_hook(Hook::on_start("connect", connect));
-    /// let started = sequence.start_without_signals().run_start_hooks(lc.cancelled_owned()).await;
+    /// let handle = lc.clone();
+    /// let main = async move {
+    ///     handle.cancelled().await // main's own call: the start boundary; serve until the drain
+    /// };
+    /// let started = sequence.start_without_signals().run_start_hooks(main).await;
     /// assert!(lc.is_ready());
     /// lc.request_shutdown();
     /// let report = started.run_until_trigger().await.drain().await.persist().await.shut_down().await;
@@ -277,7 +299,7 @@ impl Running {
         // The same limit on the watchdog's clock (plus the margin), for a start that blocks the
         // thread the timeout below would run on.
         let watch = &inner.triggers.watch;
-        let hard = watch.starting(
+        watch.starting(
             std::time::Instant::now(),
             limit,
             inner.config.deadline_margin(),
@@ -309,7 +331,7 @@ impl Running {
         let start = finish(&parts, &progress, failure, interrupted, began, || {
             lc.mark_ready();
         });
-        watch.started(hard);
+        watch.started();
         if let Some(failure) = &start.failure {
             inner.triggers.fire(Trigger::StartFailed(failure.clone()));
             inner.reloads.drop_pending(Ignored::StartFailed);
@@ -479,8 +501,9 @@ impl Draft {
         });
         let started = tokio::time::Instant::now();
         let mut hooks = inner.hooks.of_kind(kind);
-        // After a failed start-up, what never started is neither persisted nor stopped.
-        hooks.retain(|hook| inner.start.started(hook.owner));
+        // A managed value is stopped if any of its start hooks succeeded, persisted only if all
+        // did; one managed too late is neither.
+        hooks.retain(|hook| inner.start.runs(kind, hook.owner));
         let reports = run_phase(hooks, inner.config.hook_timeout()).await;
         self.hooks.extend(reports);
         started.elapsed()
@@ -550,7 +573,11 @@ impl Persisted {
             inner.triggers.hurried_by(),
         );
         report.start = self.draft.start;
-        report.start_failed = self.draft.start_failed;
+        report.start.extend(late_reports(&inner.hooks));
+        report.start_failed = self
+            .draft
+            .start_failed
+            .or_else(|| inner.start.late_failure());
         let reloads = inner.reloads.record();
         report.reloads = reloads.count;
         report.reload_failures = reloads.failures;

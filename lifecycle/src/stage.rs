@@ -300,7 +300,9 @@ type MakeAttempt = dyn Fn(CancellationToken) -> Pin<Box<dyn Future<Output = Opti
 ///         .in_stage(1)
 ///         .with_restart(Restart::on_failure(2)),
 /// );
-/// let report = sequence.run(std::future::pending::<()>()).await;
+/// let handle = lc.clone();
+/// let main = async move { handle.cancelled().await }; // the start boundary: the run starts
+/// let report = sequence.run(main).await;
 /// // Two restarts (100 ms, then 200 ms of backoff), then the third failure escalates.
 /// assert_eq!(report.restarts.len(), 2);
 /// assert_eq!(report.restarts[1].backoff, Duration::from_millis(200));

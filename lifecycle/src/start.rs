@@ -21,11 +21,16 @@ impl Hook {
     /// A start hook from an async function: it runs once, before the service becomes Ready,
     /// under its timeout (default [`Config::hook_timeout`](crate::Config::hook_timeout)).
     ///
-    /// Start hooks run in ascending [`order`](Hook::with_order), equal orders concurrently.
-    /// When one fails, panics or times out, or start-up is interrupted (a signal, the
-    /// [start-up timeout](crate::Config::startup_timeout)), no later start hook runs, and the
-    /// persist and shutdown hooks of the managed values whose start hooks did not all succeed
-    /// are skipped: only what started is stopped. The exit code is then
+    /// Start hooks run from `main`'s start boundary (see
+    /// [`Lifecycle::started`](crate::Lifecycle::started)) in ascending
+    /// [`order`](Hook::with_order), equal orders concurrently. One added after the boundary
+    /// never runs and fails start-up. When one fails, panics or times out, or start-up is
+    /// interrupted (a signal, the [start-up timeout](crate::Config::startup_timeout)), no later
+    /// start hook runs, and only what started is stopped: a managed value any of whose start
+    /// hooks succeeded gets its shutdown hooks, which must therefore cope with a partial start
+    /// (a pool opened whose migration never ran); its persist hooks run only if all its start
+    /// hooks succeeded (a half-loaded state must not be saved over a good one); a value none
+    /// of whose start hooks succeeded gets neither. The exit code is then
     /// [`EXIT_START_FAILED`](crate::report::EXIT_START_FAILED).
     ///
     /// # Examples
@@ -39,7 +44,8 @@ impl Hook {
     /// let lc = sequence.handle();
     /// lc.add_hook(Hook::on_start("connect", || async { Err::<(), _>("connection refused") }));
     /// lc.add_hook(Hook::on_start("warm cache", || async {}).with_order(10));
-    /// let report = sequence.run(std::future::pending::<()>()).await;
+    /// let handle = lc.clone();
+    /// let report = sequence.run(async move { handle.started().await; }).await;
     /// assert_eq!(report.start[0].outcome.to_string(), "failed: connection refused");
     /// assert_eq!(report.start[1].outcome.to_string(), "not run: start-up had stopped");
     /// assert_eq!(report.code(), EXIT_START_FAILED);
@@ -85,7 +91,10 @@ impl Hook {
 /// [`Lifecycle::set_ready`] and the end of the start hooks agree on who marks the service Ready.
 pub(crate) struct StartGate {
     state: Mutex<GateState>,
-    /// Woken when the app calls `set_ready` (for [`ReadyWhen::Manual`]).
+    /// Woken when `main` reaches the start boundary.
+    boundary: Notify,
+    /// Woken when the app calls `set_ready` (for [`ReadyWhen::Manual`]), or when a start hook
+    /// is added too late (either ends the wait for `set_ready`).
     app_ready: Notify,
     /// Woken when start-up ends, well or not.
     ended: Notify,
@@ -95,17 +104,24 @@ pub(crate) struct StartGate {
 struct GateState {
     phase: GatePhase,
     app_ready: bool,
-    /// Managed values whose start hooks did not all succeed: not persisted, not stopped.
-    unstarted: HashSet<u64>,
+    /// Managed values whose start hooks did not all succeed: not persisted.
+    not_persisted: HashSet<u64>,
+    /// Managed values none of whose start hooks succeeded: not stopped either.
+    not_stopped: HashSet<u64>,
+    /// The first start hook added after the boundary: start-up fails with it.
+    late: Option<Failure>,
     /// How start-up ended, once it has and readiness says so: what `started()` returns.
     ended: Option<bool>,
 }
 
-#[derive(Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Default, Clone, Copy, PartialEq, Eq, Debug)]
 enum GatePhase {
     /// No start phase yet: `set_ready` marks the service Ready at once.
     #[default]
     NotBegun,
+    /// The sequence runs `main` alone, until it reaches the start boundary.
+    Main,
+    /// The start hooks run.
     Running,
     /// Every start hook succeeded; waiting for the app's `set_ready`.
     HooksDone,
@@ -113,10 +129,33 @@ enum GatePhase {
     Failed,
 }
 
+/// Where start-up was when a start hook came too late (see [`StartGate::late`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LateAt {
+    /// Start-up is still running: it fails with this hook.
+    StartingUp,
+    /// Start-up succeeded: the shutdown must be triggered as a start failure.
+    Started,
+    /// Start-up failed already: the report records it.
+    Over,
+}
+
+/// What start-up was waiting for when the start-up timeout ran out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stalled {
+    /// `main` never reached the boundary.
+    Boundary,
+    /// The start hooks.
+    Hooks,
+    /// The app's `set_ready` ([`ReadyWhen::Manual`]).
+    SetReady,
+}
+
 impl StartGate {
     pub(crate) fn new() -> Self {
         Self {
             state: Mutex::new(GateState::default()),
+            boundary: Notify::new(),
             app_ready: Notify::new(),
             ended: Notify::new(),
         }
@@ -143,26 +182,99 @@ impl StartGate {
         state.app_ready
     }
 
+    /// The sequence begins the start phase: `main` runs alone until the boundary.
     pub(crate) fn begin(&self) {
-        lock(&self.state).phase = GatePhase::Running;
+        lock(&self.state).phase = GatePhase::Main;
     }
 
-    /// Start-up succeeded. Returns whether the service may be marked Ready now.
-    fn succeed(&self, when: ReadyWhen) -> bool {
+    /// `main` reached the start boundary. Returns whether this call moved it (the first one,
+    /// while `main` runs alone).
+    pub(crate) fn reach_boundary(&self) -> bool {
         let mut state = lock(&self.state);
-        state.phase = GatePhase::Succeeded;
-        when == ReadyWhen::Started || state.app_ready
+        if state.phase != GatePhase::Main {
+            return false;
+        }
+        state.phase = GatePhase::Running;
+        self.boundary.notify_waiters();
+        true
     }
 
-    fn fail(&self, unstarted: HashSet<u64>) {
+    /// Waits until `main` has reached the boundary. At once when it has.
+    async fn boundary(&self) {
+        loop {
+            // Registered before the check, so a boundary between the two is not missed.
+            let reached = self.boundary.notified();
+            tokio::pin!(reached);
+            reached.as_mut().enable();
+            if lock(&self.state).phase != GatePhase::Main {
+                return;
+            }
+            reached.await;
+        }
+    }
+
+    /// Past the boundary without `main` (a trigger, `main` returning): the start hooks are next.
+    fn past_boundary(&self) {
+        let mut state = lock(&self.state);
+        if state.phase == GatePhase::Main {
+            state.phase = GatePhase::Running;
+        }
+    }
+
+    /// What start-up is waiting for (when the start-up timeout runs out).
+    fn stalled(&self) -> Stalled {
+        let state = lock(&self.state);
+        match state.phase {
+            GatePhase::Main => Stalled::Boundary,
+            GatePhase::HooksDone if !state.app_ready => Stalled::SetReady,
+            _ => Stalled::Hooks,
+        }
+    }
+
+    /// Start-up succeeded. Returns whether the service may be marked Ready now; or the failure
+    /// of a start hook added too late while start-up ran, which fails it instead.
+    fn succeed(&self, when: ReadyWhen) -> Result<bool, Failure> {
+        let mut state = lock(&self.state);
+        if let Some(late) = &state.late {
+            return Err(late.clone());
+        }
+        state.phase = GatePhase::Succeeded;
+        Ok(when == ReadyWhen::Started || state.app_ready)
+    }
+
+    fn fail(&self, not_persisted: HashSet<u64>, not_stopped: HashSet<u64>) {
         let mut state = lock(&self.state);
         state.phase = GatePhase::Failed;
-        state.unstarted.extend(unstarted);
+        state.not_persisted.extend(not_persisted);
+        state.not_stopped.extend(not_stopped);
     }
 
-    /// The value `owner` was managed too late for its start hooks to run: none of its hooks run.
-    pub(crate) fn never_started(&self, owner: u64) {
-        lock(&self.state).unstarted.insert(owner);
+    /// A start hook was added after the boundary (`failure` says which): none of the hooks of
+    /// `owner` run. Returns where start-up was: the caller makes the failure loud.
+    pub(crate) fn late(&self, owner: Option<u64>, failure: Failure) -> LateAt {
+        let mut state = lock(&self.state);
+        if let Some(owner) = owner {
+            state.not_persisted.insert(owner);
+            state.not_stopped.insert(owner);
+        }
+        if state.late.is_none() {
+            state.late = Some(failure);
+        }
+        let at = match state.phase {
+            GatePhase::Succeeded => LateAt::Started,
+            GatePhase::Failed => LateAt::Over,
+            GatePhase::NotBegun | GatePhase::Main | GatePhase::Running | GatePhase::HooksDone => {
+                LateAt::StartingUp
+            }
+        };
+        // Wakes a wait for `set_ready`: start-up fails now.
+        self.app_ready.notify_one();
+        at
+    }
+
+    /// The first start hook added too late, if one was.
+    pub(crate) fn late_failure(&self) -> Option<Failure> {
+        lock(&self.state).late.clone()
     }
 
     /// Wakes whoever waits in [`ended`](Self::ended): after readiness moved, so that a `true`
@@ -172,13 +284,24 @@ impl StartGate {
         self.ended.notify_waiters();
     }
 
-    fn app_ready(&self) -> bool {
-        lock(&self.state).app_ready
+    /// Whether the wait for `set_ready` is over: the app called it, or a late start hook
+    /// failed start-up.
+    fn app_ready_or_late(&self) -> bool {
+        let state = lock(&self.state);
+        state.app_ready || state.late.is_some()
     }
 
-    /// Whether the hooks of `owner` run at shutdown: no when its start hooks did not all succeed.
-    pub(crate) fn started(&self, owner: Option<u64>) -> bool {
-        owner.map_or(true, |owner| !lock(&self.state).unstarted.contains(&owner))
+    /// Whether the hooks of `kind` of `owner` run at shutdown: its persist hooks when all its
+    /// start hooks succeeded, its shutdown hooks when any did (or it has none).
+    pub(crate) fn runs(&self, kind: HookKind, owner: Option<u64>) -> bool {
+        let Some(owner) = owner else { return true };
+        let state = lock(&self.state);
+        match kind {
+            HookKind::Persist => !state.not_persisted.contains(&owner),
+            HookKind::Shutdown | HookKind::Start | HookKind::Reload => {
+                !state.not_stopped.contains(&owner)
+            }
+        }
     }
 
     /// Waits until start-up has ended; returns whether it succeeded. At once when it has.
@@ -233,11 +356,12 @@ pub(crate) enum Interruption {
     TimedOut(Duration),
 }
 
-/// Runs the start hooks by ascending order, a group at a time, picking up start hooks
-/// registered while it runs (by `main`'s first lines, which run concurrently). Stops at the
-/// first group with a hook that did not succeed, or before a group when the shutdown has been
-/// triggered. With [`ReadyWhen::Manual`], then waits for the app's `set_ready`. Returns the
-/// failure, if any.
+/// The start phase after `main`'s own lines: waits for the start boundary (or the trigger),
+/// closes the registry to start hooks, then runs every start hook registered before it by
+/// ascending order, a group at a time. Stops at the first group with a hook that did not
+/// succeed, before a group when the shutdown has been triggered, or when a start hook was added
+/// after the boundary. With [`ReadyWhen::Manual`], then waits for the app's `set_ready`. Returns
+/// the failure, if any.
 pub(crate) async fn run_start_hooks(
     parts: &Parts<'_>,
     progress: &Mutex<Progress>,
@@ -248,37 +372,44 @@ pub(crate) async fn run_start_hooks(
         triggers,
         gate,
     } = *parts;
-    loop {
-        let group = {
+    tokio::select! {
+        biased;
+        () = gate.boundary() => {}
+        () = triggers.triggered.cancelled() => {}
+    }
+    // From here on a start hook added is too late: the set below is every one there will be.
+    hooks.close_start();
+    gate.past_boundary();
+    let start_hooks: Vec<(usize, Hook)> = hooks
+        .all()
+        .into_iter()
+        .enumerate()
+        .filter(|(_, hook)| hook.kind == HookKind::Start && !hook.late)
+        .collect();
+    let mut orders: Vec<i32> = start_hooks.iter().map(|(_, hook)| hook.order).collect();
+    orders.sort_unstable();
+    orders.dedup();
+    for order in orders {
+        // Nothing more starts once the shutdown is under way (nothing to start is fine).
+        if let Some(trigger) = triggers.current() {
+            return Some(Failure::new(format!("interrupted by {trigger}")));
+        }
+        if let Some(late) = gate.late_failure() {
+            return Some(late);
+        }
+        let group: Vec<(usize, Hook)> = start_hooks
+            .iter()
+            .filter(|(_, hook)| hook.order == order)
+            .cloned()
+            .collect();
+        {
             let mut progress = lock(progress);
-            let waiting: Vec<(usize, Hook)> = hooks
-                .all()
-                .into_iter()
-                .enumerate()
-                .filter(|(at, hook)| hook.kind == HookKind::Start && !progress.begun.contains(at))
-                .collect();
-            let Some(lowest) = waiting.iter().map(|(_, hook)| hook.order).min() else {
-                // None waiting: closed to new start hooks, unless one came in since `all()`.
-                if hooks.close_start_if_all_begun(&progress.begun) {
-                    break;
-                }
-                continue;
-            };
-            // Nothing more starts once the shutdown is under way (nothing to start is fine).
-            if let Some(trigger) = triggers.current() {
-                return Some(Failure::new(format!("interrupted by {trigger}")));
-            }
-            let group: Vec<(usize, Hook)> = waiting
-                .into_iter()
-                .filter(|(_, hook)| hook.order == lowest)
-                .collect();
             let now = Instant::now();
             for (at, hook) in &group {
                 progress.begun.insert(*at);
                 progress.running.push((*at, hook.clone(), now));
             }
-            group
-        };
+        }
         let (positions, group_hooks): (Vec<usize>, Vec<Hook>) = group.into_iter().unzip();
         let reports = run_group(group_hooks, config.hook_timeout()).await;
         let failed = reports
@@ -294,15 +425,15 @@ pub(crate) async fn run_start_hooks(
     }
     if config.ready_when() == ReadyWhen::Manual && !gate.hooks_done() {
         quietly(|| tracing::info!("start hooks done; waiting for the app's `set_ready`"));
-        while !gate.app_ready() {
+        while !gate.app_ready_or_late() {
             gate.app_ready.notified().await;
         }
     }
-    None
+    gate.late_failure()
 }
 
 /// Closes the start phase: records what was interrupted or never ran, then marks the service
-/// Ready (success) or records which managed values never started (failure).
+/// Ready (success) or records which managed values are not persisted and not stopped (failure).
 pub(crate) fn finish(
     parts: &Parts<'_>,
     progress: &Mutex<Progress>,
@@ -328,44 +459,87 @@ pub(crate) fn finish(
         }
         failure = Some(match interruption {
             Interruption::Triggered(trigger) => Failure::new(format!("interrupted by {trigger}")),
-            Interruption::TimedOut(limit) => {
-                Failure::new(format!("the start-up timeout ran out ({})", Millis(limit)))
-            }
+            Interruption::TimedOut(limit) => timed_out(gate.stalled(), limit),
         });
     }
     let mut runs = std::mem::take(&mut progress.reports);
     let all = hooks.all();
-    // After a failure, the start hooks never reached; after a success, any registered too late.
+    // After a failure, the start hooks never reached. The ones added too late are reported
+    // with the shutdown (see `late_reports`): more may come until then.
     for (at, hook) in all.iter().enumerate() {
-        if hook.kind == HookKind::Start && !progress.begun.contains(&at) {
+        if hook.kind == HookKind::Start && !hook.late && !progress.begun.contains(&at) {
             runs.push((at, hook.report(HookOutcome::NotRun, Instant::now())));
         }
     }
     let took = began.elapsed();
-    match &failure {
-        None => {
-            let took_ms = whole_ms(took);
-            let hooks = runs.len();
-            quietly(|| tracing::info!(took_ms, hooks, "started"));
-            if gate.succeed(config.ready_when()) {
-                mark_ready();
+    if failure.is_none() {
+        match gate.succeed(config.ready_when()) {
+            Ok(ready) => {
+                let took_ms = whole_ms(took);
+                let hooks = runs.len();
+                quietly(|| tracing::info!(took_ms, hooks, "started"));
+                if ready {
+                    mark_ready();
+                }
+                gate.announce(true);
             }
-            gate.announce(true);
+            Err(late) => failure = Some(late),
         }
-        Some(why) => {
-            let unstarted = runs
-                .iter()
-                .filter(|(_, report)| !report.outcome.is_ok())
-                .filter_map(|(at, _)| all.get(*at).and_then(|hook| hook.owner))
-                .collect();
-            gate.fail(unstarted);
-            gate.announce(false);
-            quietly(|| tracing::error!(error = %why, "start-up failed; stopping what started"));
+    }
+    if let Some(why) = &failure {
+        // Per managed value: persisted only if all its start hooks succeeded (a half-loaded
+        // state must not be saved over a good one), stopped if any did (what opened is closed).
+        let mut succeeded: HashSet<u64> = HashSet::new();
+        let mut not_ok: HashSet<u64> = HashSet::new();
+        for (at, report) in &runs {
+            if let Some(owner) = all.get(*at).and_then(|hook| hook.owner) {
+                if report.outcome.is_ok() {
+                    succeeded.insert(owner);
+                } else {
+                    not_ok.insert(owner);
+                }
+            }
         }
+        let not_stopped = not_ok.difference(&succeeded).copied().collect();
+        gate.fail(not_ok, not_stopped);
+        gate.announce(false);
+        quietly(|| tracing::error!(error = %why, "start-up failed; stopping what started"));
     }
     StartRun {
         reports: runs.into_iter().map(|(_, report)| report).collect(),
         failure,
         took,
     }
+}
+
+/// Why start-up failed when its timeout ran out, naming what it waited for and the fix.
+fn timed_out(stalled: Stalled, limit: Duration) -> Failure {
+    let limit = Millis(limit);
+    Failure::new(match stalled {
+        Stalled::Boundary => format!(
+            "start-up never began: main did not reach `lc.started().await` (or `set_ready`, \
+             `cancelled`, `triggered`, a serve loop) within the startup_timeout of {limit}"
+        ),
+        Stalled::SetReady => format!(
+            "the start-up timeout ran out ({limit}) waiting for `lc.set_ready()`: with \
+             ready = \"manual\", main must call it once it is ready to serve"
+        ),
+        Stalled::Hooks => format!("the start-up timeout ran out ({limit})"),
+    })
+}
+
+/// The report lines of the start hooks added after the boundary: none of them ran.
+pub(crate) fn late_reports(hooks: &HookRegistry) -> Vec<HookReport> {
+    hooks
+        .all()
+        .iter()
+        .filter(|hook| hook.kind == HookKind::Start && hook.late)
+        .map(|hook| HookReport {
+            name: hook.name.to_string(),
+            kind: hook.kind,
+            order: hook.order,
+            outcome: HookOutcome::AddedLate,
+            duration: Duration::ZERO,
+        })
+        .collect()
 }

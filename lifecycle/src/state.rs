@@ -22,8 +22,9 @@ use tokio::sync::watch;
 /// let lc = sequence.handle();
 /// assert_eq!(lc.state(), State::Starting);
 /// let running = sequence.start_without_signals();
-/// assert_eq!(lc.state(), State::Starting); // the start hooks come first
-/// let started = running.run_start_hooks(lc.cancelled_owned()).await;
+/// assert_eq!(lc.state(), State::Starting); // main's start boundary and the start hooks first
+/// let handle = lc.clone();
+/// let started = running.run_start_hooks(async move { handle.cancelled().await }).await;
 /// assert!(lc.state().is_ready());
 /// lc.request_shutdown();
 /// assert_eq!(lc.state(), State::Draining);

@@ -39,8 +39,8 @@ pub(crate) enum Phase {
     Report = 5,
     /// The start phase, before any trigger: its deadline is the start-up timeout's.
     Starting = 6,
-    /// A trigger came during the start phase: the shutdown's deadline holds, and until the
-    /// drain begins, start-up is what it waits on.
+    /// A trigger came during the start phase: until the start phase ends, the earlier of its
+    /// deadline and the shutdown's holds; then the shutdown's.
     StartInterrupted = 7,
 }
 
@@ -86,13 +86,41 @@ impl Phase {
     }
 }
 
+/// The hard deadlines: the start phase's and the shutdown's. While the start phase runs, the
+/// earlier of the two holds (a signal during a blocked start-up does not push its bound out);
+/// once it has ended, the shutdown's alone (the rollback gets the shutdown's budget).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Deadlines {
+    /// The start phase's: the start-up timeout plus the deadline margin; `None` outside it.
+    start: Option<Instant>,
+    /// The shutdown's: `None` until the trigger (or when it lies past the end of time).
+    shutdown: Option<Instant>,
+}
+
+impl Deadlines {
+    /// When the process must be gone, if ever.
+    pub(crate) fn at(self) -> Option<Instant> {
+        match (self.start, self.shutdown) {
+            (Some(start), Some(shutdown)) => Some(start.min(shutdown)),
+            (start, shutdown) => start.or(shutdown),
+        }
+    }
+
+    /// Whether the start phase's deadline is the one that holds.
+    fn start_holds(self) -> bool {
+        match (self.start, self.shutdown) {
+            (Some(start), Some(shutdown)) => start <= shutdown,
+            (start, _) => start.is_some(),
+        }
+    }
+}
+
 /// What the sequence tells the watchdog: the hard deadline, the phase, the final exit code. It
 /// passes the same news on to systemd when the service runs under it
 /// (see [`Watch::notify_systemd`]).
 pub(crate) struct Watch {
-    /// When the process must be gone; `None` until the trigger (or when it lies past the end of
-    /// time).
-    deadline: watch::Sender<Option<Instant>>,
+    /// When the process must be gone.
+    deadline: watch::Sender<Deadlines>,
     /// The budget the deadline was computed from, in milliseconds, for the message.
     budget_ms: AtomicU64,
     /// The start-up timeout, in milliseconds, for the message when the start phase overruns.
@@ -118,7 +146,7 @@ enum Running {
 impl Watch {
     pub(crate) fn new() -> Self {
         Self {
-            deadline: watch::Sender::new(None),
+            deadline: watch::Sender::new(Deadlines::default()),
             budget_ms: AtomicU64::new(0),
             startup_timeout_ms: AtomicU64::new(0),
             phase: AtomicU8::new(Phase::Running as u8),
@@ -132,8 +160,8 @@ impl Watch {
     /// means no deadline.
     pub(crate) fn arm(&self, from: Instant, budget: Duration) {
         self.budget_ms.store(whole_ms(budget), Ordering::Relaxed);
-        // A trigger during start-up: the shutdown's deadline replaces the start phase's (the
-        // rollback has the shutdown's whole budget).
+        // A trigger during start-up: the start phase's deadline still holds if it is earlier,
+        // until the start phase ends (see `started`).
         let starting = Phase::Starting as u8;
         let _ = self.phase.compare_exchange(
             starting,
@@ -141,7 +169,8 @@ impl Watch {
             Ordering::SeqCst,
             Ordering::SeqCst,
         );
-        self.deadline.send_replace(from.checked_add(budget));
+        self.deadline
+            .send_modify(|deadlines| deadlines.shutdown = from.checked_add(budget));
     }
 
     /// The start phase begins at `from`: unless a trigger came first, the process must be done
@@ -159,11 +188,11 @@ impl Watch {
         self.startup_timeout_ms
             .store(whole_ms(timeout), Ordering::Relaxed);
         let mut set = false;
-        self.deadline.send_if_modified(|deadline| {
+        self.deadline.send_if_modified(|deadlines| {
             // A trigger before start-up armed the shutdown's deadline: that one holds.
-            set = deadline.is_none();
+            set = deadlines.shutdown.is_none();
             if set {
-                *deadline = Some(at);
+                deadlines.start = Some(at);
                 self.phase.store(Phase::Starting as u8, Ordering::SeqCst);
             }
             set
@@ -171,18 +200,14 @@ impl Watch {
         set.then_some(at)
     }
 
-    /// The start phase is over: its deadline (`at`, from [`starting`](Self::starting)) is lifted,
-    /// unless a trigger has replaced it with the shutdown's.
-    pub(crate) fn started(&self, at: Option<Instant>) {
-        if let Some(at) = at {
-            self.deadline.send_if_modified(|deadline| {
-                let ours = *deadline == Some(at);
-                if ours {
-                    *deadline = None;
-                }
-                ours
-            });
-        }
+    /// The start phase is over (started, or failed and rolling back): its deadline is lifted;
+    /// the shutdown's holds from here on, if a trigger armed it.
+    pub(crate) fn started(&self) {
+        self.deadline.send_if_modified(|deadlines| {
+            let had = deadlines.start.is_some();
+            deadlines.start = None;
+            had
+        });
         for during in [Phase::Starting, Phase::StartInterrupted] {
             let _ = self.phase.compare_exchange(
                 during as u8,
@@ -269,7 +294,7 @@ impl Watch {
         let mut message = lines.join("\n");
         // The deadline only when asked for: the forced exits' last message takes no lock.
         let deadline = if extend {
-            *self.deadline.borrow()
+            self.deadline.borrow().at()
         } else {
             None
         };
@@ -299,9 +324,10 @@ impl Watch {
         force_exit(code, message)
     }
 
-    fn expire(&self) -> ! {
+    /// The deadline `passed` ran out.
+    fn expire(&self, passed: Deadlines) -> ! {
         let phase = Phase::from_u8(self.phase.load(Ordering::SeqCst));
-        if phase == Phase::Starting {
+        if matches!(phase, Phase::Starting | Phase::StartInterrupted) && passed.start_holds() {
             self.expire_start();
         }
         let code = u8::try_from(self.final_code.load(Ordering::Relaxed)).unwrap_or(EXIT_DEADLINE);
@@ -419,7 +445,7 @@ async fn watch_over(listener: &mut Listener, rules: &Rules, ears: &impl Ears, wa
     let mut deadline = watch.deadline.subscribe();
     let mut count = Count::default();
     loop {
-        let at = *deadline.borrow_and_update();
+        let deadlines = *deadline.borrow_and_update();
         tokio::select! {
             signal = listener.recv() => {
                 // Nothing here may end the thread: a panic in user code reached through a waker
@@ -431,7 +457,7 @@ async fn watch_over(listener: &mut Listener, rules: &Rules, ears: &impl Ears, wa
                     watch.force(signal);
                 }
             }
-            () = until(at) => watch.expire(),
+            () = until(deadlines.at()) => watch.expire(deadlines),
             changed = deadline.changed() => {
                 if changed.is_err() {
                     std::future::pending::<()>().await;
@@ -619,31 +645,35 @@ mod tests {
         let now = Instant::now();
         let s = Duration::from_secs;
         // Start-up ends: its deadline is gone.
+        let at_of = |watch: &Watch| watch.deadline.borrow().at();
         let watch = Watch::new();
         let at = watch.starting(now, s(1), s(1));
         assert_eq!(at, Some(now + s(2)));
-        assert_eq!(
-            (*watch.deadline.borrow(), phase(&watch)),
-            (at, Phase::Starting)
-        );
-        watch.started(at);
-        assert_eq!(
-            (*watch.deadline.borrow(), phase(&watch)),
-            (None, Phase::Running)
-        );
-        // A trigger during start-up: the shutdown's deadline holds, start-up's end keeps it.
+        assert_eq!((at_of(&watch), phase(&watch)), (at, Phase::Starting));
+        watch.started();
+        assert_eq!((at_of(&watch), phase(&watch)), (None, Phase::Running));
+        // A trigger during start-up: the earlier bound holds while the start phase runs (here
+        // the start phase's), then the shutdown's alone.
         let watch = Watch::new();
-        let at = watch.starting(now, s(1), s(1));
+        watch.starting(now, s(1), s(1));
         watch.arm(now, s(30));
         assert_eq!(phase(&watch), Phase::StartInterrupted);
-        watch.started(at);
-        assert_eq!(*watch.deadline.borrow(), Some(now + s(30)));
+        assert_eq!(at_of(&watch), Some(now + s(2)));
+        assert!(watch.deadline.borrow().start_holds());
+        watch.started();
+        assert_eq!(at_of(&watch), Some(now + s(30)));
         assert_eq!(phase(&watch), Phase::Running);
+        // ... or the shutdown's, when it is the earlier.
+        let watch = Watch::new();
+        watch.starting(now, s(60), s(1));
+        watch.arm(now, s(3));
+        assert_eq!(at_of(&watch), Some(now + s(3)));
+        assert!(!watch.deadline.borrow().start_holds());
         // A trigger before start-up: no start deadline is set over the shutdown's.
         let watch = Watch::new();
         watch.arm(now, s(30));
         assert_eq!(watch.starting(now, s(1), s(1)), None);
-        assert_eq!(*watch.deadline.borrow(), Some(now + s(30)));
+        assert_eq!(at_of(&watch), Some(now + s(30)));
         // A timeout past the end of time: no deadline.
         assert_eq!(Watch::new().starting(now, Duration::MAX, s(1)), None);
     }
@@ -652,10 +682,10 @@ mod tests {
     fn deadlines_saturate_and_phases_read_back() {
         let watch = Watch::new();
         watch.arm(Instant::now(), Duration::MAX);
-        assert_eq!(*watch.deadline.borrow(), None);
+        assert_eq!(watch.deadline.borrow().at(), None);
         assert_eq!(watch.budget_ms.load(Ordering::Relaxed), u64::MAX);
         watch.arm(Instant::now(), Duration::from_secs(1));
-        assert!(watch.deadline.borrow().is_some());
+        assert!(watch.deadline.borrow().at().is_some());
         for phase in [Phase::Running, Phase::Drain, Phase::Hooks, Phase::Report] {
             watch.enter(phase);
             assert_eq!(Phase::from_u8(watch.phase.load(Ordering::Relaxed)), phase);

@@ -442,6 +442,7 @@ async fn periodic_persist_runs_every_period_and_stops_on_cancel() {
     let main_lc = lc.clone();
     let report = sequence
         .run(async move {
+            main_lc.started().await; // Ready at once (no start hooks): the periodic runs start
             sleep(Duration::from_secs(35)).await;
             main_lc.request_shutdown();
         })

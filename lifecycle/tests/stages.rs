@@ -209,7 +209,13 @@ async fn a_failing_run_restarts_with_exponential_backoff_then_escalates_to_exit_
             .with_restart(restart),
     );
 
-    let report = sequence.run(std::future::pending::<()>()).await;
+    let handle = lc.clone();
+    let report = sequence
+        .run(async move {
+            handle.started().await; // the start boundary: Ready, the runs start
+            std::future::pending::<()>().await
+        })
+        .await;
 
     // The first attempt, then restarts after 100, 200 and 400 ms; the fourth failure escalates.
     assert_eq!(
@@ -256,6 +262,7 @@ async fn a_panicking_run_is_restarted_too() {
     let handle = lc.clone();
     let report = sequence
         .run(async move {
+            handle.started().await;
             sleep(Duration::from_secs(1)).await;
             handle.request_shutdown();
         })
@@ -278,6 +285,7 @@ async fn restarts_of_an_unstaged_run_stop_when_the_drain_cancels_it() {
     // Attempts at 0 s and 1 s; the second restart's 2 s backoff is under way at 1.5 s.
     let report = sequence
         .run(async move {
+            handle.started().await;
             sleep(1500 * MS).await;
             handle.request_shutdown();
         })
@@ -330,6 +338,7 @@ async fn a_staged_run_in_backoff_at_the_trigger_is_back_for_the_work_drained_bef
     // The writer failed at 0 s; its 1 s backoff is under way when the trigger comes at 0.5 s.
     let report = sequence
         .run(async move {
+            handle.started().await;
             sleep(500 * MS).await;
             handle.request_shutdown();
         })

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use lifecycle::config::ReadyWhen;
 use lifecycle::report::{HookOutcome, Trigger, EXIT_OK, EXIT_START_FAILED};
-use lifecycle::{Component, Config, Hook, Sequence, State};
+use lifecycle::{Component, Config, Hook, Lifecycle, Sequence, State};
 use tokio::time::{sleep, Instant};
 
 const MS: Duration = Duration::from_millis(1);
@@ -105,6 +105,13 @@ impl Component for Part {
     }
 }
 
+/// A main that reaches the start boundary at once and then never returns (the shutdown drops
+/// it at the grace deadline).
+async fn started_then_pending(lc: Lifecycle) {
+    lc.started().await;
+    std::future::pending::<()>().await
+}
+
 fn part(log: &Log, name: &'static str, start_order: i32, stop_order: i32) -> Arc<Part> {
     Arc::new(Part {
         name,
@@ -161,7 +168,7 @@ async fn a_start_hook_past_its_timeout_fails_start_up() {
     let stuck = Hook::on_start("migrate", std::future::pending::<()>);
     lc.add_hook(stuck.with_timeout(Duration::from_secs(2)));
     lc.add_hook(Hook::on_start("warm", body(&log, "warm", MS, false)).with_order(1));
-    let report = sequence.run(std::future::pending::<()>()).await;
+    let report = sequence.run(started_then_pending(lc.clone())).await;
     assert_eq!(
         report.start[0].outcome,
         HookOutcome::TimedOut(Duration::from_secs(2))
@@ -195,7 +202,7 @@ async fn rollback_stops_exactly_the_started_components_in_their_order() {
         let log = stop_log.clone();
         async move { log.push("free flush") }
     }));
-    let report = sequence.run(std::future::pending::<()>()).await;
+    let report = sequence.run(started_then_pending(lc.clone())).await;
     assert_eq!(
         log.entries(),
         [
@@ -257,7 +264,7 @@ async fn a_trigger_mid_start_interrupts_the_running_hook_and_rolls_back() {
         handle.request_shutdown(); // as SIGTERM would, from the watchdog thread
     });
     let began = Instant::now();
-    let report = sequence.run(std::future::pending::<()>()).await;
+    let report = sequence.run(started_then_pending(lc.clone())).await;
     assert_eq!(
         log.entries(),
         ["db start", "db end", "warm start", "db persist", "db stop"]
@@ -309,6 +316,8 @@ async fn ready_only_after_the_last_start_hook() {
     let samples = Arc::clone(&seen);
     let report = sequence
         .run(async move {
+            // The start boundary, as `with_graceful_shutdown(lc.cancelled_owned())` would be.
+            let _shutdown = handle.cancelled_owned();
             let began = Instant::now();
             for at in [0, 50, 150, 299, 301, 400] {
                 sleep(Duration::from_millis(at).saturating_sub(began.elapsed())).await;
@@ -339,6 +348,7 @@ async fn manual_readiness_waits_for_set_ready_and_the_start_hooks() {
     let handle = lc.clone();
     let report = sequence
         .run(async move {
+            let _shutdown = handle.cancelled_owned(); // the start boundary
             sleep(300 * MS).await;
             assert_eq!(handle.state(), State::Starting); // hooks done, the app not yet
             handle.set_ready();
@@ -379,9 +389,11 @@ async fn the_startup_timeout_bounds_the_whole_start_phase() {
     let handle = lc.clone();
     let report = sequence.run(async move { handle.cancelled().await }).await;
     assert_eq!(report.timings.start, Duration::from_secs(3));
+    // It names what start-up waited for, and the fix.
     assert_eq!(
         report.trigger.to_string(),
-        "start-up failed: the start-up timeout ran out (3.000s)"
+        "start-up failed: the start-up timeout ran out (3.000s) waiting for `lc.set_ready()`: \
+         with ready = \"manual\", main must call it once it is ready to serve"
     );
     assert_eq!(report.code(), EXIT_START_FAILED);
     assert_eq!(lc.state(), State::Stopped);
@@ -415,11 +427,103 @@ async fn a_value_managed_in_mains_first_lines_has_its_start_hooks_run_before_rea
     assert_eq!(report.code(), EXIT_OK);
 }
 
+/// The start hooks' outcomes in the report, as `name outcome`.
+fn start_lines(report: &lifecycle::ShutdownReport) -> Vec<String> {
+    report
+        .start
+        .iter()
+        .map(|hook| format!("{} {}", hook.name, hook.outcome))
+        .collect()
+}
+
+const LATE: &str = "not run: managed after start-up began; manage it before `lc.started().await`";
+
 #[tokio::test(start_paused = true)]
-async fn a_value_managed_after_the_start_hooks_ran_gets_none_of_its_hooks() {
-    // Manual readiness: the start hooks are done at 100 ms, the app is ready at 300 ms. A value
-    // managed in between (and one after Ready) is too late for its start hook, so its persist
-    // and shutdown hooks must not run either: it never loaded what it would save.
+async fn the_start_boundary_is_mains_call_not_its_first_waiting_await() {
+    // main waits before it manages the database (as `TcpListener::bind("localhost:0").await`
+    // does, on the blocking pool); a task spawned before that awaits `started()`, asks for
+    // `cancelled()` and says `set_ready()`. None of those is main's own call: the start hooks
+    // wait for main's `started().await`, and the database is started.
+    let log = Log::new();
+    let sequence = Sequence::new(config());
+    let lc = sequence.handle();
+    let task_log = Log::new();
+    let parts = log.clone();
+    let handle = lc.clone();
+    let seen = task_log.clone();
+    let report = sequence
+        .run(async move {
+            let (other, waiter) = (handle.clone(), handle.clone());
+            tokio::spawn(async move {
+                let _cancelled = other.cancelled();
+                other.set_ready();
+                let ok = waiter.started().await;
+                seen.push(format!("task sees started {ok}"));
+            });
+            sleep(100 * MS).await; // a wait that is not a start boundary
+            assert_eq!(handle.state(), State::Starting);
+            handle.manage(part(&parts, "db", 0, 0));
+            assert!(handle.started().await);
+            parts.push(format!("main sees {}", handle.state()));
+        })
+        .await;
+    assert_eq!(
+        log.timed(),
+        [
+            (100, "db start".to_owned()),
+            (200, "db end".to_owned()),
+            (200, "main sees ready".to_owned()),
+            (200, "db persist".to_owned()),
+            (200, "db stop".to_owned()),
+        ]
+    );
+    assert_eq!(
+        task_log.timed(),
+        [(200, "task sees started true".to_owned())]
+    );
+    assert_eq!(start_lines(&report), ["db ok"]);
+    assert_eq!(report.code(), EXIT_OK);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_value_managed_after_ready_shuts_the_service_down_as_a_failed_start() {
+    let log = Log::new();
+    let sequence = Sequence::new(config());
+    let lc = sequence.handle();
+    let parts = log.clone();
+    let handle = lc.clone();
+    let report = sequence
+        .run(async move {
+            handle.manage(part(&parts, "db", 0, 0));
+            assert!(handle.started().await);
+            handle.manage(part(&parts, "search", 0, 0)); // too late
+            handle.cancelled().await;
+        })
+        .await;
+    // The search's hooks never run, not even its persist or shutdown hook.
+    assert_eq!(
+        log.entries(),
+        ["db start", "db end", "db persist", "db stop"]
+    );
+    assert_eq!(
+        start_lines(&report),
+        ["db ok".to_owned(), format!("search {LATE}")]
+    );
+    let why = "`start::Part` was managed after start-up began: its start hook `search` did not run";
+    assert_eq!(
+        report.trigger,
+        Trigger::StartFailed(lifecycle::Failure::new(why))
+    );
+    assert_eq!(report.code(), EXIT_START_FAILED);
+    let text = report.to_string();
+    assert!(text.contains(LATE), "{text}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_value_managed_while_the_start_hooks_run_fails_start_up() {
+    // Manual readiness: `set_ready` is main's start boundary; the cache is managed while the
+    // db's start hook runs. Start-up fails once that hook's group is done; the db, which
+    // started, is persisted and stopped; the cache gets none of its hooks.
     let log = Log::new();
     let sequence = Sequence::new(config().with_ready_when(ReadyWhen::Manual));
     let lc = sequence.handle();
@@ -428,30 +532,149 @@ async fn a_value_managed_after_the_start_hooks_ran_gets_none_of_its_hooks() {
     let report = sequence
         .run(async move {
             handle.manage(part(&parts, "db", 0, 0));
-            sleep(200 * MS).await; // db's start hook is done
+            handle.set_ready(); // the start boundary
+            sleep(50 * MS).await;
             handle.manage(part(&parts, "cache", 0, 0));
-            handle.set_ready();
-            assert!(handle.started().await);
-            handle.manage(part(&parts, "search", 0, 0));
+            assert!(!handle.started().await);
         })
         .await;
     assert_eq!(
         log.entries(),
         ["db start", "db end", "db persist", "db stop"]
     );
-    let start: Vec<_> = report
-        .start
-        .iter()
-        .map(|hook| (hook.name.as_str(), hook.outcome.to_string()))
-        .collect();
     assert_eq!(
-        start,
+        start_lines(&report),
+        ["db ok".to_owned(), format!("cache {LATE}")]
+    );
+    assert_eq!(
+        report
+            .start_failed
+            .as_ref()
+            .map(ToString::to_string)
+            .as_deref(),
+        Some("`start::Part` was managed after start-up began: its start hook `cache` did not run")
+    );
+    assert_eq!(report.code(), EXIT_START_FAILED);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_value_managed_after_the_trigger_is_recorded_as_a_failed_start() {
+    let log = Log::new();
+    let sequence = Sequence::new(config());
+    let lc = sequence.handle();
+    let parts = log.clone();
+    let handle = lc.clone();
+    let report = sequence
+        .run(async move {
+            assert!(handle.started().await);
+            handle.request_shutdown();
+            handle.manage(part(&parts, "late", 0, 0));
+        })
+        .await;
+    assert!(log.entries().is_empty(), "{:?}", log.entries());
+    assert_eq!(start_lines(&report), [format!("late {LATE}")]);
+    assert!(matches!(report.trigger, Trigger::Requested { .. }));
+    assert_eq!(report.code(), EXIT_START_FAILED);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_half_started_value_is_stopped_but_not_persisted() {
+    // A has two start hooks: order 10 succeeds, order 30 never runs because B's order-20 hook
+    // fails. A opened something: its shutdown hook runs. A did not load all its state: its
+    // persist hook does not (it would save a half-loaded state over a good one). B started
+    // nothing: none of its hooks run.
+    struct Two(Log);
+    impl Component for Two {
+        fn hooks(self: Arc<Self>) -> Vec<Hook> {
+            let log = &self.0;
+            let (stop, save) = (log.clone(), log.clone());
+            vec![
+                Hook::on_start("A::open", body(log, "A::open", 10 * MS, false)).with_order(10),
+                Hook::on_start("A::load", body(log, "A::load", 10 * MS, false)).with_order(30),
+                Hook::on_shutdown("A::close", move || {
+                    let log = stop.clone();
+                    async move { log.push("A::close") }
+                }),
+                Hook::persist("A::save", move || {
+                    let log = save.clone();
+                    async move { log.push("A::save") }
+                }),
+            ]
+        }
+    }
+    let log = Log::new();
+    let sequence = Sequence::new(config());
+    let lc = sequence.handle();
+    lc.manage(Arc::new(Two(log.clone())));
+    lc.manage(Arc::new(Part {
+        fails: true,
+        ..Arc::into_inner(part(&log, "B", 20, 0)).unwrap()
+    }));
+    let report = sequence.run(started_then_pending(lc.clone())).await;
+    assert_eq!(
+        log.entries(),
         [
-            ("db", "ok".into()),
-            ("cache", "not run: start-up had stopped".into())
+            "A::open start",
+            "A::open end",
+            "B start",
+            "B failed",
+            "A::close"
         ]
     );
-    assert_eq!(report.code(), EXIT_OK);
+    assert_eq!(
+        start_lines(&report),
+        [
+            "A::open ok",
+            "B failed: B refused",
+            "A::load not run: start-up had stopped"
+        ]
+    );
+    assert_eq!(report.code(), EXIT_START_FAILED);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_same_arc_managed_twice_registers_its_hooks_once() {
+    let log = Log::new();
+    let sequence = Sequence::new(config());
+    let lc = sequence.handle();
+    let db = part(&log, "db", 0, 0);
+    lc.manage(Arc::clone(&db));
+    lc.manage(Arc::clone(&db));
+    assert_eq!(lc.hooks().len(), 3);
+    // Another value of the same type is another component.
+    lc.manage(part(&log, "db2", 0, 0));
+    assert_eq!(lc.hooks().len(), 6);
+    let handle = lc.clone();
+    let report = sequence
+        .run(async move { assert!(handle.started().await) })
+        .await;
+    let db_lines: Vec<String> = log
+        .entries()
+        .into_iter()
+        .filter(|line| line.starts_with("db "))
+        .collect();
+    assert_eq!(db_lines, ["db start", "db end", "db persist", "db stop"]);
+    assert_eq!(start_lines(&report), ["db ok", "db2 ok"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn without_a_start_boundary_start_up_fails_at_the_startup_timeout_naming_it() {
+    // No start hooks at all, and a main that never calls `started`, `set_ready`, `cancelled`
+    // or a serve loop: Ready needs the boundary, so start-up fails at the timeout.
+    let config = config()
+        .with_startup_timeout(Duration::from_secs(5))
+        .with_drain_delay(Duration::from_secs(3));
+    let sequence = Sequence::new(config);
+    let report = sequence.run(sleep(Duration::from_secs(20))).await;
+    assert_eq!(report.timings.start, Duration::from_secs(5));
+    assert_eq!(
+        report.trigger.to_string(),
+        "start-up failed: start-up never began: main did not reach `lc.started().await` (or \
+         `set_ready`, `cancelled`, `triggered`, a serve loop) within the startup_timeout of 5.000s"
+    );
+    assert_eq!(report.code(), EXIT_START_FAILED);
+    // Never Ready: no drain delay.
+    assert_eq!(report.timings.drain_delay, Duration::ZERO);
 }
 
 #[tokio::test(start_paused = true)]

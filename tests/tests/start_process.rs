@@ -412,3 +412,83 @@ fn sighups_during_a_failed_start_up_are_one_line_saying_so() {
         exited.stderr
     );
 }
+
+#[test]
+fn a_database_managed_after_a_waiting_bind_but_before_started_is_started() {
+    // main awaits `TcpListener::bind("localhost:0")` (an `.await` that waits) before it manages
+    // the database; the start boundary is main's `lc.started().await`, so the database's start
+    // hook runs, and the exit is 0.
+    let mut service = Service::start(STARTER, &[], &[("MANAGE_DB", "before")]);
+    service.wait_for_address();
+    service.signal("TERM");
+    let exited = service.wait_exit();
+    assert_eq!(exited.code(), 0, "stderr:\n{}", exited.stderr);
+    assert_eq!(stops(&exited.stdout), ["start db", "stop db"]);
+}
+
+#[test]
+fn a_database_managed_after_started_fails_start_up_and_says_so_without_a_subscriber() {
+    // The same main with the manage after `lc.started().await`: never exit 0 with a start hook
+    // unrun. The service shuts itself down (exit 5) and standard error names the component,
+    // with no `tracing` subscriber installed.
+    let service = Service::start(STARTER, &[], &[("MANAGE_DB", "after")]);
+    let exited = service.wait_exit();
+    assert_eq!(
+        exited.code(),
+        EXIT_START_FAILED,
+        "stderr:\n{}",
+        exited.stderr
+    );
+    assert_eq!(
+        stops(&exited.stdout),
+        [] as [&str; 0],
+        "none of its hooks ran"
+    );
+    let stderr = &exited.stderr;
+    assert!(
+        stderr.contains(
+            "lifecycle: `starter::Db` was managed after start-up began: its start hook \
+             `starter::Db::connect` did not run; none of its hooks run and the service shuts down \
+             (exit code 5)"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(
+            "not run: managed after start-up began; manage it before `lc.started().await`"
+        ),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn sigterm_during_a_blocked_start_keeps_the_start_up_bound() {
+    // `startup_timeout = 2s`: the watchdog ends a blocked start at 2 s + the 1 s margin with
+    // exit 5. A SIGTERM during it arms the shutdown's deadline (grace 20 s + hooks 5 s +
+    // margin: much later); the earlier bound holds while the start phase has not ended.
+    let env = [("LIFECYCLE_STARTUP_TIMEOUT", "2s")];
+    let mut service = Service::start(BLOCKED_START, &[], &env);
+    service.wait_for("start began");
+    let began = std::time::Instant::now();
+    std::thread::sleep(Duration::from_millis(500));
+    service.signal("TERM");
+    let exited = service.wait_exit_within(Duration::from_secs(20));
+    let took = began.elapsed();
+    assert_eq!(
+        exited.code(),
+        EXIT_START_FAILED,
+        "after {took:?}: stderr:\n{}",
+        exited.stderr
+    );
+    assert!(
+        exited.stderr.contains(
+            "lifecycle: start-up overran its startup_timeout of 2.000s and the deadline margin"
+        ),
+        "{}",
+        exited.stderr
+    );
+    assert!(
+        took >= Duration::from_millis(2800) && took < Duration::from_millis(4500),
+        "{took:?}"
+    );
+}

@@ -445,9 +445,11 @@ impl Config {
         self
     }
 
-    /// The longest the start phase may take: every start hook, and with
+    /// The longest the start phase may take: `main` up to its start boundary (see
+    /// [`Lifecycle::started`](crate::Lifecycle::started)), every start hook, and with
     /// [`ReadyWhen::Manual`] the wait for [`set_ready`](crate::Lifecycle::set_ready). Past it
-    /// start-up has failed: the started parts are stopped and the exit code is
+    /// start-up has failed: the started parts are stopped, the report names what start-up was
+    /// waiting for (the boundary, a hook, `set_ready`), and the exit code is
     /// [`EXIT_START_FAILED`](crate::report::EXIT_START_FAILED).
     ///
     /// The timeout runs on Tokio's clock, which stops when a start hook (or main) blocks its
@@ -455,6 +457,14 @@ impl Config {
     /// enforces it too, on its own clock, with [`deadline_margin`](Config::deadline_margin) on
     /// top: past that, it ends the process where it stands with the same exit code and a line
     /// that says why, rolling nothing back.
+    ///
+    /// A trigger during the start phase (a SIGTERM while a start hook blocks) arms the
+    /// shutdown's hard deadline as well. Until the start phase has ended, the earlier of the two
+    /// holds: a signal never pushes this bound out (a start-up that would have ended with exit 5
+    /// at 3 s does not become an exit 4 at 14.5 s). Once the start phase has ended (interrupted,
+    /// failed or succeeded) the start bound is lifted and the rollback has the shutdown's hard
+    /// deadline, as any shutdown does: cutting the rollback at the start bound would skip the
+    /// shutdown hooks of what did start.
     ///
     /// A getter: set it with [`with_startup_timeout`](Config::with_startup_timeout).
     pub fn startup_timeout(&self) -> Duration {

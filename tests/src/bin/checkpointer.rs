@@ -57,6 +57,7 @@ async fn main(lc: Lifecycle) -> io::Result<()> {
         path,
     });
     lc.manage(ledger.clone());
+    lc.started().await; // the start boundary: Ready, and the periodic checkpoints start
 
     // Keep changing the state until the shutdown.
     let token = lc.token();

@@ -128,6 +128,7 @@ fn main() -> ExitCode {
             config.with_flavor(lifecycle::config::Flavor::CurrentThread),
             |lc| async move {
                 lc.add_hook(persist_hook());
+                lc.started().await; // Ready: systemd's watchdog pings start
                 say("ready");
                 tokio::time::sleep(Duration::from_millis(300)).await;
                 say("hanging");

@@ -8,6 +8,11 @@
 //! start hook takes a minute), `SLOW_STOP=1` (the cache's shutdown hook takes a minute),
 //! `FAIL_RELOAD=1` (the reload hook fails). Every line printed is one the tests wait for or
 //! assert on.
+//!
+//! `MANAGE_DB=before` or `MANAGE_DB=after` runs another main: it binds its listener by name
+//! first (`localhost:0`, resolved on the blocking pool: an `.await` that waits), then manages a
+//! database with a start hook before or after `lc.started().await`, and serves. No `tracing`
+//! subscriber is installed, so whatever the lifecycle says goes to standard error.
 
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -83,6 +88,21 @@ impl Consumer {
     }
 }
 
+struct Db;
+
+#[lifecycle::component]
+impl Db {
+    #[on_start]
+    async fn connect(&self) {
+        say("start db");
+    }
+
+    #[on_shutdown]
+    async fn close(&self) {
+        say("stop db");
+    }
+}
+
 /// The settings a reload re-reads: here, how many times they were.
 static RELOADS: AtomicU64 = AtomicU64::new(0);
 
@@ -99,6 +119,9 @@ async fn reread_settings() -> Result<(), String> {
 
 #[lifecycle::main(grace = "5s", drain_delay = "2s", startup_timeout = "3m")]
 async fn main(lc: lifecycle::Lifecycle) -> std::io::Result<()> {
+    if let Ok(when) = std::env::var("MANAGE_DB") {
+        return bind_then_manage(&lc, when == "after").await;
+    }
     let address = std::env::var("UPSTREAM").unwrap_or_else(|_| "127.0.0.1:1".into());
     lc.manage(Arc::new(Cache));
     lc.manage(Arc::new(Upstream { address }));
@@ -108,6 +131,30 @@ async fn main(lc: lifecycle::Lifecycle) -> std::io::Result<()> {
         return Ok(());
     }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    serve(&lc, listener).await
+}
+
+/// The main of `MANAGE_DB`: the database managed before or after the start boundary.
+async fn bind_then_manage(lc: &lifecycle::Lifecycle, after: bool) -> std::io::Result<()> {
+    let listener = tokio::net::TcpListener::bind("localhost:0").await?;
+    if !after {
+        lc.manage(Arc::new(Db));
+    }
+    if !lc.started().await {
+        say("main: start-up failed");
+        return Ok(());
+    }
+    if after {
+        lc.manage(Arc::new(Db)); // too late: a start-up failure
+    }
+    serve(lc, listener).await
+}
+
+/// Answers each connection with `reloads N` until the drain.
+async fn serve(
+    lc: &lifecycle::Lifecycle,
+    listener: tokio::net::TcpListener,
+) -> std::io::Result<()> {
     say(&format!("listening on {}", listener.local_addr()?));
     loop {
         tokio::select! {
