@@ -168,8 +168,12 @@ async fn persist_every_also_runs_periodically_while_the_service_runs() {
     lc.manage(Arc::clone(&store));
 
     // Serves for 25s: the 10s checkpoint runs at 10s and 20s, then once more at shutdown.
+    let handle = lc.clone();
     sequence
-        .run(tokio::time::sleep(Duration::from_secs(25)))
+        .run(async move {
+            handle.started().await; // the start boundary: Ready, so the checkpoints begin
+            tokio::time::sleep(Duration::from_secs(25)).await;
+        })
         .await;
 
     let checkpoints = store
