@@ -492,6 +492,9 @@ pub(crate) struct Tasks {
     shared: Arc<Shared>,
     /// The count of the unstaged tasks.
     unstaged: Count,
+    /// The count of the requests the in-flight layer counts outside the serve loop, in servers
+    /// the lifecycle does not run: the drain waits for them last (see [`Tasks::requests`]).
+    requests: Count,
     /// Set when the drain is over: tasks spawned after it are late (nothing waits for them).
     pub(crate) drained: AtomicBool,
 }
@@ -505,6 +508,7 @@ impl Tasks {
         });
         Self {
             unstaged: Count::new(&shared),
+            requests: Count::new(&shared),
             shared,
             drained: AtomicBool::new(false),
         }
@@ -592,6 +596,22 @@ impl Tasks {
         RunningGuard {
             _sink: self.unstaged.sink(false),
         }
+    }
+
+    /// Counts as one request of the in-flight layer until dropped (see [`Tasks::requests`]).
+    #[cfg(feature = "http")]
+    pub(crate) fn request_guard(&self) -> RunningGuard {
+        RunningGuard {
+            _sink: self.requests.sink(false),
+        }
+    }
+
+    /// The requests the in-flight layer counts, which the drain waits for after every stage: a
+    /// server stopped by a stage's token (the app's, not the root's) answers them only once that
+    /// stage is cancelled, so waiting for them with the unstaged work would hold the stages back.
+    /// The deadline cannot abort them (they live in the server's tasks): it only counts them.
+    pub(crate) fn requests(&self) -> &Count {
+        &self.requests
     }
 
     /// Runs `f` on the blocking pool as a tracked task.

@@ -18,9 +18,10 @@ use crate::Lifecycle;
 /// number finished, the number cut at the deadline). A request counts until its response body
 /// has been sent in full.
 ///
-/// The drain waits for the requests it counts, as for a tracked task, until the grace deadline:
-/// a server whose own graceful shutdown the app does not await (spawned with `tokio::spawn`,
-/// say) still gets the grace for its requests. A request still in flight at the deadline is
+/// The drain waits for the requests it counts until the grace deadline, after the tracked tasks
+/// and every stop stage (a server stopped by a stage's token answers them in its turn): a
+/// server whose own graceful shutdown the app does not await (spawned with `tokio::spawn`, say)
+/// still gets the grace for its requests. A request still in flight at the deadline is
 /// work cut short: counted in the drain line (`1 request cut short`) and exit code 2
 /// ([`EXIT_ABORTED`](crate::report::EXIT_ABORTED)). The layer cannot stop it (it lives in the
 /// server's task); the process's exit does.
@@ -114,7 +115,7 @@ where
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         let inner = &self.lc.inner;
-        let guard = inner.connections.begin(inner.tasks.running_guard());
+        let guard = inner.connections.begin(inner.tasks.request_guard());
         CountedFuture {
             inner: self.inner.call(request),
             guard: Some(guard),
