@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use tokio::task::AbortHandle;
 
 use crate::lock::lock;
+use crate::task::RunningGuard;
 
 /// How many connections and requests a lifecycle's serve loop holds right now: what
 /// [`Lifecycle::connections`](crate::Lifecycle::connections) returns, and what the report saw at
@@ -167,6 +168,10 @@ pub struct ConnectionReport {
     /// Requests in flight at the deadline, on the cut connections or counted by the in-flight
     /// layer outside the serve loop.
     pub requests_cut: usize,
+    /// Of [`requests_cut`](Self::requests_cut), those the in-flight layer counted outside the
+    /// serve loop's connections (on tonic's server, say): work cut short that no cut connection
+    /// names. The drain line counts them beside the connections, and they make the exit code 2.
+    pub layer_requests_cut: usize,
     /// Whether the lifecycle saw connections: its serve loop ran. With only the in-flight layer
     /// ([`InFlightLayer`](crate::http::InFlightLayer) on tonic's server, say) it sees requests
     /// and not the connections they came on: the connection figures are then zero for want of
@@ -309,6 +314,10 @@ pub(crate) struct Registry {
     reading_headers: AtomicU64,
     /// Requests in flight when the deadline cut the connections.
     requests_cut: AtomicUsize,
+    /// Requests of the in-flight layer in flight now, outside the serve loop's connections.
+    layer_in_flight: AtomicUsize,
+    /// Of those, the ones in flight at the deadline.
+    layer_requests_cut: AtomicUsize,
     next: AtomicU64,
     slots: Mutex<HashMap<u64, Arc<Slot>>>,
     mark: Mutex<Option<Mark>>,
@@ -340,6 +349,8 @@ impl Registry {
         self.sealed.store(true, Ordering::SeqCst);
         let in_flight = self.in_flight.load(Ordering::SeqCst);
         self.requests_cut.store(in_flight, Ordering::SeqCst);
+        let layer = self.layer_in_flight.load(Ordering::SeqCst);
+        self.layer_requests_cut.store(layer, Ordering::SeqCst);
         let slots: Vec<Arc<Slot>> = lock(&self.slots).values().cloned().collect();
         // Named first, aborted after: an aborted connection's task may be dropped on another
         // worker at once, taking its requests off the slot before they were read.
@@ -402,6 +413,7 @@ impl Registry {
             cut,
             cut_total,
             requests_cut,
+            layer_requests_cut: self.layer_requests_cut.load(Ordering::SeqCst),
             connections_seen: self.sees_connections.load(Ordering::SeqCst),
         })
     }
@@ -437,14 +449,17 @@ impl Registry {
         }
     }
 
-    /// A request outside any connection of the serve loop (the in-flight layer).
-    pub(crate) fn begin(self: &Arc<Self>) -> RequestGuard {
+    /// A request outside any connection of the serve loop (the in-flight layer): the drain
+    /// waits for it (it holds `drain`) until the deadline, which counts it as cut.
+    pub(crate) fn begin(self: &Arc<Self>, drain: RunningGuard) -> RequestGuard {
         self.used.store(true, Ordering::Relaxed);
+        self.layer_in_flight.fetch_add(1, Ordering::SeqCst);
         self.in_flight.fetch_add(1, Ordering::SeqCst);
         RequestGuard {
             registry: Arc::clone(self),
             on: None,
             upgraded: false,
+            _drain: Some(drain),
         }
     }
 
@@ -499,6 +514,7 @@ impl Connection {
             registry: Arc::clone(&self.registry),
             on: Some((Arc::clone(&self.slot), number)),
             upgraded: false,
+            _drain: None,
         }
     }
 
@@ -551,6 +567,9 @@ pub(crate) struct RequestGuard {
     on: Option<(Arc<Slot>, u64)>,
     /// Its response upgraded the connection: over once the body (empty) ended.
     upgraded: bool,
+    /// Outside the serve loop (the in-flight layer): what makes the drain wait for it. A
+    /// request on a connection needs none: its connection holds the drain.
+    _drain: Option<RunningGuard>,
 }
 
 impl RequestGuard {
@@ -584,6 +603,8 @@ impl Drop for RequestGuard {
                 }
             }
             requests.list.retain(|request| request.number != number);
+        } else {
+            self.registry.layer_in_flight.fetch_sub(1, Ordering::SeqCst);
         }
         self.registry.request_over(1);
     }

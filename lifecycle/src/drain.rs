@@ -46,8 +46,8 @@ fn log_stage(stage: Option<&StageDrain>) {
 }
 
 /// Waits out the drain delay (still serving; cut short by `main` ending or a signal that
-/// hurries), cancels the root token, then waits for `main` and every tracked task until the
-/// grace deadline. Returns the moment all are done; at the deadline, drops `main`, aborts the
+/// hurries), cancels the root token, then waits for `main` and every tracked task, stage by
+/// stage, and the requests of the in-flight layer, until the grace deadline. Returns the moment all are done; at the deadline, drops `main`, aborts the
 /// tasks left, and reports which really stopped.
 pub(crate) async fn drain<F>(inner: &Inner, main: &mut MainTask<F>) -> Drain
 where
@@ -118,6 +118,14 @@ where
     }
     for stage in inner.stages.rest(last) {
         stages.push(StageDrain::not_reached(stage));
+    }
+    // Last, the requests the in-flight layer counts in servers the lifecycle does not run: a
+    // server stopped by a stage's token answers them in its stage's turn, so they come after
+    // every stage. Still in flight at the deadline, they are counted as cut.
+    if all_done {
+        let requests = inner.tasks.requests();
+        requests.close();
+        all_done = tokio::time::timeout(left(), requests.wait()).await.is_ok();
     }
 
     let mut aborted = Vec::new();

@@ -608,7 +608,10 @@ impl Lifecycle {
     /// The lifecycle holds the value (through its hooks) until the shutdown hooks have run, then
     /// lets go of it before making the report: when nothing else holds it, its `Drop` runs
     /// there, and one that panics is named in the report ([`ShutdownReport::drop_panics`], exit
-    /// code 3) instead of ending the process.
+    /// code 3) instead of ending the process. When a tracked task holds the last clone, its
+    /// `Drop` runs with the task's future (as the task ends, or as the deadline aborts it): a
+    /// panic there is that task's failure (`panicked: ... (dropping the task's future)`), in the
+    /// report like any other. A clone the app keeps elsewhere drops where the app lets it go.
     ///
     /// [`ShutdownReport::drop_panics`]: crate::ShutdownReport::drop_panics
     ///
@@ -826,7 +829,9 @@ impl Lifecycle {
     /// Spawns a tracked task: the drain waits for it, and if it is still running at the grace
     /// deadline it is aborted and named in the report (by where it was spawned). A panic or an
     /// `Err` is recorded in the report; a panic still reaches the returned `JoinHandle`, an
-    /// `Err` reaches it as a [`Failure`](crate::Failure) (see [`Outcome`]).
+    /// `Err` reaches it as a [`Failure`](crate::Failure) (see [`Outcome`]). So is a panic in the
+    /// `Drop` of what the task's future holds, when Tokio drops the future after it returned or
+    /// as the deadline aborts it (`panicked: ... (dropping the task's future)`).
     ///
     /// The task should watch a token from [`token`](Lifecycle::token) and return when it is
     /// cancelled. A task spawned after the drain (from a hook, say) is aborted and named when

@@ -252,7 +252,7 @@ pub struct PhaseTimings {
 /// | the code given | [`Lifecycle::request_shutdown_with`](crate::Lifecycle::request_shutdown_with) triggered the shutdown |
 /// | 1 ([`EXIT_APP_FAILED`]) | main returned `Err` or panicked, or a critical task failed |
 /// | 5 ([`EXIT_START_FAILED`]) | start-up failed: a start hook failed, panicked or timed out, the start-up timeout ran out (`main` never reaching its start boundary included), a start hook was added after the start boundary, or the shutdown was triggered before start-up ended |
-/// | 2 ([`EXIT_ABORTED`]) | the grace period ran out: main, tasks or connections were aborted (or left running); or a task spawned after the drain was still running at the report |
+/// | 2 ([`EXIT_ABORTED`]) | the grace period ran out: main, tasks or connections were aborted (or left running), or requests counted by [`InFlightLayer`](crate::http::InFlightLayer) were still in flight; or a task spawned after the drain was still running at the report |
 /// | 3 ([`EXIT_HOOK_FAILED`]) | a hook returned `Err`, panicked, timed out or lost its report, or a value a hook held panicked in its `Drop` ([`drop_panics`](Self::drop_panics)) |
 /// | 0 ([`EXIT_OK`]) | otherwise |
 ///
@@ -438,6 +438,10 @@ impl ShutdownReport {
             ),
             tasks: self.tasks_aborted_total,
             connections: self.connections.as_ref().map_or(0, |c| c.cut_total),
+            requests: self
+                .connections
+                .as_ref()
+                .map_or(0, |c| c.layer_requests_cut),
         }
     }
 
@@ -656,18 +660,20 @@ impl fmt::Display for ShutdownReport {
     }
 }
 
-/// What the grace deadline cut short, as the drain line counts it: `main, 2 tasks and 1
-/// connection`.
+/// What the grace deadline cut short, as the drain line counts it: `main, 2 tasks, 1
+/// connection and 3 requests`.
 struct CutAtDeadline {
     /// The main future was dropped at the deadline.
     main: bool,
     tasks: usize,
     connections: usize,
+    /// Requests the in-flight layer counted outside the serve loop's connections.
+    requests: usize,
 }
 
 impl CutAtDeadline {
     fn is_empty(&self) -> bool {
-        !self.main && self.tasks == 0 && self.connections == 0
+        !self.main && self.tasks == 0 && self.connections == 0 && self.requests == 0
     }
 }
 
@@ -686,6 +692,9 @@ impl fmt::Display for CutAtDeadline {
         }
         if self.connections > 0 {
             parts.push(counted(self.connections, "connection"));
+        }
+        if self.requests > 0 {
+            parts.push(counted(self.requests, "request"));
         }
         let last = parts.pop().unwrap_or_default();
         if !parts.is_empty() {
@@ -909,6 +918,7 @@ mod tests {
             cut,
             cut_total: 150,
             requests_cut: 13,
+            layer_requests_cut: 0,
             connections_seen: true,
         });
         assert_eq!(r.code(), EXIT_ABORTED);
@@ -979,6 +989,28 @@ mod tests {
         assert_eq!(
             drain_line(&r),
             "  drain         1.001s, main, 2 tasks and 1 connection cut short"
+        );
+
+        // Requests of the in-flight layer alone (no connection seen): counted, exit code 2.
+        let mut layer = report();
+        layer.connections = Some(ConnectionReport {
+            at_trigger: ConnectionStats {
+                connections: 0,
+                in_flight: 2,
+            },
+            requests_cut: 2,
+            layer_requests_cut: 2,
+            ..ConnectionReport::default()
+        });
+        assert_eq!(layer.code(), EXIT_ABORTED);
+        assert_eq!(
+            drain_line(&layer),
+            "  drain         0ms, 2 requests cut short"
+        );
+        layer.main = Some(MainOutcome::Aborted);
+        assert_eq!(
+            drain_line(&layer),
+            "  drain         0ms, main and 2 requests cut short"
         );
 
         // main alone, dropped at the deadline: exit code 2, and the drain line says why.

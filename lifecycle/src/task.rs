@@ -9,6 +9,7 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
+use std::mem::ManuallyDrop;
 use std::panic::{self, AssertUnwindSafe, Location};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,7 +19,7 @@ use std::task::{Context, Poll};
 use tokio::sync::Notify;
 use tokio::task::{AbortHandle, Id, JoinHandle};
 
-use crate::failure::{Failure, Outcome};
+use crate::failure::{panic_message, Failure, Outcome};
 use crate::lock::lock;
 use crate::log::quietly;
 use crate::report::{AbortedTask, TaskFailure, TaskKind, MAX_TASK_FAILURES};
@@ -384,11 +385,52 @@ impl TaskSink {
 }
 
 pin_project_lite::pin_project! {
-    /// A tracked task's future: catches its panic and records its failure.
+    /// A tracked task's future: catches its panic and records its failure, and a panic in the
+    /// `Drop` of what the future holds too.
+    ///
+    /// Tokio drops a task's future after it returned, or when the task is aborted (the grace
+    /// deadline), on whichever worker runs it; a panic there reaches only the task's
+    /// `JoinHandle`, which the lifecycle does not hold. So the future is dropped here, its panic
+    /// recorded as the task's failure and raised again for the `JoinHandle`.
     struct Tracked<F> {
+        // Dropped only in `PinnedDrop`, where its panic is caught. `ManuallyDrop` rather than an
+        // `Option`: a future has no niche, and 8 bytes more can move a task into Tokio's next
+        // allocation step (see `Count`).
         #[pin]
-        future: F,
+        future: ManuallyDrop<F>,
         recorder: Recorder,
+    }
+
+    impl<F> PinnedDrop for Tracked<F> {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            // SAFETY: the future is dropped in place, once (this is the end of `Tracked`), and
+            // never used or moved after; a pinned value may be dropped where it stands.
+            let future = unsafe { this.future.get_unchecked_mut() };
+            let dropped = panic::catch_unwind(AssertUnwindSafe(|| unsafe {
+                ManuallyDrop::drop(future)
+            }));
+            if let Err(payload) = dropped {
+                let message = panic_message(&*payload);
+                this.recorder.record_failure(Failure::panicked(&format!(
+                    "{message} (dropping the task's future)"
+                )));
+                // Tokio catches it and gives it to the `JoinHandle`, as it did before: the drop
+                // of a task's future always runs under its guard, never during another unwind.
+                if !std::thread::panicking() {
+                    panic::resume_unwind(payload);
+                }
+            }
+        }
+    }
+}
+
+impl<F> Tracked<F> {
+    fn new(future: F, recorder: Recorder) -> Self {
+        Self {
+            future: ManuallyDrop::new(future),
+            recorder,
+        }
     }
 }
 
@@ -401,7 +443,9 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let future = this.future;
+        // SAFETY: a structural pin projection: the future is never moved out of the
+        // `ManuallyDrop` (only dropped in place, in `PinnedDrop`).
+        let future = unsafe { this.future.map_unchecked_mut(|future| &mut **future) };
         let ended = match panic::catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
             Ok(Poll::Pending) => return Poll::Pending,
             Ok(Poll::Ready(output)) => Ok(output),
@@ -448,6 +492,9 @@ pub(crate) struct Tasks {
     shared: Arc<Shared>,
     /// The count of the unstaged tasks.
     unstaged: Count,
+    /// The count of the requests the in-flight layer counts outside the serve loop, in servers
+    /// the lifecycle does not run: the drain waits for them last (see [`Tasks::requests`]).
+    requests: Count,
     /// Set when the drain is over: tasks spawned after it are late (nothing waits for them).
     pub(crate) drained: AtomicBool,
 }
@@ -461,6 +508,7 @@ impl Tasks {
         });
         Self {
             unstaged: Count::new(&shared),
+            requests: Count::new(&shared),
             shared,
             drained: AtomicBool::new(false),
         }
@@ -526,7 +574,7 @@ impl Tasks {
         let recorder = Recorder {
             sink: stage.sink(critical),
         };
-        let handle = spawn_named_on_runtime(&name, Tracked { future, recorder });
+        let handle = spawn_named_on_runtime(&name, Tracked::new(future, recorder));
         self.remember(handle.abort_handle(), name, TaskKind::Async, late);
         handle
     }
@@ -548,6 +596,22 @@ impl Tasks {
         RunningGuard {
             _sink: self.unstaged.sink(false),
         }
+    }
+
+    /// Counts as one request of the in-flight layer until dropped (see [`Tasks::requests`]).
+    #[cfg(feature = "http")]
+    pub(crate) fn request_guard(&self) -> RunningGuard {
+        RunningGuard {
+            _sink: self.requests.sink(false),
+        }
+    }
+
+    /// The requests the in-flight layer counts, which the drain waits for after every stage: a
+    /// server stopped by a stage's token (the app's, not the root's) answers them only once that
+    /// stage is cancelled, so waiting for them with the unstaged work would hold the stages back.
+    /// The deadline cannot abort them (they live in the server's tasks): it only counts them.
+    pub(crate) fn requests(&self) -> &Count {
+        &self.requests
     }
 
     /// Runs `f` on the blocking pool as a tracked task.

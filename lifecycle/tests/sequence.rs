@@ -843,3 +843,139 @@ async fn tick_forever() {
         sleep(MS).await;
     }
 }
+
+/// A value whose `Drop` panics (a pool handle asserting it was closed, say).
+struct PanicsOnDrop(&'static str);
+
+impl Drop for PanicsOnDrop {
+    fn drop(&mut self) {
+        panic!("{}", self.0)
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_value_whose_drop_panics_as_the_deadline_aborts_its_task_is_reported() {
+    let sequence = Sequence::new(Config::new().with_grace(Duration::from_secs(1)));
+    let lc = sequence.handle();
+    let held = PanicsOnDrop("pool dropped unclosed");
+    let handle = lc.spawn_named("holder", async move {
+        let _held = held;
+        std::future::pending::<()>().await
+    });
+
+    lc.request_shutdown();
+    let report = sequence.run(async {}).await;
+
+    assert_eq!(report.tasks_aborted.len(), 1, "{report}");
+    assert_eq!(report.tasks_aborted[0].name, "holder");
+    assert!(report.tasks_aborted[0].stopped);
+    assert_eq!(report.task_failures.len(), 1, "{report}");
+    assert_eq!(report.task_failures[0].task, "holder");
+    assert_eq!(
+        report.task_failures[0].first.to_string(),
+        "panicked: pool dropped unclosed (dropping the task's future)"
+    );
+    assert!(
+        report
+            .to_string()
+            .contains("  task `holder` failed: panicked: pool dropped unclosed"),
+        "{report}"
+    );
+    assert_eq!(report.code(), EXIT_ABORTED);
+    // Its `JoinHandle` still sees the panic, as Tokio's own would.
+    assert!(handle.await.unwrap_err().is_panic());
+}
+
+// Real time, on worker threads: the abort lands, and the `Drop` runs, on another thread than
+// the drain's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_value_whose_drop_panics_on_a_worker_as_the_deadline_aborts_its_task_is_reported() {
+    let sequence = Sequence::new(Config::new().with_grace(Duration::from_millis(100)));
+    let lc = sequence.handle();
+    for n in 0..8 {
+        let held = PanicsOnDrop("pool dropped unclosed");
+        lc.spawn_named(format!("holder {n}"), async move {
+            let _held = held;
+            loop {
+                sleep(MS).await; // ignores the cancel, wakes often: its abort lands on a worker
+            }
+        });
+    }
+
+    lc.request_shutdown();
+    let report = sequence.run(async {}).await;
+
+    assert_eq!(report.tasks_aborted_total, 8, "{report}");
+    assert!(
+        report.tasks_aborted.iter().all(|task| task.stopped),
+        "{report}"
+    );
+    assert_eq!(report.task_failures.len(), 8, "{report}");
+    for failure in &report.task_failures {
+        assert_eq!(
+            failure.first.to_string(),
+            "panicked: pool dropped unclosed (dropping the task's future)"
+        );
+    }
+    assert_eq!(report.code(), EXIT_ABORTED);
+}
+
+/// A future owning a value it never drops itself (a hand-written future, or a combinator holding
+/// its parts): the value goes with the future, after the task returned.
+struct Holding {
+    _held: PanicsOnDrop,
+    until: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
+}
+
+impl std::future::Future for Holding {
+    type Output = ();
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        self.until.as_mut().poll(cx)
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_value_whose_drop_panics_after_its_task_returned_is_reported() {
+    let sequence = Sequence::new(config());
+    let lc = sequence.handle();
+    // An async block drops what it captured as it returns, inside its last poll.
+    let held = PanicsOnDrop("cache dropped dirty");
+    let token = lc.token();
+    let block = lc.spawn_named("block", async move {
+        let _held = &held;
+        token.cancelled().await;
+    });
+    // A hand-written future keeps it until Tokio drops the finished future.
+    let holding = Holding {
+        _held: PanicsOnDrop("socket dropped open"),
+        until: Box::pin(lc.token().cancelled_owned()),
+    };
+    let hand_written = lc.spawn_named("hand-written", holding);
+
+    lc.request_shutdown();
+    let report = sequence.run(async {}).await;
+
+    assert!(report.tasks_aborted.is_empty(), "{report}");
+    let failure = |task: &str| {
+        let failure = report.task_failures.iter().find(|f| f.task == task);
+        failure.map(|failure| failure.first.to_string())
+    };
+    assert_eq!(
+        failure("block").as_deref(),
+        Some("panicked: cache dropped dirty"),
+        "{report}"
+    );
+    assert_eq!(
+        failure("hand-written").as_deref(),
+        Some("panicked: socket dropped open (dropping the task's future)"),
+        "{report}"
+    );
+    // Not critical: reported, and the code stays 0, as for any failure of such a task.
+    assert_eq!(report.code(), EXIT_OK);
+    assert!(block.await.unwrap_err().is_panic());
+    assert!(hand_written.await.unwrap_err().is_panic());
+}

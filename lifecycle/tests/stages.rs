@@ -459,3 +459,40 @@ async fn a_task_spawned_into_a_stage_that_has_drained_is_late_and_aborted_at_the
     assert_eq!(report.timings.drain, 100 * MS); // not waited for
     assert_eq!(report.code(), lifecycle::report::EXIT_ABORTED);
 }
+
+#[cfg(feature = "http")]
+#[tokio::test(start_paused = true)]
+async fn requests_of_a_server_stopped_by_its_stage_are_waited_for_after_the_stages() {
+    use lifecycle::http::InFlightLayer;
+    use tower::{service_fn, Layer, ServiceExt};
+
+    const HTTP: u8 = 0;
+    let sequence = Sequence::new(Config::new().with_grace(Duration::from_secs(10)));
+    let lc = sequence.handle();
+    // A server the lifecycle does not run, stopped by its stage's token, its requests counted by
+    // the layer: the request in flight is answered when the stage is cancelled.
+    let stop = lc.token_in(HTTP);
+    let service = InFlightLayer::new(&lc).layer(service_fn(move |_: http::Request<()>| {
+        let stop = stop.clone();
+        async move {
+            stop.cancelled().await;
+            Ok::<_, std::convert::Infallible>(http::Response::new(String::new()))
+        }
+    }));
+    lc.spawn_in(HTTP, "server", async move {
+        let response = service.oneshot(http::Request::new(())).await;
+        drop(response); // sent
+    });
+    sleep(MS).await; // the request is in flight
+    assert_eq!(lc.connections().in_flight, 1);
+
+    lc.request_shutdown();
+    let report = sequence.run(async {}).await;
+
+    // Not held with the unstaged work (the stage would never be cancelled, the deadline would
+    // cut it): answered in the stage's turn.
+    assert_eq!(report.timings.drain, Duration::ZERO, "{report}");
+    let requests = report.connections.as_ref().expect("the layer's requests");
+    assert_eq!((requests.requests_finished, requests.requests_cut), (1, 0));
+    assert_eq!(report.code(), EXIT_OK, "{report}");
+}

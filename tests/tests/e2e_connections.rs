@@ -570,3 +570,60 @@ fn a_websocket_ignoring_the_cancel_is_named_upgraded_and_left_running_at_the_dea
     );
     drop(socket);
 }
+
+/// The report's drain line: `1.001s, main and 1 request cut short`.
+fn drain_line(stderr: &str) -> &str {
+    stderr
+        .lines()
+        .filter_map(|line| line.trim_start().strip_prefix("drain "))
+        .find(|rest| !rest.starts_with("delay"))
+        .map(str::trim_start)
+        .unwrap_or_else(|| panic!("no drain line in the report:\n{stderr}"))
+}
+
+#[test]
+fn a_request_counted_by_the_in_flight_layer_alone_and_cut_at_the_deadline_exits_2() {
+    // A server the lifecycle does not run, `axum::serve` with axum's own graceful shutdown,
+    // its requests counted by `InFlightLayer`: awaited by main (`axum`), or spawned with
+    // `tokio::spawn` while main returns at the cancel (`axum_spawned`). A 60 s request under
+    // a 1 s grace is work cut short either way.
+    for (serve, main) in [("axum", "main and "), ("axum_spawned", "")] {
+        let (server, address) = start(SERVER, &[("SERVE", serve), ("LIFECYCLE_GRACE", "1s")]);
+        let mut slow = connect(address);
+        write!(slow, "GET /slow?ms=60000 HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        poll_until("the slow request in flight", || {
+            (stats(address).1 == 2).then_some(())
+        });
+
+        let signalled = Instant::now();
+        server.signal("TERM");
+        let exited = server.wait_exit();
+        let took = signalled.elapsed();
+        let stderr = &exited.stderr;
+        assert_eq!(
+            exited.code(),
+            i32::from(lifecycle::report::EXIT_ABORTED),
+            "{serve}: stderr:\n{stderr}"
+        );
+        let drain = drain_line(stderr);
+        assert!(
+            drain.ends_with(&format!(", {main}1 request cut short")),
+            "{serve}: {drain}"
+        );
+        assert!(
+            stderr.contains(
+                "  requests      1 in flight at the trigger; 0 finished, 1 still in flight at the deadline"
+            ),
+            "{serve}: {stderr}"
+        );
+        // The drain waited out the grace for it, also when nothing else held it.
+        assert!(
+            took >= Duration::from_secs(1),
+            "{serve}: exit after {took:?}"
+        );
+        assert!(
+            took < Duration::from_secs(1) + SLACK,
+            "{serve}: exit after {took:?}"
+        );
+    }
+}

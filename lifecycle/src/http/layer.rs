@@ -10,13 +10,21 @@ use std::task::{ready, Context, Poll};
 use http::{Request, Response};
 use http_body::{Body, Frame, SizeHint};
 
-use crate::connections::{Connection, Registry, RequestGuard};
+use crate::connections::{Connection, RequestGuard};
 use crate::Lifecycle;
 
 /// A tower layer that counts the requests in flight through the service it wraps, in
 /// [`Lifecycle::connections`] and in the shutdown report (`in_flight` at the trigger, the
 /// number finished, the number cut at the deadline). A request counts until its response body
 /// has been sent in full.
+///
+/// The drain waits for the requests it counts until the grace deadline, after the tracked tasks
+/// and every stop stage (a server stopped by a stage's token answers them in its turn): a
+/// server whose own graceful shutdown the app does not await (spawned with `tokio::spawn`, say)
+/// still gets the grace for its requests. A request still in flight at the deadline is
+/// work cut short: counted in the drain line (`1 request cut short`) and exit code 2
+/// ([`EXIT_ABORTED`](crate::report::EXIT_ABORTED)). The layer cannot stop it (it lives in the
+/// server's task); the process's exit does.
 ///
 /// For servers the lifecycle does not run itself, such as tonic's `Server` (the layer works on
 /// any `http::Request` service). [`serve`](super::serve) counts its requests already: do not add
@@ -48,15 +56,13 @@ use crate::Lifecycle;
 /// ```
 #[derive(Clone)]
 pub struct InFlightLayer {
-    registry: Arc<Registry>,
+    lc: Lifecycle,
 }
 
 impl InFlightLayer {
     /// A layer counting into `lc`.
     pub fn new(lc: &Lifecycle) -> Self {
-        Self {
-            registry: Arc::clone(&lc.inner.connections),
-        }
+        Self { lc: lc.clone() }
     }
 }
 
@@ -72,7 +78,7 @@ impl<S> tower_layer::Layer<S> for InFlightLayer {
     fn layer(&self, inner: S) -> InFlight<S> {
         InFlight {
             inner,
-            registry: Arc::clone(&self.registry),
+            lc: self.lc.clone(),
         }
     }
 }
@@ -85,7 +91,8 @@ impl<S> tower_layer::Layer<S> for InFlightLayer {
 #[derive(Clone)]
 pub struct InFlight<S> {
     inner: S,
-    registry: Arc<Registry>,
+    /// Where the requests are counted, and what the drain waits for.
+    lc: Lifecycle,
 }
 
 impl<S> std::fmt::Debug for InFlight<S> {
@@ -107,7 +114,8 @@ where
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        let guard = self.registry.begin();
+        let inner = &self.lc.inner;
+        let guard = inner.connections.begin(inner.tasks.request_guard());
         CountedFuture {
             inner: self.inner.call(request),
             guard: Some(guard),

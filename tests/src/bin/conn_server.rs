@@ -2,6 +2,10 @@
 //! ones, a big body, a WebSocket that ignores the cancel, and `/stats` from `lc.connections()`. It prints `listening on ADDRESS`; the shutdown
 //! report goes to stderr (no log subscriber). `HEADER_READ_TIMEOUT_MS` sets the serve loop's
 //! header-read timeout; `LIFECYCLE_GRACE` and `LIFECYCLE_DRAIN_DELAY` the runtime's.
+//!
+//! `SERVE=axum` serves the same routes on `axum::serve` instead, a server the lifecycle does not
+//! run, with `lifecycle::http::InFlightLayer` counting its requests and axum's own graceful
+//! shutdown at the cancel (the pattern for tonic and any other server).
 
 use std::collections::HashMap;
 use std::io;
@@ -78,6 +82,21 @@ async fn main(lc: Lifecycle) -> io::Result<()> {
         .with_state(lc.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     println!("listening on {}", listener.local_addr()?);
+    if std::env::var("SERVE").as_deref() == Ok("axum") {
+        let counted = router.layer(lifecycle::http::InFlightLayer::new(&lc));
+        axum::serve(listener, counted)
+            .with_graceful_shutdown(lc.cancelled_owned())
+            .await?;
+        println!("stopped accepting");
+        return Ok(());
+    }
+    if std::env::var("SERVE").as_deref() == Ok("axum_spawned") {
+        let counted = router.layer(lifecycle::http::InFlightLayer::new(&lc));
+        let server = axum::serve(listener, counted).with_graceful_shutdown(lc.cancelled_owned());
+        tokio::spawn(std::future::IntoFuture::into_future(server));
+        lc.cancelled().await;
+        return Ok(());
+    }
     lifecycle::axum::serve(&lc, listener, router)
         .header_read_timeout(header_read_timeout)
         .await?;
