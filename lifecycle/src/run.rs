@@ -9,9 +9,9 @@ use crate::config::print_budget;
 use crate::config::{Config, ConfigError, Flavor};
 use crate::failure::{panic_message, Outcome};
 use crate::handle::Lifecycle;
+use crate::held::{hold_signals, HeldSignals};
 use crate::log::log_or_stderr;
 use crate::report::{EXIT_APP_FAILED, EXIT_HOOK_FAILED, EXIT_OK};
-use crate::held::{hold_signals, HeldSignals};
 use crate::sequence::Sequence;
 use crate::startup::{startup_failed, StartupError};
 
