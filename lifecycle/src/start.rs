@@ -112,6 +112,9 @@ struct GateState {
     late: Option<Failure>,
     /// How start-up ended, once it has and readiness says so: what `started()` returns.
     ended: Option<bool>,
+    /// The first boundary call (`lc.cancelled()`, ...) made by another task while `main` ran
+    /// alone: it moves nothing, and the start-up timeout names it.
+    called_elsewhere: Option<&'static str>,
 }
 
 #[derive(Default, Clone, Copy, PartialEq, Eq, Debug)]
@@ -143,8 +146,8 @@ pub(crate) enum LateAt {
 /// What start-up was waiting for when the start-up timeout ran out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Stalled {
-    /// `main` never reached the boundary.
-    Boundary,
+    /// `main` never reached the boundary; another task made this boundary call, if one did.
+    Boundary(Option<&'static str>),
     /// The start hooks.
     Hooks,
     /// The app's `set_ready` ([`ReadyWhen::Manual`]).
@@ -199,6 +202,15 @@ impl StartGate {
         true
     }
 
+    /// A boundary call (`call`, as the user writes it) made by a task other than `main`: kept,
+    /// the first one, while `main` runs alone, so that a start-up that times out names it.
+    pub(crate) fn called_elsewhere(&self, call: &'static str) {
+        let mut state = lock(&self.state);
+        if state.phase == GatePhase::Main && state.called_elsewhere.is_none() {
+            state.called_elsewhere = Some(call);
+        }
+    }
+
     /// Waits until `main` has reached the boundary. At once when it has.
     async fn boundary(&self) {
         loop {
@@ -225,7 +237,7 @@ impl StartGate {
     fn stalled(&self) -> Stalled {
         let state = lock(&self.state);
         match state.phase {
-            GatePhase::Main => Stalled::Boundary,
+            GatePhase::Main => Stalled::Boundary(state.called_elsewhere),
             GatePhase::HooksDone if !state.app_ready => Stalled::SetReady,
             _ => Stalled::Hooks,
         }
@@ -516,10 +528,21 @@ pub(crate) fn finish(
 fn timed_out(stalled: Stalled, limit: Duration) -> Failure {
     let limit = Millis(limit);
     Failure::new(match stalled {
-        Stalled::Boundary => format!(
-            "start-up never began: main did not reach `lc.started().await` (or `set_ready`, \
-             `cancelled`, `triggered`, a serve loop) within the startup_timeout of {limit}"
-        ),
+        Stalled::Boundary(elsewhere) => {
+            let mut why = format!(
+                "start-up never began: main did not reach `lc.started().await` (or `set_ready`, \
+                 `cancelled`, `triggered`, a serve loop) within the startup_timeout of {limit}"
+            );
+            if let Some(call) = elsewhere {
+                why.push_str(&format!(
+                    "; {call} was called, but by another task (one main spawned, or a \
+                     library's: axum's `with_graceful_shutdown` polls its future in a task of its \
+                     own), and only main's own calls count: await `lc.started()` in main, or \
+                     make the shutdown future in main with `lc.cancelled_owned()`"
+                ));
+            }
+            why
+        }
         Stalled::SetReady => format!(
             "the start-up timeout ran out ({limit}) waiting for `lc.set_ready()`: with \
              ready = \"manual\", main must call it once it is ready to serve"
