@@ -560,7 +560,7 @@ impl Lifecycle {
     pub(crate) fn boundary(&self, call: &'static str) {
         if !crate::drain::in_main_of(&self.inner.triggers) {
             self.inner.start.called_elsewhere(call);
-        } else if self.inner.start.reach_boundary() {
+        } else if self.inner.start.reach_boundary(call) {
             self.inner.hooks.close_start();
         }
     }
@@ -744,11 +744,19 @@ impl Lifecycle {
         } else {
             "it does not run"
         };
+        // The fix names the boundary main reached, when it was a call other than the one the
+        // docs lead with (the user may never have written `lc.started().await`).
+        let before = match self.inner.start.boundary_call() {
+            Some(call) if call != "`lc.started()`" => {
+                format!("its start boundary (here: {call}, called by main)")
+            }
+            _ => "`lc.started().await`".to_owned(),
+        };
         log_or_stderr(
             tracing::Level::ERROR,
             &format!(
                 "lifecycle: {failure}; {none_run} and {then} (exit code {EXIT_START_FAILED}). \
-                 Manage every value with a start hook in main before `lc.started().await`"
+                 Manage every value with a start hook in main before {before}"
             ),
         );
     }

@@ -112,6 +112,9 @@ struct GateState {
     late: Option<Failure>,
     /// How start-up ended, once it has and readiness says so: what `started()` returns.
     ended: Option<bool>,
+    /// The call by which `main` reached the boundary (`lc.started()`, ...): a late manage's
+    /// message names it. None when the boundary was `main` returning or the trigger.
+    boundary_call: Option<&'static str>,
     /// The first boundary call (`lc.cancelled()`, ...) made by another task while `main` ran
     /// alone: it moves nothing, and the start-up timeout names it.
     called_elsewhere: Option<&'static str>,
@@ -190,16 +193,22 @@ impl StartGate {
         lock(&self.state).phase = GatePhase::Main;
     }
 
-    /// `main` reached the start boundary. Returns whether this call moved it (the first one,
-    /// while `main` runs alone).
-    pub(crate) fn reach_boundary(&self) -> bool {
+    /// `main` reached the start boundary by `call`. Returns whether this call moved it (the
+    /// first one, while `main` runs alone).
+    pub(crate) fn reach_boundary(&self, call: &'static str) -> bool {
         let mut state = lock(&self.state);
         if state.phase != GatePhase::Main {
             return false;
         }
         state.phase = GatePhase::Running;
+        state.boundary_call = Some(call);
         self.boundary.notify_waiters();
         true
+    }
+
+    /// The call by which `main` reached the boundary, if it was a call.
+    pub(crate) fn boundary_call(&self) -> Option<&'static str> {
+        lock(&self.state).boundary_call
     }
 
     /// A boundary call (`call`, as the user writes it) made by a task other than `main`: kept,
