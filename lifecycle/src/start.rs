@@ -115,9 +115,10 @@ struct GateState {
     /// The call by which `main` reached the boundary (`lc.started()`, ...): a late manage's
     /// message names it. None when the boundary was `main` returning or the trigger.
     boundary_call: Option<&'static str>,
-    /// The first boundary call (`lc.cancelled()`, ...) made by another task while `main` ran
-    /// alone: it moves nothing, and the start-up timeout names it.
-    called_elsewhere: Option<&'static str>,
+    /// The first boundary call (`lc.cancelled()`, ...) made outside `main`'s future before the
+    /// boundary, by another task while `main` ran alone or before the sequence ran `main` at
+    /// all: it moves nothing, and the start-up timeout names it.
+    called_elsewhere: Option<Elsewhere>,
 }
 
 #[derive(Default, Clone, Copy, PartialEq, Eq, Debug)]
@@ -146,11 +147,21 @@ pub(crate) enum LateAt {
     Over,
 }
 
+/// A boundary call made outside `main`'s future (see [`StartGate::called_elsewhere`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Elsewhere {
+    /// The call as the user writes it: `` `lc.cancelled()` ``.
+    call: &'static str,
+    /// Made before the sequence ran `main` (in `lifecycle::run`'s closure, say), rather than
+    /// by another task while `main` ran alone.
+    before_main: bool,
+}
+
 /// What start-up was waiting for when the start-up timeout ran out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Stalled {
-    /// `main` never reached the boundary; another task made this boundary call, if one did.
-    Boundary(Option<&'static str>),
+    /// `main` never reached the boundary; a boundary call made outside its future, if one was.
+    Boundary(Option<Elsewhere>),
     /// The start hooks.
     Hooks,
     /// The app's `set_ready` ([`ReadyWhen::Manual`]).
@@ -211,12 +222,18 @@ impl StartGate {
         lock(&self.state).boundary_call
     }
 
-    /// A boundary call (`call`, as the user writes it) made by a task other than `main`: kept,
-    /// the first one, while `main` runs alone, so that a start-up that times out names it.
+    /// A boundary call (`call`, as the user writes it) made outside `main`'s future: kept, the
+    /// first one made before the boundary (by another task while `main` runs alone, or before
+    /// the sequence runs `main`), so that a start-up that times out names it.
     pub(crate) fn called_elsewhere(&self, call: &'static str) {
         let mut state = lock(&self.state);
-        if state.phase == GatePhase::Main && state.called_elsewhere.is_none() {
-            state.called_elsewhere = Some(call);
+        let before_main = match state.phase {
+            GatePhase::NotBegun => true,
+            GatePhase::Main => false,
+            _ => return,
+        };
+        if state.called_elsewhere.is_none() {
+            state.called_elsewhere = Some(Elsewhere { call, before_main });
         }
     }
 
@@ -542,13 +559,25 @@ fn timed_out(stalled: Stalled, limit: Duration) -> Failure {
                 "start-up never began: main did not reach `lc.started().await` (or `set_ready`, \
                  `cancelled`, `triggered`, a serve loop) within the startup_timeout of {limit}"
             );
-            if let Some(call) = elsewhere {
-                why.push_str(&format!(
+            match elsewhere {
+                Some(Elsewhere {
+                    call,
+                    before_main: false,
+                }) => why.push_str(&format!(
                     "; {call} was called, but by another task (one main spawned, or a \
                      library's: axum's `with_graceful_shutdown` polls its future in a task of its \
                      own), and only main's own calls count: await `lc.started()` in main, or \
                      make the shutdown future in main with `lc.cancelled_owned()`"
-                ));
+                )),
+                Some(Elsewhere {
+                    call,
+                    before_main: true,
+                }) => why.push_str(&format!(
+                    "; {call} was called before the sequence ran main's future (in \
+                     `lifecycle::run`'s closure outside its `async` block, say), and only calls \
+                     main's future makes count: make it inside that future"
+                )),
+                None => {}
             }
             why
         }

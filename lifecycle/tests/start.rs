@@ -705,6 +705,27 @@ async fn a_boundary_call_from_another_task_is_named_when_start_up_times_out() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_boundary_call_made_before_start_up_is_named_when_start_up_times_out() {
+    // `lifecycle::run(config, |lc| { let shutdown = lc.cancelled_owned(); .. async move {
+    // shutdown.await } })`: the call runs in the closure, before the sequence polls main's
+    // future, so it is no boundary. The timeout must say so, and where to move the call.
+    let config = config().with_startup_timeout(Duration::from_secs(5));
+    let sequence = Sequence::new(config);
+    let lc = sequence.handle();
+    let shutdown = lc.cancelled_owned();
+    let report = sequence.run(shutdown).await;
+    assert_eq!(report.code(), EXIT_START_FAILED);
+    assert_eq!(
+        report.trigger.to_string(),
+        "start-up failed: start-up never began: main did not reach `lc.started().await` (or \
+         `set_ready`, `cancelled`, `triggered`, a serve loop) within the startup_timeout of \
+         5.000s; `lc.cancelled_owned()` was called before the sequence ran main's future (in \
+         `lifecycle::run`'s closure outside its `async` block, say), and only calls main's \
+         future makes count: make it inside that future"
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn reloads_run_in_order_never_overlap_and_a_failure_keeps_the_service_up() {
     let log = Log::new();
     let sequence = Sequence::new(config());
