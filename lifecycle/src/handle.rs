@@ -525,7 +525,8 @@ impl Lifecycle {
     ///
     /// Code that needs what the start hooks opened awaits this first; to answer probes while the
     /// start hooks run, start the serve loop (itself a boundary) and let the code that needs the
-    /// database await `started()` (`/ready` is 503 until the service is Ready).
+    /// database await `started()` (`/ready` is 503 until the service is Ready). Never await it
+    /// in a start hook: it waits for every start hook, that one included, which then times out.
     ///
     /// # Examples
     ///
