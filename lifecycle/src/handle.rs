@@ -225,7 +225,7 @@ impl Lifecycle {
     /// ```
     #[must_use = "futures do nothing unless awaited"]
     pub fn cancelled(&self) -> WaitForCancellationFuture<'_> {
-        self.boundary();
+        self.boundary("`lc.cancelled()`");
         self.inner.root.cancelled()
     }
 
@@ -247,7 +247,7 @@ impl Lifecycle {
     /// ```
     #[must_use = "futures do nothing unless awaited"]
     pub fn cancelled_owned(&self) -> WaitForCancellationFutureOwned {
-        self.boundary();
+        self.boundary("`lc.cancelled_owned()`");
         self.inner.root.clone().cancelled_owned()
     }
 
@@ -348,7 +348,7 @@ impl Lifecycle {
     /// # }
     /// ```
     pub async fn triggered(&self) {
-        self.boundary();
+        self.boundary("`lc.triggered()`");
         self.inner.triggers.triggered.cancelled().await;
     }
 
@@ -444,7 +444,7 @@ impl Lifecycle {
     /// # }
     /// ```
     pub fn set_ready(&self) {
-        self.boundary();
+        self.boundary("`lc.set_ready()`");
         if self.inner.start.app_says_ready() {
             self.mark_ready();
         }
@@ -518,11 +518,15 @@ impl Lifecycle {
     /// name on the blocking pool and waits; `bind("127.0.0.1:0")` does not), so a value managed
     /// after such an `.await` was silently never started. A call you write is where you see it.
     /// For the same reason only `main`'s own calls count: a task spawned before the last
-    /// `manage` that awaits `started()` waits for the boundary, it does not move it.
+    /// `manage` that awaits `started()` waits for the boundary, it does not move it. Nor does
+    /// `lc.cancelled()` in the future given to plain axum's `with_graceful_shutdown` (axum
+    /// polls it in a task of its own): write `with_graceful_shutdown(lc.cancelled_owned())`,
+    /// called by `main`. A start-up that times out names such a call.
     ///
     /// Code that needs what the start hooks opened awaits this first; to answer probes while the
     /// start hooks run, start the serve loop (itself a boundary) and let the code that needs the
-    /// database await `started()` (`/ready` is 503 until the service is Ready).
+    /// database await `started()` (`/ready` is 503 until the service is Ready). Never await it
+    /// in a start hook: it waits for every start hook, that one included, which then times out.
     ///
     /// # Examples
     ///
@@ -546,15 +550,18 @@ impl Lifecycle {
     /// # }
     /// ```
     pub async fn started(&self) -> bool {
-        self.boundary();
+        self.boundary("`lc.started()`");
         self.inner.start.ended().await
     }
 
     /// The start boundary, when the caller is `main` itself (polled by its sequence, before the
     /// boundary): the registry closes to start hooks, and the start hooks run. A call from any
-    /// other task, or outside the sequence, does nothing here.
-    pub(crate) fn boundary(&self) {
-        if crate::drain::in_main_of(&self.inner.triggers) && self.inner.start.reach_boundary() {
+    /// other task, or outside the sequence, does nothing here but be remembered (`call`, as the
+    /// user wrote it), for the start-up timeout to name.
+    pub(crate) fn boundary(&self, call: &'static str) {
+        if !crate::drain::in_main_of(&self.inner.triggers) {
+            self.inner.start.called_elsewhere(call);
+        } else if self.inner.start.reach_boundary(call) {
             self.inner.hooks.close_start();
         }
     }
@@ -741,11 +748,19 @@ impl Lifecycle {
         } else {
             "it does not run"
         };
+        // The fix names the boundary main reached, when it was a call other than the one the
+        // docs lead with (the user may never have written `lc.started().await`).
+        let before = match self.inner.start.boundary_call() {
+            Some(call) if call != "`lc.started()`" => {
+                format!("its start boundary (here: {call}, called by main)")
+            }
+            _ => "`lc.started().await`".to_owned(),
+        };
         log_or_stderr(
             tracing::Level::ERROR,
             &format!(
                 "lifecycle: {failure}; {none_run} and {then} (exit code {EXIT_START_FAILED}). \
-                 Manage every value with a start hook in main before `lc.started().await`"
+                 Manage every value with a start hook in main before {before}"
             ),
         );
     }

@@ -110,7 +110,7 @@ const MAX_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
 /// # Ok(()) }
 /// ```
 pub fn serve<S>(lc: &Lifecycle, listener: TcpListener, service: S) -> Serve<S> {
-    lc.boundary();
+    lc.boundary("`lifecycle::axum::serve` / `lifecycle::http::serve`");
     Serve {
         lc: lc.clone(),
         listener,

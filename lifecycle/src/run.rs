@@ -27,6 +27,12 @@ use crate::startup::{startup_failed, StartupError};
 /// exit code. Blocking tasks still running at the end do not hold the process. With
 /// `LIFECYCLE_PRINT_BUDGET=1` it prints the [budget](crate::config::Budget) and returns 0 instead.
 ///
+/// `main`'s future is what the closure returns: its start boundary (see
+/// [`Lifecycle::started`]) is a call made inside that `async` block. The closure's own lines run
+/// before the sequence runs the future: values managed there are started, but a boundary call
+/// there (`let shutdown = lc.cancelled_owned();` outside the block) is none, and start-up would
+/// fail at its timeout, naming that call.
+///
 /// # Examples
 ///
 /// ```no_run

@@ -112,6 +112,13 @@ struct GateState {
     late: Option<Failure>,
     /// How start-up ended, once it has and readiness says so: what `started()` returns.
     ended: Option<bool>,
+    /// The call by which `main` reached the boundary (`lc.started()`, ...): a late manage's
+    /// message names it. None when the boundary was `main` returning or the trigger.
+    boundary_call: Option<&'static str>,
+    /// The first boundary call (`lc.cancelled()`, ...) made outside `main`'s future before the
+    /// boundary, by another task while `main` ran alone or before the sequence ran `main` at
+    /// all: it moves nothing, and the start-up timeout names it.
+    called_elsewhere: Option<Elsewhere>,
 }
 
 #[derive(Default, Clone, Copy, PartialEq, Eq, Debug)]
@@ -140,11 +147,21 @@ pub(crate) enum LateAt {
     Over,
 }
 
+/// A boundary call made outside `main`'s future (see [`StartGate::called_elsewhere`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Elsewhere {
+    /// The call as the user writes it: `` `lc.cancelled()` ``.
+    call: &'static str,
+    /// Made before the sequence ran `main` (in `lifecycle::run`'s closure, say), rather than
+    /// by another task while `main` ran alone.
+    before_main: bool,
+}
+
 /// What start-up was waiting for when the start-up timeout ran out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Stalled {
-    /// `main` never reached the boundary.
-    Boundary,
+    /// `main` never reached the boundary; a boundary call made outside its future, if one was.
+    Boundary(Option<Elsewhere>),
     /// The start hooks.
     Hooks,
     /// The app's `set_ready` ([`ReadyWhen::Manual`]).
@@ -187,16 +204,37 @@ impl StartGate {
         lock(&self.state).phase = GatePhase::Main;
     }
 
-    /// `main` reached the start boundary. Returns whether this call moved it (the first one,
-    /// while `main` runs alone).
-    pub(crate) fn reach_boundary(&self) -> bool {
+    /// `main` reached the start boundary by `call`. Returns whether this call moved it (the
+    /// first one, while `main` runs alone).
+    pub(crate) fn reach_boundary(&self, call: &'static str) -> bool {
         let mut state = lock(&self.state);
         if state.phase != GatePhase::Main {
             return false;
         }
         state.phase = GatePhase::Running;
+        state.boundary_call = Some(call);
         self.boundary.notify_waiters();
         true
+    }
+
+    /// The call by which `main` reached the boundary, if it was a call.
+    pub(crate) fn boundary_call(&self) -> Option<&'static str> {
+        lock(&self.state).boundary_call
+    }
+
+    /// A boundary call (`call`, as the user writes it) made outside `main`'s future: kept, the
+    /// first one made before the boundary (by another task while `main` runs alone, or before
+    /// the sequence runs `main`), so that a start-up that times out names it.
+    pub(crate) fn called_elsewhere(&self, call: &'static str) {
+        let mut state = lock(&self.state);
+        let before_main = match state.phase {
+            GatePhase::NotBegun => true,
+            GatePhase::Main => false,
+            _ => return,
+        };
+        if state.called_elsewhere.is_none() {
+            state.called_elsewhere = Some(Elsewhere { call, before_main });
+        }
     }
 
     /// Waits until `main` has reached the boundary. At once when it has.
@@ -225,7 +263,7 @@ impl StartGate {
     fn stalled(&self) -> Stalled {
         let state = lock(&self.state);
         match state.phase {
-            GatePhase::Main => Stalled::Boundary,
+            GatePhase::Main => Stalled::Boundary(state.called_elsewhere),
             GatePhase::HooksDone if !state.app_ready => Stalled::SetReady,
             _ => Stalled::Hooks,
         }
@@ -516,10 +554,33 @@ pub(crate) fn finish(
 fn timed_out(stalled: Stalled, limit: Duration) -> Failure {
     let limit = Millis(limit);
     Failure::new(match stalled {
-        Stalled::Boundary => format!(
-            "start-up never began: main did not reach `lc.started().await` (or `set_ready`, \
-             `cancelled`, `triggered`, a serve loop) within the startup_timeout of {limit}"
-        ),
+        Stalled::Boundary(elsewhere) => {
+            let mut why = format!(
+                "start-up never began: main did not reach `lc.started().await` (or `set_ready`, \
+                 `cancelled`, `triggered`, a serve loop) within the startup_timeout of {limit}"
+            );
+            match elsewhere {
+                Some(Elsewhere {
+                    call,
+                    before_main: false,
+                }) => why.push_str(&format!(
+                    "; {call} was called, but by another task (one main spawned, or a \
+                     library's: axum's `with_graceful_shutdown` polls its future in a task of its \
+                     own), and only main's own calls count: await `lc.started()` in main, or \
+                     make the shutdown future in main with `lc.cancelled_owned()`"
+                )),
+                Some(Elsewhere {
+                    call,
+                    before_main: true,
+                }) => why.push_str(&format!(
+                    "; {call} was called before the sequence ran main's future (in \
+                     `lifecycle::run`'s closure outside its `async` block, say), and only calls \
+                     main's future makes count: make it inside that future"
+                )),
+                None => {}
+            }
+            why
+        }
         Stalled::SetReady => format!(
             "the start-up timeout ran out ({limit}) waiting for `lc.set_ready()`: with \
              ready = \"manual\", main must call it once it is ready to serve"

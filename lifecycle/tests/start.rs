@@ -678,6 +678,54 @@ async fn without_a_start_boundary_start_up_fails_at_the_startup_timeout_naming_i
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_boundary_call_from_another_task_is_named_when_start_up_times_out() {
+    // Ported from plain axum: `with_graceful_shutdown(async move { lc.cancelled().await })`
+    // runs that future in a task of axum's, so main itself never reaches a boundary. The
+    // timeout must say that the call was made, by whom, and what to write instead.
+    let config = config().with_startup_timeout(Duration::from_secs(5));
+    let sequence = Sequence::new(config);
+    let lc = sequence.handle();
+    let report = sequence
+        .run(async move {
+            let shutdown = lc.clone();
+            tokio::spawn(async move { shutdown.cancelled().await });
+            sleep(Duration::from_secs(20)).await;
+        })
+        .await;
+    assert_eq!(report.code(), EXIT_START_FAILED);
+    assert_eq!(
+        report.trigger.to_string(),
+        "start-up failed: start-up never began: main did not reach `lc.started().await` (or \
+         `set_ready`, `cancelled`, `triggered`, a serve loop) within the startup_timeout of \
+         5.000s; `lc.cancelled()` was called, but by another task (one main spawned, or a \
+         library's: axum's `with_graceful_shutdown` polls its future in a task of its own), and \
+         only main's own calls count: await `lc.started()` in main, or make the \
+         shutdown future in main with `lc.cancelled_owned()`"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_boundary_call_made_before_start_up_is_named_when_start_up_times_out() {
+    // `lifecycle::run(config, |lc| { let shutdown = lc.cancelled_owned(); .. async move {
+    // shutdown.await } })`: the call runs in the closure, before the sequence polls main's
+    // future, so it is no boundary. The timeout must say so, and where to move the call.
+    let config = config().with_startup_timeout(Duration::from_secs(5));
+    let sequence = Sequence::new(config);
+    let lc = sequence.handle();
+    let shutdown = lc.cancelled_owned();
+    let report = sequence.run(shutdown).await;
+    assert_eq!(report.code(), EXIT_START_FAILED);
+    assert_eq!(
+        report.trigger.to_string(),
+        "start-up failed: start-up never began: main did not reach `lc.started().await` (or \
+         `set_ready`, `cancelled`, `triggered`, a serve loop) within the startup_timeout of \
+         5.000s; `lc.cancelled_owned()` was called before the sequence ran main's future (in \
+         `lifecycle::run`'s closure outside its `async` block, say), and only calls main's \
+         future makes count: make it inside that future"
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn reloads_run_in_order_never_overlap_and_a_failure_keeps_the_service_up() {
     let log = Log::new();
     let sequence = Sequence::new(config());

@@ -462,6 +462,29 @@ fn a_database_managed_after_started_fails_start_up_and_says_so_without_a_subscri
 }
 
 #[test]
+fn a_late_manage_names_the_boundary_main_reached_when_it_was_not_started() {
+    // main called `lc.cancelled_owned()` (for a serve loop's shutdown) before it managed the
+    // database: that call was the boundary. The fix on standard error must name it, not send
+    // the user looking for an `lc.started().await` they never wrote.
+    let service = Service::start(STARTER, &[], &[("MANAGE_DB", "after_shutdown_future")]);
+    let exited = service.wait_exit();
+    assert_eq!(
+        exited.code(),
+        EXIT_START_FAILED,
+        "stderr:\n{}",
+        exited.stderr
+    );
+    assert!(
+        exited.stderr.contains(
+            "Manage every value with a start hook in main before its start boundary (here: \
+             `lc.cancelled_owned()`, called by main)"
+        ),
+        "{}",
+        exited.stderr
+    );
+}
+
+#[test]
 fn sigterm_during_a_blocked_start_keeps_the_start_up_bound() {
     // `startup_timeout = 2s`: the watchdog ends a blocked start at 2 s + the 1 s margin with
     // exit 5. A SIGTERM during it arms the shutdown's deadline (grace 20 s + hooks 5 s +

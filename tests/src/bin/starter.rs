@@ -13,6 +13,8 @@
 //! first (`localhost:0`, resolved on the blocking pool: an `.await` that waits), then manages a
 //! database with a start hook before or after `lc.started().await`, and serves. No `tracing`
 //! subscriber is installed, so whatever the lifecycle says goes to standard error.
+//! `MANAGE_DB=after_shutdown_future` makes its shutdown future (`lc.cancelled_owned()`, a start
+//! boundary when main calls it) before it manages the database: a late manage too.
 
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -120,6 +122,12 @@ async fn reread_settings() -> Result<(), String> {
 #[lifecycle::main(grace = "5s", drain_delay = "2s", startup_timeout = "3m")]
 async fn main(lc: lifecycle::Lifecycle) -> std::io::Result<()> {
     if let Ok(when) = std::env::var("MANAGE_DB") {
+        if when == "after_shutdown_future" {
+            let shutdown = lc.cancelled_owned(); // the boundary: main called it
+            lc.manage(Arc::new(Db)); // too late
+            shutdown.await;
+            return Ok(());
+        }
         return bind_then_manage(&lc, when == "after").await;
     }
     let address = std::env::var("UPSTREAM").unwrap_or_else(|_| "127.0.0.1:1".into());
