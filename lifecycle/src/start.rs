@@ -239,16 +239,10 @@ impl StartGate {
 
     /// Waits until `main` has reached the boundary. At once when it has.
     async fn boundary(&self) {
-        loop {
-            // Registered before the check, so a boundary between the two is not missed.
-            let reached = self.boundary.notified();
-            tokio::pin!(reached);
-            reached.as_mut().enable();
-            if lock(&self.state).phase != GatePhase::Main {
-                return;
-            }
-            reached.await;
-        }
+        self.wait_for(&self.boundary, |state| {
+            (state.phase != GatePhase::Main).then_some(())
+        })
+        .await;
     }
 
     /// Past the boundary without `main` (a trigger, `main` returning): the start hooks are next.
@@ -344,15 +338,21 @@ impl StartGate {
 
     /// Waits until start-up has ended; returns whether it succeeded. At once when it has.
     pub(crate) async fn ended(&self) -> bool {
+        self.wait_for(&self.ended, |state| state.ended).await
+    }
+
+    /// Waits until `reached` reads a value from the state, woken by `notify` (which is notified
+    /// with `notify_waiters` after the state changed). At once when it reads one already.
+    async fn wait_for<T>(&self, notify: &Notify, reached: impl Fn(&GateState) -> Option<T>) -> T {
         loop {
-            // Registered before the check, so an end between the two is not missed.
-            let ended = self.ended.notified();
-            tokio::pin!(ended);
-            ended.as_mut().enable();
-            if let Some(succeeded) = lock(&self.state).ended {
-                return succeeded;
+            // Registered before the check, so a change between the two is not missed.
+            let notified = notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if let Some(value) = reached(&lock(&self.state)) {
+                return value;
             }
-            ended.await;
+            notified.await;
         }
     }
 }
