@@ -117,13 +117,9 @@ mod imp {
 
     use crate::signal::Signal;
 
+    /// Its number for the C calls: the one [`Signal::number`] gives (the same on every Unix).
     fn number(signal: Signal) -> libc::c_int {
-        match signal {
-            Signal::Hangup => libc::SIGHUP,
-            Signal::Interrupt => libc::SIGINT,
-            Signal::Quit => libc::SIGQUIT,
-            Signal::Terminate => libc::SIGTERM,
-        }
+        libc::c_int::from(signal.number())
     }
 
     /// The four signals as a set.
