@@ -115,48 +115,35 @@
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
-#[cfg(feature = "axum")]
-pub mod axum;
-mod bind;
-pub mod config;
-mod connections;
-mod drain;
+// In dependency order: each module imports only the ones above it (see "Architecture" in the
+// README; `tests/tests/layout.rs` holds the line).
 mod exit;
 pub mod failure;
-mod handle;
-mod hearing;
-mod held;
-pub mod hooks;
-#[cfg(feature = "http")]
-pub mod http;
 mod lock;
 mod log;
-pub mod persist;
-mod reload;
+pub mod config;
+mod triggers;
+mod tasks;
+pub mod hooks;
+mod handle;
+#[cfg(feature = "http")]
+pub mod http;
 pub mod report;
-mod run;
 pub mod sequence;
-mod signal;
-mod stage;
-mod start;
-mod startup;
-mod state;
-mod stop;
-mod supervise;
-mod systemd;
-mod task;
-mod trigger;
-mod watchdog;
+pub mod persist;
 
+#[cfg(feature = "axum")]
+pub use crate::http::axum;
+
+pub use crate::config::signals::Signal;
 pub use crate::config::Config;
 pub use crate::failure::{Failure, Outcome};
 pub use crate::handle::Lifecycle;
 pub use crate::hooks::{Component, Hook};
 pub use crate::report::ShutdownReport;
-pub use crate::run::run;
+pub use crate::sequence::entry::run;
 pub use crate::sequence::Sequence;
-pub use crate::signal::Signal;
-pub use crate::state::State;
+pub use crate::triggers::readiness::State;
 
 pub use tokio_util::sync::CancellationToken;
 
@@ -165,15 +152,17 @@ pub use lifecycle_macros::{component, main, on_reload, on_shutdown, on_start, pe
 /// What the attributes' generated code calls. Not a public API: it may change in any release.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::bind::{bind_run, bound, declared, Added, AsyncMethod, Bind, Hooks, Runs};
+    pub use crate::hooks::bind::{
+        bind_run, bound, declared, Added, AsyncMethod, Bind, Hooks, Runs,
+    };
 
     pub use crate::config::{Flavor, ReadyWhen};
     pub use crate::handle::NoLifecycleNew;
-    pub use crate::held::{hold_signals, HeldSignals};
-    pub use crate::run::{block_on, MainFuture};
-    pub use crate::stage::{Restart, Run};
-    pub use crate::startup::startup_failed;
-    pub use crate::startup::StartupError;
+    pub use crate::sequence::entry::{block_on, MainFuture};
+    pub use crate::sequence::startup::startup_failed;
+    pub use crate::sequence::startup::StartupError;
+    pub use crate::tasks::run::{Restart, Run};
+    pub use crate::triggers::held::{hold_signals, HeldSignals};
     pub use crate::{Component, Config, Hook, Lifecycle, Outcome, Sequence, Signal};
     pub use linkme;
     pub use linkme::distributed_slice;

@@ -39,7 +39,7 @@ use crate::config::{parse_bool, Config, ConfigError};
 use crate::exit::{EXIT_IO_ERROR, EXIT_OK};
 use crate::hooks::{Hook, HookKind};
 use crate::log::{run_within, to_stderr, whole_ms, Unfinished};
-use crate::systemd::EXIT_SLACK;
+use crate::triggers::systemd::EXIT_SLACK;
 
 /// The environment variable that makes the binary print its [`Budget`] and exit 0 instead of
 /// starting (`1`/`true`/`on`/`yes`; `0`/`false`/`off`/`no` or unset starts as usual).

@@ -1,14 +1,16 @@
 //! Shutdown settings, their `LIFECYCLE_*` environment overrides and their one check; the
 //! signals they name, and the [`Budget`] (the worst case) they imply.
 
+pub(crate) mod signals;
+
 use std::fmt;
 use std::time::Duration;
 
-use crate::signal::Signal;
+use crate::config::signals::Signal;
 
 pub(crate) mod budget;
 
-pub use crate::signal::{SignalError, UnknownSignal};
+pub use crate::config::signals::{SignalError, UnknownSignal};
 pub use budget::{print_budget, Budget, ENV_PRINT_BUDGET};
 
 /// The environment variable that overrides [`Config::grace`].

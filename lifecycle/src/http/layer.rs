@@ -10,7 +10,7 @@ use std::task::{ready, Context, Poll};
 use http::{Request, Response};
 use http_body::{Body, Frame, SizeHint};
 
-use crate::connections::{Connection, RequestGuard};
+use crate::tasks::connections::{Connection, RequestGuard};
 use crate::Lifecycle;
 
 /// A tower layer that counts the requests in flight through the service it wraps, in

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::failure::Outcome;
 use crate::hooks::{Component, Hook, HookKind};
-use crate::stage::Run;
+use crate::tasks::run::Run;
 use crate::CancellationToken;
 
 /// An `async fn(&self)` method as a value: `Self::close`, whose future borrows the component.

@@ -19,9 +19,10 @@ use tokio_util::sync::CancellationToken;
 use crate::failure::{Failure, Outcome};
 use crate::handle::Lifecycle;
 use crate::log::{quietly, whole_ms};
-use crate::stage::{RestartLog, Restarted, Run, Stage};
-use crate::stop::StageWork;
-use crate::task::TaskName;
+use crate::tasks::run::{RestartLog, Restarted, Run};
+use crate::tasks::stages::Stage;
+use crate::tasks::stages::StageWork;
+use crate::tasks::TaskName;
 
 impl Lifecycle {
     /// A token cancelled when `stage`'s turn comes in the drain: after the unstaged work (the

@@ -1,20 +1,19 @@
-//! Reload: the reload hooks, run in order on SIGHUP (when it is not a shutdown signal) and on
-//! [`Lifecycle::request_reload`], one reload at a time, never after the trigger.
+//! Reload requests: SIGHUP (when it is not a shutdown signal) and
+//! [`Lifecycle::request_reload`] ask; this remembers what is pending and what was ignored. The
+//! loop that runs the reload hooks lives in `hooks::reload`.
 
 use std::borrow::Cow;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::Mutex;
 
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::failure::Outcome;
-use crate::hooks::{run_phase, Hook, HookKind, HookRegistry, HookReport};
+use crate::hooks::{Hook, HookKind, HookReport};
 use crate::lock::lock;
-use crate::log::{log_or_stderr, quietly};
-use crate::trigger::Triggers;
+use crate::log::log_or_stderr;
 
 /// How many failed reload hook runs a report keeps; the rest are counted.
 pub(crate) const MAX_RELOAD_FAILURES: usize = 10;
@@ -215,56 +214,28 @@ impl Reloads {
     }
 
     /// Claims the running of the reloads: `true` once (the caller then spawns [`run`]).
+    /// Resolves once `main` had its first turn after start-up ended.
+    pub(crate) async fn main_turn(&self) {
+        self.main_turn.cancelled().await;
+    }
+
+    /// Waits for the next request and takes it: it is no longer pending.
+    pub(crate) async fn next_request(&self) {
+        self.requested.notified().await;
+        self.pending.store(false, Ordering::SeqCst);
+    }
+
+    /// Records one reload run and the hook runs of it that failed (the first few are kept).
+    pub(crate) fn record_run(&self, failed: Vec<HookReport>) {
+        let mut record = lock(&self.record);
+        record.count += 1;
+        record.failures_total += failed.len() as u64;
+        let room = MAX_RELOAD_FAILURES.saturating_sub(record.failures.len());
+        record.failures.extend(failed.into_iter().take(room));
+    }
+
     pub(crate) fn claim(&self) -> bool {
         !self.looping.swap(true, Ordering::SeqCst)
-    }
-}
-
-/// The reloads, one after another, until the trigger: run as a tracked task, so that a reload
-/// under way at the trigger is drained like any other work.
-pub(crate) async fn run(
-    reloads: Arc<Reloads>,
-    hooks: Arc<HookRegistry>,
-    triggers: Arc<Triggers>,
-    timeout: Duration,
-) {
-    // Not before the service is Ready (the caller spawns this then) and `main` had its turn.
-    tokio::select! {
-        biased;
-        () = triggers.triggered.cancelled() => {}
-        () = reloads.main_turn.cancelled() => {}
-    }
-    loop {
-        tokio::select! {
-            biased;
-            () = triggers.triggered.cancelled() => {
-                reloads.drop_pending(Ignored::ShuttingDown);
-                break;
-            }
-            () = reloads.requested.notified() => {}
-        }
-        reloads.pending.store(false, Ordering::SeqCst);
-        quietly(|| tracing::info!("reloading"));
-        let reports = run_phase(hooks.of_kind(HookKind::Reload), timeout).await;
-        let failed: Vec<HookReport> = reports
-            .into_iter()
-            .filter(|report| !report.outcome.is_ok())
-            .collect();
-        let failures = failed.len();
-        {
-            let mut record = lock(&reloads.record);
-            record.count += 1;
-            record.failures_total += failed.len() as u64;
-            let room = MAX_RELOAD_FAILURES.saturating_sub(record.failures.len());
-            record.failures.extend(failed.into_iter().take(room));
-        }
-        quietly(|| {
-            if failures == 0 {
-                tracing::info!("reloaded");
-            } else {
-                tracing::warn!(failures, "reload: some hooks failed; still serving");
-            }
-        });
     }
 }
 

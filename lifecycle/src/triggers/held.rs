@@ -115,7 +115,7 @@ mod imp {
     use std::mem::MaybeUninit;
     use std::ptr;
 
-    use crate::signal::Signal;
+    use crate::config::signals::Signal;
 
     /// Its number for the C calls: the one [`Signal::number`] gives (the same on every Unix).
     fn number(signal: Signal) -> libc::c_int {
@@ -169,7 +169,7 @@ mod imp {
 
 #[cfg(not(unix))]
 mod imp {
-    use crate::signal::Signal;
+    use crate::config::signals::Signal;
 
     pub(super) fn block() {}
 

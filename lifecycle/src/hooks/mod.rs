@@ -2,6 +2,10 @@
 //! else a [`Component`] hands over: its long-running parts ([`Run`], restarted as [`Restart`]
 //! says), each in a stop [`Stage`].
 
+pub(crate) mod bind;
+pub(crate) mod gate;
+pub(crate) mod reload;
+
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -16,9 +20,10 @@ use tokio::time::Instant;
 use crate::failure::{panic_message, Failure, Outcome};
 use crate::lock::lock;
 use crate::log::{quietly, whole_ms, Millis};
-use crate::state::{Readiness, State};
+use crate::triggers::readiness::{Readiness, State};
 
-pub use crate::stage::{Restart, Run, Stage, MAX_RESTARTS_NAMED};
+pub use crate::tasks::run::{Restart, Run, MAX_RESTARTS_NAMED};
+pub use crate::tasks::stages::Stage;
 
 /// The order a hook gets when it does not set one.
 ///

@@ -18,11 +18,12 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
+use crate::config::signals::{Signal, SignalError};
 use crate::exit::{EXIT_DEADLINE, EXIT_START_FAILED};
 use crate::lock::lock;
 use crate::log::{log_or_stderr, to_stderr_at_once, whole_ms, write_within, Millis};
-use crate::signal::{Listener, Signal, SignalError};
-use crate::systemd::{extend_line, status_line, Notifier, EXIT_SLACK};
+use crate::triggers::listen::Listener;
+use crate::triggers::systemd::{extend_line, status_line, Notifier, EXIT_SLACK};
 
 /// How long the last words before a forced exit may take to write.
 const LAST_WORDS: Duration = Duration::from_millis(50);
@@ -246,7 +247,7 @@ impl Watch {
         if let Err(err) = notifier.send(&status_line("starting")) {
             return Err(format!(
                 "lifecycle: cannot notify systemd through {}: {err}; continuing without",
-                crate::systemd::NOTIFY_SOCKET
+                crate::triggers::systemd::NOTIFY_SOCKET
             ));
         }
         Ok(self.systemd.set(notifier).is_ok())
@@ -263,7 +264,7 @@ impl Watch {
 
     /// The trigger fired (after [`arm`](Self::arm)): systemd's stop timeout now runs. Said
     /// once: a trigger that fired before systemd was reached is told when it is (see
-    /// [`hearing::notify_systemd`](crate::hearing::notify_systemd)), and the two may race.
+    /// [`hearing::notify_systemd`](crate::triggers::hearing::notify_systemd)), and the two may race.
     pub(crate) fn stopping(&self, why: &dyn std::fmt::Display) {
         if self.systemd.get().is_some() {
             let status = status_line(&format!("stopping: {why}"));
@@ -421,7 +422,7 @@ pub(crate) fn start(rules: Rules, ears: impl Ears, watch: Arc<Watch>) -> Result<
                 };
                 // Signals held since `main` began come to this thread now that it listens: one
                 // that came meanwhile is heard as any first signal.
-                crate::held::accept_here();
+                crate::triggers::held::accept_here();
                 let _ = ready.send(Ok(()));
                 watch_over(&mut listener, &rules, &ears, &watch).await;
             });

@@ -9,11 +9,11 @@ use crate::config::print_budget;
 use crate::config::{Config, ConfigError, Flavor};
 use crate::failure::{panic_message, Outcome};
 use crate::handle::Lifecycle;
-use crate::held::{hold_signals, HeldSignals};
 use crate::log::log_or_stderr;
 use crate::report::{EXIT_APP_FAILED, EXIT_HOOK_FAILED, EXIT_OK};
+use crate::sequence::startup::{startup_failed, StartupError};
 use crate::sequence::Sequence;
-use crate::startup::{startup_failed, StartupError};
+use crate::triggers::held::{hold_signals, HeldSignals};
 
 /// Runs a service with graceful shutdown: what `#[lifecycle::main]` generates, as one call.
 ///

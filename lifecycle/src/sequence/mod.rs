@@ -24,27 +24,32 @@
 //! # }
 //! ```
 
+pub(crate) mod drain;
+pub(crate) mod entry;
+pub(crate) mod start;
+pub(crate) mod startup;
+
 use std::future::Future;
 use std::time::Duration;
 
 use crate::config::Config;
-use crate::drain::{cut_late_tasks, drain, MainTask};
 use crate::failure::Failure;
 use crate::failure::Outcome;
 use crate::handle::Lifecycle;
 use crate::hooks::{run_phase, HookKind};
-use crate::reload::Ignored;
 use crate::report::{
     AbortedTask, ConnectionReport, HookReport, MainOutcome, PhaseTimings, ShutdownReport,
 };
-use crate::stage::StageDrain;
-use crate::start::{
+use crate::sequence::drain::{cut_late_tasks, drain, MainTask};
+use crate::sequence::start::{
     finish, late_reports, run_start_hooks, Interruption, Parts, Progress, StartRun,
 };
-pub use crate::startup::StartupError;
-use crate::state::State;
-use crate::trigger::Trigger;
-use crate::watchdog::Phase;
+pub use crate::sequence::startup::StartupError;
+use crate::tasks::stages::StageDrain;
+use crate::triggers::readiness::State;
+use crate::triggers::reloads::Ignored;
+use crate::triggers::watchdog::Phase;
+use crate::triggers::Trigger;
 
 /// The first state: a lifecycle built, nothing started. Make the app's [handle](Self::handle)
 /// here, then [`start`](Self::start).
@@ -125,11 +130,11 @@ impl Sequence {
         self.lc.config().validate()?;
         self.register_free_hooks();
         let inner = &self.lc.inner;
-        crate::hearing::listen(inner.config.as_ref(), &inner.triggers, &inner.reloads)?;
+        crate::triggers::hearing::listen(inner.config.as_ref(), &inner.triggers, &inner.reloads)?;
         // Held since `main` began (see `hold_signals`): heard from now on, a signal that came
         // meanwhile included.
-        crate::held::release();
-        crate::hearing::notify_systemd(&inner.triggers);
+        crate::triggers::held::release();
+        crate::triggers::hearing::notify_systemd(&inner.triggers);
         Ok(Running { lc: self.lc })
     }
 
@@ -587,7 +592,7 @@ impl Persisted {
         // is dropped: a `Drop` that panics is in the report, not a lost report and exit 101.
         report.drop_panics = inner.hooks.release();
         inner.triggers.watch.finished(report.code());
-        crate::run::reported(report.code());
+        crate::sequence::entry::reported(report.code());
         report
     }
 }

@@ -1,6 +1,14 @@
 //! What starts a shutdown, and the state every part of a lifecycle shares about it: whether it
 //! fired, when, the tokens it cancels, readiness, and the hard deadline it arms.
 
+pub(crate) mod hearing;
+pub(crate) mod held;
+pub(crate) mod listen;
+pub(crate) mod readiness;
+pub(crate) mod reloads;
+pub(crate) mod systemd;
+pub(crate) mod watchdog;
+
 use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -8,14 +16,14 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::config::signals::Signal;
 use crate::config::Config;
 use crate::failure::Failure;
 use crate::hooks::HookRegistry;
 use crate::lock::lock;
 use crate::log::{quietly, whole_ms};
-use crate::signal::Signal;
-use crate::state::{Readiness, State};
-use crate::watchdog::Watch;
+use crate::triggers::readiness::{Readiness, State};
+use crate::triggers::watchdog::Watch;
 
 /// What started the shutdown.
 ///

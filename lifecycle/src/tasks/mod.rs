@@ -6,6 +6,11 @@
 //! counts it), the same as a bare `TaskTracker` task. Its name lives in the live-task list, found
 //! by task id on the rare path that needs it (a failure, the deadline).
 
+pub(crate) mod connections;
+pub(crate) mod run;
+pub(crate) mod stages;
+pub(crate) mod supervise;
+
 use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
@@ -23,7 +28,7 @@ use crate::failure::{panic_message, Failure, Outcome};
 use crate::lock::lock;
 use crate::log::quietly;
 use crate::report::{AbortedTask, TaskFailure, TaskKind, MAX_TASK_FAILURES};
-use crate::trigger::{Trigger, Triggers};
+use crate::triggers::{Trigger, Triggers};
 
 /// A task's name: given by the caller, or where it was spawned (kept as a static location, so
 /// naming costs nothing on the spawn path).

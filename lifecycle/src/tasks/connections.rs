@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use tokio::task::AbortHandle;
 
 use crate::lock::lock;
-use crate::task::RunningGuard;
+use crate::tasks::RunningGuard;
 
 /// How many connections and requests a lifecycle's serve loop holds right now: what
 /// [`Lifecycle::connections`](crate::Lifecycle::connections) returns, and what the report saw at

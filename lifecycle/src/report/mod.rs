@@ -5,11 +5,11 @@ use std::fmt;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use crate::config::signals::Signal;
 use crate::failure::Failure;
 use crate::log::{
     no_subscriber, quietly, to_stderr, to_stderr_at_once, whole_ms, write_within, Millis,
 };
-use crate::signal::Signal;
 
 pub use crate::exit::{
     EXIT_ABORTED, EXIT_APP_FAILED, EXIT_CONFIG, EXIT_DEADLINE, EXIT_HOOK_FAILED, EXIT_IO_ERROR,
@@ -63,12 +63,13 @@ impl fmt::Display for MainOutcome {
     }
 }
 
-pub use crate::connections::{
+pub use crate::hooks::{DropPanic, HookOutcome, HookReport};
+pub use crate::tasks::connections::{
     ConnectionReport, ConnectionStats, CutConnection, RequestLine, MAX_CONNECTIONS_NAMED, MAX_PATH,
 };
-pub use crate::hooks::{DropPanic, HookOutcome, HookReport};
-pub use crate::stage::{Restarted, StageDrain, StageEnd};
-pub use crate::trigger::Trigger;
+pub use crate::tasks::run::Restarted;
+pub use crate::tasks::stages::{StageDrain, StageEnd};
+pub use crate::triggers::Trigger;
 
 /// A tracked task that panicked or returned `Err`: one entry per task name, however often it
 /// failed.

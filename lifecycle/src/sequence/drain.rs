@@ -1,7 +1,6 @@
 //! The drain: the delay, the cancel, the wait with a deadline, and what the deadline cuts. Also
 //! the watched main future, which the drain waits for with the tasks.
 
-use std::cell::Cell;
 use std::future::Future;
 use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
@@ -14,12 +13,13 @@ use tokio::time::Instant;
 
 use crate::failure::{panic_message, Failure, Outcome};
 use crate::handle::Inner;
+use crate::hooks::gate::PollingMain;
 use crate::log::{quietly, whole_ms};
 use crate::report::{AbortedTask, ConnectionReport, MainOutcome};
-use crate::stage::StageDrain;
-use crate::task::Cut;
-use crate::trigger::{Trigger, Triggers};
-use crate::watchdog::Phase;
+use crate::tasks::stages::StageDrain;
+use crate::tasks::Cut;
+use crate::triggers::watchdog::Phase;
+use crate::triggers::{Trigger, Triggers};
 
 /// How long the drain gives aborted tasks to stop before it says which did not.
 const ABORT_SETTLE: Duration = Duration::from_millis(100);
@@ -261,35 +261,6 @@ impl<F> MainTask<F> {
         };
         self.record(outcome);
     }
-}
-
-thread_local! {
-    /// The lifecycle (its triggers' address) whose main future this thread is polling now, if
-    /// any: what tells main's own calls (the start boundary) from every other task's.
-    static POLLING_MAIN: Cell<*const ()> = const { Cell::new(std::ptr::null()) };
-}
-
-/// Marks this thread as polling the main future of one lifecycle until dropped; restores what
-/// was there before (a main polled inside another's), on unwind too.
-struct PollingMain(*const ());
-
-impl PollingMain {
-    fn enter(lifecycle: *const ()) -> Self {
-        Self(POLLING_MAIN.with(|polling| polling.replace(lifecycle)))
-    }
-}
-
-impl Drop for PollingMain {
-    fn drop(&mut self) {
-        POLLING_MAIN.with(|polling| polling.set(self.0));
-    }
-}
-
-/// Whether the caller runs inside the main future of the lifecycle whose triggers are
-/// `triggers`, polled by its sequence: a call made by main itself, not by a task it spawned.
-pub(crate) fn in_main_of(triggers: &Arc<Triggers>) -> bool {
-    let lifecycle = Arc::as_ptr(triggers).cast::<()>();
-    POLLING_MAIN.with(|polling| std::ptr::eq(polling.get(), lifecycle))
 }
 
 impl<F> Future for MainTask<F>

@@ -16,19 +16,19 @@ use tokio_util::sync::{
 };
 
 use crate::config::Config;
-use crate::connections::{ConnectionStats, Registry};
 use crate::exit::EXIT_START_FAILED;
 use crate::failure::{Failure, Outcome};
+use crate::hooks::gate::{LateAt, StartGate};
 use crate::hooks::{Component, Hook, HookKind, HookRegistry};
 use crate::lock::lock;
 use crate::log::{log_or_stderr, quietly, whole_ms, Millis};
-use crate::reload::Reloads;
-use crate::stage::{PendingRuns, RestartLog};
-use crate::start::{LateAt, StartGate};
-use crate::state::State;
-use crate::stop::Stages;
-use crate::task::{TaskName, Tasks};
-use crate::trigger::{Trigger, Triggers};
+use crate::tasks::connections::{ConnectionStats, Registry};
+use crate::tasks::run::{PendingRuns, RestartLog};
+use crate::tasks::stages::Stages;
+use crate::tasks::{TaskName, Tasks};
+use crate::triggers::readiness::State;
+use crate::triggers::reloads::Reloads;
+use crate::triggers::{Trigger, Triggers};
 
 /// Everything one lifecycle shares between its handle's clones and its sequence.
 pub(crate) struct Inner {
@@ -482,13 +482,15 @@ impl Lifecycle {
     fn start_reloads(&self) {
         let inner = &self.inner;
         if inner.hooks.of_kind(HookKind::Reload).is_empty() {
-            inner.reloads.drop_pending(crate::reload::Ignored::NoHook);
+            inner
+                .reloads
+                .drop_pending(crate::triggers::reloads::Ignored::NoHook);
             return;
         }
         if tokio::runtime::Handle::try_current().is_err() || !inner.reloads.claim() {
             return;
         }
-        let run = crate::reload::run(
+        let run = crate::hooks::reload::run(
             Arc::clone(&inner.reloads),
             Arc::clone(&inner.hooks),
             Arc::clone(&inner.triggers),
@@ -559,7 +561,7 @@ impl Lifecycle {
     /// other task, or outside the sequence, does nothing here but be remembered (`call`, as the
     /// user wrote it), for the start-up timeout to name.
     pub(crate) fn boundary(&self, call: &'static str) {
-        if !crate::drain::in_main_of(&self.inner.triggers) {
+        if !crate::hooks::gate::in_main_of(&self.inner.triggers) {
             self.inner.start.called_elsewhere(call);
         } else if self.inner.start.reach_boundary(call) {
             self.inner.hooks.close_start();

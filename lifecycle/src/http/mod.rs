@@ -48,6 +48,8 @@ use tokio_util::sync::CancellationToken;
 use crate::log::quietly;
 use crate::Lifecycle;
 
+#[cfg(feature = "axum")]
+pub mod axum;
 mod layer;
 
 use layer::PerConnection;
@@ -289,7 +291,7 @@ async fn serve_connection<S, B>(
     builder: Arc<auto::Builder<TokioExecutor>>,
     stream: TcpStream,
     service: PerConnection<S>,
-    connection: Arc<crate::connections::Connection>,
+    connection: Arc<crate::tasks::connections::Connection>,
     token: CancellationToken,
     header_read_timeout: Duration,
 ) where
@@ -336,7 +338,7 @@ async fn serve_connection<S, B>(
 /// drain until the app drops it.
 struct TrackedStream {
     stream: TcpStream,
-    connection: Arc<crate::connections::Connection>,
+    connection: Arc<crate::tasks::connections::Connection>,
 }
 
 impl AsyncRead for TrackedStream {

@@ -3,10 +3,10 @@
 use std::fmt;
 use std::process::ExitCode;
 
+use crate::config::signals::SignalError;
 use crate::config::ConfigError;
 use crate::exit::{EXIT_CONFIG, EXIT_OS_ERROR};
 use crate::log::{no_subscriber, to_stderr};
-use crate::signal::SignalError;
 
 /// Why a service could not start.
 ///

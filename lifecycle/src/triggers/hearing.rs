@@ -7,14 +7,14 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
+use crate::config::signals::{Signal, SignalError};
 use crate::config::Config;
 use crate::log::{log_or_stderr, quietly};
-use crate::reload::{Ignored, Reloads};
-use crate::signal::{Signal, SignalError};
-use crate::state::State;
-use crate::systemd;
-use crate::trigger::{Trigger, Triggers};
-use crate::watchdog::{self, Ears, Rules};
+use crate::triggers::readiness::State;
+use crate::triggers::reloads::{Ignored, Reloads};
+use crate::triggers::systemd;
+use crate::triggers::watchdog::{self, Ears, Rules};
+use crate::triggers::{Trigger, Triggers};
 
 /// Starts the watchdog thread for this lifecycle: it hears `config`'s signals (and SIGHUP, to
 /// ignore it, when it is not one of them) and enforces the hard deadline that `triggers` arms.

@@ -1,0 +1,257 @@
+//! Stop stages: the stage number (the concept is documented on [`Stage`]), the stages one
+//! lifecycle has handed out (each stage's token and task count, in stage order, for the drain to
+//! cancel and wait for one at a time), and what the report says of each stage's drain.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::lock::lock;
+use crate::tasks::Count;
+
+/// The stages one lifecycle has handed out tokens or spawned tasks for.
+#[derive(Default)]
+pub(crate) struct Stages {
+    state: Mutex<StagesState>,
+}
+
+#[derive(Default)]
+struct StagesState {
+    stages: BTreeMap<Stage, Arc<StageWork>>,
+    /// The stages up to and including this one were cancelled: a stage created now at or
+    /// below it starts cancelled.
+    passed: Option<Stage>,
+}
+
+/// One stage's token and task count.
+pub(crate) struct StageWork {
+    pub(crate) token: CancellationToken,
+    pub(crate) tasks: Count,
+    /// Set once the drain stopped waiting for this stage: a task spawned into it after that is
+    /// late (nothing waits for it).
+    pub(crate) drained: AtomicBool,
+}
+
+impl Stages {
+    /// The stage's work, created on first use with `count` (cancelled at once if its turn has
+    /// passed).
+    pub(crate) fn get(&self, stage: Stage, count: impl FnOnce() -> Count) -> Arc<StageWork> {
+        let mut state = lock(&self.state);
+        let passed = state.passed.is_some_and(|passed| stage <= passed);
+        let work = state.stages.entry(stage).or_insert_with(|| {
+            let work = StageWork {
+                token: CancellationToken::new(),
+                tasks: count(),
+                drained: AtomicBool::new(passed),
+            };
+            if passed {
+                work.token.cancel();
+                work.tasks.close();
+            }
+            Arc::new(work)
+        });
+        Arc::clone(work)
+    }
+
+    /// The lowest stage above `after` (any, with `None`), marked as passed: the drain's next
+    /// step. Stages created during the drain are found too.
+    pub(crate) fn next(&self, after: Option<Stage>) -> Option<(Stage, Arc<StageWork>)> {
+        let mut state = lock(&self.state);
+        let found = match after {
+            None => state.stages.iter().next(),
+            Some(after) => state
+                .stages
+                .range((std::ops::Bound::Excluded(after), std::ops::Bound::Unbounded))
+                .next(),
+        }
+        .map(|(stage, work)| (*stage, Arc::clone(work)));
+        if let Some((stage, _)) = &found {
+            state.passed = Some(*stage);
+        }
+        found
+    }
+
+    /// Every stage.
+    pub(crate) fn all(&self) -> Vec<Arc<StageWork>> {
+        let state = lock(&self.state);
+        state.stages.values().map(Arc::clone).collect()
+    }
+
+    /// Whether any stage was used.
+    pub(crate) fn is_empty(&self) -> bool {
+        lock(&self.state).stages.is_empty()
+    }
+
+    /// The stages not reached by the drain (after the deadline): cancelled, marked drained, and
+    /// returned; every stage counts as passed from now on.
+    pub(crate) fn rest(&self, after: Option<Stage>) -> Vec<Stage> {
+        let mut rest = Vec::new();
+        let mut last = after;
+        while let Some((stage, work)) = self.next(last) {
+            work.token.cancel();
+            work.tasks.close();
+            work.drained.store(true, Ordering::SeqCst);
+            rest.push(stage);
+            last = Some(stage);
+        }
+        // The drain is over: a stage first used from now on (from a hook, say) starts cancelled.
+        lock(&self.state).passed = Some(Stage::MAX);
+        rest
+    }
+}
+
+/// A stop stage (0 to 255): an order for stopping running work.
+///
+/// Without stages, the drain cancels one root token for everything at once. A service whose
+/// parts feed each other needs an order: stop accepting HTTP and let the handlers finish, only
+/// then stop the consumer they feed, only then flush the producer. Give each part a **stage**, a
+/// number: at the drain, after the unstaged work (the main future and the tasks on
+/// [`Lifecycle::token`](crate::Lifecycle::token)) has finished, stage 0 is cancelled and
+/// drained, then stage 1, and so on in ascending order. All of it shares the one
+/// [`grace`](crate::Config::grace) deadline: a stage that overruns eats the later stages' time,
+/// never more, and at the deadline what is left (in any stage) is aborted and named.
+///
+/// - [`Lifecycle::token_in`](crate::Lifecycle::token_in): a token cancelled when its stage's
+///   turn comes;
+/// - [`Lifecycle::spawn_in`](crate::Lifecycle::spawn_in): a tracked task in a stage (the drain
+///   waits for it before cancelling the next stage);
+/// - [`Run`](crate::hooks::Run) with [`Lifecycle::spawn_run`](crate::Lifecycle::spawn_run), or a `#[run(stage = N)]`
+///   method on a `#[lifecycle::component]`: a long-running part that gets its stage's token,
+///   optionally restarted on failure ([`Restart`](crate::hooks::Restart)).
+///
+/// The report lists each stage's drain ([`StageDrain`](crate::report::StageDrain)) and every
+/// restart ([`Restarted`](crate::report::Restarted)).
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use std::time::Duration;
+/// use lifecycle::{Config, Sequence};
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+/// let sequence = Sequence::new(Config::new());
+/// let lc = sequence.handle();
+/// let stopped = Arc::new(Mutex::new(Vec::new()));
+/// for (stage, name) in [(1, "writer"), (0, "http")] {
+///     let token = lc.token_in(stage);
+///     let stopped = Arc::clone(&stopped);
+///     lc.spawn_in(stage, name, async move {
+///         token.cancelled().await;
+///         tokio::time::sleep(Duration::from_millis(100)).await; // finish what it holds
+///         stopped.lock().unwrap().push(name);
+///     });
+/// }
+/// let report = sequence.run(async {}).await;
+/// assert_eq!(*stopped.lock().unwrap(), ["http", "writer"]); // stage 0 first, then stage 1
+/// assert_eq!(report.stages[1].stage, Some(0));
+/// assert_eq!(report.stages[1].took, Duration::from_millis(100));
+/// # }
+/// ```
+pub type Stage = u8;
+
+/// How one stage's drain went, in [`ShutdownReport::stages`](crate::ShutdownReport::stages).
+///
+/// The report lists stages only when the app used any: first the unstaged work (`stage:
+/// None`: the main future and the tasks on the root token), then each stage in the order it
+/// was cancelled.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use lifecycle::report::StageEnd;
+/// use lifecycle::{Config, Sequence};
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+/// let sequence = Sequence::new(Config::new().with_grace(Duration::from_secs(1)));
+/// let lc = sequence.handle();
+/// lc.spawn_in(0, "stubborn", std::future::pending::<()>()); // ignores its stage's token
+/// let token = lc.token_in(1);
+/// lc.spawn_in(1, "flush", async move { token.cancelled().await });
+/// let report = sequence.run(async {}).await;
+/// let ends: Vec<_> = report.stages.iter().map(|s| (s.stage, s.end)).collect();
+/// assert_eq!(
+///     ends,
+///     [(None, StageEnd::Drained), (Some(0), StageEnd::Deadline), (Some(1), StageEnd::NotReached)]
+/// );
+/// assert_eq!(report.stages[1].took, Duration::from_secs(1)); // stage 0 ate the whole grace
+/// assert_eq!(report.tasks_aborted[0].name, "stubborn");
+/// # }
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StageDrain {
+    /// The stage; `None` for the unstaged work, cancelled first with the root token.
+    pub stage: Option<Stage>,
+    /// From the stage's cancel until its last task finished (or the grace deadline).
+    pub took: Duration,
+    /// How its drain ended.
+    pub end: StageEnd,
+}
+
+impl StageDrain {
+    pub(crate) fn new(stage: Option<Stage>, took: Duration, drained: bool) -> Self {
+        let end = if drained {
+            StageEnd::Drained
+        } else {
+            StageEnd::Deadline
+        };
+        Self { stage, took, end }
+    }
+
+    pub(crate) fn not_reached(stage: Stage) -> Self {
+        Self {
+            stage: Some(stage),
+            took: Duration::ZERO,
+            end: StageEnd::NotReached,
+        }
+    }
+}
+
+/// How a stage's drain ended.
+///
+/// # Examples
+///
+/// ```
+/// assert_eq!(lifecycle::report::StageEnd::NotReached.to_string(), "not reached: grace over");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StageEnd {
+    /// Every task of the stage finished within the grace.
+    Drained,
+    /// The grace deadline passed while this stage drained: what was left was aborted.
+    Deadline,
+    /// An earlier stage used up the grace: this stage's tasks were aborted without a cancel.
+    NotReached,
+}
+
+impl fmt::Display for StageEnd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            StageEnd::Drained => "drained",
+            StageEnd::Deadline => "grace over while draining",
+            StageEnd::NotReached => "not reached: grace over",
+        })
+    }
+}
+
+impl fmt::Display for StageDrain {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let label = match self.stage {
+            Some(stage) => format!("stage {stage}"),
+            None => "unstaged".to_owned(),
+        };
+        write!(
+            f,
+            "{label:<10}  {:>8}  {}",
+            crate::log::Millis(self.took).to_string(),
+            self.end
+        )
+    }
+}
