@@ -11,7 +11,8 @@ use crate::config::signals::Signal;
 pub(crate) mod budget;
 
 pub use crate::config::signals::{SignalError, UnknownSignal};
-pub use budget::{print_budget, Budget, ENV_PRINT_BUDGET};
+pub(crate) use budget::EXIT_SLACK;
+pub use budget::{Budget, ENV_PRINT_BUDGET};
 
 /// The environment variable that overrides [`Config::grace`].
 ///

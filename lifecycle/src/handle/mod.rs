@@ -136,8 +136,11 @@ impl Lifecycle {
     /// The handle of a new sequence: [`Sequence::new`](crate::Sequence::new) makes it.
     pub(crate) fn create(config: Config) -> Self {
         let config = Arc::new(config);
-        let hooks = Arc::new(HookRegistry::new(config.hook_timeout()));
-        let triggers = Arc::new(Triggers::new(Arc::clone(&config), Arc::clone(&hooks)));
+        let triggers = Arc::new(Triggers::new(Arc::clone(&config)));
+        let hooks = Arc::new(HookRegistry::new(
+            config.hook_timeout(),
+            triggers.hook_tally(),
+        ));
         let tasks = Tasks::new(Arc::clone(&triggers));
         Self {
             inner: Arc::new(Inner {

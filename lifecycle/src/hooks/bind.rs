@@ -9,7 +9,7 @@ use std::time::Duration;
 use crate::failure::Outcome;
 use crate::hooks::{Component, Hook, HookKind};
 use crate::tasks::run::Run;
-use crate::CancellationToken;
+use tokio_util::sync::CancellationToken;
 
 /// An `async fn(&self)` method as a value: `Self::close`, whose future borrows the component.
 /// Implemented for every such function; the associated types name its future and output for

@@ -21,6 +21,7 @@ use crate::failure::{panic_message, Failure, Outcome};
 use crate::lock::lock;
 use crate::log::{quietly, whole_ms, Millis};
 use crate::triggers::readiness::{Readiness, State};
+use crate::triggers::HookTally;
 
 pub use crate::tasks::run::{Restart, Run, MAX_RESTARTS_NAMED};
 pub use crate::tasks::stages::Stage;
@@ -838,6 +839,10 @@ pub(crate) struct HookRegistry {
     /// after that never runs, and [`add`](Self::add) says so.
     start_closed: AtomicBool,
     default_timeout: Duration,
+    /// Told the budget and whether a reload hook exists after each registration.
+    tally: Arc<HookTally>,
+    /// What the reloads did, for the report.
+    reloads: Mutex<reload::ReloadRecord>,
 }
 
 /// What [`HookRegistry::add_all`] found.
@@ -850,11 +855,13 @@ pub(crate) struct Added {
 }
 
 impl HookRegistry {
-    pub(crate) fn new(default_timeout: Duration) -> Self {
+    pub(crate) fn new(default_timeout: Duration, tally: Arc<HookTally>) -> Self {
         Self {
             hooks: Mutex::new(Vec::new()),
             start_closed: AtomicBool::new(false),
             default_timeout,
+            tally,
+            reloads: Mutex::default(),
         }
     }
 
@@ -883,6 +890,8 @@ impl HookRegistry {
             }
             hooks.push(hook);
         }
+        let reload = hooks.iter().any(|hook| hook.kind == HookKind::Reload);
+        self.tally.set(budget(&hooks, self.default_timeout), reload);
         added
     }
 

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::hooks::{run_phase, HookKind, HookRegistry, HookReport};
+use crate::lock::lock;
 use crate::log::quietly;
 use crate::triggers::reloads::{Ignored, Reloads};
 use crate::triggers::Triggers;
@@ -39,7 +40,7 @@ pub(crate) async fn run(
             .filter(|report| !report.outcome.is_ok())
             .collect();
         let failures = failed.len();
-        reloads.record_run(failed);
+        hooks.record_reload(failed);
         quietly(|| {
             if failures == 0 {
                 tracing::info!("reloaded");
@@ -47,5 +48,32 @@ pub(crate) async fn run(
                 tracing::warn!(failures, "reload: some hooks failed; still serving");
             }
         });
+    }
+}
+
+/// How many failed reload hook runs a report keeps; the rest are counted.
+pub(crate) const MAX_RELOAD_FAILURES: usize = 10;
+
+/// What the reloads did, for the report.
+#[derive(Default, Clone)]
+pub(crate) struct ReloadRecord {
+    pub(crate) count: u64,
+    pub(crate) failures: Vec<HookReport>,
+    pub(crate) failures_total: u64,
+}
+
+impl HookRegistry {
+    /// Records one reload run and the hook runs of it that failed (the first few are kept).
+    pub(crate) fn record_reload(&self, failed: Vec<HookReport>) {
+        let mut record = lock(&self.reloads);
+        record.count += 1;
+        record.failures_total += failed.len() as u64;
+        let room = MAX_RELOAD_FAILURES.saturating_sub(record.failures.len());
+        record.failures.extend(failed.into_iter().take(room));
+    }
+
+    /// What the reloads did so far.
+    pub(crate) fn reload_record(&self) -> ReloadRecord {
+        lock(&self.reloads).clone()
     }
 }

@@ -22,7 +22,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
 
-use crate::Lifecycle;
+use crate::handle::Lifecycle;
 
 /// Serves `router` on `listener` with the lifecycle's serve loop: every connection tracked and
 /// named, drained gracefully at the cancel, cut and named at the grace deadline. See
@@ -140,7 +140,7 @@ pub async fn close_when_draining(
     next: Next,
 ) -> Response {
     let mut response = next.run(request).await;
-    if lc.state() >= crate::State::Draining {
+    if lc.state() >= crate::triggers::readiness::State::Draining {
         response
             .headers_mut()
             .insert(header::CONNECTION, HeaderValue::from_static("close"));

@@ -10,8 +10,8 @@ use std::task::{ready, Context, Poll};
 use http::{Request, Response};
 use http_body::{Body, Frame, SizeHint};
 
+use crate::handle::Lifecycle;
 use crate::tasks::connections::{Connection, RequestGuard};
-use crate::Lifecycle;
 
 /// A tower layer that counts the requests in flight through the service it wraps, in
 /// [`Lifecycle::connections`] and in the shutdown report (`in_flight` at the trigger, the

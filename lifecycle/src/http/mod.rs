@@ -45,8 +45,8 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
+use crate::handle::Lifecycle;
 use crate::log::quietly;
-use crate::Lifecycle;
 
 #[cfg(feature = "axum")]
 pub mod axum;

@@ -5,12 +5,12 @@ use std::panic::{self, AssertUnwindSafe};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU16, Ordering};
 
-use crate::config::print_budget;
 use crate::config::{Config, ConfigError, Flavor};
 use crate::failure::{panic_message, Outcome};
 use crate::handle::Lifecycle;
 use crate::log::log_or_stderr;
 use crate::report::{EXIT_APP_FAILED, EXIT_HOOK_FAILED, EXIT_OK};
+use crate::sequence::print_budget::print_budget;
 use crate::sequence::startup::{startup_failed, StartupError};
 use crate::sequence::Sequence;
 use crate::triggers::held::{hold_signals, HeldSignals};
@@ -225,5 +225,36 @@ mod tests {
         let pool = runtime(&Config::new().with_worker_threads(2))?;
         assert_eq!(pool.metrics().num_workers(), 2);
         Ok(())
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod held_signals {
+    use super::run;
+    use crate::triggers::held::tests::{blocked_here, four};
+
+    #[test]
+    fn run_holds_the_signals_before_the_runtime_starts_and_releases_them_once_listening() {
+        // The only test of this binary that installs the listeners (once per process).
+        let (seen, masks) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let config = crate::config::Config::new().with_worker_threads(1);
+            let code = run(config, |_lc| async move {
+                // A worker thread: started by the runtime after `run` held the signals.
+                let worker = tokio::spawn(async { blocked_here() }).await;
+                // This thread (the one that called `run`, polling `main`): released by `start`.
+                let _ = seen.send((worker.unwrap_or(0), blocked_here()));
+            });
+            assert_eq!(code, std::process::ExitCode::SUCCESS);
+        })
+        .join()
+        .unwrap();
+        let (worker, caller) = masks.recv().unwrap();
+        assert_eq!(worker & four(), four(), "a worker thread: {worker:x}");
+        assert_eq!(
+            caller & four(),
+            0,
+            "the thread that called `run`: {caller:x}"
+        );
     }
 }

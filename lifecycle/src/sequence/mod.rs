@@ -26,6 +26,7 @@
 
 pub(crate) mod drain;
 pub(crate) mod entry;
+pub(crate) mod print_budget;
 pub(crate) mod start;
 pub(crate) mod startup;
 
@@ -583,7 +584,7 @@ impl Persisted {
             .draft
             .start_failed
             .or_else(|| inner.start.late_failure());
-        let reloads = inner.reloads.record();
+        let reloads = inner.hooks.reload_record();
         report.reloads = reloads.count;
         report.reload_failures = reloads.failures;
         report.stages = self.draft.stages;

@@ -7,6 +7,7 @@
 //! by task id on the rare path that needs it (a failure, the deadline).
 
 pub(crate) mod connections;
+pub(crate) mod records;
 pub(crate) mod run;
 pub(crate) mod stages;
 pub(crate) mod supervise;
@@ -27,7 +28,7 @@ use tokio::task::{AbortHandle, Id, JoinHandle};
 use crate::failure::{panic_message, Failure, Outcome};
 use crate::lock::lock;
 use crate::log::quietly;
-use crate::report::{AbortedTask, TaskFailure, TaskKind, MAX_TASK_FAILURES};
+use crate::tasks::records::{AbortedTask, TaskFailure, TaskKind, MAX_TASK_FAILURES};
 use crate::triggers::{Trigger, Triggers};
 
 /// A task's name: given by the caller, or where it was spawned (kept as a static location, so
@@ -666,13 +667,11 @@ impl Tasks {
 mod tests {
     use super::*;
     use crate::config::Config;
-    use crate::hooks::HookRegistry;
     use std::time::Duration;
 
     fn tasks() -> Tasks {
         let config = Arc::new(Config::new());
-        let hooks = Arc::new(HookRegistry::new(Duration::from_secs(1)));
-        Tasks::new(Arc::new(Triggers::new(config, hooks)))
+        Tasks::new(Arc::new(Triggers::new(config)))
     }
 
     #[tokio::test]

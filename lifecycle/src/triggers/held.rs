@@ -181,11 +181,11 @@ mod imp {
 }
 
 #[cfg(all(test, target_os = "linux"))]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// This thread's blocked signals, as `/proc` shows them (a hexadecimal mask).
-    fn blocked_here() -> u64 {
+    pub(crate) fn blocked_here() -> u64 {
         let status = std::fs::read_to_string("/proc/thread-self/status").unwrap_or_default();
         status
             .lines()
@@ -198,33 +198,9 @@ mod tests {
         1 << (signal - 1)
     }
 
-    fn four() -> u64 {
+    /// The four signals the lifecycle holds, as a mask.
+    pub(crate) fn four() -> u64 {
         bit(libc::SIGHUP) | bit(libc::SIGINT) | bit(libc::SIGQUIT) | bit(libc::SIGTERM)
-    }
-
-    #[test]
-    fn run_holds_the_signals_before_the_runtime_starts_and_releases_them_once_listening() {
-        // The only test of this binary that installs the listeners (once per process).
-        let (seen, masks) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let config = crate::Config::new().with_worker_threads(1);
-            let code = crate::run(config, |_lc| async move {
-                // A worker thread: started by the runtime after `run` held the signals.
-                let worker = tokio::spawn(async { blocked_here() }).await;
-                // This thread (the one that called `run`, polling `main`): released by `start`.
-                let _ = seen.send((worker.unwrap_or(0), blocked_here()));
-            });
-            assert_eq!(code, std::process::ExitCode::SUCCESS);
-        })
-        .join()
-        .unwrap();
-        let (worker, caller) = masks.recv().unwrap();
-        assert_eq!(worker & four(), four(), "a worker thread: {worker:x}");
-        assert_eq!(
-            caller & four(),
-            0,
-            "the thread that called `run`: {caller:x}"
-        );
     }
 
     #[test]

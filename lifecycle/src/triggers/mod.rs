@@ -10,6 +10,7 @@ pub(crate) mod systemd;
 pub(crate) mod watchdog;
 
 use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -19,7 +20,6 @@ use tokio_util::sync::CancellationToken;
 use crate::config::signals::Signal;
 use crate::config::Config;
 use crate::failure::Failure;
-use crate::hooks::HookRegistry;
 use crate::lock::lock;
 use crate::log::{quietly, whole_ms};
 use crate::triggers::readiness::{Readiness, State};
@@ -117,11 +117,11 @@ pub(crate) struct Triggers {
     /// Shared with the watchdog thread: the hard deadline, the phase, the final code.
     pub(crate) watch: Arc<Watch>,
     config: Arc<Config>,
-    hooks: Arc<HookRegistry>,
+    hooks: Arc<HookTally>,
 }
 
 impl Triggers {
-    pub(crate) fn new(config: Arc<Config>, hooks: Arc<HookRegistry>) -> Self {
+    pub(crate) fn new(config: Arc<Config>) -> Self {
         Self {
             fired: Mutex::new(None),
             triggered: CancellationToken::new(),
@@ -130,8 +130,13 @@ impl Triggers {
             readiness: Readiness::new(),
             watch: Arc::new(Watch::new()),
             config,
-            hooks,
+            hooks: Arc::new(HookTally::default()),
         }
+    }
+
+    /// What the hook registry keeps up to date for the triggers.
+    pub(crate) fn hook_tally(&self) -> Arc<HookTally> {
+        Arc::clone(&self.hooks)
     }
 
     /// Starts the shutdown unless it has started already, then logs it. Returns whether this
@@ -221,13 +226,33 @@ impl Triggers {
 
     /// Whether any reload hook is registered (SIGHUP is ignored when none is).
     pub(crate) fn has_reload_hooks(&self) -> bool {
-        !self
-            .hooks
-            .of_kind(crate::hooks::HookKind::Reload)
-            .is_empty()
+        self.hooks.reload.load(Ordering::Relaxed)
     }
 
     pub(crate) fn worst_case(&self) -> Duration {
         self.config.worst_case_shutdown(self.hooks.budget())
+    }
+}
+
+/// What the triggers need to know of the registered hooks, kept up to date by the hook registry
+/// at each registration: the hooks' part of the shutdown budget (to arm the hard deadline) and
+/// whether any reload hook exists (SIGHUP is ignored when none does).
+#[derive(Default)]
+pub(crate) struct HookTally {
+    budget_nanos: AtomicU64,
+    reload: AtomicBool,
+}
+
+impl HookTally {
+    /// Called by the registry, under its lock, after each registration.
+    pub(crate) fn set(&self, budget: Duration, reload: bool) {
+        let nanos = u64::try_from(budget.as_nanos()).unwrap_or(u64::MAX);
+        self.budget_nanos.store(nanos, Ordering::Relaxed);
+        self.reload.store(reload, Ordering::Relaxed);
+    }
+
+    /// The persist and shutdown hooks' budget.
+    pub(crate) fn budget(&self) -> Duration {
+        Duration::from_nanos(self.budget_nanos.load(Ordering::Relaxed))
     }
 }

@@ -5,18 +5,13 @@
 use std::borrow::Cow;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
-use std::sync::Mutex;
 
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::failure::Outcome;
-use crate::hooks::{Hook, HookKind, HookReport};
-use crate::lock::lock;
+use crate::hooks::{Hook, HookKind};
 use crate::log::log_or_stderr;
-
-/// How many failed reload hook runs a report keeps; the rest are counted.
-pub(crate) const MAX_RELOAD_FAILURES: usize = 10;
 
 impl Hook {
     /// A reload hook from an async function: it runs each time a reload is asked for (SIGHUP
@@ -109,7 +104,6 @@ pub(crate) struct Reloads {
     main_turn: CancellationToken,
     /// The reasons for ignoring a request said so far (one bit each): each is said once.
     said: AtomicU8,
-    record: Mutex<ReloadRecord>,
 }
 
 /// Why a reload request was ignored: each is said once in a lifecycle, not once per request (a
@@ -150,14 +144,6 @@ impl Ignored {
     }
 }
 
-/// What the reloads did, for the report.
-#[derive(Default, Clone)]
-pub(crate) struct ReloadRecord {
-    pub(crate) count: u64,
-    pub(crate) failures: Vec<HookReport>,
-    pub(crate) failures_total: u64,
-}
-
 impl Reloads {
     pub(crate) fn new() -> Self {
         Self {
@@ -166,7 +152,6 @@ impl Reloads {
             looping: AtomicBool::new(false),
             main_turn: CancellationToken::new(),
             said: AtomicU8::new(0),
-            record: Mutex::new(ReloadRecord::default()),
         }
     }
 
@@ -209,10 +194,6 @@ impl Reloads {
         self.main_turn.cancel();
     }
 
-    pub(crate) fn record(&self) -> ReloadRecord {
-        lock(&self.record).clone()
-    }
-
     /// Claims the running of the reloads: `true` once (the caller then spawns [`run`]).
     /// Resolves once `main` had its first turn after start-up ended.
     pub(crate) async fn main_turn(&self) {
@@ -223,15 +204,6 @@ impl Reloads {
     pub(crate) async fn next_request(&self) {
         self.requested.notified().await;
         self.pending.store(false, Ordering::SeqCst);
-    }
-
-    /// Records one reload run and the hook runs of it that failed (the first few are kept).
-    pub(crate) fn record_run(&self, failed: Vec<HookReport>) {
-        let mut record = lock(&self.record);
-        record.count += 1;
-        record.failures_total += failed.len() as u64;
-        let room = MAX_RELOAD_FAILURES.saturating_sub(record.failures.len());
-        record.failures.extend(failed.into_iter().take(room));
     }
 
     pub(crate) fn claim(&self) -> bool {

@@ -19,11 +19,6 @@ pub(crate) const WATCHDOG_USEC: &str = "WATCHDOG_USEC";
 /// The process the watchdog interval is meant for; unset means the main process.
 pub(crate) const WATCHDOG_PID: &str = "WATCHDOG_PID";
 
-/// How long a platform must wait past the hard deadline before it kills the process: the stop
-/// signal's delivery and the exit itself. Added to every `EXTEND_TIMEOUT_USEC=` and to the
-/// least `TimeoutStopSec` / `terminationGracePeriodSeconds` the [budget](crate::config::Budget) prints.
-pub(crate) const EXIT_SLACK: Duration = Duration::from_secs(1);
-
 /// A connection-less sender to systemd's notification socket.
 pub(crate) struct Notifier {
     #[cfg(unix)]

@@ -19,11 +19,12 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 use crate::config::signals::{Signal, SignalError};
+use crate::config::EXIT_SLACK;
 use crate::exit::{EXIT_DEADLINE, EXIT_START_FAILED};
 use crate::lock::lock;
 use crate::log::{log_or_stderr, to_stderr_at_once, whole_ms, write_within, Millis};
 use crate::triggers::listen::Listener;
-use crate::triggers::systemd::{extend_line, status_line, Notifier, EXIT_SLACK};
+use crate::triggers::systemd::{extend_line, status_line, Notifier};
 
 /// How long the last words before a forced exit may take to write.
 const LAST_WORDS: Duration = Duration::from_millis(50);
