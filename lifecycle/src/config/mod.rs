@@ -1,6 +1,10 @@
 //! Shutdown settings, their `LIFECYCLE_*` environment overrides and their one check; the
 //! signals they name, and the [`Budget`] (the worst case) they imply.
 
+// Folder `config/`: what the service is told. Settings and their environment overrides (this
+// file), the signal names (`signals.rs`) and the budget they imply (`budget.rs`). Imports nothing
+// above it: a setting's rule is written here once.
+
 pub(crate) mod signals;
 
 use std::fmt;

@@ -1,4 +1,9 @@
-//! The handle apps hold: [`Lifecycle`].
+//! The handle apps hold: [`Lifecycle`], a cheap clone over the parts one lifecycle shares
+//! (settings, triggers, tasks, hooks, the start gate).
+//!
+//! Lives here: the public methods and `manage`, each delegating to the folder that owns the
+//! concept. Not here: the logic itself (spawning is `tasks/`, running hooks `hooks/`, the
+//! shutdown's steps `sequence/`).
 
 use std::any::Any;
 use std::borrow::Cow;

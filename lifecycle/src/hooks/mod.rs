@@ -1,6 +1,15 @@
-//! Hooks: the cleanup that runs after the drain, in order, each with its own timeout. Also what
-//! else a [`Component`] hands over: its long-running parts ([`Run`], restarted as [`Restart`]
-//! says), each in a stop [`Stage`].
+//! Hooks: the code that runs around the service's work, each with a name, an order and a timeout.
+//! Four kinds ([`HookKind`]): start hooks (before Ready, with rollback), reload hooks (on SIGHUP
+//! or a request), persist hooks (after the drain, while resources are open; optionally also
+//! periodic) and shutdown hooks (last, by ascending order). Also what a [`Component`] hands over
+//! besides its hooks: its long-running parts ([`Run`], restarted as [`Restart`] says), each in a
+//! stop [`Stage`].
+
+// Folder `hooks/`: the `Hook` type and its one constructor pair, the registry (`HookRegistry`),
+// running one phase by order groups (`run_phase`), the start gate (`gate.rs`: where start-up is,
+// which calls are main's own), the reload loop (`reload.rs`) and the macro glue (`bind.rs`). Not
+// here: when each phase runs (the sequence decides) and spawning (the handle spawns the periodic
+// persist and the reload loop).
 
 pub(crate) mod bind;
 pub(crate) mod gate;

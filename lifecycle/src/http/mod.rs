@@ -30,6 +30,10 @@
 //!
 //! [`Lifecycle::connections`] gives the live counts for a `/stats` endpoint.
 
+// Folder `http/` (feature `http`): the serve loop, the in-flight layer (`layer.rs`) and the axum
+// helpers (`axum.rs`, feature `axum`, public as `lifecycle::axum`). Connections are counted by
+// `tasks/connections.rs`; this folder only serves.
+
 use std::future::{Future, IntoFuture};
 use std::io;
 use std::pin::Pin;

@@ -1,6 +1,10 @@
 //! The shutdown report: what started the shutdown, how long each phase took, what was aborted,
 //! how every hook ended, and the exit code all of that maps to.
 
+// Folder `report/`: the report's fields, its text, and the exit code they map to. The records it
+// holds are defined with the code that makes them (tasks, hooks, connections, stages) and shown
+// here; the report is assembled by the sequence.
+
 use std::fmt;
 use std::process::ExitCode;
 use std::time::Duration;

@@ -1,6 +1,12 @@
-//! Tracked tasks: counted (the drain waits for the count to reach zero), named, their failures
-//! recorded (grouped by name, so a task failing in a loop cannot grow the report), and aborted by
-//! name when the grace period runs out.
+//! The work the service runs: tracked tasks, counted (the drain waits for the count to reach
+//! zero), named, their failures recorded (grouped by name, so a task failing in a loop cannot
+//! grow the report), and aborted by name when the grace period runs out; stop stages
+//! (`stages`), supervised long-running parts (`run`, `supervise`), served connections
+//! (`connections`), and what the report says of all of them (`records`).
+//!
+//! Lives here: how work is spawned, counted, stopped and named. Not here: when. The sequence
+//! (`sequence/drain.rs`) decides when to cancel, wait and abort; nothing here knows hooks or the
+//! sequence.
 //!
 //! The spawn path is kept lean: a task carries one pointer besides its future (its sink, which
 //! counts it), the same as a bare `TaskTracker` task. Its name lives in the live-task list, found

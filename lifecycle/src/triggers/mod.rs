@@ -1,5 +1,11 @@
-//! What starts a shutdown, and the state every part of a lifecycle shares about it: whether it
-//! fired, when, the tokens it cancels, readiness, and the hard deadline it arms.
+//! What the lifecycle hears, and the state every part shares about it: the [`Trigger`] (what
+//! started the shutdown, when, and the tokens it cancels), readiness, the process-wide signal
+//! listener and the signals held before it listens, the watchdog thread with its hard deadline,
+//! systemd's notify socket, and reload requests.
+//!
+//! Lives here: deciding *that* something happened. Not here: what to do about it. The hooks
+//! (`hooks/`) and the drain (`sequence/`) read these parts; nothing here imports them. The
+//! registry tells the triggers what they need of the hooks through [`HookTally`].
 
 pub(crate) mod hearing;
 pub(crate) mod held;
