@@ -134,6 +134,7 @@ mod log;
 pub mod persist;
 mod reload;
 pub mod report;
+mod report_builder;
 mod run;
 pub mod sequence;
 mod signal;

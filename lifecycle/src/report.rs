@@ -341,44 +341,6 @@ pub struct ShutdownReport {
 }
 
 impl ShutdownReport {
-    /// The report of a finished sequence. Keeps the first [`MAX_TASKS_NAMED`] aborted tasks and
-    /// counts them all.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn new(
-        trigger: Trigger,
-        main: Option<MainOutcome>,
-        timings: PhaseTimings,
-        mut aborted: Vec<AbortedTask>,
-        connections: Option<ConnectionReport>,
-        task_failures: Vec<TaskFailure>,
-        task_failures_other: u64,
-        hooks: Vec<HookReport>,
-        hurried_by: Option<Signal>,
-    ) -> Self {
-        let tasks_aborted_total = aborted.len();
-        aborted.truncate(MAX_TASKS_NAMED);
-        Self {
-            trigger,
-            main,
-            timings,
-            tasks_aborted: aborted,
-            tasks_aborted_total,
-            connections,
-            task_failures,
-            task_failures_other,
-            hooks,
-            hurried_by,
-            start: Vec::new(),
-            start_failed: None,
-            reloads: 0,
-            reload_failures: Vec::new(),
-            stages: Vec::new(),
-            restarts: Vec::new(),
-            restarts_total: 0,
-            drop_panics: Vec::new(),
-        }
-    }
-
     /// The exit code, by the table above.
     ///
     /// # Examples
