@@ -168,6 +168,7 @@ pub use lifecycle_macros::{component, main, on_reload, on_shutdown, on_start, pe
 pub mod __private {
     pub use crate::bind::{bind_run, bound, declared, Added, AsyncMethod, Bind, Hooks, Runs};
 
+    pub use crate::config::settings::{settings, Setting, Zero};
     pub use crate::config::{Flavor, ReadyWhen};
     pub use crate::handle::NoLifecycleNew;
     pub use crate::held::{hold_signals, HeldSignals};

@@ -26,6 +26,37 @@ const KEYS: &[&str] = &[
     "ready",
 ];
 
+/// The keys whose value is a duration or a count, and whether zero is accepted: the one place
+/// the macro decides it (the runtime's table of settings decides the same for `Config`, and
+/// `tests/tests/settings.rs` checks that the two agree, through [`zero_rules`]).
+const ZERO: &[(&str, Zero)] = &[
+    ("grace", Zero::Rejected),
+    ("drain_delay", Zero::Allowed),
+    ("hook_timeout", Zero::Rejected),
+    ("repeat_window", Zero::Allowed),
+    ("deadline_margin", Zero::Allowed),
+    ("startup_timeout", Zero::Rejected),
+    ("worker_threads", Zero::Rejected),
+];
+
+/// Whether `key` accepts zero, by [`ZERO`] (a key missing there refuses it).
+fn zero(key: &str) -> Zero {
+    ZERO.iter()
+        .find(|(name, _)| *name == key)
+        .map_or(Zero::Rejected, |(_, zero)| *zero)
+}
+
+/// Every key, and for a duration or a count whether zero is accepted: for the workspace's check
+/// against the runtime's table of settings.
+pub(crate) fn zero_rules() -> Vec<(&'static str, Option<bool>)> {
+    KEYS.iter()
+        .map(|key| {
+            let rule = ZERO.iter().find(|(name, _)| name == key);
+            (*key, rule.map(|(_, zero)| *zero == Zero::Allowed))
+        })
+        .collect()
+}
+
 const MISPLACED_KEYS: &[(&str, &str)] = &[
     (
         "timeout",
@@ -90,13 +121,14 @@ impl MainArgs {
             return main;
         };
         for arg in args::known_keys(&list, ATTRIBUTE, KEYS, MISPLACED_KEYS, errors) {
-            match arg.name().as_str() {
-                "grace" => main.grace = errors.check(duration::parse(arg, "30s", Zero::Rejected)),
+            let key = arg.name();
+            match key.as_str() {
+                "grace" => main.grace = errors.check(duration::parse(arg, "30s", zero(&key))),
                 "drain_delay" => {
-                    main.drain_delay = errors.check(duration::parse(arg, "5s", Zero::Allowed));
+                    main.drain_delay = errors.check(duration::parse(arg, "5s", zero(&key)));
                 }
                 "hook_timeout" => {
-                    main.hook_timeout = errors.check(duration::parse(arg, "5s", Zero::Rejected));
+                    main.hook_timeout = errors.check(duration::parse(arg, "5s", zero(&key)));
                 }
                 "signals" => main.signals = errors.check(signals(arg)),
                 "force_on_second_signal" => {
@@ -109,15 +141,14 @@ impl MainArgs {
                 "flavor" => main.flavor = errors.check(flavor(arg)),
                 "worker_threads" => main.worker_threads = errors.check(worker_threads(arg)),
                 "repeat_window" => {
-                    main.repeat_window = errors.check(duration::parse(arg, "50ms", Zero::Allowed));
+                    main.repeat_window = errors.check(duration::parse(arg, "50ms", zero(&key)));
                 }
                 "deadline_margin" => {
-                    main.deadline_margin = errors.check(duration::parse(arg, "1s", Zero::Allowed));
+                    main.deadline_margin = errors.check(duration::parse(arg, "1s", zero(&key)));
                 }
                 "init" => main.init = errors.check(init(arg)),
                 "startup_timeout" => {
-                    main.startup_timeout =
-                        errors.check(duration::parse(arg, "60s", Zero::Rejected));
+                    main.startup_timeout = errors.check(duration::parse(arg, "60s", zero(&key)));
                 }
                 "ready" => main.ready = errors.check(ready(arg)),
                 _ => {}
@@ -331,7 +362,7 @@ fn worker_threads(arg: &Arg) -> syn::Result<(usize, Span)> {
             format!("`worker_threads = {lit}` is out of range: expected a thread count like `4`"),
         )
     })?;
-    if threads == 0 {
+    if threads == 0 && zero("worker_threads") == Zero::Rejected {
         return Err(syn::Error::new(
             lit.span(),
             "`worker_threads` must be at least 1, found `0`; remove it to get one worker per CPU",
