@@ -271,7 +271,7 @@ impl StartGate {
             return Err(late.clone());
         }
         state.phase = GatePhase::Succeeded;
-        Ok(when == ReadyWhen::Started || state.app_ready)
+        Ok(when == ReadyWhen::Auto || state.app_ready)
     }
 
     fn fail(&self, not_persisted: HashSet<u64>, not_stopped: HashSet<u64>) {

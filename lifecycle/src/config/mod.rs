@@ -58,7 +58,7 @@ pub const ENV_STARTUP_TIMEOUT: &str = "LIFECYCLE_STARTUP_TIMEOUT";
 /// use lifecycle::config::ReadyWhen;
 /// use lifecycle::Config;
 ///
-/// assert_eq!(Config::new().ready_when(), ReadyWhen::Started);
+/// assert_eq!(Config::new().ready_when(), ReadyWhen::Auto);
 /// let config = Config::new().with_ready_when(ReadyWhen::Manual);
 /// assert_eq!(config.ready_when(), ReadyWhen::Manual);
 /// ```
@@ -66,7 +66,7 @@ pub const ENV_STARTUP_TIMEOUT: &str = "LIFECYCLE_STARTUP_TIMEOUT";
 #[non_exhaustive]
 pub enum ReadyWhen {
     /// Once every start hook succeeded (`ready = "auto"`, the default).
-    Started,
+    Auto,
     /// Once every start hook succeeded *and* the app called
     /// [`Lifecycle::set_ready`](crate::Lifecycle::set_ready) (`ready = "manual"`): for a
     /// listener still to bind or a cache still to warm in `main`.
@@ -165,7 +165,7 @@ impl Default for Config {
             flavor: Flavor::MultiThread,
             worker_threads: None,
             startup_timeout: Duration::from_secs(60),
-            ready_when: ReadyWhen::Started,
+            ready_when: ReadyWhen::Auto,
         }
     }
 }
