@@ -45,7 +45,7 @@ fn the_macro_accepts_exactly_the_keys_of_the_table_with_the_same_zero_rules() {
         assert_eq!(
             macro_rules[key], *rule,
             "`{key}`: whether zero is accepted (Some(true): yes) differs between the macro \
-             (left, `ZERO` in lifecycle-macros-impl/src/entry/args.rs) and the table of \
+             (left, `KEYS` in lifecycle-macros-impl/src/entry/args.rs) and the table of \
              settings (right)"
         );
     }

@@ -11,49 +11,38 @@ use crate::errors::Errors;
 
 const ATTRIBUTE: &str = "#[lifecycle::main]";
 
-const KEYS: &[&str] = &[
-    "grace",
-    "drain_delay",
-    "hook_timeout",
-    "signals",
-    "force_on_second_signal",
-    "flavor",
-    "worker_threads",
-    "repeat_window",
-    "deadline_margin",
-    "init",
-    "startup_timeout",
-    "ready",
+/// Every key, in the order the "valid keys" of an error list them; for a duration or a count,
+/// whether zero is accepted. The one place the macro decides that: the runtime's table of
+/// settings decides the same for `Config`, and `tests/tests/settings.rs` checks that the two
+/// agree (through [`zero_rules`]).
+const KEYS: &[(&str, Option<Zero>)] = &[
+    ("grace", Some(Zero::Rejected)),
+    ("drain_delay", Some(Zero::Allowed)),
+    ("hook_timeout", Some(Zero::Rejected)),
+    ("signals", None),
+    ("force_on_second_signal", None),
+    ("flavor", None),
+    ("worker_threads", Some(Zero::Rejected)),
+    ("repeat_window", Some(Zero::Allowed)),
+    ("deadline_margin", Some(Zero::Allowed)),
+    ("init", None),
+    ("startup_timeout", Some(Zero::Rejected)),
+    ("ready", None),
 ];
 
-/// The keys whose value is a duration or a count, and whether zero is accepted: the one place
-/// the macro decides it (the runtime's table of settings decides the same for `Config`, and
-/// `tests/tests/settings.rs` checks that the two agree, through [`zero_rules`]).
-const ZERO: &[(&str, Zero)] = &[
-    ("grace", Zero::Rejected),
-    ("drain_delay", Zero::Allowed),
-    ("hook_timeout", Zero::Rejected),
-    ("repeat_window", Zero::Allowed),
-    ("deadline_margin", Zero::Allowed),
-    ("startup_timeout", Zero::Rejected),
-    ("worker_threads", Zero::Rejected),
-];
-
-/// Whether `key` accepts zero, by [`ZERO`] (a key missing there refuses it).
+/// Whether `key` accepts zero, by [`KEYS`] (a key that is no number there refuses it).
 fn zero(key: &str) -> Zero {
-    ZERO.iter()
-        .find(|(name, _)| *name == key)
-        .map_or(Zero::Rejected, |(_, zero)| *zero)
+    KEYS.iter()
+        .find_map(|(name, zero)| (*name == key).then_some(*zero))
+        .flatten()
+        .unwrap_or(Zero::Rejected)
 }
 
-/// Every key, and for a duration or a count whether zero is accepted: for the workspace's check
-/// against the runtime's table of settings.
+/// Every key, and for a duration or a count whether zero is accepted (`Some(true)`: allowed):
+/// for the workspace's check against the runtime's table of settings.
 pub(crate) fn zero_rules() -> Vec<(&'static str, Option<bool>)> {
     KEYS.iter()
-        .map(|key| {
-            let rule = ZERO.iter().find(|(name, _)| name == key);
-            (*key, rule.map(|(_, zero)| *zero == Zero::Allowed))
-        })
+        .map(|(key, zero)| (*key, zero.map(|zero| zero == Zero::Allowed)))
         .collect()
 }
 
@@ -120,7 +109,8 @@ impl MainArgs {
         let Some(list) = errors.check(args::parse_args(tokens)) else {
             return main;
         };
-        for arg in args::known_keys(&list, ATTRIBUTE, KEYS, MISPLACED_KEYS, errors) {
+        let keys: Vec<&str> = KEYS.iter().map(|(key, _)| *key).collect();
+        for arg in args::known_keys(&list, ATTRIBUTE, &keys, MISPLACED_KEYS, errors) {
             let key = arg.name();
             match key.as_str() {
                 "grace" => main.grace = errors.check(duration::parse(arg, "30s", zero(&key))),
