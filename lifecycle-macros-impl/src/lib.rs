@@ -68,3 +68,19 @@ pub fn on_start(args: TokenStream, item: TokenStream) -> TokenStream {
 pub fn on_reload(args: TokenStream, item: TokenStream) -> TokenStream {
     hook::free_hook(HookKind::Reload, args, item)
 }
+
+/// Every key `#[lifecycle::main]` accepts, in the order its errors list them, and for a
+/// duration or a count whether zero is accepted (`Some(true)`: allowed). Not a public API: the
+/// workspace's tests check it against the runtime's table of settings
+/// (`lifecycle::__private::settings()`), since this crate cannot depend on the runtime.
+#[doc(hidden)]
+pub fn main_keys() -> Vec<(&'static str, Option<bool>)> {
+    entry::args::zero_rules()
+}
+
+/// The signal names `signals = [...]` accepts, each with the `lifecycle::Signal` variant it
+/// becomes. Not a public API: for the same check as [`main_keys`].
+#[doc(hidden)]
+pub fn signal_names() -> Vec<(&'static str, &'static str)> {
+    entry::args::SIGNALS.to_vec()
+}

@@ -156,6 +156,7 @@ pub mod __private {
         bind_run, bound, declared, Added, AsyncMethod, Bind, Hooks, Runs,
     };
 
+    pub use crate::config::settings::{settings, Setting, Zero};
     pub use crate::config::{Flavor, ReadyWhen};
     pub use crate::handle::NoLifecycleNew;
     pub use crate::sequence::entry::{block_on, MainFuture};

@@ -11,20 +11,40 @@ use crate::errors::Errors;
 
 const ATTRIBUTE: &str = "#[lifecycle::main]";
 
-const KEYS: &[&str] = &[
-    "grace",
-    "drain_delay",
-    "hook_timeout",
-    "signals",
-    "force_on_second_signal",
-    "flavor",
-    "worker_threads",
-    "repeat_window",
-    "deadline_margin",
-    "init",
-    "startup_timeout",
-    "ready",
+/// Every key, in the order the "valid keys" of an error list them; for a duration or a count,
+/// whether zero is accepted. The one place the macro decides that: the runtime's table of
+/// settings decides the same for `Config`, and `tests/tests/settings.rs` checks that the two
+/// agree (through [`zero_rules`]).
+const KEYS: &[(&str, Option<Zero>)] = &[
+    ("grace", Some(Zero::Rejected)),
+    ("drain_delay", Some(Zero::Allowed)),
+    ("hook_timeout", Some(Zero::Rejected)),
+    ("signals", None),
+    ("force_on_second_signal", None),
+    ("flavor", None),
+    ("worker_threads", Some(Zero::Rejected)),
+    ("repeat_window", Some(Zero::Allowed)),
+    ("deadline_margin", Some(Zero::Allowed)),
+    ("init", None),
+    ("startup_timeout", Some(Zero::Rejected)),
+    ("ready", None),
 ];
+
+/// Whether `key` accepts zero, by [`KEYS`] (a key that is no number there refuses it).
+fn zero(key: &str) -> Zero {
+    KEYS.iter()
+        .find_map(|(name, zero)| (*name == key).then_some(*zero))
+        .flatten()
+        .unwrap_or(Zero::Rejected)
+}
+
+/// Every key, and for a duration or a count whether zero is accepted (`Some(true)`: allowed):
+/// for the workspace's check against the runtime's table of settings.
+pub(crate) fn zero_rules() -> Vec<(&'static str, Option<bool>)> {
+    KEYS.iter()
+        .map(|(key, zero)| (*key, zero.map(|zero| zero == Zero::Allowed)))
+        .collect()
+}
 
 const MISPLACED_KEYS: &[(&str, &str)] = &[
     (
@@ -89,14 +109,16 @@ impl MainArgs {
         let Some(list) = errors.check(args::parse_args(tokens)) else {
             return main;
         };
-        for arg in args::known_keys(&list, ATTRIBUTE, KEYS, MISPLACED_KEYS, errors) {
-            match arg.name().as_str() {
-                "grace" => main.grace = errors.check(duration::parse(arg, "30s", Zero::Rejected)),
+        let keys: Vec<&str> = KEYS.iter().map(|(key, _)| *key).collect();
+        for arg in args::known_keys(&list, ATTRIBUTE, &keys, MISPLACED_KEYS, errors) {
+            let key = arg.name();
+            match key.as_str() {
+                "grace" => main.grace = errors.check(duration::parse(arg, "30s", zero(&key))),
                 "drain_delay" => {
-                    main.drain_delay = errors.check(duration::parse(arg, "5s", Zero::Allowed));
+                    main.drain_delay = errors.check(duration::parse(arg, "5s", zero(&key)));
                 }
                 "hook_timeout" => {
-                    main.hook_timeout = errors.check(duration::parse(arg, "5s", Zero::Rejected));
+                    main.hook_timeout = errors.check(duration::parse(arg, "5s", zero(&key)));
                 }
                 "signals" => main.signals = errors.check(signals(arg)),
                 "force_on_second_signal" => {
@@ -109,15 +131,14 @@ impl MainArgs {
                 "flavor" => main.flavor = errors.check(flavor(arg)),
                 "worker_threads" => main.worker_threads = errors.check(worker_threads(arg)),
                 "repeat_window" => {
-                    main.repeat_window = errors.check(duration::parse(arg, "50ms", Zero::Allowed));
+                    main.repeat_window = errors.check(duration::parse(arg, "50ms", zero(&key)));
                 }
                 "deadline_margin" => {
-                    main.deadline_margin = errors.check(duration::parse(arg, "1s", Zero::Allowed));
+                    main.deadline_margin = errors.check(duration::parse(arg, "1s", zero(&key)));
                 }
                 "init" => main.init = errors.check(init(arg)),
                 "startup_timeout" => {
-                    main.startup_timeout =
-                        errors.check(duration::parse(arg, "60s", Zero::Rejected));
+                    main.startup_timeout = errors.check(duration::parse(arg, "60s", zero(&key)));
                 }
                 "ready" => main.ready = errors.check(ready(arg)),
                 _ => {}
@@ -331,7 +352,7 @@ fn worker_threads(arg: &Arg) -> syn::Result<(usize, Span)> {
             format!("`worker_threads = {lit}` is out of range: expected a thread count like `4`"),
         )
     })?;
-    if threads == 0 {
+    if threads == 0 && zero("worker_threads") == Zero::Rejected {
         return Err(syn::Error::new(
             lit.span(),
             "`worker_threads` must be at least 1, found `0`; remove it to get one worker per CPU",

@@ -1,7 +1,7 @@
 //! `#[lifecycle::main(...)]`: parse the arguments and the `async fn`, check its signature, and
 //! write out the shutdown sequence around it.
 
-mod args;
+pub(crate) mod args;
 mod expand;
 
 use proc_macro2::TokenStream;

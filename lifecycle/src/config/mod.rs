@@ -13,6 +13,7 @@ use std::time::Duration;
 use crate::config::signals::Signal;
 
 pub(crate) mod budget;
+pub(crate) mod settings;
 
 pub use crate::config::signals::{SignalError, UnknownSignal};
 pub(crate) use budget::EXIT_SLACK;
@@ -64,7 +65,7 @@ pub const ENV_STARTUP_TIMEOUT: &str = "LIFECYCLE_STARTUP_TIMEOUT";
 /// use lifecycle::config::ReadyWhen;
 /// use lifecycle::Config;
 ///
-/// assert_eq!(Config::new().ready_when(), ReadyWhen::Started);
+/// assert_eq!(Config::new().ready_when(), ReadyWhen::Auto);
 /// let config = Config::new().with_ready_when(ReadyWhen::Manual);
 /// assert_eq!(config.ready_when(), ReadyWhen::Manual);
 /// ```
@@ -72,7 +73,7 @@ pub const ENV_STARTUP_TIMEOUT: &str = "LIFECYCLE_STARTUP_TIMEOUT";
 #[non_exhaustive]
 pub enum ReadyWhen {
     /// Once every start hook succeeded (`ready = "auto"`, the default).
-    Started,
+    Auto,
     /// Once every start hook succeeded *and* the app called
     /// [`Lifecycle::set_ready`](crate::Lifecycle::set_ready) (`ready = "manual"`): for a
     /// listener still to bind or a cache still to warm in `main`.
@@ -171,7 +172,7 @@ impl Default for Config {
             flavor: Flavor::MultiThread,
             worker_threads: None,
             startup_timeout: Duration::from_secs(60),
-            ready_when: ReadyWhen::Started,
+            ready_when: ReadyWhen::Auto,
         }
     }
 }
@@ -556,7 +557,8 @@ impl Config {
     }
 
     /// Checks the configuration as a whole: a zero grace or hook timeout would abort everything
-    /// at once, and a worker count must be at least one and goes with the multi-thread runtime.
+    /// at once, and a worker count must be at least one and goes with the multi-thread runtime
+    /// (which settings refuse zero is written once, in the crate's table of settings).
     /// The sequence calls this at start-up; `#[lifecycle::main]` checks the same at compile time.
     ///
     /// # Errors
@@ -581,18 +583,8 @@ impl Config {
     /// assert_eq!(err.name(), "worker_threads");
     /// ```
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let zero = "must be greater than zero";
-        if self.grace.is_zero() {
-            return Err(ConfigError::new("grace", "0s", zero));
-        }
-        if self.hook_timeout.is_zero() {
-            return Err(ConfigError::new("hook_timeout", "0s", zero));
-        }
-        if self.startup_timeout.is_zero() {
-            return Err(ConfigError::new("startup_timeout", "0s", zero));
-        }
+        settings::check_zeros(self)?;
         match (self.worker_threads, self.flavor) {
-            (Some(0), _) => Err(ConfigError::new("worker_threads", "0", zero)),
             (Some(threads), Flavor::CurrentThread) => Err(ConfigError::new(
                 "worker_threads",
                 threads.to_string(),
@@ -681,64 +673,16 @@ impl Config {
                 },
             }
         };
-        for (variable, apply) in OVERRIDES {
-            if let Some(value) = read(variable)? {
-                apply(&mut self, &value)?;
-            }
-        }
+        settings::apply_env(&mut self, read)?;
         self.validate()?;
         Ok(self)
     }
 }
 
-/// Sets one setting from its variable's value.
-type Apply = fn(&mut Config, &str) -> Result<(), ConfigError>;
-
-/// Every environment override: the variable and how it sets its setting, in the order they
-/// apply (the first that does not parse is the error). The one list of the settings'
-/// variables: [`Config::apply_env_from`] reads these, and [`known_variable`] knows these and
-/// [`ENV_PRINT_BUDGET`].
-const OVERRIDES: [(&str, Apply); 8] = [
-    (ENV_GRACE, |config, value| {
-        config.grace = parse_duration(ENV_GRACE, value, false)?;
-        Ok(())
-    }),
-    (ENV_DRAIN_DELAY, |config, value| {
-        config.drain_delay = parse_duration(ENV_DRAIN_DELAY, value, true)?;
-        Ok(())
-    }),
-    (ENV_HOOK_TIMEOUT, |config, value| {
-        config.hook_timeout = parse_duration(ENV_HOOK_TIMEOUT, value, false)?;
-        Ok(())
-    }),
-    (ENV_SIGNALS, |config, value| {
-        config.signals = parse_signals(value)?;
-        Ok(())
-    }),
-    (ENV_FORCE_ON_SECOND_SIGNAL, |config, value| {
-        config.force_on_second_signal = parse_bool(ENV_FORCE_ON_SECOND_SIGNAL, value)?;
-        Ok(())
-    }),
-    (ENV_REPEAT_WINDOW, |config, value| {
-        config.repeat_window = parse_duration(ENV_REPEAT_WINDOW, value, true)?;
-        Ok(())
-    }),
-    (ENV_STARTUP_TIMEOUT, |config, value| {
-        config.startup_timeout = parse_duration(ENV_STARTUP_TIMEOUT, value, false)?;
-        Ok(())
-    }),
-    (ENV_DEADLINE_MARGIN, |config, value| {
-        config.deadline_margin = parse_duration(ENV_DEADLINE_MARGIN, value, true)?;
-        Ok(())
-    }),
-];
-
-/// The variables the crate reads: the settings' overrides, then the budget print.
+/// The variables the crate reads: the settings' overrides (from the table of settings, in its
+/// order), then the budget print.
 fn known_variables() -> impl Iterator<Item = &'static str> {
-    OVERRIDES
-        .iter()
-        .map(|(variable, _)| *variable)
-        .chain([ENV_PRINT_BUDGET])
+    settings::variables().chain([ENV_PRINT_BUDGET])
 }
 
 /// Whether the crate reads the variable `name`.
@@ -836,7 +780,10 @@ fn parse_signals(value: &str) -> Result<Vec<Signal>, ConfigError> {
             ConfigError::new(
                 ENV_SIGNALS,
                 value,
-                format!("unknown signal `{name}`: expected a comma-separated list of SIGTERM, SIGINT, SIGQUIT, SIGHUP"),
+                format!(
+                    "unknown signal `{name}`: expected a comma-separated list of {}",
+                    Signal::ALL.map(Signal::name).join(", ")
+                ),
             )
         })?;
         if !signals.contains(&signal) {
@@ -975,7 +922,7 @@ mod tests {
         let far = warning("LIFECYCLE_COLOR").unwrap();
         assert!(far.ends_with(&format!("the variables read are {ENV_GRACE}, {ENV_DRAIN_DELAY}, {ENV_HOOK_TIMEOUT}, {ENV_SIGNALS}, {ENV_FORCE_ON_SECOND_SIGNAL}, {ENV_REPEAT_WINDOW}, {ENV_STARTUP_TIMEOUT}, {ENV_DEADLINE_MARGIN}, {ENV_PRINT_BUDGET}")), "{far}");
         // The crate's own variables, and other names, get no warning.
-        for (known, _) in OVERRIDES {
+        for known in settings::variables() {
             assert_eq!(warning(known), None);
         }
         assert_eq!(warning(ENV_PRINT_BUDGET), None);
@@ -1039,6 +986,76 @@ mod tests {
             assert_eq!(err.value(), value);
             assert!(err.to_string().contains(variable), "{err}");
         }
+    }
+
+    /// The words a refused value gets, and which of two bad values is named: pinned, so that
+    /// reading the rules from the table of settings changed none of them.
+    #[test]
+    fn refused_values_get_the_same_messages_and_the_first_bad_one_is_named() {
+        let refused = |config: Config| config.validate().unwrap_err().to_string();
+        let zero = Duration::ZERO;
+        assert_eq!(
+            refused(Config::new().with_grace(zero)),
+            "invalid grace=\"0s\": must be greater than zero"
+        );
+        assert_eq!(
+            refused(
+                Config::new()
+                    .with_startup_timeout(zero)
+                    .with_hook_timeout(zero)
+            ),
+            "invalid hook_timeout=\"0s\": must be greater than zero"
+        );
+        assert_eq!(
+            refused(Config::new().with_startup_timeout(zero)),
+            "invalid startup_timeout=\"0s\": must be greater than zero"
+        );
+        let current = Config::new().with_flavor(Flavor::CurrentThread);
+        assert_eq!(
+            refused(current.clone().with_worker_threads(0)),
+            "invalid worker_threads=\"0\": must be greater than zero"
+        );
+        assert_eq!(
+            refused(current.with_worker_threads(2)),
+            "invalid worker_threads=\"2\": the current-thread runtime has no workers: drop the setting or use the multi-thread flavor"
+        );
+        for allowed in [
+            Config::new().with_drain_delay(zero),
+            Config::new().with_repeat_window(zero),
+            Config::new().with_deadline_margin(zero),
+        ] {
+            assert_eq!(allowed.validate(), Ok(()));
+        }
+
+        let from_env = |pairs| {
+            Config::new()
+                .apply_env_from(env(pairs))
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(
+            from_env(&[(ENV_STARTUP_TIMEOUT, "0s")]),
+            Err(
+                "invalid LIFECYCLE_STARTUP_TIMEOUT=\"0s\": the duration must be greater than zero"
+                    .into()
+            )
+        );
+        assert_eq!(
+            from_env(&[(ENV_DEADLINE_MARGIN, "soon"), (ENV_STARTUP_TIMEOUT, "0s")]),
+            Err(
+                "invalid LIFECYCLE_STARTUP_TIMEOUT=\"0s\": the duration must be greater than zero"
+                    .into()
+            )
+        );
+        assert_eq!(
+            from_env(&[(ENV_SIGNALS, "SIGTERM, SIGKILL")]),
+            Err("invalid LIFECYCLE_SIGNALS=\"SIGTERM, SIGKILL\": unknown signal `SIGKILL`: expected a comma-separated list of SIGTERM, SIGINT, SIGQUIT, SIGHUP".into())
+        );
+        let zeros = from_env(&[
+            (ENV_DRAIN_DELAY, "0s"),
+            (ENV_REPEAT_WINDOW, "0s"),
+            (ENV_DEADLINE_MARGIN, "0s"),
+        ]);
+        assert!(zeros.is_ok());
     }
 
     #[test]

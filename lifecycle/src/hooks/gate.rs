@@ -197,7 +197,7 @@ impl StartGate {
             return Err(late.clone());
         }
         state.phase = GatePhase::Succeeded;
-        Ok(when == ReadyWhen::Started || state.app_ready)
+        Ok(when == ReadyWhen::Auto || state.app_ready)
     }
 
     pub(crate) fn fail(&self, not_persisted: HashSet<u64>, not_stopped: HashSet<u64>) {

@@ -15,6 +15,8 @@ use crate::log::{
     no_subscriber, quietly, to_stderr, to_stderr_at_once, whole_ms, write_within, Millis,
 };
 
+pub(crate) mod builder;
+
 pub use crate::exit::{
     EXIT_ABORTED, EXIT_APP_FAILED, EXIT_CONFIG, EXIT_DEADLINE, EXIT_HOOK_FAILED, EXIT_IO_ERROR,
     EXIT_OK, EXIT_OS_ERROR, EXIT_START_FAILED,
@@ -218,44 +220,6 @@ pub struct ShutdownReport {
 }
 
 impl ShutdownReport {
-    /// The report of a finished sequence. Keeps the first [`MAX_TASKS_NAMED`] aborted tasks and
-    /// counts them all.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn new(
-        trigger: Trigger,
-        main: Option<MainOutcome>,
-        timings: PhaseTimings,
-        mut aborted: Vec<AbortedTask>,
-        connections: Option<ConnectionReport>,
-        task_failures: Vec<TaskFailure>,
-        task_failures_other: u64,
-        hooks: Vec<HookReport>,
-        hurried_by: Option<Signal>,
-    ) -> Self {
-        let tasks_aborted_total = aborted.len();
-        aborted.truncate(MAX_TASKS_NAMED);
-        Self {
-            trigger,
-            main,
-            timings,
-            tasks_aborted: aborted,
-            tasks_aborted_total,
-            connections,
-            task_failures,
-            task_failures_other,
-            hooks,
-            hurried_by,
-            start: Vec::new(),
-            start_failed: None,
-            reloads: 0,
-            reload_failures: Vec::new(),
-            stages: Vec::new(),
-            restarts: Vec::new(),
-            restarts_total: 0,
-            drop_panics: Vec::new(),
-        }
-    }
-
     /// The exit code, by the table above.
     ///
     /// # Examples

@@ -39,19 +39,16 @@ use std::future::Future;
 use std::time::Duration;
 
 use crate::config::Config;
-use crate::failure::Failure;
 use crate::failure::Outcome;
 use crate::handle::Lifecycle;
 use crate::hooks::{run_phase, HookKind};
-use crate::report::{
-    AbortedTask, ConnectionReport, HookReport, MainOutcome, PhaseTimings, ShutdownReport,
-};
+use crate::report::builder::ReportBuilder;
+use crate::report::{HookReport, ShutdownReport};
 use crate::sequence::drain::{cut_late_tasks, drain, MainTask};
 use crate::sequence::start::{
-    finish, late_reports, run_start_hooks, Interruption, Parts, Progress, StartRun,
+    finish, late_reports, run_start_hooks, Interruption, Parts, Progress,
 };
 pub use crate::sequence::startup::StartupError;
-use crate::tasks::stages::StageDrain;
 use crate::triggers::readiness::State;
 use crate::triggers::reloads::Ignored;
 use crate::triggers::watchdog::Phase;
@@ -302,6 +299,8 @@ impl Running {
     {
         let lc = self.lc;
         let inner = &lc.inner;
+        // The report begins with start-up; each step after this one adds what it learned.
+        let mut report = ReportBuilder::begin();
         let mut main = MainTask::new(main, std::sync::Arc::clone(&inner.triggers));
         inner.start.begin();
         let began = tokio::time::Instant::now();
@@ -347,7 +346,8 @@ impl Running {
             inner.triggers.fire(Trigger::StartFailed(failure.clone()));
             inner.reloads.drop_pending(Ignored::StartFailed);
         }
-        Started { lc, main, start }
+        report.started(start.reports, start.failure, start.took);
+        Started { lc, main, report }
     }
 
     /// [`run_start_hooks`](Self::run_start_hooks) then
@@ -382,7 +382,7 @@ impl Running {
 pub struct Started<F> {
     lc: Lifecycle,
     main: MainTask<F>,
-    start: StartRun,
+    report: ReportBuilder,
 }
 
 impl<F> Started<F>
@@ -392,7 +392,7 @@ where
 {
     /// Whether start-up succeeded (every start hook, and the app's `set_ready` when asked for).
     pub fn succeeded(&self) -> bool {
-        self.start.failure.is_none()
+        !self.report.start_failed()
     }
 
     /// Runs `main` until the shutdown is triggered: by `main` returning (its outcome is
@@ -423,7 +423,7 @@ where
             lc: self.lc,
             main: self.main,
             trigger,
-            start: self.start,
+            report: self.report,
         }
     }
 }
@@ -434,7 +434,7 @@ pub struct Triggered<F> {
     lc: Lifecycle,
     main: MainTask<F>,
     trigger: Trigger,
-    start: StartRun,
+    report: ReportBuilder,
 }
 
 impl<F> Triggered<F>
@@ -471,61 +471,45 @@ where
     /// ```
     pub async fn drain(mut self) -> Drained {
         let drained = drain(&self.lc.inner, &mut self.main).await;
-        let draft = Draft {
-            main: self.main.take_outcome(),
-            timings: PhaseTimings {
-                start: self.start.took,
-                drain_delay: drained.delay,
-                drain: drained.took,
-                ..PhaseTimings::default()
-            },
-            aborted: drained.aborted,
-            connections: drained.connections,
-            hooks: Vec::new(),
-            start: self.start.reports,
-            start_failed: self.start.failure,
-            stages: drained.stages,
-        };
-        Drained { lc: self.lc, draft }
+        let mut report = self.report;
+        report.main_ended(self.main.take_outcome());
+        report.drained(
+            drained.delay,
+            drained.took,
+            drained.aborted,
+            drained.connections,
+            drained.stages,
+        );
+        Drained {
+            lc: self.lc,
+            report,
+        }
     }
 }
 
-/// The parts of the report filled in step by step, moved along the chain.
-struct Draft {
-    main: Option<MainOutcome>,
-    timings: PhaseTimings,
-    aborted: Vec<AbortedTask>,
-    connections: Option<ConnectionReport>,
-    hooks: Vec<HookReport>,
-    start: Vec<HookReport>,
-    start_failed: Option<Failure>,
-    stages: Vec<StageDrain>,
-}
-
-impl Draft {
-    async fn run_hooks(&mut self, lc: &Lifecycle, kind: HookKind) -> Duration {
-        let inner = &lc.inner;
-        inner.triggers.rearm();
-        inner.triggers.watch.enter(match kind {
-            HookKind::Persist => Phase::Persist,
-            HookKind::Shutdown | HookKind::Start | HookKind::Reload => Phase::Hooks,
-        });
-        let started = tokio::time::Instant::now();
-        let mut hooks = inner.hooks.of_kind(kind);
-        // A managed value is stopped if any of its start hooks succeeded, persisted only if all
-        // did; one managed too late is neither.
-        hooks.retain(|hook| inner.start.runs(kind, hook.owner));
-        let reports = run_phase(hooks, inner.config.hook_timeout()).await;
-        self.hooks.extend(reports);
-        started.elapsed()
-    }
+/// Runs the hooks of `kind` that are due (persist or shutdown), each under its timeout: their
+/// reports, and how long the phase took.
+async fn run_hooks(lc: &Lifecycle, kind: HookKind) -> (Vec<HookReport>, Duration) {
+    let inner = &lc.inner;
+    inner.triggers.rearm();
+    inner.triggers.watch.enter(match kind {
+        HookKind::Persist => Phase::Persist,
+        HookKind::Shutdown | HookKind::Start | HookKind::Reload => Phase::Hooks,
+    });
+    let started = tokio::time::Instant::now();
+    let mut hooks = inner.hooks.of_kind(kind);
+    // A managed value is stopped if any of its start hooks succeeded, persisted only if all
+    // did; one managed too late is neither.
+    hooks.retain(|hook| inner.start.runs(kind, hook.owner));
+    let reports = run_phase(hooks, inner.config.hook_timeout()).await;
+    (reports, started.elapsed())
 }
 
 /// Drained: every task has finished or was cut; the persist hooks are next.
 #[must_use = "a drained sequence must persist and shut down"]
 pub struct Drained {
     lc: Lifecycle,
-    draft: Draft,
+    report: ReportBuilder,
 }
 
 impl Drained {
@@ -541,10 +525,11 @@ impl Drained {
     /// `lifecycle::http::serve` and `lifecycle::axum::serve` are tracked). Track what feeds the state you
     /// persist (`lc.spawn`), or make the snapshot safe against late writers.
     pub async fn persist(mut self) -> Persisted {
-        self.draft.timings.persist = self.draft.run_hooks(&self.lc, HookKind::Persist).await;
+        let (hooks, took) = run_hooks(&self.lc, HookKind::Persist).await;
+        self.report.persisted(hooks, took);
         Persisted {
             lc: self.lc,
-            draft: self.draft,
+            report: self.report,
         }
     }
 }
@@ -553,50 +538,35 @@ impl Drained {
 #[must_use = "a persisted sequence must shut down to make its report"]
 pub struct Persisted {
     lc: Lifecycle,
-    draft: Draft,
+    report: ReportBuilder,
 }
 
 impl Persisted {
     /// Runs the shutdown hooks by ascending order (equal orders concurrently, every hook even
     /// when another fails), aborts the tasks spawned after the drain that are still running,
     /// marks the service Stopped and returns the report.
-    pub async fn shut_down(mut self) -> ShutdownReport {
-        self.draft.timings.hooks = self.draft.run_hooks(&self.lc, HookKind::Shutdown).await;
+    pub async fn shut_down(self) -> ShutdownReport {
+        let (hooks, took) = run_hooks(&self.lc, HookKind::Shutdown).await;
+        let mut report = self.report;
+        report.shutdown_hooks_ran(hooks, took);
         let inner = &self.lc.inner;
-        self.draft.aborted.extend(cut_late_tasks(inner).await);
+        report.late_tasks(cut_late_tasks(inner).await);
         let (trigger, at) = inner
             .triggers
             .fired()
             .unwrap_or((Trigger::MainReturned, tokio::time::Instant::now()));
         inner.triggers.readiness.advance(State::Stopped);
-        let mut timings = self.draft.timings;
-        timings.total = at.elapsed();
-        let (task_failures, task_failures_other) = inner.tasks.failures();
-        let mut report = ShutdownReport::new(
-            trigger,
-            self.draft.main,
-            timings,
-            self.draft.aborted,
-            self.draft.connections,
-            task_failures,
-            task_failures_other,
-            self.draft.hooks,
-            inner.triggers.hurried_by(),
-        );
-        report.start = self.draft.start;
-        report.start.extend(late_reports(&inner.hooks));
-        report.start_failed = self
-            .draft
-            .start_failed
-            .or_else(|| inner.start.late_failure());
+        let total = at.elapsed();
+        report.task_failures(inner.tasks.failures());
+        let hurried_by = inner.triggers.hurried_by();
+        report.added_late(late_reports(&inner.hooks), || inner.start.late_failure());
         let reloads = inner.hooks.reload_record();
-        report.reloads = reloads.count;
-        report.reload_failures = reloads.failures;
-        report.stages = self.draft.stages;
-        (report.restarts, report.restarts_total) = inner.restarts.taken();
+        report.reloads(reloads.count, reloads.failures);
+        report.restarts(inner.restarts.taken());
         // The managed values go with their hooks' functions now, not wherever the last handle
         // is dropped: a `Drop` that panics is in the report, not a lost report and exit 101.
-        report.drop_panics = inner.hooks.release();
+        report.drop_panics(inner.hooks.release());
+        let report = report.finish(trigger, total, hurried_by);
         inner.triggers.watch.finished(report.code());
         crate::sequence::entry::reported(report.code());
         report
