@@ -152,7 +152,7 @@ struct Counter {
 impl Counter {
     /// Restores the count saved by the last run, or starts at 0 when there is none.
     fn restore(path: PathBuf) -> io::Result<Self> {
-        let served = match lifecycle::persist::read_state(&path)? {
+        let served = match lifecycle::state_file::read_state(&path)? {
             None => 0,
             Some(bytes) => {
                 parse_counter(&bytes)
@@ -199,7 +199,7 @@ impl Counter {
     /// Not `async`: `write_atomic` blocks (fsync), so lifecycle runs it on the blocking pool.
     fn save(&self) -> io::Result<()> {
         let served = self.served.load(Ordering::SeqCst);
-        lifecycle::persist::write_atomic(&self.path, format!("served {served}\n"))?;
+        lifecycle::state_file::write_atomic(&self.path, format!("served {served}\n"))?;
         println!(
             "hook save-counter: {served} served requests saved to {}", self.path
             .display()

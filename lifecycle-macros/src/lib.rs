@@ -581,7 +581,7 @@ pub fn on_shutdown(args: TokenStream, item: TokenStream) -> TokenStream {
 /// ```no_run
 /// #[lifecycle::persist(every = "10s", timeout = "2s")]
 /// async fn save_offsets() -> std::io::Result<()> {
-///     lifecycle::persist::write_atomic("offsets.json", b"{}")
+///     lifecycle::state_file::write_atomic("offsets.json", b"{}")
 /// }
 /// # #[lifecycle::main]
 /// # async fn main(lc: lifecycle::Lifecycle) { lc.cancelled().await }
@@ -600,7 +600,7 @@ pub fn on_shutdown(args: TokenStream, item: TokenStream) -> TokenStream {
 /// use std::time::Duration;
 ///
 /// async fn save_offsets() -> std::io::Result<()> {
-///     lifecycle::persist::write_atomic("offsets.json", b"{}")
+///     lifecycle::state_file::write_atomic("offsets.json", b"{}")
 /// }
 ///
 /// const _: () = {

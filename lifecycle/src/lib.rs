@@ -131,7 +131,7 @@ pub mod hooks;
 pub mod http;
 mod lock;
 mod log;
-pub mod persist;
+pub mod state_file;
 mod reload;
 pub mod report;
 mod run;
