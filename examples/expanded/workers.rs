@@ -138,7 +138,11 @@ impl ::lifecycle::__private::Component for Queue {
         ::lifecycle::__private::bound(self, ::core::module_path!())
     }
     fn add_hooks(this: &mut ::lifecycle::__private::Bind<Self>) {
-        this.persist_blocking("Queue::save", Self::save)
+        this.add_blocking(
+                ::lifecycle::__private::HookKind::Persist,
+                "Queue::save",
+                Self::save,
+            )
             .with_timeout(::core::time::Duration::from_secs(2));
     }
 }

@@ -422,12 +422,13 @@ impl Lifecycle {
     ///
     /// ```
     /// use lifecycle::config::ReadyWhen;
+    /// use lifecycle::hooks::HookKind;
     /// use lifecycle::{Config, Hook, Sequence, State};
     ///
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
     /// let sequence = Sequence::new(Config::new().with_ready_when(ReadyWhen::Manual));
     /// let lc = sequence.handle();
-    /// lc.add_hook(Hook::on_start("connect", || async {}));
+    /// lc.add_hook(Hook::new(HookKind::Start, "connect", || async {}));
     /// let handle = lc.clone();
     /// let report = sequence
     ///     .run(async move {
@@ -531,12 +532,13 @@ impl Lifecycle {
     /// # Examples
     ///
     /// ```
+    /// use lifecycle::hooks::HookKind;
     /// use lifecycle::{Config, Hook, Sequence};
     ///
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
     /// let sequence = Sequence::new(Config::new());
     /// let lc = sequence.handle();
-    /// lc.add_hook(Hook::on_start("connect", || async { Err::<(), _>("refused") }));
+    /// lc.add_hook(Hook::new(HookKind::Start, "connect", || async { Err::<(), _>("refused") }));
     /// let handle = lc.clone();
     /// let report = sequence
     ///     .run(async move {
@@ -566,9 +568,10 @@ impl Lifecycle {
         }
     }
 
-    /// Asks for a reload: the reload hooks ([`Hook::on_reload`], `#[on_reload]`) run once more,
-    /// after any reload under way, in a tracked task. SIGHUP does the same when it is not a
-    /// shutdown signal. Returns `false`, and does nothing, once the shutdown has been triggered.
+    /// Asks for a reload: the [reload hooks](crate::hooks::HookKind::Reload) (`#[on_reload]`) run
+    /// once more, after any reload under way, in a tracked task. SIGHUP does the same when it is
+    /// not a shutdown signal. Returns `false`, and does nothing, once the shutdown has been
+    /// triggered.
     ///
     /// A request made before the service is Ready (during the start hooks, say) is kept, and
     /// runs once it is Ready (with [`ReadyWhen::Manual`](crate::config::ReadyWhen::Manual),
@@ -626,12 +629,13 @@ impl Lifecycle {
     ///
     /// ```
     /// use std::sync::Arc;
+    /// use lifecycle::hooks::HookKind;
     /// use lifecycle::{Component, Config, Hook, Sequence};
     ///
     /// struct Pool;
     /// impl Component for Pool {
     ///     fn hooks(self: Arc<Self>) -> Vec<Hook> {
-    ///         vec![Hook::on_shutdown("Pool::close", || async {})]
+    ///         vec![Hook::new(HookKind::Shutdown, "Pool::close", || async {})]
     ///     }
     /// }
     ///
@@ -681,13 +685,14 @@ impl Lifecycle {
     /// # Examples
     ///
     /// ```
+    /// use lifecycle::hooks::HookKind;
     /// use lifecycle::{Config, Hook, Sequence};
     ///
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
     /// let sequence = Sequence::new(Config::new());
     /// let lc = sequence.handle();
-    /// lc.add_hook(Hook::on_shutdown("flush", || async { Err::<(), _>("broker gone") }));
-    /// lc.add_hook(Hook::on_shutdown("close pool", || async {}).with_order(1));
+    /// lc.add_hook(Hook::new(HookKind::Shutdown, "flush", || async { Err::<(), _>("broker gone") }));
+    /// lc.add_hook(Hook::new(HookKind::Shutdown, "close pool", || async {}).with_order(1));
     /// let report = sequence.run(async {}).await;
     /// // A failed hook does not stop the ones after it.
     /// assert!(!report.hooks[0].outcome.is_ok());
@@ -770,10 +775,11 @@ impl Lifecycle {
     /// # Examples
     ///
     /// ```
+    /// use lifecycle::hooks::HookKind;
     /// use lifecycle::{Config, Hook, Sequence};
     ///
     /// let lc = Sequence::new(Config::new()).handle();
-    /// lc.add_hook(Hook::persist("save", || async {}));
+    /// lc.add_hook(Hook::new(HookKind::Persist, "save", || async {}));
     /// assert_eq!(lc.hooks().len(), 1);
     /// ```
     pub fn hooks(&self) -> Vec<Hook> {
@@ -811,12 +817,13 @@ impl Lifecycle {
     ///
     /// ```
     /// use std::time::Duration;
+    /// use lifecycle::hooks::HookKind;
     /// use lifecycle::{Config, Hook, Sequence};
     ///
     /// let lc = Sequence::new(Config::new()).handle(); // default hook timeout 5 s
-    /// lc.add_hook(Hook::persist("save", || async {}).with_timeout(Duration::from_secs(2)));
-    /// lc.add_hook(Hook::on_shutdown("a", || async {}).with_order(1));
-    /// lc.add_hook(Hook::on_shutdown("b", || async {}).with_order(1));
+    /// lc.add_hook(Hook::new(HookKind::Persist, "save", || async {}).with_timeout(Duration::from_secs(2)));
+    /// lc.add_hook(Hook::new(HookKind::Shutdown, "a", || async {}).with_order(1));
+    /// lc.add_hook(Hook::new(HookKind::Shutdown, "b", || async {}).with_order(1));
     /// assert_eq!(lc.hook_budget(), Duration::from_secs(2 + 5));
     /// ```
     pub fn hook_budget(&self) -> Duration {
@@ -830,11 +837,12 @@ impl Lifecycle {
     ///
     /// ```
     /// use std::time::Duration;
+    /// use lifecycle::hooks::HookKind;
     /// use lifecycle::{Config, Hook, Sequence};
     ///
     /// let config = Config::new().with_drain_delay(Duration::from_secs(5));
     /// let lc = Sequence::new(config).handle();
-    /// lc.add_hook(Hook::on_shutdown("close", || async {}));
+    /// lc.add_hook(Hook::new(HookKind::Shutdown, "close", || async {}));
     /// assert_eq!(lc.worst_case_shutdown(), Duration::from_secs(5 + 30 + 5));
     /// ```
     pub fn worst_case_shutdown(&self) -> Duration {

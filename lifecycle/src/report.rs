@@ -384,12 +384,13 @@ impl ShutdownReport {
     /// # Examples
     ///
     /// ```
+    /// use lifecycle::hooks::HookKind;
     /// use lifecycle::{Config, Hook, Sequence};
     ///
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
     /// let sequence = Sequence::new(Config::new());
     /// let lc = sequence.handle();
-    /// lc.add_hook(Hook::on_shutdown("fails", || async { Err::<(), _>("disk full") }));
+    /// lc.add_hook(Hook::new(HookKind::Shutdown, "fails", || async { Err::<(), _>("disk full") }));
     /// let report = sequence.run(async {}).await;
     /// assert_eq!(report.code(), lifecycle::report::EXIT_HOOK_FAILED);
     /// # }

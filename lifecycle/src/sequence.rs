@@ -56,12 +56,13 @@ use crate::watchdog::Phase;
 /// ```
 /// use std::time::Duration;
 /// use lifecycle::report::Trigger;
+/// use lifecycle::hooks::HookKind;
 /// use lifecycle::{Config, Hook, Sequence};
 ///
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
 /// let sequence = Sequence::new(Config::new().with_grace(Duration::from_secs(5)));
 /// let lc = sequence.handle();
-/// lc.add_hook(Hook::persist("save", || async {}));
+/// lc.add_hook(Hook::new(HookKind::Persist, "save", || async {}));
 ///
 /// let running = sequence.start_without_signals(); // `start()?` in a real service
 /// let handle = lc.clone();
@@ -266,13 +267,14 @@ impl Running {
     ///
     /// ```
     /// use std::time::Duration;
+    /// use lifecycle::hooks::HookKind;
     /// use lifecycle::{Config, Hook, Sequence};
     ///
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
     /// let sequence = Sequence::new(Config::new());
     /// let lc = sequence.handle();
     /// let connect = || tokio::time::sleep(Duration::from_millis(300));
-    /// lc.add_hook(Hook::on_start("connect", connect));
+    /// lc.add_hook(Hook::new(HookKind::Start, "connect", connect));
     /// let handle = lc.clone();
     /// let main = async move {
     ///     handle.cancelled().await // main's own call: the start boundary; serve until the drain

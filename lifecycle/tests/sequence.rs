@@ -48,10 +48,10 @@ fn logging_hook(kind: HookKind, name: &'static str, log: &Log, takes: Duration) 
         }
     };
     match kind {
-        HookKind::Persist => Hook::persist(name, run),
-        HookKind::Shutdown => Hook::on_shutdown(name, run),
-        HookKind::Start => Hook::on_start(name, run),
-        HookKind::Reload => Hook::on_reload(name, run),
+        HookKind::Persist => Hook::new(HookKind::Persist, name, run),
+        HookKind::Shutdown => Hook::new(HookKind::Shutdown, name, run),
+        HookKind::Start => Hook::new(HookKind::Start, name, run),
+        HookKind::Reload => Hook::new(HookKind::Reload, name, run),
         _ => unreachable!("no other kind of hook"),
     }
 }
@@ -244,23 +244,35 @@ async fn every_hook_runs_even_when_others_fail_panic_or_time_out() {
     let sequence = Sequence::new(config().with_hook_timeout(Duration::from_secs(1)));
     let lc = sequence.handle();
     let ran_last = Arc::new(AtomicUsize::new(0));
-    lc.add_hook(Hook::on_shutdown("errs", || async { Err::<(), _>("disk full") }).with_order(1));
-    lc.add_hook(Hook::on_shutdown("panics", || async { explode("bug in hook") }).with_order(1));
-    lc.add_hook(Hook::on_shutdown("hangs", std::future::pending::<()>).with_order(2));
     lc.add_hook(
-        Hook::on_shutdown("slow", || sleep(Duration::from_secs(5)))
+        Hook::new(HookKind::Shutdown, "errs", || async {
+            Err::<(), _>("disk full")
+        })
+        .with_order(1),
+    );
+    lc.add_hook(
+        Hook::new(HookKind::Shutdown, "panics", || async {
+            explode("bug in hook")
+        })
+        .with_order(1),
+    );
+    lc.add_hook(Hook::new(HookKind::Shutdown, "hangs", std::future::pending::<()>).with_order(2));
+    lc.add_hook(
+        Hook::new(HookKind::Shutdown, "slow", || sleep(Duration::from_secs(5)))
             .with_order(2)
             .with_timeout(Duration::from_secs(3)),
     );
     lc.add_hook(
-        Hook::on_shutdown_blocking("blocking-panics", || -> Result<(), String> {
-            panic!("sync bug")
-        })
+        Hook::blocking(
+            HookKind::Shutdown,
+            "blocking-panics",
+            || -> Result<(), String> { panic!("sync bug") },
+        )
         .with_order(3),
     );
     let counter = ran_last.clone();
     lc.add_hook(
-        Hook::on_shutdown("last", move || {
+        Hook::new(HookKind::Shutdown, "last", move || {
             let counter = counter.clone();
             async move {
                 counter.fetch_add(1, Ordering::SeqCst);
@@ -313,7 +325,7 @@ async fn main_returning_err_triggers_and_exits_1() {
 async fn main_panicking_is_caught_hooks_still_run_and_exit_is_1() {
     let sequence = Sequence::new(config());
     let lc = sequence.handle();
-    lc.add_hook(Hook::on_shutdown("cleanup", || async {}));
+    lc.add_hook(Hook::new(HookKind::Shutdown, "cleanup", || async {}));
     let report = sequence.run(async { explode("main blew up") }).await;
     assert_eq!(
         report.main,
@@ -431,7 +443,7 @@ async fn periodic_persist_runs_every_period_and_stops_on_cancel() {
     let runs = Arc::new(AtomicUsize::new(0));
     let counter = runs.clone();
     lc.add_hook(
-        Hook::persist("checkpoint", move || {
+        Hook::new(HookKind::Persist, "checkpoint", move || {
             let counter = counter.clone();
             async move {
                 counter.fetch_add(1, Ordering::SeqCst);
@@ -483,7 +495,7 @@ async fn report_summary_reads_on_one_screen() {
         lc.spawn_named(format!("conn-{i}"), std::future::pending::<()>());
     }
     for i in 0..5 {
-        lc.add_hook(Hook::on_shutdown(format!("hook-{i}"), || async {}).with_order(i));
+        lc.add_hook(Hook::new(HookKind::Shutdown, format!("hook-{i}"), || async {}).with_order(i));
     }
     lc.request_shutdown();
     let report = sequence.run(async {}).await;
@@ -557,7 +569,7 @@ async fn a_periodic_persist_aborted_at_the_deadline_never_overlaps_the_final_one
         }
     };
     lc.add_hook(
-        Hook::persist("save", save)
+        Hook::new(HookKind::Persist, "save", save)
             .with_every(Duration::from_secs(10))
             .with_timeout(Duration::from_secs(20)),
     );
@@ -587,7 +599,7 @@ async fn a_final_persist_waits_for_a_periodic_run_that_is_still_going() {
         }
     };
     lc.add_hook(
-        Hook::persist("save", save)
+        Hook::new(HookKind::Persist, "save", save)
             .with_every(Duration::from_secs(10))
             .with_timeout(Duration::from_secs(20)),
     );
@@ -619,8 +631,10 @@ fn a_periodic_persist_starts_exactly_once_when_added_while_becoming_ready() {
         let thread = std::thread::spawn(move || {
             let _guard = handle.enter();
             b.wait();
-            adder
-                .add_hook(Hook::persist("save", || async {}).with_every(Duration::from_secs(3600)));
+            adder.add_hook(
+                Hook::new(HookKind::Persist, "save", || async {})
+                    .with_every(Duration::from_secs(3600)),
+            );
         });
         barrier.wait();
         lc.set_ready();
@@ -684,7 +698,7 @@ async fn a_task_spawned_after_the_drain_is_aborted_and_named() {
     let sequence = Sequence::new(config());
     let lc = sequence.handle();
     let spawner = lc.clone();
-    lc.add_hook(Hook::on_shutdown("spawns", move || {
+    lc.add_hook(Hook::new(HookKind::Shutdown, "spawns", move || {
         let lc = spawner.clone();
         async move {
             lc.spawn_named("late upload", std::future::pending::<()>());
@@ -761,8 +775,8 @@ async fn absurd_durations_saturate_instead_of_panicking() {
             .with_deadline_margin(Duration::MAX),
     );
     let lc = sequence.handle();
-    lc.add_hook(Hook::persist("save", || async {}).with_every(Duration::MAX));
-    lc.add_hook(Hook::on_shutdown("close", || async {}).with_timeout(Duration::MAX));
+    lc.add_hook(Hook::new(HookKind::Persist, "save", || async {}).with_every(Duration::MAX));
+    lc.add_hook(Hook::new(HookKind::Shutdown, "close", || async {}).with_timeout(Duration::MAX));
     lc.set_ready();
     assert_eq!(lc.worst_case_shutdown(), Duration::MAX);
     let report = sequence.run(async {}).await;
@@ -794,7 +808,7 @@ async fn a_logger_that_panics_loses_no_hook_report() {
     let _guard = tracing::subscriber::set_default(Explodes);
     let sequence = Sequence::new(config());
     let lc = sequence.handle();
-    lc.add_hook(Hook::persist("save", || async {
+    lc.add_hook(Hook::new(HookKind::Persist, "save", || async {
         Err::<(), _>("disk full")
     }));
     let report = sequence.run(async {}).await;

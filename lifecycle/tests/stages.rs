@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use lifecycle::hooks::{Restart, Run};
+use lifecycle::hooks::{HookKind, Restart, Run};
 use lifecycle::report::{StageEnd, Trigger, EXIT_APP_FAILED, EXIT_OK};
 use lifecycle::{Config, Sequence};
 use tokio::time::{sleep, Instant};
@@ -401,7 +401,9 @@ async fn runs_spawned_before_ready_start_when_the_service_becomes_ready() {
     let calls = Arc::new(AtomicU32::new(0));
     lc.spawn_run(counted_run("consumer", &calls));
     // A start hook that takes a second: the service is Ready only after it.
-    lc.add_hook(Hook::on_start("connect", || sleep(Duration::from_secs(1))));
+    lc.add_hook(Hook::new(HookKind::Start, "connect", || {
+        sleep(Duration::from_secs(1))
+    }));
     let (handle, counted) = (lc.clone(), Arc::clone(&calls));
     let report = sequence
         .run(async move {
@@ -424,7 +426,7 @@ async fn runs_of_a_service_whose_start_up_failed_never_start() {
     let lc = sequence.handle();
     let calls = Arc::new(AtomicU32::new(0));
     lc.spawn_run(counted_run("consumer", &calls));
-    lc.add_hook(Hook::on_start("connect", || async {
+    lc.add_hook(Hook::new(HookKind::Start, "connect", || async {
         Err::<(), _>("refused")
     }));
     let handle = lc.clone();

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use lifecycle::config::ReadyWhen;
+use lifecycle::hooks::HookKind;
 use lifecycle::report::{HookOutcome, Trigger, EXIT_OK, EXIT_START_FAILED};
 use lifecycle::{Component, Config, Hook, Lifecycle, Sequence, State};
 use tokio::time::{sleep, Instant};
@@ -97,10 +98,14 @@ impl Component for Part {
             }
         };
         vec![
-            Hook::on_start(name, body(&log, name, self.takes, self.fails))
-                .with_order(self.start_order),
-            Hook::on_shutdown(name, stop).with_order(self.stop_order),
-            Hook::persist(name, persist),
+            Hook::new(
+                HookKind::Start,
+                name,
+                body(&log, name, self.takes, self.fails),
+            )
+            .with_order(self.start_order),
+            Hook::new(HookKind::Shutdown, name, stop).with_order(self.stop_order),
+            Hook::new(HookKind::Persist, name, persist),
         ]
     }
 }
@@ -128,10 +133,25 @@ async fn start_hooks_run_by_ascending_order_equal_orders_concurrently() {
     let log = Log::new();
     let sequence = Sequence::new(config());
     let lc = sequence.handle();
-    lc.add_hook(Hook::on_start("c", body(&log, "c", 50 * MS, false)).with_order(10));
-    lc.add_hook(Hook::on_start("a", body(&log, "a", 100 * MS, false)));
-    lc.add_hook(Hook::on_start("b", body(&log, "b", 100 * MS, false)));
-    lc.add_hook(Hook::on_start("first", body(&log, "first", 10 * MS, false)).with_order(-5));
+    lc.add_hook(Hook::new(HookKind::Start, "c", body(&log, "c", 50 * MS, false)).with_order(10));
+    lc.add_hook(Hook::new(
+        HookKind::Start,
+        "a",
+        body(&log, "a", 100 * MS, false),
+    ));
+    lc.add_hook(Hook::new(
+        HookKind::Start,
+        "b",
+        body(&log, "b", 100 * MS, false),
+    ));
+    lc.add_hook(
+        Hook::new(
+            HookKind::Start,
+            "first",
+            body(&log, "first", 10 * MS, false),
+        )
+        .with_order(-5),
+    );
     let handle = lc.clone();
     let report = sequence
         .run(async move {
@@ -165,9 +185,9 @@ async fn a_start_hook_past_its_timeout_fails_start_up() {
     let log = Log::new();
     let sequence = Sequence::new(config());
     let lc = sequence.handle();
-    let stuck = Hook::on_start("migrate", std::future::pending::<()>);
+    let stuck = Hook::new(HookKind::Start, "migrate", std::future::pending::<()>);
     lc.add_hook(stuck.with_timeout(Duration::from_secs(2)));
-    lc.add_hook(Hook::on_start("warm", body(&log, "warm", MS, false)).with_order(1));
+    lc.add_hook(Hook::new(HookKind::Start, "warm", body(&log, "warm", MS, false)).with_order(1));
     let report = sequence.run(started_then_pending(lc.clone())).await;
     assert_eq!(
         report.start[0].outcome,
@@ -198,7 +218,7 @@ async fn rollback_stops_exactly_the_started_components_in_their_order() {
     }));
     lc.manage(part(&log, "search", 30, 0));
     let stop_log = log.clone();
-    lc.add_hook(Hook::on_shutdown("free flush", move || {
+    lc.add_hook(Hook::new(HookKind::Shutdown, "free flush", move || {
         let log = stop_log.clone();
         async move { log.push("free flush") }
     }));
@@ -306,11 +326,14 @@ async fn ready_only_after_the_last_start_hook() {
     let log = Log::new();
     let sequence = Sequence::new(config());
     let lc = sequence.handle();
-    lc.add_hook(Hook::on_start(
+    lc.add_hook(Hook::new(
+        HookKind::Start,
         "connect",
         body(&log, "connect", 100 * MS, false),
     ));
-    lc.add_hook(Hook::on_start("warm", body(&log, "warm", 200 * MS, false)).with_order(1));
+    lc.add_hook(
+        Hook::new(HookKind::Start, "warm", body(&log, "warm", 200 * MS, false)).with_order(1),
+    );
     let handle = lc.clone();
     let seen = Arc::new(Mutex::new(Vec::new()));
     let samples = Arc::clone(&seen);
@@ -344,7 +367,7 @@ async fn manual_readiness_waits_for_set_ready_and_the_start_hooks() {
     // set_ready after the start hooks: Ready at the call.
     let sequence = Sequence::new(config().with_ready_when(ReadyWhen::Manual));
     let lc = sequence.handle();
-    lc.add_hook(Hook::on_start("connect", || sleep(100 * MS)));
+    lc.add_hook(Hook::new(HookKind::Start, "connect", || sleep(100 * MS)));
     let handle = lc.clone();
     let report = sequence
         .run(async move {
@@ -361,7 +384,7 @@ async fn manual_readiness_waits_for_set_ready_and_the_start_hooks() {
     // set_ready before the start hooks ended: Ready when they end, not before.
     let sequence = Sequence::new(config().with_ready_when(ReadyWhen::Manual));
     let lc = sequence.handle();
-    lc.add_hook(Hook::on_start("connect", || sleep(100 * MS)));
+    lc.add_hook(Hook::new(HookKind::Start, "connect", || sleep(100 * MS)));
     let handle = lc.clone();
     let report = sequence
         .run(async move {
@@ -385,7 +408,9 @@ async fn the_startup_timeout_bounds_the_whole_start_phase() {
             .with_startup_timeout(Duration::from_secs(3)),
     );
     let lc = sequence.handle();
-    lc.add_hook(Hook::on_start("connect", || sleep(Duration::from_secs(1))));
+    lc.add_hook(Hook::new(HookKind::Start, "connect", || {
+        sleep(Duration::from_secs(1))
+    }));
     let handle = lc.clone();
     let report = sequence.run(async move { handle.cancelled().await }).await;
     assert_eq!(report.timings.start, Duration::from_secs(3));
@@ -589,13 +614,23 @@ async fn a_half_started_value_is_stopped_but_not_persisted() {
             let log = &self.0;
             let (stop, save) = (log.clone(), log.clone());
             vec![
-                Hook::on_start("A::open", body(log, "A::open", 10 * MS, false)).with_order(10),
-                Hook::on_start("A::load", body(log, "A::load", 10 * MS, false)).with_order(30),
-                Hook::on_shutdown("A::close", move || {
+                Hook::new(
+                    HookKind::Start,
+                    "A::open",
+                    body(log, "A::open", 10 * MS, false),
+                )
+                .with_order(10),
+                Hook::new(
+                    HookKind::Start,
+                    "A::load",
+                    body(log, "A::load", 10 * MS, false),
+                )
+                .with_order(30),
+                Hook::new(HookKind::Shutdown, "A::close", move || {
                     let log = stop.clone();
                     async move { log.push("A::close") }
                 }),
-                Hook::persist("A::save", move || {
+                Hook::new(HookKind::Persist, "A::save", move || {
                     let log = save.clone();
                     async move { log.push("A::save") }
                 }),
@@ -734,7 +769,7 @@ async fn reloads_run_in_order_never_overlap_and_a_failure_keeps_the_service_up()
     let most = Arc::new(AtomicUsize::new(0));
     let (now, peak) = (Arc::clone(&running), Arc::clone(&most));
     let slow_log = log.clone();
-    lc.add_hook(Hook::on_reload("reread", move || {
+    lc.add_hook(Hook::new(HookKind::Reload, "reread", move || {
         let (now, peak, log) = (Arc::clone(&now), Arc::clone(&peak), slow_log.clone());
         async move {
             let at_once = now.fetch_add(1, SeqCst) + 1;
@@ -744,7 +779,14 @@ async fn reloads_run_in_order_never_overlap_and_a_failure_keeps_the_service_up()
             now.fetch_sub(1, SeqCst);
         }
     }));
-    lc.add_hook(Hook::on_reload("resize pool", body(&log, "resize", MS, true)).with_order(1));
+    lc.add_hook(
+        Hook::new(
+            HookKind::Reload,
+            "resize pool",
+            body(&log, "resize", MS, true),
+        )
+        .with_order(1),
+    );
     let handle = lc.clone();
     let report = sequence
         .run(async move {
@@ -787,7 +829,8 @@ async fn a_reload_under_way_at_the_trigger_is_waited_for_within_the_grace() {
     let log = Log::new();
     let sequence = Sequence::new(config());
     let lc = sequence.handle();
-    lc.add_hook(Hook::on_reload(
+    lc.add_hook(Hook::new(
+        HookKind::Reload,
         "reread",
         body(&log, "reread", 2000 * MS, false),
     ));
@@ -819,12 +862,13 @@ async fn a_reload_asked_for_during_start_up_runs_after_main_had_its_turn_once_re
     let value = Arc::new(Mutex::new("from the code"));
     let sequence = Sequence::new(config().with_ready_when(ReadyWhen::Manual));
     let lc = sequence.handle();
-    lc.add_hook(Hook::on_start(
+    lc.add_hook(Hook::new(
+        HookKind::Start,
         "connect",
         body(&log, "connect", 100 * MS, false),
     ));
     let (reload_log, reloaded) = (log.clone(), Arc::clone(&value));
-    lc.add_hook(Hook::on_reload("reread", move || {
+    lc.add_hook(Hook::new(HookKind::Reload, "reread", move || {
         let (log, value) = (reload_log.clone(), Arc::clone(&reloaded));
         async move {
             *value.lock().unwrap() = "reloaded";

@@ -332,11 +332,12 @@ impl Config {
     ///
     /// ```
     /// use std::time::Duration;
+    /// use lifecycle::hooks::HookKind;
     /// use lifecycle::{Config, Hook, Sequence};
     ///
     /// let lc = Sequence::new(Config::new().with_hook_timeout(Duration::from_secs(2))).handle();
-    /// lc.add_hook(Hook::on_shutdown("uses the default", || async {}));
-    /// let own = Hook::on_shutdown("sets its own", || async {}).with_timeout(Duration::from_secs(7));
+    /// lc.add_hook(Hook::new(HookKind::Shutdown, "uses the default", || async {}));
+    /// let own = Hook::new(HookKind::Shutdown, "sets its own", || async {}).with_timeout(Duration::from_secs(7));
     /// lc.add_hook(own.with_order(1));
     /// assert_eq!(lc.hook_budget(), Duration::from_secs(2 + 7));
     /// ```
