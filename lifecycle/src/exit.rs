@@ -18,7 +18,7 @@
 /// let sequence = Sequence::new(Config::new());
 /// let lc = sequence.handle();
 /// lc.add_hook(Hook::new(HookKind::Shutdown, "fails too", || async { Err::<(), _>("disk full") }));
-/// let report = sequence.run(async { Err::<(), _>("bind failed") }).await;
+/// let report = sequence.run_without_signals(async { Err::<(), _>("bind failed") }).await;
 /// assert_eq!(report.code(), EXIT_APP_FAILED); // the first row of the table that applies
 /// # }
 /// ```
@@ -56,7 +56,7 @@ pub const EXIT_DEADLINE: u8 = 4;
 /// let sequence = Sequence::new(Config::new());
 /// let lc = sequence.handle();
 /// lc.add_hook(Hook::new(HookKind::Start, "migrate", || async { if true { panic!("bad migration") } }));
-/// let report = sequence.run(async {}).await;
+/// let report = sequence.run_without_signals(async {}).await;
 /// assert_eq!(report.code(), EXIT_START_FAILED);
 /// assert_eq!(EXIT_START_FAILED, 5);
 /// # }

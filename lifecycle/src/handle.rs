@@ -91,7 +91,7 @@ pub(crate) struct Inner {
 /// });
 ///
 /// let report = sequence
-///     .run(async move {
+///     .run_without_signals(async move {
 ///         lc.request_shutdown(); // e.g. from an admin endpoint
 ///         lc.cancelled().await;
 ///     })
@@ -124,7 +124,7 @@ impl std::fmt::Debug for Lifecycle {
 #[diagnostic::on_unimplemented(
     message = "there is no `Lifecycle::new`: a `Lifecycle` is the handle of the sequence that runs it",
     label = "a `Lifecycle` is not made from a `{Self}`",
-    note = "with a `Config`: `let sequence = lifecycle::Sequence::new(config); let lc = sequence.handle();`, then drive the sequence (`sequence.run(main).await` inside a runtime you have)",
+    note = "with a `Config`: `let sequence = lifecycle::Sequence::new(config); let lc = sequence.handle();`, then drive the sequence (`sequence.run_without_signals(main).await` inside a runtime you have)",
     note = "or let `lifecycle::run(config, |lc| async move {{ .. }})` build the runtime and run the whole sequence (what `#[lifecycle::main]` on `async fn main(lc: Lifecycle)` does)"
 )]
 pub trait NoLifecycleNew {
@@ -219,7 +219,7 @@ impl Lifecycle {
     ///     handle.cancelled().await; // the drain has started: wrap up
     ///     Ok::<_, std::io::Error>("flushed")
     /// });
-    /// sequence.run(async {}).await; // main returns at once: trigger, then drain
+    /// sequence.run_without_signals(async {}).await; // main returns at once: trigger, then drain
     /// assert_eq!(worker.await.unwrap().unwrap(), "flushed");
     /// # }
     /// ```
@@ -261,7 +261,7 @@ impl Lifecycle {
     /// let sequence = Sequence::new(Config::new());
     /// let lc = sequence.handle();
     /// assert!(!lc.is_cancelled());
-    /// sequence.run(async {}).await;
+    /// sequence.run_without_signals(async {}).await;
     /// assert!(lc.is_cancelled());
     /// # }
     /// ```
@@ -303,7 +303,7 @@ impl Lifecycle {
     /// let sequence = Sequence::new(Config::new());
     /// let lc = sequence.handle();
     /// lc.request_shutdown_with(75, "maintenance window");
-    /// let report = sequence.run(async move { lc.cancelled().await }).await;
+    /// let report = sequence.run_without_signals(async move { lc.cancelled().await }).await;
     /// assert_eq!(report.code(), 75);
     /// # }
     /// ```
@@ -431,7 +431,7 @@ impl Lifecycle {
     /// lc.add_hook(Hook::new(HookKind::Start, "connect", || async {}));
     /// let handle = lc.clone();
     /// let report = sequence
-    ///     .run(async move {
+    ///     .run_without_signals(async move {
     ///         assert_eq!(handle.state(), State::Starting); // the start hook has not run yet
     ///         handle.set_ready(); // e.g. the listener is bound
     ///         handle.started().await;
@@ -541,7 +541,7 @@ impl Lifecycle {
     /// lc.add_hook(Hook::new(HookKind::Start, "connect", || async { Err::<(), _>("refused") }));
     /// let handle = lc.clone();
     /// let report = sequence
-    ///     .run(async move {
+    ///     .run_without_signals(async move {
     ///         if !handle.started().await {
     ///             return; // start-up failed: nothing to serve
     ///         }
@@ -693,7 +693,7 @@ impl Lifecycle {
     /// let lc = sequence.handle();
     /// lc.add_hook(Hook::new(HookKind::Shutdown, "flush", || async { Err::<(), _>("broker gone") }));
     /// lc.add_hook(Hook::new(HookKind::Shutdown, "close pool", || async {}).with_order(1));
-    /// let report = sequence.run(async {}).await;
+    /// let report = sequence.run_without_signals(async {}).await;
     /// // A failed hook does not stop the ones after it.
     /// assert!(!report.hooks[0].outcome.is_ok());
     /// assert!(report.hooks[1].outcome.is_ok());
@@ -874,7 +874,7 @@ impl Lifecycle {
     /// let lc = sequence.handle();
     /// let token = lc.token();
     /// lc.spawn(async move { token.cancelled().await }); // work until cancelled
-    /// let report = sequence.run(async {}).await;
+    /// let report = sequence.run_without_signals(async {}).await;
     /// assert!(report.tasks_aborted.is_empty());
     /// # }
     /// ```
@@ -906,7 +906,7 @@ impl Lifecycle {
     ///     lc.spawn_critical("consumer", async { loop { tokio::task::yield_now().await } })
     /// };
     /// let _spinning = |lc: &Lifecycle| -> JoinHandle<()> { lc.spawn_blocking("spin", || loop {}) };
-    /// let report = sequence.run(async {}).await;
+    /// let report = sequence.run_without_signals(async {}).await;
     /// assert_eq!(report.task_failures.len(), 3); // the three panics, each recorded
     /// assert!(loader.await.is_err_and(|err| err.is_panic()));
     /// # drop((poller, reader));
@@ -942,7 +942,7 @@ impl Lifecycle {
     /// lc.spawn_named("stubborn", std::future::pending::<()>());
     /// // This one fails: the report keeps its error; the exit code does not change.
     /// lc.spawn_named("fetch", async { Err::<(), _>("upstream refused") });
-    /// let report = sequence.run(async {}).await;
+    /// let report = sequence.run_without_signals(async {}).await;
     /// assert_eq!(report.tasks_aborted[0].name, "stubborn");
     /// assert_eq!(report.task_failures[0].first.to_string(), "upstream refused");
     /// # }
@@ -980,7 +980,7 @@ impl Lifecycle {
     /// let sequence = Sequence::new(Config::new());
     /// let lc = sequence.handle();
     /// lc.spawn_critical("consumer", async { Err::<(), _>("broker connection lost") });
-    /// let report = sequence.run(async move { lc.cancelled().await }).await;
+    /// let report = sequence.run_without_signals(async move { lc.cancelled().await }).await;
     /// assert!(matches!(report.trigger, Trigger::TaskFailed { .. }));
     /// assert_eq!(report.code(), 1);
     /// # }
@@ -1050,7 +1050,8 @@ impl Lifecycle {
     /// let token = lc.token();
     /// lc.spawn(async move { token.cancelled().await });
     /// assert_eq!(lc.tasks_running(), 1);
-    /// sequence.run(async {}).await; // the drain cancels the token and waits for the task
+    /// // The drain cancels the token and waits for the task.
+    /// sequence.run_without_signals(async {}).await;
     /// assert_eq!(lc.tasks_running(), 0);
     /// # }
     /// ```

@@ -58,7 +58,7 @@ enum HookFn {
 /// let lc = sequence.handle();
 /// lc.add_hook(Hook::new(HookKind::Shutdown, "close db", || async {}).with_order(-10));
 /// lc.add_hook(Hook::new(HookKind::Persist, "save cache", || async {}).with_order(50));
-/// let report = sequence.run(async {}).await;
+/// let report = sequence.run_without_signals(async {}).await;
 /// // The persist phase runs first, whatever the orders say.
 /// let kinds: Vec<HookKind> = report.hooks.iter().map(|hook| hook.kind).collect();
 /// assert_eq!(kinds, [HookKind::Persist, HookKind::Shutdown]);
@@ -84,7 +84,7 @@ pub enum HookKind {
     /// let save = || async { Ok::<(), std::io::Error>(()) };
     /// lc.add_hook(Hook::new(HookKind::Persist, "save sessions", save));
     /// lc.add_hook(Hook::new(HookKind::Shutdown, "close db", || async {}));
-    /// let hooks = sequence.run(async {}).await.hooks;
+    /// let hooks = sequence.run_without_signals(async {}).await.hooks;
     /// // Persist hooks run first, before any shutdown hook.
     /// assert_eq!((hooks[0].name.as_str(), hooks[0].kind), ("save sessions", HookKind::Persist));
     /// assert_eq!(hooks[1].kind, HookKind::Shutdown);
@@ -111,7 +111,7 @@ pub enum HookKind {
     /// let flag = Arc::clone(&flushed);
     /// let flush = move || flag.store(true, Ordering::SeqCst);
     /// lc.add_hook(Hook::blocking(HookKind::Shutdown, "flush", flush));
-    /// let reports = sequence.run(async {}).await.hooks;
+    /// let reports = sequence.run_without_signals(async {}).await.hooks;
     /// assert!(reports[0].outcome.is_ok());
     /// assert!(flushed.load(Ordering::SeqCst));
     /// # }
@@ -147,7 +147,7 @@ pub enum HookKind {
     /// lc.add_hook(Hook::new(HookKind::Start, "connect", connect));
     /// lc.add_hook(Hook::new(HookKind::Start, "warm cache", || async {}).with_order(10));
     /// let handle = lc.clone();
-    /// let report = sequence.run(async move { handle.started().await; }).await;
+    /// let report = sequence.run_without_signals(async move { handle.started().await; }).await;
     /// assert_eq!(report.start[0].outcome.to_string(), "failed: connection refused");
     /// assert_eq!(report.start[1].outcome.to_string(), "not run: start-up had stopped");
     /// assert_eq!(report.code(), EXIT_START_FAILED);
@@ -166,7 +166,11 @@ pub enum HookKind {
     /// let read_config = || std::fs::metadata(".").map(drop);
     /// lc.add_hook(Hook::blocking(HookKind::Start, "read config", read_config));
     /// let handle = lc.clone();
-    /// let report = sequence.run(async move { handle.started().await; assert!(handle.is_ready()) }).await;
+    /// let main = async move {
+    ///     handle.started().await;
+    ///     assert!(handle.is_ready());
+    /// };
+    /// let report = sequence.run_without_signals(main).await;
     /// assert!(report.start[0].outcome.is_ok());
     /// assert_eq!(report.code(), 0);
     /// # }
@@ -209,7 +213,7 @@ pub enum HookKind {
     /// }));
     /// let handle = lc.clone();
     /// let report = sequence
-    ///     .run(async move {
+    ///     .run_without_signals(async move {
     ///         handle.started().await;
     ///         handle.request_reload();
     ///         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
@@ -280,7 +284,7 @@ impl fmt::Display for HookKind {
 /// lc.add_hook(Hook::blocking(HookKind::Shutdown, "flush metrics", || ()).with_order(10));
 ///
 /// lc.request_shutdown();
-/// let report = sequence.run(async {}).await.hooks;
+/// let report = sequence.run_without_signals(async {}).await.hooks;
 /// // Ascending order: the flush (10) ran before the pool closed (100).
 /// assert_eq!(report[0].name, "flush metrics");
 /// assert_eq!(report[1].name, "close pool");
@@ -350,7 +354,7 @@ impl Hook {
     /// let lc = sequence.handle();
     /// let close = || async { Err::<(), _>("pool busy") };
     /// lc.add_hook(Hook::new(HookKind::Shutdown, "close pool", close));
-    /// let reports = sequence.run(async {}).await.hooks;
+    /// let reports = sequence.run_without_signals(async {}).await.hooks;
     /// assert_eq!((reports[0].name.as_str(), reports[0].kind), ("close pool", HookKind::Shutdown));
     /// assert_eq!(reports[0].outcome.to_string(), "failed: pool busy");
     /// # }
@@ -388,7 +392,7 @@ impl Hook {
     /// lc.add_hook(Hook::blocking(HookKind::Persist, "save", save));
     /// let flush = || std::fs::metadata(".").map(drop); // any `Outcome`: here an io::Result
     /// lc.add_hook(Hook::blocking(HookKind::Shutdown, "flush", flush));
-    /// let reports = sequence.run(async {}).await.hooks;
+    /// let reports = sequence.run_without_signals(async {}).await.hooks;
     /// assert!(reports.iter().all(|hook| hook.outcome.is_ok()));
     /// assert_eq!(*disk.lock().unwrap(), ["state"]);
     /// # }
@@ -418,7 +422,7 @@ impl Hook {
     /// lc.add_hook(Hook::new(HookKind::Shutdown, "close pool", || async {}).with_order(100));
     /// lc.add_hook(Hook::new(HookKind::Shutdown, "default", || async {}));
     /// lc.add_hook(Hook::new(HookKind::Shutdown, "stop intake", || async {}).with_order(-1));
-    /// let reports = sequence.run(async {}).await.hooks;
+    /// let reports = sequence.run_without_signals(async {}).await.hooks;
     /// let names: Vec<&str> = reports.iter().map(|r| r.name.as_str()).collect();
     /// assert_eq!(names, ["stop intake", "default", "close pool"]);
     /// # }
@@ -444,7 +448,7 @@ impl Hook {
     /// let lc = sequence.handle();
     /// let stuck = Hook::new(HookKind::Shutdown, "stuck", std::future::pending::<()>);
     /// lc.add_hook(stuck.with_timeout(Duration::from_secs(1)));
-    /// let reports = sequence.run(async {}).await.hooks;
+    /// let reports = sequence.run_without_signals(async {}).await.hooks;
     /// assert_eq!(reports[0].outcome, HookOutcome::TimedOut(Duration::from_secs(1)));
     /// # }
     /// ```
@@ -480,7 +484,7 @@ impl Hook {
     /// lc.set_ready(); // the periodic runs start here
     /// tokio::time::sleep(Duration::from_secs(150)).await; // paused clock: instant
     /// assert_eq!(saves.load(SeqCst), 2); // at 60 s and 120 s
-    /// sequence.run(async {}).await;
+    /// sequence.run_without_signals(async {}).await;
     /// assert_eq!(saves.load(SeqCst), 3); // and once more at shutdown
     /// # }
     /// ```
@@ -675,7 +679,7 @@ impl<T> Future for AbortOnDrop<T> {
 /// let sequence = Sequence::new(Config::new().with_hook_timeout(Duration::from_secs(1)));
 /// let lc = sequence.handle();
 /// lc.add_hook(Hook::new(HookKind::Shutdown, "stuck", std::future::pending::<()>));
-/// let outcome = &sequence.run(async {}).await.hooks[0].outcome;
+/// let outcome = &sequence.run_without_signals(async {}).await.hooks[0].outcome;
 /// assert_eq!(*outcome, HookOutcome::TimedOut(Duration::from_secs(1)));
 /// assert_eq!(outcome.to_string(), "timed out after 1.000s");
 /// # }
@@ -755,7 +759,7 @@ impl fmt::Display for HookOutcome {
 /// let lc = sequence.handle();
 /// let save = || tokio::time::sleep(Duration::from_millis(200));
 /// lc.add_hook(Hook::new(HookKind::Persist, "save", save).with_order(7));
-/// let hook = &sequence.run(async {}).await.hooks[0];
+/// let hook = &sequence.run_without_signals(async {}).await.hooks[0];
 /// assert_eq!((hook.name.as_str(), hook.kind, hook.order), ("save", HookKind::Persist, 7));
 /// assert!(hook.outcome.is_ok());
 /// assert_eq!(hook.duration, Duration::from_millis(200)); // paused clock: exact
@@ -806,7 +810,7 @@ pub struct HookReport {
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
 /// let sequence = Sequence::new(Config::new());
 /// sequence.handle().manage(Arc::new(Pool));
-/// let report = sequence.run(async {}).await;
+/// let report = sequence.run_without_signals(async {}).await;
 /// assert_eq!(report.drop_panics[0].hook, "Pool::close");
 /// assert_eq!(report.drop_panics[0].message, "pool poisoned");
 /// assert_eq!(report.code(), lifecycle::report::EXIT_HOOK_FAILED);

@@ -82,7 +82,8 @@
 //! # Without the attributes
 //!
 //! [`run`](fn@run) does the same as `#[lifecycle::main]`; inside a runtime you already have, drive a
-//! [`Sequence`] yourself (its docs show the chain), or call [`Sequence::run`].
+//! [`Sequence`] yourself (its docs show the chain), or call
+//! [`Sequence::run_without_signals`] (the free hooks are registered, no signal is listened to).
 //!
 //! # Serving HTTP
 //!

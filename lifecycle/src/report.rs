@@ -27,7 +27,7 @@ pub use crate::exit::{
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
 /// let sequence = Sequence::new(Config::new());
 /// let lc = sequence.handle();
-/// let report = sequence.run(async { Ok::<(), std::fmt::Error>(()) }).await;
+/// let report = sequence.run_without_signals(async { Ok::<(), std::fmt::Error>(()) }).await;
 /// assert_eq!(report.main, Some(MainOutcome::Returned));
 /// assert_eq!(MainOutcome::Aborted.to_string(), "aborted at the grace deadline");
 /// # }
@@ -90,7 +90,7 @@ pub use crate::trigger::Trigger;
 /// for attempt in 1..=3 {
 ///     lc.spawn_named("fetch", async move { Err::<(), _>(format!("attempt {attempt} refused")) });
 /// }
-/// let report = sequence.run(async {}).await;
+/// let report = sequence.run_without_signals(async {}).await;
 /// let parser = report.task_failures.iter().find(|f| f.task == "parser").unwrap();
 /// assert_eq!(parser.first.to_string(), "panicked: bad input");
 /// let fetch = report.task_failures.iter().find(|f| f.task == "fetch").unwrap();
@@ -163,7 +163,7 @@ impl fmt::Display for TaskKind {
 /// let sequence = Sequence::new(Config::new().with_grace(Duration::from_secs(2)));
 /// let lc = sequence.handle();
 /// lc.spawn_named("stubborn", std::future::pending::<()>());
-/// let report = sequence.run(async {}).await;
+/// let report = sequence.run_without_signals(async {}).await;
 /// let task = &report.tasks_aborted[0];
 /// assert_eq!((task.name.as_str(), task.kind), ("stubborn", TaskKind::Async));
 /// assert!(task.stopped && !task.late);
@@ -214,7 +214,7 @@ pub const MAX_TASKS_NAMED: usize = 100;
 /// let lc = sequence.handle();
 /// let handle = lc.clone();
 /// let report = sequence
-///     .run(async move {
+///     .run_without_signals(async move {
 ///         handle.started().await; // Ready (before Ready there is no drain delay)
 ///         handle.request_shutdown();
 ///         handle.cancelled().await
@@ -281,7 +281,7 @@ pub struct PhaseTimings {
 /// let sequence = Sequence::new(Config::new().with_grace(Duration::from_secs(2)));
 /// let lc = sequence.handle();
 /// lc.spawn_named("stubborn", std::future::pending::<()>());
-/// let report = sequence.run(async {}).await;
+/// let report = sequence.run_without_signals(async {}).await;
 /// assert_eq!(report.trigger, Trigger::MainReturned);
 /// assert_eq!(report.tasks_aborted[0].name, "stubborn");
 /// assert_eq!(report.code(), lifecycle::report::EXIT_ABORTED);
@@ -391,7 +391,7 @@ impl ShutdownReport {
     /// let sequence = Sequence::new(Config::new());
     /// let lc = sequence.handle();
     /// lc.add_hook(Hook::new(HookKind::Shutdown, "fails", || async { Err::<(), _>("disk full") }));
-    /// let report = sequence.run(async {}).await;
+    /// let report = sequence.run_without_signals(async {}).await;
     /// assert_eq!(report.code(), lifecycle::report::EXIT_HOOK_FAILED);
     /// # }
     /// ```
@@ -457,7 +457,7 @@ impl ShutdownReport {
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
     /// let sequence = Sequence::new(Config::new());
     /// let lc = sequence.handle();
-    /// let report = sequence.run(async {}).await;
+    /// let report = sequence.run_without_signals(async {}).await;
     /// assert_eq!(report.exit_code(), ExitCode::SUCCESS); // return it from `fn main`
     /// # }
     /// ```
@@ -477,7 +477,7 @@ impl ShutdownReport {
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
     /// let sequence = Sequence::new(Config::new());
     /// let lc = sequence.handle();
-    /// let report = sequence.run(async {}).await;
+    /// let report = sequence.run_without_signals(async {}).await;
     /// report.log(); // no subscriber here: the summary goes to standard error
     /// assert!(report.to_string().contains("(trigger: main returned; exit code 0)"));
     /// # }

@@ -25,6 +25,7 @@
 //! ```
 
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crate::config::Config;
@@ -79,6 +80,9 @@ use crate::watchdog::Phase;
 #[must_use = "a sequence does nothing until it is started"]
 pub struct Sequence {
     lc: Lifecycle,
+    /// Set once the binary's free hooks are registered: registering them again would run each
+    /// twice.
+    free_hooks: AtomicBool,
 }
 
 impl Sequence {
@@ -95,6 +99,7 @@ impl Sequence {
     pub fn new(config: Config) -> Self {
         Self {
             lc: Lifecycle::create(config),
+            free_hooks: AtomicBool::new(false),
         }
     }
 
@@ -161,7 +166,9 @@ impl Sequence {
 
     /// Registers every free function of the binary marked `#[lifecycle::on_start]`,
     /// `#[lifecycle::on_reload]`, `#[lifecycle::on_shutdown]` or `#[lifecycle::persist]`
-    /// (collected at link time). [`start`](Self::start) does this.
+    /// (collected at link time). [`start`](Self::start) and
+    /// [`run_without_signals`](Self::run_without_signals) do this. Once per sequence: a second
+    /// call does nothing, so that no hook runs twice.
     ///
     /// # Examples
     ///
@@ -171,13 +178,20 @@ impl Sequence {
     /// assert!(sequence.handle().hooks().is_empty());
     /// ```
     pub fn register_free_hooks(&self) {
+        if self.free_hooks.swap(true, Ordering::SeqCst) {
+            return;
+        }
         for make in crate::__private::FREE_HOOKS {
             self.lc.add_hook(make());
         }
     }
 
-    /// The whole chain after [`start_without_signals`](Self::start_without_signals), in one
-    /// call: run `main` until the trigger, drain, persist, shut down.
+    /// The whole chain in one call, without signals: registers the binary's free hooks (as
+    /// [`start`](Self::start) does), then, from
+    /// [`start_without_signals`](Self::start_without_signals), runs `main` until the trigger,
+    /// drains, persists and shuts down. No signal is listened to and no watchdog thread starts:
+    /// for tests, and for a service whose signals something else handles (it calls
+    /// [`Lifecycle::request_shutdown`]). [`run`](fn@crate::run) is the same with the signals.
     ///
     /// # Examples
     ///
@@ -188,17 +202,18 @@ impl Sequence {
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
     /// let sequence = Sequence::new(Config::new());
     /// let lc = sequence.handle();
-    /// let report = sequence.run(async { Err::<(), _>("bind failed") }).await;
+    /// let report = sequence.run_without_signals(async { Err::<(), _>("bind failed") }).await;
     /// assert!(matches!(report.trigger, Trigger::MainFailed(_)));
     /// assert_eq!(report.code(), 1);
     /// assert_eq!(lc.state(), State::Stopped);
     /// # }
     /// ```
-    pub async fn run<F>(self, main: F) -> ShutdownReport
+    pub async fn run_without_signals<F>(self, main: F) -> ShutdownReport
     where
         F: Future,
         F::Output: Outcome,
     {
+        self.register_free_hooks();
         self.start_without_signals().through_to_report(main).await
     }
 }
@@ -215,8 +230,9 @@ impl Running {
         self.lc.clone()
     }
 
-    /// Every step after the signals, in order: for [`run`](crate::run) and [`Sequence::run`]
-    /// (the expansion of `#[lifecycle::main]` spells them out instead).
+    /// Every step after the signals, in order: for [`run`](crate::run) and
+    /// [`Sequence::run_without_signals`] (the expansion of `#[lifecycle::main]` spells them out
+    /// instead).
     pub(crate) async fn through_to_report<F>(self, main: F) -> ShutdownReport
     where
         F: Future,

@@ -56,7 +56,7 @@ use crate::state::{Readiness, State};
 ///         stopped.lock().unwrap().push(name);
 ///     });
 /// }
-/// let report = sequence.run(async {}).await;
+/// let report = sequence.run_without_signals(async {}).await;
 /// assert_eq!(*stopped.lock().unwrap(), ["http", "writer"]); // stage 0 first, then stage 1
 /// assert_eq!(report.stages[1].stage, Some(0));
 /// assert_eq!(report.stages[1].took, Duration::from_millis(100));
@@ -85,7 +85,7 @@ pub type Stage = u8;
 /// lc.spawn_in(0, "stubborn", std::future::pending::<()>()); // ignores its stage's token
 /// let token = lc.token_in(1);
 /// lc.spawn_in(1, "flush", async move { token.cancelled().await });
-/// let report = sequence.run(async {}).await;
+/// let report = sequence.run_without_signals(async {}).await;
 /// let ends: Vec<_> = report.stages.iter().map(|s| (s.stage, s.end)).collect();
 /// assert_eq!(
 ///     ends,
@@ -302,7 +302,7 @@ type MakeAttempt = dyn Fn(CancellationToken) -> Pin<Box<dyn Future<Output = Opti
 /// );
 /// let handle = lc.clone();
 /// let main = async move { handle.cancelled().await }; // the start boundary: the run starts
-/// let report = sequence.run(main).await;
+/// let report = sequence.run_without_signals(main).await;
 /// // Two restarts (100 ms, then 200 ms of backoff), then the third failure escalates.
 /// assert_eq!(report.restarts.len(), 2);
 /// assert_eq!(report.restarts[1].backoff, Duration::from_millis(200));

@@ -154,7 +154,7 @@ async fn start_hooks_run_by_ascending_order_equal_orders_concurrently() {
     );
     let handle = lc.clone();
     let report = sequence
-        .run(async move {
+        .run_without_signals(async move {
             assert!(handle.started().await);
         })
         .await;
@@ -188,7 +188,9 @@ async fn a_start_hook_past_its_timeout_fails_start_up() {
     let stuck = Hook::new(HookKind::Start, "migrate", std::future::pending::<()>);
     lc.add_hook(stuck.with_timeout(Duration::from_secs(2)));
     lc.add_hook(Hook::new(HookKind::Start, "warm", body(&log, "warm", MS, false)).with_order(1));
-    let report = sequence.run(started_then_pending(lc.clone())).await;
+    let report = sequence
+        .run_without_signals(started_then_pending(lc.clone()))
+        .await;
     assert_eq!(
         report.start[0].outcome,
         HookOutcome::TimedOut(Duration::from_secs(2))
@@ -222,7 +224,9 @@ async fn rollback_stops_exactly_the_started_components_in_their_order() {
         let log = stop_log.clone();
         async move { log.push("free flush") }
     }));
-    let report = sequence.run(started_then_pending(lc.clone())).await;
+    let report = sequence
+        .run_without_signals(started_then_pending(lc.clone()))
+        .await;
     assert_eq!(
         log.entries(),
         [
@@ -284,7 +288,9 @@ async fn a_trigger_mid_start_interrupts_the_running_hook_and_rolls_back() {
         handle.request_shutdown(); // as SIGTERM would, from the watchdog thread
     });
     let began = Instant::now();
-    let report = sequence.run(started_then_pending(lc.clone())).await;
+    let report = sequence
+        .run_without_signals(started_then_pending(lc.clone()))
+        .await;
     assert_eq!(
         log.entries(),
         ["db start", "db end", "warm start", "db persist", "db stop"]
@@ -338,7 +344,7 @@ async fn ready_only_after_the_last_start_hook() {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let samples = Arc::clone(&seen);
     let report = sequence
-        .run(async move {
+        .run_without_signals(async move {
             // The start boundary, as `with_graceful_shutdown(lc.cancelled_owned())` would be.
             let _shutdown = handle.cancelled_owned();
             let began = Instant::now();
@@ -370,7 +376,7 @@ async fn manual_readiness_waits_for_set_ready_and_the_start_hooks() {
     lc.add_hook(Hook::new(HookKind::Start, "connect", || sleep(100 * MS)));
     let handle = lc.clone();
     let report = sequence
-        .run(async move {
+        .run_without_signals(async move {
             let _shutdown = handle.cancelled_owned(); // the start boundary
             sleep(300 * MS).await;
             assert_eq!(handle.state(), State::Starting); // hooks done, the app not yet
@@ -387,7 +393,7 @@ async fn manual_readiness_waits_for_set_ready_and_the_start_hooks() {
     lc.add_hook(Hook::new(HookKind::Start, "connect", || sleep(100 * MS)));
     let handle = lc.clone();
     let report = sequence
-        .run(async move {
+        .run_without_signals(async move {
             handle.set_ready(); // the listener is bound at once
             sleep(99 * MS).await;
             assert_eq!(handle.state(), State::Starting);
@@ -412,7 +418,9 @@ async fn the_startup_timeout_bounds_the_whole_start_phase() {
         sleep(Duration::from_secs(1))
     }));
     let handle = lc.clone();
-    let report = sequence.run(async move { handle.cancelled().await }).await;
+    let report = sequence
+        .run_without_signals(async move { handle.cancelled().await })
+        .await;
     assert_eq!(report.timings.start, Duration::from_secs(3));
     // It names what start-up waited for, and the fix.
     assert_eq!(
@@ -432,7 +440,7 @@ async fn a_value_managed_in_mains_first_lines_has_its_start_hooks_run_before_rea
     let parts = log.clone();
     let handle = lc.clone();
     let report = sequence
-        .run(async move {
+        .run_without_signals(async move {
             handle.manage(part(&parts, "db", 0, 0)); // main's first line
             assert_eq!(handle.state(), State::Starting);
             assert!(handle.started().await);
@@ -477,7 +485,7 @@ async fn the_start_boundary_is_mains_call_not_its_first_waiting_await() {
     let handle = lc.clone();
     let seen = task_log.clone();
     let report = sequence
-        .run(async move {
+        .run_without_signals(async move {
             let (other, waiter) = (handle.clone(), handle.clone());
             tokio::spawn(async move {
                 let _cancelled = other.cancelled();
@@ -518,7 +526,7 @@ async fn a_value_managed_after_ready_shuts_the_service_down_as_a_failed_start() 
     let parts = log.clone();
     let handle = lc.clone();
     let report = sequence
-        .run(async move {
+        .run_without_signals(async move {
             handle.manage(part(&parts, "db", 0, 0));
             assert!(handle.started().await);
             handle.manage(part(&parts, "search", 0, 0)); // too late
@@ -555,7 +563,7 @@ async fn a_value_managed_while_the_start_hooks_run_fails_start_up() {
     let parts = log.clone();
     let handle = lc.clone();
     let report = sequence
-        .run(async move {
+        .run_without_signals(async move {
             handle.manage(part(&parts, "db", 0, 0));
             handle.set_ready(); // the start boundary
             sleep(50 * MS).await;
@@ -590,7 +598,7 @@ async fn a_value_managed_after_the_trigger_is_recorded_as_a_failed_start() {
     let parts = log.clone();
     let handle = lc.clone();
     let report = sequence
-        .run(async move {
+        .run_without_signals(async move {
             assert!(handle.started().await);
             handle.request_shutdown();
             handle.manage(part(&parts, "late", 0, 0));
@@ -645,7 +653,9 @@ async fn a_half_started_value_is_stopped_but_not_persisted() {
         fails: true,
         ..Arc::into_inner(part(&log, "B", 20, 0)).unwrap()
     }));
-    let report = sequence.run(started_then_pending(lc.clone())).await;
+    let report = sequence
+        .run_without_signals(started_then_pending(lc.clone()))
+        .await;
     assert_eq!(
         log.entries(),
         [
@@ -681,7 +691,7 @@ async fn the_same_arc_managed_twice_registers_its_hooks_once() {
     assert_eq!(lc.hooks().len(), 6);
     let handle = lc.clone();
     let report = sequence
-        .run(async move { assert!(handle.started().await) })
+        .run_without_signals(async move { assert!(handle.started().await) })
         .await;
     let db_lines: Vec<String> = log
         .entries()
@@ -700,7 +710,9 @@ async fn without_a_start_boundary_start_up_fails_at_the_startup_timeout_naming_i
         .with_startup_timeout(Duration::from_secs(5))
         .with_drain_delay(Duration::from_secs(3));
     let sequence = Sequence::new(config);
-    let report = sequence.run(sleep(Duration::from_secs(20))).await;
+    let report = sequence
+        .run_without_signals(sleep(Duration::from_secs(20)))
+        .await;
     assert_eq!(report.timings.start, Duration::from_secs(5));
     assert_eq!(
         report.trigger.to_string(),
@@ -721,7 +733,7 @@ async fn a_boundary_call_from_another_task_is_named_when_start_up_times_out() {
     let sequence = Sequence::new(config);
     let lc = sequence.handle();
     let report = sequence
-        .run(async move {
+        .run_without_signals(async move {
             let shutdown = lc.clone();
             tokio::spawn(async move { shutdown.cancelled().await });
             sleep(Duration::from_secs(20)).await;
@@ -748,7 +760,7 @@ async fn a_boundary_call_made_before_start_up_is_named_when_start_up_times_out()
     let sequence = Sequence::new(config);
     let lc = sequence.handle();
     let shutdown = lc.cancelled_owned();
-    let report = sequence.run(shutdown).await;
+    let report = sequence.run_without_signals(shutdown).await;
     assert_eq!(report.code(), EXIT_START_FAILED);
     assert_eq!(
         report.trigger.to_string(),
@@ -789,7 +801,7 @@ async fn reloads_run_in_order_never_overlap_and_a_failure_keeps_the_service_up()
     );
     let handle = lc.clone();
     let report = sequence
-        .run(async move {
+        .run_without_signals(async move {
             assert!(handle.started().await);
             handle.request_reload();
             sleep(10 * MS).await;
@@ -836,7 +848,7 @@ async fn a_reload_under_way_at_the_trigger_is_waited_for_within_the_grace() {
     ));
     let handle = lc.clone();
     let report = sequence
-        .run(async move {
+        .run_without_signals(async move {
             handle.started().await;
             handle.request_reload();
             sleep(500 * MS).await;
@@ -887,7 +899,7 @@ async fn a_reload_asked_for_during_start_up_runs_after_main_had_its_turn_once_re
     });
     let (handle, main_log, written) = (lc.clone(), log.clone(), Arc::clone(&value));
     let report = sequence
-        .run(async move {
+        .run_without_signals(async move {
             assert!(handle.started().await);
             *written.lock().unwrap() = "from main";
             main_log.push("main");

@@ -58,7 +58,7 @@ pub(crate) fn hook_value(
     }
 }
 
-/// Registers a free hook function in `FREE_HOOKS`, which `Lifecycle::register_free_hooks` reads
+/// Registers a free hook function in `FREE_HOOKS`, which `Sequence::register_free_hooks` reads
 /// at start-up: no wiring in `main`.
 pub(crate) fn free_registration(hook: &HookFn) -> TokenStream {
     // The items live in an anonymous const, so `HOOK` and `NAME` clash with nothing outside;

@@ -305,7 +305,7 @@ impl Config {
     /// let sequence = Sequence::new(config.clone());
     /// let lc = sequence.handle();
     /// let report = sequence
-    ///     .run(async move {
+    ///     .run_without_signals(async move {
     ///         lc.started().await;
     ///         lc.request_shutdown();
     ///         lc.cancelled().await // serving until the cancel
@@ -316,7 +316,7 @@ impl Config {
     /// // Triggered by main returning: nothing serves any more, so no delay.
     /// let sequence = Sequence::new(config);
     /// let lc = sequence.handle();
-    /// let report = sequence.run(async move { lc.started().await; }).await;
+    /// let report = sequence.run_without_signals(async move { lc.started().await; }).await;
     /// assert_eq!(report.timings.drain_delay, Duration::ZERO);
     /// # }
     /// ```
