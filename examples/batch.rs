@@ -88,7 +88,7 @@ impl Export {
             csv.push_str(row);
             csv.push('\n');
         }
-        lifecycle::persist::write_atomic(&self.path, csv)?;
+        lifecycle::state_file::write_atomic(&self.path, csv)?;
         println!(
             "hook save-export: wrote {} rows to {}",
             rows.len(),

@@ -132,7 +132,7 @@ impl Counter {
     /// Restores the count saved by the last run, or starts at 0 when there is none.
     fn restore(path: PathBuf) -> io::Result<Self> {
         // Refuses a FIFO, a device or a file over 16 MiB with an error naming the path.
-        let served = match lifecycle::persist::read_state(&path)? {
+        let served = match lifecycle::state_file::read_state(&path)? {
             None => 0,
             Some(bytes) => parse_counter(&bytes).ok_or_else(|| {
                 let path = path.display();
@@ -182,7 +182,7 @@ impl Counter {
     #[persist(every = "5s", timeout = "2s")]
     fn save(&self) -> io::Result<()> {
         let served = self.served.load(Ordering::SeqCst);
-        lifecycle::persist::write_atomic(&self.path, format!("served {served}\n"))?;
+        lifecycle::state_file::write_atomic(&self.path, format!("served {served}\n"))?;
         println!(
             "hook save-counter: {served} served requests saved to {}",
             self.path.display()

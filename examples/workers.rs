@@ -6,9 +6,9 @@
 //!   on SIGTERM every worker finishes the job it is on, takes no new one, and returns; the process
 //!   exits as soon as the last job is done, not at the end of the grace period;
 //! - a `#[persist]` hook on the queue component: after the drain it saves the jobs that were not
-//!   finished, with `lifecycle::persist::write_atomic`, and the next start picks them up again. A job still
-//!   running when the grace period ran out (its worker aborted) is saved too, so it is redone
-//!   rather than lost;
+//!   finished, with `lifecycle::state_file::write_atomic`, and the next start picks them up
+//!   again. A job still running when the grace period ran out (its worker aborted) is saved too,
+//!   so it is redone rather than lost;
 //! - the main body returning (the queue is empty) is a shutdown trigger like a signal.
 //!
 //! Run it, stop it half way, run it again:
@@ -55,7 +55,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Queue {
     /// Restores the jobs the last run left, or seeds jobs `1..=seed` on the first start.
     fn open(path: PathBuf, seed: u64) -> io::Result<Self> {
-        let pending: VecDeque<u64> = match lifecycle::persist::read_state(&path)? {
+        let pending: VecDeque<u64> = match lifecycle::state_file::read_state(&path)? {
             None => {
                 println!("no saved queue: seeding {seed} jobs");
                 (1..=seed).collect()
@@ -126,7 +126,7 @@ impl Queue {
             running.iter().chain(pending.iter()).copied().collect()
         };
         let contents: String = left.iter().map(|job| format!("{job}\n")).collect();
-        lifecycle::persist::write_atomic(&self.path, contents)?;
+        lifecycle::state_file::write_atomic(&self.path, contents)?;
         println!(
             "hook save-queue: {} jobs left for the next start",
             left.len()

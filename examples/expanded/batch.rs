@@ -71,7 +71,12 @@ impl ::lifecycle::__private::Component for RunLock {
         ::lifecycle::__private::bound(self, ::core::module_path!())
     }
     fn add_hooks(this: &mut ::lifecycle::__private::Bind<Self>) {
-        this.on_shutdown_blocking("RunLock::release", Self::release).with_order(100);
+        this.add_blocking(
+                ::lifecycle::__private::HookKind::Shutdown,
+                "RunLock::release",
+                Self::release,
+            )
+            .with_order(100);
     }
 }
 
@@ -106,7 +111,7 @@ impl Export {
             csv.push_str(row);
             csv.push('\n');
         }
-        lifecycle::persist::write_atomic(&self.path, csv)?;
+        lifecycle::state_file::write_atomic(&self.path, csv)?;
         println!(
             "hook save-export: wrote {} rows to {}", rows.len(), self.path.display()
         );
@@ -119,7 +124,11 @@ impl ::lifecycle::__private::Component for Export {
         ::lifecycle::__private::bound(self, ::core::module_path!())
     }
     fn add_hooks(this: &mut ::lifecycle::__private::Bind<Self>) {
-        this.persist_blocking("Export::save", Self::save)
+        this.add_blocking(
+                ::lifecycle::__private::HookKind::Persist,
+                "Export::save",
+                Self::save,
+            )
             .with_timeout(::core::time::Duration::from_secs(10));
     }
 }
@@ -147,7 +156,11 @@ const _: () = {
     #[::lifecycle::__private::distributed_slice(::lifecycle::__private::FREE_HOOKS)]
     #[linkme(crate = ::lifecycle::__private::linkme)]
     static HOOK: fn() -> ::lifecycle::__private::Hook = || {
-        ::lifecycle::__private::Hook::on_shutdown(NAME, notify)
+        ::lifecycle::__private::Hook::new(
+                ::lifecycle::__private::HookKind::Shutdown,
+                NAME,
+                notify,
+            )
             .with_order(10)
             .with_timeout(::core::time::Duration::from_secs(2))
     };

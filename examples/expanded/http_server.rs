@@ -127,9 +127,9 @@ impl ::lifecycle::__private::Component for Pool {
         ::lifecycle::__private::bound(self, ::core::module_path!())
     }
     fn add_hooks(this: &mut ::lifecycle::__private::Bind<Self>) {
-        this.on_start("Pool::connect", Self::connect)
+        this.add(::lifecycle::__private::HookKind::Start, "Pool::connect", Self::connect)
             .with_timeout(::core::time::Duration::from_secs(10));
-        this.on_shutdown("Pool::close", Self::close)
+        this.add(::lifecycle::__private::HookKind::Shutdown, "Pool::close", Self::close)
             .with_order(100)
             .with_timeout(::core::time::Duration::from_secs(2));
     }
@@ -152,7 +152,7 @@ struct Counter {
 impl Counter {
     /// Restores the count saved by the last run, or starts at 0 when there is none.
     fn restore(path: PathBuf) -> io::Result<Self> {
-        let served = match lifecycle::persist::read_state(&path)? {
+        let served = match lifecycle::state_file::read_state(&path)? {
             None => 0,
             Some(bytes) => {
                 parse_counter(&bytes)
@@ -199,7 +199,7 @@ impl Counter {
     /// Not `async`: `write_atomic` blocks (fsync), so lifecycle runs it on the blocking pool.
     fn save(&self) -> io::Result<()> {
         let served = self.served.load(Ordering::SeqCst);
-        lifecycle::persist::write_atomic(&self.path, format!("served {served}\n"))?;
+        lifecycle::state_file::write_atomic(&self.path, format!("served {served}\n"))?;
         println!(
             "hook save-counter: {served} served requests saved to {}", self.path
             .display()
@@ -213,7 +213,11 @@ impl ::lifecycle::__private::Component for Counter {
         ::lifecycle::__private::bound(self, ::core::module_path!())
     }
     fn add_hooks(this: &mut ::lifecycle::__private::Bind<Self>) {
-        this.persist_blocking("Counter::save", Self::save)
+        this.add_blocking(
+                ::lifecycle::__private::HookKind::Persist,
+                "Counter::save",
+                Self::save,
+            )
             .with_timeout(::core::time::Duration::from_secs(2))
             .with_every(::core::time::Duration::from_secs(5));
     }
@@ -238,7 +242,11 @@ const _: () = {
     #[::lifecycle::__private::distributed_slice(::lifecycle::__private::FREE_HOOKS)]
     #[linkme(crate = ::lifecycle::__private::linkme)]
     static HOOK: fn() -> ::lifecycle::__private::Hook = || {
-        ::lifecycle::__private::Hook::on_shutdown(NAME, flush_metrics)
+        ::lifecycle::__private::Hook::new(
+                ::lifecycle::__private::HookKind::Shutdown,
+                NAME,
+                flush_metrics,
+            )
             .with_order(10)
             .with_timeout(::core::time::Duration::from_secs(1))
     };

@@ -210,13 +210,25 @@ impl ::lifecycle::__private::Component for Db {
         ::lifecycle::__private::bound(self, ::core::module_path!())
     }
     fn add_hooks(this: &mut ::lifecycle::__private::Bind<Self>) {
-        this.on_start_blocking("Db::open", Self::open)
+        this.add_blocking(
+                ::lifecycle::__private::HookKind::Start,
+                "Db::open",
+                Self::open,
+            )
             .with_order(0)
             .with_timeout(::core::time::Duration::from_secs(10));
-        this.on_start_blocking("Db::migrate", Self::migrate)
+        this.add_blocking(
+                ::lifecycle::__private::HookKind::Start,
+                "Db::migrate",
+                Self::migrate,
+            )
             .with_order(1)
             .with_timeout(::core::time::Duration::from_secs(60));
-        this.on_shutdown_blocking("Db::close", Self::close)
+        this.add_blocking(
+                ::lifecycle::__private::HookKind::Shutdown,
+                "Db::close",
+                Self::close,
+            )
             .with_order(100)
             .with_timeout(::core::time::Duration::from_secs(5));
     }

@@ -44,11 +44,15 @@ impl ::lifecycle::__private::Component for Db {
         ::lifecycle::__private::bound(self, ::core::module_path!())
     }
     fn add_hooks(this: &mut ::lifecycle::__private::Bind<Self>) {
-        this.on_start("Db::connect", Self::connect)
+        this.add(::lifecycle::__private::HookKind::Start, "Db::connect", Self::connect)
             .with_timeout(::core::time::Duration::from_secs(2));
-        this.persist("Db::save_offsets", Self::save_offsets)
+        this.add(
+                ::lifecycle::__private::HookKind::Persist,
+                "Db::save_offsets",
+                Self::save_offsets,
+            )
             .with_timeout(::core::time::Duration::from_secs(2));
-        this.on_shutdown("Db::close", Self::close)
+        this.add(::lifecycle::__private::HookKind::Shutdown, "Db::close", Self::close)
             .with_order(100)
             .with_timeout(::core::time::Duration::from_secs(5));
     }
@@ -72,7 +76,12 @@ const _: () = {
     #[::lifecycle::__private::distributed_slice(::lifecycle::__private::FREE_HOOKS)]
     #[linkme(crate = ::lifecycle::__private::linkme)]
     static HOOK: fn() -> ::lifecycle::__private::Hook = || {
-        ::lifecycle::__private::Hook::on_shutdown(NAME, flush_metrics).with_order(10)
+        ::lifecycle::__private::Hook::new(
+                ::lifecycle::__private::HookKind::Shutdown,
+                NAME,
+                flush_metrics,
+            )
+            .with_order(10)
     };
 };
 
@@ -85,7 +94,8 @@ const _: () = {
     const NAME: &str = ::core::concat!(::core::module_path!(), "::reread_settings");
     #[::lifecycle::__private::distributed_slice(::lifecycle::__private::FREE_HOOKS)]
     #[linkme(crate = ::lifecycle::__private::linkme)]
-    static HOOK: fn() -> ::lifecycle::__private::Hook = || ::lifecycle::__private::Hook::on_reload_blocking(
+    static HOOK: fn() -> ::lifecycle::__private::Hook = || ::lifecycle::__private::Hook::blocking(
+        ::lifecycle::__private::HookKind::Reload,
         NAME,
         reread_settings,
     );

@@ -9,7 +9,7 @@
 //!   on SIGTERM every worker finishes the job it is on, takes no new one, and returns; the process
 //!   exits as soon as the last job is done, not at the end of the grace period;
 //! - a `#[persist]` hook on the queue component: after the drain it saves the jobs that were not
-//!   finished, with `lifecycle::persist::write_atomic`, and the next start picks them up again. A job still
+//!   finished, with `lifecycle::state_file::write_atomic`, and the next start picks them up again. A job still
 //!   running when the grace period ran out (its worker aborted) is saved too, so it is redone
 //!   rather than lost;
 //! - the main body returning (the queue is empty) is a shutdown trigger like a signal.
@@ -57,7 +57,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Queue {
     /// Restores the jobs the last run left, or seeds jobs `1..=seed` on the first start.
     fn open(path: PathBuf, seed: u64) -> io::Result<Self> {
-        let pending: VecDeque<u64> = match lifecycle::persist::read_state(&path)? {
+        let pending: VecDeque<u64> = match lifecycle::state_file::read_state(&path)? {
             None => {
                 println!("no saved queue: seeding {seed} jobs");
                 (1..=seed).collect()
@@ -127,7 +127,7 @@ impl Queue {
             running.iter().chain(pending.iter()).copied().collect()
         };
         let contents: String = left.iter().map(|job| format!("{job}\n")).collect();
-        lifecycle::persist::write_atomic(&self.path, contents)?;
+        lifecycle::state_file::write_atomic(&self.path, contents)?;
         println!("hook save-queue: {} jobs left for the next start", left.len());
         Ok(())
     }
@@ -138,7 +138,11 @@ impl ::lifecycle::__private::Component for Queue {
         ::lifecycle::__private::bound(self, ::core::module_path!())
     }
     fn add_hooks(this: &mut ::lifecycle::__private::Bind<Self>) {
-        this.persist_blocking("Queue::save", Self::save)
+        this.add_blocking(
+                ::lifecycle::__private::HookKind::Persist,
+                "Queue::save",
+                Self::save,
+            )
             .with_timeout(::core::time::Duration::from_secs(2));
     }
 }

@@ -285,6 +285,7 @@ pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
 /// ```no_run
 /// use std::sync::Arc;
 /// use std::time::Duration;
+/// use lifecycle::hooks::HookKind;
 ///
 /// struct Db;
 ///
@@ -298,10 +299,10 @@ pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
 ///         lifecycle::__private::bound(self, module_path!())
 ///     }
 ///     fn add_hooks(this: &mut lifecycle::__private::Bind<Self>) {
-///         this.on_shutdown("Db::close", Self::close)
+///         this.add(HookKind::Shutdown, "Db::close", Self::close)
 ///             .with_order(100)
 ///             .with_timeout(Duration::from_secs(5));
-///         this.persist_blocking("Db::save_offsets", Self::save_offsets)
+///         this.add_blocking(HookKind::Persist, "Db::save_offsets", Self::save_offsets)
 ///             .with_every(Duration::from_secs(10));
 ///     }
 /// }
@@ -479,8 +480,9 @@ pub fn run(args: TokenStream, item: TokenStream) -> TokenStream {
 /// | `timeout` | how long the hook may run before start-up fails, `"10s"` | `hook_timeout` of `#[lifecycle::main]` |
 /// | `name` | the name in the report | the function's path |
 ///
-/// The equivalent code calls `lifecycle::Hook::on_start(name, f)` (or `on_start_blocking` for
-/// a function that is not `async`), as [`macro@on_shutdown`] shows for its hook.
+/// The equivalent code calls `lifecycle::Hook::new(HookKind::Start, name, f)` (or
+/// `Hook::blocking` for a function that is not `async`), as [`macro@on_shutdown`] shows for its
+/// hook.
 #[proc_macro_attribute]
 pub fn on_start(args: TokenStream, item: TokenStream) -> TokenStream {
     lifecycle_macros_impl::on_start(args.into(), item.into()).into()
@@ -514,7 +516,8 @@ pub fn on_start(args: TokenStream, item: TokenStream) -> TokenStream {
 /// | `timeout` | how long one run may take before it is reported timed out, `"2s"` | `hook_timeout` of `#[lifecycle::main]` |
 /// | `name` | the name in the report | the function's path |
 ///
-/// The equivalent code calls `lifecycle::Hook::on_reload(name, f)` (or `on_reload_blocking`).
+/// The equivalent code calls `lifecycle::Hook::new(HookKind::Reload, name, f)` (or
+/// `Hook::blocking`).
 #[proc_macro_attribute]
 pub fn on_reload(args: TokenStream, item: TokenStream) -> TokenStream {
     lifecycle_macros_impl::on_reload(args.into(), item.into()).into()
@@ -547,6 +550,7 @@ pub fn on_reload(args: TokenStream, item: TokenStream) -> TokenStream {
 ///
 /// ```no_run
 /// use std::time::Duration;
+/// use lifecycle::hooks::HookKind;
 ///
 /// async fn flush_metrics() -> Result<(), std::io::Error> {
 ///     Ok(())
@@ -557,7 +561,7 @@ pub fn on_reload(args: TokenStream, item: TokenStream) -> TokenStream {
 ///     #[lifecycle::__private::distributed_slice(lifecycle::__private::FREE_HOOKS)]
 ///     #[linkme(crate = lifecycle::__private::linkme)]
 ///     static HOOK: fn() -> lifecycle::Hook = || {
-///         lifecycle::Hook::on_shutdown(NAME, flush_metrics)
+///         lifecycle::Hook::new(HookKind::Shutdown, NAME, flush_metrics)
 ///             .with_order(10)
 ///             .with_timeout(Duration::from_secs(2))
 ///     };
@@ -565,8 +569,8 @@ pub fn on_reload(args: TokenStream, item: TokenStream) -> TokenStream {
 /// # fn main() {}
 /// ```
 ///
-/// A function that is not `async` is registered with `Hook::on_shutdown_blocking` and runs on
-/// Tokio's blocking pool.
+/// A function that is not `async` is registered with `Hook::blocking` and runs on Tokio's
+/// blocking pool.
 #[proc_macro_attribute]
 pub fn on_shutdown(args: TokenStream, item: TokenStream) -> TokenStream {
     lifecycle_macros_impl::on_shutdown(args.into(), item.into()).into()
@@ -581,7 +585,7 @@ pub fn on_shutdown(args: TokenStream, item: TokenStream) -> TokenStream {
 /// ```no_run
 /// #[lifecycle::persist(every = "10s", timeout = "2s")]
 /// async fn save_offsets() -> std::io::Result<()> {
-///     lifecycle::persist::write_atomic("offsets.json", b"{}")
+///     lifecycle::state_file::write_atomic("offsets.json", b"{}")
 /// }
 /// # #[lifecycle::main]
 /// # async fn main(lc: lifecycle::Lifecycle) { lc.cancelled().await }
@@ -598,9 +602,10 @@ pub fn on_shutdown(args: TokenStream, item: TokenStream) -> TokenStream {
 ///
 /// ```no_run
 /// use std::time::Duration;
+/// use lifecycle::hooks::HookKind;
 ///
 /// async fn save_offsets() -> std::io::Result<()> {
-///     lifecycle::persist::write_atomic("offsets.json", b"{}")
+///     lifecycle::state_file::write_atomic("offsets.json", b"{}")
 /// }
 ///
 /// const _: () = {
@@ -608,7 +613,7 @@ pub fn on_shutdown(args: TokenStream, item: TokenStream) -> TokenStream {
 ///     #[lifecycle::__private::distributed_slice(lifecycle::__private::FREE_HOOKS)]
 ///     #[linkme(crate = lifecycle::__private::linkme)]
 ///     static HOOK: fn() -> lifecycle::Hook = || {
-///         lifecycle::Hook::persist(NAME, save_offsets)
+///         lifecycle::Hook::new(HookKind::Persist, NAME, save_offsets)
 ///             .with_timeout(Duration::from_secs(2))
 ///             .with_every(Duration::from_secs(10))
 ///     };

@@ -9,6 +9,7 @@
 ///
 /// ```
 /// use lifecycle::report::*;
+/// use lifecycle::hooks::HookKind;
 /// use lifecycle::{Config, Hook, Sequence};
 ///
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
@@ -16,8 +17,8 @@
 /// assert_eq!([EXIT_OS_ERROR, EXIT_IO_ERROR, EXIT_CONFIG], [71, 74, 78]);
 /// let sequence = Sequence::new(Config::new());
 /// let lc = sequence.handle();
-/// lc.add_hook(Hook::on_shutdown("fails too", || async { Err::<(), _>("disk full") }));
-/// let report = sequence.run(async { Err::<(), _>("bind failed") }).await;
+/// lc.add_hook(Hook::new(HookKind::Shutdown, "fails too", || async { Err::<(), _>("disk full") }));
+/// let report = sequence.run_without_signals(async { Err::<(), _>("bind failed") }).await;
 /// assert_eq!(report.code(), EXIT_APP_FAILED); // the first row of the table that applies
 /// # }
 /// ```
@@ -48,13 +49,14 @@ pub const EXIT_DEADLINE: u8 = 4;
 ///
 /// ```
 /// use lifecycle::report::EXIT_START_FAILED;
+/// use lifecycle::hooks::HookKind;
 /// use lifecycle::{Config, Hook, Sequence};
 ///
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
 /// let sequence = Sequence::new(Config::new());
 /// let lc = sequence.handle();
-/// lc.add_hook(Hook::on_start("migrate", || async { if true { panic!("bad migration") } }));
-/// let report = sequence.run(async {}).await;
+/// lc.add_hook(Hook::new(HookKind::Start, "migrate", || async { if true { panic!("bad migration") } }));
+/// let report = sequence.run_without_signals(async {}).await;
 /// assert_eq!(report.code(), EXIT_START_FAILED);
 /// assert_eq!(EXIT_START_FAILED, 5);
 /// # }

@@ -129,7 +129,7 @@ impl Failure {
     /// let lc = sequence.handle();
     /// lc.spawn_named("parser", async { panic!("bad input") });
     /// lc.spawn_named("fetch", async { Err::<(), _>("upstream refused") });
-    /// let report = sequence.run(async {}).await;
+    /// let report = sequence.run_without_signals(async {}).await;
     /// let parser = report.task_failures.iter().find(|failed| failed.task == "parser").unwrap();
     /// assert!(parser.first.is_panic());
     /// let fetch = report.task_failures.iter().find(|failed| failed.task == "fetch").unwrap();

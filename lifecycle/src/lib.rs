@@ -43,17 +43,17 @@
 //!    [`lc.started().await`](Lifecycle::started), [`set_ready`](Lifecycle::set_ready),
 //!    [`cancelled`](Lifecycle::cancelled) (or `cancelled_owned`, `triggered`) or a lifecycle
 //!    serve loop (or main returning, or the trigger). Every value it
-//!    [`manage`](Lifecycle::manage)d before is known; the start hooks ([`Hook::on_start`],
-//!    `#[on_start]`) run by ascending order, while the main future goes on. Readiness becomes
-//!    [`Ready`](State::Ready) once they all succeeded (and, with
-//!    [`ReadyWhen::Manual`](config::ReadyWhen::Manual), the app called
+//!    [`manage`](Lifecycle::manage)d before is known; the
+//!    [start hooks](hooks::HookKind::Start) (`#[on_start]`) run by ascending order, while the
+//!    main future goes on. Readiness becomes [`Ready`](State::Ready) once they all succeeded
+//!    (and, with [`ReadyWhen::Manual`](config::ReadyWhen::Manual), the app called
 //!    [`Lifecycle::set_ready`]). The boundary is a call, not the first `.await` that happens to
 //!    wait, so that it does not depend on run-time details; a start hook managed after it is a
 //!    start-up failure. A failure, the [start-up timeout](Config::startup_timeout) or a trigger
 //!    first rolls back: only what started is stopped, exit code 5.
 //! 2. **Run and trigger** ([`Started::run_until_trigger`](sequence::Started::run_until_trigger)):
-//!    reloads ([`Hook::on_reload`]) on SIGHUP or [`Lifecycle::request_reload`], until the first
-//!    of a signal, the main future returning, [`Lifecycle::request_shutdown`], or a
+//!    [reloads](hooks::HookKind::Reload) on SIGHUP or [`Lifecycle::request_reload`], until the
+//!    first of a signal, the main future returning, [`Lifecycle::request_shutdown`], or a
 //!    [critical task](Lifecycle::spawn_critical) failing.
 //! 3. Readiness becomes [`Draining`](State::Draining) at once; during
 //!    [`drain_delay`](Config::drain_delay) the service still serves (skipped when the main
@@ -82,7 +82,8 @@
 //! # Without the attributes
 //!
 //! [`run`](fn@run) does the same as `#[lifecycle::main]`; inside a runtime you already have, drive a
-//! [`Sequence`] yourself (its docs show the chain), or call [`Sequence::run`].
+//! [`Sequence`] yourself (its docs show the chain), or call
+//! [`Sequence::run_without_signals`] (the free hooks are registered, no signal is listened to).
 //!
 //! # Serving HTTP
 //!
@@ -130,7 +131,7 @@ mod handle;
 pub mod http;
 pub mod report;
 pub mod sequence;
-pub mod persist;
+pub mod state_file;
 
 #[cfg(feature = "axum")]
 pub use crate::http::axum;
@@ -159,6 +160,7 @@ pub mod __private {
     pub use crate::config::settings::{settings, Setting, Zero};
     pub use crate::config::{Flavor, ReadyWhen};
     pub use crate::handle::NoLifecycleNew;
+    pub use crate::hooks::HookKind;
     pub use crate::sequence::entry::{block_on, MainFuture};
     pub use crate::sequence::startup::startup_failed;
     pub use crate::sequence::startup::StartupError;

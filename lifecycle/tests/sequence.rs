@@ -48,10 +48,10 @@ fn logging_hook(kind: HookKind, name: &'static str, log: &Log, takes: Duration) 
         }
     };
     match kind {
-        HookKind::Persist => Hook::persist(name, run),
-        HookKind::Shutdown => Hook::on_shutdown(name, run),
-        HookKind::Start => Hook::on_start(name, run),
-        HookKind::Reload => Hook::on_reload(name, run),
+        HookKind::Persist => Hook::new(HookKind::Persist, name, run),
+        HookKind::Shutdown => Hook::new(HookKind::Shutdown, name, run),
+        HookKind::Start => Hook::new(HookKind::Start, name, run),
+        HookKind::Reload => Hook::new(HookKind::Reload, name, run),
         _ => unreachable!("no other kind of hook"),
     }
 }
@@ -70,7 +70,9 @@ async fn drain_returns_when_the_last_task_finishes_not_at_the_deadline() {
     let started = Instant::now();
     lc.request_shutdown();
     let main_lc = lc.clone();
-    let report = sequence.run(async move { main_lc.cancelled().await }).await;
+    let report = sequence
+        .run_without_signals(async move { main_lc.cancelled().await })
+        .await;
 
     assert_eq!(report.timings.drain, 300 * MS);
     assert_eq!(started.elapsed(), 300 * MS);
@@ -90,7 +92,7 @@ async fn drain_ends_early_when_main_and_tasks_finish() {
     let main_lc = lc.clone();
     let started = Instant::now();
     let report = sequence
-        .run(async move {
+        .run_without_signals(async move {
             main_lc.request_shutdown();
             main_lc.cancelled().await;
             sleep(100 * MS).await;
@@ -125,7 +127,7 @@ async fn stragglers_are_aborted_and_named_at_the_deadline() {
 
     lc.request_shutdown();
     let started = Instant::now();
-    let report = sequence.run(async {}).await;
+    let report = sequence.run_without_signals(async {}).await;
 
     assert_eq!(started.elapsed(), Duration::from_secs(2));
     assert_eq!(report.tasks_aborted.len(), 2, "{:?}", report.tasks_aborted);
@@ -152,7 +154,9 @@ async fn main_ignoring_cancellation_is_aborted_at_the_deadline() {
     let sequence = Sequence::new(Config::new().with_grace(Duration::from_secs(1)));
     let lc = sequence.handle();
     lc.request_shutdown();
-    let report = sequence.run(std::future::pending::<()>()).await;
+    let report = sequence
+        .run_without_signals(std::future::pending::<()>())
+        .await;
     assert_eq!(report.main, Some(MainOutcome::Aborted));
     // The main future is not a task: its fate is in `main` alone.
     assert!(report.tasks_aborted.is_empty());
@@ -172,7 +176,7 @@ async fn stuck_blocking_task_is_named_as_left_running_and_does_not_hold_the_drai
         held.wait();
     });
     lc.request_shutdown();
-    let report = sequence.run(async {}).await;
+    let report = sequence.run_without_signals(async {}).await;
     assert_eq!(report.tasks_aborted.len(), 1);
     let fsck = &report.tasks_aborted[0];
     assert_eq!(
@@ -198,7 +202,7 @@ async fn hooks_run_persist_first_then_by_ascending_order() {
     lc.add_hook(logging_hook(HookKind::Shutdown, "flush", &log, 10 * MS).with_order(10));
     lc.add_hook(logging_hook(HookKind::Shutdown, "first", &log, 10 * MS).with_order(-5));
     lc.add_hook(logging_hook(HookKind::Persist, "save", &log, 10 * MS));
-    let report = sequence.run(async {}).await;
+    let report = sequence.run_without_signals(async {}).await;
 
     assert_eq!(
         log.entries(),
@@ -227,7 +231,7 @@ async fn equal_orders_run_concurrently() {
     lc.add_hook(logging_hook(HookKind::Shutdown, "a", &log, 300 * MS).with_order(1));
     lc.add_hook(logging_hook(HookKind::Shutdown, "b", &log, 200 * MS).with_order(1));
     lc.add_hook(logging_hook(HookKind::Shutdown, "c", &log, 100 * MS).with_order(2));
-    let report = sequence.run(async {}).await;
+    let report = sequence.run_without_signals(async {}).await;
 
     // a and b overlap; c starts only once both are done.
     assert_eq!(
@@ -244,23 +248,35 @@ async fn every_hook_runs_even_when_others_fail_panic_or_time_out() {
     let sequence = Sequence::new(config().with_hook_timeout(Duration::from_secs(1)));
     let lc = sequence.handle();
     let ran_last = Arc::new(AtomicUsize::new(0));
-    lc.add_hook(Hook::on_shutdown("errs", || async { Err::<(), _>("disk full") }).with_order(1));
-    lc.add_hook(Hook::on_shutdown("panics", || async { explode("bug in hook") }).with_order(1));
-    lc.add_hook(Hook::on_shutdown("hangs", std::future::pending::<()>).with_order(2));
     lc.add_hook(
-        Hook::on_shutdown("slow", || sleep(Duration::from_secs(5)))
+        Hook::new(HookKind::Shutdown, "errs", || async {
+            Err::<(), _>("disk full")
+        })
+        .with_order(1),
+    );
+    lc.add_hook(
+        Hook::new(HookKind::Shutdown, "panics", || async {
+            explode("bug in hook")
+        })
+        .with_order(1),
+    );
+    lc.add_hook(Hook::new(HookKind::Shutdown, "hangs", std::future::pending::<()>).with_order(2));
+    lc.add_hook(
+        Hook::new(HookKind::Shutdown, "slow", || sleep(Duration::from_secs(5)))
             .with_order(2)
             .with_timeout(Duration::from_secs(3)),
     );
     lc.add_hook(
-        Hook::on_shutdown_blocking("blocking-panics", || -> Result<(), String> {
-            panic!("sync bug")
-        })
+        Hook::blocking(
+            HookKind::Shutdown,
+            "blocking-panics",
+            || -> Result<(), String> { panic!("sync bug") },
+        )
         .with_order(3),
     );
     let counter = ran_last.clone();
     lc.add_hook(
-        Hook::on_shutdown("last", move || {
+        Hook::new(HookKind::Shutdown, "last", move || {
             let counter = counter.clone();
             async move {
                 counter.fetch_add(1, Ordering::SeqCst);
@@ -268,7 +284,7 @@ async fn every_hook_runs_even_when_others_fail_panic_or_time_out() {
         })
         .with_order(4),
     );
-    let report = sequence.run(async {}).await;
+    let report = sequence.run_without_signals(async {}).await;
 
     let outcomes: Vec<_> = report
         .hooks
@@ -296,7 +312,7 @@ async fn every_hook_runs_even_when_others_fail_panic_or_time_out() {
 async fn main_returning_err_triggers_and_exits_1() {
     let sequence = Sequence::new(config());
     let report = sequence
-        .run(async { Err::<(), _>("bind: address in use") })
+        .run_without_signals(async { Err::<(), _>("bind: address in use") })
         .await;
     assert_eq!(
         report.trigger,
@@ -313,8 +329,10 @@ async fn main_returning_err_triggers_and_exits_1() {
 async fn main_panicking_is_caught_hooks_still_run_and_exit_is_1() {
     let sequence = Sequence::new(config());
     let lc = sequence.handle();
-    lc.add_hook(Hook::on_shutdown("cleanup", || async {}));
-    let report = sequence.run(async { explode("main blew up") }).await;
+    lc.add_hook(Hook::new(HookKind::Shutdown, "cleanup", || async {}));
+    let report = sequence
+        .run_without_signals(async { explode("main blew up") })
+        .await;
     assert_eq!(
         report.main,
         Some(MainOutcome::Panicked("main blew up".into()))
@@ -334,7 +352,9 @@ async fn critical_task_failure_triggers_the_shutdown() {
     });
     let main_lc = lc.clone();
     let started = Instant::now();
-    let report = sequence.run(async move { main_lc.cancelled().await }).await;
+    let report = sequence
+        .run_without_signals(async move { main_lc.cancelled().await })
+        .await;
     assert_eq!(started.elapsed(), Duration::from_secs(3));
     assert_eq!(
         report.trigger,
@@ -354,7 +374,9 @@ async fn critical_task_panic_triggers_too() {
     let lc = sequence.handle();
     let handle = lc.spawn_critical("indexer", async { explode("index corrupt") });
     let main_lc = lc.clone();
-    let report = sequence.run(async move { main_lc.cancelled().await }).await;
+    let report = sequence
+        .run_without_signals(async move { main_lc.cancelled().await })
+        .await;
     assert!(
         handle.await.unwrap_err().is_panic(),
         "the JoinHandle still sees the panic"
@@ -376,7 +398,7 @@ async fn ordinary_task_panic_is_reported_but_does_not_trigger() {
     let handle = lc.spawn_named("flaky", async { explode("oops") });
     assert!(handle.await.unwrap_err().is_panic());
     assert_eq!(lc.trigger(), None);
-    let report = sequence.run(async {}).await;
+    let report = sequence.run_without_signals(async {}).await;
     assert_eq!(report.trigger, Trigger::MainReturned);
     assert_eq!(report.task_failures.len(), 1);
     assert_eq!(report.task_failures[0].task, "flaky");
@@ -395,7 +417,7 @@ async fn drain_delay_keeps_serving_while_readiness_is_draining() {
     let seen_in_task = seen.clone();
     let main_lc = lc.clone();
     let report = sequence
-        .run(async move {
+        .run_without_signals(async move {
             // Trigger from inside once Ready (before Ready there is no delay), then look at
             // the world during the delay.
             assert!(main_lc.started().await);
@@ -419,7 +441,7 @@ async fn drain_delay_keeps_serving_while_readiness_is_draining() {
 #[tokio::test(start_paused = true)]
 async fn drain_delay_is_skipped_when_main_has_returned() {
     let sequence = Sequence::new(config().with_drain_delay(Duration::from_secs(5)));
-    let report = sequence.run(async {}).await;
+    let report = sequence.run_without_signals(async {}).await;
     assert_eq!(report.timings.drain_delay, Duration::ZERO);
     assert_eq!(report.timings.total, Duration::ZERO);
 }
@@ -431,7 +453,7 @@ async fn periodic_persist_runs_every_period_and_stops_on_cancel() {
     let runs = Arc::new(AtomicUsize::new(0));
     let counter = runs.clone();
     lc.add_hook(
-        Hook::persist("checkpoint", move || {
+        Hook::new(HookKind::Persist, "checkpoint", move || {
             let counter = counter.clone();
             async move {
                 counter.fetch_add(1, Ordering::SeqCst);
@@ -441,7 +463,7 @@ async fn periodic_persist_runs_every_period_and_stops_on_cancel() {
     );
     let main_lc = lc.clone();
     let report = sequence
-        .run(async move {
+        .run_without_signals(async move {
             main_lc.started().await; // Ready at once (no start hooks): the periodic runs start
             sleep(Duration::from_secs(35)).await;
             main_lc.request_shutdown();
@@ -463,7 +485,7 @@ async fn shutdown_with_sets_the_exit_code_and_first_trigger_wins() {
     assert!(lc.request_shutdown_with(9, "maintenance"));
     assert!(!lc.request_shutdown());
     let report = sequence
-        .run(async { Err::<(), _>("ignored for the code") })
+        .run_without_signals(async { Err::<(), _>("ignored for the code") })
         .await;
     assert_eq!(
         report.trigger,
@@ -483,10 +505,10 @@ async fn report_summary_reads_on_one_screen() {
         lc.spawn_named(format!("conn-{i}"), std::future::pending::<()>());
     }
     for i in 0..5 {
-        lc.add_hook(Hook::on_shutdown(format!("hook-{i}"), || async {}).with_order(i));
+        lc.add_hook(Hook::new(HookKind::Shutdown, format!("hook-{i}"), || async {}).with_order(i));
     }
     lc.request_shutdown();
-    let report = sequence.run(async {}).await;
+    let report = sequence.run_without_signals(async {}).await;
     let text = report.to_string();
     assert!(text.contains("trigger: shutdown requested"), "{text}");
     assert!(text.contains("50 tasks cut short"), "{text}");
@@ -509,7 +531,7 @@ async fn state_moves_forward_only() {
         State::Draining,
         "set_ready after the trigger changes nothing"
     );
-    sequence.run(async {}).await;
+    sequence.run_without_signals(async {}).await;
     assert_eq!(lc.state(), State::Stopped);
 }
 
@@ -557,14 +579,14 @@ async fn a_periodic_persist_aborted_at_the_deadline_never_overlaps_the_final_one
         }
     };
     lc.add_hook(
-        Hook::persist("save", save)
+        Hook::new(HookKind::Persist, "save", save)
             .with_every(Duration::from_secs(10))
             .with_timeout(Duration::from_secs(20)),
     );
     lc.set_ready();
     sleep(Duration::from_secs(12)).await; // the periodic save started at 10 s
     lc.request_shutdown();
-    let report = sequence.run(async {}).await;
+    let report = sequence.run_without_signals(async {}).await;
     assert_eq!(overlap.most(), 1, "{:?}", log.entries());
     // The periodic body was aborted (no end), the final one ran to its end.
     assert_eq!(log.entries(), ["save start", "save start", "save end"]);
@@ -587,14 +609,14 @@ async fn a_final_persist_waits_for_a_periodic_run_that_is_still_going() {
         }
     };
     lc.add_hook(
-        Hook::persist("save", save)
+        Hook::new(HookKind::Persist, "save", save)
             .with_every(Duration::from_secs(10))
             .with_timeout(Duration::from_secs(20)),
     );
     lc.set_ready();
     sleep(Duration::from_secs(11)).await;
     lc.request_shutdown();
-    let report = sequence.run(async {}).await;
+    let report = sequence.run_without_signals(async {}).await;
     assert_eq!(overlap.most(), 1);
     assert!(report.hooks[0].outcome.is_ok());
 }
@@ -619,8 +641,10 @@ fn a_periodic_persist_starts_exactly_once_when_added_while_becoming_ready() {
         let thread = std::thread::spawn(move || {
             let _guard = handle.enter();
             b.wait();
-            adder
-                .add_hook(Hook::persist("save", || async {}).with_every(Duration::from_secs(3600)));
+            adder.add_hook(
+                Hook::new(HookKind::Persist, "save", || async {})
+                    .with_every(Duration::from_secs(3600)),
+            );
         });
         barrier.wait();
         lc.set_ready();
@@ -660,7 +684,7 @@ async fn an_ordinary_task_error_is_recorded_with_its_chain_and_grouped() {
             async move { Err::<(), _>(format!("attempt {i}")) },
         );
     }
-    let report = sequence.run(async {}).await;
+    let report = sequence.run_without_signals(async {}).await;
     assert_eq!(
         report.code(),
         EXIT_OK,
@@ -684,13 +708,13 @@ async fn a_task_spawned_after_the_drain_is_aborted_and_named() {
     let sequence = Sequence::new(config());
     let lc = sequence.handle();
     let spawner = lc.clone();
-    lc.add_hook(Hook::on_shutdown("spawns", move || {
+    lc.add_hook(Hook::new(HookKind::Shutdown, "spawns", move || {
         let lc = spawner.clone();
         async move {
             lc.spawn_named("late upload", std::future::pending::<()>());
         }
     }));
-    let report = sequence.run(async {}).await;
+    let report = sequence.run_without_signals(async {}).await;
     assert_eq!(report.tasks_aborted_total, 1);
     let late = &report.tasks_aborted[0];
     assert_eq!(late.name, "late upload");
@@ -715,7 +739,7 @@ async fn a_panic_while_dropping_main_at_the_deadline_is_caught_and_the_hooks_run
     lc.add_hook(logging_hook(HookKind::Shutdown, "cleanup", &log, MS));
     lc.request_shutdown();
     let report = sequence
-        .run(async {
+        .run_without_signals(async {
             let _bomb = Bomb;
             std::future::pending::<()>().await
         })
@@ -740,7 +764,7 @@ async fn a_task_stuck_in_synchronous_code_is_reported_left_running_not_aborted()
         std::thread::sleep(Duration::from_secs(2));
     });
     lc.request_shutdown();
-    let report = sequence.run(async {}).await;
+    let report = sequence.run_without_signals(async {}).await;
     let task = &report.tasks_aborted[0];
     assert_eq!(
         (task.name.as_str(), task.kind),
@@ -761,11 +785,11 @@ async fn absurd_durations_saturate_instead_of_panicking() {
             .with_deadline_margin(Duration::MAX),
     );
     let lc = sequence.handle();
-    lc.add_hook(Hook::persist("save", || async {}).with_every(Duration::MAX));
-    lc.add_hook(Hook::on_shutdown("close", || async {}).with_timeout(Duration::MAX));
+    lc.add_hook(Hook::new(HookKind::Persist, "save", || async {}).with_every(Duration::MAX));
+    lc.add_hook(Hook::new(HookKind::Shutdown, "close", || async {}).with_timeout(Duration::MAX));
     lc.set_ready();
     assert_eq!(lc.worst_case_shutdown(), Duration::MAX);
-    let report = sequence.run(async {}).await;
+    let report = sequence.run_without_signals(async {}).await;
     assert_eq!(report.code(), EXIT_OK);
     assert!(report.hooks.iter().all(|hook| hook.outcome.is_ok()));
 }
@@ -794,10 +818,10 @@ async fn a_logger_that_panics_loses_no_hook_report() {
     let _guard = tracing::subscriber::set_default(Explodes);
     let sequence = Sequence::new(config());
     let lc = sequence.handle();
-    lc.add_hook(Hook::persist("save", || async {
+    lc.add_hook(Hook::new(HookKind::Persist, "save", || async {
         Err::<(), _>("disk full")
     }));
-    let report = sequence.run(async {}).await;
+    let report = sequence.run_without_signals(async {}).await;
     assert_eq!(report.hooks.len(), 1);
     assert_eq!(report.hooks[0].outcome.to_string(), "failed: disk full");
     assert_eq!(report.code(), EXIT_HOOK_FAILED);
@@ -817,7 +841,7 @@ async fn an_aborted_task_that_stopped_is_never_reported_left_running() {
         lc.spawn_named("ticker", tick_forever());
         lc.spawn_in(1, "writer", tick_forever());
         lc.request_shutdown();
-        let report = sequence.run(async {}).await;
+        let report = sequence.run_without_signals(async {}).await;
         let mut names: Vec<&str> = report
             .tasks_aborted
             .iter()
@@ -864,7 +888,7 @@ async fn a_value_whose_drop_panics_as_the_deadline_aborts_its_task_is_reported()
     });
 
     lc.request_shutdown();
-    let report = sequence.run(async {}).await;
+    let report = sequence.run_without_signals(async {}).await;
 
     assert_eq!(report.tasks_aborted.len(), 1, "{report}");
     assert_eq!(report.tasks_aborted[0].name, "holder");
@@ -903,7 +927,7 @@ async fn a_value_whose_drop_panics_on_a_worker_as_the_deadline_aborts_its_task_i
     }
 
     lc.request_shutdown();
-    let report = sequence.run(async {}).await;
+    let report = sequence.run_without_signals(async {}).await;
 
     assert_eq!(report.tasks_aborted_total, 8, "{report}");
     assert!(
@@ -957,7 +981,7 @@ async fn a_value_whose_drop_panics_after_its_task_returned_is_reported() {
     let hand_written = lc.spawn_named("hand-written", holding);
 
     lc.request_shutdown();
-    let report = sequence.run(async {}).await;
+    let report = sequence.run_without_signals(async {}).await;
 
     assert!(report.tasks_aborted.is_empty(), "{report}");
     let failure = |task: &str| {

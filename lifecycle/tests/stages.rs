@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use lifecycle::hooks::{Restart, Run};
+use lifecycle::hooks::{HookKind, Restart, Run};
 use lifecycle::report::{StageEnd, Trigger, EXIT_APP_FAILED, EXIT_OK};
 use lifecycle::{Config, Sequence};
 use tokio::time::{sleep, Instant};
@@ -59,7 +59,7 @@ async fn stages_drain_in_ascending_order_each_before_the_next_is_cancelled() {
         t.mark("unstaged done");
     });
 
-    let report = sequence.run(async {}).await;
+    let report = sequence.run_without_signals(async {}).await;
 
     let at = |what: &str| Duration::from_millis(what.parse().unwrap());
     let expected = [
@@ -106,7 +106,7 @@ async fn an_overrunning_stage_eats_the_later_stages_time_and_not_more() {
     staged(&lc, 1, 500 * MS, &timeline); // would need 500 ms: only 300 ms are left
     staged(&lc, 2, MS, &timeline); // never reached
 
-    let report = sequence.run(async {}).await;
+    let report = sequence.run_without_signals(async {}).await;
 
     // One deadline for the whole drain: 1 s after the cancel, whatever the stages did.
     assert_eq!(report.timings.drain, Duration::from_secs(1));
@@ -146,7 +146,7 @@ async fn unstaged_work_and_main_are_cancelled_and_drained_before_stage_zero() {
     let handle = lc.clone();
     let t = timeline.clone();
     let report = sequence
-        .run(async move {
+        .run_without_signals(async move {
             handle.request_shutdown();
             handle.cancelled().await;
             t.mark("main cancelled");
@@ -180,7 +180,7 @@ async fn a_stage_used_after_its_turn_starts_cancelled() {
         // Stage 1 is created only now, after stage 3's turn came: it must not wait forever.
         *seen.lock().unwrap() = Some(handle.token_in(1).is_cancelled());
     });
-    let report = sequence.run(async {}).await;
+    let report = sequence.run_without_signals(async {}).await;
     assert_eq!(*late.lock().unwrap(), Some(true));
     assert_eq!(report.code(), EXIT_OK);
     // After the drain, a stage never used before (here 200, above every stage the drain saw)
@@ -211,7 +211,7 @@ async fn a_failing_run_restarts_with_exponential_backoff_then_escalates_to_exit_
 
     let handle = lc.clone();
     let report = sequence
-        .run(async move {
+        .run_without_signals(async move {
             handle.started().await; // the start boundary: Ready, the runs start
             std::future::pending::<()>().await
         })
@@ -261,7 +261,7 @@ async fn a_panicking_run_is_restarted_too() {
     );
     let handle = lc.clone();
     let report = sequence
-        .run(async move {
+        .run_without_signals(async move {
             handle.started().await;
             sleep(Duration::from_secs(1)).await;
             handle.request_shutdown();
@@ -284,7 +284,7 @@ async fn restarts_of_an_unstaged_run_stop_when_the_drain_cancels_it() {
     let handle = lc.clone();
     // Attempts at 0 s and 1 s; the second restart's 2 s backoff is under way at 1.5 s.
     let report = sequence
-        .run(async move {
+        .run_without_signals(async move {
             handle.started().await;
             sleep(1500 * MS).await;
             handle.request_shutdown();
@@ -337,7 +337,7 @@ async fn a_staged_run_in_backoff_at_the_trigger_is_back_for_the_work_drained_bef
     });
     // The writer failed at 0 s; its 1 s backoff is under way when the trigger comes at 0.5 s.
     let report = sequence
-        .run(async move {
+        .run_without_signals(async move {
             handle.started().await;
             sleep(500 * MS).await;
             handle.request_shutdown();
@@ -373,7 +373,7 @@ async fn a_run_failing_after_the_trigger_is_not_restarted_and_fails_the_exit_cod
     let handle = lc.clone();
     // Runs start when the service is Ready: main returns once start-up is over.
     let report = sequence
-        .run(async move {
+        .run_without_signals(async move {
             handle.started().await;
         })
         .await;
@@ -401,10 +401,12 @@ async fn runs_spawned_before_ready_start_when_the_service_becomes_ready() {
     let calls = Arc::new(AtomicU32::new(0));
     lc.spawn_run(counted_run("consumer", &calls));
     // A start hook that takes a second: the service is Ready only after it.
-    lc.add_hook(Hook::on_start("connect", || sleep(Duration::from_secs(1))));
+    lc.add_hook(Hook::new(HookKind::Start, "connect", || {
+        sleep(Duration::from_secs(1))
+    }));
     let (handle, counted) = (lc.clone(), Arc::clone(&calls));
     let report = sequence
-        .run(async move {
+        .run_without_signals(async move {
             sleep(500 * MS).await;
             assert_eq!(counted.load(Ordering::SeqCst), 0, "started before Ready");
             assert!(handle.started().await);
@@ -424,12 +426,12 @@ async fn runs_of_a_service_whose_start_up_failed_never_start() {
     let lc = sequence.handle();
     let calls = Arc::new(AtomicU32::new(0));
     lc.spawn_run(counted_run("consumer", &calls));
-    lc.add_hook(Hook::on_start("connect", || async {
+    lc.add_hook(Hook::new(HookKind::Start, "connect", || async {
         Err::<(), _>("refused")
     }));
     let handle = lc.clone();
     let report = sequence
-        .run(async move {
+        .run_without_signals(async move {
             handle.started().await;
         })
         .await;
@@ -449,7 +451,7 @@ async fn a_task_spawned_into_a_stage_that_has_drained_is_late_and_aborted_at_the
         handle.spawn_in(0, "late flush", std::future::pending::<()>());
         sleep(100 * MS).await;
     });
-    let report = sequence.run(async {}).await;
+    let report = sequence.run_without_signals(async {}).await;
     let late: Vec<_> = report
         .tasks_aborted
         .iter()
@@ -487,7 +489,7 @@ async fn requests_of_a_server_stopped_by_its_stage_are_waited_for_after_the_stag
     assert_eq!(lc.connections().in_flight, 1);
 
     lc.request_shutdown();
-    let report = sequence.run(async {}).await;
+    let report = sequence.run_without_signals(async {}).await;
 
     // Not held with the unstaged work (the stage would never be cancelled, the deadline would
     // cut it): answered in the stage's turn.

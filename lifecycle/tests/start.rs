@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use lifecycle::config::ReadyWhen;
+use lifecycle::hooks::HookKind;
 use lifecycle::report::{HookOutcome, Trigger, EXIT_OK, EXIT_START_FAILED};
 use lifecycle::{Component, Config, Hook, Lifecycle, Sequence, State};
 use tokio::time::{sleep, Instant};
@@ -97,10 +98,14 @@ impl Component for Part {
             }
         };
         vec![
-            Hook::on_start(name, body(&log, name, self.takes, self.fails))
-                .with_order(self.start_order),
-            Hook::on_shutdown(name, stop).with_order(self.stop_order),
-            Hook::persist(name, persist),
+            Hook::new(
+                HookKind::Start,
+                name,
+                body(&log, name, self.takes, self.fails),
+            )
+            .with_order(self.start_order),
+            Hook::new(HookKind::Shutdown, name, stop).with_order(self.stop_order),
+            Hook::new(HookKind::Persist, name, persist),
         ]
     }
 }
@@ -128,13 +133,28 @@ async fn start_hooks_run_by_ascending_order_equal_orders_concurrently() {
     let log = Log::new();
     let sequence = Sequence::new(config());
     let lc = sequence.handle();
-    lc.add_hook(Hook::on_start("c", body(&log, "c", 50 * MS, false)).with_order(10));
-    lc.add_hook(Hook::on_start("a", body(&log, "a", 100 * MS, false)));
-    lc.add_hook(Hook::on_start("b", body(&log, "b", 100 * MS, false)));
-    lc.add_hook(Hook::on_start("first", body(&log, "first", 10 * MS, false)).with_order(-5));
+    lc.add_hook(Hook::new(HookKind::Start, "c", body(&log, "c", 50 * MS, false)).with_order(10));
+    lc.add_hook(Hook::new(
+        HookKind::Start,
+        "a",
+        body(&log, "a", 100 * MS, false),
+    ));
+    lc.add_hook(Hook::new(
+        HookKind::Start,
+        "b",
+        body(&log, "b", 100 * MS, false),
+    ));
+    lc.add_hook(
+        Hook::new(
+            HookKind::Start,
+            "first",
+            body(&log, "first", 10 * MS, false),
+        )
+        .with_order(-5),
+    );
     let handle = lc.clone();
     let report = sequence
-        .run(async move {
+        .run_without_signals(async move {
             assert!(handle.started().await);
         })
         .await;
@@ -165,10 +185,12 @@ async fn a_start_hook_past_its_timeout_fails_start_up() {
     let log = Log::new();
     let sequence = Sequence::new(config());
     let lc = sequence.handle();
-    let stuck = Hook::on_start("migrate", std::future::pending::<()>);
+    let stuck = Hook::new(HookKind::Start, "migrate", std::future::pending::<()>);
     lc.add_hook(stuck.with_timeout(Duration::from_secs(2)));
-    lc.add_hook(Hook::on_start("warm", body(&log, "warm", MS, false)).with_order(1));
-    let report = sequence.run(started_then_pending(lc.clone())).await;
+    lc.add_hook(Hook::new(HookKind::Start, "warm", body(&log, "warm", MS, false)).with_order(1));
+    let report = sequence
+        .run_without_signals(started_then_pending(lc.clone()))
+        .await;
     assert_eq!(
         report.start[0].outcome,
         HookOutcome::TimedOut(Duration::from_secs(2))
@@ -198,11 +220,13 @@ async fn rollback_stops_exactly_the_started_components_in_their_order() {
     }));
     lc.manage(part(&log, "search", 30, 0));
     let stop_log = log.clone();
-    lc.add_hook(Hook::on_shutdown("free flush", move || {
+    lc.add_hook(Hook::new(HookKind::Shutdown, "free flush", move || {
         let log = stop_log.clone();
         async move { log.push("free flush") }
     }));
-    let report = sequence.run(started_then_pending(lc.clone())).await;
+    let report = sequence
+        .run_without_signals(started_then_pending(lc.clone()))
+        .await;
     assert_eq!(
         log.entries(),
         [
@@ -264,7 +288,9 @@ async fn a_trigger_mid_start_interrupts_the_running_hook_and_rolls_back() {
         handle.request_shutdown(); // as SIGTERM would, from the watchdog thread
     });
     let began = Instant::now();
-    let report = sequence.run(started_then_pending(lc.clone())).await;
+    let report = sequence
+        .run_without_signals(started_then_pending(lc.clone()))
+        .await;
     assert_eq!(
         log.entries(),
         ["db start", "db end", "warm start", "db persist", "db stop"]
@@ -306,16 +332,19 @@ async fn ready_only_after_the_last_start_hook() {
     let log = Log::new();
     let sequence = Sequence::new(config());
     let lc = sequence.handle();
-    lc.add_hook(Hook::on_start(
+    lc.add_hook(Hook::new(
+        HookKind::Start,
         "connect",
         body(&log, "connect", 100 * MS, false),
     ));
-    lc.add_hook(Hook::on_start("warm", body(&log, "warm", 200 * MS, false)).with_order(1));
+    lc.add_hook(
+        Hook::new(HookKind::Start, "warm", body(&log, "warm", 200 * MS, false)).with_order(1),
+    );
     let handle = lc.clone();
     let seen = Arc::new(Mutex::new(Vec::new()));
     let samples = Arc::clone(&seen);
     let report = sequence
-        .run(async move {
+        .run_without_signals(async move {
             // The start boundary, as `with_graceful_shutdown(lc.cancelled_owned())` would be.
             let _shutdown = handle.cancelled_owned();
             let began = Instant::now();
@@ -344,10 +373,10 @@ async fn manual_readiness_waits_for_set_ready_and_the_start_hooks() {
     // set_ready after the start hooks: Ready at the call.
     let sequence = Sequence::new(config().with_ready_when(ReadyWhen::Manual));
     let lc = sequence.handle();
-    lc.add_hook(Hook::on_start("connect", || sleep(100 * MS)));
+    lc.add_hook(Hook::new(HookKind::Start, "connect", || sleep(100 * MS)));
     let handle = lc.clone();
     let report = sequence
-        .run(async move {
+        .run_without_signals(async move {
             let _shutdown = handle.cancelled_owned(); // the start boundary
             sleep(300 * MS).await;
             assert_eq!(handle.state(), State::Starting); // hooks done, the app not yet
@@ -361,10 +390,10 @@ async fn manual_readiness_waits_for_set_ready_and_the_start_hooks() {
     // set_ready before the start hooks ended: Ready when they end, not before.
     let sequence = Sequence::new(config().with_ready_when(ReadyWhen::Manual));
     let lc = sequence.handle();
-    lc.add_hook(Hook::on_start("connect", || sleep(100 * MS)));
+    lc.add_hook(Hook::new(HookKind::Start, "connect", || sleep(100 * MS)));
     let handle = lc.clone();
     let report = sequence
-        .run(async move {
+        .run_without_signals(async move {
             handle.set_ready(); // the listener is bound at once
             sleep(99 * MS).await;
             assert_eq!(handle.state(), State::Starting);
@@ -385,9 +414,13 @@ async fn the_startup_timeout_bounds_the_whole_start_phase() {
             .with_startup_timeout(Duration::from_secs(3)),
     );
     let lc = sequence.handle();
-    lc.add_hook(Hook::on_start("connect", || sleep(Duration::from_secs(1))));
+    lc.add_hook(Hook::new(HookKind::Start, "connect", || {
+        sleep(Duration::from_secs(1))
+    }));
     let handle = lc.clone();
-    let report = sequence.run(async move { handle.cancelled().await }).await;
+    let report = sequence
+        .run_without_signals(async move { handle.cancelled().await })
+        .await;
     assert_eq!(report.timings.start, Duration::from_secs(3));
     // It names what start-up waited for, and the fix.
     assert_eq!(
@@ -407,7 +440,7 @@ async fn a_value_managed_in_mains_first_lines_has_its_start_hooks_run_before_rea
     let parts = log.clone();
     let handle = lc.clone();
     let report = sequence
-        .run(async move {
+        .run_without_signals(async move {
             handle.manage(part(&parts, "db", 0, 0)); // main's first line
             assert_eq!(handle.state(), State::Starting);
             assert!(handle.started().await);
@@ -452,7 +485,7 @@ async fn the_start_boundary_is_mains_call_not_its_first_waiting_await() {
     let handle = lc.clone();
     let seen = task_log.clone();
     let report = sequence
-        .run(async move {
+        .run_without_signals(async move {
             let (other, waiter) = (handle.clone(), handle.clone());
             tokio::spawn(async move {
                 let _cancelled = other.cancelled();
@@ -493,7 +526,7 @@ async fn a_value_managed_after_ready_shuts_the_service_down_as_a_failed_start() 
     let parts = log.clone();
     let handle = lc.clone();
     let report = sequence
-        .run(async move {
+        .run_without_signals(async move {
             handle.manage(part(&parts, "db", 0, 0));
             assert!(handle.started().await);
             handle.manage(part(&parts, "search", 0, 0)); // too late
@@ -530,7 +563,7 @@ async fn a_value_managed_while_the_start_hooks_run_fails_start_up() {
     let parts = log.clone();
     let handle = lc.clone();
     let report = sequence
-        .run(async move {
+        .run_without_signals(async move {
             handle.manage(part(&parts, "db", 0, 0));
             handle.set_ready(); // the start boundary
             sleep(50 * MS).await;
@@ -565,7 +598,7 @@ async fn a_value_managed_after_the_trigger_is_recorded_as_a_failed_start() {
     let parts = log.clone();
     let handle = lc.clone();
     let report = sequence
-        .run(async move {
+        .run_without_signals(async move {
             assert!(handle.started().await);
             handle.request_shutdown();
             handle.manage(part(&parts, "late", 0, 0));
@@ -589,13 +622,23 @@ async fn a_half_started_value_is_stopped_but_not_persisted() {
             let log = &self.0;
             let (stop, save) = (log.clone(), log.clone());
             vec![
-                Hook::on_start("A::open", body(log, "A::open", 10 * MS, false)).with_order(10),
-                Hook::on_start("A::load", body(log, "A::load", 10 * MS, false)).with_order(30),
-                Hook::on_shutdown("A::close", move || {
+                Hook::new(
+                    HookKind::Start,
+                    "A::open",
+                    body(log, "A::open", 10 * MS, false),
+                )
+                .with_order(10),
+                Hook::new(
+                    HookKind::Start,
+                    "A::load",
+                    body(log, "A::load", 10 * MS, false),
+                )
+                .with_order(30),
+                Hook::new(HookKind::Shutdown, "A::close", move || {
                     let log = stop.clone();
                     async move { log.push("A::close") }
                 }),
-                Hook::persist("A::save", move || {
+                Hook::new(HookKind::Persist, "A::save", move || {
                     let log = save.clone();
                     async move { log.push("A::save") }
                 }),
@@ -610,7 +653,9 @@ async fn a_half_started_value_is_stopped_but_not_persisted() {
         fails: true,
         ..Arc::into_inner(part(&log, "B", 20, 0)).unwrap()
     }));
-    let report = sequence.run(started_then_pending(lc.clone())).await;
+    let report = sequence
+        .run_without_signals(started_then_pending(lc.clone()))
+        .await;
     assert_eq!(
         log.entries(),
         [
@@ -646,7 +691,7 @@ async fn the_same_arc_managed_twice_registers_its_hooks_once() {
     assert_eq!(lc.hooks().len(), 6);
     let handle = lc.clone();
     let report = sequence
-        .run(async move { assert!(handle.started().await) })
+        .run_without_signals(async move { assert!(handle.started().await) })
         .await;
     let db_lines: Vec<String> = log
         .entries()
@@ -665,7 +710,9 @@ async fn without_a_start_boundary_start_up_fails_at_the_startup_timeout_naming_i
         .with_startup_timeout(Duration::from_secs(5))
         .with_drain_delay(Duration::from_secs(3));
     let sequence = Sequence::new(config);
-    let report = sequence.run(sleep(Duration::from_secs(20))).await;
+    let report = sequence
+        .run_without_signals(sleep(Duration::from_secs(20)))
+        .await;
     assert_eq!(report.timings.start, Duration::from_secs(5));
     assert_eq!(
         report.trigger.to_string(),
@@ -686,7 +733,7 @@ async fn a_boundary_call_from_another_task_is_named_when_start_up_times_out() {
     let sequence = Sequence::new(config);
     let lc = sequence.handle();
     let report = sequence
-        .run(async move {
+        .run_without_signals(async move {
             let shutdown = lc.clone();
             tokio::spawn(async move { shutdown.cancelled().await });
             sleep(Duration::from_secs(20)).await;
@@ -713,7 +760,7 @@ async fn a_boundary_call_made_before_start_up_is_named_when_start_up_times_out()
     let sequence = Sequence::new(config);
     let lc = sequence.handle();
     let shutdown = lc.cancelled_owned();
-    let report = sequence.run(shutdown).await;
+    let report = sequence.run_without_signals(shutdown).await;
     assert_eq!(report.code(), EXIT_START_FAILED);
     assert_eq!(
         report.trigger.to_string(),
@@ -734,7 +781,7 @@ async fn reloads_run_in_order_never_overlap_and_a_failure_keeps_the_service_up()
     let most = Arc::new(AtomicUsize::new(0));
     let (now, peak) = (Arc::clone(&running), Arc::clone(&most));
     let slow_log = log.clone();
-    lc.add_hook(Hook::on_reload("reread", move || {
+    lc.add_hook(Hook::new(HookKind::Reload, "reread", move || {
         let (now, peak, log) = (Arc::clone(&now), Arc::clone(&peak), slow_log.clone());
         async move {
             let at_once = now.fetch_add(1, SeqCst) + 1;
@@ -744,10 +791,17 @@ async fn reloads_run_in_order_never_overlap_and_a_failure_keeps_the_service_up()
             now.fetch_sub(1, SeqCst);
         }
     }));
-    lc.add_hook(Hook::on_reload("resize pool", body(&log, "resize", MS, true)).with_order(1));
+    lc.add_hook(
+        Hook::new(
+            HookKind::Reload,
+            "resize pool",
+            body(&log, "resize", MS, true),
+        )
+        .with_order(1),
+    );
     let handle = lc.clone();
     let report = sequence
-        .run(async move {
+        .run_without_signals(async move {
             assert!(handle.started().await);
             handle.request_reload();
             sleep(10 * MS).await;
@@ -787,13 +841,14 @@ async fn a_reload_under_way_at_the_trigger_is_waited_for_within_the_grace() {
     let log = Log::new();
     let sequence = Sequence::new(config());
     let lc = sequence.handle();
-    lc.add_hook(Hook::on_reload(
+    lc.add_hook(Hook::new(
+        HookKind::Reload,
         "reread",
         body(&log, "reread", 2000 * MS, false),
     ));
     let handle = lc.clone();
     let report = sequence
-        .run(async move {
+        .run_without_signals(async move {
             handle.started().await;
             handle.request_reload();
             sleep(500 * MS).await;
@@ -819,12 +874,13 @@ async fn a_reload_asked_for_during_start_up_runs_after_main_had_its_turn_once_re
     let value = Arc::new(Mutex::new("from the code"));
     let sequence = Sequence::new(config().with_ready_when(ReadyWhen::Manual));
     let lc = sequence.handle();
-    lc.add_hook(Hook::on_start(
+    lc.add_hook(Hook::new(
+        HookKind::Start,
         "connect",
         body(&log, "connect", 100 * MS, false),
     ));
     let (reload_log, reloaded) = (log.clone(), Arc::clone(&value));
-    lc.add_hook(Hook::on_reload("reread", move || {
+    lc.add_hook(Hook::new(HookKind::Reload, "reread", move || {
         let (log, value) = (reload_log.clone(), Arc::clone(&reloaded));
         async move {
             *value.lock().unwrap() = "reloaded";
@@ -843,7 +899,7 @@ async fn a_reload_asked_for_during_start_up_runs_after_main_had_its_turn_once_re
     });
     let (handle, main_log, written) = (lc.clone(), log.clone(), Arc::clone(&value));
     let report = sequence
-        .run(async move {
+        .run_without_signals(async move {
             assert!(handle.started().await);
             *written.lock().unwrap() = "from main";
             main_log.push("main");

@@ -1,7 +1,7 @@
 //! Periodic checkpoints under SIGKILL: the `checkpointer` fixture writes a 1 MiB state with a
-//! checksum every millisecond (`#[persist(every = "1ms")]`, `lifecycle::persist::write_atomic`); it is
-//! killed again and again at varied moments, and after every kill the state file must be whole,
-//! and must be what the next start restores.
+//! checksum every millisecond (`#[persist(every = "1ms")]`,
+//! `lifecycle::state_file::write_atomic`); it is killed again and again at varied moments, and
+//! after every kill the state file must be whole, and must be what the next start restores.
 #![cfg(unix)]
 
 use lifecycle_tests::{checkpoint, ScratchDir, Service};

@@ -4,7 +4,7 @@
 //!
 //! Each test is named after its row. They use the example apps (`example-*`) and two fixtures:
 //! `checkpointer` (a 1 MiB checkpoint with a checksum, saved every millisecond) and
-//! `persist_reader` (calls `lifecycle::persist::read_state` in a loop).
+//! `persist_reader` (calls `lifecycle::state_file::read_state` in a loop).
 #![cfg(unix)]
 
 use std::fs;
@@ -343,7 +343,7 @@ fn live_writer_temp_files_are_not_deleted() {
     const WRITES: usize = 2000;
     let scratch = ScratchDir::new("persist-live-writer");
     let path = scratch.path().join("shared.state");
-    lifecycle::persist::write_atomic(&path, "generation 0").unwrap();
+    lifecycle::state_file::write_atomic(&path, "generation 0").unwrap();
 
     // Another process keeps reading the state, as a new instance does at start-up during a
     // rolling restart, while this one keeps saving it.
@@ -352,7 +352,7 @@ fn live_writer_temp_files_are_not_deleted() {
     let mut failures = Vec::new();
     for generation in 1..=WRITES {
         if let Err(err) =
-            lifecycle::persist::write_atomic(&path, format!("generation {generation}"))
+            lifecycle::state_file::write_atomic(&path, format!("generation {generation}"))
         {
             failures.push(err.to_string());
         }

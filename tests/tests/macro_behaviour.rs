@@ -4,8 +4,9 @@
 //! reported under their path or declared name. Driven through the runtime API on paused Tokio
 //! time, so timeouts are exact and the tests take no real time.
 //!
-//! Free-function hooks are global to this test binary (they are collected at link time), so only
-//! `free_hooks_interleave_with_component_hooks_by_order` registers them.
+//! Free-function hooks are global to the binary they are in (collected at link time, and
+//! registered by every sequence run with `run_without_signals`), so they have a test binary of
+//! their own: `free_hooks.rs`.
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -110,7 +111,7 @@ async fn component_hooks_run_persist_first_then_by_order_with_their_timeouts() {
     lc.manage(Arc::clone(&store));
     assert_eq!(store.call_count(), 0, "managing runs no hook");
 
-    let report = sequence.run(async {}).await;
+    let report = sequence.run_without_signals(async {}).await;
 
     assert_eq!(
         store.calls.taken(),
@@ -170,7 +171,7 @@ async fn persist_every_also_runs_periodically_while_the_service_runs() {
     // Serves for 25s: the 10s checkpoint runs at 10s and 20s, then once more at shutdown.
     let handle = lc.clone();
     sequence
-        .run(async move {
+        .run_without_signals(async move {
             handle.started().await; // the start boundary: Ready, so the checkpoints begin
             tokio::time::sleep(Duration::from_secs(25)).await;
         })
@@ -223,89 +224,10 @@ async fn generic_components_run_their_hooks() {
     let lc = sequence.handle();
     lc.manage(Arc::clone(&cache));
 
-    let report = sequence.run(async {}).await;
+    let report = sequence.run_without_signals(async {}).await;
 
     assert_eq!(cache.calls.taken(), ["disk"]);
     let save = hook(&report, "macro_behaviour::Cache::save");
     assert_eq!(save.kind, HookKind::Persist);
     assert_eq!(save.outcome, HookOutcome::Ok);
-}
-
-// ----- free-function hooks -----------------------------------------------------------------------
-
-/// Shared by the free hooks and `Ordered` below: the free hooks have no `self` to record into.
-static ORDER: Calls = Calls(Mutex::new(Vec::new()));
-
-#[lifecycle::on_shutdown(order = -10)]
-fn free_first() {
-    ORDER.record("free -10");
-}
-
-#[lifecycle::on_shutdown(order = 15, timeout = "1s")]
-async fn free_between() -> Result<(), std::io::Error> {
-    ORDER.record("free 15");
-    Ok(())
-}
-
-#[lifecycle::persist(order = 5, name = "free persist")]
-async fn free_persist() {
-    ORDER.record("free persist 5");
-}
-
-struct Ordered;
-
-#[lifecycle::component]
-impl Ordered {
-    #[on_shutdown]
-    async fn zero(&self) {
-        ORDER.record("component 0");
-    }
-
-    #[on_shutdown(order = 30)]
-    fn last(&self) {
-        ORDER.record("component 30");
-    }
-
-    #[persist]
-    fn persist_zero(&self) {
-        ORDER.record("component persist 0");
-    }
-
-    #[persist(order = 10)]
-    async fn persist_ten(&self) {
-        ORDER.record("component persist 10");
-    }
-}
-
-#[tokio::test(start_paused = true)]
-async fn free_hooks_interleave_with_component_hooks_by_order() {
-    let sequence = Sequence::new(Config::new());
-    let lc = sequence.handle();
-    sequence.register_free_hooks();
-    lc.manage(Arc::new(Ordered));
-
-    let report = sequence.run(async {}).await;
-
-    assert_eq!(
-        ORDER.taken(),
-        [
-            "component persist 0",
-            "free persist 5",
-            "component persist 10",
-            "free -10",
-            "component 0",
-            "free 15",
-            "component 30",
-        ]
-    );
-    let free_between = hook(&report, "macro_behaviour::free_between");
-    assert_eq!(free_between.order, 15);
-    assert_eq!(free_between.kind, HookKind::Shutdown);
-    assert_eq!(hook(&report, "free persist").kind, HookKind::Persist);
-    assert_eq!(hook(&report, "macro_behaviour::free_first").order, -10);
-    assert!(report
-        .hooks
-        .iter()
-        .all(|hook| hook.outcome == HookOutcome::Ok));
-    assert_eq!(report.code(), 0);
 }

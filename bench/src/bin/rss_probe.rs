@@ -92,7 +92,7 @@ async fn probe(kind: &str, n: usize) -> (u64, u64) {
             all_parked(&parked, n).await;
             let after = rss_bytes();
             lc.request_shutdown();
-            let report = sequence.run(async {}).await;
+            let report = sequence.run_without_signals(async {}).await;
             assert!(report.tasks_aborted.is_empty(), "a task did not stop");
             (before, after)
         }

@@ -6,14 +6,14 @@ use quote::ToTokens;
 use quote::{quote, quote_spanned};
 use syn::{ItemImpl, LitStr};
 
-use crate::hook::expand::hook_value;
+use crate::hook::expand::{hook_value, Builder};
 use crate::hook::{HookFn, HookKind};
 
 /// `impl Component for Db`: `add_hooks` adds each hook method to a `Bind` of the value, one
-/// statement a hook (`this.on_shutdown("Db::close", Self::close).with_order(100);`), once for
-/// both uses: `hooks` binds them to the managed value (`__private::bound`), and the declaration
-/// below reads them bound to none. Only the runtime calls `add_hooks`, through the trait, so an
-/// inherent method of the same name on the user's type cannot be picked instead.
+/// statement a hook (`this.add(HookKind::Shutdown, "Db::close", Self::close).with_order(100);`),
+/// once for both uses: `hooks` binds them to the managed value (`__private::bound`), and the
+/// declaration below reads them bound to none. Only the runtime calls `add_hooks`, through the
+/// trait, so an inherent method of the same name on the user's type cannot be picked instead.
 ///
 /// Each method is passed as a function (`Self::close`) rather than called as `this.close()`, so
 /// that a trait method of `Arc` with the same name cannot be picked instead either.
@@ -34,7 +34,7 @@ pub(crate) fn component_impl(item: &ItemImpl, hooks: &[HookFn], runs: TokenStrea
             let relative = LitStr::new(hook.path_suffix.trim_start_matches("::"), hook.span);
             let value = hook_value(
                 hook,
-                quote!(this.),
+                Builder::Bind,
                 relative.into_token_stream(),
                 quote_spanned!(hook.span=> Self::#method),
             );

@@ -8,26 +8,37 @@ use syn::{Ident, LitStr};
 use super::{HookFn, HookKind};
 use crate::duration;
 
-/// `Hook::on_shutdown(name, callable).with_order(..).with_timeout(..)` for a free function, or
-/// `this.on_shutdown(name, Self::close)...` for a component's method (`on` is the `Hook::` path
-/// or `this.`), with a builder call only for each argument the user gave.
+/// What a hook is built with: `Hook::new` / `Hook::blocking` for a free function, or the
+/// `Bind` of a component's `add_hooks` (`this.add` / `this.add_blocking`).
+#[derive(Clone, Copy)]
+pub(crate) enum Builder {
+    Hook,
+    Bind,
+}
+
+/// `Hook::new(HookKind::Shutdown, name, callable).with_order(..).with_timeout(..)` for a free
+/// function, or `this.add(HookKind::Shutdown, name, Self::close)...` for a component's method,
+/// with a builder call only for each argument the user gave.
 pub(crate) fn hook_value(
     hook: &HookFn,
-    on: TokenStream,
+    builder: Builder,
     name: TokenStream,
     callable: TokenStream,
 ) -> TokenStream {
-    let constructor = match (hook.kind, hook.is_async) {
-        (HookKind::Shutdown, true) => "on_shutdown",
-        (HookKind::Shutdown, false) => "on_shutdown_blocking",
-        (HookKind::Persist, true) => "persist",
-        (HookKind::Persist, false) => "persist_blocking",
-        (HookKind::Start, true) => "on_start",
-        (HookKind::Start, false) => "on_start_blocking",
-        (HookKind::Reload, true) => "on_reload",
-        (HookKind::Reload, false) => "on_reload_blocking",
+    let (on, constructor) = match (builder, hook.is_async) {
+        (Builder::Hook, true) => (quote!(::lifecycle::__private::Hook::), "new"),
+        (Builder::Hook, false) => (quote!(::lifecycle::__private::Hook::), "blocking"),
+        (Builder::Bind, true) => (quote!(this.), "add"),
+        (Builder::Bind, false) => (quote!(this.), "add_blocking"),
     };
     let constructor = Ident::new(constructor, hook.span);
+    let kind = match hook.kind {
+        HookKind::Shutdown => "Shutdown",
+        HookKind::Persist => "Persist",
+        HookKind::Start => "Start",
+        HookKind::Reload => "Reload",
+    };
+    let kind = Ident::new(kind, hook.span);
     let order = hook.args.order.map(|(order, _)| {
         let order = Literal::i32_unsuffixed(order);
         quote!(.with_order(#order))
@@ -43,11 +54,11 @@ pub(crate) fn hook_value(
     // Spanned at the function's name: a future that is not `Send`, or a result that is not an
     // `Outcome`, is reported at the hook rather than at the attribute.
     quote_spanned! {hook.span=>
-        #on #constructor(#name, #callable) #order #timeout #every
+        #on #constructor(::lifecycle::__private::HookKind::#kind, #name, #callable) #order #timeout #every
     }
 }
 
-/// Registers a free hook function in `FREE_HOOKS`, which `Lifecycle::register_free_hooks` reads
+/// Registers a free hook function in `FREE_HOOKS`, which `Sequence::register_free_hooks` reads
 /// at start-up: no wiring in `main`.
 pub(crate) fn free_registration(hook: &HookFn) -> TokenStream {
     // The items live in an anonymous const, so `HOOK` and `NAME` clash with nothing outside;
@@ -73,12 +84,7 @@ pub(crate) fn free_registration(hook: &HookFn) -> TokenStream {
             (Some(name_const), const_name.into_token_stream())
         }
     };
-    let value = hook_value(
-        hook,
-        quote!(::lifecycle::__private::Hook::),
-        name,
-        hook.ident.to_token_stream(),
-    );
+    let value = hook_value(hook, Builder::Hook, name, hook.ident.to_token_stream());
     let cfgs = &hook.cfgs;
     quote! {
         #(#cfgs)*

@@ -313,7 +313,7 @@ impl Config {
     /// let sequence = Sequence::new(config.clone());
     /// let lc = sequence.handle();
     /// let report = sequence
-    ///     .run(async move {
+    ///     .run_without_signals(async move {
     ///         lc.started().await;
     ///         lc.request_shutdown();
     ///         lc.cancelled().await // serving until the cancel
@@ -324,7 +324,7 @@ impl Config {
     /// // Triggered by main returning: nothing serves any more, so no delay.
     /// let sequence = Sequence::new(config);
     /// let lc = sequence.handle();
-    /// let report = sequence.run(async move { lc.started().await; }).await;
+    /// let report = sequence.run_without_signals(async move { lc.started().await; }).await;
     /// assert_eq!(report.timings.drain_delay, Duration::ZERO);
     /// # }
     /// ```
@@ -340,11 +340,12 @@ impl Config {
     ///
     /// ```
     /// use std::time::Duration;
+    /// use lifecycle::hooks::HookKind;
     /// use lifecycle::{Config, Hook, Sequence};
     ///
     /// let lc = Sequence::new(Config::new().with_hook_timeout(Duration::from_secs(2))).handle();
-    /// lc.add_hook(Hook::on_shutdown("uses the default", || async {}));
-    /// let own = Hook::on_shutdown("sets its own", || async {}).with_timeout(Duration::from_secs(7));
+    /// lc.add_hook(Hook::new(HookKind::Shutdown, "uses the default", || async {}));
+    /// let own = Hook::new(HookKind::Shutdown, "sets its own", || async {}).with_timeout(Duration::from_secs(7));
     /// lc.add_hook(own.with_order(1));
     /// assert_eq!(lc.hook_budget(), Duration::from_secs(2 + 7));
     /// ```

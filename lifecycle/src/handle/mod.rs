@@ -96,7 +96,7 @@ pub(crate) struct Inner {
 /// });
 ///
 /// let report = sequence
-///     .run(async move {
+///     .run_without_signals(async move {
 ///         lc.request_shutdown(); // e.g. from an admin endpoint
 ///         lc.cancelled().await;
 ///     })
@@ -129,7 +129,7 @@ impl std::fmt::Debug for Lifecycle {
 #[diagnostic::on_unimplemented(
     message = "there is no `Lifecycle::new`: a `Lifecycle` is the handle of the sequence that runs it",
     label = "a `Lifecycle` is not made from a `{Self}`",
-    note = "with a `Config`: `let sequence = lifecycle::Sequence::new(config); let lc = sequence.handle();`, then drive the sequence (`sequence.run(main).await` inside a runtime you have)",
+    note = "with a `Config`: `let sequence = lifecycle::Sequence::new(config); let lc = sequence.handle();`, then drive the sequence (`sequence.run_without_signals(main).await` inside a runtime you have)",
     note = "or let `lifecycle::run(config, |lc| async move {{ .. }})` build the runtime and run the whole sequence (what `#[lifecycle::main]` on `async fn main(lc: Lifecycle)` does)"
 )]
 pub trait NoLifecycleNew {
@@ -227,7 +227,7 @@ impl Lifecycle {
     ///     handle.cancelled().await; // the drain has started: wrap up
     ///     Ok::<_, std::io::Error>("flushed")
     /// });
-    /// sequence.run(async {}).await; // main returns at once: trigger, then drain
+    /// sequence.run_without_signals(async {}).await; // main returns at once: trigger, then drain
     /// assert_eq!(worker.await.unwrap().unwrap(), "flushed");
     /// # }
     /// ```
@@ -269,7 +269,7 @@ impl Lifecycle {
     /// let sequence = Sequence::new(Config::new());
     /// let lc = sequence.handle();
     /// assert!(!lc.is_cancelled());
-    /// sequence.run(async {}).await;
+    /// sequence.run_without_signals(async {}).await;
     /// assert!(lc.is_cancelled());
     /// # }
     /// ```
@@ -311,7 +311,7 @@ impl Lifecycle {
     /// let sequence = Sequence::new(Config::new());
     /// let lc = sequence.handle();
     /// lc.request_shutdown_with(75, "maintenance window");
-    /// let report = sequence.run(async move { lc.cancelled().await }).await;
+    /// let report = sequence.run_without_signals(async move { lc.cancelled().await }).await;
     /// assert_eq!(report.code(), 75);
     /// # }
     /// ```
@@ -430,15 +430,16 @@ impl Lifecycle {
     ///
     /// ```
     /// use lifecycle::config::ReadyWhen;
+    /// use lifecycle::hooks::HookKind;
     /// use lifecycle::{Config, Hook, Sequence, State};
     ///
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
     /// let sequence = Sequence::new(Config::new().with_ready_when(ReadyWhen::Manual));
     /// let lc = sequence.handle();
-    /// lc.add_hook(Hook::on_start("connect", || async {}));
+    /// lc.add_hook(Hook::new(HookKind::Start, "connect", || async {}));
     /// let handle = lc.clone();
     /// let report = sequence
-    ///     .run(async move {
+    ///     .run_without_signals(async move {
     ///         assert_eq!(handle.state(), State::Starting); // the start hook has not run yet
     ///         handle.set_ready(); // e.g. the listener is bound
     ///         handle.started().await;
@@ -541,15 +542,16 @@ impl Lifecycle {
     /// # Examples
     ///
     /// ```
+    /// use lifecycle::hooks::HookKind;
     /// use lifecycle::{Config, Hook, Sequence};
     ///
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
     /// let sequence = Sequence::new(Config::new());
     /// let lc = sequence.handle();
-    /// lc.add_hook(Hook::on_start("connect", || async { Err::<(), _>("refused") }));
+    /// lc.add_hook(Hook::new(HookKind::Start, "connect", || async { Err::<(), _>("refused") }));
     /// let handle = lc.clone();
     /// let report = sequence
-    ///     .run(async move {
+    ///     .run_without_signals(async move {
     ///         if !handle.started().await {
     ///             return; // start-up failed: nothing to serve
     ///         }
@@ -576,9 +578,10 @@ impl Lifecycle {
         }
     }
 
-    /// Asks for a reload: the reload hooks ([`Hook::on_reload`], `#[on_reload]`) run once more,
-    /// after any reload under way, in a tracked task. SIGHUP does the same when it is not a
-    /// shutdown signal. Returns `false`, and does nothing, once the shutdown has been triggered.
+    /// Asks for a reload: the [reload hooks](crate::hooks::HookKind::Reload) (`#[on_reload]`) run
+    /// once more, after any reload under way, in a tracked task. SIGHUP does the same when it is
+    /// not a shutdown signal. Returns `false`, and does nothing, once the shutdown has been
+    /// triggered.
     ///
     /// A request made before the service is Ready (during the start hooks, say) is kept, and
     /// runs once it is Ready (with [`ReadyWhen::Manual`](crate::config::ReadyWhen::Manual),
@@ -636,12 +639,13 @@ impl Lifecycle {
     ///
     /// ```
     /// use std::sync::Arc;
+    /// use lifecycle::hooks::HookKind;
     /// use lifecycle::{Component, Config, Hook, Sequence};
     ///
     /// struct Pool;
     /// impl Component for Pool {
     ///     fn hooks(self: Arc<Self>) -> Vec<Hook> {
-    ///         vec![Hook::on_shutdown("Pool::close", || async {})]
+    ///         vec![Hook::new(HookKind::Shutdown, "Pool::close", || async {})]
     ///     }
     /// }
     ///
@@ -691,14 +695,15 @@ impl Lifecycle {
     /// # Examples
     ///
     /// ```
+    /// use lifecycle::hooks::HookKind;
     /// use lifecycle::{Config, Hook, Sequence};
     ///
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
     /// let sequence = Sequence::new(Config::new());
     /// let lc = sequence.handle();
-    /// lc.add_hook(Hook::on_shutdown("flush", || async { Err::<(), _>("broker gone") }));
-    /// lc.add_hook(Hook::on_shutdown("close pool", || async {}).with_order(1));
-    /// let report = sequence.run(async {}).await;
+    /// lc.add_hook(Hook::new(HookKind::Shutdown, "flush", || async { Err::<(), _>("broker gone") }));
+    /// lc.add_hook(Hook::new(HookKind::Shutdown, "close pool", || async {}).with_order(1));
+    /// let report = sequence.run_without_signals(async {}).await;
     /// // A failed hook does not stop the ones after it.
     /// assert!(!report.hooks[0].outcome.is_ok());
     /// assert!(report.hooks[1].outcome.is_ok());
@@ -780,10 +785,11 @@ impl Lifecycle {
     /// # Examples
     ///
     /// ```
+    /// use lifecycle::hooks::HookKind;
     /// use lifecycle::{Config, Hook, Sequence};
     ///
     /// let lc = Sequence::new(Config::new()).handle();
-    /// lc.add_hook(Hook::persist("save", || async {}));
+    /// lc.add_hook(Hook::new(HookKind::Persist, "save", || async {}));
     /// assert_eq!(lc.hooks().len(), 1);
     /// ```
     pub fn hooks(&self) -> Vec<Hook> {
@@ -821,12 +827,13 @@ impl Lifecycle {
     ///
     /// ```
     /// use std::time::Duration;
+    /// use lifecycle::hooks::HookKind;
     /// use lifecycle::{Config, Hook, Sequence};
     ///
     /// let lc = Sequence::new(Config::new()).handle(); // default hook timeout 5 s
-    /// lc.add_hook(Hook::persist("save", || async {}).with_timeout(Duration::from_secs(2)));
-    /// lc.add_hook(Hook::on_shutdown("a", || async {}).with_order(1));
-    /// lc.add_hook(Hook::on_shutdown("b", || async {}).with_order(1));
+    /// lc.add_hook(Hook::new(HookKind::Persist, "save", || async {}).with_timeout(Duration::from_secs(2)));
+    /// lc.add_hook(Hook::new(HookKind::Shutdown, "a", || async {}).with_order(1));
+    /// lc.add_hook(Hook::new(HookKind::Shutdown, "b", || async {}).with_order(1));
     /// assert_eq!(lc.hook_budget(), Duration::from_secs(2 + 5));
     /// ```
     pub fn hook_budget(&self) -> Duration {
@@ -840,11 +847,12 @@ impl Lifecycle {
     ///
     /// ```
     /// use std::time::Duration;
+    /// use lifecycle::hooks::HookKind;
     /// use lifecycle::{Config, Hook, Sequence};
     ///
     /// let config = Config::new().with_drain_delay(Duration::from_secs(5));
     /// let lc = Sequence::new(config).handle();
-    /// lc.add_hook(Hook::on_shutdown("close", || async {}));
+    /// lc.add_hook(Hook::new(HookKind::Shutdown, "close", || async {}));
     /// assert_eq!(lc.worst_case_shutdown(), Duration::from_secs(5 + 30 + 5));
     /// ```
     pub fn worst_case_shutdown(&self) -> Duration {
@@ -876,7 +884,7 @@ impl Lifecycle {
     /// let lc = sequence.handle();
     /// let token = lc.token();
     /// lc.spawn(async move { token.cancelled().await }); // work until cancelled
-    /// let report = sequence.run(async {}).await;
+    /// let report = sequence.run_without_signals(async {}).await;
     /// assert!(report.tasks_aborted.is_empty());
     /// # }
     /// ```
@@ -908,7 +916,7 @@ impl Lifecycle {
     ///     lc.spawn_critical("consumer", async { loop { tokio::task::yield_now().await } })
     /// };
     /// let _spinning = |lc: &Lifecycle| -> JoinHandle<()> { lc.spawn_blocking("spin", || loop {}) };
-    /// let report = sequence.run(async {}).await;
+    /// let report = sequence.run_without_signals(async {}).await;
     /// assert_eq!(report.task_failures.len(), 3); // the three panics, each recorded
     /// assert!(loader.await.is_err_and(|err| err.is_panic()));
     /// # drop((poller, reader));
@@ -944,7 +952,7 @@ impl Lifecycle {
     /// lc.spawn_named("stubborn", std::future::pending::<()>());
     /// // This one fails: the report keeps its error; the exit code does not change.
     /// lc.spawn_named("fetch", async { Err::<(), _>("upstream refused") });
-    /// let report = sequence.run(async {}).await;
+    /// let report = sequence.run_without_signals(async {}).await;
     /// assert_eq!(report.tasks_aborted[0].name, "stubborn");
     /// assert_eq!(report.task_failures[0].first.to_string(), "upstream refused");
     /// # }
@@ -982,7 +990,7 @@ impl Lifecycle {
     /// let sequence = Sequence::new(Config::new());
     /// let lc = sequence.handle();
     /// lc.spawn_critical("consumer", async { Err::<(), _>("broker connection lost") });
-    /// let report = sequence.run(async move { lc.cancelled().await }).await;
+    /// let report = sequence.run_without_signals(async move { lc.cancelled().await }).await;
     /// assert!(matches!(report.trigger, Trigger::TaskFailed { .. }));
     /// assert_eq!(report.code(), 1);
     /// # }
@@ -1052,7 +1060,8 @@ impl Lifecycle {
     /// let token = lc.token();
     /// lc.spawn(async move { token.cancelled().await });
     /// assert_eq!(lc.tasks_running(), 1);
-    /// sequence.run(async {}).await; // the drain cancels the token and waits for the task
+    /// // The drain cancels the token and waits for the task.
+    /// sequence.run_without_signals(async {}).await;
     /// assert_eq!(lc.tasks_running(), 0);
     /// # }
     /// ```

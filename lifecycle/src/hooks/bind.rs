@@ -53,8 +53,10 @@ where
 /// }
 ///
 /// let mut db = Bind::new(Arc::new(Db), "my_service");
-/// db.on_shutdown("Db::close", Db::close).with_order(100);
-/// db.persist_blocking("Db::save", Db::save).with_timeout(Duration::from_secs(2)).with_name("save");
+/// db.add(HookKind::Shutdown, "Db::close", Db::close).with_order(100);
+/// db.add_blocking(HookKind::Persist, "Db::save", Db::save)
+///     .with_timeout(Duration::from_secs(2))
+///     .with_name("save");
 /// let hooks = db.into_hooks();
 /// assert_eq!((hooks[0].kind(), hooks[0].name(), hooks[0].order()), (HookKind::Shutdown, "my_service::Db::close", 100));
 /// assert_eq!((hooks[1].name(), hooks[1].timeout()), ("save", Some(Duration::from_secs(2))));
@@ -97,14 +99,15 @@ impl<T: ?Sized> Bind<T> {
         }
     }
 
-    fn add(&mut self, hook: Hook) -> Added<'_> {
+    fn push(&mut self, hook: Hook) -> Added<'_> {
         self.hooks.push(hook);
         Added {
             hooks: &mut self.hooks,
         }
     }
 
-    fn hook<M, O>(&mut self, kind: HookKind, name: &'static str, method: M) -> Added<'_>
+    /// Adds a hook of `kind` ([`Hook::new`]) calling the `async fn(&self)` `method` on the value.
+    pub fn add<M, O>(&mut self, kind: HookKind, name: &'static str, method: M) -> Added<'_>
     where
         T: Send + Sync + 'static,
         M: for<'a> AsyncMethod<'a, T, Out = O> + Copy + Send + Sync + 'static,
@@ -112,19 +115,20 @@ impl<T: ?Sized> Bind<T> {
     {
         let name = self.name(name);
         let hook = match &self.bound {
-            None => Hook::asynchronous(kind, name, || async {}),
+            None => Hook::new(kind, name, || async {}),
             Some((this, _)) => {
                 let this = Arc::clone(this);
-                Hook::asynchronous(kind, name, move || {
+                Hook::new(kind, name, move || {
                     let this = Arc::clone(&this);
                     async move { method(&this).await }
                 })
             }
         };
-        self.add(hook)
+        self.push(hook)
     }
 
-    fn blocking<M, R>(&mut self, kind: HookKind, name: &'static str, method: M) -> Added<'_>
+    /// Adds a hook of `kind` ([`Hook::blocking`]) calling the `fn(&self)` `method` on the value.
+    pub fn add_blocking<M, R>(&mut self, kind: HookKind, name: &'static str, method: M) -> Added<'_>
     where
         T: Send + Sync + 'static,
         M: Fn(&T) -> R + Send + Sync + 'static,
@@ -138,7 +142,7 @@ impl<T: ?Sized> Bind<T> {
                 Hook::blocking(kind, name, move || method(&this))
             }
         };
-        self.add(hook)
+        self.push(hook)
     }
 }
 
@@ -177,92 +181,6 @@ impl Added<'_> {
             hook.name = Cow::Borrowed(name);
             hook
         })
-    }
-}
-
-/// One pair of methods a hook kind, named as [`Hook`]'s constructors: `on_shutdown` adds an
-/// `async fn(&self)` method, `on_shutdown_blocking` a plain `fn(&self)` one. Written out, so that
-/// an error about a bound (a future that is not `Send`, an output that is not an `Outcome`)
-/// names the method the hook was added with.
-impl<T: ?Sized> Bind<T> {
-    /// Adds a [`Hook::on_start`] calling the `async fn(&self)` `method` on the value.
-    pub fn on_start<M, O>(&mut self, name: &'static str, method: M) -> Added<'_>
-    where
-        T: Send + Sync + 'static,
-        M: for<'a> AsyncMethod<'a, T, Out = O> + Copy + Send + Sync + 'static,
-        O: Outcome,
-    {
-        self.hook(HookKind::Start, name, method)
-    }
-
-    /// Adds a [`Hook::on_start_blocking`] calling the `fn(&self)` `method` on the value.
-    pub fn on_start_blocking<M, R>(&mut self, name: &'static str, method: M) -> Added<'_>
-    where
-        T: Send + Sync + 'static,
-        M: Fn(&T) -> R + Send + Sync + 'static,
-        R: Outcome,
-    {
-        self.blocking(HookKind::Start, name, method)
-    }
-
-    /// Adds a [`Hook::on_reload`] calling the `async fn(&self)` `method` on the value.
-    pub fn on_reload<M, O>(&mut self, name: &'static str, method: M) -> Added<'_>
-    where
-        T: Send + Sync + 'static,
-        M: for<'a> AsyncMethod<'a, T, Out = O> + Copy + Send + Sync + 'static,
-        O: Outcome,
-    {
-        self.hook(HookKind::Reload, name, method)
-    }
-
-    /// Adds a [`Hook::on_reload_blocking`] calling the `fn(&self)` `method` on the value.
-    pub fn on_reload_blocking<M, R>(&mut self, name: &'static str, method: M) -> Added<'_>
-    where
-        T: Send + Sync + 'static,
-        M: Fn(&T) -> R + Send + Sync + 'static,
-        R: Outcome,
-    {
-        self.blocking(HookKind::Reload, name, method)
-    }
-
-    /// Adds a [`Hook::persist`] calling the `async fn(&self)` `method` on the value.
-    pub fn persist<M, O>(&mut self, name: &'static str, method: M) -> Added<'_>
-    where
-        T: Send + Sync + 'static,
-        M: for<'a> AsyncMethod<'a, T, Out = O> + Copy + Send + Sync + 'static,
-        O: Outcome,
-    {
-        self.hook(HookKind::Persist, name, method)
-    }
-
-    /// Adds a [`Hook::persist_blocking`] calling the `fn(&self)` `method` on the value.
-    pub fn persist_blocking<M, R>(&mut self, name: &'static str, method: M) -> Added<'_>
-    where
-        T: Send + Sync + 'static,
-        M: Fn(&T) -> R + Send + Sync + 'static,
-        R: Outcome,
-    {
-        self.blocking(HookKind::Persist, name, method)
-    }
-
-    /// Adds a [`Hook::on_shutdown`] calling the `async fn(&self)` `method` on the value.
-    pub fn on_shutdown<M, O>(&mut self, name: &'static str, method: M) -> Added<'_>
-    where
-        T: Send + Sync + 'static,
-        M: for<'a> AsyncMethod<'a, T, Out = O> + Copy + Send + Sync + 'static,
-        O: Outcome,
-    {
-        self.hook(HookKind::Shutdown, name, method)
-    }
-
-    /// Adds a [`Hook::on_shutdown_blocking`] calling the `fn(&self)` `method` on the value.
-    pub fn on_shutdown_blocking<M, R>(&mut self, name: &'static str, method: M) -> Added<'_>
-    where
-        T: Send + Sync + 'static,
-        M: Fn(&T) -> R + Send + Sync + 'static,
-        R: Outcome,
-    {
-        self.blocking(HookKind::Shutdown, name, method)
     }
 }
 

@@ -41,9 +41,10 @@ pub use crate::tasks::stages::Stage;
 ///
 /// ```
 /// use lifecycle::hooks::DEFAULT_ORDER;
+/// use lifecycle::hooks::HookKind;
 /// use lifecycle::{Hook, Sequence};
 ///
-/// let hook = Hook::on_shutdown("close pool", || async {});
+/// let hook = Hook::new(HookKind::Shutdown, "close pool", || async {});
 /// assert_eq!(DEFAULT_ORDER, 0);
 /// assert_eq!(hook.order(), DEFAULT_ORDER);
 /// ```
@@ -70,9 +71,9 @@ enum HookFn {
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
 /// let sequence = Sequence::new(Config::new());
 /// let lc = sequence.handle();
-/// lc.add_hook(Hook::on_shutdown("close db", || async {}).with_order(-10));
-/// lc.add_hook(Hook::persist("save cache", || async {}).with_order(50));
-/// let report = sequence.run(async {}).await;
+/// lc.add_hook(Hook::new(HookKind::Shutdown, "close db", || async {}).with_order(-10));
+/// lc.add_hook(Hook::new(HookKind::Persist, "save cache", || async {}).with_order(50));
+/// let report = sequence.run_without_signals(async {}).await;
 /// // The persist phase runs first, whatever the orders say.
 /// let kinds: Vec<HookKind> = report.hooks.iter().map(|hook| hook.kind).collect();
 /// assert_eq!(kinds, [HookKind::Persist, HookKind::Shutdown]);
@@ -82,15 +83,161 @@ enum HookFn {
 #[non_exhaustive]
 pub enum HookKind {
     /// Saves state. Persist hooks run first, right after the drain, while every resource is
-    /// still open; they may also run periodically while the service runs.
+    /// still open; they may also run periodically while the service runs (every
+    /// [`with_every`](Hook::with_every) period). What a persist hook can and cannot see at
+    /// shutdown is described on [`Drained::persist`](crate::sequence::Drained::persist).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use lifecycle::hooks::HookKind;
+    /// use lifecycle::{Config, Hook, Sequence};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let sequence = Sequence::new(Config::new());
+    /// let lc = sequence.handle();
+    /// let save = || async { Ok::<(), std::io::Error>(()) };
+    /// lc.add_hook(Hook::new(HookKind::Persist, "save sessions", save));
+    /// lc.add_hook(Hook::new(HookKind::Shutdown, "close db", || async {}));
+    /// let hooks = sequence.run_without_signals(async {}).await.hooks;
+    /// // Persist hooks run first, before any shutdown hook.
+    /// assert_eq!((hooks[0].name.as_str(), hooks[0].kind), ("save sessions", HookKind::Persist));
+    /// assert_eq!(hooks[1].kind, HookKind::Shutdown);
+    /// # }
+    /// ```
     Persist,
     /// Releases resources (close pools, flush buffers), after every persist hook.
+    ///
+    /// After a failed start-up, the shutdown hooks of a managed value run if any of its start
+    /// hooks succeeded: they must cope with a partial start (see [`HookKind::Start`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    /// use std::sync::Arc;
+    /// use lifecycle::hooks::HookKind;
+    /// use lifecycle::{Config, Hook, Sequence};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let sequence = Sequence::new(Config::new());
+    /// let lc = sequence.handle();
+    /// let flushed = Arc::new(AtomicBool::new(false));
+    /// let flag = Arc::clone(&flushed);
+    /// let flush = move || flag.store(true, Ordering::SeqCst);
+    /// lc.add_hook(Hook::blocking(HookKind::Shutdown, "flush", flush));
+    /// let reports = sequence.run_without_signals(async {}).await.hooks;
+    /// assert!(reports[0].outcome.is_ok());
+    /// assert!(flushed.load(Ordering::SeqCst));
+    /// # }
+    /// ```
     Shutdown,
-    /// Starts a part of the service (connect, migrate, warm up) before it becomes Ready; see
-    /// [`Hook::on_start`].
+    /// Starts a part of the service (connect, migrate, warm up) before it becomes Ready: it
+    /// runs once, under its timeout (default
+    /// [`Config::hook_timeout`](crate::Config::hook_timeout)).
+    ///
+    /// Start hooks run from `main`'s start boundary (see
+    /// [`Lifecycle::started`](crate::Lifecycle::started)) in ascending
+    /// [`order`](Hook::with_order), equal orders concurrently. One added after the boundary
+    /// never runs and fails start-up. When one fails, panics or times out, or start-up is
+    /// interrupted (a signal, the [start-up timeout](crate::Config::startup_timeout)), no later
+    /// start hook runs, and only what started is stopped: a managed value any of whose start
+    /// hooks succeeded gets its shutdown hooks, which must therefore cope with a partial start
+    /// (a pool opened whose migration never ran); its persist hooks run only if all its start
+    /// hooks succeeded (a half-loaded state must not be saved over a good one); a value none
+    /// of whose start hooks succeeded gets neither. The exit code is then
+    /// [`EXIT_START_FAILED`](crate::report::EXIT_START_FAILED).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use lifecycle::hooks::HookKind;
+    /// use lifecycle::report::EXIT_START_FAILED;
+    /// use lifecycle::{Config, Hook, Sequence};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// let sequence = Sequence::new(Config::new());
+    /// let lc = sequence.handle();
+    /// let connect = || async { Err::<(), _>("connection refused") };
+    /// lc.add_hook(Hook::new(HookKind::Start, "connect", connect));
+    /// lc.add_hook(Hook::new(HookKind::Start, "warm cache", || async {}).with_order(10));
+    /// let handle = lc.clone();
+    /// let report = sequence.run_without_signals(async move { handle.started().await; }).await;
+    /// assert_eq!(report.start[0].outcome.to_string(), "failed: connection refused");
+    /// assert_eq!(report.start[1].outcome.to_string(), "not run: start-up had stopped");
+    /// assert_eq!(report.code(), EXIT_START_FAILED);
+    /// # }
+    /// ```
+    ///
+    /// A blocking one, and start-up that succeeds:
+    ///
+    /// ```
+    /// use lifecycle::hooks::HookKind;
+    /// use lifecycle::{Config, Hook, Sequence, State};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// let sequence = Sequence::new(Config::new());
+    /// let lc = sequence.handle();
+    /// let read_config = || std::fs::metadata(".").map(drop);
+    /// lc.add_hook(Hook::blocking(HookKind::Start, "read config", read_config));
+    /// let handle = lc.clone();
+    /// let main = async move {
+    ///     handle.started().await;
+    ///     assert!(handle.is_ready());
+    /// };
+    /// let report = sequence.run_without_signals(main).await;
+    /// assert!(report.start[0].outcome.is_ok());
+    /// assert_eq!(report.code(), 0);
+    /// # }
+    /// ```
     Start,
-    /// Reloads configuration on SIGHUP or [`Lifecycle::request_reload`](crate::Lifecycle::request_reload);
-    /// see [`Hook::on_reload`].
+    /// Reloads configuration: runs each time a reload is asked for (SIGHUP when it is not one
+    /// of the shutdown [`signals`](crate::Config::signals), or
+    /// [`Lifecycle::request_reload`](crate::Lifecycle::request_reload)), after start-up
+    /// succeeded and before the trigger.
+    ///
+    /// Reload hooks run by ascending order, equal orders concurrently, each under its timeout.
+    /// A failing one is logged and counted in the report, and the service keeps running: a bad
+    /// new configuration must not take a good service down. Reloads never overlap: requests
+    /// that come during a reload make one more reload after it. A reload still running at the
+    /// trigger is waited for within the grace period.
+    ///
+    /// A reload asked for during start-up waits, and cannot race `main`: it begins once the
+    /// service is Ready (with [`ReadyWhen::Manual`](crate::config::ReadyWhen::Manual), after
+    /// [`set_ready`](crate::Lifecycle::set_ready)) and once `main`'s code after
+    /// [`started`](crate::Lifecycle::started)`().await` has run up to its next waiting `.await`.
+    /// If start-up fails it never runs; after the trigger none begins. Either is said once on
+    /// standard error (or through `tracing`), not once per request.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+    /// use std::sync::Arc;
+    /// use lifecycle::hooks::HookKind;
+    /// use lifecycle::{Config, Hook, Sequence};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// let sequence = Sequence::new(Config::new());
+    /// let lc = sequence.handle();
+    /// let loads = Arc::new(AtomicUsize::new(0));
+    /// let count = Arc::clone(&loads);
+    /// lc.add_hook(Hook::new(HookKind::Reload, "reread config", move || {
+    ///     let count = Arc::clone(&count);
+    ///     async move { count.fetch_add(1, SeqCst); }
+    /// }));
+    /// let handle = lc.clone();
+    /// let report = sequence
+    ///     .run_without_signals(async move {
+    ///         handle.started().await;
+    ///         handle.request_reload();
+    ///         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    ///     })
+    ///     .await;
+    /// assert_eq!(loads.load(SeqCst), 1);
+    /// assert_eq!(report.reloads, 1);
+    /// # }
+    /// ```
     Reload,
 }
 
@@ -138,20 +285,21 @@ impl fmt::Display for HookKind {
 /// ```
 /// use std::time::Duration;
 /// use lifecycle::report::HookOutcome;
+/// use lifecycle::hooks::HookKind;
 /// use lifecycle::{Config, Hook, Sequence};
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// let sequence = Sequence::new(Config::new());
 /// let lc = sequence.handle();
 /// lc.add_hook(
-///     Hook::on_shutdown("close pool", || async { Ok::<(), std::io::Error>(()) })
+///     Hook::new(HookKind::Shutdown, "close pool", || async { Ok::<(), std::io::Error>(()) })
 ///         .with_order(100)
 ///         .with_timeout(Duration::from_secs(2)),
 /// );
-/// lc.add_hook(Hook::on_shutdown_blocking("flush metrics", || ()).with_order(10));
+/// lc.add_hook(Hook::blocking(HookKind::Shutdown, "flush metrics", || ()).with_order(10));
 ///
 /// lc.request_shutdown();
-/// let report = sequence.run(async {}).await.hooks;
+/// let report = sequence.run_without_signals(async {}).await.hooks;
 /// // Ascending order: the flush (10) ran before the pool closed (100).
 /// assert_eq!(report[0].name, "flush metrics");
 /// assert_eq!(report[1].name, "close pool");
@@ -204,91 +352,11 @@ impl Hook {
         }
     }
 
-    pub(crate) fn asynchronous<F, Fut>(kind: HookKind, name: Cow<'static, str>, f: F) -> Self
-    where
-        F: Fn() -> Fut + Send + Sync + 'static,
-        Fut: Future + Send + 'static,
-        Fut::Output: Outcome,
-    {
-        let run: Arc<dyn Fn() -> HookFuture + Send + Sync> = Arc::new(move || {
-            let fut = f();
-            Box::pin(async move { failed(fut.await.into_outcome().1) })
-        });
-        Self::with(kind, name, HookFn::Async(run))
-    }
-
-    pub(crate) fn blocking<F, R>(kind: HookKind, name: Cow<'static, str>, f: F) -> Self
-    where
-        F: Fn() -> R + Send + Sync + 'static,
-        R: Outcome,
-    {
-        let run: Arc<dyn Fn() -> Result<(), Failure> + Send + Sync> =
-            Arc::new(move || failed(f().into_outcome().1));
-        Self::with(kind, name, HookFn::Blocking(run))
-    }
-
-    /// A shutdown hook from an async function. `f` is called once, when the hook runs.
-    ///
-    /// After a failed start-up, the shutdown hooks of a managed value run if any of its start
-    /// hooks succeeded: they must cope with a partial start (see [`Hook::on_start`]).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use lifecycle::report::HookOutcome;
-    /// use lifecycle::{Config, Hook, Sequence};
-    ///
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// let sequence = Sequence::new(Config::new());
-    /// let lc = sequence.handle();
-    /// lc.add_hook(Hook::on_shutdown("close pool", || async { Err::<(), _>("pool busy") }));
-    /// let reports = sequence.run(async {}).await.hooks;
-    /// assert_eq!(reports[0].name, "close pool");
-    /// assert_eq!(reports[0].outcome.to_string(), "failed: pool busy");
-    /// # }
-    /// ```
-    pub fn on_shutdown<F, Fut>(name: impl Into<Cow<'static, str>>, f: F) -> Self
-    where
-        F: Fn() -> Fut + Send + Sync + 'static,
-        Fut: Future + Send + 'static,
-        Fut::Output: Outcome,
-    {
-        Self::asynchronous(HookKind::Shutdown, name.into(), f)
-    }
-
-    /// A shutdown hook from a blocking function, run on Tokio's blocking pool. Its timeout still
-    /// holds: the sequence moves on without it (a blocking thread cannot be interrupted).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::sync::atomic::{AtomicBool, Ordering};
-    /// use std::sync::Arc;
-    /// use lifecycle::{Config, Hook, Sequence};
-    ///
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// let sequence = Sequence::new(Config::new());
-    /// let lc = sequence.handle();
-    /// let flushed = Arc::new(AtomicBool::new(false));
-    /// let flag = Arc::clone(&flushed);
-    /// let flush = move || flag.store(true, Ordering::SeqCst);
-    /// lc.add_hook(Hook::on_shutdown_blocking("flush", flush));
-    /// let reports = sequence.run(async {}).await.hooks;
-    /// assert!(reports[0].outcome.is_ok());
-    /// assert!(flushed.load(Ordering::SeqCst));
-    /// # }
-    /// ```
-    pub fn on_shutdown_blocking<F, R>(name: impl Into<Cow<'static, str>>, f: F) -> Self
-    where
-        F: Fn() -> R + Send + Sync + 'static,
-        R: Outcome,
-    {
-        Self::blocking(HookKind::Shutdown, name.into(), f)
-    }
-
-    /// A persist hook from an async function. `f` is called each time the hook runs: once at
-    /// shutdown, and every [`every`](Hook::every) period if one is set. What it can and cannot
-    /// see at shutdown is described on [`Drained::persist`](crate::sequence::Drained::persist).
+    /// A hook of `kind` from an async function: `f` is called each time the hook runs, and its
+    /// output says whether the run succeeded (`()`, `Result<(), E>`, see [`Outcome`]). What each
+    /// kind does, and when it runs, is on its [`HookKind`] variant. The timeout is
+    /// [`Config::hook_timeout`](crate::Config::hook_timeout) unless
+    /// [`with_timeout`](Hook::with_timeout) sets one.
     ///
     /// # Examples
     ///
@@ -299,29 +367,35 @@ impl Hook {
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// let sequence = Sequence::new(Config::new());
     /// let lc = sequence.handle();
-    /// lc.add_hook(Hook::persist("save sessions", || async { Ok::<(), std::io::Error>(()) }));
-    /// lc.add_hook(Hook::on_shutdown("close db", || async {}));
-    /// let hooks = sequence.run(async {}).await.hooks;
-    /// // Persist hooks run first, before any shutdown hook.
-    /// assert_eq!((hooks[0].name.as_str(), hooks[0].kind), ("save sessions", HookKind::Persist));
-    /// assert_eq!(hooks[1].kind, HookKind::Shutdown);
+    /// let close = || async { Err::<(), _>("pool busy") };
+    /// lc.add_hook(Hook::new(HookKind::Shutdown, "close pool", close));
+    /// let reports = sequence.run_without_signals(async {}).await.hooks;
+    /// assert_eq!((reports[0].name.as_str(), reports[0].kind), ("close pool", HookKind::Shutdown));
+    /// assert_eq!(reports[0].outcome.to_string(), "failed: pool busy");
     /// # }
     /// ```
-    pub fn persist<F, Fut>(name: impl Into<Cow<'static, str>>, f: F) -> Self
+    pub fn new<F, Fut>(kind: HookKind, name: impl Into<Cow<'static, str>>, f: F) -> Self
     where
         F: Fn() -> Fut + Send + Sync + 'static,
         Fut: Future + Send + 'static,
         Fut::Output: Outcome,
     {
-        Self::asynchronous(HookKind::Persist, name.into(), f)
+        let run: Arc<dyn Fn() -> HookFuture + Send + Sync> = Arc::new(move || {
+            let fut = f();
+            Box::pin(async move { failed(fut.await.into_outcome().1) })
+        });
+        Self::with(kind, name.into(), HookFn::Async(run))
     }
 
-    /// A persist hook from a blocking function, run on Tokio's blocking pool.
+    /// A hook of `kind` from a blocking function, run on Tokio's blocking pool (see
+    /// [`Hook::new`]). Its timeout still holds: the sequence moves on without it (a blocking
+    /// thread cannot be interrupted).
     ///
     /// # Examples
     ///
     /// ```
     /// use std::sync::{Arc, Mutex};
+    /// use lifecycle::hooks::HookKind;
     /// use lifecycle::{Config, Hook, Sequence};
     ///
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
@@ -329,17 +403,23 @@ impl Hook {
     /// let lc = sequence.handle();
     /// let disk = Arc::new(Mutex::new(Vec::new()));
     /// let file = Arc::clone(&disk);
-    /// lc.add_hook(Hook::persist_blocking("save", move || file.lock().unwrap().push("state")));
-    /// assert!(sequence.run(async {}).await.hooks[0].outcome.is_ok());
+    /// let save = move || file.lock().unwrap().push("state");
+    /// lc.add_hook(Hook::blocking(HookKind::Persist, "save", save));
+    /// let flush = || std::fs::metadata(".").map(drop); // any `Outcome`: here an io::Result
+    /// lc.add_hook(Hook::blocking(HookKind::Shutdown, "flush", flush));
+    /// let reports = sequence.run_without_signals(async {}).await.hooks;
+    /// assert!(reports.iter().all(|hook| hook.outcome.is_ok()));
     /// assert_eq!(*disk.lock().unwrap(), ["state"]);
     /// # }
     /// ```
-    pub fn persist_blocking<F, R>(name: impl Into<Cow<'static, str>>, f: F) -> Self
+    pub fn blocking<F, R>(kind: HookKind, name: impl Into<Cow<'static, str>>, f: F) -> Self
     where
         F: Fn() -> R + Send + Sync + 'static,
         R: Outcome,
     {
-        Self::blocking(HookKind::Persist, name.into(), f)
+        let run: Arc<dyn Fn() -> Result<(), Failure> + Send + Sync> =
+            Arc::new(move || failed(f().into_outcome().1));
+        Self::with(kind, name.into(), HookFn::Blocking(run))
     }
 
     /// Sets the order: lower runs first, equal orders run concurrently. Default
@@ -348,15 +428,16 @@ impl Hook {
     /// # Examples
     ///
     /// ```
+    /// use lifecycle::hooks::HookKind;
     /// use lifecycle::{Config, Hook, Sequence};
     ///
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// let sequence = Sequence::new(Config::new());
     /// let lc = sequence.handle();
-    /// lc.add_hook(Hook::on_shutdown("close pool", || async {}).with_order(100));
-    /// lc.add_hook(Hook::on_shutdown("default", || async {}));
-    /// lc.add_hook(Hook::on_shutdown("stop intake", || async {}).with_order(-1));
-    /// let reports = sequence.run(async {}).await.hooks;
+    /// lc.add_hook(Hook::new(HookKind::Shutdown, "close pool", || async {}).with_order(100));
+    /// lc.add_hook(Hook::new(HookKind::Shutdown, "default", || async {}));
+    /// lc.add_hook(Hook::new(HookKind::Shutdown, "stop intake", || async {}).with_order(-1));
+    /// let reports = sequence.run_without_signals(async {}).await.hooks;
     /// let names: Vec<&str> = reports.iter().map(|r| r.name.as_str()).collect();
     /// assert_eq!(names, ["stop intake", "default", "close pool"]);
     /// # }
@@ -374,14 +455,15 @@ impl Hook {
     /// ```
     /// use std::time::Duration;
     /// use lifecycle::report::HookOutcome;
+    /// use lifecycle::hooks::HookKind;
     /// use lifecycle::{Config, Hook, Sequence};
     ///
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
     /// let sequence = Sequence::new(Config::new());
     /// let lc = sequence.handle();
-    /// let stuck = Hook::on_shutdown("stuck", std::future::pending::<()>);
+    /// let stuck = Hook::new(HookKind::Shutdown, "stuck", std::future::pending::<()>);
     /// lc.add_hook(stuck.with_timeout(Duration::from_secs(1)));
-    /// let reports = sequence.run(async {}).await.hooks;
+    /// let reports = sequence.run_without_signals(async {}).await.hooks;
     /// assert_eq!(reports[0].outcome, HookOutcome::TimedOut(Duration::from_secs(1)));
     /// # }
     /// ```
@@ -401,6 +483,7 @@ impl Hook {
     /// use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
     /// use std::sync::Arc;
     /// use std::time::Duration;
+    /// use lifecycle::hooks::HookKind;
     /// use lifecycle::{Config, Hook, Sequence};
     ///
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
@@ -412,11 +495,11 @@ impl Hook {
     ///     let count = Arc::clone(&count);
     ///     async move { count.fetch_add(1, SeqCst); }
     /// };
-    /// lc.add_hook(Hook::persist("checkpoint", save).with_every(Duration::from_secs(60)));
+    /// lc.add_hook(Hook::new(HookKind::Persist, "checkpoint", save).with_every(Duration::from_secs(60)));
     /// lc.set_ready(); // the periodic runs start here
     /// tokio::time::sleep(Duration::from_secs(150)).await; // paused clock: instant
     /// assert_eq!(saves.load(SeqCst), 2); // at 60 s and 120 s
-    /// sequence.run(async {}).await;
+    /// sequence.run_without_signals(async {}).await;
     /// assert_eq!(saves.load(SeqCst), 3); // and once more at shutdown
     /// # }
     /// ```
@@ -432,11 +515,12 @@ impl Hook {
     ///
     /// ```
     /// use lifecycle::Hook;
+    /// use lifecycle::hooks::HookKind;
     ///
-    /// let hook = Hook::on_shutdown("close pool", || async {});
+    /// let hook = Hook::new(HookKind::Shutdown, "close pool", || async {});
     /// assert_eq!(hook.name(), "close pool");
     /// let shard = 3;
-    /// let hook = Hook::persist(format!("save shard {shard}"), || async {});
+    /// let hook = Hook::new(HookKind::Persist, format!("save shard {shard}"), || async {});
     /// assert_eq!(hook.name(), "save shard 3");
     /// ```
     pub fn name(&self) -> &str {
@@ -451,8 +535,8 @@ impl Hook {
     /// use lifecycle::hooks::HookKind;
     /// use lifecycle::Hook;
     ///
-    /// assert_eq!(Hook::persist_blocking("save", || ()).kind(), HookKind::Persist);
-    /// assert_eq!(Hook::on_shutdown("close", || async {}).kind(), HookKind::Shutdown);
+    /// assert_eq!(Hook::blocking(HookKind::Persist, "save", || ()).kind(), HookKind::Persist);
+    /// assert_eq!(Hook::new(HookKind::Shutdown, "close", || async {}).kind(), HookKind::Shutdown);
     /// ```
     pub fn kind(&self) -> HookKind {
         self.kind
@@ -464,8 +548,9 @@ impl Hook {
     ///
     /// ```
     /// use lifecycle::Hook;
+    /// use lifecycle::hooks::HookKind;
     ///
-    /// let hook = Hook::on_shutdown("close pool", || async {});
+    /// let hook = Hook::new(HookKind::Shutdown, "close pool", || async {});
     /// assert_eq!(hook.order(), 0);
     /// assert_eq!(hook.with_order(100).order(), 100);
     /// ```
@@ -482,8 +567,9 @@ impl Hook {
     /// ```
     /// use std::time::Duration;
     /// use lifecycle::Hook;
+    /// use lifecycle::hooks::HookKind;
     ///
-    /// let hook = Hook::on_shutdown("close pool", || async {});
+    /// let hook = Hook::new(HookKind::Shutdown, "close pool", || async {});
     /// assert_eq!(hook.timeout(), None);
     /// let hook = hook.with_timeout(Duration::from_secs(2));
     /// assert_eq!(hook.timeout(), Some(Duration::from_secs(2)));
@@ -499,8 +585,9 @@ impl Hook {
     /// ```
     /// use std::time::Duration;
     /// use lifecycle::Hook;
+    /// use lifecycle::hooks::HookKind;
     ///
-    /// let hook = Hook::persist("save", || async {}).with_every(Duration::from_secs(10));
+    /// let hook = Hook::new(HookKind::Persist, "save", || async {}).with_every(Duration::from_secs(10));
     /// assert_eq!(hook.every(), Some(Duration::from_secs(10)));
     /// ```
     pub fn every(&self) -> Option<Duration> {
@@ -600,13 +687,14 @@ impl<T> Future for AbortOnDrop<T> {
 /// ```
 /// use std::time::Duration;
 /// use lifecycle::report::HookOutcome;
+/// use lifecycle::hooks::HookKind;
 /// use lifecycle::{Config, Hook, Sequence};
 ///
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
 /// let sequence = Sequence::new(Config::new().with_hook_timeout(Duration::from_secs(1)));
 /// let lc = sequence.handle();
-/// lc.add_hook(Hook::on_shutdown("stuck", std::future::pending::<()>));
-/// let outcome = &sequence.run(async {}).await.hooks[0].outcome;
+/// lc.add_hook(Hook::new(HookKind::Shutdown, "stuck", std::future::pending::<()>));
+/// let outcome = &sequence.run_without_signals(async {}).await.hooks[0].outcome;
 /// assert_eq!(*outcome, HookOutcome::TimedOut(Duration::from_secs(1)));
 /// assert_eq!(outcome.to_string(), "timed out after 1.000s");
 /// # }
@@ -685,8 +773,8 @@ impl fmt::Display for HookOutcome {
 /// let sequence = Sequence::new(Config::new());
 /// let lc = sequence.handle();
 /// let save = || tokio::time::sleep(Duration::from_millis(200));
-/// lc.add_hook(Hook::persist("save", save).with_order(7));
-/// let hook = &sequence.run(async {}).await.hooks[0];
+/// lc.add_hook(Hook::new(HookKind::Persist, "save", save).with_order(7));
+/// let hook = &sequence.run_without_signals(async {}).await.hooks[0];
 /// assert_eq!((hook.name.as_str(), hook.kind, hook.order), ("save", HookKind::Persist, 7));
 /// assert!(hook.outcome.is_ok());
 /// assert_eq!(hook.duration, Duration::from_millis(200)); // paused clock: exact
@@ -716,12 +804,13 @@ pub struct HookReport {
 ///
 /// ```
 /// use std::sync::Arc;
+/// use lifecycle::hooks::HookKind;
 /// use lifecycle::{Component, Config, Hook, Sequence};
 ///
 /// struct Pool;
 /// impl Component for Pool {
 ///     fn hooks(self: Arc<Self>) -> Vec<Hook> {
-///         vec![Hook::on_shutdown("Pool::close", move || {
+///         vec![Hook::new(HookKind::Shutdown, "Pool::close", move || {
 ///             let _pool = Arc::clone(&self);
 ///             async {}
 ///         })]
@@ -736,7 +825,7 @@ pub struct HookReport {
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
 /// let sequence = Sequence::new(Config::new());
 /// sequence.handle().manage(Arc::new(Pool));
-/// let report = sequence.run(async {}).await;
+/// let report = sequence.run_without_signals(async {}).await;
 /// assert_eq!(report.drop_panics[0].hook, "Pool::close");
 /// assert_eq!(report.drop_panics[0].message, "pool poisoned");
 /// assert_eq!(report.code(), lifecycle::report::EXIT_HOOK_FAILED);
@@ -783,6 +872,7 @@ impl HookReport {
 ///
 /// ```
 /// use std::sync::Arc;
+/// use lifecycle::hooks::HookKind;
 /// use lifecycle::{Component, Config, Hook, Sequence};
 ///
 /// struct Cache;
@@ -793,7 +883,7 @@ impl HookReport {
 ///
 /// impl Component for Cache {
 ///     fn hooks(self: Arc<Self>) -> Vec<Hook> {
-///         vec![Hook::on_shutdown("Cache::flush", move || {
+///         vec![Hook::new(HookKind::Shutdown, "Cache::flush", move || {
 ///             let cache = Arc::clone(&self);
 ///             async move { cache.flush().await }
 ///         })]

@@ -43,7 +43,7 @@ use crate::handle::Lifecycle;
 /// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
 /// let handle = lc.clone();
 /// let report = sequence
-///     .run(async move {
+///     .run_without_signals(async move {
 ///         handle.request_shutdown(); // SIGTERM, in a real service
 ///         lifecycle::axum::serve(&handle, listener, router).await
 ///     })

@@ -106,7 +106,7 @@ const MAX_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
 /// });
 /// let handle = lc.clone();
 /// let report = sequence
-///     .run(async move {
+///     .run_without_signals(async move {
 ///         handle.request_shutdown(); // a signal, in a real service
 ///         lifecycle::http::serve(&handle, listener, hello).await
 ///     })

@@ -33,7 +33,7 @@ pub use crate::exit::{
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
 /// let sequence = Sequence::new(Config::new());
 /// let lc = sequence.handle();
-/// let report = sequence.run(async { Ok::<(), std::fmt::Error>(()) }).await;
+/// let report = sequence.run_without_signals(async { Ok::<(), std::fmt::Error>(()) }).await;
 /// assert_eq!(report.main, Some(MainOutcome::Returned));
 /// assert_eq!(MainOutcome::Aborted.to_string(), "aborted at the grace deadline");
 /// # }
@@ -93,7 +93,7 @@ pub use crate::triggers::Trigger;
 /// let lc = sequence.handle();
 /// let handle = lc.clone();
 /// let report = sequence
-///     .run(async move {
+///     .run_without_signals(async move {
 ///         handle.started().await; // Ready (before Ready there is no drain delay)
 ///         handle.request_shutdown();
 ///         handle.cancelled().await
@@ -160,7 +160,7 @@ pub struct PhaseTimings {
 /// let sequence = Sequence::new(Config::new().with_grace(Duration::from_secs(2)));
 /// let lc = sequence.handle();
 /// lc.spawn_named("stubborn", std::future::pending::<()>());
-/// let report = sequence.run(async {}).await;
+/// let report = sequence.run_without_signals(async {}).await;
 /// assert_eq!(report.trigger, Trigger::MainReturned);
 /// assert_eq!(report.tasks_aborted[0].name, "stubborn");
 /// assert_eq!(report.code(), lifecycle::report::EXIT_ABORTED);
@@ -225,13 +225,14 @@ impl ShutdownReport {
     /// # Examples
     ///
     /// ```
+    /// use lifecycle::hooks::HookKind;
     /// use lifecycle::{Config, Hook, Sequence};
     ///
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
     /// let sequence = Sequence::new(Config::new());
     /// let lc = sequence.handle();
-    /// lc.add_hook(Hook::on_shutdown("fails", || async { Err::<(), _>("disk full") }));
-    /// let report = sequence.run(async {}).await;
+    /// lc.add_hook(Hook::new(HookKind::Shutdown, "fails", || async { Err::<(), _>("disk full") }));
+    /// let report = sequence.run_without_signals(async {}).await;
     /// assert_eq!(report.code(), lifecycle::report::EXIT_HOOK_FAILED);
     /// # }
     /// ```
@@ -297,7 +298,7 @@ impl ShutdownReport {
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
     /// let sequence = Sequence::new(Config::new());
     /// let lc = sequence.handle();
-    /// let report = sequence.run(async {}).await;
+    /// let report = sequence.run_without_signals(async {}).await;
     /// assert_eq!(report.exit_code(), ExitCode::SUCCESS); // return it from `fn main`
     /// # }
     /// ```
@@ -317,7 +318,7 @@ impl ShutdownReport {
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
     /// let sequence = Sequence::new(Config::new());
     /// let lc = sequence.handle();
-    /// let report = sequence.run(async {}).await;
+    /// let report = sequence.run_without_signals(async {}).await;
     /// report.log(); // no subscriber here: the summary goes to standard error
     /// assert!(report.to_string().contains("(trigger: main returned; exit code 0)"));
     /// # }

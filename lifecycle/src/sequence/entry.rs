@@ -90,7 +90,7 @@ where
 /// let signals = hold_signals();
 /// let code = block_on(signals, Config::new().apply_env(), |config| async move {
 ///     let sequence = Sequence::new(config);
-///     let report = sequence.run(async {}).await;
+///     let report = sequence.run_without_signals(async {}).await;
 ///     Ok(report.exit_code())
 /// });
 /// assert_eq!(code, ExitCode::SUCCESS);

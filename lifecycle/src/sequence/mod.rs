@@ -36,6 +36,7 @@ pub(crate) mod start;
 pub(crate) mod startup;
 
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crate::config::Config;
@@ -64,12 +65,13 @@ use crate::triggers::Trigger;
 /// ```
 /// use std::time::Duration;
 /// use lifecycle::report::Trigger;
+/// use lifecycle::hooks::HookKind;
 /// use lifecycle::{Config, Hook, Sequence};
 ///
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
 /// let sequence = Sequence::new(Config::new().with_grace(Duration::from_secs(5)));
 /// let lc = sequence.handle();
-/// lc.add_hook(Hook::persist("save", || async {}));
+/// lc.add_hook(Hook::new(HookKind::Persist, "save", || async {}));
 ///
 /// let running = sequence.start_without_signals(); // `start()?` in a real service
 /// let handle = lc.clone();
@@ -86,6 +88,9 @@ use crate::triggers::Trigger;
 #[must_use = "a sequence does nothing until it is started"]
 pub struct Sequence {
     lc: Lifecycle,
+    /// Set once the binary's free hooks are registered: registering them again would run each
+    /// twice.
+    free_hooks: AtomicBool,
 }
 
 impl Sequence {
@@ -102,6 +107,7 @@ impl Sequence {
     pub fn new(config: Config) -> Self {
         Self {
             lc: Lifecycle::create(config),
+            free_hooks: AtomicBool::new(false),
         }
     }
 
@@ -168,7 +174,9 @@ impl Sequence {
 
     /// Registers every free function of the binary marked `#[lifecycle::on_start]`,
     /// `#[lifecycle::on_reload]`, `#[lifecycle::on_shutdown]` or `#[lifecycle::persist]`
-    /// (collected at link time). [`start`](Self::start) does this.
+    /// (collected at link time). [`start`](Self::start) and
+    /// [`run_without_signals`](Self::run_without_signals) do this. Once per sequence: a second
+    /// call does nothing, so that no hook runs twice.
     ///
     /// # Examples
     ///
@@ -178,13 +186,20 @@ impl Sequence {
     /// assert!(sequence.handle().hooks().is_empty());
     /// ```
     pub fn register_free_hooks(&self) {
+        if self.free_hooks.swap(true, Ordering::SeqCst) {
+            return;
+        }
         for make in crate::__private::FREE_HOOKS {
             self.lc.add_hook(make());
         }
     }
 
-    /// The whole chain after [`start_without_signals`](Self::start_without_signals), in one
-    /// call: run `main` until the trigger, drain, persist, shut down.
+    /// The whole chain in one call, without signals: registers the binary's free hooks (as
+    /// [`start`](Self::start) does), then, from
+    /// [`start_without_signals`](Self::start_without_signals), runs `main` until the trigger,
+    /// drains, persists and shuts down. No signal is listened to and no watchdog thread starts:
+    /// for tests, and for a service whose signals something else handles (it calls
+    /// [`Lifecycle::request_shutdown`]). [`run`](fn@crate::run) is the same with the signals.
     ///
     /// # Examples
     ///
@@ -195,17 +210,18 @@ impl Sequence {
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
     /// let sequence = Sequence::new(Config::new());
     /// let lc = sequence.handle();
-    /// let report = sequence.run(async { Err::<(), _>("bind failed") }).await;
+    /// let report = sequence.run_without_signals(async { Err::<(), _>("bind failed") }).await;
     /// assert!(matches!(report.trigger, Trigger::MainFailed(_)));
     /// assert_eq!(report.code(), 1);
     /// assert_eq!(lc.state(), State::Stopped);
     /// # }
     /// ```
-    pub async fn run<F>(self, main: F) -> ShutdownReport
+    pub async fn run_without_signals<F>(self, main: F) -> ShutdownReport
     where
         F: Future,
         F::Output: Outcome,
     {
+        self.register_free_hooks();
         self.start_without_signals().through_to_report(main).await
     }
 }
@@ -222,8 +238,9 @@ impl Running {
         self.lc.clone()
     }
 
-    /// Every step after the signals, in order: for [`run`](crate::run) and [`Sequence::run`]
-    /// (the expansion of `#[lifecycle::main]` spells them out instead).
+    /// Every step after the signals, in order: for [`run`](crate::run) and
+    /// [`Sequence::run_without_signals`] (the expansion of `#[lifecycle::main]` spells them out
+    /// instead).
     pub(crate) async fn through_to_report<F>(self, main: F) -> ShutdownReport
     where
         F: Future,
@@ -274,13 +291,14 @@ impl Running {
     ///
     /// ```
     /// use std::time::Duration;
+    /// use lifecycle::hooks::HookKind;
     /// use lifecycle::{Config, Hook, Sequence};
     ///
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
     /// let sequence = Sequence::new(Config::new());
     /// let lc = sequence.handle();
     /// let connect = || tokio::time::sleep(Duration::from_millis(300));
-    /// lc.add_hook(Hook::on_start("connect", connect));
+    /// lc.add_hook(Hook::new(HookKind::Start, "connect", connect));
     /// let handle = lc.clone();
     /// let main = async move {
     ///     handle.cancelled().await // main's own call: the start boundary; serve until the drain

@@ -65,7 +65,7 @@ fn asked() -> Result<bool, ConfigError> {
 /// a deployment pipeline's check forever, and any reader takes a few hundred bytes far sooner.
 const PRINT_WITHIN: Duration = Duration::from_secs(5);
 
-/// Prints [`Budget::before_start`] on standard output and returns the exit code: [`EXIT_OK`], or
+/// Prints [`declared_budget`] on standard output and returns the exit code: [`EXIT_OK`], or
 /// [`EXIT_IO_ERROR`] after a line on standard error that says what went wrong.
 fn print(config: &Config) -> u8 {
     let text = declared_budget(config).to_string();

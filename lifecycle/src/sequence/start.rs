@@ -1,91 +1,19 @@
 //! Start-up: the start hooks by ascending order, readiness once they all succeeded (and, with
 //! [`ReadyWhen::Manual`], once the app said so), and what a failed start-up leaves to stop.
 
-use std::borrow::Cow;
 use std::collections::HashSet;
-use std::future::Future;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use tokio::time::Instant;
 
 use crate::config::{Config, ReadyWhen};
-use crate::failure::{Failure, Outcome};
+use crate::failure::Failure;
 use crate::hooks::gate::{Elsewhere, Stalled, StartGate};
 use crate::hooks::{run_group, Hook, HookKind, HookOutcome, HookRegistry, HookReport};
 use crate::lock::lock;
 use crate::log::{quietly, whole_ms, Millis};
 use crate::triggers::Triggers;
-
-impl Hook {
-    /// A start hook from an async function: it runs once, before the service becomes Ready,
-    /// under its timeout (default [`Config::hook_timeout`](crate::Config::hook_timeout)).
-    ///
-    /// Start hooks run from `main`'s start boundary (see
-    /// [`Lifecycle::started`](crate::Lifecycle::started)) in ascending
-    /// [`order`](Hook::with_order), equal orders concurrently. One added after the boundary
-    /// never runs and fails start-up. When one fails, panics or times out, or start-up is
-    /// interrupted (a signal, the [start-up timeout](crate::Config::startup_timeout)), no later
-    /// start hook runs, and only what started is stopped: a managed value any of whose start
-    /// hooks succeeded gets its shutdown hooks, which must therefore cope with a partial start
-    /// (a pool opened whose migration never ran); its persist hooks run only if all its start
-    /// hooks succeeded (a half-loaded state must not be saved over a good one); a value none
-    /// of whose start hooks succeeded gets neither. The exit code is then
-    /// [`EXIT_START_FAILED`](crate::report::EXIT_START_FAILED).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use lifecycle::report::EXIT_START_FAILED;
-    /// use lifecycle::{Config, Hook, Sequence};
-    ///
-    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
-    /// let sequence = Sequence::new(Config::new());
-    /// let lc = sequence.handle();
-    /// lc.add_hook(Hook::on_start("connect", || async { Err::<(), _>("connection refused") }));
-    /// lc.add_hook(Hook::on_start("warm cache", || async {}).with_order(10));
-    /// let handle = lc.clone();
-    /// let report = sequence.run(async move { handle.started().await; }).await;
-    /// assert_eq!(report.start[0].outcome.to_string(), "failed: connection refused");
-    /// assert_eq!(report.start[1].outcome.to_string(), "not run: start-up had stopped");
-    /// assert_eq!(report.code(), EXIT_START_FAILED);
-    /// # }
-    /// ```
-    pub fn on_start<F, Fut>(name: impl Into<Cow<'static, str>>, f: F) -> Self
-    where
-        F: Fn() -> Fut + Send + Sync + 'static,
-        Fut: Future + Send + 'static,
-        Fut::Output: Outcome,
-    {
-        Self::asynchronous(HookKind::Start, name.into(), f)
-    }
-
-    /// A start hook from a blocking function, run on Tokio's blocking pool (see
-    /// [`on_start`](Hook::on_start)).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use lifecycle::{Config, Hook, Sequence, State};
-    ///
-    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
-    /// let sequence = Sequence::new(Config::new());
-    /// let lc = sequence.handle();
-    /// lc.add_hook(Hook::on_start_blocking("read config", || std::fs::metadata(".").map(drop)));
-    /// let handle = lc.clone();
-    /// let report = sequence.run(async move { handle.started().await; assert!(handle.is_ready()) }).await;
-    /// assert!(report.start[0].outcome.is_ok());
-    /// assert_eq!(report.code(), 0);
-    /// # }
-    /// ```
-    pub fn on_start_blocking<F, R>(name: impl Into<Cow<'static, str>>, f: F) -> Self
-    where
-        F: Fn() -> R + Send + Sync + 'static,
-        R: Outcome,
-    {
-        Self::blocking(HookKind::Start, name.into(), f)
-    }
-}
 
 /// The start hooks' runs so far, shared with whoever interrupts them.
 #[derive(Default)]

@@ -130,7 +130,7 @@ pub const MAX_CONNECTIONS_NAMED: usize = 100;
 /// client.write_all(b"GET /export HTTP/1.1\r\nHost: x\r\n\r\n").await?;
 /// let handle = lc.clone();
 /// let report = sequence
-///     .run(async move {
+///     .run_without_signals(async move {
 ///         let serving = tokio::spawn(lifecycle::http::serve(&handle, listener, stuck).into_future());
 ///         while handle.connections().in_flight == 0 {
 ///             tokio::time::sleep(Duration::from_millis(5)).await;
@@ -194,7 +194,7 @@ pub struct ConnectionReport {
     ///     Ok::<_, std::convert::Infallible>(http::Response::new(String::new()))
     /// }));
     /// let report = sequence
-    ///     .run(async move {
+    ///     .run_without_signals(async move {
     ///         let response = service.oneshot(http::Request::new(())).await.unwrap();
     ///         lc.request_shutdown();
     ///         lc.cancelled().await; // the drain has counted the request in flight

@@ -25,7 +25,7 @@ use crate::failure::Failure;
 /// for attempt in 1..=3 {
 ///     lc.spawn_named("fetch", async move { Err::<(), _>(format!("attempt {attempt} refused")) });
 /// }
-/// let report = sequence.run(async {}).await;
+/// let report = sequence.run_without_signals(async {}).await;
 /// let parser = report.task_failures.iter().find(|f| f.task == "parser").unwrap();
 /// assert_eq!(parser.first.to_string(), "panicked: bad input");
 /// let fetch = report.task_failures.iter().find(|f| f.task == "fetch").unwrap();
@@ -98,7 +98,7 @@ impl fmt::Display for TaskKind {
 /// let sequence = Sequence::new(Config::new().with_grace(Duration::from_secs(2)));
 /// let lc = sequence.handle();
 /// lc.spawn_named("stubborn", std::future::pending::<()>());
-/// let report = sequence.run(async {}).await;
+/// let report = sequence.run_without_signals(async {}).await;
 /// let task = &report.tasks_aborted[0];
 /// assert_eq!((task.name.as_str(), task.kind), ("stubborn", TaskKind::Async));
 /// assert!(task.stopped && !task.late);

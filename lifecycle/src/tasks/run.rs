@@ -148,7 +148,7 @@ type MakeAttempt = dyn Fn(CancellationToken) -> Pin<Box<dyn Future<Output = Opti
 /// );
 /// let handle = lc.clone();
 /// let main = async move { handle.cancelled().await }; // the start boundary: the run starts
-/// let report = sequence.run(main).await;
+/// let report = sequence.run_without_signals(main).await;
 /// // Two restarts (100 ms, then 200 ms of backoff), then the third failure escalates.
 /// assert_eq!(report.restarts.len(), 2);
 /// assert_eq!(report.restarts[1].backoff, Duration::from_millis(200));

@@ -146,7 +146,7 @@ impl Stages {
 ///         stopped.lock().unwrap().push(name);
 ///     });
 /// }
-/// let report = sequence.run(async {}).await;
+/// let report = sequence.run_without_signals(async {}).await;
 /// assert_eq!(*stopped.lock().unwrap(), ["http", "writer"]); // stage 0 first, then stage 1
 /// assert_eq!(report.stages[1].stage, Some(0));
 /// assert_eq!(report.stages[1].took, Duration::from_millis(100));
@@ -173,7 +173,7 @@ pub type Stage = u8;
 /// lc.spawn_in(0, "stubborn", std::future::pending::<()>()); // ignores its stage's token
 /// let token = lc.token_in(1);
 /// lc.spawn_in(1, "flush", async move { token.cancelled().await });
-/// let report = sequence.run(async {}).await;
+/// let report = sequence.run_without_signals(async {}).await;
 /// let ends: Vec<_> = report.stages.iter().map(|s| (s.stage, s.end)).collect();
 /// assert_eq!(
 ///     ends,

@@ -44,7 +44,7 @@ impl Lifecycle {
     /// let writer = lc.token_in(1);
     /// let handle = lc.clone();
     /// sequence
-    ///     .run(async move {
+    ///     .run_without_signals(async move {
     ///         handle.request_shutdown();
     ///         handle.cancelled().await; // the unstaged work is cancelled first...
     ///         assert!(!writer.is_cancelled()); // ...stage 1 only once that has finished

@@ -42,7 +42,7 @@ const RELEASED: u8 = 2;
 ///
 /// let signals = hold_signals(); // the first statement of `main`
 /// let code = block_on(signals, Config::new().apply_env(), |config| async move {
-///     let report = Sequence::new(config).run(async {}).await;
+///     let report = Sequence::new(config).run_without_signals(async {}).await;
 ///     Ok(report.exit_code())
 /// });
 /// assert_eq!(code, std::process::ExitCode::SUCCESS);

@@ -2,93 +2,12 @@
 //! [`Lifecycle::request_reload`] ask; this remembers what is pending and what was ignored. The
 //! loop that runs the reload hooks lives in `hooks::reload`.
 
-use std::borrow::Cow;
-use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::failure::Outcome;
-use crate::hooks::{Hook, HookKind};
 use crate::log::log_or_stderr;
-
-impl Hook {
-    /// A reload hook from an async function: it runs each time a reload is asked for (SIGHUP
-    /// when it is not one of the shutdown [`signals`](crate::Config::signals), or
-    /// [`Lifecycle::request_reload`](crate::Lifecycle::request_reload)), after start-up
-    /// succeeded and before the trigger.
-    ///
-    /// Reload hooks run by ascending order, equal orders concurrently, each under its timeout.
-    /// A failing one is logged and counted in the report, and the service keeps running: a bad
-    /// new configuration must not take a good service down. Reloads never overlap: requests
-    /// that come during a reload make one more reload after it. A reload still running at the
-    /// trigger is waited for within the grace period.
-    ///
-    /// A reload asked for during start-up waits, and cannot race `main`: it begins once the
-    /// service is Ready (with [`ReadyWhen::Manual`](crate::config::ReadyWhen::Manual), after
-    /// [`set_ready`](crate::Lifecycle::set_ready)) and once `main`'s code after
-    /// [`started`](crate::Lifecycle::started)`().await` has run up to its next waiting `.await`.
-    /// If start-up fails it never runs; after the trigger none begins. Either is said once on
-    /// standard error (or through `tracing`), not once per request.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
-    /// use std::sync::Arc;
-    /// use lifecycle::{Config, Hook, Sequence};
-    ///
-    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
-    /// let sequence = Sequence::new(Config::new());
-    /// let lc = sequence.handle();
-    /// let loads = Arc::new(AtomicUsize::new(0));
-    /// let count = Arc::clone(&loads);
-    /// lc.add_hook(Hook::on_reload("reread config", move || {
-    ///     let count = Arc::clone(&count);
-    ///     async move { count.fetch_add(1, SeqCst); }
-    /// }));
-    /// let handle = lc.clone();
-    /// let report = sequence
-    ///     .run(async move {
-    ///         handle.started().await;
-    ///         handle.request_reload();
-    ///         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    ///     })
-    ///     .await;
-    /// assert_eq!(loads.load(SeqCst), 1);
-    /// assert_eq!(report.reloads, 1);
-    /// # }
-    /// ```
-    pub fn on_reload<F, Fut>(name: impl Into<Cow<'static, str>>, f: F) -> Self
-    where
-        F: Fn() -> Fut + Send + Sync + 'static,
-        Fut: Future + Send + 'static,
-        Fut::Output: Outcome,
-    {
-        Self::asynchronous(HookKind::Reload, name.into(), f)
-    }
-
-    /// A reload hook from a blocking function, run on Tokio's blocking pool (see
-    /// [`on_reload`](Hook::on_reload)).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use lifecycle::hooks::HookKind;
-    /// use lifecycle::Hook;
-    ///
-    /// let hook = Hook::on_reload_blocking("reread config", || std::fs::read(".").map(drop));
-    /// assert_eq!(hook.kind(), HookKind::Reload);
-    /// ```
-    pub fn on_reload_blocking<F, R>(name: impl Into<Cow<'static, str>>, f: F) -> Self
-    where
-        F: Fn() -> R + Send + Sync + 'static,
-        R: Outcome,
-    {
-        Self::blocking(HookKind::Reload, name.into(), f)
-    }
-}
 
 /// The reload requests of one lifecycle and what came of them.
 pub(crate) struct Reloads {

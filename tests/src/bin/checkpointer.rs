@@ -30,7 +30,7 @@ impl Ledger {
         let file = checkpoint::encode(generation);
         // Printed just before the write, so the test can kill the process in the middle of it.
         println!("saving generation {generation}");
-        lifecycle::persist::write_atomic(&self.path, file)?;
+        lifecycle::state_file::write_atomic(&self.path, file)?;
         println!("saved generation {generation}");
         Ok(())
     }
@@ -40,7 +40,7 @@ impl Ledger {
 async fn main(lc: Lifecycle) -> io::Result<()> {
     let dir = PathBuf::from(std::env::var("STATE_DIR").unwrap_or_else(|_| ".".into()));
     let path = dir.join(checkpoint::FILE_NAME);
-    let generation = match lifecycle::persist::read_state(&path)? {
+    let generation = match lifecycle::state_file::read_state(&path)? {
         None => {
             println!("no checkpoint yet");
             0

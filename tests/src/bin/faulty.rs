@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use lifecycle::hooks::HookKind;
 use lifecycle::{Config, Hook};
 use tracing_subscriber::fmt::MakeWriter;
 
@@ -27,7 +28,7 @@ fn say(line: &str) {
 /// A persist hook that takes 100 ms (so a signal that comes soon after the first lands in the
 /// middle of the shutdown), then prints `persist ran` on stdout.
 fn persist_hook() -> Hook {
-    Hook::persist("save-state", || async {
+    Hook::new(HookKind::Persist, "save-state", || async {
         tokio::time::sleep(Duration::from_millis(100)).await;
         say("persist ran");
     })
@@ -70,7 +71,7 @@ fn main() -> ExitCode {
         // A shutdown hook that takes a minute, yielding: only a forced exit ends it early.
         "slow-hook" => lifecycle::run(config, |lc| async move {
             lc.add_hook(
-                Hook::on_shutdown("slow", || async {
+                Hook::new(HookKind::Shutdown, "slow", || async {
                     say("hook started");
                     tokio::time::sleep(FOREVER).await;
                 })
@@ -81,7 +82,7 @@ fn main() -> ExitCode {
         }),
         // A shutdown hook that sleeps for a minute without yielding: its worker thread is gone.
         "hook-blocks" => lifecycle::run(config, |lc| async move {
-            lc.add_hook(Hook::on_shutdown("sleeper", || async {
+            lc.add_hook(Hook::new(HookKind::Shutdown, "sleeper", || async {
                 say("hook started");
                 std::thread::sleep(FOREVER);
             }));
@@ -99,7 +100,7 @@ fn main() -> ExitCode {
                 std::thread::sleep(FOREVER);
             });
             let _ = is_locked.recv();
-            lc.add_hook(Hook::on_shutdown("locker", move || {
+            lc.add_hook(Hook::new(HookKind::Shutdown, "locker", move || {
                 let shared = Arc::clone(&shared);
                 async move {
                     say("hook started");
@@ -212,7 +213,7 @@ fn main() -> ExitCode {
                 .with_ansi(false)
                 .init();
             lifecycle::run(config, |lc| async move {
-                lc.add_hook(Hook::persist("save-state", || async {
+                lc.add_hook(Hook::new(HookKind::Persist, "save-state", || async {
                     say("persist ran");
                     Err::<(), _>("disk full")
                 }));
@@ -223,7 +224,7 @@ fn main() -> ExitCode {
         // A shutdown hook spawns a task that outlives the report.
         "late-spawn" => lifecycle::run(config, |lc| async move {
             let handle = lc.clone();
-            lc.add_hook(Hook::on_shutdown("spawner", move || {
+            lc.add_hook(Hook::new(HookKind::Shutdown, "spawner", move || {
                 let lc = handle.clone();
                 async move {
                     lc.spawn_named("late-job", async {
@@ -239,7 +240,9 @@ fn main() -> ExitCode {
         // the grace deadline.
         "drop-panic" => lifecycle::run(config, |lc| async move {
             lc.add_hook(persist_hook());
-            lc.add_hook(Hook::on_shutdown("after", || async { say("hook ran") }));
+            lc.add_hook(Hook::new(HookKind::Shutdown, "after", || async {
+                say("hook ran")
+            }));
             let _guard = PanicOnDrop;
             say("ready");
             lc.cancelled().await;
@@ -292,7 +295,7 @@ fn main() -> ExitCode {
         }),
         // Asks for exit code 0; the persist hook fails.
         "requested-zero" => lifecycle::run(config, |lc| async move {
-            lc.add_hook(Hook::persist("save-state", || async {
+            lc.add_hook(Hook::new(HookKind::Persist, "save-state", || async {
                 say("persist ran");
                 Err::<(), _>("disk full")
             }));
@@ -320,10 +323,14 @@ struct ExplodingPool;
 
 impl lifecycle::Component for ExplodingPool {
     fn hooks(self: Arc<Self>) -> Vec<Hook> {
-        vec![Hook::on_shutdown("ExplodingPool::close", move || {
-            let _pool = Arc::clone(&self);
-            async { say("close ran") }
-        })]
+        vec![Hook::new(
+            HookKind::Shutdown,
+            "ExplodingPool::close",
+            move || {
+                let _pool = Arc::clone(&self);
+                async { say("close ran") }
+            },
+        )]
     }
 }
 

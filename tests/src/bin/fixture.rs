@@ -6,6 +6,7 @@ use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use lifecycle::hooks::HookKind;
 use lifecycle::{Config, Hook, Lifecycle};
 
 fn say(line: &str) {
@@ -22,11 +23,13 @@ fn register_ordered_hooks(lc: &Lifecycle) {
         ("stop-consumers", 20),
     ] {
         lc.add_hook(
-            Hook::on_shutdown(name, move || async move { say(&format!("hook {name}")) })
-                .with_order(order),
+            Hook::new(HookKind::Shutdown, name, move || async move {
+                say(&format!("hook {name}"))
+            })
+            .with_order(order),
         );
     }
-    lc.add_hook(Hook::persist("save-state", || async {
+    lc.add_hook(Hook::new(HookKind::Persist, "save-state", || async {
         say("hook save-state")
     }));
 }
@@ -56,7 +59,7 @@ fn main() -> ExitCode {
         // A shutdown hook that takes a minute: a second signal must not wait for it.
         "slow-hook" => lifecycle::run(config, |lc| async move {
             lc.add_hook(
-                Hook::on_shutdown("slow", || async {
+                Hook::new(HookKind::Shutdown, "slow", || async {
                     say("hook slow started");
                     tokio::time::sleep(Duration::from_secs(60)).await;
                 })
@@ -76,10 +79,13 @@ fn main() -> ExitCode {
         ),
         // A hook that fails.
         "failing-hook" => lifecycle::run(config, |lc| async move {
-            lc.add_hook(Hook::on_shutdown("flaky", || async {
+            lc.add_hook(Hook::new(HookKind::Shutdown, "flaky", || async {
                 Err::<(), _>("connection reset")
             }));
-            lc.add_hook(Hook::on_shutdown("after", || async { say("hook after") }).with_order(1));
+            lc.add_hook(
+                Hook::new(HookKind::Shutdown, "after", || async { say("hook after") })
+                    .with_order(1),
+            );
             say("ready");
             lc.cancelled().await;
         }),
@@ -108,8 +114,8 @@ fn main() -> ExitCode {
                 .with_hook_timeout(Duration::from_secs(2)),
             |lc| async move {
                 let pause = || tokio::time::sleep(Duration::from_millis(100));
-                lc.add_hook(Hook::persist("save", pause));
-                lc.add_hook(Hook::on_shutdown("close", pause));
+                lc.add_hook(Hook::new(HookKind::Persist, "save", pause));
+                lc.add_hook(Hook::new(HookKind::Shutdown, "close", pause));
                 let token = lc.token();
                 lc.spawn_named("job", async move {
                     token.cancelled().await;
@@ -129,7 +135,9 @@ fn main() -> ExitCode {
             runtime.block_on(async {
                 let sequence = lifecycle::Sequence::new(config);
                 let lc = sequence.handle();
-                lc.add_hook(Hook::on_start("connect", || async { say("connect ran") }));
+                lc.add_hook(Hook::new(HookKind::Start, "connect", || async {
+                    say("connect ran")
+                }));
                 lc.request_shutdown();
                 let running = match sequence.start() {
                     Ok(running) => running,

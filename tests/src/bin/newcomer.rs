@@ -64,7 +64,7 @@ impl Db {
     #[persist(every = "1s")]
     fn save(&self) -> io::Result<()> {
         let count = self.count.load(Ordering::SeqCst);
-        lifecycle::persist::write_atomic(&self.path, format!("{count}\n"))?;
+        lifecycle::state_file::write_atomic(&self.path, format!("{count}\n"))?;
         println!("hook save {count}");
         Ok(())
     }

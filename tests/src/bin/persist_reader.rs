@@ -1,6 +1,7 @@
-//! A second process for `tests/faults_persist.rs`: calls `lifecycle::persist::read_state` on the path in
-//! its first argument again and again, as a service starting beside a running one does, until it
-//! is killed. It prints `reading` after the first call, and `error: ...` for any call that fails.
+//! A second process for `tests/faults_persist.rs`: calls `lifecycle::state_file::read_state` on
+//! the path in its first argument again and again, as a service starting beside a running one
+//! does, until it is killed. It prints `reading` after the first call, and `error: ...` for any
+//! call that fails.
 
 use std::path::PathBuf;
 
@@ -11,7 +12,7 @@ fn main() {
     };
     let mut first = true;
     loop {
-        if let Err(err) = lifecycle::persist::read_state(&path) {
+        if let Err(err) = lifecycle::state_file::read_state(&path) {
             println!("error: {err}");
         }
         if first {

@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use lifecycle::hooks::HookKind;
 use lifecycle::{Component, Config, Hook};
 
 struct Db {
@@ -27,12 +28,12 @@ impl Component for Db {
         let save = Arc::clone(&self);
         let close = self;
         vec![
-            Hook::persist("Db::save", move || {
+            Hook::new(HookKind::Persist, "Db::save", move || {
                 let db = Arc::clone(&save);
                 async move { db.save().await }
             })
             .with_timeout(Duration::from_secs(2)),
-            Hook::on_shutdown("Db::close", move || {
+            Hook::new(HookKind::Shutdown, "Db::close", move || {
                 let db = Arc::clone(&close);
                 async move { db.close().await }
             })
@@ -49,7 +50,7 @@ async fn flush_metrics() {
 fn main() -> ExitCode {
     let config = Config::new().with_grace(Duration::from_secs(10)).with_drain_delay(Duration::from_secs(1));
     lifecycle::run(config, |lc| async move {
-        lc.add_hook(Hook::on_shutdown("flush_metrics", flush_metrics).with_order(10));
+        lc.add_hook(Hook::new(HookKind::Shutdown, "flush_metrics", flush_metrics).with_order(10));
         let db = Arc::new(Db { queries: AtomicU64::new(0) });
         lc.manage(db.clone());
         let token = lc.token();

@@ -124,7 +124,7 @@ fn fanout_run(kind: Fanout, n: usize) -> Duration {
                     tokio::time::sleep(Duration::from_millis(100)).await;
                     let started = Instant::now();
                     lc.request_shutdown();
-                    let report = sequence.run(async {}).await;
+                    let report = sequence.run_without_signals(async {}).await;
                     assert!(report.tasks_aborted.is_empty());
                     started.elapsed()
                 }

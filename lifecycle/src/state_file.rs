@@ -33,7 +33,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// # Examples
 ///
 /// ```
-/// assert_eq!(lifecycle::persist::DEFAULT_STATE_LIMIT, 16 * 1024 * 1024);
+/// assert_eq!(lifecycle::state_file::DEFAULT_STATE_LIMIT, 16 * 1024 * 1024);
 /// ```
 pub const DEFAULT_STATE_LIMIT: u64 = 16 * 1024 * 1024;
 
@@ -81,12 +81,12 @@ static NEXT_TEMP: AtomicU64 = AtomicU64::new(0);
 /// std::fs::create_dir_all(&dir)?;
 /// let path = dir.join("counter.json");
 ///
-/// lifecycle::persist::write_atomic(&path, b"{\"count\":1}")?;
-/// lifecycle::persist::write_atomic(&path, b"{\"count\":2}")?;
-/// assert_eq!(lifecycle::persist::read_state(&path)?.as_deref(), Some(&b"{\"count\":2}"[..]));
+/// lifecycle::state_file::write_atomic(&path, b"{\"count\":1}")?;
+/// lifecycle::state_file::write_atomic(&path, b"{\"count\":2}")?;
+/// assert_eq!(lifecycle::state_file::read_state(&path)?.as_deref(), Some(&b"{\"count\":2}"[..]));
 ///
 /// // The directory must exist: the error says so, and nothing was written.
-/// let err = lifecycle::persist::write_atomic(dir.join("missing/state"), b"x").unwrap_err();
+/// let err = lifecycle::state_file::write_atomic(dir.join("missing/state"), b"x").unwrap_err();
 /// assert_eq!(err.kind(), std::io::ErrorKind::NotFound);
 /// assert!(err.to_string().contains("does not exist"), "{err}");
 /// # std::fs::remove_dir_all(&dir)?;
@@ -167,7 +167,7 @@ fn parent_dir(path: &Path) -> &Path {
 ///
 /// ```
 /// let missing = std::env::temp_dir().join("lifecycle-doc-never-written.json");
-/// assert_eq!(lifecycle::persist::read_state(&missing)?, None);
+/// assert_eq!(lifecycle::state_file::read_state(&missing)?, None);
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub fn read_state(path: impl AsRef<Path>) -> io::Result<Option<Vec<u8>>> {
@@ -207,15 +207,15 @@ pub fn read_state(path: impl AsRef<Path>) -> io::Result<Option<Vec<u8>>> {
 /// let dir = std::env::temp_dir().join(format!("lifecycle-doc-limited-{}", std::process::id()));
 /// std::fs::create_dir_all(&dir)?;
 /// let path = dir.join("offsets");
-/// lifecycle::persist::write_atomic(&path, [7u8; 64])?;
+/// lifecycle::state_file::write_atomic(&path, [7u8; 64])?;
 ///
-/// assert_eq!(lifecycle::persist::read_state_limited(&path, 64)?.map(|s| s.len()), Some(64));
-/// let err = lifecycle::persist::read_state_limited(&path, 63).unwrap_err();
+/// assert_eq!(lifecycle::state_file::read_state_limited(&path, 64)?.map(|s| s.len()), Some(64));
+/// let err = lifecycle::state_file::read_state_limited(&path, 63).unwrap_err();
 /// assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
 /// assert!(err.to_string().contains("more than the limit of 63 bytes"), "{err}");
 ///
 /// // A directory is not a state file.
-/// let err = lifecycle::persist::read_state(&dir).unwrap_err();
+/// let err = lifecycle::state_file::read_state(&dir).unwrap_err();
 /// assert!(err.to_string().contains("not a regular file but a directory"), "{err}");
 /// # std::fs::remove_dir_all(&dir)?;
 /// # Ok::<(), std::io::Error>(())
