@@ -152,7 +152,7 @@ async fn main(lc: Lifecycle) -> io::Result<()> {
     }
 
     for start in (1..=total).step_by(100) {
-        if lc.is_cancelled() {
+        if lc.token().is_cancelled() {
             let done = start - 1;
             return Err(io::Error::new(
                 io::ErrorKind::Interrupted,

@@ -9,7 +9,7 @@
 //! - health `Watch` streams ending at the cancel: a `Watch` never ends by itself, and an open
 //!   stream would otherwise hold the server's graceful shutdown until the grace runs out;
 //! - `lifecycle::http::InFlightLayer` on tonic's server: the calls in flight (a `Watch` stream
-//!   included) are counted in `lc.connections()` and in the shutdown report (in flight at the
+//!   included) are counted in `lc.stats()` and in the shutdown report (in flight at the
 //!   trigger, finished, cut at the deadline);
 //! - a small service without code generation (`demo.Jobs/Run`: answers after the milliseconds it
 //!   is asked for), so the example needs no `protoc`.
@@ -125,7 +125,7 @@ async fn follow_lifecycle(lc: Lifecycle, mut reporter: HealthReporter) {
     let mut state = lc.watch_state();
     let ready = tokio::select! {
         ready = state.wait_for(|state| *state == State::Ready) => ready.is_ok(),
-        () = lc.triggered() => false,
+        _ = lc.triggered() => false,
     };
     if ready {
         set_all(&reporter, ServingStatus::Serving).await;
@@ -167,7 +167,7 @@ async fn main(lc: Lifecycle) -> Result<(), Box<dyn std::error::Error + Send + Sy
         .layer(lifecycle::http::InFlightLayer::new(&lc))
         .add_service(health)
         .add_service(jobs::JobsServer)
-        .serve_with_incoming_shutdown(TcpIncoming::from(listener), lc.cancelled_owned())
+        .serve_with_incoming_shutdown(TcpIncoming::from(listener), lc.cancelled())
         .await?;
     println!("server: every call answered, stopped");
     Ok(())

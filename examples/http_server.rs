@@ -42,7 +42,7 @@
 //!
 //! Endpoints: `GET /work?ms=N` answers after N ms; `GET /stats` shows the `/work` requests in
 //! flight, the requests served, and the open connections and requests in flight as the
-//! lifecycle counts them (`lc.connections()`); `GET /health` is liveness; `GET /ready` is readiness. `k8s/` deploys it.
+//! lifecycle counts them (`lc.stats()`); `GET /health` is liveness; `GET /ready` is readiness. `k8s/` deploys it.
 //!
 //! Its expansion, the code the attributes generate, is in `expanded/http_server.rs`.
 
@@ -260,8 +260,8 @@ async fn stats(State(app): State<App>) -> String {
         app.in_flight.load(Ordering::SeqCst),
         app.counter.served.load(Ordering::SeqCst),
         app.lc.state(),
-        app.lc.connections().connections,
-        app.lc.connections().in_flight
+        app.lc.stats().connections,
+        app.lc.stats().in_flight
     )
 }
 
@@ -292,7 +292,7 @@ async fn main(lc: Lifecycle) -> io::Result<()> {
     lc.manage(counter.clone());
     lc.manage(pool.clone());
     // Kubernetes' terminationGracePeriodSeconds must be above this (see k8s/README.md).
-    let worst_case = lc.worst_case_shutdown();
+    let worst_case = lc.budget().worst_case();
     tracing::info!(
         worst_case_ms = worst_case.as_millis() as u64,
         "worst-case shutdown: drain delay + grace + hooks"

@@ -186,7 +186,7 @@ async fn main(lc: Lifecycle) -> io::Result<()> {
         // A panicking worker is recorded in the shutdown report; the others carry on.
         let _ = handle.await;
     }
-    if lc.is_cancelled() {
+    if lc.token().is_cancelled() {
         println!("main: workers stopped after their current job");
     } else {
         println!("main: queue empty, every job done");

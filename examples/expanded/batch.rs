@@ -211,7 +211,7 @@ fn main() -> ::std::process::ExitCode {
             return Ok(());
         }
         for start in (1..=total).step_by(100) {
-            if lc.is_cancelled() {
+            if lc.token().is_cancelled() {
                 let done = start - 1;
                 return Err(
                     io::Error::new(

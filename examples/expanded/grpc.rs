@@ -12,7 +12,7 @@
 //! - health `Watch` streams ending at the cancel: a `Watch` never ends by itself, and an open
 //!   stream would otherwise hold the server's graceful shutdown until the grace runs out;
 //! - `lifecycle::http::InFlightLayer` on tonic's server: the calls in flight (a `Watch` stream
-//!   included) are counted in `lc.connections()` and in the shutdown report (in flight at the
+//!   included) are counted in `lc.stats()` and in the shutdown report (in flight at the
 //!   trigger, finished, cut at the deadline);
 //! - a small service without code generation (`demo.Jobs/Run`: answers after the milliseconds it
 //!   is asked for), so the example needs no `protoc`.
@@ -161,7 +161,7 @@ fn main() -> ::std::process::ExitCode {
             .add_service(jobs::JobsServer)
             .serve_with_incoming_shutdown(
                 TcpIncoming::from(listener),
-                lc.cancelled_owned(),
+                lc.cancelled(),
             )
             .await?;
         println!("server: every call answered, stopped");

@@ -96,7 +96,7 @@ async fn serve_echo(mut socket: WebSocket, token: CancellationToken) {
 
 /// `GET /stats`: the connections and requests the lifecycle counts (this request included).
 async fn stats(State(app): State<App>) -> String {
-    let stats = app.lc.connections();
+    let stats = app.lc.stats();
     format!("connections {}\nin_flight {}\n", stats.connections, stats.in_flight)
 }
 

@@ -209,7 +209,7 @@ fn main() -> ::std::process::ExitCode {
         for handle in handles {
             let _ = handle.await;
         }
-        if lc.is_cancelled() {
+        if lc.token().is_cancelled() {
             println!("main: workers stopped after their current job");
         } else {
             println!("main: queue empty, every job done");

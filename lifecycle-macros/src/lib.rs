@@ -43,7 +43,7 @@ use proc_macro::TokenStream;
 /// #[lifecycle::main(grace = "30s", drain_delay = "5s")]
 /// async fn main(lc: lifecycle::Lifecycle) -> Result<(), AppError> {
 ///     lc.spawn(worker(lc.token()));
-///     serve(lc.cancelled_owned()).await
+///     serve(lc.cancelled()).await
 /// }
 /// ```
 ///
@@ -150,7 +150,7 @@ use proc_macro::TokenStream;
 ///     let signals = lifecycle::__private::hold_signals();
 ///     async fn __lifecycle_main(lc: lifecycle::Lifecycle) -> Result<(), AppError> {
 ///         lc.spawn(worker(lc.token()));
-///         serve(lc.cancelled_owned()).await
+///         serve(lc.cancelled()).await
 ///     }
 ///     // The declared return type, checked once (one error at the type if it is not an
 ///     // outcome): the steps below see only a future whose output is an `Outcome`.
@@ -437,7 +437,7 @@ pub fn run(args: TokenStream, item: TokenStream) -> TokenStream {
 /// On a free function (no parameters) it registers the function with no wiring in `main`; on a
 /// `&self` method it needs [`macro@component`] on the impl block, and the value must be
 /// `lc.manage`d before `main`'s start boundary: the first of `lc.started().await`,
-/// `lc.set_ready()`, `lc.cancelled()` (or `cancelled_owned`, `triggered`) or a lifecycle serve
+/// `lc.set_ready()`, `lc.cancelled()` (or `triggered`) or a lifecycle serve
 /// loop, called by `main` itself. Where that is does not depend on which `.await` happens to
 /// wait: it is a call you write. One managed after it is a start-up failure (exit 5, named on
 /// standard error and in the report). The start hooks run from the boundary on, concurrently with

@@ -17,7 +17,7 @@
 /// assert_eq!([EXIT_OS_ERROR, EXIT_IO_ERROR, EXIT_CONFIG], [71, 74, 78]);
 /// let sequence = Sequence::new(Config::new());
 /// let lc = sequence.handle();
-/// lc.add_hook(Hook::new(HookKind::Shutdown, "fails too", || async { Err::<(), _>("disk full") }));
+/// lc.manage(Hook::new(HookKind::Shutdown, "fails too", || async { Err::<(), _>("disk full") }));
 /// let report = sequence.run_without_signals(async { Err::<(), _>("bind failed") }).await;
 /// assert_eq!(report.code(), EXIT_APP_FAILED); // the first row of the table that applies
 /// # }
@@ -55,7 +55,7 @@ pub const EXIT_DEADLINE: u8 = 4;
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
 /// let sequence = Sequence::new(Config::new());
 /// let lc = sequence.handle();
-/// lc.add_hook(Hook::new(HookKind::Start, "migrate", || async { if true { panic!("bad migration") } }));
+/// lc.manage(Hook::new(HookKind::Start, "migrate", || async { if true { panic!("bad migration") } }));
 /// let report = sequence.run_without_signals(async {}).await;
 /// assert_eq!(report.code(), EXIT_START_FAILED);
 /// assert_eq!(EXIT_START_FAILED, 5);

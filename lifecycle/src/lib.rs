@@ -41,7 +41,7 @@
 //! 1. **Start hooks** ([`Running::run_start_hooks`](sequence::Running::run_start_hooks)): the
 //!    main future runs alone up to its **start boundary**, a call it makes itself: the first of
 //!    [`lc.started().await`](Lifecycle::started), [`set_ready`](Lifecycle::set_ready),
-//!    [`cancelled`](Lifecycle::cancelled) (or `cancelled_owned`, `triggered`) or a lifecycle
+//!    [`cancelled`](Lifecycle::cancelled) (or `triggered`) or a lifecycle
 //!    serve loop (or main returning, or the trigger). Every value it
 //!    [`manage`](Lifecycle::manage)d before is known; the
 //!    [start hooks](hooks::HookKind::Start) (`#[on_start]`) run by ascending order, while the
@@ -139,12 +139,13 @@ pub use crate::http::axum;
 pub use crate::config::signals::Signal;
 pub use crate::config::Config;
 pub use crate::failure::{Failure, Outcome};
-pub use crate::handle::Lifecycle;
+pub use crate::handle::{Lifecycle, Managed, Stats};
 pub use crate::hooks::{Component, Hook};
 pub use crate::report::ShutdownReport;
 pub use crate::sequence::entry::run;
 pub use crate::sequence::Sequence;
 pub use crate::triggers::readiness::State;
+pub use crate::triggers::Trigger;
 
 pub use tokio_util::sync::CancellationToken;
 

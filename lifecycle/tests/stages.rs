@@ -401,7 +401,7 @@ async fn runs_spawned_before_ready_start_when_the_service_becomes_ready() {
     let calls = Arc::new(AtomicU32::new(0));
     lc.spawn_run(counted_run("consumer", &calls));
     // A start hook that takes a second: the service is Ready only after it.
-    lc.add_hook(Hook::new(HookKind::Start, "connect", || {
+    lc.manage(Hook::new(HookKind::Start, "connect", || {
         sleep(Duration::from_secs(1))
     }));
     let (handle, counted) = (lc.clone(), Arc::clone(&calls));
@@ -426,7 +426,7 @@ async fn runs_of_a_service_whose_start_up_failed_never_start() {
     let lc = sequence.handle();
     let calls = Arc::new(AtomicU32::new(0));
     lc.spawn_run(counted_run("consumer", &calls));
-    lc.add_hook(Hook::new(HookKind::Start, "connect", || async {
+    lc.manage(Hook::new(HookKind::Start, "connect", || async {
         Err::<(), _>("refused")
     }));
     let handle = lc.clone();
@@ -486,7 +486,7 @@ async fn requests_of_a_server_stopped_by_its_stage_are_waited_for_after_the_stag
         drop(response); // sent
     });
     sleep(MS).await; // the request is in flight
-    assert_eq!(lc.connections().in_flight, 1);
+    assert_eq!(lc.stats().in_flight, 1);
 
     lc.request_shutdown();
     let report = sequence.run_without_signals(async {}).await;

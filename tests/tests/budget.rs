@@ -59,7 +59,7 @@ fn run_prints_the_same_budget() {
     let exited = service.wait_exit_within(Duration::from_secs(10));
     assert_eq!(exited.code(), 0, "stderr:\n{}", exited.stderr);
     // grace 10 s, no free hooks and no components (its hooks are added by main, which did not
-    // run, through `lc.add_hook`: only the attributes' hooks are known before start)
+    // run, through `lc.manage(hook)`: only the attributes' hooks are known before start)
     assert!(
         exited
             .stdout

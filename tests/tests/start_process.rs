@@ -463,7 +463,7 @@ fn a_database_managed_after_started_fails_start_up_and_says_so_without_a_subscri
 
 #[test]
 fn a_late_manage_names_the_boundary_main_reached_when_it_was_not_started() {
-    // main called `lc.cancelled_owned()` (for a serve loop's shutdown) before it managed the
+    // main called `lc.cancelled()` (for a serve loop's shutdown) before it managed the
     // database: that call was the boundary. The fix on standard error must name it, not send
     // the user looking for an `lc.started().await` they never wrote.
     let service = Service::start(STARTER, &[], &[("MANAGE_DB", "after_shutdown_future")]);
@@ -477,7 +477,7 @@ fn a_late_manage_names_the_boundary_main_reached_when_it_was_not_started() {
     assert!(
         exited.stderr.contains(
             "Manage every value with a start hook in main before its start boundary (here: \
-             `lc.cancelled_owned()`, called by main)"
+             `lc.cancelled()`, called by main)"
         ),
         "{}",
         exited.stderr

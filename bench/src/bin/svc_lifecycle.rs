@@ -4,6 +4,6 @@ async fn main(lc: lifecycle::Lifecycle) -> std::io::Result<()> {
     let listener = lifecycle_bench::listen().await;
     lifecycle_bench::announce(&listener);
     axum::serve(listener, lifecycle_bench::router())
-        .with_graceful_shutdown(lc.cancelled_owned())
+        .with_graceful_shutdown(lc.cancelled())
         .await
 }

@@ -26,7 +26,7 @@
 //! The hooks counted are the ones the attributes declare: free functions, and the methods of
 //! every non-generic `#[lifecycle::component]` impl in the binary, each component counted once
 //! whether `main` manages it or not . Hooks added by hand
-//! ([`Lifecycle::add_hook`](crate::Lifecycle::add_hook)) are known only once `main` runs.
+//! ([`Lifecycle::manage`](crate::Lifecycle::manage)) are known only once `main` runs.
 //!
 //! `#[lifecycle::main]` and [`run`](crate::run) both honour the variable, after the other
 //! `LIFECYCLE_*` overrides are applied (a bad one still exits 78, naming it).
@@ -85,7 +85,7 @@ pub struct Budget {
 
 impl Budget {
     /// The budget of `config` with hooks worth `hook_budget` (`hooks` of them: see
-    /// [`Lifecycle::hook_budget`](crate::Lifecycle::hook_budget)).
+    /// [`Lifecycle::budget`](crate::Lifecycle::budget)).
     ///
     /// # Examples
     ///

@@ -344,10 +344,10 @@ impl Config {
     /// use lifecycle::{Config, Hook, Sequence};
     ///
     /// let lc = Sequence::new(Config::new().with_hook_timeout(Duration::from_secs(2))).handle();
-    /// lc.add_hook(Hook::new(HookKind::Shutdown, "uses the default", || async {}));
+    /// lc.manage(Hook::new(HookKind::Shutdown, "uses the default", || async {}));
     /// let own = Hook::new(HookKind::Shutdown, "sets its own", || async {}).with_timeout(Duration::from_secs(7));
-    /// lc.add_hook(own.with_order(1));
-    /// assert_eq!(lc.hook_budget(), Duration::from_secs(2 + 7));
+    /// lc.manage(own.with_order(1));
+    /// assert_eq!(lc.budget().hook_budget(), Duration::from_secs(2 + 7));
     /// ```
     #[must_use]
     pub fn with_hook_timeout(mut self, timeout: Duration) -> Self {
@@ -518,7 +518,7 @@ impl Config {
     }
 
     /// The longest a shutdown can take with these settings: drain delay + grace + `hook_budget`
-    /// (see [`Lifecycle::hook_budget`](crate::Lifecycle::hook_budget)). Set Kubernetes'
+    /// (see [`Lifecycle::budget`](crate::Lifecycle::budget)). Set Kubernetes'
     /// `terminationGracePeriodSeconds` above this figure plus the margin, or the kubelet's
     /// SIGKILL cuts the shutdown short.
     ///

@@ -12,22 +12,19 @@ use std::future::Future;
 use std::panic::Location;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
-use std::time::Duration;
 
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tokio_util::sync::{
-    CancellationToken, WaitForCancellationFuture, WaitForCancellationFutureOwned,
-};
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
-use crate::config::Config;
+use crate::config::{Budget, Config};
 use crate::exit::EXIT_START_FAILED;
 use crate::failure::{Failure, Outcome};
 use crate::hooks::gate::{LateAt, StartGate};
 use crate::hooks::{Component, Hook, HookKind, HookRegistry};
 use crate::lock::lock;
 use crate::log::{log_or_stderr, quietly, whole_ms, Millis};
-use crate::tasks::connections::{ConnectionStats, Registry};
+use crate::tasks::connections::Registry;
 use crate::tasks::run::{PendingRuns, RestartLog};
 use crate::tasks::stages::Stages;
 use crate::tasks::{TaskName, Tasks};
@@ -68,16 +65,19 @@ pub(crate) struct Inner {
 /// [`Sequence`](crate::Sequence) that made it (see the crate docs for the whole sequence).
 ///
 /// - **Cancellation**: [`token`](Lifecycle::token) hands out children of the root token, which
-///   is cancelled when the drain starts; [`cancelled_owned`](Lifecycle::cancelled_owned) plugs
-///   into `axum::serve(..).with_graceful_shutdown(..)` (or let the lifecycle serve:
-///   `lifecycle::axum::serve`, feature `axum`).
-/// - **Connections**: [`connections`](Lifecycle::connections) counts those of the lifecycle's
-///   serve loops and the requests in flight on them.
-/// - **Tasks**: [`spawn`](Lifecycle::spawn) and its siblings track a task: the drain waits for
-///   it, the deadline aborts and names it, its failure goes in the report.
-/// - **Hooks**: [`manage`](Lifecycle::manage) and [`add_hook`](Lifecycle::add_hook).
-/// - **Readiness**: [`state`](Lifecycle::state) moves Starting → Ready → Draining → Stopped.
-/// - **Shutdown**: [`request_shutdown`](Lifecycle::request_shutdown) from anywhere.
+///   is cancelled when the drain starts; [`cancelled`](Lifecycle::cancelled) plugs into
+///   `axum::serve(..).with_graceful_shutdown(..)` (or let the lifecycle serve:
+///   `lifecycle::axum::serve`, feature `axum`); [`triggered`](Lifecycle::triggered) says what
+///   started the shutdown.
+/// - **Tasks**: [`spawn`](Lifecycle::spawn) tracks a task: the drain waits for it, the deadline
+///   aborts and names it, its failure goes in the report.
+/// - **Hooks**: [`manage`](Lifecycle::manage) a component or a single [`Hook`](crate::Hook).
+/// - **Readiness**: [`state`](Lifecycle::state) moves Starting → Ready → Draining → Stopped;
+///   [`started`](Lifecycle::started) waits for the start hooks, [`set_ready`](Lifecycle::set_ready)
+///   says the app is ready.
+/// - **Shutdown**: [`request_shutdown`](Lifecycle::request_shutdown) from anywhere;
+///   [`budget`](Lifecycle::budget) says how long it can take.
+/// - **Figures**: [`stats`](Lifecycle::stats) counts tasks, connections and requests in flight.
 ///
 /// # Examples
 ///
@@ -117,8 +117,8 @@ impl std::fmt::Debug for Lifecycle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Lifecycle")
             .field("state", &self.state())
-            .field("trigger", &self.trigger())
-            .field("tasks_running", &self.tasks_running())
+            .field("trigger", &self.inner.triggers.current())
+            .field("tasks", &self.inner.tasks.running())
             .finish_non_exhaustive()
     }
 }
@@ -205,14 +205,16 @@ impl Lifecycle {
     /// let lc = Sequence::new(Config::new()).handle();
     /// let token = lc.token();
     /// token.cancel();
-    /// assert!(!lc.is_cancelled());
+    /// assert!(!lc.token().is_cancelled());
     /// ```
     pub fn token(&self) -> CancellationToken {
         self.inner.root.child_token()
     }
 
-    /// Waits until the drain starts (the root token is cancelled). Cancel safe. Called by `main`
-    /// itself, it is also the start boundary (see [`started`](Lifecycle::started)).
+    /// Waits until the drain starts (the root token is cancelled). Cancel safe. The future owns
+    /// what it waits on, so it can outlive the handle and be handed to a server:
+    /// `axum::serve(..).with_graceful_shutdown(lc.cancelled())`. Called by `main` itself, it is
+    /// also the start boundary (see [`started`](Lifecycle::started)).
     ///
     /// # Examples
     ///
@@ -232,49 +234,9 @@ impl Lifecycle {
     /// # }
     /// ```
     #[must_use = "futures do nothing unless awaited"]
-    pub fn cancelled(&self) -> WaitForCancellationFuture<'_> {
+    pub fn cancelled(&self) -> WaitForCancellationFutureOwned {
         self.boundary("`lc.cancelled()`");
-        self.inner.root.cancelled()
-    }
-
-    /// Like [`cancelled`](Lifecycle::cancelled) but `'static`, for
-    /// `axum::serve(..).with_graceful_shutdown(lc.cancelled_owned())`. Called by `main` itself,
-    /// it is also the start boundary (see [`started`](Lifecycle::started)).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # use lifecycle::{Config, Sequence};
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// let lc = Sequence::new(Config::new()).handle();
-    /// let shutdown = lc.cancelled_owned(); // owns its token: can outlive `lc`
-    /// lc.request_shutdown();
-    /// assert!(!lc.is_cancelled()); // the trigger comes first; the drain cancels
-    /// # drop(shutdown);
-    /// # }
-    /// ```
-    #[must_use = "futures do nothing unless awaited"]
-    pub fn cancelled_owned(&self) -> WaitForCancellationFutureOwned {
-        self.boundary("`lc.cancelled_owned()`");
         self.inner.root.clone().cancelled_owned()
-    }
-
-    /// Whether the drain has started.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # use lifecycle::{Config, Sequence};
-    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
-    /// let sequence = Sequence::new(Config::new());
-    /// let lc = sequence.handle();
-    /// assert!(!lc.is_cancelled());
-    /// sequence.run_without_signals(async {}).await;
-    /// assert!(lc.is_cancelled());
-    /// # }
-    /// ```
-    pub fn is_cancelled(&self) -> bool {
-        self.inner.root.is_cancelled()
     }
 
     /// Asks for a shutdown: the trigger, unless something triggered it already. Returns whether
@@ -290,7 +252,9 @@ impl Lifecycle {
     /// assert!(lc.request_shutdown());
     /// assert!(!lc.request_shutdown()); // the first trigger wins
     /// assert_eq!(lc.state(), State::Draining);
-    /// assert_eq!(lc.trigger(), Some(Trigger::Requested { code: None, reason: None }));
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// assert_eq!(lc.triggered().await, Trigger::Requested { code: None, reason: None });
+    /// # });
     /// ```
     pub fn request_shutdown(&self) -> bool {
         self.inner.triggers.fire(Trigger::Requested {
@@ -322,42 +286,27 @@ impl Lifecycle {
         })
     }
 
-    /// What triggered the shutdown, if anything has.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use lifecycle::report::Trigger;
-    /// use lifecycle::{Config, Sequence};
-    ///
-    /// let lc = Sequence::new(Config::new()).handle();
-    /// assert_eq!(lc.trigger(), None);
-    /// lc.request_shutdown_with(3, "disk full");
-    /// assert!(matches!(lc.trigger(), Some(Trigger::Requested { code: Some(3), .. })));
-    /// ```
-    pub fn trigger(&self) -> Option<Trigger> {
-        self.inner.triggers.current()
-    }
-
     /// Waits until the shutdown is triggered (before the drain delay, unlike
-    /// [`cancelled`](Lifecycle::cancelled)). Cancel safe. Awaited by `main` itself, it is also
-    /// the start boundary (see [`started`](Lifecycle::started)).
+    /// [`cancelled`](Lifecycle::cancelled)) and says what triggered it; at once if it has
+    /// already been triggered. Cancel safe. Awaited by `main` itself, it is also the start
+    /// boundary (see [`started`](Lifecycle::started)).
     ///
     /// # Examples
     ///
     /// ```
-    /// use lifecycle::{Config, Sequence};
+    /// use lifecycle::{Config, Sequence, State, Trigger};
     ///
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// let lc = Sequence::new(Config::new()).handle();
-    /// lc.request_shutdown();
-    /// lc.triggered().await; // ready at once: stop taking new work, keep serving
-    /// assert!(!lc.is_cancelled());
+    /// lc.request_shutdown_with(3, "disk full");
+    /// let trigger = lc.triggered().await; // at once: stop taking new work, keep serving
+    /// assert!(matches!(trigger, Trigger::Requested { code: Some(3), .. }));
+    /// assert_eq!(lc.state(), State::Draining); // the drain has not cancelled anything yet
     /// # }
     /// ```
-    pub async fn triggered(&self) {
+    pub async fn triggered(&self) -> Trigger {
         self.boundary("`lc.triggered()`");
-        self.inner.triggers.triggered.cancelled().await;
+        self.inner.triggers.wait().await
     }
 
     /// Where the service is in its life.
@@ -393,28 +342,6 @@ impl Lifecycle {
         self.inner.triggers.readiness.subscribe()
     }
 
-    /// Whether readiness probes should succeed: [`state`](Lifecycle::state) is Ready.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use lifecycle::{Config, Sequence};
-    ///
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// let sequence = Sequence::new(Config::new());
-    /// let lc = sequence.handle();
-    /// assert!(!lc.is_ready());
-    /// let running = sequence.start_without_signals();
-    /// let handle = lc.clone();
-    /// let main = async move { handle.cancelled().await }; // main's call: the start boundary
-    /// let _started = running.run_start_hooks(main).await; // no start hooks here
-    /// assert!(lc.is_ready());
-    /// # }
-    /// ```
-    pub fn is_ready(&self) -> bool {
-        self.state().is_ready()
-    }
-
     /// Says the app is ready to serve (its listener bound, its cache warm). The service becomes
     /// Ready now if start-up has succeeded (or no start-up runs, as in a test), otherwise as
     /// soon as it does. With [`ReadyWhen::Manual`](crate::config::ReadyWhen::Manual)
@@ -436,20 +363,20 @@ impl Lifecycle {
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
     /// let sequence = Sequence::new(Config::new().with_ready_when(ReadyWhen::Manual));
     /// let lc = sequence.handle();
-    /// lc.add_hook(Hook::new(HookKind::Start, "connect", || async {}));
+    /// lc.manage(Hook::new(HookKind::Start, "connect", || async {}));
     /// let handle = lc.clone();
     /// let report = sequence
     ///     .run_without_signals(async move {
     ///         assert_eq!(handle.state(), State::Starting); // the start hook has not run yet
     ///         handle.set_ready(); // e.g. the listener is bound
     ///         handle.started().await;
-    ///         assert!(handle.is_ready()); // start hooks done and the app said so
+    ///         assert!(handle.state().is_ready()); // start hooks done and the app said so
     ///         handle.request_shutdown();
     ///     })
     ///     .await;
     /// assert_eq!(report.code(), 0);
     /// lc.set_ready(); // too late: the state never moves back
-    /// assert!(!lc.is_ready());
+    /// assert!(!lc.state().is_ready());
     /// # }
     /// ```
     pub fn set_ready(&self) {
@@ -482,7 +409,7 @@ impl Lifecycle {
         }
         let config = self.config();
         let (grace_ms, drain_delay_ms) = (whole_ms(config.grace()), whole_ms(config.drain_delay()));
-        let worst_case_ms = whole_ms(self.worst_case_shutdown());
+        let worst_case_ms = whole_ms(self.budget().worst_case());
         quietly(|| tracing::info!(grace_ms, drain_delay_ms, worst_case_ms, "ready"));
     }
 
@@ -516,7 +443,7 @@ impl Lifecycle {
     ///
     /// `main` runs alone until it reaches the start boundary: the first of these calls made by
     /// `main` itself: `lc.started().await` (the one to write), [`set_ready`](Lifecycle::set_ready),
-    /// [`cancelled`](Lifecycle::cancelled), [`cancelled_owned`](Lifecycle::cancelled_owned),
+    /// [`cancelled`](Lifecycle::cancelled),
     /// [`triggered`](Lifecycle::triggered) (main is going to wait for the end: its set-up is
     /// over), or a lifecycle serve loop (`lifecycle::axum::serve`, `lifecycle::http::serve`). Or
     /// `main` returning, or the shutdown being triggered. At the boundary the start hooks of every
@@ -531,7 +458,7 @@ impl Lifecycle {
     /// For the same reason only `main`'s own calls count: a task spawned before the last
     /// `manage` that awaits `started()` waits for the boundary, it does not move it. Nor does
     /// `lc.cancelled()` in the future given to plain axum's `with_graceful_shutdown` (axum
-    /// polls it in a task of its own): write `with_graceful_shutdown(lc.cancelled_owned())`,
+    /// polls it in a task of its own): write `with_graceful_shutdown(lc.cancelled())`,
     /// called by `main`. A start-up that times out names such a call.
     ///
     /// Code that needs what the start hooks opened awaits this first; to answer probes while the
@@ -548,7 +475,7 @@ impl Lifecycle {
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
     /// let sequence = Sequence::new(Config::new());
     /// let lc = sequence.handle();
-    /// lc.add_hook(Hook::new(HookKind::Start, "connect", || async { Err::<(), _>("refused") }));
+    /// lc.manage(Hook::new(HookKind::Start, "connect", || async { Err::<(), _>("refused") }));
     /// let handle = lc.clone();
     /// let report = sequence
     ///     .run_without_signals(async move {
@@ -651,9 +578,13 @@ impl Lifecycle {
     ///
     /// let lc = Sequence::new(Config::new()).handle();
     /// lc.manage(Arc::new(Pool));
-    /// assert_eq!(lc.hooks()[0].name(), "Pool::close");
+    /// assert_eq!(lc.budget().hooks(), 1); // Pool::close
     /// ```
-    pub fn manage<C: Component>(&self, component: Arc<C>) {
+    pub fn manage(&self, managed: impl Managed) {
+        managed.register_with(self);
+    }
+
+    fn manage_component<C: Component>(&self, component: Arc<C>) {
         let what = std::any::type_name::<C>();
         if !self.first_managed(&component) {
             log_or_stderr(
@@ -687,29 +618,8 @@ impl Lifecycle {
         lock(&self.inner.managed).insert(address, weak).is_none()
     }
 
-    /// Registers one hook. A periodic persist hook added while the service is Ready starts at
-    /// once; one added before starts when it becomes Ready. Exactly once either way. A start
-    /// hook added after start-up began fails start-up, as a value
-    /// [managed](Lifecycle::manage) too late does.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use lifecycle::hooks::HookKind;
-    /// use lifecycle::{Config, Hook, Sequence};
-    ///
-    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
-    /// let sequence = Sequence::new(Config::new());
-    /// let lc = sequence.handle();
-    /// lc.add_hook(Hook::new(HookKind::Shutdown, "flush", || async { Err::<(), _>("broker gone") }));
-    /// lc.add_hook(Hook::new(HookKind::Shutdown, "close pool", || async {}).with_order(1));
-    /// let report = sequence.run_without_signals(async {}).await;
-    /// // A failed hook does not stop the ones after it.
-    /// assert!(!report.hooks[0].outcome.is_ok());
-    /// assert!(report.hooks[1].outcome.is_ok());
-    /// # }
-    /// ```
-    pub fn add_hook(&self, hook: Hook) {
+    /// Registers one hook (see [`Managed`] for `Hook`).
+    pub(crate) fn add_hook(&self, hook: Hook) {
         if hook.every().is_some() && hook.kind() == HookKind::Shutdown {
             quietly(
                 || tracing::warn!(hook = %hook.name(), "`every` is ignored on a shutdown hook"),
@@ -780,22 +690,6 @@ impl Lifecycle {
         );
     }
 
-    /// Every hook registered so far, in registration order.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use lifecycle::hooks::HookKind;
-    /// use lifecycle::{Config, Hook, Sequence};
-    ///
-    /// let lc = Sequence::new(Config::new()).handle();
-    /// lc.add_hook(Hook::new(HookKind::Persist, "save", || async {}));
-    /// assert_eq!(lc.hooks().len(), 1);
-    /// ```
-    pub fn hooks(&self) -> Vec<Hook> {
-        self.inner.hooks.all()
-    }
-
     fn start_periodic(&self, hook: Hook) {
         let Some(period) = hook.every() else { return };
         if tokio::runtime::Handle::try_current().is_err() {
@@ -820,8 +714,11 @@ impl Lifecycle {
         });
     }
 
-    /// The longest the hooks can take: per phase, the largest timeout of each order group,
-    /// added up (equal orders run concurrently).
+    /// How long the shutdown can take, from the settings and the hooks registered now: the
+    /// worst case (drain delay + grace + the hooks' budget), the hard deadline, and the hooks'
+    /// budget (per phase, the largest timeout of each order group, added up: equal orders run
+    /// concurrently). Logged at start-up and at the trigger; `LIFECYCLE_PRINT_BUDGET=1` prints
+    /// the same figures for the hooks the attributes declare, before anything starts.
     ///
     /// # Examples
     ///
@@ -830,33 +727,49 @@ impl Lifecycle {
     /// use lifecycle::hooks::HookKind;
     /// use lifecycle::{Config, Hook, Sequence};
     ///
-    /// let lc = Sequence::new(Config::new()).handle(); // default hook timeout 5 s
-    /// lc.add_hook(Hook::new(HookKind::Persist, "save", || async {}).with_timeout(Duration::from_secs(2)));
-    /// lc.add_hook(Hook::new(HookKind::Shutdown, "a", || async {}).with_order(1));
-    /// lc.add_hook(Hook::new(HookKind::Shutdown, "b", || async {}).with_order(1));
-    /// assert_eq!(lc.hook_budget(), Duration::from_secs(2 + 5));
+    /// let config = Config::new().with_drain_delay(Duration::from_secs(5)); // grace 30 s
+    /// let lc = Sequence::new(config).handle(); // default hook timeout 5 s
+    /// let save = Hook::new(HookKind::Persist, "save", || async {});
+    /// lc.manage(save.with_timeout(Duration::from_secs(2)));
+    /// lc.manage(Hook::new(HookKind::Shutdown, "a", || async {}).with_order(1));
+    /// lc.manage(Hook::new(HookKind::Shutdown, "b", || async {}).with_order(1));
+    /// let budget = lc.budget();
+    /// assert_eq!(budget.hooks(), 3);
+    /// assert_eq!(budget.hook_budget(), Duration::from_secs(2 + 5)); // a and b run together
+    /// assert_eq!(budget.worst_case(), Duration::from_secs(5 + 30 + 7));
     /// ```
-    pub fn hook_budget(&self) -> Duration {
-        self.inner.hooks.budget()
+    pub fn budget(&self) -> Budget {
+        let (hook_budget, hooks) = self.inner.hooks.budget_and_count();
+        Budget::new(self.config(), hook_budget, hooks)
     }
 
-    /// Drain delay + grace + [`hook_budget`](Lifecycle::hook_budget): the longest a shutdown
-    /// can take. Logged at start-up and at the trigger.
+    /// How much the service holds right now: tracked tasks, and the connections and requests
+    /// of its serve loops and in-flight layer (zero when it serves through neither): for a
+    /// `/stats` endpoint or a metric.
     ///
     /// # Examples
     ///
     /// ```
-    /// use std::time::Duration;
-    /// use lifecycle::hooks::HookKind;
-    /// use lifecycle::{Config, Hook, Sequence};
+    /// use lifecycle::{Config, Sequence};
     ///
-    /// let config = Config::new().with_drain_delay(Duration::from_secs(5));
-    /// let lc = Sequence::new(config).handle();
-    /// lc.add_hook(Hook::new(HookKind::Shutdown, "close", || async {}));
-    /// assert_eq!(lc.worst_case_shutdown(), Duration::from_secs(5 + 30 + 5));
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// let sequence = Sequence::new(Config::new());
+    /// let lc = sequence.handle();
+    /// let token = lc.token();
+    /// lc.spawn(async move { token.cancelled().await });
+    /// assert_eq!(lc.stats().tasks, 1);
+    /// assert_eq!((lc.stats().connections, lc.stats().in_flight), (0, 0));
+    /// sequence.run_without_signals(async {}).await; // cancels the token, waits for the task
+    /// assert_eq!(lc.stats().tasks, 0);
+    /// # }
     /// ```
-    pub fn worst_case_shutdown(&self) -> Duration {
-        self.inner.triggers.worst_case()
+    pub fn stats(&self) -> Stats {
+        let connections = self.inner.connections.stats();
+        Stats {
+            tasks: self.inner.tasks.running(),
+            connections: connections.connections,
+            in_flight: connections.in_flight,
+        }
     }
 
     /// Spawns a tracked task: the drain waits for it, and if it is still running at the grace
@@ -1046,43 +959,73 @@ impl Lifecycle {
             .tasks
             .spawn_blocking(TaskName::Given(name.into()), f)
     }
+}
 
-    /// How many tracked tasks are still running.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use lifecycle::{Config, Sequence};
-    ///
-    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
-    /// let sequence = Sequence::new(Config::new());
-    /// let lc = sequence.handle();
-    /// let token = lc.token();
-    /// lc.spawn(async move { token.cancelled().await });
-    /// assert_eq!(lc.tasks_running(), 1);
-    /// // The drain cancels the token and waits for the task.
-    /// sequence.run_without_signals(async {}).await;
-    /// assert_eq!(lc.tasks_running(), 0);
-    /// # }
-    /// ```
-    pub fn tasks_running(&self) -> usize {
-        self.inner.tasks.running()
-    }
+/// What [`Lifecycle::manage`] takes: an `Arc` of a [`Component`] (a `#[lifecycle::component]`
+/// type, or one implementing the trait by hand), or a single [`Hook`].
+///
+/// A hook managed alone belongs to no value: a periodic persist hook managed while the service
+/// is Ready starts at once, one managed before starts when it becomes Ready (exactly once either
+/// way), and a start hook managed after start-up began fails start-up, as a value managed too
+/// late does. `every` on a shutdown hook is ignored, with a warning.
+///
+/// Sealed: nothing else can be managed.
+///
+/// # Examples
+///
+/// ```
+/// use lifecycle::hooks::HookKind;
+/// use lifecycle::{Config, Hook, Sequence};
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+/// let sequence = Sequence::new(Config::new());
+/// let lc = sequence.handle();
+/// lc.manage(Hook::new(HookKind::Shutdown, "flush", || async { Err::<(), _>("broker gone") }));
+/// lc.manage(Hook::new(HookKind::Shutdown, "close pool", || async {}).with_order(1));
+/// let report = sequence.run_without_signals(async {}).await;
+/// // A failed hook does not stop the ones after it.
+/// assert!(!report.hooks[0].outcome.is_ok());
+/// assert!(report.hooks[1].outcome.is_ok());
+/// # }
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be managed by a lifecycle",
+    label = "`lc.manage` takes an `Arc` of a component, or a `Hook`",
+    note = "mark the type's impl block `#[lifecycle::component]` and pass `Arc::new(value)`; a bare value or a `Box` is not enough, the lifecycle shares the value with its hooks"
+)]
+pub trait Managed: sealed::Sealed {
+    /// Registers what it is with `lc`.
+    #[doc(hidden)]
+    fn register_with(self, lc: &Lifecycle);
+}
 
-    /// The connections open in this lifecycle's serve loops and the requests in flight on
-    /// them (and through the in-flight layer): for a `/stats` endpoint or a metric. All zero
-    /// when the app serves through neither (see `lifecycle::http`, feature `http`).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use lifecycle::{Config, Sequence};
-    ///
-    /// let lc = Sequence::new(Config::new()).handle();
-    /// let stats = lc.connections();
-    /// assert_eq!((stats.connections, stats.in_flight), (0, 0));
-    /// ```
-    pub fn connections(&self) -> ConnectionStats {
-        self.inner.connections.stats()
+mod sealed {
+    pub trait Sealed {}
+    impl<C: crate::hooks::Component> Sealed for std::sync::Arc<C> {}
+    impl Sealed for crate::hooks::Hook {}
+}
+
+impl<C: Component> Managed for Arc<C> {
+    fn register_with(self, lc: &Lifecycle) {
+        lc.manage_component(self);
     }
+}
+
+impl Managed for Hook {
+    fn register_with(self, lc: &Lifecycle) {
+        lc.add_hook(self);
+    }
+}
+
+/// What a service holds at one moment: [`Lifecycle::stats`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Tracked tasks running (serve-loop connections included).
+    pub tasks: usize,
+    /// Open connections of the serve loops (HTTP/1 and HTTP/2, upgraded ones until they close).
+    pub connections: usize,
+    /// Requests received and not yet answered in full, on the serve loops and through the
+    /// in-flight layer: a streamed response counts until its body ends.
+    pub in_flight: usize,
 }

@@ -71,8 +71,8 @@ enum HookFn {
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
 /// let sequence = Sequence::new(Config::new());
 /// let lc = sequence.handle();
-/// lc.add_hook(Hook::new(HookKind::Shutdown, "close db", || async {}).with_order(-10));
-/// lc.add_hook(Hook::new(HookKind::Persist, "save cache", || async {}).with_order(50));
+/// lc.manage(Hook::new(HookKind::Shutdown, "close db", || async {}).with_order(-10));
+/// lc.manage(Hook::new(HookKind::Persist, "save cache", || async {}).with_order(50));
 /// let report = sequence.run_without_signals(async {}).await;
 /// // The persist phase runs first, whatever the orders say.
 /// let kinds: Vec<HookKind> = report.hooks.iter().map(|hook| hook.kind).collect();
@@ -97,8 +97,8 @@ pub enum HookKind {
     /// let sequence = Sequence::new(Config::new());
     /// let lc = sequence.handle();
     /// let save = || async { Ok::<(), std::io::Error>(()) };
-    /// lc.add_hook(Hook::new(HookKind::Persist, "save sessions", save));
-    /// lc.add_hook(Hook::new(HookKind::Shutdown, "close db", || async {}));
+    /// lc.manage(Hook::new(HookKind::Persist, "save sessions", save));
+    /// lc.manage(Hook::new(HookKind::Shutdown, "close db", || async {}));
     /// let hooks = sequence.run_without_signals(async {}).await.hooks;
     /// // Persist hooks run first, before any shutdown hook.
     /// assert_eq!((hooks[0].name.as_str(), hooks[0].kind), ("save sessions", HookKind::Persist));
@@ -125,7 +125,7 @@ pub enum HookKind {
     /// let flushed = Arc::new(AtomicBool::new(false));
     /// let flag = Arc::clone(&flushed);
     /// let flush = move || flag.store(true, Ordering::SeqCst);
-    /// lc.add_hook(Hook::blocking(HookKind::Shutdown, "flush", flush));
+    /// lc.manage(Hook::blocking(HookKind::Shutdown, "flush", flush));
     /// let reports = sequence.run_without_signals(async {}).await.hooks;
     /// assert!(reports[0].outcome.is_ok());
     /// assert!(flushed.load(Ordering::SeqCst));
@@ -159,8 +159,8 @@ pub enum HookKind {
     /// let sequence = Sequence::new(Config::new());
     /// let lc = sequence.handle();
     /// let connect = || async { Err::<(), _>("connection refused") };
-    /// lc.add_hook(Hook::new(HookKind::Start, "connect", connect));
-    /// lc.add_hook(Hook::new(HookKind::Start, "warm cache", || async {}).with_order(10));
+    /// lc.manage(Hook::new(HookKind::Start, "connect", connect));
+    /// lc.manage(Hook::new(HookKind::Start, "warm cache", || async {}).with_order(10));
     /// let handle = lc.clone();
     /// let report = sequence.run_without_signals(async move { handle.started().await; }).await;
     /// assert_eq!(report.start[0].outcome.to_string(), "failed: connection refused");
@@ -179,11 +179,11 @@ pub enum HookKind {
     /// let sequence = Sequence::new(Config::new());
     /// let lc = sequence.handle();
     /// let read_config = || std::fs::metadata(".").map(drop);
-    /// lc.add_hook(Hook::blocking(HookKind::Start, "read config", read_config));
+    /// lc.manage(Hook::blocking(HookKind::Start, "read config", read_config));
     /// let handle = lc.clone();
     /// let main = async move {
     ///     handle.started().await;
-    ///     assert!(handle.is_ready());
+    ///     assert!(handle.state().is_ready());
     /// };
     /// let report = sequence.run_without_signals(main).await;
     /// assert!(report.start[0].outcome.is_ok());
@@ -222,7 +222,7 @@ pub enum HookKind {
     /// let lc = sequence.handle();
     /// let loads = Arc::new(AtomicUsize::new(0));
     /// let count = Arc::clone(&loads);
-    /// lc.add_hook(Hook::new(HookKind::Reload, "reread config", move || {
+    /// lc.manage(Hook::new(HookKind::Reload, "reread config", move || {
     ///     let count = Arc::clone(&count);
     ///     async move { count.fetch_add(1, SeqCst); }
     /// }));
@@ -278,7 +278,7 @@ impl fmt::Display for HookKind {
 /// is recorded in the [`ShutdownReport`](crate::ShutdownReport).
 ///
 /// `#[lifecycle::on_shutdown]` and `#[lifecycle::persist]` build hooks for you; build one by hand
-/// to register a closure with [`Lifecycle::add_hook`](crate::Lifecycle::add_hook).
+/// to register a closure with [`Lifecycle::manage`](crate::Lifecycle::manage).
 ///
 /// # Examples
 ///
@@ -291,12 +291,12 @@ impl fmt::Display for HookKind {
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// let sequence = Sequence::new(Config::new());
 /// let lc = sequence.handle();
-/// lc.add_hook(
+/// lc.manage(
 ///     Hook::new(HookKind::Shutdown, "close pool", || async { Ok::<(), std::io::Error>(()) })
 ///         .with_order(100)
 ///         .with_timeout(Duration::from_secs(2)),
 /// );
-/// lc.add_hook(Hook::blocking(HookKind::Shutdown, "flush metrics", || ()).with_order(10));
+/// lc.manage(Hook::blocking(HookKind::Shutdown, "flush metrics", || ()).with_order(10));
 ///
 /// lc.request_shutdown();
 /// let report = sequence.run_without_signals(async {}).await.hooks;
@@ -368,7 +368,7 @@ impl Hook {
     /// let sequence = Sequence::new(Config::new());
     /// let lc = sequence.handle();
     /// let close = || async { Err::<(), _>("pool busy") };
-    /// lc.add_hook(Hook::new(HookKind::Shutdown, "close pool", close));
+    /// lc.manage(Hook::new(HookKind::Shutdown, "close pool", close));
     /// let reports = sequence.run_without_signals(async {}).await.hooks;
     /// assert_eq!((reports[0].name.as_str(), reports[0].kind), ("close pool", HookKind::Shutdown));
     /// assert_eq!(reports[0].outcome.to_string(), "failed: pool busy");
@@ -404,9 +404,9 @@ impl Hook {
     /// let disk = Arc::new(Mutex::new(Vec::new()));
     /// let file = Arc::clone(&disk);
     /// let save = move || file.lock().unwrap().push("state");
-    /// lc.add_hook(Hook::blocking(HookKind::Persist, "save", save));
+    /// lc.manage(Hook::blocking(HookKind::Persist, "save", save));
     /// let flush = || std::fs::metadata(".").map(drop); // any `Outcome`: here an io::Result
-    /// lc.add_hook(Hook::blocking(HookKind::Shutdown, "flush", flush));
+    /// lc.manage(Hook::blocking(HookKind::Shutdown, "flush", flush));
     /// let reports = sequence.run_without_signals(async {}).await.hooks;
     /// assert!(reports.iter().all(|hook| hook.outcome.is_ok()));
     /// assert_eq!(*disk.lock().unwrap(), ["state"]);
@@ -434,9 +434,9 @@ impl Hook {
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// let sequence = Sequence::new(Config::new());
     /// let lc = sequence.handle();
-    /// lc.add_hook(Hook::new(HookKind::Shutdown, "close pool", || async {}).with_order(100));
-    /// lc.add_hook(Hook::new(HookKind::Shutdown, "default", || async {}));
-    /// lc.add_hook(Hook::new(HookKind::Shutdown, "stop intake", || async {}).with_order(-1));
+    /// lc.manage(Hook::new(HookKind::Shutdown, "close pool", || async {}).with_order(100));
+    /// lc.manage(Hook::new(HookKind::Shutdown, "default", || async {}));
+    /// lc.manage(Hook::new(HookKind::Shutdown, "stop intake", || async {}).with_order(-1));
     /// let reports = sequence.run_without_signals(async {}).await.hooks;
     /// let names: Vec<&str> = reports.iter().map(|r| r.name.as_str()).collect();
     /// assert_eq!(names, ["stop intake", "default", "close pool"]);
@@ -462,7 +462,7 @@ impl Hook {
     /// let sequence = Sequence::new(Config::new());
     /// let lc = sequence.handle();
     /// let stuck = Hook::new(HookKind::Shutdown, "stuck", std::future::pending::<()>);
-    /// lc.add_hook(stuck.with_timeout(Duration::from_secs(1)));
+    /// lc.manage(stuck.with_timeout(Duration::from_secs(1)));
     /// let reports = sequence.run_without_signals(async {}).await.hooks;
     /// assert_eq!(reports[0].outcome, HookOutcome::TimedOut(Duration::from_secs(1)));
     /// # }
@@ -495,7 +495,7 @@ impl Hook {
     ///     let count = Arc::clone(&count);
     ///     async move { count.fetch_add(1, SeqCst); }
     /// };
-    /// lc.add_hook(Hook::new(HookKind::Persist, "checkpoint", save).with_every(Duration::from_secs(60)));
+    /// lc.manage(Hook::new(HookKind::Persist, "checkpoint", save).with_every(Duration::from_secs(60)));
     /// lc.set_ready(); // the periodic runs start here
     /// tokio::time::sleep(Duration::from_secs(150)).await; // paused clock: instant
     /// assert_eq!(saves.load(SeqCst), 2); // at 60 s and 120 s
@@ -693,7 +693,7 @@ impl<T> Future for AbortOnDrop<T> {
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
 /// let sequence = Sequence::new(Config::new().with_hook_timeout(Duration::from_secs(1)));
 /// let lc = sequence.handle();
-/// lc.add_hook(Hook::new(HookKind::Shutdown, "stuck", std::future::pending::<()>));
+/// lc.manage(Hook::new(HookKind::Shutdown, "stuck", std::future::pending::<()>));
 /// let outcome = &sequence.run_without_signals(async {}).await.hooks[0].outcome;
 /// assert_eq!(*outcome, HookOutcome::TimedOut(Duration::from_secs(1)));
 /// assert_eq!(outcome.to_string(), "timed out after 1.000s");
@@ -773,7 +773,7 @@ impl fmt::Display for HookOutcome {
 /// let sequence = Sequence::new(Config::new());
 /// let lc = sequence.handle();
 /// let save = || tokio::time::sleep(Duration::from_millis(200));
-/// lc.add_hook(Hook::new(HookKind::Persist, "save", save).with_order(7));
+/// lc.manage(Hook::new(HookKind::Persist, "save", save).with_order(7));
 /// let hook = &sequence.run_without_signals(async {}).await.hooks[0];
 /// assert_eq!((hook.name.as_str(), hook.kind, hook.order), ("save", HookKind::Persist, 7));
 /// assert!(hook.outcome.is_ok());
@@ -894,7 +894,7 @@ impl HookReport {
 /// let sequence = Sequence::new(Config::new());
 /// let lc = sequence.handle();
 /// lc.manage(Arc::new(Cache));
-/// assert_eq!(lc.hooks().len(), 1);
+/// assert_eq!(lc.budget().hooks(), 1);
 /// # }
 /// ```
 pub trait Component: Send + Sync + 'static {
@@ -1023,8 +1023,8 @@ impl HookRegistry {
     /// hold: the managed values (`Arc<C>`), whose `Drop` runs here when nothing else holds them,
     /// before the report is made, rather than wherever the last handle happens to be dropped. A
     /// `Drop` that panics is caught and returned, named by the hook that held the value; the
-    /// others are still let go of. The hooks keep their names (the report and
-    /// [`Lifecycle::hooks`](crate::Lifecycle::hooks) still list them); one run after this is
+    /// others are still let go of. The hooks keep their names (the report still lists them);
+    /// one run after this is
     /// [`HookOutcome::Lost`].
     pub(crate) fn release(&self) -> Vec<DropPanic> {
         let released: Vec<(String, HookFn)> = lock(&self.hooks)
@@ -1054,9 +1054,15 @@ impl HookRegistry {
             .collect()
     }
 
-    /// Persist budget plus shutdown budget: see [`phase_budget`].
-    pub(crate) fn budget(&self) -> Duration {
-        budget(&lock(&self.hooks), self.default_timeout)
+    /// The persist and shutdown hooks' budget (see [`phase_budget`]), and how many of them
+    /// there are.
+    pub(crate) fn budget_and_count(&self) -> (Duration, usize) {
+        let hooks = lock(&self.hooks);
+        let counted = hooks
+            .iter()
+            .filter(|hook| matches!(hook.kind, HookKind::Persist | HookKind::Shutdown))
+            .count();
+        (budget(&hooks, self.default_timeout), counted)
     }
 }
 

@@ -83,7 +83,7 @@ pub fn serve(
 /// # }
 /// ```
 pub async fn ready(State(lc): State<Lifecycle>) -> StatusCode {
-    if lc.is_ready() {
+    if lc.state().is_ready() {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE

@@ -14,7 +14,7 @@ use crate::handle::Lifecycle;
 use crate::tasks::connections::{Connection, RequestGuard};
 
 /// A tower layer that counts the requests in flight through the service it wraps, in
-/// [`Lifecycle::connections`] and in the shutdown report (`in_flight` at the trigger, the
+/// [`Lifecycle::stats`] and in the shutdown report (`in_flight` at the trigger, the
 /// number finished, the number cut at the deadline). A request counts until its response body
 /// has been sent in full.
 ///
@@ -45,13 +45,13 @@ use crate::tasks::connections::{Connection, RequestGuard};
 /// let lc = Sequence::new(Config::new()).handle();
 /// let seen = lc.clone();
 /// let service = InFlightLayer::new(&lc).layer(service_fn(move |_: http::Request<()>| {
-///     let in_flight = seen.connections().in_flight; // this very request
+///     let in_flight = seen.stats().in_flight; // this very request
 ///     async move { Ok::<_, std::convert::Infallible>(http::Response::new(format!("{in_flight}"))) }
 /// }));
 /// let response = service.oneshot(http::Request::new(())).await.unwrap();
 /// assert_eq!(response.body().inner(), "1");
 /// drop(response); // the body is gone: the request is over
-/// assert_eq!(lc.connections().in_flight, 0);
+/// assert_eq!(lc.stats().in_flight, 0);
 /// # }
 /// ```
 #[derive(Clone)]

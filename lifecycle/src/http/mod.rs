@@ -28,7 +28,7 @@
 //! abort the task that holds its socket (axum's `WebSocketUpgrade` spawns its own), so one that
 //! ignored the cancel is reported `left running`, and ends with the process.
 //!
-//! [`Lifecycle::connections`] gives the live counts for a `/stats` endpoint.
+//! [`Lifecycle::stats`] gives the live counts for a `/stats` endpoint.
 
 // Folder `http/` (feature `http`): the serve loop, the in-flight layer (`layer.rs`) and the axum
 // helpers (`axum.rs`, feature `axum`, public as `lifecycle::axum`). Connections are counted by

@@ -231,7 +231,7 @@ impl ShutdownReport {
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
     /// let sequence = Sequence::new(Config::new());
     /// let lc = sequence.handle();
-    /// lc.add_hook(Hook::new(HookKind::Shutdown, "fails", || async { Err::<(), _>("disk full") }));
+    /// lc.manage(Hook::new(HookKind::Shutdown, "fails", || async { Err::<(), _>("disk full") }));
     /// let report = sequence.run_without_signals(async {}).await;
     /// assert_eq!(report.code(), lifecycle::report::EXIT_HOOK_FAILED);
     /// # }

@@ -30,7 +30,7 @@ use crate::triggers::held::{hold_signals, HeldSignals};
 /// `main`'s future is what the closure returns: its start boundary (see
 /// [`Lifecycle::started`]) is a call made inside that `async` block. The closure's own lines run
 /// before the sequence runs the future: values managed there are started, but a boundary call
-/// there (`let shutdown = lc.cancelled_owned();` outside the block) is none, and start-up would
+/// there (`let shutdown = lc.cancelled();` outside the block) is none, and start-up would
 /// fail at its timeout, naming that call.
 ///
 /// # Examples

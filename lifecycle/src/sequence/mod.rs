@@ -71,7 +71,7 @@ use crate::triggers::Trigger;
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
 /// let sequence = Sequence::new(Config::new().with_grace(Duration::from_secs(5)));
 /// let lc = sequence.handle();
-/// lc.add_hook(Hook::new(HookKind::Persist, "save", || async {}));
+/// lc.manage(Hook::new(HookKind::Persist, "save", || async {}));
 ///
 /// let running = sequence.start_without_signals(); // `start()?` in a real service
 /// let handle = lc.clone();
@@ -118,7 +118,7 @@ impl Sequence {
     /// ```
     /// let sequence = lifecycle::Sequence::new(lifecycle::Config::new());
     /// let lc = sequence.handle();
-    /// assert!(lc.hooks().is_empty());
+    /// assert_eq!(lc.budget().hooks(), 0);
     /// ```
     pub fn handle(&self) -> Lifecycle {
         self.lc.clone()
@@ -165,7 +165,7 @@ impl Sequence {
     /// assert_eq!(lc.state(), State::Starting); // Ready after the start boundary and hooks
     /// let handle = lc.clone();
     /// let _started = running.run_start_hooks(async move { handle.cancelled().await }).await;
-    /// assert!(lc.is_ready());
+    /// assert!(lc.state().is_ready());
     /// # }
     /// ```
     pub fn start_without_signals(self) -> Running {
@@ -183,14 +183,14 @@ impl Sequence {
     /// ```
     /// let sequence = lifecycle::Sequence::new(lifecycle::Config::new());
     /// sequence.register_free_hooks(); // none in this example binary
-    /// assert!(sequence.handle().hooks().is_empty());
+    /// assert_eq!(sequence.handle().budget().hooks(), 0);
     /// ```
     pub fn register_free_hooks(&self) {
         if self.free_hooks.swap(true, Ordering::SeqCst) {
             return;
         }
         for make in crate::__private::FREE_HOOKS {
-            self.lc.add_hook(make());
+            self.lc.manage(make());
         }
     }
 
@@ -261,7 +261,7 @@ impl Running {
     /// The start phase. `main` runs alone up to its **start boundary**: the first of these
     /// calls made by `main` itself (while this sequence polls it):
     /// [`started`](Lifecycle::started), [`set_ready`](Lifecycle::set_ready),
-    /// [`cancelled`](Lifecycle::cancelled), [`cancelled_owned`](Lifecycle::cancelled_owned),
+    /// [`cancelled`](Lifecycle::cancelled),
     /// [`triggered`](Lifecycle::triggered), or a lifecycle serve loop (`lifecycle::http::serve`,
     /// `lifecycle::axum::serve`); or `main` returning, or the trigger. The same calls from a
     /// task `main` spawned do not move it: where start-up begins must not depend on which task
@@ -298,13 +298,13 @@ impl Running {
     /// let sequence = Sequence::new(Config::new());
     /// let lc = sequence.handle();
     /// let connect = || tokio::time::sleep(Duration::from_millis(300));
-    /// lc.add_hook(Hook::new(HookKind::Start, "connect", connect));
+    /// lc.manage(Hook::new(HookKind::Start, "connect", connect));
     /// let handle = lc.clone();
     /// let main = async move {
     ///     handle.cancelled().await // main's own call: the start boundary; serve until the drain
     /// };
     /// let started = sequence.start_without_signals().run_start_hooks(main).await;
-    /// assert!(lc.is_ready());
+    /// assert!(lc.state().is_ready());
     /// lc.request_shutdown();
     /// let report = started.run_until_trigger().await.drain().await.persist().await.shut_down().await;
     /// assert_eq!(report.timings.start, Duration::from_millis(300));

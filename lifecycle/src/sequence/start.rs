@@ -223,7 +223,7 @@ fn timed_out(stalled: Stalled, limit: Duration) -> Failure {
                     "; {call} was called, but by another task (one main spawned, or a \
                      library's: axum's `with_graceful_shutdown` polls its future in a task of its \
                      own), and only main's own calls count: await `lc.started()` in main, or \
-                     make the shutdown future in main with `lc.cancelled_owned()`"
+                     make the shutdown future in main with `lc.cancelled()`"
                 )),
                 Some(Elsewhere {
                     call,

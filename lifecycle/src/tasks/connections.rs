@@ -15,7 +15,7 @@ use crate::lock::lock;
 use crate::tasks::RunningGuard;
 
 /// How many connections and requests a lifecycle's serve loop holds right now: what
-/// [`Lifecycle::connections`](crate::Lifecycle::connections) returns, and what the report saw at
+/// [`Lifecycle::stats`](crate::Lifecycle::stats) returns, and what the report saw at
 /// the trigger.
 ///
 /// # Examples
@@ -25,7 +25,7 @@ use crate::tasks::RunningGuard;
 /// use lifecycle::{Config, Sequence};
 ///
 /// let lc = Sequence::new(Config::new()).handle();
-/// assert_eq!(lc.connections(), ConnectionStats { connections: 0, in_flight: 0 });
+/// assert_eq!(lc.stats().connections, 0);
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ConnectionStats {
@@ -132,7 +132,7 @@ pub const MAX_CONNECTIONS_NAMED: usize = 100;
 /// let report = sequence
 ///     .run_without_signals(async move {
 ///         let serving = tokio::spawn(lifecycle::http::serve(&handle, listener, stuck).into_future());
-///         while handle.connections().in_flight == 0 {
+///         while handle.stats().in_flight == 0 {
 ///             tokio::time::sleep(Duration::from_millis(5)).await;
 ///         }
 ///         handle.request_shutdown();

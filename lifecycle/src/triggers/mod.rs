@@ -42,8 +42,10 @@ use crate::triggers::watchdog::Watch;
 /// assert_eq!(Trigger::Signal(Signal::Terminate).to_string(), "SIGTERM");
 /// let lc = Sequence::new(Config::new()).handle();
 /// lc.request_shutdown_with(4, "license expired");
-/// let trigger = lc.trigger().unwrap();
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let trigger = lc.triggered().await;
 /// assert_eq!(trigger.to_string(), "shutdown requested: license expired (exit code 4)");
+/// # });
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -210,6 +212,16 @@ impl Triggers {
         if let Some(wall) = wall {
             self.watch
                 .arm(wall, self.config.hard_deadline(self.hooks.budget()));
+        }
+    }
+
+    /// Waits for the trigger and returns it (at once when it has fired).
+    pub(crate) async fn wait(&self) -> Trigger {
+        loop {
+            if let Some(trigger) = self.current() {
+                return trigger;
+            }
+            self.triggered.cancelled().await;
         }
     }
 

@@ -1,5 +1,5 @@
 //! A server on `lifecycle::axum::serve` for `tests/e2e_connections.rs`: slow requests, stuck
-//! ones, a big body, a WebSocket that ignores the cancel, and `/stats` from `lc.connections()`. It prints `listening on ADDRESS`; the shutdown
+//! ones, a big body, a WebSocket that ignores the cancel, and `/stats` from `lc.stats()`. It prints `listening on ADDRESS`; the shutdown
 //! report goes to stderr (no log subscriber). `HEADER_READ_TIMEOUT_MS` sets the serve loop's
 //! header-read timeout; `LIFECYCLE_GRACE` and `LIFECYCLE_DRAIN_DELAY` the runtime's.
 //!
@@ -59,7 +59,7 @@ async fn big(Query(params): Query<HashMap<String, String>>) -> Vec<u8> {
 
 /// `GET /stats`: the lifecycle's counts, this request included.
 async fn stats(State(lc): State<Lifecycle>) -> String {
-    let stats = lc.connections();
+    let stats = lc.stats();
     format!(
         "connections {}\nin_flight {}\n",
         stats.connections, stats.in_flight
@@ -85,14 +85,14 @@ async fn main(lc: Lifecycle) -> io::Result<()> {
     if std::env::var("SERVE").as_deref() == Ok("axum") {
         let counted = router.layer(lifecycle::http::InFlightLayer::new(&lc));
         axum::serve(listener, counted)
-            .with_graceful_shutdown(lc.cancelled_owned())
+            .with_graceful_shutdown(lc.cancelled())
             .await?;
         println!("stopped accepting");
         return Ok(());
     }
     if std::env::var("SERVE").as_deref() == Ok("axum_spawned") {
         let counted = router.layer(lifecycle::http::InFlightLayer::new(&lc));
-        let server = axum::serve(listener, counted).with_graceful_shutdown(lc.cancelled_owned());
+        let server = axum::serve(listener, counted).with_graceful_shutdown(lc.cancelled());
         tokio::spawn(std::future::IntoFuture::into_future(server));
         lc.cancelled().await;
         return Ok(());

@@ -48,7 +48,7 @@ fn main() -> ExitCode {
     match scenario.as_str() {
         // Serves until a signal; a persist hook.
         "serve" => lifecycle::run(config, |lc| async move {
-            lc.add_hook(persist_hook());
+            lc.manage(persist_hook());
             say("ready");
             lc.cancelled().await;
         }),
@@ -56,7 +56,7 @@ fn main() -> ExitCode {
         "requested" => lifecycle::run(
             config.with_grace(Duration::from_secs(10)),
             |lc| async move {
-                lc.add_hook(persist_hook());
+                lc.manage(persist_hook());
                 let token = lc.token();
                 lc.spawn_named("job", async move {
                     token.cancelled().await;
@@ -70,7 +70,7 @@ fn main() -> ExitCode {
         ),
         // A shutdown hook that takes a minute, yielding: only a forced exit ends it early.
         "slow-hook" => lifecycle::run(config, |lc| async move {
-            lc.add_hook(
+            lc.manage(
                 Hook::new(HookKind::Shutdown, "slow", || async {
                     say("hook started");
                     tokio::time::sleep(FOREVER).await;
@@ -82,7 +82,7 @@ fn main() -> ExitCode {
         }),
         // A shutdown hook that sleeps for a minute without yielding: its worker thread is gone.
         "hook-blocks" => lifecycle::run(config, |lc| async move {
-            lc.add_hook(Hook::new(HookKind::Shutdown, "sleeper", || async {
+            lc.manage(Hook::new(HookKind::Shutdown, "sleeper", || async {
                 say("hook started");
                 std::thread::sleep(FOREVER);
             }));
@@ -100,7 +100,7 @@ fn main() -> ExitCode {
                 std::thread::sleep(FOREVER);
             });
             let _ = is_locked.recv();
-            lc.add_hook(Hook::new(HookKind::Shutdown, "locker", move || {
+            lc.manage(Hook::new(HookKind::Shutdown, "locker", move || {
                 let shared = Arc::clone(&shared);
                 async move {
                     say("hook started");
@@ -128,7 +128,7 @@ fn main() -> ExitCode {
         "hang" => lifecycle::run(
             config.with_flavor(lifecycle::config::Flavor::CurrentThread),
             |lc| async move {
-                lc.add_hook(persist_hook());
+                lc.manage(persist_hook());
                 lc.started().await; // Ready: systemd's watchdog pings start
                 say("ready");
                 tokio::time::sleep(Duration::from_millis(300)).await;
@@ -138,7 +138,7 @@ fn main() -> ExitCode {
         ),
         // The main body blocks its thread after the trigger.
         "main-blocks" => lifecycle::run(config, |lc| async move {
-            lc.add_hook(persist_hook());
+            lc.manage(persist_hook());
             say("ready");
             lc.cancelled().await;
             say("main blocking");
@@ -150,7 +150,7 @@ fn main() -> ExitCode {
         "logs" => {
             log_to_stderr();
             lifecycle::run(config, |lc| async move {
-                lc.add_hook(persist_hook());
+                lc.manage(persist_hook());
                 let token = lc.token();
                 lc.spawn_named("worker", async move {
                     token.cancelled().await;
@@ -213,7 +213,7 @@ fn main() -> ExitCode {
                 .with_ansi(false)
                 .init();
             lifecycle::run(config, |lc| async move {
-                lc.add_hook(Hook::new(HookKind::Persist, "save-state", || async {
+                lc.manage(Hook::new(HookKind::Persist, "save-state", || async {
                     say("persist ran");
                     Err::<(), _>("disk full")
                 }));
@@ -224,7 +224,7 @@ fn main() -> ExitCode {
         // A shutdown hook spawns a task that outlives the report.
         "late-spawn" => lifecycle::run(config, |lc| async move {
             let handle = lc.clone();
-            lc.add_hook(Hook::new(HookKind::Shutdown, "spawner", move || {
+            lc.manage(Hook::new(HookKind::Shutdown, "spawner", move || {
                 let lc = handle.clone();
                 async move {
                     lc.spawn_named("late-job", async {
@@ -239,8 +239,8 @@ fn main() -> ExitCode {
         // main ignores the cancel and holds a guard whose Drop panics when main is dropped at
         // the grace deadline.
         "drop-panic" => lifecycle::run(config, |lc| async move {
-            lc.add_hook(persist_hook());
-            lc.add_hook(Hook::new(HookKind::Shutdown, "after", || async {
+            lc.manage(persist_hook());
+            lc.manage(Hook::new(HookKind::Shutdown, "after", || async {
                 say("hook ran")
             }));
             let _guard = PanicOnDrop;
@@ -251,7 +251,7 @@ fn main() -> ExitCode {
         // A managed component whose Drop panics: it is dropped with the lifecycle, after the
         // hooks ran.
         "drop-panic-component" => lifecycle::run(config, |lc| async move {
-            lc.add_hook(persist_hook());
+            lc.manage(persist_hook());
             lc.manage(Arc::new(ExplodingPool));
             say("ready");
             lc.cancelled().await;
@@ -295,7 +295,7 @@ fn main() -> ExitCode {
         }),
         // Asks for exit code 0; the persist hook fails.
         "requested-zero" => lifecycle::run(config, |lc| async move {
-            lc.add_hook(Hook::new(HookKind::Persist, "save-state", || async {
+            lc.manage(Hook::new(HookKind::Persist, "save-state", || async {
                 say("persist ran");
                 Err::<(), _>("disk full")
             }));

@@ -22,14 +22,14 @@ fn register_ordered_hooks(lc: &Lifecycle) {
         ("flush-metrics", 10),
         ("stop-consumers", 20),
     ] {
-        lc.add_hook(
+        lc.manage(
             Hook::new(HookKind::Shutdown, name, move || async move {
                 say(&format!("hook {name}"))
             })
             .with_order(order),
         );
     }
-    lc.add_hook(Hook::new(HookKind::Persist, "save-state", || async {
+    lc.manage(Hook::new(HookKind::Persist, "save-state", || async {
         say("hook save-state")
     }));
 }
@@ -58,7 +58,7 @@ fn main() -> ExitCode {
         }),
         // A shutdown hook that takes a minute: a second signal must not wait for it.
         "slow-hook" => lifecycle::run(config, |lc| async move {
-            lc.add_hook(
+            lc.manage(
                 Hook::new(HookKind::Shutdown, "slow", || async {
                     say("hook slow started");
                     tokio::time::sleep(Duration::from_secs(60)).await;
@@ -79,10 +79,10 @@ fn main() -> ExitCode {
         ),
         // A hook that fails.
         "failing-hook" => lifecycle::run(config, |lc| async move {
-            lc.add_hook(Hook::new(HookKind::Shutdown, "flaky", || async {
+            lc.manage(Hook::new(HookKind::Shutdown, "flaky", || async {
                 Err::<(), _>("connection reset")
             }));
-            lc.add_hook(
+            lc.manage(
                 Hook::new(HookKind::Shutdown, "after", || async { say("hook after") })
                     .with_order(1),
             );
@@ -114,8 +114,8 @@ fn main() -> ExitCode {
                 .with_hook_timeout(Duration::from_secs(2)),
             |lc| async move {
                 let pause = || tokio::time::sleep(Duration::from_millis(100));
-                lc.add_hook(Hook::new(HookKind::Persist, "save", pause));
-                lc.add_hook(Hook::new(HookKind::Shutdown, "close", pause));
+                lc.manage(Hook::new(HookKind::Persist, "save", pause));
+                lc.manage(Hook::new(HookKind::Shutdown, "close", pause));
                 let token = lc.token();
                 lc.spawn_named("job", async move {
                     token.cancelled().await;
@@ -135,7 +135,7 @@ fn main() -> ExitCode {
             runtime.block_on(async {
                 let sequence = lifecycle::Sequence::new(config);
                 let lc = sequence.handle();
-                lc.add_hook(Hook::new(HookKind::Start, "connect", || async {
+                lc.manage(Hook::new(HookKind::Start, "connect", || async {
                     say("connect ran")
                 }));
                 lc.request_shutdown();

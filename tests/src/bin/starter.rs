@@ -13,7 +13,7 @@
 //! first (`localhost:0`, resolved on the blocking pool: an `.await` that waits), then manages a
 //! database with a start hook before or after `lc.started().await`, and serves. No `tracing`
 //! subscriber is installed, so whatever the lifecycle says goes to standard error.
-//! `MANAGE_DB=after_shutdown_future` makes its shutdown future (`lc.cancelled_owned()`, a start
+//! `MANAGE_DB=after_shutdown_future` makes its shutdown future (`lc.cancelled()`, a start
 //! boundary when main calls it) before it manages the database: a late manage too.
 
 use std::io::Write;
@@ -123,7 +123,7 @@ async fn reread_settings() -> Result<(), String> {
 async fn main(lc: lifecycle::Lifecycle) -> std::io::Result<()> {
     if let Ok(when) = std::env::var("MANAGE_DB") {
         if when == "after_shutdown_future" {
-            let shutdown = lc.cancelled_owned(); // the boundary: main called it
+            let shutdown = lc.cancelled(); // the boundary: main called it
             lc.manage(Arc::new(Db)); // too late
             shutdown.await;
             return Ok(());

@@ -3,5 +3,5 @@
 #[lifecycle::main(ready = "auto")]
 async fn main(lc: lifecycle::Lifecycle) {
     assert!(lc.started().await);
-    assert!(lc.is_ready());
+    assert!(lc.state().is_ready());
 }

@@ -5,5 +5,5 @@ async fn main(lc: lifecycle::Lifecycle) {
     assert_eq!(lc.state(), lifecycle::State::Starting);
     lc.set_ready(); // the listener is bound
     assert!(lc.started().await);
-    assert!(lc.is_ready());
+    assert!(lc.state().is_ready());
 }

@@ -39,5 +39,5 @@ async fn main(lc: lifecycle::Lifecycle) {
     lc.manage(db.clone());
     assert!(lc.started().await);
     assert!(db.connected.load(Ordering::SeqCst));
-    assert!(lc.is_ready());
+    assert!(lc.state().is_ready());
 }

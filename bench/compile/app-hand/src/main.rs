@@ -50,7 +50,7 @@ async fn flush_metrics() {
 fn main() -> ExitCode {
     let config = Config::new().with_grace(Duration::from_secs(10)).with_drain_delay(Duration::from_secs(1));
     lifecycle::run(config, |lc| async move {
-        lc.add_hook(Hook::new(HookKind::Shutdown, "flush_metrics", flush_metrics).with_order(10));
+        lc.manage(Hook::new(HookKind::Shutdown, "flush_metrics", flush_metrics).with_order(10));
         let db = Arc::new(Db { queries: AtomicU64::new(0) });
         lc.manage(db.clone());
         let token = lc.token();
