@@ -141,7 +141,8 @@ pub enum Flavor {
 ///
 /// assert_eq!(config.grace(), Duration::from_secs(20));
 /// // No hooks yet: the worst case is the drain delay plus the grace period.
-/// assert_eq!(config.worst_case_shutdown(Duration::ZERO), Duration::from_secs(25));
+/// # use lifecycle::config::Budget;
+/// assert_eq!(Budget::new(&config, Duration::ZERO, 0).worst_case(), Duration::from_secs(25));
 /// assert!(config.validate().is_ok());
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -282,7 +283,8 @@ impl Config {
     /// use std::time::Duration;
     /// let config = lifecycle::Config::new().with_grace(Duration::from_secs(10));
     /// assert_eq!(config.grace(), Duration::from_secs(10));
-    /// assert_eq!(config.worst_case_shutdown(Duration::ZERO), Duration::from_secs(10));
+    /// # use lifecycle::config::Budget;
+    /// assert_eq!(Budget::new(&config, Duration::ZERO, 0).worst_case(), Duration::from_secs(10));
     /// ```
     #[must_use]
     pub fn with_grace(mut self, grace: Duration) -> Self {
@@ -307,7 +309,8 @@ impl Config {
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
     /// let config = Config::new().with_drain_delay(Duration::from_secs(5));
     /// // The delay comes on top of the 30 s grace period.
-    /// assert_eq!(config.worst_case_shutdown(Duration::ZERO), Duration::from_secs(35));
+    /// # use lifecycle::config::Budget;
+    /// assert_eq!(Budget::new(&config, Duration::ZERO, 0).worst_case(), Duration::from_secs(35));
     ///
     /// // Triggered by a request (or a signal) while main still serves: the full delay.
     /// let sequence = Sequence::new(config.clone());
@@ -416,7 +419,8 @@ impl Config {
     /// use std::time::Duration;
     /// let config = lifecycle::Config::new().with_deadline_margin(Duration::from_millis(200));
     /// // grace 30 s + hooks 5 s + the margin
-    /// assert_eq!(config.hard_deadline(Duration::from_secs(5)), Duration::from_millis(35_200));
+    /// # use lifecycle::config::Budget;
+    /// assert_eq!(Budget::new(&config, Duration::from_secs(5), 0).hard_deadline(), Duration::from_millis(35_200));
     /// ```
     #[must_use]
     pub fn with_deadline_margin(mut self, margin: Duration) -> Self {
@@ -517,42 +521,15 @@ impl Config {
         self
     }
 
-    /// The longest a shutdown can take with these settings: drain delay + grace + `hook_budget`
-    /// (see [`Lifecycle::budget`](crate::Lifecycle::budget)). Set Kubernetes'
-    /// `terminationGracePeriodSeconds` above this figure plus the margin, or the kubelet's
-    /// SIGKILL cuts the shutdown short.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// let config = lifecycle::Config::new().with_drain_delay(Duration::from_secs(5));
-    /// let worst = config.worst_case_shutdown(Duration::from_secs(10));
-    /// assert_eq!(worst, Duration::from_secs(5 + 30 + 10));
-    /// ```
-    pub fn worst_case_shutdown(&self, hook_budget: Duration) -> Duration {
+    /// Drain delay + grace + `hook_budget`: what [`Budget::worst_case`] says.
+    pub(crate) fn worst_case_shutdown(&self, hook_budget: Duration) -> Duration {
         self.drain_delay
             .saturating_add(self.grace)
             .saturating_add(hook_budget)
     }
 
-    /// How long after the trigger the process is ended whatever it is doing: the worst case plus
-    /// [`deadline_margin`](Config::deadline_margin). Saturates instead of overflowing.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use lifecycle::Config;
-    ///
-    /// let config = Config::new()
-    ///     .with_grace(Duration::from_secs(20))
-    ///     .with_drain_delay(Duration::from_secs(5));
-    /// assert_eq!(config.hard_deadline(Duration::from_secs(5)), Duration::from_secs(31));
-    /// let forever = Config::new().with_grace(Duration::MAX);
-    /// assert_eq!(forever.hard_deadline(Duration::from_secs(5)), Duration::MAX);
-    /// ```
-    pub fn hard_deadline(&self, hook_budget: Duration) -> Duration {
+    /// The worst case plus the deadline margin, saturating: what [`Budget::hard_deadline`] says.
+    pub(crate) fn hard_deadline(&self, hook_budget: Duration) -> Duration {
         self.worst_case_shutdown(hook_budget)
             .saturating_add(self.deadline_margin)
     }
