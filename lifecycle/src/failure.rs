@@ -369,7 +369,7 @@ mod never {
     }
 
     /// `!`.
-    pub type Never = <fn() -> ! as FnOutput>::Output;
+    pub(super) type Never = <fn() -> ! as FnOutput>::Output;
 }
 
 mod sealed {

@@ -114,6 +114,7 @@
 //! and start-up errors are written to standard error instead, so they are never lost.
 
 #![warn(missing_docs)]
+#![deny(unreachable_pub)]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
 // In dependency order: each module imports only the ones above it (see "Architecture" in the
