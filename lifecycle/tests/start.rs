@@ -685,10 +685,10 @@ async fn the_same_arc_managed_twice_registers_its_hooks_once() {
     let db = part(&log, "db", 0, 0);
     lc.manage(Arc::clone(&db));
     lc.manage(Arc::clone(&db));
-    assert_eq!(lc.budget().hooks(), 1); // its shutdown hook (with two start hooks), once
+    assert_eq!(lc.budget().hooks(), 2); // its persist and shutdown hooks (and a start hook), once
                                         // Another value of the same type is another component.
     lc.manage(part(&log, "db2", 0, 0));
-    assert_eq!(lc.budget().hooks(), 2);
+    assert_eq!(lc.budget().hooks(), 4);
     let handle = lc.clone();
     let report = sequence
         .run_without_signals(async move { assert!(handle.started().await) })
