@@ -118,7 +118,7 @@ mod jobs {
 async fn follow_lifecycle(lc: Lifecycle, mut reporter: HealthReporter) {
     let mut state = lc.watch_state();
     let ready = tokio::select! {
-        ready = state.wait_for(| state | * state == State::Ready) => ready.is_ok(), () =
+        ready = state.wait_for(| state | * state == State::Ready) => ready.is_ok(), _ =
         lc.triggered() => false,
     };
     if ready {
@@ -159,10 +159,7 @@ fn main() -> ::std::process::ExitCode {
             .layer(lifecycle::http::InFlightLayer::new(&lc))
             .add_service(health)
             .add_service(jobs::JobsServer)
-            .serve_with_incoming_shutdown(
-                TcpIncoming::from(listener),
-                lc.cancelled(),
-            )
+            .serve_with_incoming_shutdown(TcpIncoming::from(listener), lc.cancelled())
             .await?;
         println!("server: every call answered, stopped");
         Ok(())

@@ -9,9 +9,9 @@
 //!   on SIGTERM every worker finishes the job it is on, takes no new one, and returns; the process
 //!   exits as soon as the last job is done, not at the end of the grace period;
 //! - a `#[persist]` hook on the queue component: after the drain it saves the jobs that were not
-//!   finished, with `lifecycle::state_file::write_atomic`, and the next start picks them up again. A job still
-//!   running when the grace period ran out (its worker aborted) is saved too, so it is redone
-//!   rather than lost;
+//!   finished, with `lifecycle::state_file::write_atomic`, and the next start picks them up
+//!   again. A job still running when the grace period ran out (its worker aborted) is saved too,
+//!   so it is redone rather than lost;
 //! - the main body returning (the queue is empty) is a shutdown trigger like a signal.
 //!
 //! Run it, stop it half way, run it again:
