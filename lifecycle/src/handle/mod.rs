@@ -320,7 +320,7 @@ impl Lifecycle {
     /// assert_eq!(lc.state(), State::Starting);
     /// ```
     pub fn state(&self) -> State {
-        self.inner.triggers.readiness.get()
+        self.inner.triggers.readiness().get()
     }
 
     /// A receiver that sees every change of [`state`](Lifecycle::state).
@@ -339,7 +339,7 @@ impl Lifecycle {
     /// # }
     /// ```
     pub fn watch_state(&self) -> watch::Receiver<State> {
-        self.inner.triggers.readiness.subscribe()
+        self.inner.triggers.readiness().subscribe()
     }
 
     /// Says the app is ready to serve (its listener bound, its cache warm). The service becomes
@@ -388,10 +388,10 @@ impl Lifecycle {
 
     /// Moves readiness to Ready (once), starts the periodic persist hooks and the reloads.
     pub(crate) fn mark_ready(&self) {
-        let Some(periodic) = self.inner.hooks.on_ready(&self.inner.triggers.readiness) else {
+        let Some(periodic) = self.inner.hooks.on_ready(self.inner.triggers.readiness()) else {
             return;
         };
-        self.inner.triggers.watch.ready();
+        self.inner.triggers.watch().ready();
         for hook in periodic {
             self.start_periodic(hook);
         }
@@ -636,7 +636,7 @@ impl Lifecycle {
         let added = self
             .inner
             .hooks
-            .add_all(hooks, &self.inner.triggers.readiness);
+            .add_all(hooks, self.inner.triggers.readiness());
         for hook in added.start_periodic {
             self.start_periodic(hook);
         }

@@ -21,13 +21,13 @@ pub(crate) async fn run(
     // Not before the service is Ready (the caller spawns this then) and `main` had its turn.
     tokio::select! {
         biased;
-        () = triggers.triggered.cancelled() => {}
+        () = triggers.fired_yet() => {}
         () = reloads.main_turn() => {}
     }
     loop {
         tokio::select! {
             biased;
-            () = triggers.triggered.cancelled() => {
+            () = triggers.fired_yet() => {
                 reloads.drop_pending(Ignored::ShuttingDown);
                 break;
             }

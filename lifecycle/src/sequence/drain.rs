@@ -55,12 +55,12 @@ where
     F::Output: Outcome,
 {
     let config = &inner.config;
-    let watch = &inner.triggers.watch;
+    let watch = inner.triggers.watch();
     inner.connections.mark_trigger();
     watch.enter(Phase::DrainDelay);
     let delay_started = Instant::now();
     // Never Ready: no load balancer sends traffic yet, so there is nothing to wait out.
-    let was_ready = inner.triggers.readiness.was_ready();
+    let was_ready = inner.triggers.readiness().was_ready();
     if !config.drain_delay().is_zero() && !main.is_finished() && was_ready {
         let drain_delay_ms = whole_ms(config.drain_delay());
         quietly(|| {
@@ -71,7 +71,7 @@ where
         });
         tokio::select! {
             () = tokio::time::sleep(config.drain_delay()) => {}
-            () = inner.triggers.hurry.cancelled() => {}
+            () = inner.triggers.hurried() => {}
             () = &mut *main => {}
         }
     }

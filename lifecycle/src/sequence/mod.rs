@@ -326,7 +326,7 @@ impl Running {
         let limit = inner.config.startup_timeout();
         // The same limit on the watchdog's clock (plus the margin), for a start that blocks the
         // thread the timeout below would run on.
-        let watch = &inner.triggers.watch;
+        let watch = inner.triggers.watch();
         watch.starting(
             std::time::Instant::now(),
             limit,
@@ -349,7 +349,7 @@ impl Running {
                         Ok(failure) => (failure, None),
                         Err(_) => (None, Some(Interruption::TimedOut(limit))),
                     },
-                    () = inner.triggers.triggered.cancelled() => {
+                    () = inner.triggers.fired_yet() => {
                         let trigger = inner.triggers.current().map(|t| t.to_string());
                         break (None, Some(Interruption::Triggered(trigger.unwrap_or_default())));
                     }
@@ -434,7 +434,7 @@ where
         tokio::select! {
             biased;
             () = main => {}
-            () = triggers.triggered.cancelled() => {}
+            () = triggers.fired_yet() => {}
         }
         let trigger = triggers.current().unwrap_or(Trigger::MainReturned);
         Triggered {
@@ -510,7 +510,7 @@ where
 async fn run_hooks(lc: &Lifecycle, kind: HookKind) -> (Vec<HookReport>, Duration) {
     let inner = &lc.inner;
     inner.triggers.rearm();
-    inner.triggers.watch.enter(match kind {
+    inner.triggers.watch().enter(match kind {
         HookKind::Persist => Phase::Persist,
         HookKind::Shutdown | HookKind::Start | HookKind::Reload => Phase::Hooks,
     });
@@ -573,7 +573,7 @@ impl Persisted {
             .triggers
             .fired()
             .unwrap_or((Trigger::MainReturned, tokio::time::Instant::now()));
-        inner.triggers.readiness.advance(State::Stopped);
+        inner.triggers.readiness().advance(State::Stopped);
         let total = at.elapsed();
         report.task_failures(inner.tasks.failures());
         let hurried_by = inner.triggers.hurried_by();
@@ -585,7 +585,7 @@ impl Persisted {
         // is dropped: a `Drop` that panics is in the report, not a lost report and exit 101.
         report.drop_panics(inner.hooks.release());
         let report = report.finish(trigger, total, hurried_by);
-        inner.triggers.watch.finished(report.code());
+        inner.triggers.watch().finished(report.code());
         crate::sequence::entry::reported(report.code());
         report
     }

@@ -71,7 +71,7 @@ pub(crate) async fn run_start_hooks(
     tokio::select! {
         biased;
         () = gate.boundary() => {}
-        () = triggers.triggered.cancelled() => {}
+        () = triggers.fired_yet() => {}
     }
     // From here on a start hook added is too late: the set below is every one there will be.
     hooks.close_start();

@@ -95,7 +95,7 @@ impl Lifecycle {
         if let Some(run) = self
             .inner
             .pending_runs
-            .park(run, &self.inner.triggers.readiness)
+            .park(run, self.inner.triggers.readiness())
         {
             self.start_run(run);
         }

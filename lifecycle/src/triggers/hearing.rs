@@ -47,7 +47,7 @@ pub(crate) fn listen(
         reloads: Arc::downgrade(reloads),
         notes,
     };
-    watchdog::start(rules, hearing, Arc::clone(&triggers.watch))?;
+    watchdog::start(rules, hearing, Arc::clone(triggers.watch()))?;
     let triggers = Arc::downgrade(triggers);
     tokio::spawn(async move {
         while let Some(note) = heard.recv().await {
@@ -76,13 +76,13 @@ pub(crate) fn listen(
 /// watchdog exists to notice a service that hangs, and a runtime that no longer runs tasks is
 /// exactly that. Pinging from a thread the app cannot block would keep a hung service alive.
 pub(crate) fn notify_systemd(triggers: &Triggers) {
-    match triggers.watch.notify_systemd() {
+    match triggers.watch().notify_systemd() {
         Ok(true) => {
             // A trigger that fired before systemd was reached (`request_shutdown` before
             // `Sequence::start`): systemd hears STOPPING=1 now. Not READY=1: the service never
             // was ready, and systemd records a start that ended in a stop.
             if let Some(trigger) = triggers.current() {
-                triggers.watch.stopping(&trigger);
+                triggers.watch().stopping(&trigger);
             }
         }
         Ok(false) => return,
@@ -93,12 +93,12 @@ pub(crate) fn notify_systemd(triggers: &Triggers) {
         Ok(None) => return,
         Err(warning) => return log_or_stderr(tracing::Level::WARN, &warning),
     };
-    let watch = Arc::clone(&triggers.watch);
-    let stop = triggers.triggered.clone();
+    let watch = Arc::clone(triggers.watch());
+    let stop = triggers.fired_token();
     // At least a millisecond apart: an absurd `WATCHDOG_USEC=1` must not spin a core. `sleep`,
     // not `interval`: it saturates where an interval's next tick would overflow the clock.
     let every = every.max(Duration::from_millis(1));
-    let mut state = triggers.readiness.subscribe();
+    let mut state = triggers.readiness().subscribe();
     tokio::spawn(async move {
         // From Ready on (after the start hooks): before it, systemd's start timeout watches the
         // start-up, and a trigger during it ends the pings before the first.
@@ -176,7 +176,7 @@ impl Ears for Hearing {
 
     fn again(&self, signal: Signal) {
         if let Some(triggers) = self.triggers.upgrade() {
-            triggers.hurry.cancel();
+            triggers.hurry();
             let _ = self.notes.send(Note::Again(signal));
         }
     }
@@ -197,7 +197,8 @@ impl Ears for Hearing {
             // hooks are registered yet (main may still be managing their values): see
             // `Lifecycle::mark_ready`, which drops it if none is.
             None if signal == Signal::Hangup
-                && (triggers.has_reload_hooks() || triggers.readiness.get() == State::Starting) =>
+                && (triggers.has_reload_hooks()
+                    || triggers.readiness().get() == State::Starting) =>
             {
                 reloads.request();
                 let _ = self.notes.send(Note::Reload(signal));

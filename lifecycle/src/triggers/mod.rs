@@ -115,15 +115,15 @@ struct Fired {
 pub(crate) struct Triggers {
     fired: Mutex<Option<Fired>>,
     /// Cancelled at the trigger, before the drain delay.
-    pub(crate) triggered: CancellationToken,
+    triggered: CancellationToken,
     /// Cancelled by a signal that must not force the exit (the first one after another trigger,
     /// or any later one when forcing is off): cuts the drain delay short.
-    pub(crate) hurry: CancellationToken,
+    hurry: CancellationToken,
     /// The first signal that hurried the shutdown instead of starting it.
     hurried_by: Mutex<Option<Signal>>,
-    pub(crate) readiness: Readiness,
+    readiness: Readiness,
     /// Shared with the watchdog thread: the hard deadline, the phase, the final code.
-    pub(crate) watch: Arc<Watch>,
+    watch: Arc<Watch>,
     config: Arc<Config>,
     hooks: Arc<HookTally>,
 }
@@ -140,6 +140,36 @@ impl Triggers {
             config,
             hooks: Arc::new(HookTally::default()),
         }
+    }
+
+    /// Readiness: Starting, Ready, Draining, Stopped.
+    pub(crate) fn readiness(&self) -> &Readiness {
+        &self.readiness
+    }
+
+    /// What the watchdog thread watches: the hard deadline, the phase, the final code.
+    pub(crate) fn watch(&self) -> &Arc<Watch> {
+        &self.watch
+    }
+
+    /// Resolves once the shutdown is triggered (at once if it was).
+    pub(crate) async fn fired_yet(&self) {
+        self.triggered.cancelled().await;
+    }
+
+    /// Resolves once a signal hurried the shutdown (cut the drain delay short).
+    pub(crate) async fn hurried(&self) {
+        self.hurry.cancelled().await;
+    }
+
+    /// Hurries the shutdown: the drain delay ends now.
+    pub(crate) fn hurry(&self) {
+        self.hurry.cancel();
+    }
+
+    /// A token cancelled at the trigger, for a thread outside the runtime.
+    pub(crate) fn fired_token(&self) -> CancellationToken {
+        self.triggered.clone()
     }
 
     /// What the hook registry keeps up to date for the triggers.
