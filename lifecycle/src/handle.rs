@@ -15,6 +15,7 @@ use tokio_util::sync::{
     CancellationToken, WaitForCancellationFuture, WaitForCancellationFutureOwned,
 };
 
+use crate::builder::TaskBuilder;
 use crate::config::Config;
 use crate::connections::{ConnectionStats, Registry};
 use crate::exit::EXIT_START_FAILED;
@@ -23,10 +24,10 @@ use crate::hooks::{Component, Hook, HookKind, HookRegistry};
 use crate::lock::lock;
 use crate::log::{log_or_stderr, quietly, whole_ms, Millis};
 use crate::reload::Reloads;
-use crate::stage::{PendingRuns, RestartLog};
+use crate::scope::{Node, Scope};
+use crate::stage::{PendingRuns, RestartLog, Stage};
 use crate::start::{LateAt, StartGate};
 use crate::state::State;
-use crate::stop::Stages;
 use crate::task::{TaskName, Tasks};
 use crate::trigger::{Trigger, Triggers};
 
@@ -48,8 +49,6 @@ pub(crate) struct Inner {
     next_owner: AtomicU64,
     /// Every value managed so far, by address: the same `Arc` managed twice registers once.
     managed: Mutex<HashMap<usize, Weak<dyn Any + Send + Sync>>>,
-    /// The stop stages handed out, drained one after another after the unstaged work.
-    pub(crate) stages: Stages,
     /// Every restart of a supervised run, for the report.
     pub(crate) restarts: Arc<RestartLog>,
     /// Runs spawned before the service was Ready.
@@ -138,11 +137,12 @@ impl Lifecycle {
         let config = Arc::new(config);
         let hooks = Arc::new(HookRegistry::new(config.hook_timeout()));
         let triggers = Arc::new(Triggers::new(Arc::clone(&config), Arc::clone(&hooks)));
-        let tasks = Tasks::new(Arc::clone(&triggers));
+        let root = CancellationToken::new();
+        let tasks = Tasks::new(Arc::clone(&triggers), root.clone());
         Self {
             inner: Arc::new(Inner {
                 config,
-                root: CancellationToken::new(),
+                root,
                 triggers,
                 hooks,
                 tasks,
@@ -151,7 +151,6 @@ impl Lifecycle {
                 reloads: Arc::new(Reloads::new()),
                 next_owner: AtomicU64::new(0),
                 managed: Mutex::default(),
-                stages: Stages::default(),
                 restarts: Arc::default(),
                 pending_runs: PendingRuns::default(),
             }),
@@ -950,9 +949,7 @@ impl Lifecycle {
         F::Output: Outcome,
         <F::Output as Outcome>::Joined: Send + 'static,
     {
-        self.inner
-            .tasks
-            .spawn(TaskName::Given(name.into()), false, future)
+        self.task(name).spawn(future)
     }
 
     /// Spawns a tracked task the service cannot run without: if it returns `Err` or panics, the
@@ -988,9 +985,7 @@ impl Lifecycle {
         F::Output: Outcome,
         <F::Output as Outcome>::Joined: Send + 'static,
     {
-        self.inner
-            .tasks
-            .spawn(TaskName::Given(name.into()), true, future)
+        self.task(name).critical().spawn(future)
     }
 
     /// Runs a blocking function on Tokio's blocking pool as a tracked task: the drain waits for
@@ -1024,9 +1019,86 @@ impl Lifecycle {
         R: Outcome,
         R::Joined: Send + 'static,
     {
-        self.inner
-            .tasks
-            .spawn_blocking(TaskName::Given(name.into()), f)
+        self.task(name).spawn_blocking(f)
+    }
+
+    /// A task named `name`, unstaged (stopped with the root token, first in the drain): set its
+    /// options and spawn it with the [`TaskBuilder`]. `lc.stage(n).task(name)` puts it in stop
+    /// stage `n`; `scope.task(name)` in a [`Scope`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use lifecycle::{Config, Sequence};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// let sequence = Sequence::new(Config::new());
+    /// let lc = sequence.handle();
+    /// let token = lc.token();
+    /// lc.task("poller").spawn(async move { token.cancelled().await });
+    /// lc.task("parser").spawn(async { Err::<(), _>("bad input") });
+    /// let report = sequence.run(async {}).await;
+    /// assert_eq!(report.task_failures[0].task, "parser");
+    /// # }
+    /// ```
+    pub fn task(&self, name: impl Into<Cow<'static, str>>) -> TaskBuilder<'_> {
+        TaskBuilder::new(self, self.inner.tasks.root(), name.into())
+    }
+
+    /// A new top-level [`Scope`] named `name`: a group of tasks that can be stopped, joined and
+    /// aborted on its own, stopped with the unstaged work at the drain (its token is a child of
+    /// the root token). See [`Scope`] for scopes and stages.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use lifecycle::{Config, Sequence};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// let sequence = Sequence::new(Config::new());
+    /// let lc = sequence.handle();
+    /// let workers = lc.scope("workers");
+    /// let token = workers.token();
+    /// workers.task("w1").spawn(async move { token.cancelled().await });
+    /// sequence.run(async {}).await; // the drain cancels the scope and waits for w1
+    /// assert_eq!(workers.running(), 0);
+    /// # }
+    /// ```
+    pub fn scope(&self, name: &str) -> Scope {
+        Scope::new(Node::child(self.inner.tasks.root(), name), self.clone())
+    }
+
+    /// Stop stage `stage`'s own node, as a [`Scope`] with an empty path: its token is cancelled
+    /// in the stage's turn (after the unstaged work and every lower stage), and the drain waits
+    /// for its tasks and scopes then. `lc.stage(1).scope("writers")` is a scope drained in stage
+    /// 1's turn. Every call for the same number is the same node; see
+    /// [`Stage`](crate::hooks::Stage). Joining a stage from main during the drain waits until
+    /// the grace deadline (the stage is cancelled only once main has ended).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use lifecycle::{Config, Sequence};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// let sequence = Sequence::new(Config::new());
+    /// let lc = sequence.handle();
+    /// let stopped = Arc::new(Mutex::new(Vec::new()));
+    /// let writers = lc.stage(1).scope("writers");
+    /// for (scope, name) in [(writers.clone(), "flush"), (lc.scope("http"), "serve")] {
+    ///     let (token, stopped) = (scope.token(), Arc::clone(&stopped));
+    ///     scope.task(name).spawn(async move {
+    ///         token.cancelled().await;
+    ///         stopped.lock().unwrap().push(name);
+    ///     });
+    /// }
+    /// sequence.run(async {}).await;
+    /// assert_eq!(*stopped.lock().unwrap(), ["serve", "flush"]); // the writers after the server
+    /// # }
+    /// ```
+    pub fn stage(&self, stage: Stage) -> Scope {
+        Scope::new(self.inner.tasks.stage(stage), self.clone())
     }
 
     /// How many tracked tasks are still running.

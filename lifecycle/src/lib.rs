@@ -118,6 +118,7 @@
 #[cfg(feature = "axum")]
 pub mod axum;
 mod bind;
+mod builder;
 pub mod config;
 mod connections;
 mod drain;
@@ -135,6 +136,7 @@ pub mod persist;
 mod reload;
 pub mod report;
 mod run;
+pub mod scope;
 pub mod sequence;
 mod signal;
 mod stage;
@@ -154,6 +156,7 @@ pub use crate::handle::Lifecycle;
 pub use crate::hooks::{Component, Hook};
 pub use crate::report::ShutdownReport;
 pub use crate::run::run;
+pub use crate::scope::Scope;
 pub use crate::sequence::Sequence;
 pub use crate::signal::Signal;
 pub use crate::state::State;

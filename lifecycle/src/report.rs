@@ -108,6 +108,10 @@ pub struct TaskFailure {
     pub task: String,
     /// Whether the task was spawned as critical (its failure triggers the shutdown).
     pub critical: bool,
+    /// Kept by a scope that [keeps its failures](crate::scope::Scope::keep_failures): not a
+    /// service failure (it triggered nothing and leaves the exit code alone). In the report,
+    /// a kept failure that no join took.
+    pub kept: bool,
     /// How many times a task of this name failed.
     pub count: u64,
     /// The first failure: the error, or the panic as `panicked: <message>`
@@ -312,6 +316,10 @@ pub struct ShutdownReport {
     pub task_failures: Vec<TaskFailure>,
     /// Failures of tasks whose names did not fit in [`task_failures`](Self::task_failures).
     pub task_failures_other: u64,
+    /// Failures kept by a scope ([`keep_failures`](crate::scope::Scope::keep_failures)) and
+    /// taken by its [`join`](crate::scope::Scope::join): handled by the app, so not in
+    /// [`task_failures`](Self::task_failures); only counted.
+    pub task_failures_handled: u64,
     /// Every hook's run: persist hooks first, then shutdown hooks, in the order they ran.
     pub hooks: Vec<HookReport>,
     /// A first signal that arrived after something else had triggered the shutdown: it did not
@@ -366,6 +374,7 @@ impl ShutdownReport {
             connections,
             task_failures,
             task_failures_other,
+            task_failures_handled: 0,
             hooks,
             hurried_by,
             start: Vec::new(),
@@ -412,7 +421,10 @@ impl ShutdownReport {
             self.main,
             Some(MainOutcome::Failed(_) | MainOutcome::Panicked(_))
         );
-        let critical_failed = self.task_failures.iter().any(|failure| failure.critical);
+        let critical_failed = self
+            .task_failures
+            .iter()
+            .any(|failure| failure.critical && !failure.kept);
         if main_failed || critical_failed {
             EXIT_APP_FAILED
         } else if self.start_failed.is_some() {
@@ -605,10 +617,11 @@ impl fmt::Display for ShutdownReport {
         writeln!(f, "  persist       {}", Millis(t.persist))?;
         writeln!(f, "  hooks         {}", Millis(t.hooks))?;
         for failure in self.task_failures.iter().take(FAILURES_SHOWN) {
-            let kind = if failure.critical {
-                "critical task"
-            } else {
-                "task"
+            let kind = match (failure.kept, failure.critical) {
+                (true, true) => "kept critical task (no join took it)",
+                (true, false) => "kept task (no join took it)",
+                (false, true) => "critical task",
+                (false, false) => "task",
             };
             if failure.count == 1 {
                 writeln!(f, "  {kind} `{}` failed: {}", failure.task, failure.first)?;
@@ -629,6 +642,13 @@ impl fmt::Display for ShutdownReport {
             .saturating_add(self.task_failures_other);
         if more > 0 {
             writeln!(f, "  and {more} more task failures")?;
+        }
+        if self.task_failures_handled > 0 {
+            writeln!(
+                f,
+                "  handled       {} task failures (kept by scopes, taken by their join)",
+                self.task_failures_handled
+            )?;
         }
         for restart in self.restarts.iter().take(FAILURES_SHOWN) {
             writeln!(f, "  restarted     {restart}")?;
@@ -751,6 +771,7 @@ mod tests {
             connections: None,
             task_failures: Vec::new(),
             task_failures_other: 0,
+            task_failures_handled: 0,
             hooks: Vec::new(),
             hurried_by: None,
             start: Vec::new(),
@@ -768,6 +789,7 @@ mod tests {
         TaskFailure {
             task: task.into(),
             critical,
+            kept: false,
             count: 1,
             first: Failure::new("e"),
             last: Failure::new("e"),

@@ -560,7 +560,7 @@ impl Persisted {
         inner.triggers.readiness.advance(State::Stopped);
         let mut timings = self.draft.timings;
         timings.total = at.elapsed();
-        let (task_failures, task_failures_other) = inner.tasks.failures();
+        let (task_failures, task_failures_other, task_failures_handled) = inner.tasks.failures();
         let mut report = ShutdownReport::new(
             trigger,
             self.draft.main,
@@ -572,6 +572,7 @@ impl Persisted {
             self.draft.hooks,
             inner.triggers.hurried_by(),
         );
+        report.task_failures_handled = task_failures_handled;
         report.start = self.draft.start;
         report.start.extend(late_reports(&inner.hooks));
         report.start_failed = self
