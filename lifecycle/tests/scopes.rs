@@ -171,7 +171,10 @@ async fn a_critical_failure_in_a_scope_goes_up_by_default_and_shuts_the_service_
         .critical()
         .spawn(async { Err::<(), _>("disk full") });
     let handle = lc.clone();
-    let report = sequence.run(async move { handle.cancelled().await }).await;
+    // Bounded: were the failure not sent up, nothing would trigger the shutdown.
+    let main =
+        async move { tokio::time::timeout(Duration::from_secs(60), handle.cancelled()).await };
+    let report = sequence.run(main).await;
     assert!(
         matches!(&report.trigger, Trigger::TaskFailed { task, .. } if task == "pool/w1/job"),
         "{:?}",
@@ -202,8 +205,10 @@ async fn a_scope_that_keeps_failures_shuts_itself_down_and_hands_them_to_its_joi
         });
     let other = lc.scope("other");
 
-    let Err(JoinError::Failed(failures)) = upstream.join().await else {
-        panic!("the join should return the heartbeat's failure");
+    // Bounded: were the failure not kept, nothing would stop the reader.
+    let joined = tokio::time::timeout(Duration::from_secs(60), upstream.join()).await;
+    let Ok(Err(JoinError::Failed(failures))) = joined else {
+        panic!("the join should return the heartbeat's failure: {joined:?}");
     };
     assert_eq!(failures[0].task, "upstream/eu-1/heartbeat");
     assert!(failures[0].kept && failures[0].critical);
