@@ -125,7 +125,7 @@ mod lock;
 mod log;
 pub mod config;
 mod triggers;
-mod tasks;
+pub mod tasks;
 pub mod hooks;
 mod handle;
 #[cfg(feature = "http")]
@@ -145,6 +145,7 @@ pub use crate::hooks::{Component, Hook};
 pub use crate::report::ShutdownReport;
 pub use crate::sequence::entry::run;
 pub use crate::sequence::Sequence;
+pub use crate::tasks::scope::Scope;
 pub use crate::triggers::readiness::State;
 pub use crate::triggers::Trigger;
 

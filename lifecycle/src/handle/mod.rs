@@ -24,9 +24,11 @@ use crate::hooks::gate::{LateAt, StartGate};
 use crate::hooks::{Component, Hook, HookKind, HookRegistry};
 use crate::lock::lock;
 use crate::log::{log_or_stderr, quietly, whole_ms, Millis};
+use crate::tasks::builder::TaskBuilder;
 use crate::tasks::connections::Registry;
 use crate::tasks::run::{PendingRuns, RestartLog};
-use crate::tasks::stages::Stages;
+use crate::tasks::scope::{Node, Scope};
+use crate::tasks::stages::Stage;
 use crate::tasks::{TaskName, Tasks};
 use crate::triggers::readiness::State;
 use crate::triggers::reloads::Reloads;
@@ -50,8 +52,6 @@ pub(crate) struct Inner {
     next_owner: AtomicU64,
     /// Every value managed so far, by address: the same `Arc` managed twice registers once.
     managed: Mutex<HashMap<usize, Weak<dyn Any + Send + Sync>>>,
-    /// The stop stages handed out, drained one after another after the unstaged work.
-    pub(crate) stages: Stages,
     /// Every restart of a supervised run, for the report.
     pub(crate) restarts: Arc<RestartLog>,
     /// Runs spawned before the service was Ready.
@@ -146,11 +146,12 @@ impl Lifecycle {
             config.hook_timeout(),
             triggers.hook_tally(),
         ));
-        let tasks = Tasks::new(Arc::clone(&triggers));
+        let root = CancellationToken::new();
+        let tasks = Tasks::new(Arc::clone(&triggers), root.clone());
         Self {
             inner: Arc::new(Inner {
                 config,
-                root: CancellationToken::new(),
+                root,
                 triggers,
                 hooks,
                 tasks,
@@ -159,7 +160,6 @@ impl Lifecycle {
                 reloads: Arc::new(Reloads::new()),
                 next_owner: AtomicU64::new(0),
                 managed: Mutex::default(),
-                stages: Stages::default(),
                 restarts: Arc::default(),
                 pending_runs: PendingRuns::default(),
             }),
@@ -881,9 +881,7 @@ impl Lifecycle {
         F::Output: Outcome,
         <F::Output as Outcome>::Joined: Send + 'static,
     {
-        self.inner
-            .tasks
-            .spawn(TaskName::Given(name.into()), false, future)
+        self.task(name).spawn(future)
     }
 
     /// Spawns a tracked task the service cannot run without: if it returns `Err` or panics, the
@@ -919,9 +917,7 @@ impl Lifecycle {
         F::Output: Outcome,
         <F::Output as Outcome>::Joined: Send + 'static,
     {
-        self.inner
-            .tasks
-            .spawn(TaskName::Given(name.into()), true, future)
+        self.task(name).critical().spawn(future)
     }
 
     /// Runs a blocking function on Tokio's blocking pool as a tracked task: the drain waits for
@@ -955,9 +951,86 @@ impl Lifecycle {
         R: Outcome,
         R::Joined: Send + 'static,
     {
-        self.inner
-            .tasks
-            .spawn_blocking(TaskName::Given(name.into()), f)
+        self.task(name).spawn_blocking(f)
+    }
+
+    /// A task named `name`, unstaged (stopped with the root token, first in the drain): set its
+    /// options and spawn it with the [`TaskBuilder`]. `lc.stage(n).task(name)` puts it in stop
+    /// stage `n`; `scope.task(name)` in a [`Scope`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use lifecycle::{Config, Sequence};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// let sequence = Sequence::new(Config::new());
+    /// let lc = sequence.handle();
+    /// let token = lc.token();
+    /// lc.task("poller").spawn(async move { token.cancelled().await });
+    /// lc.task("parser").spawn(async { Err::<(), _>("bad input") });
+    /// let report = sequence.run(async {}).await;
+    /// assert_eq!(report.task_failures[0].task, "parser");
+    /// # }
+    /// ```
+    pub fn task(&self, name: impl Into<Cow<'static, str>>) -> TaskBuilder<'_> {
+        TaskBuilder::new(self, self.inner.tasks.root(), name.into())
+    }
+
+    /// A new top-level [`Scope`] named `name`: a group of tasks that can be stopped, joined and
+    /// aborted on its own, stopped with the unstaged work at the drain (its token is a child of
+    /// the root token). See [`Scope`] for scopes and stages.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use lifecycle::{Config, Sequence};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// let sequence = Sequence::new(Config::new());
+    /// let lc = sequence.handle();
+    /// let workers = lc.scope("workers");
+    /// let token = workers.token();
+    /// workers.task("w1").spawn(async move { token.cancelled().await });
+    /// sequence.run(async {}).await; // the drain cancels the scope and waits for w1
+    /// assert_eq!(workers.running(), 0);
+    /// # }
+    /// ```
+    pub fn scope(&self, name: &str) -> Scope {
+        Scope::new(Node::child(self.inner.tasks.root(), name), self.clone())
+    }
+
+    /// Stop stage `stage`'s own node, as a [`Scope`] with an empty path: its token is cancelled
+    /// in the stage's turn (after the unstaged work and every lower stage), and the drain waits
+    /// for its tasks and scopes then. `lc.stage(1).scope("writers")` is a scope drained in stage
+    /// 1's turn. Every call for the same number is the same node; see
+    /// [`Stage`](crate::hooks::Stage). Joining a stage from main during the drain waits until
+    /// the grace deadline (the stage is cancelled only once main has ended).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use lifecycle::{Config, Sequence};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// let sequence = Sequence::new(Config::new());
+    /// let lc = sequence.handle();
+    /// let stopped = Arc::new(Mutex::new(Vec::new()));
+    /// let writers = lc.stage(1).scope("writers");
+    /// for (scope, name) in [(writers.clone(), "flush"), (lc.scope("http"), "serve")] {
+    ///     let (token, stopped) = (scope.token(), Arc::clone(&stopped));
+    ///     scope.task(name).spawn(async move {
+    ///         token.cancelled().await;
+    ///         stopped.lock().unwrap().push(name);
+    ///     });
+    /// }
+    /// sequence.run(async {}).await;
+    /// assert_eq!(*stopped.lock().unwrap(), ["serve", "flush"]); // the writers after the server
+    /// # }
+    /// ```
+    pub fn stage(&self, stage: Stage) -> Scope {
+        Scope::new(self.inner.tasks.stage(stage), self.clone())
     }
 }
 

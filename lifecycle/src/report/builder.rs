@@ -42,6 +42,7 @@ impl ReportBuilder {
                 connections: None,
                 task_failures: Vec::new(),
                 task_failures_other: 0,
+                task_failures_handled: 0,
                 hooks: Vec::new(),
                 hurried_by: None,
                 start: Vec::new(),
@@ -129,9 +130,10 @@ impl ReportBuilder {
     }
 
     /// The tasks that failed (one entry per name), and how many failures did not fit.
-    pub(crate) fn task_failures(&mut self, (listed, other): (Vec<TaskFailure>, u64)) {
+    pub(crate) fn task_failures(&mut self, (listed, other, handled): (Vec<TaskFailure>, u64, u64)) {
         self.report.task_failures = listed;
         self.report.task_failures_other = other;
+        self.report.task_failures_handled = handled;
     }
 
     /// How many reloads ran, and the reload hook runs that failed.

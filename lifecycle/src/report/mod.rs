@@ -191,6 +191,10 @@ pub struct ShutdownReport {
     pub task_failures: Vec<TaskFailure>,
     /// Failures of tasks whose names did not fit in [`task_failures`](Self::task_failures).
     pub task_failures_other: u64,
+    /// Failures kept by a scope ([`keep_failures`](crate::tasks::scope::Scope::keep_failures)) and
+    /// taken by its [`join`](crate::tasks::scope::Scope::join): handled by the app, so not in
+    /// [`task_failures`](Self::task_failures); only counted.
+    pub task_failures_handled: u64,
     /// Every hook's run: persist hooks first, then shutdown hooks, in the order they ran.
     pub hooks: Vec<HookReport>,
     /// A first signal that arrived after something else had triggered the shutdown: it did not
@@ -254,7 +258,10 @@ impl ShutdownReport {
             self.main,
             Some(MainOutcome::Failed(_) | MainOutcome::Panicked(_))
         );
-        let critical_failed = self.task_failures.iter().any(|failure| failure.critical);
+        let critical_failed = self
+            .task_failures
+            .iter()
+            .any(|failure| failure.critical && !failure.kept);
         if main_failed || critical_failed {
             EXIT_APP_FAILED
         } else if self.start_failed.is_some() {
@@ -447,10 +454,11 @@ impl fmt::Display for ShutdownReport {
         writeln!(f, "  persist       {}", Millis(t.persist))?;
         writeln!(f, "  hooks         {}", Millis(t.hooks))?;
         for failure in self.task_failures.iter().take(FAILURES_SHOWN) {
-            let kind = if failure.critical {
-                "critical task"
-            } else {
-                "task"
+            let kind = match (failure.kept, failure.critical) {
+                (true, true) => "kept critical task (no join took it)",
+                (true, false) => "kept task (no join took it)",
+                (false, true) => "critical task",
+                (false, false) => "task",
             };
             if failure.count == 1 {
                 writeln!(f, "  {kind} `{}` failed: {}", failure.task, failure.first)?;
@@ -471,6 +479,13 @@ impl fmt::Display for ShutdownReport {
             .saturating_add(self.task_failures_other);
         if more > 0 {
             writeln!(f, "  and {more} more task failures")?;
+        }
+        if self.task_failures_handled > 0 {
+            writeln!(
+                f,
+                "  handled       {} task failures (kept by scopes, taken by their join)",
+                self.task_failures_handled
+            )?;
         }
         for restart in self.restarts.iter().take(FAILURES_SHOWN) {
             writeln!(f, "  restarted     {restart}")?;
@@ -593,6 +608,7 @@ mod tests {
             connections: None,
             task_failures: Vec::new(),
             task_failures_other: 0,
+            task_failures_handled: 0,
             hooks: Vec::new(),
             hurried_by: None,
             start: Vec::new(),
@@ -610,6 +626,7 @@ mod tests {
         TaskFailure {
             task: task.into(),
             critical,
+            kept: false,
             count: 1,
             first: Failure::new("e"),
             last: Failure::new("e"),

@@ -4,7 +4,6 @@
 use std::future::Future;
 use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -22,12 +21,12 @@ use crate::triggers::watchdog::Phase;
 use crate::triggers::{Trigger, Triggers};
 
 /// How long the drain gives aborted tasks to stop before it says which did not.
-const ABORT_SETTLE: Duration = Duration::from_millis(100);
+pub(crate) const ABORT_SETTLE: Duration = Duration::from_millis(100);
 
 /// How long (wall clock) an aborted task whose future is gone may take to be marked finished
 /// before the drain calls it left running: far more than the few instructions it takes, so
 /// that a worker thread preempted in between does not turn a stopped task into a stuck one.
-const ABORT_LANDING: Duration = Duration::from_millis(50);
+pub(crate) const ABORT_LANDING: Duration = Duration::from_millis(50);
 
 /// What the drain found.
 pub(crate) struct Drain {
@@ -79,16 +78,16 @@ where
 
     watch.enter(Phase::Drain);
     inner.root.cancel();
-    let tracker = inner.tasks.count();
-    tracker.close();
+    let root = inner.tasks.root();
+    root.close_tree();
     let started = Instant::now();
     let grace = config.grace();
     // What is left of the one grace; `saturating_sub`: a grace of any size never overflows.
     let left = || grace.saturating_sub(started.elapsed());
-    let staged = !inner.stages.is_empty();
+    let staged = !inner.tasks.stages.is_empty();
     let mut stages = Vec::new();
     let mut all_done = tokio::time::timeout(left(), async {
-        tokio::join!(&mut *main, tracker.wait());
+        tokio::join!(&mut *main, root.wait_tree());
     })
     .await
     .is_ok();
@@ -98,17 +97,15 @@ where
     // Each stage in turn, ascending, all within the grace: cancel, close, wait.
     let mut last = None;
     while all_done {
-        let Some((stage, work)) = inner.stages.next(last) else {
+        let Some((stage, node)) = inner.tasks.stages.next(last) else {
             break;
         };
         last = Some(stage);
-        work.token.cancel();
-        work.tasks.close();
+        node.shared.token.cancel();
+        node.close_tree();
         let stage_started = Instant::now();
-        all_done = tokio::time::timeout(left(), work.tasks.wait())
-            .await
-            .is_ok();
-        work.drained.store(true, Ordering::SeqCst);
+        all_done = tokio::time::timeout(left(), node.wait_tree()).await.is_ok();
+        node.mark_drained();
         stages.push(StageDrain::new(
             Some(stage),
             stage_started.elapsed(),
@@ -116,7 +113,7 @@ where
         ));
         log_stage(stages.last());
     }
-    for stage in inner.stages.rest(last) {
+    for stage in inner.tasks.stages.rest(last) {
         stages.push(StageDrain::not_reached(stage));
     }
     // Last, the requests the in-flight layer counts in servers the lifecycle does not run: a
@@ -149,7 +146,7 @@ where
             );
         });
     }
-    inner.tasks.drained.store(true, Ordering::SeqCst);
+    root.mark_drained();
     let took = started.elapsed();
     Drain {
         delay,
@@ -189,14 +186,10 @@ pub(crate) async fn cut_late_tasks(inner: &Inner) -> Vec<AbortedTask> {
 /// free to run: only a task still running then is left running. The paused test clock never
 /// moves for that wait.
 async fn settle(inner: &Inner, cuts: Vec<Cut>) -> Vec<AbortedTask> {
-    let stages = inner.stages.all();
-    let all = async {
-        inner.tasks.count().wait().await;
-        for stage in &stages {
-            stage.tasks.wait().await;
-        }
-    };
-    if tokio::time::timeout(ABORT_SETTLE, all).await.is_ok() {
+    if tokio::time::timeout(ABORT_SETTLE, inner.tasks.wait_all())
+        .await
+        .is_ok()
+    {
         return cuts.into_iter().map(Cut::stopped).collect();
     }
     let landing = std::time::Instant::now();

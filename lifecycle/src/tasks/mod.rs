@@ -12,11 +12,16 @@
 //! counts it), the same as a bare `TaskTracker` task. Its name lives in the live-task list, found
 //! by task id on the rare path that needs it (a failure, the deadline).
 
+pub(crate) mod builder;
 pub(crate) mod connections;
 pub(crate) mod records;
 pub(crate) mod run;
+pub(crate) mod scope;
 pub(crate) mod stages;
 pub(crate) mod supervise;
+
+pub use builder::TaskBuilder;
+pub use scope::{Aborting, JoinError, Scope};
 
 use std::borrow::Cow;
 use std::fmt;
@@ -24,18 +29,20 @@ use std::future::Future;
 use std::mem::ManuallyDrop;
 use std::panic::{self, AssertUnwindSafe, Location};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll};
 
 use tokio::sync::Notify;
 use tokio::task::{AbortHandle, Id, JoinHandle};
+use tokio_util::sync::CancellationToken;
 
 use crate::failure::{panic_message, Failure, Outcome};
 use crate::lock::lock;
-use crate::log::quietly;
 use crate::tasks::records::{AbortedTask, TaskFailure, TaskKind, MAX_TASK_FAILURES};
-use crate::triggers::{Trigger, Triggers};
+use crate::tasks::scope::{record_failure, Node, NodeShared, Service};
+use crate::tasks::stages::Stages;
+use crate::triggers::Triggers;
 
 /// A task's name: given by the caller, or where it was spawned (kept as a static location, so
 /// naming costs nothing on the spawn path).
@@ -43,6 +50,16 @@ use crate::triggers::{Trigger, Triggers};
 pub(crate) enum TaskName {
     Given(Cow<'static, str>),
     SpawnedAt(&'static Location<'static>),
+}
+
+/// A task's name as logs and the report give it: its scope's path, then its own name
+/// (`upstream/eu-1/reader`); the root's and the stages' tasks have no path before their name.
+pub(crate) fn task_path(path: &str, name: &TaskName) -> String {
+    if path.is_empty() {
+        name.to_string()
+    } else {
+        format!("{path}/{name}")
+    }
 }
 
 impl fmt::Display for TaskName {
@@ -64,10 +81,10 @@ struct LiveTask {
     cut: bool,
 }
 
-/// Every tracked task that may still be running: an append-only list, compacted when it reaches
-/// twice the live count, so a task's end costs nothing and a spawn only a push.
+/// Every tracked task of one scope that may still be running: an append-only list, compacted
+/// when it reaches twice the live count, so a task's end costs nothing and a spawn only a push.
 #[derive(Default)]
-struct LiveTasks {
+pub(crate) struct LiveTasks {
     tasks: Mutex<List>,
 }
 
@@ -120,8 +137,9 @@ impl Cut {
 }
 
 impl LiveTasks {
-    /// Lists a task just spawned; returns its failure, and its name, if it already failed.
-    fn push(&self, task: LiveTask) -> Option<(Orphan, String)> {
+    /// Lists a task just spawned; returns its failure, and its name (under `path`), if it
+    /// already failed.
+    fn push(&self, path: &str, task: LiveTask) -> Option<(Orphan, String)> {
         let mut list = lock(&self.tasks);
         if list.entries.len() >= list.compact_at.max(COMPACT_AT) {
             list.entries.retain(|task| !task.abort.is_finished());
@@ -132,18 +150,25 @@ impl LiveTasks {
         } else {
             let id = task.abort.id();
             let at = list.orphans.iter().position(|(orphan, _)| *orphan == id);
-            at.map(|at| (list.orphans.swap_remove(at).1, task.name.to_string()))
+            at.map(|at| (list.orphans.swap_remove(at).1, task_path(path, &task.name)))
         };
         list.entries.push(task);
         orphan
     }
 
-    /// The name of the task `id`, or `None` with its failure parked for the spawner to claim.
-    fn name_or_park(&self, id: Id, failure: &Failure, sink: &Arc<TaskSink>) -> Option<String> {
+    /// The name (under `path`) of the task `id`, or `None` with its failure parked for the
+    /// spawner to claim.
+    fn name_or_park(
+        &self,
+        path: &str,
+        id: Id,
+        failure: &Failure,
+        sink: &Arc<TaskSink>,
+    ) -> Option<String> {
         let mut list = lock(&self.tasks);
         // Newest first: a task that fails is more often a young one.
         match list.entries.iter().rev().find(|task| task.abort.id() == id) {
-            Some(task) => Some(task.name.to_string()),
+            Some(task) => Some(task_path(path, &task.name)),
             None => {
                 let orphan = Orphan {
                     failure: failure.clone(),
@@ -155,7 +180,16 @@ impl LiveTasks {
         }
     }
 
-    fn running(&self) -> usize {
+    /// The name (under `path`) of the task `id` if it is listed here and still running.
+    pub(crate) fn running_named(&self, path: &str, id: Id) -> Option<String> {
+        let list = lock(&self.tasks);
+        list.entries
+            .iter()
+            .find(|task| task.abort.id() == id && !task.abort.is_finished())
+            .map(|task| task_path(path, &task.name))
+    }
+
+    pub(crate) fn running(&self) -> usize {
         lock(&self.tasks)
             .entries
             .iter()
@@ -164,9 +198,9 @@ impl LiveTasks {
     }
 
     /// Aborts every task still running (only the late ones, spawned after the drain, with
-    /// `late_only`); blocking ones cannot be aborted and are only named. Returns them, to be
-    /// [settled](Cut::settle) once the aborts had a moment to land.
-    fn abort_all(&self, late_only: bool) -> Vec<Cut> {
+    /// `late_only`); blocking ones cannot be aborted and are only named (under `path`). Returns
+    /// them, to be [settled](Cut::settle) once the aborts had a moment to land.
+    pub(crate) fn abort_all(&self, path: &str, late_only: bool) -> Vec<Cut> {
         let cuts: Vec<Cut> = lock(&self.tasks)
             .entries
             .iter_mut()
@@ -176,7 +210,7 @@ impl LiveTasks {
                 Cut {
                     abort: task.abort.clone(),
                     task: AbortedTask {
-                        name: task.name.to_string(),
+                        name: task_path(path, &task.name),
                         kind: task.kind,
                         stopped: false,
                         late: task.late,
@@ -193,14 +227,14 @@ impl LiveTasks {
 
 /// The failures of tracked tasks, one entry per task name.
 #[derive(Default)]
-struct Failures {
-    entries: Vec<TaskFailure>,
+pub(crate) struct Failures {
+    pub(crate) entries: Vec<TaskFailure>,
     /// Failures of task names beyond [`MAX_TASK_FAILURES`].
-    other: u64,
+    pub(crate) other: u64,
 }
 
 impl Failures {
-    fn record(&mut self, task: String, critical: bool, failure: Failure) {
+    pub(crate) fn record(&mut self, task: String, critical: bool, failure: Failure) {
         let same = |entry: &&mut TaskFailure| entry.task == task && entry.critical == critical;
         if let Some(entry) = self.entries.iter_mut().find(same) {
             entry.count = entry.count.saturating_add(1);
@@ -209,6 +243,7 @@ impl Failures {
             self.entries.push(TaskFailure {
                 task,
                 critical,
+                kept: false,
                 count: 1,
                 first: failure.clone(),
                 last: failure,
@@ -217,14 +252,6 @@ impl Failures {
             self.other = self.other.saturating_add(1);
         }
     }
-}
-
-/// What the tasks of one lifecycle share: how many are running (what the drain waits on), the
-/// list the deadline aborts from, and where failures go.
-struct Shared {
-    live: LiveTasks,
-    failures: Mutex<Failures>,
-    triggers: Arc<Triggers>,
 }
 
 /// A count of running tasks that can be closed and waited on until it reaches zero (what
@@ -239,7 +266,7 @@ pub(crate) struct Count {
     first: [Weak<TaskSink>; 2],
     slot: Mutex<Slot>,
     zero: Arc<Notify>,
-    shared: Arc<Shared>,
+    shared: Arc<NodeShared>,
 }
 
 struct Slot {
@@ -253,7 +280,7 @@ struct Slot {
 }
 
 impl Count {
-    fn new(shared: &Arc<Shared>) -> Self {
+    pub(crate) fn new(shared: &Arc<NodeShared>) -> Self {
         let zero = Arc::new(Notify::new());
         let sinks = [false, true].map(|critical| TaskSink::new(critical, shared, &zero));
         let first = [Arc::downgrade(&sinks[0]), Arc::downgrade(&sinks[1])];
@@ -284,7 +311,7 @@ impl Count {
     }
 
     /// Closed, with no task running.
-    fn is_done(&self) -> bool {
+    pub(crate) fn is_done(&self) -> bool {
         let slot = lock(&self.slot);
         let closed = slot.open.is_none();
         let done = closed && slot.live.iter().all(|sink| sink.strong_count() == 0);
@@ -320,7 +347,8 @@ impl Count {
 /// no cost in the task.
 pub(crate) struct TaskSink {
     critical: bool,
-    shared: Arc<Shared>,
+    /// The scope the task belongs to: where its name is found and its failure goes.
+    shared: Arc<NodeShared>,
     /// Its count's waiter, woken when the last task holding this sink ends.
     zero: Arc<Notify>,
 }
@@ -363,7 +391,10 @@ impl Recorder {
     fn record_failure(&self, failure: Failure) {
         let sink = &self.sink;
         let name = match tokio::task::try_id() {
-            Some(id) => sink.shared.live.name_or_park(id, &failure, sink),
+            Some(id) => sink
+                .shared
+                .live
+                .name_or_park(&sink.shared.path, id, &failure, sink),
             None => Some(String::from("(unknown task)")),
         };
         if let Some(name) = name {
@@ -373,7 +404,7 @@ impl Recorder {
 }
 
 impl TaskSink {
-    fn new(critical: bool, shared: &Arc<Shared>, zero: &Arc<Notify>) -> Arc<Self> {
+    fn new(critical: bool, shared: &Arc<NodeShared>, zero: &Arc<Notify>) -> Arc<Self> {
         Arc::new(TaskSink {
             critical,
             shared: Arc::clone(shared),
@@ -381,18 +412,9 @@ impl TaskSink {
         })
     }
 
+    /// Records the failure of the task `task` (its path): see [`record_failure`].
     fn record(&self, task: String, failure: Failure) {
-        let critical = self.critical;
-        lock(&self.shared.failures).record(task.clone(), critical, failure.clone());
-        if critical {
-            self.shared.triggers.fire(Trigger::TaskFailed {
-                task: task.clone(),
-                error: failure.clone(),
-            });
-        }
-        quietly(
-            || tracing::error!(task = %task, critical, error = %failure, "tracked task failed"),
-        );
+        record_failure(&self.shared, task, self.critical, failure);
     }
 }
 
@@ -471,14 +493,14 @@ where
 /// the task's name, so tokio-console shows it. `#[track_caller]` all the way down: Tokio records
 /// the app's call site, not this file.
 #[track_caller]
-fn spawn_named_on_runtime<F>(name: &TaskName, future: F) -> JoinHandle<F::Output>
+fn spawn_named_on_runtime<F>(path: &str, name: &TaskName, future: F) -> JoinHandle<F::Output>
 where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
     #[cfg(all(tokio_unstable, feature = "console"))]
     {
-        let name = name.to_string();
+        let name = task_path(path, name);
         match tokio::task::Builder::new().name(&name).spawn(future) {
             Ok(handle) => handle,
             Err(err) => panic!("could not spawn task `{name}`: {err}"),
@@ -486,7 +508,7 @@ where
     }
     #[cfg(not(all(tokio_unstable, feature = "console")))]
     {
-        let _ = name;
+        let _ = (path, name);
         tokio::spawn(future)
     }
 }
@@ -498,60 +520,56 @@ pub(crate) struct RunningGuard {
     _sink: Arc<TaskSink>,
 }
 
-/// The tracked tasks of one lifecycle: the count the drain waits on, the list the deadline
-/// aborts from, and where failures go.
+/// The tracked tasks of one lifecycle: a tree of scopes ([`Node`]s) whose root holds the
+/// unstaged tasks, with each stop stage a top-level node of its own (drained after the root, in
+/// order); the counts the drain waits on, the lists the deadline aborts from, and where
+/// failures go.
 pub(crate) struct Tasks {
-    shared: Arc<Shared>,
-    /// The count of the unstaged tasks.
-    unstaged: Count,
+    service: Arc<Service>,
+    /// The unstaged tasks, and the scopes made with `lc.scope(..)`.
+    root: Arc<Node>,
     /// The count of the requests the in-flight layer counts outside the serve loop, in servers
     /// the lifecycle does not run: the drain waits for them last (see [`Tasks::requests`]).
     requests: Count,
-    /// Set when the drain is over: tasks spawned after it are late (nothing waits for them).
-    pub(crate) drained: AtomicBool,
+    /// The stop stages handed out: top-level nodes, drained one after another after the root.
+    pub(crate) stages: Stages,
 }
 
 impl Tasks {
-    pub(crate) fn new(triggers: Arc<Triggers>) -> Self {
-        let shared = Arc::new(Shared {
-            live: LiveTasks::default(),
-            failures: Mutex::new(Failures::default()),
-            triggers,
-        });
+    /// The tasks of a lifecycle whose root token is `root` (cancelled when the drain starts).
+    pub(crate) fn new(triggers: Arc<Triggers>, root: CancellationToken) -> Self {
+        let service = Arc::new(Service::new(triggers));
+        let root = Node::top(&service, root, false);
         Self {
-            unstaged: Count::new(&shared),
-            requests: Count::new(&shared),
-            shared,
-            drained: AtomicBool::new(false),
+            requests: Count::new(&root.shared),
+            root,
+            service,
+            stages: Stages::default(),
         }
     }
 
-    /// A count of its own, for one stop stage.
-    pub(crate) fn stage_count(&self) -> Count {
-        Count::new(&self.shared)
+    /// The root node: the unstaged tasks and the scopes made on the handle.
+    pub(crate) fn root(&self) -> &Arc<Node> {
+        &self.root
     }
 
-    /// What the drain waits on: closed at the drain, done once no tracked task is running.
-    pub(crate) fn count(&self) -> &Count {
-        &self.unstaged
+    /// Stop stage `stage`'s node, made on first use (cancelled and drained at once if its turn
+    /// has passed).
+    pub(crate) fn stage(&self, stage: crate::tasks::stages::Stage) -> Arc<Node> {
+        self.stages.get(stage, |passed| {
+            Node::top(&self.service, CancellationToken::new(), passed)
+        })
     }
 
-    /// Lists a task just spawned, and records its failure if it failed before that.
-    fn remember(&self, abort: AbortHandle, name: TaskName, kind: TaskKind, late: bool) {
-        let late = late || self.drained.load(Ordering::Relaxed);
-        let claimed = self.shared.live.push(LiveTask {
-            abort,
-            name,
-            kind,
-            late,
-            cut: false,
-        });
-        if let Some((orphan, name)) = claimed {
-            orphan.sink.record(name, orphan.failure);
-        }
+    /// Every top-level node: the root, then the stages in order.
+    fn tops(&self) -> Vec<Arc<Node>> {
+        let mut tops = vec![Arc::clone(&self.root)];
+        tops.extend(self.stages.all());
+        tops
     }
 
-    /// Spawns `future` as a tracked task; a critical one's failure starts the shutdown.
+    /// Spawns `future` as a tracked task of the root (unstaged); a critical one's failure
+    /// starts the shutdown.
     #[track_caller]
     pub(crate) fn spawn<F>(
         &self,
@@ -564,31 +582,7 @@ impl Tasks {
         F::Output: Outcome,
         <F::Output as Outcome>::Joined: Send + 'static,
     {
-        self.spawn_in(&self.unstaged, false, name, critical, future)
-    }
-
-    /// Spawns `future` as a tracked task of a stop stage (counted by the stage's count);
-    /// `late`: the stage has drained already.
-    #[track_caller]
-    pub(crate) fn spawn_in<F>(
-        &self,
-        stage: &Count,
-        late: bool,
-        name: TaskName,
-        critical: bool,
-        future: F,
-    ) -> JoinHandle<<F::Output as Outcome>::Joined>
-    where
-        F: Future + Send + 'static,
-        F::Output: Outcome,
-        <F::Output as Outcome>::Joined: Send + 'static,
-    {
-        let recorder = Recorder {
-            sink: stage.sink(critical),
-        };
-        let handle = spawn_named_on_runtime(&name, Tracked::new(future, recorder));
-        self.remember(handle.abort_handle(), name, TaskKind::Async, late);
-        handle
+        spawn_in(&self.root, name, critical, future)
     }
 
     /// Spawns a connection of a serve loop. It is not in the task list: the connection registry
@@ -599,14 +593,14 @@ impl Tasks {
     where
         F: Future<Output = ()> + Send + 'static,
     {
-        spawn_named_on_runtime(&TaskName::Given(Cow::Owned(name)), future)
+        spawn_named_on_runtime("", &TaskName::Given(Cow::Owned(name)), future)
     }
 
     /// Counts as one running task until dropped: the drain waits for it.
     #[cfg(feature = "http")]
     pub(crate) fn running_guard(&self) -> RunningGuard {
         RunningGuard {
-            _sink: self.unstaged.sink(false),
+            _sink: self.root.count.sink(false),
         }
     }
 
@@ -626,7 +620,8 @@ impl Tasks {
         &self.requests
     }
 
-    /// Runs `f` on the blocking pool as a tracked task.
+    /// Runs `f` on the blocking pool as a tracked task of the root.
+    #[cfg(test)]
     #[track_caller]
     pub(crate) fn spawn_blocking<F, R>(&self, name: TaskName, f: F) -> JoinHandle<R::Joined>
     where
@@ -634,39 +629,130 @@ impl Tasks {
         R: Outcome,
         R::Joined: Send + 'static,
     {
-        // Counts the task until the closure has returned and its failure is recorded.
-        let recorder = Recorder {
-            sink: self.unstaged.sink(false),
-        };
-        let run = move || recorder.finish(panic::catch_unwind(AssertUnwindSafe(f)));
-        #[cfg(all(tokio_unstable, feature = "console"))]
-        let handle = {
-            let label = name.to_string();
-            match tokio::task::Builder::new().name(&label).spawn_blocking(run) {
-                Ok(handle) => handle,
-                Err(err) => panic!("could not spawn blocking task `{label}`: {err}"),
-            }
-        };
-        #[cfg(not(all(tokio_unstable, feature = "console")))]
-        let handle = tokio::task::spawn_blocking(run);
-        self.remember(handle.abort_handle(), name, TaskKind::Blocking, false);
-        handle
+        spawn_blocking_in(&self.root, name, false, f)
     }
 
+    /// How many tracked tasks are running, in every scope and stage.
     pub(crate) fn running(&self) -> usize {
-        self.shared.live.running()
+        self.tops().iter().map(|top| top.running()).sum()
     }
 
-    /// See [`LiveTasks::abort_all`].
+    /// Aborts the tasks still running in every scope and stage (see [`LiveTasks::abort_all`]).
     pub(crate) fn abort_all(&self, late_only: bool) -> Vec<Cut> {
-        self.shared.live.abort_all(late_only)
+        let mut cuts = Vec::new();
+        for top in self.tops() {
+            for node in top.subtree() {
+                cuts.extend(node.shared.live.abort_all(&node.shared.path, late_only));
+            }
+        }
+        cuts
     }
 
-    /// The failures recorded so far, and the count of those beyond the cap.
-    pub(crate) fn failures(&self) -> (Vec<TaskFailure>, u64) {
-        let failures = lock(&self.shared.failures);
-        (failures.entries.clone(), failures.other)
+    /// Waits until no tracked task of any scope or stage is running (their counts closed).
+    pub(crate) async fn wait_all(&self) {
+        for top in self.tops() {
+            top.wait_tree().await;
+        }
     }
+
+    /// The failures for the report: those sent up, then those kept by a scope that no join took
+    /// (so none is silent); the count of those beyond the cap; and how many kept failures a join
+    /// took (handled).
+    pub(crate) fn failures(&self) -> (Vec<TaskFailure>, u64, u64) {
+        let (mut entries, mut other) = {
+            let failures = lock(&self.service.failures);
+            (failures.entries.clone(), failures.other)
+        };
+        let mut kept = Vec::new();
+        for top in self.tops() {
+            for node in top.subtree() {
+                kept.extend(node.unjoined_kept());
+            }
+        }
+        kept.sort_by_key(|(order, _)| *order);
+        for (_, failure) in kept {
+            if entries.len() < MAX_TASK_FAILURES {
+                entries.push(failure);
+            } else {
+                other = other.saturating_add(failure.count);
+            }
+        }
+        let handled = self.service.handled.load(Ordering::Relaxed);
+        (entries, other, handled)
+    }
+}
+
+/// Lists a task just spawned in `node`, and records its failure if it failed before that.
+fn remember(node: &Node, abort: AbortHandle, name: TaskName, kind: TaskKind) {
+    let late = node.drained.load(Ordering::Relaxed);
+    let path = &node.shared.path;
+    let claimed = node.shared.live.push(
+        path,
+        LiveTask {
+            abort,
+            name,
+            kind,
+            late,
+            cut: false,
+        },
+    );
+    if let Some((orphan, name)) = claimed {
+        orphan.sink.record(name, orphan.failure);
+    }
+}
+
+/// Spawns `future` as a tracked task of `node` (counted by its count); a critical one's failure
+/// goes up (or to the scope keeping failures). Spawned once `node` has drained, it is late.
+#[track_caller]
+pub(crate) fn spawn_in<F>(
+    node: &Node,
+    name: TaskName,
+    critical: bool,
+    future: F,
+) -> JoinHandle<<F::Output as Outcome>::Joined>
+where
+    F: Future + Send + 'static,
+    F::Output: Outcome,
+    <F::Output as Outcome>::Joined: Send + 'static,
+{
+    let recorder = Recorder {
+        sink: node.count.sink(critical),
+    };
+    let handle = spawn_named_on_runtime(&node.shared.path, &name, Tracked::new(future, recorder));
+    remember(node, handle.abort_handle(), name, TaskKind::Async);
+    handle
+}
+
+/// Runs `f` on the blocking pool as a tracked task of `node`.
+#[track_caller]
+pub(crate) fn spawn_blocking_in<F, R>(
+    node: &Node,
+    name: TaskName,
+    critical: bool,
+    f: F,
+) -> JoinHandle<R::Joined>
+where
+    F: FnOnce() -> R + Send + 'static,
+    R: Outcome,
+    R::Joined: Send + 'static,
+{
+    // Counts the task until the closure has returned and its failure is recorded.
+    let recorder = Recorder {
+        sink: node.count.sink(critical),
+    };
+    let run = move || recorder.finish(panic::catch_unwind(AssertUnwindSafe(f)));
+    #[cfg(all(tokio_unstable, feature = "console"))]
+    let handle = {
+        let label = task_path(&node.shared.path, &name);
+        match tokio::task::Builder::new().name(&label).spawn_blocking(run) {
+            Ok(handle) => handle,
+            Err(err) => panic!("could not spawn blocking task `{label}`: {err}"),
+        }
+    };
+    #[cfg(not(all(tokio_unstable, feature = "console")))]
+    let handle = tokio::task::spawn_blocking(run);
+    remember(node, handle.abort_handle(), name, TaskKind::Blocking);
+    handle
 }
 
 #[cfg(test)]
@@ -677,7 +763,7 @@ mod tests {
 
     fn tasks() -> Tasks {
         let config = Arc::new(Config::new());
-        Tasks::new(Arc::new(Triggers::new(config)))
+        Tasks::new(Arc::new(Triggers::new(config)), CancellationToken::new())
     }
 
     #[tokio::test]
@@ -686,22 +772,23 @@ mod tests {
         let handle = tokio::spawn(std::future::pending::<()>());
         let failure = Failure::new("boom");
         // The task failed on another worker before `spawn` returned: no name yet, so parked.
+        let root = tasks.root();
+        let sink = root.count.sink(false);
         assert_eq!(
-            tasks
-                .shared
+            root.shared
                 .live
-                .name_or_park(handle.id(), &failure, &tasks.unstaged.sink(false)),
+                .name_or_park("", handle.id(), &failure, &sink),
             None
         );
         assert_eq!(tasks.failures().0.len(), 0);
         // The spawner lists it: the failure is recorded under its name.
         let name = TaskName::Given("early".into());
-        tasks.remember(handle.abort_handle(), name, TaskKind::Async, false);
-        let (failures, other) = tasks.failures();
+        remember(root, handle.abort_handle(), name, TaskKind::Async);
+        let (failures, other, _) = tasks.failures();
         assert_eq!((failures.len(), other), (1, 0));
         assert_eq!(failures[0].task, "early");
         assert_eq!(failures[0].count, 1);
-        assert!(lock(&tasks.shared.live.tasks).orphans.is_empty());
+        assert!(lock(&root.shared.live.tasks).orphans.is_empty());
         handle.abort();
     }
 
@@ -723,7 +810,7 @@ mod tests {
         for handle in handles {
             let _ = handle.await;
         }
-        let (failures, other) = tasks.failures();
+        let (failures, other, _) = tasks.failures();
         let mut counts: Vec<_> = failures
             .iter()
             .map(|f| (f.task.as_str(), f.count))
@@ -732,7 +819,7 @@ mod tests {
         counts.sort_unstable();
         assert_eq!(counts, [("quick", 200), ("quick async", 200)]);
         assert_eq!(other, 0);
-        assert!(lock(&tasks.shared.live.tasks).orphans.is_empty());
+        assert!(lock(&tasks.root().shared.live.tasks).orphans.is_empty());
     }
 
     #[tokio::test]
@@ -742,7 +829,7 @@ mod tests {
         tasks.spawn(TaskName::Given("held".into()), false, async move {
             let _ = held.await;
         });
-        let count = tasks.count();
+        let count = &tasks.root().count;
         let mut wait = std::pin::pin!(count.wait());
         assert!(futures_poll_once(wait.as_mut()).await.is_pending());
         count.close();

@@ -43,6 +43,10 @@ pub struct TaskFailure {
     pub task: String,
     /// Whether the task was spawned as critical (its failure triggers the shutdown).
     pub critical: bool,
+    /// Kept by a scope that [keeps its failures](crate::Scope::keep_failures): not a
+    /// service failure (it triggered nothing and leaves the exit code alone). In the report,
+    /// a kept failure that no join took.
+    pub kept: bool,
     /// How many times a task of this name failed.
     pub count: u64,
     /// The first failure: the error, or the panic as `panicked: <message>`

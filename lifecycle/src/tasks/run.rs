@@ -162,6 +162,9 @@ pub struct Run {
     pub(crate) stage: Option<Stage>,
     pub(crate) restart: Restart,
     pub(crate) make: Arc<MakeAttempt>,
+    /// The scope (or stage) node it runs in, when a task builder spawned it; `None`: its stage,
+    /// or the root.
+    pub(crate) node: Option<Arc<crate::tasks::scope::Node>>,
 }
 
 impl fmt::Debug for Run {
@@ -191,6 +194,7 @@ impl Run {
                 let attempt = f(token);
                 Box::pin(async move { attempt.await.into_outcome().1 })
             }),
+            node: None,
         }
     }
 

@@ -1,17 +1,15 @@
 //! Stop stages: the stage number (the concept is documented on [`Stage`]), the stages one
-//! lifecycle has handed out (each stage's token and task count, in stage order, for the drain to
-//! cancel and wait for one at a time), and what the report says of each stage's drain.
+//! lifecycle has handed out (each stage a top-level scope node: its token, its count, its
+//! scopes, in stage order, for the drain to cancel and wait for one at a time), and what the
+//! report says of each stage's drain.
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio_util::sync::CancellationToken;
-
 use crate::lock::lock;
-use crate::tasks::Count;
+use crate::tasks::scope::Node;
 
 /// The stages one lifecycle has handed out tokens or spawned tasks for.
 #[derive(Default)]
@@ -21,45 +19,25 @@ pub(crate) struct Stages {
 
 #[derive(Default)]
 struct StagesState {
-    stages: BTreeMap<Stage, Arc<StageWork>>,
+    stages: BTreeMap<Stage, Arc<Node>>,
     /// The stages up to and including this one were cancelled: a stage created now at or
     /// below it starts cancelled.
     passed: Option<Stage>,
 }
 
-/// One stage's token and task count.
-pub(crate) struct StageWork {
-    pub(crate) token: CancellationToken,
-    pub(crate) tasks: Count,
-    /// Set once the drain stopped waiting for this stage: a task spawned into it after that is
-    /// late (nothing waits for it).
-    pub(crate) drained: AtomicBool,
-}
-
 impl Stages {
-    /// The stage's work, created on first use with `count` (cancelled at once if its turn has
-    /// passed).
-    pub(crate) fn get(&self, stage: Stage, count: impl FnOnce() -> Count) -> Arc<StageWork> {
+    /// The stage's node, created on first use by `make`, told whether the stage's turn has
+    /// passed (it then starts cancelled and drained).
+    pub(crate) fn get(&self, stage: Stage, make: impl FnOnce(bool) -> Arc<Node>) -> Arc<Node> {
         let mut state = lock(&self.state);
         let passed = state.passed.is_some_and(|passed| stage <= passed);
-        let work = state.stages.entry(stage).or_insert_with(|| {
-            let work = StageWork {
-                token: CancellationToken::new(),
-                tasks: count(),
-                drained: AtomicBool::new(passed),
-            };
-            if passed {
-                work.token.cancel();
-                work.tasks.close();
-            }
-            Arc::new(work)
-        });
-        Arc::clone(work)
+        let node = state.stages.entry(stage).or_insert_with(|| make(passed));
+        Arc::clone(node)
     }
 
     /// The lowest stage above `after` (any, with `None`), marked as passed: the drain's next
     /// step. Stages created during the drain are found too.
-    pub(crate) fn next(&self, after: Option<Stage>) -> Option<(Stage, Arc<StageWork>)> {
+    pub(crate) fn next(&self, after: Option<Stage>) -> Option<(Stage, Arc<Node>)> {
         let mut state = lock(&self.state);
         let found = match after {
             None => state.stages.iter().next(),
@@ -76,7 +54,7 @@ impl Stages {
     }
 
     /// Every stage.
-    pub(crate) fn all(&self) -> Vec<Arc<StageWork>> {
+    pub(crate) fn all(&self) -> Vec<Arc<Node>> {
         let state = lock(&self.state);
         state.stages.values().map(Arc::clone).collect()
     }
@@ -91,10 +69,10 @@ impl Stages {
     pub(crate) fn rest(&self, after: Option<Stage>) -> Vec<Stage> {
         let mut rest = Vec::new();
         let mut last = after;
-        while let Some((stage, work)) = self.next(last) {
-            work.token.cancel();
-            work.tasks.close();
-            work.drained.store(true, Ordering::SeqCst);
+        while let Some((stage, node)) = self.next(last) {
+            node.shared.token.cancel();
+            node.close_tree();
+            node.mark_drained();
             rest.push(stage);
             last = Some(stage);
         }

@@ -9,7 +9,6 @@ use std::fmt;
 use std::future::Future;
 use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -21,8 +20,7 @@ use crate::handle::Lifecycle;
 use crate::log::{quietly, whole_ms};
 use crate::tasks::run::{RestartLog, Restarted, Run};
 use crate::tasks::stages::Stage;
-use crate::tasks::stages::StageWork;
-use crate::tasks::TaskName;
+use crate::tasks::{spawn_in, task_path, TaskName};
 
 impl Lifecycle {
     /// A token cancelled when `stage`'s turn comes in the drain: after the unstaged work (the
@@ -44,7 +42,7 @@ impl Lifecycle {
     /// let writer = lc.token_in(1);
     /// let handle = lc.clone();
     /// sequence
-    ///     .run_without_signals(async move {
+    ///     .run(async move {
     ///         handle.request_shutdown();
     ///         handle.cancelled().await; // the unstaged work is cancelled first...
     ///         assert!(!writer.is_cancelled()); // ...stage 1 only once that has finished
@@ -53,7 +51,7 @@ impl Lifecycle {
     /// # }
     /// ```
     pub fn token_in(&self, stage: Stage) -> CancellationToken {
-        self.stage(stage).token.child_token()
+        self.stage(stage).token()
     }
 
     /// Like [`spawn_named`](Lifecycle::spawn_named), in a stop stage: the drain waits for the
@@ -75,12 +73,7 @@ impl Lifecycle {
         F::Output: Outcome,
         <F::Output as Outcome>::Joined: Send + 'static,
     {
-        let work = self.stage(stage);
-        let late = work.drained.load(Ordering::SeqCst);
-        let name = TaskName::Given(name.into());
-        self.inner
-            .tasks
-            .spawn_in(&work.tasks, late, name, false, future)
+        self.stage(stage).task(name).spawn(future)
     }
 
     /// Spawns a long-running part ([`Run`]) as a critical tracked task in its stage, restarted
@@ -92,40 +85,25 @@ impl Lifecycle {
     ///
     /// Like `tokio::spawn`, when called outside a Tokio runtime once the service is Ready.
     pub fn spawn_run(&self, run: Run) {
-        if let Some(run) = self
-            .inner
-            .pending_runs
-            .park(run, self.inner.triggers.readiness())
-        {
-            self.start_run(run);
-        }
-    }
-
-    /// Spawns `run`'s supervisor as a critical task in its stage (or unstaged).
-    pub(crate) fn start_run(&self, run: Run) {
-        let name = TaskName::Given(run.name.clone().into());
-        let log = Arc::clone(&self.inner.restarts);
         match run.stage {
-            Some(stage) => {
-                let work = self.stage(stage);
-                let token = work.token.child_token();
-                let future = supervise(run, token, log);
-                let late = work.drained.load(Ordering::SeqCst);
-                self.inner
-                    .tasks
-                    .spawn_in(&work.tasks, late, name, true, future);
-            }
-            None => {
-                let future = supervise(run, self.token(), log);
-                self.inner.tasks.spawn(name, true, future);
-            }
+            Some(stage) => self.stage(stage).task(run.name.clone()).run(run),
+            None => self.task(run.name.clone()).run(run),
         }
     }
 
-    /// The stage's token and count, made on first use.
-    fn stage(&self, stage: Stage) -> Arc<StageWork> {
+    /// Spawns `run`'s supervisor as a critical task in its node (or stage, or the root).
+    pub(crate) fn start_run(&self, run: Run) {
         let tasks = &self.inner.tasks;
-        self.inner.stages.get(stage, || tasks.stage_count())
+        let node = match (&run.node, run.stage) {
+            (Some(node), _) => Arc::clone(node),
+            (None, Some(stage)) => tasks.stage(stage),
+            (None, None) => Arc::clone(tasks.root()),
+        };
+        let name = TaskName::Given(run.name.clone().into());
+        let path = task_path(&node.shared.path, &name);
+        let log = Arc::clone(&self.inner.restarts);
+        let future = supervise(run, path, node.shared.token.child_token(), log);
+        spawn_in(&node, name, true, future);
     }
 }
 
@@ -148,6 +126,7 @@ impl Error for Escalated {}
 /// the server draining in front of it feeds).
 pub(crate) async fn supervise(
     run: Run,
+    path: String,
     token: CancellationToken,
     log: Arc<RestartLog>,
 ) -> Result<(), Escalated> {
@@ -169,7 +148,7 @@ pub(crate) async fn supervise(
         if restarts >= run.restart.max_restarts() {
             let max_restarts = run.restart.max_restarts();
             quietly(|| {
-                tracing::error!(task = %run.name, max_restarts, error = %failure,
+                tracing::error!(task = %path, max_restarts, error = %failure,
                     "supervised task failed with no restart left: shutting down");
             });
             return Err(Escalated(failure));
@@ -178,11 +157,11 @@ pub(crate) async fn supervise(
         let backoff = run.restart.backoff(restarts);
         let backoff_ms = whole_ms(backoff);
         quietly(|| {
-            tracing::warn!(task = %run.name, restart = restarts, backoff_ms, error = %failure,
+            tracing::warn!(task = %path, restart = restarts, backoff_ms, error = %failure,
                 "supervised task failed: restarting after the backoff");
         });
         log.record(Restarted {
-            task: run.name.clone(),
+            task: path.clone(),
             restart: restarts,
             error: failure,
             backoff,

@@ -21,6 +21,7 @@ enum Spawner {
     Tokio,
     Tracker,
     Lifecycle,
+    Scope,
 }
 
 /// Spawns `n` trivial tasks from inside a worker and awaits every handle. Each run gets a fresh
@@ -70,6 +71,21 @@ fn spawn_run(spawner: Spawner, n: usize) -> Duration {
                         let _ = handle.await;
                     }
                 }
+                Spawner::Scope => {
+                    // Made inside the clock, as the `lc.spawn` row makes its sequence.
+                    let sequence = Sequence::new(Config::new());
+                    let scope = sequence.handle().scope("bench");
+                    let handles: Vec<_> = (0..n)
+                        .map(|i| {
+                            scope.spawn(async move {
+                                std::hint::black_box(i);
+                            })
+                        })
+                        .collect();
+                    for handle in handles {
+                        let _ = handle.await;
+                    }
+                }
             }
             started.elapsed()
         })
@@ -83,6 +99,7 @@ pub fn spawn_overhead(runs: usize, n: usize) -> Vec<Row> {
         ("tokio::spawn", Spawner::Tokio),
         ("TaskTracker::spawn (hand-written)", Spawner::Tracker),
         ("lifecycle: lc.spawn", Spawner::Lifecycle),
+        ("lifecycle: scope.spawn", Spawner::Scope),
     ];
     spawn_run(Spawner::Tokio, n / 10); // warm the allocator
     stats::interleaved(&spawners, runs, |spawner| spawn_run(spawner, n))

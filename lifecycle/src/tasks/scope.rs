@@ -1,0 +1,780 @@
+//! Scopes: named groups of tracked tasks that nest, stop, join and abort on their own. Also the
+//! tree every tracked task lives in: the root node (the unstaged tasks), one top-level node per
+//! stop stage, and the scopes under them ([`Node`]); where a failure goes ([`record_failure`]).
+
+use std::borrow::Cow;
+use std::error::Error;
+use std::fmt;
+use std::future::Future;
+use std::panic::Location;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::failure::{Failure, Outcome};
+use crate::handle::Lifecycle;
+use crate::lock::lock;
+use crate::log::{log_or_stderr, quietly};
+use crate::report::{AbortedTask, TaskFailure, MAX_TASK_FAILURES};
+use crate::sequence::drain::{ABORT_LANDING, ABORT_SETTLE};
+use crate::tasks::builder::TaskBuilder;
+use crate::tasks::{spawn_in, Count, Cut, Failures, LiveTasks, TaskName};
+use crate::triggers::{Trigger, Triggers};
+
+/// A named group of tracked tasks inside the service, with its own cancellation: it can be
+/// stopped ([`shutdown`](Scope::shutdown)), awaited ([`join`](Scope::join)) and aborted
+/// ([`abort`](Scope::abort)) on its own while the service goes on, and it nests
+/// ([`scope`](Scope::scope)).
+///
+/// Made by [`Lifecycle::scope`] (a top-level scope, stopped with the unstaged work) or
+/// [`Lifecycle::stage`] (stop stage *n*'s own node: `lc.stage(1).scope("writers")` is a scope
+/// drained in stage 1's turn). Its tasks are named by path: a task `reader` in scope `eu-1` of
+/// scope `upstream` is `upstream/eu-1/reader` in the logs, in the report and in tokio-console
+/// (feature `console`). A `/` in a name reads as nesting. A `Scope` is a cheap handle (two
+/// pointers): clone it, send it to other tasks.
+///
+/// # Scopes and stages: one rule for what stops when
+///
+/// Stop stages are ordered top-level scopes. At the drain, the root token is cancelled first:
+/// the unstaged work (the main future, the tasks on the handle, and every scope made with
+/// [`Lifecycle::scope`]) stops and is waited for. Then each stage in ascending order, stage 0
+/// first: its node's token is cancelled, and its tasks and its scopes are waited for, all within
+/// the one [`grace`](crate::Config::grace). A scope stops with its parent: it has no stage of its
+/// own, so `lc.stage(1).scope("writers")` is "the writer pool stops after the HTTP server".
+/// At the grace deadline what is left, in any scope, is aborted and named by its path.
+///
+/// # What stops a scope's tasks
+///
+/// - its [`shutdown`](Scope::shutdown), or an ancestor's (cancels the tokens from
+///   [`token`](Scope::token); the tasks watching them return);
+/// - the drain reaching it: the unstaged work first, then its stage's turn;
+/// - [`abort`](Scope::abort), at once;
+/// - the grace deadline;
+/// - under [`keep_failures`](Scope::keep_failures), a critical task's failure (it shuts down
+///   the keeping scope).
+///
+/// Dropping every `Scope` handle stops **nothing**: the tasks run on, and the drain waits for
+/// them as for any tracked task. A task ignoring its token runs until the deadline.
+///
+/// # Failures
+///
+/// By default a task's failure goes up as for a task on the handle: it is in the report, and a
+/// critical one starts the service's shutdown. It is also kept for [`join`](Scope::join), which
+/// returns the failures of the scope and its children. A scope made with
+/// [`keep_failures`](Scope::keep_failures) keeps them for its join instead (see there).
+///
+/// # Examples
+///
+/// ```
+/// use lifecycle::{Config, Sequence};
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+/// let sequence = Sequence::new(Config::new());
+/// let lc = sequence.handle();
+/// let pool = lc.scope("pool");
+/// let worker = pool.scope("w1");
+/// let token = worker.token();
+/// worker.task("job").spawn(async move { token.cancelled().await });
+/// assert_eq!(worker.path(), "pool/w1");
+/// assert_eq!(pool.running(), 1);
+///
+/// worker.shutdown(); // stops w1 only: the service goes on
+/// assert!(worker.join().await.is_ok());
+/// assert_eq!(pool.running(), 0);
+/// assert!(!lc.token().is_cancelled());
+/// # sequence.run_without_signals(async {}).await;
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Scope {
+    node: Arc<Node>,
+    lc: Lifecycle,
+}
+
+impl fmt::Debug for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Scope")
+            .field("path", &self.path())
+            .field("running", &self.running())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Scope {
+    /// The scope of `node`, whose tasks `lc` runs.
+    pub(crate) fn new(node: Arc<Node>, lc: Lifecycle) -> Self {
+        Self { node, lc }
+    }
+
+    /// The scope's path: its name after its parents' (`upstream/eu-1`); empty for a stage.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use lifecycle::{Config, Sequence};
+    /// let lc = Sequence::new(Config::new()).handle();
+    /// assert_eq!(lc.scope("upstream").scope("eu-1").path(), "upstream/eu-1");
+    /// assert_eq!(lc.stage(1).scope("writers").path(), "writers");
+    /// ```
+    pub fn path(&self) -> &str {
+        &self.node.shared.path
+    }
+
+    /// A child of the scope's token: cancelled by the scope's [`shutdown`](Scope::shutdown) or
+    /// [`abort`](Scope::abort), an ancestor's, or the drain reaching the scope. Cancelling the
+    /// child itself affects nothing else.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use lifecycle::{Config, Sequence};
+    /// let lc = Sequence::new(Config::new()).handle();
+    /// let upstream = lc.scope("upstream");
+    /// let reader = upstream.scope("eu-1").token();
+    /// upstream.shutdown();
+    /// assert!(reader.is_cancelled());
+    /// ```
+    pub fn token(&self) -> CancellationToken {
+        self.node.shared.token.child_token()
+    }
+
+    /// Spawns a tracked task in this scope, named by where it was spawned (under the scope's
+    /// path). Like [`Lifecycle::spawn`], in the scope: its join waits for the task, its
+    /// shutdown cancels the scope's [`token`](Scope::token) the task should watch.
+    ///
+    /// # Panics
+    ///
+    /// Like `tokio::spawn`, when called outside a Tokio runtime.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use lifecycle::{Config, Sequence};
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// let lc = Sequence::new(Config::new()).handle();
+    /// let import = lc.scope("import");
+    /// let part = import.spawn(async { Ok::<_, std::io::Error>(42) });
+    /// assert_eq!(part.await.unwrap().unwrap(), 42);
+    /// # }
+    /// ```
+    #[track_caller]
+    pub fn spawn<F>(&self, future: F) -> JoinHandle<<F::Output as Outcome>::Joined>
+    where
+        F: Future + Send + 'static,
+        F::Output: Outcome,
+        <F::Output as Outcome>::Joined: Send + 'static,
+    {
+        let name = TaskName::SpawnedAt(Location::caller());
+        spawn_in(&self.node, name, false, future)
+    }
+
+    /// A task named `name` in this scope, to make critical and spawn: see [`TaskBuilder`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use lifecycle::{Config, Sequence};
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// let sequence = Sequence::new(Config::new());
+    /// let lc = sequence.handle();
+    /// lc.scope("upstream").task("reader").spawn(async { Err::<(), _>("reset by peer") });
+    /// let report = sequence.run_without_signals(async {}).await;
+    /// assert_eq!(report.task_failures[0].task, "upstream/reader");
+    /// # }
+    /// ```
+    pub fn task(&self, name: impl Into<Cow<'static, str>>) -> TaskBuilder<'_> {
+        TaskBuilder::new(&self.lc, &self.node, name.into())
+    }
+
+    /// A scope inside this one, named `name` (its path is this scope's path, `/`, `name`): it
+    /// stops with this one, and this one's join waits for it. Each call makes a new scope,
+    /// even with a name used before (their failures group under the same path).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use lifecycle::{Config, Sequence};
+    /// let lc = Sequence::new(Config::new()).handle();
+    /// let eu = lc.scope("upstream").scope("eu-1");
+    /// assert_eq!(eu.path(), "upstream/eu-1");
+    /// ```
+    pub fn scope(&self, name: &str) -> Scope {
+        Scope::new(Node::child(&self.node, name), self.lc.clone())
+    }
+
+    /// Keeps the failures of this scope's tasks, and of its children's, for whoever
+    /// [`join`](Scope::join)s it, instead of sending them up:
+    ///
+    /// - a failure is not a service failure: it leaves the exit code alone, and a critical
+    ///   task's failure shuts down **this scope** (its tokens), not the service;
+    /// - a join returns it, and the report counts it as handled
+    ///   ([`task_failures_handled`](crate::ShutdownReport::task_failures_handled));
+    /// - one that no join took by the end of the shutdown is in the report's
+    ///   [`task_failures`](crate::ShutdownReport::task_failures) (with `kept` set): no
+    ///   failure is silent.
+    ///
+    /// Meant when the scope is made: it applies to the failures from then on. A nested scope
+    /// that keeps its failures takes them before this one does.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use lifecycle::tasks::JoinError;
+    /// use lifecycle::{Config, Sequence};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// let sequence = Sequence::new(Config::new());
+    /// let lc = sequence.handle();
+    /// let upstream = lc.scope("upstream").keep_failures();
+    /// let token = upstream.token();
+    /// upstream.task("reader").spawn(async move { token.cancelled().await });
+    /// upstream.task("heartbeat").critical().spawn(async { Err::<(), _>("no pong") });
+    /// // The heartbeat's failure shut the scope down (the reader returned), not the service.
+    /// let Err(JoinError::Failed(failures)) = upstream.join().await else { panic!() };
+    /// assert_eq!(failures[0].task, "upstream/heartbeat");
+    /// assert!(!lc.token().is_cancelled());
+    /// let report = sequence.run_without_signals(async {}).await;
+    /// assert!(report.task_failures.is_empty());
+    /// assert_eq!(report.task_failures_handled, 1);
+    /// assert_eq!(report.code(), 0);
+    /// # }
+    /// ```
+    pub fn keep_failures(self) -> Scope {
+        self.node.shared.keep.store(true, Ordering::SeqCst);
+        self
+    }
+
+    /// Cancels this scope and its children (their tokens): their tasks should return. The
+    /// service goes on, and so do the siblings. Does not wait: [`join`](Scope::join) does.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use lifecycle::{Config, Sequence};
+    /// let lc = Sequence::new(Config::new()).handle();
+    /// let (a, b) = (lc.scope("a"), lc.scope("b"));
+    /// a.shutdown();
+    /// assert!(a.token().is_cancelled());
+    /// assert!(!b.token().is_cancelled());
+    /// ```
+    pub fn shutdown(&self) {
+        self.node.shared.token.cancel();
+    }
+
+    /// Waits for every task of this scope and of its children (scopes made while it waits
+    /// included), then returns their failures since the last join:
+    /// [`JoinError::Failed`], in the order they first failed. It does not cancel anything:
+    /// call [`shutdown`](Scope::shutdown) first to stop the scope. The scope may spawn again
+    /// after a join; a later join waits for those.
+    ///
+    /// A task of this scope (or of its children) that joins it would wait for itself: the join
+    /// returns [`JoinError::FromInside`] at once, and says so on the log (standard error without
+    /// a `tracing` subscriber). Join a scope from its parent, or from main.
+    ///
+    /// Cancel safe: dropping the future loses nothing (the failures stay for the next join).
+    /// Joined from main during the drain, a stage's scope waits until the grace deadline (the
+    /// stage is cancelled only once main has ended).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use lifecycle::tasks::JoinError;
+    /// use lifecycle::{Config, Sequence};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// let lc = Sequence::new(Config::new()).handle();
+    /// let import = lc.scope("import");
+    /// for part in ["a", "b", "c"] {
+    ///     import.task(part).spawn(async move {
+    ///         if part == "b" { Err("bad row") } else { Ok(()) }
+    ///     });
+    /// }
+    /// match import.join().await {
+    ///     Err(JoinError::Failed(failures)) => assert_eq!(failures[0].task, "import/b"),
+    ///     other => panic!("{other:?}"),
+    /// }
+    /// # }
+    /// ```
+    pub fn join(&self) -> impl Future<Output = Result<(), JoinError>> + Send + 'static {
+        let node = Arc::clone(&self.node);
+        async move {
+            if let Some(task) = node.running_here(tokio::task::try_id()) {
+                let scope = node.shared.path.to_string();
+                log_or_stderr(
+                    tracing::Level::ERROR,
+                    &format!(
+                        "lifecycle: task `{task}` joined its own scope `{scope}`: it would wait \
+                         for itself. Join a scope from its parent (or from main), not from \
+                         inside"
+                    ),
+                );
+                return Err(JoinError::FromInside { task });
+            }
+            node.wait_tree().await;
+            let failures = node.take_failures();
+            if failures.is_empty() {
+                Ok(())
+            } else {
+                Err(JoinError::Failed(failures))
+            }
+        }
+    }
+
+    /// Aborts every task of this scope and of its children now (and cancels the scope, so its
+    /// tasks' tokens say so). The returned future need not be awaited for that; awaited, it
+    /// gives a moment to the aborts to land and returns what was cut, each task named by its
+    /// path, with whether it really stopped (a task stuck in synchronous code, or a blocking
+    /// one, goes on). These tasks are not in the report's
+    /// [`tasks_aborted`](crate::ShutdownReport::tasks_aborted), which is the deadline's list.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use lifecycle::{Config, Sequence};
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// let lc = Sequence::new(Config::new()).handle();
+    /// let upstream = lc.scope("upstream");
+    /// upstream.task("reader").spawn(std::future::pending::<()>());
+    /// let cut = upstream.abort().await;
+    /// assert_eq!(cut[0].name, "upstream/reader");
+    /// assert!(cut[0].stopped);
+    /// # }
+    /// ```
+    pub fn abort(&self) -> Aborting {
+        self.node.shared.token.cancel();
+        let nodes = self.node.subtree();
+        let mut cuts = Vec::new();
+        for node in &nodes {
+            node.count.close();
+            cuts.extend(node.shared.live.abort_all(&node.shared.path, false));
+        }
+        let node = Arc::clone(&self.node);
+        Aborting {
+            settle: Box::pin(async move {
+                if tokio::time::timeout(ABORT_SETTLE, node.wait_tree())
+                    .await
+                    .is_ok()
+                {
+                    return cuts.into_iter().map(Cut::stopped).collect();
+                }
+                let landing = std::time::Instant::now();
+                while !cuts.iter().all(Cut::is_finished) && landing.elapsed() < ABORT_LANDING {
+                    tokio::task::yield_now().await;
+                }
+                cuts.into_iter().map(Cut::settle).collect()
+            }),
+        }
+    }
+
+    /// How many tasks of this scope and of its children are running.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use lifecycle::{Config, Sequence};
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// let lc = Sequence::new(Config::new()).handle();
+    /// let pool = lc.scope("pool");
+    /// pool.scope("w1").spawn(std::future::pending::<()>());
+    /// assert_eq!(pool.running(), 1);
+    /// # }
+    /// ```
+    pub fn running(&self) -> usize {
+        self.node.running()
+    }
+}
+
+/// The tasks a [`Scope::abort`] cut: the aborts happened at the call; awaiting this gives them
+/// a moment to land, then names each task cut and says whether it stopped.
+pub struct Aborting {
+    settle: Pin<Box<dyn Future<Output = Vec<AbortedTask>> + Send>>,
+}
+
+impl fmt::Debug for Aborting {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Aborting").finish_non_exhaustive()
+    }
+}
+
+impl Future for Aborting {
+    type Output = Vec<AbortedTask>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.settle.as_mut().poll(cx)
+    }
+}
+
+/// Why a [`Scope::join`] did not end cleanly.
+///
+/// An error type: `?` carries it into `anyhow::Error` or `Box<dyn Error>`, with the first
+/// failure as its [`source`](Error::source).
+///
+/// # Examples
+///
+/// ```
+/// use lifecycle::tasks::JoinError;
+/// use lifecycle::{Config, Sequence};
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+/// let lc = Sequence::new(Config::new()).handle();
+/// let batch = lc.scope("batch");
+/// batch.task("part-1").spawn(async { if true { panic!("bad input") } });
+/// let err = batch.join().await.unwrap_err();
+/// let JoinError::Failed(failures) = &err else { panic!() };
+/// assert!(failures[0].first.is_panic());
+/// assert_eq!(err.to_string(), "task `batch/part-1` failed: panicked: bad input");
+/// let boxed: Box<dyn std::error::Error + Send + Sync> = err.into(); // `?` works too
+/// # drop(boxed);
+/// # }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum JoinError {
+    /// Tasks of the scope (or of its children) failed: one entry per task path, in the order
+    /// they first failed. A panic is one too ([`Failure::is_panic`] on `first`).
+    Failed(Vec<TaskFailure>),
+    /// The join was awaited by a task of the scope itself (or of its children), which would
+    /// wait for itself: nothing was waited for.
+    FromInside {
+        /// The task that joined, by path.
+        task: String,
+    },
+}
+
+impl fmt::Display for JoinError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            JoinError::Failed(failures) => match failures.as_slice() {
+                [] => f.write_str("no task failed"),
+                [one] => write!(f, "task `{}` failed: {}", one.task, one.first),
+                [first, ..] => write!(
+                    f,
+                    "{} tasks failed; first `{}`: {}",
+                    failures.len(),
+                    first.task,
+                    first.first
+                ),
+            },
+            JoinError::FromInside { task } => write!(
+                f,
+                "task `{task}` joined its own scope (it would wait for itself)"
+            ),
+        }
+    }
+}
+
+impl Error for JoinError {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        match self {
+            JoinError::Failed(failures) => failures.first().map(|f| &f.first as &dyn Error),
+            JoinError::FromInside { .. } => None,
+        }
+    }
+}
+
+// ===== impl Node =====
+
+/// What the tasks of one lifecycle share, whatever their scope: where the failures that go up
+/// are recorded, the triggers a critical one fires, and the count of the kept ones a join took.
+pub(crate) struct Service {
+    pub(crate) failures: Mutex<Failures>,
+    /// Kept failures taken by a join (handled), counted as the report counts failures.
+    pub(crate) handled: AtomicU64,
+    triggers: Arc<Triggers>,
+    /// Stamps each failure, so that a join over many scopes gives them in the order they came.
+    order: AtomicU64,
+}
+
+impl Service {
+    pub(crate) fn new(triggers: Arc<Triggers>) -> Self {
+        Self {
+            failures: Mutex::default(),
+            handled: AtomicU64::new(0),
+            triggers,
+            order: AtomicU64::new(0),
+        }
+    }
+}
+
+/// The part of a node its tasks reach (through their sinks): its name, its token, its live list
+/// and failures, its parent's for the walk up. No task reaches the [`Node`] (its count and
+/// children), so an open count makes no reference loop.
+pub(crate) struct NodeShared {
+    /// `parent/name`; empty for the root and the stages.
+    pub(crate) path: Arc<str>,
+    parent: Option<Arc<NodeShared>>,
+    pub(crate) token: CancellationToken,
+    pub(crate) live: LiveTasks,
+    /// Set by [`Scope::keep_failures`].
+    keep: AtomicBool,
+    failures: Mutex<NodeFailures>,
+    service: Arc<Service>,
+}
+
+impl NodeShared {
+    /// The nearest node, this one or above, that keeps its children's failures.
+    fn keeper(self: &Arc<Self>) -> Option<&Arc<NodeShared>> {
+        let mut node = Some(self);
+        while let Some(shared) = node {
+            if shared.keep.load(Ordering::SeqCst) {
+                return Some(shared);
+            }
+            node = shared.parent.as_ref();
+        }
+        None
+    }
+}
+
+/// One node of the task tree: a scope, the root, or a stage.
+pub(crate) struct Node {
+    pub(crate) shared: Arc<NodeShared>,
+    /// Its own tasks (not its children's): what a join and the drain wait on.
+    pub(crate) count: Count,
+    children: Mutex<Children>,
+    /// Set once the drain stopped waiting for it: a task spawned here after that is late.
+    pub(crate) drained: AtomicBool,
+}
+
+#[derive(Default)]
+struct Children {
+    nodes: Vec<Arc<Node>>,
+    compact_at: usize,
+}
+
+/// The child list is never compacted below this length.
+const COMPACT_AT: usize = 16;
+
+impl Node {
+    fn new(shared: NodeShared, drained: bool) -> Arc<Self> {
+        let shared = Arc::new(shared);
+        let node = Node {
+            count: Count::new(&shared),
+            shared,
+            children: Mutex::default(),
+            drained: AtomicBool::new(drained),
+        };
+        if drained {
+            node.shared.token.cancel();
+            node.count.close();
+        }
+        Arc::new(node)
+    }
+
+    /// A top-level node (the root, a stage) with `token`; `passed`: its turn in the drain is
+    /// over, so it starts cancelled and drained.
+    pub(crate) fn top(service: &Arc<Service>, token: CancellationToken, passed: bool) -> Arc<Self> {
+        let shared = NodeShared {
+            path: Arc::from(""),
+            parent: None,
+            token,
+            live: LiveTasks::default(),
+            keep: AtomicBool::new(false),
+            failures: Mutex::default(),
+            service: Arc::clone(service),
+        };
+        Node::new(shared, passed)
+    }
+
+    /// A new child of `parent` named `name`; drained already if `parent` is.
+    pub(crate) fn child(parent: &Arc<Node>, name: &str) -> Arc<Self> {
+        let path: Arc<str> = if parent.shared.path.is_empty() {
+            Arc::from(name)
+        } else {
+            Arc::from(format!("{}/{name}", parent.shared.path))
+        };
+        let shared = NodeShared {
+            path,
+            parent: Some(Arc::clone(&parent.shared)),
+            token: parent.shared.token.child_token(),
+            live: LiveTasks::default(),
+            keep: AtomicBool::new(false),
+            failures: Mutex::default(),
+            service: Arc::clone(&parent.shared.service),
+        };
+        let mut children = lock(&parent.children);
+        // Read under the lock `mark_drained` takes after setting it: either it sees this child,
+        // or this child sees the flag.
+        let node = Node::new(shared, parent.drained.load(Ordering::SeqCst));
+        if children.nodes.len() >= children.compact_at.max(COMPACT_AT) {
+            children.nodes.retain(|child| !child.is_spent());
+            children.compact_at = children.nodes.len().saturating_mul(2);
+        }
+        children.nodes.push(Arc::clone(&node));
+        node
+    }
+
+    /// Nothing holds it but its parent, and it has nothing left to wait for or to report.
+    fn is_spent(self: &Arc<Self>) -> bool {
+        Arc::strong_count(self) == 1
+            && self.shared.live.running() == 0
+            && lock(&self.children).nodes.is_empty()
+            && lock(&self.shared.failures).entries.is_empty()
+    }
+
+    /// This node and every node below it, parents first.
+    pub(crate) fn subtree(self: &Arc<Self>) -> Vec<Arc<Node>> {
+        let mut nodes = vec![Arc::clone(self)];
+        let mut at = 0;
+        while at < nodes.len() {
+            let children: Vec<_> = lock(&nodes[at].children).nodes.clone();
+            nodes.extend(children);
+            at += 1;
+        }
+        nodes
+    }
+
+    /// Closes the counts of this node and of every node below it.
+    pub(crate) fn close_tree(self: &Arc<Self>) {
+        for node in self.subtree() {
+            node.count.close();
+        }
+    }
+
+    /// Closes and waits for every count of the subtree, reading the children again until none
+    /// is new and every count is done (a node made, or a task spawned, while it waited).
+    pub(crate) async fn wait_tree(self: &Arc<Self>) {
+        loop {
+            let nodes = self.subtree();
+            for node in &nodes {
+                node.count.close();
+            }
+            for node in &nodes {
+                node.count.wait().await;
+            }
+            let again = self.subtree();
+            if again.len() == nodes.len() && again.iter().all(|node| node.count.is_done()) {
+                return;
+            }
+        }
+    }
+
+    /// Marks this node and every node below it drained: a task spawned there from now on is late.
+    pub(crate) fn mark_drained(self: &Arc<Self>) {
+        self.drained.store(true, Ordering::SeqCst);
+        let children: Vec<_> = lock(&self.children).nodes.clone();
+        for child in children {
+            child.mark_drained();
+        }
+    }
+
+    /// How many tasks of the subtree are running.
+    pub(crate) fn running(self: &Arc<Self>) -> usize {
+        self.subtree()
+            .iter()
+            .map(|node| node.shared.live.running())
+            .sum()
+    }
+
+    /// The path of the task `id` if it is a running task of the subtree.
+    fn running_here(self: &Arc<Self>, id: Option<tokio::task::Id>) -> Option<String> {
+        let id = id?;
+        self.subtree()
+            .iter()
+            .find_map(|node| node.shared.live.running_named(&node.shared.path, id))
+    }
+
+    /// Takes the failures of the subtree, in the order they first came; the kept ones count as
+    /// handled.
+    fn take_failures(self: &Arc<Self>) -> Vec<TaskFailure> {
+        let mut taken = Vec::new();
+        for node in self.subtree() {
+            let failures = std::mem::take(&mut *lock(&node.shared.failures));
+            taken.extend(failures.entries);
+        }
+        taken.sort_by_key(|(order, _)| *order);
+        let handled: u64 = taken
+            .iter()
+            .filter(|(_, failure)| failure.kept)
+            .map(|(_, failure)| failure.count)
+            .sum();
+        self.shared
+            .service
+            .handled
+            .fetch_add(handled, Ordering::Relaxed);
+        taken.into_iter().map(|(_, failure)| failure).collect()
+    }
+
+    /// The kept failures of this node that no join took, with their order.
+    pub(crate) fn unjoined_kept(&self) -> Vec<(u64, TaskFailure)> {
+        lock(&self.shared.failures)
+            .entries
+            .iter()
+            .filter(|(_, failure)| failure.kept)
+            .cloned()
+            .collect()
+    }
+}
+
+/// The failures of one node's tasks since its last join, one entry per task path and kind.
+#[derive(Default)]
+struct NodeFailures {
+    entries: Vec<(u64, TaskFailure)>,
+}
+
+impl NodeFailures {
+    fn record(&mut self, order: u64, task: &str, critical: bool, kept: bool, failure: &Failure) {
+        let same = |(_, entry): &&mut (u64, TaskFailure)| {
+            entry.task == task && entry.critical == critical && entry.kept == kept
+        };
+        if let Some((_, entry)) = self.entries.iter_mut().find(same) {
+            entry.count = entry.count.saturating_add(1);
+            entry.last = failure.clone();
+        } else if self.entries.len() < MAX_TASK_FAILURES {
+            self.entries.push((
+                order,
+                TaskFailure {
+                    task: task.to_owned(),
+                    critical,
+                    kept,
+                    count: 1,
+                    first: failure.clone(),
+                    last: failure.clone(),
+                },
+            ));
+        }
+    }
+}
+
+/// Records the failure of the task `task` (its path) of the node `shared`: on the node, for its
+/// join; then, with no scope keeping failures above it, in the service's failures (a critical
+/// one fires the trigger); under a keeping scope, nowhere else (a critical one shuts the keeper
+/// down).
+pub(crate) fn record_failure(
+    shared: &Arc<NodeShared>,
+    task: String,
+    critical: bool,
+    failure: Failure,
+) {
+    let service = &shared.service;
+    let keeper = shared.keeper();
+    let order = service.order.fetch_add(1, Ordering::Relaxed);
+    lock(&shared.failures).record(order, &task, critical, keeper.is_some(), &failure);
+    match keeper {
+        None => {
+            lock(&service.failures).record(task.clone(), critical, failure.clone());
+            if critical {
+                service.triggers.fire(Trigger::TaskFailed {
+                    task: task.clone(),
+                    error: failure.clone(),
+                });
+            }
+            quietly(
+                || tracing::error!(task = %task, critical, error = %failure, "tracked task failed"),
+            );
+        }
+        Some(keeper) => {
+            if critical {
+                keeper.token.cancel();
+            }
+            let scope = &keeper.path;
+            quietly(|| {
+                tracing::warn!(task = %task, critical, scope = %scope, error = %failure,
+                    "tracked task failed: kept for its scope's join");
+            });
+        }
+    }
+}
