@@ -157,7 +157,8 @@ async fn main(lc: Lifecycle) -> Result<(), Box<dyn std::error::Error + Send + Sy
 
     let (reporter, health) = tonic_health::server::health_reporter();
     set_all(&reporter, ServingStatus::NotServing).await;
-    lc.spawn_named("grpc health", follow_lifecycle(lc.clone(), reporter));
+    lc.task("grpc health")
+        .spawn(follow_lifecycle(lc.clone(), reporter));
 
     // tonic's own graceful shutdown: at the cancel it stops accepting, sends HTTP/2 GOAWAY on
     // every connection and waits for the calls in flight; the lifecycle's grace bounds the wait.

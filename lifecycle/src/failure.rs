@@ -127,8 +127,8 @@ impl Failure {
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
     /// let sequence = Sequence::new(Config::new());
     /// let lc = sequence.handle();
-    /// lc.spawn_named("parser", async { panic!("bad input") });
-    /// lc.spawn_named("fetch", async { Err::<(), _>("upstream refused") });
+    /// lc.task("parser").spawn(async { panic!("bad input") });
+    /// lc.task("fetch").spawn(async { Err::<(), _>("upstream refused") });
     /// let report = sequence.run_without_signals(async {}).await;
     /// let parser = report.task_failures.iter().find(|failed| failed.task == "parser").unwrap();
     /// assert!(parser.first.is_panic());

@@ -25,7 +25,7 @@
 //! async fn main(lc: lifecycle::Lifecycle) -> std::io::Result<()> {
 //!     lc.manage(Arc::new(Db));
 //!     let token = lc.token();
-//!     lc.spawn_named("worker", async move { token.cancelled().await });
+//!     lc.task("worker").spawn(async move { token.cancelled().await });
 //!     lc.cancelled().await; // serve until SIGTERM
 //!     Ok(())
 //! }

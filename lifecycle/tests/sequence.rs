@@ -62,7 +62,7 @@ async fn drain_returns_when_the_last_task_finishes_not_at_the_deadline() {
     let lc = sequence.handle();
     for i in 1..=3u32 {
         let token = lc.token();
-        lc.spawn_named(format!("worker-{i}"), async move {
+        lc.task(format!("worker-{i}")).spawn(async move {
             token.cancelled().await;
             sleep(MS * 100 * i).await;
         });
@@ -85,7 +85,7 @@ async fn drain_ends_early_when_main_and_tasks_finish() {
     let sequence = Sequence::new(config());
     let lc = sequence.handle();
     let token = lc.token();
-    lc.spawn_named("worker", async move {
+    lc.task("worker").spawn(async move {
         token.cancelled().await;
         sleep(250 * MS).await;
     });
@@ -117,12 +117,13 @@ async fn stragglers_are_aborted_and_named_at_the_deadline() {
         }
     }
     let guard = CountDrop(dropped.clone());
-    lc.spawn_named("stuck", async move {
+    lc.task("stuck").spawn(async move {
         let _guard = guard;
         std::future::pending::<()>().await
     });
     let token = lc.token();
-    lc.spawn_named("polite", async move { token.cancelled().await });
+    lc.task("polite")
+        .spawn(async move { token.cancelled().await });
     let stuck = lc.spawn(std::future::pending::<()>());
 
     lc.request_shutdown();
@@ -172,7 +173,7 @@ async fn stuck_blocking_task_is_named_as_left_running_and_does_not_hold_the_drai
     let lc = sequence.handle();
     let release = Arc::new(std::sync::Barrier::new(2));
     let held = release.clone();
-    lc.spawn_blocking("fsck", move || {
+    lc.task("fsck").spawn_blocking(move || {
         held.wait();
     });
     lc.request_shutdown();
@@ -346,7 +347,7 @@ async fn main_panicking_is_caught_hooks_still_run_and_exit_is_1() {
 async fn critical_task_failure_triggers_the_shutdown() {
     let sequence = Sequence::new(config());
     let lc = sequence.handle();
-    lc.spawn_critical("consumer", async {
+    lc.task("consumer").critical().spawn(async {
         sleep(Duration::from_secs(3)).await;
         Err::<(), _>("broker gone")
     });
@@ -372,7 +373,10 @@ async fn critical_task_failure_triggers_the_shutdown() {
 async fn critical_task_panic_triggers_too() {
     let sequence = Sequence::new(config());
     let lc = sequence.handle();
-    let handle = lc.spawn_critical("indexer", async { explode("index corrupt") });
+    let handle = lc
+        .task("indexer")
+        .critical()
+        .spawn(async { explode("index corrupt") });
     let main_lc = lc.clone();
     let report = sequence
         .run_without_signals(async move { main_lc.cancelled().await })
@@ -395,7 +399,7 @@ async fn critical_task_panic_triggers_too() {
 async fn ordinary_task_panic_is_reported_but_does_not_trigger() {
     let sequence = Sequence::new(config());
     let lc = sequence.handle();
-    let handle = lc.spawn_named("flaky", async { explode("oops") });
+    let handle = lc.task("flaky").spawn(async { explode("oops") });
     assert!(handle.await.unwrap_err().is_panic());
     assert_eq!(lc.state(), State::Starting); // not triggered
     let report = sequence.run_without_signals(async {}).await;
@@ -502,7 +506,8 @@ async fn report_summary_reads_on_one_screen() {
     let sequence = Sequence::new(Config::new().with_grace(Duration::from_secs(1)));
     let lc = sequence.handle();
     for i in 0..50 {
-        lc.spawn_named(format!("conn-{i}"), std::future::pending::<()>());
+        lc.task(format!("conn-{i}"))
+            .spawn(std::future::pending::<()>());
     }
     for i in 0..5 {
         lc.manage(Hook::new(HookKind::Shutdown, format!("hook-{i}"), || async {}).with_order(i));
@@ -675,14 +680,14 @@ async fn an_ordinary_task_error_is_recorded_with_its_chain_and_grouped() {
     let sequence = Sequence::new(config());
     let lc = sequence.handle();
     let missing = || std::io::Error::new(std::io::ErrorKind::NotFound, "No such file");
-    let handle = lc.spawn_named("loader", async move { Err::<(), _>(LoadConfig(missing())) });
+    let handle = lc
+        .task("loader")
+        .spawn(async move { Err::<(), _>(LoadConfig(missing())) });
     let joined = handle.await.unwrap().unwrap_err();
     assert!(joined.downcast_ref::<LoadConfig>().is_some());
     for i in 0..20_000u32 {
-        lc.spawn_named(
-            "flapper",
-            async move { Err::<(), _>(format!("attempt {i}")) },
-        );
+        lc.task("flapper")
+            .spawn(async move { Err::<(), _>(format!("attempt {i}")) });
     }
     let report = sequence.run_without_signals(async {}).await;
     assert_eq!(
@@ -711,7 +716,7 @@ async fn a_task_spawned_after_the_drain_is_aborted_and_named() {
     lc.manage(Hook::new(HookKind::Shutdown, "spawns", move || {
         let lc = spawner.clone();
         async move {
-            lc.spawn_named("late upload", std::future::pending::<()>());
+            lc.task("late upload").spawn(std::future::pending::<()>());
         }
     }));
     let report = sequence.run_without_signals(async {}).await;
@@ -759,7 +764,7 @@ async fn a_task_stuck_in_synchronous_code_is_reported_left_running_not_aborted()
     let sequence = Sequence::new(Config::new().with_grace(Duration::from_millis(50)));
     let lc = sequence.handle();
     let token = lc.token();
-    lc.spawn_named("checksum", async move {
+    lc.task("checksum").spawn(async move {
         token.cancelled().await;
         std::thread::sleep(Duration::from_secs(2));
     });
@@ -838,8 +843,8 @@ async fn an_aborted_task_that_stopped_is_never_reported_left_running() {
     for run in 0..100 {
         let sequence = Sequence::new(Config::new().with_grace(Duration::from_millis(20)));
         let lc = sequence.handle();
-        lc.spawn_named("ticker", tick_forever());
-        lc.spawn_in(1, "writer", tick_forever());
+        lc.task("ticker").spawn(tick_forever());
+        lc.stage(1).task("writer").spawn(tick_forever());
         lc.request_shutdown();
         let report = sequence.run_without_signals(async {}).await;
         let mut names: Vec<&str> = report
@@ -882,7 +887,7 @@ async fn a_value_whose_drop_panics_as_the_deadline_aborts_its_task_is_reported()
     let sequence = Sequence::new(Config::new().with_grace(Duration::from_secs(1)));
     let lc = sequence.handle();
     let held = PanicsOnDrop("pool dropped unclosed");
-    let handle = lc.spawn_named("holder", async move {
+    let handle = lc.task("holder").spawn(async move {
         let _held = held;
         std::future::pending::<()>().await
     });
@@ -918,7 +923,7 @@ async fn a_value_whose_drop_panics_on_a_worker_as_the_deadline_aborts_its_task_i
     let lc = sequence.handle();
     for n in 0..8 {
         let held = PanicsOnDrop("pool dropped unclosed");
-        lc.spawn_named(format!("holder {n}"), async move {
+        lc.task(format!("holder {n}")).spawn(async move {
             let _held = held;
             loop {
                 sleep(MS).await; // ignores the cancel, wakes often: its abort lands on a worker
@@ -969,7 +974,7 @@ async fn a_value_whose_drop_panics_after_its_task_returned_is_reported() {
     // An async block drops what it captured as it returns, inside its last poll.
     let held = PanicsOnDrop("cache dropped dirty");
     let token = lc.token();
-    let block = lc.spawn_named("block", async move {
+    let block = lc.task("block").spawn(async move {
         let _held = &held;
         token.cancelled().await;
     });
@@ -978,7 +983,7 @@ async fn a_value_whose_drop_panics_after_its_task_returned_is_reported() {
         _held: PanicsOnDrop("socket dropped open"),
         until: Box::pin(lc.token().cancelled_owned()),
     };
-    let hand_written = lc.spawn_named("hand-written", holding);
+    let hand_written = lc.task("hand-written").spawn(holding);
 
     lc.request_shutdown();
     let report = sequence.run_without_signals(async {}).await;

@@ -12,6 +12,20 @@ use lifecycle::report::{StageEnd, Trigger, EXIT_APP_FAILED, EXIT_OK};
 use lifecycle::{Config, Sequence};
 use tokio::time::{sleep, Instant};
 
+/// Spawns `run` the way an app does: as what a component's `runs` returns, through `manage`.
+fn spawn_run(lc: &lifecycle::Lifecycle, run: Run) {
+    struct Part(Mutex<Option<Run>>);
+    impl lifecycle::Component for Part {
+        fn hooks(self: Arc<Self>) -> Vec<lifecycle::Hook> {
+            Vec::new()
+        }
+        fn runs(self: Arc<Self>) -> Vec<Run> {
+            self.0.lock().unwrap().take().into_iter().collect()
+        }
+    }
+    lc.manage(Arc::new(Part(Mutex::new(Some(run)))));
+}
+
 const MS: Duration = Duration::from_millis(1);
 
 /// What happened when, on the paused clock, relative to the test's start.
@@ -32,14 +46,16 @@ impl Timeline {
 
 /// A task in `stage` that notes its cancel, takes `takes` to wind down, then notes its end.
 fn staged(lc: &lifecycle::Lifecycle, stage: u8, takes: Duration, timeline: &Timeline) {
-    let token = lc.token_in(stage);
+    let token = lc.stage(stage).token();
     let timeline = timeline.clone();
-    lc.spawn_in(stage, format!("stage-{stage}"), async move {
-        token.cancelled().await;
-        timeline.mark(format!("{stage} cancelled"));
-        sleep(takes).await;
-        timeline.mark(format!("{stage} done"));
-    });
+    lc.stage(stage)
+        .task(format!("stage-{stage}"))
+        .spawn(async move {
+            token.cancelled().await;
+            timeline.mark(format!("{stage} cancelled"));
+            sleep(takes).await;
+            timeline.mark(format!("{stage} done"));
+        });
 }
 
 #[tokio::test(start_paused = true)]
@@ -52,7 +68,7 @@ async fn stages_drain_in_ascending_order_each_before_the_next_is_cancelled() {
     staged(&lc, 0, 100 * MS, &timeline);
     staged(&lc, 1, 200 * MS, &timeline);
     let (token, t) = (lc.token(), timeline.clone());
-    lc.spawn_named("unstaged", async move {
+    lc.task("unstaged").spawn(async move {
         token.cancelled().await;
         t.mark("unstaged cancelled");
         sleep(50 * MS).await;
@@ -142,7 +158,7 @@ async fn unstaged_work_and_main_are_cancelled_and_drained_before_stage_zero() {
     let lc = sequence.handle();
     let timeline = Timeline::new();
     staged(&lc, 0, MS, &timeline);
-    let stage_token = lc.token_in(0);
+    let stage_token = lc.stage(0).token();
     let handle = lc.clone();
     let t = timeline.clone();
     let report = sequence
@@ -171,21 +187,21 @@ async fn unstaged_work_and_main_are_cancelled_and_drained_before_stage_zero() {
 async fn a_stage_used_after_its_turn_starts_cancelled() {
     let sequence = Sequence::new(Config::new());
     let lc = sequence.handle();
-    let _first = lc.token_in(3);
+    let _first = lc.stage(3).token();
     let handle = lc.clone();
     let late = Arc::new(Mutex::new(None));
     let seen = Arc::clone(&late);
-    lc.spawn_in(3, "asks late", async move {
-        handle.token_in(3).cancelled().await;
+    lc.stage(3).task("asks late").spawn(async move {
+        handle.stage(3).token().cancelled().await;
         // Stage 1 is created only now, after stage 3's turn came: it must not wait forever.
-        *seen.lock().unwrap() = Some(handle.token_in(1).is_cancelled());
+        *seen.lock().unwrap() = Some(handle.stage(1).token().is_cancelled());
     });
     let report = sequence.run_without_signals(async {}).await;
     assert_eq!(*late.lock().unwrap(), Some(true));
     assert_eq!(report.code(), EXIT_OK);
     // After the drain, a stage never used before (here 200, above every stage the drain saw)
     // starts cancelled too: nothing would ever cancel it.
-    assert!(lc.token_in(200).is_cancelled());
+    assert!(lc.stage(200).token().is_cancelled());
 }
 
 /// A run that fails every time, noting when each attempt started.
@@ -203,7 +219,8 @@ async fn a_failing_run_restarts_with_exponential_backoff_then_escalates_to_exit_
     let lc = sequence.handle();
     let attempts = Arc::new(Mutex::new(Vec::new()));
     let restart = Restart::on_failure(3).with_backoff(100 * MS, Duration::from_secs(1));
-    lc.spawn_run(
+    spawn_run(
+        &lc,
         failing_run("consumer", &attempts, Instant::now())
             .in_stage(1)
             .with_restart(restart),
@@ -246,7 +263,8 @@ async fn a_panicking_run_is_restarted_too() {
     let lc = sequence.handle();
     let calls = Arc::new(AtomicU32::new(0));
     let seen = Arc::clone(&calls);
-    lc.spawn_run(
+    spawn_run(
+        &lc,
         Run::new("parser", move |token| {
             let call = seen.fetch_add(1, Ordering::SeqCst);
             async move {
@@ -280,7 +298,10 @@ async fn restarts_of_an_unstaged_run_stop_when_the_drain_cancels_it() {
     let attempts = Arc::new(Mutex::new(Vec::new()));
     let restart =
         Restart::on_failure(10).with_backoff(Duration::from_secs(1), Duration::from_secs(60));
-    lc.spawn_run(failing_run("poller", &attempts, Instant::now()).with_restart(restart));
+    spawn_run(
+        &lc,
+        failing_run("poller", &attempts, Instant::now()).with_restart(restart),
+    );
     let handle = lc.clone();
     // Attempts at 0 s and 1 s; the second restart's 2 s backoff is under way at 1.5 s.
     let report = sequence
@@ -311,7 +332,8 @@ async fn a_staged_run_in_backoff_at_the_trigger_is_back_for_the_work_drained_bef
     let seen = Arc::clone(&attempts);
     let restart =
         Restart::on_failure(3).with_backoff(Duration::from_secs(1), Duration::from_secs(1));
-    lc.spawn_run(
+    spawn_run(
+        &lc,
         Run::new("writer", move |token| {
             let first = {
                 let mut seen = seen.lock().unwrap();
@@ -331,7 +353,7 @@ async fn a_staged_run_in_backoff_at_the_trigger_is_back_for_the_work_drained_bef
     );
     let server = lc.token();
     let handle = lc.clone();
-    lc.spawn_named("server", async move {
+    lc.task("server").spawn(async move {
         server.cancelled().await;
         sleep(Duration::from_secs(2)).await; // its last requests, which need the writer
     });
@@ -359,7 +381,8 @@ async fn a_run_failing_after_the_trigger_is_not_restarted_and_fails_the_exit_cod
     let lc = sequence.handle();
     let calls = Arc::new(AtomicU32::new(0));
     let seen = Arc::clone(&calls);
-    lc.spawn_run(
+    spawn_run(
+        &lc,
         Run::new("writer", move |token| {
             seen.fetch_add(1, Ordering::SeqCst);
             async move {
@@ -399,7 +422,7 @@ async fn runs_spawned_before_ready_start_when_the_service_becomes_ready() {
     let sequence = Sequence::new(Config::new());
     let lc = sequence.handle();
     let calls = Arc::new(AtomicU32::new(0));
-    lc.spawn_run(counted_run("consumer", &calls));
+    spawn_run(&lc, counted_run("consumer", &calls));
     // A start hook that takes a second: the service is Ready only after it.
     lc.manage(Hook::new(HookKind::Start, "connect", || {
         sleep(Duration::from_secs(1))
@@ -425,7 +448,7 @@ async fn runs_of_a_service_whose_start_up_failed_never_start() {
     let sequence = Sequence::new(Config::new());
     let lc = sequence.handle();
     let calls = Arc::new(AtomicU32::new(0));
-    lc.spawn_run(counted_run("consumer", &calls));
+    spawn_run(&lc, counted_run("consumer", &calls));
     lc.manage(Hook::new(HookKind::Start, "connect", || async {
         Err::<(), _>("refused")
     }));
@@ -443,12 +466,15 @@ async fn runs_of_a_service_whose_start_up_failed_never_start() {
 async fn a_task_spawned_into_a_stage_that_has_drained_is_late_and_aborted_at_the_report() {
     let sequence = Sequence::new(Config::new());
     let lc = sequence.handle();
-    let _used = lc.token_in(0);
-    let (token, handle) = (lc.token_in(1), lc.clone());
+    let _used = lc.stage(0).token();
+    let (token, handle) = (lc.stage(1).token(), lc.clone());
     // Stage 1, draining, spawns into stage 0, which has drained: nothing will wait for it.
-    lc.spawn_in(1, "flusher", async move {
+    lc.stage(1).task("flusher").spawn(async move {
         token.cancelled().await;
-        handle.spawn_in(0, "late flush", std::future::pending::<()>());
+        handle
+            .stage(0)
+            .task("late flush")
+            .spawn(std::future::pending::<()>());
         sleep(100 * MS).await;
     });
     let report = sequence.run_without_signals(async {}).await;
@@ -473,7 +499,7 @@ async fn requests_of_a_server_stopped_by_its_stage_are_waited_for_after_the_stag
     let lc = sequence.handle();
     // A server the lifecycle does not run, stopped by its stage's token, its requests counted by
     // the layer: the request in flight is answered when the stage is cancelled.
-    let stop = lc.token_in(HTTP);
+    let stop = lc.stage(HTTP).token();
     let service = InFlightLayer::new(&lc).layer(service_fn(move |_: http::Request<()>| {
         let stop = stop.clone();
         async move {
@@ -481,7 +507,7 @@ async fn requests_of_a_server_stopped_by_its_stage_are_waited_for_after_the_stag
             Ok::<_, std::convert::Infallible>(http::Response::new(String::new()))
         }
     }));
-    lc.spawn_in(HTTP, "server", async move {
+    lc.stage(HTTP).task("server").spawn(async move {
         let response = service.oneshot(http::Request::new(())).await;
         drop(response); // sent
     });

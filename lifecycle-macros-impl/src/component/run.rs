@@ -50,7 +50,7 @@ pub(crate) fn outside_component(item: TokenStream) -> TokenStream {
         Some(found) => format!(
             "`#[lifecycle::run]` goes on an `async fn` method of a `#[lifecycle::component]` \
              impl block, found {found}; to run a function of your own as a task, spawn it: \
-             `lc.spawn_named(\"name\", future)`"
+             `lc.task(\"name\").spawn(future)`"
         ),
     };
     errors.add(Span::call_site(), message);

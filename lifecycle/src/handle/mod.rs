@@ -26,9 +26,9 @@ use crate::lock::lock;
 use crate::log::{log_or_stderr, quietly, whole_ms, Millis};
 use crate::tasks::builder::TaskBuilder;
 use crate::tasks::connections::Registry;
-use crate::tasks::run::{PendingRuns, RestartLog};
 use crate::tasks::scope::{Node, Scope};
 use crate::tasks::stages::Stage;
+use crate::tasks::supervise::spawn_run;
 use crate::tasks::{TaskName, Tasks};
 use crate::triggers::readiness::State;
 use crate::triggers::reloads::Reloads;
@@ -52,10 +52,6 @@ pub(crate) struct Inner {
     next_owner: AtomicU64,
     /// Every value managed so far, by address: the same `Arc` managed twice registers once.
     managed: Mutex<HashMap<usize, Weak<dyn Any + Send + Sync>>>,
-    /// Every restart of a supervised run, for the report.
-    pub(crate) restarts: Arc<RestartLog>,
-    /// Runs spawned before the service was Ready.
-    pub(crate) pending_runs: PendingRuns,
 }
 
 /// A handle to one service's lifecycle: its cancellation tree, tracked tasks, hooks and
@@ -90,7 +86,7 @@ pub(crate) struct Inner {
 /// let sequence = Sequence::new(Config::new().with_grace(Duration::from_secs(10)));
 /// let lc = sequence.handle();
 /// let worker = lc.token();
-/// lc.spawn_named("worker", async move {
+/// lc.task("worker").spawn(async move {
 ///     worker.cancelled().await;
 ///     tokio::time::sleep(Duration::from_millis(200)).await; // finish the current job
 /// });
@@ -160,8 +156,6 @@ impl Lifecycle {
                 reloads: Arc::new(Reloads::new()),
                 next_owner: AtomicU64::new(0),
                 managed: Mutex::default(),
-                restarts: Arc::default(),
-                pending_runs: PendingRuns::default(),
             }),
         }
     }
@@ -396,17 +390,7 @@ impl Lifecycle {
             self.start_periodic(hook);
         }
         self.start_reloads();
-        let runs = self.inner.pending_runs.take();
-        if !runs.is_empty() && tokio::runtime::Handle::try_current().is_err() {
-            let count = runs.len();
-            quietly(|| {
-                tracing::warn!(runs = count, "no Tokio runtime: `#[run]` parts not started")
-            });
-        } else {
-            for run in runs {
-                self.start_run(run);
-            }
-        }
+        self.inner.tasks.start_pending_runs();
         let config = self.config();
         let (grace_ms, drain_delay_ms) = (whole_ms(config.grace()), whole_ms(config.drain_delay()));
         let worst_case_ms = whole_ms(self.budget().worst_case());
@@ -432,7 +416,7 @@ impl Lifecycle {
             Arc::clone(&inner.triggers),
             inner.config.hook_timeout(),
         );
-        self.spawn_named("reload", run);
+        self.task("reload").spawn(run);
     }
 
     /// The start boundary, and the wait for start-up: `true` once every start hook succeeded
@@ -603,7 +587,11 @@ impl Lifecycle {
         }
         if self.register(hooks, Some(owner), Some(what)) {
             for run in component.runs() {
-                self.spawn_run(run);
+                let node = match run.stage {
+                    Some(stage) => self.inner.tasks.stage(stage),
+                    None => Arc::clone(self.inner.tasks.root()),
+                };
+                spawn_run(&node, run);
             }
         }
     }
@@ -701,7 +689,7 @@ impl Lifecycle {
         let timeout = self.config().hook_timeout();
         let token = self.token();
         let name = format!("persist every {}: {}", Millis(period), hook.name());
-        self.spawn_named(name, async move {
+        self.task(name).spawn(async move {
             loop {
                 tokio::select! {
                     () = token.cancelled() => break,
@@ -804,9 +792,8 @@ impl Lifecycle {
     ///
     /// What `tokio::spawn` accepts, this accepts: a task that loops forever or only panics (its
     /// output is the never type) compiles in every edition, edition 2024 included, and its
-    /// handle is a `JoinHandle<()>`. So do [`spawn_named`](Lifecycle::spawn_named),
-    /// [`spawn_critical`](Lifecycle::spawn_critical), and
-    /// [`spawn_blocking`](Lifecycle::spawn_blocking) with a closure that loops or panics:
+    /// handle is a `JoinHandle<()>`. So does a [`task`](Lifecycle::task) spawned with a name,
+    /// as critical, or on the blocking pool with a closure that loops or panics:
     ///
     /// ```edition2024
     /// use lifecycle::{Config, Lifecycle, Sequence};
@@ -822,13 +809,14 @@ impl Lifecycle {
     ///         panic!("stopped");
     ///     }
     /// });
-    /// let loader: JoinHandle<()> = lc.spawn_named("loader", async { panic!("no config") });
-    /// let reader: JoinHandle<()> = lc.spawn_blocking("reader", || panic!("corrupt file"));
+    /// let loader: JoinHandle<()> = lc.task("loader").spawn(async { panic!("no config") });
+    /// let reader: JoinHandle<()> = lc.task("reader").spawn_blocking(|| panic!("corrupt file"));
     /// // Compiled, not run here: a critical task's panic would start the shutdown.
     /// let _critical = |lc: &Lifecycle| -> JoinHandle<()> {
-    ///     lc.spawn_critical("consumer", async { loop { tokio::task::yield_now().await } })
+    ///     lc.task("consumer").critical().spawn(async { loop { tokio::task::yield_now().await } })
     /// };
-    /// let _spinning = |lc: &Lifecycle| -> JoinHandle<()> { lc.spawn_blocking("spin", || loop {}) };
+    /// let _spinning =
+    ///     |lc: &Lifecycle| -> JoinHandle<()> { lc.task("spin").spawn_blocking(|| loop {}) };
     /// let report = sequence.run_without_signals(async {}).await;
     /// assert_eq!(report.task_failures.len(), 3); // the three panics, each recorded
     /// assert!(loader.await.is_err_and(|err| err.is_panic()));
@@ -846,114 +834,6 @@ impl Lifecycle {
         self.inner.tasks.spawn(name, false, future)
     }
 
-    /// Like [`spawn`](Lifecycle::spawn), with a name for the report and the logs.
-    ///
-    /// # Panics
-    ///
-    /// Like `tokio::spawn`, when called outside a Tokio runtime.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use lifecycle::{Config, Sequence};
-    ///
-    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
-    /// let sequence = Sequence::new(Config::new().with_grace(Duration::from_secs(1)));
-    /// let lc = sequence.handle();
-    /// // This task ignores cancellation, so the grace deadline aborts it.
-    /// lc.spawn_named("stubborn", std::future::pending::<()>());
-    /// // This one fails: the report keeps its error; the exit code does not change.
-    /// lc.spawn_named("fetch", async { Err::<(), _>("upstream refused") });
-    /// let report = sequence.run_without_signals(async {}).await;
-    /// assert_eq!(report.tasks_aborted[0].name, "stubborn");
-    /// assert_eq!(report.task_failures[0].first.to_string(), "upstream refused");
-    /// # }
-    /// ```
-    #[track_caller]
-    pub fn spawn_named<F>(
-        &self,
-        name: impl Into<Cow<'static, str>>,
-        future: F,
-    ) -> JoinHandle<<F::Output as Outcome>::Joined>
-    where
-        F: Future + Send + 'static,
-        F::Output: Outcome,
-        <F::Output as Outcome>::Joined: Send + 'static,
-    {
-        self.task(name).spawn(future)
-    }
-
-    /// Spawns a tracked task the service cannot run without: if it returns `Err` or panics, the
-    /// shutdown starts (trigger [`TaskFailed`](Trigger::TaskFailed)) and the exit code is 1.
-    ///
-    /// # Panics
-    ///
-    /// Like `tokio::spawn`, when called outside a Tokio runtime.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use lifecycle::report::Trigger;
-    /// use lifecycle::{Config, Sequence};
-    ///
-    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
-    /// let sequence = Sequence::new(Config::new());
-    /// let lc = sequence.handle();
-    /// lc.spawn_critical("consumer", async { Err::<(), _>("broker connection lost") });
-    /// let report = sequence.run_without_signals(async move { lc.cancelled().await }).await;
-    /// assert!(matches!(report.trigger, Trigger::TaskFailed { .. }));
-    /// assert_eq!(report.code(), 1);
-    /// # }
-    /// ```
-    #[track_caller]
-    pub fn spawn_critical<F>(
-        &self,
-        name: impl Into<Cow<'static, str>>,
-        future: F,
-    ) -> JoinHandle<<F::Output as Outcome>::Joined>
-    where
-        F: Future + Send + 'static,
-        F::Output: Outcome,
-        <F::Output as Outcome>::Joined: Send + 'static,
-    {
-        self.task(name).critical().spawn(future)
-    }
-
-    /// Runs a blocking function on Tokio's blocking pool as a tracked task: the drain waits for
-    /// it. A blocking task cannot be interrupted; one still running at the grace deadline is
-    /// named in the report as left running, and the process exits without waiting for it. A
-    /// panic or an `Err` is recorded like an async task's.
-    ///
-    /// # Panics
-    ///
-    /// Like `tokio::task::spawn_blocking`, when called outside a Tokio runtime.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use lifecycle::{Config, Sequence};
-    ///
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// let lc = Sequence::new(Config::new()).handle();
-    /// let sum = lc.spawn_blocking("checksum", || Ok::<_, std::io::Error>((1..=100u64).sum::<u64>()));
-    /// assert_eq!(sum.await.unwrap().unwrap(), 5050);
-    /// # }
-    /// ```
-    #[track_caller]
-    pub fn spawn_blocking<F, R>(
-        &self,
-        name: impl Into<Cow<'static, str>>,
-        f: F,
-    ) -> JoinHandle<R::Joined>
-    where
-        F: FnOnce() -> R + Send + 'static,
-        R: Outcome,
-        R::Joined: Send + 'static,
-    {
-        self.task(name).spawn_blocking(f)
-    }
-
     /// A task named `name`, unstaged (stopped with the root token, first in the drain): set its
     /// options and spawn it with the [`TaskBuilder`]. `lc.stage(n).task(name)` puts it in stop
     /// stage `n`; `scope.task(name)` in a [`Scope`].
@@ -968,13 +848,15 @@ impl Lifecycle {
     /// let lc = sequence.handle();
     /// let token = lc.token();
     /// lc.task("poller").spawn(async move { token.cancelled().await });
-    /// lc.task("parser").spawn(async { Err::<(), _>("bad input") });
-    /// let report = sequence.run(async {}).await;
+    /// lc.task("parser").spawn(async { Err::<(), _>("bad input") }); // recorded, not critical
+    /// lc.task("stubborn").spawn(std::future::pending::<()>()); // ignores the cancel
+    /// let report = sequence.run_without_signals(async {}).await;
     /// assert_eq!(report.task_failures[0].task, "parser");
+    /// assert_eq!(report.tasks_aborted[0].name, "stubborn"); // cut at the grace deadline
     /// # }
     /// ```
     pub fn task(&self, name: impl Into<Cow<'static, str>>) -> TaskBuilder<'_> {
-        TaskBuilder::new(self, self.inner.tasks.root(), name.into())
+        TaskBuilder::new(self.inner.tasks.root(), name.into())
     }
 
     /// A new top-level [`Scope`] named `name`: a group of tasks that can be stopped, joined and
@@ -992,12 +874,12 @@ impl Lifecycle {
     /// let workers = lc.scope("workers");
     /// let token = workers.token();
     /// workers.task("w1").spawn(async move { token.cancelled().await });
-    /// sequence.run(async {}).await; // the drain cancels the scope and waits for w1
+    /// sequence.run_without_signals(async {}).await; // the drain cancels the scope and waits for w1
     /// assert_eq!(workers.running(), 0);
     /// # }
     /// ```
     pub fn scope(&self, name: &str) -> Scope {
-        Scope::new(Node::child(self.inner.tasks.root(), name), self.clone())
+        Scope::new(Node::child(self.inner.tasks.root(), name))
     }
 
     /// Stop stage `stage`'s own node, as a [`Scope`] with an empty path: its token is cancelled
@@ -1025,12 +907,12 @@ impl Lifecycle {
     ///         stopped.lock().unwrap().push(name);
     ///     });
     /// }
-    /// sequence.run(async {}).await;
+    /// sequence.run_without_signals(async {}).await;
     /// assert_eq!(*stopped.lock().unwrap(), ["serve", "flush"]); // the writers after the server
     /// # }
     /// ```
     pub fn stage(&self, stage: Stage) -> Scope {
-        Scope::new(self.inner.tasks.stage(stage), self.clone())
+        Scope::new(self.inner.tasks.stage(stage))
     }
 }
 

@@ -159,7 +159,7 @@ pub struct PhaseTimings {
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
 /// let sequence = Sequence::new(Config::new().with_grace(Duration::from_secs(2)));
 /// let lc = sequence.handle();
-/// lc.spawn_named("stubborn", std::future::pending::<()>());
+/// lc.task("stubborn").spawn(std::future::pending::<()>());
 /// let report = sequence.run_without_signals(async {}).await;
 /// assert_eq!(report.trigger, Trigger::MainReturned);
 /// assert_eq!(report.tasks_aborted[0].name, "stubborn");

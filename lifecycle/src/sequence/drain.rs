@@ -17,16 +17,9 @@ use crate::log::{quietly, whole_ms};
 use crate::report::{AbortedTask, ConnectionReport, MainOutcome};
 use crate::tasks::stages::StageDrain;
 use crate::tasks::Cut;
+use crate::tasks::{ABORT_LANDING, ABORT_SETTLE};
 use crate::triggers::watchdog::Phase;
 use crate::triggers::{Trigger, Triggers};
-
-/// How long the drain gives aborted tasks to stop before it says which did not.
-pub(crate) const ABORT_SETTLE: Duration = Duration::from_millis(100);
-
-/// How long (wall clock) an aborted task whose future is gone may take to be marked finished
-/// before the drain calls it left running: far more than the few instructions it takes, so
-/// that a worker thread preempted in between does not turn a stopped task into a stuck one.
-pub(crate) const ABORT_LANDING: Duration = Duration::from_millis(50);
 
 /// What the drain found.
 pub(crate) struct Drain {

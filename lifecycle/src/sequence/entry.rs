@@ -43,7 +43,7 @@ use crate::triggers::held::{hold_signals, HeldSignals};
 ///     let config = lifecycle::Config::new().with_grace(Duration::from_secs(20));
 ///     lifecycle::run(config, |lc| async move {
 ///         let token = lc.token();
-///         lc.spawn_named("ticker", async move {
+///         lc.task("ticker").spawn(async move {
 ///             while !token.is_cancelled() {
 ///                 tokio::select! {
 ///                     () = token.cancelled() => {}

@@ -580,7 +580,7 @@ impl Persisted {
         report.added_late(late_reports(&inner.hooks), || inner.start.late_failure());
         let reloads = inner.hooks.reload_record();
         report.reloads(reloads.count, reloads.failures);
-        report.restarts(inner.restarts.taken());
+        report.restarts(inner.tasks.restarts());
         // The managed values go with their hooks' functions now, not wherever the last handle
         // is dropped: a `Drop` that panics is in the report, not a lost report and exit 101.
         report.drop_panics(inner.hooks.release());

@@ -9,9 +9,9 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::failure::Outcome;
-use crate::handle::Lifecycle;
 use crate::tasks::run::{Restart, Run};
 use crate::tasks::scope::Node;
+use crate::tasks::supervise::spawn_run;
 use crate::tasks::{spawn_blocking_in, spawn_in, TaskName};
 
 /// A named task about to be spawned: made by [`Lifecycle::task`] (unstaged),
@@ -42,7 +42,6 @@ use crate::tasks::{spawn_blocking_in, spawn_in, TaskName};
 /// ```
 #[must_use = "a task builder spawns nothing until `.spawn`, `.spawn_blocking` or `.supervise`"]
 pub struct TaskBuilder<'a> {
-    lc: &'a Lifecycle,
     node: &'a Arc<Node>,
     name: Cow<'static, str>,
     critical: bool,
@@ -58,9 +57,8 @@ impl std::fmt::Debug for TaskBuilder<'_> {
 }
 
 impl<'a> TaskBuilder<'a> {
-    pub(crate) fn new(lc: &'a Lifecycle, node: &'a Arc<Node>, name: Cow<'static, str>) -> Self {
+    pub(crate) fn new(node: &'a Arc<Node>, name: Cow<'static, str>) -> Self {
         Self {
-            lc,
             node,
             name,
             critical: false,
@@ -139,7 +137,7 @@ impl<'a> TaskBuilder<'a> {
     ///
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// let lc = Sequence::new(Config::new()).handle();
-    /// let sum = lc.task("checksum").spawn_blocking(|| Ok::<_, std::io::Error>((1..=100u64).sum::<u64>()));
+    /// let sum = lc.task("checksum").task(|| Ok::<_).spawn_blocking(std::io::Error>((1..=100u64).sum::<u64>()));
     /// assert_eq!(sum.await.unwrap().unwrap(), 5050);
     /// # }
     /// ```
@@ -157,7 +155,7 @@ impl<'a> TaskBuilder<'a> {
     /// stage's) token, and called again after a failure as `restart` allows, with backoff. The
     /// task is critical: a failure that is not restarted goes up as a critical task's does.
     /// Before the service is Ready it waits, and starts when it becomes Ready. (What
-    /// `Lifecycle::spawn_run` does with a [`Run`].)
+    /// a component's `#[run]` method gets.)
     ///
     /// # Examples
     ///
@@ -193,11 +191,7 @@ impl<'a> TaskBuilder<'a> {
 
     /// Runs `run` (named as this builder is) in this builder's node: started now, or once the
     /// service is Ready.
-    pub(crate) fn run(self, mut run: Run) {
-        run.node = Some(Arc::clone(self.node));
-        let inner = &self.lc.inner;
-        if let Some(run) = inner.pending_runs.park(run, &inner.triggers.readiness()) {
-            self.lc.start_run(run);
-        }
+    pub(crate) fn run(self, run: Run) {
+        spawn_run(self.node, run);
     }
 }

@@ -23,6 +23,14 @@ pub(crate) mod supervise;
 pub use builder::TaskBuilder;
 pub use scope::{Aborting, JoinError, Scope};
 
+/// How long the drain gives aborted tasks to stop before it says which did not.
+pub(crate) const ABORT_SETTLE: Duration = Duration::from_millis(100);
+
+/// How long (wall clock) an aborted task whose future is gone may take to be marked finished
+/// before the drain calls it left running: far more than the few instructions it takes, so
+/// that a worker thread preempted in between does not turn a stopped task into a stuck one.
+pub(crate) const ABORT_LANDING: Duration = Duration::from_millis(50);
+
 use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
@@ -32,6 +40,7 @@ use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use tokio::sync::Notify;
 use tokio::task::{AbortHandle, Id, JoinHandle};
@@ -546,6 +555,16 @@ impl Tasks {
             service,
             stages: Stages::default(),
         }
+    }
+
+    /// Starts the runs parked before the service was Ready (call once it is).
+    pub(crate) fn start_pending_runs(&self) {
+        supervise::start_pending_runs(&self.service);
+    }
+
+    /// Every restart of a supervised run so far (the first ones named), for the report.
+    pub(crate) fn restarts(&self) -> (Vec<run::Restarted>, usize) {
+        self.service.restarts.taken()
     }
 
     /// The root node: the unstaged tasks and the scopes made on the handle.

@@ -21,9 +21,9 @@ use crate::failure::Failure;
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
 /// let sequence = Sequence::new(Config::new());
 /// let lc = sequence.handle();
-/// lc.spawn_named("parser", async { if true { panic!("bad input") } });
+/// lc.task("parser").spawn(async { if true { panic!("bad input") } });
 /// for attempt in 1..=3 {
-///     lc.spawn_named("fetch", async move { Err::<(), _>(format!("attempt {attempt} refused")) });
+///     lc.task("fetch").spawn(async move { Err::<(), _>(format!("attempt {attempt} refused")) });
 /// }
 /// let report = sequence.run_without_signals(async {}).await;
 /// let parser = report.task_failures.iter().find(|f| f.task == "parser").unwrap();
@@ -101,7 +101,7 @@ impl fmt::Display for TaskKind {
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
 /// let sequence = Sequence::new(Config::new().with_grace(Duration::from_secs(2)));
 /// let lc = sequence.handle();
-/// lc.spawn_named("stubborn", std::future::pending::<()>());
+/// lc.task("stubborn").spawn(std::future::pending::<()>());
 /// let report = sequence.run_without_signals(async {}).await;
 /// let task = &report.tasks_aborted[0];
 /// assert_eq!((task.name.as_str(), task.kind), ("stubborn", TaskKind::Async));

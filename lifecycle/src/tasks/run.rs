@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::failure::{Failure, Outcome};
 use crate::lock::lock;
+use crate::tasks::scope::Node;
 use crate::tasks::stages::Stage;
 use crate::triggers::readiness::{Readiness, State};
 
@@ -125,27 +126,37 @@ type MakeAttempt = dyn Fn(CancellationToken) -> Pin<Box<dyn Future<Output = Opti
     + Sync;
 
 /// A long-running part (a consumer, a writer, a poller): a function that gets its stage's token
-/// and runs until it is cancelled. Spawned with
-/// [`Lifecycle::spawn_run`](crate::Lifecycle::spawn_run) as a tracked task in its stage, under
-/// its name; `#[run(stage = N, restart = "on-failure", max_restarts = 5)]` on a component
-/// method makes one.
+/// and runs until it is cancelled. What [`Component::runs`](crate::Component::runs) returns:
+/// [`manage`](crate::Lifecycle::manage) spawns each as a critical tracked task in its stage,
+/// under its name, once the service is Ready; `#[run(stage = N, restart = "on-failure",
+/// max_restarts = 5)]` on a component method makes one. Outside a component,
+/// `lc.stage(n).task(name).supervise(restart, make)` spawns the same.
 ///
 /// # Examples
 ///
 /// ```
 /// use std::time::Duration;
 /// use lifecycle::report::Trigger;
+/// use std::sync::Arc;
 /// use lifecycle::hooks::{Restart, Run};
-/// use lifecycle::{Config, Sequence};
+/// use lifecycle::{Component, Config, Hook, Sequence};
+///
+/// struct Consumer;
+/// impl Component for Consumer {
+///     fn hooks(self: Arc<Self>) -> Vec<Hook> {
+///         Vec::new()
+///     }
+///     fn runs(self: Arc<Self>) -> Vec<Run> {
+///         vec![Run::new("consumer", |_token| async { Err::<(), _>("broker gone") })
+///             .in_stage(1)
+///             .with_restart(Restart::on_failure(2))]
+///     }
+/// }
 ///
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
 /// let sequence = Sequence::new(Config::new());
 /// let lc = sequence.handle();
-/// lc.spawn_run(
-///     Run::new("consumer", |_token| async { Err::<(), _>("broker gone") })
-///         .in_stage(1)
-///         .with_restart(Restart::on_failure(2)),
-/// );
+/// lc.manage(Arc::new(Consumer));
 /// let handle = lc.clone();
 /// let main = async move { handle.cancelled().await }; // the start boundary: the run starts
 /// let report = sequence.run_without_signals(main).await;
@@ -156,15 +167,12 @@ type MakeAttempt = dyn Fn(CancellationToken) -> Pin<Box<dyn Future<Output = Opti
 /// assert_eq!(report.code(), 1);
 /// # }
 /// ```
-#[must_use = "a run does nothing until it is spawned with `Lifecycle::spawn_run`"]
+#[must_use = "a run does nothing until a component returns it from `runs`"]
 pub struct Run {
     pub(crate) name: String,
     pub(crate) stage: Option<Stage>,
     pub(crate) restart: Restart,
     pub(crate) make: Arc<MakeAttempt>,
-    /// The scope (or stage) node it runs in, when a task builder spawned it; `None`: its stage,
-    /// or the root.
-    pub(crate) node: Option<Arc<crate::tasks::scope::Node>>,
 }
 
 impl fmt::Debug for Run {
@@ -194,7 +202,6 @@ impl Run {
                 let attempt = f(token);
                 Box::pin(async move { attempt.await.into_outcome().1 })
             }),
-            node: None,
         }
     }
 
@@ -289,14 +296,18 @@ impl RestartLog {
 /// Runs spawned before the service was Ready: they start when it becomes Ready.
 #[derive(Default)]
 pub(crate) struct PendingRuns {
-    runs: Mutex<Vec<Run>>,
+    runs: Mutex<Vec<(Arc<Node>, Run)>>,
 }
 
 impl PendingRuns {
     /// Keeps `run` for later while the service is Starting; otherwise hands it back to start
     /// now. The state is read under the lock [`take`](Self::take) empties the list under, so a
     /// run added at the moment the service becomes Ready starts exactly once.
-    pub(crate) fn park(&self, run: Run, readiness: &Readiness) -> Option<Run> {
+    pub(crate) fn park(
+        &self,
+        run: (Arc<Node>, Run),
+        readiness: &Readiness,
+    ) -> Option<(Arc<Node>, Run)> {
         let mut runs = lock(&self.runs);
         if readiness.get() == State::Starting {
             runs.push(run);
@@ -307,7 +318,7 @@ impl PendingRuns {
     }
 
     /// The runs to start now that the service is Ready (call after readiness moved).
-    pub(crate) fn take(&self) -> Vec<Run> {
+    pub(crate) fn take(&self) -> Vec<(Arc<Node>, Run)> {
         std::mem::take(&mut *lock(&self.runs))
     }
 }

@@ -16,13 +16,13 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::failure::{Failure, Outcome};
-use crate::handle::Lifecycle;
 use crate::lock::lock;
 use crate::log::{log_or_stderr, quietly};
-use crate::report::{AbortedTask, TaskFailure, MAX_TASK_FAILURES};
-use crate::sequence::drain::{ABORT_LANDING, ABORT_SETTLE};
 use crate::tasks::builder::TaskBuilder;
+use crate::tasks::records::{AbortedTask, TaskFailure, MAX_TASK_FAILURES};
+use crate::tasks::run::{PendingRuns, RestartLog};
 use crate::tasks::{spawn_in, Count, Cut, Failures, LiveTasks, TaskName};
+use crate::tasks::{ABORT_LANDING, ABORT_SETTLE};
 use crate::triggers::{Trigger, Triggers};
 
 /// A named group of tracked tasks inside the service, with its own cancellation: it can be
@@ -92,7 +92,6 @@ use crate::triggers::{Trigger, Triggers};
 #[derive(Clone)]
 pub struct Scope {
     node: Arc<Node>,
-    lc: Lifecycle,
 }
 
 impl fmt::Debug for Scope {
@@ -105,9 +104,9 @@ impl fmt::Debug for Scope {
 }
 
 impl Scope {
-    /// The scope of `node`, whose tasks `lc` runs.
-    pub(crate) fn new(node: Arc<Node>, lc: Lifecycle) -> Self {
-        Self { node, lc }
+    /// The scope of `node`.
+    pub(crate) fn new(node: Arc<Node>) -> Self {
+        Self { node }
     }
 
     /// The scope's path: its name after its parents' (`upstream/eu-1`); empty for a stage.
@@ -187,7 +186,7 @@ impl Scope {
     /// # }
     /// ```
     pub fn task(&self, name: impl Into<Cow<'static, str>>) -> TaskBuilder<'_> {
-        TaskBuilder::new(&self.lc, &self.node, name.into())
+        TaskBuilder::new(&self.node, name.into())
     }
 
     /// A scope inside this one, named `name` (its path is this scope's path, `/`, `name`): it
@@ -203,7 +202,7 @@ impl Scope {
     /// assert_eq!(eu.path(), "upstream/eu-1");
     /// ```
     pub fn scope(&self, name: &str) -> Scope {
-        Scope::new(Node::child(&self.node, name), self.lc.clone())
+        Scope::new(Node::child(&self.node, name))
     }
 
     /// Keeps the failures of this scope's tasks, and of its children's, for whoever
@@ -484,9 +483,13 @@ pub(crate) struct Service {
     pub(crate) failures: Mutex<Failures>,
     /// Kept failures taken by a join (handled), counted as the report counts failures.
     pub(crate) handled: AtomicU64,
-    triggers: Arc<Triggers>,
+    pub(crate) triggers: Arc<Triggers>,
     /// Stamps each failure, so that a join over many scopes gives them in the order they came.
     order: AtomicU64,
+    /// Every restart of a supervised run, for the report.
+    pub(crate) restarts: Arc<RestartLog>,
+    /// Runs spawned before the service was Ready, with the node each runs in.
+    pub(crate) pending_runs: PendingRuns,
 }
 
 impl Service {
@@ -496,6 +499,8 @@ impl Service {
             handled: AtomicU64::new(0),
             triggers,
             order: AtomicU64::new(0),
+            restarts: Arc::default(),
+            pending_runs: PendingRuns::default(),
         }
     }
 }
@@ -512,7 +517,7 @@ pub(crate) struct NodeShared {
     /// Set by [`Scope::keep_failures`].
     keep: AtomicBool,
     failures: Mutex<NodeFailures>,
-    service: Arc<Service>,
+    pub(crate) service: Arc<Service>,
 }
 
 impl NodeShared {

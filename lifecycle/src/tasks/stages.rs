@@ -93,13 +93,15 @@ impl Stages {
 /// [`grace`](crate::Config::grace) deadline: a stage that overruns eats the later stages' time,
 /// never more, and at the deadline what is left (in any stage) is aborted and named.
 ///
-/// - [`Lifecycle::token_in`](crate::Lifecycle::token_in): a token cancelled when its stage's
-///   turn comes;
-/// - [`Lifecycle::spawn_in`](crate::Lifecycle::spawn_in): a tracked task in a stage (the drain
-///   waits for it before cancelling the next stage);
-/// - [`Run`](crate::hooks::Run) with [`Lifecycle::spawn_run`](crate::Lifecycle::spawn_run), or a `#[run(stage = N)]`
-///   method on a `#[lifecycle::component]`: a long-running part that gets its stage's token,
-///   optionally restarted on failure ([`Restart`](crate::hooks::Restart)).
+/// A stage is an ordered top-level [`Scope`](crate::Scope): [`Lifecycle::stage`](crate::Lifecycle::stage)
+/// gives stage `n`'s node, and everything about scopes holds for it.
+///
+/// - `lc.stage(n).token()`: a token cancelled when the stage's turn comes;
+/// - `lc.stage(n).task(name).spawn(future)`: a tracked task in the stage (the drain waits for
+///   it before cancelling the next stage); `lc.stage(n).scope(name)`: a named group in it;
+/// - `lc.stage(n).task(name).supervise(restart, make)`, or a `#[run(stage = N)]` method on a
+///   `#[lifecycle::component]`: a long-running part that gets its stage's token, optionally
+///   restarted on failure ([`Restart`](crate::hooks::Restart)).
 ///
 /// The report lists each stage's drain ([`StageDrain`](crate::report::StageDrain)) and every
 /// restart ([`Restarted`](crate::report::Restarted)).
@@ -116,9 +118,9 @@ impl Stages {
 /// let lc = sequence.handle();
 /// let stopped = Arc::new(Mutex::new(Vec::new()));
 /// for (stage, name) in [(1, "writer"), (0, "http")] {
-///     let token = lc.token_in(stage);
+///     let token = lc.stage(stage).token();
 ///     let stopped = Arc::clone(&stopped);
-///     lc.spawn_in(stage, name, async move {
+///     lc.stage(stage).task(name).spawn(async move {
 ///         token.cancelled().await;
 ///         tokio::time::sleep(Duration::from_millis(100)).await; // finish what it holds
 ///         stopped.lock().unwrap().push(name);
@@ -148,9 +150,9 @@ pub type Stage = u8;
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
 /// let sequence = Sequence::new(Config::new().with_grace(Duration::from_secs(1)));
 /// let lc = sequence.handle();
-/// lc.spawn_in(0, "stubborn", std::future::pending::<()>()); // ignores its stage's token
-/// let token = lc.token_in(1);
-/// lc.spawn_in(1, "flush", async move { token.cancelled().await });
+/// lc.stage(0).task("stubborn").spawn(std::future::pending::<()>()); // ignores its stage's token
+/// let token = lc.stage(1).token();
+/// lc.stage(1).task("flush").spawn(async move { token.cancelled().await });
 /// let report = sequence.run_without_signals(async {}).await;
 /// let ends: Vec<_> = report.stages.iter().map(|s| (s.stage, s.end)).collect();
 /// assert_eq!(

@@ -1,9 +1,7 @@
-//! The handle's side of stop stages ([`Lifecycle::token_in`], [`Lifecycle::spawn_in`],
-//! [`Lifecycle::spawn_run`]), and the supervisor of one [`Run`]: calls it with its stage's token,
-//! restarts it on failure with backoff while restarts are left and its stage has not been
-//! cancelled, and escalates the failure that is not restarted.
+//! Supervised runs: parked until the service is Ready, then the supervisor of one [`Run`]:
+//! calls it with its node's token, restarts it on failure with backoff while restarts are left
+//! and its node has not been cancelled, and escalates the failure that is not restarted.
 
-use std::borrow::Cow;
 use std::error::Error;
 use std::fmt;
 use std::future::Future;
@@ -12,99 +10,46 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::failure::{Failure, Outcome};
-use crate::handle::Lifecycle;
+use crate::failure::Failure;
 use crate::log::{quietly, whole_ms};
 use crate::tasks::run::{RestartLog, Restarted, Run};
-use crate::tasks::stages::Stage;
+use crate::tasks::scope::{Node, Service};
 use crate::tasks::{spawn_in, task_path, TaskName};
 
-impl Lifecycle {
-    /// A token cancelled when `stage`'s turn comes in the drain: after the unstaged work (the
-    /// main future and the tasks on [`token`](Lifecycle::token)) has finished and every lower
-    /// stage has drained. See [`Stage`](crate::hooks::Stage).
-    ///
-    /// The main future is unstaged work: it must not wait for a stage's token (or for a task
-    /// of a stage) once the drain has started, since no stage is cancelled before it has
-    /// ended; it would wait until the grace deadline.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use lifecycle::{Config, Sequence};
-    ///
-    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
-    /// let sequence = Sequence::new(Config::new());
-    /// let lc = sequence.handle();
-    /// let writer = lc.token_in(1);
-    /// let handle = lc.clone();
-    /// sequence
-    ///     .run(async move {
-    ///         handle.request_shutdown();
-    ///         handle.cancelled().await; // the unstaged work is cancelled first...
-    ///         assert!(!writer.is_cancelled()); // ...stage 1 only once that has finished
-    ///     })
-    ///     .await;
-    /// # }
-    /// ```
-    pub fn token_in(&self, stage: Stage) -> CancellationToken {
-        self.stage(stage).token()
-    }
-
-    /// Like [`spawn_named`](Lifecycle::spawn_named), in a stop stage: the drain waits for the
-    /// task in `stage`'s turn, before cancelling the next stage. The task should watch
-    /// [`token_in(stage)`](Lifecycle::token_in). See [`Stage`](crate::hooks::Stage) for an example.
-    ///
-    /// # Panics
-    ///
-    /// Like `tokio::spawn`, when called outside a Tokio runtime.
-    #[track_caller]
-    pub fn spawn_in<F>(
-        &self,
-        stage: Stage,
-        name: impl Into<Cow<'static, str>>,
-        future: F,
-    ) -> JoinHandle<<F::Output as Outcome>::Joined>
-    where
-        F: Future + Send + 'static,
-        F::Output: Outcome,
-        <F::Output as Outcome>::Joined: Send + 'static,
+/// Runs `run` in `node` as a critical task: started now, or parked until the service is Ready
+/// (then [`start_pending_runs`] starts it).
+pub(crate) fn spawn_run(node: &Arc<Node>, run: Run) {
+    let service = &node.shared.service;
+    if let Some(run) = service
+        .pending_runs
+        .park((Arc::clone(node), run), service.triggers.readiness())
     {
-        self.stage(stage).task(name).spawn(future)
+        start_run(run);
     }
+}
 
-    /// Spawns a long-running part ([`Run`]) as a critical tracked task in its stage, restarted
-    /// on failure as its [`Restart`](crate::hooks::Restart) says. Before the service is Ready
-    /// the part waits, and starts when it becomes Ready. [`manage`](Lifecycle::manage) calls
-    /// this for a component's `#[run]` methods. See [`Run`] for an example.
-    ///
-    /// # Panics
-    ///
-    /// Like `tokio::spawn`, when called outside a Tokio runtime once the service is Ready.
-    pub fn spawn_run(&self, run: Run) {
-        match run.stage {
-            Some(stage) => self.stage(stage).task(run.name.clone()).run(run),
-            None => self.task(run.name.clone()).run(run),
-        }
+/// Starts the runs parked before the service was Ready (call once it is).
+pub(crate) fn start_pending_runs(service: &Service) {
+    let runs = service.pending_runs.take();
+    if !runs.is_empty() && tokio::runtime::Handle::try_current().is_err() {
+        let count = runs.len();
+        quietly(|| tracing::warn!(runs = count, "no Tokio runtime: `#[run]` parts not started"));
+        return;
     }
+    for run in runs {
+        start_run(run);
+    }
+}
 
-    /// Spawns `run`'s supervisor as a critical task in its node (or stage, or the root).
-    pub(crate) fn start_run(&self, run: Run) {
-        let tasks = &self.inner.tasks;
-        let node = match (&run.node, run.stage) {
-            (Some(node), _) => Arc::clone(node),
-            (None, Some(stage)) => tasks.stage(stage),
-            (None, None) => Arc::clone(tasks.root()),
-        };
-        let name = TaskName::Given(run.name.clone().into());
-        let path = task_path(&node.shared.path, &name);
-        let log = Arc::clone(&self.inner.restarts);
-        let future = supervise(run, path, node.shared.token.child_token(), log);
-        spawn_in(&node, name, true, future);
-    }
+/// Spawns the supervisor of `run` as a critical task of its node.
+fn start_run((node, run): (Arc<Node>, Run)) {
+    let name = TaskName::Given(run.name.clone().into());
+    let path = task_path(&node.shared.path, &name);
+    let log = Arc::clone(&node.shared.service.restarts);
+    let future = supervise(run, path, node.shared.token.child_token(), log);
+    spawn_in(&node, name, true, future);
 }
 
 /// The failure a supervised part ends with when it is not restarted: the part's task is

@@ -58,7 +58,7 @@ fn main() -> ExitCode {
             |lc| async move {
                 lc.manage(persist_hook());
                 let token = lc.token();
-                lc.spawn_named("job", async move {
+                lc.task("job").spawn(async move {
                     token.cancelled().await;
                     tokio::time::sleep(Duration::from_secs(2)).await;
                     say("job finished");
@@ -94,7 +94,7 @@ fn main() -> ExitCode {
             let shared = Arc::new(Mutex::new(0u32));
             let held = Arc::clone(&shared);
             let (locked, is_locked) = std::sync::mpsc::channel();
-            lc.spawn_blocking("holder", move || {
+            lc.task("holder").spawn_blocking(move || {
                 let _guard = held.lock();
                 let _ = locked.send(());
                 std::thread::sleep(FOREVER);
@@ -113,7 +113,7 @@ fn main() -> ExitCode {
         // A tracked task that spins without yielding once cancelled.
         "spinner" => lifecycle::run(config, |lc| async move {
             let token = lc.token();
-            lc.spawn_named("spinner", async move {
+            lc.task("spinner").spawn(async move {
                 token.cancelled().await;
                 say("spinning");
                 let started = Instant::now();
@@ -152,7 +152,7 @@ fn main() -> ExitCode {
             lifecycle::run(config, |lc| async move {
                 lc.manage(persist_hook());
                 let token = lc.token();
-                lc.spawn_named("worker", async move {
+                lc.task("worker").spawn(async move {
                     token.cancelled().await;
                     say("worker stopped");
                 });
@@ -196,7 +196,7 @@ fn main() -> ExitCode {
                     last = now;
                 }
                 let token = lc.token();
-                lc.spawn_named("worker", async move {
+                lc.task("worker").spawn(async move {
                     token.cancelled().await;
                     say("worker stopped");
                 });
@@ -227,7 +227,7 @@ fn main() -> ExitCode {
             lc.manage(Hook::new(HookKind::Shutdown, "spawner", move || {
                 let lc = handle.clone();
                 async move {
-                    lc.spawn_named("late-job", async {
+                    lc.task("late-job").spawn(async {
                         tokio::time::sleep(FOREVER).await;
                     });
                     say("late-job spawned");
@@ -258,9 +258,9 @@ fn main() -> ExitCode {
         }),
         // A task (not critical) returns an error.
         "task-error" => lifecycle::run(config, |lc| async move {
-            let failed = lc.spawn_named("loader", async {
-                Err::<(), _>(io::Error::other("disk on fire"))
-            });
+            let failed = lc
+                .task("loader")
+                .spawn(async { Err::<(), _>(io::Error::other("disk on fire")) });
             let _ = failed.await;
             say("ready");
             lc.cancelled().await;
@@ -272,7 +272,7 @@ fn main() -> ExitCode {
             lifecycle::run(config, |lc| async move {
                 let handles: Vec<_> = (0..20_000)
                     .map(|i| {
-                        lc.spawn_named("flaky", async move {
+                        lc.task("flaky").spawn(async move {
                             if i >= 0 {
                                 panic!("boom {i}");
                             }
@@ -287,9 +287,9 @@ fn main() -> ExitCode {
         }
         // A critical task fails with an error that has a source.
         "error-chain" => lifecycle::run(config, |lc| async move {
-            lc.spawn_critical("config", async {
-                Err::<(), _>(LoadError(io::Error::from(io::ErrorKind::NotFound)))
-            });
+            lc.task("config")
+                .critical()
+                .spawn(async { Err::<(), _>(LoadError(io::Error::from(io::ErrorKind::NotFound))) });
             say("ready");
             lc.cancelled().await;
         }),

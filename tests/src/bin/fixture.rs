@@ -48,7 +48,7 @@ fn main() -> ExitCode {
         // A task that needs 300 ms to finish its job after cancellation.
         "slow-task" => lifecycle::run(config, |lc| async move {
             let token = lc.token();
-            lc.spawn_named("job", async move {
+            lc.task("job").spawn(async move {
                 token.cancelled().await;
                 tokio::time::sleep(Duration::from_millis(300)).await;
                 say("job finished");
@@ -72,7 +72,8 @@ fn main() -> ExitCode {
         "stuck-blocking" => lifecycle::run(
             config.with_grace(Duration::from_millis(500)),
             |lc| async move {
-                lc.spawn_blocking("stuck-io", || std::thread::sleep(Duration::from_secs(3600)));
+                lc.task("stuck-io")
+                    .spawn_blocking(|| std::thread::sleep(Duration::from_secs(3600)));
                 say("ready");
                 lc.cancelled().await;
             },
@@ -117,7 +118,7 @@ fn main() -> ExitCode {
                 lc.manage(Hook::new(HookKind::Persist, "save", pause));
                 lc.manage(Hook::new(HookKind::Shutdown, "close", pause));
                 let token = lc.token();
-                lc.spawn_named("job", async move {
+                lc.task("job").spawn(async move {
                     token.cancelled().await;
                     tokio::time::sleep(Duration::from_millis(200)).await;
                 });

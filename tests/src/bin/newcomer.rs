@@ -93,7 +93,7 @@ async fn main(lc: Lifecycle) -> io::Result<()> {
     println!("listening on {}", listener.local_addr()?);
 
     let (worker, pool) = (lc.clone(), db.clone());
-    lc.spawn_named("worker", async move {
+    lc.task("worker").spawn(async move {
         if !worker.started().await {
             return;
         }

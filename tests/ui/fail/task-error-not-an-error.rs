@@ -13,5 +13,5 @@ impl fmt::Display for FetchError {
 
 #[lifecycle::main]
 async fn main(lc: lifecycle::Lifecycle) {
-    lc.spawn_named("fetch", async { Err::<(), _>(FetchError) });
+    lc.task("fetch").spawn(async { Err::<(), _>(FetchError) });
 }

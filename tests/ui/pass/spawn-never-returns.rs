@@ -1,6 +1,6 @@
 //! What `tokio::spawn` accepts, `lc.spawn` accepts: an async block that loops forever or only
 //! panics (its output is the never type: `!` in edition 2024, `()` by fallback before, which
-//! rustc's never-type-fallback lint denies), with `spawn`, `spawn_named` and `spawn_critical`,
+//! rustc's never-type-fallback lint denies), with `spawn`, and `task(name)` with `.spawn` and `.critical()`,
 //! and a closure that loops or panics with `spawn_blocking`. Every handle is a
 //! `JoinHandle<()>`. The edition 2024 case is a doctest of `Lifecycle::spawn`.
 
@@ -20,13 +20,13 @@ async fn main(lc: Lifecycle) {
     });
     let panicking: JoinHandle<()> = lc.spawn(async { panic!("no config") });
     let token = lc.token();
-    let named: JoinHandle<()> = lc.spawn_named("poller", async move {
+    let named: JoinHandle<()> = lc.task("poller").spawn(async move {
         loop {
             token.cancelled().await;
             panic!("stopped");
         }
     });
-    let blocking: JoinHandle<()> = lc.spawn_blocking("crash", || panic!("corrupt file"));
+    let blocking: JoinHandle<()> = lc.task("crash").spawn_blocking(|| panic!("corrupt file"));
     assert!(panicking.await.is_err_and(|err| err.is_panic()));
     assert!(blocking.await.is_err_and(|err| err.is_panic()));
     drop((looping, named));
@@ -38,11 +38,11 @@ async fn main(lc: Lifecycle) {
 fn never_returning_tasks(lc: &Lifecycle) -> Vec<JoinHandle<()>> {
     vec![
         lc.spawn(async { loop { tokio::task::yield_now().await } }),
-        lc.spawn_named("spinner", async { loop { tokio::task::yield_now().await } }),
-        lc.spawn_named("crasher", async { panic!("boom") }),
-        lc.spawn_critical("consumer", async { loop { tokio::task::yield_now().await } }),
-        lc.spawn_critical("loader", async { panic!("boom") }),
-        lc.spawn_blocking("busy", || loop { std::thread::yield_now() }),
-        lc.spawn_blocking("crash", || panic!("boom")),
+        lc.task("spinner").spawn(async { loop { tokio::task::yield_now().await } }),
+        lc.task("crasher").spawn(async { panic!("boom") }),
+        lc.task("consumer").critical().spawn(async { loop { tokio::task::yield_now().await } }),
+        lc.task("loader").critical().spawn(async { panic!("boom") }),
+        lc.task("busy").spawn_blocking(|| loop { std::thread::yield_now() }),
+        lc.task("crash").spawn_blocking(|| panic!("boom")),
     ]
 }
