@@ -17,12 +17,12 @@ use std::path::{Path, PathBuf};
 
 /// Imports from a module to one declared after it in `lib.rs` (from a lower floor back up).
 /// Only ever lowered.
-const MAX_FOLDER_BACK_ARROWS: usize = 2;
+const MAX_FOLDER_BACK_ARROWS: usize = 0;
 /// Groups of folders that import each other in a loop. Only ever lowered.
-const MAX_FOLDER_LOOPS: usize = 1;
+const MAX_FOLDER_LOOPS: usize = 0;
 /// The same count between files of different folders (inside a folder, `mod.rs` and its files
 /// use each other both ways, as a module and its parts do).
-const MAX_FILE_BACK_ARROWS: usize = 2;
+const MAX_FILE_BACK_ARROWS: usize = 0;
 
 fn src() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../lifecycle/src")
