@@ -5,7 +5,7 @@
 //! - the main body returning is a shutdown trigger like a signal: the persist hook and the
 //!   shutdown hooks still run, in order, and the exit code tells the scheduler how it went;
 //! - a hook that fails does not stop the others (the lock is still released) and turns into exit
-//!   code 3 (`lifecycle::report::EXIT_HOOK_FAILED`), with the failing hook named in the report on stderr;
+//!   code 3 (`lifecycle::exit::EXIT_HOOK_FAILED`), with the failing hook named in the report on stderr;
 //! - a SIGTERM half way (the scheduler gave up) stops the job between two chunks: `main` returns
 //!   an error (exit code 1) and the export is not written, so no half file is ever published.
 //!

@@ -54,7 +54,7 @@ use axum::extract::{Form, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::Router;
-use lifecycle::hooks::Stage;
+use lifecycle::tasks::Stage;
 use lifecycle::{CancellationToken, Lifecycle};
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};

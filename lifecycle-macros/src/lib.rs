@@ -319,7 +319,7 @@ pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
 /// # fn main() {}
 /// ```
 ///
-/// A `#[run]` method adds `fn runs(self: Arc<Self>) -> Vec<lifecycle::hooks::Run>` to the same
+/// A `#[run]` method adds `fn runs(self: Arc<Self>) -> Vec<lifecycle::tasks::Run>` to the same
 /// impl: see [`macro@run`].
 #[proc_macro_attribute]
 pub fn component(args: TokenStream, item: TokenStream) -> TokenStream {
@@ -340,7 +340,7 @@ pub fn component(args: TokenStream, item: TokenStream) -> TokenStream {
 /// use std::sync::Arc;
 /// use lifecycle::CancellationToken;
 ///
-/// const CONSUMERS: lifecycle::hooks::Stage = 1; // cancelled after the unstaged work drained
+/// const CONSUMERS: lifecycle::tasks::Stage = 1; // cancelled after the unstaged work drained
 ///
 /// #[derive(Debug)]
 /// struct BrokerError;
@@ -372,12 +372,12 @@ pub fn component(args: TokenStream, item: TokenStream) -> TokenStream {
 ///
 /// The method is `async`, takes `&self` and its stage's `CancellationToken`, and returns
 /// nothing, `()` or a `Result<(), E>` (the error types of the [`component`](macro@component)
-/// page). Its token is cancelled at its stage's turn of the drain (see `lifecycle::hooks::Stage`).
+/// page). Its token is cancelled at its stage's turn of the drain (see `lifecycle::tasks::Stage`).
 /// A method is either the long-running part or a hook, not both. Keys, all optional:
 ///
 /// | key | value | default |
 /// |---|---|---|
-/// | `stage` | `0` to `255`, or a `lifecycle::hooks::Stage` constant | unstaged: cancelled with the root token |
+/// | `stage` | `0` to `255`, or a `lifecycle::tasks::Stage` constant | unstaged: cancelled with the root token |
 /// | `restart` | `"on-failure"` or `"never"` | `"never"`: the first failure shuts the service down (exit 1) |
 /// | `max_restarts` | `1` and up; required with `"on-failure"` | |
 /// | `backoff` | the wait before the first restart, doubled each time up to 10 s | `"100ms"` |
@@ -390,12 +390,12 @@ pub fn component(args: TokenStream, item: TokenStream) -> TokenStream {
 /// # Equivalent code without the macro
 ///
 /// `#[lifecycle::component]` adds `runs` to the `Component` impl, one
-/// `lifecycle::hooks::Run` a method, each with its own clone of the `Arc`:
+/// `lifecycle::tasks::Run` a method, each with its own clone of the `Arc`:
 ///
 /// ```no_run
 /// use std::sync::Arc;
 /// use std::time::Duration;
-/// use lifecycle::hooks::{Restart, Run};
+/// use lifecycle::tasks::{Restart, Run};
 /// use lifecycle::CancellationToken;
 ///
 /// struct Consumer;
@@ -432,7 +432,7 @@ pub fn run(args: TokenStream, item: TokenStream) -> TokenStream {
 /// Runs a function once at start-up, before the service becomes Ready, in ascending `order`;
 /// hooks of equal order run concurrently, each under its timeout. If one fails, panics or times
 /// out (or a signal comes first), no later start hook runs, only the values that started are
-/// stopped, and the process exits with code 5 (`lifecycle::report::EXIT_START_FAILED`).
+/// stopped, and the process exits with code 5 (`lifecycle::exit::EXIT_START_FAILED`).
 ///
 /// On a free function (no parameters) it registers the function with no wiring in `main`; on a
 /// `&self` method it needs [`macro@component`] on the impl block, and the value must be

@@ -1,6 +1,6 @@
-//! The process's exit codes, one home for each: read from [`report`](crate::report), which
-//! re-exports them, and used by the modules that exit (the watchdog, the budget, start-up), so
-//! none of those depends on the report.
+//! The process's exit codes, one constant each. [`ShutdownReport::code`](crate::ShutdownReport::code)
+//! says which one a shutdown ends with (the README's "Exit codes" table lists them all); start-up
+//! errors, the budget printer and the watchdog thread exit with the others.
 
 /// Exit code of a clean shutdown. The example here covers every `EXIT_*` code; see
 /// [`ShutdownReport`](crate::ShutdownReport) for which code a shutdown maps to.
@@ -8,7 +8,7 @@
 /// # Examples
 ///
 /// ```
-/// use lifecycle::report::*;
+/// use lifecycle::exit::*;
 /// use lifecycle::hooks::HookKind;
 /// use lifecycle::{Config, Hook, Sequence};
 ///
@@ -48,7 +48,7 @@ pub const EXIT_DEADLINE: u8 = 4;
 /// # Examples
 ///
 /// ```
-/// use lifecycle::report::EXIT_START_FAILED;
+/// use lifecycle::exit::EXIT_START_FAILED;
 /// use lifecycle::hooks::HookKind;
 /// use lifecycle::{Config, Hook, Sequence};
 ///

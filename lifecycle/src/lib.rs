@@ -54,7 +54,7 @@
 //! 2. **Run and trigger** ([`Started::run_until_trigger`](sequence::Started::run_until_trigger)):
 //!    [reloads](hooks::HookKind::Reload) on SIGHUP or [`Lifecycle::request_reload`], until the
 //!    first of a signal, the main future returning, [`Lifecycle::request_shutdown`], or a
-//!    [critical task](Lifecycle::spawn_critical) failing.
+//!    [critical task](tasks::TaskBuilder::critical) failing.
 //! 3. Readiness becomes [`Draining`](State::Draining) at once; during
 //!    [`drain_delay`](Config::drain_delay) the service still serves (skipped when the main
 //!    future has already ended, since what served has finished, and when the service was
@@ -63,7 +63,7 @@
 //! 5. **Drain** ([`Triggered::drain`](sequence::Triggered::drain)): the main future and every
 //!    tracked task get [`grace`](Config::grace); the drain ends the moment they are done, and
 //!    aborts (and names) what is left at the deadline, saying which really stopped. Work given
-//!    a [stop stage](hooks::Stage) drains after that, one stage after the other in ascending
+//!    a [stop stage](tasks::Stage) drains after that, one stage after the other in ascending
 //!    order, within the same grace.
 //! 6. **Persist hooks** ([`Drained::persist`](sequence::Drained::persist)) run, each with its
 //!    timeout, while resources are still open.
@@ -91,7 +91,7 @@
 //! (feature `http`: `lifecycle::http::serve` for any hyper service): each connection a tracked
 //! task named by its client, drained gracefully at the cancel, a half-sent request closed after
 //! the header-read timeout, and the connections cut at the deadline named in the report with
-//! their requests ([`report::ConnectionReport`]).
+//! their requests ([`tasks::ConnectionReport`]).
 //!
 //! # Platforms
 //!
@@ -119,7 +119,7 @@
 
 // In dependency order: each module imports only the ones above it (see "Architecture" in the
 // README; `tests/tests/layout.rs` holds the line).
-mod exit;
+pub mod exit;
 pub mod failure;
 mod lock;
 mod log;

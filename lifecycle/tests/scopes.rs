@@ -8,8 +8,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use lifecycle::report::{Trigger, EXIT_ABORTED, EXIT_APP_FAILED, EXIT_OK};
+use lifecycle::exit::{EXIT_ABORTED, EXIT_APP_FAILED, EXIT_OK};
 use lifecycle::tasks::JoinError;
+use lifecycle::Trigger;
 use lifecycle::{Config, Sequence, State};
 use tokio::time::{sleep, Instant};
 

@@ -5,11 +5,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use lifecycle::exit::{EXIT_ABORTED, EXIT_APP_FAILED, EXIT_HOOK_FAILED, EXIT_OK};
 use lifecycle::hooks::HookKind;
-use lifecycle::report::Trigger;
-use lifecycle::report::{
-    HookOutcome, MainOutcome, TaskKind, EXIT_ABORTED, EXIT_APP_FAILED, EXIT_HOOK_FAILED, EXIT_OK,
-};
+use lifecycle::hooks::HookOutcome;
+use lifecycle::report::MainOutcome;
+use lifecycle::tasks::TaskKind;
+use lifecycle::Trigger;
 use lifecycle::{Config, Failure, Hook, Sequence, State};
 use tokio::time::{sleep, Instant};
 

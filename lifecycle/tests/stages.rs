@@ -7,8 +7,11 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use lifecycle::hooks::{HookKind, Restart, Run};
-use lifecycle::report::{StageEnd, Trigger, EXIT_APP_FAILED, EXIT_OK};
+use lifecycle::exit::{EXIT_APP_FAILED, EXIT_OK};
+use lifecycle::hooks::HookKind;
+use lifecycle::tasks::StageEnd;
+use lifecycle::tasks::{Restart, Run};
+use lifecycle::Trigger;
 use lifecycle::{Config, Sequence};
 use tokio::time::{sleep, Instant};
 
@@ -149,7 +152,7 @@ async fn an_overrunning_stage_eats_the_later_stages_time_and_not_more() {
     assert_eq!(aborted, ["stage-1", "stage-2"]);
     let seen: Vec<String> = timeline.entries().into_iter().map(|(w, _)| w).collect();
     assert_eq!(seen, ["0 cancelled", "0 done", "1 cancelled"]);
-    assert_eq!(report.code(), lifecycle::report::EXIT_ABORTED);
+    assert_eq!(report.code(), lifecycle::exit::EXIT_ABORTED);
 }
 
 #[tokio::test(start_paused = true)]
@@ -459,7 +462,7 @@ async fn runs_of_a_service_whose_start_up_failed_never_start() {
         })
         .await;
     assert_eq!(calls.load(Ordering::SeqCst), 0);
-    assert_eq!(report.code(), lifecycle::report::EXIT_START_FAILED);
+    assert_eq!(report.code(), lifecycle::exit::EXIT_START_FAILED);
 }
 
 #[tokio::test(start_paused = true)]
@@ -485,7 +488,7 @@ async fn a_task_spawned_into_a_stage_that_has_drained_is_late_and_aborted_at_the
         .collect();
     assert_eq!(late, [("late flush", true)]);
     assert_eq!(report.timings.drain, 100 * MS); // not waited for
-    assert_eq!(report.code(), lifecycle::report::EXIT_ABORTED);
+    assert_eq!(report.code(), lifecycle::exit::EXIT_ABORTED);
 }
 
 #[cfg(feature = "http")]

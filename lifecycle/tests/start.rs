@@ -6,8 +6,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use lifecycle::config::ReadyWhen;
+use lifecycle::exit::{EXIT_OK, EXIT_START_FAILED};
 use lifecycle::hooks::HookKind;
-use lifecycle::report::{HookOutcome, Trigger, EXIT_OK, EXIT_START_FAILED};
+use lifecycle::hooks::HookOutcome;
+use lifecycle::Trigger;
 use lifecycle::{Component, Config, Hook, Lifecycle, Sequence, State};
 use tokio::time::{sleep, Instant};
 

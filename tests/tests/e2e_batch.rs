@@ -57,7 +57,7 @@ fn a_failing_hook_exits_3_and_the_hooks_after_it_still_run() {
 
     assert_eq!(
         exited.code(),
-        i32::from(lifecycle::report::EXIT_HOOK_FAILED),
+        i32::from(lifecycle::exit::EXIT_HOOK_FAILED),
         "stderr:\n{}",
         exited.stderr
     );
@@ -103,7 +103,7 @@ fn a_batch_interrupted_by_sigterm_exits_1_and_publishes_no_partial_export() {
 
     assert_eq!(
         exited.code(),
-        i32::from(lifecycle::report::EXIT_APP_FAILED),
+        i32::from(lifecycle::exit::EXIT_APP_FAILED),
         "stderr:\n{}",
         exited.stderr
     );

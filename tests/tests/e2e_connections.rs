@@ -307,7 +307,7 @@ fn ten_stuck_requests_at_the_deadline_exit_2_and_are_named_with_their_paths() {
     let exited = server.wait_exit();
     assert_eq!(
         exited.code(),
-        i32::from(lifecycle::report::EXIT_ABORTED),
+        i32::from(lifecycle::exit::EXIT_ABORTED),
         "stderr:\n{}",
         exited.stderr
     );
@@ -347,7 +347,7 @@ fn a_response_the_client_never_reads_is_in_flight_and_named_when_cut() {
     let exited = server.wait_exit();
     assert_eq!(
         exited.code(),
-        i32::from(lifecycle::report::EXIT_ABORTED),
+        i32::from(lifecycle::exit::EXIT_ABORTED),
         "stderr:\n{}",
         exited.stderr
     );
@@ -556,7 +556,7 @@ fn a_websocket_ignoring_the_cancel_is_named_upgraded_and_left_running_at_the_dea
     let exited = server.wait_exit();
     assert_eq!(
         exited.code(),
-        i32::from(lifecycle::report::EXIT_ABORTED),
+        i32::from(lifecycle::exit::EXIT_ABORTED),
         "stderr:\n{}",
         exited.stderr
     );
@@ -602,7 +602,7 @@ fn a_request_counted_by_the_in_flight_layer_alone_and_cut_at_the_deadline_exits_
         let stderr = &exited.stderr;
         assert_eq!(
             exited.code(),
-            i32::from(lifecycle::report::EXIT_ABORTED),
+            i32::from(lifecycle::exit::EXIT_ABORTED),
             "{serve}: stderr:\n{stderr}"
         );
         let drain = drain_line(stderr);

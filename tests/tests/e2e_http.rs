@@ -306,7 +306,7 @@ fn a_request_longer_than_grace_is_cut_and_the_exit_code_is_2() {
 
     assert_eq!(
         exited.code(),
-        i32::from(lifecycle::report::EXIT_ABORTED),
+        i32::from(lifecycle::exit::EXIT_ABORTED),
         "stderr:\n{}",
         exited.stderr
     );

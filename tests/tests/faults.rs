@@ -398,7 +398,7 @@ fn stuck_hook_exits_by_the_hard_deadline(scenario: &str, default_codes: &[i32]) 
         default.stderr
     );
     let (one_worker, after) = &runs[1];
-    assert_code(one_worker, lifecycle::report::EXIT_DEADLINE.into());
+    assert_code(one_worker, lifecycle::exit::EXIT_DEADLINE.into());
     assert!(*after >= worst, "the hard deadline came early: {after:?}");
     assert_reported(one_worker, "overran its hard deadline");
 }
@@ -439,7 +439,7 @@ fn task_spinning_after_cancel() {
         // With a worker to spare the sequence runs on: the spinner is named as left running.
         scope.spawn(|| {
             let (exited, _) = terminate_within(start("spinner", &[]), hard + SLACK);
-            assert_code(&exited, lifecycle::report::EXIT_ABORTED.into());
+            assert_code(&exited, lifecycle::exit::EXIT_ABORTED.into());
             assert_reported(&exited, "spinner");
             assert_reported(&exited, "left running");
         });
@@ -470,7 +470,7 @@ fn main_blocking_its_thread() {
     service.wait_for("main blocking");
     let exited = service.wait_exit_within(hard + SLACK);
     let after = sent.elapsed();
-    assert_code(&exited, lifecycle::report::EXIT_DEADLINE.into());
+    assert_code(&exited, lifecycle::exit::EXIT_DEADLINE.into());
     assert!(
         after >= hard - MARGIN,
         "the hard deadline came early: {after:?}"
@@ -515,7 +515,7 @@ fn hook_report_lost_counts_as_failed() {
     let service = start_with("lost-hook-report", &[], Stderr::Closed);
     let (exited, _) = terminate_within(service, QUICK);
     assert_printed(&exited, "persist ran");
-    assert_code(&exited, lifecycle::report::EXIT_HOOK_FAILED.into());
+    assert_code(&exited, lifecycle::exit::EXIT_HOOK_FAILED.into());
 }
 
 // ===== the report ===================================================================
@@ -524,7 +524,7 @@ fn hook_report_lost_counts_as_failed() {
 fn task_spawned_after_drain() {
     let (exited, _) = terminate_within(start("late-spawn", &[]), QUICK);
     assert_printed(&exited, "late-job spawned");
-    assert_code(&exited, lifecycle::report::EXIT_ABORTED.into());
+    assert_code(&exited, lifecycle::exit::EXIT_ABORTED.into());
     let line = exited
         .stderr
         .lines()
@@ -542,7 +542,7 @@ fn drop_panic_main() {
     let (exited, _) = terminate_within(start("drop-panic", &[]), QUICK);
     assert_printed(&exited, "persist ran");
     assert_printed(&exited, "hook ran");
-    assert_code(&exited, lifecycle::report::EXIT_ABORTED.into());
+    assert_code(&exited, lifecycle::exit::EXIT_ABORTED.into());
 }
 
 #[test]
@@ -556,7 +556,7 @@ fn drop_panic_of_a_managed_value() {
         "dropped       a value held by `ExplodingPool::close` panicked when dropped: the pool's Drop panicked",
     );
     assert_reported(&exited, "exit code 3");
-    assert_code(&exited, lifecycle::report::EXIT_HOOK_FAILED.into());
+    assert_code(&exited, lifecycle::exit::EXIT_HOOK_FAILED.into());
 }
 
 #[test]
@@ -589,7 +589,7 @@ fn report_is_bounded() {
 #[test]
 fn error_chain_is_kept() {
     let exited = Service::start(FAULTY, &["error-chain"], &[]).wait_exit_within(QUICK);
-    assert_code(&exited, lifecycle::report::EXIT_APP_FAILED.into());
+    assert_code(&exited, lifecycle::exit::EXIT_APP_FAILED.into());
     let not_found = std::io::Error::from(std::io::ErrorKind::NotFound);
     assert_reported(&exited, &format!("loading the config: {not_found}"));
 }

@@ -198,7 +198,7 @@ fn persist_on_a_full_filesystem() {
 
     assert_eq!(
         exited.code(),
-        i32::from(lifecycle::report::EXIT_HOOK_FAILED),
+        i32::from(lifecycle::exit::EXIT_HOOK_FAILED),
         "stderr:\n{}",
         exited.stderr
     );

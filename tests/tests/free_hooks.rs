@@ -11,7 +11,7 @@
 use std::sync::{Arc, Mutex, PoisonError};
 
 use lifecycle::hooks::HookKind;
-use lifecycle::report::{HookOutcome, HookReport};
+use lifecycle::hooks::{HookOutcome, HookReport};
 use lifecycle::{Config, Sequence, ShutdownReport};
 
 /// Records which hooks ran, in order.

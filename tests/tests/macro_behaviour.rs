@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use lifecycle::hooks::HookKind;
-use lifecycle::report::{HookOutcome, HookReport};
+use lifecycle::hooks::{HookOutcome, HookReport};
 use lifecycle::{Component, Config, Sequence, ShutdownReport};
 
 /// Records which hooks ran, in order.

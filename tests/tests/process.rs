@@ -133,7 +133,7 @@ fn stuck_blocking_task_does_not_outlive_the_deadline() {
     let exited = service.wait_exit();
     assert_eq!(
         exited.code(),
-        lifecycle::report::EXIT_ABORTED as i32,
+        lifecycle::exit::EXIT_ABORTED as i32,
         "stderr:\n{}",
         exited.stderr
     );
@@ -157,7 +157,7 @@ fn failing_hook_gives_exit_3_and_later_hooks_still_run() {
     let exited = service.wait_exit();
     assert_eq!(
         exited.code(),
-        lifecycle::report::EXIT_HOOK_FAILED as i32,
+        lifecycle::exit::EXIT_HOOK_FAILED as i32,
         "stderr:\n{}",
         exited.stderr
     );
@@ -188,7 +188,7 @@ fn main_returning_runs_the_hooks_without_any_signal() {
 #[test]
 fn bad_environment_override_stops_start_up_naming_the_variable() {
     let exited = Service::start(FIXTURE, &["serve"], &[("LIFECYCLE_GRACE", "30x")]).wait_exit();
-    assert_eq!(exited.code(), lifecycle::report::EXIT_CONFIG as i32);
+    assert_eq!(exited.code(), lifecycle::exit::EXIT_CONFIG as i32);
     assert!(
         exited.stdout.is_empty(),
         "main never ran: {:?}",

@@ -171,7 +171,7 @@ fn parse_args(tokens: TokenStream, run: &mut RunFn, errors: &mut Errors) {
     }
 }
 
-/// `stage = N`: an integer literal from 0 to 255, or the path of a `lifecycle::hooks::Stage`
+/// `stage = N`: an integer literal from 0 to 255, or the path of a `lifecycle::tasks::Stage`
 /// constant (its type is checked where it is used, on its span).
 fn stage(arg: &Arg) -> syn::Result<TokenStream> {
     let value = arg.value("1")?;

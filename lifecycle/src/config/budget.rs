@@ -7,7 +7,7 @@
 //! lines and exits 0, without starting anything (no runtime, no signals, no `main`). When
 //! standard output does not take the text (closed, a broken pipe, a full pipe nobody reads within
 //! 5 s) it says why on standard error and exits
-//! [`EXIT_IO_ERROR`](crate::report::EXIT_IO_ERROR) (74) instead: a pipeline never reads an empty
+//! [`EXIT_IO_ERROR`](crate::exit::EXIT_IO_ERROR) (74) instead: a pipeline never reads an empty
 //! budget as a success.
 //!
 //! ```text
@@ -189,7 +189,7 @@ impl Budget {
         self.deadline_margin
     }
 
-    /// Drain delay + grace + hook budget (see [`Config::worst_case_shutdown`]).
+    /// Drain delay + grace + hook budget .
     ///
     /// # Examples
     ///

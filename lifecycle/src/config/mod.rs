@@ -463,7 +463,7 @@ impl Config {
     /// [`ReadyWhen::Manual`] the wait for [`set_ready`](crate::Lifecycle::set_ready). Past it
     /// start-up has failed: the started parts are stopped, the report names what start-up was
     /// waiting for (the boundary, a hook, `set_ready`), and the exit code is
-    /// [`EXIT_START_FAILED`](crate::report::EXIT_START_FAILED).
+    /// [`EXIT_START_FAILED`](crate::exit::EXIT_START_FAILED).
     ///
     /// The timeout runs on Tokio's clock, which stops when a start hook (or main) blocks its
     /// thread. The watchdog thread (started by [`Sequence::start`](crate::Sequence::start))

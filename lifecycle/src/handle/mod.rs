@@ -79,7 +79,7 @@ pub(crate) struct Inner {
 ///
 /// ```
 /// use std::time::Duration;
-/// use lifecycle::report::Trigger;
+/// use lifecycle::Trigger;
 /// use lifecycle::{Config, Sequence};
 ///
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
@@ -239,7 +239,7 @@ impl Lifecycle {
     /// # Examples
     ///
     /// ```
-    /// use lifecycle::report::Trigger;
+    /// use lifecycle::Trigger;
     /// use lifecycle::{Config, Sequence, State};
     ///
     /// let lc = Sequence::new(Config::new()).handle();
@@ -469,7 +469,7 @@ impl Lifecycle {
     ///         unreachable!("the start hook failed");
     ///     })
     ///     .await;
-    /// assert_eq!(report.code(), lifecycle::report::EXIT_START_FAILED);
+    /// assert_eq!(report.code(), lifecycle::exit::EXIT_START_FAILED);
     /// # }
     /// ```
     pub async fn started(&self) -> bool {
@@ -520,7 +520,7 @@ impl Lifecycle {
     }
 
     /// Registers the hooks of `component` (see [`Component`]) and spawns its long-running parts
-    /// (`#[run]` methods; see [`spawn_run`](Lifecycle::spawn_run)).
+    /// (`#[run]` methods; see [`Run`](crate::tasks::Run)).
     ///
     /// Manage values in `main` before its start boundary (`lc.started().await`, see
     /// [`started`](Lifecycle::started)): their start hooks then run in the start phase, whatever
@@ -528,7 +528,7 @@ impl Lifecycle {
     /// failure, never a silent one: none of its hooks run (its persist hook would save state it
     /// never loaded), a line on standard error names it (also without a `tracing` subscriber),
     /// the report lists its start hook as not run and why, and the exit code is
-    /// [`EXIT_START_FAILED`](crate::report::EXIT_START_FAILED): start-up fails if it is still
+    /// [`EXIT_START_FAILED`](crate::exit::EXIT_START_FAILED): start-up fails if it is still
     /// running, a Ready service shuts down ([`Trigger::StartFailed`]), and after the trigger the
     /// report records it. Its `#[run]` parts are not spawned either. A value without start hooks
     /// may be managed at any time.
@@ -886,7 +886,7 @@ impl Lifecycle {
     /// in the stage's turn (after the unstaged work and every lower stage), and the drain waits
     /// for its tasks and scopes then. `lc.stage(1).scope("writers")` is a scope drained in stage
     /// 1's turn. Every call for the same number is the same node; see
-    /// [`Stage`](crate::hooks::Stage). Joining a stage from main during the drain waits until
+    /// [`Stage`](crate::tasks::Stage). Joining a stage from main during the drain waits until
     /// the grace deadline (the stage is cancelled only once main has ended).
     ///
     /// # Examples

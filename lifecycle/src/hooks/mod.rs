@@ -2,8 +2,8 @@
 //! Four kinds ([`HookKind`]): start hooks (before Ready, with rollback), reload hooks (on SIGHUP
 //! or a request), persist hooks (after the drain, while resources are open; optionally also
 //! periodic) and shutdown hooks (last, by ascending order). Also what a [`Component`] hands over
-//! besides its hooks: its long-running parts ([`Run`], restarted as [`Restart`] says), each in a
-//! stop [`Stage`].
+//! besides its hooks: its long-running parts ([`Run`], restarted as
+//! [`Restart`](crate::tasks::Restart) says), each in a stop [`Stage`](crate::tasks::Stage).
 
 // Folder `hooks/`: the `Hook` type and its one constructor pair, the registry (`HookRegistry`),
 // running one phase by order groups (`run_phase`), the start gate (`gate.rs`: where start-up is,
@@ -32,8 +32,7 @@ use crate::log::{quietly, whole_ms, Millis};
 use crate::triggers::readiness::{Readiness, State};
 use crate::triggers::HookTally;
 
-pub use crate::tasks::run::{Restart, Run, MAX_RESTARTS_NAMED};
-pub use crate::tasks::stages::Stage;
+use crate::tasks::run::Run;
 
 /// The order a hook gets when it does not set one.
 ///
@@ -146,13 +145,13 @@ pub enum HookKind {
     /// (a pool opened whose migration never ran); its persist hooks run only if all its start
     /// hooks succeeded (a half-loaded state must not be saved over a good one); a value none
     /// of whose start hooks succeeded gets neither. The exit code is then
-    /// [`EXIT_START_FAILED`](crate::report::EXIT_START_FAILED).
+    /// [`EXIT_START_FAILED`](crate::exit::EXIT_START_FAILED).
     ///
     /// # Examples
     ///
     /// ```
     /// use lifecycle::hooks::HookKind;
-    /// use lifecycle::report::EXIT_START_FAILED;
+    /// use lifecycle::exit::EXIT_START_FAILED;
     /// use lifecycle::{Config, Hook, Sequence};
     ///
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
@@ -284,7 +283,7 @@ impl fmt::Display for HookKind {
 ///
 /// ```
 /// use std::time::Duration;
-/// use lifecycle::report::HookOutcome;
+/// use lifecycle::hooks::HookOutcome;
 /// use lifecycle::hooks::HookKind;
 /// use lifecycle::{Config, Hook, Sequence};
 ///
@@ -454,7 +453,7 @@ impl Hook {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use lifecycle::report::HookOutcome;
+    /// use lifecycle::hooks::HookOutcome;
     /// use lifecycle::hooks::HookKind;
     /// use lifecycle::{Config, Hook, Sequence};
     ///
@@ -686,7 +685,7 @@ impl<T> Future for AbortOnDrop<T> {
 ///
 /// ```
 /// use std::time::Duration;
-/// use lifecycle::report::HookOutcome;
+/// use lifecycle::hooks::HookOutcome;
 /// use lifecycle::hooks::HookKind;
 /// use lifecycle::{Config, Hook, Sequence};
 ///
@@ -731,7 +730,7 @@ impl HookOutcome {
     /// # Examples
     ///
     /// ```
-    /// use lifecycle::report::HookOutcome;
+    /// use lifecycle::hooks::HookOutcome;
     /// use lifecycle::Sequence;
     ///
     /// assert!(HookOutcome::Ok.is_ok());
@@ -797,7 +796,7 @@ pub struct HookReport {
 
 /// A value held by a hook (a managed value: the hook's `Arc<C>`) whose `Drop` panicked when the
 /// lifecycle let go of it, after the shutdown hooks ran. Part of the report; counts as a failed
-/// hook ([`EXIT_HOOK_FAILED`](crate::report::EXIT_HOOK_FAILED)): the hooks ran, but releasing
+/// hook ([`EXIT_HOOK_FAILED`](crate::exit::EXIT_HOOK_FAILED)): the hooks ran, but releasing
 /// what they held did not go cleanly.
 ///
 /// # Examples
@@ -828,7 +827,7 @@ pub struct HookReport {
 /// let report = sequence.run_without_signals(async {}).await;
 /// assert_eq!(report.drop_panics[0].hook, "Pool::close");
 /// assert_eq!(report.drop_panics[0].message, "pool poisoned");
-/// assert_eq!(report.code(), lifecycle::report::EXIT_HOOK_FAILED);
+/// assert_eq!(report.code(), lifecycle::exit::EXIT_HOOK_FAILED);
 /// # }
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -23,16 +23,16 @@ use crate::tasks::connections::{Connection, RequestGuard};
 /// server whose own graceful shutdown the app does not await (spawned with `tokio::spawn`, say)
 /// still gets the grace for its requests. A request still in flight at the deadline is
 /// work cut short: counted in the drain line (`1 request cut short`) and exit code 2
-/// ([`EXIT_ABORTED`](crate::report::EXIT_ABORTED)). The layer cannot stop it (it lives in the
+/// ([`EXIT_ABORTED`](crate::exit::EXIT_ABORTED)). The layer cannot stop it (it lives in the
 /// server's task); the process's exit does.
 ///
 /// For servers the lifecycle does not run itself, such as tonic's `Server` (the layer works on
 /// any `http::Request` service). [`serve`](super::serve) counts its requests already: do not add
 /// the layer there too, or each request counts twice. The layer sees requests, not the
 /// connections they come on: with it alone,
-/// [`ConnectionStats::connections`](crate::report::ConnectionStats::connections) stays 0 and the
+/// [`ConnectionStats::connections`](crate::tasks::ConnectionStats::connections) stays 0 and the
 /// report's line speaks of requests only (see
-/// [`ConnectionReport::connections_seen`](crate::report::ConnectionReport::connections_seen)).
+/// [`ConnectionReport::connections_seen`](crate::tasks::ConnectionReport::connections_seen)).
 ///
 /// # Examples
 ///

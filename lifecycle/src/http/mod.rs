@@ -14,7 +14,7 @@
 //!   [header-read timeout](Serve::header_read_timeout) (a client that sent half a request head,
 //!   or nothing) is closed: it cannot hold the drain;
 //! - the drain waits for the rest; at the grace deadline the connections still open are cut,
-//!   and the [report](crate::report::ConnectionReport) names each by its client and the
+//!   and the [report](crate::tasks::ConnectionReport) names each by its client and the
 //!   requests it had in flight (exit code 2).
 //!
 //! A request is in flight until its response body has been sent in full (flushed to the socket:

@@ -12,12 +12,11 @@ use std::time::Duration;
 use crate::config::signals::Signal;
 use crate::failure::Failure;
 use crate::hooks::{DropPanic, HookReport};
-use crate::report::{
-    AbortedTask, MainOutcome, PhaseTimings, ShutdownReport, TaskFailure, MAX_TASKS_NAMED,
-};
+use crate::report::{MainOutcome, PhaseTimings, ShutdownReport};
 use crate::tasks::connections::ConnectionReport;
 use crate::tasks::run::Restarted;
 use crate::tasks::stages::StageDrain;
+use crate::tasks::{AbortedTask, TaskFailure, MAX_TASKS_NAMED};
 use crate::triggers::Trigger;
 
 /// A report being filled. Nobody reads it before [`finish`](Self::finish): the trigger, the
@@ -179,7 +178,7 @@ mod tests {
     fn aborted(n: usize) -> AbortedTask {
         AbortedTask {
             name: format!("worker-{n}"),
-            kind: crate::report::TaskKind::Async,
+            kind: crate::tasks::TaskKind::Async,
             stopped: true,
             late: false,
         }

@@ -17,10 +17,7 @@ use crate::log::{
 
 pub(crate) mod builder;
 
-pub use crate::exit::{
-    EXIT_ABORTED, EXIT_APP_FAILED, EXIT_CONFIG, EXIT_DEADLINE, EXIT_HOOK_FAILED, EXIT_IO_ERROR,
-    EXIT_OK, EXIT_OS_ERROR, EXIT_START_FAILED,
-};
+use crate::exit::{EXIT_ABORTED, EXIT_APP_FAILED, EXIT_HOOK_FAILED, EXIT_OK, EXIT_START_FAILED};
 
 /// How the main future ended.
 ///
@@ -69,16 +66,12 @@ impl fmt::Display for MainOutcome {
     }
 }
 
-pub use crate::hooks::{DropPanic, HookOutcome, HookReport};
-pub use crate::tasks::connections::{
-    ConnectionReport, ConnectionStats, CutConnection, RequestLine, MAX_CONNECTIONS_NAMED, MAX_PATH,
-};
-pub use crate::tasks::records::{
-    AbortedTask, TaskFailure, TaskKind, MAX_TASKS_NAMED, MAX_TASK_FAILURES,
-};
-pub use crate::tasks::run::Restarted;
-pub use crate::tasks::stages::{StageDrain, StageEnd};
-pub use crate::triggers::Trigger;
+use crate::hooks::{DropPanic, HookReport};
+use crate::tasks::connections::ConnectionReport;
+use crate::tasks::records::{AbortedTask, TaskFailure};
+use crate::tasks::run::Restarted;
+use crate::tasks::stages::StageDrain;
+use crate::triggers::Trigger;
 
 /// How long each phase of the shutdown took.
 ///
@@ -141,10 +134,10 @@ pub struct PhaseTimings {
 ///
 /// Outside the report: a second signal during the shutdown exits at once with 128 + the signal
 /// number (130 for SIGINT, 143 for SIGTERM); a shutdown that overruns its hard deadline ends
-/// with 4 ([`EXIT_DEADLINE`]); an invalid `LIFECYCLE_*` variable stops start-up
-/// with 78 ([`EXIT_CONFIG`]); a failure to install signal listeners or build the runtime with 71
-/// ([`EXIT_OS_ERROR`]); a budget asked for with `LIFECYCLE_PRINT_BUDGET=1` that standard
-/// output did not take with 74 ([`EXIT_IO_ERROR`]).
+/// with 4 ([`EXIT_DEADLINE`](crate::exit::EXIT_DEADLINE)); an invalid `LIFECYCLE_*` variable stops start-up
+/// with 78 ([`EXIT_CONFIG`](crate::exit::EXIT_CONFIG)); a failure to install signal listeners or build the runtime with 71
+/// ([`EXIT_OS_ERROR`](crate::exit::EXIT_OS_ERROR)); a budget asked for with `LIFECYCLE_PRINT_BUDGET=1` that standard
+/// output did not take with 74 ([`EXIT_IO_ERROR`](crate::exit::EXIT_IO_ERROR)).
 ///
 /// A task that is not critical and panics or returns `Err` is listed in
 /// [`task_failures`](Self::task_failures) and logged, but does not change the code.
@@ -153,7 +146,7 @@ pub struct PhaseTimings {
 ///
 /// ```
 /// use std::time::Duration;
-/// use lifecycle::report::Trigger;
+/// use lifecycle::Trigger;
 /// use lifecycle::{Config, Sequence};
 ///
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
@@ -163,7 +156,7 @@ pub struct PhaseTimings {
 /// let report = sequence.run_without_signals(async {}).await;
 /// assert_eq!(report.trigger, Trigger::MainReturned);
 /// assert_eq!(report.tasks_aborted[0].name, "stubborn");
-/// assert_eq!(report.code(), lifecycle::report::EXIT_ABORTED);
+/// assert_eq!(report.code(), lifecycle::exit::EXIT_ABORTED);
 /// # }
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -176,7 +169,7 @@ pub struct ShutdownReport {
     /// How long each phase took.
     pub timings: PhaseTimings,
     /// Tasks still running at the grace deadline (and tasks spawned after the drain still
-    /// running at the report), the first [`MAX_TASKS_NAMED`] of them. The main future is not
+    /// running at the report), the first [`MAX_TASKS_NAMED`](crate::tasks::MAX_TASKS_NAMED) of them. The main future is not
     /// a task: its fate is in [`main`](Self::main).
     pub tasks_aborted: Vec<AbortedTask>,
     /// How many tasks were aborted or left running in all. The connections the deadline cut are
@@ -201,7 +194,7 @@ pub struct ShutdownReport {
     /// force the exit, it only cut the drain delay short.
     pub hurried_by: Option<Signal>,
     /// Every start hook: how it ended and how long it ran, in run order; after a failed
-    /// start-up, the ones that never ran last ([`HookOutcome::NotRun`]).
+    /// start-up, the ones that never ran last ([`HookOutcome::NotRun`](crate::hooks::HookOutcome::NotRun)).
     pub start: Vec<HookReport>,
     /// Why start-up failed, if it did (exit code [`EXIT_START_FAILED`]).
     pub start_failed: Option<Failure>,
@@ -211,10 +204,10 @@ pub struct ShutdownReport {
     /// code: the service kept running on what it had.
     pub reload_failures: Vec<HookReport>,
     /// Each stop stage's drain, in the order they were cancelled: the unstaged work first. Empty
-    /// when the app used no [stage](crate::hooks::Stage).
+    /// when the app used no [stage](crate::tasks::Stage).
     pub stages: Vec<StageDrain>,
-    /// The restarts of supervised parts ([`Run`](crate::hooks::Run)), the first
-    /// [`MAX_RESTARTS_NAMED`](crate::hooks::MAX_RESTARTS_NAMED) of them.
+    /// The restarts of supervised parts ([`Run`](crate::tasks::Run)), the first
+    /// [`MAX_RESTARTS_NAMED`](crate::tasks::MAX_RESTARTS_NAMED) of them.
     pub restarts: Vec<Restarted>,
     /// How many restarts there were in all.
     pub restarts_total: usize,
@@ -237,7 +230,7 @@ impl ShutdownReport {
     /// let lc = sequence.handle();
     /// lc.manage(Hook::new(HookKind::Shutdown, "fails", || async { Err::<(), _>("disk full") }));
     /// let report = sequence.run_without_signals(async {}).await;
-    /// assert_eq!(report.code(), lifecycle::report::EXIT_HOOK_FAILED);
+    /// assert_eq!(report.code(), lifecycle::exit::EXIT_HOOK_FAILED);
     /// # }
     /// ```
     pub fn code(&self) -> u8 {
@@ -596,7 +589,8 @@ impl<T: fmt::Display> fmt::Display for Abbreviated<'_, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hooks::HookKind;
+    use crate::hooks::{HookKind, HookOutcome};
+    use crate::tasks::{ConnectionStats, CutConnection, RequestLine, TaskKind};
 
     fn report() -> ShutdownReport {
         ShutdownReport {

@@ -6,10 +6,10 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicU16, Ordering};
 
 use crate::config::{Config, ConfigError, Flavor};
+use crate::exit::{EXIT_APP_FAILED, EXIT_HOOK_FAILED, EXIT_OK};
 use crate::failure::{panic_message, Outcome};
 use crate::handle::Lifecycle;
 use crate::log::log_or_stderr;
-use crate::report::{EXIT_APP_FAILED, EXIT_HOOK_FAILED, EXIT_OK};
 use crate::sequence::print_budget::print_budget;
 use crate::sequence::startup::{startup_failed, StartupError};
 use crate::sequence::Sequence;

@@ -42,9 +42,10 @@ use std::time::Duration;
 use crate::config::Config;
 use crate::failure::Outcome;
 use crate::handle::Lifecycle;
+use crate::hooks::HookReport;
 use crate::hooks::{run_phase, HookKind};
 use crate::report::builder::ReportBuilder;
-use crate::report::{HookReport, ShutdownReport};
+use crate::report::ShutdownReport;
 use crate::sequence::drain::{cut_late_tasks, drain, MainTask};
 use crate::sequence::start::{
     finish, late_reports, run_start_hooks, Interruption, Parts, Progress,
@@ -64,7 +65,7 @@ use crate::triggers::Trigger;
 ///
 /// ```
 /// use std::time::Duration;
-/// use lifecycle::report::Trigger;
+/// use lifecycle::Trigger;
 /// use lifecycle::hooks::HookKind;
 /// use lifecycle::{Config, Hook, Sequence};
 ///
@@ -204,7 +205,7 @@ impl Sequence {
     /// # Examples
     ///
     /// ```
-    /// use lifecycle::report::Trigger;
+    /// use lifecycle::Trigger;
     /// use lifecycle::{Config, Sequence, State};
     ///
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
@@ -285,7 +286,7 @@ impl Running {
     /// delay (the service was never Ready). What started is stopped: a managed value any of
     /// whose start hooks succeeded gets its shutdown hooks, its persist hooks only if all did;
     /// one none of whose start hooks succeeded gets neither. The report lists every start hook;
-    /// the exit code is [`EXIT_START_FAILED`](crate::report::EXIT_START_FAILED).
+    /// the exit code is [`EXIT_START_FAILED`](crate::exit::EXIT_START_FAILED).
     ///
     /// # Examples
     ///
@@ -374,7 +375,7 @@ impl Running {
     /// # Examples
     ///
     /// ```
-    /// use lifecycle::report::Trigger;
+    /// use lifecycle::Trigger;
     /// use lifecycle::{Config, Sequence};
     ///
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {

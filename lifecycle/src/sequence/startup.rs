@@ -14,7 +14,7 @@ use crate::log::{no_subscriber, to_stderr};
 ///
 /// ```
 /// use lifecycle::config::ENV_GRACE;
-/// use lifecycle::report::EXIT_CONFIG;
+/// use lifecycle::exit::EXIT_CONFIG;
 /// use lifecycle::sequence::StartupError;
 /// use lifecycle::Config;
 ///
@@ -29,13 +29,13 @@ use crate::log::{no_subscriber, to_stderr};
 #[non_exhaustive]
 pub enum StartupError {
     /// A `LIFECYCLE_*` variable is invalid (exit code 78,
-    /// [`EXIT_CONFIG`](crate::report::EXIT_CONFIG)).
+    /// [`EXIT_CONFIG`](crate::exit::EXIT_CONFIG)).
     Config(ConfigError),
     /// The signal listener could not be installed (exit code 71,
-    /// [`EXIT_OS_ERROR`](crate::report::EXIT_OS_ERROR)).
+    /// [`EXIT_OS_ERROR`](crate::exit::EXIT_OS_ERROR)).
     Signals(SignalError),
     /// The Tokio runtime could not be built (exit code 71,
-    /// [`EXIT_OS_ERROR`](crate::report::EXIT_OS_ERROR)).
+    /// [`EXIT_OS_ERROR`](crate::exit::EXIT_OS_ERROR)).
     Runtime(std::io::Error),
 }
 
@@ -45,7 +45,7 @@ impl StartupError {
     /// # Examples
     ///
     /// ```
-    /// use lifecycle::report::EXIT_OS_ERROR;
+    /// use lifecycle::exit::EXIT_OS_ERROR;
     /// use lifecycle::config::SignalError;
     /// use lifecycle::sequence::StartupError;
     ///
@@ -110,7 +110,7 @@ impl From<std::io::Error> for StartupError {
 ///
 /// // Logged (here to standard error: no subscriber), then mapped to the exit code.
 /// let code = startup_failed(SignalError::NoRuntime);
-/// assert_eq!(code, ExitCode::from(lifecycle::report::EXIT_OS_ERROR));
+/// assert_eq!(code, ExitCode::from(lifecycle::exit::EXIT_OS_ERROR));
 /// ```
 pub fn startup_failed(err: impl Into<StartupError>) -> ExitCode {
     let err = err.into();

@@ -14,7 +14,7 @@ use crate::tasks::scope::Node;
 use crate::tasks::supervise::spawn_run;
 use crate::tasks::{spawn_blocking_in, spawn_in, TaskName};
 
-/// A named task about to be spawned: made by [`Lifecycle::task`] (unstaged),
+/// A named task about to be spawned: made by [`Lifecycle::task`](crate::Lifecycle::task) (unstaged),
 /// [`Scope::task`](crate::tasks::scope::Scope::task), or `lc.stage(n).task(..)` (in stop stage *n*).
 /// Set its options, then spawn it with [`spawn`](TaskBuilder::spawn),
 /// [`spawn_blocking`](TaskBuilder::spawn_blocking) or [`supervise`](TaskBuilder::supervise).
@@ -26,7 +26,7 @@ use crate::tasks::{spawn_blocking_in, spawn_in, TaskName};
 /// # Examples
 ///
 /// ```
-/// use lifecycle::report::Trigger;
+/// use lifecycle::Trigger;
 /// use lifecycle::{Config, Sequence};
 ///
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
@@ -66,14 +66,14 @@ impl<'a> TaskBuilder<'a> {
     }
 
     /// The service cannot run without this task: its failure (`Err` or panic) starts the
-    /// shutdown (trigger [`TaskFailed`](crate::report::Trigger::TaskFailed), exit code 1).
+    /// shutdown (trigger [`TaskFailed`](crate::Trigger::TaskFailed), exit code 1).
     /// Under a scope that [keeps failures](crate::tasks::scope::Scope::keep_failures), it shuts that
     /// scope down instead.
     ///
     /// # Examples
     ///
     /// ```
-    /// use lifecycle::report::Trigger;
+    /// use lifecycle::Trigger;
     /// use lifecycle::{Config, Sequence};
     ///
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
@@ -91,7 +91,7 @@ impl<'a> TaskBuilder<'a> {
 
     /// Spawns `future` as the tracked task. A panic or an `Err` is recorded; a panic still
     /// reaches the returned `JoinHandle`, an `Err` reaches it as a [`Failure`](crate::Failure)
-    /// (see [`Outcome`]). See [`Lifecycle::spawn`] for the rest.
+    /// (see [`Outcome`]). See [`Lifecycle::spawn`](crate::Lifecycle::spawn) for the rest.
     ///
     /// # Panics
     ///
@@ -137,7 +137,9 @@ impl<'a> TaskBuilder<'a> {
     ///
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// let lc = Sequence::new(Config::new()).handle();
-    /// let sum = lc.task("checksum").task(|| Ok::<_).spawn_blocking(std::io::Error>((1..=100u64).sum::<u64>()));
+    /// let sum = lc
+    ///     .task("checksum")
+    ///     .spawn_blocking(|| Ok::<_, std::io::Error>((1..=100u64).sum::<u64>()));
     /// assert_eq!(sum.await.unwrap().unwrap(), 5050);
     /// # }
     /// ```
@@ -161,8 +163,8 @@ impl<'a> TaskBuilder<'a> {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use lifecycle::hooks::Restart;
-    /// use lifecycle::report::Trigger;
+    /// use lifecycle::tasks::Restart;
+    /// use lifecycle::Trigger;
     /// use lifecycle::{Config, Sequence};
     ///
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {

@@ -21,7 +21,7 @@ use crate::tasks::RunningGuard;
 /// # Examples
 ///
 /// ```
-/// use lifecycle::report::ConnectionStats;
+/// use lifecycle::tasks::ConnectionStats;
 /// use lifecycle::{Config, Sequence};
 ///
 /// let lc = Sequence::new(Config::new()).handle();
@@ -144,7 +144,7 @@ pub const MAX_CONNECTIONS_NAMED: usize = 100;
 /// assert_eq!(connections.cut_total, 1);
 /// assert_eq!(connections.cut[0].requests[0].to_string(), "GET /export");
 /// assert!(connections.to_string().ends_with("0 requests finished, 0 connections closed, 1 cut"));
-/// assert_eq!(report.code(), lifecycle::report::EXIT_ABORTED);
+/// assert_eq!(report.code(), lifecycle::exit::EXIT_ABORTED);
 /// # Ok(()) }
 /// # #[cfg(not(feature = "http"))] fn main() {}
 /// ```

@@ -1,16 +1,26 @@
-//! The work the service runs: tracked tasks, counted (the drain waits for the count to reach
-//! zero), named, their failures recorded (grouped by name, so a task failing in a loop cannot
-//! grow the report), and aborted by name when the grace period runs out; stop stages
-//! (`stages`), supervised long-running parts (`run`, `supervise`), served connections
-//! (`connections`), and what the report says of all of them (`records`).
+//! The work a service runs, and what stops it when.
 //!
-//! Lives here: how work is spawned, counted, stopped and named. Not here: when. The sequence
-//! (`sequence/drain.rs`) decides when to cancel, wait and abort; nothing here knows hooks or the
-//! sequence.
+//! - [`Lifecycle::spawn`](crate::Lifecycle::spawn) and [`Lifecycle::task`](crate::Lifecycle::task)
+//!   (a [`TaskBuilder`]: a name, `critical()`, `spawn`, `spawn_blocking`, `supervise`) start a
+//!   tracked task: the drain waits for it, the grace deadline aborts and names it, its failure
+//!   goes in the report.
+//! - A [`Scope`] is a named group of tasks with its own token: stopped, joined and aborted on its
+//!   own, nested (`upstream/eu-1/reader`), its failures sent up or kept for its join.
+//! - A stop [`Stage`] is an ordered top-level scope ([`Lifecycle::stage`](crate::Lifecycle::stage)):
+//!   the unstaged work stops first, then stage 0, 1, ... in turn, all within one grace period.
+//! - A [`Run`] is a long-running part a component hands over, restarted as its [`Restart`] says.
 //!
-//! The spawn path is kept lean: a task carries one pointer besides its future (its sink, which
-//! counts it), the same as a bare `TaskTracker` task. Its name lives in the live-task list, found
-//! by task id on the rare path that needs it (a failure, the deadline).
+//! The report's records of all this live here too: [`TaskFailure`], [`AbortedTask`],
+//! [`StageDrain`], [`Restarted`], [`ConnectionReport`].
+
+// Folder `tasks/`: how work is spawned, counted, stopped and named (the root and stage nodes,
+// scopes, the builder, supervision, connections, and the records). Not here: when. The sequence
+// (`sequence/drain.rs`) decides when to cancel, wait and abort; nothing here knows hooks or the
+// sequence.
+//
+// The spawn path is kept lean: a task carries one pointer besides its future (its sink, which
+// counts it), the same as a bare `TaskTracker` task. Its name lives in the live-task list, found
+// by task id on the rare path that needs it (a failure, the deadline).
 
 pub(crate) mod builder;
 pub(crate) mod connections;
@@ -21,7 +31,13 @@ pub(crate) mod stages;
 pub(crate) mod supervise;
 
 pub use builder::TaskBuilder;
+pub use connections::{
+    ConnectionReport, ConnectionStats, CutConnection, RequestLine, MAX_CONNECTIONS_NAMED, MAX_PATH,
+};
+pub use records::{AbortedTask, TaskFailure, TaskKind, MAX_TASKS_NAMED, MAX_TASK_FAILURES};
+pub use run::{Restart, Restarted, Run, MAX_RESTARTS_NAMED};
 pub use scope::{Aborting, JoinError, Scope};
+pub use stages::{Stage, StageDrain, StageEnd};
 
 /// How long the drain gives aborted tasks to stop before it says which did not.
 pub(crate) const ABORT_SETTLE: Duration = Duration::from_millis(100);
@@ -48,7 +64,6 @@ use tokio_util::sync::CancellationToken;
 
 use crate::failure::{panic_message, Failure, Outcome};
 use crate::lock::lock;
-use crate::tasks::records::{AbortedTask, TaskFailure, TaskKind, MAX_TASK_FAILURES};
 use crate::tasks::scope::{record_failure, Node, NodeShared, Service};
 use crate::tasks::stages::Stages;
 use crate::triggers::Triggers;

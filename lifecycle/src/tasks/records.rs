@@ -64,14 +64,14 @@ pub const MAX_TASK_FAILURES: usize = 100;
 /// # Examples
 ///
 /// ```
-/// assert_eq!(lifecycle::report::TaskKind::Blocking.to_string(), "blocking");
+/// assert_eq!(lifecycle::tasks::TaskKind::Blocking.to_string(), "blocking");
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum TaskKind {
     /// A future spawned on the runtime's workers.
     Async,
-    /// A closure on the blocking pool ([`spawn_blocking`](crate::Lifecycle::spawn_blocking)):
+    /// A closure on the blocking pool ([`spawn_blocking`](crate::tasks::TaskBuilder::spawn_blocking)):
     /// it cannot be aborted.
     Blocking,
 }
@@ -95,7 +95,7 @@ impl fmt::Display for TaskKind {
 ///
 /// ```
 /// use std::time::Duration;
-/// use lifecycle::report::TaskKind;
+/// use lifecycle::tasks::TaskKind;
 /// use lifecycle::{Config, Sequence};
 ///
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
@@ -106,7 +106,7 @@ impl fmt::Display for TaskKind {
 /// let task = &report.tasks_aborted[0];
 /// assert_eq!((task.name.as_str(), task.kind), ("stubborn", TaskKind::Async));
 /// assert!(task.stopped && !task.late);
-/// assert_eq!(report.code(), lifecycle::report::EXIT_ABORTED);
+/// assert_eq!(report.code(), lifecycle::exit::EXIT_ABORTED);
 /// # }
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -28,7 +28,7 @@ use crate::triggers::readiness::{Readiness, State};
 ///
 /// ```
 /// use std::time::Duration;
-/// use lifecycle::hooks::Restart;
+/// use lifecycle::tasks::Restart;
 ///
 /// let restart = Restart::on_failure(5).with_backoff(Duration::from_millis(100), Duration::from_secs(1));
 /// assert_eq!(restart.max_restarts(), 5);
@@ -90,7 +90,7 @@ impl Restart {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use lifecycle::hooks::Restart;
+    /// use lifecycle::tasks::Restart;
     ///
     /// let restart = Restart::on_failure(3).with_first_backoff(Duration::from_secs(30));
     /// assert_eq!(restart.backoff(3), Duration::from_secs(30));
@@ -136,9 +136,9 @@ type MakeAttempt = dyn Fn(CancellationToken) -> Pin<Box<dyn Future<Output = Opti
 ///
 /// ```
 /// use std::time::Duration;
-/// use lifecycle::report::Trigger;
+/// use lifecycle::Trigger;
 /// use std::sync::Arc;
-/// use lifecycle::hooks::{Restart, Run};
+/// use lifecycle::tasks::{Restart, Run};
 /// use lifecycle::{Component, Config, Hook, Sequence};
 ///
 /// struct Consumer;
@@ -222,7 +222,7 @@ impl Run {
     /// # Examples
     ///
     /// ```
-    /// let run = lifecycle::hooks::Run::new("writer", |token| async move { token.cancelled().await });
+    /// let run = lifecycle::tasks::Run::new("writer", |token| async move { token.cancelled().await });
     /// assert_eq!(run.name(), "writer");
     /// assert_eq!(run.in_stage(2).stage(), Some(2));
     /// ```

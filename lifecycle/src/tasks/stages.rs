@@ -101,10 +101,10 @@ impl Stages {
 ///   it before cancelling the next stage); `lc.stage(n).scope(name)`: a named group in it;
 /// - `lc.stage(n).task(name).supervise(restart, make)`, or a `#[run(stage = N)]` method on a
 ///   `#[lifecycle::component]`: a long-running part that gets its stage's token, optionally
-///   restarted on failure ([`Restart`](crate::hooks::Restart)).
+///   restarted on failure ([`Restart`](crate::tasks::Restart)).
 ///
-/// The report lists each stage's drain ([`StageDrain`](crate::report::StageDrain)) and every
-/// restart ([`Restarted`](crate::report::Restarted)).
+/// The report lists each stage's drain ([`StageDrain`](crate::tasks::StageDrain)) and every
+/// restart ([`Restarted`](crate::tasks::Restarted)).
 ///
 /// # Examples
 ///
@@ -144,7 +144,7 @@ pub type Stage = u8;
 ///
 /// ```
 /// use std::time::Duration;
-/// use lifecycle::report::StageEnd;
+/// use lifecycle::tasks::StageEnd;
 /// use lifecycle::{Config, Sequence};
 ///
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
@@ -198,7 +198,7 @@ impl StageDrain {
 /// # Examples
 ///
 /// ```
-/// assert_eq!(lifecycle::report::StageEnd::NotReached.to_string(), "not reached: grace over");
+/// assert_eq!(lifecycle::tasks::StageEnd::NotReached.to_string(), "not reached: grace over");
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]

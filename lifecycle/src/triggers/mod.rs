@@ -36,7 +36,7 @@ use crate::triggers::watchdog::Watch;
 /// # Examples
 ///
 /// ```
-/// use lifecycle::report::Trigger;
+/// use lifecycle::Trigger;
 /// use lifecycle::{Config, Sequence, Signal};
 ///
 /// assert_eq!(Trigger::Signal(Signal::Terminate).to_string(), "SIGTERM");
@@ -64,7 +64,7 @@ pub enum Trigger {
         /// Why, if given.
         reason: Option<String>,
     },
-    /// A task spawned with [`spawn_critical`](crate::Lifecycle::spawn_critical) returned `Err` or
+    /// A task spawned with [`critical`](crate::tasks::TaskBuilder::critical) returned `Err` or
     /// panicked.
     TaskFailed {
         /// The task's name.

@@ -3,7 +3,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use lifecycle::hooks::Stage;
+use lifecycle::tasks::Stage;
 use lifecycle::CancellationToken;
 
 /// A stage named by a constant: the writer stops after the server.
