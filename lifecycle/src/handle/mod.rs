@@ -36,22 +36,59 @@ use crate::triggers::{Trigger, Triggers};
 
 /// Everything one lifecycle shares between its handle's clones and its sequence.
 pub(crate) struct Inner {
-    pub(crate) config: Arc<Config>,
+    config: Arc<Config>,
     /// Cancelled when the drain starts (after the drain delay); every token handed out is its
     /// child.
-    pub(crate) root: CancellationToken,
-    pub(crate) triggers: Arc<Triggers>,
-    pub(crate) hooks: Arc<HookRegistry>,
-    pub(crate) tasks: Tasks,
+    root: CancellationToken,
+    triggers: Arc<Triggers>,
+    hooks: Arc<HookRegistry>,
+    tasks: Tasks,
     /// The connections of the serve loops and the requests of the in-flight layer.
-    pub(crate) connections: Arc<Registry>,
+    connections: Arc<Registry>,
     /// Where start-up is; what the app said about readiness; what never started.
-    pub(crate) start: StartGate,
-    pub(crate) reloads: Arc<Reloads>,
+    start: StartGate,
+    reloads: Arc<Reloads>,
     /// The next [`manage`](Lifecycle::manage)d value's id, which its hooks carry.
     next_owner: AtomicU64,
     /// Every value managed so far, by address: the same `Arc` managed twice registers once.
     managed: Mutex<HashMap<usize, Weak<dyn Any + Send + Sync>>>,
+}
+
+impl Inner {
+    pub(crate) fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Cancelled when the drain starts; every token handed out is its child.
+    pub(crate) fn root(&self) -> &CancellationToken {
+        &self.root
+    }
+
+    pub(crate) fn triggers(&self) -> &Arc<Triggers> {
+        &self.triggers
+    }
+
+    pub(crate) fn hooks(&self) -> &Arc<HookRegistry> {
+        &self.hooks
+    }
+
+    pub(crate) fn tasks(&self) -> &Tasks {
+        &self.tasks
+    }
+
+    /// The connections of the serve loops and the requests of the in-flight layer.
+    pub(crate) fn connections(&self) -> &Arc<Registry> {
+        &self.connections
+    }
+
+    /// Where start-up is; what the app said about readiness; what never started.
+    pub(crate) fn start_gate(&self) -> &StartGate {
+        &self.start
+    }
+
+    pub(crate) fn reloads(&self) -> &Arc<Reloads> {
+        &self.reloads
+    }
 }
 
 /// A handle to one service's lifecycle: its cancellation tree, tracked tasks, hooks and
@@ -106,7 +143,7 @@ pub(crate) struct Inner {
 /// ```
 #[derive(Clone)]
 pub struct Lifecycle {
-    pub(crate) inner: Arc<Inner>,
+    inner: Arc<Inner>,
 }
 
 impl std::fmt::Debug for Lifecycle {
@@ -134,6 +171,11 @@ pub trait NoLifecycleNew {
 }
 
 impl Lifecycle {
+    /// The parts this lifecycle shares with its sequence.
+    pub(crate) fn inner(&self) -> &Inner {
+        &self.inner
+    }
+
     /// The handle of a new sequence: [`Sequence::new`](crate::Sequence::new) makes it.
     pub(crate) fn create(config: Config) -> Self {
         let config = Arc::new(config);

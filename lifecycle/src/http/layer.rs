@@ -114,8 +114,8 @@ where
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        let inner = &self.lc.inner;
-        let guard = inner.connections.begin(inner.tasks.request_guard());
+        let inner = &self.lc.inner();
+        let guard = inner.connections().begin(inner.tasks().request_guard());
         CountedFuture {
             inner: self.inner.call(request),
             guard: Some(guard),

@@ -238,7 +238,7 @@ where
             .header_read_timeout(self.header_read_timeout);
         builder.http2().timer(TokioTimer::new());
         let builder = Arc::new(builder);
-        self.lc.inner.connections.serving();
+        self.lc.inner().connections().serving();
         // Cancelled with the root token, or with the app's own (which a watcher passes on).
         let stop = self.lc.token();
         if let Some(until) = self.until {
@@ -263,8 +263,8 @@ where
                 },
             };
             let _ = stream.set_nodelay(true);
-            let drain = self.lc.inner.tasks.running_guard();
-            let connection = Arc::new(self.lc.inner.connections.open(peer, drain));
+            let drain = self.lc.inner().tasks().running_guard();
+            let connection = Arc::new(self.lc.inner().connections().open(peer, drain));
             let task = serve_connection(
                 Arc::clone(&builder),
                 stream,
@@ -278,8 +278,8 @@ where
             );
             let handle = self
                 .lc
-                .inner
-                .tasks
+                .inner()
+                .tasks()
                 .spawn_connection(format!("connection {peer}"), task);
             connection.set_abort(handle.abort_handle());
         }

@@ -47,13 +47,13 @@ where
     F: Future,
     F::Output: Outcome,
 {
-    let config = &inner.config;
-    let watch = inner.triggers.watch();
-    inner.connections.mark_trigger();
+    let config = &inner.config();
+    let watch = inner.triggers().watch();
+    inner.connections().mark_trigger();
     watch.enter(Phase::DrainDelay);
     let delay_started = Instant::now();
     // Never Ready: no load balancer sends traffic yet, so there is nothing to wait out.
-    let was_ready = inner.triggers.readiness().was_ready();
+    let was_ready = inner.triggers().readiness().was_ready();
     if !config.drain_delay().is_zero() && !main.is_finished() && was_ready {
         let drain_delay_ms = whole_ms(config.drain_delay());
         quietly(|| {
@@ -64,21 +64,21 @@ where
         });
         tokio::select! {
             () = tokio::time::sleep(config.drain_delay()) => {}
-            () = inner.triggers.hurried() => {}
+            () = inner.triggers().hurried() => {}
             () = &mut *main => {}
         }
     }
     let delay = delay_started.elapsed();
 
     watch.enter(Phase::Drain);
-    inner.root.cancel();
-    let root = inner.tasks.root();
+    inner.root().cancel();
+    let root = inner.tasks().root();
     root.close_tree();
     let started = Instant::now();
     let grace = config.grace();
     // What is left of the one grace; `saturating_sub`: a grace of any size never overflows.
     let left = || grace.saturating_sub(started.elapsed());
-    let staged = !inner.tasks.stages.is_empty();
+    let staged = inner.tasks().has_stages();
     let mut stages = Vec::new();
     let mut all_done = tokio::time::timeout(left(), async {
         tokio::join!(&mut *main, root.wait_tree());
@@ -91,11 +91,11 @@ where
     // Each stage in turn, ascending, all within the grace: cancel, close, wait.
     let mut last = None;
     while all_done {
-        let Some((stage, node)) = inner.tasks.stages.next(last) else {
+        let Some((stage, node)) = inner.tasks().next_stage(last) else {
             break;
         };
         last = Some(stage);
-        node.shared.token.cancel();
+        node.cancel();
         node.close_tree();
         let stage_started = Instant::now();
         all_done = tokio::time::timeout(left(), node.wait_tree()).await.is_ok();
@@ -107,14 +107,14 @@ where
         ));
         log_stage(stages.last());
     }
-    for stage in inner.tasks.stages.rest(last) {
+    for stage in inner.tasks().stages_not_reached(last) {
         stages.push(StageDrain::not_reached(stage));
     }
     // Last, the requests the in-flight layer counts in servers the lifecycle does not run: a
     // server stopped by a stage's token answers them in its stage's turn, so they come after
     // every stage. Still in flight at the deadline, they are counted as cut.
     if all_done {
-        let requests = inner.tasks.requests();
+        let requests = inner.tasks().requests();
         requests.close();
         all_done = tokio::time::timeout(left(), requests.wait()).await.is_ok();
     }
@@ -122,9 +122,9 @@ where
     let mut aborted = Vec::new();
     let mut cut = Vec::new();
     if !all_done {
-        cut = inner.connections.cut_all();
+        cut = inner.connections().cut_all();
         main.abort();
-        let cuts = inner.tasks.abort_all(false);
+        let cuts = inner.tasks().abort_all(false);
         aborted = settle(inner, cuts).await;
         let grace_ms = whole_ms(config.grace());
         let left_running = aborted.iter().filter(|task| !task.stopped).count();
@@ -146,14 +146,14 @@ where
         delay,
         took,
         aborted,
-        connections: inner.connections.report(cut),
+        connections: inner.connections().report(cut),
         stages,
     }
 }
 
 /// Aborts the tasks spawned after the drain that are still running, and says which stopped.
 pub(crate) async fn cut_late_tasks(inner: &Inner) -> Vec<AbortedTask> {
-    let cuts = inner.tasks.abort_all(true);
+    let cuts = inner.tasks().abort_all(true);
     if cuts.is_empty() {
         return Vec::new();
     }
@@ -180,7 +180,7 @@ pub(crate) async fn cut_late_tasks(inner: &Inner) -> Vec<AbortedTask> {
 /// free to run: only a task still running then is left running. The paused test clock never
 /// moves for that wait.
 async fn settle(inner: &Inner, cuts: Vec<Cut>) -> Vec<AbortedTask> {
-    if tokio::time::timeout(ABORT_SETTLE, inner.tasks.wait_all())
+    if tokio::time::timeout(ABORT_SETTLE, inner.tasks().wait_all())
         .await
         .is_ok()
     {

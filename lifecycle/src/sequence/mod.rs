@@ -139,12 +139,12 @@ impl Sequence {
     pub fn start(self) -> Result<Running, StartupError> {
         self.lc.config().validate()?;
         self.register_free_hooks();
-        let inner = &self.lc.inner;
-        crate::triggers::hearing::listen(inner.config.as_ref(), &inner.triggers, &inner.reloads)?;
+        let inner = &self.lc.inner();
+        crate::triggers::hearing::listen(inner.config(), inner.triggers(), inner.reloads())?;
         // Held since `main` began (see `hold_signals`): heard from now on, a signal that came
         // meanwhile included.
         crate::triggers::held::release();
-        crate::triggers::hearing::notify_systemd(&inner.triggers);
+        crate::triggers::hearing::notify_systemd(inner.triggers());
         Ok(Running { lc: self.lc })
     }
 
@@ -317,27 +317,27 @@ impl Running {
         F::Output: Outcome,
     {
         let lc = self.lc;
-        let inner = &lc.inner;
+        let inner = &lc.inner();
         // The report begins with start-up; each step after this one adds what it learned.
         let mut report = ReportBuilder::begin();
-        let mut main = MainTask::new(main, std::sync::Arc::clone(&inner.triggers));
-        inner.start.begin();
+        let mut main = MainTask::new(main, std::sync::Arc::clone(inner.triggers()));
+        inner.start_gate().begin();
         let began = tokio::time::Instant::now();
         let progress = std::sync::Mutex::new(Progress::default());
-        let limit = inner.config.startup_timeout();
+        let limit = inner.config().startup_timeout();
         // The same limit on the watchdog's clock (plus the margin), for a start that blocks the
         // thread the timeout below would run on.
-        let watch = inner.triggers.watch();
+        let watch = inner.triggers().watch();
         watch.starting(
             std::time::Instant::now(),
             limit,
-            inner.config.deadline_margin(),
+            inner.config().deadline_margin(),
         );
         let parts = Parts {
-            config: &inner.config,
-            hooks: &inner.hooks,
-            triggers: &inner.triggers,
-            gate: &inner.start,
+            config: inner.config(),
+            hooks: inner.hooks(),
+            triggers: inner.triggers(),
+            gate: inner.start_gate(),
         };
         let (failure, interrupted) = {
             let hooks = tokio::time::timeout(limit, run_start_hooks(&parts, &progress));
@@ -350,8 +350,8 @@ impl Running {
                         Ok(failure) => (failure, None),
                         Err(_) => (None, Some(Interruption::TimedOut(limit))),
                     },
-                    () = inner.triggers.fired_yet() => {
-                        let trigger = inner.triggers.current().map(|t| t.to_string());
+                    () = inner.triggers().fired_yet() => {
+                        let trigger = inner.triggers().current().map(|t| t.to_string());
                         break (None, Some(Interruption::Triggered(trigger.unwrap_or_default())));
                     }
                 }
@@ -362,8 +362,8 @@ impl Running {
         });
         watch.started();
         if let Some(failure) = &start.failure {
-            inner.triggers.fire(Trigger::StartFailed(failure.clone()));
-            inner.reloads.drop_pending(Ignored::StartFailed);
+            inner.triggers().fire(Trigger::StartFailed(failure.clone()));
+            inner.reloads().drop_pending(Ignored::StartFailed);
         }
         report.started(start.reports, start.failure, start.took);
         Started { lc, main, report }
@@ -419,11 +419,11 @@ where
     /// into the drain. After a failed start-up the trigger has fired already: this returns at
     /// once.
     pub async fn run_until_trigger(mut self) -> Triggered<F> {
-        let triggers = std::sync::Arc::clone(&self.lc.inner.triggers);
+        let triggers = std::sync::Arc::clone(self.lc.inner().triggers());
         // `main`'s first turn since start-up ended: the code after its `started().await` runs up
         // to its next waiting `.await`. Only then may a reload asked for during start-up begin,
         // so that it cannot race that code (on any runtime: `main` is polled here, not in a task).
-        let reloads = std::sync::Arc::clone(&self.lc.inner.reloads);
+        let reloads = std::sync::Arc::clone(self.lc.inner().reloads());
         let mut first_turn = Some(reloads);
         let main = std::future::poll_fn(|cx| {
             let polled = std::pin::Pin::new(&mut self.main).poll(cx);
@@ -489,7 +489,7 @@ where
     /// # }
     /// ```
     pub async fn drain(mut self) -> Drained {
-        let drained = drain(&self.lc.inner, &mut self.main).await;
+        let drained = drain(self.lc.inner(), &mut self.main).await;
         let mut report = self.report;
         report.main_ended(self.main.take_outcome());
         report.drained(
@@ -509,18 +509,18 @@ where
 /// Runs the hooks of `kind` that are due (persist or shutdown), each under its timeout: their
 /// reports, and how long the phase took.
 async fn run_hooks(lc: &Lifecycle, kind: HookKind) -> (Vec<HookReport>, Duration) {
-    let inner = &lc.inner;
-    inner.triggers.rearm();
-    inner.triggers.watch().enter(match kind {
+    let inner = &lc.inner();
+    inner.triggers().rearm();
+    inner.triggers().watch().enter(match kind {
         HookKind::Persist => Phase::Persist,
         HookKind::Shutdown | HookKind::Start | HookKind::Reload => Phase::Hooks,
     });
     let started = tokio::time::Instant::now();
-    let mut hooks = inner.hooks.of_kind(kind);
+    let mut hooks = inner.hooks().of_kind(kind);
     // A managed value is stopped if any of its start hooks succeeded, persisted only if all
     // did; one managed too late is neither.
-    hooks.retain(|hook| inner.start.runs(kind, hook.owner));
-    let reports = run_phase(hooks, inner.config.hook_timeout()).await;
+    hooks.retain(|hook| inner.start_gate().runs(kind, hook.owner));
+    let reports = run_phase(hooks, inner.config().hook_timeout()).await;
     (reports, started.elapsed())
 }
 
@@ -568,25 +568,27 @@ impl Persisted {
         let (hooks, took) = run_hooks(&self.lc, HookKind::Shutdown).await;
         let mut report = self.report;
         report.shutdown_hooks_ran(hooks, took);
-        let inner = &self.lc.inner;
+        let inner = &self.lc.inner();
         report.late_tasks(cut_late_tasks(inner).await);
         let (trigger, at) = inner
-            .triggers
+            .triggers()
             .fired()
             .unwrap_or((Trigger::MainReturned, tokio::time::Instant::now()));
-        inner.triggers.readiness().advance(State::Stopped);
+        inner.triggers().readiness().advance(State::Stopped);
         let total = at.elapsed();
-        report.task_failures(inner.tasks.failures());
-        let hurried_by = inner.triggers.hurried_by();
-        report.added_late(late_reports(&inner.hooks), || inner.start.late_failure());
-        let reloads = inner.hooks.reload_record();
+        report.task_failures(inner.tasks().failures());
+        let hurried_by = inner.triggers().hurried_by();
+        report.added_late(late_reports(inner.hooks()), || {
+            inner.start_gate().late_failure()
+        });
+        let reloads = inner.hooks().reload_record();
         report.reloads(reloads.count, reloads.failures);
-        report.restarts(inner.tasks.restarts());
+        report.restarts(inner.tasks().restarts());
         // The managed values go with their hooks' functions now, not wherever the last handle
         // is dropped: a `Drop` that panics is in the report, not a lost report and exit 101.
-        report.drop_panics(inner.hooks.release());
+        report.drop_panics(inner.hooks().release());
         let report = report.finish(trigger, total, hurried_by);
-        inner.triggers.watch().finished(report.code());
+        inner.triggers().watch().finished(report.code());
         crate::sequence::entry::reported(report.code());
         report
     }

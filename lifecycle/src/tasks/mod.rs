@@ -556,7 +556,7 @@ pub(crate) struct Tasks {
     /// the lifecycle does not run: the drain waits for them last (see [`Tasks::requests`]).
     requests: Count,
     /// The stop stages handed out: top-level nodes, drained one after another after the root.
-    pub(crate) stages: Stages,
+    stages: Stages,
 }
 
 impl Tasks {
@@ -570,6 +570,22 @@ impl Tasks {
             service,
             stages: Stages::default(),
         }
+    }
+
+    /// Whether any stop stage was handed out.
+    pub(crate) fn has_stages(&self) -> bool {
+        !self.stages.is_empty()
+    }
+
+    /// The lowest stage above `after` (any, with `None`), marked as passed: the drain's next
+    /// step.
+    pub(crate) fn next_stage(&self, after: Option<Stage>) -> Option<(Stage, Arc<Node>)> {
+        self.stages.next(after)
+    }
+
+    /// The stages above `after`, cancelled and closed unreached (the grace ran out first).
+    pub(crate) fn stages_not_reached(&self, after: Option<Stage>) -> Vec<Stage> {
+        self.stages.rest(after)
     }
 
     /// Starts the runs parked before the service was Ready (call once it is).

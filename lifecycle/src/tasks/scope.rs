@@ -584,6 +584,11 @@ impl Node {
         Node::new(shared, passed)
     }
 
+    /// Cancels this node's token (and so its descendants').
+    pub(crate) fn cancel(&self) {
+        self.shared.token.cancel();
+    }
+
     /// A new child of `parent` named `name`; drained already if `parent` is.
     pub(crate) fn child(parent: &Arc<Node>, name: &str) -> Arc<Self> {
         let path: Arc<str> = if parent.shared.path.is_empty() {
