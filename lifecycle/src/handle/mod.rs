@@ -28,7 +28,6 @@ use crate::tasks::builder::TaskBuilder;
 use crate::tasks::connections::Registry;
 use crate::tasks::scope::{Node, Scope};
 use crate::tasks::stages::Stage;
-use crate::tasks::supervise::spawn_run;
 use crate::tasks::{TaskName, Tasks};
 use crate::triggers::readiness::State;
 use crate::triggers::reloads::Reloads;
@@ -629,11 +628,7 @@ impl Lifecycle {
         }
         if self.register(hooks, Some(owner), Some(what)) {
             for run in component.runs() {
-                let node = match run.stage {
-                    Some(stage) => self.inner.tasks.stage(stage),
-                    None => Arc::clone(self.inner.tasks.root()),
-                };
-                spawn_run(&node, run);
+                self.inner.tasks.spawn_component_run(run);
             }
         }
     }

@@ -64,6 +64,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::failure::{panic_message, Failure, Outcome};
 use crate::lock::lock;
+use crate::log::quietly;
 use crate::tasks::scope::{record_failure, Node, NodeShared, Service};
 use crate::tasks::stages::Stages;
 use crate::triggers::Triggers;
@@ -588,9 +589,34 @@ impl Tasks {
         self.stages.rest(after)
     }
 
+    /// Runs a component's `run` in its stage (or unstaged): started now, or once the service is
+    /// Ready. Its stage is made when it starts, so a start-up that fails makes none.
+    pub(crate) fn spawn_component_run(&self, run: Run) {
+        supervise::park_or_start(&self.service, None, run, |run| Some(self.node_of(run)));
+    }
+
     /// Starts the runs parked before the service was Ready (call once it is).
     pub(crate) fn start_pending_runs(&self) {
-        supervise::start_pending_runs(&self.service);
+        let runs = self.service.pending_runs.take();
+        if !runs.is_empty() && tokio::runtime::Handle::try_current().is_err() {
+            let count = runs.len();
+            quietly(|| {
+                tracing::warn!(runs = count, "no Tokio runtime: `#[run]` parts not started")
+            });
+            return;
+        }
+        for (node, run) in runs {
+            let node = node.unwrap_or_else(|| self.node_of(&run));
+            supervise::start_run(&node, run);
+        }
+    }
+
+    /// The node a component's run goes in: its stage's, or the root.
+    fn node_of(&self, run: &Run) -> Arc<Node> {
+        match run.stage {
+            Some(stage) => self.stage(stage),
+            None => Arc::clone(&self.root),
+        }
     }
 
     /// Every restart of a supervised run so far (the first ones named), for the report.

@@ -296,7 +296,7 @@ impl RestartLog {
 /// Runs spawned before the service was Ready: they start when it becomes Ready.
 #[derive(Default)]
 pub(crate) struct PendingRuns {
-    runs: Mutex<Vec<(Arc<Node>, Run)>>,
+    runs: Mutex<Vec<(Option<Arc<Node>>, Run)>>,
 }
 
 impl PendingRuns {
@@ -305,9 +305,9 @@ impl PendingRuns {
     /// run added at the moment the service becomes Ready starts exactly once.
     pub(crate) fn park(
         &self,
-        run: (Arc<Node>, Run),
+        run: (Option<Arc<Node>>, Run),
         readiness: &Readiness,
-    ) -> Option<(Arc<Node>, Run)> {
+    ) -> Option<(Option<Arc<Node>>, Run)> {
         let mut runs = lock(&self.runs);
         if readiness.get() == State::Starting {
             runs.push(run);
@@ -318,7 +318,7 @@ impl PendingRuns {
     }
 
     /// The runs to start now that the service is Ready (call after readiness moved).
-    pub(crate) fn take(&self) -> Vec<(Arc<Node>, Run)> {
+    pub(crate) fn take(&self) -> Vec<(Option<Arc<Node>>, Run)> {
         std::mem::take(&mut *lock(&self.runs))
     }
 }

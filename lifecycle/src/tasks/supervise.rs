@@ -19,37 +19,36 @@ use crate::tasks::scope::{Node, Service};
 use crate::tasks::{spawn_in, task_path, TaskName};
 
 /// Runs `run` in `node` as a critical task: started now, or parked until the service is Ready
-/// (then [`start_pending_runs`] starts it).
+/// (then [`Tasks::start_pending_runs`](crate::tasks::Tasks::start_pending_runs) starts it).
 pub(crate) fn spawn_run(node: &Arc<Node>, run: Run) {
-    let service = &node.shared.service;
-    if let Some(run) = service
+    park_or_start(&node.shared.service, Some(Arc::clone(node)), run, |_| None);
+}
+
+/// Parks `run` while the service is Starting, else starts it in `node`, or (`None`) in the node
+/// `resolve` gives for the run's stage (a component's run makes its stage only when it starts).
+pub(crate) fn park_or_start(
+    service: &Service,
+    node: Option<Arc<Node>>,
+    run: Run,
+    resolve: impl FnOnce(&Run) -> Option<Arc<Node>>,
+) {
+    if let Some((node, run)) = service
         .pending_runs
-        .park((Arc::clone(node), run), service.triggers.readiness())
+        .park((node, run), service.triggers.readiness())
     {
-        start_run(run);
+        if let Some(node) = node.or_else(|| resolve(&run)) {
+            start_run(&node, run);
+        }
     }
 }
 
-/// Starts the runs parked before the service was Ready (call once it is).
-pub(crate) fn start_pending_runs(service: &Service) {
-    let runs = service.pending_runs.take();
-    if !runs.is_empty() && tokio::runtime::Handle::try_current().is_err() {
-        let count = runs.len();
-        quietly(|| tracing::warn!(runs = count, "no Tokio runtime: `#[run]` parts not started"));
-        return;
-    }
-    for run in runs {
-        start_run(run);
-    }
-}
-
-/// Spawns the supervisor of `run` as a critical task of its node.
-fn start_run((node, run): (Arc<Node>, Run)) {
+/// Spawns the supervisor of `run` as a critical task of `node`.
+pub(crate) fn start_run(node: &Arc<Node>, run: Run) {
     let name = TaskName::Given(run.name.clone().into());
     let path = task_path(&node.shared.path, &name);
     let log = Arc::clone(&node.shared.service.restarts);
     let future = supervise(run, path, node.shared.token.child_token(), log);
-    spawn_in(&node, name, true, future);
+    spawn_in(node, name, true, future);
 }
 
 /// The failure a supervised part ends with when it is not restarted: the part's task is
