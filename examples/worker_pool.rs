@@ -29,7 +29,8 @@
 //!
 //! Output (stdout), one line each: `listening on ADDRESS`, `job N started by pool/wK`,
 //! `job N done by pool/wK`, `pool/wK stopped`, `resizing from M to N`, `resized to N`, `waiting for N jobs done` (a
-//! `/wait` request arrived), `http stopped`, and at the end `pool stopped: N jobs done`.
+//! `/wait` request arrived), `http stopped accepting` (the listener closed), `http stopped`
+//! (its last request answered), and at the end `pool stopped: N jobs done`.
 //!
 //! Endpoints: `GET /progress` (jobs started and done, workers running); `GET /wait?done=N`
 //! answers once N jobs are done in all.
@@ -237,8 +238,16 @@ async fn main(lc: Lifecycle) -> io::Result<()> {
         .with_state(app);
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     println!("listening on {}", listener.local_addr()?);
-    // Unstaged: stops first at SIGTERM, and waits for its requests in flight.
+    // Stage 0 comes after the unstaged work (the server's connections included) and before
+    // the pool's stage 1: its token says "the HTTP server is done, every request answered".
+    let http_done = lc.stage(0).token();
+    lc.stage(0).task("http-stopped").spawn(async move {
+        http_done.cancelled().await;
+        println!("http stopped");
+    });
+    // Unstaged: stops first at SIGTERM. It returns once the listener is closed; the drain then
+    // waits for the connections still open, and their requests in flight.
     lifecycle::axum::serve(&lc, listener, router).await?;
-    println!("http stopped");
+    println!("http stopped accepting");
     Ok(())
 }

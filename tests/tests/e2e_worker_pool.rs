@@ -14,30 +14,32 @@ use lifecycle_tests::{Exited, Service, PATIENCE};
 
 const WORKER_POOL: &str = env!("CARGO_BIN_EXE_example-worker_pool");
 
-/// One `GET` with `Connection: close`: the status and the body.
-fn get(address: SocketAddr, path: &str) -> (u16, String) {
+/// One `GET` with `Connection: close`: the status and the body, or what went wrong.
+fn try_get(address: SocketAddr, path: &str) -> Result<(u16, String), String> {
     let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(5))
-        .unwrap_or_else(|err| panic!("connect to {address}: {err}"));
-    stream.set_read_timeout(Some(PATIENCE)).expect("timeout");
+        .map_err(|err| format!("connect to {address}: {err}"))?;
+    stream
+        .set_read_timeout(Some(PATIENCE))
+        .map_err(|err| err.to_string())?;
     write!(
         stream,
         "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
     )
-    .expect("send the request");
+    .map_err(|err| format!("send GET {path}: {err}"))?;
     let mut response = String::new();
     stream
         .read_to_string(&mut response)
-        .unwrap_or_else(|err| panic!("GET {path}: {err}; read so far: {response:?}"));
+        .map_err(|err| format!("GET {path}: {err}; read so far: {response:?}"))?;
     let status = response
         .split(' ')
         .nth(1)
         .and_then(|code| code.parse().ok())
-        .unwrap_or_else(|| panic!("GET {path}: not an HTTP response: {response:?}"));
+        .ok_or_else(|| format!("GET {path}: not an HTTP response: {response:?}"))?;
     let body = response
         .split_once("\r\n\r\n")
         .map(|(_, body)| body.to_owned())
         .unwrap_or_default();
-    (status, body)
+    Ok((status, body))
 }
 
 /// The number after `name ` in a `/progress` body.
@@ -88,17 +90,17 @@ fn resizes_on_sighup_finishing_removed_jobs_and_drains_the_pool_after_the_http_s
 
     // A request that needs 12 more jobs (about 300 ms of the pool's work) is in flight at the
     // SIGTERM: the server waits for it, and it is answered only if the pool still works then.
-    let (status, body) = get(address, "/progress");
+    let (status, body) = try_get(address, "/progress").unwrap_or_else(|err| panic!("{err}"));
     assert_eq!(status, 200, "{body}");
     let target = progress_field(&body, "done") + 12;
-    let request = thread::spawn(move || get(address, &format!("/wait?done={target}")));
+    let request = thread::spawn(move || try_get(address, &format!("/wait?done={target}")));
     service.wait_for(&format!("waiting for {target} jobs done"));
     service.signal("TERM");
-    let (status, body) = request.join().expect("the request thread");
+    let answer = request.join().expect("the request thread");
     let exited = service.wait_exit();
     assert_eq!(
-        (status, body.as_str()),
-        (200, format!("{target} jobs done\n").as_str()),
+        answer,
+        Ok((200, format!("{target} jobs done\n"))),
         "the request in flight at SIGTERM was answered by the pool; stdout: {:?}\nstderr:\n{}",
         exited.stdout,
         exited.stderr
@@ -146,7 +148,11 @@ fn resizes_on_sighup_finishing_removed_jobs_and_drains_the_pool_after_the_http_s
     let shrunk = index_of(&exited, "resized to 2");
     let grown = index_of(&exited, "resizing from 2 to 4");
     for removed in ["pool/w3", "pool/w4"] {
-        assert!(index_of(&exited, &format!("{removed} stopped")) < shrunk);
+        assert!(
+            index_of(&exited, &format!("{removed} stopped")) < shrunk,
+            "the resize ended before {removed} stopped: {:?}",
+            exited.stdout
+        );
         let took = exited.stdout[shrunk..grown]
             .iter()
             .filter_map(|line| job_line(line))
