@@ -204,9 +204,8 @@ fn env_number(name: &str, default: u64) -> io::Result<u64> {
 async fn main(lc: Lifecycle) -> io::Result<()> {
     let full = env_number("WORKERS", 4)?.max(1) as usize;
     let job_time = Duration::from_millis(env_number("JOB_MS", 200)?);
-    let port = u16::try_from(env_number("PORT", 3000)?).map_err(|_| {
-        io::Error::new(io::ErrorKind::InvalidInput, "PORT must be a port number")
-    })?;
+    let port = u16::try_from(env_number("PORT", 3000)?)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "PORT must be a port number"))?;
 
     let jobs = Arc::new(Jobs {
         started: AtomicU64::new(0),

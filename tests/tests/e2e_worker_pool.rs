@@ -138,7 +138,10 @@ fn resizes_on_sighup_finishing_removed_jobs_and_drains_the_pool_after_the_http_s
             }
         } else if let Some(worker) = line.strip_suffix(" stopped") {
             if let Some(job) = under_way.get(worker) {
-                panic!("{worker} stopped with job {job} under way: {:?}", exited.stdout);
+                panic!(
+                    "{worker} stopped with job {job} under way: {:?}",
+                    exited.stdout
+                );
             }
         }
     }
