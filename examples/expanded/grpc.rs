@@ -153,7 +153,7 @@ fn main() -> ::std::process::ExitCode {
         println!("listening on {}", listener.local_addr() ?);
         let (reporter, health) = tonic_health::server::health_reporter();
         set_all(&reporter, ServingStatus::NotServing).await;
-        lc.spawn_named("grpc health", follow_lifecycle(lc.clone(), reporter));
+        lc.task("grpc health").spawn(follow_lifecycle(lc.clone(), reporter));
         tonic::transport::Server::builder()
             .http2_keepalive_interval(Some(Duration::from_secs(30)))
             .layer(lifecycle::http::InFlightLayer::new(&lc))

@@ -5,7 +5,7 @@
 //!
 //! What it shows:
 //!
-//! - workers spawned with `lc.spawn_named`, each watching its own child token (`lc.token()`):
+//! - workers spawned with `lc.task(name).spawn(..)`, each watching its own child token (`lc.token()`):
 //!   on SIGTERM every worker finishes the job it is on, takes no new one, and returns; the process
 //!   exits as soon as the last job is done, not at the end of the grace period;
 //! - a `#[persist]` hook on the queue component: after the drain it saves the jobs that were not
@@ -202,7 +202,7 @@ fn main() -> ::std::process::ExitCode {
         let handles: Vec<_> = (1..=workers)
             .map(|id| {
                 let work = worker(id, queue.clone(), job_time, lc.token());
-                lc.spawn_named(format!("worker {id}"), work)
+                lc.task(format!("worker {id}")).spawn(work)
             })
             .collect();
         println!("{workers} workers started");
