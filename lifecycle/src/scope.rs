@@ -600,19 +600,28 @@ impl Node {
         // or this child sees the flag.
         let node = Node::new(shared, parent.drained.load(Ordering::SeqCst));
         if children.nodes.len() >= children.compact_at.max(COMPACT_AT) {
-            children.nodes.retain(|child| !child.is_spent());
+            children.nodes.retain(|child| {
+                if !child.is_spent() {
+                    return true;
+                }
+                // Its failures are the parent's subtree's: the parent's join (or the report)
+                // still finds them.
+                let failures = std::mem::take(&mut *lock(&child.shared.failures));
+                lock(&parent.shared.failures).absorb(failures);
+                false
+            });
             children.compact_at = children.nodes.len().saturating_mul(2);
         }
         children.nodes.push(Arc::clone(&node));
         node
     }
 
-    /// Nothing holds it but its parent, and it has nothing left to wait for or to report.
+    /// Nothing holds it but its parent, and it has nothing left to wait for: no task running,
+    /// no child. (Its failures move to its parent when it goes.)
     fn is_spent(self: &Arc<Self>) -> bool {
         Arc::strong_count(self) == 1
             && self.shared.live.running() == 0
             && lock(&self.children).nodes.is_empty()
-            && lock(&self.shared.failures).entries.is_empty()
     }
 
     /// This node and every node below it, parents first.
@@ -677,56 +686,106 @@ impl Node {
             .find_map(|node| node.shared.live.running_named(&node.shared.path, id))
     }
 
-    /// Takes the failures of the subtree, in the order they first came; the kept ones count as
-    /// handled.
+    /// Takes the failures of the subtree, one entry per task path (and kind), in the order
+    /// they first came; the kept ones count as handled.
     fn take_failures(self: &Arc<Self>) -> Vec<TaskFailure> {
-        let mut taken = Vec::new();
+        let mut taken = NodeFailures::default();
         for node in self.subtree() {
             let failures = std::mem::take(&mut *lock(&node.shared.failures));
-            taken.extend(failures.entries);
+            taken.absorb(failures);
         }
-        taken.sort_by_key(|(order, _)| *order);
+        let taken = taken.in_order();
         let handled: u64 = taken
             .iter()
-            .filter(|(_, failure)| failure.kept)
-            .map(|(_, failure)| failure.count)
+            .filter(|failure| failure.kept)
+            .map(|failure| failure.count)
             .sum();
         self.shared
             .service
             .handled
             .fetch_add(handled, Ordering::Relaxed);
-        taken.into_iter().map(|(_, failure)| failure).collect()
+        taken
     }
 
-    /// The kept failures of this node that no join took, with their order.
-    pub(crate) fn unjoined_kept(&self) -> Vec<(u64, TaskFailure)> {
-        lock(&self.shared.failures)
-            .entries
-            .iter()
-            .filter(|(_, failure)| failure.kept)
-            .cloned()
-            .collect()
+    /// Adds the kept failures of the subtree that no join took to `into`.
+    pub(crate) fn unjoined_kept(self: &Arc<Self>, into: &mut NodeFailures) {
+        for node in self.subtree() {
+            let failures = lock(&node.shared.failures);
+            let kept = failures.entries.iter().filter(|entry| entry.failure.kept);
+            into.absorb(NodeFailures {
+                entries: kept.cloned().collect(),
+            });
+        }
     }
 }
 
-/// The failures of one node's tasks since its last join, one entry per task path and kind.
+/// Failures of tasks, one entry per task path and kind (critical, kept), with when each
+/// entry's first and last failure came: a node's since its last join, or gathered from many.
 #[derive(Default)]
-struct NodeFailures {
-    entries: Vec<(u64, TaskFailure)>,
+pub(crate) struct NodeFailures {
+    entries: Vec<Entry>,
+}
+
+#[derive(Clone)]
+struct Entry {
+    /// The order of its first failure and of its last, among all of the service's.
+    first: u64,
+    last: u64,
+    failure: TaskFailure,
+}
+
+impl Entry {
+    fn is(&self, task: &str, critical: bool, kept: bool) -> bool {
+        self.failure.task == task && self.failure.critical == critical && self.failure.kept == kept
+    }
 }
 
 impl NodeFailures {
+    /// Takes in `other`'s failures: equal paths (and kinds) group, so a failure's count, first
+    /// and last stay right across nodes.
+    pub(crate) fn absorb(&mut self, other: NodeFailures) {
+        for entry in other.entries {
+            let f = &entry.failure;
+            let found = self
+                .entries
+                .iter_mut()
+                .find(|e| e.is(&f.task, f.critical, f.kept));
+            if let Some(have) = found {
+                have.failure.count = have.failure.count.saturating_add(f.count);
+                if entry.first < have.first {
+                    have.first = entry.first;
+                    have.failure.first = entry.failure.first.clone();
+                }
+                if entry.last > have.last {
+                    have.last = entry.last;
+                    have.failure.last = entry.failure.last;
+                }
+            } else if self.entries.len() < MAX_TASK_FAILURES {
+                self.entries.push(entry);
+            }
+        }
+    }
+
+    /// The failures, by when each first came.
+    pub(crate) fn in_order(mut self) -> Vec<TaskFailure> {
+        self.entries.sort_by_key(|entry| entry.first);
+        self.entries
+            .into_iter()
+            .map(|entry| entry.failure)
+            .collect()
+    }
+
     fn record(&mut self, order: u64, task: &str, critical: bool, kept: bool, failure: &Failure) {
-        let same = |(_, entry): &&mut (u64, TaskFailure)| {
-            entry.task == task && entry.critical == critical && entry.kept == kept
-        };
-        if let Some((_, entry)) = self.entries.iter_mut().find(same) {
-            entry.count = entry.count.saturating_add(1);
-            entry.last = failure.clone();
+        let found = self.entries.iter_mut().find(|e| e.is(task, critical, kept));
+        if let Some(entry) = found {
+            entry.failure.count = entry.failure.count.saturating_add(1);
+            entry.failure.last = failure.clone();
+            entry.last = order;
         } else if self.entries.len() < MAX_TASK_FAILURES {
-            self.entries.push((
-                order,
-                TaskFailure {
+            self.entries.push(Entry {
+                first: order,
+                last: order,
+                failure: TaskFailure {
                     task: task.to_owned(),
                     critical,
                     kept,
@@ -734,7 +793,7 @@ impl NodeFailures {
                     first: failure.clone(),
                     last: failure.clone(),
                 },
-            ));
+            });
         }
     }
 }

@@ -23,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 use crate::failure::{panic_message, Failure, Outcome};
 use crate::lock::lock;
 use crate::report::{AbortedTask, TaskFailure, TaskKind, MAX_TASK_FAILURES};
-use crate::scope::{record_failure, Node, NodeShared, Service};
+use crate::scope::{record_failure, Node, NodeFailures, NodeShared, Service};
 use crate::stop::Stages;
 use crate::trigger::Triggers;
 
@@ -646,14 +646,11 @@ impl Tasks {
             let failures = lock(&self.service.failures);
             (failures.entries.clone(), failures.other)
         };
-        let mut kept = Vec::new();
+        let mut kept = NodeFailures::default();
         for top in self.tops() {
-            for node in top.subtree() {
-                kept.extend(node.unjoined_kept());
-            }
+            top.unjoined_kept(&mut kept);
         }
-        kept.sort_by_key(|(order, _)| *order);
-        for (_, failure) in kept {
+        for failure in kept.in_order() {
             if entries.len() < MAX_TASK_FAILURES {
                 entries.push(failure);
             } else {
