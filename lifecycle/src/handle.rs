@@ -67,8 +67,10 @@ pub(crate) struct Inner {
 ///   `lifecycle::axum::serve`, feature `axum`).
 /// - **Connections**: [`connections`](Lifecycle::connections) counts those of the lifecycle's
 ///   serve loops and the requests in flight on them.
-/// - **Tasks**: [`spawn`](Lifecycle::spawn) and its siblings track a task: the drain waits for
-///   it, the deadline aborts and names it, its failure goes in the report.
+/// - **Tasks**: [`spawn`](Lifecycle::spawn) and [`task`](Lifecycle::task) (a named one, made
+///   critical, blocking or supervised by its builder) track a task: the drain waits for it, the
+///   deadline aborts and names it, its failure goes in the report. [`scope`](Lifecycle::scope)
+///   groups tasks that stop, join and abort together; [`stage`](Lifecycle::stage) orders them.
 /// - **Hooks**: [`manage`](Lifecycle::manage) and [`add_hook`](Lifecycle::add_hook).
 /// - **Readiness**: [`state`](Lifecycle::state) moves Starting → Ready → Draining → Stopped.
 /// - **Shutdown**: [`request_shutdown`](Lifecycle::request_shutdown) from anywhere.

@@ -1,6 +1,9 @@
-//! Scopes: named groups of tracked tasks that nest, stop, join and abort on their own. Also the
-//! tree every tracked task lives in: the root node (the unstaged tasks), one top-level node per
-//! stop stage, and the scopes under them ([`Node`]); where a failure goes ([`record_failure`]).
+//! Scopes: named groups of tracked tasks that nest, stop, join and abort on their own
+//! ([`Scope`], its [`TaskBuilder`], [`JoinError`], [`Aborting`]).
+//!
+//! Inside, the tree every tracked task lives in: the root node (the unstaged tasks), one
+//! top-level node per stop stage, and the scopes under them (`Node`); and where a failure goes
+//! (`record_failure`).
 
 use std::borrow::Cow;
 use std::error::Error;

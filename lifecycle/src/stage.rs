@@ -25,6 +25,10 @@ use crate::state::{Readiness, State};
 /// [`grace`](crate::Config::grace) deadline: a stage that overruns eats the later stages' time,
 /// never more, and at the deadline what is left (in any stage) is aborted and named.
 ///
+/// - [`Lifecycle::stage`](crate::Lifecycle::stage): the stage's own node, a
+///   [`Scope`](crate::Scope) with its token, its tasks (`lc.stage(1).task("flush").spawn(..)`)
+///   and scopes drained in its turn (`lc.stage(1).scope("writers")`): stages are ordered
+///   top-level scopes (see [`Scope`](crate::Scope));
 /// - [`Lifecycle::token_in`](crate::Lifecycle::token_in): a token cancelled when its stage's
 ///   turn comes;
 /// - [`Lifecycle::spawn_in`](crate::Lifecycle::spawn_in): a tracked task in a stage (the drain
