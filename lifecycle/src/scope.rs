@@ -697,12 +697,14 @@ impl Node {
             let failures = std::mem::take(&mut *lock(&node.shared.failures));
             taken.absorb(failures);
         }
+        let beyond = taken.kept_other;
         let taken = taken.in_order();
         let handled: u64 = taken
             .iter()
             .filter(|failure| failure.kept)
             .map(|failure| failure.count)
-            .sum();
+            .sum::<u64>()
+            .saturating_add(beyond);
         self.shared
             .service
             .handled
@@ -717,6 +719,7 @@ impl Node {
             let kept = failures.entries.iter().filter(|entry| entry.failure.kept);
             into.absorb(NodeFailures {
                 entries: kept.cloned().collect(),
+                kept_other: failures.kept_other,
             });
         }
     }
@@ -727,6 +730,9 @@ impl Node {
 #[derive(Default)]
 pub(crate) struct NodeFailures {
     entries: Vec<Entry>,
+    /// Kept failures of paths beyond [`MAX_TASK_FAILURES`]: only counted (a join counts them as
+    /// handled; the report, when no join took them, as other failures).
+    pub(crate) kept_other: u64,
 }
 
 #[derive(Clone)]
@@ -747,6 +753,7 @@ impl NodeFailures {
     /// Takes in `other`'s failures: equal paths (and kinds) group, so a failure's count, first
     /// and last stay right across nodes.
     pub(crate) fn absorb(&mut self, other: NodeFailures) {
+        self.kept_other = self.kept_other.saturating_add(other.kept_other);
         for entry in other.entries {
             let f = &entry.failure;
             let found = self
@@ -765,6 +772,8 @@ impl NodeFailures {
                 }
             } else if self.entries.len() < MAX_TASK_FAILURES {
                 self.entries.push(entry);
+            } else if entry.failure.kept {
+                self.kept_other = self.kept_other.saturating_add(entry.failure.count);
             }
         }
     }
@@ -797,6 +806,8 @@ impl NodeFailures {
                     last: failure.clone(),
                 },
             });
+        } else if kept {
+            self.kept_other = self.kept_other.saturating_add(1);
         }
     }
 }

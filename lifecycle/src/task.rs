@@ -650,6 +650,7 @@ impl Tasks {
         for top in self.tops() {
             top.unjoined_kept(&mut kept);
         }
+        other = other.saturating_add(kept.kept_other);
         for failure in kept.in_order() {
             if entries.len() < MAX_TASK_FAILURES {
                 entries.push(failure);

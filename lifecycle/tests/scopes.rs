@@ -388,3 +388,19 @@ async fn the_failures_of_many_finished_scopes_nobody_holds_reach_their_parents_j
     assert_eq!(failures[0].first.to_string(), "job 1 failed");
     assert_eq!(failures[0].last.to_string(), "job 199 failed");
 }
+
+#[tokio::test(start_paused = true)]
+async fn kept_failures_beyond_the_reports_cap_are_counted_not_lost() {
+    let sequence = Sequence::new(Config::new());
+    let lc = sequence.handle();
+    let jobs = lc.scope("jobs").keep_failures();
+    for job in 0..150 {
+        jobs.task(format!("job-{job}"))
+            .spawn(async { Err::<(), _>("failed") });
+    }
+    let report = sequence.run(async {}).await;
+    assert_eq!(report.task_failures.len(), 100);
+    assert!(report.task_failures.iter().all(|f| f.kept));
+    assert_eq!(report.task_failures_other, 50);
+    assert_eq!(report.code(), EXIT_OK);
+}
