@@ -191,10 +191,13 @@ impl<'a> TaskBuilder<'a> {
         self.run(run);
     }
 
-    /// Runs `run` (named as this builder is) in this builder's node: started now, or once the
-    /// service is Ready.
+    /// Runs `run` (named as this builder is) in this builder's node, or in its own stage if it
+    /// has one (`Lifecycle::spawn_run`; the stage is made when the run starts, as before):
+    /// started now, or once the service is Ready.
     pub(crate) fn run(self, mut run: Run) {
-        run.node = Some(Arc::clone(self.node));
+        if run.stage.is_none() {
+            run.node = Some(Arc::clone(self.node));
+        }
         let inner = &self.lc.inner;
         if let Some(run) = inner.pending_runs.park(run, &inner.triggers.readiness) {
             self.lc.start_run(run);

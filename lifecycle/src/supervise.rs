@@ -84,10 +84,7 @@ impl Lifecycle {
     ///
     /// Like `tokio::spawn`, when called outside a Tokio runtime once the service is Ready.
     pub fn spawn_run(&self, run: Run) {
-        match run.stage {
-            Some(stage) => self.stage(stage).task(run.name.clone()).run(run),
-            None => self.task(run.name.clone()).run(run),
-        }
+        self.task(run.name.clone()).run(run);
     }
 
     /// Spawns `run`'s supervisor as a critical task in its node (or stage, or the root).
