@@ -404,3 +404,11 @@ async fn kept_failures_beyond_the_reports_cap_are_counted_not_lost() {
     assert_eq!(report.task_failures_other, 50);
     assert_eq!(report.code(), EXIT_OK);
 }
+
+#[test]
+fn a_scope_moves_into_any_task_and_its_join_error_into_any_error_box() {
+    fn is_shareable<T: Clone + Send + Sync + 'static>() {}
+    fn is_error<T: std::error::Error + Send + Sync + 'static>() {}
+    is_shareable::<lifecycle::Scope>();
+    is_error::<JoinError>();
+}
