@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::failure::Outcome;
 use crate::handle::Lifecycle;
-use crate::scope::Node;
+use crate::node::Node;
 use crate::stage::{Restart, Run};
 use crate::task::{spawn_blocking_in, spawn_in, TaskName};
 

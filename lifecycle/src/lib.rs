@@ -132,6 +132,7 @@ pub mod hooks;
 pub mod http;
 mod lock;
 mod log;
+mod node;
 pub mod persist;
 mod reload;
 pub mod report;

@@ -322,7 +322,7 @@ pub struct Run {
     pub(crate) make: Arc<MakeAttempt>,
     /// The scope (or stage) node it runs in, when a task builder spawned it; `None`: its stage,
     /// or the root.
-    pub(crate) node: Option<Arc<crate::scope::Node>>,
+    pub(crate) node: Option<Arc<crate::node::Node>>,
 }
 
 impl fmt::Debug for Run {

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use crate::lock::lock;
-use crate::scope::Node;
+use crate::node::Node;
 use crate::stage::Stage;
 
 /// The stages one lifecycle has handed out tokens or spawned tasks for.

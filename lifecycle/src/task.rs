@@ -22,8 +22,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::failure::{panic_message, Failure, Outcome};
 use crate::lock::lock;
+use crate::node::{record_failure, Node, NodeFailures, NodeShared, Service};
 use crate::report::{AbortedTask, TaskFailure, TaskKind, MAX_TASK_FAILURES};
-use crate::scope::{record_failure, Node, NodeFailures, NodeShared, Service};
 use crate::stop::Stages;
 use crate::trigger::Triggers;
 
