@@ -360,3 +360,56 @@ async fn a_join_waits_for_a_scope_made_while_it_waits() {
     assert_eq!(started.elapsed(), 110 * MS);
     assert!(finished.load(Ordering::SeqCst));
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_failures_of_many_finished_scopes_nobody_holds_reach_their_parents_join() {
+    let lc = Sequence::new(Config::new()).handle();
+    let jobs = lc.scope("jobs").keep_failures();
+    // A scope per job, its handle dropped: the parent's list of children is compacted as it
+    // grows, and what the dropped ones kept must still reach the parent's join.
+    for job in 0..200 {
+        let scope = jobs.scope(&format!("job-{}", job % 2));
+        let handle = scope.task("run").spawn(async move {
+            if job % 2 == 1 {
+                Err::<(), _>(format!("job {job} failed"))
+            } else {
+                Ok(())
+            }
+        });
+        handle.await.unwrap().ok();
+    }
+    let Err(JoinError::Failed(failures)) = jobs.join().await else {
+        panic!("the join should return the failures");
+    };
+    let counts: Vec<_> = failures
+        .iter()
+        .map(|f| (f.task.as_str(), f.count))
+        .collect();
+    assert_eq!(counts, [("jobs/job-1/run", 100)]);
+    assert_eq!(failures[0].first.to_string(), "job 1 failed");
+    assert_eq!(failures[0].last.to_string(), "job 199 failed");
+}
+
+#[tokio::test(start_paused = true)]
+async fn kept_failures_beyond_the_reports_cap_are_counted_not_lost() {
+    let sequence = Sequence::new(Config::new());
+    let lc = sequence.handle();
+    let jobs = lc.scope("jobs").keep_failures();
+    for job in 0..150 {
+        jobs.task(format!("job-{job}"))
+            .spawn(async { Err::<(), _>("failed") });
+    }
+    let report = sequence.run_without_signals(async {}).await;
+    assert_eq!(report.task_failures.len(), 100);
+    assert!(report.task_failures.iter().all(|f| f.kept));
+    assert_eq!(report.task_failures_other, 50);
+    assert_eq!(report.code(), EXIT_OK);
+}
+
+#[test]
+fn a_scope_moves_into_any_task_and_its_join_error_into_any_error_box() {
+    fn is_shareable<T: Clone + Send + Sync + 'static>() {}
+    fn is_error<T: std::error::Error + Send + Sync + 'static>() {}
+    is_shareable::<lifecycle::Scope>();
+    is_error::<JoinError>();
+}

@@ -26,7 +26,8 @@ use crate::lock::lock;
 use crate::log::{log_or_stderr, quietly, whole_ms, Millis};
 use crate::tasks::builder::TaskBuilder;
 use crate::tasks::connections::Registry;
-use crate::tasks::scope::{Node, Scope};
+use crate::tasks::node::Node;
+use crate::tasks::scope::Scope;
 use crate::tasks::stages::Stage;
 use crate::tasks::{TaskName, Tasks};
 use crate::triggers::readiness::State;
@@ -101,8 +102,10 @@ impl Inner {
 ///   `axum::serve(..).with_graceful_shutdown(..)` (or let the lifecycle serve:
 ///   `lifecycle::axum::serve`, feature `axum`); [`triggered`](Lifecycle::triggered) says what
 ///   started the shutdown.
-/// - **Tasks**: [`spawn`](Lifecycle::spawn) tracks a task: the drain waits for it, the deadline
-///   aborts and names it, its failure goes in the report.
+/// - **Tasks**: [`spawn`](Lifecycle::spawn) and [`task`](Lifecycle::task) (a named one, made
+///   critical, blocking or supervised by its builder) track a task: the drain waits for it, the
+///   deadline aborts and names it, its failure goes in the report. [`scope`](Lifecycle::scope)
+///   groups tasks that stop, join and abort together; [`stage`](Lifecycle::stage) orders them.
 /// - **Hooks**: [`manage`](Lifecycle::manage) a component or a single [`Hook`](crate::Hook).
 /// - **Readiness**: [`state`](Lifecycle::state) moves Starting → Ready → Draining → Stopped;
 ///   [`started`](Lifecycle::started) waits for the start hooks, [`set_ready`](Lifecycle::set_ready)

@@ -9,8 +9,8 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::failure::Outcome;
+use crate::tasks::node::Node;
 use crate::tasks::run::{Restart, Run};
-use crate::tasks::scope::Node;
 use crate::tasks::supervise::spawn_run;
 use crate::tasks::{spawn_blocking_in, spawn_in, TaskName};
 

@@ -24,6 +24,7 @@
 
 pub(crate) mod builder;
 pub(crate) mod connections;
+pub(crate) mod node;
 pub(crate) mod records;
 pub(crate) mod run;
 pub(crate) mod scope;
@@ -65,7 +66,7 @@ use tokio_util::sync::CancellationToken;
 use crate::failure::{panic_message, Failure, Outcome};
 use crate::lock::lock;
 use crate::log::quietly;
-use crate::tasks::scope::{record_failure, Node, NodeShared, Service};
+use crate::tasks::node::{record_failure, Node, NodeFailures, NodeShared, Service};
 use crate::tasks::stages::Stages;
 use crate::triggers::Triggers;
 
@@ -739,14 +740,12 @@ impl Tasks {
             let failures = lock(&self.service.failures);
             (failures.entries.clone(), failures.other)
         };
-        let mut kept = Vec::new();
+        let mut kept = NodeFailures::default();
         for top in self.tops() {
-            for node in top.subtree() {
-                kept.extend(node.unjoined_kept());
-            }
+            top.unjoined_kept(&mut kept);
         }
-        kept.sort_by_key(|(order, _)| *order);
-        for (_, failure) in kept {
+        other = other.saturating_add(kept.kept_other);
+        for failure in kept.in_order() {
             if entries.len() < MAX_TASK_FAILURES {
                 entries.push(failure);
             } else {

@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::failure::{Failure, Outcome};
 use crate::lock::lock;
-use crate::tasks::scope::Node;
+use crate::tasks::node::Node;
 use crate::tasks::stages::Stage;
 use crate::triggers::readiness::{Readiness, State};
 

@@ -1,6 +1,7 @@
-//! Scopes: named groups of tracked tasks that nest, stop, join and abort on their own. Also the
-//! tree every tracked task lives in: the root node (the unstaged tasks), one top-level node per
-//! stop stage, and the scopes under them ([`Node`]); where a failure goes ([`record_failure`]).
+//! Scopes: named groups of tracked tasks that nest, stop, join and abort on their own
+//! ([`Scope`], its [`TaskBuilder`], [`JoinError`], [`Aborting`]).
+//!
+//! The tree a scope is a node of lives in `node.rs`.
 
 use std::borrow::Cow;
 use std::error::Error;
@@ -8,30 +9,27 @@ use std::fmt;
 use std::future::Future;
 use std::panic::Location;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::failure::{Failure, Outcome};
-use crate::lock::lock;
-use crate::log::{log_or_stderr, quietly};
+use crate::failure::Outcome;
+use crate::log::log_or_stderr;
 use crate::tasks::builder::TaskBuilder;
-use crate::tasks::records::{AbortedTask, TaskFailure, MAX_TASK_FAILURES};
-use crate::tasks::run::{PendingRuns, RestartLog};
-use crate::tasks::{spawn_in, Count, Cut, Failures, LiveTasks, TaskName};
-use crate::tasks::{ABORT_LANDING, ABORT_SETTLE};
-use crate::triggers::{Trigger, Triggers};
+use crate::tasks::node::Node;
+use crate::tasks::records::{AbortedTask, TaskFailure};
+use crate::tasks::{spawn_in, Cut, TaskName, ABORT_LANDING, ABORT_SETTLE};
 
 /// A named group of tracked tasks inside the service, with its own cancellation: it can be
 /// stopped ([`shutdown`](Scope::shutdown)), awaited ([`join`](Scope::join)) and aborted
 /// ([`abort`](Scope::abort)) on its own while the service goes on, and it nests
 /// ([`scope`](Scope::scope)).
 ///
-/// Made by [`Lifecycle::scope`](crate::Lifecycle::scope) (a top-level scope, stopped with the unstaged work) or
-/// [`Lifecycle::stage`](crate::Lifecycle::stage) (stop stage *n*'s own node: `lc.stage(1).scope("writers")` is a scope
+/// Made by [`Lifecycle::scope`] (a top-level scope, stopped with the unstaged work) or
+/// [`Lifecycle::stage`] (stop stage *n*'s own node: `lc.stage(1).scope("writers")` is a scope
 /// drained in stage 1's turn). Its tasks are named by path: a task `reader` in scope `eu-1` of
 /// scope `upstream` is `upstream/eu-1/reader` in the logs, in the report and in tokio-console
 /// (feature `console`). A `/` in a name reads as nesting. A `Scope` is a cheap handle (two
@@ -41,7 +39,7 @@ use crate::triggers::{Trigger, Triggers};
 ///
 /// Stop stages are ordered top-level scopes. At the drain, the root token is cancelled first:
 /// the unstaged work (the main future, the tasks on the handle, and every scope made with
-/// [`Lifecycle::scope`](crate::Lifecycle::scope)) stops and is waited for. Then each stage in ascending order, stage 0
+/// [`Lifecycle::scope`]) stops and is waited for. Then each stage in ascending order, stage 0
 /// first: its node's token is cancelled, and its tasks and its scopes are waited for, all within
 /// the one [`grace`](crate::Config::grace). A scope stops with its parent: it has no stage of its
 /// own, so `lc.stage(1).scope("writers")` is "the writer pool stops after the HTTP server".
@@ -85,8 +83,8 @@ use crate::triggers::{Trigger, Triggers};
 /// worker.shutdown(); // stops w1 only: the service goes on
 /// assert!(worker.join().await.is_ok());
 /// assert_eq!(pool.running(), 0);
-/// assert!(!lc.token().is_cancelled());
-/// # sequence.run_without_signals(async {}).await;
+/// assert!(!lc.is_cancelled());
+/// # sequence.run(async {}).await;
 /// # }
 /// ```
 #[derive(Clone)]
@@ -142,7 +140,7 @@ impl Scope {
     }
 
     /// Spawns a tracked task in this scope, named by where it was spawned (under the scope's
-    /// path). Like [`Lifecycle::spawn`](crate::Lifecycle::spawn), in the scope: its join waits for the task, its
+    /// path). Like [`Lifecycle::spawn`], in the scope: its join waits for the task, its
     /// shutdown cancels the scope's [`token`](Scope::token) the task should watch.
     ///
     /// # Panics
@@ -181,7 +179,7 @@ impl Scope {
     /// let sequence = Sequence::new(Config::new());
     /// let lc = sequence.handle();
     /// lc.scope("upstream").task("reader").spawn(async { Err::<(), _>("reset by peer") });
-    /// let report = sequence.run_without_signals(async {}).await;
+    /// let report = sequence.run(async {}).await;
     /// assert_eq!(report.task_failures[0].task, "upstream/reader");
     /// # }
     /// ```
@@ -235,8 +233,8 @@ impl Scope {
     /// // The heartbeat's failure shut the scope down (the reader returned), not the service.
     /// let Err(JoinError::Failed(failures)) = upstream.join().await else { panic!() };
     /// assert_eq!(failures[0].task, "upstream/heartbeat");
-    /// assert!(!lc.token().is_cancelled());
-    /// let report = sequence.run_without_signals(async {}).await;
+    /// assert!(!lc.is_cancelled());
+    /// let report = sequence.run(async {}).await;
     /// assert!(report.task_failures.is_empty());
     /// assert_eq!(report.task_failures_handled, 1);
     /// assert_eq!(report.code(), 0);
@@ -261,7 +259,7 @@ impl Scope {
     /// assert!(!b.token().is_cancelled());
     /// ```
     pub fn shutdown(&self) {
-        self.node.shared.token.cancel();
+        self.node.cancel();
     }
 
     /// Waits for every task of this scope and of its children (scopes made while it waits
@@ -344,7 +342,7 @@ impl Scope {
     /// # }
     /// ```
     pub fn abort(&self) -> Aborting {
-        self.node.shared.token.cancel();
+        self.node.cancel();
         let nodes = self.node.subtree();
         let mut cuts = Vec::new();
         for node in &nodes {
@@ -434,7 +432,8 @@ impl Future for Aborting {
 #[non_exhaustive]
 pub enum JoinError {
     /// Tasks of the scope (or of its children) failed: one entry per task path, in the order
-    /// they first failed. A panic is one too ([`Failure::is_panic`] on `first`).
+    /// they first failed. A panic is one too
+    /// ([`Failure::is_panic`](crate::Failure::is_panic) on `first`).
     Failed(Vec<TaskFailure>),
     /// The join was awaited by a task of the scope itself (or of its children), which would
     /// wait for itself: nothing was waited for.
@@ -471,320 +470,6 @@ impl Error for JoinError {
         match self {
             JoinError::Failed(failures) => failures.first().map(|f| &f.first as &dyn Error),
             JoinError::FromInside { .. } => None,
-        }
-    }
-}
-
-// ===== impl Node =====
-
-/// What the tasks of one lifecycle share, whatever their scope: where the failures that go up
-/// are recorded, the triggers a critical one fires, and the count of the kept ones a join took.
-pub(crate) struct Service {
-    pub(crate) failures: Mutex<Failures>,
-    /// Kept failures taken by a join (handled), counted as the report counts failures.
-    pub(crate) handled: AtomicU64,
-    pub(crate) triggers: Arc<Triggers>,
-    /// Stamps each failure, so that a join over many scopes gives them in the order they came.
-    order: AtomicU64,
-    /// Every restart of a supervised run, for the report.
-    pub(crate) restarts: Arc<RestartLog>,
-    /// Runs spawned before the service was Ready, with the node each runs in.
-    pub(crate) pending_runs: PendingRuns,
-}
-
-impl Service {
-    pub(crate) fn new(triggers: Arc<Triggers>) -> Self {
-        Self {
-            failures: Mutex::default(),
-            handled: AtomicU64::new(0),
-            triggers,
-            order: AtomicU64::new(0),
-            restarts: Arc::default(),
-            pending_runs: PendingRuns::default(),
-        }
-    }
-}
-
-/// The part of a node its tasks reach (through their sinks): its name, its token, its live list
-/// and failures, its parent's for the walk up. No task reaches the [`Node`] (its count and
-/// children), so an open count makes no reference loop.
-pub(crate) struct NodeShared {
-    /// `parent/name`; empty for the root and the stages.
-    pub(crate) path: Arc<str>,
-    parent: Option<Arc<NodeShared>>,
-    pub(crate) token: CancellationToken,
-    pub(crate) live: LiveTasks,
-    /// Set by [`Scope::keep_failures`].
-    keep: AtomicBool,
-    failures: Mutex<NodeFailures>,
-    pub(crate) service: Arc<Service>,
-}
-
-impl NodeShared {
-    /// The nearest node, this one or above, that keeps its children's failures.
-    fn keeper(self: &Arc<Self>) -> Option<&Arc<NodeShared>> {
-        let mut node = Some(self);
-        while let Some(shared) = node {
-            if shared.keep.load(Ordering::SeqCst) {
-                return Some(shared);
-            }
-            node = shared.parent.as_ref();
-        }
-        None
-    }
-}
-
-/// One node of the task tree: a scope, the root, or a stage.
-pub(crate) struct Node {
-    pub(crate) shared: Arc<NodeShared>,
-    /// Its own tasks (not its children's): what a join and the drain wait on.
-    pub(crate) count: Count,
-    children: Mutex<Children>,
-    /// Set once the drain stopped waiting for it: a task spawned here after that is late.
-    pub(crate) drained: AtomicBool,
-}
-
-#[derive(Default)]
-struct Children {
-    nodes: Vec<Arc<Node>>,
-    compact_at: usize,
-}
-
-/// The child list is never compacted below this length.
-const COMPACT_AT: usize = 16;
-
-impl Node {
-    fn new(shared: NodeShared, drained: bool) -> Arc<Self> {
-        let shared = Arc::new(shared);
-        let node = Node {
-            count: Count::new(&shared),
-            shared,
-            children: Mutex::default(),
-            drained: AtomicBool::new(drained),
-        };
-        if drained {
-            node.shared.token.cancel();
-            node.count.close();
-        }
-        Arc::new(node)
-    }
-
-    /// A top-level node (the root, a stage) with `token`; `passed`: its turn in the drain is
-    /// over, so it starts cancelled and drained.
-    pub(crate) fn top(service: &Arc<Service>, token: CancellationToken, passed: bool) -> Arc<Self> {
-        let shared = NodeShared {
-            path: Arc::from(""),
-            parent: None,
-            token,
-            live: LiveTasks::default(),
-            keep: AtomicBool::new(false),
-            failures: Mutex::default(),
-            service: Arc::clone(service),
-        };
-        Node::new(shared, passed)
-    }
-
-    /// Cancels this node's token (and so its descendants').
-    pub(crate) fn cancel(&self) {
-        self.shared.token.cancel();
-    }
-
-    /// A new child of `parent` named `name`; drained already if `parent` is.
-    pub(crate) fn child(parent: &Arc<Node>, name: &str) -> Arc<Self> {
-        let path: Arc<str> = if parent.shared.path.is_empty() {
-            Arc::from(name)
-        } else {
-            Arc::from(format!("{}/{name}", parent.shared.path))
-        };
-        let shared = NodeShared {
-            path,
-            parent: Some(Arc::clone(&parent.shared)),
-            token: parent.shared.token.child_token(),
-            live: LiveTasks::default(),
-            keep: AtomicBool::new(false),
-            failures: Mutex::default(),
-            service: Arc::clone(&parent.shared.service),
-        };
-        let mut children = lock(&parent.children);
-        // Read under the lock `mark_drained` takes after setting it: either it sees this child,
-        // or this child sees the flag.
-        let node = Node::new(shared, parent.drained.load(Ordering::SeqCst));
-        if children.nodes.len() >= children.compact_at.max(COMPACT_AT) {
-            children.nodes.retain(|child| !child.is_spent());
-            children.compact_at = children.nodes.len().saturating_mul(2);
-        }
-        children.nodes.push(Arc::clone(&node));
-        node
-    }
-
-    /// Nothing holds it but its parent, and it has nothing left to wait for or to report.
-    fn is_spent(self: &Arc<Self>) -> bool {
-        Arc::strong_count(self) == 1
-            && self.shared.live.running() == 0
-            && lock(&self.children).nodes.is_empty()
-            && lock(&self.shared.failures).entries.is_empty()
-    }
-
-    /// This node and every node below it, parents first.
-    pub(crate) fn subtree(self: &Arc<Self>) -> Vec<Arc<Node>> {
-        let mut nodes = vec![Arc::clone(self)];
-        let mut at = 0;
-        while at < nodes.len() {
-            let children: Vec<_> = lock(&nodes[at].children).nodes.clone();
-            nodes.extend(children);
-            at += 1;
-        }
-        nodes
-    }
-
-    /// Closes the counts of this node and of every node below it.
-    pub(crate) fn close_tree(self: &Arc<Self>) {
-        for node in self.subtree() {
-            node.count.close();
-        }
-    }
-
-    /// Closes and waits for every count of the subtree, reading the children again until none
-    /// is new and every count is done (a node made, or a task spawned, while it waited).
-    pub(crate) async fn wait_tree(self: &Arc<Self>) {
-        loop {
-            let nodes = self.subtree();
-            for node in &nodes {
-                node.count.close();
-            }
-            for node in &nodes {
-                node.count.wait().await;
-            }
-            let again = self.subtree();
-            if again.len() == nodes.len() && again.iter().all(|node| node.count.is_done()) {
-                return;
-            }
-        }
-    }
-
-    /// Marks this node and every node below it drained: a task spawned there from now on is late.
-    pub(crate) fn mark_drained(self: &Arc<Self>) {
-        self.drained.store(true, Ordering::SeqCst);
-        let children: Vec<_> = lock(&self.children).nodes.clone();
-        for child in children {
-            child.mark_drained();
-        }
-    }
-
-    /// How many tasks of the subtree are running.
-    pub(crate) fn running(self: &Arc<Self>) -> usize {
-        self.subtree()
-            .iter()
-            .map(|node| node.shared.live.running())
-            .sum()
-    }
-
-    /// The path of the task `id` if it is a running task of the subtree.
-    fn running_here(self: &Arc<Self>, id: Option<tokio::task::Id>) -> Option<String> {
-        let id = id?;
-        self.subtree()
-            .iter()
-            .find_map(|node| node.shared.live.running_named(&node.shared.path, id))
-    }
-
-    /// Takes the failures of the subtree, in the order they first came; the kept ones count as
-    /// handled.
-    fn take_failures(self: &Arc<Self>) -> Vec<TaskFailure> {
-        let mut taken = Vec::new();
-        for node in self.subtree() {
-            let failures = std::mem::take(&mut *lock(&node.shared.failures));
-            taken.extend(failures.entries);
-        }
-        taken.sort_by_key(|(order, _)| *order);
-        let handled: u64 = taken
-            .iter()
-            .filter(|(_, failure)| failure.kept)
-            .map(|(_, failure)| failure.count)
-            .sum();
-        self.shared
-            .service
-            .handled
-            .fetch_add(handled, Ordering::Relaxed);
-        taken.into_iter().map(|(_, failure)| failure).collect()
-    }
-
-    /// The kept failures of this node that no join took, with their order.
-    pub(crate) fn unjoined_kept(&self) -> Vec<(u64, TaskFailure)> {
-        lock(&self.shared.failures)
-            .entries
-            .iter()
-            .filter(|(_, failure)| failure.kept)
-            .cloned()
-            .collect()
-    }
-}
-
-/// The failures of one node's tasks since its last join, one entry per task path and kind.
-#[derive(Default)]
-struct NodeFailures {
-    entries: Vec<(u64, TaskFailure)>,
-}
-
-impl NodeFailures {
-    fn record(&mut self, order: u64, task: &str, critical: bool, kept: bool, failure: &Failure) {
-        let same = |(_, entry): &&mut (u64, TaskFailure)| {
-            entry.task == task && entry.critical == critical && entry.kept == kept
-        };
-        if let Some((_, entry)) = self.entries.iter_mut().find(same) {
-            entry.count = entry.count.saturating_add(1);
-            entry.last = failure.clone();
-        } else if self.entries.len() < MAX_TASK_FAILURES {
-            self.entries.push((
-                order,
-                TaskFailure {
-                    task: task.to_owned(),
-                    critical,
-                    kept,
-                    count: 1,
-                    first: failure.clone(),
-                    last: failure.clone(),
-                },
-            ));
-        }
-    }
-}
-
-/// Records the failure of the task `task` (its path) of the node `shared`: on the node, for its
-/// join; then, with no scope keeping failures above it, in the service's failures (a critical
-/// one fires the trigger); under a keeping scope, nowhere else (a critical one shuts the keeper
-/// down).
-pub(crate) fn record_failure(
-    shared: &Arc<NodeShared>,
-    task: String,
-    critical: bool,
-    failure: Failure,
-) {
-    let service = &shared.service;
-    let keeper = shared.keeper();
-    let order = service.order.fetch_add(1, Ordering::Relaxed);
-    lock(&shared.failures).record(order, &task, critical, keeper.is_some(), &failure);
-    match keeper {
-        None => {
-            lock(&service.failures).record(task.clone(), critical, failure.clone());
-            if critical {
-                service.triggers.fire(Trigger::TaskFailed {
-                    task: task.clone(),
-                    error: failure.clone(),
-                });
-            }
-            quietly(
-                || tracing::error!(task = %task, critical, error = %failure, "tracked task failed"),
-            );
-        }
-        Some(keeper) => {
-            if critical {
-                keeper.token.cancel();
-            }
-            let scope = &keeper.path;
-            quietly(|| {
-                tracing::warn!(task = %task, critical, scope = %scope, error = %failure,
-                    "tracked task failed: kept for its scope's join");
-            });
         }
     }
 }

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::lock::lock;
-use crate::tasks::scope::Node;
+use crate::tasks::node::Node;
 
 /// The stages one lifecycle has handed out tokens or spawned tasks for.
 #[derive(Default)]

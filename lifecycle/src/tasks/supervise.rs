@@ -14,8 +14,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::failure::Failure;
 use crate::log::{quietly, whole_ms};
+use crate::tasks::node::{Node, Service};
 use crate::tasks::run::{RestartLog, Restarted, Run};
-use crate::tasks::scope::{Node, Service};
 use crate::tasks::{spawn_in, task_path, TaskName};
 
 /// Runs `run` in `node` as a critical task: started now, or parked until the service is Ready
