@@ -466,6 +466,29 @@ async fn runs_of_a_service_whose_start_up_failed_never_start() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_staged_run_of_a_service_whose_start_up_failed_makes_no_stage() {
+    use lifecycle::Hook;
+    let sequence = Sequence::new(Config::new());
+    let lc = sequence.handle();
+    let calls = Arc::new(AtomicU32::new(0));
+    spawn_run(&lc, counted_run("writer", &calls).in_stage(3));
+    lc.manage(Hook::new(HookKind::Start, "connect", || async {
+        Err::<(), _>("refused")
+    }));
+    let handle = lc.clone();
+    let report = sequence
+        .run_without_signals(async move {
+            handle.started().await;
+        })
+        .await;
+    assert_eq!(calls.load(Ordering::SeqCst), 0);
+    // The run never started, so its stage was never made: the drain has no stage to report.
+    let stages: Vec<_> = report.stages.iter().map(|drain| drain.stage).collect();
+    assert_eq!(stages, Vec::<Option<u8>>::new());
+    assert_eq!(report.code(), lifecycle::exit::EXIT_START_FAILED);
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_task_spawned_into_a_stage_that_has_drained_is_late_and_aborted_at_the_report() {
     let sequence = Sequence::new(Config::new());
     let lc = sequence.handle();

@@ -83,8 +83,8 @@ use crate::tasks::{spawn_in, Cut, TaskName, ABORT_LANDING, ABORT_SETTLE};
 /// worker.shutdown(); // stops w1 only: the service goes on
 /// assert!(worker.join().await.is_ok());
 /// assert_eq!(pool.running(), 0);
-/// assert!(!lc.is_cancelled());
-/// # sequence.run(async {}).await;
+/// assert!(!lc.token().is_cancelled());
+/// # sequence.run_without_signals(async {}).await;
 /// # }
 /// ```
 #[derive(Clone)]
@@ -179,7 +179,7 @@ impl Scope {
     /// let sequence = Sequence::new(Config::new());
     /// let lc = sequence.handle();
     /// lc.scope("upstream").task("reader").spawn(async { Err::<(), _>("reset by peer") });
-    /// let report = sequence.run(async {}).await;
+    /// let report = sequence.run_without_signals(async {}).await;
     /// assert_eq!(report.task_failures[0].task, "upstream/reader");
     /// # }
     /// ```
@@ -233,8 +233,8 @@ impl Scope {
     /// // The heartbeat's failure shut the scope down (the reader returned), not the service.
     /// let Err(JoinError::Failed(failures)) = upstream.join().await else { panic!() };
     /// assert_eq!(failures[0].task, "upstream/heartbeat");
-    /// assert!(!lc.is_cancelled());
-    /// let report = sequence.run(async {}).await;
+    /// assert!(!lc.token().is_cancelled());
+    /// let report = sequence.run_without_signals(async {}).await;
     /// assert!(report.task_failures.is_empty());
     /// assert_eq!(report.task_failures_handled, 1);
     /// assert_eq!(report.code(), 0);
