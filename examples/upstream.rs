@@ -211,13 +211,9 @@ async fn manage(upstream: Scope, name: &'static str, fail_after: Option<Duration
                 for failure in failures {
                     // A panic is a bug in this service rather than the upstream's doing: a real
                     // service would alert on it, and still reconnect.
-                    let text = failure.first.to_string();
-                    if failure.first.is_panic() {
-                        // Shown as `panicked: <message>`.
-                        let message = text.strip_prefix("panicked: ").unwrap_or(&text);
-                        println!("{} panicked: {message}", failure.task);
-                    } else {
-                        println!("{} failed: {text}", failure.task);
+                    match failure.first.panic_message() {
+                        Some(message) => println!("{} panicked: {message}", failure.task),
+                        None => println!("{} failed: {}", failure.task, failure.first),
                     }
                 }
             }

@@ -211,12 +211,9 @@ async fn manage(
             Ok(()) => {}
             Err(JoinError::Failed(failures)) => {
                 for failure in failures {
-                    let text = failure.first.to_string();
-                    if failure.first.is_panic() {
-                        let message = text.strip_prefix("panicked: ").unwrap_or(&text);
-                        println!("{} panicked: {message}", failure.task);
-                    } else {
-                        println!("{} failed: {text}", failure.task);
+                    match failure.first.panic_message() {
+                        Some(message) => println!("{} panicked: {message}", failure.task),
+                        None => println!("{} failed: {}", failure.task, failure.first),
                     }
                 }
             }

@@ -140,7 +140,8 @@ impl Failure {
         self.panicked
     }
 
-    /// The error itself.
+    /// The error itself. For a panic, an error whose text is `panicked: <message>` (see
+    /// [`panic_message`](Failure::panic_message) for the message alone).
     ///
     /// # Examples
     ///
@@ -151,6 +152,37 @@ impl Failure {
     /// ```
     pub fn error(&self) -> &(dyn Error + Send + Sync + 'static) {
         &*self.error
+    }
+
+    /// What a panic was given, without the `panicked: ` the report prints before it; `None` for
+    /// a failure that is an error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use lifecycle::{Config, Sequence};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// let lc = Sequence::new(Config::new()).handle();
+    /// let scope = lc.scope("parse").keep_failures();
+    /// scope.task("line 7").spawn(async { panic!("unexpected end of input") });
+    /// scope.task("line 9").spawn(async { Err::<(), _>("empty key") });
+    /// let Err(lifecycle::tasks::JoinError::Failed(failures)) = scope.join().await else {
+    ///     unreachable!("both tasks failed");
+    /// };
+    /// let messages: Vec<_> = failures.iter().map(|f| f.first.panic_message()).collect();
+    /// assert_eq!(messages, [Some("unexpected end of input".to_owned()), None]);
+    /// # }
+    /// ```
+    pub fn panic_message(&self) -> Option<String> {
+        if !self.panicked {
+            return None;
+        }
+        let text = self.error.to_string();
+        Some(match text.strip_prefix("panicked: ") {
+            Some(message) => message.to_owned(),
+            None => text,
+        })
     }
 
     /// The error as its original type, if it is one.

@@ -30,6 +30,13 @@ use crate::handle::Lifecycle;
 /// [`Serve`](crate::http::Serve) for the settings. Use it where you would write
 /// `axum::serve(listener, router).with_graceful_shutdown(..)`.
 ///
+/// The future returns once the listener is closed (at the cancel), **before** the connections
+/// have answered what they hold: each connection is a tracked task, and the drain waits for
+/// them. So code after `.await` runs while requests are still being answered; to act once the
+/// last one is answered, put the server in a stage and the follow-up in a later one. To stop the
+/// server in a stage's turn rather than with the root token, give it the stage's token:
+/// `serve(&lc, listener, router).until(lc.stage(0).token())`.
+///
 /// # Examples
 ///
 /// ```
