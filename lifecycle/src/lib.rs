@@ -157,7 +157,8 @@ pub use lifecycle_macros::{component, main, on_reload, on_shutdown, on_start, pe
 #[doc(hidden)]
 pub mod __private {
     pub use crate::hooks::bind::{
-        bind_run, bound, declared, Added, AsyncMethod, Bind, Hooks, Runs,
+        bind_run, bound, declared, Added, AsyncMethod, Bind, Hooks, Runs, COMPONENT_HOOKS,
+        FREE_HOOKS,
     };
 
     pub use crate::config::settings::{settings, Setting, Zero};
@@ -173,14 +174,4 @@ pub mod __private {
     pub use linkme;
     pub use linkme::distributed_slice;
     pub use tokio;
-
-    /// Every free function marked `#[lifecycle::on_shutdown]` or `#[lifecycle::persist]` in the
-    /// binary, collected at link time.
-    #[linkme::distributed_slice]
-    pub static FREE_HOOKS: [fn() -> Hook];
-
-    /// The hooks of every (non-generic) `#[lifecycle::component]` impl in the binary, with bodies
-    /// that do nothing (each [`declared`]): what the budget printed before start-up counts.
-    #[linkme::distributed_slice]
-    pub static COMPONENT_HOOKS: [fn() -> Hooks];
 }

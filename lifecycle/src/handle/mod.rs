@@ -28,7 +28,7 @@ use crate::tasks::builder::TaskBuilder;
 use crate::tasks::connections::Registry;
 use crate::tasks::node::Node;
 use crate::tasks::scope::Scope;
-use crate::tasks::stages::Stage;
+use crate::tasks::Stage;
 use crate::tasks::{TaskName, Tasks};
 use crate::triggers::readiness::State;
 use crate::triggers::reloads::Reloads;

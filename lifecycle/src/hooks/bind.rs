@@ -272,3 +272,13 @@ pub type Runs = Vec<Run>;
 
 /// The hooks a component hands over (the return type of [`Component::hooks`]).
 pub type Hooks = Vec<Hook>;
+
+/// Every free function marked `#[lifecycle::on_shutdown]` or `#[lifecycle::persist]` in the
+/// binary, collected at link time.
+#[linkme::distributed_slice]
+pub static FREE_HOOKS: [fn() -> Hook];
+
+/// The hooks of every (non-generic) `#[lifecycle::component]` impl in the binary, with bodies
+/// that do nothing (each [`declared`]): what the budget printed before start-up counts.
+#[linkme::distributed_slice]
+pub static COMPONENT_HOOKS: [fn() -> Hooks];

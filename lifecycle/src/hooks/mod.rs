@@ -913,7 +913,7 @@ pub trait Component: Send + Sync + 'static {
     /// before start-up counts (`__private::declared`). Adds none unless implemented: the budget
     /// does not count a hand-written `hooks`.
     #[doc(hidden)]
-    fn add_hooks(this: &mut crate::__private::Bind<Self>)
+    fn add_hooks(this: &mut crate::hooks::bind::Bind<Self>)
     where
         Self: Sized,
     {

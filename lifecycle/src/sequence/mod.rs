@@ -190,7 +190,7 @@ impl Sequence {
         if self.free_hooks.swap(true, Ordering::SeqCst) {
             return;
         }
-        for make in crate::__private::FREE_HOOKS {
+        for make in crate::hooks::bind::FREE_HOOKS {
             self.lc.manage(make());
         }
     }

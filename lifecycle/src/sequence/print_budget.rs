@@ -17,8 +17,8 @@ use crate::log::{run_within, to_stderr, Unfinished};
 /// counted anyway (the budget errs long). A generic component is not counted: its hooks are
 /// known only once `main` manages it.
 pub(crate) fn declared_budget(config: &Config) -> Budget {
-    let free = crate::__private::FREE_HOOKS.iter().map(|make| make());
-    let declared = crate::__private::COMPONENT_HOOKS
+    let free = crate::hooks::bind::FREE_HOOKS.iter().map(|make| make());
+    let declared = crate::hooks::bind::COMPONENT_HOOKS
         .iter()
         .flat_map(|list| list());
     let hooks: Vec<Hook> = free

@@ -12,8 +12,9 @@ use crate::failure::Failure;
 use crate::lock::lock;
 use crate::log::quietly;
 use crate::tasks::records::{TaskFailure, MAX_TASK_FAILURES};
-use crate::tasks::run::{PendingRuns, RestartLog};
+use crate::tasks::run::{RestartLog, Run};
 use crate::tasks::{Count, Failures, LiveTasks};
+use crate::triggers::readiness::{Readiness, State};
 use crate::triggers::{Trigger, Triggers};
 
 /// What the tasks of one lifecycle share, whatever their scope: where the failures that go up
@@ -396,5 +397,35 @@ pub(crate) fn record_failure(
                     "tracked task failed: kept for its scope's join");
             });
         }
+    }
+}
+
+/// Runs spawned before the service was Ready: they start when it becomes Ready.
+#[derive(Default)]
+pub(crate) struct PendingRuns {
+    runs: Mutex<Vec<(Option<Arc<Node>>, Run)>>,
+}
+
+impl PendingRuns {
+    /// Keeps `run` for later while the service is Starting; otherwise hands it back to start
+    /// now. The state is read under the lock [`take`](Self::take) empties the list under, so a
+    /// run added at the moment the service becomes Ready starts exactly once.
+    pub(crate) fn park(
+        &self,
+        run: (Option<Arc<Node>>, Run),
+        readiness: &Readiness,
+    ) -> Option<(Option<Arc<Node>>, Run)> {
+        let mut runs = lock(&self.runs);
+        if readiness.get() == State::Starting {
+            runs.push(run);
+            None
+        } else {
+            Some(run)
+        }
+    }
+
+    /// The runs to start now that the service is Ready (call after readiness moved).
+    pub(crate) fn take(&self) -> Vec<(Option<Arc<Node>>, Run)> {
+        std::mem::take(&mut *lock(&self.runs))
     }
 }

@@ -11,9 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::failure::{Failure, Outcome};
 use crate::lock::lock;
-use crate::tasks::node::Node;
-use crate::tasks::stages::Stage;
-use crate::triggers::readiness::{Readiness, State};
+use crate::tasks::Stage;
 
 // ===== impl Restart =====
 
@@ -290,35 +288,5 @@ impl RestartLog {
     pub(crate) fn taken(&self) -> (Vec<Restarted>, usize) {
         let entries = lock(&self.entries);
         (entries.0.clone(), entries.1)
-    }
-}
-
-/// Runs spawned before the service was Ready: they start when it becomes Ready.
-#[derive(Default)]
-pub(crate) struct PendingRuns {
-    runs: Mutex<Vec<(Option<Arc<Node>>, Run)>>,
-}
-
-impl PendingRuns {
-    /// Keeps `run` for later while the service is Starting; otherwise hands it back to start
-    /// now. The state is read under the lock [`take`](Self::take) empties the list under, so a
-    /// run added at the moment the service becomes Ready starts exactly once.
-    pub(crate) fn park(
-        &self,
-        run: (Option<Arc<Node>>, Run),
-        readiness: &Readiness,
-    ) -> Option<(Option<Arc<Node>>, Run)> {
-        let mut runs = lock(&self.runs);
-        if readiness.get() == State::Starting {
-            runs.push(run);
-            None
-        } else {
-            Some(run)
-        }
-    }
-
-    /// The runs to start now that the service is Ready (call after readiness moved).
-    pub(crate) fn take(&self) -> Vec<(Option<Arc<Node>>, Run)> {
-        std::mem::take(&mut *lock(&self.runs))
     }
 }

@@ -28,8 +28,8 @@ use crate::tasks::{spawn_in, Cut, TaskName, ABORT_LANDING, ABORT_SETTLE};
 /// ([`abort`](Scope::abort)) on its own while the service goes on, and it nests
 /// ([`scope`](Scope::scope)).
 ///
-/// Made by [`Lifecycle::scope`] (a top-level scope, stopped with the unstaged work) or
-/// [`Lifecycle::stage`] (stop stage *n*'s own node: `lc.stage(1).scope("writers")` is a scope
+/// Made by [`Lifecycle::scope`](crate::Lifecycle::scope) (a top-level scope, stopped with the unstaged work) or
+/// [`Lifecycle::stage`](crate::Lifecycle::stage) (stop stage *n*'s own node: `lc.stage(1).scope("writers")` is a scope
 /// drained in stage 1's turn). Its tasks are named by path: a task `reader` in scope `eu-1` of
 /// scope `upstream` is `upstream/eu-1/reader` in the logs, in the report and in tokio-console
 /// (feature `console`). A `/` in a name reads as nesting. A `Scope` is a cheap handle (two
@@ -39,7 +39,7 @@ use crate::tasks::{spawn_in, Cut, TaskName, ABORT_LANDING, ABORT_SETTLE};
 ///
 /// Stop stages are ordered top-level scopes. At the drain, the root token is cancelled first:
 /// the unstaged work (the main future, the tasks on the handle, and every scope made with
-/// [`Lifecycle::scope`]) stops and is waited for. Then each stage in ascending order, stage 0
+/// [`Lifecycle::scope`](crate::Lifecycle::scope)) stops and is waited for. Then each stage in ascending order, stage 0
 /// first: its node's token is cancelled, and its tasks and its scopes are waited for, all within
 /// the one [`grace`](crate::Config::grace). A scope stops with its parent: it has no stage of its
 /// own, so `lc.stage(1).scope("writers")` is "the writer pool stops after the HTTP server".
@@ -140,7 +140,7 @@ impl Scope {
     }
 
     /// Spawns a tracked task in this scope, named by where it was spawned (under the scope's
-    /// path). Like [`Lifecycle::spawn`], in the scope: its join waits for the task, its
+    /// path). Like [`Lifecycle::spawn`](crate::Lifecycle::spawn), in the scope: its join waits for the task, its
     /// shutdown cancels the scope's [`token`](Scope::token) the task should watch.
     ///
     /// # Panics

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use crate::lock::lock;
 use crate::tasks::node::Node;
+use crate::tasks::Stage;
 
 /// The stages one lifecycle has handed out tokens or spawned tasks for.
 #[derive(Default)]
@@ -81,58 +82,6 @@ impl Stages {
         rest
     }
 }
-
-/// A stop stage (0 to 255): an order for stopping running work.
-///
-/// Without stages, the drain cancels one root token for everything at once. A service whose
-/// parts feed each other needs an order: stop accepting HTTP and let the handlers finish, only
-/// then stop the consumer they feed, only then flush the producer. Give each part a **stage**, a
-/// number: at the drain, after the unstaged work (the main future and the tasks on
-/// [`Lifecycle::token`](crate::Lifecycle::token)) has finished, stage 0 is cancelled and
-/// drained, then stage 1, and so on in ascending order. All of it shares the one
-/// [`grace`](crate::Config::grace) deadline: a stage that overruns eats the later stages' time,
-/// never more, and at the deadline what is left (in any stage) is aborted and named.
-///
-/// A stage is an ordered top-level [`Scope`](crate::Scope): [`Lifecycle::stage`](crate::Lifecycle::stage)
-/// gives stage `n`'s node, and everything about scopes holds for it.
-///
-/// - `lc.stage(n).token()`: a token cancelled when the stage's turn comes;
-/// - `lc.stage(n).task(name).spawn(future)`: a tracked task in the stage (the drain waits for
-///   it before cancelling the next stage); `lc.stage(n).scope(name)`: a named group in it;
-/// - `lc.stage(n).task(name).supervise(restart, make)`, or a `#[run(stage = N)]` method on a
-///   `#[lifecycle::component]`: a long-running part that gets its stage's token, optionally
-///   restarted on failure ([`Restart`](crate::tasks::Restart)).
-///
-/// The report lists each stage's drain ([`StageDrain`](crate::tasks::StageDrain)) and every
-/// restart ([`Restarted`](crate::tasks::Restarted)).
-///
-/// # Examples
-///
-/// ```
-/// use std::sync::{Arc, Mutex};
-/// use std::time::Duration;
-/// use lifecycle::{Config, Sequence};
-///
-/// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
-/// let sequence = Sequence::new(Config::new());
-/// let lc = sequence.handle();
-/// let stopped = Arc::new(Mutex::new(Vec::new()));
-/// for (stage, name) in [(1, "writer"), (0, "http")] {
-///     let token = lc.stage(stage).token();
-///     let stopped = Arc::clone(&stopped);
-///     lc.stage(stage).task(name).spawn(async move {
-///         token.cancelled().await;
-///         tokio::time::sleep(Duration::from_millis(100)).await; // finish what it holds
-///         stopped.lock().unwrap().push(name);
-///     });
-/// }
-/// let report = sequence.run_without_signals(async {}).await;
-/// assert_eq!(*stopped.lock().unwrap(), ["http", "writer"]); // stage 0 first, then stage 1
-/// assert_eq!(report.stages[1].stage, Some(0));
-/// assert_eq!(report.stages[1].took, Duration::from_millis(100));
-/// # }
-/// ```
-pub type Stage = u8;
 
 /// How one stage's drain went, in [`ShutdownReport::stages`](crate::ShutdownReport::stages).
 ///
