@@ -18,7 +18,7 @@ use crate::report::MainOutcome;
 use crate::tasks::stages::StageDrain;
 use crate::tasks::Cut;
 use crate::tasks::{AbortedTask, ConnectionReport};
-use crate::tasks::{ABORT_LANDING, ABORT_SETTLE};
+
 use crate::triggers::watchdog::Phase;
 use crate::triggers::{Trigger, Triggers};
 
@@ -168,29 +168,9 @@ pub(crate) async fn cut_late_tasks(inner: &Inner) -> Vec<AbortedTask> {
     late
 }
 
-/// An aborted task stops at its next `.await`: gives the aborts a moment to land, then reports
-/// what really stopped and what is still running (stuck in synchronous code, or blocking).
-///
-/// Two facts tell a stopped task. The counts reaching zero proves every tracked task's future
-/// is gone: all stopped. A task's own handle says it finished, but only a moment after its
-/// future was dropped (Tokio drops it, then marks the task complete, on the worker that ran the
-/// abort): read right after the counts, it can still say "running" of a task that stopped. So
-/// when a count did not reach zero (something is stuck), the handles are read again until each
-/// task has finished or [`ABORT_LANDING`] of wall-clock time has passed with the other workers
-/// free to run: only a task still running then is left running. The paused test clock never
-/// moves for that wait.
+/// Gives the deadline's aborts a moment to land (see [`settle`](crate::tasks::settle)).
 async fn settle(inner: &Inner, cuts: Vec<Cut>) -> Vec<AbortedTask> {
-    if tokio::time::timeout(ABORT_SETTLE, inner.tasks().wait_all())
-        .await
-        .is_ok()
-    {
-        return cuts.into_iter().map(Cut::stopped).collect();
-    }
-    let landing = std::time::Instant::now();
-    while !cuts.iter().all(Cut::is_finished) && landing.elapsed() < ABORT_LANDING {
-        tokio::task::yield_now().await;
-    }
-    cuts.into_iter().map(Cut::settle).collect()
+    crate::tasks::settle(cuts, inner.tasks().wait_all()).await
 }
 
 /// The app's main future, watched: polling it to the end records how main ended and triggers

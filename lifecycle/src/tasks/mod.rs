@@ -100,6 +100,28 @@ pub(crate) const ABORT_SETTLE: Duration = Duration::from_millis(100);
 /// that a worker thread preempted in between does not turn a stopped task into a stuck one.
 pub(crate) const ABORT_LANDING: Duration = Duration::from_millis(50);
 
+/// An aborted task stops at its next `.await`: gives the aborts a moment to land, then reports
+/// what really stopped and what is still running (stuck in synchronous code, or blocking).
+///
+/// Two facts tell a stopped task. `all_gone` (the counts reaching zero) proves every tracked task's future
+/// is gone: all stopped. A task's own handle says it finished, but only a moment after its
+/// future was dropped (Tokio drops it, then marks the task complete, on the worker that ran the
+/// abort): read right after the counts, it can still say "running" of a task that stopped. So
+/// when a count did not reach zero (something is stuck), the handles are read again until each
+/// task has finished or [`ABORT_LANDING`] of wall-clock time has passed with the other workers
+/// free to run: only a task still running then is left running. The paused test clock never
+/// moves for that wait.
+pub(crate) async fn settle(cuts: Vec<Cut>, all_gone: impl Future<Output = ()>) -> Vec<AbortedTask> {
+    if tokio::time::timeout(ABORT_SETTLE, all_gone).await.is_ok() {
+        return cuts.into_iter().map(Cut::stopped).collect();
+    }
+    let landing = std::time::Instant::now();
+    while !cuts.iter().all(Cut::is_finished) && landing.elapsed() < ABORT_LANDING {
+        tokio::task::yield_now().await;
+    }
+    cuts.into_iter().map(Cut::settle).collect()
+}
+
 use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;

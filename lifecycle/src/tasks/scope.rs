@@ -21,7 +21,7 @@ use crate::log::log_or_stderr;
 use crate::tasks::builder::TaskBuilder;
 use crate::tasks::node::Node;
 use crate::tasks::records::{AbortedTask, TaskFailure};
-use crate::tasks::{spawn_in, Cut, TaskName, ABORT_LANDING, ABORT_SETTLE};
+use crate::tasks::{settle, spawn_in, TaskName};
 
 /// A named group of tracked tasks inside the service, with its own cancellation: it can be
 /// stopped ([`shutdown`](Scope::shutdown)), awaited ([`join`](Scope::join)) and aborted
@@ -351,19 +351,7 @@ impl Scope {
         }
         let node = Arc::clone(&self.node);
         Aborting {
-            settle: Box::pin(async move {
-                if tokio::time::timeout(ABORT_SETTLE, node.wait_tree())
-                    .await
-                    .is_ok()
-                {
-                    return cuts.into_iter().map(Cut::stopped).collect();
-                }
-                let landing = std::time::Instant::now();
-                while !cuts.iter().all(Cut::is_finished) && landing.elapsed() < ABORT_LANDING {
-                    tokio::task::yield_now().await;
-                }
-                cuts.into_iter().map(Cut::settle).collect()
-            }),
+            settle: Box::pin(async move { settle(cuts, node.wait_tree()).await }),
         }
     }
 
