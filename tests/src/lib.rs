@@ -1,7 +1,7 @@
 //! Helpers for the end-to-end tests: start a real child process, read its output line by line
 //! with a bound, send it real signals, and never leave it running when a test fails.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
 use std::process::{Child, ChildStderr, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
@@ -422,4 +422,32 @@ pub fn poll_until<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
         assert!(Instant::now() < deadline, "{what}: not within {PATIENCE:?}");
         thread::sleep(Duration::from_millis(10));
     }
+}
+
+/// One `GET` with `Connection: close`: the status and the body, or what went wrong.
+pub fn try_get(address: std::net::SocketAddr, path: &str) -> Result<(u16, String), String> {
+    let mut stream = std::net::TcpStream::connect_timeout(&address, Duration::from_secs(5))
+        .map_err(|err| format!("connect to {address}: {err}"))?;
+    stream
+        .set_read_timeout(Some(PATIENCE))
+        .map_err(|err| err.to_string())?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .map_err(|err| format!("send GET {path}: {err}"))?;
+    let mut response = String::new();
+    stream
+        .read_to_string(&mut response)
+        .map_err(|err| format!("GET {path}: {err}; read so far: {response:?}"))?;
+    let status = response
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .ok_or_else(|| format!("GET {path}: not an HTTP response: {response:?}"))?;
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_owned())
+        .unwrap_or_default();
+    Ok((status, body))
 }

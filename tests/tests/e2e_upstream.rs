@@ -4,44 +4,14 @@
 //! counted as handled in the report, not listed as task failures.
 #![cfg(unix)]
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use lifecycle_tests::{poll_until, Service, PATIENCE};
+use lifecycle_tests::{poll_until, try_get, Service};
 
 const UPSTREAM: &str = env!("CARGO_BIN_EXE_example-upstream");
-
-/// One `GET` with `Connection: close`: the status and the body, or what went wrong.
-fn try_get(address: SocketAddr, path: &str) -> Result<(u16, String), String> {
-    let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(5))
-        .map_err(|err| format!("connect to {address}: {err}"))?;
-    stream
-        .set_read_timeout(Some(PATIENCE))
-        .map_err(|err| err.to_string())?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
-    )
-    .map_err(|err| format!("send GET {path}: {err}"))?;
-    let mut response = String::new();
-    stream
-        .read_to_string(&mut response)
-        .map_err(|err| format!("GET {path}: {err}; read so far: {response:?}"))?;
-    let status = response
-        .split(' ')
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .ok_or_else(|| format!("GET {path}: not an HTTP response: {response:?}"))?;
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, body)| body.to_owned())
-        .unwrap_or_default();
-    Ok((status, body))
-}
 
 /// From a `/status` body, `(attempt, replies)` of the connection `path`.
 fn connection(body: &str, path: &str) -> Option<(u64, u64)> {

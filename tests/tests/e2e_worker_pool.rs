@@ -5,42 +5,11 @@
 #![cfg(unix)]
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
 use std::thread;
-use std::time::Duration;
 
-use lifecycle_tests::{Exited, Service, PATIENCE};
+use lifecycle_tests::{try_get, Exited, Service};
 
 const WORKER_POOL: &str = env!("CARGO_BIN_EXE_example-worker_pool");
-
-/// One `GET` with `Connection: close`: the status and the body, or what went wrong.
-fn try_get(address: SocketAddr, path: &str) -> Result<(u16, String), String> {
-    let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(5))
-        .map_err(|err| format!("connect to {address}: {err}"))?;
-    stream
-        .set_read_timeout(Some(PATIENCE))
-        .map_err(|err| err.to_string())?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
-    )
-    .map_err(|err| format!("send GET {path}: {err}"))?;
-    let mut response = String::new();
-    stream
-        .read_to_string(&mut response)
-        .map_err(|err| format!("GET {path}: {err}; read so far: {response:?}"))?;
-    let status = response
-        .split(' ')
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .ok_or_else(|| format!("GET {path}: not an HTTP response: {response:?}"))?;
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, body)| body.to_owned())
-        .unwrap_or_default();
-    Ok((status, body))
-}
 
 /// The number after `name ` in a `/progress` body.
 fn progress_field(body: &str, name: &str) -> u64 {
