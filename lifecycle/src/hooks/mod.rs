@@ -241,14 +241,14 @@ pub enum HookKind {
 }
 
 impl HookKind {
-    /// `"persist"` or `"shutdown"`, as logged.
+    /// `"start"`, `"reload"`, `"persist"` or `"shutdown"`, as logged and reported.
     ///
     /// # Examples
     ///
     /// ```
     /// use lifecycle::hooks::HookKind;
-    /// use lifecycle::Sequence;
     ///
+    /// assert_eq!(HookKind::Start.as_str(), "start");
     /// assert_eq!(HookKind::Persist.as_str(), "persist");
     /// assert_eq!(HookKind::Shutdown.to_string(), HookKind::Shutdown.as_str());
     /// ```
