@@ -165,6 +165,7 @@ pub mod __private {
     pub use crate::config::{Flavor, ReadyWhen};
     pub use crate::handle::NoLifecycleNew;
     pub use crate::hooks::HookKind;
+    pub use crate::report::ReportFormat;
     pub use crate::sequence::entry::{block_on, MainFuture};
     pub use crate::sequence::startup::startup_failed;
     pub use crate::sequence::startup::StartupError;

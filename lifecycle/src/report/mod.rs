@@ -16,8 +16,34 @@ use crate::log::{
 };
 
 pub(crate) mod builder;
+#[cfg(feature = "serde")]
+mod json;
 
 use crate::exit::{EXIT_ABORTED, EXIT_APP_FAILED, EXIT_HOOK_FAILED, EXIT_OK, EXIT_START_FAILED};
+
+/// How the lifecycle prints the shutdown report at the end ([`ShutdownReport::log`]): set with
+/// [`Config::with_report_format`](crate::Config::with_report_format),
+/// `#[lifecycle::main(report = "json")]` or `LIFECYCLE_REPORT_FORMAT=json`.
+///
+/// # Examples
+///
+/// ```
+/// use lifecycle::report::ReportFormat;
+/// use lifecycle::Config;
+///
+/// let config = Config::new().with_report_format(ReportFormat::Json);
+/// // `json` needs the crate's `serde` feature; without it the configuration is refused.
+/// assert_eq!(config.validate().is_ok(), cfg!(feature = "serde"));
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ReportFormat {
+    /// The summary as lines of text (the default).
+    #[default]
+    Text,
+    /// One JSON object on one line: [`ShutdownReport::to_json`] (needs the `serde` feature).
+    Json,
+}
 
 /// How the main future ended.
 ///
@@ -214,6 +240,9 @@ pub struct ShutdownReport {
     /// Values held by hooks whose `Drop` panicked when the lifecycle let go of them, after the
     /// shutdown hooks (exit code 3, as for a failed hook).
     pub drop_panics: Vec<DropPanic>,
+    /// How [`log`](Self::log) prints the report: the sequence's
+    /// [`report_format`](crate::Config::report_format).
+    format: ReportFormat,
 }
 
 impl ShutdownReport {
@@ -329,6 +358,11 @@ impl ShutdownReport {
     /// thread that gets a second to do it: a subscriber writing to a full pipe or a closed
     /// standard error can delay the exit by that much, never block it or make it fail.
     pub fn log(&self) {
+        #[cfg(feature = "serde")]
+        if self.format == ReportFormat::Json {
+            self.log_json();
+            return;
+        }
         if no_subscriber() && to_stderr_at_once(&self.to_string()) {
             return;
         }
@@ -355,6 +389,13 @@ impl ShutdownReport {
                 tracing::warn!(trigger = %self.trigger, exit_code = code, total_ms, tasks_aborted, connections_cut, hooks_failed, "shutdown report\n{self}");
             }
         });
+    }
+}
+
+impl ShutdownReport {
+    /// The sequence's report format, for [`log`](Self::log).
+    pub(crate) fn set_format(&mut self, format: ReportFormat) {
+        self.format = format;
     }
 }
 
@@ -613,6 +654,7 @@ mod tests {
             restarts: Vec::new(),
             restarts_total: 0,
             drop_panics: Vec::new(),
+            format: ReportFormat::Text,
         }
     }
 
