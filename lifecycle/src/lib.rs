@@ -162,10 +162,10 @@ pub mod __private {
     };
 
     pub use crate::config::settings::{settings, Setting, Zero};
+    pub use crate::config::ReportFormat;
     pub use crate::config::{Flavor, ReadyWhen};
     pub use crate::handle::NoLifecycleNew;
     pub use crate::hooks::HookKind;
-    pub use crate::report::ReportFormat;
     pub use crate::sequence::entry::{block_on, MainFuture};
     pub use crate::sequence::startup::startup_failed;
     pub use crate::sequence::startup::StartupError;

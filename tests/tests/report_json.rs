@@ -83,3 +83,30 @@ fn a_bad_report_format_stops_start_up_with_exit_78_naming_the_variable() {
         exited.stderr
     );
 }
+
+/// `#[lifecycle::main(report = "json")]` sets the format on the config it builds; a value that is
+/// neither `"text"` nor `"json"` is a compile error on the literal that suggests the near one.
+#[test]
+fn the_main_attribute_reads_the_report_key() {
+    use quote::quote;
+    let item = quote!(
+        async fn main(lc: lifecycle::Lifecycle) {}
+    );
+    let expand = |args| lifecycle_macros_impl::main(args, item.clone()).to_string();
+
+    let json = expand(quote!(report = "json"));
+    assert!(
+        json.contains("with_report_format (:: lifecycle :: __private :: ReportFormat :: Json)"),
+        "{json}"
+    );
+    assert!(!json.contains("compile_error"), "{json}");
+    let text = expand(quote!(report = "text"));
+    assert!(!text.contains("with_report_format"), "{text}");
+
+    let typo = expand(quote!(report = "jsn"));
+    assert!(
+        typo.contains("compile_error")
+            && typo.contains("unknown report format `jsn`; did you mean `\\\"json\\\"`?"),
+        "{typo}"
+    );
+}

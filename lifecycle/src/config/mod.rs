@@ -11,7 +11,6 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::config::signals::Signal;
-use crate::report::ReportFormat;
 
 pub(crate) mod budget;
 pub(crate) mod settings;
@@ -810,6 +809,30 @@ fn parse_signals(value: &str) -> Result<Vec<Signal>, ConfigError> {
         }
     }
     Ok(signals)
+}
+
+/// How the lifecycle prints the shutdown report at the end ([`ShutdownReport::log`](crate::ShutdownReport::log)): set with
+/// [`Config::with_report_format`](crate::Config::with_report_format),
+/// `#[lifecycle::main(report = "json")]` or `LIFECYCLE_REPORT_FORMAT=json`.
+///
+/// # Examples
+///
+/// ```
+/// use lifecycle::report::ReportFormat;
+/// use lifecycle::Config;
+///
+/// let config = Config::new().with_report_format(ReportFormat::Json);
+/// // `json` needs the crate's `serde` feature; without it the configuration is refused.
+/// assert_eq!(config.validate().is_ok(), cfg!(feature = "serde"));
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ReportFormat {
+    /// The summary as lines of text (the default).
+    #[default]
+    Text,
+    /// One JSON object on one line: `ShutdownReport::to_json` (needs the `serde` feature).
+    Json,
 }
 
 /// Why `json` is refused without the `serde` feature.

@@ -335,7 +335,7 @@ mod tests {
     /// naming the variable and the feature.
     #[test]
     fn a_json_report_is_read_with_the_serde_feature_and_refused_without_it() {
-        use crate::report::ReportFormat;
+        use super::super::ReportFormat;
         let read =
             Config::new().apply_env_from(|name| (name == ENV_REPORT_FORMAT).then(|| "JSON".into()));
         let in_code = Config::new()

@@ -272,8 +272,9 @@ mod tests {
 
     use super::*;
     use crate::config::signals::Signal;
+    use crate::config::ReportFormat;
     use crate::hooks::HookKind;
-    use crate::report::{PhaseTimings, ReportFormat};
+    use crate::report::PhaseTimings;
     use crate::tasks::records::{AbortedTask, TaskFailure};
     use crate::tasks::TaskKind;
     use crate::triggers::Trigger;

@@ -16,34 +16,11 @@ use crate::log::{
 };
 
 pub(crate) mod builder;
+pub use crate::config::ReportFormat;
 #[cfg(feature = "serde")]
 mod json;
 
 use crate::exit::{EXIT_ABORTED, EXIT_APP_FAILED, EXIT_HOOK_FAILED, EXIT_OK, EXIT_START_FAILED};
-
-/// How the lifecycle prints the shutdown report at the end ([`ShutdownReport::log`]): set with
-/// [`Config::with_report_format`](crate::Config::with_report_format),
-/// `#[lifecycle::main(report = "json")]` or `LIFECYCLE_REPORT_FORMAT=json`.
-///
-/// # Examples
-///
-/// ```
-/// use lifecycle::report::ReportFormat;
-/// use lifecycle::Config;
-///
-/// let config = Config::new().with_report_format(ReportFormat::Json);
-/// // `json` needs the crate's `serde` feature; without it the configuration is refused.
-/// assert_eq!(config.validate().is_ok(), cfg!(feature = "serde"));
-/// ```
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ReportFormat {
-    /// The summary as lines of text (the default).
-    #[default]
-    Text,
-    /// One JSON object on one line: [`ShutdownReport::to_json`] (needs the `serde` feature).
-    Json,
-}
 
 /// How the main future ended.
 ///
