@@ -316,6 +316,10 @@ impl ShutdownReport {
     /// `tracing` subscriber installed, the summary goes to standard error instead, so it is never
     /// lost.
     ///
+    /// A report made by a sequence whose [`report_format`](crate::Config::report_format) is
+    /// [`ReportFormat::Json`] is logged as its one JSON line instead of the text, by the same
+    /// rules (`ShutdownReport::to_json`, with the `serde` feature).
+    ///
     /// # Examples
     ///
     /// ```
