@@ -96,7 +96,7 @@ fn the_main_attribute_reads_the_report_key() {
 
     let json = expand(quote!(report = "json"));
     assert!(
-        json.contains("with_report_format (:: lifecycle :: __private :: ReportFormat :: Json)"),
+        json.contains("with_report_format (const { :: lifecycle :: __private :: report_json () })"),
         "{json}"
     );
     assert!(!json.contains("compile_error"), "{json}");

@@ -76,8 +76,9 @@ pub(crate) enum Ready {
 }
 
 /// How the shutdown report is printed at the end: `report = "text"` (the default) or
-/// `report = "json"` (one JSON line; needs the runtime's `serde` feature, which the runtime
-/// checks at start-up: this crate cannot see the runtime's features).
+/// `report = "json"` (one JSON line; needs the runtime's `serde` feature: this crate cannot see
+/// the runtime's features, so the expansion calls a `const fn` of the runtime that is a compile
+/// error without it).
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Report {
     Text,

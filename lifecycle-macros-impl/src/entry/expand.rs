@@ -60,7 +60,8 @@ pub(crate) fn main_fn(args: &MainArgs, item: &ItemFn) -> TokenStream {
         config.extend(quote!(.with_ready_when(::lifecycle::__private::ReadyWhen::Manual)));
     }
     if let Some((Report::Json, _)) = args.report {
-        config.extend(quote!(.with_report_format(::lifecycle::__private::ReportFormat::Json)));
+        // A `const` block: without the runtime's `serde` feature, a compile error saying so.
+        config.extend(quote!(.with_report_format(const { ::lifecycle::__private::report_json() })));
     }
 
     // `init` is pinned to `fn()`: a function of another type is a mismatch on the user's path.

@@ -835,6 +835,29 @@ pub enum ReportFormat {
     Json,
 }
 
+/// What `#[lifecycle::main(report = "json")]` expands to, in a `const` block: the JSON format
+/// with the `serde` feature; without it, a compile error saying to enable it (the macro crate
+/// cannot see the runtime's features, the compiler can).
+///
+#[cfg_attr(feature = "serde", doc = "```")]
+#[cfg_attr(not(feature = "serde"), doc = "```compile_fail,E0080")]
+/// // Compiles with the `serde` feature; without it, fails with the message below.
+/// let format = const { lifecycle::__private::report_json() };
+/// assert_eq!(format, lifecycle::report::ReportFormat::Json);
+/// ```
+#[doc(hidden)]
+pub const fn report_json() -> ReportFormat {
+    if cfg!(feature = "serde") {
+        ReportFormat::Json
+    } else {
+        panic!(
+            "`report = \"json\"` needs the `serde` feature of lifecycle: \
+             `lifecycle = {{ version = \"...\", features = [\"serde\"] }}` in Cargo.toml, or \
+             `report = \"text\"`"
+        )
+    }
+}
+
 /// Why `json` is refused without the `serde` feature.
 const JSON_NEEDS_SERDE: &str = "the JSON report needs the `serde` feature of lifecycle: \
      `lifecycle = { version = \"...\", features = [\"serde\"] }` in Cargo.toml, or use `text`";
