@@ -162,6 +162,7 @@ pub mod __private {
     };
 
     pub use crate::config::settings::{settings, Setting, Zero};
+    pub use crate::config::{report_json, ReportFormat};
     pub use crate::config::{Flavor, ReadyWhen};
     pub use crate::handle::NoLifecycleNew;
     pub use crate::hooks::HookKind;

@@ -28,6 +28,7 @@ const KEYS: &[(&str, Option<Zero>)] = &[
     ("init", None),
     ("startup_timeout", Some(Zero::Rejected)),
     ("ready", None),
+    ("report", None),
 ];
 
 /// Whether `key` accepts zero, by [`KEYS`] (a key that is no number there refuses it).
@@ -74,6 +75,16 @@ pub(crate) enum Ready {
     Manual,
 }
 
+/// How the shutdown report is printed at the end: `report = "text"` (the default) or
+/// `report = "json"` (one JSON line; needs the runtime's `serde` feature: this crate cannot see
+/// the runtime's features, so the expansion calls a `const fn` of the runtime that is a compile
+/// error without it).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Report {
+    Text,
+    Json,
+}
+
 /// Which Tokio runtime to build.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Flavor {
@@ -99,6 +110,7 @@ pub(crate) struct MainArgs {
     pub(crate) init: Option<syn::ExprPath>,
     pub(crate) startup_timeout: Option<(Duration, Span)>,
     pub(crate) ready: Option<(Ready, Span)>,
+    pub(crate) report: Option<(Report, Span)>,
 }
 
 impl MainArgs {
@@ -141,6 +153,7 @@ impl MainArgs {
                     main.startup_timeout = errors.check(duration::parse(arg, "60s", zero(&key)));
                 }
                 "ready" => main.ready = errors.check(ready(arg)),
+                "report" => main.report = errors.check(report(arg)),
                 _ => {}
             }
         }
@@ -285,6 +298,27 @@ fn path_text(path: &syn::Path) -> String {
         ""
     };
     format!("{leading}{}", segments.join("::"))
+}
+
+fn report(arg: &Arg) -> syn::Result<(Report, Span)> {
+    const CHOICES: &[&str] = &["text", "json"];
+    let lit = args::string(arg.value("\"json\"")?, "report", "\"json\"")?;
+    match lit.value().as_str() {
+        "text" => Ok((Report::Text, lit.span())),
+        "json" => Ok((Report::Json, lit.span())),
+        other => {
+            let hint = args::closest(other, CHOICES)
+                .map_or(String::new(), |near| format!("did you mean `\"{near}\"`? "));
+            Err(syn::Error::new(
+                lit.span(),
+                format!(
+                    "unknown report format `{other}`; {hint}expected `\"text\"` (the shutdown \
+                     report as lines of text) or `\"json\"` (one JSON line; needs the `serde` \
+                     feature of lifecycle)"
+                ),
+            ))
+        }
+    }
 }
 
 fn ready(arg: &Arg) -> syn::Result<(Ready, Span)> {

@@ -10,7 +10,7 @@ use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{AttrStyle, FnArg, ItemFn, ReturnType, Visibility};
 
-use super::args::{Flavor, MainArgs, Ready};
+use super::args::{Flavor, MainArgs, Ready, Report};
 use crate::duration;
 use crate::item;
 
@@ -58,6 +58,10 @@ pub(crate) fn main_fn(args: &MainArgs, item: &ItemFn) -> TokenStream {
     config.extend(duration_setter("startup_timeout", args.startup_timeout));
     if let Some((Ready::Manual, _)) = args.ready {
         config.extend(quote!(.with_ready_when(::lifecycle::__private::ReadyWhen::Manual)));
+    }
+    if let Some((Report::Json, _)) = args.report {
+        // A `const` block: without the runtime's `serde` feature, a compile error saying so.
+        config.extend(quote!(.with_report_format(const { ::lifecycle::__private::report_json() })));
     }
 
     // `init` is pinned to `fn()`: a function of another type is a mismatch on the user's path.

@@ -56,6 +56,9 @@ pub const ENV_REPEAT_WINDOW: &str = "LIFECYCLE_REPEAT_WINDOW";
 pub const ENV_DEADLINE_MARGIN: &str = "LIFECYCLE_DEADLINE_MARGIN";
 /// The environment variable that overrides [`Config::startup_timeout`]. See [`ENV_GRACE`].
 pub const ENV_STARTUP_TIMEOUT: &str = "LIFECYCLE_STARTUP_TIMEOUT";
+/// Overrides [`report_format`](Config::report_format): `text` or `json` (the latter needs the
+/// crate's `serde` feature).
+pub const ENV_REPORT_FORMAT: &str = "LIFECYCLE_REPORT_FORMAT";
 
 /// When the service becomes Ready.
 ///
@@ -119,6 +122,7 @@ pub enum Flavor {
 /// | [`repeat_window`](Config::repeat_window) | 50ms | `LIFECYCLE_REPEAT_WINDOW` |
 /// | [`deadline_margin`](Config::deadline_margin) | 1s | `LIFECYCLE_DEADLINE_MARGIN` |
 /// | [`startup_timeout`](Config::startup_timeout) | 60s | `LIFECYCLE_STARTUP_TIMEOUT` |
+/// | [`report_format`](Config::report_format) | text | `LIFECYCLE_REPORT_FORMAT` |
 /// | [`ready_when`](Config::ready_when) | after the start hooks | |
 /// | [`flavor`](Config::flavor) | multi-thread | (Tokio reads `TOKIO_WORKER_THREADS`) |
 /// | [`worker_threads`](Config::worker_threads) | one per core | |
@@ -158,6 +162,7 @@ pub struct Config {
     worker_threads: Option<usize>,
     startup_timeout: Duration,
     ready_when: ReadyWhen,
+    report_format: ReportFormat,
 }
 
 impl Default for Config {
@@ -174,6 +179,7 @@ impl Default for Config {
             worker_threads: None,
             startup_timeout: Duration::from_secs(60),
             ready_when: ReadyWhen::Auto,
+            report_format: ReportFormat::Text,
         }
     }
 }
@@ -521,6 +527,37 @@ impl Config {
         self
     }
 
+    /// How the lifecycle prints the shutdown report at the end (see [`ReportFormat`]).
+    ///
+    /// A getter: set it with [`with_report_format`](Config::with_report_format).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use lifecycle::report::ReportFormat;
+    /// assert_eq!(lifecycle::Config::new().report_format(), ReportFormat::Text);
+    /// ```
+    pub fn report_format(&self) -> ReportFormat {
+        self.report_format
+    }
+
+    /// Sets [`report_format`](Config::report_format). [`ReportFormat::Json`] needs the crate's
+    /// `serde` feature: without it, [`validate`](Config::validate) refuses it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use lifecycle::report::ReportFormat;
+    /// let config = lifecycle::Config::new().with_report_format(ReportFormat::Json);
+    /// assert_eq!(config.report_format(), ReportFormat::Json);
+    /// assert_eq!(config.validate().is_ok(), cfg!(feature = "serde"));
+    /// ```
+    #[must_use]
+    pub fn with_report_format(mut self, format: ReportFormat) -> Self {
+        self.report_format = format;
+        self
+    }
+
     /// Drain delay + grace + `hook_budget`: what [`Budget::worst_case`] says.
     pub(crate) fn worst_case_shutdown(&self, hook_budget: Duration) -> Duration {
         self.drain_delay
@@ -562,6 +599,9 @@ impl Config {
     /// ```
     pub fn validate(&self) -> Result<(), ConfigError> {
         settings::check_zeros(self)?;
+        if self.report_format == ReportFormat::Json && !cfg!(feature = "serde") {
+            return Err(ConfigError::new("report", "json", JSON_NEEDS_SERDE));
+        }
         match (self.worker_threads, self.flavor) {
             (Some(threads), Flavor::CurrentThread) => Err(ConfigError::new(
                 "worker_threads",
@@ -771,6 +811,73 @@ fn parse_signals(value: &str) -> Result<Vec<Signal>, ConfigError> {
     Ok(signals)
 }
 
+/// How the lifecycle prints the shutdown report at the end ([`ShutdownReport::log`](crate::ShutdownReport::log)): set with
+/// [`Config::with_report_format`](crate::Config::with_report_format),
+/// `#[lifecycle::main(report = "json")]` or `LIFECYCLE_REPORT_FORMAT=json`.
+///
+/// # Examples
+///
+/// ```
+/// use lifecycle::report::ReportFormat;
+/// use lifecycle::Config;
+///
+/// let config = Config::new().with_report_format(ReportFormat::Json);
+/// // `json` needs the crate's `serde` feature; without it the configuration is refused.
+/// assert_eq!(config.validate().is_ok(), cfg!(feature = "serde"));
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ReportFormat {
+    /// The summary as lines of text (the default).
+    #[default]
+    Text,
+    /// One JSON object on one line: `ShutdownReport::to_json` (needs the `serde` feature).
+    Json,
+}
+
+/// What `#[lifecycle::main(report = "json")]` expands to, in a `const` block: the JSON format
+/// with the `serde` feature; without it, a compile error saying to enable it (the macro crate
+/// cannot see the runtime's features, the compiler can).
+///
+#[cfg_attr(feature = "serde", doc = "```")]
+#[cfg_attr(not(feature = "serde"), doc = "```compile_fail,E0080")]
+/// // Compiles with the `serde` feature; without it, fails with the message below.
+/// let format = const { lifecycle::__private::report_json() };
+/// assert_eq!(format, lifecycle::report::ReportFormat::Json);
+/// ```
+#[doc(hidden)]
+pub const fn report_json() -> ReportFormat {
+    if cfg!(feature = "serde") {
+        ReportFormat::Json
+    } else {
+        panic!(
+            "`report = \"json\"` needs the `serde` feature of lifecycle: \
+             `lifecycle = {{ version = \"...\", features = [\"serde\"] }}` in Cargo.toml, or \
+             `report = \"text\"`"
+        )
+    }
+}
+
+/// Why `json` is refused without the `serde` feature.
+const JSON_NEEDS_SERDE: &str = "the JSON report needs the `serde` feature of lifecycle: \
+     `lifecycle = { version = \"...\", features = [\"serde\"] }` in Cargo.toml, or use `text`";
+
+pub(crate) fn parse_report_format(
+    variable: &'static str,
+    value: &str,
+) -> Result<ReportFormat, ConfigError> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "text" => Ok(ReportFormat::Text),
+        "json" if cfg!(feature = "serde") => Ok(ReportFormat::Json),
+        "json" => Err(ConfigError::new(variable, value, JSON_NEEDS_SERDE)),
+        _ => Err(ConfigError::new(
+            variable,
+            value,
+            "expected `text` (the report as lines of text) or `json` (one JSON object on one line)",
+        )),
+    }
+}
+
 pub(crate) fn parse_bool(variable: &'static str, value: &str) -> Result<bool, ConfigError> {
     match value.trim().to_ascii_lowercase().as_str() {
         "1" | "true" | "on" | "yes" => Ok(true),
@@ -898,7 +1005,7 @@ mod tests {
         );
         // Nothing close: the known names are listed.
         let far = warning("LIFECYCLE_COLOR").unwrap();
-        assert!(far.ends_with(&format!("the variables read are {ENV_GRACE}, {ENV_DRAIN_DELAY}, {ENV_HOOK_TIMEOUT}, {ENV_SIGNALS}, {ENV_FORCE_ON_SECOND_SIGNAL}, {ENV_REPEAT_WINDOW}, {ENV_STARTUP_TIMEOUT}, {ENV_DEADLINE_MARGIN}, {ENV_PRINT_BUDGET}")), "{far}");
+        assert!(far.ends_with(&format!("the variables read are {ENV_GRACE}, {ENV_DRAIN_DELAY}, {ENV_HOOK_TIMEOUT}, {ENV_SIGNALS}, {ENV_FORCE_ON_SECOND_SIGNAL}, {ENV_REPEAT_WINDOW}, {ENV_STARTUP_TIMEOUT}, {ENV_DEADLINE_MARGIN}, {ENV_REPORT_FORMAT}, {ENV_PRINT_BUDGET}")), "{far}");
         // The crate's own variables, and other names, get no warning.
         for known in settings::variables() {
             assert_eq!(warning(known), None);

@@ -14,9 +14,9 @@
 use std::time::Duration;
 
 use super::{
-    parse_bool, parse_duration, parse_signals, Config, ConfigError, ENV_DEADLINE_MARGIN,
-    ENV_DRAIN_DELAY, ENV_FORCE_ON_SECOND_SIGNAL, ENV_GRACE, ENV_HOOK_TIMEOUT, ENV_REPEAT_WINDOW,
-    ENV_SIGNALS, ENV_STARTUP_TIMEOUT,
+    parse_bool, parse_duration, parse_report_format, parse_signals, Config, ConfigError,
+    ENV_DEADLINE_MARGIN, ENV_DRAIN_DELAY, ENV_FORCE_ON_SECOND_SIGNAL, ENV_GRACE, ENV_HOOK_TIMEOUT,
+    ENV_REPEAT_WINDOW, ENV_REPORT_FORMAT, ENV_SIGNALS, ENV_STARTUP_TIMEOUT,
 };
 
 /// Whether zero is a value a duration or count setting accepts.
@@ -65,6 +65,8 @@ enum Value {
     Signals,
     /// On or off.
     Switch { set: fn(&mut Config, bool) },
+    /// The report's format (`text`, `json`).
+    ReportFormat,
     /// Set in the code or by the attribute only: `ready`, `flavor`, and `init` (not a setting of
     /// [`Config`] at all: a function the generated `main` calls first).
     InCode,
@@ -75,7 +77,7 @@ impl Setting {
     pub fn zero(&self) -> Option<Zero> {
         match self.value {
             Value::Duration { zero, .. } | Value::Count { zero, .. } => Some(zero),
-            Value::Signals | Value::Switch { .. } | Value::InCode => None,
+            Value::Signals | Value::Switch { .. } | Value::ReportFormat | Value::InCode => None,
         }
     }
 
@@ -95,6 +97,7 @@ impl Setting {
             }
             Value::Signals => config.signals = parse_signals(value)?,
             Value::Switch { set } => set(config, parse_bool(variable, value)?),
+            Value::ReportFormat => config.report_format = parse_report_format(variable, value)?,
             // No variable names these (the table's test says so).
             Value::Count { .. } | Value::InCode => {}
         }
@@ -106,7 +109,9 @@ impl Setting {
         let zero = match self.value {
             Value::Duration { get, zero, .. } => (get(config).is_zero(), zero, "0s"),
             Value::Count { get, zero } => (get(config) == Some(0), zero, "0"),
-            Value::Signals | Value::Switch { .. } | Value::InCode => return Ok(()),
+            Value::Signals | Value::Switch { .. } | Value::ReportFormat | Value::InCode => {
+                return Ok(())
+            }
         };
         match zero {
             (true, Zero::Rejected, written) => Err(ConfigError::new(
@@ -205,6 +210,13 @@ pub(crate) const SETTINGS: &[Setting] = &[
         },
     },
     Setting {
+        key: "report",
+        variable: Some(ENV_REPORT_FORMAT),
+        default: "\"text\"",
+        doc: "how the shutdown report is printed: lines of text, or (\"json\") one JSON line",
+        value: Value::ReportFormat,
+    },
+    Setting {
         key: "ready",
         variable: None,
         default: "\"auto\"",
@@ -297,6 +309,11 @@ mod tests {
                     assert_eq!(written.ok(), Some(config.force_on_second_signal()));
                 }
                 Value::Count { get, .. } => assert_eq!(get(&config), None, "{}", setting.key),
+                Value::ReportFormat => {
+                    let written = setting.default.trim_matches('"');
+                    let format = parse_report_format(ENV_REPORT_FORMAT, written);
+                    assert_eq!(format.ok(), Some(config.report_format()));
+                }
                 Value::InCode => {}
             }
         }
@@ -312,5 +329,38 @@ mod tests {
             let same = SETTINGS.iter().filter(|other| other.key == setting.key);
             assert_eq!(same.count(), 1, "{}", setting.key);
         }
+    }
+
+    /// `json` is read with the `serde` feature; without it, start-up is refused with a message
+    /// naming the variable and the feature.
+    #[test]
+    fn a_json_report_is_read_with_the_serde_feature_and_refused_without_it() {
+        use super::super::ReportFormat;
+        let read =
+            Config::new().apply_env_from(|name| (name == ENV_REPORT_FORMAT).then(|| "JSON".into()));
+        let in_code = Config::new()
+            .with_report_format(ReportFormat::Json)
+            .validate();
+        if cfg!(feature = "serde") {
+            assert_eq!(read.map(|c| c.report_format()), Ok(ReportFormat::Json));
+            assert_eq!(in_code, Ok(()));
+        } else {
+            let message = read.map(|_| ()).unwrap_err().to_string();
+            assert!(
+                message.starts_with("invalid LIFECYCLE_REPORT_FORMAT=\"JSON\": the JSON report needs the `serde` feature of lifecycle"),
+                "{message}"
+            );
+            let message = in_code.unwrap_err().to_string();
+            assert!(
+                message.starts_with(
+                    "invalid report=\"json\": the JSON report needs the `serde` feature"
+                ),
+                "{message}"
+            );
+        }
+        let typo =
+            Config::new().apply_env_from(|name| (name == ENV_REPORT_FORMAT).then(|| "jsno".into()));
+        let message = typo.map(|_| ()).unwrap_err().to_string();
+        assert!(message.contains("expected `text`"), "{message}");
     }
 }

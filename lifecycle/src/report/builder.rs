@@ -52,6 +52,7 @@ impl ReportBuilder {
                 restarts: Vec::new(),
                 restarts_total: 0,
                 drop_panics: Vec::new(),
+                format: super::ReportFormat::Text,
             },
         }
     }

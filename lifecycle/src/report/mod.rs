@@ -16,6 +16,9 @@ use crate::log::{
 };
 
 pub(crate) mod builder;
+pub use crate::config::ReportFormat;
+#[cfg(feature = "serde")]
+mod json;
 
 use crate::exit::{EXIT_ABORTED, EXIT_APP_FAILED, EXIT_HOOK_FAILED, EXIT_OK, EXIT_START_FAILED};
 
@@ -214,6 +217,9 @@ pub struct ShutdownReport {
     /// Values held by hooks whose `Drop` panicked when the lifecycle let go of them, after the
     /// shutdown hooks (exit code 3, as for a failed hook).
     pub drop_panics: Vec<DropPanic>,
+    /// How [`log`](Self::log) prints the report: the sequence's
+    /// [`report_format`](crate::Config::report_format).
+    format: ReportFormat,
 }
 
 impl ShutdownReport {
@@ -310,6 +316,10 @@ impl ShutdownReport {
     /// `tracing` subscriber installed, the summary goes to standard error instead, so it is never
     /// lost.
     ///
+    /// A report made by a sequence whose [`report_format`](crate::Config::report_format) is
+    /// [`ReportFormat::Json`] is logged as its one JSON line instead of the text, by the same
+    /// rules (`ShutdownReport::to_json`, with the `serde` feature).
+    ///
     /// # Examples
     ///
     /// ```
@@ -329,6 +339,11 @@ impl ShutdownReport {
     /// thread that gets a second to do it: a subscriber writing to a full pipe or a closed
     /// standard error can delay the exit by that much, never block it or make it fail.
     pub fn log(&self) {
+        #[cfg(feature = "serde")]
+        if self.format == ReportFormat::Json {
+            self.log_json();
+            return;
+        }
         if no_subscriber() && to_stderr_at_once(&self.to_string()) {
             return;
         }
@@ -355,6 +370,13 @@ impl ShutdownReport {
                 tracing::warn!(trigger = %self.trigger, exit_code = code, total_ms, tasks_aborted, connections_cut, hooks_failed, "shutdown report\n{self}");
             }
         });
+    }
+}
+
+impl ShutdownReport {
+    /// The sequence's report format, for [`log`](Self::log).
+    pub(crate) fn set_format(&mut self, format: ReportFormat) {
+        self.format = format;
     }
 }
 
@@ -613,6 +635,7 @@ mod tests {
             restarts: Vec::new(),
             restarts_total: 0,
             drop_panics: Vec::new(),
+            format: ReportFormat::Text,
         }
     }
 

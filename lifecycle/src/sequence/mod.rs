@@ -587,7 +587,8 @@ impl Persisted {
         // The managed values go with their hooks' functions now, not wherever the last handle
         // is dropped: a `Drop` that panics is in the report, not a lost report and exit 101.
         report.drop_panics(inner.hooks().release());
-        let report = report.finish(trigger, total, hurried_by);
+        let mut report = report.finish(trigger, total, hurried_by);
+        report.set_format(inner.config().report_format());
         inner.triggers().watch().finished(report.code());
         crate::sequence::entry::reported(report.code());
         report

@@ -1,0 +1,2 @@
+#[lifecycle::main(report = "jsn")]
+async fn main() {}
