@@ -534,7 +534,7 @@ impl Config {
     /// # Examples
     ///
     /// ```
-    /// use lifecycle::report::ReportFormat;
+    /// use lifecycle::config::ReportFormat;
     /// assert_eq!(lifecycle::Config::new().report_format(), ReportFormat::Text);
     /// ```
     pub fn report_format(&self) -> ReportFormat {
@@ -547,7 +547,7 @@ impl Config {
     /// # Examples
     ///
     /// ```
-    /// use lifecycle::report::ReportFormat;
+    /// use lifecycle::config::ReportFormat;
     /// let config = lifecycle::Config::new().with_report_format(ReportFormat::Json);
     /// assert_eq!(config.report_format(), ReportFormat::Json);
     /// assert_eq!(config.validate().is_ok(), cfg!(feature = "serde"));
@@ -818,7 +818,7 @@ fn parse_signals(value: &str) -> Result<Vec<Signal>, ConfigError> {
 /// # Examples
 ///
 /// ```
-/// use lifecycle::report::ReportFormat;
+/// use lifecycle::config::ReportFormat;
 /// use lifecycle::Config;
 ///
 /// let config = Config::new().with_report_format(ReportFormat::Json);
@@ -843,7 +843,7 @@ pub enum ReportFormat {
 #[cfg_attr(not(feature = "serde"), doc = "```compile_fail,E0080")]
 /// // Compiles with the `serde` feature; without it, fails with the message below.
 /// let format = const { lifecycle::__private::report_json() };
-/// assert_eq!(format, lifecycle::report::ReportFormat::Json);
+/// assert_eq!(format, lifecycle::config::ReportFormat::Json);
 /// ```
 #[doc(hidden)]
 pub const fn report_json() -> ReportFormat {

@@ -16,7 +16,7 @@ use crate::log::{
 };
 
 pub(crate) mod builder;
-pub use crate::config::ReportFormat;
+use crate::config::ReportFormat;
 #[cfg(feature = "serde")]
 mod json;
 
@@ -127,7 +127,7 @@ pub struct PhaseTimings {
 /// | the code given | [`Lifecycle::request_shutdown_with`](crate::Lifecycle::request_shutdown_with) triggered the shutdown |
 /// | 1 ([`EXIT_APP_FAILED`]) | main returned `Err` or panicked, or a critical task failed |
 /// | 5 ([`EXIT_START_FAILED`]) | start-up failed: a start hook failed, panicked or timed out, the start-up timeout ran out (`main` never reaching its start boundary included), a start hook was added after the start boundary, or the shutdown was triggered before start-up ended |
-/// | 2 ([`EXIT_ABORTED`]) | the grace period ran out: main, tasks or connections were aborted (or left running), or requests counted by [`InFlightLayer`](crate::http::InFlightLayer) were still in flight; or a task spawned after the drain was still running at the report |
+/// | 2 ([`EXIT_ABORTED`]) | the grace period ran out: main, tasks or connections were aborted (or left running), or requests counted by `lifecycle::http::InFlightLayer` were still in flight; or a task spawned after the drain was still running at the report |
 /// | 3 ([`EXIT_HOOK_FAILED`]) | a hook returned `Err`, panicked, timed out or lost its report, or a value a hook held panicked in its `Drop` ([`drop_panics`](Self::drop_panics)) |
 /// | 0 ([`EXIT_OK`]) | otherwise |
 ///

@@ -173,7 +173,7 @@ pub struct ConnectionReport {
     /// names. The drain line counts them beside the connections, and they make the exit code 2.
     pub layer_requests_cut: usize,
     /// Whether the lifecycle saw connections: its serve loop ran. With only the in-flight layer
-    /// ([`InFlightLayer`](crate::http::InFlightLayer) on tonic's server, say) it sees requests
+    /// (`lifecycle::http::InFlightLayer` on tonic's server, say) it sees requests
     /// and not the connections they came on: the connection figures are then zero for want of
     /// knowing, and the report's line speaks of requests only.
     ///
