@@ -614,29 +614,13 @@ mod tests {
     use crate::hooks::{HookKind, HookOutcome};
     use crate::tasks::{ConnectionStats, CutConnection, RequestLine, TaskKind};
 
+    /// An empty report of a SIGTERM after which main returned: the builder's, finished at once.
     fn report() -> ShutdownReport {
-        ShutdownReport {
-            trigger: Trigger::Signal(Signal::Terminate),
-            main: Some(MainOutcome::Returned),
-            timings: PhaseTimings::default(),
-            tasks_aborted: Vec::new(),
-            tasks_aborted_total: 0,
-            connections: None,
-            task_failures: Vec::new(),
-            task_failures_other: 0,
-            task_failures_handled: 0,
-            hooks: Vec::new(),
-            hurried_by: None,
-            start: Vec::new(),
-            start_failed: None,
-            reloads: 0,
-            reload_failures: Vec::new(),
-            stages: Vec::new(),
-            restarts: Vec::new(),
-            restarts_total: 0,
-            drop_panics: Vec::new(),
-            format: ReportFormat::Text,
-        }
+        let trigger = Trigger::Signal(Signal::Terminate);
+        let mut report =
+            super::builder::ReportBuilder::begin().finish(trigger, Duration::ZERO, None);
+        report.main = Some(MainOutcome::Returned);
+        report
     }
 
     fn failure(task: &str, critical: bool) -> TaskFailure {
