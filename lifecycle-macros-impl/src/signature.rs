@@ -8,8 +8,11 @@ use crate::errors::Errors;
 /// Which function is being checked, which decides its parameters and the wording.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Role {
-    /// The function under `#[lifecycle::main]`: no parameter, or the `lifecycle::Lifecycle`.
+    /// `async fn main` under `#[lifecycle::main]`: no parameter, or the `lifecycle::Lifecycle`.
     Main,
+    /// Another function under `#[lifecycle::main]`, which becomes `fn(..) -> lifecycle::App`:
+    /// the `lifecycle::Lifecycle` first, then the parameters of the function it becomes.
+    App,
     /// A free `#[lifecycle::on_shutdown]` or `#[lifecycle::persist]` function: no parameters.
     FreeHook,
     /// A hook method of a `#[lifecycle::component]` impl: `&self` and nothing else.
@@ -21,7 +24,7 @@ pub(crate) enum Role {
 pub(crate) fn check(sig: &Signature, role: Role, errors: &mut Errors) {
     let name = &sig.ident;
     let subject = match role {
-        Role::Main => format!("`{name}`"),
+        Role::Main | Role::App => format!("`{name}`"),
         Role::FreeHook | Role::MethodHook => format!("hook `{name}`"),
     };
     if let Some(constness) = &sig.constness {
@@ -32,7 +35,7 @@ pub(crate) fn check(sig: &Signature, role: Role, errors: &mut Errors) {
     }
     if let syn::Safety::Unsafe(unsafety) = &sig.safety {
         let message = match role {
-            Role::Main => format!("{subject} cannot be `unsafe`; remove `unsafe`"),
+            Role::Main | Role::App => format!("{subject} cannot be `unsafe`; remove `unsafe`"),
             Role::FreeHook | Role::MethodHook => format!(
                 "{subject} cannot be `unsafe`: the runtime calls it as a safe function; \
                  remove `unsafe` and use an `unsafe` block inside"
@@ -48,7 +51,7 @@ pub(crate) fn check(sig: &Signature, role: Role, errors: &mut Errors) {
     }
     if !sig.generics.params.is_empty() {
         let reason = match role {
-            Role::Main => "nothing would choose the type arguments",
+            Role::Main | Role::App => "nothing would choose the type arguments",
             Role::FreeHook | Role::MethodHook => "the runtime calls it with no type arguments",
         };
         errors.push(syn::Error::new_spanned(
@@ -57,8 +60,8 @@ pub(crate) fn check(sig: &Signature, role: Role, errors: &mut Errors) {
         ));
     }
     let receiver_missing = match role {
-        Role::Main => {
-            main_inputs(sig, errors);
+        Role::Main | Role::App => {
+            main_inputs(sig, role, errors);
             false
         }
         Role::FreeHook | Role::MethodHook => hook_inputs(sig, role, errors),
@@ -69,7 +72,7 @@ pub(crate) fn check(sig: &Signature, role: Role, errors: &mut Errors) {
             format!("{subject} cannot be variadic; remove `...`"),
         ));
     }
-    if role != Role::Main {
+    if !matches!(role, Role::Main | Role::App) {
         if let ReturnType::Type(_, ty) = &sig.output {
             if !is_unit_or_result(ty) {
                 errors.push(syn::Error::new_spanned(
@@ -85,8 +88,8 @@ pub(crate) fn check(sig: &Signature, role: Role, errors: &mut Errors) {
 }
 
 /// `main` takes nothing, or one `lifecycle::Lifecycle` by value (the type itself is left to the
-/// compiler: the expansion passes a `Lifecycle` there).
-fn main_inputs(sig: &Signature, errors: &mut Errors) {
+/// compiler: the expansion passes a `Lifecycle` there); an app takes more after it.
+fn main_inputs(sig: &Signature, role: Role, errors: &mut Errors) {
     let name = &sig.ident;
     for (index, input) in sig.inputs.iter().enumerate() {
         let message = match input {
@@ -94,8 +97,11 @@ fn main_inputs(sig: &Signature, errors: &mut Errors) {
                 "`#[lifecycle::main]` goes on a free `async fn`, but `{name}` takes `self`; \
                  remove it, or take `lc: lifecycle::Lifecycle`"
             ),
+            FnArg::Typed(_) if index > 0 && role == Role::App => continue,
             FnArg::Typed(_) if index > 0 => format!(
-                "`{name}` takes at most one parameter, the `lifecycle::Lifecycle`; remove this one"
+                "`{name}` takes at most one parameter, the `lifecycle::Lifecycle`; remove this \
+                 one, or pass it to a function not named `main` under the attribute, which \
+                 becomes `fn(..) -> lifecycle::App` (see `lifecycle::App`)"
             ),
             FnArg::Typed(param) => {
                 if let Type::Reference(reference) = &*param.ty {

@@ -133,6 +133,8 @@ pub mod http;
 pub mod report;
 pub mod sequence;
 pub mod state_file;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 #[cfg(feature = "axum")]
 pub use crate::http::axum;
@@ -143,6 +145,7 @@ pub use crate::failure::{Failure, Outcome};
 pub use crate::handle::{Lifecycle, Managed, Stats};
 pub use crate::hooks::{Component, Hook};
 pub use crate::report::ShutdownReport;
+pub use crate::sequence::app::App;
 pub use crate::sequence::entry::run;
 pub use crate::sequence::Sequence;
 pub use crate::tasks::scope::Scope;

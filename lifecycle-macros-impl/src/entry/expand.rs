@@ -26,16 +26,8 @@ fn inner_fn(item: &ItemFn) -> ItemFn {
     inner
 }
 
-/// The generated `fn main() -> ExitCode`.
-pub(crate) fn main_fn(args: &MainArgs, item: &ItemFn) -> TokenStream {
-    let outer_attrs = item
-        .attrs
-        .iter()
-        .filter(|attr| matches!(attr.style, AttrStyle::Outer));
-    let vis = &item.vis;
-    let name = &item.sig.ident;
-    let inner = inner_fn(item);
-
+/// `Config::new()` with the attribute's settings.
+fn config(args: &MainArgs) -> TokenStream {
     let mut config = quote!(::lifecycle::__private::Config::new());
     for (method, value) in [
         ("grace", args.grace),
@@ -64,6 +56,25 @@ pub(crate) fn main_fn(args: &MainArgs, item: &ItemFn) -> TokenStream {
         config.extend(quote!(.with_report_format(const { ::lifecycle::__private::report_json() })));
     }
 
+    if let Some((Flavor::CurrentThread, _)) = args.flavor {
+        config.extend(quote!(.with_flavor(::lifecycle::__private::Flavor::CurrentThread)));
+    }
+    if let Some((threads, _)) = args.worker_threads {
+        config.extend(quote!(.with_worker_threads(#threads)));
+    }
+    config
+}
+
+/// The generated `fn main() -> ExitCode`.
+pub(crate) fn main_fn(args: &MainArgs, item: &ItemFn) -> TokenStream {
+    let outer_attrs = item
+        .attrs
+        .iter()
+        .filter(|attr| matches!(attr.style, AttrStyle::Outer));
+    let vis = &item.vis;
+    let name = &item.sig.ident;
+    let inner = inner_fn(item);
+    let config = config(args);
     // `init` is pinned to `fn()`: a function of another type is a mismatch on the user's path.
     let init = args.init.as_ref().map(|path| {
         quote! {
@@ -71,13 +82,6 @@ pub(crate) fn main_fn(args: &MainArgs, item: &ItemFn) -> TokenStream {
             init();
         }
     });
-
-    if let Some((Flavor::CurrentThread, _)) = args.flavor {
-        config.extend(quote!(.with_flavor(::lifecycle::__private::Flavor::CurrentThread)));
-    }
-    if let Some((threads, _)) = args.worker_threads {
-        config.extend(quote!(.with_worker_threads(#threads)));
-    }
 
     // `lc.clone()` is spanned at the declared parameter type: a wrong type is reported where
     // the user wrote it.
@@ -136,6 +140,90 @@ pub(crate) fn main_fn(args: &MainArgs, item: &ItemFn) -> TokenStream {
                 ::core::result::Result::Ok(report.exit_code())
             };
             ::lifecycle::__private::block_on(signals, config.apply_env(), run)
+        }
+    }
+}
+
+/// The generated `fn app(..) -> lifecycle::App` for the attribute on an `async fn` not named
+/// `main`: the same settings, and the function's parameters after the `Lifecycle` moved into
+/// the app, which runs `main` later (as the process, or under the test harness).
+pub(crate) fn app_fn(args: &MainArgs, item: &ItemFn) -> TokenStream {
+    let outer_attrs = item
+        .attrs
+        .iter()
+        .filter(|attr| matches!(attr.style, AttrStyle::Outer));
+    let vis = &item.vis;
+    let name = &item.sig.ident;
+    let inner = inner_fn(item);
+    let config = config(args);
+    let init = args.init.as_ref().map(|path| {
+        quote! {
+            let init: fn() = #path;
+            let app = app.with_init(init);
+        }
+    });
+
+    let mut inputs = item.sig.inputs.iter();
+    // The `Lifecycle`, passed where the user declared it (a wrong type is reported there).
+    let lc_ty = match inputs.next() {
+        Some(FnArg::Typed(param)) => Some(&param.ty),
+        _ => None,
+    };
+    let lc = lc_ty.map(|ty| {
+        let span = item::located_at(ty.span());
+        quote_spanned!(span=> lc)
+    });
+    // The other parameters become the generated function's, by position.
+    let rest: Vec<(Ident, &syn::Type)> = inputs
+        .enumerate()
+        .filter_map(|(index, input)| match input {
+            FnArg::Typed(param) => Some((
+                Ident::new(&format!("__lifecycle_arg{index}"), Span::call_site()),
+                &*param.ty,
+            )),
+            FnArg::Receiver(_) => None,
+        })
+        .collect();
+    let params = rest.iter().map(|(arg, ty)| quote!(#arg: #ty));
+    let passed: Vec<&Ident> = rest.iter().map(|(arg, _)| arg).collect();
+    // What the closure passes: the `Lifecycle` (if declared), then the moved parameters.
+    let args: Vec<TokenStream> = lc
+        .iter()
+        .cloned()
+        .chain(passed.iter().map(|arg| quote!(#arg)))
+        .collect();
+    let call = match &item.sig.output {
+        ReturnType::Type(_, ty) => {
+            let span = item::located_at(ty.span());
+            let lc_param = lc_ty.map(|ty| quote!(lc: #ty,));
+            let lc_passed = lc_ty.map(|_| quote!(lc,));
+            let checked_params = rest.iter().map(|(arg, ty)| quote!(#arg: #ty));
+            let check = quote_spanned! {span=>
+                fn __lifecycle_checked(#lc_param #(#checked_params),*)
+                    -> impl ::lifecycle::__private::MainFuture
+                {
+                    __lifecycle_main(#lc_passed #(#passed),*)
+                }
+            };
+            quote! {
+                #check
+                __lifecycle_checked(#(#args),*)
+            }
+        }
+        ReturnType::Default => quote!(__lifecycle_main(#(#args),*)),
+    };
+    let unused = lc_ty.is_none().then(|| quote!(let _ = lc;));
+    quote! {
+        #(#outer_attrs)*
+        #vis fn #name(#(#params),*) -> ::lifecycle::App {
+            #inner
+            let config = #config;
+            let app = ::lifecycle::App::new(config, move |lc: ::lifecycle::Lifecycle| {
+                #unused
+                #call
+            });
+            #init
+            app
         }
     }
 }

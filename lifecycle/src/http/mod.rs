@@ -238,7 +238,10 @@ where
             .header_read_timeout(self.header_read_timeout);
         builder.http2().timer(TokioTimer::new());
         let builder = Arc::new(builder);
-        self.lc.inner().connections().serving();
+        self.lc
+            .inner()
+            .connections()
+            .serving(self.listener.local_addr().ok());
         // Cancelled with the root token, or with the app's own (which a watcher passes on).
         let stop = self.lc.token();
         if let Some(until) = self.until {

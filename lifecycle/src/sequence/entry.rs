@@ -63,6 +63,16 @@ where
     Fut::Output: Outcome,
 {
     let signals = hold_signals();
+    run_held(signals, config, main)
+}
+
+/// [`run`] once the signals are held: [`App::run`](crate::App::run) shares it.
+pub(crate) fn run_held<F, Fut>(signals: HeldSignals, config: Config, main: F) -> ExitCode
+where
+    F: FnOnce(Lifecycle) -> Fut,
+    Fut: Future,
+    Fut::Output: Outcome,
+{
     block_on(signals, config.apply_env(), |config| async move {
         let sequence = Sequence::new(config);
         let lc = sequence.handle();

@@ -26,9 +26,11 @@
 
 // Folder `sequence/`: the life of a service step by step (this file), its phases (`start.rs`,
 // `drain.rs`), the entry points (`entry.rs`: `lifecycle::run` and the macros' `block_on`;
-// `startup.rs`: start-up errors; `print_budget.rs`). Every other folder is below this one: the
+// `startup.rs`: start-up errors; `print_budget.rs`; `app.rs`: a main function with its settings,
+// run as the process or by the test harness). Every other folder is below this one: the
 // sequence decides when, the others how.
 
+pub(crate) mod app;
 pub(crate) mod drain;
 pub(crate) mod entry;
 pub(crate) mod print_budget;

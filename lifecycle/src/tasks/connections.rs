@@ -321,6 +321,8 @@ pub(crate) struct Registry {
     next: AtomicU64,
     slots: Mutex<HashMap<u64, Arc<Slot>>>,
     mark: Mutex<Option<Mark>>,
+    /// The addresses the serve loops listen on, in the order they started.
+    listening: tokio::sync::watch::Sender<Vec<std::net::SocketAddr>>,
 }
 
 impl Registry {
@@ -380,11 +382,21 @@ impl Registry {
         cut
     }
 
-    /// A serve loop started: the report has a connections section from now on.
+    /// A serve loop started, listening on `addr`: the report has a connections section from
+    /// now on.
     #[cfg_attr(not(feature = "http"), allow(dead_code))]
-    pub(crate) fn serving(&self) {
+    pub(crate) fn serving(&self, addr: Option<std::net::SocketAddr>) {
         self.used.store(true, Ordering::Relaxed);
         self.sees_connections.store(true, Ordering::Relaxed);
+        if let Some(addr) = addr {
+            self.listening.send_modify(|addrs| addrs.push(addr));
+        }
+    }
+
+    /// The addresses the serve loops listen on, as they start.
+    #[cfg_attr(not(feature = "testing"), allow(dead_code))]
+    pub(crate) fn listening(&self) -> tokio::sync::watch::Receiver<Vec<std::net::SocketAddr>> {
+        self.listening.subscribe()
     }
 
     /// The connections section of the report, once the drain is over; `None` when nothing was

@@ -13,7 +13,7 @@ use crate::log::{log_or_stderr, quietly};
 use crate::triggers::readiness::State;
 use crate::triggers::reloads::{Ignored, Reloads};
 use crate::triggers::systemd;
-use crate::triggers::watchdog::{self, Ears, Rules};
+use crate::triggers::watchdog::{self, Count, Ears, Rules, Verdict};
 use crate::triggers::{Trigger, Triggers};
 
 /// Starts the watchdog thread for this lifecycle: it hears `config`'s signals (and SIGHUP, to
@@ -27,6 +27,22 @@ pub(crate) fn listen(
     if tokio::runtime::Handle::try_current().is_err() {
         return Err(SignalError::NoRuntime);
     }
+    let (rules, hearing) = hear(config, triggers, reloads);
+    watchdog::start(rules, hearing, Arc::clone(triggers.watch()))?;
+    if !config.signals().contains(&Signal::Terminate) {
+        log_or_stderr(
+            tracing::Level::WARN,
+            "lifecycle: SIGTERM is not one of the shutdown signals: Kubernetes, systemd and \
+             docker stop services with SIGTERM, which now ends this process at once, with no \
+             drain and nothing persisted",
+        );
+    }
+    Ok(())
+}
+
+/// How signals are counted for `config`, and this lifecycle's ears, whose notes a relay task
+/// on the current runtime logs.
+fn hear(config: &Config, triggers: &Arc<Triggers>, reloads: &Arc<Reloads>) -> (Rules, Hearing) {
     // SIGHUP is what a closed terminal sends, and what operators send to ask for a reload;
     // left alone it kills the process on the spot with nothing persisted. Unless it is a
     // shutdown signal, it asks for a reload (and is otherwise ignored).
@@ -47,7 +63,6 @@ pub(crate) fn listen(
         reloads: Arc::downgrade(reloads),
         notes,
     };
-    watchdog::start(rules, hearing, Arc::clone(triggers.watch()))?;
     let triggers = Arc::downgrade(triggers);
     tokio::spawn(async move {
         while let Some(note) = heard.recv().await {
@@ -57,15 +72,39 @@ pub(crate) fn listen(
             quietly(|| note.log(&triggers));
         }
     });
-    if !config.signals().contains(&Signal::Terminate) {
-        log_or_stderr(
-            tracing::Level::WARN,
-            "lifecycle: SIGTERM is not one of the shutdown signals: Kubernetes, systemd and \
-             docker stop services with SIGTERM, which now ends this process at once, with no \
-             drain and nothing persisted",
-        );
+    (rules, hearing)
+}
+
+/// Signals told by a test instead of heard from the operating system (the test harness's
+/// `signal`): counted by the watchdog's rules and turned into triggers by the same ears, on the
+/// app's runtime and clock.
+pub(crate) struct Simulated {
+    rules: Rules,
+    hearing: Hearing,
+    count: std::sync::Mutex<Count>,
+}
+
+impl Simulated {
+    /// Ears for `triggers`; call inside the app's runtime.
+    pub(crate) fn new(config: &Config, triggers: &Arc<Triggers>, reloads: &Arc<Reloads>) -> Self {
+        let (rules, hearing) = hear(config, triggers, reloads);
+        Self {
+            rules,
+            hearing,
+            count: std::sync::Mutex::new(Count::default()),
+        }
     }
-    Ok(())
+
+    /// `signal` delivered now. `Some` with the signal when it forces the exit (a second
+    /// shutdown signal with forcing on): the process would end at once with its exit code.
+    pub(crate) fn deliver(&self, signal: Signal) -> Option<Signal> {
+        let now = tokio::time::Instant::now().into_std();
+        let verdict = crate::lock::lock(&self.count).hear(signal, now, &self.rules, &self.hearing);
+        match verdict {
+            Verdict::Force(signal) => Some(signal),
+            Verdict::Told => None,
+        }
+    }
 }
 
 /// Connects to systemd when `NOTIFY_SOCKET` is set (a bad value is a warning, and the service

@@ -328,41 +328,53 @@ impl Watch {
 
     /// The deadline `passed` ran out.
     fn expire(&self, passed: Deadlines) -> ! {
+        let expiry = self.expiry(passed);
+        self.exit_saying(expiry.code, &expiry.status, expiry.message)
+    }
+
+    /// What the process does when the deadline `passed` runs out: its exit code, the `STATUS=`
+    /// systemd hears, the line written. The start phase overrunning its timeout by the deadline
+    /// margin means something holds the thread the Tokio-side timeout would run on (a start
+    /// hook or main blocking it).
+    pub(crate) fn expiry(&self, passed: Deadlines) -> Expiry {
         let phase = Phase::from_u8(self.phase.load(Ordering::SeqCst));
         if matches!(phase, Phase::Starting | Phase::StartInterrupted) && passed.start_holds() {
-            self.expire_start();
+            let code = EXIT_START_FAILED;
+            let timeout = Duration::from_millis(self.startup_timeout_ms.load(Ordering::Relaxed));
+            return Expiry {
+                code,
+                status: format!("start-up overran its timeout: exit code {code}"),
+                message: format!(
+                    "lifecycle: start-up overran its startup_timeout of {} and the deadline margin \
+                     (a start hook or main is blocking its thread); exiting now with code {code}",
+                    Millis(timeout)
+                ),
+            };
         }
         let code = u8::try_from(self.final_code.load(Ordering::Relaxed)).unwrap_or(EXIT_DEADLINE);
         let budget = Duration::from_millis(self.budget_ms.load(Ordering::Relaxed));
-        self.exit_saying(
+        Expiry {
             code,
-            &format!(
-                "hard deadline passed ({}): exit code {code}",
-                phase.status()
-            ),
-            format!(
+            status: format!("hard deadline passed ({}): exit code {code}", phase.status()),
+            message: format!(
                 "lifecycle: the shutdown overran its hard deadline of {} in {}; exiting now with code {code}",
                 Millis(budget),
                 phase.as_str()
             ),
-        )
+        }
     }
 
-    /// The start phase overran its timeout by the deadline margin: something holds the thread
-    /// the Tokio-side timeout would run on (a start hook or main blocking it).
-    fn expire_start(&self) -> ! {
-        let code = EXIT_START_FAILED;
-        let timeout = Duration::from_millis(self.startup_timeout_ms.load(Ordering::Relaxed));
-        self.exit_saying(
-            code,
-            &format!("start-up overran its timeout: exit code {code}"),
-            format!(
-                "lifecycle: start-up overran its startup_timeout of {} and the deadline margin \
-                 (a start hook or main is blocking its thread); exiting now with code {code}",
-                Millis(timeout)
-            ),
-        )
+    /// The hard deadlines as they change (the test harness enforces them on the app's clock).
+    pub(crate) fn deadlines(&self) -> watch::Receiver<Deadlines> {
+        self.deadline.subscribe()
     }
+}
+
+/// A passed hard deadline: the exit code, systemd's status, the line written.
+pub(crate) struct Expiry {
+    pub(crate) code: u8,
+    status: String,
+    pub(crate) message: String,
 }
 
 /// What the lifecycle does with the signals the watchdog hears. Called on the watchdog thread:
@@ -478,7 +490,7 @@ async fn until(at: Option<Instant>) {
 
 /// What a counted signal asks of the watchdog.
 #[derive(Debug, PartialEq, Eq)]
-enum Verdict {
+pub(crate) enum Verdict {
     /// Passed on to the [`Ears`], or ignored.
     Told,
     /// A second signal with forcing on: exit now.
@@ -488,13 +500,19 @@ enum Verdict {
 /// Signals counted so far. Counts deliveries of shutdown signals, not triggers: the first one
 /// starts (or hurries) the shutdown whatever else started it; only a second one forces.
 #[derive(Default)]
-struct Count {
+pub(crate) struct Count {
     counted: u32,
     last: Option<(Signal, Instant)>,
 }
 
 impl Count {
-    fn hear(&mut self, signal: Signal, now: Instant, rules: &Rules, ears: &impl Ears) -> Verdict {
+    pub(crate) fn hear(
+        &mut self,
+        signal: Signal,
+        now: Instant,
+        rules: &Rules,
+        ears: &impl Ears,
+    ) -> Verdict {
         if !rules.shutdown.contains(&signal) {
             ears.ignored(signal, false);
             return Verdict::Told;
