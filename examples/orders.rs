@@ -1,6 +1,6 @@
 //! The `orders` service's binary: the service is `lifecycle_examples::orders::app` (in
-//! `examples/src/orders.rs`, where its documentation is), declared once with
-//! `#[lifecycle::main]` and run here as the process.
+//! `examples/src/orders.rs`, where its documentation is; its expansion is in
+//! `expanded/src/orders.rs`), declared once as a `lifecycle::App` and run here as the process.
 //!
 //! ```text
 //! STATE_DIR=/tmp/orders cargo run -p lifecycle-examples --features orders --bin orders

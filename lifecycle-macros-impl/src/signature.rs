@@ -97,14 +97,44 @@ fn main_inputs(sig: &Signature, role: Role, errors: &mut Errors) {
                 "`#[lifecycle::main]` goes on a free `async fn`, but `{name}` takes `self`; \
                  remove it, or take `lc: lifecycle::Lifecycle`"
             ),
-            FnArg::Typed(_) if index > 0 && role == Role::App => continue,
+            FnArg::Typed(param) if index > 0 && role == Role::App => {
+                let borrowed = |reference: &syn::TypeReference| {
+                    !reference
+                        .lifetime
+                        .as_ref()
+                        .is_some_and(|lifetime| lifetime.ident == "static")
+                };
+                if let Type::Reference(reference) = &*param.ty {
+                    if !borrowed(reference) {
+                        continue;
+                    }
+                    errors.add(
+                        reference.and_token.span,
+                        format!(
+                            "`{name}` becomes `fn(..) -> lifecycle::App`, which keeps its \
+                             parameters until the app runs: take an owned value here (`String` \
+                             for `&str`, an `Arc` to share)"
+                        ),
+                    );
+                }
+                continue;
+            }
             FnArg::Typed(_) if index > 0 => format!(
                 "`{name}` takes at most one parameter, the `lifecycle::Lifecycle`; remove this \
                  one, or pass it to a function not named `main` under the attribute, which \
                  becomes `fn(..) -> lifecycle::App` (see `lifecycle::App`)"
             ),
             FnArg::Typed(param) => {
+                let borrowed = |reference: &syn::TypeReference| {
+                    !reference
+                        .lifetime
+                        .as_ref()
+                        .is_some_and(|lifetime| lifetime.ident == "static")
+                };
                 if let Type::Reference(reference) = &*param.ty {
+                    if !borrowed(reference) {
+                        continue;
+                    }
                     errors.add(
                         reference.and_token.span,
                         format!(

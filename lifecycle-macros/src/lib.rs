@@ -111,6 +111,43 @@ use proc_macro::TokenStream;
 /// until the listeners are installed and then starts the shutdown, before any start hook runs.
 /// Keep it short: while it runs, SIGTERM does not end the process (SIGKILL still does).
 ///
+/// # On another function: an `App` that `main` runs and tests start
+///
+/// On an `async fn` not named `main`, the attribute writes a function of the same name that
+/// returns a `lifecycle::App`: the same settings, the same sequence, not run yet. Its
+/// parameters are the function's after the `Lifecycle` (owned values: they are kept until the
+/// app runs). Declare the service once in the crate's `lib.rs`; the binary runs it with
+/// `App::run`, and a test starts it in-process with `lifecycle::testing::start` (feature
+/// `testing`), with the attribute's settings and the binary's free hooks:
+///
+/// ```
+/// use lifecycle::Lifecycle;
+///
+/// pub struct Settings {
+///     pub port: u16,
+/// }
+///
+/// /// In `src/lib.rs`: `pub fn app(settings: Settings) -> lifecycle::App`.
+/// #[lifecycle::main(grace = "20s")]
+/// pub async fn app(lc: Lifecycle, settings: Settings) -> std::io::Result<()> {
+///     let address = std::net::SocketAddr::from(([127, 0, 0, 1], settings.port));
+///     // bind `address` and serve on it until `lc.cancelled()` ...
+/// #   drop(address);
+///     lc.cancelled().await;
+///     Ok(())
+/// }
+///
+/// // In `src/main.rs`: `fn main() -> ExitCode { app(Settings { port: 3000 }).run() }`.
+/// # fn main() {
+/// let app = app(Settings { port: 0 });
+/// assert_eq!(app.config().grace(), std::time::Duration::from_secs(20));
+/// # }
+/// ```
+///
+/// `App::run` does what the generated `main` does (below), `init` included; the harness runs
+/// neither `init` nor the `LIFECYCLE_*` overrides. The app's future must be `Send`: a test runs
+/// it as a task.
+///
 /// # Signals in the first milliseconds
 ///
 /// The generated `main` first blocks SIGTERM, SIGINT, SIGQUIT and SIGHUP, before anything can

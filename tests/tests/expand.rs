@@ -131,17 +131,23 @@ fn examples_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples")
 }
 
-/// The examples that use the attributes: `examples/*.rs`, by file name.
+/// The examples that use the attributes: `examples/*.rs` and the services of the examples'
+/// library, `examples/src/*.rs`, by their path under `examples/` (`src/orders.rs`), expanded to
+/// the same path under `examples/expanded/`.
 fn examples() -> Vec<(String, String)> {
     let dir = examples_dir();
-    let mut examples: Vec<(String, String)> = fs::read_dir(&dir)
-        .unwrap_or_else(|err| panic!("reading {}: {err}", dir.display()))
+    let library = dir.join("src");
+    let read = |dir: &Path| {
+        fs::read_dir(dir).unwrap_or_else(|err| panic!("reading {}: {err}", dir.display()))
+    };
+    let mut examples: Vec<(String, String)> = read(&dir)
+        .chain(read(&library))
         .filter_map(|entry| {
             let path = entry.ok()?.path();
             if path.extension()? != "rs" {
                 return None;
             }
-            let name = path.file_name()?.to_str()?.to_owned();
+            let name = path.strip_prefix(&dir).ok()?.to_str()?.to_owned();
             let source = fs::read_to_string(&path).ok()?;
             source.contains("#[lifecycle::").then_some((name, source))
         })
@@ -190,7 +196,8 @@ fn examples_match_their_checked_in_expansion() {
             continue;
         }
         if bless {
-            fs::create_dir_all(examples_dir().join("expanded")).expect("create examples/expanded");
+            let folder = path.parent().expect("a folder under examples/expanded");
+            fs::create_dir_all(folder).expect("create examples/expanded");
             fs::write(&path, &expanded).unwrap_or_else(|err| panic!("writing {name}: {err}"));
         } else {
             stale.push(format!("{name}: {}", first_difference(&current, &expanded)));

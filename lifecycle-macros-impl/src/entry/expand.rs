@@ -158,8 +158,8 @@ pub(crate) fn app_fn(args: &MainArgs, item: &ItemFn) -> TokenStream {
     let config = config(args);
     let init = args.init.as_ref().map(|path| {
         quote! {
-            let init: fn() = #path;
-            let app = app.with_init(init);
+            let __lifecycle_init: fn() = #path;
+            let __lifecycle_app = __lifecycle_app.with_init(__lifecycle_init);
         }
     });
 
@@ -177,8 +177,15 @@ pub(crate) fn app_fn(args: &MainArgs, item: &ItemFn) -> TokenStream {
     let rest: Vec<(Ident, &syn::Type)> = inputs
         .enumerate()
         .filter_map(|(index, input)| match input {
+            // The user's name where there is one (the generated function's docs show it),
+            // else one by position (a pattern such as `(a, b): (u8, u8)`).
             FnArg::Typed(param) => Some((
-                Ident::new(&format!("__lifecycle_arg{index}"), Span::call_site()),
+                match &*param.pat {
+                    syn::Pat::Ident(pat) if pat.by_ref.is_none() && pat.subpat.is_none() => {
+                        pat.ident.clone()
+                    }
+                    _ => Ident::new(&format!("__lifecycle_arg{index}"), Span::call_site()),
+                },
                 &*param.ty,
             )),
             FnArg::Receiver(_) => None,
@@ -213,17 +220,19 @@ pub(crate) fn app_fn(args: &MainArgs, item: &ItemFn) -> TokenStream {
         ReturnType::Default => quote!(__lifecycle_main(#(#args),*)),
     };
     let unused = lc_ty.is_none().then(|| quote!(let _ = lc;));
+    // The generated locals are prefixed: the user's parameters (`config`, `app`) are in scope.
     quote! {
         #(#outer_attrs)*
         #vis fn #name(#(#params),*) -> ::lifecycle::App {
             #inner
-            let config = #config;
-            let app = ::lifecycle::App::new(config, move |lc: ::lifecycle::Lifecycle| {
-                #unused
-                #call
-            });
+            let __lifecycle_config = #config;
+            let __lifecycle_app =
+                ::lifecycle::App::new(__lifecycle_config, move |lc: ::lifecycle::Lifecycle| {
+                    #unused
+                    #call
+                });
             #init
-            app
+            __lifecycle_app
         }
     }
 }

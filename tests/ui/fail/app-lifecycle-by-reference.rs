@@ -1,0 +1,6 @@
+#[lifecycle::main]
+async fn service(lc: &lifecycle::Lifecycle, port: u16) {
+    let _ = (lc, port);
+}
+
+fn main() {}

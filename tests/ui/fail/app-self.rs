@@ -1,0 +1,8 @@
+struct Service;
+
+impl Service {
+    #[lifecycle::main]
+    async fn run(&self) {}
+}
+
+fn main() {}
