@@ -38,7 +38,9 @@
 //!     app.signal(Signal::Terminate);
 //!     let finished = app.finished().await;
 //!     assert_eq!(finished.code(), 0);
-//!     assert_eq!(finished.hooks_run(), ["Db::connect", "Db::close"]);
+//!     // Hooks are named by their path: `my_service::Db::connect` in a crate `my_service`.
+//!     let hooks = finished.hooks_run();
+//!     assert!(hooks[0].ends_with("::Db::connect") && hooks[1].ends_with("::Db::close"));
 //! }
 //! ```
 //!
@@ -239,7 +241,10 @@ impl TestApp {
     /// use lifecycle::{App, Config, Signal};
     ///
     /// // A main that ignores the shutdown: only a second signal ends it before the grace.
-    /// let app = App::new(Config::new(), |_lc| std::future::pending::<()>());
+    /// let app = App::new(Config::new(), |lc: lifecycle::Lifecycle| async move {
+    ///     lc.started().await;
+    ///     std::future::pending::<()>().await
+    /// });
     /// let mut app = lifecycle::testing::start(app);
     /// app.ready().await;
     /// app.signal(Signal::Terminate);
