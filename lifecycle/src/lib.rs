@@ -133,6 +133,8 @@ pub mod http;
 pub mod report;
 pub mod sequence;
 pub mod state_file;
+// Documentation only: imports nothing, so it comes last.
+pub mod guide;
 
 #[cfg(feature = "axum")]
 pub use crate::http::axum;

@@ -1,0 +1,7 @@
+//! Guides: how to start, stop, deploy and port a service, one page each.
+//!
+//! These pages are documentation only (no items). Their text lives in `lifecycle/docs/*.md`,
+//! readable on GitHub as well; every Rust example in them is a doctest of this crate.
+
+#[doc = include_str!("../../docs/start-up.md")]
+pub mod start_up {}
