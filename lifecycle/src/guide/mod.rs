@@ -5,3 +5,6 @@
 
 #[doc = include_str!("../../docs/start-up.md")]
 pub mod start_up {}
+
+#[doc = include_str!("../../docs/stopping.md")]
+pub mod stopping {}
