@@ -8,3 +8,6 @@ pub mod start_up {}
 
 #[doc = include_str!("../../docs/stopping.md")]
 pub mod stopping {}
+
+#[doc = include_str!("../../docs/kubernetes.md")]
+pub mod kubernetes {}
