@@ -11,3 +11,6 @@ pub mod stopping {}
 
 #[doc = include_str!("../../docs/kubernetes.md")]
 pub mod kubernetes {}
+
+#[doc = include_str!("../../docs/systemd.md")]
+pub mod systemd {}
