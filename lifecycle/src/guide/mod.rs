@@ -14,3 +14,6 @@ pub mod kubernetes {}
 
 #[doc = include_str!("../../docs/systemd.md")]
 pub mod systemd {}
+
+#[doc = include_str!("../../docs/grpc.md")]
+pub mod grpc {}
