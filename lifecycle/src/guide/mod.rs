@@ -17,3 +17,6 @@ pub mod systemd {}
 
 #[doc = include_str!("../../docs/grpc.md")]
 pub mod grpc {}
+
+#[doc = include_str!("../../docs/porting-from-token-and-tracker.md")]
+pub mod from_token_and_tracker {}
