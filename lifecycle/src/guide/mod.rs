@@ -20,3 +20,6 @@ pub mod grpc {}
 
 #[doc = include_str!("../../docs/porting-from-token-and-tracker.md")]
 pub mod from_token_and_tracker {}
+
+#[doc = include_str!("../../docs/porting-from-tokio-graceful-shutdown.md")]
+pub mod from_tokio_graceful_shutdown {}
