@@ -46,8 +46,8 @@
 //!
 //! - Testing: testing a service in-process (its `main`, signals, the report) is the
 //!   `lifecycle::testing` module.
-//! - Readiness checks: dependencies that take the service out of readiness while they fail are
-//!   in the readiness section of the `#[lifecycle::component]` page and the README.
+//! - Readiness checks: a dependency that takes the service out of readiness while it fails is
+//!   described in the readiness section (README and crate documentation).
 //! - Metrics: the lifecycle's state, requests, tasks and phase durations through the `metrics`
 //!   crate are the `metrics` feature.
 
