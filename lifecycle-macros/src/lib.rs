@@ -76,6 +76,7 @@ use proc_macro::TokenStream;
 /// | `init` | a `fn()` called first (once the shutdown signals are held), before the configuration, the runtime and every lifecycle event, `init = setup_logging` | none |
 /// | `startup_timeout` | the longest the start phase may take (`main` up to its start boundary, the start hooks, and the wait for `set_ready`), `"60s"` | `"60s"` |
 /// | `ready` | `"auto"`: Ready once every start hook succeeded; `"manual"`: once they succeeded *and* the app called `lc.set_ready()` | `"auto"` |
+/// | `report` | how the shutdown report is printed: `"text"`, or `"json"` for one JSON line (needs `lifecycle`'s `serde` feature); its variable is `LIFECYCLE_REPORT_FORMAT` | `"text"` |
 ///
 /// Durations are strings with a unit: `"30s"`, `"250ms"`, `"1m30s"`. A bare number is a compile
 /// error that offers both readings (`"1000ms"` and `"1000s"`).
@@ -553,6 +554,54 @@ pub fn on_start(args: TokenStream, item: TokenStream) -> TokenStream {
 /// | `timeout` | how long one run may take before it is reported timed out, `"2s"` | `hook_timeout` of `#[lifecycle::main]` |
 /// | `name` | the name in the report | the function's path |
 ///
+/// # A complete example
+///
+/// A component re-reads its settings on each reload, and a free function runs after it (a
+/// higher `order`). `main` asks for one reload, as SIGHUP would, and waits for it:
+///
+/// ```
+/// use std::sync::atomic::{AtomicU64, Ordering};
+/// use std::sync::Arc;
+/// use lifecycle::CancellationToken;
+///
+/// struct Settings {
+///     reloads: AtomicU64,
+///     reloaded: CancellationToken, // a one-shot "it happened", for this example
+/// }
+///
+/// #[lifecycle::component]
+/// impl Settings {
+///     #[on_reload(order = 10, timeout = "2s")]
+///     async fn reread(&self) -> std::io::Result<()> {
+///         // Read the file again and swap the new values in; on `Err` the old ones stay.
+///         self.reloads.fetch_add(1, Ordering::Relaxed);
+///         self.reloaded.cancel();
+///         Ok(())
+///     }
+/// }
+///
+/// #[lifecycle::on_reload(order = 20)] // after `Settings::reread`
+/// fn log_reload() {
+///     println!("settings reloaded");
+/// }
+///
+/// #[lifecycle::main]
+/// async fn main(lc: lifecycle::Lifecycle) {
+///     let settings = Arc::new(Settings {
+///         reloads: AtomicU64::new(0),
+///         reloaded: CancellationToken::new(),
+///     });
+///     lc.manage(settings.clone());
+///     if !lc.started().await {
+///         return;
+///     }
+///     lc.request_reload(); // what SIGHUP does
+///     settings.reloaded.cancelled().await;
+///     assert_eq!(settings.reloads.load(Ordering::Relaxed), 1);
+///     // A real service serves here until SIGTERM: `lc.cancelled().await`.
+/// }
+/// ```
+///
 /// The equivalent code calls `lifecycle::Hook::new(HookKind::Reload, name, f)` (or
 /// `Hook::blocking`).
 #[proc_macro_attribute]
@@ -582,6 +631,46 @@ pub fn on_reload(args: TokenStream, item: TokenStream) -> TokenStream {
 /// | `order` | an `i32`; lower runs first, negative allowed | `0` |
 /// | `timeout` | how long the hook may run before it is reported timed out, `"2s"` | `hook_timeout` of `#[lifecycle::main]` |
 /// | `name` | the name in the shutdown report | the function's path |
+///
+/// # A complete example
+///
+/// A database pool closed last, and two free hooks before it that run at the same time (equal
+/// orders):
+///
+/// ```
+/// use std::sync::Arc;
+///
+/// struct Db {/* a pool */}
+///
+/// #[lifecycle::component]
+/// impl Db {
+///     #[on_shutdown(order = 100, timeout = "5s")] // last: the others may still use the pool
+///     async fn close(&self) -> std::io::Result<()> {
+///         println!("pool closed");
+///         Ok(())
+///     }
+/// }
+///
+/// #[lifecycle::on_shutdown(order = 10, timeout = "2s")]
+/// async fn flush_metrics() {
+///     println!("metrics flushed");
+/// }
+///
+/// #[lifecycle::on_shutdown(order = 10)] // the same order: runs alongside `flush_metrics`
+/// fn remove_pid_file() -> std::io::Result<()> {
+///     Ok(()) // not `async`: runs on Tokio's blocking pool
+/// }
+///
+/// #[lifecycle::main(grace = "10s")]
+/// async fn main(lc: lifecycle::Lifecycle) {
+///     lc.manage(Arc::new(Db {}));
+///     if !lc.started().await {
+///         return;
+///     }
+///     // A real service serves here until SIGTERM (`lc.cancelled().await`); this one returns,
+///     // which triggers the shutdown: drain, persist hooks, then these hooks by order.
+/// }
+/// ```
 ///
 /// # Equivalent code without the macro
 ///
@@ -634,6 +723,60 @@ pub fn on_shutdown(args: TokenStream, item: TokenStream) -> TokenStream {
 /// | `timeout` | how long one run may take before it is reported timed out, `"2s"` | `hook_timeout` of `#[lifecycle::main]` |
 /// | `order` | an `i32`; lower runs first among persist hooks, negative allowed | `0` |
 /// | `name` | the name in the shutdown report | the function's path |
+///
+/// A method's persist hooks run only if every start hook of its value succeeded: a state that
+/// was never loaded is not saved over a good one (see [`macro@on_start`]).
+///
+/// # A complete example
+///
+/// A counter that survives restarts: loaded by a start hook, saved every 10 s while the service
+/// runs and once more at shutdown, atomically (a crash mid-write leaves the previous file):
+///
+/// ```
+/// use std::path::PathBuf;
+/// use std::sync::atomic::{AtomicU64, Ordering};
+/// use std::sync::Arc;
+///
+/// struct Counter {
+///     path: PathBuf,
+///     count: AtomicU64,
+/// }
+///
+/// #[lifecycle::component]
+/// impl Counter {
+///     #[on_start]
+///     fn load(&self) -> std::io::Result<()> {
+///         if let Some(bytes) = lifecycle::state_file::read_state(&self.path)? {
+///             let text = String::from_utf8_lossy(&bytes);
+///             let count = text.trim().parse().map_err(|err| {
+///                 let what = format!("{}: {err}", self.path.display());
+///                 std::io::Error::new(std::io::ErrorKind::InvalidData, what)
+///             })?;
+///             self.count.store(count, Ordering::Relaxed);
+///         }
+///         Ok(())
+///     }
+///
+///     #[persist(every = "10s", timeout = "2s")]
+///     fn save(&self) -> std::io::Result<()> {
+///         let count = self.count.load(Ordering::Relaxed);
+///         lifecycle::state_file::write_atomic(&self.path, count.to_string())
+///     }
+/// }
+///
+/// #[lifecycle::main]
+/// async fn main(lc: lifecycle::Lifecycle) {
+///     let path = std::env::temp_dir().join("lifecycle-persist-example.txt");
+///     let counter = Arc::new(Counter { path, count: AtomicU64::new(0) });
+///     lc.manage(counter.clone());
+///     if !lc.started().await {
+///         return; // `load` failed (a corrupt file): nothing is saved over it
+///     }
+///     counter.count.fetch_add(1, Ordering::Relaxed); // a request served
+///     // A real service serves here until SIGTERM (`lc.cancelled().await`); this one returns,
+///     // and the shutdown's `save` writes the count.
+/// }
+/// ```
 ///
 /// # Equivalent code without the macro
 ///

@@ -31,6 +31,18 @@
 //! }
 //! ```
 //!
+//! # Guides and attribute pages
+//!
+//! The [`guide`] module has a page for each task: [start-up and readiness](guide::start_up),
+//! [stopping](guide::stopping) (the drain, stop stages, deadlines, exit codes),
+//! [Kubernetes](guide::kubernetes), [systemd](guide::systemd), [gRPC](guide::grpc), and porting
+//! a service [from a hand-written `CancellationToken` + `TaskTracker`](guide::from_token_and_tracker)
+//! or [from tokio-graceful-shutdown](guide::from_tokio_graceful_shutdown). Each attribute has
+//! its own page with a complete example: [`#[lifecycle::main]`](macro@main),
+//! [`#[lifecycle::component]`](macro@component), [`#[run]`](macro@run) (not the function
+//! [`run`](fn@run)), [`#[on_start]`](macro@on_start), [`#[on_reload]`](macro@on_reload),
+//! [`#[persist]`](macro@persist), [`#[on_shutdown]`](macro@on_shutdown).
+//!
 //! # The sequence
 //!
 //! The one description of the sequence; everything else links here.
@@ -135,6 +147,8 @@ pub mod sequence;
 pub mod state_file;
 #[cfg(feature = "testing")]
 pub mod testing;
+// Documentation only: imports nothing, so it comes last.
+pub mod guide;
 
 #[cfg(feature = "axum")]
 pub use crate::http::axum;
