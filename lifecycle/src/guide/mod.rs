@@ -9,6 +9,8 @@
 //! - [Start-up and readiness](start_up): the states a probe answers from, start hooks, the
 //!   start boundary, `ready = "manual"`, what a failed start-up stops, and the mistakes that fail
 //!   one.
+//! - [Testing](testing): the service declared once as an `App`, started in-process from a
+//!   `#[tokio::test]` (feature `testing`), signals, paused time, the report and the exit code.
 //! - [Stopping](stopping): what triggers the shutdown, the steps after it (drain delay, cancel,
 //!   drain, persist and shutdown hooks, report), stop stages, the deadlines and the budget,
 //!   signals during the shutdown, and the exit codes.
@@ -44,8 +46,6 @@
 //!
 //! # Elsewhere
 //!
-//! - Testing: testing a service in-process (its `main`, signals, the report) is the
-//!   `lifecycle::testing` module.
 //! - Readiness checks: a dependency that takes the service out of readiness while it fails is
 //!   described in the readiness section (README and crate documentation).
 //! - Metrics: the lifecycle's state, requests, tasks and phase durations through the `metrics`
@@ -56,6 +56,9 @@ pub mod start_up {}
 
 #[doc = include_str!("../../docs/stopping.md")]
 pub mod stopping {}
+
+#[doc = include_str!("../../docs/testing.md")]
+pub mod testing {}
 
 #[doc = include_str!("../../docs/kubernetes.md")]
 pub mod kubernetes {}
