@@ -52,8 +52,8 @@ use proc_macro::TokenStream;
 /// Every key is optional; a key left out keeps the runtime's default. At start-up the
 /// environment overrides the code: each key that has a variable is overridden by `LIFECYCLE_`
 /// and the key in capitals (`grace` by `LIFECYCLE_GRACE`, `drain_delay` by
-/// `LIFECYCLE_DRAIN_DELAY`, and so on to `startup_timeout`); `flavor`, `worker_threads`, `init`
-/// and `ready` have none. The values each variable accepts are in the table on
+/// `LIFECYCLE_DRAIN_DELAY`, and so on to `startup_timeout`; `report` by
+/// `LIFECYCLE_REPORT_FORMAT`); `flavor`, `worker_threads`, `init` and `ready` have none. The values each variable accepts are in the table on
 /// [`lifecycle::Config`](../lifecycle/struct.Config.html); a bad one stops start-up with exit
 /// code 78, naming it.
 ///
@@ -615,7 +615,8 @@ pub fn on_reload(args: TokenStream, item: TokenStream) -> TokenStream {
 /// On a free function (no parameters) it registers the function with no wiring in `main`; on a
 /// `&self` method it needs [`macro@component`] on the impl block. After a failed start-up, a
 /// method's hook runs if any start hook of its value succeeded: it must cope with a partial
-/// start (see [`macro@on_start`]); a value none of whose start hooks succeeded is not stopped.
+/// start (see [`macro@on_start`]); a value that has start hooks, none of which succeeded, is not
+/// stopped.
 ///
 /// ```no_run
 /// #[lifecycle::on_shutdown(order = 10, timeout = "2s")]
