@@ -79,6 +79,16 @@ impl State {
     }
 }
 
+impl State {
+    /// Every state, in order.
+    const ALL: [State; 4] = [State::Starting, State::Ready, State::Draining, State::Stopped];
+
+    /// Tells the metrics (feature `metrics`) that this is the state now.
+    fn record(self) {
+        crate::metrics::state(self.as_str(), State::ALL.map(State::as_str));
+    }
+}
+
 impl fmt::Display for State {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -90,6 +100,7 @@ pub(crate) struct Readiness(watch::Sender<State>, AtomicBool);
 
 impl Readiness {
     pub(crate) fn new() -> Self {
+        crate::metrics::created(State::Starting.as_str(), State::ALL.map(State::as_str));
         Self(watch::Sender::new(State::Starting), AtomicBool::new(false))
     }
 
@@ -115,6 +126,8 @@ impl Readiness {
                 if to == State::Ready {
                     self.1.store(true, Ordering::SeqCst);
                 }
+                // Under the state's lock: two moves at once are recorded in their order.
+                to.record();
             }
             moved
         })
