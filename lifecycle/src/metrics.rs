@@ -6,16 +6,18 @@
 //!
 //! | metric | type | labels | what it says |
 //! |---|---|---|---|
-//! | `lifecycle_state` | gauge | `state`: `starting`, `ready`, `draining`, `stopped` | 1 for the current [`State`](crate::State), 0 for the others: one series per state, the usual way to show an enum to Prometheus (`lifecycle_state{state="ready"} == 0` is a service not Ready) |
-//! | `lifecycle_tasks_running` | gauge | | tracked tasks running: `lc.spawn`, `lc.task(..)`, scopes, stages, `#[run]` parts and their supervisors, the reload loop, periodic persist runs (not the serve loop's connections: below) |
+//! | `lifecycle_state` | gauge | `state`: `starting`, `ready`, `draining`, `stopped` | 1 for the current state, 0 for the others: one series per state, the usual way to show an enum to Prometheus (`lifecycle_state{state="ready"} == 0` is a service not Ready) |
+//! | `lifecycle_tasks_running` | gauge | | tracked tasks running: `lc.spawn`, `lc.task(..)`, scopes, stages, the supervisors of `#[run]` parts, the reload loop, each periodic persist hook's loop (not the serve loop's connections: below) |
 //! | `lifecycle_connections_open` | gauge | | connections the serve loop (`lifecycle::http::serve`, `lifecycle::axum::serve`) holds open, upgraded ones (WebSockets) included until they close |
 //! | `lifecycle_requests_in_flight` | gauge | | requests received and not yet answered in full (a streamed body counts until it ends), on the serve loop's connections and through `lifecycle::http::InFlightLayer` |
 //! | `lifecycle_hook_outcomes_total` | counter | `kind`: `start`, `persist`, `shutdown`, `reload`; `outcome`: `ok`, `failed`, `panicked`, `timed_out`, `lost`, `not_run`, `added_late`, `interrupted` | one per hook run (periodic persist runs included), and one per start hook that never ran (`not_run`, `added_late`); the outcomes are the JSON report's |
 //! | `lifecycle_hook_duration_seconds` | histogram | `kind` | how long each hook run took, up to its timeout (start hooks: the start-up's parts); hooks that never ran are not in it |
-//! | `lifecycle_phase_duration_seconds` | histogram | `phase`: `start`, `drain_delay`, `drain`, `persist`, `hooks` | each phase of the sequence, as the report's [timings](crate::report::PhaseTimings) (`hooks`: the shutdown hooks), recorded as it ends; a phase skipped counts 0 s |
-//! | `lifecycle_restarts_total` | counter | `task`: the part's path (`writer`, `pool/w1`) | restarts of supervised parts (`#[run(restart = "on-failure")]`) |
+//! | `lifecycle_phase_duration_seconds` | histogram | `phase`: `start`, `drain_delay`, `drain`, `persist`, `hooks` | each phase of the sequence, as the report's `timings` (`hooks`: the shutdown hooks), recorded as it ends; a phase skipped counts 0 s |
+//! | `lifecycle_restarts_total` | counter | `task`: the part's path (`pool/writer`; a component's `#[run]`: `app::Db::write`) | restarts of supervised parts (`#[run(restart = "on-failure")]`, `supervise`) |
 //! | `lifecycle_reloads_total` | counter | `outcome`: `ok`, `failed` (a reload hook did not succeed; the service kept running) | reloads run (SIGHUP, `lc.request_reload()`) |
 //! | `lifecycle_signals_received_total` | counter | `signal`: `SIGTERM`, `SIGINT`, `SIGQUIT`, `SIGHUP` | signals the listeners heard (a repeat within the repeat window included), counted from the app's runtime; a second signal that forces the exit ends the process before it is counted |
+//!
+//! (The README's "Metrics" section repeats this table; a test keeps the two the same.)
 //!
 //! The gauges move when what they count changes (a task spawned or ended, a connection opened
 //! or closed), never by polling: they are exact at every scrape, and cost nothing while nothing
@@ -112,7 +114,9 @@
 use std::time::Duration;
 
 #[cfg(feature = "metrics")]
-use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram, Unit};
+use metrics::{
+    counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram, Unit,
+};
 
 #[cfg(feature = "metrics")]
 const STATE: &str = "lifecycle_state";

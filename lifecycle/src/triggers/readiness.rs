@@ -81,7 +81,12 @@ impl State {
 
 impl State {
     /// Every state, in order.
-    const ALL: [State; 4] = [State::Starting, State::Ready, State::Draining, State::Stopped];
+    const ALL: [State; 4] = [
+        State::Starting,
+        State::Ready,
+        State::Draining,
+        State::Stopped,
+    ];
 
     /// Tells the metrics (feature `metrics`) that this is the state now.
     fn record(self) {
