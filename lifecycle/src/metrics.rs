@@ -45,71 +45,79 @@
 //! Without the feature this module is private, every recording call is an empty inline
 //! function (nothing is compiled in its place), and the `metrics` crate is no dependency.
 //!
-//! # Examples
-//!
-//! A recorder that keeps the gauges, installed before the sequence (an app installs its
-//! exporter's instead):
-//!
-//! ```
-//! # use std::collections::BTreeMap;
-//! # use std::sync::{Arc, Mutex};
-//! # use metrics::{Counter, Gauge, GaugeFn, Histogram, Key, KeyName, Metadata, SharedString, Unit};
-//! # type Values = Arc<Mutex<BTreeMap<String, f64>>>;
-//! # /// Gauges by name and labels: `lifecycle_state{state=ready}`.
-//! # #[derive(Default)]
-//! # struct Gauges(Values);
-//! # struct One(Values, String);
-//! # impl GaugeFn for One {
-//! #     fn increment(&self, by: f64) { *self.0.lock().unwrap().entry(self.1.clone()).or_default() += by; }
-//! #     fn decrement(&self, by: f64) { self.increment(-by) }
-//! #     fn set(&self, to: f64) { self.0.lock().unwrap().insert(self.1.clone(), to); }
-//! # }
-//! # impl metrics::Recorder for Gauges {
-//! #     fn describe_counter(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
-//! #     fn describe_gauge(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
-//! #     fn describe_histogram(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
-//! #     fn register_counter(&self, _: &Key, _: &Metadata<'_>) -> Counter { Counter::noop() }
-//! #     fn register_histogram(&self, _: &Key, _: &Metadata<'_>) -> Histogram { Histogram::noop() }
-//! #     fn register_gauge(&self, key: &Key, _: &Metadata<'_>) -> Gauge {
-//! #         let labels: Vec<String> = key.labels().map(|l| format!("{}={}", l.key(), l.value())).collect();
-//! #         let name = if labels.is_empty() { key.name().to_owned() } else { format!("{}{{{}}}", key.name(), labels.join(",")) };
-//! #         Gauge::from_arc(Arc::new(One(Arc::clone(&self.0), name)))
-//! #     }
-//! # }
-//! # impl Gauges {
-//! #     fn get(&self, name: &str) -> f64 { self.0.lock().unwrap().get(name).copied().unwrap_or(f64::NAN) }
-//! # }
-//! use lifecycle::{Config, Sequence};
-//!
-//! # #[tokio::main(flavor = "current_thread")] async fn main() {
-//! let gauges: &'static Gauges = Box::leak(Box::default());
-//! metrics::set_global_recorder(gauges).expect("the first recorder");
-//!
-//! let sequence = Sequence::new(Config::new());
-//! let lc = sequence.handle();
-//! assert_eq!(gauges.get("lifecycle_state{state=starting}"), 1.0);
-//! let report = sequence
-//!     .run_without_signals(async move {
-//!         lc.started().await;
-//!         assert_eq!(gauges.get("lifecycle_state{state=ready}"), 1.0);
-//!         assert_eq!(gauges.get("lifecycle_state{state=starting}"), 0.0);
-//!         let token = lc.token();
-//!         lc.task("worker").spawn(async move { token.cancelled().await });
-//!         assert_eq!(gauges.get("lifecycle_tasks_running"), 1.0);
-//!         lc.request_shutdown();
-//!         assert_eq!(gauges.get("lifecycle_state{state=draining}"), 1.0);
-//!     })
-//!     .await;
-//! assert_eq!(report.code(), 0);
-//! assert_eq!(gauges.get("lifecycle_state{state=stopped}"), 1.0);
-//! assert_eq!(gauges.get("lifecycle_tasks_running"), 0.0);
-//! # }
-//! ```
+// The example reads the metrics back: it compiles only with the feature (without it this module
+// is private, and rustdoc would still test its docs).
+#![cfg_attr(
+    feature = "metrics",
+    doc = r##"
+# Examples
+
+A recorder that keeps the gauges, installed before the sequence (an app installs its
+exporter's instead):
+
+```
+# use std::collections::BTreeMap;
+# use std::sync::{Arc, Mutex};
+# use metrics::{Counter, Gauge, GaugeFn, Histogram, Key, KeyName, Metadata, SharedString, Unit};
+# type Values = Arc<Mutex<BTreeMap<String, f64>>>;
+# /// Gauges by name and labels: `lifecycle_state{state=ready}`.
+# #[derive(Default)]
+# struct Gauges(Values);
+# struct One(Values, String);
+# impl GaugeFn for One {
+#     fn increment(&self, by: f64) { *self.0.lock().unwrap().entry(self.1.clone()).or_default() += by; }
+#     fn decrement(&self, by: f64) { self.increment(-by) }
+#     fn set(&self, to: f64) { self.0.lock().unwrap().insert(self.1.clone(), to); }
+# }
+# impl metrics::Recorder for Gauges {
+#     fn describe_counter(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+#     fn describe_gauge(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+#     fn describe_histogram(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+#     fn register_counter(&self, _: &Key, _: &Metadata<'_>) -> Counter { Counter::noop() }
+#     fn register_histogram(&self, _: &Key, _: &Metadata<'_>) -> Histogram { Histogram::noop() }
+#     fn register_gauge(&self, key: &Key, _: &Metadata<'_>) -> Gauge {
+#         let labels: Vec<String> = key.labels().map(|l| format!("{}={}", l.key(), l.value())).collect();
+#         let name = if labels.is_empty() { key.name().to_owned() } else { format!("{}{{{}}}", key.name(), labels.join(",")) };
+#         Gauge::from_arc(Arc::new(One(Arc::clone(&self.0), name)))
+#     }
+# }
+# impl Gauges {
+#     fn get(&self, name: &str) -> f64 { self.0.lock().unwrap().get(name).copied().unwrap_or(f64::NAN) }
+# }
+use lifecycle::{Config, Sequence};
+
+# #[tokio::main(flavor = "current_thread")] async fn main() {
+let gauges: &'static Gauges = Box::leak(Box::default());
+metrics::set_global_recorder(gauges).expect("the first recorder");
+
+let sequence = Sequence::new(Config::new());
+let lc = sequence.handle();
+assert_eq!(gauges.get("lifecycle_state{state=starting}"), 1.0);
+let report = sequence
+    .run_without_signals(async move {
+        lc.started().await;
+        assert_eq!(gauges.get("lifecycle_state{state=ready}"), 1.0);
+        assert_eq!(gauges.get("lifecycle_state{state=starting}"), 0.0);
+        let token = lc.token();
+        lc.task("worker").spawn(async move { token.cancelled().await });
+        assert_eq!(gauges.get("lifecycle_tasks_running"), 1.0);
+        lc.request_shutdown();
+        assert_eq!(gauges.get("lifecycle_state{state=draining}"), 1.0);
+    })
+    .await;
+assert_eq!(report.code(), 0);
+assert_eq!(gauges.get("lifecycle_state{state=stopped}"), 1.0);
+assert_eq!(gauges.get("lifecycle_tasks_running"), 0.0);
+# }
+```
+"##
+)]
 
 // The ground floor, beside `log.rs`: every folder above records here, so this file imports
-// nothing of the crate. Callers pass plain names (`State::as_str`, `HookKind::as_str`, ...); the
-// names of the metrics and labels live here, in the table above and nowhere else. Each function
-// is `#[inline]` and empty without the feature: its call compiles to nothing.
+// nothing of the crate. Callers pass plain names as label values (`State::as_str`,
+// `HookKind::as_str`, the report's phase names); the names of the metrics and of their labels
+// live here, in the table above and nowhere else. Each function is `#[inline]` and empty without
+// the feature: its call compiles to nothing.
 
 use std::time::Duration;
 
