@@ -23,6 +23,11 @@
 //! or closed), never by polling: they are exact at every scrape, and cost nothing while nothing
 //! happens. They move by increments, so several lifecycles in one process (tests) add up.
 //!
+//! The recorder is the app's code, and cannot hold up or break the sequence: a recorder that
+//! panics loses that value (the shutdown goes on), and none of this is recorded from the thread
+//! that hears the signals and enforces the hard deadline, so one that blocks cannot stop the
+//! process from ending by its deadline.
+//!
 //! # Setting it up
 //!
 //! Install the recorder before the [`Sequence`](crate::Sequence) is made, so that it sees the
@@ -117,10 +122,14 @@ assert_eq!(gauges.get("lifecycle_tasks_running"), 0.0);
 // nothing of the crate. Callers pass plain names as label values (`State::as_str`,
 // `HookKind::as_str`, the report's phase names); the names of the metrics and of their labels
 // live here, in the table above and nowhere else. Each function is `#[inline]` and empty without
-// the feature: its call compiles to nothing.
+// the feature: its call compiles to nothing. With it, each recording runs under `quietly`: a
+// recorder that panics loses that value, never the shutdown. None runs on the watchdog thread.
 
 use std::time::Duration;
 
+// The recorder is the app's code: one that panics is survived, as a logger that does is.
+#[cfg(feature = "metrics")]
+use crate::log::quietly;
 #[cfg(feature = "metrics")]
 use metrics::{
     counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram, Unit,
@@ -152,7 +161,7 @@ const SIGNALS: &str = "lifecycle_signals_received_total";
 #[inline]
 pub(crate) fn created(first: &'static str, all: [&'static str; 4]) {
     #[cfg(feature = "metrics")]
-    describe();
+    quietly(describe);
     state(first, all);
 }
 
@@ -160,9 +169,11 @@ pub(crate) fn created(first: &'static str, all: [&'static str; 4]) {
 #[inline]
 pub(crate) fn state(current: &'static str, all: [&'static str; 4]) {
     #[cfg(feature = "metrics")]
-    for name in all {
-        gauge!(STATE, "state" => name).set(if name == current { 1.0 } else { 0.0 });
-    }
+    quietly(|| {
+        for name in all {
+            gauge!(STATE, "state" => name).set(if name == current { 1.0 } else { 0.0 });
+        }
+    });
     #[cfg(not(feature = "metrics"))]
     let _ = (current, all);
 }
@@ -171,42 +182,42 @@ pub(crate) fn state(current: &'static str, all: [&'static str; 4]) {
 #[inline]
 pub(crate) fn task_started() {
     #[cfg(feature = "metrics")]
-    gauge!(TASKS_RUNNING).increment(1.0);
+    quietly(|| gauge!(TASKS_RUNNING).increment(1.0));
 }
 
 /// A tracked task ended (returned, panicked, or was aborted and dropped).
 #[inline]
 pub(crate) fn task_ended() {
     #[cfg(feature = "metrics")]
-    gauge!(TASKS_RUNNING).decrement(1.0);
+    quietly(|| gauge!(TASKS_RUNNING).decrement(1.0));
 }
 
 /// The serve loop accepted a connection.
 #[inline]
 pub(crate) fn connection_opened() {
     #[cfg(feature = "metrics")]
-    gauge!(CONNECTIONS_OPEN).increment(1.0);
+    quietly(|| gauge!(CONNECTIONS_OPEN).increment(1.0));
 }
 
 /// A connection of the serve loop closed (or was cut).
 #[inline]
 pub(crate) fn connection_closed() {
     #[cfg(feature = "metrics")]
-    gauge!(CONNECTIONS_OPEN).decrement(1.0);
+    quietly(|| gauge!(CONNECTIONS_OPEN).decrement(1.0));
 }
 
 /// A request is in flight (serve loop or in-flight layer).
 #[inline]
 pub(crate) fn request_began() {
     #[cfg(feature = "metrics")]
-    gauge!(REQUESTS_IN_FLIGHT).increment(1.0);
+    quietly(|| gauge!(REQUESTS_IN_FLIGHT).increment(1.0));
 }
 
 /// `count` requests are over: answered, given up by their client, or cut.
 #[inline]
 pub(crate) fn requests_over(count: usize) {
     #[cfg(feature = "metrics")]
-    gauge!(REQUESTS_IN_FLIGHT).decrement(count as f64);
+    quietly(|| gauge!(REQUESTS_IN_FLIGHT).decrement(count as f64));
     #[cfg(not(feature = "metrics"))]
     let _ = count;
 }
@@ -216,12 +227,12 @@ pub(crate) fn requests_over(count: usize) {
 #[inline]
 pub(crate) fn hook_ended(kind: &'static str, outcome: &'static str, ran: Option<Duration>) {
     #[cfg(feature = "metrics")]
-    {
+    quietly(|| {
         counter!(HOOK_OUTCOMES, "kind" => kind, "outcome" => outcome).increment(1);
         if let Some(ran) = ran {
             histogram!(HOOK_DURATION, "kind" => kind).record(ran.as_secs_f64());
         }
-    }
+    });
     #[cfg(not(feature = "metrics"))]
     let _ = (kind, outcome, ran);
 }
@@ -230,7 +241,7 @@ pub(crate) fn hook_ended(kind: &'static str, outcome: &'static str, ran: Option<
 #[inline]
 pub(crate) fn phase_ended(phase: &'static str, took: Duration) {
     #[cfg(feature = "metrics")]
-    histogram!(PHASE_DURATION, "phase" => phase).record(took.as_secs_f64());
+    quietly(|| histogram!(PHASE_DURATION, "phase" => phase).record(took.as_secs_f64()));
     #[cfg(not(feature = "metrics"))]
     let _ = (phase, took);
 }
@@ -239,7 +250,7 @@ pub(crate) fn phase_ended(phase: &'static str, took: Duration) {
 #[inline]
 pub(crate) fn restarted(task: &str) {
     #[cfg(feature = "metrics")]
-    counter!(RESTARTS, "task" => task.to_owned()).increment(1);
+    quietly(|| counter!(RESTARTS, "task" => task.to_owned()).increment(1));
     #[cfg(not(feature = "metrics"))]
     let _ = task;
 }
@@ -248,7 +259,7 @@ pub(crate) fn restarted(task: &str) {
 #[inline]
 pub(crate) fn reloaded(ok: bool) {
     #[cfg(feature = "metrics")]
-    counter!(RELOADS, "outcome" => if ok { "ok" } else { "failed" }).increment(1);
+    quietly(|| counter!(RELOADS, "outcome" => if ok { "ok" } else { "failed" }).increment(1));
     #[cfg(not(feature = "metrics"))]
     let _ = ok;
 }
@@ -257,7 +268,7 @@ pub(crate) fn reloaded(ok: bool) {
 #[inline]
 pub(crate) fn signal_received(signal: &'static str) {
     #[cfg(feature = "metrics")]
-    counter!(SIGNALS, "signal" => signal).increment(1);
+    quietly(|| counter!(SIGNALS, "signal" => signal).increment(1));
     #[cfg(not(feature = "metrics"))]
     let _ = signal;
 }

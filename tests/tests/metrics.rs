@@ -11,7 +11,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
@@ -46,13 +46,16 @@ type Store = Arc<Mutex<BTreeMap<String, Value>>>;
 struct Kept {
     series: Store,
     described: Mutex<Vec<(String, Option<Unit>)>>,
+    /// Every call panics: a broken recorder.
+    broken: Arc<AtomicBool>,
 }
 
-/// One series' handle: writes into the store under its key.
-struct Series(Store, String);
+/// One series' handle: writes into the store under its key (or panics, when broken).
+struct Series(Store, String, Arc<AtomicBool>);
 
 impl Series {
     fn with(&self, f: impl FnOnce(&mut Value)) {
+        assert!(!self.2.load(Ordering::SeqCst), "the recorder is broken");
         let mut series = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(value) = series.get_mut(&self.1) {
             f(value);
@@ -105,6 +108,10 @@ impl HistogramFn for Series {
 impl Kept {
     /// The handle of the series `key`, made with `empty` the first time.
     fn series(&self, key: &Key, empty: Value) -> Arc<Series> {
+        assert!(
+            !self.broken.load(Ordering::SeqCst),
+            "the recorder is broken"
+        );
         let mut labels: Vec<String> = key
             .labels()
             .map(|label| format!("{}={}", label.key(), label.value()))
@@ -117,10 +124,18 @@ impl Kept {
         };
         let mut series = self.series.lock().unwrap_or_else(PoisonError::into_inner);
         series.entry(name.clone()).or_insert(empty);
-        Arc::new(Series(Arc::clone(&self.series), name))
+        Arc::new(Series(
+            Arc::clone(&self.series),
+            name,
+            Arc::clone(&self.broken),
+        ))
     }
 
     fn describe(&self, key: KeyName, unit: Option<Unit>) {
+        assert!(
+            !self.broken.load(Ordering::SeqCst),
+            "the recorder is broken"
+        );
         let mut described = self
             .described
             .lock()
@@ -183,6 +198,7 @@ impl Kept {
     }
 
     fn clear(&self) {
+        self.broken.store(false, Ordering::SeqCst);
         self.series
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -455,6 +471,72 @@ async fn a_failed_reload_and_a_start_hook_that_never_ran_are_counted_by_outcome(
     assert!(m
         .samples("lifecycle_hook_duration_seconds{kind=start}")
         .is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_recorder_that_panics_loses_its_values_never_the_shutdown() {
+    let _turn = SERIAL.lock().await;
+    let m = recorder();
+    m.broken.store(true, Ordering::SeqCst);
+    // Mended however the test ends: the next test needs it.
+    struct Mend(&'static Kept);
+    impl Drop for Mend {
+        fn drop(&mut self) {
+            self.0.broken.store(false, Ordering::SeqCst);
+        }
+    }
+    let _mend = Mend(m);
+
+    let sequence = Sequence::new(Config::new().with_drain_delay(Duration::from_secs(1)));
+    let lc = sequence.handle();
+    let connect = || tokio::time::sleep(Duration::from_millis(100));
+    lc.manage(Hook::new(HookKind::Start, "connect", connect));
+    lc.manage(Hook::new(HookKind::Persist, "save", || async {}));
+    lc.manage(Hook::new(HookKind::Shutdown, "close", || async {}));
+    let reloaded = Arc::new(Notify::new());
+    let told = Arc::clone(&reloaded);
+    let reread = move || {
+        told.notify_one();
+        async {}
+    };
+    lc.manage(Hook::new(HookKind::Reload, "reread", reread));
+    let attempts = Arc::new(AtomicU32::new(0));
+    let writer = move |token: lifecycle::CancellationToken| {
+        let attempt = attempts.fetch_add(1, Ordering::SeqCst);
+        async move {
+            if attempt == 0 {
+                return Err("disk full");
+            }
+            token.cancelled().await;
+            Ok(())
+        }
+    };
+    lc.task("writer").supervise(Restart::on_failure(3), writer);
+    let handle = lc.clone();
+    let report = sequence
+        .run_without_signals(async move {
+            assert!(handle.started().await, "started");
+            handle.request_reload();
+            reloaded.notified().await;
+            let token = handle.token();
+            handle
+                .task("worker")
+                .spawn(async move { token.cancelled().await });
+            // The writer's first failure and its restart, 100 ms later.
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            handle.request_shutdown();
+            handle.cancelled().await;
+        })
+        .await;
+    assert_eq!(report.code(), 0, "{report}");
+    assert_eq!(lc.state(), lifecycle::State::Stopped);
+    assert!(
+        report.hooks.iter().all(|hook| hook.outcome.is_ok()),
+        "{report}"
+    );
+    assert_eq!((report.reloads, report.restarts_total), (1, 1), "{report}");
+    assert_eq!(report.timings.drain_delay, Duration::from_secs(1));
+    assert!(m.all().is_empty(), "a broken recorder kept nothing");
 }
 
 // ----- the serve loop and the in-flight layer ----------------------------------------------------
