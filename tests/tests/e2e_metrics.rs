@@ -93,6 +93,8 @@ fn the_example_serves_its_metrics_ready_then_draining_with_reloads_restarts_and_
     assert_eq!(must(&body, reload), 1.0);
 
     // During the drain delay the service still serves: a scrape sees it draining, and why.
+    // (Both recorded from the app's runtime as it relays what the signal thread heard: the
+    // signal first, then the state.)
     server.signal("TERM");
     let body = until(address, r#"lifecycle_state{state="draining"}"#, 1.0);
     assert_eq!(must(&body, r#"lifecycle_state{state="ready"}"#), 0.0);

@@ -9,7 +9,7 @@
 //! The recorder is the process's global one, so the tests take turns (`SERIAL`) and each starts
 //! from an empty store. The signals are counted by the example's process (`e2e_metrics.rs`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
@@ -48,6 +48,8 @@ struct Kept {
     described: Mutex<Vec<(String, Option<Unit>)>>,
     /// Every call panics: a broken recorder.
     broken: Arc<AtomicBool>,
+    /// The names of the threads that called it.
+    threads: Mutex<BTreeSet<String>>,
 }
 
 /// One series' handle: writes into the store under its key (or panics, when broken).
@@ -108,6 +110,7 @@ impl HistogramFn for Series {
 impl Kept {
     /// The handle of the series `key`, made with `empty` the first time.
     fn series(&self, key: &Key, empty: Value) -> Arc<Series> {
+        self.called();
         assert!(
             !self.broken.load(Ordering::SeqCst),
             "the recorder is broken"
@@ -131,7 +134,16 @@ impl Kept {
         ))
     }
 
+    /// Notes the calling thread.
+    fn called(&self) {
+        let thread = std::thread::current();
+        let name = thread.name().unwrap_or("(unnamed)").to_owned();
+        let mut threads = self.threads.lock().unwrap_or_else(PoisonError::into_inner);
+        threads.insert(name);
+    }
+
     fn describe(&self, key: KeyName, unit: Option<Unit>) {
+        self.called();
         assert!(
             !self.broken.load(Ordering::SeqCst),
             "the recorder is broken"
@@ -199,6 +211,10 @@ impl Kept {
 
     fn clear(&self) {
         self.broken.store(false, Ordering::SeqCst);
+        self.threads
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
         self.series
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -537,6 +553,53 @@ async fn a_recorder_that_panics_loses_its_values_never_the_shutdown() {
     assert_eq!((report.reloads, report.restarts_total), (1, 1), "{report}");
     assert_eq!(report.timings.drain_delay, Duration::from_secs(1));
     assert!(m.all().is_empty(), "a broken recorder kept nothing");
+}
+
+// ----- a real signal -----------------------------------------------------------------------------
+
+/// The only test of this binary that starts the signal listeners (once per process): a real
+/// SIGTERM sent to this process. The watchdog thread that hears it moves the state to Draining,
+/// and must not call the recorder (the app's code) to say so: a recorder that blocks there would
+/// stop the hard deadline. The app's runtime records both the signal and the state.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signal_and_the_state_it_moved_are_recorded_from_the_apps_runtime_not_the_watchdog() {
+    let _turn = SERIAL.lock().await;
+    let m = recorder();
+    // A grace of an hour: the watchdog, still there after this test, ends a process alive past
+    // the hard deadline.
+    let sequence = Sequence::new(Config::new().with_grace(Duration::from_secs(3600)));
+    let running = sequence.start().expect("the signal listeners");
+    let lc = running.handle();
+    let handle = lc.clone();
+    let main = async move {
+        handle.started().await;
+        // SAFETY: `kill` with this process's id and a signal number; no memory is involved.
+        let sent = unsafe { libc::kill(libc::getpid(), libc::SIGTERM) };
+        assert_eq!(sent, 0, "kill: {}", std::io::Error::last_os_error());
+        handle.cancelled().await;
+    };
+    let triggered = running.run_until_trigger(main).await;
+    assert_eq!(triggered.trigger().to_string(), "SIGTERM");
+    // The relay of what the watchdog heard runs on this runtime: the signal, then the state.
+    until("the state recorded", || {
+        m.gauge("lifecycle_state{state=draining}") == 1.0
+    })
+    .await;
+    let watchdog_free = || {
+        let threads = m.threads.lock().unwrap_or_else(PoisonError::into_inner);
+        assert!(
+            !threads.contains("lifecycle-watchdog"),
+            "the recorder was called from {threads:?}"
+        );
+    };
+    watchdog_free();
+    assert_eq!(m.state(), ("draining".to_owned(), 4));
+    let term = "lifecycle_signals_received_total{signal=SIGTERM}";
+    assert_eq!(m.counter(term), 1);
+    let report = triggered.drain().await.persist().await.shut_down().await;
+    assert_eq!(report.code(), 0, "{report}");
+    assert_eq!(m.state(), ("stopped".to_owned(), 4));
+    watchdog_free();
 }
 
 // ----- the serve loop and the in-flight layer ----------------------------------------------------

@@ -55,8 +55,11 @@ pub(crate) fn listen(
                 break;
             };
             // Counted here, on the app's runtime: the watchdog thread never calls the app's
-            // code, and the recorder is the app's.
+            // code, and the recorder is the app's. The same for the state a signal moved.
             crate::metrics::signal_received(note.signal().name());
+            if let Note::Triggered(_) = note {
+                triggers.readiness().record_now();
+            }
             quietly(|| note.log(&triggers));
         }
     });

@@ -122,6 +122,15 @@ impl Readiness {
         self.0.subscribe()
     }
 
+    /// Records the state as it is now (feature `metrics`), under its lock: for a move the
+    /// watchdog thread made.
+    pub(crate) fn record_now(&self) {
+        self.0.send_if_modified(|state| {
+            state.record();
+            false
+        });
+    }
+
     /// Moves the state forward to `to`; never back. Returns whether it moved.
     pub(crate) fn advance(&self, to: State) -> bool {
         self.0.send_if_modified(|state| {
@@ -131,8 +140,12 @@ impl Readiness {
                 if to == State::Ready {
                     self.1.store(true, Ordering::SeqCst);
                 }
-                // Under the state's lock: two moves at once are recorded in their order.
-                to.record();
+                // Under the state's lock: two moves at once are recorded in their order. Not on
+                // the watchdog thread (a signal's trigger), which never calls the app's code:
+                // the relay of what it heard records it (`record_now`).
+                if !crate::triggers::watchdog::on_watchdog_thread() {
+                    to.record();
+                }
             }
             moved
         })
