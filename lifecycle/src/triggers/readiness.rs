@@ -125,6 +125,8 @@ impl Readiness {
     /// Records the state as it is now (feature `metrics`), under its lock: for a move the
     /// watchdog thread made.
     pub(crate) fn record_now(&self) {
+        // Without the feature there is nothing to record, and no lock to take.
+        #[cfg(feature = "metrics")]
         self.0.send_if_modified(|state| {
             state.record();
             false
