@@ -124,6 +124,14 @@
 //! Events go through `tracing` with stable field names (`trigger`, `exit_code`, `hook`, `kind`,
 //! `order`, `elapsed_ms`, `task`, `signal`). When no subscriber is installed, the shutdown report
 //! and start-up errors are written to standard error instead, so they are never lost.
+//!
+//! # Metrics
+//!
+//! With feature `metrics`, the state, the tasks running, the serve loop's connections and
+//! requests in flight, the hooks' outcomes and durations, each phase's duration, restarts,
+//! reloads and signals are recorded through the `metrics` facade, for whichever exporter the app
+//! installs: the names are in one table in `lifecycle::metrics`. Without it nothing is recorded
+//! and nothing is compiled in.
 
 #![warn(missing_docs)]
 #![deny(unreachable_pub)]
@@ -135,6 +143,11 @@ pub mod exit;
 pub mod failure;
 mod lock;
 mod log;
+// Public with the feature (its docs hold the table of metrics); without it, empty calls.
+#[cfg(feature = "metrics")]
+pub mod metrics;
+#[cfg(not(feature = "metrics"))]
+mod metrics;
 pub mod config;
 mod triggers;
 pub mod tasks;

@@ -625,6 +625,7 @@ impl Hook {
             duration: started.elapsed(),
         };
         report.log();
+        report.record();
         report
     }
 
@@ -740,6 +741,21 @@ impl HookOutcome {
     pub fn is_ok(&self) -> bool {
         matches!(self, HookOutcome::Ok)
     }
+
+    /// The outcome's name, without its details: the JSON report's `outcome` and the metrics'
+    /// `outcome` label.
+    pub(crate) fn label(&self) -> &'static str {
+        match self {
+            HookOutcome::Ok => "ok",
+            HookOutcome::Failed(_) => "failed",
+            HookOutcome::Panicked(_) => "panicked",
+            HookOutcome::TimedOut(_) => "timed_out",
+            HookOutcome::Lost(_) => "lost",
+            HookOutcome::NotRun => "not_run",
+            HookOutcome::AddedLate => "added_late",
+            HookOutcome::Interrupted => "interrupted",
+        }
+    }
 }
 
 impl fmt::Display for HookOutcome {
@@ -850,6 +866,13 @@ impl fmt::Display for DropPanic {
 }
 
 impl HookReport {
+    /// Counts the outcome, and the duration of a hook that ran (feature `metrics`).
+    pub(crate) fn record(&self) {
+        let ran = !matches!(self.outcome, HookOutcome::NotRun | HookOutcome::AddedLate);
+        let kind = self.kind.as_str();
+        crate::metrics::hook_ended(kind, self.outcome.label(), ran.then_some(self.duration));
+    }
+
     pub(crate) fn log(&self) {
         let elapsed_ms = whole_ms(self.duration);
         quietly(|| {

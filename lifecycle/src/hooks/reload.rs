@@ -65,6 +65,7 @@ pub(crate) struct ReloadRecord {
 impl HookRegistry {
     /// Records one reload run and the hook runs of it that failed (the first few are kept).
     pub(crate) fn record_reload(&self, failed: Vec<HookReport>) {
+        crate::metrics::reloaded(failed.is_empty());
         let mut record = lock(&self.reloads);
         record.count += 1;
         record.failures_total += failed.len() as u64;

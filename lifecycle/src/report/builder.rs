@@ -5,7 +5,8 @@
 //! What lives here: the one place a [`ShutdownReport`] is assembled. What does not: what the
 //! report says (its text and exit code, in `report`), and how each step learns its part (the
 //! sequence's steps). The builder takes plain report records, never a step's own types, so the
-//! report knows nothing of the sequence that fills it.
+//! report knows nothing of the sequence that fills it. Each phase's duration is told the metrics
+//! (feature `metrics`) here, as the report learns it.
 
 use std::time::Duration;
 
@@ -68,6 +69,7 @@ impl ReportBuilder {
         self.report.start = hooks;
         self.report.start_failed = failed;
         self.report.timings.start = took;
+        crate::metrics::phase_ended("start", took);
     }
 
     /// Whether start-up failed, as [`started`](Self::started) recorded it.
@@ -92,6 +94,8 @@ impl ReportBuilder {
     ) {
         self.report.timings.drain_delay = delay;
         self.report.timings.drain = took;
+        crate::metrics::phase_ended("drain_delay", delay);
+        crate::metrics::phase_ended("drain", took);
         self.report.tasks_aborted = aborted;
         self.report.connections = connections;
         self.report.stages = stages;
@@ -101,12 +105,14 @@ impl ReportBuilder {
     pub(crate) fn persisted(&mut self, hooks: Vec<HookReport>, took: Duration) {
         self.report.hooks.extend(hooks);
         self.report.timings.persist = took;
+        crate::metrics::phase_ended("persist", took);
     }
 
     /// The shutdown hooks' runs (after the persist hooks'), and how long the phase took.
     pub(crate) fn shutdown_hooks_ran(&mut self, hooks: Vec<HookReport>, took: Duration) {
         self.report.hooks.extend(hooks);
         self.report.timings.hooks = took;
+        crate::metrics::phase_ended("hooks", took);
     }
 
     /// Tasks spawned after the drain and still running at the report: aborted then, listed

@@ -217,15 +217,11 @@ fn main_outcome(outcome: &MainOutcome) -> Value {
 }
 
 fn hook(hook: &HookReport) -> Value {
-    let (outcome, panic) = match &hook.outcome {
-        HookOutcome::Ok => ("ok", false),
-        HookOutcome::Failed(error) => ("failed", error.is_panic()),
-        HookOutcome::Panicked(_) => ("panicked", true),
-        HookOutcome::TimedOut(_) => ("timed_out", false),
-        HookOutcome::Lost(_) => ("lost", false),
-        HookOutcome::NotRun => ("not_run", false),
-        HookOutcome::AddedLate => ("added_late", false),
-        HookOutcome::Interrupted => ("interrupted", false),
+    let outcome = hook.outcome.label();
+    let panic = match &hook.outcome {
+        HookOutcome::Failed(error) => error.is_panic(),
+        HookOutcome::Panicked(_) => true,
+        _ => false,
     };
     json!({
         "kind": hook.kind.as_str(),

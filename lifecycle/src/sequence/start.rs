@@ -245,7 +245,8 @@ fn timed_out(stalled: Stalled, limit: Duration) -> Failure {
     })
 }
 
-/// The report lines of the start hooks added after the boundary: none of them ran.
+/// The report lines of the start hooks added after the boundary: none of them ran (each counted
+/// by the metrics, feature `metrics`).
 pub(crate) fn late_reports(hooks: &HookRegistry) -> Vec<HookReport> {
     hooks
         .all()
@@ -258,5 +259,6 @@ pub(crate) fn late_reports(hooks: &HookRegistry) -> Vec<HookReport> {
             outcome: HookOutcome::AddedLate,
             duration: Duration::ZERO,
         })
+        .inspect(HookReport::record)
         .collect()
 }

@@ -453,6 +453,7 @@ impl Registry {
         });
         lock(&self.slots).insert(id, Arc::clone(&slot));
         self.live.fetch_add(1, Ordering::SeqCst);
+        crate::metrics::connection_opened();
         Connection {
             registry: Arc::clone(self),
             slot,
@@ -467,6 +468,7 @@ impl Registry {
         self.used.store(true, Ordering::Relaxed);
         self.layer_in_flight.fetch_add(1, Ordering::SeqCst);
         self.in_flight.fetch_add(1, Ordering::SeqCst);
+        crate::metrics::request_began();
         RequestGuard {
             registry: Arc::clone(self),
             on: None,
@@ -481,6 +483,7 @@ impl Registry {
             return;
         }
         self.in_flight.fetch_sub(count, Ordering::SeqCst);
+        crate::metrics::requests_over(count);
         if !self.sealed.load(Ordering::SeqCst) {
             self.finished.fetch_add(count as u64, Ordering::SeqCst);
         }
@@ -522,6 +525,7 @@ impl Connection {
             body_ended: false,
         });
         self.registry.in_flight.fetch_add(1, Ordering::SeqCst);
+        crate::metrics::request_began();
         RequestGuard {
             registry: Arc::clone(&self.registry),
             on: Some((Arc::clone(&self.slot), number)),
@@ -566,6 +570,7 @@ impl Drop for Connection {
         self.registry.request_over(over);
         lock(&self.registry.slots).remove(&self.id);
         self.registry.live.fetch_sub(1, Ordering::SeqCst);
+        crate::metrics::connection_closed();
         if !self.registry.sealed.load(Ordering::SeqCst) {
             self.registry.closed.fetch_add(1, Ordering::SeqCst);
         }

@@ -467,7 +467,20 @@ struct Recorder {
     sink: Arc<TaskSink>,
 }
 
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        // The task's end, whichever way it ended: with its future (feature `metrics`).
+        crate::metrics::task_ended();
+    }
+}
+
 impl Recorder {
+    /// What a task just spawned carries (and counts it as running for the metrics).
+    fn new(sink: Arc<TaskSink>) -> Self {
+        crate::metrics::task_started();
+        Self { sink }
+    }
+
     /// How a task ended, async or blocking: its value (an `Err` recorded) for the `JoinHandle`,
     /// or its panic, recorded and raised again so the `JoinHandle` still sees it.
     fn finish<R: Outcome>(&self, ended: std::thread::Result<R>) -> R::Joined {
@@ -864,9 +877,7 @@ where
     F::Output: Outcome,
     <F::Output as Outcome>::Joined: Send + 'static,
 {
-    let recorder = Recorder {
-        sink: node.count.sink(critical),
-    };
+    let recorder = Recorder::new(node.count.sink(critical));
     let handle = spawn_named_on_runtime(&node.shared.path, &name, Tracked::new(future, recorder));
     remember(node, handle.abort_handle(), name, TaskKind::Async);
     handle
@@ -886,9 +897,7 @@ where
     R::Joined: Send + 'static,
 {
     // Counts the task until the closure has returned and its failure is recorded.
-    let recorder = Recorder {
-        sink: node.count.sink(critical),
-    };
+    let recorder = Recorder::new(node.count.sink(critical));
     let run = move || recorder.finish(panic::catch_unwind(AssertUnwindSafe(f)));
     #[cfg(all(tokio_unstable, feature = "console"))]
     let handle = {

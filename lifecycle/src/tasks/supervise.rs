@@ -110,6 +110,7 @@ pub(crate) async fn supervise(
             error: failure,
             backoff,
         });
+        crate::metrics::restarted(&path);
         tokio::select! {
             () = tokio::time::sleep(backoff) => {}
             // Restarts stop at the stage's cancel: the failure is in the report's restarts.

@@ -69,6 +69,12 @@ fn hear(config: &Config, triggers: &Arc<Triggers>, reloads: &Arc<Reloads>) -> (R
             let Some(triggers) = triggers.upgrade() else {
                 break;
             };
+            // Counted here, on the app's runtime: the watchdog thread never calls the app's
+            // code, and the recorder is the app's. The same for the state a signal moved.
+            crate::metrics::signal_received(note.signal().name());
+            if let Note::Triggered(_) = note {
+                triggers.readiness().record_now();
+            }
             quietly(|| note.log(&triggers));
         }
     });
@@ -162,9 +168,24 @@ enum Note {
     Ignored(Signal, Ignored),
     Repeated(Signal),
     Reload(Signal),
+    /// Ignored for a reason said already: counted, not logged.
+    Heard(Signal),
 }
 
 impl Note {
+    /// The signal heard.
+    fn signal(&self) -> Signal {
+        match *self {
+            Note::Triggered(signal)
+            | Note::Hurried(signal)
+            | Note::Again(signal)
+            | Note::Ignored(signal, _)
+            | Note::Repeated(signal)
+            | Note::Reload(signal)
+            | Note::Heard(signal) => signal,
+        }
+    }
+
     fn log(&self, triggers: &Triggers) {
         match *self {
             Note::Triggered(signal) => triggers.log_fired(&Trigger::Signal(signal)),
@@ -189,6 +210,7 @@ impl Note {
                 signal = %signal,
                 "{signal} repeated within the repeat window: the same request, delivered twice"
             ),
+            Note::Heard(_) => {}
         }
     }
 }
@@ -245,9 +267,13 @@ impl Ears for Hearing {
             }
             None => Ignored::NoHook,
         };
-        // Once per reason: a storm of signals during a shutdown is one line, not one each.
-        if reloads.first_time(why) {
-            let _ = self.notes.send(Note::Ignored(signal, why));
-        }
+        // Once per reason: a storm of signals during a shutdown is one line, not one each (and
+        // each one counted).
+        let note = if reloads.first_time(why) {
+            Note::Ignored(signal, why)
+        } else {
+            Note::Heard(signal)
+        };
+        let _ = self.notes.send(note);
     }
 }

@@ -79,6 +79,21 @@ impl State {
     }
 }
 
+impl State {
+    /// Every state, in order.
+    const ALL: [State; 4] = [
+        State::Starting,
+        State::Ready,
+        State::Draining,
+        State::Stopped,
+    ];
+
+    /// Tells the metrics (feature `metrics`) that this is the state now.
+    fn record(self) {
+        crate::metrics::state(self.as_str(), State::ALL.map(State::as_str));
+    }
+}
+
 impl fmt::Display for State {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -90,6 +105,7 @@ pub(crate) struct Readiness(watch::Sender<State>, AtomicBool);
 
 impl Readiness {
     pub(crate) fn new() -> Self {
+        crate::metrics::created(State::Starting.as_str(), State::ALL.map(State::as_str));
         Self(watch::Sender::new(State::Starting), AtomicBool::new(false))
     }
 
@@ -106,6 +122,17 @@ impl Readiness {
         self.0.subscribe()
     }
 
+    /// Records the state as it is now (feature `metrics`), under its lock: for a move the
+    /// watchdog thread made.
+    pub(crate) fn record_now(&self) {
+        // Without the feature there is nothing to record, and no lock to take.
+        #[cfg(feature = "metrics")]
+        self.0.send_if_modified(|state| {
+            state.record();
+            false
+        });
+    }
+
     /// Moves the state forward to `to`; never back. Returns whether it moved.
     pub(crate) fn advance(&self, to: State) -> bool {
         self.0.send_if_modified(|state| {
@@ -114,6 +141,12 @@ impl Readiness {
                 *state = to;
                 if to == State::Ready {
                     self.1.store(true, Ordering::SeqCst);
+                }
+                // Under the state's lock: two moves at once are recorded in their order. Not on
+                // the watchdog thread (a signal's trigger), which never calls the app's code:
+                // the relay of what it heard records it (`record_now`).
+                if !crate::triggers::watchdog::on_watchdog_thread() {
+                    to.record();
                 }
             }
             moved

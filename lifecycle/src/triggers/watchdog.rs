@@ -400,6 +400,17 @@ pub(crate) struct Rules {
 
 static STARTED: AtomicBool = AtomicBool::new(false);
 
+thread_local! {
+    /// Set on the watchdog thread, which never calls the app's code (a metrics recorder is).
+    static WATCHDOG: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether this is the watchdog thread: what it changes, the app's code is told of from the
+/// app's runtime instead (see `Readiness::advance`).
+pub(crate) fn on_watchdog_thread() -> bool {
+    WATCHDOG.with(std::cell::Cell::get)
+}
+
 /// Starts the watchdog thread, once per process. Returns when its signal streams are registered.
 pub(crate) fn start(rules: Rules, ears: impl Ears, watch: Arc<Watch>) -> Result<(), SignalError> {
     if STARTED.swap(true, Ordering::SeqCst) {
@@ -409,6 +420,7 @@ pub(crate) fn start(rules: Rules, ears: impl Ears, watch: Arc<Watch>) -> Result<
     let spawned = std::thread::Builder::new()
         .name("lifecycle-watchdog".into())
         .spawn(move || {
+            WATCHDOG.with(|watchdog| watchdog.set(true));
             let runtime = match tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
