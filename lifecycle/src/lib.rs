@@ -128,6 +128,7 @@ mod triggers;
 pub mod tasks;
 pub mod hooks;
 mod handle;
+mod listeners;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod report;
@@ -142,6 +143,7 @@ pub use crate::config::Config;
 pub use crate::failure::{Failure, Outcome};
 pub use crate::handle::{Lifecycle, Managed, Stats};
 pub use crate::hooks::{Component, Hook};
+pub use crate::listeners::listener;
 pub use crate::report::ShutdownReport;
 pub use crate::sequence::entry::run;
 pub use crate::sequence::Sequence;
