@@ -6,7 +6,15 @@
 //! named by the client's address. At the cancel of the root token (or of the token given to
 //! [`Serve::until`]):
 //!
-//! - the listener is closed: new connections are refused;
+//! - the listener is closed without resetting a connection: new connection attempts are
+//!   stopped first (on Linux a socket filter drops their SYNs; the client's kernel retries, and
+//!   is refused once the socket is closed), every connection the kernel had already queued is
+//!   accepted and served, then the socket is closed. A socket passed by the service manager
+//!   ([`listener`](crate::listener)) gets new connections back before it is closed: the
+//!   manager's copy keeps taking them for the next process;
+//! - a connection that has not sent a byte yet gets the
+//!   [header-read timeout](Serve::header_read_timeout) to send its request (it may be on its
+//!   way), which is answered;
 //! - every connection is told to shut down gracefully: on HTTP/1 an idle keep-alive connection
 //!   closes at once, one with a request in flight finishes it and closes; on HTTP/2 the client
 //!   gets a GOAWAY and the open streams finish;
@@ -36,6 +44,7 @@
 
 use std::future::{Future, IntoFuture};
 use std::io;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -54,6 +63,7 @@ use crate::log::quietly;
 
 #[cfg(feature = "axum")]
 pub mod axum;
+mod close;
 mod layer;
 
 use layer::PerConnection;
@@ -80,7 +90,8 @@ const MAX_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// Serves `service` on `listener` until the root token of `lc` is cancelled (the drain starts),
 /// with every connection tracked: see the [module docs](self). Await the returned [`Serve`]; it
-/// resolves once the listener is closed, leaving the open connections to the drain.
+/// resolves once the listener is closed (about 50 ms after the cancel, once the connections it
+/// had queued are accepted), leaving the open connections to the drain.
 ///
 /// Called by `main` itself, this is the start boundary (see
 /// [`Lifecycle::started`](crate::Lifecycle::started)): the start hooks of the values managed
@@ -250,18 +261,7 @@ where
                 }
             });
         }
-        loop {
-            let (stream, peer) = tokio::select! {
-                biased;
-                () = stop.cancelled() => break,
-                accepted = self.listener.accept() => match accepted {
-                    Ok(accepted) => accepted,
-                    Err(err) => {
-                        backoff(&err, &stop).await;
-                        continue;
-                    }
-                },
-            };
+        let serve = |stream: TcpStream, peer: SocketAddr| {
             let _ = stream.set_nodelay(true);
             let drain = self.lc.inner().tasks().running_guard();
             let connection = Arc::new(self.lc.inner().connections().open(peer, drain));
@@ -282,9 +282,24 @@ where
                 .tasks()
                 .spawn_connection(format!("connection {peer}"), task);
             connection.set_abort(handle.abort_handle());
+        };
+        loop {
+            let (stream, peer) = tokio::select! {
+                biased;
+                () = stop.cancelled() => break,
+                accepted = self.listener.accept() => match accepted {
+                    Ok(accepted) => accepted,
+                    Err(err) => {
+                        backoff(&err, &stop).await;
+                        continue;
+                    }
+                },
+            };
+            serve(stream, peer);
         }
-        // Dropping the listener closes its socket: new connections are refused from here on.
-        drop(self.listener);
+        // New connections are stopped, the ones the kernel had queued served (not reset), and
+        // the socket closed: new connections are refused from here on.
+        close::close_listener(self.listener, serve).await;
         Ok(())
     }
 }
@@ -309,12 +324,35 @@ async fn serve_connection<S, B>(
     let stream = TrackedStream {
         stream,
         connection: Arc::clone(&connection),
+        spoken: false,
     };
     let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
     tokio::pin!(conn);
     tokio::select! {
         _ = conn.as_mut() => return,
         () = token.cancelled() => {}
+    }
+    // A connection that has not sent a byte yet may have its first request on its way: hyper-util
+    // drops such a connection at the graceful shutdown, unread, which resets the client.
+    if !connection.has_spoken() {
+        let spoken = || connection.has_spoken();
+        match close::first_bytes(conn.as_mut(), spoken, header_read_timeout).await {
+            close::FirstBytes::Read => {}
+            close::FirstBytes::Ended(ended) => {
+                let timed_out = ended
+                    .as_ref()
+                    .err()
+                    .and_then(|err| err.downcast_ref::<hyper::Error>());
+                if timed_out.is_some_and(hyper::Error::is_timeout) {
+                    connection.closed_reading_headers();
+                }
+                return;
+            }
+            close::FirstBytes::TimedOut => {
+                connection.closed_reading_headers();
+                return;
+            }
+        }
     }
     conn.as_mut().graceful_shutdown();
     loop {
@@ -343,6 +381,8 @@ async fn serve_connection<S, B>(
 struct TrackedStream {
     stream: TcpStream,
     connection: Arc<crate::tasks::connections::Connection>,
+    /// Whether a byte was read (and the connection told so).
+    spoken: bool,
 }
 
 impl AsyncRead for TrackedStream {
@@ -351,7 +391,16 @@ impl AsyncRead for TrackedStream {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.stream).poll_read(cx, buf)
+        if self.spoken {
+            return Pin::new(&mut self.stream).poll_read(cx, buf);
+        }
+        let before = buf.filled().len();
+        let read = Pin::new(&mut self.stream).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            self.spoken = true;
+            self.connection.spoke();
+        }
+        read
     }
 }
 
