@@ -15,6 +15,7 @@ use lifecycle_tests::churn::{shutdown_under_load, Tally};
 use lifecycle_tests::{poll_until, try_get, ScratchDir, Service, Stderr};
 
 const HTTP_SERVER: &str = env!("CARGO_BIN_EXE_example-http_server");
+const CONN_SERVER: &str = env!("CARGO_BIN_EXE_conn_server");
 
 /// An address no interface of the machine has (TEST-NET-3): binding it fails, so a server that
 /// binds instead of taking the passed socket cannot serve.
@@ -227,4 +228,36 @@ fn clients_opening_a_connection_per_request_at_sigterm_are_answered_never_reset(
     }
     eprintln!("measured over {RUNS} shutdowns: {total}");
     assert_eq!(total.lost(), 0, "{total}; e.g. {:?}", total.examples);
+}
+
+/// A client that connected before the cancel and sends its request only after it (its request
+/// was on its way) is answered: the connection is not dropped unread at the graceful shutdown.
+#[test]
+fn a_client_connected_before_the_cancel_that_sends_its_request_after_it_is_answered() {
+    let mut server = Service::start(CONN_SERVER, &[], &[("HEADER_READ_TIMEOUT_MS", "5000")]);
+    let address = server.wait_for_address();
+    let mut silent = TcpStream::connect(address).unwrap();
+    poll_until("the silent connection counted", || {
+        let (_, stats) = try_get(address, "/stats").ok()?;
+        stats.starts_with("connections 2\n").then_some(())
+    });
+
+    server.signal("TERM");
+    // The listener stops taking connections at the cancel.
+    poll_until("the listener closed", || {
+        TcpStream::connect_timeout(&address, Duration::from_millis(100))
+            .is_err()
+            .then_some(())
+    });
+    silent
+        .write_all(b"GET /slow?ms=0 HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .unwrap();
+    let mut response = String::new();
+    let read = silent.read_to_string(&mut response);
+    assert!(
+        read.is_ok() && response.starts_with("HTTP/1.1 200 OK\r\n") && response.ends_with("done"),
+        "{read:?}, {response:?}"
+    );
+    let exited = server.wait_exit();
+    assert_eq!(exited.code(), 0, "stderr:\n{}", exited.stderr);
 }

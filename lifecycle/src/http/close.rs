@@ -104,3 +104,57 @@ pub(super) async fn first_bytes<F: Future>(
         .await
         .unwrap_or(FirstBytes::TimedOut)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+
+    use hyper::{body::Incoming, service::service_fn, Request, Response};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::{TcpListener, TcpStream};
+
+    use crate::{Config, Sequence};
+
+    /// Connections the kernel accepted before the serve loop did, with their requests sent, when
+    /// the cancel came before the loop ever polled its listener: each is answered (with
+    /// `Connection: close`), none reset.
+    #[tokio::test]
+    async fn connections_queued_at_the_cancel_are_answered_not_reset() {
+        const QUEUED: usize = 8;
+        let sequence = Sequence::new(Config::new());
+        let lc = sequence.handle();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let mut clients = Vec::new();
+        for _ in 0..QUEUED {
+            let mut client = TcpStream::connect(address).await.unwrap();
+            client
+                .write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+                .await
+                .unwrap();
+            clients.push(client);
+        }
+        let hello = service_fn(|_: Request<Incoming>| async {
+            Ok::<_, Infallible>(Response::new("hello".to_owned()))
+        });
+        let handle = lc.clone();
+        let report = sequence
+            .run_without_signals(async move {
+                handle.request_shutdown();
+                handle.cancelled().await; // the loop starts cancelled
+                crate::http::serve(&handle, listener, hello).await
+            })
+            .await;
+        assert_eq!(report.code(), 0, "{report}");
+        for mut client in clients {
+            let mut response = String::new();
+            let read = client.read_to_string(&mut response).await;
+            assert!(
+                read.is_ok() && response.starts_with("HTTP/1.1 200 OK\r\n"),
+                "{read:?}, {response:?}"
+            );
+            assert!(response.contains("connection: close\r\n"), "{response:?}");
+            assert!(response.ends_with("hello"), "{response:?}");
+        }
+    }
+}

@@ -248,7 +248,11 @@ where
             .timer(TokioTimer::new())
             .header_read_timeout(self.header_read_timeout);
         builder.http2().timer(TokioTimer::new());
-        let builder = Arc::new(builder);
+        // For the connections accepted from the listener's queue as it closes: one request
+        // each, answered with `Connection: close`.
+        let mut closing = builder.clone();
+        closing.http1().keep_alive(false);
+        let (builder, closing) = (Arc::new(builder), Arc::new(closing));
         self.lc.inner().connections().serving();
         // Cancelled with the root token, or with the app's own (which a watcher passes on).
         let stop = self.lc.token();
@@ -261,12 +265,12 @@ where
                 }
             });
         }
-        let serve = |stream: TcpStream, peer: SocketAddr| {
+        let serve = |stream: TcpStream, peer: SocketAddr, builder: &Arc<auto::Builder<_>>| {
             let _ = stream.set_nodelay(true);
             let drain = self.lc.inner().tasks().running_guard();
             let connection = Arc::new(self.lc.inner().connections().open(peer, drain));
             let task = serve_connection(
-                Arc::clone(&builder),
+                Arc::clone(builder),
                 stream,
                 PerConnection {
                     inner: self.service.clone(),
@@ -295,11 +299,11 @@ where
                     }
                 },
             };
-            serve(stream, peer);
+            serve(stream, peer, &builder);
         }
         // New connections are stopped, the ones the kernel had queued served (not reset), and
         // the socket closed: new connections are refused from here on.
-        close::close_listener(self.listener, serve).await;
+        close::close_listener(self.listener, |stream, peer| serve(stream, peer, &closing)).await;
         Ok(())
     }
 }
