@@ -8,8 +8,9 @@
 //!
 //! - the listener is closed without resetting a connection: new connection attempts are
 //!   stopped first (on Linux a socket filter drops their SYNs; the client's kernel retries, and
-//!   is refused once the socket is closed), every connection the kernel had already queued is
-//!   accepted and served, then the socket is closed. A socket passed by the service manager
+//!   is refused once the socket is closed), every connection the kernel had already queued, and
+//!   every handshake still under way once it completes, is accepted and served (HTTP/1 with
+//!   `Connection: close`), then the socket is closed. A socket passed by the service manager
 //!   ([`listener`](crate::listener)) gets new connections back before it is closed: the
 //!   manager's copy keeps taking them for the next process;
 //! - a connection that has not sent a byte yet gets the
@@ -90,8 +91,8 @@ const MAX_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// Serves `service` on `listener` until the root token of `lc` is cancelled (the drain starts),
 /// with every connection tracked: see the [module docs](self). Await the returned [`Serve`]; it
-/// resolves once the listener is closed (about 50 ms after the cancel, once the connections it
-/// had queued are accepted), leaving the open connections to the drain.
+/// resolves once the listener is closed (a few milliseconds after the cancel, once the
+/// connections it had queued are accepted), leaving the open connections to the drain.
 ///
 /// Called by `main` itself, this is the start boundary (see
 /// [`Lifecycle::started`](crate::Lifecycle::started)): the start hooks of the values managed

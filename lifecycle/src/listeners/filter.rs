@@ -26,12 +26,34 @@ use tokio::net::TcpListener;
 /// Linux, or the kernel refused the filter): then new connections keep coming.
 #[cfg(any(target_os = "linux", target_os = "android"))]
 pub(crate) fn refuse_new_connections(listener: &TcpListener) -> bool {
+    let attached = drop_segments(listener, SYN);
+    if let Err(err) = &attached {
+        crate::log::quietly(|| {
+            tracing::warn!(
+                error = %err,
+                "could not stop new connections before closing the listener; a connection \
+                 arriving as it closes may be reset"
+            )
+        });
+    }
+    attached.is_ok()
+}
+
+/// The TCP flags a filter looks at.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+const SYN: u32 = 0x02;
+#[cfg(any(target_os = "linux", target_os = "android"))]
+const ACK: u32 = 0x10;
+
+/// Attaches a filter to `listener` that drops the segments whose SYN and ACK flags are
+/// `flags` (SYN: connection attempts; ACK: a client's last segment of its handshake, and all
+/// it sends after), and keeps every other.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn drop_segments(listener: &TcpListener, flags: u32) -> std::io::Result<()> {
     use std::os::fd::AsRawFd;
 
     // Offsets are from the TCP header (the kernel runs socket filters of TCP sockets on it).
     const FLAGS: u32 = 13; // the byte of the header that holds the flags
-    const SYN: u32 = 0x02;
-    const ACK: u32 = 0x10;
     let statement = |code: u32, jt: u8, jf: u8, k: u32| libc::sock_filter {
         code: code as u16,
         jt,
@@ -41,8 +63,8 @@ pub(crate) fn refuse_new_connections(listener: &TcpListener) -> bool {
     let mut program = [
         statement(libc::BPF_LD | libc::BPF_B | libc::BPF_ABS, 0, 0, FLAGS),
         statement(libc::BPF_ALU | libc::BPF_AND | libc::BPF_K, 0, 0, SYN | ACK),
-        // SYN without ACK: the next statement (drop); anything else: the one after (keep).
-        statement(libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K, 0, 1, SYN),
+        // Those flags: the next statement (drop); anything else: the one after (keep).
+        statement(libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K, 0, 1, flags),
         statement(libc::BPF_RET | libc::BPF_K, 0, 0, 0),
         statement(libc::BPF_RET | libc::BPF_K, 0, 0, u32::MAX),
     ];
@@ -60,17 +82,19 @@ pub(crate) fn refuse_new_connections(listener: &TcpListener) -> bool {
             std::mem::size_of::<libc::sock_fprog>() as libc::socklen_t,
         )
     };
-    if attached != 0 {
-        let err = std::io::Error::last_os_error();
-        crate::log::quietly(|| {
-            tracing::warn!(
-                error = %err,
-                "could not stop new connections before closing the listener; a connection \
-                 arriving as it closes may be reset"
-            )
-        });
+    if attached == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
     }
-    attached == 0
+}
+
+/// For tests: holds every handshake to `listener` half done (the client connected, the
+/// listener's side waiting for the client's last ACK, which is dropped with all that follows)
+/// until another filter replaces this one.
+#[cfg(all(test, any(target_os = "linux", target_os = "android")))]
+pub(crate) fn hold_handshakes(listener: &TcpListener) {
+    drop_segments(listener, ACK).expect("attach a socket filter");
 }
 
 /// Makes the kernel drop every new connection attempt: not possible here.

@@ -1,7 +1,7 @@
 //! Listening sockets: the ones a service manager passed to the process (systemd's socket
-//! activation, `activation.rs`), bound ones otherwise ([`listener`]), and the filter that stops
-//! the kernel from queuing new connections on a listener about to close (`filter.rs`, used by
-//! the serve loop's close).
+//! activation, `activation.rs`), bound ones otherwise ([`listener`]), and for the serve loop's
+//! close, the filter that stops the kernel from queuing new connections on a listener
+//! (`filter.rs`) and the count of the handshakes still under way on it (`handshakes.rs`).
 
 // Folder `listeners/`: imports `log` only; `http/` closes its listener through `filter`.
 
@@ -13,6 +13,8 @@ use tokio::net::{TcpListener, ToSocketAddrs};
 mod activation;
 #[cfg_attr(not(feature = "http"), allow(dead_code))]
 pub(crate) mod filter;
+#[cfg_attr(not(feature = "http"), allow(dead_code))]
+pub(crate) mod handshakes;
 
 /// The listening socket named `name` that the service manager passed to this process (systemd's
 /// socket activation), or, when there is none, a new one bound to `addr`.
