@@ -11,14 +11,21 @@ use tokio::net::TcpListener;
 /// Linux, netlink refused).
 #[cfg(any(target_os = "linux", target_os = "android"))]
 pub(crate) fn under_way(listener: &TcpListener) -> io::Result<usize> {
-    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-
     let local = listener.local_addr()?;
+    // An IPv6 listener's IPv4 clients (dual stack) are IPv6 ones to the kernel, IPv4-mapped.
     let family = if local.is_ipv4() {
         libc::AF_INET
     } else {
         libc::AF_INET6
     };
+    under_way_in(family, local.port())
+}
+
+/// The handshakes of address family `family` under way on local port `port`.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn under_way_in(family: libc::c_int, port: u16) -> io::Result<usize> {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
     // SAFETY: a new socket; its descriptor is owned (and closed) by `socket` below.
     let fd = unsafe {
         libc::socket(
@@ -62,7 +69,7 @@ pub(crate) fn under_way(listener: &TcpListener) -> io::Result<usize> {
     if sent < 0 {
         return Err(io::Error::last_os_error());
     }
-    let port = local.port().to_be_bytes();
+    let port = port.to_be_bytes();
     let mut count = 0;
     let mut buf = vec![0_u8; 32 * 1024];
     loop {
@@ -167,6 +174,20 @@ mod tests {
                 .unwrap();
             assert_eq!(under_way(&listener).unwrap(), 0, "{address}");
         }
+    }
+
+    /// An IPv4 client of an IPv6 listener (dual stack) is counted too (as an IPv6 one).
+    #[tokio::test]
+    async fn an_ipv4_handshake_on_an_ipv6_listener_is_counted() {
+        let Ok(listener) = TcpListener::bind("[::]:0").await else {
+            return; // no IPv6 here
+        };
+        crate::listeners::filter::hold_handshakes(&listener);
+        let port = listener.local_addr().unwrap().port();
+        let Ok(_client) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
+            return; // IPV6_V6ONLY by default here
+        };
+        assert_eq!(under_way(&listener).unwrap(), 1);
     }
 
     /// A handshake held half done: the client is connected, the listener's side waits for an
