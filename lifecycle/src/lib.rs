@@ -91,7 +91,9 @@
 //! (feature `http`: `lifecycle::http::serve` for any hyper service): each connection a tracked
 //! task named by its client, drained gracefully at the cancel, a half-sent request closed after
 //! the header-read timeout, and the connections cut at the deadline named in the report with
-//! their requests ([`tasks::ConnectionReport`]).
+//! their requests ([`tasks::ConnectionReport`]). Its listener closes without resetting a
+//! connection the kernel had queued. [`listener`](fn@listener) returns the socket systemd passed
+//! (socket activation: the port stays open across restarts), or binds one.
 //!
 //! # Platforms
 //!

@@ -70,6 +70,8 @@ pub async fn listener(name: &str, addr: impl ToSocketAddrs) -> io::Result<TcpLis
     if let Some(listener) = activation::take(name)? {
         return Ok(listener);
     }
+    #[cfg(not(unix))]
+    let _ = name;
     TcpListener::bind(addr).await
 }
 
