@@ -109,9 +109,14 @@ impl fmt::Display for Tally {
     }
 }
 
-/// One attempt: connect, `GET path` with `Connection: close`, read to the end.
-pub fn attempt(address: SocketAddr, path: &str) -> (Outcome, Option<String>) {
-    let mut stream = match TcpStream::connect_timeout(&address, CONNECT_TIMEOUT) {
+/// One attempt: connect (waiting at most `connect_timeout`), `GET path` with
+/// `Connection: close`, read to the end.
+pub fn attempt(
+    address: SocketAddr,
+    path: &str,
+    connect_timeout: Duration,
+) -> (Outcome, Option<String>) {
+    let mut stream = match TcpStream::connect_timeout(&address, connect_timeout) {
         Ok(stream) => stream,
         Err(err) if err.kind() == io::ErrorKind::ConnectionRefused => {
             return (Outcome::Refused, None)
@@ -151,9 +156,9 @@ fn lost(err: &io::Error) -> Outcome {
     }
 }
 
-/// `clients` threads, each making [`attempt`]s one after the other until `stop` is set or the
-/// server stopped taking connections (an attempt refused or not connected, after at least one
-/// answer was seen by some client).
+/// `clients` threads, each making [`attempt`]s one after the other until `stop` is set or (with
+/// [`Load::start`]) the server stopped taking connections (an attempt refused or not connected,
+/// after at least one answer was seen by some client).
 pub struct Load {
     stop: Arc<AtomicBool>,
     answered_once: Arc<AtomicBool>,
@@ -161,8 +166,31 @@ pub struct Load {
 }
 
 impl Load {
-    /// Starts the clients against `address`.
+    /// Starts the clients against `address`; each stops once it is refused or not connected
+    /// within 300 ms (after an answer): the server is gone.
     pub fn start(address: SocketAddr, path: &str, clients: usize) -> Self {
+        Self::start_with(address, path, clients, CONNECT_TIMEOUT, true)
+    }
+
+    /// Starts the clients against a port that stays open (a socket a service manager holds
+    /// across a restart): each waits up to `connect_timeout` for a connection and goes on
+    /// until [`stop`](Self::stop).
+    pub fn start_patient(
+        address: SocketAddr,
+        path: &str,
+        clients: usize,
+        connect_timeout: Duration,
+    ) -> Self {
+        Self::start_with(address, path, clients, connect_timeout, false)
+    }
+
+    fn start_with(
+        address: SocketAddr,
+        path: &str,
+        clients: usize,
+        connect_timeout: Duration,
+        until_refused: bool,
+    ) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let answered_once = Arc::new(AtomicBool::new(false));
         let clients = (0..clients)
@@ -172,12 +200,12 @@ impl Load {
                 thread::spawn(move || {
                     let mut tally = Tally::default();
                     while !stop.load(Ordering::Relaxed) {
-                        let (outcome, detail) = attempt(address, &path);
+                        let (outcome, detail) = attempt(address, &path, connect_timeout);
                         tally.count(outcome, detail);
                         match outcome {
                             Outcome::Answered => answered_once.store(true, Ordering::Relaxed),
                             Outcome::Refused | Outcome::NotConnected
-                                if answered_once.load(Ordering::Relaxed) =>
+                                if until_refused && answered_once.load(Ordering::Relaxed) =>
                             {
                                 break
                             }
@@ -202,6 +230,11 @@ impl Load {
             assert!(Instant::now() < deadline, "no answer within 10 s");
             thread::sleep(Duration::from_millis(1));
         }
+    }
+
+    /// Stops the clients (each after its attempt under way) and returns their tally.
+    pub fn stop(self) -> Tally {
+        self.finish(Duration::ZERO)
     }
 
     /// Waits for every client to see the server stop taking connections (or `limit`, then

@@ -11,7 +11,7 @@ use std::os::unix::process::CommandExt;
 use std::process::Command;
 use std::time::Duration;
 
-use lifecycle_tests::churn::{shutdown_under_load, Tally};
+use lifecycle_tests::churn::{shutdown_under_load, Load, Tally};
 use lifecycle_tests::{poll_until, try_get, ScratchDir, Service, Stderr};
 
 const HTTP_SERVER: &str = env!("CARGO_BIN_EXE_example-http_server");
@@ -260,4 +260,42 @@ fn a_client_connected_before_the_cancel_that_sends_its_request_after_it_is_answe
     );
     let exited = server.wait_exit();
     assert_eq!(exited.code(), 0, "stderr:\n{}", exited.stderr);
+}
+
+/// A restart on a socket the service manager holds (the test, here): clients opening a new
+/// connection for every request all the while are answered by the old process or the new one;
+/// none is refused, none reset (the new connections wait in the socket's queue, or retry their
+/// SYN, while no process accepts).
+#[test]
+fn a_restart_on_the_socket_the_service_manager_holds_refuses_and_resets_no_one() {
+    let state = ScratchDir::new("activation-restart");
+    let socket = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = socket.local_addr().unwrap();
+    let env = [("LISTEN_FDNAMES", "http")];
+    let mut old = start_activated(socket.as_raw_fd(), &env, &state);
+    old.wait_for_line(|line| line.starts_with("ready:"));
+    let load = Load::start_patient(address, "/health", 16, Duration::from_secs(10));
+    load.wait_for_an_answer();
+
+    old.signal("TERM");
+    let exited = old.wait_exit();
+    assert_eq!(exited.code(), 0, "stderr:\n{}", exited.stderr);
+    let mut new = start_activated(socket.as_raw_fd(), &env, &state);
+    new.wait_for_line(|line| line.starts_with("ready:"));
+    // Answers from the new process too.
+    for _ in 0..20 {
+        assert_eq!(try_get(address, "/health"), Ok((200, String::new())));
+    }
+    let tally = load.stop();
+    new.signal("TERM");
+    let exited = new.wait_exit();
+    assert_eq!(exited.code(), 0, "stderr:\n{}", exited.stderr);
+    eprintln!("measured across the restart: {tally}");
+    assert!(tally.answered > 0, "{tally}");
+    assert_eq!(
+        (tally.refused, tally.not_connected, tally.lost()),
+        (0, 0, 0),
+        "{tally}; e.g. {:?}",
+        tally.examples
+    );
 }
