@@ -32,10 +32,14 @@
 //! # ... and the slow request still gets its answer before the process exits.
 //! ```
 //!
+//! Under systemd's socket activation (`systemd/http_server.socket`, or
+//! `systemd-socket-activate -l 127.0.0.1:3000 --fdname=http http_server`) it serves on the socket
+//! systemd passed (`lifecycle::listener("http", ..)`), so the port stays open across restarts.
+//!
 //! Environment: `PORT` (3000; `0` picks a free port), `HOST` (`127.0.0.1`; `0.0.0.0` in a
-//! container), `STATE_DIR` (where the counter is kept, `.`), `POOL_CONNECT_MS` (how long the
-//! pool takes to connect at start-up, 0), and the runtime's own
-//! `LIFECYCLE_GRACE`, `LIFECYCLE_DRAIN_DELAY`, `LIFECYCLE_HOOK_TIMEOUT`.
+//! container; both unused under socket activation), `STATE_DIR` (where the counter is kept,
+//! `.`), `POOL_CONNECT_MS` (how long the pool takes to connect at start-up, 0), and the
+//! runtime's own `LIFECYCLE_GRACE`, `LIFECYCLE_DRAIN_DELAY`, `LIFECYCLE_HOOK_TIMEOUT`.
 //!
 //! State: `STATE_DIR` is created at start-up if missing; if it cannot be, the service does not
 //! start (exit code 1, the path named). The counter file `STATE_DIR/http_server.counter` holds one
@@ -368,7 +372,7 @@ fn main() -> ::std::process::ExitCode {
                 ),
             )
             .with_state(app);
-        let listener = tokio::net::TcpListener::bind((host.as_str(), port)).await?;
+        let listener = lifecycle::listener("http", (host.as_str(), port)).await?;
         println!("listening on {}", listener.local_addr() ?);
         lc.set_ready();
         let ready = lc.clone();

@@ -103,7 +103,9 @@
 //! (feature `http`: `lifecycle::http::serve` for any hyper service): each connection a tracked
 //! task named by its client, drained gracefully at the cancel, a half-sent request closed after
 //! the header-read timeout, and the connections cut at the deadline named in the report with
-//! their requests ([`tasks::ConnectionReport`]).
+//! their requests ([`tasks::ConnectionReport`]). Its listener closes without resetting a
+//! connection the kernel had queued. [`listener`](fn@listener) returns the socket systemd passed
+//! (socket activation: the port stays open across restarts), or binds one.
 //!
 //! # Platforms
 //!
@@ -153,6 +155,7 @@ mod triggers;
 pub mod tasks;
 pub mod hooks;
 mod handle;
+mod listeners;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod report;
@@ -171,6 +174,7 @@ pub use crate::config::Config;
 pub use crate::failure::{Failure, Outcome};
 pub use crate::handle::{Lifecycle, Managed, Stats};
 pub use crate::hooks::{Component, Hook};
+pub use crate::listeners::listener;
 pub use crate::report::ShutdownReport;
 pub use crate::sequence::app::App;
 pub use crate::sequence::entry::run;

@@ -48,23 +48,35 @@ impl Service {
         env: &[(&str, &str)],
         stderr: Stderr,
     ) -> Self {
-        let mode = stderr;
         let mut command = Command::new(program.as_ref());
-        command
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        // Never the service manager the test runner itself may run under.
-        for key in ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"] {
-            command.env_remove(key);
-        }
+        command.args(args);
         for (key, value) in env {
             command.env(key, value);
         }
-        let mut child = command
-            .spawn()
-            .unwrap_or_else(|err| panic!("could not start {}: {err}", program.as_ref().display()));
+        Self::start_command(command, stderr)
+    }
+
+    /// Starts a command prepared by the caller (with a `pre_exec`, say); stdin is null, stdout
+    /// is read line by line, stderr treated as `stderr` says.
+    pub fn start_command(mut command: Command, stderr: Stderr) -> Self {
+        let mode = stderr;
+        command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        // Never the service manager the test runner itself may run under (only the one a test
+        // sets).
+        for key in ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"] {
+            if !command.get_envs().any(|(set, _)| set == key) {
+                command.env_remove(key);
+            }
+        }
+        let mut child = command.spawn().unwrap_or_else(|err| {
+            panic!(
+                "could not start {}: {err}",
+                command.get_program().to_string_lossy()
+            )
+        });
         let stdout = child.stdout.take().expect("stdout is piped");
         let stderr = child.stderr.take().expect("stderr is piped");
         let (tx, lines) = mpsc::channel();
@@ -451,3 +463,5 @@ pub fn try_get(address: std::net::SocketAddr, path: &str) -> Result<(u16, String
         .unwrap_or_default();
     Ok((status, body))
 }
+
+pub mod churn;

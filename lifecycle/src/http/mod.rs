@@ -6,7 +6,16 @@
 //! named by the client's address. At the cancel of the root token (or of the token given to
 //! [`Serve::until`]):
 //!
-//! - the listener is closed: new connections are refused;
+//! - the listener is closed without resetting a connection: new connection attempts are
+//!   stopped first (on Linux a socket filter drops their SYNs; the client's kernel retries, and
+//!   is refused once the socket is closed), every connection the kernel had already queued, and
+//!   every handshake still under way once it completes, is accepted and served (HTTP/1 with
+//!   `Connection: close`), then the socket is closed. A socket passed by the service manager
+//!   ([`listener`](crate::listener)) gets new connections back before it is closed: the
+//!   manager's copy keeps taking them for the next process;
+//! - a connection that has not sent a byte yet gets the
+//!   [header-read timeout](Serve::header_read_timeout) to send its request (it may be on its
+//!   way), which is answered;
 //! - every connection is told to shut down gracefully: on HTTP/1 an idle keep-alive connection
 //!   closes at once, one with a request in flight finishes it and closes; on HTTP/2 the client
 //!   gets a GOAWAY and the open streams finish;
@@ -36,6 +45,7 @@
 
 use std::future::{Future, IntoFuture};
 use std::io;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -54,6 +64,7 @@ use crate::log::quietly;
 
 #[cfg(feature = "axum")]
 pub mod axum;
+mod close;
 mod layer;
 
 use layer::PerConnection;
@@ -80,7 +91,8 @@ const MAX_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// Serves `service` on `listener` until the root token of `lc` is cancelled (the drain starts),
 /// with every connection tracked: see the [module docs](self). Await the returned [`Serve`]; it
-/// resolves once the listener is closed, leaving the open connections to the drain.
+/// resolves once the listener is closed (a few milliseconds after the cancel, once the
+/// connections it had queued are accepted), leaving the open connections to the drain.
 ///
 /// Called by `main` itself, this is the start boundary (see
 /// [`Lifecycle::started`](crate::Lifecycle::started)): the start hooks of the values managed
@@ -237,7 +249,11 @@ where
             .timer(TokioTimer::new())
             .header_read_timeout(self.header_read_timeout);
         builder.http2().timer(TokioTimer::new());
-        let builder = Arc::new(builder);
+        // For the connections accepted from the listener's queue as it closes: one request
+        // each, answered with `Connection: close`.
+        let mut closing = builder.clone();
+        closing.http1().keep_alive(false);
+        let (builder, closing) = (Arc::new(builder), Arc::new(closing));
         self.lc
             .inner()
             .connections()
@@ -253,23 +269,12 @@ where
                 }
             });
         }
-        loop {
-            let (stream, peer) = tokio::select! {
-                biased;
-                () = stop.cancelled() => break,
-                accepted = self.listener.accept() => match accepted {
-                    Ok(accepted) => accepted,
-                    Err(err) => {
-                        backoff(&err, &stop).await;
-                        continue;
-                    }
-                },
-            };
+        let serve = |stream: TcpStream, peer: SocketAddr, builder: &Arc<auto::Builder<_>>| {
             let _ = stream.set_nodelay(true);
             let drain = self.lc.inner().tasks().running_guard();
             let connection = Arc::new(self.lc.inner().connections().open(peer, drain));
             let task = serve_connection(
-                Arc::clone(&builder),
+                Arc::clone(builder),
                 stream,
                 PerConnection {
                     inner: self.service.clone(),
@@ -285,9 +290,24 @@ where
                 .tasks()
                 .spawn_connection(format!("connection {peer}"), task);
             connection.set_abort(handle.abort_handle());
+        };
+        loop {
+            let (stream, peer) = tokio::select! {
+                biased;
+                () = stop.cancelled() => break,
+                accepted = self.listener.accept() => match accepted {
+                    Ok(accepted) => accepted,
+                    Err(err) => {
+                        backoff(&err, &stop).await;
+                        continue;
+                    }
+                },
+            };
+            serve(stream, peer, &builder);
         }
-        // Dropping the listener closes its socket: new connections are refused from here on.
-        drop(self.listener);
+        // New connections are stopped, the ones the kernel had queued served (not reset), and
+        // the socket closed: new connections are refused from here on.
+        close::close_listener(self.listener, |stream, peer| serve(stream, peer, &closing)).await;
         Ok(())
     }
 }
@@ -312,12 +332,35 @@ async fn serve_connection<S, B>(
     let stream = TrackedStream {
         stream,
         connection: Arc::clone(&connection),
+        spoken: false,
     };
     let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
     tokio::pin!(conn);
     tokio::select! {
         _ = conn.as_mut() => return,
         () = token.cancelled() => {}
+    }
+    // A connection that has not sent a byte yet may have its first request on its way: hyper-util
+    // drops such a connection at the graceful shutdown, unread, which resets the client.
+    if !connection.has_spoken() {
+        let spoken = || connection.has_spoken();
+        match close::first_bytes(conn.as_mut(), spoken, header_read_timeout).await {
+            close::FirstBytes::Read => {}
+            close::FirstBytes::Ended(ended) => {
+                let timed_out = ended
+                    .as_ref()
+                    .err()
+                    .and_then(|err| err.downcast_ref::<hyper::Error>());
+                if timed_out.is_some_and(hyper::Error::is_timeout) {
+                    connection.closed_reading_headers();
+                }
+                return;
+            }
+            close::FirstBytes::TimedOut => {
+                connection.closed_reading_headers();
+                return;
+            }
+        }
     }
     conn.as_mut().graceful_shutdown();
     loop {
@@ -346,6 +389,8 @@ async fn serve_connection<S, B>(
 struct TrackedStream {
     stream: TcpStream,
     connection: Arc<crate::tasks::connections::Connection>,
+    /// Whether a byte was read (and the connection told so).
+    spoken: bool,
 }
 
 impl AsyncRead for TrackedStream {
@@ -354,7 +399,16 @@ impl AsyncRead for TrackedStream {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.stream).poll_read(cx, buf)
+        if self.spoken {
+            return Pin::new(&mut self.stream).poll_read(cx, buf);
+        }
+        let before = buf.filled().len();
+        let read = Pin::new(&mut self.stream).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            self.spoken = true;
+            self.connection.spoke();
+        }
+        read
     }
 }
 

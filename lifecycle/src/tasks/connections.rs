@@ -459,6 +459,7 @@ impl Registry {
             slot,
             id,
             _drain: Box::new(drain),
+            spoke: AtomicBool::new(false),
         }
     }
 
@@ -499,6 +500,8 @@ pub(crate) struct Connection {
     /// Held for as long as the connection lives, in its task or (upgraded) in the app's hands:
     /// the drain waits for it (the tasks' running guard, counted as running until dropped).
     _drain: Box<dyn Send + Sync>,
+    /// Whether a byte was read from it.
+    spoke: AtomicBool,
 }
 
 #[cfg_attr(not(feature = "http"), allow(dead_code))]
@@ -532,6 +535,17 @@ impl Connection {
             upgraded: false,
             _drain: None,
         }
+    }
+
+    /// Its first bytes were read (see [`has_spoken`](Self::has_spoken)).
+    pub(crate) fn spoke(&self) {
+        self.spoke.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether the serve loop has read a byte from it: until then, its first request may be on
+    /// its way (the serve loop's close waits for it rather than drop it unread).
+    pub(crate) fn has_spoken(&self) -> bool {
+        self.spoke.load(Ordering::Relaxed)
     }
 
     /// Requests in flight on this connection (their responses not yet sent in full).

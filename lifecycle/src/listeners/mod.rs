@@ -1,0 +1,91 @@
+//! Listening sockets: the ones a service manager passed to the process (systemd's socket
+//! activation, `activation.rs`), bound ones otherwise ([`listener`]), and for the serve loop's
+//! close, the filter that stops the kernel from queuing new connections on a listener
+//! (`filter.rs`) and the count of the handshakes still under way on it (`handshakes.rs`).
+
+// Folder `listeners/`: imports `log` only; `http/` closes its listener through `filter`.
+
+use std::io;
+
+use tokio::net::{TcpListener, ToSocketAddrs};
+
+#[cfg(unix)]
+mod activation;
+#[cfg_attr(not(feature = "http"), allow(dead_code))]
+pub(crate) mod filter;
+#[cfg_attr(not(feature = "http"), allow(dead_code))]
+pub(crate) mod handshakes;
+
+/// The listening socket named `name` that the service manager passed to this process (systemd's
+/// socket activation), or, when there is none, a new one bound to `addr`.
+///
+/// # Socket activation
+///
+/// systemd (a `.socket` unit, or `systemd-socket-activate -l ADDRESS`) opens the listening
+/// sockets itself and starts the service with them as file descriptors 3, 4, ..., described by
+/// `LISTEN_FDS` (how many), `LISTEN_PID` (the process they are for) and `LISTEN_FDNAMES` (their
+/// names, from `FileDescriptorName=` or `--fdname=`). The port is then open before the process
+/// starts and stays open while it restarts: connections wait in the socket's queue instead of
+/// being refused. This call returns, in this order of preference:
+///
+/// 1. the passed socket named `name`;
+/// 2. a passed socket without a name of its own (none given, or systemd's default, the socket
+///    unit's name `*.socket`), the first one not returned yet (in the order of the unit's
+///    `ListenStream=` lines);
+/// 3. a new socket bound to `addr` (resolved as [`TcpListener::bind`] does).
+///
+/// A socket is returned once; the second call for the same name binds `addr` (or takes the next
+/// one of that name). The first call reads the variables, checks them, marks every passed file
+/// descriptor close-on-exec and removes the three variables from the environment (as
+/// `sd_listen_fds(1)` does), so that a child process does not take the sockets for its own.
+/// Removing a variable while another thread reads the environment through C's `getenv` is a
+/// data race on some platforms: make the first call at start-up, before the app starts threads
+/// of its own that read it (Tokio's worker threads do not). `LISTEN_PID` naming another process
+/// (variables inherited from a parent) is logged once and ignored: the call binds.
+///
+/// # Errors
+///
+/// - `LISTEN_PID`, `LISTEN_FDS` or `LISTEN_FDNAMES` malformed (not a number, a count of names
+///   that does not match), or a descriptor they announce is not open: an error naming the
+///   variable, for every call (the service manager and the app disagree; binding instead would
+///   hide it);
+/// - the passed socket chosen is not a listening TCP socket (a UDP or Unix socket, say): an
+///   error naming its descriptor and name;
+/// - otherwise, what [`TcpListener::bind`] returns.
+///
+/// On platforms other than Unix the call binds `addr`.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> std::io::Result<()> {
+/// // Under `systemd-socket-activate -l 127.0.0.1:8080 --fdname=http ./server`, the socket
+/// // systemd opened; run by hand, a new one on port 8080 (here any free port).
+/// let listener = lifecycle::listener("http", "127.0.0.1:0").await?;
+/// assert!(listener.local_addr()?.port() != 0);
+/// # Ok(()) }
+/// ```
+pub async fn listener(name: &str, addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
+    #[cfg(unix)]
+    if let Some(listener) = activation::take(name)? {
+        return Ok(listener);
+    }
+    #[cfg(not(unix))]
+    let _ = name;
+    TcpListener::bind(addr).await
+}
+
+/// Whether `listener` was passed by the service manager (another process may hold it too).
+#[cfg(unix)]
+#[cfg_attr(not(feature = "http"), allow(dead_code))]
+pub(crate) fn is_inherited(listener: &TcpListener) -> bool {
+    use std::os::fd::AsRawFd;
+    activation::is_taken(listener.as_raw_fd())
+}
+
+/// Whether `listener` was passed by the service manager (never, off Unix).
+#[cfg(not(unix))]
+#[cfg_attr(not(feature = "http"), allow(dead_code))]
+pub(crate) fn is_inherited(_: &TcpListener) -> bool {
+    false
+}
