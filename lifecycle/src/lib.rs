@@ -126,6 +126,7 @@ mod log;
 pub mod config;
 mod triggers;
 pub mod tasks;
+pub mod checks;
 pub mod hooks;
 mod handle;
 #[cfg(feature = "http")]
