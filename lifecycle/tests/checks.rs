@@ -53,9 +53,10 @@ async fn until(
     readiness: &mut watch::Receiver<Readiness>,
     what: impl FnMut(&Readiness) -> bool,
 ) -> Readiness {
-    readiness
-        .wait_for(what)
+    // Bounded (on the paused clock, so at once): a checker that died fails the test, not hangs it.
+    tokio::time::timeout(Duration::from_secs(600), readiness.wait_for(what))
         .await
+        .expect("the readiness within 600 s")
         .expect("the lifecycle lives")
         .clone()
 }
