@@ -55,6 +55,20 @@
 //!   or watches [`Lifecycle::watch_readiness`](crate::Lifecycle::watch_readiness) (the gRPC
 //!   example flips its health service with it).
 //!
+//! A component declares its checks with `#[check]` methods (see `#[lifecycle::component]`):
+//!
+//! ```no_run
+//! struct Pool;
+//!
+//! #[lifecycle::component]
+//! impl Pool {
+//!     #[check(every = "5s", timeout = "1s", name = "pool")]
+//!     async fn ping(&self) -> std::io::Result<()> {
+//!         Ok(()) // `self.pool.execute("SELECT 1").await`
+//!     }
+//! }
+//! ```
+//!
 //! Lives here: the check builder and the task that runs a check. The results and the readiness
 //! they make with the state are in `triggers/` (systemd's status too).
 
@@ -232,16 +246,119 @@ impl<'a> CheckBuilder<'a> {
         Fut: Future + Send + 'static,
         Fut::Output: Outcome,
     {
-        let index = self.triggers.probe().add(self.name.clone());
+        let check = Check::new(self.name, check)
+            .every(self.every)
+            .timeout(self.timeout);
+        check.spawn(self.node, self.triggers);
+    }
+}
+
+/// The future of one run of a [`Check`], its output made a `Result`.
+type RunFuture = Pin<Box<dyn Future<Output = Result<(), Failure>> + Send>>;
+
+/// A readiness check as a value: its name, period, timeout and function. What a component's
+/// `#[check]` method becomes ([`Component::checks`](crate::Component::checks)), added when the
+/// value is [`manage`](crate::Lifecycle::manage)d; [`Lifecycle::check`](crate::Lifecycle::check)
+/// is the way to add one by hand.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use lifecycle::checks::Check;
+/// use lifecycle::{Component, Config, Hook, Sequence};
+///
+/// struct Pool;
+///
+/// impl Component for Pool {
+///     fn hooks(self: Arc<Self>) -> Vec<Hook> {
+///         Vec::new()
+///     }
+///     fn checks(self: Arc<Self>) -> Vec<Check> {
+///         let check = Check::new("pool", move || {
+///             let _pool = Arc::clone(&self);
+///             async { Ok::<_, std::io::Error>(()) } // `_pool.ping().await`
+///         });
+///         vec![check.every(Duration::from_secs(5))]
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let lc = Sequence::new(Config::new()).handle();
+/// lc.manage(Arc::new(Pool));
+/// assert_eq!(lc.readiness().checks()[0].name(), "pool");
+/// # }
+/// ```
+#[must_use = "a check does nothing until a component returns it from `checks`"]
+pub struct Check {
+    name: Cow<'static, str>,
+    every: Duration,
+    timeout: Duration,
+    make: Box<dyn FnMut() -> RunFuture + Send>,
+}
+
+impl std::fmt::Debug for Check {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Check")
+            .field("name", &self.name)
+            .field("every", &self.every)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Check {
+    /// A check named `name` that runs `check()`, every [`DEFAULT_EVERY`] with a
+    /// [`DEFAULT_TIMEOUT`] until told otherwise. Its output says whether a run passed (`Ok`,
+    /// or `()`) or failed (`Err`).
+    pub fn new<F, Fut>(name: impl Into<Cow<'static, str>>, mut check: F) -> Self
+    where
+        F: FnMut() -> Fut + Send + 'static,
+        Fut: Future + Send + 'static,
+        Fut::Output: Outcome,
+    {
+        Self {
+            name: name.into(),
+            every: DEFAULT_EVERY,
+            timeout: DEFAULT_TIMEOUT,
+            make: Box::new(move || {
+                let run = check();
+                Box::pin(async move {
+                    match run.await.into_outcome().1 {
+                        None => Ok(()),
+                        Some(failure) => Err(failure),
+                    }
+                })
+            }),
+        }
+    }
+
+    /// How often it runs (see [`CheckBuilder::every`]).
+    pub fn every(mut self, every: Duration) -> Self {
+        self.every = every.max(MIN_EVERY);
+        self
+    }
+
+    /// How long one run may take (see [`CheckBuilder::timeout`]).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Adds the check to the probe (pending) and spawns its task in `node`.
+    #[track_caller]
+    pub(crate) fn spawn(self, node: &Arc<Node>, triggers: &Arc<Triggers>) {
+        let index = triggers.probe().add(self.name.clone());
+        let task = TaskName::Given(Cow::Owned(format!("check {}", self.name)));
         let checking = Checking {
             index,
-            name: self.name.clone(),
+            name: self.name,
             every: self.every,
             timeout: self.timeout,
-            triggers: Arc::clone(self.triggers),
+            triggers: Arc::clone(triggers),
         };
-        let task = TaskName::Given(Cow::Owned(format!("check {}", self.name)));
-        spawn_in(self.node, task, false, checking.run(check));
+        spawn_in(node, task, false, checking.run(self.make));
     }
 }
 

@@ -674,8 +674,11 @@ impl Lifecycle {
             hook.owner = Some(owner);
         }
         if self.register(hooks, Some(owner), Some(what)) {
-            for run in component.runs() {
+            for run in Arc::clone(&component).runs() {
                 self.inner.tasks.spawn_component_run(run);
+            }
+            for check in component.checks() {
+                check.spawn(self.inner.tasks.root(), &self.inner.triggers);
             }
         }
     }
