@@ -49,7 +49,7 @@
 //!   is dropped).
 //! - At the trigger, the checks stop (a run under way is dropped): the service is draining,
 //!   not ready anyway. They are never cut by the drain nor reported as failed tasks.
-//! - The [`State`](crate::State) is not changed by a check: it still only moves forward, and
+//! - The [`State`] is not changed by a check: it still only moves forward, and
 //!   the drain delay, which depends on the service having been Ready, is unchanged. Code that
 //!   wants what the probe answers reads [`Lifecycle::readiness`](crate::Lifecycle::readiness)
 //!   or watches [`Lifecycle::watch_readiness`](crate::Lifecycle::watch_readiness) (the gRPC
@@ -335,12 +335,32 @@ impl Check {
     }
 
     /// How often it runs (see [`CheckBuilder::every`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use lifecycle::checks::Check;
+    ///
+    /// let check = Check::new("cache", || async {}).every(Duration::from_secs(2));
+    /// # let _ = check;
+    /// ```
     pub fn every(mut self, every: Duration) -> Self {
         self.every = every.max(MIN_EVERY);
         self
     }
 
     /// How long one run may take (see [`CheckBuilder::timeout`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use lifecycle::checks::Check;
+    ///
+    /// let check = Check::new("cache", || async {}).timeout(Duration::from_millis(300));
+    /// # let _ = check;
+    /// ```
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self

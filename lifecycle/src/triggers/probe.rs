@@ -216,22 +216,90 @@ pub struct CheckStatus {
 
 impl CheckStatus {
     /// The name the check was given.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use lifecycle::checks::CheckState;
+    /// use lifecycle::{Config, Sequence};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// let lc = Sequence::new(Config::new()).handle();
+    /// lc.check("disk").run(|| async { Err::<(), _>("read-only") });
+    /// lc.set_ready();
+    /// let mut readiness = lc.watch_readiness();
+    /// let now = readiness.wait_for(|r| r.checks()[0].state() != CheckState::Pending).await.unwrap();
+    /// let disk = &now.checks()[0];
+    /// assert_eq!(disk.name(), "disk");
+    /// # }
+    /// ```
     pub fn name(&self) -> &str {
         &self.name
     }
 
     /// Whether its last run passed, failed, or it has not run yet.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use lifecycle::checks::CheckState;
+    /// use lifecycle::{Config, Sequence};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// let lc = Sequence::new(Config::new()).handle();
+    /// lc.check("disk").run(|| async { Err::<(), _>("read-only") });
+    /// lc.set_ready();
+    /// let mut readiness = lc.watch_readiness();
+    /// let now = readiness.wait_for(|r| r.checks()[0].state() != CheckState::Pending).await.unwrap();
+    /// let disk = &now.checks()[0];
+    /// assert_eq!(disk.state(), CheckState::Failing);
+    /// # }
+    /// ```
     pub fn state(&self) -> CheckState {
         self.state
     }
 
     /// Whether its last run passed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use lifecycle::checks::CheckState;
+    /// use lifecycle::{Config, Sequence};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// let lc = Sequence::new(Config::new()).handle();
+    /// lc.check("disk").run(|| async { Err::<(), _>("read-only") });
+    /// lc.set_ready();
+    /// let mut readiness = lc.watch_readiness();
+    /// let now = readiness.wait_for(|r| r.checks()[0].state() != CheckState::Pending).await.unwrap();
+    /// let disk = &now.checks()[0];
+    /// assert!(!disk.is_passing());
+    /// # }
+    /// ```
     pub fn is_passing(&self) -> bool {
         self.state == CheckState::Passing
     }
 
     /// The last error it returned (`timed out after 1s`, `panicked: ..` included), if it ever
     /// failed: still there after it passes again.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use lifecycle::checks::CheckState;
+    /// use lifecycle::{Config, Sequence};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// let lc = Sequence::new(Config::new()).handle();
+    /// lc.check("disk").run(|| async { Err::<(), _>("read-only") });
+    /// lc.set_ready();
+    /// let mut readiness = lc.watch_readiness();
+    /// let now = readiness.wait_for(|r| r.checks()[0].state() != CheckState::Pending).await.unwrap();
+    /// let disk = &now.checks()[0];
+    /// assert_eq!(disk.last_error(), Some("read-only"));
+    /// # }
+    /// ```
     pub fn last_error(&self) -> Option<&str> {
         self.last_error.as_deref()
     }
