@@ -374,3 +374,20 @@ async fn the_ready_handler_answers_503_naming_the_check_and_200_when_it_passes()
     until(&mut readiness, Readiness::is_ready).await;
     assert_eq!(lifecycle::axum::ready(Extract(lc)).await, StatusCode::OK);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_huge_error_is_cut_so_the_probe_body_stays_small() {
+    let lc = Sequence::new(Config::new()).handle();
+    lc.check("dump")
+        .run(|| async { Err::<(), _>(format!("bad row:\n{}", "x".repeat(1 << 20))) });
+    let mut readiness = lc.watch_readiness();
+    lc.set_ready();
+    let failed = until(&mut readiness, failing).await;
+    let body = failed.to_json();
+    // The cut error twice (the reason and the last error), and the rest of the body.
+    assert!(body.len() < 2 * 1024 + 300, "{} bytes", body.len());
+    assert!(
+        body.contains(r#""last_error":"bad row:\nxxxx"#) && body.contains("... (1048585 bytes)"),
+        "{body}"
+    );
+}

@@ -46,7 +46,7 @@
 //!   its first run passes it is [`Pending`](CheckState::Pending), which is not ready.
 //! - A run fails when it returns `Err`, panics (`panicked: <message>`: the check goes on), or
 //!   takes longer than its [`timeout`](CheckBuilder::timeout) (`timed out after 1s`: the run
-//!   is dropped).
+//!   is dropped). An error longer than 1 KiB is cut there, saying its length.
 //! - At the trigger, the checks stop (a run under way is dropped): the service is draining,
 //!   not ready anyway. They are never cut by the drain nor reported as failed tasks.
 //! - The [`State`] is not changed by a check: it still only moves forward, and
@@ -464,6 +464,7 @@ impl Checking {
     /// pass, a pass after a failure), and tells systemd.
     fn record(&self, result: Result<(), String>) {
         let name = &self.name;
+        let result = result.map_err(bounded);
         let failed = result.as_ref().err().cloned();
         let Recorded { before, after } = self.triggers.probe().record(self.index, result);
         match failed {
@@ -480,6 +481,25 @@ impl Checking {
     }
 }
 
+/// The longest error kept, in bytes: the probe's body and systemd's status stay small whatever
+/// a check returns.
+const MAX_ERROR: usize = 1024;
+
+/// `error`, cut at [`MAX_ERROR`] bytes (on a character boundary) saying how long it was.
+fn bounded(mut error: String) -> String {
+    if error.len() <= MAX_ERROR {
+        return error;
+    }
+    let total = error.len();
+    let mut end = MAX_ERROR;
+    while !error.is_char_boundary(end) {
+        end -= 1;
+    }
+    error.truncate(end);
+    error.push_str(&format!("... ({total} bytes)"));
+    error
+}
+
 /// Polls `future`, a panic caught as a failure.
 fn poll_caught<Fut: Future>(
     future: Pin<&mut Fut>,
@@ -489,5 +509,26 @@ fn poll_caught<Fut: Future>(
         Ok(Poll::Pending) => Poll::Pending,
         Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
         Err(payload) => Poll::Ready(Err(Failure::panic(&*payload))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_errors_are_cut_on_a_character_boundary_saying_their_length() {
+        assert_eq!(bounded("refused".to_owned()), "refused");
+        let exact = "x".repeat(MAX_ERROR);
+        assert_eq!(bounded(exact.clone()), exact);
+        let long = format!("{}é", "x".repeat(MAX_ERROR - 1)); // `é` straddles the limit
+        let cut = bounded(long);
+        assert_eq!(
+            cut,
+            format!("{}... ({} bytes)", "x".repeat(MAX_ERROR - 1), MAX_ERROR + 1)
+        );
+        let huge = bounded("y".repeat(1 << 20));
+        assert!(huge.len() < MAX_ERROR + 32, "{}", huge.len());
+        assert!(huge.ends_with("... (1048576 bytes)"));
     }
 }
