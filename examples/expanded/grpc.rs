@@ -6,7 +6,8 @@
 //! What it shows:
 //!
 //! - the gRPC health protocol (`grpc.health.v1.Health`, served by tonic-health) driven by the
-//!   lifecycle's state: `NOT_SERVING` while starting, `SERVING` once Ready, `NOT_SERVING` from the
+//!   lifecycle's readiness (`lc.watch_readiness()`): `NOT_SERVING` while starting, `SERVING` once
+//!   Ready, `NOT_SERVING` while a readiness check fails (the `BACKEND` one, when set), and from the
 //!   trigger on, while the RPCs in flight finish. A load balancer or Kubernetes' gRPC probe stops
 //!   sending new calls during the drain delay, and nothing in flight is cut;
 //! - health `Watch` streams ending at the cancel: a `Watch` never ends by itself, and an open
@@ -24,13 +25,14 @@
 //! grpc-health-probe -addr localhost:50051      # SERVING; NOT_SERVING after Ctrl-C
 //! ```
 //!
-//! Environment: `PORT` (50051; `0` picks a free port), `HOST` (`127.0.0.1`), and the runtime's
+//! Environment: `PORT` (50051; `0` picks a free port), `HOST` (`127.0.0.1`), `BACKEND` (an
+//! address: a readiness check connects to it every second; unset, no check), and the runtime's
 //! own `LIFECYCLE_GRACE`, `LIFECYCLE_DRAIN_DELAY`, ... The address is printed as
 //! `listening on ADDRESS` once bound.
 
 use std::net::SocketAddr;
 use std::time::Duration;
-use lifecycle::{Lifecycle, State};
+use lifecycle::Lifecycle;
 use tonic::transport::server::TcpIncoming;
 use tonic_health::server::HealthReporter;
 use tonic_health::ServingStatus;
@@ -112,23 +114,30 @@ mod jobs {
     }
 }
 
-/// Flips the health service with the lifecycle: `SERVING` once Ready, `NOT_SERVING` at the
-/// trigger (the drain delay still serves, so the balancer has time to notice), and at the cancel
-/// clears the statuses, which ends every open `Watch` stream so none holds the drain.
+/// Flips the health service with the lifecycle's readiness (its state and its readiness
+/// checks): `SERVING` while ready, `NOT_SERVING` while starting, while a check fails, and from
+/// the trigger on (the drain delay still serves, so the balancer has time to notice); at the
+/// cancel clears the statuses, which ends every open `Watch` stream so none holds the drain.
 async fn follow_lifecycle(lc: Lifecycle, mut reporter: HealthReporter) {
-    let mut state = lc.watch_state();
-    let ready = tokio::select! {
-        ready = state.wait_for(| state | * state == State::Ready) => ready.is_ok(), _ =
-        lc.triggered() => false,
-    };
-    if ready {
-        set_all(&reporter, ServingStatus::Serving).await;
-        println!("health: SERVING");
+    let mut readiness = lc.watch_readiness();
+    let token = lc.token();
+    let mut serving = false;
+    loop {
+        let ready = readiness.borrow_and_update().is_ready();
+        if ready != serving {
+            serving = ready;
+            let (status, name) = if ready {
+                (ServingStatus::Serving, "SERVING")
+            } else {
+                (ServingStatus::NotServing, "NOT_SERVING")
+            };
+            set_all(&reporter, status).await;
+            println!("health: {name}");
+        }
+        if token.run_until_cancelled(readiness.changed()).await.is_none() {
+            break;
+        }
     }
-    lc.triggered().await;
-    set_all(&reporter, ServingStatus::NotServing).await;
-    println!("health: NOT_SERVING");
-    lc.cancelled().await;
     for service in ["", jobs::SERVICE] {
         reporter.clear_service_status(service).await;
     }
@@ -151,6 +160,15 @@ fn main() -> ::std::process::ExitCode {
         let address: SocketAddr = format!("{host}:{port}").parse()?;
         let listener = tokio::net::TcpListener::bind(address).await?;
         println!("listening on {}", listener.local_addr() ?);
+        if let Ok(backend) = std::env::var("BACKEND") {
+            let backend: SocketAddr = backend.parse()?;
+            lc.check("backend")
+                .every(Duration::from_secs(1))
+                .timeout(Duration::from_millis(500))
+                .run(move || async move {
+                    tokio::net::TcpStream::connect(backend).await.map(drop)
+                });
+        }
         let (reporter, health) = tonic_health::server::health_reporter();
         set_all(&reporter, ServingStatus::NotServing).await;
         lc.task("grpc health").spawn(follow_lifecycle(lc.clone(), reporter));

@@ -229,8 +229,8 @@ pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
 }
 
 /// Makes the `#[on_start]`, `#[on_reload]`, `#[persist]` and `#[on_shutdown]` methods of an
-/// inherent impl block the hooks of each value handed to `Lifecycle::manage`, and its `#[run]`
-/// method its long-running part.
+/// inherent impl block the hooks of each value handed to `Lifecycle::manage`, its `#[run]`
+/// method its long-running part, and its `#[check]` methods its readiness checks.
 ///
 /// ```no_run
 /// use std::sync::Arc;
@@ -359,6 +359,38 @@ pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
 ///
 /// A `#[run]` method adds `fn runs(self: Arc<Self>) -> Vec<lifecycle::tasks::Run>` to the same
 /// impl: see [`macro@run`].
+///
+/// # Readiness checks
+///
+/// `#[check(every = "5s", timeout = "1s", name = "postgres")]` on an `async fn` method that takes
+/// `&self` and returns a `Result<(), E>` (or nothing) makes it a readiness check of each managed
+/// value: run once the service is Ready, then every `every` (default 10 s), each run bounded by
+/// `timeout` (default 1 s); while its last run failed, `lifecycle::axum::ready` answers 503
+/// naming it and its error. It is named `Type::method` unless `name` is given. `lifecycle::checks`
+/// says how checks run, and when a dependency belongs in readiness (a database every replica
+/// shares does not). The method adds
+/// `fn checks(self: Arc<Self>) -> Vec<lifecycle::checks::Check>` to the impl, one
+/// `Check::new(name, ..).every(..).timeout(..)` a method, the same as `lc.check(name)` by hand.
+///
+/// ```no_run
+/// use std::sync::Arc;
+///
+/// struct Db {/* a pool */}
+///
+/// #[lifecycle::component]
+/// impl Db {
+///     #[check(every = "5s", timeout = "1s", name = "postgres")]
+///     async fn ping(&self) -> std::io::Result<()> {
+///         Ok(()) // `self.pool.execute("SELECT 1").await`
+///     }
+/// }
+///
+/// #[lifecycle::main]
+/// async fn main(lc: lifecycle::Lifecycle) {
+///     lc.manage(Arc::new(Db {}));
+///     lc.cancelled().await;
+/// }
+/// ```
 #[proc_macro_attribute]
 pub fn component(args: TokenStream, item: TokenStream) -> TokenStream {
     lifecycle_macros_impl::component(args.into(), item.into()).into()

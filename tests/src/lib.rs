@@ -465,3 +465,72 @@ pub fn try_get(address: std::net::SocketAddr, path: &str) -> Result<(u16, String
 }
 
 pub mod churn;
+
+/// A TCP dependency the test opens and closes: a listener on `127.0.0.1` that accepts and drops
+/// every connection from a thread of its own. Closed, a connect to its address is refused;
+/// opened again, it listens on the same address.
+pub struct Dependency {
+    address: std::net::SocketAddr,
+    running: Option<(
+        std::sync::Arc<std::sync::atomic::AtomicBool>,
+        thread::JoinHandle<()>,
+    )>,
+}
+
+impl Dependency {
+    /// Listens on a free port.
+    pub fn open() -> Self {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the dependency");
+        let address = listener.local_addr().expect("its address");
+        let mut dependency = Self {
+            address,
+            running: None,
+        };
+        dependency.serve(listener);
+        dependency
+    }
+
+    /// Where it listens (or listened).
+    pub fn address(&self) -> std::net::SocketAddr {
+        self.address
+    }
+
+    /// Stops listening: connects are refused from when this returns.
+    pub fn close(&mut self) {
+        if let Some((stop, thread)) = self.running.take() {
+            stop.store(true, std::sync::atomic::Ordering::SeqCst);
+            thread.join().expect("the accept thread");
+        }
+    }
+
+    /// Listens again on the same address (std sets `SO_REUSEADDR`).
+    pub fn reopen(&mut self) {
+        self.close();
+        let listener =
+            std::net::TcpListener::bind(self.address).expect("bind the dependency again");
+        self.serve(listener);
+    }
+
+    fn serve(&mut self, listener: std::net::TcpListener) {
+        listener
+            .set_nonblocking(true)
+            .expect("a non-blocking listener");
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopped = std::sync::Arc::clone(&stop);
+        let thread = thread::spawn(move || {
+            while !stopped.load(std::sync::atomic::Ordering::SeqCst) {
+                match listener.accept() {
+                    Ok((stream, _)) => drop(stream),
+                    Err(_) => thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        });
+        self.running = Some((stop, thread));
+    }
+}
+
+impl Drop for Dependency {
+    fn drop(&mut self) {
+        self.close();
+    }
+}

@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use lifecycle_tests::{Service, PATIENCE};
+use lifecycle_tests::{Dependency, Service, PATIENCE};
 use tonic::codegen::http::uri::PathAndQuery;
 use tonic::transport::{Channel, Endpoint};
 use tonic_health::pb::health_check_response::ServingStatus;
@@ -201,4 +201,56 @@ async fn a_new_call_after_the_cancel_is_refused_not_hung() {
         .await
         .expect("wait");
     assert_eq!(exited.code(), 0, "stderr:\n{}", exited.stderr);
+}
+
+/// Polls `Check` until it answers `want`.
+async fn until_status(health: &mut HealthClient<Channel>, want: ServingStatus) {
+    let started = Instant::now();
+    while check(health).await.expect("Check") != want {
+        assert!(started.elapsed() < PATIENCE, "never {want:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_follows_the_readiness_check_of_a_backend_going_away_and_coming_back() {
+    let mut backend = Dependency::open();
+    let address = backend.address().to_string();
+    let (server, _, channel) = start(&[("BACKEND", &address)]).await;
+    let mut health = HealthClient::new(channel.clone());
+    until_status(&mut health, ServingStatus::Serving).await;
+
+    backend.close();
+    until_status(&mut health, ServingStatus::NotServing).await;
+    // Not ready is not dead: the service still answers calls.
+    assert_eq!(
+        run(channel.clone(), 0)
+            .await
+            .expect("a call while not ready"),
+        0
+    );
+    backend.reopen();
+    until_status(&mut health, ServingStatus::Serving).await;
+
+    server.signal("TERM");
+    let exited = tokio::task::spawn_blocking(move || server.wait_exit())
+        .await
+        .expect("wait");
+    assert_eq!(exited.code(), 0, "stderr:\n{}", exited.stderr);
+    let flips: Vec<&str> = exited
+        .stdout
+        .iter()
+        .map(String::as_str)
+        .filter(|line| line.starts_with("health: "))
+        .collect();
+    assert_eq!(
+        flips,
+        [
+            "health: SERVING",
+            "health: NOT_SERVING",
+            "health: SERVING",
+            "health: NOT_SERVING"
+        ],
+        "serving, the backend gone, back, the trigger"
+    );
 }

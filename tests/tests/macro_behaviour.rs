@@ -231,3 +231,83 @@ async fn generic_components_run_their_hooks() {
     assert_eq!(save.kind, HookKind::Persist);
     assert_eq!(save.outcome, HookOutcome::Ok);
 }
+
+/// A pool whose readiness check follows a flag the test flips.
+struct Pool {
+    up: std::sync::atomic::AtomicBool,
+}
+
+#[lifecycle::component]
+impl Pool {
+    #[check(every = "2s", timeout = "500ms")]
+    async fn ping(&self) -> std::io::Result<()> {
+        if self.up.load(std::sync::atomic::Ordering::SeqCst) {
+            Ok(())
+        } else {
+            Err(std::io::Error::other("connection refused"))
+        }
+    }
+
+    #[lifecycle::check(name = "replica lag", every = "1s", timeout = "1s")]
+    async fn lag(&self) -> Result<(), String> {
+        std::future::pending().await // hangs: bounded by its timeout
+    }
+
+    #[on_shutdown]
+    async fn close(&self) {}
+}
+
+#[tokio::test(start_paused = true)]
+async fn check_methods_of_a_managed_component_decide_readiness_with_their_period_and_timeout() {
+    use lifecycle::checks::{CheckState, Readiness};
+    use std::sync::atomic::Ordering::SeqCst;
+
+    let sequence = Sequence::new(Config::new());
+    let lc = sequence.handle();
+    let pool = Arc::new(Pool {
+        up: std::sync::atomic::AtomicBool::new(true),
+    });
+    lc.manage(Arc::clone(&pool));
+    let names: Vec<String> = lc
+        .readiness()
+        .checks()
+        .iter()
+        .map(|check| check.name().to_owned())
+        .collect();
+    assert_eq!(names, ["Pool::ping", "replica lag"]);
+    let readiness = lc.watch_readiness();
+    let handle = lc.clone();
+    let report = sequence
+        .run_without_signals(async move {
+            handle.started().await;
+            let began = tokio::time::Instant::now();
+            let until = |what: fn(&Readiness) -> bool| {
+                let mut readiness = readiness.clone();
+                async move {
+                    tokio::time::timeout(Duration::from_secs(60), readiness.wait_for(what))
+                        .await
+                        .expect("within a minute")
+                        .expect("alive")
+                        .clone()
+                }
+            };
+            // The hanging check fails at its 1 s timeout.
+            let lagging = until(|r| r.checks()[1].state() == CheckState::Failing).await;
+            assert_eq!(began.elapsed(), Duration::from_secs(1));
+            assert_eq!(
+                lagging.reason().as_deref(),
+                Some("check replica lag failed: timed out after 1s")
+            );
+            assert_eq!(lagging.checks()[0].state(), CheckState::Passing);
+
+            pool.up.store(false, SeqCst);
+            let down = until(|r| r.checks()[0].state() == CheckState::Failing).await;
+            assert_eq!(began.elapsed(), Duration::from_secs(2), "every 2s");
+            assert_eq!(down.checks()[0].last_error(), Some("connection refused"));
+            handle.request_shutdown();
+        })
+        .await;
+    assert_eq!(report.code(), 0);
+    assert!(report.tasks_aborted.is_empty());
+    assert!(report.task_failures.is_empty());
+}

@@ -8,11 +8,12 @@ use std::os::unix::net::{SocketAddr, UnixDatagram};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use lifecycle_tests::Service;
+use lifecycle_tests::{poll_until, try_get, Dependency, Service};
 
 const FIXTURE: &str = env!("CARGO_BIN_EXE_fixture");
 const FAULTY: &str = env!("CARGO_BIN_EXE_faulty");
 const BLOCKED_START: &str = env!("CARGO_BIN_EXE_blocked_start");
+const CHECKED: &str = env!("CARGO_BIN_EXE_checked");
 
 /// The `phases` scenario's hard deadline plus the second of slack every extension adds:
 /// drain delay 0.3 s + grace 10 s + hooks 2 s + 2 s, the 1 s deadline margin, then 1 s.
@@ -455,5 +456,58 @@ fn a_start_up_that_overruns_on_a_blocked_thread_tells_systemd_why() {
             vec!["STATUS=starting".to_owned()],
             vec!["STATUS=start-up overran its timeout: exit code 5".to_owned()],
         ]
+    );
+}
+
+#[test]
+fn status_follows_a_failing_readiness_check_and_says_running_again_when_it_passes() {
+    let systemd = FakeSystemd::new("checks");
+    let mut dependency = Dependency::open();
+    let address = dependency.address().to_string();
+    let env = [
+        ("DEPENDENCY", address.as_str()),
+        ("NOTIFY_SOCKET", &systemd.address()),
+    ];
+    let mut service = Service::start(CHECKED, &[], &env);
+    let http = service.wait_for_address();
+    let ready = |want: u16| {
+        poll_until(&format!("/ready {want}"), || {
+            let (status, _) = try_get(http, "/ready").unwrap_or_else(|err| panic!("{err}"));
+            (status == want).then_some(())
+        })
+    };
+    ready(200);
+    dependency.close();
+    ready(503);
+    dependency.reopen();
+    ready(200);
+    service.signal("TERM");
+    let exited = service.wait_exit();
+    assert_eq!(exited.code(), 0, "stderr:\n{}", exited.stderr);
+
+    let statuses: Vec<String> = systemd
+        .received()
+        .into_iter()
+        .flatten()
+        .filter(|line| line.starts_with("STATUS=") || line == "READY=1")
+        .collect();
+    let down = statuses
+        .iter()
+        .position(|line| line.starts_with("STATUS=not ready: "))
+        .unwrap_or_else(|| panic!("no `not ready` status: {statuses:?}"));
+    assert_eq!(
+        statuses[..down],
+        ["STATUS=starting", "READY=1", "STATUS=running"],
+        "{statuses:?}"
+    );
+    assert!(
+        statuses[down].starts_with("STATUS=not ready: check dependency failed: Connection refused"),
+        "{statuses:?}"
+    );
+    // Once per change, not once per failed run: then running again, then the stop.
+    assert_eq!(statuses[down + 1], "STATUS=running", "{statuses:?}");
+    assert!(
+        statuses[down + 2].starts_with("STATUS=stopping: SIGTERM"),
+        "{statuses:?}"
     );
 }

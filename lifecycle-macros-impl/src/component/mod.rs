@@ -1,6 +1,7 @@
 //! `#[lifecycle::component]`: finds the hook methods of an inherent impl block, strips their
 //! attributes and checks them, then implements `Component` for the type.
 
+pub(crate) mod check;
 mod expand;
 pub(crate) mod run;
 
@@ -36,10 +37,12 @@ pub(crate) fn component(args: TokenStream, item: TokenStream) -> TokenStream {
     let component = analyze(block, &mut errors);
     let mut expanded = component.item.to_token_stream();
     if !component.is_trait_impl {
+        let mut parts = run::runs_fn(&component.runs);
+        parts.extend(check::checks_fn(&component.checks));
         expanded.extend(expand::component_impl(
             &component.item,
             &component.hooks,
-            run::runs_fn(&component.runs),
+            parts,
         ));
         expanded.extend(expand::declaration(&component.item, &component.hooks));
     }
@@ -51,6 +54,7 @@ struct Component {
     item: ItemImpl,
     hooks: Vec<HookFn>,
     runs: Vec<run::RunFn>,
+    checks: Vec<check::CheckFn>,
     /// A trait impl gets no `Component` impl: its error is the only one shown.
     is_trait_impl: bool,
 }
@@ -68,22 +72,61 @@ fn analyze(mut item: ItemImpl, errors: &mut Errors) -> Component {
         for impl_item in &mut item.items {
             take_hook_attrs(impl_item_attrs(impl_item));
             take_run_attrs(impl_item_attrs(impl_item));
+            take_check_attrs(impl_item_attrs(impl_item));
         }
         return Component {
             item,
             hooks: Vec::new(),
             runs: Vec::new(),
+            checks: Vec::new(),
             is_trait_impl: true,
         };
     }
     let type_name = type_name(&item.self_ty);
     let mut hooks = Vec::new();
     let mut runs = Vec::new();
+    let mut checks = Vec::new();
     let mut attribute_count = 0;
     for impl_item in &mut item.items {
         let run_attrs = take_run_attrs(impl_item_attrs(impl_item));
+        let check_attrs = take_check_attrs(impl_item_attrs(impl_item));
         let found = take_hook_attrs(impl_item_attrs(impl_item));
-        attribute_count += found.len() + run_attrs.len();
+        attribute_count += found.len() + run_attrs.len() + check_attrs.len();
+        if let Some(check_attr) = check_attrs.first() {
+            let ImplItem::Fn(method) = impl_item else {
+                errors.push(syn::Error::new_spanned(
+                    check_attr,
+                    format!(
+                        "`#[check]` goes on an `async fn` method, found {}",
+                        describe_impl_item(impl_item)
+                    ),
+                ));
+                continue;
+            };
+            let name = &method.sig.ident;
+            for other in check_attrs.iter().skip(1) {
+                errors.push(syn::Error::new_spanned(
+                    other,
+                    format!("`#[check]` is set more than once on `{name}`"),
+                ));
+            }
+            let other = found
+                .first()
+                .map(|(kind, attr)| (format!("#[{}]", kind.attr_name()), attr))
+                .or_else(|| run_attrs.first().map(|attr| ("#[run]".to_owned(), attr)));
+            if let Some((other, attr)) = other {
+                errors.push(syn::Error::new_spanned(
+                    attr,
+                    format!(
+                        "`{name}` has both `#[check]` and `{other}`, but a readiness check is a \
+                         method of its own; split it into two methods"
+                    ),
+                ));
+            } else if let Some(check) = check::analyze(method, check_attr, &type_name, errors) {
+                checks.push(check);
+            }
+            continue;
+        }
         if let Some(run_attr) = run_attrs.first() {
             let ImplItem::Fn(method) = impl_item else {
                 errors.push(syn::Error::new_spanned(
@@ -168,14 +211,16 @@ fn analyze(mut item: ItemImpl, errors: &mut Errors) -> Component {
     if attribute_count == 0 {
         errors.push(syn::Error::new_spanned(
             &item.self_ty,
-            "no `#[on_start]`, `#[on_reload]`, `#[on_shutdown]`, `#[persist]` or `#[run]` method \
-             in this impl; mark a `&self` method with one, or remove `#[lifecycle::component]`",
+            "no `#[on_start]`, `#[on_reload]`, `#[on_shutdown]`, `#[persist]`, `#[run]` or \
+             `#[check]` method in this impl; mark a `&self` method with one, or remove \
+             `#[lifecycle::component]`",
         ));
     }
     Component {
         item,
         hooks,
         runs,
+        checks,
         is_trait_impl: false,
     }
 }
@@ -234,6 +279,22 @@ fn take_hook_attrs(attrs: Option<&mut Vec<Attribute>>) -> Vec<(HookKind, Attribu
             false
         }
         None => true,
+    });
+    found
+}
+
+/// Removes the `#[check]` attributes from `attrs` and returns them in source order.
+fn take_check_attrs(attrs: Option<&mut Vec<Attribute>>) -> Vec<Attribute> {
+    let Some(attrs) = attrs else {
+        return Vec::new();
+    };
+    let mut found = Vec::new();
+    attrs.retain(|attr| {
+        let is_check = check::is_check(attr);
+        if is_check {
+            found.push(attr.clone());
+        }
+        !is_check
     });
     found
 }

@@ -17,6 +17,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
+use crate::checks::{CheckBuilder, Readiness};
 use crate::config::{Budget, Config};
 use crate::exit::EXIT_START_FAILED;
 use crate::failure::{Failure, Outcome};
@@ -109,7 +110,8 @@ impl Inner {
 /// - **Hooks**: [`manage`](Lifecycle::manage) a component or a single [`Hook`](crate::Hook).
 /// - **Readiness**: [`state`](Lifecycle::state) moves Starting → Ready → Draining → Stopped;
 ///   [`started`](Lifecycle::started) waits for the start hooks, [`set_ready`](Lifecycle::set_ready)
-///   says the app is ready.
+///   says the app is ready; [`check`](Lifecycle::check) adds a readiness check, and
+///   [`readiness`](Lifecycle::readiness) is what a probe answers from (the state and the checks).
 /// - **Shutdown**: [`request_shutdown`](Lifecycle::request_shutdown) from anywhere;
 ///   [`budget`](Lifecycle::budget) says how long it can take.
 /// - **Figures**: [`stats`](Lifecycle::stats) counts tasks, connections and requests in flight.
@@ -380,6 +382,48 @@ impl Lifecycle {
         self.inner.triggers.readiness().subscribe()
     }
 
+    /// What a readiness probe answers from: the [`state`](Lifecycle::state) and each
+    /// [readiness check](Lifecycle::check)'s last result. Its
+    /// [`is_ready`](crate::checks::Readiness::is_ready) is the state being Ready and every check
+    /// passing; with no checks, it is `state().is_ready()`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use lifecycle::{Config, Sequence};
+    ///
+    /// let lc = Sequence::new(Config::new()).handle();
+    /// assert!(!lc.readiness().is_ready());
+    /// lc.set_ready();
+    /// assert!(lc.readiness().is_ready());
+    /// assert_eq!(lc.readiness().to_json(), r#"{"ready":true,"state":"ready","reason":null,"checks":[]}"#);
+    /// ```
+    pub fn readiness(&self) -> Readiness {
+        self.inner.triggers.probe().get()
+    }
+
+    /// A receiver that sees every change of [`readiness`](Lifecycle::readiness): a move of the
+    /// state, a check failing or passing again (or failing with a new error). What a health
+    /// service that is not an HTTP probe follows (the gRPC example's does).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use lifecycle::{Config, Sequence};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// let lc = Sequence::new(Config::new()).handle();
+    /// lc.check("disk").run(|| async { Err::<(), _>("read-only file system") });
+    /// let mut readiness = lc.watch_readiness();
+    /// lc.set_ready();
+    /// let why = readiness.wait_for(|r| r.checks()[0].last_error().is_some()).await.unwrap().to_string();
+    /// assert_eq!(why, "not ready: check disk failed: read-only file system");
+    /// # }
+    /// ```
+    pub fn watch_readiness(&self) -> watch::Receiver<Readiness> {
+        self.inner.triggers.probe().subscribe()
+    }
+
     /// Says the app is ready to serve (its listener bound, its cache warm). The service becomes
     /// Ready now if start-up has succeeded (or no start-up runs, as in a test), otherwise as
     /// soon as it does. With [`ReadyWhen::Manual`](crate::config::ReadyWhen::Manual)
@@ -630,8 +674,11 @@ impl Lifecycle {
             hook.owner = Some(owner);
         }
         if self.register(hooks, Some(owner), Some(what)) {
-            for run in component.runs() {
+            for run in Arc::clone(&component).runs() {
                 self.inner.tasks.spawn_component_run(run);
+            }
+            for check in component.checks() {
+                check.spawn(self.inner.tasks.root(), &self.inner.triggers);
             }
         }
     }
@@ -897,6 +944,42 @@ impl Lifecycle {
     /// ```
     pub fn task(&self, name: impl Into<Cow<'static, str>>) -> TaskBuilder<'_> {
         TaskBuilder::new(self.inner.tasks.root(), name.into())
+    }
+
+    /// A readiness check named `name`: set how often it runs and its timeout, then give it its
+    /// function with [`CheckBuilder::run`]. While it fails, [`readiness`](Lifecycle::readiness)
+    /// is not ready (`lifecycle::axum::ready` answers 503 naming it), though the
+    /// [`state`](Lifecycle::state) stays Ready. None by default; see [`checks`](crate::checks)
+    /// for when a dependency belongs in readiness, and when it does not.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use lifecycle::{Config, Sequence};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// let sequence = Sequence::new(Config::new());
+    /// let lc = sequence.handle();
+    /// lc.check("postgres")
+    ///     .every(Duration::from_secs(5))
+    ///     .timeout(Duration::from_secs(1))
+    ///     .run(|| async { Ok::<_, std::io::Error>(()) }); // `pool.execute("SELECT 1").await`
+    /// let handle = lc.clone();
+    /// let report = sequence
+    ///     .run_without_signals(async move {
+    ///         handle.started().await;
+    ///         let mut readiness = handle.watch_readiness();
+    ///         readiness.wait_for(|r| r.is_ready()).await.unwrap(); // the first run passed
+    ///         handle.request_shutdown();
+    ///     })
+    ///     .await;
+    /// assert_eq!(report.code(), 0);
+    /// assert!(report.tasks_aborted.is_empty()); // the check stopped at the trigger
+    /// # }
+    /// ```
+    pub fn check(&self, name: impl Into<Cow<'static, str>>) -> CheckBuilder<'_> {
+        CheckBuilder::new(self.inner.tasks.root(), &self.inner.triggers, name.into())
     }
 
     /// A new top-level [`Scope`] named `name`: a group of tasks that can be stopped, joined and

@@ -26,6 +26,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use crate::checks::Check;
 use crate::failure::{panic_message, Failure, Outcome};
 use crate::lock::lock;
 use crate::log::{quietly, whole_ms, Millis};
@@ -927,6 +928,13 @@ pub trait Component: Send + Sync + 'static {
     /// [`Lifecycle::manage`](crate::Lifecycle::manage) when the service is Ready. None unless
     /// implemented.
     fn runs(self: Arc<Self>) -> Vec<Run> {
+        Vec::new()
+    }
+
+    /// The readiness checks of this value (`#[check]` methods), added by
+    /// [`Lifecycle::manage`](crate::Lifecycle::manage); they run once the service is Ready. None
+    /// unless implemented.
+    fn checks(self: Arc<Self>) -> Vec<Check> {
         Vec::new()
     }
 

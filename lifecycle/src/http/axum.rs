@@ -20,8 +20,9 @@
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 
+use crate::checks::Readiness;
 use crate::handle::Lifecycle;
 
 /// Serves `router` on `listener` with the lifecycle's serve loop: every connection tracked and
@@ -70,8 +71,13 @@ pub fn serve(
     )
 }
 
-/// Readiness probe: `200 OK` while [`Ready`](crate::State::Ready), `503 Service Unavailable`
-/// while starting, from the moment a shutdown is triggered, and after.
+/// Readiness probe: `200 OK` while the service is ready (its state [`Ready`](crate::State::Ready)
+/// and every [readiness check](crate::Lifecycle::check) passing), `503 Service Unavailable`
+/// while starting, while a check fails, from the moment a shutdown is triggered, and after.
+///
+/// The body is one line of JSON (`application/json`), [`Readiness::to_json`]: whether ready,
+/// the state, why not (`check postgres failed: connection refused`), and each check's state and
+/// last error. The answer compares equal to its status code.
 ///
 /// # Examples
 ///
@@ -86,14 +92,80 @@ pub fn serve(
 /// lc.set_ready();
 /// assert_eq!(lifecycle::axum::ready(State(lc.clone())).await, StatusCode::OK);
 /// lc.request_shutdown();
-/// assert_eq!(lifecycle::axum::ready(State(lc)).await, StatusCode::SERVICE_UNAVAILABLE);
+/// let answer = lifecycle::axum::ready(State(lc)).await;
+/// assert_eq!(answer, StatusCode::SERVICE_UNAVAILABLE);
+/// assert_eq!(
+///     answer.body(),
+///     r#"{"ready":false,"state":"draining","reason":"draining","checks":[]}"#
+/// );
 /// # }
 /// ```
-pub async fn ready(State(lc): State<Lifecycle>) -> StatusCode {
-    if lc.state().is_ready() {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
+pub async fn ready(State(lc): State<Lifecycle>) -> ReadyAnswer {
+    ReadyAnswer::new(&lc.readiness())
+}
+
+/// What [`ready`] answers: a status code (200 or 503) and the readiness as JSON. Compares equal
+/// to its [`StatusCode`].
+///
+/// # Examples
+///
+/// ```
+/// use axum::http::StatusCode;
+/// use lifecycle::axum::ReadyAnswer;
+/// use lifecycle::{Config, Sequence};
+///
+/// let lc = Sequence::new(Config::new()).handle();
+/// let answer = ReadyAnswer::new(&lc.readiness());
+/// assert_eq!(answer.status(), StatusCode::SERVICE_UNAVAILABLE);
+/// assert!(answer.body().contains(r#""state":"starting""#));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadyAnswer {
+    status: StatusCode,
+    body: String,
+}
+
+impl ReadyAnswer {
+    /// The answer for `readiness`: 200 when it [is ready](Readiness::is_ready), else 503.
+    pub fn new(readiness: &Readiness) -> Self {
+        let status = if readiness.is_ready() {
+            StatusCode::OK
+        } else {
+            StatusCode::SERVICE_UNAVAILABLE
+        };
+        Self {
+            status,
+            body: readiness.to_json(),
+        }
+    }
+
+    /// `200 OK` or `503 Service Unavailable`.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The JSON body.
+    pub fn body(&self) -> &str {
+        &self.body
+    }
+}
+
+impl PartialEq<StatusCode> for ReadyAnswer {
+    fn eq(&self, other: &StatusCode) -> bool {
+        self.status == *other
+    }
+}
+
+impl IntoResponse for ReadyAnswer {
+    fn into_response(self) -> Response {
+        let headers = [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        ];
+        (self.status, headers, self.body).into_response()
     }
 }
 

@@ -10,6 +10,7 @@
 pub(crate) mod hearing;
 pub(crate) mod held;
 pub(crate) mod listen;
+pub(crate) mod probe;
 pub(crate) mod readiness;
 pub(crate) mod reloads;
 pub(crate) mod systemd;
@@ -28,6 +29,7 @@ use crate::config::Config;
 use crate::failure::Failure;
 use crate::lock::lock;
 use crate::log::{quietly, whole_ms};
+use crate::triggers::probe::Probe;
 use crate::triggers::readiness::{Readiness, State};
 use crate::triggers::watchdog::Watch;
 
@@ -122,6 +124,8 @@ pub(crate) struct Triggers {
     /// The first signal that hurried the shutdown instead of starting it.
     hurried_by: Mutex<Option<Signal>>,
     readiness: Readiness,
+    /// The state with the readiness checks' results, what probes answer from.
+    probe: Arc<Probe>,
     /// Shared with the watchdog thread: the hard deadline, the phase, the final code.
     watch: Arc<Watch>,
     config: Arc<Config>,
@@ -130,12 +134,15 @@ pub(crate) struct Triggers {
 
 impl Triggers {
     pub(crate) fn new(config: Arc<Config>) -> Self {
+        let probe = Arc::new(Probe::new());
+        let follows = Arc::clone(&probe);
         Self {
             fired: Mutex::new(None),
             triggered: CancellationToken::new(),
             hurry: CancellationToken::new(),
             hurried_by: Mutex::new(None),
-            readiness: Readiness::new(),
+            readiness: Readiness::new(Box::new(move |state| follows.set_state(state))),
+            probe,
             watch: Arc::new(Watch::new()),
             config,
             hooks: Arc::new(HookTally::default()),
@@ -145,6 +152,11 @@ impl Triggers {
     /// Readiness: Starting, Ready, Draining, Stopped.
     pub(crate) fn readiness(&self) -> &Readiness {
         &self.readiness
+    }
+
+    /// The state with the readiness checks' results.
+    pub(crate) fn probe(&self) -> &Probe {
+        &self.probe
     }
 
     /// What the watchdog thread watches: the hard deadline, the phase, the final code.

@@ -100,13 +100,22 @@ impl fmt::Display for State {
     }
 }
 
-/// The readiness of one lifecycle: a state that only moves forward, watched by probes.
-pub(crate) struct Readiness(watch::Sender<State>, AtomicBool);
+/// Told of each move of the state (the readiness checks' channel, which carries the state too).
+pub(crate) type OnMove = Box<dyn Fn(State) + Send + Sync>;
+
+/// The readiness of one lifecycle: a state that only moves forward, watched by probes. (The
+/// public [`Readiness`](crate::triggers::probe::Readiness) is this state with the checks'
+/// results; `on_move` keeps it up to date.)
+pub(crate) struct Readiness(watch::Sender<State>, AtomicBool, OnMove);
 
 impl Readiness {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(on_move: OnMove) -> Self {
         crate::metrics::created(State::Starting.as_str(), State::ALL.map(State::as_str));
-        Self(watch::Sender::new(State::Starting), AtomicBool::new(false))
+        Self(
+            watch::Sender::new(State::Starting),
+            AtomicBool::new(false),
+            on_move,
+        )
     }
 
     /// Whether the state was ever Ready: a load balancer may have sent traffic.
@@ -148,6 +157,7 @@ impl Readiness {
                 if !crate::triggers::watchdog::on_watchdog_thread() {
                     to.record();
                 }
+                (self.2)(to);
             }
             moved
         })

@@ -135,6 +135,18 @@ pub(crate) struct Watch {
     /// Where systemd's view of the service is: `WATCHDOG=1` goes only between `READY=1` and
     /// `STOPPING=1` (held only around a send that never waits).
     systemd_running: Mutex<Running>,
+    /// While running, why the readiness checks say the service is not ready (the first failing
+    /// check), for systemd's `STATUS=`; `None` when none fails.
+    not_ready: Mutex<Option<String>>,
+}
+
+/// systemd's status while running: `running`, or `not ready: <why>` while a readiness check
+/// fails.
+fn running_status(not_ready: Option<&str>) -> String {
+    match not_ready {
+        None => Phase::Running.status().to_owned(),
+        Some(why) => format!("not ready: {why}"),
+    }
 }
 
 /// Whether systemd was told the service is running.
@@ -155,6 +167,7 @@ impl Watch {
             final_code: AtomicI32::new(-1),
             systemd: OnceLock::new(),
             systemd_running: Mutex::new(Running::NotYet),
+            not_ready: Mutex::new(None),
         }
     }
 
@@ -260,7 +273,25 @@ impl Watch {
         if *running == Running::NotYet {
             *running = Running::Yes;
         }
-        self.tell_systemd(&["READY=1", &status_line(Phase::Running.status())], false);
+        let status = running_status(lock(&self.not_ready).as_deref());
+        self.tell_systemd(&["READY=1", &status_line(&status)], false);
+    }
+
+    /// The readiness checks changed their verdict: `why` is the first failing check (`check
+    /// postgres failed: connection refused`), `None` when none fails. While running, systemd's
+    /// `STATUS=` follows (`not ready: ...`, then `running` again); before `READY=1` it is kept for
+    /// it, after `STOPPING=1` the stop's status stays.
+    pub(crate) fn checks(&self, why: Option<String>) {
+        let running = lock(&self.systemd_running);
+        let mut not_ready = lock(&self.not_ready);
+        if *not_ready == why {
+            return;
+        }
+        *not_ready = why;
+        if *running == Running::Yes {
+            let status = running_status(not_ready.as_deref());
+            self.tell_systemd(&[&status_line(&status)], false);
+        }
     }
 
     /// The trigger fired (after [`arm`](Self::arm)): systemd's stop timeout now runs. Said

@@ -1,0 +1,11 @@
+struct Pool;
+
+#[lifecycle::component]
+impl Pool {
+    #[check]
+    fn ping(&self) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+fn main() {}

@@ -1,0 +1,11 @@
+struct Pool;
+
+#[lifecycle::component]
+impl Pool {
+    #[check]
+    async fn ping(&self) -> bool {
+        true
+    }
+}
+
+fn main() {}
