@@ -84,12 +84,14 @@ fn hear(config: &Config, triggers: &Arc<Triggers>, reloads: &Arc<Reloads>) -> (R
 /// Signals told by a test instead of heard from the operating system (the test harness's
 /// `signal`): counted by the watchdog's rules and turned into triggers by the same ears, on the
 /// app's runtime and clock.
+#[cfg_attr(not(feature = "testing"), allow(dead_code))]
 pub(crate) struct Simulated {
     rules: Rules,
     hearing: Hearing,
     count: std::sync::Mutex<Count>,
 }
 
+#[cfg_attr(not(feature = "testing"), allow(dead_code))]
 impl Simulated {
     /// Ears for `triggers`; call inside the app's runtime.
     pub(crate) fn new(config: &Config, triggers: &Arc<Triggers>, reloads: &Arc<Reloads>) -> Self {

@@ -396,6 +396,7 @@ impl Watch {
     }
 
     /// The hard deadlines as they change (the test harness enforces them on the app's clock).
+    #[cfg_attr(not(feature = "testing"), allow(dead_code))]
     pub(crate) fn deadlines(&self) -> watch::Receiver<Deadlines> {
         self.deadline.subscribe()
     }
