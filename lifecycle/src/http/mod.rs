@@ -428,6 +428,7 @@ impl TrackedStream {
 }
 
 impl AsyncRead for TrackedStream {
+    #[inline]
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -443,6 +444,7 @@ impl AsyncRead for TrackedStream {
 }
 
 impl AsyncWrite for TrackedStream {
+    #[inline]
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -451,6 +453,7 @@ impl AsyncWrite for TrackedStream {
         Pin::new(&mut self.stream).poll_write(cx, buf)
     }
 
+    #[inline]
     fn poll_write_vectored(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -459,12 +462,14 @@ impl AsyncWrite for TrackedStream {
         Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
     }
 
+    #[inline]
     fn is_write_vectored(&self) -> bool {
         self.stream.is_write_vectored()
     }
 
     /// hyper flushes the socket once its own write buffer is empty: the responses whose bodies
     /// ended before this are sent, and their requests no longer in flight.
+    #[inline]
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let flushed = Pin::new(&mut self.stream).poll_flush(cx);
         if let Poll::Ready(Ok(())) = flushed {

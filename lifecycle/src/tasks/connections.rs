@@ -270,15 +270,18 @@ struct Slot {
 /// socket means what was handed over before it reached the kernel). Until then the request is
 /// kept here with `body_ended` set, counted and named like any other.
 struct SlotState {
+    /// The requests in flight, and the entries of those that are over, which the next ones
+    /// reuse (with their strings): an HTTP/1 connection keeps one entry for all its requests,
+    /// and counting a request allocates nothing once its connection has served one.
     list: Vec<InFlightRequest>,
+    /// How many entries of `list` are in flight.
+    in_flight: usize,
     /// The connection is gone: a request that ends from now on is over at once.
     closed: bool,
     next_request: u64,
     /// Requests over on this connection, answered or given up (the registry takes them over
     /// when the connection closes).
     finished: u64,
-    /// Strings of requests that are over, for the next ones to write their line into.
-    spare: Vec<String>,
     /// Since when it has had no request in flight (its opening, or the last response sent):
     /// the start of its header-read clock.
     idle_since: Instant,
@@ -287,42 +290,74 @@ struct SlotState {
     upgraded: Option<RequestLine>,
 }
 
-/// One request in flight on a connection.
+/// One request on a connection: in flight, or over and kept for the next one.
 struct InFlightRequest {
     number: u64,
     line: Line,
     /// Its response body ended; it is over at the connection's next flush.
     body_ended: bool,
+    /// It is over: the entry is free.
+    over: bool,
 }
 
 impl SlotState {
-    /// Takes out the requests whose body ended: they are over. Returns how many.
-    fn take_ended(&mut self) -> usize {
-        let mut over = 0;
-        let mut i = 0;
-        while i < self.list.len() {
-            if self.list[i].body_ended {
-                let request = self.list.remove(i);
-                self.keep_spare(request.line);
-                over += 1;
-            } else {
-                i += 1;
-            }
+    /// A new request in flight, in a free entry if there is one; returns its number.
+    fn start(&mut self, method: &str, path: &str) -> u64 {
+        let number = self.next_request;
+        self.next_request += 1;
+        self.in_flight += 1;
+        if let Some(free) = self.list.iter_mut().find(|request| request.over) {
+            free.number = number;
+            free.line.write(method, path);
+            free.body_ended = false;
+            free.over = false;
+        } else {
+            let mut line = Line {
+                text: String::new(),
+                method: 0,
+            };
+            line.write(method, path);
+            self.list.push(InFlightRequest {
+                number,
+                line,
+                body_ended: false,
+                over: false,
+            });
         }
-        over
+        number
     }
 
-    /// Keeps the string of a request that is over for a next one.
-    fn keep_spare(&mut self, line: Line) {
-        if self.spare.len() < SPARE_LINES {
-            self.spare.push(line.text);
+    /// The requests in flight, in the order they came.
+    fn in_flight(&self) -> impl Iterator<Item = &InFlightRequest> {
+        let mut requests: Vec<&InFlightRequest> =
+            self.list.iter().filter(|request| !request.over).collect();
+        requests.sort_by_key(|request| request.number);
+        requests.into_iter()
+    }
+
+    /// The entry of request `number`, while it is in flight.
+    fn find(&mut self, number: u64) -> Option<&mut InFlightRequest> {
+        self.list
+            .iter_mut()
+            .find(|request| !request.over && request.number == number)
+    }
+
+    /// The requests whose body ended are over. Returns how many.
+    fn take_ended(&mut self) -> usize {
+        let mut over = 0;
+        for request in &mut self.list {
+            if request.body_ended && !request.over {
+                request.over = true;
+                over += 1;
+            }
         }
+        self.in_flight -= over;
+        over
     }
 }
 
-/// A request's method and path as the report would name them, in one string: kept for each
-/// request in flight, and reused from one request to the next (see [`SlotState::spare`]), so
-/// that counting a request allocates nothing once its connection has served one.
+/// A request's method and path as the report would name them, in one string, written over the
+/// previous request's in the same entry.
 struct Line {
     /// The method, then the path.
     text: String,
@@ -330,20 +365,16 @@ struct Line {
 }
 
 impl Line {
-    /// Writes `method` and `path` (cut to [`MAX_PATH`] bytes, at a character boundary) into
-    /// `text`.
-    fn new(mut text: String, method: &str, path: &str) -> Self {
+    /// Writes `method` and `path` (cut to [`MAX_PATH`] bytes, at a character boundary).
+    fn write(&mut self, method: &str, path: &str) {
         let mut end = path.len().min(MAX_PATH);
         while !path.is_char_boundary(end) {
             end -= 1;
         }
-        text.clear();
-        text.push_str(method);
-        text.push_str(&path[..end]);
-        Self {
-            text,
-            method: method.len(),
-        }
+        self.text.clear();
+        self.text.push_str(method);
+        self.text.push_str(&path[..end]);
+        self.method = method.len();
     }
 
     fn to_request_line(&self) -> RequestLine {
@@ -354,9 +385,6 @@ impl Line {
         }
     }
 }
-
-/// How many strings of finished requests a connection keeps for its next ones.
-const SPARE_LINES: usize = 4;
 
 /// The counters at the trigger, to subtract from at the end of the drain.
 #[derive(Clone, Copy)]
@@ -400,10 +428,7 @@ pub(crate) struct Registry {
 impl Registry {
     pub(crate) fn stats(&self) -> ConnectionStats {
         let slots = lock(&self.slots);
-        let on_connections: usize = slots
-            .values()
-            .map(|slot| lock(&slot.state).list.len())
-            .sum();
+        let on_connections: usize = slots.values().map(|slot| lock(&slot.state).in_flight).sum();
         ConnectionStats {
             connections: self.live.load(Ordering::SeqCst),
             in_flight: on_connections
@@ -455,8 +480,7 @@ impl Registry {
                 let state = lock(&slot.state);
                 let upgraded = state.upgraded.clone();
                 let in_flight = state
-                    .list
-                    .iter()
+                    .in_flight()
                     .map(|request| request.line.to_request_line());
                 CutConnection {
                     peer: slot.peer,
@@ -531,10 +555,10 @@ impl Registry {
             registry: Arc::clone(self),
             state: Mutex::new(SlotState {
                 list: Vec::new(),
+                in_flight: 0,
                 closed: false,
                 next_request: 0,
                 finished: 0,
-                spare: Vec::new(),
                 idle_since: Instant::now(),
                 abort: None,
                 upgraded: None,
@@ -588,18 +612,7 @@ impl Connection {
 
     /// A request on this connection: in flight until the guard is dropped.
     pub(crate) fn begin(&self, method: &str, path: &str) -> RequestGuard {
-        let number = {
-            let mut state = lock(&self.slot.state);
-            let line = Line::new(state.spare.pop().unwrap_or_default(), method, path);
-            let number = state.next_request;
-            state.next_request += 1;
-            state.list.push(InFlightRequest {
-                number,
-                line,
-                body_ended: false,
-            });
-            number
-        };
+        let number = lock(&self.slot.state).start(method, path);
         RequestGuard {
             on: On::Connection(Arc::clone(&self.slot), number),
             upgraded: false,
@@ -610,20 +623,25 @@ impl Connection {
     /// last response was sent); `None` while one is.
     pub(crate) fn idle_since(&self) -> Option<Instant> {
         let state = lock(&self.slot.state);
-        state.list.is_empty().then_some(state.idle_since)
+        (state.in_flight == 0).then_some(state.idle_since)
     }
 
     /// The connection's writer flushed to its socket: the responses whose bodies had ended
     /// before are sent, and their requests over.
+    #[inline]
     pub(crate) fn flushed(&self) {
-        if self.slot.ended.load(Ordering::SeqCst) == 0 {
-            return;
+        if self.slot.ended.load(Ordering::SeqCst) != 0 {
+            self.take_ended();
         }
+    }
+
+    /// The requests whose response body ended before the flush are over.
+    fn take_ended(&self) {
         let mut state = lock(&self.slot.state);
         let over = state.take_ended();
         self.slot.ended.fetch_sub(over, Ordering::SeqCst);
         state.finished += over as u64;
-        if over > 0 && state.list.is_empty() {
+        if over > 0 && state.in_flight == 0 {
             state.idle_since = Instant::now();
         }
     }
@@ -665,7 +683,7 @@ impl Drop for Connection {
             registry.finished.fetch_add(finished, Ordering::SeqCst);
             registry
                 .orphans
-                .fetch_add(state.list.len(), Ordering::SeqCst);
+                .fetch_add(state.in_flight, Ordering::SeqCst);
         }
         registry.live.fetch_sub(1, Ordering::SeqCst);
         if !registry.sealed.load(Ordering::SeqCst) {
@@ -702,8 +720,10 @@ impl RequestGuard {
         self.upgraded = true;
         if let On::Connection(slot, number) = &self.on {
             let mut state = lock(&slot.state);
-            let request = state.list.iter().find(|request| request.number == *number);
-            state.upgraded = request.map(|request| request.line.to_request_line());
+            let line = state
+                .find(*number)
+                .map(|request| request.line.to_request_line());
+            state.upgraded = line;
         }
     }
 }
@@ -713,22 +733,24 @@ impl Drop for RequestGuard {
         match &self.on {
             On::Connection(slot, number) => {
                 let mut state = lock(&slot.state);
-                let position = state.list.iter().position(|r| r.number == *number);
-                let Some(position) = position else { return };
+                let (closed, upgraded) = (state.closed, self.upgraded);
+                let Some(request) = state.find(*number) else {
+                    return;
+                };
                 // On an open connection, its body ended: over once the connection flushed it.
-                if !state.closed && !self.upgraded {
-                    state.list[position].body_ended = true;
+                if !closed && !upgraded {
+                    request.body_ended = true;
                     slot.ended.fetch_add(1, Ordering::SeqCst);
                     return;
                 }
-                let request = state.list.remove(position);
-                state.keep_spare(request.line);
-                if state.closed {
+                request.over = true;
+                state.in_flight -= 1;
+                if closed {
                     slot.registry.orphans.fetch_sub(1, Ordering::SeqCst);
                     slot.registry.finished.fetch_add(1, Ordering::SeqCst);
                 } else {
                     state.finished += 1;
-                    if state.list.is_empty() {
+                    if state.in_flight == 0 {
                         state.idle_since = Instant::now();
                     }
                 }
