@@ -65,10 +65,13 @@ fn wrk(addr: &str, pattern: Pattern, seconds: u64) -> Wrk {
 }
 
 /// Each contender `runs` times, interleaved (A B A B ...), `seconds` of load each after a
-/// one-second warm-up; a fresh process per run. Rows of requests per second, with the errors
-/// wrk saw in all the runs.
+/// one-second warm-up; a fresh process per run. Rows of requests per second, with the median of
+/// the ratios to contender `base` run by run (each against the run next to it, so a change in the
+/// machine's load between runs weighs less than in the ratio of medians) and the errors wrk saw
+/// in all the runs.
 pub fn requests_per_second(
     contenders: &[Contender],
+    base: usize,
     pattern: Pattern,
     runs: usize,
     seconds: u64,
@@ -88,14 +91,22 @@ pub fn requests_per_second(
             assert!(status.code().is_some(), "{}: {status:?}", contender.name);
         }
     }
+    let paired: Vec<Samples> = samples
+        .iter()
+        .map(|own| {
+            let ratios = own.0.iter().zip(&samples[base].0).map(|(a, b)| a / b);
+            Samples(ratios.collect())
+        })
+        .collect();
     contenders
         .iter()
         .zip(samples)
+        .zip(paired)
         .zip(failed)
-        .map(|((contender, samples), failed)| Row {
+        .map(|(((contender, samples), paired), failed)| Row {
             name: contender.name.to_owned(),
             samples,
-            extra: vec![failed.to_string()],
+            extra: vec![format!("{:.2}×", paired.median()), failed.to_string()],
         })
         .collect()
 }
