@@ -1,12 +1,10 @@
 //! Closing the serve loop's listener without resetting a connection: new connection attempts
 //! stopped first (Linux; see `listeners/filter.rs`), then every connection the kernel had
 //! already accepted into the listener's queue accepted and served, and the handshakes still
-//! under way waited for (`listeners/handshakes.rs`) and served too; and a connection that has
-//! sent nothing yet given the time to send its request before its graceful shutdown.
+//! under way waited for (`listeners/handshakes.rs`) and served too (a connection that has sent
+//! nothing yet is given the time to send its request: `serve_connection` in `mod.rs`).
 
-use std::future::Future;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::task::Poll;
 use std::time::Duration;
 
@@ -118,40 +116,6 @@ async fn take_queued(
         }
     }
     taken
-}
-
-/// What became of a connection that had sent nothing when the cancel came.
-pub(super) enum FirstBytes<T> {
-    /// It sent its first bytes (its protocol is known): shut it down gracefully now; a request
-    /// in them is answered, with `Connection: close` on HTTP/1.
-    Read,
-    /// It ended by itself, with this output.
-    Ended(T),
-    /// It sent nothing within the header-read timeout.
-    TimedOut,
-}
-
-/// Drives `conn` until `spoken` says its first bytes were read, it ends, or `timeout` passes.
-///
-/// hyper-util's connection drops a connection that has not read its first bytes yet (it is
-/// still working out the protocol) at the graceful shutdown, and closing a socket with a
-/// request unread in it resets the client: a client that connected just before the cancel, or
-/// whose connection waited in the listener's queue, would lose its request. It gets the
-/// header-read timeout to send it instead, as a half-sent request does.
-pub(super) async fn first_bytes<F: Future>(
-    mut conn: Pin<&mut F>,
-    spoken: impl Fn() -> bool,
-    timeout: Duration,
-) -> FirstBytes<F::Output> {
-    let driven = std::future::poll_fn(|cx| match conn.as_mut().poll(cx) {
-        Poll::Ready(output) => Poll::Ready(FirstBytes::Ended(output)),
-        // The bytes are read inside `poll`, which works out the protocol from them.
-        Poll::Pending if spoken() => Poll::Ready(FirstBytes::Read),
-        Poll::Pending => Poll::Pending,
-    });
-    tokio::time::timeout(timeout, driven)
-        .await
-        .unwrap_or(FirstBytes::TimedOut)
 }
 
 #[cfg(test)]

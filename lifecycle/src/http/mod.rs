@@ -57,6 +57,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::handle::Lifecycle;
@@ -66,9 +67,13 @@ use crate::log::quietly;
 pub mod axum;
 mod close;
 mod layer;
+#[cfg(test)]
+mod tests;
+mod wake;
 
 use layer::PerConnection;
 pub use layer::{Counted, CountedFuture, InFlight, InFlightLayer};
+use wake::OnItsWake;
 
 /// The error type services may return.
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -84,7 +89,7 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// ```
 pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The bounds of [`Serve::header_read_timeout`]: hyper adds it to the time now, which must not
+/// The bounds of [`Serve::header_read_timeout`]: it is added to the time now, which must not
 /// overflow.
 const MIN_HEADER_READ_TIMEOUT: Duration = Duration::from_millis(1);
 const MAX_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
@@ -160,10 +165,11 @@ impl<S> std::fmt::Debug for Serve<S> {
 
 impl<S> Serve<S> {
     /// How long a client may take to send a request head (default
-    /// [`DEFAULT_HEADER_READ_TIMEOUT`]): hyper closes a connection that takes longer, and once the
-    /// drain has started, a connection with no request in flight gets this long before it is
-    /// closed (a half-sent request never holds the drain longer). Taken as at least 1 ms and at
-    /// most a day.
+    /// [`DEFAULT_HEADER_READ_TIMEOUT`]), from the connection's opening or its last response (an
+    /// idle keep-alive connection is waiting for its next head): an HTTP/1 connection that takes
+    /// longer is closed, and once the drain has started, a connection with no request in flight
+    /// (HTTP/2 too) gets this long before it is closed (a half-sent request never holds the drain
+    /// longer). Taken as at least 1 ms and at most a day.
     ///
     /// # Examples
     ///
@@ -244,10 +250,9 @@ where
 {
     async fn run(self) -> io::Result<()> {
         let mut builder = auto::Builder::new(TokioExecutor::new());
-        builder
-            .http1()
-            .timer(TokioTimer::new())
-            .header_read_timeout(self.header_read_timeout);
+        // The header-read timeout is the connection task's own clock (see `serve_connection`),
+        // not hyper's: hyper's takes a timer entry and an extra read of the socket per request.
+        builder.http1().header_read_timeout(None);
         builder.http2().timer(TokioTimer::new());
         // For the connections accepted from the listener's queue as it closes: one request
         // each, answered with `Connection: close`.
@@ -313,7 +318,8 @@ where
 }
 
 /// One connection, from its first byte to its close: served until the cancel, then shut down
-/// gracefully; closed if it is still without a request in flight a header-read timeout later.
+/// gracefully; closed when it has been without a request in flight for a header-read timeout
+/// (an HTTP/2 connection only once the drain has started).
 async fn serve_connection<S, B>(
     builder: Arc<auto::Builder<TokioExecutor>>,
     stream: TcpStream,
@@ -332,56 +338,108 @@ async fn serve_connection<S, B>(
     let stream = TrackedStream {
         stream,
         connection: Arc::clone(&connection),
+        preface: Some(0),
         spoken: false,
     };
     let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-    tokio::pin!(conn);
-    tokio::select! {
-        _ = conn.as_mut() => return,
-        () = token.cancelled() => {}
-    }
-    // A connection that has not sent a byte yet may have its first request on its way: hyper-util
-    // drops such a connection at the graceful shutdown, unread, which resets the client.
-    if !connection.has_spoken() {
-        let spoken = || connection.has_spoken();
-        match close::first_bytes(conn.as_mut(), spoken, header_read_timeout).await {
-            close::FirstBytes::Read => {}
-            close::FirstBytes::Ended(ended) => {
-                let timed_out = ended
-                    .as_ref()
-                    .err()
-                    .and_then(|err| err.downcast_ref::<hyper::Error>());
-                if timed_out.is_some_and(hyper::Error::is_timeout) {
-                    connection.closed_reading_headers();
-                }
-                return;
-            }
-            close::FirstBytes::TimedOut => {
-                connection.closed_reading_headers();
-                return;
-            }
-        }
-    }
-    conn.as_mut().graceful_shutdown();
+    let mut conn = std::pin::pin!(conn);
+    // Looked at only when they wake the task, not at each of the connection's wake-ups.
+    let mut stop = std::pin::pin!(OnItsWake::new(token.cancelled()));
+    let mut clock = std::pin::pin!(OnItsWake::new(tokio::time::sleep(header_read_timeout)));
+    let mut clock_running = true;
+    // Since when the drain has been going.
+    let mut draining: Option<Instant> = None;
+    // At the cancel, a connection that has not sent a byte yet may have its first request on
+    // its way: hyper-util drops such a connection at the graceful shutdown, unread, which resets
+    // the client. Its graceful shutdown waits for its first bytes (the header-read clock bounds
+    // the wait, as for a half-sent head).
+    let mut shutdown_when_spoken = false;
     loop {
-        tokio::select! {
-            ended = conn.as_mut() => {
-                // hyper's own header-read timer (started with the request head) ran out first.
-                let timed_out = ended.as_ref().err().and_then(|err| err.downcast_ref::<hyper::Error>());
-                if timed_out.is_some_and(hyper::Error::is_timeout) && connection.in_flight() == 0 {
-                    connection.closed_reading_headers();
-                }
-                return;
+        let event = std::future::poll_fn(|cx| {
+            if conn.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Event::Ended);
             }
-            () = tokio::time::sleep(header_read_timeout) => {
-                if connection.in_flight() == 0 {
-                    connection.closed_reading_headers();
+            // The bytes are read inside `poll`, which works out the protocol from them.
+            if shutdown_when_spoken && connection.has_spoken() {
+                return Poll::Ready(Event::Spoke);
+            }
+            if draining.is_none() && stop.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Event::Cancelled);
+            }
+            if clock_running && clock.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Event::Clock);
+            }
+            Poll::Pending
+        })
+        .await;
+        let now = Instant::now();
+        match event {
+            Event::Ended => return,
+            Event::Spoke => {
+                shutdown_when_spoken = false;
+                conn.as_mut().graceful_shutdown();
+            }
+            Event::Cancelled => {
+                draining = Some(now);
+                if connection.has_spoken() {
+                    conn.as_mut().graceful_shutdown();
+                } else {
+                    shutdown_when_spoken = true;
+                }
+                // Look at the clock now: an HTTP/2 connection's starts.
+                clock.as_mut().future().reset(now);
+                clock.as_mut().again();
+                clock_running = true;
+            }
+            Event::Clock => {
+                let Some(idle_since) = connection.idle_since() else {
+                    // A request in flight: no head is being read.
+                    clock.as_mut().future().reset(now + header_read_timeout);
+                    clock.as_mut().again();
+                    continue;
+                };
+                // An HTTP/2 connection between streams is not reading a head: its clock runs
+                // only in the drain, from the cancel.
+                let since = if connection.speaks_http2() {
+                    match draining {
+                        Some(cancelled) => idle_since.max(cancelled),
+                        None => {
+                            clock_running = false;
+                            continue;
+                        }
+                    }
+                } else {
+                    idle_since
+                };
+                let deadline = since + header_read_timeout;
+                if deadline <= now {
+                    if draining.is_some() {
+                        connection.closed_reading_headers();
+                    }
                     return;
                 }
+                clock.as_mut().future().reset(deadline);
+                clock.as_mut().again();
             }
         }
     }
 }
+
+/// What woke a connection's task.
+enum Event {
+    /// The connection ended: closed by either side, or upgraded (its socket handed over).
+    Ended,
+    /// The stop token: the drain starts.
+    Cancelled,
+    /// The first bytes of a connection that had sent none at the cancel were read: its
+    /// graceful shutdown can start (its request is answered).
+    Spoke,
+    /// The header-read clock rang.
+    Clock,
+}
+
+/// The first bytes an HTTP/2 client sends (RFC 9113, 3.4).
+const HTTP2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 /// A connection's socket, holding the connection's registration: when hyper hands the socket
 /// over on an upgrade (a WebSocket), the connection stays open, counted and waited for by the
@@ -391,28 +449,52 @@ struct TrackedStream {
     connection: Arc<crate::tasks::connections::Connection>,
     /// Whether a byte was read (and the connection told so).
     spoken: bool,
+    /// How many bytes of [`HTTP2_PREFACE`] the first reads matched, until they tell the
+    /// protocol: `None` once they have.
+    preface: Option<usize>,
+}
+
+impl TrackedStream {
+    /// Looks at the bytes the first reads brought for the HTTP/2 preface.
+    fn sniff(&mut self, read: &[u8]) {
+        let Some(matched) = self.preface else { return };
+        let expected = &HTTP2_PREFACE[matched..];
+        let n = read.len().min(expected.len());
+        if read[..n] != expected[..n] {
+            self.preface = None; // HTTP/1
+        } else if matched + n == HTTP2_PREFACE.len() {
+            self.preface = None;
+            self.connection.set_http2();
+        } else if n > 0 {
+            self.preface = Some(matched + n);
+        } else {
+            self.preface = None; // the end of the stream
+        }
+    }
 }
 
 impl AsyncRead for TrackedStream {
+    #[inline]
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        if self.spoken {
-            return Pin::new(&mut self.stream).poll_read(cx, buf);
-        }
         let before = buf.filled().len();
         let read = Pin::new(&mut self.stream).poll_read(cx, buf);
-        if buf.filled().len() > before {
+        if !self.spoken && buf.filled().len() > before {
             self.spoken = true;
             self.connection.spoke();
+        }
+        if self.preface.is_some() && matches!(read, Poll::Ready(Ok(()))) {
+            self.sniff(&buf.filled()[before..]);
         }
         read
     }
 }
 
 impl AsyncWrite for TrackedStream {
+    #[inline]
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -421,6 +503,7 @@ impl AsyncWrite for TrackedStream {
         Pin::new(&mut self.stream).poll_write(cx, buf)
     }
 
+    #[inline]
     fn poll_write_vectored(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -429,12 +512,14 @@ impl AsyncWrite for TrackedStream {
         Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
     }
 
+    #[inline]
     fn is_write_vectored(&self) -> bool {
         self.stream.is_write_vectored()
     }
 
     /// hyper flushes the socket once its own write buffer is empty: the responses whose bodies
     /// ended before this are sent, and their requests no longer in flight.
+    #[inline]
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let flushed = Pin::new(&mut self.stream).poll_flush(cx);
         if let Poll::Ready(Ok(())) = flushed {

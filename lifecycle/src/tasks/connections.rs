@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::task::AbortHandle;
+use tokio::time::Instant;
 
 use crate::lock::lock;
 use crate::tasks::RunningGuard;
@@ -244,20 +245,23 @@ impl fmt::Display for ConnectionReport {
 
 // ===== the registry ==============================================================================
 
-/// One open connection: its client, its requests in flight, how to abort its task.
+/// One open connection: its client, and its requests in flight.
+///
+/// A request on it touches only the slot (one lock the connection's own task takes, without
+/// contention): the registry's figures are sums over the slots, made when they are read (a
+/// `/stats` endpoint, the trigger, the deadline), not counters that every request of every
+/// connection would move on the same cache line.
 struct Slot {
     peer: SocketAddr,
-    requests: Mutex<Requests>,
-    /// How many of `requests` have a response body that ended (see [`Requests`]): read without
-    /// the lock on every flush, which is all a flush costs while there are none.
+    /// Where its requests end up counted once it has closed.
+    registry: Arc<Registry>,
+    state: Mutex<SlotState>,
+    /// How many requests of `state` have a response body that ended (see [`SlotState`]): read
+    /// without the lock on every flush, which is all a flush costs while there are none.
     ended: AtomicUsize,
-    next_request: AtomicU64,
-    abort: Mutex<Option<AbortHandle>>,
-    /// The request that upgraded it, once it has been.
-    upgraded: Mutex<Option<RequestLine>>,
 }
 
-/// The requests in flight on one connection.
+/// The requests in flight on one connection, and what the deadline needs to cut it.
 ///
 /// A request is in flight until its response has been sent: not when its body's last frame was
 /// handed to the server (hyper then drops the body, with a whole 64 MiB response still in its
@@ -265,27 +269,120 @@ struct Slot {
 /// that (a buffered writer flushes its own buffer before its socket: a successful flush of the
 /// socket means what was handed over before it reached the kernel). Until then the request is
 /// kept here with `body_ended` set, counted and named like any other.
-#[derive(Default)]
-struct Requests {
+struct SlotState {
+    /// The requests in flight, and the entries of those that are over, which the next ones
+    /// reuse (with their strings): an HTTP/1 connection keeps one entry for all its requests,
+    /// and counting a request allocates nothing once its connection has served one.
     list: Vec<InFlightRequest>,
+    /// How many entries of `list` are in flight.
+    in_flight: usize,
     /// The connection is gone: a request that ends from now on is over at once.
     closed: bool,
+    next_request: u64,
+    /// Requests over on this connection, answered or given up (the registry takes them over
+    /// when the connection closes).
+    finished: u64,
+    /// Since when it has had no request in flight (its opening, or the last response sent):
+    /// the start of its header-read clock.
+    idle_since: Instant,
+    abort: Option<AbortHandle>,
+    /// The request that upgraded it, once it has been.
+    upgraded: Option<RequestLine>,
 }
 
-/// One request in flight on a connection.
+/// One request on a connection: in flight, or over and kept for the next one.
 struct InFlightRequest {
     number: u64,
-    line: RequestLine,
+    line: Line,
     /// Its response body ended; it is over at the connection's next flush.
     body_ended: bool,
+    /// It is over: the entry is free.
+    over: bool,
 }
 
-impl Requests {
-    /// Takes out the requests whose body ended: they are over. Returns how many.
+impl SlotState {
+    /// A new request in flight, in a free entry if there is one; returns its number.
+    fn start(&mut self, method: &str, path: &str) -> u64 {
+        let number = self.next_request;
+        self.next_request += 1;
+        self.in_flight += 1;
+        if let Some(free) = self.list.iter_mut().find(|request| request.over) {
+            free.number = number;
+            free.line.write(method, path);
+            free.body_ended = false;
+            free.over = false;
+        } else {
+            let mut line = Line {
+                text: String::new(),
+                method: 0,
+            };
+            line.write(method, path);
+            self.list.push(InFlightRequest {
+                number,
+                line,
+                body_ended: false,
+                over: false,
+            });
+        }
+        number
+    }
+
+    /// The requests in flight, in the order they came.
+    fn in_flight(&self) -> impl Iterator<Item = &InFlightRequest> {
+        let mut requests: Vec<&InFlightRequest> =
+            self.list.iter().filter(|request| !request.over).collect();
+        requests.sort_by_key(|request| request.number);
+        requests.into_iter()
+    }
+
+    /// The entry of request `number`, while it is in flight.
+    fn find(&mut self, number: u64) -> Option<&mut InFlightRequest> {
+        self.list
+            .iter_mut()
+            .find(|request| !request.over && request.number == number)
+    }
+
+    /// The requests whose body ended are over. Returns how many.
     fn take_ended(&mut self) -> usize {
-        let before = self.list.len();
-        self.list.retain(|request| !request.body_ended);
-        before - self.list.len()
+        let mut over = 0;
+        for request in &mut self.list {
+            if request.body_ended && !request.over {
+                request.over = true;
+                over += 1;
+            }
+        }
+        self.in_flight -= over;
+        over
+    }
+}
+
+/// A request's method and path as the report would name them, in one string, written over the
+/// previous request's in the same entry.
+struct Line {
+    /// The method, then the path.
+    text: String,
+    method: usize,
+}
+
+impl Line {
+    /// Writes `method` and `path` (cut to [`MAX_PATH`] bytes, at a character boundary).
+    fn write(&mut self, method: &str, path: &str) {
+        let mut end = path.len().min(MAX_PATH);
+        while !path.is_char_boundary(end) {
+            end -= 1;
+        }
+        self.text.clear();
+        self.text.push_str(method);
+        self.text.push_str(&path[..end]);
+        self.method = method.len();
+    }
+
+    fn to_request_line(&self) -> RequestLine {
+        let (method, path) = self.text.split_at(self.method);
+        RequestLine {
+            method: method.to_owned(),
+            path: path.to_owned(),
+        }
     }
 }
 
@@ -308,8 +405,13 @@ pub(crate) struct Registry {
     /// The deadline cut what was left: ends after it are not counted as finished.
     sealed: AtomicBool,
     live: AtomicUsize,
-    in_flight: AtomicUsize,
+    /// Requests over on connections that have closed, and of the in-flight layer (the open
+    /// connections count their own in their slots).
     finished: AtomicU64,
+    /// The requests finished in all when the deadline sealed the counts.
+    finished_at_seal: AtomicU64,
+    /// Requests still in flight on connections already closed (their guard not yet dropped).
+    orphans: AtomicUsize,
     closed: AtomicU64,
     reading_headers: AtomicU64,
     /// Requests in flight when the deadline cut the connections.
@@ -320,17 +422,33 @@ pub(crate) struct Registry {
     layer_requests_cut: AtomicUsize,
     next: AtomicU64,
     slots: Mutex<HashMap<u64, Arc<Slot>>>,
-    mark: Mutex<Option<Mark>>,
     /// The addresses the serve loops listen on, in the order they started.
     listening: tokio::sync::watch::Sender<Vec<std::net::SocketAddr>>,
+    mark: Mutex<Option<Mark>>,
 }
 
 impl Registry {
     pub(crate) fn stats(&self) -> ConnectionStats {
+        let slots = lock(&self.slots);
+        let on_connections: usize = slots.values().map(|slot| lock(&slot.state).in_flight).sum();
         ConnectionStats {
             connections: self.live.load(Ordering::SeqCst),
-            in_flight: self.in_flight.load(Ordering::SeqCst),
+            in_flight: on_connections
+                + self.orphans.load(Ordering::SeqCst)
+                + self.layer_in_flight.load(Ordering::SeqCst),
         }
+    }
+
+    /// The requests over so far, on every connection and through the layer; once sealed, those
+    /// over when the deadline came.
+    fn finished(&self) -> u64 {
+        if self.sealed.load(Ordering::SeqCst) {
+            return self.finished_at_seal.load(Ordering::SeqCst);
+        }
+        // Under the lock a closing connection takes to hand its count over: counted once.
+        let slots = lock(&self.slots);
+        let on_connections: u64 = slots.values().map(|slot| lock(&slot.state).finished).sum();
+        on_connections + self.finished.load(Ordering::SeqCst)
     }
 
     /// Notes the counts at the trigger (once).
@@ -339,7 +457,7 @@ impl Registry {
         if mark.is_none() {
             *mark = Some(Mark {
                 stats: self.stats(),
-                finished: self.finished.load(Ordering::SeqCst),
+                finished: self.finished(),
                 closed: self.closed.load(Ordering::SeqCst),
                 reading_headers: self.reading_headers.load(Ordering::SeqCst),
             });
@@ -348,8 +466,10 @@ impl Registry {
 
     /// At the grace deadline: aborts every connection still open and names it.
     pub(crate) fn cut_all(&self) -> Vec<CutConnection> {
+        let finished = self.finished();
+        self.finished_at_seal.store(finished, Ordering::SeqCst);
         self.sealed.store(true, Ordering::SeqCst);
-        let in_flight = self.in_flight.load(Ordering::SeqCst);
+        let in_flight = self.stats().in_flight;
         self.requests_cut.store(in_flight, Ordering::SeqCst);
         let layer = self.layer_in_flight.load(Ordering::SeqCst);
         self.layer_requests_cut.store(layer, Ordering::SeqCst);
@@ -359,12 +479,11 @@ impl Registry {
         let mut cut: Vec<CutConnection> = slots
             .iter()
             .map(|slot| {
-                let upgraded = lock(&slot.upgraded).clone();
-                let in_flight: Vec<RequestLine> = lock(&slot.requests)
-                    .list
-                    .iter()
-                    .map(|request| request.line.clone())
-                    .collect();
+                let state = lock(&slot.state);
+                let upgraded = state.upgraded.clone();
+                let in_flight = state
+                    .in_flight()
+                    .map(|request| request.line.to_request_line());
                 CutConnection {
                     peer: slot.peer,
                     stopped: false,
@@ -374,7 +493,7 @@ impl Registry {
             })
             .collect();
         for slot in &slots {
-            if let Some(abort) = lock(&slot.abort).as_ref() {
+            if let Some(abort) = lock(&slot.state).abort.as_ref() {
                 abort.abort();
             }
         }
@@ -418,7 +537,7 @@ impl Registry {
         }
         Some(ConnectionReport {
             at_trigger: mark.stats,
-            requests_finished: self.finished.load(Ordering::SeqCst) - mark.finished,
+            requests_finished: self.finished() - mark.finished,
             connections_closed: self.closed.load(Ordering::SeqCst) - mark.closed,
             closed_reading_headers: self.reading_headers.load(Ordering::SeqCst)
                 - mark.reading_headers,
@@ -445,21 +564,28 @@ impl Registry {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         let slot = Arc::new(Slot {
             peer,
-            requests: Mutex::new(Requests::default()),
+            registry: Arc::clone(self),
+            state: Mutex::new(SlotState {
+                list: Vec::new(),
+                in_flight: 0,
+                closed: false,
+                next_request: 0,
+                finished: 0,
+                idle_since: Instant::now(),
+                abort: None,
+                upgraded: None,
+            }),
             ended: AtomicUsize::new(0),
-            next_request: AtomicU64::new(0),
-            abort: Mutex::new(None),
-            upgraded: Mutex::new(None),
         });
         lock(&self.slots).insert(id, Arc::clone(&slot));
         self.live.fetch_add(1, Ordering::SeqCst);
         crate::metrics::connection_opened();
         Connection {
-            registry: Arc::clone(self),
             slot,
             id,
-            _drain: Box::new(drain),
+            http2: AtomicBool::new(false),
             spoke: AtomicBool::new(false),
+            _drain: Box::new(drain),
         }
     }
 
@@ -468,25 +594,13 @@ impl Registry {
     pub(crate) fn begin(self: &Arc<Self>, drain: RunningGuard) -> RequestGuard {
         self.used.store(true, Ordering::Relaxed);
         self.layer_in_flight.fetch_add(1, Ordering::SeqCst);
-        self.in_flight.fetch_add(1, Ordering::SeqCst);
         crate::metrics::request_began();
         RequestGuard {
-            registry: Arc::clone(self),
-            on: None,
+            on: On::Layer {
+                registry: Arc::clone(self),
+                _drain: drain,
+            },
             upgraded: false,
-            _drain: Some(drain),
-        }
-    }
-
-    /// A request is over: answered (or given up by its client) before the deadline, or cut.
-    fn request_over(&self, count: usize) {
-        if count == 0 {
-            return;
-        }
-        self.in_flight.fetch_sub(count, Ordering::SeqCst);
-        crate::metrics::requests_over(count);
-        if !self.sealed.load(Ordering::SeqCst) {
-            self.finished.fetch_add(count as u64, Ordering::SeqCst);
         }
     }
 }
@@ -494,46 +608,32 @@ impl Registry {
 /// One open connection, registered until dropped.
 #[cfg_attr(not(feature = "http"), allow(dead_code))]
 pub(crate) struct Connection {
-    registry: Arc<Registry>,
     slot: Arc<Slot>,
     id: u64,
+    /// It speaks HTTP/2 (its first bytes were the preface): between streams it is not reading
+    /// a request head.
+    http2: AtomicBool,
+    /// Whether a byte was read from it.
+    spoke: AtomicBool,
     /// Held for as long as the connection lives, in its task or (upgraded) in the app's hands:
     /// the drain waits for it (the tasks' running guard, counted as running until dropped).
     _drain: Box<dyn Send + Sync>,
-    /// Whether a byte was read from it.
-    spoke: AtomicBool,
 }
 
 #[cfg_attr(not(feature = "http"), allow(dead_code))]
 impl Connection {
     /// How the deadline stops this connection's task.
     pub(crate) fn set_abort(&self, abort: AbortHandle) {
-        *lock(&self.slot.abort) = Some(abort);
+        lock(&self.slot.state).abort = Some(abort);
     }
 
     /// A request on this connection: in flight until the guard is dropped.
     pub(crate) fn begin(&self, method: &str, path: &str) -> RequestGuard {
-        let mut end = path.len().min(MAX_PATH);
-        while !path.is_char_boundary(end) {
-            end -= 1;
-        }
-        let line = RequestLine {
-            method: method.to_owned(),
-            path: path[..end].to_owned(),
-        };
-        let number = self.slot.next_request.fetch_add(1, Ordering::Relaxed);
-        lock(&self.slot.requests).list.push(InFlightRequest {
-            number,
-            line,
-            body_ended: false,
-        });
-        self.registry.in_flight.fetch_add(1, Ordering::SeqCst);
+        let number = lock(&self.slot.state).start(method, path);
         crate::metrics::request_began();
         RequestGuard {
-            registry: Arc::clone(&self.registry),
-            on: Some((Arc::clone(&self.slot), number)),
+            on: On::Connection(Arc::clone(&self.slot), number),
             upgraded: false,
-            _drain: None,
         }
     }
 
@@ -548,59 +648,100 @@ impl Connection {
         self.spoke.load(Ordering::Relaxed)
     }
 
-    /// Requests in flight on this connection (their responses not yet sent in full).
-    pub(crate) fn in_flight(&self) -> usize {
-        lock(&self.slot.requests).list.len()
+    /// Since when the connection has had no request in flight (since it opened, or since its
+    /// last response was sent); `None` while one is.
+    pub(crate) fn idle_since(&self) -> Option<Instant> {
+        let state = lock(&self.slot.state);
+        (state.in_flight == 0).then_some(state.idle_since)
     }
 
     /// The connection's writer flushed to its socket: the responses whose bodies had ended
     /// before are sent, and their requests over.
+    #[inline]
     pub(crate) fn flushed(&self) {
-        if self.slot.ended.load(Ordering::SeqCst) == 0 {
-            return;
+        if self.slot.ended.load(Ordering::SeqCst) != 0 {
+            self.take_ended();
         }
-        let over = lock(&self.slot.requests).take_ended();
+    }
+
+    /// The requests whose response body ended before the flush are over.
+    fn take_ended(&self) {
+        let mut state = lock(&self.slot.state);
+        let over = state.take_ended();
         self.slot.ended.fetch_sub(over, Ordering::SeqCst);
-        self.registry.request_over(over);
+        crate::metrics::requests_over(over);
+        state.finished += over as u64;
+        if over > 0 && state.in_flight == 0 {
+            state.idle_since = Instant::now();
+        }
+    }
+
+    /// Its first bytes were the HTTP/2 preface.
+    pub(crate) fn set_http2(&self) {
+        self.http2.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether it speaks HTTP/2 (see [`set_http2`](Self::set_http2)).
+    pub(crate) fn speaks_http2(&self) -> bool {
+        self.http2.load(Ordering::Relaxed)
     }
 
     /// The drain closed it while it was still sending a request head.
     pub(crate) fn closed_reading_headers(&self) {
-        if !self.registry.sealed.load(Ordering::SeqCst) {
-            self.registry.reading_headers.fetch_add(1, Ordering::SeqCst);
+        let registry = &self.slot.registry;
+        if !registry.sealed.load(Ordering::SeqCst) {
+            registry.reading_headers.fetch_add(1, Ordering::SeqCst);
         }
     }
 }
 
 impl Drop for Connection {
     fn drop(&mut self) {
-        // Responses handed over and not yet flushed go with the connection (sent, or given up).
-        let over = {
-            let mut requests = lock(&self.slot.requests);
-            requests.closed = true;
-            requests.take_ended()
-        };
-        self.slot.ended.fetch_sub(over, Ordering::SeqCst);
-        self.registry.request_over(over);
-        lock(&self.registry.slots).remove(&self.id);
-        self.registry.live.fetch_sub(1, Ordering::SeqCst);
+        let registry = &self.slot.registry;
+        {
+            // Both locks: a sum over the slots sees this one's requests here or in the
+            // registry, never in both or neither.
+            let mut slots = lock(&registry.slots);
+            let mut state = lock(&self.slot.state);
+            slots.remove(&self.id);
+            state.closed = true;
+            // Responses handed over and not yet flushed go with the connection (sent, or given
+            // up).
+            let over = state.take_ended();
+            self.slot.ended.fetch_sub(over, Ordering::SeqCst);
+            crate::metrics::requests_over(over);
+            let finished = std::mem::take(&mut state.finished) + over as u64;
+            registry.finished.fetch_add(finished, Ordering::SeqCst);
+            registry
+                .orphans
+                .fetch_add(state.in_flight, Ordering::SeqCst);
+        }
+        registry.live.fetch_sub(1, Ordering::SeqCst);
         crate::metrics::connection_closed();
-        if !self.registry.sealed.load(Ordering::SeqCst) {
-            self.registry.closed.fetch_add(1, Ordering::SeqCst);
+        if !registry.sealed.load(Ordering::SeqCst) {
+            registry.closed.fetch_add(1, Ordering::SeqCst);
         }
     }
 }
 
+/// Where a request is counted.
+enum On {
+    /// On a connection of the serve loop, by its number there.
+    Connection(Arc<Slot>, u64),
+    /// Outside the serve loop (the in-flight layer), holding what makes the drain wait for it.
+    /// A request on a connection needs none: its connection holds the drain.
+    Layer {
+        registry: Arc<Registry>,
+        _drain: RunningGuard,
+    },
+}
+
 /// A request in flight, counted until dropped with its response body, and on a connection of
-/// the serve loop until that body has been flushed to the socket (see [`Requests`]).
+/// the serve loop until that body has been flushed to the socket (see [`SlotState`]).
 pub(crate) struct RequestGuard {
-    registry: Arc<Registry>,
-    on: Option<(Arc<Slot>, u64)>,
+    on: On,
     /// Its response upgraded the connection: over once the body (empty) ended.
     upgraded: bool,
-    /// Outside the serve loop (the in-flight layer): what makes the drain wait for it. A
-    /// request on a connection needs none: its connection holds the drain.
-    _drain: Option<RunningGuard>,
 }
 
 impl RequestGuard {
@@ -609,34 +750,49 @@ impl RequestGuard {
     #[cfg_attr(not(feature = "http"), allow(dead_code))]
     pub(crate) fn upgraded(&mut self) {
         self.upgraded = true;
-        if let Some((slot, number)) = &self.on {
-            let requests = lock(&slot.requests);
-            let request = requests
-                .list
-                .iter()
-                .find(|request| request.number == *number);
-            *lock(&slot.upgraded) = request.map(|request| request.line.clone());
+        if let On::Connection(slot, number) = &self.on {
+            let mut state = lock(&slot.state);
+            let line = state
+                .find(*number)
+                .map(|request| request.line.to_request_line());
+            state.upgraded = line;
         }
     }
 }
 
 impl Drop for RequestGuard {
     fn drop(&mut self) {
-        if let Some((slot, number)) = self.on.take() {
-            let mut requests = lock(&slot.requests);
-            // On an open connection, its body ended: over once the connection flushed it.
-            if !requests.closed && !self.upgraded {
-                let request = requests.list.iter_mut().find(|r| r.number == number);
-                if let Some(request) = request {
+        match &self.on {
+            On::Connection(slot, number) => {
+                let mut state = lock(&slot.state);
+                let (closed, upgraded) = (state.closed, self.upgraded);
+                let Some(request) = state.find(*number) else {
+                    return;
+                };
+                // On an open connection, its body ended: over once the connection flushed it.
+                if !closed && !upgraded {
                     request.body_ended = true;
                     slot.ended.fetch_add(1, Ordering::SeqCst);
                     return;
                 }
+                request.over = true;
+                state.in_flight -= 1;
+                crate::metrics::requests_over(1);
+                if closed {
+                    slot.registry.orphans.fetch_sub(1, Ordering::SeqCst);
+                    slot.registry.finished.fetch_add(1, Ordering::SeqCst);
+                } else {
+                    state.finished += 1;
+                    if state.in_flight == 0 {
+                        state.idle_since = Instant::now();
+                    }
+                }
             }
-            requests.list.retain(|request| request.number != number);
-        } else {
-            self.registry.layer_in_flight.fetch_sub(1, Ordering::SeqCst);
+            On::Layer { registry, .. } => {
+                registry.layer_in_flight.fetch_sub(1, Ordering::SeqCst);
+                crate::metrics::requests_over(1);
+                registry.finished.fetch_add(1, Ordering::SeqCst);
+            }
         }
-        self.registry.request_over(1);
     }
 }

@@ -1,7 +1,7 @@
 //! Runs every scenario side by side and writes `BENCHMARKS.md` at the repository root.
 //!
 //! Run through `bench/run.sh` (it installs nginx and wrk if missing and builds everything in
-//! release). `BENCH_ONLY=idle,drain,connections,spawn,fanout,compile,rolling,rss` runs a subset and writes
+//! release). `BENCH_ONLY=idle,drain,connections,throughput,spawn,fanout,compile,rolling,rss` runs a subset and writes
 //! `bench/target/BENCHMARKS.partial.md` instead, so a subset never replaces the whole table;
 //! `BENCH_QUICK=1` uses fewer runs, for a smoke test.
 
@@ -12,6 +12,7 @@ mod proc;
 mod process_scenarios;
 mod rolling;
 mod stats;
+mod throughput;
 
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
@@ -304,6 +305,61 @@ fn main() {
             format!("{} ms", fmt(past)),
             verdict(past <= 10.0),
         ));
+    }
+
+    if plan.wants("throughput") {
+        eprintln!("requests per second...");
+        let serve_loop = "lifecycle serve loop (lifecycle::axum::serve)";
+        let axum_serve = "axum::serve, lifecycle around it";
+        let contenders = vec![
+            contender(serve_loop, release.join("svc_serve")),
+            contender(axum_serve, release.join("svc_lifecycle")),
+            contender("axum::serve alone (bare Tokio)", release.join("floor_axum")),
+        ];
+        let seconds = if plan.quick { 2 } else { 5 };
+        let runs = plan.runs(7, 1);
+        let _ = writeln!(
+            doc,
+            "## 9. Requests per second\n\n`GET /` (`ok`) under `wrk -t2 -c64 -d{seconds}s`, after a one-second warm-up, \
+             a fresh server process per run, the contenders interleaved: the lifecycle's own serve loop (every connection \
+             tracked and named, every request counted) against `axum::serve` with `with_graceful_shutdown` on the same \
+             router (with lifecycle around it, the same runtime; and alone). wrk runs on the same two cores as the server. \
+             The ratio is of medians, higher is faster; the ratio run by run is the median of each run's ratio to \
+             the `axum::serve` run next to it.\n"
+        );
+        for (pattern, title, target) in [
+            (
+                throughput::Pattern::KeepAlive,
+                "64 connections kept alive",
+                "keep-alive",
+            ),
+            (
+                throughput::Pattern::NewConnection,
+                "a new connection per request (`Connection: close`)",
+                "new connection per request",
+            ),
+        ] {
+            let rows = throughput::requests_per_second(&contenders, 1, pattern, runs, seconds);
+            let _ = writeln!(doc, "{title}:\n");
+            stats::table(
+                &mut doc,
+                "requests/s",
+                Some(axum_serve),
+                &["ratio run by run (median)", "failed (all runs)"],
+                &rows,
+            );
+            let ratio = median_of(&rows, serve_loop) / median_of(&rows, axum_serve);
+            let paired = rows
+                .iter()
+                .find(|row| row.name == serve_loop)
+                .map(|row| row.extra[0].clone())
+                .unwrap_or_default();
+            targets.push((
+                format!("serve loop at least 0.98× axum::serve's requests per second ({target})"),
+                format!("{ratio:.2}× (run by run: {paired})"),
+                verdict(ratio >= 0.98),
+            ));
+        }
     }
 
     if plan.wants("compile") {
