@@ -1,7 +1,7 @@
 //! Runs every scenario side by side and writes `BENCHMARKS.md` at the repository root.
 //!
 //! Run through `bench/run.sh` (it installs nginx and wrk if missing and builds everything in
-//! release). `BENCH_ONLY=idle,drain,connections,throughput,spawn,fanout,compile,rolling,rss` runs a subset and writes
+//! release). `BENCH_ONLY=idle,drain,connections,throughput,resets,spawn,fanout,compile,rolling,rss` runs a subset and writes
 //! `bench/target/BENCHMARKS.partial.md` instead, so a subset never replaces the whole table;
 //! `BENCH_QUICK=1` uses fewer runs, for a smoke test.
 
@@ -10,6 +10,7 @@ mod inproc;
 mod memory;
 mod proc;
 mod process_scenarios;
+mod resets;
 mod rolling;
 mod stats;
 mod throughput;
@@ -17,6 +18,7 @@ mod throughput;
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 
 use process_scenarios::Contender;
 use stats::{fmt, Row};
@@ -360,6 +362,54 @@ fn main() {
                 verdict(ratio >= 0.98),
             ));
         }
+    }
+
+    if plan.wants("resets") {
+        eprintln!("connection resets at SIGTERM...");
+        let serve_loop = "lifecycle serve loop (lifecycle::axum::serve)";
+        let contenders = vec![
+            contender(serve_loop, release.join("svc_serve")),
+            contender(
+                "lifecycle + axum's with_graceful_shutdown",
+                release.join("svc_lifecycle"),
+            ),
+            contender(
+                "axum's with_graceful_shutdown alone (bare Tokio)",
+                release.join("floor_axum"),
+            ),
+            contender("hand-written token + tracker", release.join("svc_hand")),
+            contender(
+                "tokio-graceful-shutdown 0.20",
+                release.join("examples/svc_tgs"),
+            ),
+        ];
+        let (runs, clients, before) = (plan.runs(10, 3), 32, Duration::from_millis(200));
+        let totals = resets::at_sigterm(&contenders, runs, clients, before);
+        let _ = writeln!(
+            doc,
+            "## 10. Connection resets at SIGTERM\n\n{clients} client threads, each opening a new connection per \
+             request (`GET /` with `Connection: close`, read to the end) in a loop; SIGTERM {} ms after the first \
+             answer; every attempt counted until each client is refused or not accepted within 300 ms (the port \
+             closed). A fresh server per run, {runs} runs per contender, interleaved. A reset (`ECONNRESET`, \
+             `EPIPE`) or a close without an answer after `connect` succeeded is a loss: the client sent its \
+             request and cannot tell whether it was processed (a `connect` that itself ends in `ECONNRESET`, the \
+             handshake done and then reset by the closing listener, counts as a reset too; the quotes below \
+             the table say how many). Refused and not connected (a SYN dropped, retried by the client's kernel \
+             a second later) sent nothing. Each cell is the total over the runs, with the median of a run in \
+             parentheses.\n",
+            before.as_millis()
+        );
+        resets::table(&mut doc, &totals);
+        let lost = totals
+            .iter()
+            .find(|row| row.name == serve_loop)
+            .map(|row| row.lost())
+            .unwrap_or(u64::MAX);
+        targets.push((
+            "resets at SIGTERM: the serve loop resets no client that connected".into(),
+            lost.to_string(),
+            verdict(lost == 0),
+        ));
     }
 
     if plan.wants("compile") {
