@@ -65,16 +65,41 @@ fn config(args: &MainArgs) -> TokenStream {
     config
 }
 
+/// What both forms keep of the user's function: its outer attributes (docs included), its
+/// visibility and name, the function itself renamed, and the settings as a `Config`.
+struct Parts<'a> {
+    outer_attrs: Vec<&'a syn::Attribute>,
+    vis: &'a Visibility,
+    name: &'a Ident,
+    inner: ItemFn,
+    config: TokenStream,
+}
+
+impl<'a> Parts<'a> {
+    fn of(args: &MainArgs, item: &'a ItemFn) -> Self {
+        Self {
+            outer_attrs: item
+                .attrs
+                .iter()
+                .filter(|attr| matches!(attr.style, AttrStyle::Outer))
+                .collect(),
+            vis: &item.vis,
+            name: &item.sig.ident,
+            inner: inner_fn(item),
+            config: config(args),
+        }
+    }
+}
+
 /// The generated `fn main() -> ExitCode`.
 pub(crate) fn main_fn(args: &MainArgs, item: &ItemFn) -> TokenStream {
-    let outer_attrs = item
-        .attrs
-        .iter()
-        .filter(|attr| matches!(attr.style, AttrStyle::Outer));
-    let vis = &item.vis;
-    let name = &item.sig.ident;
-    let inner = inner_fn(item);
-    let config = config(args);
+    let Parts {
+        outer_attrs,
+        vis,
+        name,
+        inner,
+        config,
+    } = Parts::of(args, item);
     // `init` is pinned to `fn()`: a function of another type is a mismatch on the user's path.
     let init = args.init.as_ref().map(|path| {
         quote! {
@@ -148,14 +173,13 @@ pub(crate) fn main_fn(args: &MainArgs, item: &ItemFn) -> TokenStream {
 /// `main`: the same settings, and the function's parameters after the `Lifecycle` moved into
 /// the app, which runs `main` later (as the process, or under the test harness).
 pub(crate) fn app_fn(args: &MainArgs, item: &ItemFn) -> TokenStream {
-    let outer_attrs = item
-        .attrs
-        .iter()
-        .filter(|attr| matches!(attr.style, AttrStyle::Outer));
-    let vis = &item.vis;
-    let name = &item.sig.ident;
-    let inner = inner_fn(item);
-    let config = config(args);
+    let Parts {
+        outer_attrs,
+        vis,
+        name,
+        inner,
+        config,
+    } = Parts::of(args, item);
     let init = args.init.as_ref().map(|path| {
         quote! {
             let __lifecycle_init: fn() = #path;
