@@ -96,9 +96,18 @@ async fn the_attributes_settings_and_the_free_hooks_apply_and_hooks_run_in_order
 async fn a_second_signal_forces_the_exit_with_its_code_and_no_report() {
     // A main that ignores the shutdown: without the second signal the drain would wait for it
     // to the grace deadline.
+    let ticks = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counted = Arc::clone(&ticks);
     let app = App::new(
         Config::new().with_grace(Duration::from_secs(30)),
-        |lc: Lifecycle| async move {
+        move |lc: Lifecycle| async move {
+            // A task that ignores the cancel, as `main` does.
+            lc.task("ticker").spawn(async move {
+                loop {
+                    counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            });
             lc.started().await;
             std::future::pending::<()>().await
         },
@@ -112,6 +121,10 @@ async fn a_second_signal_forces_the_exit_with_its_code_and_no_report() {
     assert_eq!(finished.ending(), &Ending::Forced(Signal::Terminate));
     assert_eq!(finished.code(), 143);
     assert!(finished.report().is_none());
+    // The process would be gone: so is what it ran.
+    let after = ticks.load(std::sync::atomic::Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(ticks.load(std::sync::atomic::Ordering::SeqCst), after);
 }
 
 #[tokio::test(start_paused = true)]

@@ -48,9 +48,9 @@
 //! not told, the `LIFECYCLE_*` environment variables and the `init` function are not applied
 //! (a test sets what it needs with [`App::with_config`]), and the runtime is the test's (the
 //! attribute's `flavor` and `worker_threads` do not apply). Where the process would end at
-//! once (a second signal, the hard deadline), the harness stops driving the app and
-//! [`Finished`] says how it ended, with no report; what the app spawned stays on the test's
-//! runtime until the test ends.
+//! once (a second signal, the hard deadline), the harness stops driving the app, aborts its
+//! tracked tasks and cuts its connections (a blocking task cannot be stopped, and runs on until
+//! it returns), and [`Finished`] says how it ended, with no report.
 
 // Folder `testing/` (feature `testing`): the harness, on top of everything: it drives a
 // `Sequence` as the entry points do, with simulated signals and the hard deadline on the app's
@@ -318,11 +318,18 @@ impl TestApp {
                 },
             },
         };
-        // Where the process would be gone, the app is no longer driven.
+        // Where the process would be gone, the app is no longer driven, and what it runs is
+        // stopped: its tracked tasks aborted (a blocking one cannot be), its connections cut.
         if let Some(driver) = self.driver.take() {
             driver.abort();
         }
         self.deadline.abort();
+        if matches!(finished.ending, Ending::Forced(_) | Ending::HardDeadline(_)) {
+            let inner = self.lc.inner();
+            self.lc.token().cancel();
+            let _ = inner.tasks().abort_all(false);
+            let _ = inner.connections().cut_all();
+        }
         self.finished = Some(finished);
     }
 
