@@ -159,8 +159,10 @@ mod listeners;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod report;
-pub mod sequence;
+// Imports nothing of the rest; above `upgrade`, which writes the PID file with it.
 pub mod state_file;
+mod upgrade;
+pub mod sequence;
 #[cfg(feature = "testing")]
 pub mod testing;
 // Documentation only: imports nothing, so it comes last.

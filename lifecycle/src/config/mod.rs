@@ -56,6 +56,23 @@ pub const ENV_REPEAT_WINDOW: &str = "LIFECYCLE_REPEAT_WINDOW";
 pub const ENV_DEADLINE_MARGIN: &str = "LIFECYCLE_DEADLINE_MARGIN";
 /// The environment variable that overrides [`Config::startup_timeout`]. See [`ENV_GRACE`].
 pub const ENV_STARTUP_TIMEOUT: &str = "LIFECYCLE_STARTUP_TIMEOUT";
+/// The environment variable naming a file where the process writes its id once Ready (and the
+/// new process of an in-place upgrade writes its own): `LIFECYCLE_PIDFILE=/run/app.pid`, then
+/// `kill -USR2 $(cat /run/app.pid)`. Written atomically
+/// ([`write_atomic`](crate::state_file::write_atomic)); never removed.
+///
+/// # Examples
+///
+/// ```
+/// assert_eq!(lifecycle::config::ENV_PIDFILE, "LIFECYCLE_PIDFILE");
+/// ```
+pub const ENV_PIDFILE: &str = "LIFECYCLE_PIDFILE";
+/// Set by an in-place upgrade for the new process: the old process's id, which the new one
+/// checks against its parent's (see `listeners/activation.rs`).
+pub(crate) const ENV_UPGRADE_FROM: &str = "LIFECYCLE_UPGRADE_FROM";
+/// Set by an in-place upgrade for the new process: the descriptor of the pipe it writes
+/// `READY` to once Ready (see `upgrade/`).
+pub(crate) const ENV_UPGRADE_READY_FD: &str = "LIFECYCLE_UPGRADE_READY_FD";
 /// Overrides [`report_format`](Config::report_format): `text` or `json` (the latter needs the
 /// crate's `serde` feature).
 pub const ENV_REPORT_FORMAT: &str = "LIFECYCLE_REPORT_FORMAT";
@@ -616,7 +633,7 @@ impl Config {
     /// the result.
     ///
     /// A variable named `LIFECYCLE_*` that is none of the crate's (the overrides in the table on
-    /// [`Config`], and [`ENV_PRINT_BUDGET`]) is a mistake that would otherwise go unseen:
+    /// [`Config`], [`ENV_PRINT_BUDGET`] and [`ENV_PIDFILE`]) is a mistake that would otherwise go unseen:
     /// `LIFECYCLE_GRAEC=5s` leaves the grace at its value from the code. Each one gets a warning
     /// on standard error, written directly (before any `tracing` subscriber could hide it, and
     /// before the budget is printed), naming the variable and the known one it most likely
@@ -700,12 +717,15 @@ impl Config {
 /// The variables the crate reads: the settings' overrides (from the table of settings, in its
 /// order), then the budget print.
 fn known_variables() -> impl Iterator<Item = &'static str> {
-    settings::variables().chain([ENV_PRINT_BUDGET])
+    settings::variables().chain([ENV_PRINT_BUDGET, ENV_PIDFILE])
 }
 
 /// Whether the crate reads the variable `name`.
 fn known_variable(name: &str) -> bool {
-    known_variables().any(|known| known == name)
+    // The upgrade's own two are read too, but never set by hand: not offered as a hint.
+    known_variables()
+        .chain([ENV_UPGRADE_FROM, ENV_UPGRADE_READY_FD])
+        .any(|known| known == name)
 }
 
 /// The warning for a variable named like the crate's own (`LIFECYCLE_` in any case) that the
@@ -1005,7 +1025,7 @@ mod tests {
         );
         // Nothing close: the known names are listed.
         let far = warning("LIFECYCLE_COLOR").unwrap();
-        assert!(far.ends_with(&format!("the variables read are {ENV_GRACE}, {ENV_DRAIN_DELAY}, {ENV_HOOK_TIMEOUT}, {ENV_SIGNALS}, {ENV_FORCE_ON_SECOND_SIGNAL}, {ENV_REPEAT_WINDOW}, {ENV_STARTUP_TIMEOUT}, {ENV_DEADLINE_MARGIN}, {ENV_REPORT_FORMAT}, {ENV_PRINT_BUDGET}")), "{far}");
+        assert!(far.ends_with(&format!("the variables read are {ENV_GRACE}, {ENV_DRAIN_DELAY}, {ENV_HOOK_TIMEOUT}, {ENV_SIGNALS}, {ENV_FORCE_ON_SECOND_SIGNAL}, {ENV_REPEAT_WINDOW}, {ENV_STARTUP_TIMEOUT}, {ENV_DEADLINE_MARGIN}, {ENV_REPORT_FORMAT}, {ENV_PRINT_BUDGET}, {ENV_PIDFILE}")), "{far}");
         // The crate's own variables, and other names, get no warning.
         for known in settings::variables() {
             assert_eq!(warning(known), None);

@@ -135,6 +135,9 @@ pub(crate) struct Watch {
     /// Where systemd's view of the service is: `WATCHDOG=1` goes only between `READY=1` and
     /// `STOPPING=1` (held only around a send that never waits).
     systemd_running: Mutex<Running>,
+    /// Set once an in-place upgrade made the new process systemd's main process: from then on
+    /// this one says nothing more to systemd (its `STOPPING=1` would stop the service).
+    handed_over: AtomicBool,
 }
 
 /// Whether systemd was told the service is running.
@@ -155,6 +158,7 @@ impl Watch {
             final_code: AtomicI32::new(-1),
             systemd: OnceLock::new(),
             systemd_running: Mutex::new(Running::NotYet),
+            handed_over: AtomicBool::new(false),
         }
     }
 
@@ -286,13 +290,26 @@ impl Watch {
         }
     }
 
+    /// An in-place upgrade succeeded: systemd hears that process `pid` is the service's main
+    /// process now (`MAINPID=`, which the unit must accept from this process:
+    /// `NotifyAccess=all`), and nothing more from this one, which is about to stop.
+    pub(crate) fn hand_over(&self, pid: u32) {
+        let status = status_line(&format!("upgraded: process {pid} took over"));
+        self.tell_systemd(&[&format!("MAINPID={pid}"), &status], false);
+        self.handed_over.store(true, Ordering::SeqCst);
+    }
+
     /// Sends `lines` in one datagram, with `EXTEND_TIMEOUT_USEC=` (the time to the hard deadline
     /// plus [`EXIT_SLACK`]) when `extend` is set and there is a deadline. Never blocks; a
-    /// message that cannot be sent is dropped (this may run on the watchdog thread).
+    /// message that cannot be sent is dropped (this may run on the watchdog thread). Nothing
+    /// once the process handed the service over to another (see [`hand_over`](Self::hand_over)).
     fn tell_systemd(&self, lines: &[&str], extend: bool) {
         let Some(notifier) = self.systemd.get() else {
             return;
         };
+        if self.handed_over.load(Ordering::SeqCst) {
+            return;
+        }
         let mut message = lines.join("\n");
         // The deadline only when asked for: the forced exits' last message takes no lock.
         let deadline = if extend {

@@ -1,0 +1,296 @@
+//! In-place upgrades on real processes and real signals (`tests/src/bin/upgrader.rs`): SIGUSR2
+//! starts a new process with the listening socket; the old one hands it over once the new one is
+//! Ready, or goes on serving when it is not.
+//!
+//! The processes of one test share a standard output and error (files here: a pipe would stay
+//! open as long as the last process), and each old process's exit status is read with
+//! `waitpid`: this test binary is the "child subreaper" of its processes' children, so an old
+//! process that exits hands its new one to the test, not to init.
+#![cfg(target_os = "linux")]
+
+use std::fs::{self, File};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use lifecycle_tests::churn::Load;
+use lifecycle_tests::{poll_until, try_get, ScratchDir};
+
+const UPGRADER: &str = env!("CARGO_BIN_EXE_upgrader");
+
+/// One service across its upgrades: its files, and the processes it went through.
+struct Upgraded {
+    dir: ScratchDir,
+    pids: Vec<i32>,
+}
+
+impl Upgraded {
+    /// Starts the first process, with `LIFECYCLE_PIDFILE` and the files of its output in a
+    /// fresh directory, and waits for its PID file.
+    fn start(name: &str) -> Self {
+        // SAFETY: sets a flag of this process; no memory is involved.
+        let set = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+        assert_eq!(set, 0, "PR_SET_CHILD_SUBREAPER");
+        let dir = ScratchDir::new(name);
+        let out = File::create(dir.path().join("stdout")).unwrap();
+        let err = File::create(dir.path().join("stderr")).unwrap();
+        let child = Command::new(UPGRADER)
+            .env("LIFECYCLE_PIDFILE", dir.path().join("pid"))
+            .env("FAIL_START_FILE", dir.path().join("fail"))
+            .env("SLOW_START_FILE", dir.path().join("slow"))
+            .env_remove("NOTIFY_SOCKET")
+            .env_remove("LISTEN_FDS")
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .expect("start the upgrader");
+        let first = child.id() as i32;
+        let mut service = Self {
+            dir,
+            pids: vec![first],
+        };
+        let written = service.wait_for_pid_file(|pid| pid == first);
+        assert_eq!(written, first);
+        service
+    }
+
+    fn file(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn stdout(&self) -> String {
+        fs::read_to_string(self.file("stdout")).unwrap_or_default()
+    }
+
+    fn stderr(&self) -> String {
+        fs::read_to_string(self.file("stderr")).unwrap_or_default()
+    }
+
+    /// The address of the first `listening on` line.
+    fn address(&self) -> SocketAddr {
+        poll_until("the listening line", || {
+            let out = self.stdout();
+            let line = out.lines().find(|l| l.starts_with("listening on "))?.to_owned();
+            line["listening on ".len()..].parse().ok()
+        })
+    }
+
+    /// Waits for the PID file to hold a pid `accept` takes.
+    fn wait_for_pid_file(&self, accept: impl Fn(i32) -> bool) -> i32 {
+        let path = self.file("pid");
+        poll_until("the PID file", || {
+            let pid = fs::read_to_string(&path).ok()?.trim().parse().ok()?;
+            accept(pid).then_some(pid)
+        })
+    }
+
+    fn current(&self) -> i32 {
+        *self.pids.last().unwrap()
+    }
+
+    fn signal(&self, pid: i32, signal: libc::c_int) {
+        // SAFETY: signals a process of this test (not yet reaped).
+        assert_eq!(unsafe { libc::kill(pid, signal) }, 0, "kill {pid}");
+    }
+
+    /// SIGUSR2 to the current process; waits for the new one's PID file and the old one's exit.
+    /// Returns the old one's exit code.
+    fn upgrade(&mut self) -> i32 {
+        let old = self.current();
+        self.signal(old, libc::SIGUSR2);
+        let new = self.wait_for_pid_file(|pid| pid != old);
+        self.pids.push(new);
+        exit_code(old, Duration::from_secs(10))
+    }
+}
+
+impl Drop for Upgraded {
+    fn drop(&mut self) {
+        for &pid in &self.pids {
+            // SAFETY: as in `signal`; a pid already reaped gives ESRCH, which is fine.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            let _ = exit_status(pid, Duration::from_secs(1));
+        }
+    }
+}
+
+/// Reaps `pid` (a child of this test, or an orphan it adopted) within `limit`.
+fn exit_status(pid: i32, limit: Duration) -> Option<i32> {
+    let started = Instant::now();
+    loop {
+        let mut status = 0;
+        // SAFETY: waits for one process, writing its status into `status`.
+        let reaped = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+        if reaped == pid {
+            return Some(status);
+        }
+        if reaped < 0 || started.elapsed() >= limit {
+            return None;
+        }
+        thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// The exit code of `pid`, which must exit (not be killed) within `limit`.
+fn exit_code(pid: i32, limit: Duration) -> i32 {
+    let status = exit_status(pid, limit).unwrap_or_else(|| panic!("{pid} did not exit"));
+    assert!(libc::WIFEXITED(status), "{pid} was killed: {status:#x}");
+    libc::WEXITSTATUS(status)
+}
+
+/// Whether the process `pid` is gone (reaped: not even a zombie).
+fn gone(pid: i32) -> bool {
+    !Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// The pid in the log line `upgrade: started the new process` (tracing's `pid=N`).
+fn started_pid(stderr: &str) -> Option<i32> {
+    let line = stderr
+        .lines()
+        .find(|line| line.contains("upgrade: started the new process"))?;
+    let after = line.split("pid=").nth(1)?;
+    after
+        .split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// Three upgrades in a row under 16 clients opening a new connection for every request: every
+/// request answered (none refused, none reset, none unanswered), the PID file following each
+/// new process, each old one exiting 0 after a report whose trigger is the upgrade.
+#[test]
+fn three_upgrades_in_a_row_under_load_lose_no_request_and_each_old_process_exits_0() {
+    let mut service = Upgraded::start("three");
+    let address = service.address();
+    let load = Load::start_patient(address, "/health", 16, Duration::from_secs(3));
+    load.wait_for_an_answer();
+    for round in 0..3 {
+        let old = service.current();
+        let code = service.upgrade();
+        let new = service.current();
+        assert_eq!(code, 0, "round {round}: {old} exited {code}\n{}", service.stderr());
+        assert!(
+            service
+                .stdout()
+                .contains(&format!("pid {old} stopped: upgraded: process {new} took over")),
+            "round {round}:\n{}",
+            service.stdout()
+        );
+        // The new process answers, on the same address.
+        let (status, body) = try_get(address, "/health").unwrap();
+        assert_eq!((status, body), (200, format!("pid {new}")));
+    }
+    let tally = load.stop();
+    let last = service.current();
+    service.signal(last, libc::SIGTERM);
+    assert_eq!(exit_code(last, Duration::from_secs(10)), 0);
+    let stderr = service.stderr();
+    eprintln!("measured across three upgrades: {tally}");
+    assert!(tally.answered > 0, "{tally}");
+    assert_eq!(
+        (tally.refused, tally.not_connected, tally.lost()),
+        (0, 0, 0),
+        "{tally}; e.g. {:?}\n{stderr}",
+        tally.examples
+    );
+    assert_eq!(
+        stderr.matches("(trigger: upgraded: process").count(),
+        3,
+        "one report per old process, each saying upgraded:\n{stderr}"
+    );
+    assert!(
+        stderr.contains("listener handed over"),
+        "the old processes hand the listener over:\n{stderr}"
+    );
+    service.pids.clear();
+}
+
+/// The new process fails its start hook: it exits (and is reaped), the old one says the upgrade
+/// was rolled back and goes on serving every request; its report at SIGTERM is a normal one.
+#[test]
+fn an_upgrade_whose_new_process_fails_its_start_hook_leaves_the_old_one_serving() {
+    let mut service = Upgraded::start("fail");
+    let address = service.address();
+    let load = Load::start_patient(address, "/health", 8, Duration::from_secs(3));
+    load.wait_for_an_answer();
+    let old = service.current();
+    fs::write(service.file("fail"), "").unwrap();
+    service.signal(old, libc::SIGUSR2);
+    let line = poll_until("the rollback", || {
+        let stderr = service.stderr();
+        stderr
+            .lines()
+            .find(|line| line.contains("upgrade rolled back"))
+            .map(str::to_owned)
+    });
+    assert!(line.contains("ended before it was Ready"), "{line}");
+    let child = started_pid(&service.stderr()).expect("the new process's pid in the log");
+    assert!(gone(child), "the failed new process {child} is reaped");
+    // Still this process, still serving, PID file unchanged.
+    assert_eq!(
+        try_get(address, "/health"),
+        Ok((200, format!("pid {old}")))
+    );
+    assert_eq!(
+        fs::read_to_string(service.file("pid")).unwrap().trim(),
+        old.to_string()
+    );
+    let tally = load.stop();
+    service.signal(old, libc::SIGTERM);
+    assert_eq!(exit_code(old, Duration::from_secs(10)), 0);
+    let stderr = service.stderr();
+    assert_eq!(
+        (tally.refused, tally.not_connected, tally.lost()),
+        (0, 0, 0),
+        "{tally}; e.g. {:?}\n{stderr}",
+        tally.examples
+    );
+    assert!(tally.answered > 0, "{tally}");
+    assert!(stderr.contains("trigger=SIGTERM"), "{stderr}");
+    assert!(
+        service
+            .stdout()
+            .contains(&format!("pid {old} stopped: SIGTERM")),
+        "{}",
+        service.stdout()
+    );
+    service.pids.clear();
+}
+
+/// SIGTERM to the old process while the new one is still in its start hook: the old one stops
+/// the new one (SIGTERM, reaped) and both end; the old one exits 0; no client is reset or left
+/// without an answer.
+#[test]
+fn sigterm_during_an_upgrade_stops_both_processes_and_resets_no_one() {
+    let mut service = Upgraded::start("sigterm");
+    let address = service.address();
+    let load = Load::start_patient(address, "/health", 8, Duration::from_millis(300));
+    load.wait_for_an_answer();
+    let old = service.current();
+    fs::write(service.file("slow"), "3000").unwrap();
+    service.signal(old, libc::SIGUSR2);
+    let child = poll_until("the new process started", || started_pid(&service.stderr()));
+    // It is in its start hook (3 s), its serve loop accepting on the shared socket.
+    thread::sleep(Duration::from_millis(300));
+    service.signal(old, libc::SIGTERM);
+    assert_eq!(exit_code(old, Duration::from_secs(10)), 0);
+    assert!(gone(child), "the new process {child} is stopped and reaped");
+    let tally = load.stop();
+    let stderr = service.stderr();
+    assert!(
+        stderr.contains("upgrade abandoned: the shutdown started"),
+        "{stderr}"
+    );
+    assert_eq!(
+        tally.lost(),
+        0,
+        "{tally}; e.g. {:?}\n{stderr}",
+        tally.examples
+    );
+    assert!(tally.answered > 0, "{tally}");
+    service.pids.clear();
+}
