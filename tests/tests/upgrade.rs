@@ -274,8 +274,10 @@ fn sigterm_during_an_upgrade_stops_both_processes_and_resets_no_one() {
     fs::write(service.file("slow"), "3000").unwrap();
     service.signal(old, libc::SIGUSR2);
     let child = poll_until("the new process started", || started_pid(&service.stderr()));
-    // It is in its start hook (3 s), its serve loop accepting on the shared socket.
-    thread::sleep(Duration::from_millis(300));
+    // It has taken the socket, and is in its start hook (3 s).
+    poll_until("the new process listening", || {
+        (service.stdout().matches("listening on ").count() == 2).then_some(())
+    });
     service.signal(old, libc::SIGTERM);
     assert_eq!(exit_code(old, Duration::from_secs(10)), 0);
     assert!(gone(child), "the new process {child} is stopped and reaped");
@@ -292,5 +294,78 @@ fn sigterm_during_an_upgrade_stops_both_processes_and_resets_no_one() {
         tally.examples
     );
     assert!(tally.answered > 0, "{tally}");
+    service.pids.clear();
+}
+
+/// Two upgrades asked for at once run one after the other: with the new process failing, two
+/// rollbacks, two new processes, each reaped; then with it starting, the first one succeeds and
+/// the second is refused by the old process, which is stopping (a line says so). An upgrade asked
+/// for during the shutdown is refused, with a line, and the shutdown goes on (exit 0).
+#[test]
+fn upgrades_asked_together_run_one_after_the_other_and_none_runs_during_the_shutdown() {
+    let mut service = Upgraded::start("two");
+    let address = service.address();
+    let old = service.current();
+    fs::write(service.file("fail"), "").unwrap();
+    assert_eq!(
+        try_get(address, "/upgrade?times=2"),
+        Ok((200, "requested 2".to_owned()))
+    );
+    poll_until("two rollbacks", || {
+        (service.stderr().matches("upgrade rolled back").count() == 2).then_some(())
+    });
+    let stderr = service.stderr();
+    let started: Vec<i32> = stderr
+        .lines()
+        .filter(|line| line.contains("upgrade: started the new process"))
+        .filter_map(started_pid)
+        .collect();
+    assert_eq!(started.len(), 2, "{stderr}");
+    assert_ne!(started[0], started[1]);
+    assert!(started.iter().all(|&pid| gone(pid)), "both reaped: {started:?}");
+    assert_eq!(try_get(address, "/health"), Ok((200, format!("pid {old}"))));
+
+    fs::remove_file(service.file("fail")).unwrap();
+    assert_eq!(
+        try_get(address, "/upgrade?times=2"),
+        Ok((200, "requested 2".to_owned()))
+    );
+    let new = service.wait_for_pid_file(|pid| pid != old);
+    service.pids.push(new);
+    assert_eq!(exit_code(old, Duration::from_secs(10)), 0);
+    assert!(
+        service
+            .stderr()
+            .contains("upgrade refused: this process is stopping"),
+        "{}",
+        service.stderr()
+    );
+
+    // The new process, draining a slow request, hears SIGUSR2: refused, said, and it stops.
+    let slow = thread::spawn(move || try_get(address, "/slow?ms=1000"));
+    poll_until("the slow request in flight", || {
+        let line = format!("pid {new}: slow request in");
+        service.stdout().contains(&line).then_some(())
+    });
+    service.signal(new, libc::SIGTERM);
+    poll_until("the new process draining", || {
+        service
+            .stderr()
+            .matches("shutdown triggered; readiness is now draining trigger=SIGTERM")
+            .next()
+            .map(|_| ())
+    });
+    service.signal(new, libc::SIGUSR2);
+    assert_eq!(exit_code(new, Duration::from_secs(10)), 0);
+    assert_eq!(slow.join().unwrap(), Ok((200, "done".to_owned())));
+    let stderr = service.stderr();
+    assert!(
+        stderr.contains("upgrade refused: the shutdown has started"),
+        "{stderr}"
+    );
+    assert_eq!(
+        fs::read_to_string(service.file("pid")).unwrap().trim(),
+        new.to_string()
+    );
     service.pids.clear();
 }

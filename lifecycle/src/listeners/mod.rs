@@ -57,6 +57,15 @@ pub(crate) mod registry;
 ///   error naming its descriptor and name;
 /// - otherwise, what [`TcpListener::bind`] returns.
 ///
+/// # In-place upgrade
+///
+/// Every listener this returns is recorded under `name`: on SIGUSR2 (taken over from the first
+/// call on) or [`Lifecycle::request_upgrade`](crate::Lifecycle::request_upgrade), a new process
+/// of the same executable gets them as systemd passes sockets (descriptors 3.., `LISTEN_FDS`,
+/// `LISTEN_FDNAMES`, and `LIFECYCLE_UPGRADE_FROM` naming its parent instead of `LISTEN_PID`),
+/// and this same call there returns the same socket. Give each listener its own name, without
+/// `:`.
+///
 /// On platforms other than Unix the call binds `addr`.
 ///
 /// # Examples
