@@ -11,7 +11,10 @@
 use std::fs::{self, File};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::os::linux::net::SocketAddrExt;
+use std::os::unix::net::{SocketAddr as UnixAddress, UnixDatagram};
 use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -30,17 +33,33 @@ impl Upgraded {
     /// Starts the first process, with `LIFECYCLE_PIDFILE` and the files of its output in a
     /// fresh directory, and waits for its PID file.
     fn start(name: &str) -> Self {
+        Self::start_with(name, &[], false)
+    }
+
+    /// Like [`start`](Self::start), with more variables, and with `WATCHDOG_PID` set to the
+    /// first process's id (a shell sets it and becomes the process) when `watchdog_pid` is.
+    fn start_with(name: &str, env: &[(&str, &str)], watchdog_pid: bool) -> Self {
         // SAFETY: sets a flag of this process; no memory is involved.
         let set = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
         assert_eq!(set, 0, "PR_SET_CHILD_SUBREAPER");
         let dir = ScratchDir::new(name);
         let out = File::create(dir.path().join("stdout")).unwrap();
         let err = File::create(dir.path().join("stderr")).unwrap();
-        let child = Command::new(UPGRADER)
+        let mut command = if watchdog_pid {
+            let mut shell = Command::new("sh");
+            shell.args(["-c", r#"WATCHDOG_PID=$$ exec "$0""#, UPGRADER]);
+            shell
+        } else {
+            Command::new(UPGRADER)
+        };
+        if !env.iter().any(|(key, _)| *key == "NOTIFY_SOCKET") {
+            command.env_remove("NOTIFY_SOCKET");
+        }
+        let child = command
+            .envs(env.iter().copied())
             .env("LIFECYCLE_PIDFILE", dir.path().join("pid"))
             .env("FAIL_START_FILE", dir.path().join("fail"))
             .env("SLOW_START_FILE", dir.path().join("slow"))
-            .env_remove("NOTIFY_SOCKET")
             .env_remove("LISTEN_FDS")
             .stdin(Stdio::null())
             .stdout(out)
@@ -367,5 +386,65 @@ fn upgrades_asked_together_run_one_after_the_other_and_none_runs_during_the_shut
         fs::read_to_string(service.file("pid")).unwrap().trim(),
         new.to_string()
     );
+    service.pids.clear();
+}
+
+/// Under systemd: the old process tells systemd the new one is the main process
+/// (`MAINPID=<new>`) and then nothing more (no `STOPPING=1`: systemd would stop the unit); the
+/// new one, which gets no `WATCHDOG_PID` of the old one, pings the watchdog as the main process.
+/// A datagram socket bound by the test stands in for systemd.
+#[test]
+fn under_systemd_the_old_process_hands_over_mainpid_and_stays_silent_and_the_new_one_pings() {
+    let name = format!("lifecycle-test-{}-upgrade", std::process::id());
+    let socket = UnixDatagram::bind_addr(&UnixAddress::from_abstract_name(&name).unwrap()).unwrap();
+    let received: Arc<Mutex<Vec<String>>> = Arc::default();
+    let (reader, heard) = (socket.try_clone().unwrap(), Arc::clone(&received));
+    thread::spawn(move || {
+        let mut buf = vec![0; 4096];
+        while let Ok(n) = reader.recv(&mut buf) {
+            let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+            heard.lock().unwrap().push(text);
+        }
+    });
+    let datagrams = || received.lock().unwrap().clone();
+    let env = [
+        ("NOTIFY_SOCKET", format!("@{name}")),
+        ("WATCHDOG_USEC", "100000".to_owned()),
+    ];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut service = Upgraded::start_with("systemd", &env, true);
+    let old = service.current();
+    poll_until("the old process's watchdog pings", || {
+        datagrams().iter().any(|d| d == "WATCHDOG=1").then_some(())
+    });
+    let code = service.upgrade();
+    assert_eq!(code, 0, "{}", service.stderr());
+    let new = service.current();
+    let all = datagrams();
+    let handed = all
+        .iter()
+        .position(|d| d.starts_with(&format!("MAINPID={new}\n")))
+        .unwrap_or_else(|| panic!("no MAINPID={new}: {all:?}"));
+    // From the hand-over to the old process's exit: nothing that would stop the unit.
+    assert!(
+        !all[handed..].iter().any(|d| d.contains("STOPPING=1")),
+        "{:?}",
+        &all[handed..]
+    );
+    assert!(all[..handed].iter().filter(|d| d.starts_with("READY=1")).count() == 2, "{all:?}");
+    // The old one is gone: a ping now is the new one's.
+    let seen = all.len();
+    poll_until("the new process's watchdog pings", || {
+        datagrams()[seen..].iter().any(|d| d == "WATCHDOG=1").then_some(())
+    });
+    service.signal(new, libc::SIGTERM);
+    assert_eq!(exit_code(new, Duration::from_secs(10)), 0);
+    poll_until("the new process's STOPPING=1", || {
+        datagrams()[seen..]
+            .iter()
+            .any(|d| d.starts_with("STOPPING=1"))
+            .then_some(())
+    });
+    let _ = old;
     service.pids.clear();
 }
