@@ -10,9 +10,9 @@
 
 use std::fs::{self, File};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::{SocketAddr as UnixAddress, UnixDatagram};
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -55,6 +55,8 @@ impl Upgraded {
         if !env.iter().any(|(key, _)| *key == "NOTIFY_SOCKET") {
             command.env_remove("NOTIFY_SOCKET");
         }
+        // Reaped with `waitpid` (see `exit_status`), as its successors are.
+        #[allow(clippy::zombie_processes)]
         let child = command
             .envs(env.iter().copied())
             .env("LIFECYCLE_PIDFILE", dir.path().join("pid"))
@@ -67,7 +69,7 @@ impl Upgraded {
             .spawn()
             .expect("start the upgrader");
         let first = child.id() as i32;
-        let mut service = Self {
+        let service = Self {
             dir,
             pids: vec![first],
         };
@@ -92,7 +94,10 @@ impl Upgraded {
     fn address(&self) -> SocketAddr {
         poll_until("the listening line", || {
             let out = self.stdout();
-            let line = out.lines().find(|l| l.starts_with("listening on "))?.to_owned();
+            let line = out
+                .lines()
+                .find(|l| l.starts_with("listening on "))?
+                .to_owned();
             line["listening on ".len()..].parse().ok()
         })
     }
@@ -191,11 +196,16 @@ fn three_upgrades_in_a_row_under_load_lose_no_request_and_each_old_process_exits
         let old = service.current();
         let code = service.upgrade();
         let new = service.current();
-        assert_eq!(code, 0, "round {round}: {old} exited {code}\n{}", service.stderr());
+        assert_eq!(
+            code,
+            0,
+            "round {round}: {old} exited {code}\n{}",
+            service.stderr()
+        );
         assert!(
-            service
-                .stdout()
-                .contains(&format!("pid {old} stopped: upgraded: process {new} took over")),
+            service.stdout().contains(&format!(
+                "pid {old} stopped: upgraded: process {new} took over"
+            )),
             "round {round}:\n{}",
             service.stdout()
         );
@@ -250,10 +260,7 @@ fn an_upgrade_whose_new_process_fails_its_start_hook_leaves_the_old_one_serving(
     let child = started_pid(&service.stderr()).expect("the new process's pid in the log");
     assert!(gone(child), "the failed new process {child} is reaped");
     // Still this process, still serving, PID file unchanged.
-    assert_eq!(
-        try_get(address, "/health"),
-        Ok((200, format!("pid {old}")))
-    );
+    assert_eq!(try_get(address, "/health"), Ok((200, format!("pid {old}"))));
     assert_eq!(
         fs::read_to_string(service.file("pid")).unwrap().trim(),
         old.to_string()
@@ -341,7 +348,10 @@ fn upgrades_asked_together_run_one_after_the_other_and_none_runs_during_the_shut
         .collect();
     assert_eq!(started.len(), 2, "{stderr}");
     assert_ne!(started[0], started[1]);
-    assert!(started.iter().all(|&pid| gone(pid)), "both reaped: {started:?}");
+    assert!(
+        started.iter().all(|&pid| gone(pid)),
+        "both reaped: {started:?}"
+    );
     assert_eq!(try_get(address, "/health"), Ok((200, format!("pid {old}"))));
 
     fs::remove_file(service.file("fail")).unwrap();
@@ -431,11 +441,21 @@ fn under_systemd_the_old_process_hands_over_mainpid_and_stays_silent_and_the_new
         "{:?}",
         &all[handed..]
     );
-    assert!(all[..handed].iter().filter(|d| d.starts_with("READY=1")).count() == 2, "{all:?}");
+    assert!(
+        all[..handed]
+            .iter()
+            .filter(|d| d.starts_with("READY=1"))
+            .count()
+            == 2,
+        "{all:?}"
+    );
     // The old one is gone: a ping now is the new one's.
     let seen = all.len();
     poll_until("the new process's watchdog pings", || {
-        datagrams()[seen..].iter().any(|d| d == "WATCHDOG=1").then_some(())
+        datagrams()[seen..]
+            .iter()
+            .any(|d| d == "WATCHDOG=1")
+            .then_some(())
     });
     service.signal(new, libc::SIGTERM);
     assert_eq!(exit_code(new, Duration::from_secs(10)), 0);

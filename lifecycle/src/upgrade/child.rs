@@ -46,9 +46,9 @@ impl Parent {
     pub(super) fn ready(mut self) {
         listeners::registry::set_shared(false);
         if let Err(err) = self.pipe.write_all(b"READY\n") {
-            quietly(|| {
-                tracing::warn!(error = %err, "could not tell the old process this one is Ready: it rolls the upgrade back")
-            });
+            quietly(
+                || tracing::warn!(error = %err, "could not tell the old process this one is Ready: it rolls the upgrade back"),
+            );
         }
     }
 }

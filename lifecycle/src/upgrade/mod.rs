@@ -50,7 +50,10 @@ pub(crate) fn start(lc: &Lifecycle) {
         let lc = run_lc;
         let mut state = lc.watch_state();
         let ready = matches!(
-            state.wait_for(|state| *state != State::Starting).await.map(|state| *state),
+            state
+                .wait_for(|state| *state != State::Starting)
+                .await
+                .map(|state| *state),
             Ok(State::Ready)
         );
         if !ready {
@@ -162,9 +165,9 @@ fn listen_for_sigusr2(lc: &Arc<Lifecycle>) {
     let mut stream = match signal(SignalKind::user_defined2()) {
         Ok(stream) => stream,
         Err(err) => {
-            quietly(|| {
-                tracing::warn!(error = %err, "cannot listen for SIGUSR2: upgrades only through lc.request_upgrade()")
-            });
+            quietly(
+                || tracing::warn!(error = %err, "cannot listen for SIGUSR2: upgrades only through lc.request_upgrade()"),
+            );
             return;
         }
     };

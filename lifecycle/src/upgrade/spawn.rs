@@ -47,7 +47,9 @@ pub(super) async fn attempt(triggers: &Triggers, timeout: Duration) -> Attempt {
     let (pipe, mut child) = match start(&listeners) {
         Ok(started) => started,
         Err(err) => {
-            quietly(|| tracing::warn!(error = %err, "upgrade rolled back: could not start the new process; still serving"));
+            quietly(
+                || tracing::warn!(error = %err, "upgrade rolled back: could not start the new process; still serving"),
+            );
             return Attempt::RolledBack;
         }
     };
@@ -97,7 +99,9 @@ pub(super) async fn attempt(triggers: &Triggers, timeout: Duration) -> Attempt {
             Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
             Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
             Err(err) => {
-                quietly(|| tracing::warn!(pid, error = %err, "upgrade rolled back: cannot read the new process's readiness pipe; stopping it"));
+                quietly(
+                    || tracing::warn!(pid, error = %err, "upgrade rolled back: cannot read the new process's readiness pipe; stopping it"),
+                );
                 stop(&mut child, libc::SIGKILL).await;
                 return Attempt::RolledBack;
             }
@@ -227,7 +231,12 @@ fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     // SAFETY: both were just opened, and are owned by nothing else.
     let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
     for fd in [&read, &write] {
-        set_flag(fd.as_raw_fd(), libc::F_GETFD, libc::F_SETFD, libc::FD_CLOEXEC)?;
+        set_flag(
+            fd.as_raw_fd(),
+            libc::F_GETFD,
+            libc::F_SETFD,
+            libc::FD_CLOEXEC,
+        )?;
     }
     set_flag(
         read.as_raw_fd(),

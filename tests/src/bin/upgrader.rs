@@ -58,20 +58,24 @@ async fn main(lc: Lifecycle) -> io::Result<()> {
         .route("/health", get(move || async move { format!("pid {pid}") }))
         .route(
             "/upgrade",
-            get(move |Query(query): Query<HashMap<String, u32>>| async move {
-                let times = query.get("times").copied().unwrap_or(1);
-                let asked = (0..times).filter(|_| upgrades.request_upgrade()).count();
-                format!("requested {asked}")
-            }),
+            get(
+                move |Query(query): Query<HashMap<String, u32>>| async move {
+                    let times = query.get("times").copied().unwrap_or(1);
+                    let asked = (0..times).filter(|_| upgrades.request_upgrade()).count();
+                    format!("requested {asked}")
+                },
+            ),
         )
         .route(
             "/slow",
-            get(move |Query(query): Query<HashMap<String, u64>>| async move {
-                let ms = query.get("ms").copied().unwrap_or(0);
-                println!("pid {pid}: slow request in");
-                tokio::time::sleep(Duration::from_millis(ms)).await;
-                "done"
-            }),
+            get(
+                move |Query(query): Query<HashMap<String, u64>>| async move {
+                    let ms = query.get("ms").copied().unwrap_or(0);
+                    println!("pid {pid}: slow request in");
+                    tokio::time::sleep(Duration::from_millis(ms)).await;
+                    "done"
+                },
+            ),
         );
     lifecycle::axum::serve(&lc, listener, router).await?;
     println!("pid {pid} stopped: {}", lc.triggered().await);
