@@ -468,3 +468,85 @@ fn under_systemd_the_old_process_hands_over_mainpid_and_stays_silent_and_the_new
     let _ = old;
     service.pids.clear();
 }
+
+/// Keep-alive clients (hyper's pooled client, 16 tasks) across three upgrades: each request
+/// answered. At the hand-over, the old process answers each connection's next request with
+/// `Connection: close` (the client's next connection goes to the new process) and closes the
+/// ones idle for a second (`HAND_OVER_LINGER`); a client that retires idle connections sooner
+/// (here after 500 ms) never sends a request on one as it closes.
+#[test]
+fn keep_alive_clients_across_three_upgrades_get_every_answer() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use axum::body::Bytes;
+    use http_body_util::{BodyExt, Empty};
+    use hyper_util::client::legacy::Client;
+    use hyper_util::rt::TokioExecutor;
+
+    let mut service = Upgraded::start("keep-alive");
+    let address = service.address();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let client = Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_millis(500))
+        .build_http::<Empty<Bytes>>();
+    let clients: Vec<_> = (0..16)
+        .map(|_| {
+            let (client, stop) = (client.clone(), Arc::clone(&stop));
+            runtime.spawn(async move {
+                let (mut answered, mut failed) = (0u64, Vec::new());
+                while !stop.load(Ordering::Relaxed) {
+                    let uri = format!("http://{address}/health").parse().unwrap();
+                    let got = match client.get(uri).await {
+                        Ok(response) => response.into_body().collect().await.map(|_| ()),
+                        Err(err) => {
+                            failed.push(format!("{err:?}"));
+                            continue;
+                        }
+                    };
+                    match got {
+                        Ok(()) => answered += 1,
+                        Err(err) => failed.push(format!("body: {err:?}")),
+                    }
+                }
+                (answered, failed)
+            })
+        })
+        .collect();
+    poll_until("keep-alive answers", || {
+        (fs::read_to_string(service.file("stderr")).ok()?.len() > 0).then_some(())
+    });
+    for round in 0..3 {
+        let code = service.upgrade();
+        assert_eq!(code, 0, "round {round}\n{}", service.stderr());
+    }
+    stop.store(true, Ordering::Relaxed);
+    let (mut answered, mut failed) = (0, Vec::new());
+    for client in clients {
+        let (a, f) = runtime.block_on(client).unwrap();
+        answered += a;
+        failed.extend(f);
+    }
+    // The pool's connections close with the client's runtime.
+    drop(client);
+    drop(runtime);
+    let last = service.current();
+    service.signal(last, libc::SIGTERM);
+    assert_eq!(exit_code(last, Duration::from_secs(10)), 0);
+    eprintln!(
+        "keep-alive across three upgrades: answered {answered}, failed {}",
+        failed.len()
+    );
+    assert!(answered > 0);
+    assert!(
+        failed.is_empty(),
+        "{} failed, e.g. {:?}",
+        failed.len(),
+        &failed[..failed.len().min(3)]
+    );
+    service.pids.clear();
+}

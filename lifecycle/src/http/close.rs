@@ -138,6 +138,20 @@ async fn take_queued(
     taken
 }
 
+/// How long, when the listener was handed over to another process (an upgrade), a keep-alive
+/// connection is waited for to send its next request (answered with `Connection: close`, after
+/// which it closes) before it is closed; and a connection that has sent nothing yet, for its
+/// first bytes.
+/// Active clients move to the other process without a request lost; one idle for longer may
+/// still send its next request just as its connection closes (then lost, as at any server's
+/// idle timeout).
+pub(super) const HAND_OVER_LINGER: Duration = Duration::from_secs(1);
+
+/// Drives `conn` until it ends or `linger` passes. Returns whether it ended.
+pub(super) async fn ended_within<F: Future>(conn: Pin<&mut F>, linger: Duration) -> bool {
+    tokio::time::timeout(linger, conn).await.is_ok()
+}
+
 /// What became of a connection that had sent nothing when the cancel came.
 pub(super) enum FirstBytes<T> {
     /// It sent its first bytes (its protocol is known): shut it down gracefully now; a request

@@ -273,14 +273,16 @@ where
             let _ = stream.set_nodelay(true);
             let drain = self.lc.inner().tasks().running_guard();
             let connection = Arc::new(self.lc.inner().connections().open(peer, drain));
+            let closing = Arc::new(std::sync::atomic::AtomicBool::new(false));
             let task = serve_connection(
                 Arc::clone(builder),
                 stream,
                 PerConnection {
                     inner: self.service.clone(),
                     connection: Arc::clone(&connection),
+                    closing: Arc::clone(&closing),
                 },
-                connection.clone(),
+                (connection.clone(), closing),
                 stop.clone(),
                 self.header_read_timeout,
             );
@@ -318,7 +320,10 @@ async fn serve_connection<S, B>(
     builder: Arc<auto::Builder<TokioExecutor>>,
     stream: TcpStream,
     service: PerConnection<S>,
-    connection: Arc<crate::tasks::connections::Connection>,
+    (connection, closing): (
+        Arc<crate::tasks::connections::Connection>,
+        Arc<std::sync::atomic::AtomicBool>,
+    ),
     token: CancellationToken,
     header_read_timeout: Duration,
 ) where
@@ -340,11 +345,19 @@ async fn serve_connection<S, B>(
         _ = conn.as_mut() => return,
         () = token.cancelled() => {}
     }
+    // Handing the listener over to another process (an upgrade): that process serves the
+    // clients' next connections, so this one waits only a moment for each one's next request.
+    let handing_over = crate::listeners::shared();
+    let first_bytes_wait = if handing_over {
+        close::HAND_OVER_LINGER.min(header_read_timeout)
+    } else {
+        header_read_timeout
+    };
     // A connection that has not sent a byte yet may have its first request on its way: hyper-util
     // drops such a connection at the graceful shutdown, unread, which resets the client.
     if !connection.has_spoken() {
         let spoken = || connection.has_spoken();
-        match close::first_bytes(conn.as_mut(), spoken, header_read_timeout).await {
+        match close::first_bytes(conn.as_mut(), spoken, first_bytes_wait).await {
             close::FirstBytes::Read => {}
             close::FirstBytes::Ended(ended) => {
                 let timed_out = ended
@@ -360,6 +373,15 @@ async fn serve_connection<S, B>(
                 connection.closed_reading_headers();
                 return;
             }
+        }
+    }
+    if handing_over {
+        // An idle keep-alive connection closed now races the client's next request on it (sent
+        // as it closes, it is lost). Its next response says `Connection: close` instead, hyper
+        // closes it once sent, and the client opens its next connection to the other process.
+        closing.store(true, std::sync::atomic::Ordering::SeqCst);
+        if close::ended_within(conn.as_mut(), close::HAND_OVER_LINGER).await {
+            return;
         }
     }
     conn.as_mut().graceful_shutdown();
