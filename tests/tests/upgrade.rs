@@ -124,10 +124,18 @@ impl Upgraded {
     /// Returns the old one's exit code.
     fn upgrade(&mut self) -> i32 {
         let old = self.current();
+        let asked = Instant::now();
         self.signal(old, libc::SIGUSR2);
         let new = self.wait_for_pid_file(|pid| pid != old);
+        let ready = asked.elapsed();
         self.pids.push(new);
-        exit_code(old, Duration::from_secs(10))
+        let code = exit_code(old, Duration::from_secs(10));
+        eprintln!(
+            "upgrade {old} -> {new}: new process Ready (PID file) {} ms after SIGUSR2, old one exited {} ms after",
+            ready.as_millis(),
+            asked.elapsed().as_millis()
+        );
+        code
     }
 }
 
