@@ -558,3 +558,58 @@ fn keep_alive_clients_across_three_upgrades_get_every_answer() {
     );
     service.pids.clear();
 }
+
+/// The variables of an upgrade reaching a process that is not the new process of its parent's
+/// upgrade (inherited by a grandchild, say): `LIFECYCLE_UPGRADE_FROM` names another process than
+/// its parent, so the socket at descriptor 3 is not taken (a warning says why) and the listener
+/// is bound; the readiness descriptor is left alone.
+#[test]
+fn upgrade_variables_naming_another_parent_are_ignored_and_the_listener_bound() {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+
+    let dir = ScratchDir::new("other-parent");
+    let socket = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let passed = socket.local_addr().unwrap();
+    let fd = socket.as_raw_fd();
+    let mut command = Command::new(UPGRADER);
+    command
+        .env("LISTEN_FDS", "1")
+        .env("LISTEN_FDNAMES", "http")
+        .env("LIFECYCLE_UPGRADE_FROM", "1")
+        .env("LIFECYCLE_UPGRADE_READY_FD", "3")
+        .env("LIFECYCLE_PIDFILE", dir.path().join("pid"));
+    // SAFETY: `dup2` and `fcntl` are async-signal-safe; descriptor 3 is the test's socket.
+    unsafe {
+        command.pre_exec(move || {
+            let done = if fd == 3 {
+                libc::fcntl(3, libc::F_SETFD, 0)
+            } else {
+                libc::dup2(fd, 3)
+            };
+            if done < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut server =
+        lifecycle_tests::Service::start_command(command, lifecycle_tests::Stderr::Collect);
+    let address = server.wait_for_address();
+    assert_ne!(address, passed, "the passed socket must not be taken");
+    assert_eq!(
+        try_get(address, "/health").map(|(status, _)| status),
+        Ok(200)
+    );
+    poll_until("Ready (the PID file)", || {
+        dir.path().join("pid").exists().then_some(())
+    });
+    server.signal("TERM");
+    let exited = server.wait_exit();
+    assert_eq!(exited.code(), 0, "{}", exited.stderr);
+    let stderr = exited.stderr;
+    assert!(
+        stderr.contains("LIFECYCLE_UPGRADE_FROM names another process than this one's parent"),
+        "{stderr}"
+    );
+}
