@@ -67,6 +67,8 @@ pub const ENV_STARTUP_TIMEOUT: &str = "LIFECYCLE_STARTUP_TIMEOUT";
 /// assert_eq!(lifecycle::config::ENV_PIDFILE, "LIFECYCLE_PIDFILE");
 /// ```
 pub const ENV_PIDFILE: &str = "LIFECYCLE_PIDFILE";
+/// The environment variable that overrides [`Config::upgrade_timeout`]. See [`ENV_GRACE`].
+pub const ENV_UPGRADE_TIMEOUT: &str = "LIFECYCLE_UPGRADE_TIMEOUT";
 /// Set by an in-place upgrade for the new process: the old process's id, which the new one
 /// checks against its parent's (see `listeners/activation.rs`).
 pub(crate) const ENV_UPGRADE_FROM: &str = "LIFECYCLE_UPGRADE_FROM";
@@ -139,6 +141,7 @@ pub enum Flavor {
 /// | [`repeat_window`](Config::repeat_window) | 50ms | `LIFECYCLE_REPEAT_WINDOW` |
 /// | [`deadline_margin`](Config::deadline_margin) | 1s | `LIFECYCLE_DEADLINE_MARGIN` |
 /// | [`startup_timeout`](Config::startup_timeout) | 60s | `LIFECYCLE_STARTUP_TIMEOUT` |
+/// | [`upgrade_timeout`](Config::upgrade_timeout) | startup_timeout + deadline_margin + 5s | `LIFECYCLE_UPGRADE_TIMEOUT` |
 /// | [`report_format`](Config::report_format) | text | `LIFECYCLE_REPORT_FORMAT` |
 /// | [`ready_when`](Config::ready_when) | after the start hooks | |
 /// | [`flavor`](Config::flavor) | multi-thread | (Tokio reads `TOKIO_WORKER_THREADS`) |
@@ -178,6 +181,8 @@ pub struct Config {
     flavor: Flavor,
     worker_threads: Option<usize>,
     startup_timeout: Duration,
+    /// `None`: derived from the start-up timeout (see [`Config::upgrade_timeout`]).
+    upgrade_timeout: Option<Duration>,
     ready_when: ReadyWhen,
     report_format: ReportFormat,
 }
@@ -195,6 +200,7 @@ impl Default for Config {
             flavor: Flavor::MultiThread,
             worker_threads: None,
             startup_timeout: Duration::from_secs(60),
+            upgrade_timeout: None,
             ready_when: ReadyWhen::Auto,
             report_format: ReportFormat::Text,
         }
@@ -512,6 +518,45 @@ impl Config {
     /// A getter: set it with [`with_ready_when`](Config::with_ready_when).
     pub fn ready_when(&self) -> ReadyWhen {
         self.ready_when
+    }
+
+    /// How long an in-place upgrade ([`Lifecycle::request_upgrade`](crate::Lifecycle::request_upgrade),
+    /// SIGUSR2) waits for the new process to be Ready before it kills it and rolls back. By
+    /// default the [start-up timeout](Config::startup_timeout) plus the
+    /// [deadline margin](Config::deadline_margin) plus 5 s (to start a process and its
+    /// runtime): the new process's own start phase ends by then, so the default never cuts one
+    /// that is still within its limits.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let config = lifecycle::Config::new().with_startup_timeout(Duration::from_secs(10));
+    /// assert_eq!(config.upgrade_timeout(), Duration::from_secs(10 + 1 + 5));
+    /// let config = config.with_upgrade_timeout(Duration::from_secs(30));
+    /// assert_eq!(config.upgrade_timeout(), Duration::from_secs(30));
+    /// ```
+    pub fn upgrade_timeout(&self) -> Duration {
+        self.upgrade_timeout.unwrap_or_else(|| {
+            self.startup_timeout
+                .saturating_add(self.deadline_margin)
+                .saturating_add(Duration::from_secs(5))
+        })
+    }
+
+    /// Sets [`upgrade_timeout`](Config::upgrade_timeout) (zero is refused by
+    /// [`validate`](Config::validate)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let config = lifecycle::Config::new().with_upgrade_timeout(Duration::from_secs(90));
+    /// assert_eq!(config.upgrade_timeout(), Duration::from_secs(90));
+    /// ```
+    pub fn with_upgrade_timeout(mut self, timeout: Duration) -> Self {
+        self.upgrade_timeout = Some(timeout);
+        self
     }
 
     /// Sets [`startup_timeout`](Config::startup_timeout).
@@ -1025,7 +1070,7 @@ mod tests {
         );
         // Nothing close: the known names are listed.
         let far = warning("LIFECYCLE_COLOR").unwrap();
-        assert!(far.ends_with(&format!("the variables read are {ENV_GRACE}, {ENV_DRAIN_DELAY}, {ENV_HOOK_TIMEOUT}, {ENV_SIGNALS}, {ENV_FORCE_ON_SECOND_SIGNAL}, {ENV_REPEAT_WINDOW}, {ENV_STARTUP_TIMEOUT}, {ENV_DEADLINE_MARGIN}, {ENV_REPORT_FORMAT}, {ENV_PRINT_BUDGET}, {ENV_PIDFILE}")), "{far}");
+        assert!(far.ends_with(&format!("the variables read are {ENV_GRACE}, {ENV_DRAIN_DELAY}, {ENV_HOOK_TIMEOUT}, {ENV_SIGNALS}, {ENV_FORCE_ON_SECOND_SIGNAL}, {ENV_REPEAT_WINDOW}, {ENV_STARTUP_TIMEOUT}, {ENV_DEADLINE_MARGIN}, {ENV_UPGRADE_TIMEOUT}, {ENV_REPORT_FORMAT}, {ENV_PRINT_BUDGET}, {ENV_PIDFILE}")), "{far}");
         // The crate's own variables, and other names, get no warning.
         for known in settings::variables() {
             assert_eq!(warning(known), None);

@@ -579,8 +579,8 @@ impl Lifecycle {
     /// start hooks and becomes Ready; only then does this one stop accepting (handing the
     /// sockets over: nothing queued is reset, the new process accepts it) and drain as on
     /// SIGTERM, with the trigger [`Trigger::Upgraded`] (exit code 0). If the new process exits
-    /// or is not Ready in time (the [start-up timeout](crate::Config::startup_timeout) plus the
-    /// [deadline margin](crate::Config::deadline_margin) plus 5 s), it is killed and reaped,
+    /// or is not Ready within [`upgrade_timeout`](crate::Config::upgrade_timeout), it is killed
+    /// and reaped,
     /// and this one goes on serving, saying why (the upgrade is rolled back).
     ///
     /// Requests run one after the other; one made before the service is Ready waits for it.

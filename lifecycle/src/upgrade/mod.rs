@@ -29,12 +29,6 @@ use crate::triggers::readiness::State;
 #[cfg(unix)]
 use crate::triggers::Trigger;
 
-/// How long past the start-up timeout and the deadline margin the old process waits for the
-/// new one to be Ready: the time to start a process and its runtime, with room to spare. The
-/// new process ends its own start-up by then (its watchdog does), so this is a last resort.
-#[cfg(unix)]
-const STARTING_A_PROCESS: std::time::Duration = std::time::Duration::from_secs(5);
-
 /// For a sequence started with signals: once Ready, writes the PID file and tells the old
 /// process (when this one is an upgrade's new process); takes SIGUSR2 over once the app has a
 /// listener from `lifecycle::listener`; runs the upgrades asked for, one after the other, until
@@ -89,11 +83,7 @@ fn drop_requests(lc: &Lifecycle, why: &'static str) {
 #[cfg(unix)]
 async fn run_upgrades(lc: &Lifecycle) {
     let inner = lc.inner();
-    let timeout = inner
-        .config()
-        .startup_timeout()
-        .saturating_add(inner.config().deadline_margin())
-        .saturating_add(STARTING_A_PROCESS);
+    let timeout = inner.config().upgrade_timeout();
     loop {
         tokio::select! {
             biased;
