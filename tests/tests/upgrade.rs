@@ -618,3 +618,34 @@ fn upgrade_variables_naming_another_parent_are_ignored_and_the_listener_bound() 
         "{stderr}"
     );
 }
+
+/// A new process not Ready within `upgrade_timeout` (`LIFECYCLE_UPGRADE_TIMEOUT=300ms`; its
+/// start hook takes 3 s) is killed and reaped, the old one says so and goes on serving.
+#[test]
+fn a_new_process_not_ready_within_the_upgrade_timeout_is_killed_and_the_old_one_serves_on() {
+    let env = [("LIFECYCLE_UPGRADE_TIMEOUT", "300ms")];
+    let mut service = Upgraded::start_with("timeout", &env, false);
+    let address = service.address();
+    let old = service.current();
+    fs::write(service.file("slow"), "3000").unwrap();
+    service.signal(old, libc::SIGUSR2);
+    let line = poll_until("the rollback", || {
+        let stderr = service.stderr();
+        stderr
+            .lines()
+            .find(|line| line.contains("upgrade rolled back"))
+            .map(str::to_owned)
+    });
+    assert!(line.contains("was not Ready in time; killed it"), "{line}");
+    assert!(line.contains("timeout=300ms"), "{line}");
+    let child = started_pid(&service.stderr()).expect("the new process's pid in the log");
+    assert!(gone(child), "the killed new process {child} is reaped");
+    assert_eq!(try_get(address, "/health"), Ok((200, format!("pid {old}"))));
+    assert_eq!(
+        fs::read_to_string(service.file("pid")).unwrap().trim(),
+        old.to_string()
+    );
+    service.signal(old, libc::SIGTERM);
+    assert_eq!(exit_code(old, Duration::from_secs(10)), 0);
+    service.pids.clear();
+}
