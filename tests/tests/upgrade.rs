@@ -39,6 +39,11 @@ impl Upgraded {
     /// Like [`start`](Self::start), with more variables, and with `WATCHDOG_PID` set to the
     /// first process's id (a shell sets it and becomes the process) when `watchdog_pid` is.
     fn start_with(name: &str, env: &[(&str, &str)], watchdog_pid: bool) -> Self {
+        Self::start_program(name, Path::new(UPGRADER), env, watchdog_pid)
+    }
+
+    /// Like [`start_with`](Self::start_with), running `program`.
+    fn start_program(name: &str, program: &Path, env: &[(&str, &str)], watchdog_pid: bool) -> Self {
         // SAFETY: sets a flag of this process; no memory is involved.
         let set = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
         assert_eq!(set, 0, "PR_SET_CHILD_SUBREAPER");
@@ -47,10 +52,13 @@ impl Upgraded {
         let err = File::create(dir.path().join("stderr")).unwrap();
         let mut command = if watchdog_pid {
             let mut shell = Command::new("sh");
-            shell.args(["-c", r#"WATCHDOG_PID=$$ exec "$0""#, UPGRADER]);
+            shell
+                .arg("-c")
+                .arg(r#"WATCHDOG_PID=$$ exec "$0""#)
+                .arg(program);
             shell
         } else {
-            Command::new(UPGRADER)
+            Command::new(program)
         };
         if !env.iter().any(|(key, _)| *key == "NOTIFY_SOCKET") {
             command.env_remove("NOTIFY_SOCKET");
@@ -649,5 +657,29 @@ fn a_new_process_not_ready_within_the_upgrade_timeout_is_killed_and_the_old_one_
     );
     service.signal(old, libc::SIGTERM);
     assert_eq!(exit_code(old, Duration::from_secs(10)), 0);
+    service.pids.clear();
+}
+
+/// The new binary installed the usual way, renamed over the old one (`install`, `mv`): Linux
+/// then names the running process's executable `.../app (deleted)`, and the upgrade starts the
+/// file now at `.../app`.
+#[test]
+fn an_upgrade_after_the_binary_was_replaced_on_disk_starts_the_new_file() {
+    let bin = ScratchDir::new("replaced-bin");
+    let app = bin.path().join("app");
+    fs::hard_link(UPGRADER, &app).unwrap();
+    let mut service = Upgraded::start_program("replaced", &app, &[], false);
+    // "Install" a new build: a copy, renamed over the old name.
+    let new_build = bin.path().join("app.new");
+    fs::copy(UPGRADER, &new_build).unwrap();
+    fs::rename(&new_build, &app).unwrap();
+    let old = service.current();
+    let exe = fs::read_link(format!("/proc/{old}/exe")).unwrap();
+    assert!(exe.to_string_lossy().ends_with(" (deleted)"), "{exe:?}");
+    assert_eq!(service.upgrade(), 0, "{}", service.stderr());
+    let new = service.current();
+    assert_eq!(fs::read_link(format!("/proc/{new}/exe")).unwrap(), app);
+    service.signal(new, libc::SIGTERM);
+    assert_eq!(exit_code(new, Duration::from_secs(10)), 0);
     service.pids.clear();
 }

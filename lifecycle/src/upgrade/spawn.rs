@@ -69,7 +69,11 @@ pub(super) async fn attempt(triggers: &Triggers, timeout: Duration) -> Attempt {
         let mut buf = [0u8; 64];
         match pipe.read(&mut buf) {
             Ok(0) => {
-                let status = reap_within(&mut child, Duration::from_secs(1)).await;
+                // Its end of the pipe closed: it exited, or is about to.
+                let mut status = reap_within(&mut child, Duration::from_secs(1)).await;
+                if status == STILL_RUNNING {
+                    status = stop(&mut child, libc::SIGKILL).await;
+                }
                 quietly(|| {
                     tracing::warn!(
                         pid,
@@ -77,9 +81,6 @@ pub(super) async fn attempt(triggers: &Triggers, timeout: Duration) -> Attempt {
                         "upgrade rolled back: the new process ended before it was Ready; still serving"
                     )
                 });
-                if status.starts_with("still running") {
-                    stop(&mut child, libc::SIGKILL).await;
-                }
                 return Attempt::RolledBack;
             }
             Ok(n) => {
@@ -99,22 +100,28 @@ pub(super) async fn attempt(triggers: &Triggers, timeout: Duration) -> Attempt {
             Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
             Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
             Err(err) => {
-                quietly(
-                    || tracing::warn!(pid, error = %err, "upgrade rolled back: cannot read the new process's readiness pipe; stopping it"),
-                );
-                stop(&mut child, libc::SIGKILL).await;
+                let status = stop(&mut child, libc::SIGKILL).await;
+                quietly(|| {
+                    tracing::warn!(
+                        pid,
+                        error = %err,
+                        status = %status,
+                        "upgrade rolled back: cannot read the new process's readiness pipe; killed it; still serving"
+                    )
+                });
                 return Attempt::RolledBack;
             }
         }
         if Instant::now() >= deadline {
+            let status = stop(&mut child, libc::SIGKILL).await;
             quietly(|| {
                 tracing::warn!(
                     pid,
                     timeout = %Millis(timeout),
+                    status = %status,
                     "upgrade rolled back: the new process was not Ready in time; killed it; still serving"
                 )
             });
-            stop(&mut child, libc::SIGKILL).await;
             return Attempt::RolledBack;
         }
         tokio::select! {
@@ -126,7 +133,8 @@ pub(super) async fn attempt(triggers: &Triggers, timeout: Duration) -> Attempt {
                         "upgrade abandoned: the shutdown started while the new process was starting; stopping it with SIGTERM"
                     )
                 });
-                stop(&mut child, libc::SIGTERM).await;
+                let status = stop(&mut child, libc::SIGTERM).await;
+                quietly(|| tracing::info!(pid, status = %status, "upgrade: the new process is stopped"));
                 return Attempt::Interrupted;
             }
             () = tokio::time::sleep(POLL) => {}
@@ -169,7 +177,7 @@ fn start(listeners: &[Recorded]) -> io::Result<(OwnedFd, Child)> {
             ),
         ));
     }
-    let executable = std::env::current_exe()?;
+    let executable = installed(std::env::current_exe()?);
     let (read, write) = pipe()?;
     let count = RawFd::try_from(listeners.len()).unwrap_or(RawFd::MAX - FIRST_FD - 1);
     let ready_fd = FIRST_FD + count;
@@ -221,6 +229,18 @@ fn start(listeners: &[Recorded]) -> io::Result<(OwnedFd, Child)> {
     Ok((read, child))
 }
 
+/// The executable to start: where this one was started from. Installing the new binary by
+/// renaming it over the old one (`install`, `mv`, a package manager) unlinks the old file, and
+/// Linux then names this process's executable `/usr/bin/app (deleted)`: the new binary is at the
+/// path without the suffix.
+fn installed(current: std::path::PathBuf) -> std::path::PathBuf {
+    const DELETED: &str = " (deleted)";
+    match current.to_str().and_then(|path| path.strip_suffix(DELETED)) {
+        Some(path) => std::path::PathBuf::from(path),
+        None => current,
+    }
+}
+
 /// A pipe: its read end non-blocking, both close-on-exec.
 fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     let mut fds = [0 as RawFd; 2];
@@ -267,9 +287,12 @@ fn duplicate_above(fd: RawFd, above: RawFd) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(copy) })
 }
 
+/// What [`reap_within`] says of a process that has not exited.
+const STILL_RUNNING: &str = "still running";
+
 /// Sends `signal` to the new process and reaps it (a SIGTERM'd one gets until the drain's
-/// deadline aborts this task; a SIGKILL'd one is gone at once).
-async fn stop(child: &mut Child, signal: libc::c_int) {
+/// deadline aborts this task; a SIGKILL'd one is gone at once). Returns how it ended.
+async fn stop(child: &mut Child, signal: libc::c_int) -> String {
     if let Ok(None) = child.try_wait() {
         if let Ok(pid) = libc::pid_t::try_from(child.id()) {
             // SAFETY: `kill` sends a signal to the process this one started and has not reaped
@@ -277,9 +300,7 @@ async fn stop(child: &mut Child, signal: libc::c_int) {
             unsafe { libc::kill(pid, signal) };
         }
     }
-    let status = reap_within(child, Duration::MAX).await;
-    let pid = child.id();
-    quietly(|| tracing::info!(pid, status = %status, "upgrade: the new process is stopped"));
+    reap_within(child, Duration::MAX).await
 }
 
 /// Waits (at most `limit`) for the new process to exit and reaps it: how it ended, or `still
@@ -289,9 +310,24 @@ async fn reap_within(child: &mut Child, limit: Duration) -> String {
     loop {
         match child.try_wait() {
             Ok(Some(status)) => return status.to_string(),
-            Ok(None) if started.elapsed() >= limit => return "still running".to_owned(),
+            Ok(None) if started.elapsed() >= limit => return STILL_RUNNING.to_owned(),
             Ok(None) => tokio::time::sleep(POLL).await,
             Err(err) => return format!("unknown ({err})"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_binary_replaced_on_disk_is_started_from_its_path() {
+        let path = |text: &str| std::path::PathBuf::from(text);
+        assert_eq!(
+            installed(path("/usr/bin/app (deleted)")),
+            path("/usr/bin/app")
+        );
+        assert_eq!(installed(path("/usr/bin/app")), path("/usr/bin/app"));
     }
 }
