@@ -77,6 +77,7 @@ use proc_macro::TokenStream;
 /// | `startup_timeout` | the longest the start phase may take (`main` up to its start boundary, the start hooks, and the wait for `set_ready`), `"60s"` | `"60s"` |
 /// | `ready` | `"auto"`: Ready once every start hook succeeded; `"manual"`: once they succeeded *and* the app called `lc.set_ready()` | `"auto"` |
 /// | `report` | how the shutdown report is printed: `"text"`, or `"json"` for one JSON line (needs `lifecycle`'s `serde` feature); its variable is `LIFECYCLE_REPORT_FORMAT` | `"text"` |
+/// | `upgrade_timeout` | how long an in-place upgrade (SIGUSR2, `lc.request_upgrade()`) waits for the new process to be Ready before it rolls back, `"70s"` | `startup_timeout` + `deadline_margin` + 5 s |
 ///
 /// Durations are strings with a unit: `"30s"`, `"250ms"`, `"1m30s"`. A bare number is a compile
 /// error that offers both readings (`"1000ms"` and `"1000s"`).

@@ -105,7 +105,10 @@
 //! the header-read timeout, and the connections cut at the deadline named in the report with
 //! their requests ([`tasks::ConnectionReport`]). Its listener closes without resetting a
 //! connection the kernel had queued. [`listener`](fn@listener) returns the socket systemd passed
-//! (socket activation: the port stays open across restarts), or binds one.
+//! (socket activation: the port stays open across restarts), or binds one. On SIGUSR2 (or
+//! [`Lifecycle::request_upgrade`]) the process upgrades in place: a new process of the same
+//! executable takes those listeners, and this one hands them over once it is Ready
+//! ([`Trigger::Upgraded`]), or goes on serving if it fails.
 //!
 //! # Platforms
 //!
@@ -160,8 +163,10 @@ mod listeners;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod report;
-pub mod sequence;
+// Imports nothing of the rest; above `upgrade`, which writes the PID file with it.
 pub mod state_file;
+mod upgrade;
+pub mod sequence;
 #[cfg(feature = "testing")]
 pub mod testing;
 // Documentation only: imports nothing, so it comes last.

@@ -29,6 +29,7 @@ const KEYS: &[(&str, Option<Zero>)] = &[
     ("startup_timeout", Some(Zero::Rejected)),
     ("ready", None),
     ("report", None),
+    ("upgrade_timeout", Some(Zero::Rejected)),
 ];
 
 /// Whether `key` accepts zero, by [`KEYS`] (a key that is no number there refuses it).
@@ -111,6 +112,7 @@ pub(crate) struct MainArgs {
     pub(crate) startup_timeout: Option<(Duration, Span)>,
     pub(crate) ready: Option<(Ready, Span)>,
     pub(crate) report: Option<(Report, Span)>,
+    pub(crate) upgrade_timeout: Option<(Duration, Span)>,
 }
 
 impl MainArgs {
@@ -154,6 +156,9 @@ impl MainArgs {
                 }
                 "ready" => main.ready = errors.check(ready(arg)),
                 "report" => main.report = errors.check(report(arg)),
+                "upgrade_timeout" => {
+                    main.upgrade_timeout = errors.check(duration::parse(arg, "70s", zero(&key)));
+                }
                 _ => {}
             }
         }

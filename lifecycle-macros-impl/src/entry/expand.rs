@@ -48,6 +48,7 @@ fn config(args: &MainArgs) -> TokenStream {
     config.extend(duration_setter("repeat_window", args.repeat_window));
     config.extend(duration_setter("deadline_margin", args.deadline_margin));
     config.extend(duration_setter("startup_timeout", args.startup_timeout));
+    config.extend(duration_setter("upgrade_timeout", args.upgrade_timeout));
     if let Some((Ready::Manual, _)) = args.ready {
         config.extend(quote!(.with_ready_when(::lifecycle::__private::ReadyWhen::Manual)));
     }

@@ -56,6 +56,25 @@ pub const ENV_REPEAT_WINDOW: &str = "LIFECYCLE_REPEAT_WINDOW";
 pub const ENV_DEADLINE_MARGIN: &str = "LIFECYCLE_DEADLINE_MARGIN";
 /// The environment variable that overrides [`Config::startup_timeout`]. See [`ENV_GRACE`].
 pub const ENV_STARTUP_TIMEOUT: &str = "LIFECYCLE_STARTUP_TIMEOUT";
+/// The environment variable naming a file where the process writes its id once Ready (and the
+/// new process of an in-place upgrade writes its own): `LIFECYCLE_PIDFILE=/run/app.pid`, then
+/// `kill -USR2 $(cat /run/app.pid)`. Written atomically
+/// ([`write_atomic`](crate::state_file::write_atomic)); never removed.
+///
+/// # Examples
+///
+/// ```
+/// assert_eq!(lifecycle::config::ENV_PIDFILE, "LIFECYCLE_PIDFILE");
+/// ```
+pub const ENV_PIDFILE: &str = "LIFECYCLE_PIDFILE";
+/// The environment variable that overrides [`Config::upgrade_timeout`]. See [`ENV_GRACE`].
+pub const ENV_UPGRADE_TIMEOUT: &str = "LIFECYCLE_UPGRADE_TIMEOUT";
+/// Set by an in-place upgrade for the new process: the old process's id, which the new one
+/// checks against its parent's (see `listeners/activation.rs`).
+pub(crate) const ENV_UPGRADE_FROM: &str = "LIFECYCLE_UPGRADE_FROM";
+/// Set by an in-place upgrade for the new process: the descriptor of the pipe it writes
+/// `READY` to once Ready (see `upgrade/`).
+pub(crate) const ENV_UPGRADE_READY_FD: &str = "LIFECYCLE_UPGRADE_READY_FD";
 /// Overrides [`report_format`](Config::report_format): `text` or `json` (the latter needs the
 /// crate's `serde` feature).
 pub const ENV_REPORT_FORMAT: &str = "LIFECYCLE_REPORT_FORMAT";
@@ -122,6 +141,7 @@ pub enum Flavor {
 /// | [`repeat_window`](Config::repeat_window) | 50ms | `LIFECYCLE_REPEAT_WINDOW` |
 /// | [`deadline_margin`](Config::deadline_margin) | 1s | `LIFECYCLE_DEADLINE_MARGIN` |
 /// | [`startup_timeout`](Config::startup_timeout) | 60s | `LIFECYCLE_STARTUP_TIMEOUT` |
+/// | [`upgrade_timeout`](Config::upgrade_timeout) | startup_timeout + deadline_margin + 5s | `LIFECYCLE_UPGRADE_TIMEOUT` |
 /// | [`report_format`](Config::report_format) | text | `LIFECYCLE_REPORT_FORMAT` |
 /// | [`ready_when`](Config::ready_when) | after the start hooks | |
 /// | [`flavor`](Config::flavor) | multi-thread | (Tokio reads `TOKIO_WORKER_THREADS`) |
@@ -161,6 +181,8 @@ pub struct Config {
     flavor: Flavor,
     worker_threads: Option<usize>,
     startup_timeout: Duration,
+    /// `None`: derived from the start-up timeout (see [`Config::upgrade_timeout`]).
+    upgrade_timeout: Option<Duration>,
     ready_when: ReadyWhen,
     report_format: ReportFormat,
 }
@@ -178,6 +200,7 @@ impl Default for Config {
             flavor: Flavor::MultiThread,
             worker_threads: None,
             startup_timeout: Duration::from_secs(60),
+            upgrade_timeout: None,
             ready_when: ReadyWhen::Auto,
             report_format: ReportFormat::Text,
         }
@@ -497,6 +520,45 @@ impl Config {
         self.ready_when
     }
 
+    /// How long an in-place upgrade ([`Lifecycle::request_upgrade`](crate::Lifecycle::request_upgrade),
+    /// SIGUSR2) waits for the new process to be Ready before it kills it and rolls back. By
+    /// default the [start-up timeout](Config::startup_timeout) plus the
+    /// [deadline margin](Config::deadline_margin) plus 5 s (to start a process and its
+    /// runtime): the new process's own start phase ends by then, so the default never cuts one
+    /// that is still within its limits.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let config = lifecycle::Config::new().with_startup_timeout(Duration::from_secs(10));
+    /// assert_eq!(config.upgrade_timeout(), Duration::from_secs(10 + 1 + 5));
+    /// let config = config.with_upgrade_timeout(Duration::from_secs(30));
+    /// assert_eq!(config.upgrade_timeout(), Duration::from_secs(30));
+    /// ```
+    pub fn upgrade_timeout(&self) -> Duration {
+        self.upgrade_timeout.unwrap_or_else(|| {
+            self.startup_timeout
+                .saturating_add(self.deadline_margin)
+                .saturating_add(Duration::from_secs(5))
+        })
+    }
+
+    /// Sets [`upgrade_timeout`](Config::upgrade_timeout) (zero is refused by
+    /// [`validate`](Config::validate)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let config = lifecycle::Config::new().with_upgrade_timeout(Duration::from_secs(90));
+    /// assert_eq!(config.upgrade_timeout(), Duration::from_secs(90));
+    /// ```
+    pub fn with_upgrade_timeout(mut self, timeout: Duration) -> Self {
+        self.upgrade_timeout = Some(timeout);
+        self
+    }
+
     /// Sets [`startup_timeout`](Config::startup_timeout).
     ///
     /// # Examples
@@ -616,7 +678,7 @@ impl Config {
     /// the result.
     ///
     /// A variable named `LIFECYCLE_*` that is none of the crate's (the overrides in the table on
-    /// [`Config`], and [`ENV_PRINT_BUDGET`]) is a mistake that would otherwise go unseen:
+    /// [`Config`], [`ENV_PRINT_BUDGET`] and [`ENV_PIDFILE`]) is a mistake that would otherwise go unseen:
     /// `LIFECYCLE_GRAEC=5s` leaves the grace at its value from the code. Each one gets a warning
     /// on standard error, written directly (before any `tracing` subscriber could hide it, and
     /// before the budget is printed), naming the variable and the known one it most likely
@@ -700,12 +762,15 @@ impl Config {
 /// The variables the crate reads: the settings' overrides (from the table of settings, in its
 /// order), then the budget print.
 fn known_variables() -> impl Iterator<Item = &'static str> {
-    settings::variables().chain([ENV_PRINT_BUDGET])
+    settings::variables().chain([ENV_PRINT_BUDGET, ENV_PIDFILE])
 }
 
 /// Whether the crate reads the variable `name`.
 fn known_variable(name: &str) -> bool {
-    known_variables().any(|known| known == name)
+    // The upgrade's own two are read too, but never set by hand: not offered as a hint.
+    known_variables()
+        .chain([ENV_UPGRADE_FROM, ENV_UPGRADE_READY_FD])
+        .any(|known| known == name)
 }
 
 /// The warning for a variable named like the crate's own (`LIFECYCLE_` in any case) that the
@@ -1005,7 +1070,7 @@ mod tests {
         );
         // Nothing close: the known names are listed.
         let far = warning("LIFECYCLE_COLOR").unwrap();
-        assert!(far.ends_with(&format!("the variables read are {ENV_GRACE}, {ENV_DRAIN_DELAY}, {ENV_HOOK_TIMEOUT}, {ENV_SIGNALS}, {ENV_FORCE_ON_SECOND_SIGNAL}, {ENV_REPEAT_WINDOW}, {ENV_STARTUP_TIMEOUT}, {ENV_DEADLINE_MARGIN}, {ENV_REPORT_FORMAT}, {ENV_PRINT_BUDGET}")), "{far}");
+        assert!(far.ends_with(&format!("the variables read are {ENV_GRACE}, {ENV_DRAIN_DELAY}, {ENV_HOOK_TIMEOUT}, {ENV_SIGNALS}, {ENV_FORCE_ON_SECOND_SIGNAL}, {ENV_REPEAT_WINDOW}, {ENV_STARTUP_TIMEOUT}, {ENV_DEADLINE_MARGIN}, {ENV_UPGRADE_TIMEOUT}, {ENV_REPORT_FORMAT}, {ENV_PRINT_BUDGET}, {ENV_PIDFILE}")), "{far}");
         // The crate's own variables, and other names, get no warning.
         for known in settings::variables() {
             assert_eq!(warning(known), None);

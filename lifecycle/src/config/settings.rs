@@ -16,7 +16,7 @@ use std::time::Duration;
 use super::{
     parse_bool, parse_duration, parse_report_format, parse_signals, Config, ConfigError,
     ENV_DEADLINE_MARGIN, ENV_DRAIN_DELAY, ENV_FORCE_ON_SECOND_SIGNAL, ENV_GRACE, ENV_HOOK_TIMEOUT,
-    ENV_REPEAT_WINDOW, ENV_REPORT_FORMAT, ENV_SIGNALS, ENV_STARTUP_TIMEOUT,
+    ENV_REPEAT_WINDOW, ENV_REPORT_FORMAT, ENV_SIGNALS, ENV_STARTUP_TIMEOUT, ENV_UPGRADE_TIMEOUT,
 };
 
 /// Whether zero is a value a duration or count setting accepts.
@@ -124,6 +124,10 @@ impl Setting {
     }
 }
 
+/// The default of `upgrade_timeout`, derived from two other settings (see
+/// [`Config::upgrade_timeout`]).
+const UPGRADE_TIMEOUT_DEFAULT: &str = "startup_timeout + deadline_margin + 5s";
+
 /// Every setting, in the order the variables are read and the zero checks run (the first bad
 /// one is the error).
 pub(crate) const SETTINGS: &[Setting] = &[
@@ -210,6 +214,18 @@ pub(crate) const SETTINGS: &[Setting] = &[
         },
     },
     Setting {
+        key: "upgrade_timeout",
+        variable: Some(ENV_UPGRADE_TIMEOUT),
+        default: UPGRADE_TIMEOUT_DEFAULT,
+        doc:
+            "how long an in-place upgrade waits for the new process to be Ready before rolling back",
+        value: Value::Duration {
+            get: Config::upgrade_timeout,
+            set: |config, value| config.upgrade_timeout = Some(value),
+            zero: Zero::Rejected,
+        },
+    },
+    Setting {
         key: "report",
         variable: Some(ENV_REPORT_FORMAT),
         default: "\"text\"",
@@ -293,6 +309,10 @@ mod tests {
         let config = Config::default();
         for setting in SETTINGS {
             match setting.value {
+                Value::Duration { get, .. } if setting.default == UPGRADE_TIMEOUT_DEFAULT => {
+                    let derived = config.startup_timeout() + config.deadline_margin();
+                    assert_eq!(get(&config), derived + Duration::from_secs(5));
+                }
                 Value::Duration { get, .. } => {
                     let written = humantime::parse_duration(setting.default);
                     assert_eq!(written.ok(), Some(get(&config)), "{}", setting.key);

@@ -33,6 +33,7 @@ use crate::tasks::Stage;
 use crate::tasks::{TaskName, Tasks};
 use crate::triggers::readiness::State;
 use crate::triggers::reloads::Reloads;
+use crate::triggers::upgrades::Upgrades;
 use crate::triggers::{Trigger, Triggers};
 
 /// Everything one lifecycle shares between its handle's clones and its sequence.
@@ -49,6 +50,8 @@ pub(crate) struct Inner {
     /// Where start-up is; what the app said about readiness; what never started.
     start: StartGate,
     reloads: Arc<Reloads>,
+    /// Upgrade requests not yet taken up by the upgrade loop (`upgrade/`).
+    upgrades: Arc<Upgrades>,
     /// The next [`manage`](Lifecycle::manage)d value's id, which its hooks carry.
     next_owner: AtomicU64,
     /// Every value managed so far, by address: the same `Arc` managed twice registers once.
@@ -89,6 +92,10 @@ impl Inner {
 
     pub(crate) fn reloads(&self) -> &Arc<Reloads> {
         &self.reloads
+    }
+
+    pub(crate) fn upgrades(&self) -> &Arc<Upgrades> {
+        &self.upgrades
     }
 }
 
@@ -200,6 +207,7 @@ impl Lifecycle {
                 connections: Arc::default(),
                 start: StartGate::new(),
                 reloads: Arc::new(Reloads::new()),
+                upgrades: Arc::new(Upgrades::new()),
                 next_owner: AtomicU64::new(0),
                 managed: Mutex::default(),
             }),
@@ -604,6 +612,49 @@ impl Lifecycle {
             return false;
         }
         self.inner.reloads.request();
+        true
+    }
+
+    /// Asks for an in-place upgrade (what SIGUSR2 does once the app has a listener from
+    /// [`lifecycle::listener`](crate::listener)): this process starts a new copy of its
+    /// executable (same arguments, same environment) with its listening sockets, the ones
+    /// `lifecycle::listener` returned, by name. The new process takes them as it would take
+    /// systemd's (its own `lifecycle::listener("http", ..)` returns the same socket), runs its
+    /// start hooks and becomes Ready; only then does this one stop accepting (handing the
+    /// sockets over: nothing queued is reset, the new process accepts it) and drain as on
+    /// SIGTERM, with the trigger [`Trigger::Upgraded`] (exit code 0). If the new process exits
+    /// or is not Ready within [`upgrade_timeout`](crate::Config::upgrade_timeout), it is killed
+    /// and reaped,
+    /// and this one goes on serving, saying why (the upgrade is rolled back).
+    ///
+    /// Requests run one after the other; one made before the service is Ready waits for it.
+    /// Returns `false`, does nothing and logs why once the shutdown has been triggered. Only a
+    /// sequence started with signals ([`Sequence::start`](crate::Sequence::start),
+    /// `#[lifecycle::main]`) upgrades; Unix only. See the README, "Restart without downtime",
+    /// for systemd (`MAINPID=`) and the PID file ([`ENV_PIDFILE`](crate::config::ENV_PIDFILE)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use lifecycle::{Config, Sequence};
+    ///
+    /// let lc = Sequence::new(Config::new()).handle();
+    /// assert!(lc.request_upgrade()); // runs once the sequence is started and Ready
+    /// lc.request_shutdown();
+    /// assert!(!lc.request_upgrade()); // refused: shutting down
+    /// ```
+    pub fn request_upgrade(&self) -> bool {
+        if let Some(trigger) = self.inner.triggers.current() {
+            quietly(|| {
+                tracing::warn!(
+                    trigger = %trigger,
+                    "upgrade refused: the shutdown has started (an upgrade replaces a running \
+                     service, not a stopping one)"
+                )
+            });
+            return false;
+        }
+        self.inner.upgrades.request();
         true
     }
 

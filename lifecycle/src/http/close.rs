@@ -36,6 +36,9 @@ pub(super) async fn close_listener(
     listener: TcpListener,
     mut serve: impl FnMut(TcpStream, SocketAddr),
 ) {
+    if listeners::shared() {
+        return hand_over(listener);
+    }
     let stopped = filter::refuse_new_connections(&listener);
     let started = tokio::time::Instant::now();
     let mut accepted = take_queued(&listener, &mut serve).await;
@@ -99,6 +102,21 @@ pub(super) async fn close_listener(
     drop(listener);
 }
 
+/// Closes `listener` while another process accepts on the same socket (an in-place upgrade):
+/// only this process's descriptor closes. No filter (it would be on the socket, and make the
+/// other process drop new connections) and nothing accepted from the queue: the socket stays
+/// open, and the other process accepts what is queued and what comes.
+fn hand_over(listener: TcpListener) {
+    let address = listener.local_addr().ok();
+    drop(listener);
+    quietly(|| {
+        tracing::info!(
+            address = ?address,
+            "listener handed over: the other process accepts on it; this one stopped accepting"
+        )
+    });
+}
+
 /// Hands every connection queued on `listener` right now to `serve`; returns how many.
 async fn take_queued(
     listener: &TcpListener,
@@ -117,6 +135,15 @@ async fn take_queued(
     }
     taken
 }
+
+/// How long, when the listener was handed over to another process (an upgrade), a keep-alive
+/// connection is waited for to send its next request (answered with `Connection: close`, after
+/// which it closes) before it is closed; and a connection that has sent nothing yet, for its
+/// first bytes.
+/// Active clients move to the other process without a request lost; one idle for longer may
+/// still send its next request just as its connection closes (then lost, as at any server's
+/// idle timeout).
+pub(super) const HAND_OVER_LINGER: Duration = Duration::from_secs(1);
 
 #[cfg(test)]
 mod tests {

@@ -4,6 +4,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
@@ -128,6 +129,9 @@ where
 pub(super) struct PerConnection<S> {
     pub(super) inner: S,
     pub(super) connection: Arc<Connection>,
+    /// Set when the connection is to close after its next response (the listener was handed
+    /// over to another process): that response says `Connection: close`.
+    pub(super) closing: Arc<AtomicBool>,
 }
 
 impl<S, ResBody> hyper::service::Service<Request<hyper::body::Incoming>> for PerConnection<S>
@@ -136,7 +140,7 @@ where
 {
     type Response = Response<Counted<ResBody>>;
     type Error = S::Error;
-    type Future = CountedFuture<S::Future>;
+    type Future = Closing<CountedFuture<S::Future>>;
 
     fn call(&self, request: Request<hyper::body::Incoming>) -> Self::Future {
         let path = request
@@ -144,10 +148,45 @@ where
             .path_and_query()
             .map_or("/", |path| path.as_str());
         let guard = self.connection.begin(request.method().as_str(), path);
-        CountedFuture {
-            inner: self.inner.call(request),
-            guard: Some(guard),
+        Closing {
+            inner: CountedFuture {
+                inner: self.inner.call(request),
+                guard: Some(guard),
+            },
+            closing: Arc::clone(&self.closing),
         }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A response future that adds `Connection: close` to its response when its connection is
+    /// closing: hyper then closes the connection once the response is sent (HTTP/1; HTTP/2
+    /// drops the header, and gets a GOAWAY instead).
+    pub(super) struct Closing<F> {
+        #[pin]
+        inner: F,
+        closing: Arc<AtomicBool>,
+    }
+}
+
+impl<F, B, E> Future for Closing<F>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let mut response = ready!(this.inner.poll(cx))?;
+        if this.closing.load(Ordering::SeqCst)
+            && response.status() != http::StatusCode::SWITCHING_PROTOCOLS
+        {
+            response.headers_mut().insert(
+                http::header::CONNECTION,
+                http::HeaderValue::from_static("close"),
+            );
+        }
+        Poll::Ready(Ok(response))
     }
 }
 

@@ -278,14 +278,16 @@ where
             let _ = stream.set_nodelay(true);
             let drain = self.lc.inner().tasks().running_guard();
             let connection = Arc::new(self.lc.inner().connections().open(peer, drain));
+            let closing = Arc::new(std::sync::atomic::AtomicBool::new(false));
             let task = serve_connection(
                 Arc::clone(builder),
                 stream,
                 PerConnection {
                     inner: self.service.clone(),
                     connection: Arc::clone(&connection),
+                    closing: Arc::clone(&closing),
                 },
-                connection.clone(),
+                (connection.clone(), closing),
                 stop.clone(),
                 self.header_read_timeout,
             );
@@ -324,7 +326,10 @@ async fn serve_connection<S, B>(
     builder: Arc<auto::Builder<TokioExecutor>>,
     stream: TcpStream,
     service: PerConnection<S>,
-    connection: Arc<crate::tasks::connections::Connection>,
+    (connection, closing): (
+        Arc<crate::tasks::connections::Connection>,
+        Arc<std::sync::atomic::AtomicBool>,
+    ),
     token: CancellationToken,
     header_read_timeout: Duration,
 ) where
@@ -354,6 +359,10 @@ async fn serve_connection<S, B>(
     // the client. Its graceful shutdown waits for its first bytes (the header-read clock bounds
     // the wait, as for a half-sent head).
     let mut shutdown_when_spoken = false;
+    // Handing the listener over to another process (an upgrade): that process serves the
+    // clients' next connections, so this one waits only a moment for each one's next request
+    // (answered with `Connection: close`) or first bytes, then shuts down.
+    let mut hand_over_linger: Option<Pin<Box<tokio::time::Sleep>>> = None;
     loop {
         let event = std::future::poll_fn(|cx| {
             if conn.as_mut().poll(cx).is_ready() {
@@ -362,6 +371,11 @@ async fn serve_connection<S, B>(
             // The bytes are read inside `poll`, which works out the protocol from them.
             if shutdown_when_spoken && connection.has_spoken() {
                 return Poll::Ready(Event::Spoke);
+            }
+            if let Some(linger) = hand_over_linger.as_mut() {
+                if linger.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Event::Lingered);
+                }
             }
             if draining.is_none() && stop.as_mut().poll(cx).is_ready() {
                 return Poll::Ready(Event::Cancelled);
@@ -379,9 +393,25 @@ async fn serve_connection<S, B>(
                 shutdown_when_spoken = false;
                 conn.as_mut().graceful_shutdown();
             }
+            Event::Lingered => {
+                hand_over_linger = None;
+                if !connection.has_spoken() {
+                    connection.closed_reading_headers();
+                    return;
+                }
+                conn.as_mut().graceful_shutdown();
+            }
             Event::Cancelled => {
                 draining = Some(now);
-                if connection.has_spoken() {
+                if crate::listeners::shared() {
+                    // An idle keep-alive connection closed now would race the client's next
+                    // request on it (sent as it closes, it is lost): its next response says
+                    // `Connection: close` instead, hyper closes it once sent, and the client's
+                    // next connection goes to the other process.
+                    closing.store(true, std::sync::atomic::Ordering::SeqCst);
+                    let linger = close::HAND_OVER_LINGER.min(header_read_timeout);
+                    hand_over_linger = Some(Box::pin(tokio::time::sleep(linger)));
+                } else if connection.has_spoken() {
                     conn.as_mut().graceful_shutdown();
                 } else {
                     shutdown_when_spoken = true;
@@ -434,6 +464,8 @@ enum Event {
     /// The first bytes of a connection that had sent none at the cancel were read: its
     /// graceful shutdown can start (its request is answered).
     Spoke,
+    /// At a hand-over, the moment each connection is given for its next request has passed.
+    Lingered,
     /// The header-read clock rang.
     Clock,
 }

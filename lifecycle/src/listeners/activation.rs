@@ -47,6 +47,40 @@ type State = Result<Mutex<Vec<Passed>>, String>;
 
 static STATE: OnceLock<State> = OnceLock::new();
 
+/// Whether the parent process started this one as its in-place upgrade (see [`from_parent`]).
+static FROM_PARENT: OnceLock<bool> = OnceLock::new();
+
+/// Whether this process is the new process of an in-place upgrade: `LIFECYCLE_UPGRADE_FROM`
+/// names the process that placed the sockets (and the readiness pipe), and that process is this
+/// one's parent. systemd's `LISTEN_PID` cannot say it: the old process would have to set it
+/// between `fork` and `exec`, where changing the environment is not safe (it allocates). The
+/// parent's id, checked against `getppid()`, is as strict: a process the new one starts in turn
+/// (its parent is the new one) does not take them, and `exec` keeps the parent. Read once; the
+/// variable is removed from the environment (with the same caveat as the three of systemd).
+pub(super) fn from_parent() -> bool {
+    *FROM_PARENT.get_or_init(|| {
+        let Some(value) = std::env::var_os(crate::config::ENV_UPGRADE_FROM) else {
+            return false;
+        };
+        std::env::remove_var(crate::config::ENV_UPGRADE_FROM);
+        // SAFETY: `getppid` has no preconditions and cannot fail.
+        let parent = unsafe { libc::getppid() };
+        let named = number(&value);
+        let ours = named.is_some_and(|pid| i64::from(pid) == i64::from(parent));
+        if !ours {
+            quietly(|| {
+                tracing::warn!(
+                    upgrade_from = %value.to_string_lossy(),
+                    parent,
+                    "LIFECYCLE_UPGRADE_FROM names another process than this one's parent: the \
+                     sockets it announces are not this one's; ignored"
+                )
+            });
+        }
+        ours
+    })
+}
+
 /// The passed socket for `name` (see [`listener`](super::listener) for which one), or `None`
 /// when no passed socket is left for it.
 pub(super) fn take(name: &str) -> io::Result<Option<TcpListener>> {
@@ -133,6 +167,11 @@ fn describe(socket: &Passed) -> String {
 /// Reads the variables, removes them, checks them, and marks the descriptors close-on-exec.
 fn read_environment() -> State {
     let [pid, fds, names] = VARIABLES.map(std::env::var_os);
+    // The new process of an in-place upgrade: no `LISTEN_PID` (see `from_parent`).
+    let pid = match pid {
+        None if fds.is_some() && from_parent() => Some(std::process::id().to_string().into()),
+        pid => pid,
+    };
     // As `sd_listen_fds(1)`: whatever they say, a child process must not see them. (A data race
     // with a thread reading the environment through C's `getenv`: `listener` says when to call.)
     for (name, value) in VARIABLES.iter().zip([&pid, &fds, &names]) {

@@ -1,9 +1,11 @@
 //! Listening sockets: the ones a service manager passed to the process (systemd's socket
 //! activation, `activation.rs`), bound ones otherwise ([`listener`]), and for the serve loop's
 //! close, the filter that stops the kernel from queuing new connections on a listener
-//! (`filter.rs`) and the count of the handshakes still under way on it (`handshakes.rs`).
+//! (`filter.rs`) and the count of the handshakes still under way on it (`handshakes.rs`); the
+//! listeners returned, by name, for an in-place upgrade to hand over (`registry.rs`).
 
-// Folder `listeners/`: imports `log` only; `http/` closes its listener through `filter`.
+// Folder `listeners/`: imports `log` and `lock` only; `http/` closes its listener through
+// `filter`, `upgrade/` hands over what `registry` holds.
 
 use std::io;
 
@@ -15,6 +17,8 @@ mod activation;
 pub(crate) mod filter;
 #[cfg_attr(not(feature = "http"), allow(dead_code))]
 pub(crate) mod handshakes;
+#[cfg(unix)]
+pub(crate) mod registry;
 
 /// The listening socket named `name` that the service manager passed to this process (systemd's
 /// socket activation), or, when there is none, a new one bound to `addr`.
@@ -53,6 +57,15 @@ pub(crate) mod handshakes;
 ///   error naming its descriptor and name;
 /// - otherwise, what [`TcpListener::bind`] returns.
 ///
+/// # In-place upgrade
+///
+/// Every listener this returns is recorded under `name`: on SIGUSR2 (taken over from the first
+/// call on) or [`Lifecycle::request_upgrade`](crate::Lifecycle::request_upgrade), a new process
+/// of the same executable gets them as systemd passes sockets (descriptors 3.., `LISTEN_FDS`,
+/// `LISTEN_FDNAMES`, and `LIFECYCLE_UPGRADE_FROM` naming its parent instead of `LISTEN_PID`),
+/// and this same call there returns the same socket. Give each listener its own name, without
+/// `:`.
+///
 /// On platforms other than Unix the call binds `addr`.
 ///
 /// # Examples
@@ -67,12 +80,36 @@ pub(crate) mod handshakes;
 /// ```
 pub async fn listener(name: &str, addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
     #[cfg(unix)]
-    if let Some(listener) = activation::take(name)? {
-        return Ok(listener);
+    {
+        let listener = match activation::take(name)? {
+            Some(listener) => listener,
+            None => TcpListener::bind(addr).await?,
+        };
+        registry::record(name, &listener);
+        Ok(listener)
     }
     #[cfg(not(unix))]
-    let _ = name;
-    TcpListener::bind(addr).await
+    {
+        let _ = name;
+        TcpListener::bind(addr).await
+    }
+}
+
+/// Whether another process accepts on this process's listeners too (an in-place upgrade under
+/// way): a listener's close is then a hand-over (see `registry::set_shared`).
+#[cfg_attr(not(feature = "http"), allow(dead_code))]
+pub(crate) fn shared() -> bool {
+    #[cfg(unix)]
+    return registry::shared();
+    #[cfg(not(unix))]
+    false
+}
+
+/// Whether this process was started by an in-place upgrade of its parent: the variable naming
+/// the parent matches `getppid()`. Read once; the variable is removed from the environment.
+#[cfg(unix)]
+pub(crate) fn started_by_upgrade() -> bool {
+    activation::from_parent()
 }
 
 /// Whether `listener` was passed by the service manager (another process may hold it too).

@@ -54,7 +54,9 @@ where
     let delay_started = Instant::now();
     // Never Ready: no load balancer sends traffic yet, so there is nothing to wait out.
     let was_ready = inner.triggers().readiness().was_ready();
-    if !config.drain_delay().is_zero() && !main.is_finished() && was_ready {
+    // Upgraded: the new process accepts on the same sockets, no load balancer has to catch up.
+    let upgraded = matches!(inner.triggers().current(), Some(Trigger::Upgraded { .. }));
+    if !config.drain_delay().is_zero() && !main.is_finished() && was_ready && !upgraded {
         let drain_delay_ms = whole_ms(config.drain_delay());
         quietly(|| {
             tracing::info!(

@@ -147,6 +147,8 @@ impl Sequence {
         // meanwhile included.
         crate::triggers::held::release();
         crate::triggers::hearing::notify_systemd(inner.triggers());
+        // The PID file and the readiness pipe of an upgrade at Ready; SIGUSR2 and the upgrades.
+        crate::upgrade::start(&self.lc);
         Ok(Running { lc: self.lc })
     }
 

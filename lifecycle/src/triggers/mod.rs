@@ -1,7 +1,7 @@
 //! What the lifecycle hears, and the state every part shares about it: the [`Trigger`] (what
 //! started the shutdown, when, and the tokens it cancels), readiness, the process-wide signal
 //! listener and the signals held before it listens, the watchdog thread with its hard deadline,
-//! systemd's notify socket, and reload requests.
+//! systemd's notify socket, and reload and upgrade requests.
 //!
 //! Lives here: deciding *that* something happened. Not here: what to do about it. The hooks
 //! (`hooks/`) and the drain (`sequence/`) read these parts; nothing here imports them. The
@@ -14,6 +14,7 @@ pub(crate) mod probe;
 pub(crate) mod readiness;
 pub(crate) mod reloads;
 pub(crate) mod systemd;
+pub(crate) mod upgrades;
 pub(crate) mod watchdog;
 
 use std::fmt;
@@ -77,6 +78,16 @@ pub enum Trigger {
     /// A start hook failed, panicked or timed out, or the start-up timeout ran out (see
     /// [`Running::run_start_hooks`](crate::sequence::Running::run_start_hooks)).
     StartFailed(Failure),
+    /// An in-place upgrade succeeded: a new process of the same executable, started with this
+    /// one's listening sockets on SIGUSR2 or [`Lifecycle::request_upgrade`], is Ready and
+    /// accepts on them. This one stopped accepting (handing the sockets over, nothing reset)
+    /// and drains as on SIGTERM, without the drain delay. Exit code 0 when all went well.
+    ///
+    /// [`Lifecycle::request_upgrade`]: crate::Lifecycle::request_upgrade
+    Upgraded {
+        /// The new process's id.
+        pid: u32,
+    },
 }
 
 impl fmt::Display for Trigger {
@@ -99,6 +110,7 @@ impl fmt::Display for Trigger {
                 write!(f, "critical task `{task}` failed: {error}")
             }
             Trigger::StartFailed(error) => write!(f, "start-up failed: {error}"),
+            Trigger::Upgraded { pid } => write!(f, "upgraded: process {pid} took over"),
         }
     }
 }

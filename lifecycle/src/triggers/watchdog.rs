@@ -138,6 +138,9 @@ pub(crate) struct Watch {
     /// While running, why the readiness checks say the service is not ready (the first failing
     /// check), for systemd's `STATUS=`; `None` when none fails.
     not_ready: Mutex<Option<String>>,
+    /// Set once an in-place upgrade made the new process systemd's main process: from then on
+    /// this one says nothing more to systemd (its `STOPPING=1` would stop the service).
+    handed_over: AtomicBool,
 }
 
 /// systemd's status while running: `running`, or `not ready: <why>` while a readiness check
@@ -168,6 +171,7 @@ impl Watch {
             systemd: OnceLock::new(),
             systemd_running: Mutex::new(Running::NotYet),
             not_ready: Mutex::new(None),
+            handed_over: AtomicBool::new(false),
         }
     }
 
@@ -317,13 +321,26 @@ impl Watch {
         }
     }
 
+    /// An in-place upgrade succeeded: systemd hears that process `pid` is the service's main
+    /// process now (`MAINPID=`, which the unit must accept from this process:
+    /// `NotifyAccess=all`), and nothing more from this one, which is about to stop.
+    pub(crate) fn hand_over(&self, pid: u32) {
+        let status = status_line(&format!("upgraded: process {pid} took over"));
+        self.tell_systemd(&[&format!("MAINPID={pid}"), &status], false);
+        self.handed_over.store(true, Ordering::SeqCst);
+    }
+
     /// Sends `lines` in one datagram, with `EXTEND_TIMEOUT_USEC=` (the time to the hard deadline
     /// plus [`EXIT_SLACK`]) when `extend` is set and there is a deadline. Never blocks; a
-    /// message that cannot be sent is dropped (this may run on the watchdog thread).
+    /// message that cannot be sent is dropped (this may run on the watchdog thread). Nothing
+    /// once the process handed the service over to another (see [`hand_over`](Self::hand_over)).
     fn tell_systemd(&self, lines: &[&str], extend: bool) {
         let Some(notifier) = self.systemd.get() else {
             return;
         };
+        if self.handed_over.load(Ordering::SeqCst) {
+            return;
+        }
         let mut message = lines.join("\n");
         // The deadline only when asked for: the forced exits' last message takes no lock.
         let deadline = if extend {

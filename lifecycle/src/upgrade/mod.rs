@@ -1,0 +1,171 @@
+//! In-place upgrade (the nginx convention): on SIGUSR2, or
+//! [`Lifecycle::request_upgrade`](crate::Lifecycle::request_upgrade), a new process of the same
+//! executable starts with this one's listening sockets; once it is Ready this one hands the
+//! sockets over and drains ([`Trigger::Upgraded`]); if it is not, it is stopped and this one
+//! goes on serving. Also the PID file (`LIFECYCLE_PIDFILE`), written by every process once
+//! Ready, so that an operator finds the one to signal.
+//!
+//! The old process's side is in `spawn.rs` (the new process started with the sockets at
+//! descriptors 3.. and a pipe, and waited for), the new process's in `child.rs` (the pipe it
+//! writes `READY` to). Why a pipe: the new process's end closes whenever it exits, however it
+//! exits (a failed start, a crash, SIGKILL), so the old process hears both outcomes on one
+//! descriptor, with no file on disk, no process id that could be reused, and no service
+//! manager needed.
+
+// Folder `upgrade/`: imports `handle`, `listeners`, `triggers`, `config`, `state_file`, `log`;
+// `sequence/` starts it.
+
+#[cfg(unix)]
+mod child;
+#[cfg(unix)]
+mod spawn;
+
+use std::sync::Arc;
+
+use crate::config::ENV_PIDFILE;
+use crate::handle::Lifecycle;
+use crate::log::quietly;
+use crate::triggers::readiness::State;
+#[cfg(unix)]
+use crate::triggers::Trigger;
+
+/// For a sequence started with signals: once Ready, writes the PID file and tells the old
+/// process (when this one is an upgrade's new process); takes SIGUSR2 over once the app has a
+/// listener from `lifecycle::listener`; runs the upgrades asked for, one after the other, until
+/// the trigger. A tracked task: at the trigger, a new process still starting is stopped and
+/// reaped within the drain.
+pub(crate) fn start(lc: &Lifecycle) {
+    #[cfg(unix)]
+    let parent = child::Parent::from_env();
+    #[cfg(unix)]
+    take_over_sigusr2(lc);
+    let run_lc = lc.clone();
+    lc.task("upgrade").spawn(async move {
+        let lc = run_lc;
+        let mut state = lc.watch_state();
+        let ready = matches!(
+            state
+                .wait_for(|state| *state != State::Starting)
+                .await
+                .map(|state| *state),
+            Ok(State::Ready)
+        );
+        if !ready {
+            drop_requests(&lc, "the service never became Ready");
+            return;
+        }
+        write_pid_file().await;
+        #[cfg(unix)]
+        if let Some(parent) = parent {
+            parent.ready();
+        }
+        #[cfg(unix)]
+        run_upgrades(&lc).await;
+        drop_requests(&lc, "this process is stopping");
+    });
+}
+
+/// The requests not taken up, dropped with a line saying so.
+fn drop_requests(lc: &Lifecycle, why: &'static str) {
+    let dropped = lc.inner().upgrades().take_all();
+    if dropped > 0 {
+        quietly(|| {
+            tracing::warn!(
+                requests = dropped,
+                "upgrade refused: {why}; send SIGUSR2 to the process in the PID file"
+            )
+        });
+    }
+}
+
+/// Runs each upgrade asked for, one after the other, until one succeeds (this process then
+/// drains) or the shutdown is triggered.
+#[cfg(unix)]
+async fn run_upgrades(lc: &Lifecycle) {
+    let inner = lc.inner();
+    let timeout = inner.config().upgrade_timeout();
+    loop {
+        tokio::select! {
+            biased;
+            () = inner.triggers().fired_yet() => return,
+            () = inner.upgrades().requested() => {}
+        }
+        if !inner.upgrades().take_one() {
+            continue;
+        }
+        match spawn::attempt(inner.triggers(), timeout).await {
+            spawn::Attempt::TookOver(pid) => {
+                // Closed from now on, the listeners are handed over (the new process accepts
+                // what is queued); systemd hears of the new main process before this one's
+                // trigger could say STOPPING=1.
+                crate::listeners::registry::set_shared(true);
+                inner.triggers().watch().hand_over(pid);
+                inner.triggers().fire(Trigger::Upgraded { pid });
+                return;
+            }
+            spawn::Attempt::RolledBack => {}
+            spawn::Attempt::Interrupted => return,
+        }
+    }
+}
+
+/// Writes this process's id to `LIFECYCLE_PIDFILE`, when it is set, atomically.
+async fn write_pid_file() {
+    let Some(path) = std::env::var_os(ENV_PIDFILE).filter(|path| !path.is_empty()) else {
+        return;
+    };
+    let pid = std::process::id();
+    let path = std::path::PathBuf::from(path);
+    let written = crate::state_file::write_atomic(&path, format!("{pid}\n"));
+    quietly(|| match &written {
+        Ok(()) => tracing::info!(pid, path = %path.display(), "PID file written"),
+        Err(err) => tracing::warn!(
+            pid,
+            error = %err,
+            "could not write the PID file ({ENV_PIDFILE}): an operator cannot find this process there"
+        ),
+    });
+}
+
+/// From the first listener `lifecycle::listener` returns (or now, if it returned one already),
+/// SIGUSR2 asks for an upgrade instead of ending the process (its default).
+#[cfg(unix)]
+fn take_over_sigusr2(lc: &Lifecycle) {
+    let lc = Arc::new(lc.clone());
+    let install = {
+        let lc = Arc::clone(&lc);
+        move || listen_for_sigusr2(&lc)
+    };
+    if crate::listeners::registry::on_first(Box::new(install)) {
+        listen_for_sigusr2(&lc);
+    }
+}
+
+#[cfg(not(unix))]
+fn take_over_sigusr2(_: &Lifecycle) {}
+
+/// Installs the SIGUSR2 stream (on the current runtime) and a task that turns each delivery
+/// into an upgrade request.
+#[cfg(unix)]
+fn listen_for_sigusr2(lc: &Arc<Lifecycle>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    if tokio::runtime::Handle::try_current().is_err() {
+        return;
+    }
+    let mut stream = match signal(SignalKind::user_defined2()) {
+        Ok(stream) => stream,
+        Err(err) => {
+            quietly(
+                || tracing::warn!(error = %err, "cannot listen for SIGUSR2: upgrades only through lc.request_upgrade()"),
+            );
+            return;
+        }
+    };
+    let lc = Arc::clone(lc);
+    tokio::spawn(async move {
+        while stream.recv().await.is_some() {
+            quietly(|| tracing::info!(signal = "SIGUSR2", "SIGUSR2: upgrade requested"));
+            lc.request_upgrade();
+        }
+    });
+}
