@@ -2,7 +2,7 @@
 # Runs every benchmark side by side and writes BENCHMARKS.md at the repository root.
 # Installs nginx and wrk (Debian packages) if they are missing, builds everything in release,
 # then runs bench/src/bin/runner. Takes about 15 minutes on 2 cores.
-#   BENCH_ONLY=idle,drain,connections,throughput,resets,spawn,fanout,compile,rolling,rss  run a subset (written
+#   BENCH_ONLY=idle,drain,connections,throughput,resets,upgrade,spawn,fanout,compile,rolling,rss  run a subset (written
 #                                                    to bench/target/BENCHMARKS.partial.md)
 #   BENCH_QUICK=1                                            fewer runs, for a smoke test
 set -euo pipefail

@@ -1,7 +1,7 @@
 //! Runs every scenario side by side and writes `BENCHMARKS.md` at the repository root.
 //!
 //! Run through `bench/run.sh` (it installs nginx and wrk if missing and builds everything in
-//! release). `BENCH_ONLY=idle,drain,connections,throughput,resets,spawn,fanout,compile,rolling,rss` runs a subset and writes
+//! release). `BENCH_ONLY=idle,drain,connections,throughput,resets,upgrade,spawn,fanout,compile,rolling,rss` runs a subset and writes
 //! `bench/target/BENCHMARKS.partial.md` instead, so a subset never replaces the whole table;
 //! `BENCH_QUICK=1` uses fewer runs, for a smoke test.
 
@@ -14,6 +14,7 @@ mod resets;
 mod rolling;
 mod stats;
 mod throughput;
+mod upgrade;
 
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
@@ -409,6 +410,64 @@ fn main() {
             "resets at SIGTERM: the serve loop resets no client that connected".into(),
             lost.to_string(),
             verdict(lost == 0),
+        ));
+    }
+
+    if plan.wants("upgrade") {
+        eprintln!("in-place upgrade under load...");
+        let server = contender(
+            "lifecycle serve loop, listener from lifecycle::listener",
+            release.join("svc_upgrade"),
+        );
+        let (runs, switches, fresh, kept) = (plan.runs(10, 2), 3, 32, 8);
+        let outcomes = upgrade::under_load(
+            &server,
+            &[upgrade::Switch::Upgrade, upgrade::Switch::Restart],
+            runs,
+            switches,
+            fresh,
+            kept,
+            &scratch,
+        );
+        let _ = writeln!(
+            doc,
+            "## 11. In-place upgrade under load\n\nThe lifecycle's serve loop with its listener from \
+             `lifecycle::listener(\"http\", ..)` (`svc_upgrade`), under {fresh} client threads opening a new \
+             connection per request (scenario 10's clients, going on through the switches; after a refused or \
+             not-connected attempt a client waits 10 ms) and {kept} keep-alive clients (the next request as soon \
+             as the last answer came; a new connection once the server closes one after an answer). Per run: \
+             {switches} switches in a row, {} ms of load before each and after the last, then SIGTERM; every \
+             attempt counted until each client finds the port closed. An upgrade is SIGUSR2 to the process the \
+             PID file (`LIFECYCLE_PIDFILE`) names; a plain restart, for comparison, is SIGTERM and, once the \
+             process exited, the same binary started again on the same port. {runs} runs of each, interleaved. \
+             Counts as in scenario 10 (a reset or a close without an answer after `connect` is a loss); each cell \
+             is the total over the runs with the median of a run in parentheses; the exit codes are a run's \
+             processes in order (the last one's at the SIGTERM). The rows of the switches count the attempts \
+             that ended before the runner sent the final SIGTERM, the `then SIGTERM` rows those that ended after (the \
+             shutdown scenario 10 measures, here with keep-alive clients too).\n",
+            upgrade::STEADY.as_millis()
+        );
+        upgrade::table(&mut doc, &outcomes);
+        let lost = outcomes
+            .iter()
+            .find(|o| o.how == upgrade::Switch::Upgrade)
+            .map(|o| o.lost())
+            .unwrap_or(u64::MAX);
+        targets.push((
+            "in-place upgrade under load: no client that connected is reset or left unanswered"
+                .into(),
+            lost.to_string(),
+            verdict(lost == 0),
+        ));
+        let lost = outcomes
+            .iter()
+            .find(|o| o.how == upgrade::Switch::Upgrade)
+            .map(|o| o.lost_at_stop())
+            .unwrap_or(u64::MAX);
+        targets.push((
+            "(reference) in-place upgrade scenario: clients that connected and were lost at the final SIGTERM".into(),
+            lost.to_string(),
+            "reported",
         ));
     }
 

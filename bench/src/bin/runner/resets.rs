@@ -20,19 +20,19 @@ use crate::stats::Samples;
 /// How long a client waits for the kernel to accept its connection. Past it the attempt is
 /// [`Outcome::NotConnected`]: a SYN the server dropped (its kernel would retry a second later).
 /// Short, so that a run ends soon after the server stopped taking connections.
-const CONNECT_TIMEOUT: Duration = Duration::from_millis(300);
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_millis(300);
 
 /// How long a connected client waits for the whole answer.
-const READ_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long the clients may go on after the server exited before they are stopped.
-const FINISH_LIMIT: Duration = Duration::from_secs(15);
+pub(crate) const FINISH_LIMIT: Duration = Duration::from_secs(15);
 
 const REQUEST: &[u8] = b"GET / HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n";
 
 /// How one attempt ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Outcome {
+pub(crate) enum Outcome {
     /// Connected and got an HTTP answer (any status).
     Answered,
     /// `connect` refused: nothing sent.
@@ -50,12 +50,12 @@ enum Outcome {
 
 /// The outcomes of one run's attempts, and the first few losses as the clients saw them.
 #[derive(Clone, Debug, Default)]
-struct Tally {
-    answered: u64,
-    refused: u64,
-    not_connected: u64,
-    reset: u64,
-    unanswered: u64,
+pub(crate) struct Tally {
+    pub(crate) answered: u64,
+    pub(crate) refused: u64,
+    pub(crate) not_connected: u64,
+    pub(crate) reset: u64,
+    pub(crate) unanswered: u64,
     /// The first few different failures, each with how many attempts ended so.
     examples: Vec<(String, u64)>,
 }
@@ -64,7 +64,7 @@ struct Tally {
 const EXAMPLES: usize = 3;
 
 impl Tally {
-    fn count(&mut self, outcome: Outcome, detail: Option<String>) {
+    pub(crate) fn count(&mut self, outcome: Outcome, detail: Option<String>) {
         match outcome {
             Outcome::Answered => self.answered += 1,
             Outcome::Refused => self.refused += 1,
@@ -86,7 +86,7 @@ impl Tally {
         }
     }
 
-    fn add(&mut self, other: &Tally) {
+    pub(crate) fn add(&mut self, other: &Tally) {
         self.answered += other.answered;
         self.refused += other.refused;
         self.not_connected += other.not_connected;
@@ -98,7 +98,7 @@ impl Tally {
     }
 
     /// Attempts that connected and got no answer.
-    fn lost(&self) -> u64 {
+    pub(crate) fn lost(&self) -> u64 {
         self.reset + self.unanswered
     }
 }
@@ -144,7 +144,7 @@ fn attempt(address: SocketAddr) -> (Outcome, Option<String>) {
 
 /// How a connected attempt that failed counts: a read that timed out had no answer, anything
 /// else (`ECONNRESET`, `EPIPE`, `ECONNABORTED`) is a reset.
-fn lost(err: &io::Error) -> Outcome {
+pub(crate) fn lost(err: &io::Error) -> Outcome {
     match err.kind() {
         io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => Outcome::Unanswered,
         _ => Outcome::Reset,
@@ -152,49 +152,84 @@ fn lost(err: &io::Error) -> Outcome {
 }
 
 /// `clients` threads making attempts one after the other. Each stops at its first refused or
-/// not-connected attempt once some client has been answered (the server stopped taking
-/// connections), or when told to.
-struct Load {
+/// not-connected attempt once some client has been answered and the load is closing (the server
+/// stopped taking connections), or when told to.
+pub(crate) struct Load {
     stop: Arc<AtomicBool>,
     answered_once: Arc<AtomicBool>,
-    clients: Vec<thread::JoinHandle<Tally>>,
+    /// Whether a refused or not-connected attempt ends a client (once some client was
+    /// answered). Set from the start for a shutdown (scenario 10); for the upgrade (scenario 11)
+    /// only at the final SIGTERM, so that the clients go on through the switches.
+    closing: Arc<AtomicBool>,
+    clients: Vec<thread::JoinHandle<[Tally; 2]>>,
 }
+
+/// How long a client of a continuous load ([`Load::continuous`]) waits after an attempt that was
+/// refused or not accepted, before the next: a client retrying a port that is closed for a while
+/// (a restart) waits a little, as a real one would, instead of spinning on `connect`.
+pub(crate) const RETRY_PAUSE: Duration = Duration::from_millis(10);
 
 impl Load {
     fn start(address: SocketAddr, clients: usize) -> Load {
+        Load::with(address, clients, true)
+    }
+
+    /// A load that goes on through refused and not-connected attempts (each followed by
+    /// [`RETRY_PAUSE`]) until [`closing`](Load::closing) is called.
+    pub(crate) fn continuous(address: SocketAddr, clients: usize) -> Load {
+        Load::with(address, clients, false)
+    }
+
+    fn with(address: SocketAddr, clients: usize, closing: bool) -> Load {
         let stop = Arc::new(AtomicBool::new(false));
         let answered_once = Arc::new(AtomicBool::new(false));
+        let closing = Arc::new(AtomicBool::new(closing));
         let clients = (0..clients)
             .map(|_| {
-                let (stop, answered_once) = (stop.clone(), answered_once.clone());
+                let (stop, answered_once, closing) =
+                    (stop.clone(), answered_once.clone(), closing.clone());
                 thread::spawn(move || {
-                    let mut tally = Tally::default();
+                    // Attempts that ended before the load was closing, and from then on.
+                    let mut tallies = [Tally::default(), Tally::default()];
                     while !stop.load(Ordering::Relaxed) {
                         let (outcome, detail) = attempt(address);
-                        tally.count(outcome, detail);
+                        let phase = usize::from(closing.load(Ordering::Relaxed));
+                        tallies[phase].count(outcome, detail);
                         match outcome {
                             Outcome::Answered => answered_once.store(true, Ordering::Relaxed),
                             Outcome::Refused | Outcome::NotConnected
-                                if answered_once.load(Ordering::Relaxed) =>
+                                if answered_once.load(Ordering::Relaxed)
+                                    && closing.load(Ordering::Relaxed) =>
                             {
                                 break
+                            }
+                            Outcome::Refused | Outcome::NotConnected
+                                if !closing.load(Ordering::Relaxed) =>
+                            {
+                                thread::sleep(RETRY_PAUSE)
                             }
                             _ => {}
                         }
                     }
-                    tally
+                    tallies
                 })
             })
             .collect();
         Load {
             stop,
             answered_once,
+            closing,
             clients,
         }
     }
 
+    /// From now on a refused or not-connected attempt ends a client: the server is stopping.
+    pub(crate) fn closing(&self) {
+        self.closing.store(true, Ordering::Relaxed);
+    }
+
     /// Waits (at most 10 s) for a first answer; whether one came.
-    fn wait_for_an_answer(&self) -> bool {
+    pub(crate) fn wait_for_an_answer(&self) -> bool {
         let deadline = Instant::now() + Duration::from_secs(10);
         while !self.answered_once.load(Ordering::Relaxed) {
             if Instant::now() >= deadline {
@@ -207,7 +242,18 @@ impl Load {
 
     /// Waits for every client to see the port closed (at most `limit`, then stops them after
     /// their attempt under way) and adds up their tallies.
-    fn finish(self, limit: Duration) -> Tally {
+    pub(crate) fn finish(self, limit: Duration) -> Tally {
+        let [before, after] = self.finish_split(limit);
+        let mut total = before;
+        total.add(&after);
+        total
+    }
+
+    /// As [`finish`](Load::finish), the attempts that ended before [`closing`](Load::closing)
+    /// apart from those that ended after: a loss is counted after when the client saw it after.
+    /// (Split by when an attempt began, a client that checked before and was then not scheduled
+    /// for a while would send its request after the SIGTERM and count its loss before.)
+    pub(crate) fn finish_split(self, limit: Duration) -> [Tally; 2] {
         let deadline = Instant::now() + limit;
         while self.clients.iter().any(|client| !client.is_finished()) {
             if Instant::now() >= deadline {
@@ -216,10 +262,11 @@ impl Load {
             }
             thread::sleep(Duration::from_millis(5));
         }
-        let mut total = Tally::default();
+        let mut total = [Tally::default(), Tally::default()];
         for client in self.clients {
-            if let Ok(tally) = client.join() {
-                total.add(&tally);
+            if let Ok([before, after]) = client.join() {
+                total[0].add(&before);
+                total[1].add(&after);
             }
         }
         total
@@ -262,12 +309,12 @@ fn once(contender: &Contender, clients: usize, before: Duration) -> (Tally, Stri
 /// What one contender's runs came to.
 pub struct Totals {
     pub name: &'static str,
-    runs: Vec<Tally>,
-    exits: Vec<String>,
+    pub(crate) runs: Vec<Tally>,
+    pub(crate) exits: Vec<String>,
 }
 
 impl Totals {
-    fn total(&self) -> Tally {
+    pub(crate) fn total(&self) -> Tally {
         let mut total = Tally::default();
         for run in &self.runs {
             total.add(run);
@@ -349,6 +396,12 @@ pub fn at_sigterm(
 /// parentheses, the runs that lost an attempt, the exit codes; then the first failures (other
 /// than a refused or timed-out connect) each contender's clients saw.
 pub fn table(out: &mut String, totals: &[Totals]) {
+    let rows: Vec<&Totals> = totals.iter().collect();
+    table_of(out, &rows);
+}
+
+/// [`table`] of rows gathered from elsewhere (scenario 11's).
+pub fn table_of(out: &mut String, totals: &[&Totals]) {
     let _ = writeln!(
         out,
         "| contender | runs | answered | refused | not connected (SYN dropped) | reset | closed unanswered | runs with a loss | exit codes |\n\
