@@ -16,9 +16,11 @@
 //! - a connection that has not sent a byte yet gets the
 //!   [header-read timeout](Serve::header_read_timeout) to send its request (it may be on its
 //!   way), which is answered;
-//! - every connection is told to shut down gracefully: on HTTP/1 an idle keep-alive connection
-//!   closes at once, one with a request in flight finishes it and closes; on HTTP/2 the client
-//!   gets a GOAWAY and the open streams finish;
+//! - every connection is told to shut down gracefully: an HTTP/1 connection's next response
+//!   says `Connection: close`, and one that sends no request within 250 ms (a keep-alive
+//!   connection left idle) is closed: a client sending requests back to back is answered rather
+//!   than having the request it sent as the connection closed lost; one with a request in flight
+//!   finishes it and closes; on HTTP/2 the client gets a GOAWAY and the open streams finish;
 //! - a connection that has no request in flight and is still open after the
 //!   [header-read timeout](Serve::header_read_timeout) (a client that sent half a request head,
 //!   or nothing) is closed: it cannot hold the drain;
@@ -359,9 +361,9 @@ async fn serve_connection<S, B>(
     // the client. Its graceful shutdown waits for its first bytes (the header-read clock bounds
     // the wait, as for a half-sent head).
     let mut shutdown_when_spoken = false;
-    // Handing the listener over to another process (an upgrade): that process serves the
-    // clients' next connections, so this one waits only a moment for each one's next request
-    // (answered with `Connection: close`) or first bytes, then shuts down.
+    // At the cancel an HTTP/1 connection that has spoken gets a moment for its next request
+    // (answered with `Connection: close`) before its graceful shutdown; at a hand-over to
+    // another process (an upgrade), every connection does, a silent one for its first bytes.
     let mut hand_over_linger: Option<Pin<Box<tokio::time::Sleep>>> = None;
     loop {
         let event = std::future::poll_fn(|cx| {
@@ -403,13 +405,21 @@ async fn serve_connection<S, B>(
             }
             Event::Cancelled => {
                 draining = Some(now);
-                if crate::listeners::shared() {
+                let handing_over = crate::listeners::shared();
+                let keep_alive = connection.has_spoken() && !connection.speaks_http2();
+                if handing_over || keep_alive {
                     // An idle keep-alive connection closed now would race the client's next
-                    // request on it (sent as it closes, it is lost): its next response says
-                    // `Connection: close` instead, hyper closes it once sent, and the client's
-                    // next connection goes to the other process.
+                    // request on it (sent as it closes, it is lost unanswered): its next
+                    // response says `Connection: close` instead, hyper closes it once sent,
+                    // and the client's next connection goes to the other process, or is
+                    // refused. One that sends nothing within the linger is closed.
                     closing.store(true, std::sync::atomic::Ordering::SeqCst);
-                    let linger = close::HAND_OVER_LINGER.min(header_read_timeout);
+                    let linger = if handing_over {
+                        close::HAND_OVER_LINGER
+                    } else {
+                        close::KEEP_ALIVE_LINGER
+                    };
+                    let linger = linger.min(header_read_timeout);
                     hand_over_linger = Some(Box::pin(tokio::time::sleep(linger)));
                 } else if connection.has_spoken() {
                     conn.as_mut().graceful_shutdown();
@@ -464,7 +474,8 @@ enum Event {
     /// The first bytes of a connection that had sent none at the cancel were read: its
     /// graceful shutdown can start (its request is answered).
     Spoke,
-    /// At a hand-over, the moment each connection is given for its next request has passed.
+    /// At the cancel, the moment each HTTP/1 connection is given for its next request (a
+    /// hand-over: its first) has passed.
     Lingered,
     /// The header-read clock rang.
     Clock,
