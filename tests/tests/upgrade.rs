@@ -683,3 +683,31 @@ fn an_upgrade_after_the_binary_was_replaced_on_disk_starts_the_new_file() {
     assert_eq!(exit_code(new, Duration::from_secs(10)), 0);
     service.pids.clear();
 }
+
+/// An upgrade timeout too long for the clock to add (`LIFECYCLE_UPGRADE_TIMEOUT=500000000000y`,
+/// which parses) means no limit: the upgrade runs and the old process hands over and exits 0,
+/// where the upgrade task used to panic (overflow when adding duration to instant), leaving the
+/// new process serving beside the old one and no upgrade possible any more.
+#[test]
+fn an_upgrade_timeout_beyond_the_clock_is_no_limit_not_a_panic() {
+    let env = [("LIFECYCLE_UPGRADE_TIMEOUT", "500000000000y")];
+    let mut service = Upgraded::start_with("endless-timeout", &env, false);
+    let address = service.address();
+    let old = service.current();
+    let code = service.upgrade();
+    let stderr = service.stderr();
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(code, 0, "{stderr}");
+    let new = service.current();
+    assert!(
+        service
+            .stdout()
+            .contains(&format!("pid {old} stopped: upgraded: process {new} took over")),
+        "{}",
+        service.stdout()
+    );
+    assert_eq!(try_get(address, "/health"), Ok((200, format!("pid {new}"))));
+    service.signal(new, libc::SIGTERM);
+    assert_eq!(exit_code(new, Duration::from_secs(10)), 0);
+    service.pids.clear();
+}

@@ -62,7 +62,9 @@ pub(super) async fn attempt(triggers: &Triggers, timeout: Duration) -> Attempt {
             "upgrade: started the new process with the listeners; serving until it is Ready"
         )
     });
-    let deadline = Instant::now() + timeout;
+    // A timeout too long for the clock to add (`LIFECYCLE_UPGRADE_TIMEOUT=500000000000y`
+    // parses) is no limit: never a panic.
+    let deadline = Instant::now().checked_add(timeout);
     let mut pipe = File::from(pipe);
     let mut said = Vec::new();
     loop {
@@ -112,7 +114,7 @@ pub(super) async fn attempt(triggers: &Triggers, timeout: Duration) -> Attempt {
                 return Attempt::RolledBack;
             }
         }
-        if Instant::now() >= deadline {
+        if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
             let status = stop(&mut child, libc::SIGKILL).await;
             quietly(|| {
                 tracing::warn!(
