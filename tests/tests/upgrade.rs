@@ -700,9 +700,9 @@ fn an_upgrade_timeout_beyond_the_clock_is_no_limit_not_a_panic() {
     assert_eq!(code, 0, "{stderr}");
     let new = service.current();
     assert!(
-        service
-            .stdout()
-            .contains(&format!("pid {old} stopped: upgraded: process {new} took over")),
+        service.stdout().contains(&format!(
+            "pid {old} stopped: upgraded: process {new} took over"
+        )),
         "{}",
         service.stdout()
     );
@@ -710,4 +710,64 @@ fn an_upgrade_timeout_beyond_the_clock_is_no_limit_not_a_panic() {
     service.signal(new, libc::SIGTERM);
     assert_eq!(exit_code(new, Duration::from_secs(10)), 0);
     service.pids.clear();
+}
+
+/// SIGTERM to the old process just as the new one says it is Ready (the old one stopped with
+/// SIGSTOP while the new one starts, the SIGTERM sent once the new one wrote its PID file, then
+/// SIGCONT: the readiness and the signal wait together). Which one the old process takes first
+/// varies, and either is fine, but never both: the SIGTERM first (`pid N stopped: SIGTERM`) and
+/// the new process stops too and exits 0; the readiness first (`stopped: upgraded`) and the
+/// SIGTERM came after the hand-over (it cuts the old one's drain short) and the new one serves
+/// on. The old process used to take the SIGTERM, then the readiness and hand over anyway: its
+/// report said `trigger: SIGTERM` while the new one served on, the SIGTERM lost (about two
+/// rounds in five). Five rounds.
+#[test]
+fn sigterm_as_the_new_process_says_ready_stops_both_or_hands_over_never_both() {
+    let mut stopped_both = 0;
+    for round in 0..5 {
+        let mut service = Upgraded::start(&format!("term-at-ready-{round}"));
+        let old = service.current();
+        fs::write(service.file("slow"), "300").unwrap();
+        service.signal(old, libc::SIGUSR2);
+        let child = poll_until("the new process", || started_pid(&service.stderr()));
+        service.signal(old, libc::SIGSTOP);
+        service.pids.push(child);
+        let new = service.wait_for_pid_file(|pid| pid != old);
+        assert_eq!(new, child);
+        service.signal(old, libc::SIGTERM);
+        service.signal(old, libc::SIGCONT);
+        assert_eq!(
+            exit_code(old, Duration::from_secs(10)),
+            0,
+            "{}",
+            service.stderr()
+        );
+        let stdout = service.stdout();
+        if stdout.contains(&format!("pid {old} stopped: SIGTERM")) {
+            // Reaped by the old one (stopped while it started), or adopted by this test (the
+            // subreaper) once the old one exited: exited either way, not killed.
+            let exited = exit_status(new, Duration::from_secs(10))
+                .map(|status| libc::WIFEXITED(status))
+                .or_else(|| gone(new).then_some(true));
+            assert_eq!(
+                exited,
+                Some(true),
+                "round {round}: the old process stopped at the SIGTERM, the new one {new} must stop too\n{stdout}\n{}",
+                service.stderr()
+            );
+            stopped_both += 1;
+        } else {
+            assert!(
+                stdout.contains(&format!(
+                    "pid {old} stopped: upgraded: process {new} took over"
+                )),
+                "round {round}:\n{stdout}"
+            );
+            assert!(!gone(new), "round {round}: the new process {new} serves on");
+            service.signal(new, libc::SIGTERM);
+            assert_eq!(exit_code(new, Duration::from_secs(10)), 0);
+        }
+        service.pids.clear();
+    }
+    eprintln!("the SIGTERM came first in {stopped_both} rounds of 5");
 }

@@ -289,6 +289,22 @@ fn duplicate_above(fd: RawFd, above: RawFd) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(copy) })
 }
 
+/// Sends SIGTERM to a new process that said it is Ready when this one's shutdown had started
+/// already: it drains and exits as at any SIGTERM (this process's exit hands it to the service
+/// manager or init, which reaps it; not reaped here, its id is not reused meanwhile).
+pub(super) fn stop_ready(pid: u32) {
+    quietly(|| {
+        tracing::warn!(
+            pid,
+            "upgrade abandoned: the shutdown started as the new process became Ready; stopping it with SIGTERM"
+        )
+    });
+    if let Ok(pid) = libc::pid_t::try_from(pid) {
+        // SAFETY: `kill` sends a signal to the process this one started and has not reaped.
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+    }
+}
+
 /// What [`reap_within`] says of a process that has not exited.
 const STILL_RUNNING: &str = "still running";
 
