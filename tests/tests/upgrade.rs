@@ -771,3 +771,32 @@ fn sigterm_as_the_new_process_says_ready_stops_both_or_hands_over_never_both() {
     }
     eprintln!("the SIGTERM came first in {stopped_both} rounds of 5");
 }
+
+/// The executable deleted from disk (not replaced), then SIGUSR2: the upgrade is rolled back
+/// with a line naming the file it could not start, and the old process serves on and exits 0 at
+/// SIGTERM.
+#[test]
+fn an_upgrade_with_the_executable_deleted_is_rolled_back_naming_the_file() {
+    let bin = ScratchDir::new("deleted-bin");
+    let app = bin.path().join("app");
+    fs::hard_link(UPGRADER, &app).unwrap();
+    let service = Upgraded::start_program("deleted", &app, &[], false);
+    let address = service.address();
+    fs::remove_file(&app).unwrap();
+    let old = service.current();
+    service.signal(old, libc::SIGUSR2);
+    let line = poll_until("the rollback", || {
+        let stderr = service.stderr();
+        stderr
+            .lines()
+            .find(|line| line.contains("upgrade rolled back"))
+            .map(str::to_owned)
+    });
+    assert!(
+        line.contains(&format!("cannot start `{}`", app.display())),
+        "{line}"
+    );
+    assert_eq!(try_get(address, "/health"), Ok((200, format!("pid {old}"))));
+    service.signal(old, libc::SIGTERM);
+    assert_eq!(exit_code(old, Duration::from_secs(10)), 0);
+}

@@ -196,7 +196,7 @@ fn start(listeners: &[Recorded]) -> io::Result<(OwnedFd, Child)> {
     let ready_raw = ready_source.as_raw_fd();
     let names: Vec<&str> = listeners.iter().map(|l| l.name.as_str()).collect();
 
-    let mut command = Command::new(executable);
+    let mut command = Command::new(&executable);
     command
         .args(std::env::args_os().skip(1))
         .env("LISTEN_FDS", count.to_string())
@@ -223,7 +223,12 @@ fn start(listeners: &[Recorded]) -> io::Result<(OwnedFd, Child)> {
             Ok(())
         });
     }
-    let child = command.spawn()?;
+    let child = command.spawn().map_err(|err| {
+        io::Error::new(
+            err.kind(),
+            format!("cannot start `{}`: {err}", executable.display()),
+        )
+    })?;
     // The copies are the child's now; this process's close, so that the pipe's last write end
     // is the child's (its exit is then the pipe's end).
     drop(sources);
