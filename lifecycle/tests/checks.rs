@@ -391,3 +391,31 @@ async fn a_huge_error_is_cut_so_the_probe_body_stays_small() {
         "{body}"
     );
 }
+
+/// A period or timeout too long for the clock to add (`Duration::MAX`) is "once" and "no
+/// timeout": the check runs, passes and is never a failed task (the checker used to panic
+/// adding the period to the run's start, a task failure in the report).
+#[tokio::test(start_paused = true)]
+async fn a_period_beyond_the_clock_runs_the_check_once_and_is_no_failure() {
+    let sequence = Sequence::new(Config::new());
+    let lc = sequence.handle();
+    let (_, runs) = dependency(&lc, Duration::MAX, Duration::MAX);
+    let mut readiness = lc.watch_readiness();
+    let handle = lc.clone();
+    let report = sequence
+        .run_without_signals(async move {
+            handle.started().await;
+            until(&mut readiness, Readiness::is_ready).await;
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            handle.request_shutdown();
+            handle.cancelled().await;
+        })
+        .await;
+    assert!(
+        report.task_failures.is_empty(),
+        "{:?}",
+        report.task_failures
+    );
+    assert_eq!(report.code(), 0);
+    assert_eq!(runs.load(SeqCst), 1);
+}

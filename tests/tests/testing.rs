@@ -260,3 +260,38 @@ async fn the_hard_deadline_ends_the_wait_when_main_blocks_its_thread() {
         began.elapsed()
     );
 }
+
+/// A `TestApp` dropped (mid-start, or Ready) is the process killed: what the app runs stops
+/// with it (its tracked tasks aborted, its connections cut), not on until the test's runtime
+/// ends, ticking beside the next app the test starts.
+#[tokio::test(start_paused = true)]
+async fn a_dropped_test_app_stops_what_the_app_runs() {
+    for ready in [false, true] {
+        let ticks = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counted = Arc::clone(&ticks);
+        let app = App::new(Config::new(), move |lc: Lifecycle| async move {
+            lc.task("ticker").spawn(async move {
+                loop {
+                    counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            });
+            lc.cancelled().await;
+        });
+        let mut app = lifecycle::testing::start(app);
+        if ready {
+            app.ready().await;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        drop(app);
+        tokio::task::yield_now().await;
+        let after = ticks.load(std::sync::atomic::Ordering::SeqCst);
+        assert!(after > 0, "the ticker ran");
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert_eq!(
+            ticks.load(std::sync::atomic::Ordering::SeqCst),
+            after,
+            "ready: {ready}"
+        );
+    }
+}

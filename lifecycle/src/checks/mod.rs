@@ -413,10 +413,16 @@ impl Checking {
                 return;
             };
             self.record(result);
+            // A period too long for the clock to add (`Duration::MAX`) is no next run: never
+            // a panic of the checker.
+            let Some(next) = began.checked_add(self.every) else {
+                self.triggers.fired_yet().await;
+                return;
+            };
             tokio::select! {
                 biased;
                 () = self.triggers.fired_yet() => return,
-                () = tokio::time::sleep_until(began + self.every) => {}
+                () = tokio::time::sleep_until(next) => {}
             }
         }
     }

@@ -127,7 +127,8 @@ pub fn start(app: App) -> TestApp {
 
 /// A service started by [`start`], running on the test's runtime.
 ///
-/// Dropping it stops driving the service (as if the process were killed).
+/// Dropping it stops driving the service, as if the process were killed: its tracked tasks
+/// are aborted and its connections cut.
 pub struct TestApp {
     lc: Lifecycle,
     ears: Simulated,
@@ -345,8 +346,14 @@ impl TestApp {
 
 impl Drop for TestApp {
     fn drop(&mut self) {
-        if let Some(driver) = &self.driver {
+        // A service still driven is killed, as a process would be: what it runs stops with it
+        // (its tracked tasks aborted, a blocking one cannot be; its connections cut).
+        if let Some(driver) = self.driver.take() {
             driver.abort();
+            let inner = self.lc.inner();
+            self.lc.token().cancel();
+            let _ = inner.tasks().abort_all(false);
+            let _ = inner.connections().cut_all();
         }
         self.deadline.abort();
     }

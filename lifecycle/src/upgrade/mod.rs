@@ -95,12 +95,18 @@ async fn run_upgrades(lc: &Lifecycle) {
         }
         match spawn::attempt(inner.triggers(), timeout).await {
             spawn::Attempt::TookOver(pid) => {
-                // Closed from now on, the listeners are handed over (the new process accepts
-                // what is queued); systemd hears of the new main process before this one's
-                // trigger could say STOPPING=1.
-                crate::listeners::registry::set_shared(true);
-                inner.triggers().watch().hand_over(pid);
-                inner.triggers().fire(Trigger::Upgraded { pid });
+                // The shutdown started as the new process said Ready (a SIGTERM and `READY`
+                // heard together): the shutdown wins, the new process stops too.
+                if inner.triggers().current().is_none() {
+                    // Closed from now on, the listeners are handed over (the new process
+                    // accepts what is queued); systemd hears of the new main process before
+                    // this one's trigger could say STOPPING=1.
+                    crate::listeners::registry::set_shared(true);
+                    inner.triggers().watch().hand_over(pid);
+                }
+                if !inner.triggers().fire(Trigger::Upgraded { pid }) {
+                    spawn::stop_ready(pid);
+                }
                 return;
             }
             spawn::Attempt::RolledBack => {}

@@ -62,7 +62,9 @@ pub(super) async fn attempt(triggers: &Triggers, timeout: Duration) -> Attempt {
             "upgrade: started the new process with the listeners; serving until it is Ready"
         )
     });
-    let deadline = Instant::now() + timeout;
+    // A timeout too long for the clock to add (`LIFECYCLE_UPGRADE_TIMEOUT=500000000000y`
+    // parses) is no limit: never a panic.
+    let deadline = Instant::now().checked_add(timeout);
     let mut pipe = File::from(pipe);
     let mut said = Vec::new();
     loop {
@@ -112,7 +114,7 @@ pub(super) async fn attempt(triggers: &Triggers, timeout: Duration) -> Attempt {
                 return Attempt::RolledBack;
             }
         }
-        if Instant::now() >= deadline {
+        if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
             let status = stop(&mut child, libc::SIGKILL).await;
             quietly(|| {
                 tracing::warn!(
@@ -194,7 +196,7 @@ fn start(listeners: &[Recorded]) -> io::Result<(OwnedFd, Child)> {
     let ready_raw = ready_source.as_raw_fd();
     let names: Vec<&str> = listeners.iter().map(|l| l.name.as_str()).collect();
 
-    let mut command = Command::new(executable);
+    let mut command = Command::new(&executable);
     command
         .args(std::env::args_os().skip(1))
         .env("LISTEN_FDS", count.to_string())
@@ -221,7 +223,12 @@ fn start(listeners: &[Recorded]) -> io::Result<(OwnedFd, Child)> {
             Ok(())
         });
     }
-    let child = command.spawn()?;
+    let child = command.spawn().map_err(|err| {
+        io::Error::new(
+            err.kind(),
+            format!("cannot start `{}`: {err}", executable.display()),
+        )
+    })?;
     // The copies are the child's now; this process's close, so that the pipe's last write end
     // is the child's (its exit is then the pipe's end).
     drop(sources);
@@ -285,6 +292,22 @@ fn duplicate_above(fd: RawFd, above: RawFd) -> io::Result<OwnedFd> {
     }
     // SAFETY: just made, owned by nothing else.
     Ok(unsafe { OwnedFd::from_raw_fd(copy) })
+}
+
+/// Sends SIGTERM to a new process that said it is Ready when this one's shutdown had started
+/// already: it drains and exits as at any SIGTERM (this process's exit hands it to the service
+/// manager or init, which reaps it; not reaped here, its id is not reused meanwhile).
+pub(super) fn stop_ready(pid: u32) {
+    quietly(|| {
+        tracing::warn!(
+            pid,
+            "upgrade abandoned: the shutdown started as the new process became Ready; stopping it with SIGTERM"
+        )
+    });
+    if let Ok(pid) = libc::pid_t::try_from(pid) {
+        // SAFETY: `kill` sends a signal to the process this one started and has not reaped.
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+    }
 }
 
 /// What [`reap_within`] says of a process that has not exited.
