@@ -56,13 +56,13 @@ static FROM_PARENT: OnceLock<bool> = OnceLock::new();
 /// between `fork` and `exec`, where changing the environment is not safe (it allocates). The
 /// parent's id, checked against `getppid()`, is as strict: a process the new one starts in turn
 /// (its parent is the new one) does not take them, and `exec` keeps the parent. Read once; the
-/// variable is removed from the environment (with the same caveat as the three of systemd).
+/// variable stays in the environment (removing it while other threads may read the environment
+/// is not safe, and a process this one starts ignores it anyway).
 pub(super) fn from_parent() -> bool {
     *FROM_PARENT.get_or_init(|| {
         let Some(value) = std::env::var_os(crate::config::ENV_UPGRADE_FROM) else {
             return false;
         };
-        std::env::remove_var(crate::config::ENV_UPGRADE_FROM);
         // SAFETY: `getppid` has no preconditions and cannot fail.
         let parent = unsafe { libc::getppid() };
         let named = number(&value);

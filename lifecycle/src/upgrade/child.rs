@@ -16,12 +16,12 @@ pub(super) struct Parent {
 
 impl Parent {
     /// When this process is an upgrade's new process: the pipe to its parent, made
-    /// close-on-exec (a process this one starts must not hold it open). The variable is removed
-    /// from the environment. From here until [`ready`](Self::ready), the listeners are shared
+    /// close-on-exec (a process this one starts must not hold it open). The variable stays in
+    /// the environment (removing it while the runtime's threads may read the environment is not
+    /// safe): a process this one starts ignores it, its parent being this one. From here until [`ready`](Self::ready), the listeners are shared
     /// with the parent, which still serves: a close (a failed start) hands them back.
     pub(super) fn from_env() -> Option<Self> {
         let value = std::env::var_os(ENV_UPGRADE_READY_FD)?;
-        std::env::remove_var(ENV_UPGRADE_READY_FD);
         if !listeners::started_by_upgrade() {
             return None;
         }
