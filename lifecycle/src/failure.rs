@@ -422,6 +422,15 @@ pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
     }
 }
 
+/// `Ok` unless `outcome` is a failure: a main function's, a hook's or a check's output reduced
+/// to what the lifecycle records.
+pub(crate) fn into_result(outcome: impl Outcome) -> Result<(), Failure> {
+    match outcome.into_outcome().1 {
+        Some(failure) => Err(failure),
+        None => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

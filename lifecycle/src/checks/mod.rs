@@ -80,7 +80,7 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
-use crate::failure::{Failure, Outcome};
+use crate::failure::{into_result, Failure, Outcome};
 use crate::log::quietly;
 use crate::tasks::node::Node;
 use crate::tasks::{spawn_in, TaskName};
@@ -324,12 +324,7 @@ impl Check {
             timeout: DEFAULT_TIMEOUT,
             make: Box::new(move || {
                 let run = check();
-                Box::pin(async move {
-                    match run.await.into_outcome().1 {
-                        None => Ok(()),
-                        Some(failure) => Err(failure),
-                    }
-                })
+                Box::pin(async move { into_result(run.await) })
             }),
         }
     }
@@ -455,10 +450,7 @@ impl Checking {
                 humantime::format_duration(self.timeout)
             )),
             Ok(Err(panicked)) => Err(panicked.to_string()),
-            Ok(Ok(output)) => match output.into_outcome().1 {
-                None => Ok(()),
-                Some(failure) => Err(failure.to_string()),
-            },
+            Ok(Ok(output)) => into_result(output).map_err(|failure| failure.to_string()),
         };
         Some(match (result, dropped) {
             (Ok(()), Err(payload)) => Err(Failure::panic(&*payload).to_string()),

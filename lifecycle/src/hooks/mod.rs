@@ -27,7 +27,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::checks::Check;
-use crate::failure::{panic_message, Failure, Outcome};
+use crate::failure::{into_result, panic_message, Failure, Outcome};
 use crate::lock::lock;
 use crate::log::{quietly, whole_ms, Millis};
 use crate::triggers::readiness::{Readiness, State};
@@ -382,7 +382,7 @@ impl Hook {
     {
         let run: Arc<dyn Fn() -> HookFuture + Send + Sync> = Arc::new(move || {
             let fut = f();
-            Box::pin(async move { failed(fut.await.into_outcome().1) })
+            Box::pin(async move { into_result(fut.await) })
         });
         Self::with(kind, name.into(), HookFn::Async(run))
     }
@@ -418,7 +418,7 @@ impl Hook {
         R: Outcome,
     {
         let run: Arc<dyn Fn() -> Result<(), Failure> + Send + Sync> =
-            Arc::new(move || failed(f().into_outcome().1));
+            Arc::new(move || into_result(f()));
         Self::with(kind, name.into(), HookFn::Blocking(run))
     }
 
@@ -949,14 +949,6 @@ pub trait Component: Send + Sync + 'static {
         Self: Sized,
     {
         let _ = this;
-    }
-}
-
-/// `Ok` unless a failure was recorded.
-fn failed(failure: Option<Failure>) -> Result<(), Failure> {
-    match failure {
-        Some(failure) => Err(failure),
-        None => Ok(()),
     }
 }
 

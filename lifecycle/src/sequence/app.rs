@@ -7,7 +7,7 @@ use std::pin::Pin;
 use std::process::ExitCode;
 
 use crate::config::Config;
-use crate::failure::{Failure, Outcome};
+use crate::failure::{into_result, Failure, Outcome};
 use crate::handle::Lifecycle;
 use crate::sequence::entry::run_held;
 use crate::triggers::held::hold_signals;
@@ -75,14 +75,7 @@ impl App {
         Fut: Future + Send + 'static,
         Fut::Output: Outcome,
     {
-        let main: MainFn = Box::new(move |lc| {
-            Box::pin(async move {
-                match main(lc).await.into_outcome() {
-                    (_, None) => Ok(()),
-                    (_, Some(failure)) => Err(failure),
-                }
-            })
-        });
+        let main: MainFn = Box::new(move |lc| Box::pin(async move { into_result(main(lc).await) }));
         Self {
             config,
             main,
