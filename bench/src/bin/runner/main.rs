@@ -330,19 +330,41 @@ fn main() {
              The ratio is of medians, higher is faster; the ratio run by run is the median of each run's ratio to \
              the `axum::serve` run next to it.\n"
         );
-        for (pattern, title, target) in [
+        use throughput::{Pattern, Placement};
+        for (pattern, placement, title, target) in [
             (
-                throughput::Pattern::KeepAlive,
+                Pattern::KeepAlive,
+                Placement::Shared,
                 "64 connections kept alive",
                 "keep-alive",
             ),
             (
-                throughput::Pattern::NewConnection,
+                Pattern::NewConnection,
+                Placement::Shared,
                 "a new connection per request (`Connection: close`)",
                 "new connection per request",
             ),
+            (
+                Pattern::KeepAlive,
+                Placement::Pinned,
+                "64 connections kept alive, pinned (the server on CPU 0 with one worker, `wrk -t1` on CPU 1)",
+                "keep-alive, pinned",
+            ),
+            (
+                Pattern::NewConnection,
+                Placement::Pinned,
+                "a new connection per request, pinned (the server on CPU 0 with one worker, `wrk -t1` on CPU 1)",
+                "new connection per request, pinned",
+            ),
         ] {
-            let rows = throughput::requests_per_second(&contenders, 1, pattern, runs, seconds);
+            let rows = throughput::requests_per_second(
+                &contenders,
+                1,
+                pattern,
+                placement,
+                runs,
+                seconds,
+            );
             let _ = writeln!(doc, "{title}:\n");
             stats::table(
                 &mut doc,

@@ -6,6 +6,23 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+/// Binds the process `command` starts to CPU `cpu`, from before its first instruction.
+pub fn pin(command: &mut Command, cpu: usize) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs in the forked child before exec and only calls
+    // sched_setaffinity, which is async-signal-safe; the set lives on its stack.
+    unsafe {
+        command.pre_exec(move || {
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            libc::CPU_SET(cpu, &mut set);
+            if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
 /// A running contender. Killed on drop.
 pub struct Proc {
     pub child: Child,
@@ -17,7 +34,16 @@ impl Proc {
     /// Starts `bin` with `env` and waits (at most 30 s) for a stdout line containing `marker`.
     /// stdout is drained in the background afterwards so the child never blocks on it.
     pub fn start(bin: &Path, env: &[(&str, String)], marker: &str) -> Proc {
+        Proc::start_on(bin, env, marker, None)
+    }
+
+    /// [`Proc::start`], the process bound to one CPU when `cpu` is given (before it runs, so a
+    /// Tokio runtime in it sees one CPU and starts one worker).
+    pub fn start_on(bin: &Path, env: &[(&str, String)], marker: &str, cpu: Option<usize>) -> Proc {
         let mut command = Command::new(bin);
+        if let Some(cpu) = cpu {
+            pin(&mut command, cpu);
+        }
         command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

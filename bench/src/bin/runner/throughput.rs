@@ -17,6 +17,18 @@ pub enum Pattern {
     NewConnection,
 }
 
+/// Where the server and the load run.
+#[derive(Clone, Copy)]
+pub enum Placement {
+    /// Both on both cores, as the scheduler likes (`wrk -t2`; the server's runtime has two
+    /// workers).
+    Shared,
+    /// The server bound to CPU 0 (its runtime sees one CPU and starts one worker), wrk with one
+    /// thread bound to CPU 1: neither takes the other's core, so a run depends less on where the
+    /// scheduler put whom.
+    Pinned,
+}
+
 /// What wrk reported for one run.
 struct Wrk {
     per_second: f64,
@@ -47,9 +59,16 @@ fn errors(text: &str) -> u64 {
     total + number_after(text, "Non-2xx or 3xx responses:").unwrap_or(0.0) as u64
 }
 
-fn wrk(addr: &str, pattern: Pattern, seconds: u64) -> Wrk {
+fn wrk(addr: &str, pattern: Pattern, placement: Placement, seconds: u64) -> Wrk {
     let mut command = Command::new("wrk");
-    command.args(["-t2", "-c64", &format!("-d{seconds}s")]);
+    match placement {
+        Placement::Shared => command.arg("-t2"),
+        Placement::Pinned => {
+            crate::proc::pin(&mut command, 1);
+            command.arg("-t1")
+        }
+    };
+    command.args(["-c64", &format!("-d{seconds}s")]);
     if let Pattern::NewConnection = pattern {
         command.args(["-H", "Connection: close"]);
     }
@@ -73,6 +92,7 @@ pub fn requests_per_second(
     contenders: &[Contender],
     base: usize,
     pattern: Pattern,
+    placement: Placement,
     runs: usize,
     seconds: u64,
 ) -> Vec<Row> {
@@ -80,11 +100,15 @@ pub fn requests_per_second(
     let mut failed = vec![0u64; contenders.len()];
     for _ in 0..runs {
         for (i, contender) in contenders.iter().enumerate() {
-            let mut proc = Proc::start(&contender.bin, &contender.env, "ready ");
-            let _ = wrk(&proc.addr, pattern, 1);
+            let cpu = match placement {
+                Placement::Shared => None,
+                Placement::Pinned => Some(0),
+            };
+            let mut proc = Proc::start_on(&contender.bin, &contender.env, "ready ", cpu);
+            let _ = wrk(&proc.addr, pattern, placement, 1);
             // Sockets of the warm-up closing (TIME_WAIT) must not weigh on the run.
             std::thread::sleep(Duration::from_millis(200));
-            let run = wrk(&proc.addr, pattern, seconds);
+            let run = wrk(&proc.addr, pattern, placement, seconds);
             samples[i].0.push(run.per_second);
             failed[i] += run.errors;
             let (_, status) = proc.signal_and_time_exit(libc::SIGTERM);
