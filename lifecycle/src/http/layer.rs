@@ -4,7 +4,6 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
@@ -129,9 +128,6 @@ where
 pub(super) struct PerConnection<S> {
     pub(super) inner: S,
     pub(super) connection: Arc<Connection>,
-    /// Set when the connection is to close after its next response (the listener was handed
-    /// over to another process): that response says `Connection: close`.
-    pub(super) closing: Arc<AtomicBool>,
 }
 
 impl<S, ResBody> hyper::service::Service<Request<hyper::body::Incoming>> for PerConnection<S>
@@ -140,7 +136,7 @@ where
 {
     type Response = Response<Counted<ResBody>>;
     type Error = S::Error;
-    type Future = Closing<CountedFuture<S::Future>>;
+    type Future = CountedFuture<S::Future>;
 
     fn call(&self, request: Request<hyper::body::Incoming>) -> Self::Future {
         let path = request
@@ -148,45 +144,10 @@ where
             .path_and_query()
             .map_or("/", |path| path.as_str());
         let guard = self.connection.begin(request.method().as_str(), path);
-        Closing {
-            inner: CountedFuture {
-                inner: self.inner.call(request),
-                guard: Some(guard),
-            },
-            closing: Arc::clone(&self.closing),
+        CountedFuture {
+            inner: self.inner.call(request),
+            guard: Some(guard),
         }
-    }
-}
-
-pin_project_lite::pin_project! {
-    /// A response future that adds `Connection: close` to its response when its connection is
-    /// closing: hyper then closes the connection once the response is sent (HTTP/1; HTTP/2
-    /// drops the header, and gets a GOAWAY instead).
-    pub(super) struct Closing<F> {
-        #[pin]
-        inner: F,
-        closing: Arc<AtomicBool>,
-    }
-}
-
-impl<F, B, E> Future for Closing<F>
-where
-    F: Future<Output = Result<Response<B>, E>>,
-{
-    type Output = F::Output;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let mut response = ready!(this.inner.poll(cx))?;
-        if this.closing.load(Ordering::SeqCst)
-            && response.status() != http::StatusCode::SWITCHING_PROTOCOLS
-        {
-            response.headers_mut().insert(
-                http::header::CONNECTION,
-                http::HeaderValue::from_static("close"),
-            );
-        }
-        Poll::Ready(Ok(response))
     }
 }
 
@@ -209,12 +170,21 @@ where
         let this = self.project();
         let response = ready!(this.inner.poll(cx))?;
         let mut guard = this.guard.take();
-        if response.status() == http::StatusCode::SWITCHING_PROTOCOLS {
-            if let Some(guard) = &mut guard {
+        let (mut head, inner) = response.into_parts();
+        if let Some(guard) = &mut guard {
+            if head.status == http::StatusCode::SWITCHING_PROTOCOLS {
                 guard.upgraded();
+            } else if guard.closing() {
+                // Its connection closes after this response (the serve loop's drain, or a
+                // hand-over): hyper closes an HTTP/1 connection once a response saying so is
+                // sent (HTTP/2 drops the header, and gets a GOAWAY instead).
+                head.headers.insert(
+                    http::header::CONNECTION,
+                    http::HeaderValue::from_static("close"),
+                );
             }
         }
-        Poll::Ready(Ok(response.map(|inner| Counted { inner, guard })))
+        Poll::Ready(Ok(Response::from_parts(head, Counted { inner, guard })))
     }
 }
 

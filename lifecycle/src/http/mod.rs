@@ -280,16 +280,13 @@ where
             let _ = stream.set_nodelay(true);
             let drain = self.lc.inner().tasks().running_guard();
             let connection = Arc::new(self.lc.inner().connections().open(peer, drain));
-            let closing = Arc::new(std::sync::atomic::AtomicBool::new(false));
             let task = serve_connection(
                 Arc::clone(builder),
                 stream,
                 PerConnection {
                     inner: self.service.clone(),
                     connection: Arc::clone(&connection),
-                    closing: Arc::clone(&closing),
                 },
-                (connection.clone(), closing),
                 stop.clone(),
                 self.header_read_timeout,
             );
@@ -328,10 +325,6 @@ async fn serve_connection<S, B>(
     builder: Arc<auto::Builder<TokioExecutor>>,
     stream: TcpStream,
     service: PerConnection<S>,
-    (connection, closing): (
-        Arc<crate::tasks::connections::Connection>,
-        Arc<std::sync::atomic::AtomicBool>,
-    ),
     token: CancellationToken,
     header_read_timeout: Duration,
 ) where
@@ -342,6 +335,7 @@ async fn serve_connection<S, B>(
     B::Data: Send,
     B::Error: Into<BoxError>,
 {
+    let connection = Arc::clone(&service.connection);
     let stream = TrackedStream {
         stream,
         connection: Arc::clone(&connection),
@@ -413,7 +407,7 @@ async fn serve_connection<S, B>(
                     // response says `Connection: close` instead, hyper closes it once sent,
                     // and the client's next connection goes to the other process, or is
                     // refused. One that sends nothing within the linger is closed.
-                    closing.store(true, std::sync::atomic::Ordering::SeqCst);
+                    connection.close_after_next_response();
                     let linger = if handing_over {
                         close::HAND_OVER_LINGER
                     } else {

@@ -259,6 +259,9 @@ struct Slot {
     /// How many requests of `state` have a response body that ended (see [`SlotState`]): read
     /// without the lock on every flush, which is all a flush costs while there are none.
     ended: AtomicUsize,
+    /// The connection is to close after its next response (the drain, or a hand-over to
+    /// another process): that response says `Connection: close`.
+    closing: AtomicBool,
 }
 
 /// The requests in flight on one connection, and what the deadline needs to cut it.
@@ -576,6 +579,7 @@ impl Registry {
                 upgraded: None,
             }),
             ended: AtomicUsize::new(0),
+            closing: AtomicBool::new(false),
         });
         lock(&self.slots).insert(id, Arc::clone(&slot));
         self.live.fetch_add(1, Ordering::SeqCst);
@@ -635,6 +639,11 @@ impl Connection {
             on: On::Connection(Arc::clone(&self.slot), number),
             upgraded: false,
         }
+    }
+
+    /// Its next response is to say `Connection: close` (see [`RequestGuard::closing`]).
+    pub(crate) fn close_after_next_response(&self) {
+        self.slot.closing.store(true, Ordering::Relaxed);
     }
 
     /// Its first bytes were read (see [`has_spoken`](Self::has_spoken)).
@@ -745,6 +754,16 @@ pub(crate) struct RequestGuard {
 }
 
 impl RequestGuard {
+    /// Its connection is to close after this request's response (see
+    /// [`Connection::close_after_next_response`]); never for a request the layer counts.
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
+    pub(crate) fn closing(&self) -> bool {
+        match &self.on {
+            On::Connection(slot, _) => slot.closing.load(Ordering::Relaxed),
+            On::Layer { .. } => false,
+        }
+    }
+
     /// Its response upgraded the connection: the connection is named by this request from now
     /// on, for as long as it lives.
     #[cfg_attr(not(feature = "http"), allow(dead_code))]
