@@ -164,7 +164,7 @@ fn describe(socket: &Passed) -> String {
     }
 }
 
-/// Reads the variables, removes them, checks them, and marks the descriptors close-on-exec.
+/// Reads the variables, checks them, and marks the descriptors close-on-exec.
 fn read_environment() -> State {
     let [pid, fds, names] = VARIABLES.map(std::env::var_os);
     // The new process of an in-place upgrade: no `LISTEN_PID` (see `from_parent`).
@@ -172,13 +172,11 @@ fn read_environment() -> State {
         None if fds.is_some() && from_parent() => Some(std::process::id().to_string().into()),
         pid => pid,
     };
-    // As `sd_listen_fds(1)`: whatever they say, a child process must not see them. (A data race
-    // with a thread reading the environment through C's `getenv`: `listener` says when to call.)
-    for (name, value) in VARIABLES.iter().zip([&pid, &fds, &names]) {
-        if value.is_some() {
-            std::env::remove_var(name);
-        }
-    }
+    // The variables stay in the environment, as `sd_listen_fds(0)` leaves them: removing them
+    // while other threads may read the environment (C's `getenv`) is a data race. A child
+    // process does not take the sockets: `LISTEN_PID` names this process, not the child, an
+    // upgrade's `LIFECYCLE_UPGRADE_FROM` names the child's grandparent, and the descriptors are
+    // close-on-exec, so the child does not even have them.
     let own = std::process::id();
     match announced(pid, fds, names, own)? {
         Announced::Nothing => Ok(Mutex::new(Vec::new())),

@@ -40,12 +40,12 @@ pub(crate) mod registry;
 ///
 /// A socket is returned once; the second call for the same name binds `addr` (or takes the next
 /// one of that name). The first call reads the variables, checks them, marks every passed file
-/// descriptor close-on-exec and removes the three variables from the environment (as
-/// `sd_listen_fds(1)` does), so that a child process does not take the sockets for its own.
-/// Removing a variable while another thread reads the environment through C's `getenv` is a
-/// data race on some platforms: make the first call at start-up, before the app starts threads
-/// of its own that read it (Tokio's worker threads do not). `LISTEN_PID` naming another process
-/// (variables inherited from a parent) is logged once and ignored: the call binds.
+/// descriptor close-on-exec and leaves the environment as it is (removing a variable while
+/// another thread may read the environment is a data race): a child process that inherits the
+/// variables does not take the sockets, since `LISTEN_PID` names its parent, not itself, and it
+/// does not have the descriptors. `LISTEN_PID` naming another process (variables inherited from
+/// a parent) is logged once and ignored: the call binds. The call is safe at any time, from any
+/// thread.
 ///
 /// # Errors
 ///
@@ -106,7 +106,7 @@ pub(crate) fn shared() -> bool {
 }
 
 /// Whether this process was started by an in-place upgrade of its parent: the variable naming
-/// the parent matches `getppid()`. Read once; the variable is removed from the environment.
+/// the parent matches `getppid()`. Read once.
 #[cfg(unix)]
 pub(crate) fn started_by_upgrade() -> bool {
     activation::from_parent()
