@@ -70,6 +70,7 @@ impl Upgraded {
             .env("LIFECYCLE_PIDFILE", dir.path().join("pid"))
             .env("FAIL_START_FILE", dir.path().join("fail"))
             .env("SLOW_START_FILE", dir.path().join("slow"))
+            .env("STARTS_FILE", dir.path().join("starts"))
             .env_remove("LISTEN_FDS")
             .stdin(Stdio::null())
             .stdout(out)
@@ -799,4 +800,56 @@ fn an_upgrade_with_the_executable_deleted_is_rolled_back_naming_the_file() {
     assert_eq!(try_get(address, "/health"), Ok((200, format!("pid {old}"))));
     service.signal(old, libc::SIGTERM);
     assert_eq!(exit_code(old, Duration::from_secs(10)), 0);
+}
+
+/// Requests for an upgrade made while one is attempted join one follow-up attempt: against a
+/// new process that fails its start (after 400 ms), one request, then (while that attempt runs)
+/// 100 calls to `lc.request_upgrade()` and 5 SIGUSR2 start two new processes in all, not 106 one
+/// after the other. Each call still answers `true` (an upgrade runs after it).
+#[test]
+fn a_burst_of_upgrade_requests_during_an_attempt_is_one_more_attempt() {
+    let mut service = Upgraded::start("burst");
+    let address = service.address();
+    let old = service.current();
+    fs::write(service.file("fail"), "").unwrap();
+    fs::write(service.file("slow"), "400").unwrap();
+    assert_eq!(
+        try_get(address, "/upgrade"),
+        Ok((200, "requested 1".to_owned()))
+    );
+    poll_until("the first attempt", || started_pid(&service.stderr()));
+    assert_eq!(
+        try_get(address, "/upgrade?times=100"),
+        Ok((200, "requested 100".to_owned()))
+    );
+    for _ in 0..5 {
+        service.signal(old, libc::SIGUSR2);
+        thread::sleep(Duration::from_millis(5));
+    }
+    assert!(
+        !service.stderr().contains("upgrade rolled back"),
+        "the burst must come while the first attempt runs:\n{}",
+        service.stderr()
+    );
+    poll_until("two rollbacks", || {
+        (service.stderr().matches("upgrade rolled back").count() >= 2).then_some(())
+    });
+    // A third attempt would start right after the second's rollback.
+    thread::sleep(Duration::from_millis(200));
+    let stderr = service.stderr();
+    let attempts = stderr.matches("upgrade: started the new process").count();
+    let starts = fs::read_to_string(service.file("starts")).unwrap_or_default();
+    assert_eq!(
+        (attempts, starts.lines().count()),
+        (2, 3),
+        "two attempts; three processes started (the first one and two new ones): {starts:?}\n{stderr}"
+    );
+    assert!(
+        stderr.contains("this request joins it"),
+        "the joined requests are said:\n{stderr}"
+    );
+    assert_eq!(try_get(address, "/health"), Ok((200, format!("pid {old}"))));
+    service.signal(old, libc::SIGTERM);
+    assert_eq!(exit_code(old, Duration::from_secs(10)), 0);
+    service.pids.clear();
 }

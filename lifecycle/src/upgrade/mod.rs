@@ -90,10 +90,13 @@ async fn run_upgrades(lc: &Lifecycle) {
             () = inner.triggers().fired_yet() => return,
             () = inner.upgrades().requested() => {}
         }
-        if !inner.upgrades().take_one() {
+        // Requests made while this one runs join one follow-up (see `triggers/upgrades.rs`).
+        let Some(attempting) = inner.upgrades().take_one() else {
             continue;
-        }
-        match spawn::attempt(inner.triggers(), timeout).await {
+        };
+        let attempt = spawn::attempt(inner.triggers(), timeout).await;
+        drop(attempting);
+        match attempt {
             spawn::Attempt::TookOver(pid) => {
                 // The shutdown started as the new process said Ready (a SIGTERM and `READY`
                 // heard together): the shutdown wins, the new process stops too.
