@@ -342,10 +342,11 @@ fn sigterm_during_an_upgrade_stops_both_processes_and_resets_no_one() {
     service.pids.clear();
 }
 
-/// Two upgrades asked for at once run one after the other: with the new process failing, two
-/// rollbacks, two new processes, each reaped; then with it starting, the first one succeeds and
-/// the second is refused by the old process, which is stopping (a line says so). An upgrade asked
-/// for during the shutdown is refused, with a line, and the shutdown goes on (exit 0).
+/// Two upgrades asked for at once (while none runs) run one after the other: with the new
+/// process failing, two rollbacks, two new processes, each reaped; then with it starting, the
+/// first one succeeds and the second is refused by the old process, which is stopping (a line
+/// says so). An upgrade asked for during the shutdown is refused, with a line, and the shutdown
+/// goes on (exit 0).
 #[test]
 fn upgrades_asked_together_run_one_after_the_other_and_none_runs_during_the_shutdown() {
     let mut service = Upgraded::start("two");
@@ -356,10 +357,13 @@ fn upgrades_asked_together_run_one_after_the_other_and_none_runs_during_the_shut
         try_get(address, "/upgrade?times=2"),
         Ok((200, "requested 2".to_owned()))
     );
+    // Over once the old process wrote its PID file back: requests made before would join one
+    // follow-up attempt.
     poll_until("two rollbacks", || {
-        (service.stderr().matches("upgrade rolled back").count() == 2).then_some(())
+        (service.stderr().matches("PID file written again").count() == 2).then_some(())
     });
     let stderr = service.stderr();
+    assert_eq!(stderr.matches("upgrade rolled back").count(), 2, "{stderr}");
     let started: Vec<i32> = stderr
         .lines()
         .filter(|line| line.contains("upgrade: started the new process"))
@@ -800,6 +804,73 @@ fn an_upgrade_with_the_executable_deleted_is_rolled_back_naming_the_file() {
     assert_eq!(try_get(address, "/health"), Ok((200, format!("pid {old}"))));
     service.signal(old, libc::SIGTERM);
     assert_eq!(exit_code(old, Duration::from_secs(10)), 0);
+}
+
+/// What `probe` gives within `limit` (polled every 5 ms), if anything.
+fn within<T>(limit: Duration, mut probe: impl FnMut() -> Option<T>) -> Option<T> {
+    let started = Instant::now();
+    loop {
+        if let Some(value) = probe() {
+            return Some(value);
+        }
+        if started.elapsed() >= limit {
+            return None;
+        }
+        thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// The pid the PID file holds, if it holds one.
+fn pid_in_file(service: &Upgraded) -> Option<i32> {
+    fs::read_to_string(service.file("pid"))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// The new process writes its PID file once Ready, then `READY` to the old one: when the old
+/// one's `upgrade_timeout` passes between the two, it kills the new one and serves on, and the
+/// file named a dead process. The old process now writes its own id again at every rollback.
+/// Here the new process hangs in its start hook (rolled back at `upgrade_timeout=400ms`), and the
+/// test writes the new process's id into the PID file while the upgrade is pending (as the new
+/// process would have just before it was killed): after the rollback the file names the old
+/// process, which serves.
+#[test]
+fn a_rolled_back_upgrade_writes_the_old_process_back_into_the_pid_file() {
+    let env = [("LIFECYCLE_UPGRADE_TIMEOUT", "400ms")];
+    let mut service = Upgraded::start_with("rollback-pid-file", &env, false);
+    let address = service.address();
+    let old = service.current();
+    fs::write(service.file("slow"), "5000").unwrap();
+    service.signal(old, libc::SIGUSR2);
+    let child = poll_until("the new process", || started_pid(&service.stderr()));
+    fs::write(service.file("pid"), format!("{child}\n")).unwrap();
+    assert!(
+        !service.stderr().contains("upgrade rolled back"),
+        "the PID file must be overwritten while the upgrade is pending:\n{}",
+        service.stderr()
+    );
+    poll_until("the rollback", || {
+        service
+            .stderr()
+            .contains("upgrade rolled back")
+            .then_some(())
+    });
+    let named = within(Duration::from_secs(2), || {
+        pid_in_file(&service).filter(|pid| *pid == old)
+    });
+    assert_eq!(
+        (named, pid_in_file(&service)),
+        (Some(old), Some(old)),
+        "the PID file after the rollback (old {old}, rolled back {child}):\n{}",
+        service.stderr()
+    );
+    assert!(gone(child), "the killed new process {child} is reaped");
+    assert_eq!(try_get(address, "/health"), Ok((200, format!("pid {old}"))));
+    service.signal(old, libc::SIGTERM);
+    assert_eq!(exit_code(old, Duration::from_secs(10)), 0);
+    service.pids.clear();
 }
 
 /// Requests for an upgrade made while one is attempted join one follow-up attempt: against a

@@ -624,7 +624,8 @@ impl Lifecycle {
     /// sockets over: nothing queued is reset, the new process accepts it) and drain as on
     /// SIGTERM, with the trigger [`Trigger::Upgraded`] (exit code 0). If the new process exits
     /// or is not Ready within [`upgrade_timeout`](crate::Config::upgrade_timeout), it is killed
-    /// and reaped, and this one goes on serving, saying why (the upgrade is rolled back).
+    /// and reaped, and this one goes on serving, saying why (the upgrade is rolled back), and
+    /// writes its own id to the PID file again.
     ///
     /// One upgrade runs at a time, and at most one waits to run after it: two requests made at
     /// once (none running) are two attempts, one after the other, but any number made while an

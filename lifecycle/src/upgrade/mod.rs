@@ -2,8 +2,8 @@
 //! [`Lifecycle::request_upgrade`](crate::Lifecycle::request_upgrade), a new process of the same
 //! executable starts with this one's listening sockets; once it is Ready this one hands the
 //! sockets over and drains ([`Trigger::Upgraded`]); if it is not, it is stopped and this one
-//! goes on serving. Also the PID file (`LIFECYCLE_PIDFILE`), written by every process once
-//! Ready, so that an operator finds the one to signal.
+//! goes on serving. Also the PID file (`LIFECYCLE_PIDFILE`, `pid_file.rs`), written by every
+//! process once Ready and again after a rollback, so that an operator finds the one to signal.
 //!
 //! The old process's side is in `spawn.rs` (the new process started with the sockets at
 //! descriptors 3.. and a pipe, and waited for), the new process's in `child.rs` (the pipe it
@@ -17,12 +17,12 @@
 
 #[cfg(unix)]
 mod child;
+mod pid_file;
 #[cfg(unix)]
 mod spawn;
 
 use std::sync::Arc;
 
-use crate::config::ENV_PIDFILE;
 use crate::handle::Lifecycle;
 use crate::log::quietly;
 use crate::triggers::readiness::State;
@@ -54,7 +54,7 @@ pub(crate) fn start(lc: &Lifecycle) {
             drop_requests(&lc, "the service never became Ready");
             return;
         }
-        write_pid_file().await;
+        pid_file::write(pid_file::Why::Ready);
         #[cfg(unix)]
         if let Some(parent) = parent {
             parent.ready();
@@ -112,28 +112,17 @@ async fn run_upgrades(lc: &Lifecycle) {
                 }
                 return;
             }
-            spawn::Attempt::RolledBack => {}
-            spawn::Attempt::Interrupted => return,
+            // The new process is gone (reaped), but it may have written the PID file before it
+            // failed: this process is the one to signal again.
+            spawn::Attempt::RolledBack => {
+                pid_file::write(pid_file::Why::RolledBack);
+            }
+            spawn::Attempt::Interrupted => {
+                pid_file::write(pid_file::Why::Abandoned);
+                return;
+            }
         }
     }
-}
-
-/// Writes this process's id to `LIFECYCLE_PIDFILE`, when it is set, atomically.
-async fn write_pid_file() {
-    let Some(path) = std::env::var_os(ENV_PIDFILE).filter(|path| !path.is_empty()) else {
-        return;
-    };
-    let pid = std::process::id();
-    let path = std::path::PathBuf::from(path);
-    let written = crate::state_file::write_atomic(&path, format!("{pid}\n"));
-    quietly(|| match &written {
-        Ok(()) => tracing::info!(pid, path = %path.display(), "PID file written"),
-        Err(err) => tracing::warn!(
-            pid,
-            error = %err,
-            "could not write the PID file ({ENV_PIDFILE}): an operator cannot find this process there"
-        ),
-    });
 }
 
 /// From the first listener `lifecycle::listener` returns (or now, if it returned one already),
