@@ -346,7 +346,7 @@ fn sigterm_during_an_upgrade_stops_both_processes_and_resets_no_one() {
 /// process failing, two rollbacks, two new processes, each reaped; then with it starting, the
 /// first one succeeds and the second is refused by the old process, which is stopping (a line
 /// says so). An upgrade asked for during the shutdown is refused, with a line, and the shutdown
-/// goes on (exit 0).
+/// goes on (exit 0); its PID file is removed at the exit.
 #[test]
 fn upgrades_asked_together_run_one_after_the_other_and_none_runs_during_the_shutdown() {
     let mut service = Upgraded::start("two");
@@ -415,10 +415,7 @@ fn upgrades_asked_together_run_one_after_the_other_and_none_runs_during_the_shut
         stderr.contains("upgrade refused: the shutdown has started"),
         "{stderr}"
     );
-    assert_eq!(
-        fs::read_to_string(service.file("pid")).unwrap().trim(),
-        new.to_string()
-    );
+    assert!(!service.file("pid").exists(), "removed at the exit");
     service.pids.clear();
 }
 
@@ -923,4 +920,68 @@ fn a_burst_of_upgrade_requests_during_an_attempt_is_one_more_attempt() {
     service.signal(old, libc::SIGTERM);
     assert_eq!(exit_code(old, Duration::from_secs(10)), 0);
     service.pids.clear();
+}
+
+/// The PID file is removed when its process exits, except by an old process that an upgrade
+/// replaced (the file names its successor): after an upgrade the file names the new process once
+/// the old one exited; after the new one's SIGTERM and exit 0, the file is gone.
+#[test]
+fn the_pid_file_is_removed_at_exit_but_not_by_the_process_an_upgrade_replaced() {
+    let mut service = Upgraded::start("pid-file-exit");
+    assert_eq!(service.upgrade(), 0, "{}", service.stderr());
+    let new = service.current();
+    assert_eq!(pid_in_file(&service), Some(new), "{}", service.stderr());
+    service.signal(new, libc::SIGTERM);
+    assert_eq!(exit_code(new, Duration::from_secs(10)), 0);
+    assert!(
+        !service.file("pid").exists(),
+        "the PID file of {new} after its exit: {:?}\n{}",
+        pid_in_file(&service),
+        service.stderr()
+    );
+    assert!(service.stderr().contains("PID file removed"));
+    service.pids.clear();
+}
+
+/// A PID file that names another process than the one exiting (another instance started with
+/// the same file, say) is left as it is.
+#[test]
+fn a_pid_file_naming_another_process_is_left_at_exit() {
+    let service = Upgraded::start("pid-file-other");
+    let pid = service.current();
+    fs::write(service.file("pid"), "1\n").unwrap();
+    service.signal(pid, libc::SIGTERM);
+    assert_eq!(exit_code(pid, Duration::from_secs(10)), 0);
+    assert_eq!(pid_in_file(&service), Some(1), "{}", service.stderr());
+}
+
+/// A forced exit (a second signal during the drain, here SIGINT after SIGTERM, with a request
+/// holding the drain) exits at once with 130 and removes the PID file too (a read of a few
+/// bytes and an unlink on the watchdog thread, no lock, no log line).
+#[test]
+fn a_forced_exit_by_a_second_signal_removes_the_pid_file() {
+    let service = Upgraded::start("pid-file-forced");
+    let address = service.address();
+    let pid = service.current();
+    let slow = thread::spawn(move || try_get(address, "/slow?ms=5000"));
+    poll_until("the slow request in flight", || {
+        let line = format!("pid {pid}: slow request in");
+        service.stdout().contains(&line).then_some(())
+    });
+    service.signal(pid, libc::SIGTERM);
+    poll_until("the drain", || {
+        service
+            .stderr()
+            .contains("shutdown triggered; readiness is now draining trigger=SIGTERM")
+            .then_some(())
+    });
+    service.signal(pid, libc::SIGINT);
+    assert_eq!(exit_code(pid, Duration::from_secs(2)), 130);
+    assert!(
+        !service.file("pid").exists(),
+        "the PID file after the forced exit: {:?}\n{}",
+        pid_in_file(&service),
+        service.stderr()
+    );
+    let _ = slow.join();
 }

@@ -60,7 +60,9 @@ pub const ENV_STARTUP_TIMEOUT: &str = "LIFECYCLE_STARTUP_TIMEOUT";
 /// new process of an in-place upgrade writes its own; the old one writes its own again when the
 /// upgrade is rolled back): `LIFECYCLE_PIDFILE=/run/app.pid`, then
 /// `kill -USR2 $(cat /run/app.pid)`. Written atomically
-/// ([`write_atomic`](crate::state_file::write_atomic)); never removed.
+/// ([`write_atomic`](crate::state_file::write_atomic)). Removed when the process exits (a forced
+/// exit too) if it still names the process, except by an old process an upgrade replaced: the
+/// file is its successor's then.
 ///
 /// # Examples
 ///

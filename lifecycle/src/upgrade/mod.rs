@@ -3,7 +3,8 @@
 //! executable starts with this one's listening sockets; once it is Ready this one hands the
 //! sockets over and drains ([`Trigger::Upgraded`]); if it is not, it is stopped and this one
 //! goes on serving. Also the PID file (`LIFECYCLE_PIDFILE`, `pid_file.rs`), written by every
-//! process once Ready and again after a rollback, so that an operator finds the one to signal.
+//! process once Ready and again after a rollback, so that an operator finds the one to signal,
+//! and removed at the exit unless a new process took over.
 //!
 //! The old process's side is in `spawn.rs` (the new process started with the sockets at
 //! descriptors 3.. and a pipe, and waited for), the new process's in `child.rs` (the pipe it
@@ -23,6 +24,7 @@ mod spawn;
 
 use std::sync::Arc;
 
+pub(crate) use self::pid_file::remove_at_exit as remove_pid_file_at_exit;
 use crate::handle::Lifecycle;
 use crate::log::quietly;
 use crate::triggers::readiness::State;
@@ -54,7 +56,7 @@ pub(crate) fn start(lc: &Lifecycle) {
             drop_requests(&lc, "the service never became Ready");
             return;
         }
-        pid_file::write(pid_file::Why::Ready);
+        pid_file::write(lc.inner().triggers(), pid_file::Why::Ready);
         #[cfg(unix)]
         if let Some(parent) = parent {
             parent.ready();
@@ -98,6 +100,7 @@ async fn run_upgrades(lc: &Lifecycle) {
         drop(attempting);
         match attempt {
             spawn::Attempt::TookOver(pid) => {
+                pid_file::handed_over();
                 // The shutdown started as the new process said Ready (a SIGTERM and `READY`
                 // heard together): the shutdown wins, the new process stops too.
                 if inner.triggers().current().is_none() {
@@ -113,12 +116,13 @@ async fn run_upgrades(lc: &Lifecycle) {
                 return;
             }
             // The new process is gone (reaped), but it may have written the PID file before it
-            // failed: this process is the one to signal again.
+            // failed: this process is the one to signal again. At the exit (interrupted), the
+            // file naming this process is removed.
             spawn::Attempt::RolledBack => {
-                pid_file::write(pid_file::Why::RolledBack);
+                pid_file::write(inner.triggers(), pid_file::Why::RolledBack);
             }
             spawn::Attempt::Interrupted => {
-                pid_file::write(pid_file::Why::Abandoned);
+                pid_file::write(inner.triggers(), pid_file::Why::Abandoned);
                 return;
             }
         }
