@@ -70,6 +70,7 @@ impl Upgraded {
             .env("LIFECYCLE_PIDFILE", dir.path().join("pid"))
             .env("FAIL_START_FILE", dir.path().join("fail"))
             .env("SLOW_START_FILE", dir.path().join("slow"))
+            .env("STARTS_FILE", dir.path().join("starts"))
             .env_remove("LISTEN_FDS")
             .stdin(Stdio::null())
             .stdout(out)
@@ -341,10 +342,11 @@ fn sigterm_during_an_upgrade_stops_both_processes_and_resets_no_one() {
     service.pids.clear();
 }
 
-/// Two upgrades asked for at once run one after the other: with the new process failing, two
-/// rollbacks, two new processes, each reaped; then with it starting, the first one succeeds and
-/// the second is refused by the old process, which is stopping (a line says so). An upgrade asked
-/// for during the shutdown is refused, with a line, and the shutdown goes on (exit 0).
+/// Two upgrades asked for at once (while none runs) run one after the other: with the new
+/// process failing, two rollbacks, two new processes, each reaped; then with it starting, the
+/// first one succeeds and the second is refused by the old process, which is stopping (a line
+/// says so). An upgrade asked for during the shutdown is refused, with a line, and the shutdown
+/// goes on (exit 0); its PID file is removed at the exit.
 #[test]
 fn upgrades_asked_together_run_one_after_the_other_and_none_runs_during_the_shutdown() {
     let mut service = Upgraded::start("two");
@@ -355,10 +357,13 @@ fn upgrades_asked_together_run_one_after_the_other_and_none_runs_during_the_shut
         try_get(address, "/upgrade?times=2"),
         Ok((200, "requested 2".to_owned()))
     );
+    // Over once the old process wrote its PID file back: requests made before would join one
+    // follow-up attempt.
     poll_until("two rollbacks", || {
-        (service.stderr().matches("upgrade rolled back").count() == 2).then_some(())
+        (service.stderr().matches("PID file written again").count() == 2).then_some(())
     });
     let stderr = service.stderr();
+    assert_eq!(stderr.matches("upgrade rolled back").count(), 2, "{stderr}");
     let started: Vec<i32> = stderr
         .lines()
         .filter(|line| line.contains("upgrade: started the new process"))
@@ -410,10 +415,7 @@ fn upgrades_asked_together_run_one_after_the_other_and_none_runs_during_the_shut
         stderr.contains("upgrade refused: the shutdown has started"),
         "{stderr}"
     );
-    assert_eq!(
-        fs::read_to_string(service.file("pid")).unwrap().trim(),
-        new.to_string()
-    );
+    assert!(!service.file("pid").exists(), "removed at the exit");
     service.pids.clear();
 }
 
@@ -799,4 +801,187 @@ fn an_upgrade_with_the_executable_deleted_is_rolled_back_naming_the_file() {
     assert_eq!(try_get(address, "/health"), Ok((200, format!("pid {old}"))));
     service.signal(old, libc::SIGTERM);
     assert_eq!(exit_code(old, Duration::from_secs(10)), 0);
+}
+
+/// What `probe` gives within `limit` (polled every 5 ms), if anything.
+fn within<T>(limit: Duration, mut probe: impl FnMut() -> Option<T>) -> Option<T> {
+    let started = Instant::now();
+    loop {
+        if let Some(value) = probe() {
+            return Some(value);
+        }
+        if started.elapsed() >= limit {
+            return None;
+        }
+        thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// The pid the PID file holds, if it holds one.
+fn pid_in_file(service: &Upgraded) -> Option<i32> {
+    fs::read_to_string(service.file("pid"))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// The new process writes its PID file once Ready, then `READY` to the old one: when the old
+/// one's `upgrade_timeout` passes between the two, it kills the new one and serves on, and the
+/// file named a dead process. The old process now writes its own id again at every rollback.
+/// Here the new process hangs in its start hook (rolled back at `upgrade_timeout=400ms`), and the
+/// test writes the new process's id into the PID file while the upgrade is pending (as the new
+/// process would have just before it was killed): after the rollback the file names the old
+/// process, which serves.
+#[test]
+fn a_rolled_back_upgrade_writes_the_old_process_back_into_the_pid_file() {
+    let env = [("LIFECYCLE_UPGRADE_TIMEOUT", "400ms")];
+    let mut service = Upgraded::start_with("rollback-pid-file", &env, false);
+    let address = service.address();
+    let old = service.current();
+    fs::write(service.file("slow"), "5000").unwrap();
+    service.signal(old, libc::SIGUSR2);
+    let child = poll_until("the new process", || started_pid(&service.stderr()));
+    fs::write(service.file("pid"), format!("{child}\n")).unwrap();
+    assert!(
+        !service.stderr().contains("upgrade rolled back"),
+        "the PID file must be overwritten while the upgrade is pending:\n{}",
+        service.stderr()
+    );
+    poll_until("the rollback", || {
+        service
+            .stderr()
+            .contains("upgrade rolled back")
+            .then_some(())
+    });
+    let named = within(Duration::from_secs(2), || {
+        pid_in_file(&service).filter(|pid| *pid == old)
+    });
+    assert_eq!(
+        (named, pid_in_file(&service)),
+        (Some(old), Some(old)),
+        "the PID file after the rollback (old {old}, rolled back {child}):\n{}",
+        service.stderr()
+    );
+    assert!(gone(child), "the killed new process {child} is reaped");
+    assert_eq!(try_get(address, "/health"), Ok((200, format!("pid {old}"))));
+    service.signal(old, libc::SIGTERM);
+    assert_eq!(exit_code(old, Duration::from_secs(10)), 0);
+    service.pids.clear();
+}
+
+/// Requests for an upgrade made while one is attempted join one follow-up attempt: against a
+/// new process that fails its start (after 400 ms), one request, then (while that attempt runs)
+/// 100 calls to `lc.request_upgrade()` and 5 SIGUSR2 start two new processes in all, not 106 one
+/// after the other. Each call still answers `true` (an upgrade runs after it).
+#[test]
+fn a_burst_of_upgrade_requests_during_an_attempt_is_one_more_attempt() {
+    let mut service = Upgraded::start("burst");
+    let address = service.address();
+    let old = service.current();
+    fs::write(service.file("fail"), "").unwrap();
+    fs::write(service.file("slow"), "400").unwrap();
+    assert_eq!(
+        try_get(address, "/upgrade"),
+        Ok((200, "requested 1".to_owned()))
+    );
+    poll_until("the first attempt", || started_pid(&service.stderr()));
+    assert_eq!(
+        try_get(address, "/upgrade?times=100"),
+        Ok((200, "requested 100".to_owned()))
+    );
+    for _ in 0..5 {
+        service.signal(old, libc::SIGUSR2);
+        thread::sleep(Duration::from_millis(5));
+    }
+    assert!(
+        !service.stderr().contains("upgrade rolled back"),
+        "the burst must come while the first attempt runs:\n{}",
+        service.stderr()
+    );
+    poll_until("two rollbacks", || {
+        (service.stderr().matches("upgrade rolled back").count() >= 2).then_some(())
+    });
+    // A third attempt would start right after the second's rollback.
+    thread::sleep(Duration::from_millis(200));
+    let stderr = service.stderr();
+    let attempts = stderr.matches("upgrade: started the new process").count();
+    let starts = fs::read_to_string(service.file("starts")).unwrap_or_default();
+    assert_eq!(
+        (attempts, starts.lines().count()),
+        (2, 3),
+        "two attempts; three processes started (the first one and two new ones): {starts:?}\n{stderr}"
+    );
+    assert!(
+        stderr.contains("this request joins it"),
+        "the joined requests are said:\n{stderr}"
+    );
+    assert_eq!(try_get(address, "/health"), Ok((200, format!("pid {old}"))));
+    service.signal(old, libc::SIGTERM);
+    assert_eq!(exit_code(old, Duration::from_secs(10)), 0);
+    service.pids.clear();
+}
+
+/// The PID file is removed when its process exits, except by an old process that an upgrade
+/// replaced (the file names its successor): after an upgrade the file names the new process once
+/// the old one exited; after the new one's SIGTERM and exit 0, the file is gone.
+#[test]
+fn the_pid_file_is_removed_at_exit_but_not_by_the_process_an_upgrade_replaced() {
+    let mut service = Upgraded::start("pid-file-exit");
+    assert_eq!(service.upgrade(), 0, "{}", service.stderr());
+    let new = service.current();
+    assert_eq!(pid_in_file(&service), Some(new), "{}", service.stderr());
+    service.signal(new, libc::SIGTERM);
+    assert_eq!(exit_code(new, Duration::from_secs(10)), 0);
+    assert!(
+        !service.file("pid").exists(),
+        "the PID file of {new} after its exit: {:?}\n{}",
+        pid_in_file(&service),
+        service.stderr()
+    );
+    assert!(service.stderr().contains("PID file removed"));
+    service.pids.clear();
+}
+
+/// A PID file that names another process than the one exiting (another instance started with
+/// the same file, say) is left as it is.
+#[test]
+fn a_pid_file_naming_another_process_is_left_at_exit() {
+    let service = Upgraded::start("pid-file-other");
+    let pid = service.current();
+    fs::write(service.file("pid"), "1\n").unwrap();
+    service.signal(pid, libc::SIGTERM);
+    assert_eq!(exit_code(pid, Duration::from_secs(10)), 0);
+    assert_eq!(pid_in_file(&service), Some(1), "{}", service.stderr());
+}
+
+/// A forced exit (a second signal during the drain, here SIGINT after SIGTERM, with a request
+/// holding the drain) exits at once with 130 and removes the PID file too (a read of a few
+/// bytes and an unlink on the watchdog thread, no lock, no log line).
+#[test]
+fn a_forced_exit_by_a_second_signal_removes_the_pid_file() {
+    let service = Upgraded::start("pid-file-forced");
+    let address = service.address();
+    let pid = service.current();
+    let slow = thread::spawn(move || try_get(address, "/slow?ms=5000"));
+    poll_until("the slow request in flight", || {
+        let line = format!("pid {pid}: slow request in");
+        service.stdout().contains(&line).then_some(())
+    });
+    service.signal(pid, libc::SIGTERM);
+    poll_until("the drain", || {
+        service
+            .stderr()
+            .contains("shutdown triggered; readiness is now draining trigger=SIGTERM")
+            .then_some(())
+    });
+    service.signal(pid, libc::SIGINT);
+    assert_eq!(exit_code(pid, Duration::from_secs(2)), 130);
+    assert!(
+        !service.file("pid").exists(),
+        "the PID file after the forced exit: {:?}\n{}",
+        pid_in_file(&service),
+        service.stderr()
+    );
+    let _ = slow.join();
 }

@@ -57,9 +57,12 @@ pub const ENV_DEADLINE_MARGIN: &str = "LIFECYCLE_DEADLINE_MARGIN";
 /// The environment variable that overrides [`Config::startup_timeout`]. See [`ENV_GRACE`].
 pub const ENV_STARTUP_TIMEOUT: &str = "LIFECYCLE_STARTUP_TIMEOUT";
 /// The environment variable naming a file where the process writes its id once Ready (and the
-/// new process of an in-place upgrade writes its own): `LIFECYCLE_PIDFILE=/run/app.pid`, then
+/// new process of an in-place upgrade writes its own; the old one writes its own again when the
+/// upgrade is rolled back): `LIFECYCLE_PIDFILE=/run/app.pid`, then
 /// `kill -USR2 $(cat /run/app.pid)`. Written atomically
-/// ([`write_atomic`](crate::state_file::write_atomic)); never removed.
+/// ([`write_atomic`](crate::state_file::write_atomic)). Removed when the process exits (a forced
+/// exit too) if it still names the process, except by an old process an upgrade replaced: the
+/// file is its successor's then.
 ///
 /// # Examples
 ///

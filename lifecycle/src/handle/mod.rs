@@ -33,7 +33,7 @@ use crate::tasks::Stage;
 use crate::tasks::{TaskName, Tasks};
 use crate::triggers::readiness::State;
 use crate::triggers::reloads::Reloads;
-use crate::triggers::upgrades::Upgrades;
+use crate::triggers::upgrades::{Asked, Upgrades};
 use crate::triggers::{Trigger, Triggers};
 
 /// Everything one lifecycle shares between its handle's clones and its sequence.
@@ -624,14 +624,19 @@ impl Lifecycle {
     /// sockets over: nothing queued is reset, the new process accepts it) and drain as on
     /// SIGTERM, with the trigger [`Trigger::Upgraded`] (exit code 0). If the new process exits
     /// or is not Ready within [`upgrade_timeout`](crate::Config::upgrade_timeout), it is killed
-    /// and reaped,
-    /// and this one goes on serving, saying why (the upgrade is rolled back).
+    /// and reaped, and this one goes on serving, saying why (the upgrade is rolled back), and
+    /// writes its own id to the PID file again.
     ///
-    /// Requests run one after the other; one made before the service is Ready waits for it.
-    /// Returns `false`, does nothing and logs why once the shutdown has been triggered. Only a
-    /// sequence started with signals ([`Sequence::start`](crate::Sequence::start),
-    /// `#[lifecycle::main]`) upgrades; Unix only. See the README, "Restart without downtime",
-    /// for systemd (`MAINPID=`) and the PID file ([`ENV_PIDFILE`](crate::config::ENV_PIDFILE)).
+    /// One upgrade runs at a time, and at most one waits to run after it: two requests made at
+    /// once (none running) are two attempts, one after the other, but any number made while an
+    /// attempt runs (this call in a loop, SIGUSR2 sent again) join one follow-up attempt, with a
+    /// line saying so, rather than starting one new process each. A request made before the
+    /// service is Ready waits for it. Returns `true` when the request is taken up (by an attempt
+    /// of its own or one it joined); `false`, doing nothing and logging why, once the shutdown
+    /// has been triggered. Only a sequence started with signals
+    /// ([`Sequence::start`](crate::Sequence::start), `#[lifecycle::main]`) upgrades; Unix only.
+    /// See the README, "Restart without downtime", for systemd (`MAINPID=`) and the PID file
+    /// ([`ENV_PIDFILE`](crate::config::ENV_PIDFILE)).
     ///
     /// # Examples
     ///
@@ -654,7 +659,13 @@ impl Lifecycle {
             });
             return false;
         }
-        self.inner.upgrades.request();
+        if self.inner.upgrades.request() == Asked::Joined {
+            quietly(|| {
+                tracing::info!(
+                    "upgrade requested while one already waits to run: this request joins it"
+                )
+            });
+        }
         true
     }
 

@@ -64,7 +64,8 @@ pub(crate) mod registry;
 /// of the same executable gets them as systemd passes sockets (descriptors 3.., `LISTEN_FDS`,
 /// `LISTEN_FDNAMES`, and `LIFECYCLE_UPGRADE_FROM` naming its parent instead of `LISTEN_PID`),
 /// and this same call there returns the same socket. Give each listener its own name, without
-/// `:`.
+/// `:`. SIGUSR2 sent again while an upgrade runs is one more attempt after it, however many
+/// times it comes (see `request_upgrade`).
 ///
 /// On platforms other than Unix the call binds `addr`.
 ///

@@ -593,6 +593,8 @@ impl Persisted {
         report.drop_panics(inner.hooks().release());
         let mut report = report.finish(trigger, total, hurried_by);
         report.set_format(inner.config().report_format());
+        // The process is done: its PID file goes (unless a new process took it over).
+        crate::upgrade::remove_pid_file_at_exit();
         inner.triggers().watch().finished(report.code());
         crate::sequence::entry::reported(report.code());
         report

@@ -141,6 +141,10 @@ pub(crate) struct Watch {
     /// Set once an in-place upgrade made the new process systemd's main process: from then on
     /// this one says nothing more to systemd (its `STOPPING=1` would stop the service).
     handed_over: AtomicBool,
+    /// What to undo before a forced exit (a second signal, the hard deadline), registered once
+    /// there is something: the PID file. It must not block (it runs on this thread, which
+    /// never waits) and takes no lock a stuck thread could hold.
+    at_forced_exit: OnceLock<Box<dyn Fn() + Send + Sync>>,
 }
 
 /// systemd's status while running: `running`, or `not ready: <why>` while a readiness check
@@ -172,6 +176,7 @@ impl Watch {
             systemd_running: Mutex::new(Running::NotYet),
             not_ready: Mutex::new(None),
             handed_over: AtomicBool::new(false),
+            at_forced_exit: OnceLock::new(),
         }
     }
 
@@ -368,10 +373,19 @@ impl Watch {
     }
 
     /// Ends the process now with `code`: systemd hears `status` (without a lock or a wait),
-    /// then [`force_exit`] writes `message`.
+    /// what was registered with [`at_forced_exit`](Self::at_forced_exit) is undone, then
+    /// [`force_exit`] writes `message`.
     fn exit_saying(&self, code: u8, status: &str, message: String) -> ! {
         self.tell_systemd(&[&status_line(status)], false);
+        if let Some(undo) = self.at_forced_exit.get() {
+            undo();
+        }
         force_exit(code, message)
+    }
+
+    /// Registers what a forced exit undoes first (see the field); the first registration holds.
+    pub(crate) fn at_forced_exit(&self, undo: Box<dyn Fn() + Send + Sync>) {
+        let _ = self.at_forced_exit.set(undo);
     }
 
     /// The deadline `passed` ran out.

@@ -2,8 +2,9 @@
 //! [`Lifecycle::request_upgrade`](crate::Lifecycle::request_upgrade), a new process of the same
 //! executable starts with this one's listening sockets; once it is Ready this one hands the
 //! sockets over and drains ([`Trigger::Upgraded`]); if it is not, it is stopped and this one
-//! goes on serving. Also the PID file (`LIFECYCLE_PIDFILE`), written by every process once
-//! Ready, so that an operator finds the one to signal.
+//! goes on serving. Also the PID file (`LIFECYCLE_PIDFILE`, `pid_file.rs`), written by every
+//! process once Ready and again after a rollback, so that an operator finds the one to signal,
+//! and removed at the exit unless a new process took over.
 //!
 //! The old process's side is in `spawn.rs` (the new process started with the sockets at
 //! descriptors 3.. and a pipe, and waited for), the new process's in `child.rs` (the pipe it
@@ -17,12 +18,13 @@
 
 #[cfg(unix)]
 mod child;
+mod pid_file;
 #[cfg(unix)]
 mod spawn;
 
 use std::sync::Arc;
 
-use crate::config::ENV_PIDFILE;
+pub(crate) use self::pid_file::remove_at_exit as remove_pid_file_at_exit;
 use crate::handle::Lifecycle;
 use crate::log::quietly;
 use crate::triggers::readiness::State;
@@ -54,7 +56,7 @@ pub(crate) fn start(lc: &Lifecycle) {
             drop_requests(&lc, "the service never became Ready");
             return;
         }
-        write_pid_file().await;
+        pid_file::write(lc.inner().triggers(), pid_file::Why::Ready);
         #[cfg(unix)]
         if let Some(parent) = parent {
             parent.ready();
@@ -90,11 +92,15 @@ async fn run_upgrades(lc: &Lifecycle) {
             () = inner.triggers().fired_yet() => return,
             () = inner.upgrades().requested() => {}
         }
-        if !inner.upgrades().take_one() {
+        // Requests made while this one runs join one follow-up (see `triggers/upgrades.rs`).
+        let Some(attempting) = inner.upgrades().take_one() else {
             continue;
-        }
-        match spawn::attempt(inner.triggers(), timeout).await {
+        };
+        let attempt = spawn::attempt(inner.triggers(), timeout).await;
+        drop(attempting);
+        match attempt {
             spawn::Attempt::TookOver(pid) => {
+                pid_file::handed_over();
                 // The shutdown started as the new process said Ready (a SIGTERM and `READY`
                 // heard together): the shutdown wins, the new process stops too.
                 if inner.triggers().current().is_none() {
@@ -109,28 +115,18 @@ async fn run_upgrades(lc: &Lifecycle) {
                 }
                 return;
             }
-            spawn::Attempt::RolledBack => {}
-            spawn::Attempt::Interrupted => return,
+            // The new process is gone (reaped), but it may have written the PID file before it
+            // failed: this process is the one to signal again. At the exit (interrupted), the
+            // file naming this process is removed.
+            spawn::Attempt::RolledBack => {
+                pid_file::write(inner.triggers(), pid_file::Why::RolledBack);
+            }
+            spawn::Attempt::Interrupted => {
+                pid_file::write(inner.triggers(), pid_file::Why::Abandoned);
+                return;
+            }
         }
     }
-}
-
-/// Writes this process's id to `LIFECYCLE_PIDFILE`, when it is set, atomically.
-async fn write_pid_file() {
-    let Some(path) = std::env::var_os(ENV_PIDFILE).filter(|path| !path.is_empty()) else {
-        return;
-    };
-    let pid = std::process::id();
-    let path = std::path::PathBuf::from(path);
-    let written = crate::state_file::write_atomic(&path, format!("{pid}\n"));
-    quietly(|| match &written {
-        Ok(()) => tracing::info!(pid, path = %path.display(), "PID file written"),
-        Err(err) => tracing::warn!(
-            pid,
-            error = %err,
-            "could not write the PID file ({ENV_PIDFILE}): an operator cannot find this process there"
-        ),
-    });
 }
 
 /// From the first listener `lifecycle::listener` returns (or now, if it returned one already),

@@ -6,7 +6,8 @@
 //!
 //! Its start hook reads two files, so that a test can make the *next* process (the upgrade's)
 //! fail or start slowly while this one runs: `FAIL_START_FILE` (the hook fails while it
-//! exists) and `SLOW_START_FILE` (the hook sleeps as many milliseconds as it holds).
+//! exists) and `SLOW_START_FILE` (the hook sleeps as many milliseconds as it holds). Each
+//! process appends its id to `STARTS_FILE`, when set, as its `main` begins.
 
 use std::io;
 use std::sync::Arc;
@@ -51,6 +52,14 @@ fn init_logging() {
 async fn main(lc: Lifecycle) -> io::Result<()> {
     lc.manage(Arc::new(Gate));
     let pid = std::process::id();
+    if let Some(starts) = std::env::var_os("STARTS_FILE") {
+        use std::io::Write;
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(starts)?;
+        writeln!(file, "{pid}")?;
+    }
     let listener = lifecycle::listener("http", "127.0.0.1:0").await?;
     println!("listening on {}", listener.local_addr()?);
     let upgrades = lc.clone();
