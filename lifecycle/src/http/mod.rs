@@ -346,7 +346,6 @@ async fn serve_connection<S, B>(
         stream,
         connection: Arc::clone(&connection),
         preface: Some(0),
-        spoken: false,
     };
     let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
     let mut conn = std::pin::pin!(conn);
@@ -356,10 +355,11 @@ async fn serve_connection<S, B>(
     let mut clock_running = true;
     // Since when the drain has been going.
     let mut draining: Option<Instant> = None;
-    // At the cancel, a connection that has not sent a byte yet may have its first request on
-    // its way: hyper-util drops such a connection at the graceful shutdown, unread, which resets
-    // the client. Its graceful shutdown waits for its first bytes (the header-read clock bounds
-    // the wait, as for a half-sent head).
+    // At the cancel, a connection whose protocol is not known yet (it has sent nothing, or the
+    // start of the HTTP/2 preface: `P`, `PRI *`) may have its first request on its way:
+    // hyper-util drops such a connection at the graceful shutdown, unread, and the request is
+    // lost. Its graceful shutdown waits until its first bytes tell the protocol (the header-read
+    // clock bounds the wait, as for a half-sent head).
     let mut shutdown_when_spoken = false;
     // At the cancel an HTTP/1 connection that has spoken gets a moment for its next request
     // (answered with `Connection: close`) before its graceful shutdown; at a hand-over to
@@ -370,7 +370,8 @@ async fn serve_connection<S, B>(
             if conn.as_mut().poll(cx).is_ready() {
                 return Poll::Ready(Event::Ended);
             }
-            // The bytes are read inside `poll`, which works out the protocol from them.
+            // The bytes are read inside `poll`, which works out the protocol from them (and
+            // `TrackedStream` with it).
             if shutdown_when_spoken && connection.has_spoken() {
                 return Poll::Ready(Event::Spoke);
             }
@@ -424,6 +425,10 @@ async fn serve_connection<S, B>(
                 } else if connection.has_spoken() {
                     conn.as_mut().graceful_shutdown();
                 } else {
+                    // Its response may be written in the very poll that reads its first
+                    // request: it says `Connection: close` from now on (HTTP/2 drops the
+                    // header).
+                    closing.store(true, std::sync::atomic::Ordering::SeqCst);
                     shutdown_when_spoken = true;
                 }
                 // Look at the clock now: an HTTP/2 connection's starts.
@@ -471,7 +476,7 @@ enum Event {
     Ended,
     /// The stop token: the drain starts.
     Cancelled,
-    /// The first bytes of a connection that had sent none at the cancel were read: its
+    /// The first bytes of a connection whose protocol was not known at the cancel told it: its
     /// graceful shutdown can start (its request is answered).
     Spoke,
     /// At the cancel, the moment each HTTP/1 connection is given for its next request (a
@@ -490,29 +495,34 @@ const HTTP2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 struct TrackedStream {
     stream: TcpStream,
     connection: Arc<crate::tasks::connections::Connection>,
-    /// Whether a byte was read (and the connection told so).
-    spoken: bool,
     /// How many bytes of [`HTTP2_PREFACE`] the first reads matched, until they tell the
-    /// protocol: `None` once they have.
+    /// protocol: `None` once they have (and the connection was told it has spoken).
     preface: Option<usize>,
 }
 
 impl TrackedStream {
-    /// Looks at the bytes the first reads brought for the HTTP/2 preface.
+    /// Looks at the bytes the first reads brought for the HTTP/2 preface, as hyper-util's
+    /// `auto` builder does: the connection has spoken once they tell HTTP/1 (a byte off the
+    /// preface, or the end of the stream) from HTTP/2 (the whole preface), not at its first
+    /// byte. Until then hyper-util's graceful shutdown would drop it unread (see
+    /// `serve_connection`).
     fn sniff(&mut self, read: &[u8]) {
         let Some(matched) = self.preface else { return };
         let expected = &HTTP2_PREFACE[matched..];
         let n = read.len().min(expected.len());
-        if read[..n] != expected[..n] {
-            self.preface = None; // HTTP/1
-        } else if matched + n == HTTP2_PREFACE.len() {
-            self.preface = None;
-            self.connection.set_http2();
-        } else if n > 0 {
-            self.preface = Some(matched + n);
+        let http2 = if n == 0 || read[..n] != expected[..n] {
+            false // a byte off the preface, or the end of the stream: HTTP/1
+        } else if matched + n < HTTP2_PREFACE.len() {
+            self.preface = Some(matched + n); // the preface's start so far: either
+            return;
         } else {
-            self.preface = None; // the end of the stream
+            true
+        };
+        if http2 {
+            self.connection.set_http2();
         }
+        self.preface = None;
+        self.connection.spoke();
     }
 }
 
@@ -525,10 +535,6 @@ impl AsyncRead for TrackedStream {
     ) -> Poll<io::Result<()>> {
         let before = buf.filled().len();
         let read = Pin::new(&mut self.stream).poll_read(cx, buf);
-        if !self.spoken && buf.filled().len() > before {
-            self.spoken = true;
-            self.connection.spoke();
-        }
         if self.preface.is_some() && matches!(read, Poll::Ready(Ok(()))) {
             self.sniff(&buf.filled()[before..]);
         }
