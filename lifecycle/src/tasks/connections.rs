@@ -613,7 +613,7 @@ pub(crate) struct Connection {
     /// It speaks HTTP/2 (its first bytes were the preface): between streams it is not reading
     /// a request head.
     http2: AtomicBool,
-    /// Whether a byte was read from it.
+    /// Whether its first bytes told its protocol (HTTP/1 or HTTP/2).
     spoke: AtomicBool,
     /// Held for as long as the connection lives, in its task or (upgraded) in the app's hands:
     /// the drain waits for it (the tasks' running guard, counted as running until dropped).
@@ -637,13 +637,14 @@ impl Connection {
         }
     }
 
-    /// Its first bytes were read (see [`has_spoken`](Self::has_spoken)).
+    /// Its first bytes told its protocol (see [`has_spoken`](Self::has_spoken)).
     pub(crate) fn spoke(&self) {
         self.spoke.store(true, Ordering::Relaxed);
     }
 
-    /// Whether the serve loop has read a byte from it: until then, its first request may be on
-    /// its way (the serve loop's close waits for it rather than drop it unread).
+    /// Whether the serve loop has read enough of it to know its protocol (a byte that is not
+    /// the HTTP/2 preface's, or the whole preface): until then, its first request may be on its
+    /// way (the serve loop's close waits for it rather than drop it unread).
     pub(crate) fn has_spoken(&self) -> bool {
         self.spoke.load(Ordering::Relaxed)
     }
