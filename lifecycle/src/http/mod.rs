@@ -342,10 +342,12 @@ async fn serve_connection<S, B>(
     B::Data: Send,
     B::Error: Into<BoxError>,
 {
+    let heard = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let stream = TrackedStream {
         stream,
         connection: Arc::clone(&connection),
         preface: Some(0),
+        heard: Arc::clone(&heard),
     };
     let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
     let mut conn = std::pin::pin!(conn);
@@ -402,7 +404,17 @@ async fn serve_connection<S, B>(
                     connection.closed_reading_headers();
                     return;
                 }
-                conn.as_mut().graceful_shutdown();
+                // An HTTP/1 connection with no request in flight that has sent bytes since its
+                // last response is sending its next head: hyper would close it at the graceful
+                // shutdown (it is idle to hyper until the head is whole), and the request would
+                // be lost. Its response says `Connection: close` and hyper closes it once sent;
+                // the header-read clock bounds a head that never ends.
+                let next_head = !connection.speaks_http2()
+                    && heard.load(std::sync::atomic::Ordering::Relaxed)
+                    && connection.idle_since().is_some();
+                if !next_head {
+                    conn.as_mut().graceful_shutdown();
+                }
             }
             Event::Cancelled => {
                 draining = Some(now);
@@ -498,6 +510,9 @@ struct TrackedStream {
     /// How many bytes of [`HTTP2_PREFACE`] the first reads matched, until they tell the
     /// protocol: `None` once they have (and the connection was told it has spoken).
     preface: Option<usize>,
+    /// Whether a byte was read since the last write (a response): an HTTP/1 connection with no
+    /// request in flight is reading its next head (see `serve_connection`'s linger).
+    heard: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl TrackedStream {
@@ -535,6 +550,9 @@ impl AsyncRead for TrackedStream {
     ) -> Poll<io::Result<()>> {
         let before = buf.filled().len();
         let read = Pin::new(&mut self.stream).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            self.heard.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
         if self.preface.is_some() && matches!(read, Poll::Ready(Ok(()))) {
             self.sniff(&buf.filled()[before..]);
         }
@@ -549,6 +567,8 @@ impl AsyncWrite for TrackedStream {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
+        self.heard
+            .store(false, std::sync::atomic::Ordering::Relaxed);
         Pin::new(&mut self.stream).poll_write(cx, buf)
     }
 
@@ -558,6 +578,8 @@ impl AsyncWrite for TrackedStream {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
+        self.heard
+            .store(false, std::sync::atomic::Ordering::Relaxed);
         Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
     }
 
