@@ -212,11 +212,19 @@ async fn split_at_the_cancel(first: &[u8], rest: &[u8], check: impl AsyncFnOnce(
 
 #[tokio::test(start_paused = true)]
 async fn an_http2_preface_split_at_the_cancel_is_answered() {
-    split_at_the_cancel(&H2_REQUEST[..10], &H2_REQUEST[10..], async |stream| {
-        assert_eq!(h2_response(stream).await, (200, b"ok".to_vec()));
-        closed_soon(stream).await;
-    })
-    .await;
+    // Within the preface (the protocol not known yet), after it, after the SETTINGS, and
+    // within the HEADERS frame.
+    for at in [10, 24, 33, 36] {
+        split_at_the_cancel(&H2_REQUEST[..at], &H2_REQUEST[at..], async |stream| {
+            assert_eq!(
+                h2_response(stream).await,
+                (200, b"ok".to_vec()),
+                "split at {at}"
+            );
+            closed_soon(stream).await;
+        })
+        .await;
+    }
 }
 
 #[tokio::test(start_paused = true)]
