@@ -13,14 +13,15 @@
 //!   `Connection: close`), then the socket is closed. A socket passed by the service manager
 //!   ([`listener`](crate::listener)) gets new connections back before it is closed: the
 //!   manager's copy keeps taking them for the next process;
-//! - a connection that has not sent a byte yet gets the
-//!   [header-read timeout](Serve::header_read_timeout) to send its request (it may be on its
-//!   way), which is answered;
+//! - a connection that has not sent enough bytes yet to tell HTTP/1 from HTTP/2 (none, or the
+//!   start of the HTTP/2 preface) gets the [header-read timeout](Serve::header_read_timeout) to
+//!   send its request (it may be on its way), which is answered;
 //! - every connection is told to shut down gracefully: an HTTP/1 connection's next response
 //!   says `Connection: close`, and one that sends no request within 250 ms (a keep-alive
-//!   connection left idle) is closed: a client sending requests back to back is answered rather
-//!   than having the request it sent as the connection closed lost; one with a request in flight
-//!   finishes it and closes; on HTTP/2 the client gets a GOAWAY and the open streams finish;
+//!   connection left idle; one that has started its next request head is left to finish it)
+//!   is closed: a client sending requests back to back is answered rather than having the
+//!   request it sent as the connection closed lost; one with a request in flight finishes it
+//!   and closes; on HTTP/2 the client gets a GOAWAY and the open streams finish;
 //! - a connection that has no request in flight and is still open after the
 //!   [header-read timeout](Serve::header_read_timeout) (a client that sent half a request head,
 //!   or nothing) is closed: it cannot hold the drain;
