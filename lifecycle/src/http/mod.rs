@@ -13,14 +13,15 @@
 //!   `Connection: close`), then the socket is closed. A socket passed by the service manager
 //!   ([`listener`](crate::listener)) gets new connections back before it is closed: the
 //!   manager's copy keeps taking them for the next process;
-//! - a connection that has not sent a byte yet gets the
-//!   [header-read timeout](Serve::header_read_timeout) to send its request (it may be on its
-//!   way), which is answered;
+//! - a connection that has not sent enough bytes yet to tell HTTP/1 from HTTP/2 (none, or the
+//!   start of the HTTP/2 preface) gets the [header-read timeout](Serve::header_read_timeout) to
+//!   send its request (it may be on its way), which is answered;
 //! - every connection is told to shut down gracefully: an HTTP/1 connection's next response
 //!   says `Connection: close`, and one that sends no request within 250 ms (a keep-alive
-//!   connection left idle) is closed: a client sending requests back to back is answered rather
-//!   than having the request it sent as the connection closed lost; one with a request in flight
-//!   finishes it and closes; on HTTP/2 the client gets a GOAWAY and the open streams finish;
+//!   connection left idle; one that has started its next request head is left to finish it)
+//!   is closed: a client sending requests back to back is answered rather than having the
+//!   request it sent as the connection closed lost; one with a request in flight finishes it
+//!   and closes; on HTTP/2 the client gets a GOAWAY and the open streams finish;
 //! - a connection that has no request in flight and is still open after the
 //!   [header-read timeout](Serve::header_read_timeout) (a client that sent half a request head,
 //!   or nothing) is closed: it cannot hold the drain;
@@ -340,7 +341,6 @@ async fn serve_connection<S, B>(
         stream,
         connection: Arc::clone(&connection),
         preface: Some(0),
-        spoken: false,
     };
     let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
     let mut conn = std::pin::pin!(conn);
@@ -350,10 +350,11 @@ async fn serve_connection<S, B>(
     let mut clock_running = true;
     // Since when the drain has been going.
     let mut draining: Option<Instant> = None;
-    // At the cancel, a connection that has not sent a byte yet may have its first request on
-    // its way: hyper-util drops such a connection at the graceful shutdown, unread, which resets
-    // the client. Its graceful shutdown waits for its first bytes (the header-read clock bounds
-    // the wait, as for a half-sent head).
+    // At the cancel, a connection whose protocol is not known yet (it has sent nothing, or the
+    // start of the HTTP/2 preface: `P`, `PRI *`) may have its first request on its way:
+    // hyper-util drops such a connection at the graceful shutdown, unread, and the request is
+    // lost. Its graceful shutdown waits until its first bytes tell the protocol (the header-read
+    // clock bounds the wait, as for a half-sent head).
     let mut shutdown_when_spoken = false;
     // At the cancel an HTTP/1 connection that has spoken gets a moment for its next request
     // (answered with `Connection: close`) before its graceful shutdown; at a hand-over to
@@ -364,7 +365,8 @@ async fn serve_connection<S, B>(
             if conn.as_mut().poll(cx).is_ready() {
                 return Poll::Ready(Event::Ended);
             }
-            // The bytes are read inside `poll`, which works out the protocol from them.
+            // The bytes are read inside `poll`, which works out the protocol from them (and
+            // `TrackedStream` with it).
             if shutdown_when_spoken && connection.has_spoken() {
                 return Poll::Ready(Event::Spoke);
             }
@@ -395,7 +397,14 @@ async fn serve_connection<S, B>(
                     connection.closed_reading_headers();
                     return;
                 }
-                conn.as_mut().graceful_shutdown();
+                // An HTTP/1 connection with no request in flight that has sent bytes since its
+                // last response is sending its next head: hyper would close it at the graceful
+                // shutdown (it is idle to hyper until the head is whole), and the request would
+                // be lost. Its response says `Connection: close` and hyper closes it once sent;
+                // the header-read clock bounds a head that never ends.
+                if !connection.sending_next_head() {
+                    conn.as_mut().graceful_shutdown();
+                }
             }
             Event::Cancelled => {
                 draining = Some(now);
@@ -418,6 +427,10 @@ async fn serve_connection<S, B>(
                 } else if connection.has_spoken() {
                     conn.as_mut().graceful_shutdown();
                 } else {
+                    // Its response may be written in the very poll that reads its first
+                    // request: it says `Connection: close` from now on (HTTP/2 drops the
+                    // header).
+                    connection.close_after_next_response();
                     shutdown_when_spoken = true;
                 }
                 // Look at the clock now: an HTTP/2 connection's starts.
@@ -465,7 +478,7 @@ enum Event {
     Ended,
     /// The stop token: the drain starts.
     Cancelled,
-    /// The first bytes of a connection that had sent none at the cancel were read: its
+    /// The first bytes of a connection whose protocol was not known at the cancel told it: its
     /// graceful shutdown can start (its request is answered).
     Spoke,
     /// At the cancel, the moment each HTTP/1 connection is given for its next request (a
@@ -484,29 +497,34 @@ const HTTP2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 struct TrackedStream {
     stream: TcpStream,
     connection: Arc<crate::tasks::connections::Connection>,
-    /// Whether a byte was read (and the connection told so).
-    spoken: bool,
     /// How many bytes of [`HTTP2_PREFACE`] the first reads matched, until they tell the
-    /// protocol: `None` once they have.
+    /// protocol: `None` once they have (and the connection was told it has spoken).
     preface: Option<usize>,
 }
 
 impl TrackedStream {
-    /// Looks at the bytes the first reads brought for the HTTP/2 preface.
+    /// Looks at the bytes the first reads brought for the HTTP/2 preface, as hyper-util's
+    /// `auto` builder does: the connection has spoken once they tell HTTP/1 (a byte off the
+    /// preface, or the end of the stream) from HTTP/2 (the whole preface), not at its first
+    /// byte. Until then hyper-util's graceful shutdown would drop it unread (see
+    /// `serve_connection`).
     fn sniff(&mut self, read: &[u8]) {
         let Some(matched) = self.preface else { return };
         let expected = &HTTP2_PREFACE[matched..];
         let n = read.len().min(expected.len());
-        if read[..n] != expected[..n] {
-            self.preface = None; // HTTP/1
-        } else if matched + n == HTTP2_PREFACE.len() {
-            self.preface = None;
-            self.connection.set_http2();
-        } else if n > 0 {
-            self.preface = Some(matched + n);
+        let http2 = if n == 0 || read[..n] != expected[..n] {
+            false // a byte off the preface, or the end of the stream: HTTP/1
+        } else if matched + n < HTTP2_PREFACE.len() {
+            self.preface = Some(matched + n); // the preface's start so far: either
+            return;
         } else {
-            self.preface = None; // the end of the stream
+            true
+        };
+        if http2 {
+            self.connection.set_http2();
         }
+        self.preface = None;
+        self.connection.spoke();
     }
 }
 
@@ -519,9 +537,8 @@ impl AsyncRead for TrackedStream {
     ) -> Poll<io::Result<()>> {
         let before = buf.filled().len();
         let read = Pin::new(&mut self.stream).poll_read(cx, buf);
-        if !self.spoken && buf.filled().len() > before {
-            self.spoken = true;
-            self.connection.spoke();
+        if buf.filled().len() > before {
+            self.connection.heard(true);
         }
         if self.preface.is_some() && matches!(read, Poll::Ready(Ok(()))) {
             self.sniff(&buf.filled()[before..]);
@@ -537,6 +554,7 @@ impl AsyncWrite for TrackedStream {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
+        self.connection.heard(false);
         Pin::new(&mut self.stream).poll_write(cx, buf)
     }
 
@@ -546,6 +564,7 @@ impl AsyncWrite for TrackedStream {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
+        self.connection.heard(false);
         Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
     }
 

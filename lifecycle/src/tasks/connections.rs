@@ -589,6 +589,7 @@ impl Registry {
             id,
             http2: AtomicBool::new(false),
             spoke: AtomicBool::new(false),
+            heard: AtomicBool::new(false),
             _drain: Box::new(drain),
         }
     }
@@ -617,8 +618,11 @@ pub(crate) struct Connection {
     /// It speaks HTTP/2 (its first bytes were the preface): between streams it is not reading
     /// a request head.
     http2: AtomicBool,
-    /// Whether a byte was read from it.
+    /// Whether its first bytes told its protocol (HTTP/1 or HTTP/2).
     spoke: AtomicBool,
+    /// Whether a byte was read since the last write (a response): an HTTP/1 connection with no
+    /// request in flight is then reading its next head.
+    heard: AtomicBool,
     /// Held for as long as the connection lives, in its task or (upgraded) in the app's hands:
     /// the drain waits for it (the tasks' running guard, counted as running until dropped).
     _drain: Box<dyn Send + Sync>,
@@ -641,18 +645,33 @@ impl Connection {
         }
     }
 
+    /// Bytes were read from it (`true`), or written to it (`false`): see
+    /// [`sending_next_head`](Self::sending_next_head).
+    #[inline]
+    pub(crate) fn heard(&self, read: bool) {
+        self.heard.store(read, Ordering::Relaxed);
+    }
+
+    /// Whether it has sent bytes since its last response while no request is in flight: an
+    /// HTTP/1 connection sending its next request head (hyper counts it idle until the head is
+    /// whole).
+    pub(crate) fn sending_next_head(&self) -> bool {
+        !self.speaks_http2() && self.heard.load(Ordering::Relaxed) && self.idle_since().is_some()
+    }
+
     /// Its next response is to say `Connection: close` (see [`RequestGuard::closing`]).
     pub(crate) fn close_after_next_response(&self) {
         self.slot.closing.store(true, Ordering::Relaxed);
     }
 
-    /// Its first bytes were read (see [`has_spoken`](Self::has_spoken)).
+    /// Its first bytes told its protocol (see [`has_spoken`](Self::has_spoken)).
     pub(crate) fn spoke(&self) {
         self.spoke.store(true, Ordering::Relaxed);
     }
 
-    /// Whether the serve loop has read a byte from it: until then, its first request may be on
-    /// its way (the serve loop's close waits for it rather than drop it unread).
+    /// Whether the serve loop has read enough of it to know its protocol (a byte that is not
+    /// the HTTP/2 preface's, or the whole preface): until then, its first request may be on its
+    /// way (the serve loop's close waits for it rather than drop it unread).
     pub(crate) fn has_spoken(&self) -> bool {
         self.spoke.load(Ordering::Relaxed)
     }
