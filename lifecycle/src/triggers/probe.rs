@@ -46,7 +46,8 @@ pub struct Readiness {
 
 impl Readiness {
     /// Whether a readiness probe should succeed: the state is [`Ready`](State::Ready) and every
-    /// check has passed its last run.
+    /// check is [`Passing`](CheckState::Passing): its last run passed, or fewer runs than its
+    /// failure threshold failed in a row since it passed.
     ///
     /// # Examples
     ///
