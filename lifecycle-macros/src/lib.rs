@@ -363,15 +363,17 @@ pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
 ///
 /// # Readiness checks
 ///
-/// `#[check(every = "5s", timeout = "1s", name = "postgres")]` on an `async fn` method that takes
-/// `&self` and returns a `Result<(), E>` (or nothing) makes it a readiness check of each managed
-/// value: run once the service is Ready, then every `every` (default 10 s), each run bounded by
-/// `timeout` (default 1 s); while its last run failed, `lifecycle::axum::ready` answers 503
-/// naming it and its error. It is named `Type::method` unless `name` is given. `lifecycle::checks`
-/// says how checks run, and when a dependency belongs in readiness (a database every replica
-/// shares does not). The method adds
-/// `fn checks(self: Arc<Self>) -> Vec<lifecycle::checks::Check>` to the impl, one
-/// `Check::new(name, ..).every(..).timeout(..)` a method, the same as `lc.check(name)` by hand.
+/// `#[check(every = "5s", timeout = "1s", failures = 3, name = "postgres")]` on an `async fn`
+/// method that takes `&self` and returns a `Result<(), E>` (or nothing) makes it a readiness
+/// check of each managed value: run once the service is Ready, then every `every` (default
+/// 10 s), each run bounded by `timeout` (default 1 s); once it has passed, `failures` failed
+/// runs in a row (default 1, at least 1) make it fail, and while it fails
+/// `lifecycle::axum::ready` answers 503 naming it and its error. It is named `Type::method`
+/// unless `name` is given. `lifecycle::checks` says how checks run, and when a dependency
+/// belongs in readiness (a database every replica shares does not). The methods add
+/// `fn checks(self: Arc<Self>, checks: lifecycle::checks::Checks<'_>)` to the impl, one
+/// `checks.check(name).every(..).timeout(..).failures(..).run(..)` a method: the same
+/// `lifecycle::checks::Check` as `lc.check(name)` by hand.
 ///
 /// ```no_run
 /// use std::sync::Arc;
@@ -380,7 +382,7 @@ pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
 ///
 /// #[lifecycle::component]
 /// impl Db {
-///     #[check(every = "5s", timeout = "1s", name = "postgres")]
+///     #[check(every = "5s", timeout = "1s", failures = 3, name = "postgres")]
 ///     async fn ping(&self) -> std::io::Result<()> {
 ///         Ok(()) // `self.pool.execute("SELECT 1").await`
 ///     }
@@ -391,6 +393,38 @@ pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
 ///     lc.manage(Arc::new(Db {}));
 ///     lc.cancelled().await;
 /// }
+/// ```
+///
+/// Without the macro, the same check (each run holds its own clone of the value's `Arc`):
+///
+/// ```no_run
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use lifecycle::checks::Checks;
+///
+/// struct Db {/* a pool */}
+///
+/// impl Db {
+///     async fn ping(&self) -> std::io::Result<()> { Ok(()) }
+/// }
+///
+/// impl lifecycle::Component for Db {
+///     fn hooks(self: Arc<Self>) -> Vec<lifecycle::Hook> {
+///         Vec::new()
+///     }
+///     fn checks(self: Arc<Self>, checks: Checks<'_>) {
+///         checks
+///             .check("postgres")
+///             .every(Duration::from_secs(5))
+///             .timeout(Duration::from_secs(1))
+///             .failures(3)
+///             .run(move || {
+///                 let this = Arc::clone(&self);
+///                 async move { this.ping().await }
+///             });
+///     }
+/// }
+/// # fn main() {}
 /// ```
 #[proc_macro_attribute]
 pub fn component(args: TokenStream, item: TokenStream) -> TokenStream {

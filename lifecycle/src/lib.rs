@@ -196,7 +196,7 @@ pub use lifecycle_macros::{component, main, on_reload, on_shutdown, on_start, pe
 /// What the attributes' generated code calls. Not a public API: it may change in any release.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::checks::Check;
+    pub use crate::checks::Checks;
     pub use crate::hooks::bind::{
         bind_run, bound, declared, Added, AsyncMethod, Bind, Hooks, Runs, COMPONENT_HOOKS,
         FREE_HOOKS,

@@ -25,12 +25,23 @@ fn dependency(
     every: Duration,
     timeout: Duration,
 ) -> (Arc<AtomicU8>, Arc<AtomicUsize>) {
+    dependency_with_threshold(lc, every, timeout, 1)
+}
+
+/// [`dependency`], failing only after `failures` failed runs in a row.
+fn dependency_with_threshold(
+    lc: &Lifecycle,
+    every: Duration,
+    timeout: Duration,
+    failures: u32,
+) -> (Arc<AtomicU8>, Arc<AtomicUsize>) {
     let mode = Arc::new(AtomicU8::new(UP));
     let runs = Arc::new(AtomicUsize::new(0));
     let (m, r) = (Arc::clone(&mode), Arc::clone(&runs));
     lc.check("postgres")
         .every(every)
         .timeout(timeout)
+        .failures(failures)
         .run(move || {
             r.fetch_add(1, SeqCst);
             let mode = m.load(SeqCst);
@@ -98,7 +109,7 @@ async fn a_failing_check_makes_the_service_not_ready_with_its_reason_and_ready_a
     );
     assert_eq!(
         down.to_json(),
-        r#"{"ready":false,"state":"ready","reason":"check postgres failed: connection refused","checks":[{"name":"postgres","state":"failing","last_error":"connection refused"}]}"#
+        r#"{"ready":false,"state":"ready","reason":"check postgres failed: connection refused","checks":[{"name":"postgres","state":"failing","failures":1,"last_error":"connection refused"}]}"#
     );
 
     mode.store(UP, SeqCst);
@@ -418,4 +429,103 @@ async fn a_period_beyond_the_clock_runs_the_check_once_and_is_no_failure() {
     );
     assert_eq!(report.code(), 0);
     assert_eq!(runs.load(SeqCst), 1);
+}
+
+/// `failures(3)`, every 5 s: a check that passed keeps the service ready through two failed runs
+/// in a row (a blip), and takes it out at the third; a pass resets the count, so failures that
+/// are not in a row never add up. The readiness shows the count all along.
+#[tokio::test(start_paused = true)]
+async fn a_check_with_a_threshold_fails_only_after_that_many_failed_runs_in_a_row() {
+    let lc = Sequence::new(Config::new()).handle();
+    let every = Duration::from_secs(5);
+    let (mode, runs) = dependency_with_threshold(&lc, every, Duration::from_secs(1), 3);
+    let mut readiness = lc.watch_readiness();
+    lc.set_ready();
+    let began = Instant::now();
+    until(&mut readiness, Readiness::is_ready).await;
+
+    // A blip: two failed runs, then a pass. Ready throughout.
+    mode.store(DOWN, SeqCst);
+    for failures in 1..=2 {
+        let now = until(&mut readiness, |r| r.checks()[0].failures() == failures).await;
+        assert_eq!(began.elapsed(), every * failures, "a run each period");
+        assert!(now.is_ready(), "{failures} failed run(s) in a row: {now}");
+        assert_eq!(now.checks()[0].state(), CheckState::Passing);
+        assert_eq!(now.checks()[0].last_error(), Some("connection refused"));
+        assert_eq!(now.reason(), None);
+    }
+    mode.store(UP, SeqCst);
+    let reset = until(&mut readiness, |r| r.checks()[0].failures() == 0).await;
+    assert_eq!(began.elapsed(), every * 3);
+    assert!(reset.is_ready());
+
+    // Gone for good: not ready at the third failed run in a row, 15 s after the last pass.
+    mode.store(DOWN, SeqCst);
+    let out = until(&mut readiness, |r| !r.is_ready()).await;
+    assert_eq!(
+        began.elapsed(),
+        every * 6,
+        "the third failed run, not the first"
+    );
+    assert_eq!(out.checks()[0].failures(), 3);
+    assert_eq!(out.checks()[0].state(), CheckState::Failing);
+    assert_eq!(
+        out.to_string(),
+        "not ready: check postgres failed: connection refused"
+    );
+    assert!(out.to_json().contains(
+        r#"{"name":"postgres","state":"failing","failures":3,"last_error":"connection refused"}"#
+    ));
+    let more = until(&mut readiness, |r| r.checks()[0].failures() == 4).await;
+    assert!(!more.is_ready(), "failing until a pass");
+
+    mode.store(UP, SeqCst);
+    let back = until(&mut readiness, Readiness::is_ready).await;
+    assert_eq!(began.elapsed(), every * 8, "back at the first pass");
+    assert_eq!(back.checks()[0].failures(), 0);
+    assert_eq!(runs.load(SeqCst), 9);
+}
+
+/// The threshold keeps a replica that was serving; it lets none in that never reached its
+/// dependency: before the first pass, the first failed run is failing, with its reason.
+#[tokio::test(start_paused = true)]
+async fn before_its_first_pass_a_check_with_a_threshold_fails_at_its_first_failed_run() {
+    let lc = Sequence::new(Config::new()).handle();
+    let (mode, _) =
+        dependency_with_threshold(&lc, Duration::from_secs(5), Duration::from_secs(1), 3);
+    mode.store(DOWN, SeqCst);
+    let mut readiness = lc.watch_readiness();
+    lc.set_ready();
+    let began = Instant::now();
+    let first = until(&mut readiness, failing).await;
+    assert_eq!(began.elapsed(), Duration::ZERO, "the first run");
+    assert_eq!(first.checks()[0].failures(), 1);
+    assert_eq!(
+        first.reason().as_deref(),
+        Some("check postgres failed: connection refused")
+    );
+    mode.store(UP, SeqCst);
+    until(&mut readiness, Readiness::is_ready).await;
+    assert_eq!(began.elapsed(), Duration::from_secs(5));
+}
+
+/// `failures(0)` is taken as 1 (documented): the first failed run after a pass fails the check;
+/// nothing panics.
+#[tokio::test(start_paused = true)]
+async fn a_threshold_of_zero_is_taken_as_one() {
+    let lc = Sequence::new(Config::new()).handle();
+    let (mode, _) =
+        dependency_with_threshold(&lc, Duration::from_secs(5), Duration::from_secs(1), 0);
+    let mut readiness = lc.watch_readiness();
+    lc.set_ready();
+    until(&mut readiness, Readiness::is_ready).await;
+    let began = Instant::now();
+    mode.store(DOWN, SeqCst);
+    let down = until(&mut readiness, failing).await;
+    assert_eq!(
+        began.elapsed(),
+        Duration::from_secs(5),
+        "the first failed run"
+    );
+    assert_eq!(down.checks()[0].failures(), 1);
 }

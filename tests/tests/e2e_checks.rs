@@ -23,7 +23,7 @@ fn ready_follows_a_tcp_dependency_going_away_and_coming_back_and_sigterm_exits_0
     });
     assert_eq!(
         body,
-        r#"{"ready":true,"state":"ready","reason":null,"checks":[{"name":"dependency","state":"passing","last_error":null}]}"#
+        r#"{"ready":true,"state":"ready","reason":null,"checks":[{"name":"dependency","state":"passing","failures":0,"last_error":null}]}"#
     );
     assert_eq!(get("/health").0, 200);
 
@@ -43,7 +43,8 @@ fn ready_follows_a_tcp_dependency_going_away_and_coming_back_and_sigterm_exits_0
         "{body}"
     );
     assert!(
-        body.contains(r#"{"name":"dependency","state":"failing","last_error":"Connection refused"#),
+        body.contains(r#"{"name":"dependency","state":"failing","failures":"#)
+            && body.contains(r#","last_error":"Connection refused"#),
         "{body}"
     );
     assert_eq!(get("/health").0, 200);
@@ -68,7 +69,7 @@ fn ready_follows_a_tcp_dependency_going_away_and_coming_back_and_sigterm_exits_0
         "{body}"
     );
     assert!(
-        body.contains(r#""state":"passing","last_error":"Connection refused"#),
+        body.contains(r#""state":"passing","failures":0,"last_error":"Connection refused"#),
         "{body}"
     );
     service.wait_for_line(|line| line == "readiness: ready");

@@ -311,3 +311,58 @@ async fn check_methods_of_a_managed_component_decide_readiness_with_their_period
     assert!(report.tasks_aborted.is_empty());
     assert!(report.task_failures.is_empty());
 }
+
+/// A link whose readiness check follows a flag, with a failure threshold from the attribute.
+struct Link {
+    up: std::sync::atomic::AtomicBool,
+}
+
+#[lifecycle::component]
+impl Link {
+    #[check(every = "1s", failures = 3, name = "link")]
+    async fn probe(&self) -> Result<(), String> {
+        if self.up.load(std::sync::atomic::Ordering::SeqCst) {
+            Ok(())
+        } else {
+            Err("no carrier".to_owned())
+        }
+    }
+}
+
+/// `#[check(failures = 3)]` is `.failures(3)`: two failed runs in a row leave the service
+/// ready, the third takes it out.
+#[tokio::test(start_paused = true)]
+async fn a_check_methods_failures_key_is_its_failure_threshold() {
+    use lifecycle::checks::Readiness;
+    use std::sync::atomic::Ordering::SeqCst;
+
+    let lc = Sequence::new(Config::new()).handle();
+    let link = Arc::new(Link {
+        up: std::sync::atomic::AtomicBool::new(true),
+    });
+    lc.manage(Arc::clone(&link));
+    let readiness = lc.watch_readiness();
+    lc.set_ready();
+    let until = |what: fn(&Readiness) -> bool| {
+        let mut readiness = readiness.clone();
+        async move {
+            tokio::time::timeout(Duration::from_secs(60), readiness.wait_for(what))
+                .await
+                .expect("within a minute")
+                .expect("alive")
+                .clone()
+        }
+    };
+    until(Readiness::is_ready).await;
+    let began = tokio::time::Instant::now();
+    link.up.store(false, SeqCst);
+    let two = until(|r| r.checks()[0].failures() == 2).await;
+    assert!(two.is_ready(), "{two}");
+    let out = until(|r| !r.is_ready()).await;
+    assert_eq!(
+        began.elapsed(),
+        Duration::from_secs(3),
+        "the third failed run"
+    );
+    assert_eq!(out.to_string(), "not ready: check link failed: no carrier");
+}

@@ -69,6 +69,32 @@ pub async fn failing_start(lc: Lifecycle) {
     lc.cancelled().await;
 }
 
+/// A cache that warms up: its readiness check fails its first two runs (one a second).
+struct Cache {
+    runs: std::sync::atomic::AtomicU32,
+}
+
+#[lifecycle::component]
+impl Cache {
+    #[check(every = "1s", failures = 2)]
+    async fn warmed(&self) -> Result<(), String> {
+        let run = self.runs.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if run < 2 {
+            return Err(format!("cold (run {run})"));
+        }
+        Ok(())
+    }
+}
+
+/// A service Ready at once, whose readiness check passes at its third run, 2 s later.
+#[lifecycle::main(grace = "30s")]
+pub async fn warming(lc: Lifecycle) {
+    lc.manage(Arc::new(Cache {
+        runs: std::sync::atomic::AtomicU32::new(0),
+    }));
+    lc.cancelled().await;
+}
+
 const CONNECT: &str = "testing::Pool::connect";
 const CLOSE: &str = "testing::Pool::close";
 const FLUSH: &str = "testing::flush";
@@ -202,6 +228,43 @@ async fn a_failed_start_ends_with_exit_5_and_rolls_back_what_started() {
 async fn ready_says_so_when_the_start_up_fails() {
     let mut app = lifecycle::testing::start(failing_start());
     app.ready().await;
+}
+
+/// `ready()` is the state alone: a check may not have passed yet. `ready_and_checked()` waits
+/// for what `/ready` answers 200 on: Ready and every check passing.
+#[tokio::test(start_paused = true)]
+async fn ready_and_checked_waits_for_every_readiness_check_to_pass() {
+    let mut app = lifecycle::testing::start(warming());
+    app.ready().await;
+    let readiness = app.lifecycle().readiness();
+    assert!(readiness.state().is_ready());
+    assert!(!readiness.is_ready(), "{readiness}");
+    let began = tokio::time::Instant::now();
+    app.ready_and_checked().await;
+    assert_eq!(began.elapsed(), Duration::from_secs(2), "the third run");
+    let readiness = app.lifecycle().readiness();
+    assert!(readiness.is_ready(), "{readiness}");
+    assert_eq!(readiness.checks()[0].last_error(), Some("cold (run 1)"));
+    let finished = app.stop().await;
+    assert_eq!(finished.code(), 0, "{finished}");
+}
+
+#[tokio::test(start_paused = true)]
+#[should_panic(
+    expected = "before every readiness check passed (not ready: check db failed: connection refused)"
+)]
+async fn ready_and_checked_says_why_when_a_check_never_passed() {
+    let app = App::new(Config::new(), |lc: Lifecycle| async move {
+        lc.check("db")
+            .every(Duration::from_secs(1))
+            .run(|| async { Err::<(), _>("connection refused") });
+        lc.started().await;
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        lc.request_shutdown();
+        lc.cancelled().await;
+    });
+    let mut app = lifecycle::testing::start(app);
+    app.ready_and_checked().await;
 }
 
 #[tokio::test(start_paused = true)]

@@ -1,4 +1,4 @@
-//! `#[check(every = "5s", timeout = "1s", name = "postgres")]` on a component method: a
+//! `#[check(every = "5s", timeout = "1s", failures = 3, name = "postgres")]` on a component method: a
 //! readiness check, added by `lc.manage(..)` and run once the service is Ready. Parse → validate
 //! → expand for that one attribute.
 
@@ -6,20 +6,22 @@ use std::time::Duration;
 
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned};
-use syn::{Attribute, FnArg, ImplItemFn, Meta};
+use syn::{Attribute, Expr, ExprLit, FnArg, ImplItemFn, Lit, Meta};
 
 use crate::args;
 use crate::duration::{self, Zero};
 use crate::errors::Errors;
 use crate::item;
 
-const KEYS: &[&str] = &["every", "timeout", "name"];
+const KEYS: &[&str] = &["every", "timeout", "failures", "name"];
 
 /// A checked `#[check]` method, ready to generate its `Check`.
 pub(crate) struct CheckFn {
     ident: syn::Ident,
     every: Option<Duration>,
     timeout: Option<Duration>,
+    /// The failure threshold, 1 or more.
+    failures: Option<u32>,
     /// The name in `/ready`'s body: given, or `Type::method`.
     name: String,
     span: Span,
@@ -54,6 +56,7 @@ pub(crate) fn analyze(
         ident: method.sig.ident.clone(),
         every: None,
         timeout: None,
+        failures: None,
         name: format!("{type_name}::{}", item::unraw(&method.sig.ident)),
         span: item::located_at(method.sig.ident.span()),
         cfgs: item::cfg_attrs(&method.attrs),
@@ -63,7 +66,7 @@ pub(crate) fn analyze(
         Meta::List(list) => parse_args(list.tokens.clone(), &mut check, &mut check_errors),
         Meta::NameValue(name_value) => check_errors.push(syn::Error::new_spanned(
             name_value,
-            "expected `#[check]` or `#[check(every = \"5s\", timeout = \"1s\")]`",
+            "expected `#[check]` or `#[check(every = \"5s\", timeout = \"1s\", failures = 3)]`",
         )),
     }
     check_signature(method, &mut check_errors);
@@ -93,6 +96,7 @@ fn parse_args(tokens: TokenStream, check: &mut CheckFn, errors: &mut Errors) {
                     .check(duration::parse(arg, "1s", Zero::Rejected))
                     .map(|(value, _)| value);
             }
+            "failures" => check.failures = errors.check(failures(arg)),
             "name" => {
                 if let Some(name) = errors.check(name(arg)) {
                     check.name = name;
@@ -100,6 +104,40 @@ fn parse_args(tokens: TokenStream, check: &mut CheckFn, errors: &mut Errors) {
             }
             _ => {}
         }
+    }
+}
+
+/// `failures = N`: an integer literal from 1 to `u32::MAX`, the runs in a row that must fail.
+fn failures(arg: &args::Arg) -> syn::Result<u32> {
+    let value = arg.value("3")?;
+    let Expr::Lit(ExprLit {
+        lit: Lit::Int(lit), ..
+    }) = value
+    else {
+        return Err(syn::Error::new_spanned(
+            value,
+            format!(
+                "expected a whole number like `failures = 3` for `failures` (the failed runs in \
+                 a row that make the check fail), found {}",
+                args::found(value)
+            ),
+        ));
+    };
+    match lit.base10_parse::<u32>() {
+        Ok(0) => Err(syn::Error::new(
+            lit.span(),
+            "`failures = 0` is no threshold: the check fails after `failures` failed runs in a \
+             row, at least 1; write `failures = 1` (the default: the first failed run) or more",
+        )),
+        Ok(failures) if matches!(lit.suffix(), "" | "u32") => Ok(failures),
+        _ => Err(syn::Error::new(
+            lit.span(),
+            format!(
+                "`failures = {}` is out of range: expected an integer from 1 to {}",
+                lit.base10_digits(),
+                u32::MAX
+            ),
+        )),
     }
 }
 
@@ -177,13 +215,14 @@ fn check_signature(method: &ImplItemFn, errors: &mut Errors) {
     }
 }
 
-/// `fn checks(self: Arc<Self>) -> Vec<Check>` for the `impl Component`, or nothing when the impl
-/// has no `#[check]` method (the trait's default returns none).
+/// `fn checks(self: Arc<Self>, checks: Checks<'_>)` for the `impl Component`, one
+/// `checks.check(name)...run(..)` a method as by hand, or nothing when the impl has no
+/// `#[check]` method (the trait's default adds none).
 pub(crate) fn checks_fn(checks: &[CheckFn]) -> TokenStream {
     if checks.is_empty() {
         return TokenStream::new();
     }
-    let pushes = checks.iter().map(|check| {
+    let adds = checks.iter().map(|check| {
         let method = &check.ident;
         let name = &check.name;
         let every = check.every.map(|every| {
@@ -194,24 +233,29 @@ pub(crate) fn checks_fn(checks: &[CheckFn]) -> TokenStream {
             let timeout = duration::to_tokens(timeout);
             quote!(.timeout(#timeout))
         });
+        let failures = check.failures.map(|failures| {
+            let failures = proc_macro2::Literal::u32_unsuffixed(failures);
+            quote!(.failures(#failures))
+        });
         let cfgs = &check.cfgs;
-        let value = quote_spanned! {check.span=>
-            ::lifecycle::__private::Check::new(#name, {
+        let added = quote_spanned! {check.span=>
+            checks.check(#name) #every #timeout #failures .run({
                 let this = ::std::sync::Arc::clone(&self);
                 move || {
                     let this = ::std::sync::Arc::clone(&this);
                     async move { Self::#method(&this).await }
                 }
-            }) #every #timeout
+            })
         };
-        quote!(#(#cfgs)* checks.push(#value);)
+        quote!(#(#cfgs)* #added;)
     });
     quote! {
-        fn checks(self: ::std::sync::Arc<Self>) -> ::std::vec::Vec<::lifecycle::__private::Check> {
-            #[allow(unused_mut)]
-            let mut checks = ::std::vec::Vec::new();
-            #(#pushes)*
-            checks
+        fn checks(
+            self: ::std::sync::Arc<Self>,
+            checks: ::lifecycle::__private::Checks<'_>,
+        ) {
+            let _ = checks; // used by no check when `#[cfg]` leaves none
+            #(#adds)*
         }
     }
 }

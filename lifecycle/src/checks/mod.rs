@@ -42,11 +42,16 @@
 //!
 //! - Each check is a tracked task named `check <name>`. It starts once the service is
 //!   [`Ready`](crate::State::Ready) (a start hook may be what opens its connection): it runs at
-//!   once, then every [`every`](CheckBuilder::every) from the start of the previous run. Until
+//!   once, then every [`every`](Check::every) from the start of the previous run. Until
 //!   its first run passes it is [`Pending`](CheckState::Pending), which is not ready.
 //! - A run fails when it returns `Err`, panics (`panicked: <message>`: the check goes on), or
-//!   takes longer than its [`timeout`](CheckBuilder::timeout) (`timed out after 1s`: the run
+//!   takes longer than its [`timeout`](Check::timeout) (`timed out after 1s`: the run
 //!   is dropped). An error longer than 1 KiB is cut there, saying its length.
+//! - A check that has passed counts as failing after [`failures`](Check::failures) failed runs
+//!   in a row (default 1, the first; Kubernetes' `failureThreshold`), and passing again at its
+//!   next pass. Before its first pass, a failed run makes it failing at once: the threshold
+//!   keeps a replica that was serving through a blip, it lets none in that never reached its
+//!   dependency. [`CheckStatus::failures`] counts the failed runs in a row.
 //! - At the trigger, the checks stop (a run under way is dropped): the service is draining,
 //!   not ready anyway. They are never cut by the drain nor reported as failed tasks.
 //! - The [`State`] is not changed by a check: it still only moves forward, and
@@ -62,12 +67,16 @@
 //!
 //! #[lifecycle::component]
 //! impl Pool {
-//!     #[check(every = "5s", timeout = "1s", name = "pool")]
+//!     #[check(every = "5s", timeout = "1s", failures = 3, name = "pool")]
 //!     async fn ping(&self) -> std::io::Result<()> {
 //!         Ok(()) // `self.pool.execute("SELECT 1").await`
 //!     }
 //! }
 //! ```
+//!
+//! That is `checks.check("pool").every(..).timeout(..).failures(3).run(..)` on the
+//! [`Checks`] that [`Lifecycle::manage`](crate::Lifecycle::manage) gives the component: one
+//! [`Check`] type, by hand or by attribute.
 //!
 //! Lives here: the check builder and the task that runs a check. The results and the readiness
 //! they make with the state are in `triggers/` (systemd's status too).
@@ -90,20 +99,27 @@ use crate::triggers::Triggers;
 
 pub use crate::triggers::probe::{CheckState, CheckStatus, Readiness};
 
-/// How often a check runs unless [`every`](CheckBuilder::every) says otherwise: 10 s, as a
+/// How often a check runs unless [`every`](Check::every) says otherwise: 10 s, as a
 /// Kubernetes probe's `periodSeconds`.
 pub const DEFAULT_EVERY: Duration = Duration::from_secs(10);
 
-/// How long a run may take unless [`timeout`](CheckBuilder::timeout) says otherwise: 1 s, as a
+/// How long a run may take unless [`timeout`](Check::timeout) says otherwise: 1 s, as a
 /// Kubernetes probe's `timeoutSeconds`.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// How many failed runs in a row make a check that passed count as failing unless
+/// [`failures`](Check::failures) says otherwise: 1, the first, as a Kubernetes probe's
+/// `failureThreshold` of 1.
+pub const DEFAULT_FAILURES: u32 = 1;
 
 /// The shortest period: a zero one would run the check in a loop that never sleeps.
 const MIN_EVERY: Duration = Duration::from_millis(1);
 
-/// A readiness check about to be added: made by [`Lifecycle::check`](crate::Lifecycle::check).
-/// Set how often it runs and how long a run may take, then give it its function with
-/// [`run`](CheckBuilder::run). See the [module docs](self) for when a dependency belongs in
+/// A readiness check about to be added, made by [`Lifecycle::check`](crate::Lifecycle::check)
+/// (or, in a component, by [`Checks::check`]): set how often it runs, how long a run may take
+/// and how many failed runs in a row take the service out of readiness, then give it its
+/// function with [`run`](Check::run). What a `#[check]` method becomes too: the attribute's
+/// keys are these methods. See the [module docs](self) for when a dependency belongs in
 /// readiness.
 ///
 /// # Examples
@@ -117,44 +133,32 @@ const MIN_EVERY: Duration = Duration::from_millis(1);
 /// lc.check("postgres")
 ///     .every(Duration::from_secs(5))
 ///     .timeout(Duration::from_secs(1))
+///     .failures(3) // not ready after 3 failed runs in a row (15 s), not at the first blip
 ///     .run(|| async { Ok::<_, std::io::Error>(()) }); // `pool.execute("SELECT 1").await`
 /// assert_eq!(lc.readiness().checks()[0].name(), "postgres");
 /// # }
 /// ```
-#[must_use = "a check builder adds nothing until `.run`"]
-pub struct CheckBuilder<'a> {
-    node: &'a Arc<Node>,
-    triggers: &'a Arc<Triggers>,
+#[must_use = "a check adds nothing until `.run`"]
+pub struct Check<'a> {
+    to: Checks<'a>,
     name: Cow<'static, str>,
     every: Duration,
     timeout: Duration,
+    failures: u32,
 }
 
-impl std::fmt::Debug for CheckBuilder<'_> {
+impl std::fmt::Debug for Check<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CheckBuilder")
+        f.debug_struct("Check")
             .field("name", &self.name)
             .field("every", &self.every)
             .field("timeout", &self.timeout)
+            .field("failures", &self.failures)
             .finish_non_exhaustive()
     }
 }
 
-impl<'a> CheckBuilder<'a> {
-    pub(crate) fn new(
-        node: &'a Arc<Node>,
-        triggers: &'a Arc<Triggers>,
-        name: Cow<'static, str>,
-    ) -> Self {
-        Self {
-            node,
-            triggers,
-            name,
-            every: DEFAULT_EVERY,
-            timeout: DEFAULT_TIMEOUT,
-        }
-    }
-
+impl<'a> Check<'a> {
     /// How often the check runs, from the start of one run to the start of the next
     /// (default [`DEFAULT_EVERY`], 10 s; at least 1 ms).
     ///
@@ -198,6 +202,57 @@ impl<'a> CheckBuilder<'a> {
     /// ```
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
+        self
+    }
+
+    /// How many runs in a row must fail before the check, having passed, counts as failing:
+    /// Kubernetes' `failureThreshold` (default [`DEFAULT_FAILURES`], 1: the first failed run).
+    /// Below it, the check stays [`Passing`](CheckState::Passing) and the service ready, while
+    /// [`CheckStatus::failures`] counts the failed runs; a pass resets the count. So with a
+    /// period of 5 s and `failures(3)`, a dependency that hangs up once is no reason to leave
+    /// the load balancer's rotation, and one that is gone takes the replica out after 10-15 s.
+    ///
+    /// The threshold applies once the check has passed. Before its first pass the service is
+    /// not ready anyway (the check is [`Pending`](CheckState::Pending)), and a failed run makes
+    /// it [`Failing`](CheckState::Failing) at once, with its error in the probe's reason: a
+    /// replica that never reached its dependency must not get traffic, and whoever looks at
+    /// `/ready` sees why at once rather than `has not run yet`.
+    ///
+    /// `0` is taken as 1: no count of failures could be fewer than one (`#[check(failures =
+    /// 0)]` is a compile error).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    /// use lifecycle::checks::CheckState;
+    /// use lifecycle::{Config, Sequence};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// let lc = Sequence::new(Config::new()).handle();
+    /// let up = Arc::new(AtomicBool::new(true));
+    /// let db = Arc::clone(&up);
+    /// lc.check("postgres").every(Duration::from_secs(5)).failures(3).run(move || {
+    ///     let up = db.load(Ordering::SeqCst);
+    ///     async move { if up { Ok(()) } else { Err("connection refused") } }
+    /// });
+    /// lc.set_ready();
+    /// let mut readiness = lc.watch_readiness();
+    /// readiness.wait_for(|r| r.is_ready()).await.unwrap();
+    ///
+    /// up.store(false, Ordering::SeqCst); // the database goes away
+    /// let two = readiness.wait_for(|r| r.checks()[0].failures() == 2).await.unwrap().clone();
+    /// assert!(two.is_ready()); // two failed runs: still ready
+    /// assert_eq!(two.checks()[0].state(), CheckState::Passing);
+    /// let three = readiness.wait_for(|r| !r.is_ready()).await.unwrap().clone();
+    /// assert_eq!(three.checks()[0].failures(), 3);
+    /// assert_eq!(three.to_string(), "not ready: check postgres failed: connection refused");
+    /// # }
+    /// ```
+    pub fn failures(mut self, failures: u32) -> Self {
+        self.failures = failures.max(1);
         self
     }
 
@@ -246,41 +301,52 @@ impl<'a> CheckBuilder<'a> {
         Fut: Future + Send + 'static,
         Fut::Output: Outcome,
     {
-        let check = Check::new(self.name, check)
-            .every(self.every)
-            .timeout(self.timeout);
-        check.spawn(self.node, self.triggers);
+        let Checks { node, triggers } = self.to;
+        let index = triggers.probe().add(self.name.clone());
+        let task = TaskName::Given(Cow::Owned(format!("check {}", self.name)));
+        let checking = Checking {
+            index,
+            name: self.name,
+            every: self.every,
+            timeout: self.timeout,
+            failures: self.failures,
+            triggers: Arc::clone(triggers),
+        };
+        spawn_in(node, task, false, checking.run(check));
     }
 }
 
-/// The future of one run of a [`Check`], its output made a `Result`.
-type RunFuture = Pin<Box<dyn Future<Output = Result<(), Failure>> + Send>>;
-
-/// A readiness check as a value: its name, period, timeout and function. What a component's
-/// `#[check]` method becomes ([`Component::checks`](crate::Component::checks)), added when the
-/// value is [`manage`](crate::Lifecycle::manage)d; [`Lifecycle::check`](crate::Lifecycle::check)
-/// is the way to add one by hand.
+/// Where a component adds its readiness checks: what
+/// [`Lifecycle::manage`](crate::Lifecycle::manage) gives
+/// [`Component::checks`](crate::Component::checks), the lifecycle's own.
+/// [`check`](Checks::check) is [`Lifecycle::check`](crate::Lifecycle::check): the same
+/// [`Check`], added the same way.
 ///
 /// # Examples
 ///
 /// ```
 /// use std::sync::Arc;
 /// use std::time::Duration;
-/// use lifecycle::checks::Check;
+/// use lifecycle::checks::Checks;
 /// use lifecycle::{Component, Config, Hook, Sequence};
 ///
 /// struct Pool;
+///
+/// impl Pool {
+///     async fn ping(&self) -> std::io::Result<()> {
+///         Ok(()) // `self.pool.execute("SELECT 1").await`
+///     }
+/// }
 ///
 /// impl Component for Pool {
 ///     fn hooks(self: Arc<Self>) -> Vec<Hook> {
 ///         Vec::new()
 ///     }
-///     fn checks(self: Arc<Self>) -> Vec<Check> {
-///         let check = Check::new("pool", move || {
-///             let _pool = Arc::clone(&self);
-///             async { Ok::<_, std::io::Error>(()) } // `_pool.ping().await`
+///     fn checks(self: Arc<Self>, checks: Checks<'_>) {
+///         checks.check("pool").every(Duration::from_secs(5)).run(move || {
+///             let pool = Arc::clone(&self);
+///             async move { pool.ping().await }
 ///         });
-///         vec![check.every(Duration::from_secs(5))]
 ///     }
 /// }
 ///
@@ -290,90 +356,40 @@ type RunFuture = Pin<Box<dyn Future<Output = Result<(), Failure>> + Send>>;
 /// assert_eq!(lc.readiness().checks()[0].name(), "pool");
 /// # }
 /// ```
-#[must_use = "a check does nothing until a component returns it from `checks`"]
-pub struct Check {
-    name: Cow<'static, str>,
-    every: Duration,
-    timeout: Duration,
-    make: Box<dyn FnMut() -> RunFuture + Send>,
+#[derive(Clone, Copy)]
+pub struct Checks<'a> {
+    /// The node the checks' tasks are tracked in: the lifecycle's root.
+    node: &'a Arc<Node>,
+    /// Where their results go (the probe), and the readiness and trigger they wait for.
+    triggers: &'a Arc<Triggers>,
 }
 
-impl std::fmt::Debug for Check {
+impl std::fmt::Debug for Checks<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Check")
-            .field("name", &self.name)
-            .field("every", &self.every)
-            .field("timeout", &self.timeout)
-            .finish_non_exhaustive()
+        f.debug_struct("Checks").finish_non_exhaustive()
     }
 }
 
-impl Check {
-    /// A check named `name` that runs `check()`, every [`DEFAULT_EVERY`] with a
-    /// [`DEFAULT_TIMEOUT`] until told otherwise. Its output says whether a run passed (`Ok`,
-    /// or `()`) or failed (`Err`).
-    pub fn new<F, Fut>(name: impl Into<Cow<'static, str>>, mut check: F) -> Self
-    where
-        F: FnMut() -> Fut + Send + 'static,
-        Fut: Future + Send + 'static,
-        Fut::Output: Outcome,
-    {
-        Self {
+impl<'a> Checks<'a> {
+    pub(crate) fn new(node: &'a Arc<Node>, triggers: &'a Arc<Triggers>) -> Self {
+        Self { node, triggers }
+    }
+
+    /// A readiness check named `name`, with the defaults ([`DEFAULT_EVERY`],
+    /// [`DEFAULT_TIMEOUT`], [`DEFAULT_FAILURES`]) until its setters say otherwise; added by its
+    /// [`run`](Check::run). The same as [`Lifecycle::check`](crate::Lifecycle::check).
+    ///
+    /// # Examples
+    ///
+    /// See [`Checks`].
+    pub fn check(self, name: impl Into<Cow<'static, str>>) -> Check<'a> {
+        Check {
+            to: self,
             name: name.into(),
             every: DEFAULT_EVERY,
             timeout: DEFAULT_TIMEOUT,
-            make: Box::new(move || {
-                let run = check();
-                Box::pin(async move { into_result(run.await) })
-            }),
+            failures: DEFAULT_FAILURES,
         }
-    }
-
-    /// How often it runs (see [`CheckBuilder::every`]).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use lifecycle::checks::Check;
-    ///
-    /// let check = Check::new("cache", || async {}).every(Duration::from_secs(2));
-    /// # let _ = check;
-    /// ```
-    pub fn every(mut self, every: Duration) -> Self {
-        self.every = every.max(MIN_EVERY);
-        self
-    }
-
-    /// How long one run may take (see [`CheckBuilder::timeout`]).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use lifecycle::checks::Check;
-    ///
-    /// let check = Check::new("cache", || async {}).timeout(Duration::from_millis(300));
-    /// # let _ = check;
-    /// ```
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
-        self
-    }
-
-    /// Adds the check to the probe (pending) and spawns its task in `node`.
-    #[track_caller]
-    pub(crate) fn spawn(self, node: &Arc<Node>, triggers: &Arc<Triggers>) {
-        let index = triggers.probe().add(self.name.clone());
-        let task = TaskName::Given(Cow::Owned(format!("check {}", self.name)));
-        let checking = Checking {
-            index,
-            name: self.name,
-            every: self.every,
-            timeout: self.timeout,
-            triggers: Arc::clone(triggers),
-        };
-        spawn_in(node, task, false, checking.run(self.make));
     }
 }
 
@@ -383,6 +399,8 @@ struct Checking {
     name: Cow<'static, str>,
     every: Duration,
     timeout: Duration,
+    /// The failure threshold, at least 1.
+    failures: u32,
     triggers: Arc<Triggers>,
 }
 
@@ -459,15 +477,26 @@ impl Checking {
     }
 
     /// Records a run's result; says so when the check changed its verdict (a failure after a
-    /// pass, a pass after a failure), and tells systemd.
+    /// pass, a pass after a failure) or failed below its threshold, and tells systemd.
     fn record(&self, result: Result<(), String>) {
         let name = &self.name;
+        let threshold = self.failures;
         let result = result.map_err(bounded);
         let failed = result.as_ref().err().cloned();
-        let Recorded { before, after } = self.triggers.probe().record(self.index, result);
+        let Recorded { before, after } =
+            self.triggers.probe().record(self.index, result, threshold);
+        let now = after.checks().get(self.index);
+        let failures = now.map_or(0, CheckStatus::failures);
+        let failing = now.is_some_and(|check| check.state() == CheckState::Failing);
         match failed {
+            Some(error) if !failing => quietly(|| {
+                tracing::info!(
+                    check = %name, %error, failures, threshold,
+                    "readiness check failed, below its threshold: still ready"
+                );
+            }),
             Some(error) if before != CheckState::Failing => quietly(|| {
-                tracing::warn!(check = %name, %error, "readiness check failed: not ready");
+                tracing::warn!(check = %name, %error, failures, "readiness check failed: not ready");
             }),
             None if before == CheckState::Failing => {
                 let ready = after.is_ready();

@@ -17,7 +17,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
-use crate::checks::{CheckBuilder, Readiness};
+use crate::checks::{Check, Checks, Readiness};
 use crate::config::{Budget, Config};
 use crate::exit::EXIT_START_FAILED;
 use crate::failure::{Failure, Outcome};
@@ -411,7 +411,8 @@ impl Lifecycle {
     }
 
     /// A receiver that sees every change of [`readiness`](Lifecycle::readiness): a move of the
-    /// state, a check failing or passing again (or failing with a new error). What a health
+    /// state, a check failing or passing again, each failed run (one more in a row, or a new
+    /// error). What a health
     /// service that is not an HTTP probe follows (the gRPC example's does).
     ///
     /// # Examples
@@ -739,9 +740,7 @@ impl Lifecycle {
             for run in Arc::clone(&component).runs() {
                 self.inner.tasks.spawn_component_run(run);
             }
-            for check in component.checks() {
-                check.spawn(self.inner.tasks.root(), &self.inner.triggers);
-            }
+            component.checks(Checks::new(self.inner.tasks.root(), &self.inner.triggers));
         }
     }
 
@@ -1008,8 +1007,10 @@ impl Lifecycle {
         TaskBuilder::new(self.inner.tasks.root(), name.into())
     }
 
-    /// A readiness check named `name`: set how often it runs and its timeout, then give it its
-    /// function with [`CheckBuilder::run`]. While it fails, [`readiness`](Lifecycle::readiness)
+    /// A readiness check named `name`: set how often it runs, its timeout and how many failed
+    /// runs in a row count (see [`Check`]), then give it its function with [`Check::run`]. A
+    /// component's `#[check]` methods are the same [`Check`]. While it fails,
+    /// [`readiness`](Lifecycle::readiness)
     /// is not ready (`lifecycle::axum::ready` answers 503 naming it), though the
     /// [`state`](Lifecycle::state) stays Ready. None by default; see [`checks`](crate::checks)
     /// for when a dependency belongs in readiness, and when it does not.
@@ -1040,8 +1041,8 @@ impl Lifecycle {
     /// assert!(report.tasks_aborted.is_empty()); // the check stopped at the trigger
     /// # }
     /// ```
-    pub fn check(&self, name: impl Into<Cow<'static, str>>) -> CheckBuilder<'_> {
-        CheckBuilder::new(self.inner.tasks.root(), &self.inner.triggers, name.into())
+    pub fn check(&self, name: impl Into<Cow<'static, str>>) -> Check<'_> {
+        Checks::new(self.inner.tasks.root(), &self.inner.triggers).check(name)
     }
 
     /// A new top-level [`Scope`] named `name`: a group of tasks that can be stopped, joined and

@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::checks::Check;
+use crate::checks::Checks;
 use crate::failure::{into_result, panic_message, Failure, Outcome};
 use crate::lock::lock;
 use crate::log::{quietly, whole_ms, Millis};
@@ -931,11 +931,14 @@ pub trait Component: Send + Sync + 'static {
         Vec::new()
     }
 
-    /// The readiness checks of this value (`#[check]` methods), added by
-    /// [`Lifecycle::manage`](crate::Lifecycle::manage); they run once the service is Ready. None
-    /// unless implemented.
-    fn checks(self: Arc<Self>) -> Vec<Check> {
-        Vec::new()
+    /// Adds the readiness checks of this value (`#[check]` methods) with
+    /// [`checks.check(name)`](Checks::check), the same [`Check`](crate::checks::Check) as
+    /// [`Lifecycle::check`](crate::Lifecycle::check); called by
+    /// [`Lifecycle::manage`](crate::Lifecycle::manage) once the value's hooks are registered.
+    /// The checks run once the service is Ready. None unless implemented (see [`Checks`] for
+    /// one written by hand).
+    fn checks(self: Arc<Self>, checks: Checks<'_>) {
+        let _ = checks;
     }
 
     /// Adds the hooks of this component to `this`: what `#[lifecycle::component]` generates,

@@ -161,7 +161,8 @@ impl TestApp {
     }
 
     /// Waits until the service is Ready (its start hooks succeeded; with `ready = "manual"`,
-    /// the app said so).
+    /// the app said so). Its readiness checks may not have run yet: to wait for them too, as a
+    /// load balancer's probe does, use [`ready_and_checked`](Self::ready_and_checked).
     ///
     /// # Panics
     ///
@@ -182,6 +183,79 @@ impl TestApp {
         if !reached && !self.lc.state().is_ready() {
             let finished = self.end().await;
             panic!("the service ended before it was Ready: {finished}");
+        }
+    }
+
+    /// Waits until the service is Ready **and** every readiness check passes: until
+    /// [`Readiness::is_ready`](crate::checks::Readiness::is_ready), what `/ready` answers 200
+    /// on. [`ready`](Self::ready) waits for the state alone, when the checks may still be
+    /// `has not run yet`. With no checks, the two are the same.
+    ///
+    /// A check that never passes keeps it waiting (on paused time too: the checks run on);
+    /// bound it with `tokio::time::timeout` when the test may meet one.
+    ///
+    /// # Panics
+    ///
+    /// When the service ends, or its shutdown begins, before that: with the readiness last
+    /// seen while it was Ready (`not ready: check postgres failed: connection refused`) and, if
+    /// it ended, how.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// use std::time::Duration;
+    /// use lifecycle::{App, Config, Lifecycle};
+    ///
+    /// let app = App::new(Config::new(), |lc: Lifecycle| async move {
+    ///     lc.check("cache")
+    ///         .every(Duration::from_secs(1))
+    ///         .run(|| async { Ok::<_, std::io::Error>(()) }); // warmed up?
+    ///     lc.cancelled().await
+    /// });
+    /// let mut app = lifecycle::testing::start(app);
+    /// app.ready_and_checked().await;
+    /// assert!(app.lifecycle().readiness().is_ready()); // `/ready` answers 200
+    /// assert_eq!(app.stop().await.code(), 0);
+    /// # }
+    /// ```
+    pub async fn ready_and_checked(&mut self) {
+        let mut readiness = self.lc.watch_readiness();
+        let mut last = None;
+        let settled = readiness.wait_for(|now| {
+            if now.state() == State::Ready {
+                last = Some(now.to_string());
+            }
+            now.is_ready() || now.state() > State::Ready
+        });
+        let reached = tokio::select! {
+            biased;
+            settled = settled => settled.is_ok_and(|now| now.is_ready()),
+            () = self.wait_for_end() => false,
+        };
+        if reached || self.lc.readiness().is_ready() {
+            return;
+        }
+        let ended = self.finished.is_some()
+            || self
+                .driver
+                .as_ref()
+                .map_or(true, |driver| driver.is_finished());
+        match last {
+            // Never Ready: what `ready` says.
+            None => {
+                let finished = self.end().await;
+                panic!("the service ended before it was Ready: {finished}");
+            }
+            Some(last) if ended => {
+                let finished = self.end().await;
+                panic!(
+                    "the service ended before every readiness check passed ({last}): {finished}"
+                );
+            }
+            Some(last) => {
+                panic!("the service's shutdown began before every readiness check passed ({last})")
+            }
         }
     }
 

@@ -46,7 +46,8 @@ pub struct Readiness {
 
 impl Readiness {
     /// Whether a readiness probe should succeed: the state is [`Ready`](State::Ready) and every
-    /// check has passed its last run.
+    /// check is [`Passing`](CheckState::Passing): its last run passed, or fewer runs than its
+    /// failure threshold failed in a row since it passed.
     ///
     /// # Examples
     ///
@@ -136,7 +137,7 @@ impl Readiness {
     }
 
     /// The readiness as one JSON object on one line: whether ready, the state, the reason (or
-    /// `null`), and each check's name, state and last error (or `null`). What
+    /// `null`), and each check's name, state, failed runs in a row and last error (or `null`). What
     /// `lifecycle::axum::ready` answers with (feature `axum`); strings are escaped, so a check's
     /// error may hold any character.
     ///
@@ -168,7 +169,12 @@ impl Readiness {
             }
             out.push_str(r#"{"name":"#);
             json_string(&mut out, &check.name);
-            let _ = write!(out, r#","state":"{}","last_error":"#, check.state.as_str());
+            let _ = write!(
+                out,
+                r#","state":"{}","failures":{},"last_error":"#,
+                check.state.as_str(),
+                check.failures
+            );
             json_string_or_null(&mut out, check.last_error.as_deref());
             out.push('}');
         }
@@ -187,8 +193,9 @@ impl fmt::Display for Readiness {
     }
 }
 
-/// One readiness check's last result: its name, whether it passed, and the last error it
-/// returned (kept after it passes again, for the probe's body).
+/// One readiness check's last result: its name, whether it counts as passing, how many runs in
+/// a row failed, and the last error it returned (kept after it passes again, for the probe's
+/// body).
 ///
 /// # Examples
 ///
@@ -211,6 +218,8 @@ impl fmt::Display for Readiness {
 pub struct CheckStatus {
     name: Cow<'static, str>,
     state: CheckState,
+    /// Runs failed in a row since the last pass: what the check's failure threshold counts.
+    failures: u32,
     last_error: Option<String>,
 }
 
@@ -237,7 +246,9 @@ impl CheckStatus {
         &self.name
     }
 
-    /// Whether its last run passed, failed, or it has not run yet.
+    /// Whether it counts as passing, failing, or it has not run yet. With a failure threshold
+    /// ([`Check::failures`](crate::checks::Check::failures)) a check that passed stays
+    /// [`Passing`](CheckState::Passing) through fewer failed runs in a row than the threshold.
     ///
     /// # Examples
     ///
@@ -259,7 +270,8 @@ impl CheckStatus {
         self.state
     }
 
-    /// Whether its last run passed.
+    /// Whether it counts as passing: its last run passed, or (with a failure threshold) fewer
+    /// runs than the threshold failed in a row since it last passed.
     ///
     /// # Examples
     ///
@@ -279,6 +291,30 @@ impl CheckStatus {
     /// ```
     pub fn is_passing(&self) -> bool {
         self.state == CheckState::Passing
+    }
+
+    /// How many of its runs failed in a row, up to the last one: 0 after a pass (and before
+    /// the first run). The check counts as failing once this reaches its threshold
+    /// ([`Check::failures`](crate::checks::Check::failures), default 1); before its first pass
+    /// it is failing from the first failed run.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use lifecycle::checks::CheckState;
+    /// use lifecycle::{Config, Sequence};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// let lc = Sequence::new(Config::new()).handle();
+    /// lc.check("disk").run(|| async { Err::<(), _>("read-only") });
+    /// lc.set_ready();
+    /// let mut readiness = lc.watch_readiness();
+    /// let now = readiness.wait_for(|r| r.checks()[0].failures() == 2).await.unwrap(); // 10 s later
+    /// assert_eq!(now.checks()[0].state(), CheckState::Failing);
+    /// # }
+    /// ```
+    pub fn failures(&self) -> u32 {
+        self.failures
     }
 
     /// The last error it returned (`timed out after 1s`, `panicked: ..` included), if it ever
@@ -320,9 +356,11 @@ pub enum CheckState {
     /// Not run yet: checks start once the service is Ready. Not passing: a probe fails until
     /// the first run passes.
     Pending,
-    /// The last run passed.
+    /// The last run passed, or (with a failure threshold) fewer runs than the threshold failed
+    /// in a row since then: ready.
     Passing,
-    /// The last run failed, panicked or timed out.
+    /// Not passed yet and the last run failed, or as many runs as the threshold failed in a row
+    /// (a run fails when it returns `Err`, panics or times out): not ready.
     Failing,
 }
 
@@ -387,6 +425,7 @@ impl Probe {
             checks.push(CheckStatus {
                 name,
                 state: CheckState::Pending,
+                failures: 0,
                 last_error: None,
             });
             readiness.checks = Arc::from(checks);
@@ -394,24 +433,42 @@ impl Probe {
         index
     }
 
-    /// Records check `index`'s run: `Ok` passed, `Err` holds why it failed. Watchers hear of it
-    /// only when something they can see changed (passing to failing, a new error).
-    pub(crate) fn record(&self, index: usize, result: Result<(), String>) -> Recorded {
+    /// Records check `index`'s run: `Ok` passed, `Err` holds why it failed. A check that has
+    /// passed counts as failing only once `threshold` runs (at least 1) failed in a row; one
+    /// that has not passed yet fails from its first failed run. Watchers hear of it only when
+    /// something they can see changed (the verdict, the count of failures, a new error).
+    pub(crate) fn record(
+        &self,
+        index: usize,
+        result: Result<(), String>,
+        threshold: u32,
+    ) -> Recorded {
         let mut before = CheckState::Pending;
         self.0.send_if_modified(|readiness| {
             let Some(check) = readiness.checks.get(index) else {
                 return false;
             };
             before = check.state;
-            let (state, last_error) = match result {
-                Ok(()) => (CheckState::Passing, check.last_error.clone()),
-                Err(error) => (CheckState::Failing, Some(error)),
+            let (state, failures, last_error) = match result {
+                Ok(()) => (CheckState::Passing, 0, check.last_error.clone()),
+                Err(error) => {
+                    let failures = check.failures.saturating_add(1);
+                    let tolerated = check.state == CheckState::Passing && failures < threshold;
+                    let state = if tolerated {
+                        CheckState::Passing
+                    } else {
+                        CheckState::Failing
+                    };
+                    (state, failures, Some(error))
+                }
             };
-            if check.state == state && check.last_error == last_error {
+            if check.state == state && check.failures == failures && check.last_error == last_error
+            {
                 return false;
             }
             let mut checks = readiness.checks.to_vec();
             checks[index].state = state;
+            checks[index].failures = failures;
             checks[index].last_error = last_error;
             readiness.checks = Arc::from(checks);
             true
@@ -481,20 +538,20 @@ mod tests {
         probe.set_state(State::Ready);
         let db = probe.add("postgres".into());
         let cache = probe.add(Cow::Owned("cache \"eu\"".to_owned()));
-        probe.record(db, Ok(()));
-        probe.record(cache, Err("refused:\n\"no\"".to_owned()));
+        probe.record(db, Ok(()), 1);
+        probe.record(cache, Err("refused:\n\"no\"".to_owned()), 1);
         let readiness = probe.get();
         assert!(!readiness.is_ready());
         assert_eq!(
             readiness.to_json(),
             concat!(
                 r#"{"ready":false,"state":"ready","reason":"check cache \"eu\" failed: refused:\n\"no\"","#,
-                r#""checks":[{"name":"postgres","state":"passing","last_error":null},"#,
-                r#"{"name":"cache \"eu\"","state":"failing","last_error":"refused:\n\"no\""}]}"#
+                r#""checks":[{"name":"postgres","state":"passing","failures":0,"last_error":null},"#,
+                r#"{"name":"cache \"eu\"","state":"failing","failures":1,"last_error":"refused:\n\"no\""}]}"#
             )
         );
         // Passing again: ready, the last error kept.
-        let recorded = probe.record(cache, Ok(()));
+        let recorded = probe.record(cache, Ok(()), 1);
         assert_eq!(recorded.before, CheckState::Failing);
         assert!(recorded.after.is_ready());
         assert_eq!(
@@ -510,16 +567,73 @@ mod tests {
         let db = probe.add("db".into());
         assert!(seen.has_changed().unwrap());
         seen.mark_unchanged();
-        probe.record(db, Err("down".to_owned()));
+        probe.record(db, Err("down".to_owned()), 1);
         assert!(seen.has_changed().unwrap());
         seen.mark_unchanged();
-        probe.record(db, Err("down".to_owned()));
+        probe.record(db, Err("down".to_owned()), 1);
+        assert!(
+            seen.has_changed().unwrap(),
+            "the same failure again is news: one more in a row"
+        );
+        assert_eq!(seen.borrow_and_update().checks()[0].failures(), 2);
+        probe.record(db, Err("still down".to_owned()), 1);
+        assert!(seen.has_changed().unwrap(), "a new error is");
+        seen.mark_unchanged();
+        probe.record(db, Ok(()), 1);
+        assert!(seen.has_changed().unwrap());
+        seen.mark_unchanged();
+        probe.record(db, Ok(()), 1);
         assert!(
             !seen.has_changed().unwrap(),
-            "the same failure again is no news"
+            "a pass after a pass is no news"
         );
-        probe.record(db, Err("still down".to_owned()));
-        assert!(seen.has_changed().unwrap(), "a new error is");
+    }
+
+    /// Failure threshold 3: a check that passed stays passing through two failed runs in a row
+    /// and fails at the third; a pass resets the count. Before its first pass, one failed run
+    /// is enough (the threshold keeps a replica that proved itself, it lets none in).
+    #[test]
+    fn checks_with_a_threshold_fail_after_that_many_failed_runs_in_a_row_once_they_passed() {
+        let probe = Probe::new();
+        probe.set_state(State::Ready);
+        let db = probe.add("db".into());
+        let state = |probe: &Probe| {
+            let check = probe.get().checks()[0].clone();
+            (check.state(), check.failures(), probe.get().is_ready())
+        };
+        probe.record(db, Err("refused".to_owned()), 3);
+        assert_eq!(
+            state(&probe),
+            (CheckState::Failing, 1, false),
+            "not passed yet"
+        );
+        probe.record(db, Ok(()), 3);
+        assert_eq!(state(&probe), (CheckState::Passing, 0, true));
+        probe.record(db, Err("refused".to_owned()), 3);
+        assert_eq!(state(&probe), (CheckState::Passing, 1, true));
+        probe.record(db, Err("refused".to_owned()), 3);
+        assert_eq!(state(&probe), (CheckState::Passing, 2, true));
+        assert_eq!(probe.get().reason(), None);
+        probe.record(db, Ok(()), 3);
+        assert_eq!(
+            state(&probe),
+            (CheckState::Passing, 0, true),
+            "a pass resets"
+        );
+        for _ in 0..2 {
+            probe.record(db, Err("refused".to_owned()), 3);
+        }
+        let third = probe.record(db, Err("timed out after 1s".to_owned()), 3);
+        assert_eq!(third.before, CheckState::Passing);
+        assert_eq!(state(&probe), (CheckState::Failing, 3, false));
+        assert_eq!(
+            third.after.reason().as_deref(),
+            Some("check db failed: timed out after 1s")
+        );
+        probe.record(db, Err("refused".to_owned()), 3);
+        assert_eq!(state(&probe), (CheckState::Failing, 4, false), "counted on");
+        probe.record(db, Ok(()), 3);
+        assert_eq!(state(&probe), (CheckState::Passing, 0, true));
     }
 
     #[test]
@@ -533,14 +647,14 @@ mod tests {
             probe.get().reason().as_deref(),
             Some("check a has not run yet")
         );
-        probe.record(b, Err("x".to_owned()));
+        probe.record(b, Err("x".to_owned()), 1);
         assert_eq!(probe.get().reason().as_deref(), Some("check b failed: x"));
         assert_eq!(
             probe.get().first_failing().as_deref(),
             Some("check b failed: x")
         );
-        probe.record(a, Ok(()));
-        probe.record(b, Ok(()));
+        probe.record(a, Ok(()), 1);
+        probe.record(b, Ok(()), 1);
         assert_eq!(probe.get().reason(), None);
         assert_eq!(probe.get().first_failing(), None);
         probe.set_state(State::Draining);

@@ -12,7 +12,7 @@ impl<T: Send + Sync + 'static> Pool<T> {
         Ok(())
     }
 
-    #[lifecycle::check(every = "5s", timeout = "1s", name = "replica lag")]
+    #[lifecycle::check(every = "5s", timeout = "1s", failures = 3, name = "replica lag")]
     async fn lag(&self) -> Result<(), String> {
         Ok(())
     }
