@@ -552,7 +552,7 @@ pub fn run(args: TokenStream, item: TokenStream) -> TokenStream {
 /// gets its `#[on_shutdown]` hooks, so they must cope with a partial start (a pool opened, its
 /// migration never run); its `#[persist]` hooks run only if all its start hooks succeeded.
 ///
-/// ```no_run
+/// ```no_run,standalone_crate
 /// use std::sync::Arc;
 ///
 /// struct Db {/* a pool */}
@@ -606,7 +606,7 @@ pub fn on_start(args: TokenStream, item: TokenStream) -> TokenStream {
 /// (`reload ignored: start-up failed`, said once); after the trigger none starts
 /// (`reload ignored: shutting down`, said once, however many SIGHUPs come).
 ///
-/// ```no_run
+/// ```no_run,standalone_crate
 /// #[lifecycle::on_reload(timeout = "2s")]
 /// fn reread_config() -> std::io::Result<()> {
 ///     Ok(())
@@ -626,7 +626,7 @@ pub fn on_start(args: TokenStream, item: TokenStream) -> TokenStream {
 /// A component re-reads its settings on each reload, and a free function runs after it (a
 /// higher `order`). `main` asks for one reload, as SIGHUP would, and waits for it:
 ///
-/// ```
+/// ```standalone_crate
 /// use std::sync::atomic::{AtomicU64, Ordering};
 /// use std::sync::Arc;
 /// use lifecycle::CancellationToken;
@@ -685,7 +685,7 @@ pub fn on_reload(args: TokenStream, item: TokenStream) -> TokenStream {
 /// start (see [`macro@on_start`]); a value that has start hooks, none of which succeeded, is not
 /// stopped.
 ///
-/// ```no_run
+/// ```no_run,standalone_crate
 /// #[lifecycle::on_shutdown(order = 10, timeout = "2s")]
 /// async fn flush_metrics() -> Result<(), std::io::Error> {
 ///     Ok(())
@@ -705,7 +705,7 @@ pub fn on_reload(args: TokenStream, item: TokenStream) -> TokenStream {
 /// A database pool closed last, and two free hooks before it that run at the same time (equal
 /// orders):
 ///
-/// ```
+/// ```standalone_crate
 /// use std::sync::Arc;
 ///
 /// struct Db {/* a pool */}
@@ -776,7 +776,7 @@ pub fn on_shutdown(args: TokenStream, item: TokenStream) -> TokenStream {
 /// On a free function (no parameters) it registers the function with no wiring in `main`; on a
 /// `&self` method it needs [`macro@component`] on the impl block.
 ///
-/// ```no_run
+/// ```no_run,standalone_crate
 /// #[lifecycle::persist(every = "10s", timeout = "2s")]
 /// async fn save_offsets() -> std::io::Result<()> {
 ///     lifecycle::state_file::write_atomic("offsets.json", b"{}")

@@ -5,7 +5,7 @@
 //! every task, wait for them with a deadline, release resources in order, and persist state.
 //! `lifecycle` is those five pieces as one runtime, driven by attributes:
 //!
-//! ```no_run
+//! ```no_run,standalone_crate
 //! use std::sync::Arc;
 //!
 //! struct Db;

@@ -549,7 +549,7 @@ struct Overlap(Arc<(AtomicUsize, AtomicUsize)>);
 
 impl Overlap {
     /// Counts a body in until the guard is dropped (at its end, or when it is aborted).
-    fn enter(&self) -> impl Drop {
+    fn enter(&self) -> impl Drop + use<> {
         struct Leave(Overlap);
         impl Drop for Leave {
             fn drop(&mut self) {

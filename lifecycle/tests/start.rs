@@ -53,7 +53,8 @@ fn body(
 ) -> impl Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send>>
        + Send
        + Sync
-       + 'static {
+       + 'static
+       + use<> {
     let log = log.clone();
     move || {
         let log = log.clone();

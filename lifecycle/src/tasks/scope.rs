@@ -296,7 +296,7 @@ impl Scope {
     /// }
     /// # }
     /// ```
-    pub fn join(&self) -> impl Future<Output = Result<(), JoinError>> + Send + 'static {
+    pub fn join(&self) -> impl Future<Output = Result<(), JoinError>> + Send + 'static + use<> {
         let node = Arc::clone(&self.node);
         async move {
             if let Some(task) = node.running_here(tokio::task::try_id()) {
