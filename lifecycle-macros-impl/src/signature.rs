@@ -99,10 +99,10 @@ fn main_inputs(sig: &Signature, role: Role, errors: &mut Errors) {
             ),
             FnArg::Typed(param) if index > 0 && role == Role::App => {
                 let borrowed = |reference: &syn::TypeReference| {
-                    !reference
+                    reference
                         .lifetime
                         .as_ref()
-                        .is_some_and(|lifetime| lifetime.ident == "static")
+                        .is_none_or(|lifetime| lifetime.ident != "static")
                 };
                 if let Type::Reference(reference) = &*param.ty {
                     if !borrowed(reference) {
@@ -126,10 +126,10 @@ fn main_inputs(sig: &Signature, role: Role, errors: &mut Errors) {
             ),
             FnArg::Typed(param) => {
                 let borrowed = |reference: &syn::TypeReference| {
-                    !reference
+                    reference
                         .lifetime
                         .as_ref()
-                        .is_some_and(|lifetime| lifetime.ident == "static")
+                        .is_none_or(|lifetime| lifetime.ident != "static")
                 };
                 if let Type::Reference(reference) = &*param.ty {
                     if !borrowed(reference) {

@@ -240,7 +240,7 @@ impl TestApp {
             || self
                 .driver
                 .as_ref()
-                .map_or(true, |driver| driver.is_finished());
+                .is_none_or(|driver| driver.is_finished());
         match last {
             // Never Ready: what `ready` says.
             None => {
