@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs every benchmark side by side and writes BENCHMARKS.md at the repository root.
-# Installs nginx and wrk (Debian packages) if they are missing, builds everything in release,
+# Installs nginx, wrk and valgrind (Debian packages) if they are missing, builds everything in release,
 # then runs bench/src/bin/runner. Takes about 15 minutes on 2 cores.
-#   BENCH_ONLY=idle,drain,connections,throughput,resets,upgrade,spawn,fanout,compile,rolling,rss  run a subset (written
+#   BENCH_ONLY=idle,drain,connections,throughput,instructions,resets,upgrade,spawn,fanout,compile,rolling,rss  run a subset (written
 #                                                    to bench/target/BENCHMARKS.partial.md)
 #   BENCH_QUICK=1                                            fewer runs, for a smoke test
 set -euo pipefail
@@ -12,6 +12,7 @@ repo="$(dirname "$here")"
 need=()
 command -v nginx >/dev/null || need+=(nginx-light)
 command -v wrk >/dev/null || need+=(wrk)
+command -v valgrind >/dev/null || need+=(valgrind)
 if [ ${#need[@]} -gt 0 ]; then
     echo "installing ${need[*]}"
     apt-get update -qq

@@ -1,12 +1,13 @@
 //! Runs every scenario side by side and writes `BENCHMARKS.md` at the repository root.
 //!
 //! Run through `bench/run.sh` (it installs nginx and wrk if missing and builds everything in
-//! release). `BENCH_ONLY=idle,drain,connections,throughput,resets,upgrade,spawn,fanout,compile,rolling,rss` runs a subset and writes
+//! release). `BENCH_ONLY=idle,drain,connections,throughput,instructions,resets,upgrade,spawn,fanout,compile,rolling,rss` runs a subset and writes
 //! `bench/target/BENCHMARKS.partial.md` instead, so a subset never replaces the whole table;
 //! `BENCH_QUICK=1` uses fewer runs, for a smoke test.
 
 mod compile;
 mod inproc;
+mod instructions;
 mod memory;
 mod proc;
 mod process_scenarios;
@@ -384,6 +385,65 @@ fn main() {
                 format!("{ratio:.2}× (run by run: {paired})"),
                 verdict(ratio >= 0.98),
             ));
+        }
+    }
+
+    if plan.wants("instructions") {
+        eprintln!("instructions per request (callgrind)...");
+        let serve_loop = ("lifecycle serve loop (lifecycle::axum::serve)", "svc_serve");
+        let axum_serve = ("axum::serve, lifecycle around it", "svc_lifecycle");
+        let req_load = release.join("examples").join("req_load");
+        if !instructions::available() || !req_load.exists() {
+            let _ = writeln!(
+                doc,
+                "## 12. Instructions per request\n\nSkipped: needs valgrind (`apt-get install \
+                 valgrind`) and `cargo build --release --examples` (`req_load`).\n"
+            );
+        } else {
+            let _ = writeln!(
+                doc,
+                "## 12. Instructions per request\n\nThe servers of scenario 9 under `valgrind \
+                 --tool=callgrind`, answering 2,000 and then 22,000 `GET /` from `req_load` over 64 \
+                 connections (kept alive; or a new connection per request); the difference of the two \
+                 totals over 20,000 is a request's cost in user-space instructions, start-up and \
+                 shutdown cancelling out. Unlike requests per second, it does not move with the \
+                 machine's load (callgrind runs the threads one at a time; the kernel's share, about \
+                 three quarters of a request's time, is not counted).\n\n\
+                 | server | keep-alive (instructions/request) | ratio | a new connection per request | ratio |\n\
+                 |---|---|---|---|---|"
+            );
+            let mut figures = Vec::new();
+            for (name, bin) in [serve_loop, axum_serve] {
+                let server = release.join(bin);
+                let keep = instructions::per_request(&server, &req_load, "keepalive");
+                let close = instructions::per_request(&server, &req_load, "close");
+                figures.push((name, keep, close));
+            }
+            let base = figures.last().map(|(_, k, c)| (*k, *c));
+            for (name, keep, close) in &figures {
+                let ratio = |own: &Option<f64>, base: Option<f64>| match (own, base) {
+                    (Some(own), Some(base)) => format!("{:.2}×", own / base),
+                    _ => "-".to_owned(),
+                };
+                let shown = |n: &Option<f64>| n.map_or("failed".to_owned(), |n| format!("{n:.0}"));
+                let (base_keep, base_close) = base.unwrap_or((None, None));
+                let _ = writeln!(
+                    doc,
+                    "| {name} | {} | {} | {} | {} |",
+                    shown(keep),
+                    ratio(keep, base_keep),
+                    shown(close),
+                    ratio(close, base_close)
+                );
+                if *name == serve_loop.0 {
+                    targets.push((
+                        "(reference) serve loop's user-space instructions per request, against axum::serve (keep-alive; new connection)".into(),
+                        format!("{}; {}", ratio(keep, base_keep), ratio(close, base_close)),
+                        "reported".into(),
+                    ));
+                }
+            }
+            doc.push('\n');
         }
     }
 
