@@ -439,7 +439,7 @@ fn main() {
                     targets.push((
                         "(reference) serve loop's user-space instructions per request, against axum::serve (keep-alive; new connection)".into(),
                         format!("{}; {}", ratio(keep, base_keep), ratio(close, base_close)),
-                        "reported".into(),
+                        "reported",
                     ));
                 }
             }
