@@ -43,7 +43,9 @@
 //! its own page with a complete example: [`#[lifecycle::main]`](macro@main),
 //! [`#[lifecycle::component]`](macro@component), [`#[run]`](macro@run) (not the function
 //! [`run`](fn@run)), [`#[on_start]`](macro@on_start), [`#[on_reload]`](macro@on_reload),
-//! [`#[persist]`](macro@persist), [`#[on_shutdown]`](macro@on_shutdown).
+//! [`#[persist]`](macro@persist), [`#[on_shutdown]`](macro@on_shutdown); a component's
+//! `#[check]` (a readiness check) is described on the [`#[lifecycle::component]`](macro@component)
+//! page, under "Readiness checks".
 //!
 //! # Cargo features
 //!
