@@ -35,13 +35,42 @@
 //!
 //! The [`guide`] module has a page for each task: [start-up and readiness](guide::start_up),
 //! [stopping](guide::stopping) (the drain, stop stages, deadlines, exit codes),
-//! [Kubernetes](guide::kubernetes), [systemd](guide::systemd), [gRPC](guide::grpc), and porting
+//! [Kubernetes](guide::kubernetes), [systemd](guide::systemd), [gRPC](guide::grpc),
+//! [testing](guide::testing) (a whole HTTP service with a readiness check, started in-process
+//! from a test), and porting
 //! a service [from a hand-written `CancellationToken` + `TaskTracker`](guide::from_token_and_tracker)
 //! or [from tokio-graceful-shutdown](guide::from_tokio_graceful_shutdown). Each attribute has
 //! its own page with a complete example: [`#[lifecycle::main]`](macro@main),
 //! [`#[lifecycle::component]`](macro@component), [`#[run]`](macro@run) (not the function
 //! [`run`](fn@run)), [`#[on_start]`](macro@on_start), [`#[on_reload]`](macro@on_reload),
-//! [`#[persist]`](macro@persist), [`#[on_shutdown]`](macro@on_shutdown).
+//! [`#[persist]`](macro@persist), [`#[on_shutdown]`](macro@on_shutdown); a component's
+//! `#[check]` (a readiness check) is described on the [`#[lifecycle::component]`](macro@component)
+//! page, under "Readiness checks".
+//!
+//! # Cargo features
+//!
+//! ```toml
+//! [dependencies]
+//! lifecycle = { version = "0.1", features = ["axum"] }
+//! axum = "0.8" # the axum `lifecycle::axum` is built for
+//!
+//! [dev-dependencies]
+//! lifecycle = { version = "0.1", features = ["axum", "testing"] }
+//! tokio = { version = "1", features = ["macros", "test-util"] } # `#[tokio::test(start_paused = true)]`
+//! ```
+//!
+//! | feature | what it adds |
+//! |---|---|
+//! | (none) | the attributes, [`Lifecycle`] (tasks, scopes, stages, readiness checks), [`listener`](fn@listener) (socket activation, in-place upgrade, the PID file), [`state_file`], systemd notification, the report |
+//! | `http` | `lifecycle::http::serve` for any hyper service, `lifecycle::http::InFlightLayer` |
+//! | `axum` | `http`, and `lifecycle::axum`: `serve` for an axum 0.8 `Router`, the `ready` and `live` probes, `close_when_draining` |
+//! | `testing` | `lifecycle::testing`: the service started in-process from a `#[tokio::test]` (for `[dev-dependencies]`) |
+//! | `serde` | `report = "json"`, `ShutdownReport::to_json` |
+//! | `metrics` | `lifecycle::metrics`: recording through the `metrics` facade |
+//! | `console` | tracked tasks named in tokio-console (with `RUSTFLAGS="--cfg tokio_unstable"`) |
+//!
+//! `#[lifecycle::main]` builds its Tokio runtime through this crate: the app needs a `tokio`
+//! dependency of its own only for what it calls itself (`tokio::time::sleep`, `#[tokio::test]`).
 //!
 //! # The sequence
 //!

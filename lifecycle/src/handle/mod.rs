@@ -636,7 +636,8 @@ impl Lifecycle {
     /// of its own or one it joined); `false`, doing nothing and logging why, once the shutdown
     /// has been triggered. Only a sequence started with signals
     /// ([`Sequence::start`](crate::Sequence::start), `#[lifecycle::main]`) upgrades; Unix only.
-    /// See the README, "Restart without downtime", for systemd (`MAINPID=`) and the PID file
+    /// Elsewhere (a service run by `lifecycle::testing`) the request still returns `true`, and
+    /// no new process starts. See the README, "Restart without downtime", for systemd (`MAINPID=`) and the PID file
     /// ([`ENV_PIDFILE`](crate::config::ENV_PIDFILE)).
     ///
     /// # Examples

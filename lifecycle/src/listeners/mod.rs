@@ -60,7 +60,9 @@ pub(crate) mod registry;
 /// # In-place upgrade
 ///
 /// Every listener this returns is recorded under `name`: on SIGUSR2 (taken over from the first
-/// call on) or [`Lifecycle::request_upgrade`](crate::Lifecycle::request_upgrade), a new process
+/// call on, in a sequence started with signals: `#[lifecycle::main]`, `App::run`,
+/// `Sequence::start`; a service run by `lifecycle::testing` neither takes SIGUSR2 over nor
+/// upgrades) or [`Lifecycle::request_upgrade`](crate::Lifecycle::request_upgrade), a new process
 /// of the same executable gets them as systemd passes sockets (descriptors 3.., `LISTEN_FDS`,
 /// `LISTEN_FDNAMES`, and `LIFECYCLE_UPGRADE_FROM` naming its parent instead of `LISTEN_PID`),
 /// and this same call there returns the same socket. Give each listener its own name, without

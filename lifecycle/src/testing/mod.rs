@@ -188,8 +188,9 @@ impl TestApp {
 
     /// Waits until the service is Ready **and** every readiness check passes: until
     /// [`Readiness::is_ready`](crate::checks::Readiness::is_ready), what `/ready` answers 200
-    /// on. [`ready`](Self::ready) waits for the state alone, when the checks may still be
-    /// `has not run yet`. With no checks, the two are the same.
+    /// on. [`ready`](Self::ready) waits for the state alone, and may return before a check has
+    /// run (`/ready` then answers 503, `check db has not run yet`). With no checks, the two are
+    /// the same.
     ///
     /// A check that never passes keeps it waiting (on paused time too: the checks run on);
     /// bound it with `tokio::time::timeout` when the test may meet one.
