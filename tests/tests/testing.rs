@@ -358,3 +358,22 @@ async fn a_dropped_test_app_stops_what_the_app_runs() {
         );
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_upgrade_asked_for_under_the_harness_is_refused_not_lost() {
+    // Before: `request_upgrade()` said `true` (taken up) and nothing ever ran it.
+    let app = App::new(Config::new(), |lc: Lifecycle| async move {
+        lc.cancelled().await;
+    });
+    let mut app = lifecycle::testing::start(app);
+    app.ready().await;
+    assert!(
+        !app.lifecycle().request_upgrade(),
+        "an upgrade under the harness must be refused: no process to replace"
+    );
+    app.signal(Signal::Terminate);
+    let finished = app.finished().await;
+    assert_eq!(finished.code(), 0);
+    let report = finished.report().expect("a report");
+    assert_eq!(report.trigger, Trigger::Signal(Signal::Terminate));
+}

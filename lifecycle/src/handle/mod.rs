@@ -634,10 +634,10 @@ impl Lifecycle {
     /// line saying so, rather than starting one new process each. A request made before the
     /// service is Ready waits for it. Returns `true` when the request is taken up (by an attempt
     /// of its own or one it joined); `false`, doing nothing and logging why, once the shutdown
-    /// has been triggered. Only a sequence started with signals
-    /// ([`Sequence::start`](crate::Sequence::start), `#[lifecycle::main]`) upgrades; Unix only.
-    /// Elsewhere (a service run by `lifecycle::testing`) the request still returns `true`, and
-    /// no new process starts. See the README, "Restart without downtime", for systemd (`MAINPID=`) and the PID file
+    /// has been triggered, or when the service runs under `lifecycle::testing` (there is no
+    /// process to replace: the harness would start the test binary). Only a sequence started
+    /// with signals ([`Sequence::start`](crate::Sequence::start), `#[lifecycle::main]`)
+    /// upgrades; Unix only. See the README, "Restart without downtime", for systemd (`MAINPID=`) and the PID file
     /// ([`ENV_PIDFILE`](crate::config::ENV_PIDFILE)).
     ///
     /// # Examples
@@ -659,6 +659,10 @@ impl Lifecycle {
                      service, not a stopping one)"
                 )
             });
+            return false;
+        }
+        if let Some(why) = self.inner.upgrades.refused() {
+            quietly(|| tracing::warn!("upgrade refused: {why}"));
             return false;
         }
         if self.inner.upgrades.request() == Asked::Joined {

@@ -103,6 +103,11 @@ pub fn start(app: App) -> TestApp {
     let sequence = Sequence::new(config);
     let lc = sequence.handle();
     let inner = lc.inner();
+    // An upgrade would start the test binary: refused, with a line, not taken up and lost.
+    inner.upgrades().refuse(
+        "the service runs under lifecycle::testing: there is no process to replace (upgrades \
+         are tested on a real process)",
+    );
     let ears = Simulated::new(inner.config(), inner.triggers(), inner.reloads());
     let (force, forced) = mpsc::unbounded_channel();
     // The hard deadline, watched twice: on the app's clock (paused time included), and on a

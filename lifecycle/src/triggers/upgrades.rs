@@ -17,6 +17,9 @@ use crate::lock::lock;
 /// The upgrade requests of one lifecycle not yet taken up.
 pub(crate) struct Upgrades {
     queue: Mutex<Queue>,
+    /// Why no upgrade can run in this lifecycle, if none can (a service run by the test
+    /// harness: there is no process to replace).
+    refused: std::sync::OnceLock<&'static str>,
     /// Wakes the upgrade loop.
     requested: Notify,
 }
@@ -47,8 +50,20 @@ impl Upgrades {
     pub(crate) fn new() -> Self {
         Self {
             queue: Mutex::new(Queue::default()),
+            refused: std::sync::OnceLock::new(),
             requested: Notify::new(),
         }
+    }
+
+    /// No upgrade can run in this lifecycle, for `why`: every request from now on is refused.
+    #[cfg_attr(not(feature = "testing"), allow(dead_code))]
+    pub(crate) fn refuse(&self, why: &'static str) {
+        let _ = self.refused.set(why);
+    }
+
+    /// Why no upgrade can run, if none can (see [`refuse`](Self::refuse)).
+    pub(crate) fn refused(&self) -> Option<&'static str> {
+        self.refused.get().copied()
     }
 
     /// Asks for an upgrade; any thread may call this.
