@@ -259,6 +259,35 @@ fn not_an_order(expr: &Expr) -> syn::Error {
     )
 }
 
+/// `key = N` where N counts something, so at least 1: an integer literal from 1 to `u32::MAX`
+/// (unsuffixed or `u32`). `expected` is the error for a value that is not an integer literal
+/// (it is followed by `, found ...`), `zero` the error for `0`.
+pub(crate) fn count(arg: &Arg, example: &str, expected: &str, zero: &str) -> syn::Result<u32> {
+    let value = arg.value(example)?;
+    let Expr::Lit(ExprLit {
+        lit: Lit::Int(lit), ..
+    }) = value
+    else {
+        return Err(syn::Error::new_spanned(
+            value,
+            format!("{expected}, found {}", found(value)),
+        ));
+    };
+    match lit.base10_parse::<u32>() {
+        Ok(0) => Err(syn::Error::new(lit.span(), zero)),
+        Ok(n) if matches!(lit.suffix(), "" | "u32") => Ok(n),
+        _ => Err(syn::Error::new(
+            lit.span(),
+            format!(
+                "`{} = {}` is out of range: expected an integer from 1 to {}",
+                arg.key,
+                lit.base10_digits(),
+                u32::MAX
+            ),
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

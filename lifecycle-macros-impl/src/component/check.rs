@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned};
-use syn::{Attribute, Expr, ExprLit, FnArg, ImplItemFn, Lit, Meta};
+use syn::{Attribute, FnArg, ImplItemFn, Meta};
 
 use crate::args;
 use crate::duration::{self, Zero};
@@ -109,36 +109,14 @@ fn parse_args(tokens: TokenStream, check: &mut CheckFn, errors: &mut Errors) {
 
 /// `failures = N`: an integer literal from 1 to `u32::MAX`, the runs in a row that must fail.
 fn failures(arg: &args::Arg) -> syn::Result<u32> {
-    let value = arg.value("3")?;
-    let Expr::Lit(ExprLit {
-        lit: Lit::Int(lit), ..
-    }) = value
-    else {
-        return Err(syn::Error::new_spanned(
-            value,
-            format!(
-                "expected a whole number like `failures = 3` for `failures` (the failed runs in \
-                 a row that make the check fail), found {}",
-                args::found(value)
-            ),
-        ));
-    };
-    match lit.base10_parse::<u32>() {
-        Ok(0) => Err(syn::Error::new(
-            lit.span(),
-            "`failures = 0` is no threshold: the check fails after `failures` failed runs in a \
-             row, at least 1; write `failures = 1` (the default: the first failed run) or more",
-        )),
-        Ok(failures) if matches!(lit.suffix(), "" | "u32") => Ok(failures),
-        _ => Err(syn::Error::new(
-            lit.span(),
-            format!(
-                "`failures = {}` is out of range: expected an integer from 1 to {}",
-                lit.base10_digits(),
-                u32::MAX
-            ),
-        )),
-    }
+    args::count(
+        arg,
+        "3",
+        "expected a whole number like `failures = 3` for `failures` (the failed runs in a row \
+         that make the check fail)",
+        "`failures = 0` is no threshold: the check fails after `failures` failed runs in a \
+         row, at least 1; write `failures = 1` (the default: the first failed run) or more",
+    )
 }
 
 fn name(arg: &args::Arg) -> syn::Result<String> {

@@ -253,34 +253,13 @@ fn restart_policy(arg: &Arg) -> syn::Result<(bool, Span)> {
 
 /// `max_restarts = N`: an integer literal from 1 to `u32::MAX`.
 fn max_restarts_value(arg: &Arg) -> syn::Result<(u32, Span)> {
-    let value = arg.value("5")?;
-    let Expr::Lit(ExprLit {
-        lit: Lit::Int(lit), ..
-    }) = value
-    else {
-        return Err(syn::Error::new_spanned(
-            value,
-            format!(
-                "expected a positive integer like `max_restarts = 5`, found {}",
-                args::found(value)
-            ),
-        ));
-    };
-    match lit.base10_parse::<u32>() {
-        Ok(0) => Err(syn::Error::new(
-            lit.span(),
-            "`max_restarts = 0` restarts nothing; write `restart = \"never\"` instead",
-        )),
-        Ok(max) if matches!(lit.suffix(), "" | "u32") => Ok((max, arg.key.span())),
-        _ => Err(syn::Error::new(
-            lit.span(),
-            format!(
-                "`max_restarts = {}` is out of range: expected an integer from 1 to {}",
-                lit.base10_digits(),
-                u32::MAX
-            ),
-        )),
-    }
+    let max = args::count(
+        arg,
+        "5",
+        "expected a positive integer like `max_restarts = 5`",
+        "`max_restarts = 0` restarts nothing; write `restart = \"never\"` instead",
+    )?;
+    Ok((max, arg.key.span()))
 }
 
 fn name(arg: &Arg) -> syn::Result<String> {
