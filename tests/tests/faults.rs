@@ -318,6 +318,42 @@ fn sigterm_0_to_10ms_after_exec_never_kills() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+/// `Sequence::start` driven by hand (no signal held), the `fixture` binary's
+/// `sigterm-at-start`: a thread of the app's signals the process while `start` installs the
+/// listeners.
+const FIXTURE: &str = env!("CARGO_BIN_EXE_fixture");
+
+#[test]
+fn sigterm_while_start_installs_the_listeners_is_never_lost() {
+    // 100 launches, SIGTERM 0 to 3 ms after the thread that sends it is spawned, just before
+    // `start`: before the handler is installed the process dies of it (the default); from the
+    // moment it is installed the SIGTERM is heard (exit 0), also while Tokio's handler is half
+    // installed or its stream not yet subscribed. A lost one says so and exits 66 after 2 s.
+    // (The in-process test `listen::tests` holds that moment open; this one guards the whole
+    // sequence around it.)
+    let runs = concurrently(100, 4, |run| {
+        let after = (run * 30).to_string();
+        let env = [("SIGTERM_AFTER_US", after.as_str())];
+        let service = Service::start(FIXTURE, &["sigterm-at-start"], &env);
+        (after, service.wait_exit_within(QUICK))
+    });
+    let mut killed = 0;
+    for (after, exited) in &runs {
+        match (exited.killed_by(), exited.status.code()) {
+            (Some(libc::SIGTERM), _) => killed += 1,
+            (None, Some(0)) => assert_reported(exited, "trigger: SIGTERM"),
+            _ => panic!(
+                "SIGTERM {after} us in: {:?}, stdout {:?}\nstderr:\n{}",
+                exited.status, exited.stdout, exited.stderr
+            ),
+        }
+    }
+    eprintln!(
+        "{killed} of 100 killed by the signal before the handler, {} heard",
+        100 - killed
+    );
+}
+
 #[test]
 fn sigterm_during_init_waits_for_the_listeners_or_is_named_at_an_early_exit() {
     // `init` takes 300 ms with the signals held; SIGTERM comes during it.

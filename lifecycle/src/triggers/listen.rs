@@ -2,47 +2,70 @@
 //!
 //! Listening only notifies: Tokio's handler writes to a pipe and the listener task reads it, so no
 //! work of ours ever runs inside a signal handler.
+//!
+//! On Unix, a handler of ours goes in first, before Tokio's, and counts each delivery (an atomic
+//! add, nothing else). Tokio's handler, installed over it, calls it first on every delivery. The
+//! count is what is heard; Tokio's stream only wakes the listener to read it. Tokio alone loses a
+//! signal delivered after its handler is installed and before its stream subscribes (it
+//! broadcasts to no one), and one delivered while its handler is half installed (the handler
+//! finds no action yet, and calls the previous one, the default, which does nothing there). With
+//! the count, a signal delivered at any moment after our handler is in place is heard: the
+//! listener reads the count as soon as it is installed.
 
 use crate::config::signals::{Signal, SignalError};
 
 /// The signal streams the watchdog thread reads.
 pub(crate) struct Listener {
     streams: Vec<(Signal, imp::Stream)>,
+    /// Per signal, the deliveries counted and how many of them were heard already; `None` for a
+    /// signal not counted (outside Unix, or a handler of someone else's was there first): then
+    /// each notification of its stream is one delivery.
+    counts: Vec<(Signal, Option<u32>)>,
 }
 
 impl Listener {
-    /// Registers a stream for each signal. Must run inside the Tokio runtime that will poll it.
+    /// Installs the counting handler, then registers a stream, for each signal. Must run inside
+    /// the Tokio runtime that will poll it. A signal delivered since the counting handler went in
+    /// (before this returns, say) is heard by the first [`recv`](Self::recv).
     pub(crate) fn install(signals: &[Signal]) -> Result<Self, SignalError> {
+        let mut counts = Vec::new();
+        for &signal in signals {
+            let counted = imp::count(signal).map_err(|err| SignalError::Install(signal, err))?;
+            counts.push((signal, counted.then_some(0)));
+        }
         let mut streams = Vec::new();
         for &signal in signals {
             let more = imp::streams(signal).map_err(|err| SignalError::Install(signal, err))?;
             streams.extend(more.into_iter().map(|stream| (signal, stream)));
         }
-        Ok(Self { streams })
+        Ok(Self { streams, counts })
     }
 
-    /// The next signal received. A stream that closes is dropped, never taken for a signal;
-    /// once every stream has closed this waits forever.
+    /// The next signal received, one per delivery counted. A stream that closes is dropped,
+    /// never taken for a signal; once every stream has closed this waits forever.
     pub(crate) async fn recv(&mut self) -> Signal {
         std::future::poll_fn(|cx| {
-            let mut received = None;
-            self.streams.retain_mut(|(signal, stream)| {
-                if received.is_some() {
-                    return true;
-                }
+            // Every stream is polled until it waits, so that each one's next notification wakes
+            // this task; what they say is read below, from the counts.
+            let mut notified = Vec::new();
+            self.streams.retain_mut(|(signal, stream)| loop {
                 match stream.poll_recv(cx) {
-                    std::task::Poll::Ready(Some(())) => {
-                        received = Some(*signal);
-                        true
-                    }
-                    std::task::Poll::Ready(None) => false,
-                    std::task::Poll::Pending => true,
+                    std::task::Poll::Ready(Some(())) => notified.push(*signal),
+                    std::task::Poll::Ready(None) => return false,
+                    std::task::Poll::Pending => return true,
                 }
             });
-            match received {
-                Some(signal) => std::task::Poll::Ready(signal),
-                None => std::task::Poll::Pending,
+            for (signal, heard) in &mut self.counts {
+                match heard {
+                    Some(heard) if imp::delivered(*signal) != *heard => {
+                        *heard = heard.wrapping_add(1);
+                        return std::task::Poll::Ready(*signal);
+                    }
+                    None if notified.contains(signal) => return std::task::Poll::Ready(*signal),
+                    Some(_) | None => {}
+                }
             }
+            std::task::Poll::Pending
         })
         .await
     }
@@ -51,8 +74,64 @@ impl Listener {
 #[cfg(unix)]
 mod imp {
     use super::Signal;
+    use std::mem::MaybeUninit;
+    use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
     use std::task::{Context, Poll};
     use tokio::signal::unix::{signal, SignalKind};
+
+    /// Per signal number (the four are below 16), the deliveries the handler counted.
+    static DELIVERED: [AtomicU32; 16] = [const { AtomicU32::new(0) }; 16];
+    /// Per signal number, whether the counting handler was installed (once per process).
+    static COUNTING: [AtomicBool; 16] = [const { AtomicBool::new(false) }; 16];
+
+    /// The counting handler: async-signal-safe, an atomic add and nothing else.
+    extern "C" fn counted(number: libc::c_int) {
+        if let Some(delivered) = usize::try_from(number)
+            .ok()
+            .and_then(|at| DELIVERED.get(at))
+        {
+            delivered.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn slot(signal: Signal) -> usize {
+        usize::from(signal.number())
+    }
+
+    /// Installs the counting handler for `signal`, unless a handler is there already (the app's
+    /// own Tokio stream, made before: replacing it would make that stream deaf). Returns whether
+    /// `signal`'s deliveries are counted.
+    pub(super) fn count(signal: Signal) -> std::io::Result<bool> {
+        let number = libc::c_int::from(signal.number());
+        if COUNTING[slot(signal)].load(Ordering::SeqCst) {
+            return Ok(true);
+        }
+        let mut old = MaybeUninit::<libc::sigaction>::zeroed();
+        // SAFETY: reads the current action only.
+        if unsafe { libc::sigaction(number, std::ptr::null(), old.as_mut_ptr()) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: filled by `sigaction` above.
+        let old = unsafe { old.assume_init() };
+        if old.sa_sigaction != libc::SIG_DFL && old.sa_sigaction != libc::SIG_IGN {
+            return Ok(false);
+        }
+        // SAFETY: all zeros is a valid `sigaction` (no handler, no flags, an empty mask).
+        let mut new: libc::sigaction = unsafe { std::mem::zeroed() };
+        new.sa_sigaction = counted as extern "C" fn(libc::c_int) as libc::sighandler_t;
+        new.sa_flags = libc::SA_RESTART;
+        // SAFETY: installs a handler that only does an atomic add.
+        if unsafe { libc::sigaction(number, &new, std::ptr::null_mut()) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        COUNTING[slot(signal)].store(true, Ordering::SeqCst);
+        Ok(true)
+    }
+
+    /// The deliveries of `signal` counted so far (wrapping).
+    pub(super) fn delivered(signal: Signal) -> u32 {
+        DELIVERED[slot(signal)].load(Ordering::SeqCst)
+    }
 
     pub(super) struct Stream(tokio::signal::unix::Signal);
 
@@ -78,6 +157,15 @@ mod imp {
     use super::Signal;
     use std::task::{Context, Poll};
     use tokio::signal::windows;
+
+    /// Nothing is counted: each notification of a stream is one delivery.
+    pub(super) fn count(_: Signal) -> std::io::Result<bool> {
+        Ok(false)
+    }
+
+    pub(super) fn delivered(_: Signal) -> u32 {
+        0
+    }
 
     pub(super) enum Stream {
         CtrlC(windows::CtrlC),
@@ -109,5 +197,34 @@ mod imp {
             ],
             Signal::Hangup => vec![Stream::CtrlLogoff(windows::ctrl_logoff()?)],
         })
+    }
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn a_signal_delivered_while_no_listener_is_subscribed_is_heard_by_the_next_one() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            // The operating system's handler is installed, and then nothing listens: the moment
+            // between Tokio's handler going in and its stream subscribing, held open.
+            drop(Listener::install(&[Signal::Hangup]).unwrap());
+            // SAFETY: raises SIGHUP on this thread; its handler is installed above.
+            assert_eq!(unsafe { libc::raise(libc::SIGHUP) }, 0);
+            // Tokio's driver reads its pipe and broadcasts the signal to no one.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let mut listener = Listener::install(&[Signal::Hangup]).unwrap();
+            let heard = tokio::time::timeout(Duration::from_secs(2), listener.recv()).await;
+            assert_eq!(heard.ok(), Some(Signal::Hangup), "the SIGHUP was lost");
+            // Heard once: no second delivery is made up.
+            let again = tokio::time::timeout(Duration::from_millis(100), listener.recv()).await;
+            assert_eq!(again.ok(), None);
+        });
     }
 }

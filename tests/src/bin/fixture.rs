@@ -160,6 +160,59 @@ fn main() -> ExitCode {
                 report.exit_code()
             })
         }
+        // `Sequence::start` driven by hand in a runtime of the app's own, so no signal is held,
+        // and a thread of the app's sends SIGTERM to the process `SIGTERM_AFTER_US`
+        // microseconds after it is spawned, just before `start`: before the listeners (the
+        // process dies of it), while they are installed, or after (exit 0). A SIGTERM lost is
+        // said, and the exit is 66 two seconds later.
+        "sigterm-at-start" => {
+            let after: u64 = std::env::var("SIGTERM_AFTER_US")
+                .ok()
+                .and_then(|us| us.parse().ok())
+                .unwrap_or(0);
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("a runtime");
+            runtime.block_on(async move {
+                let sequence = lifecycle::Sequence::new(config);
+                let lc = sequence.handle();
+                let spawned = std::time::Instant::now();
+                std::thread::spawn(move || {
+                    while spawned.elapsed() < Duration::from_micros(after) {
+                        std::hint::spin_loop();
+                    }
+                    // SAFETY: sends a signal to this process.
+                    unsafe { libc::kill(libc::getpid(), libc::SIGTERM) };
+                });
+                let running = match sequence.start() {
+                    Ok(running) => running,
+                    Err(err) => {
+                        eprintln!("{err}");
+                        return ExitCode::from(err.code());
+                    }
+                };
+                let main = async move {
+                    let heard = tokio::time::timeout(Duration::from_secs(2), lc.cancelled());
+                    if heard.await.is_err() {
+                        say("SIGTERM lost");
+                        lc.request_shutdown_with(66, "the SIGTERM was lost");
+                    }
+                };
+                let report = running
+                    .run_until_trigger(main)
+                    .await
+                    .drain()
+                    .await
+                    .persist()
+                    .await
+                    .shut_down()
+                    .await;
+                report.log();
+                report.exit_code()
+            })
+        }
         other => {
             eprintln!("unknown scenario `{other}`");
             ExitCode::from(64)
