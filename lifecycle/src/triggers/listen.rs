@@ -17,9 +17,9 @@ use crate::config::signals::{Signal, SignalError};
 /// The signal streams the watchdog thread reads.
 pub(crate) struct Listener {
     streams: Vec<(Signal, imp::Stream)>,
-    /// Per signal, the deliveries counted and how many of them were heard already; `None` for a
-    /// signal not counted (outside Unix, or a handler of someone else's was there first): then
-    /// each notification of its stream is one delivery.
+    /// Per signal, the deliveries counted that this listener has heard; `None` for a signal
+    /// not counted (outside Unix, or a handler of someone else's was there first): then each
+    /// notification of its stream is one delivery.
     counts: Vec<(Signal, Option<u32>)>,
 }
 
@@ -31,7 +31,7 @@ impl Listener {
         let mut counts = Vec::new();
         for &signal in signals {
             let counted = imp::count(signal).map_err(|err| SignalError::Install(signal, err))?;
-            counts.push((signal, counted.then_some(0)));
+            counts.push((signal, counted.then(|| imp::heard_before(signal))));
         }
         let mut streams = Vec::new();
         for &signal in signals {
@@ -59,6 +59,7 @@ impl Listener {
                 match heard {
                     Some(heard) if imp::delivered(*signal) != *heard => {
                         *heard = heard.wrapping_add(1);
+                        imp::mark_heard(*signal, *heard);
                         return std::task::Poll::Ready(*signal);
                     }
                     None if notified.contains(signal) => return std::task::Poll::Ready(*signal),
@@ -81,6 +82,8 @@ mod imp {
 
     /// Per signal number (the four are below 16), the deliveries the handler counted.
     static DELIVERED: [AtomicU32; 16] = [const { AtomicU32::new(0) }; 16];
+    /// Per signal number, the most deliveries some listener has heard (see [`heard_before`]).
+    static HEARD: [AtomicU32; 16] = [const { AtomicU32::new(0) }; 16];
     /// Per signal number, whether the counting handler was installed (once per process).
     static COUNTING: [AtomicBool; 16] = [const { AtomicBool::new(false) }; 16];
 
@@ -128,9 +131,22 @@ mod imp {
         Ok(true)
     }
 
-    /// The deliveries of `signal` counted so far (wrapping).
+    /// The deliveries of `signal` counted so far (wrapping, after 2^32 of them).
     pub(super) fn delivered(signal: Signal) -> u32 {
         DELIVERED[slot(signal)].load(Ordering::SeqCst)
+    }
+
+    /// Where a new listener starts: after the deliveries some listener has heard already. Every
+    /// listener installed hears every delivery made after that (two sequences running at once
+    /// both stop at a SIGTERM), one made while no listener was installed is heard by the next,
+    /// and one heard by a listener gone since is not heard again by a later one.
+    pub(super) fn heard_before(signal: Signal) -> u32 {
+        HEARD[slot(signal)].load(Ordering::SeqCst)
+    }
+
+    /// A listener has heard the deliveries of `signal` up to `count`.
+    pub(super) fn mark_heard(signal: Signal, count: u32) {
+        HEARD[slot(signal)].fetch_max(count, Ordering::SeqCst);
     }
 
     pub(super) struct Stream(tokio::signal::unix::Signal);
@@ -166,6 +182,12 @@ mod imp {
     pub(super) fn delivered(_: Signal) -> u32 {
         0
     }
+
+    pub(super) fn heard_before(_: Signal) -> u32 {
+        0
+    }
+
+    pub(super) fn mark_heard(_: Signal, _: u32) {}
 
     pub(super) enum Stream {
         CtrlC(windows::CtrlC),
@@ -207,6 +229,27 @@ mod tests {
 
     #[test]
     fn a_signal_delivered_while_no_listener_is_subscribed_is_heard_by_the_next_one() {
+        // What a listener hears depends on the other listeners of the process (the other tests'
+        // sequences): the test runs alone, in a process of its own (this test binary again).
+        const ALONE: &str = "LIFECYCLE_LISTEN_TEST_ALONE";
+        if std::env::var_os(ALONE).is_none() {
+            let output = std::process::Command::new(std::env::current_exe().unwrap())
+                .args([
+                    "--exact",
+                    "triggers::listen::tests::a_signal_delivered_while_no_listener_is_subscribed_is_heard_by_the_next_one",
+                    "--nocapture",
+                ])
+                .env(ALONE, "1")
+                .output()
+                .unwrap();
+            let stdout = String::from_utf8_lossy(&output.stdout);
+            assert!(
+                output.status.success() && stdout.contains("1 passed"),
+                "{stdout}{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            return;
+        }
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -225,6 +268,12 @@ mod tests {
             // Heard once: no second delivery is made up.
             let again = tokio::time::timeout(Duration::from_millis(100), listener.recv()).await;
             assert_eq!(again.ok(), None);
+            // A listener installed after that one heard it does not hear it again (a second
+            // sequence in the same process must not stop for the first one's signal).
+            drop(listener);
+            let mut later = Listener::install(&[Signal::Hangup]).unwrap();
+            let stale = tokio::time::timeout(Duration::from_millis(100), later.recv()).await;
+            assert_eq!(stale.ok(), None, "a delivery heard already was heard again");
         });
     }
 }
