@@ -269,7 +269,8 @@ impl Scope {
     /// after a join; a later join waits for those.
     ///
     /// A task of this scope (or of its children) that joins it would wait for itself: the join
-    /// returns [`JoinError::FromInside`] at once, and says so on the log (standard error without
+    /// returns [`JoinError::FromInside`] at once (a blocking task too, awaiting it with
+    /// `Handle::block_on`), and says so on the log (standard error without
     /// a `tracing` subscriber). Join a scope from its parent, or from main.
     ///
     /// Cancel safe: dropping the future loses nothing (the failures stay for the next join).
