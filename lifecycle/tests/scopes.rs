@@ -1,8 +1,9 @@
 //! Scopes on paused Tokio time: a scope stops alone and its siblings and the service go on;
 //! join returns the failures of the scope and its children in the order they came, waits for
-//! scopes made while it waits, and refuses a join from inside (an async or a blocking task's); abort names what it cut; names
-//! are paths in the report; failures go up by default and stay local in a scope that keeps
-//! them; a scope in a stage stops in that stage's turn; the deadline names a stuck task by path.
+//! scopes made while it waits, and refuses a join from inside (an async or a blocking task's);
+//! abort names what it cut; names are paths in the report; failures go up by default and stay
+//! local in a scope that keeps them; a scope in a stage stops in that stage's turn; the deadline
+//! names a stuck task by path.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
