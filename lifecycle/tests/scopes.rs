@@ -452,3 +452,41 @@ async fn a_blocking_task_joining_its_own_scope_gets_from_inside_instead_of_waiti
     // From outside, the same scope joins.
     assert_eq!(upstream.join().await, Ok(()));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_join_error_prints_its_failure_and_each_cause_once() {
+    let lc = Sequence::new(Config::new()).handle();
+    let import = lc.scope("import");
+    import.task("loader").spawn(async {
+        let missing = std::io::Error::new(std::io::ErrorKind::NotFound, "no file `rows.csv`");
+        Err::<(), _>(Reading(missing))
+    });
+    let err = import.join().await.unwrap_err();
+    assert_eq!(err.to_string(), "task `import/loader` failed: reading rows");
+    let chained = "task `import/loader` failed: reading rows: no file `rows.csv`";
+    assert_eq!(format!("{err:#}"), chained);
+    // What `anyhow`'s `{:#}` prints: the message, then every `source()`.
+    let mut walked = err.to_string();
+    let mut cause = std::error::Error::source(&err);
+    while let Some(error) = cause {
+        walked = format!("{walked}: {error}");
+        cause = error.source();
+    }
+    assert_eq!(walked, chained);
+}
+
+/// An error with a cause.
+#[derive(Debug)]
+struct Reading(std::io::Error);
+
+impl std::fmt::Display for Reading {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("reading rows")
+    }
+}
+
+impl std::error::Error for Reading {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}

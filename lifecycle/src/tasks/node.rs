@@ -401,7 +401,7 @@ pub(crate) fn record_failure(
                 });
             }
             quietly(
-                || tracing::error!(task = %task, critical, error = %failure, "tracked task failed"),
+                || tracing::error!(task = %task, critical, error = format_args!("{failure:#}"), "tracked task failed"),
             );
         }
         Some(keeper) => {
@@ -410,7 +410,7 @@ pub(crate) fn record_failure(
             }
             let scope = &keeper.path;
             quietly(|| {
-                tracing::warn!(task = %task, critical, scope = %scope, error = %failure,
+                tracing::warn!(task = %task, critical, scope = %scope, error = format_args!("{failure:#}"),
                     "tracked task failed: kept for its scope's join");
             });
         }

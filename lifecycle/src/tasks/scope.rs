@@ -396,8 +396,10 @@ impl Future for Aborting {
 
 /// Why a [`Scope::join`] did not end cleanly.
 ///
-/// An error type: `?` carries it into `anyhow::Error` or `Box<dyn Error>`, with the first
-/// failure as its [`source`](Error::source).
+/// An error type: `?` carries it into `anyhow::Error` or `Box<dyn Error>`. `{}` names the
+/// first failed task and its failure's message, `{:#}` adds that failure's causes; its
+/// [`source`](Error::source) is the first failure's cause, so a printer that walks the chain
+/// (`anyhow`'s `{:#}`) shows each cause once. Every failure is in [`Failed`](JoinError::Failed).
 ///
 /// # Examples
 ///
@@ -437,14 +439,16 @@ impl fmt::Display for JoinError {
         match self {
             JoinError::Failed(failures) => match failures.as_slice() {
                 [] => f.write_str("no task failed"),
+                [one] if f.alternate() => write!(f, "task `{}` failed: {:#}", one.task, one.first),
                 [one] => write!(f, "task `{}` failed: {}", one.task, one.first),
-                [first, ..] => write!(
-                    f,
-                    "{} tasks failed; first `{}`: {}",
-                    failures.len(),
-                    first.task,
-                    first.first
-                ),
+                [first, ..] => {
+                    let (count, task) = (failures.len(), &first.task);
+                    if f.alternate() {
+                        write!(f, "{count} tasks failed; first `{task}`: {:#}", first.first)
+                    } else {
+                        write!(f, "{count} tasks failed; first `{task}`: {}", first.first)
+                    }
+                }
             },
             JoinError::FromInside { task } => write!(
                 f,
@@ -457,7 +461,7 @@ impl fmt::Display for JoinError {
 impl Error for JoinError {
     fn source(&self) -> Option<&(dyn Error + 'static)> {
         match self {
-            JoinError::Failed(failures) => failures.first().map(|f| &f.first as &dyn Error),
+            JoinError::Failed(failures) => failures.first().and_then(|f| f.first.source()),
             JoinError::FromInside { .. } => None,
         }
     }
