@@ -217,6 +217,13 @@ impl Scope {
     /// Meant when the scope is made: it applies to the failures from then on. A nested scope
     /// that keeps its failures takes them before this one does.
     ///
+    /// On a stage (`lc.stage(n).keep_failures()`) it applies to the **whole stage**: every
+    /// `lc.stage(n)` is the same node, so every task and scope of stage *n* keeps its failures
+    /// from then on, wherever it was spawned, a component's `#[run(stage = n)]` part included
+    /// (its failure then stops stage *n*, not the service, and leaves the exit code alone). To
+    /// keep the failures of a few tasks of a stage, give them a scope of their own:
+    /// `lc.stage(n).scope("batch").keep_failures()`.
+    ///
     /// # Examples
     ///
     /// ```
@@ -238,6 +245,23 @@ impl Scope {
     /// assert!(report.task_failures.is_empty());
     /// assert_eq!(report.task_failures_handled, 1);
     /// assert_eq!(report.code(), 0);
+    /// # }
+    /// ```
+    ///
+    /// On a stage, every task of the stage keeps its failures, one spawned elsewhere too:
+    ///
+    /// ```
+    /// use lifecycle::{Config, Sequence};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// let sequence = Sequence::new(Config::new());
+    /// let lc = sequence.handle();
+    /// let _batch = lc.stage(1).keep_failures();
+    /// // Another part of the service, in the same stage: its failure is kept too.
+    /// lc.stage(1).task("writer").critical().spawn(async { Err::<(), _>("disk full") });
+    /// let report = sequence.run_without_signals(async {}).await;
+    /// assert!(report.task_failures[0].kept); // no join took it: in the report, kept
+    /// assert_eq!(report.code(), 0); // not a service failure
     /// # }
     /// ```
     pub fn keep_failures(self) -> Scope {
