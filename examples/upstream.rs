@@ -213,7 +213,7 @@ async fn manage(upstream: Scope, name: &'static str, fail_after: Option<Duration
                     // service would alert on it, and still reconnect.
                     match failure.first.panic_message() {
                         Some(message) => println!("{} panicked: {message}", failure.task),
-                        None => println!("{} failed: {}", failure.task, failure.first),
+                        None => println!("{} failed: {:#}", failure.task, failure.first),
                     }
                 }
             }

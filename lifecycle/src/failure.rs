@@ -1,5 +1,5 @@
-//! Failures as the report keeps them: the error itself, shared, printed with its whole
-//! `source()` chain.
+//! Failures as the report keeps them: the error itself, shared; printed alone with `{}`, with
+//! its whole `source()` chain with `{:#}` (as the report prints it).
 
 use std::any::Any;
 use std::error::Error;
@@ -8,11 +8,15 @@ use std::sync::Arc;
 
 /// An error returned by the main future, a hook or a tracked task, kept whole.
 ///
-/// The report prints it with [`Display`](fmt::Display) followed by every error of its
-/// [`source`](Error::source) chain, joined by `: `, so the cause survives: a task failing with
-/// "loading the config" caused by a missing file reads `loading the config: No such file or
-/// directory (os error 2)`. A cause whose text the message before it already contains is not
-/// repeated. The error is shared, not copied: [`downcast_ref`](Failure::downcast_ref) reaches
+/// It prints as Rust errors do:
+///
+/// - `{}` (`to_string()`): the error's own message, without its causes: `loading the config`;
+/// - `{:#}`: the message and every error of its [`source`](Error::source) chain, each once,
+///   joined by `: `: `loading the config: No such file or directory (os error 2)`. A cause
+///   whose text the message before it already contains is not repeated.
+///
+/// The report, the logs and the health checks print a failure with `{:#}`, so the cause
+/// survives. The error is shared, not copied: [`downcast_ref`](Failure::downcast_ref) reaches
 /// the original value.
 ///
 /// Anything that converts into `Box<dyn Error + Send + Sync>` becomes a `Failure`: every
@@ -21,10 +25,9 @@ use std::sync::Arc;
 /// A `Failure` is an error itself ([`std::error::Error`], `Send + Sync`): a joined task's
 /// failure passes on with `?` into `Box<dyn Error + Send + Sync>` (or any error type that takes
 /// one), and a task or hook may return it as its own error: it is kept as it is, not wrapped
-/// again. Its [`source`](Error::source) is the original error (none for a panic, which has no
-/// error value), so the cause chain stays reachable. Its `Display` already prints that chain:
-/// print a `Failure` with `{}` alone, not with a printer that walks `source()` again (such as
-/// `anyhow`'s `{:#}`), or the causes show twice.
+/// again. It stands for the error it holds: its [`source`](Error::source) is that error's
+/// source (none for a panic, which has no error value), so a printer that walks the chain
+/// (`anyhow`'s `{:#}`, an error reporter) shows the message and each cause once, as `{:#}` does.
 ///
 /// # Examples
 ///
@@ -47,7 +50,8 @@ use std::sync::Arc;
 ///
 /// let missing = std::io::Error::new(std::io::ErrorKind::NotFound, "no file `app.toml`");
 /// let failure = Failure::new(LoadConfig(missing));
-/// assert_eq!(failure.to_string(), "loading the config: no file `app.toml`");
+/// assert_eq!(failure.to_string(), "loading the config");
+/// assert_eq!(format!("{failure:#}"), "loading the config: no file `app.toml`");
 /// assert!(failure.downcast_ref::<LoadConfig>().is_some());
 /// assert_eq!(Failure::new("disk full").to_string(), "disk full");
 /// ```
@@ -72,9 +76,8 @@ use std::sync::Arc;
 ///     Ok::<_, BoxError>(len)
 /// });
 /// let failure = parent.await.unwrap().unwrap_err();
-/// // The same failure, not wrapped again: the original error is its source.
-/// let source = failure.source().unwrap();
-/// assert!(source.downcast_ref::<std::io::Error>().is_some());
+/// // The same failure, not wrapped again: the original error is inside.
+/// assert!(failure.downcast_ref::<std::io::Error>().is_some());
 /// assert!(!failure.is_panic());
 ///
 /// // And out of a plain function returning a boxed error.
@@ -214,21 +217,22 @@ impl Failure {
     }
 }
 
-/// The original error is the source; a panic has none.
+/// The original error's source: a `Failure` reads as the error it holds (its message, then the
+/// error's causes), so a printer that walks the chain shows each cause once. A panic has none.
 impl Error for Failure {
     fn source(&self) -> Option<&(dyn Error + 'static)> {
-        if self.panicked {
-            None
-        } else {
-            Some(&*self.error)
-        }
+        self.error.source()
     }
 }
 
+/// `{}`: the error's own message; `{:#}`: it and every cause, each once, joined by `: `.
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut shown = self.error.to_string();
         f.write_str(&shown)?;
+        if !f.alternate() {
+            return Ok(());
+        }
         let mut cause = self.error.source();
         while let Some(error) = cause {
             let text = error.to_string();
@@ -245,15 +249,15 @@ impl fmt::Display for Failure {
 impl fmt::Debug for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_tuple("Failure")
-            .field(&format_args!("{self}"))
+            .field(&format_args!("{self:#}"))
             .finish()
     }
 }
 
-/// Two failures are equal when they read the same.
+/// Two failures are equal when they read the same, causes included.
 impl PartialEq for Failure {
     fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.error, &other.error) || self.to_string() == other.to_string()
+        Arc::ptr_eq(&self.error, &other.error) || format!("{self:#}") == format!("{other:#}")
     }
 }
 
@@ -450,43 +454,75 @@ mod tests {
         }
     }
 
+    /// What `anyhow`'s `{:#}` (and any printer that walks `source()`) prints.
+    fn chain(error: &dyn Error) -> String {
+        let mut text = error.to_string();
+        let mut cause = error.source();
+        while let Some(error) = cause {
+            text = format!("{text}: {error}");
+            cause = error.source();
+        }
+        text
+    }
+
+    #[test]
+    fn plain_prints_the_message_alone_and_alternate_the_chain_each_cause_once() {
+        let inner = Wrapper("No such file", None);
+        let middle = Wrapper("reading app.toml", Some(Box::new(inner)));
+        let failure = Failure::new(Wrapper("loading the config", Some(Box::new(middle))));
+        assert_eq!(failure.to_string(), "loading the config");
+        assert_eq!(
+            format!("{failure:#}"),
+            "loading the config: reading app.toml: No such file"
+        );
+        // A printer that walks the sources itself shows each cause once too.
+        assert_eq!(
+            chain(&failure),
+            "loading the config: reading app.toml: No such file"
+        );
+        let boxed: Box<dyn Error + Send + Sync> = failure.into();
+        assert_eq!(
+            chain(&*boxed),
+            "loading the config: reading app.toml: No such file"
+        );
+    }
+
     #[test]
     fn prints_the_whole_chain_once() {
         let inner = Wrapper("No such file", None);
         let middle = Wrapper("reading app.toml", Some(Box::new(inner)));
         let outer = Wrapper("loading the config", Some(Box::new(middle)));
         assert_eq!(
-            Failure::new(outer).to_string(),
+            format!("{:#}", Failure::new(outer)),
             "loading the config: reading app.toml: No such file"
         );
         // A message that already includes its cause does not repeat it.
         let inner = Wrapper("No such file", None);
         let outer = Wrapper("reading app.toml: No such file", Some(Box::new(inner)));
         assert_eq!(
-            Failure::new(outer).to_string(),
+            format!("{:#}", Failure::new(outer)),
             "reading app.toml: No such file"
         );
     }
 
     #[test]
-    fn a_failure_is_an_error_whose_source_is_the_original() {
+    fn a_failure_is_an_error_whose_source_is_the_original_cause() {
         let inner = Wrapper("No such file", None);
         let outer = Wrapper("loading the config", Some(Box::new(inner)));
         let failure = Failure::new(outer);
-        let source = failure.source().expect("the original error");
-        assert_eq!(source.to_string(), "loading the config");
-        assert!(source.downcast_ref::<Wrapper>().is_some());
-        let cause = source.source().expect("its cause");
+        assert!(failure.downcast_ref::<Wrapper>().is_some());
+        let cause = failure.source().expect("the original error's cause");
         assert_eq!(cause.to_string(), "No such file");
+        assert!(cause.source().is_none());
         // Passed on with `?` and made a failure again (a task returning it): the same failure,
         // reading the same, not a failure in a failure.
         let boxed: Box<dyn Error + Send + Sync> = Box::new(failure.clone());
         let again = Failure::new(boxed);
-        assert_eq!(again.to_string(), "loading the config: No such file");
+        assert_eq!(format!("{again:#}"), "loading the config: No such file");
         assert!(again.downcast_ref::<Wrapper>().is_some());
         assert!(again.downcast_ref::<Failure>().is_none());
         let (_, recorded) = Err::<(), _>(again).into_outcome();
-        assert_eq!(recorded.unwrap().to_string(), failure.to_string());
+        assert_eq!(format!("{:#}", recorded.unwrap()), format!("{failure:#}"));
     }
 
     #[test]
@@ -500,7 +536,6 @@ mod tests {
         assert!(Failure::new(boxed).is_panic());
         let message = Failure::new("panicked: boom");
         assert!(!message.is_panic());
-        assert!(message.source().is_some());
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! Scopes on paused Tokio time: a scope stops alone and its siblings and the service go on;
 //! join returns the failures of the scope and its children in the order they came, waits for
-//! scopes made while it waits, and refuses a join from inside; abort names what it cut; names
-//! are paths in the report; failures go up by default and stay local in a scope that keeps
-//! them; a scope in a stage stops in that stage's turn; the deadline names a stuck task by path.
+//! scopes made while it waits, and refuses a join from inside (an async or a blocking task's);
+//! abort names what it cut; names are paths in the report; failures go up by default and stay
+//! local in a scope that keeps them; a scope in a stage stops in that stage's turn; the deadline
+//! names a stuck task by path.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -412,4 +413,80 @@ fn a_scope_moves_into_any_task_and_its_join_error_into_any_error_box() {
     fn is_error<T: std::error::Error + Send + Sync + 'static>() {}
     is_shareable::<lifecycle::Scope>();
     is_error::<JoinError>();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn a_blocking_task_joining_its_own_scope_gets_from_inside_instead_of_waiting_for_itself() {
+    // Real time: a running blocking task holds paused time still. Before C5 covered blocking
+    // tasks this join waited for itself; the 5 s bound only keeps the test from hanging then.
+    let lc = Sequence::new(Config::new()).handle();
+    let upstream = lc.scope("upstream");
+    let scope = upstream.clone();
+    let runtime = tokio::runtime::Handle::current();
+    let started = std::time::Instant::now();
+    let joined = upstream
+        .scope("eu-1")
+        .task("loader")
+        .spawn_blocking(move || {
+            Ok::<_, std::io::Error>(runtime.block_on(async {
+                tokio::select! {
+                    joined = scope.join() => Some(joined),
+                    () = sleep(Duration::from_secs(5)) => None,
+                }
+            }))
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        joined,
+        Some(Err(JoinError::FromInside {
+            task: "upstream/eu-1/loader".to_owned()
+        }))
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    // From outside, the same scope joins.
+    assert_eq!(upstream.join().await, Ok(()));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_join_error_prints_its_failure_and_each_cause_once() {
+    let lc = Sequence::new(Config::new()).handle();
+    let import = lc.scope("import");
+    import.task("loader").spawn(async {
+        let missing = std::io::Error::new(std::io::ErrorKind::NotFound, "no file `rows.csv`");
+        Err::<(), _>(Reading(missing))
+    });
+    let err = import.join().await.unwrap_err();
+    assert_eq!(err.to_string(), "task `import/loader` failed: reading rows");
+    let chained = "task `import/loader` failed: reading rows: no file `rows.csv`";
+    assert_eq!(format!("{err:#}"), chained);
+    // What `anyhow`'s `{:#}` prints: the message, then every `source()`.
+    let mut walked = err.to_string();
+    let mut cause = std::error::Error::source(&err);
+    while let Some(error) = cause {
+        walked = format!("{walked}: {error}");
+        cause = error.source();
+    }
+    assert_eq!(walked, chained);
+}
+
+/// An error with a cause.
+#[derive(Debug)]
+struct Reading(std::io::Error);
+
+impl std::fmt::Display for Reading {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("reading rows")
+    }
+}
+
+impl std::error::Error for Reading {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
 }

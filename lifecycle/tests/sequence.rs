@@ -697,7 +697,18 @@ async fn an_ordinary_task_error_is_recorded_with_its_chain_and_grouped() {
         "tasks that are not critical keep the code"
     );
     let loader = &report.task_failures[0];
-    assert_eq!(loader.first.to_string(), "loading the config: No such file");
+    assert_eq!(loader.first.to_string(), "loading the config");
+    assert_eq!(
+        format!("{:#}", loader.first),
+        "loading the config: No such file"
+    );
+    // The report reads the failure with its cause, once.
+    let text = report.to_string();
+    assert!(
+        text.contains("task `loader` failed: loading the config: No such file\n"),
+        "{text}"
+    );
+    assert_eq!(text.matches("No such file").count(), 1, "{text}");
     let flapper = &report.task_failures[1];
     assert_eq!(report.task_failures.len(), 2, "one entry per task name");
     assert_eq!(flapper.count, 20_000);

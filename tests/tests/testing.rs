@@ -212,7 +212,7 @@ async fn a_failed_start_ends_with_exit_5_and_rolls_back_what_started() {
         report
             .start_failed
             .as_ref()
-            .is_some_and(|failure| failure.to_string().contains("config.toml")),
+            .is_some_and(|failure| format!("{failure:#}").contains("config.toml")),
         "{finished}"
     );
     // The pool connected, so it is closed; the free hook runs as in any shutdown.

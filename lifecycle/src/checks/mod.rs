@@ -450,7 +450,7 @@ impl Checking {
         // The call itself may panic too, before its future exists.
         let future = match panic::catch_unwind(AssertUnwindSafe(&mut *check)) {
             Ok(future) => future,
-            Err(payload) => return Some(Err(Failure::panic(&*payload).to_string())),
+            Err(payload) => return Some(Err(format!("{:#}", Failure::panic(&*payload)))),
         };
         let mut future = Box::pin(future);
         let caught = std::future::poll_fn(|cx| poll_caught(future.as_mut(), cx));
@@ -467,11 +467,11 @@ impl Checking {
                 "timed out after {}",
                 humantime::format_duration(self.timeout)
             )),
-            Ok(Err(panicked)) => Err(panicked.to_string()),
-            Ok(Ok(output)) => into_result(output).map_err(|failure| failure.to_string()),
+            Ok(Err(panicked)) => Err(format!("{panicked:#}")),
+            Ok(Ok(output)) => into_result(output).map_err(|failure| format!("{failure:#}")),
         };
         Some(match (result, dropped) {
-            (Ok(()), Err(payload)) => Err(Failure::panic(&*payload).to_string()),
+            (Ok(()), Err(payload)) => Err(format!("{:#}", Failure::panic(&*payload))),
             (result, _) => result,
         })
     }

@@ -825,7 +825,7 @@ impl Lifecycle {
         log_or_stderr(
             tracing::Level::ERROR,
             &format!(
-                "lifecycle: {failure}; {none_run} and {then} (exit code {EXIT_START_FAILED}). \
+                "lifecycle: {failure:#}; {none_run} and {then} (exit code {EXIT_START_FAILED}). \
                  Manage every value with a start hook in main before {before}"
             ),
         );

@@ -763,7 +763,7 @@ impl fmt::Display for HookOutcome {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             HookOutcome::Ok => f.write_str("ok"),
-            HookOutcome::Failed(error) => write!(f, "failed: {error}"),
+            HookOutcome::Failed(error) => write!(f, "failed: {error:#}"),
             HookOutcome::Panicked(message) => write!(f, "panicked: {message}"),
             HookOutcome::TimedOut(limit) => write!(f, "timed out after {}", Millis(*limit)),
             HookOutcome::Lost(how) => write!(f, "report lost: {how}"),

@@ -196,7 +196,7 @@ impl Serialize for Failure {
 }
 
 fn failure(failure: &Failure) -> Value {
-    json!({ "error": failure.to_string(), "panic": failure.is_panic() })
+    json!({ "error": format!("{failure:#}"), "panic": failure.is_panic() })
 }
 
 fn main_outcome(outcome: &MainOutcome) -> Value {

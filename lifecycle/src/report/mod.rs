@@ -58,7 +58,7 @@ impl fmt::Display for MainOutcome {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             MainOutcome::Returned => f.write_str("returned"),
-            MainOutcome::Failed(error) => write!(f, "failed: {error}"),
+            MainOutcome::Failed(error) => write!(f, "failed: {error:#}"),
             MainOutcome::Panicked(message) => write!(f, "panicked: {message}"),
             MainOutcome::Aborted => f.write_str("aborted at the grace deadline"),
             MainOutcome::AbortedDropPanicked(message) => write!(
@@ -413,7 +413,7 @@ impl fmt::Display for ShutdownReport {
         if !self.start.is_empty() || self.start_failed.is_some() {
             write!(f, "  start         {}", Millis(t.start))?;
             match &self.start_failed {
-                Some(why) => writeln!(f, ", failed: {why}; stopped only what had started")?,
+                Some(why) => writeln!(f, ", failed: {why:#}; stopped only what had started")?,
                 None => writeln!(f)?,
             }
             for hook in &self.start {
@@ -476,11 +476,11 @@ impl fmt::Display for ShutdownReport {
                 (false, false) => "task",
             };
             if failure.count == 1 {
-                writeln!(f, "  {kind} `{}` failed: {}", failure.task, failure.first)?;
+                writeln!(f, "  {kind} `{}` failed: {:#}", failure.task, failure.first)?;
             } else {
                 writeln!(
                     f,
-                    "  {kind} `{}` failed {} times; first: {}; last: {}",
+                    "  {kind} `{}` failed {} times; first: {:#}; last: {:#}",
                     failure.task, failure.count, failure.first, failure.last
                 )?;
             }

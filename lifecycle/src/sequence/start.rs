@@ -197,7 +197,12 @@ pub(crate) fn finish(
         let not_stopped = not_ok.difference(&succeeded).copied().collect();
         gate.fail(not_ok, not_stopped);
         gate.announce(false);
-        quietly(|| tracing::error!(error = %why, "start-up failed; stopping what started"));
+        quietly(|| {
+            tracing::error!(
+                error = format_args!("{why:#}"),
+                "start-up failed; stopping what started"
+            )
+        });
     }
     StartRun {
         reports: runs.into_iter().map(|(_, report)| report).collect(),

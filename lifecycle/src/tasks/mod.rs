@@ -22,6 +22,7 @@
 // counts it), the same as a bare `TaskTracker` task. Its name lives in the live-task list, found
 // by task id on the rare path that needs it (a failure, the deadline).
 
+pub(crate) mod blocking;
 pub(crate) mod builder;
 pub(crate) mod connections;
 pub(crate) mod node;
@@ -898,7 +899,15 @@ where
 {
     // Counts the task until the closure has returned and its failure is recorded.
     let recorder = Recorder::new(node.count.sink(critical));
-    let run = move || recorder.finish(panic::catch_unwind(AssertUnwindSafe(f)));
+    // Known on its thread from its first instruction: it may join its scope before it is listed.
+    let (shared, path) = (
+        Arc::clone(&node.shared),
+        task_path(&node.shared.path, &name),
+    );
+    let run = move || {
+        let ended = blocking::inside(shared, path, || panic::catch_unwind(AssertUnwindSafe(f)));
+        recorder.finish(ended)
+    };
     #[cfg(all(tokio_unstable, feature = "console"))]
     let handle = {
         let label = task_path(&node.shared.path, &name);

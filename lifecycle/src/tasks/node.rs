@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 use crate::failure::Failure;
 use crate::lock::lock;
 use crate::log::quietly;
+use crate::tasks::blocking;
 use crate::tasks::records::{TaskFailure, MAX_TASK_FAILURES};
 use crate::tasks::run::{RestartLog, Run};
 use crate::tasks::{Count, Failures, LiveTasks};
@@ -72,6 +73,18 @@ impl NodeShared {
             node = shared.parent.as_ref();
         }
         None
+    }
+
+    /// Whether this node is `ancestor` or lies below it.
+    pub(crate) fn is_within(self: &Arc<Self>, ancestor: &Arc<NodeShared>) -> bool {
+        let mut node = Some(self);
+        while let Some(shared) = node {
+            if Arc::ptr_eq(shared, ancestor) {
+                return true;
+            }
+            node = shared.parent.as_ref();
+        }
+        false
     }
 }
 
@@ -229,8 +242,12 @@ impl Node {
             .sum()
     }
 
-    /// The path of the task `id` if it is a running task of the subtree.
+    /// The path of the task running here if it is a running task of the subtree: the blocking
+    /// task this thread runs, or the task `id`.
     pub(crate) fn running_here(self: &Arc<Self>, id: Option<tokio::task::Id>) -> Option<String> {
+        if let Some(path) = blocking::running_within(&self.shared) {
+            return Some(path);
+        }
         let id = id?;
         self.subtree()
             .iter()
@@ -384,7 +401,7 @@ pub(crate) fn record_failure(
                 });
             }
             quietly(
-                || tracing::error!(task = %task, critical, error = %failure, "tracked task failed"),
+                || tracing::error!(task = %task, critical, error = format_args!("{failure:#}"), "tracked task failed"),
             );
         }
         Some(keeper) => {
@@ -393,7 +410,7 @@ pub(crate) fn record_failure(
             }
             let scope = &keeper.path;
             quietly(|| {
-                tracing::warn!(task = %task, critical, scope = %scope, error = %failure,
+                tracing::warn!(task = %task, critical, scope = %scope, error = format_args!("{failure:#}"),
                     "tracked task failed: kept for its scope's join");
             });
         }

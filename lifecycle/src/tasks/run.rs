@@ -256,7 +256,7 @@ impl fmt::Display for Restarted {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "`{}` restart {} after {}: {}",
+            "`{}` restart {} after {}: {:#}",
             self.task,
             self.restart,
             crate::log::Millis(self.backoff),

@@ -217,6 +217,13 @@ impl Scope {
     /// Meant when the scope is made: it applies to the failures from then on. A nested scope
     /// that keeps its failures takes them before this one does.
     ///
+    /// On a stage (`lc.stage(n).keep_failures()`) it applies to the **whole stage**: every
+    /// `lc.stage(n)` is the same node, so every task and scope of stage *n* keeps its failures
+    /// from then on, wherever it was spawned, a component's `#[run(stage = n)]` part included
+    /// (its failure then stops stage *n*, not the service, and leaves the exit code alone). To
+    /// keep the failures of a few tasks of a stage, give them a scope of their own:
+    /// `lc.stage(n).scope("batch").keep_failures()`.
+    ///
     /// # Examples
     ///
     /// ```
@@ -238,6 +245,23 @@ impl Scope {
     /// assert!(report.task_failures.is_empty());
     /// assert_eq!(report.task_failures_handled, 1);
     /// assert_eq!(report.code(), 0);
+    /// # }
+    /// ```
+    ///
+    /// On a stage, every task of the stage keeps its failures, one spawned elsewhere too:
+    ///
+    /// ```
+    /// use lifecycle::{Config, Sequence};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// let sequence = Sequence::new(Config::new());
+    /// let lc = sequence.handle();
+    /// let _batch = lc.stage(1).keep_failures();
+    /// // Another part of the service, in the same stage: its failure is kept too.
+    /// lc.stage(1).task("writer").critical().spawn(async { Err::<(), _>("disk full") });
+    /// let report = sequence.run_without_signals(async {}).await;
+    /// assert!(report.task_failures[0].kept); // no join took it: in the report, kept
+    /// assert_eq!(report.code(), 0); // not a service failure
     /// # }
     /// ```
     pub fn keep_failures(self) -> Scope {
@@ -269,7 +293,8 @@ impl Scope {
     /// after a join; a later join waits for those.
     ///
     /// A task of this scope (or of its children) that joins it would wait for itself: the join
-    /// returns [`JoinError::FromInside`] at once, and says so on the log (standard error without
+    /// returns [`JoinError::FromInside`] at once (a blocking task too, awaiting it with
+    /// `Handle::block_on`), and says so on the log (standard error without
     /// a `tracing` subscriber). Join a scope from its parent, or from main.
     ///
     /// Cancel safe: dropping the future loses nothing (the failures stay for the next join).
@@ -395,8 +420,10 @@ impl Future for Aborting {
 
 /// Why a [`Scope::join`] did not end cleanly.
 ///
-/// An error type: `?` carries it into `anyhow::Error` or `Box<dyn Error>`, with the first
-/// failure as its [`source`](Error::source).
+/// An error type: `?` carries it into `anyhow::Error` or `Box<dyn Error>`. `{}` names the
+/// first failed task and its failure's message, `{:#}` adds that failure's causes; its
+/// [`source`](Error::source) is the first failure's cause, so a printer that walks the chain
+/// (`anyhow`'s `{:#}`) shows each cause once. Every failure is in [`Failed`](JoinError::Failed).
 ///
 /// # Examples
 ///
@@ -436,14 +463,16 @@ impl fmt::Display for JoinError {
         match self {
             JoinError::Failed(failures) => match failures.as_slice() {
                 [] => f.write_str("no task failed"),
+                [one] if f.alternate() => write!(f, "task `{}` failed: {:#}", one.task, one.first),
                 [one] => write!(f, "task `{}` failed: {}", one.task, one.first),
-                [first, ..] => write!(
-                    f,
-                    "{} tasks failed; first `{}`: {}",
-                    failures.len(),
-                    first.task,
-                    first.first
-                ),
+                [first, ..] => {
+                    let (count, task) = (failures.len(), &first.task);
+                    if f.alternate() {
+                        write!(f, "{count} tasks failed; first `{task}`: {:#}", first.first)
+                    } else {
+                        write!(f, "{count} tasks failed; first `{task}`: {}", first.first)
+                    }
+                }
             },
             JoinError::FromInside { task } => write!(
                 f,
@@ -456,7 +485,7 @@ impl fmt::Display for JoinError {
 impl Error for JoinError {
     fn source(&self) -> Option<&(dyn Error + 'static)> {
         match self {
-            JoinError::Failed(failures) => failures.first().map(|f| &f.first as &dyn Error),
+            JoinError::Failed(failures) => failures.first().and_then(|f| f.first.source()),
             JoinError::FromInside { .. } => None,
         }
     }

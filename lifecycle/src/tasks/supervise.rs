@@ -62,7 +62,11 @@ impl fmt::Display for Escalated {
     }
 }
 
-impl Error for Escalated {}
+impl Error for Escalated {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        self.0.source()
+    }
+}
 
 /// Runs `run` until it ends cleanly, is cancelled, or fails with no restart left (or after its
 /// stage's `token` was cancelled, which stops restarts). Between the trigger and its stage's
@@ -92,7 +96,7 @@ pub(crate) async fn supervise(
         if restarts >= run.restart.max_restarts() {
             let max_restarts = run.restart.max_restarts();
             quietly(|| {
-                tracing::error!(task = %path, max_restarts, error = %failure,
+                tracing::error!(task = %path, max_restarts, error = format_args!("{failure:#}"),
                     "supervised task failed with no restart left: shutting down");
             });
             return Err(Escalated(failure));
@@ -101,7 +105,7 @@ pub(crate) async fn supervise(
         let backoff = run.restart.backoff(restarts);
         let backoff_ms = whole_ms(backoff);
         quietly(|| {
-            tracing::warn!(task = %path, restart = restarts, backoff_ms, error = %failure,
+            tracing::warn!(task = %path, restart = restarts, backoff_ms, error = format_args!("{failure:#}"),
                 "supervised task failed: restarting after the backoff");
         });
         log.record(Restarted {

@@ -95,7 +95,7 @@ impl fmt::Display for Trigger {
         match self {
             Trigger::Signal(signal) => write!(f, "{signal}"),
             Trigger::MainReturned => f.write_str("main returned"),
-            Trigger::MainFailed(error) => write!(f, "main failed: {error}"),
+            Trigger::MainFailed(error) => write!(f, "main failed: {error:#}"),
             Trigger::Requested { code, reason } => {
                 f.write_str("shutdown requested")?;
                 if let Some(reason) = reason {
@@ -107,9 +107,9 @@ impl fmt::Display for Trigger {
                 Ok(())
             }
             Trigger::TaskFailed { task, error } => {
-                write!(f, "critical task `{task}` failed: {error}")
+                write!(f, "critical task `{task}` failed: {error:#}")
             }
-            Trigger::StartFailed(error) => write!(f, "start-up failed: {error}"),
+            Trigger::StartFailed(error) => write!(f, "start-up failed: {error:#}"),
             Trigger::Upgraded { pid } => write!(f, "upgraded: process {pid} took over"),
         }
     }
