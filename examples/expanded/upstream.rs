@@ -213,7 +213,7 @@ async fn manage(
                 for failure in failures {
                     match failure.first.panic_message() {
                         Some(message) => println!("{} panicked: {message}", failure.task),
-                        None => println!("{} failed: {}", failure.task, failure.first),
+                        None => println!("{} failed: {:#}", failure.task, failure.first),
                     }
                 }
             }
