@@ -228,22 +228,32 @@ impl Error for Failure {
 /// `{}`: the error's own message; `{:#}`: it and every cause, each once, joined by `: `.
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut shown = self.error.to_string();
+        let shown = self.error.to_string();
         f.write_str(&shown)?;
         if !f.alternate() {
             return Ok(());
         }
-        let mut cause = self.error.source();
-        while let Some(error) = cause {
-            let text = error.to_string();
-            if !text.is_empty() && !shown.contains(&text) {
-                write!(f, ": {text}")?;
-                shown = text;
-            }
-            cause = error.source();
-        }
-        Ok(())
+        write_causes(f, shown, self.error.source())
     }
+}
+
+/// Writes each of the causes from `cause` on, after `shown` (the message written before them),
+/// as `: <cause>`; one whose message is empty or is already in the one before it is skipped.
+/// What `{:#}` adds to `{}` for the errors of the crate.
+pub(crate) fn write_causes(
+    f: &mut fmt::Formatter<'_>,
+    mut shown: String,
+    mut cause: Option<&(dyn Error + 'static)>,
+) -> fmt::Result {
+    while let Some(error) = cause {
+        let text = error.to_string();
+        if !text.is_empty() && !shown.contains(&text) {
+            write!(f, ": {text}")?;
+            shown = text;
+        }
+        cause = error.source();
+    }
+    Ok(())
 }
 
 impl fmt::Debug for Failure {

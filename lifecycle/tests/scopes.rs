@@ -14,6 +14,7 @@ use lifecycle::tasks::JoinError;
 use lifecycle::Trigger;
 use lifecycle::{Config, Sequence, State};
 use tokio::time::{sleep, Instant};
+use tracing::instrument::WithSubscriber;
 
 const MS: Duration = Duration::from_millis(1);
 
@@ -489,4 +490,76 @@ impl std::error::Error for Reading {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         Some(&self.0)
     }
+}
+
+#[test]
+fn an_async_task_joining_its_own_scope_at_once_gets_from_inside_though_spawned_off_the_runtime() {
+    // Real time, two workers: spawned from a thread that is not a worker, a task can start on a
+    // worker before its spawner has listed it. Its join then found no task of the scope running
+    // here and waited for itself (before the fix: "24 of 300 timed out"); the 200 ms bound only
+    // keeps the test from hanging then.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let lc = runtime.block_on(async { Sequence::new(Config::new()).handle() });
+    let spawners: Vec<_> = (0..300)
+        .map(|i| {
+            let scope = lc.scope(&format!("s{i}"));
+            let handle = runtime.handle().clone();
+            std::thread::spawn(move || {
+                let _inside = handle.enter();
+                let own = scope.clone();
+                // A subscriber that keeps nothing: the 300 joins' error lines stay off the output.
+                let quiet = tracing::Dispatch::new(Quiet);
+                let task = scope.task("t").spawn(
+                    async move {
+                        let joined = tokio::time::timeout(200 * MS, own.join()).await;
+                        Ok::<_, std::io::Error>(joined)
+                    }
+                    .with_subscriber(quiet),
+                );
+                (i, task)
+            })
+        })
+        .collect();
+    let outcomes = runtime.block_on(async {
+        let mut outcomes = Vec::new();
+        for spawner in spawners {
+            let (i, task) = spawner.join().unwrap();
+            outcomes.push((i, task.await.unwrap().unwrap()));
+        }
+        outcomes
+    });
+    let timed_out = outcomes
+        .iter()
+        .filter(|(_, joined)| joined.is_err())
+        .count();
+    assert_eq!(timed_out, 0, "{timed_out} of 300 timed out");
+    for (i, joined) in outcomes {
+        assert_eq!(
+            joined,
+            Ok(Err(JoinError::FromInside {
+                task: format!("s{i}/t")
+            }))
+        );
+    }
+}
+
+/// A `tracing` subscriber that records nothing.
+struct Quiet;
+
+impl tracing::Subscriber for Quiet {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        false
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, _: &tracing::Event<'_>) {}
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
 }

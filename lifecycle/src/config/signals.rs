@@ -205,10 +205,12 @@ impl fmt::Display for SignalError {
     }
 }
 
+/// The I/O error a variant holds is in its message, so its source is that error's own cause: a
+/// printer that walks the chain (anyhow's `{:#}`) shows it once.
 impl std::error::Error for SignalError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            SignalError::Install(_, err) | SignalError::Thread(err) => Some(err),
+            SignalError::Install(_, err) | SignalError::Thread(err) => err.source(),
             _ => None,
         }
     }

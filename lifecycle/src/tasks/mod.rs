@@ -25,6 +25,7 @@
 pub(crate) mod blocking;
 pub(crate) mod builder;
 pub(crate) mod connections;
+pub(crate) mod joining;
 pub(crate) mod node;
 pub(crate) mod records;
 pub(crate) mod run;
@@ -196,6 +197,8 @@ struct List {
     /// Failures of tasks that ended before their spawner listed them (a task may run, and fail,
     /// on another worker before `spawn` returns): claimed by the spawner when it lists the task.
     orphans: Vec<(Id, Orphan)>,
+    /// Joins made by tasks not listed when they looked (see `joining.rs`): told by the listing.
+    joiners: Vec<Arc<joining::Joiner>>,
 }
 
 /// A failure waiting for its task's name.
@@ -253,6 +256,9 @@ impl LiveTasks {
             let at = list.orphans.iter().position(|(orphan, _)| *orphan == id);
             at.map(|at| (list.orphans.swap_remove(at).1, task_path(path, &task.name)))
         };
+        if !list.joiners.is_empty() {
+            LiveTasks::tell_joiner(&mut list.joiners, path, &task);
+        }
         list.entries.push(task);
         orphan
     }
@@ -279,15 +285,6 @@ impl LiveTasks {
                 None
             }
         }
-    }
-
-    /// The name (under `path`) of the task `id` if it is listed here and still running.
-    pub(crate) fn running_named(&self, path: &str, id: Id) -> Option<String> {
-        let list = lock(&self.tasks);
-        list.entries
-            .iter()
-            .find(|task| task.abort.id() == id && !task.abort.is_finished())
-            .map(|task| task_path(path, &task.name))
     }
 
     pub(crate) fn running(&self) -> usize {
@@ -957,6 +954,29 @@ mod tests {
         assert_eq!(failures[0].count, 1);
         assert!(lock(&root.shared.live.tasks).orphans.is_empty());
         handle.abort();
+    }
+
+    #[tokio::test]
+    async fn a_task_listed_after_its_join_looked_is_told_it_joins_from_inside() {
+        // What a spawner off the runtime does when its task runs first: spawn, and list only
+        // once the task has looked for itself in the scope it joins (and not found itself).
+        let tasks = tasks();
+        let root = tasks.root();
+        let _counted = root.count.sink(false);
+        let scope = Scope::new(Arc::clone(root));
+        let task = tokio::spawn(async move { scope.join().await });
+        while lock(&root.shared.live.tasks).joiners.is_empty() {
+            tokio::task::yield_now().await;
+        }
+        let name = TaskName::Given("early".into());
+        remember(root, task.abort_handle(), name, TaskKind::Async);
+        let joined = tokio::time::timeout(Duration::from_secs(5), task).await;
+        let expected = JoinError::FromInside {
+            task: "early".to_owned(),
+        };
+        assert_eq!(joined.unwrap().unwrap(), Err(expected));
+        // The join took its joiner out, so no listing looks for it again.
+        assert!(lock(&root.shared.live.tasks).joiners.is_empty());
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

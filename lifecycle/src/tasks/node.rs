@@ -11,7 +11,6 @@ use tokio_util::sync::CancellationToken;
 use crate::failure::Failure;
 use crate::lock::lock;
 use crate::log::quietly;
-use crate::tasks::blocking;
 use crate::tasks::records::{TaskFailure, MAX_TASK_FAILURES};
 use crate::tasks::run::{RestartLog, Run};
 use crate::tasks::{Count, Failures, LiveTasks};
@@ -240,18 +239,6 @@ impl Node {
             .iter()
             .map(|node| node.shared.live.running())
             .sum()
-    }
-
-    /// The path of the task running here if it is a running task of the subtree: the blocking
-    /// task this thread runs, or the task `id`.
-    pub(crate) fn running_here(self: &Arc<Self>, id: Option<tokio::task::Id>) -> Option<String> {
-        if let Some(path) = blocking::running_within(&self.shared) {
-            return Some(path);
-        }
-        let id = id?;
-        self.subtree()
-            .iter()
-            .find_map(|node| node.shared.live.running_named(&node.shared.path, id))
     }
 
     /// Takes the failures of the subtree, one entry per task path (and kind), in the order

@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 use crate::failure::Outcome;
 use crate::log::log_or_stderr;
 use crate::tasks::builder::TaskBuilder;
+use crate::tasks::joining::{self, Looked};
 use crate::tasks::node::Node;
 use crate::tasks::records::{AbortedTask, TaskFailure};
 use crate::tasks::{settle, spawn_in, TaskName};
@@ -324,19 +325,16 @@ impl Scope {
     pub fn join(&self) -> impl Future<Output = Result<(), JoinError>> + Send + 'static + use<> {
         let node = Arc::clone(&self.node);
         async move {
-            if let Some(task) = node.running_here(tokio::task::try_id()) {
-                let scope = node.shared.path.to_string();
-                log_or_stderr(
-                    tracing::Level::ERROR,
-                    &format!(
-                        "lifecycle: task `{task}` joined its own scope `{scope}`: it would wait \
-                         for itself. Join a scope from its parent (or from main), not from \
-                         inside"
-                    ),
-                );
-                return Err(JoinError::FromInside { task });
+            let watch = match joining::running_here(&node, tokio::task::try_id()) {
+                Looked::Found(task) => return Err(from_inside(&node, task)),
+                Looked::Watching(watch) => watch,
+            };
+            // A task that its spawner had not listed yet when it looked is told when it is.
+            tokio::select! {
+                task = watch.found() => return Err(from_inside(&node, task)),
+                () = node.wait_tree() => {}
             }
-            node.wait_tree().await;
+            drop(watch);
             let failures = node.take_failures();
             if failures.is_empty() {
                 Ok(())
@@ -396,6 +394,19 @@ impl Scope {
     pub fn running(&self) -> usize {
         self.node.running()
     }
+}
+
+/// The error of a join made from inside the scope by `task`, said on the log too.
+fn from_inside(node: &Node, task: String) -> JoinError {
+    let scope = node.shared.path.to_string();
+    log_or_stderr(
+        tracing::Level::ERROR,
+        &format!(
+            "lifecycle: task `{task}` joined its own scope `{scope}`: it would wait for itself. \
+             Join a scope from its parent (or from main), not from inside"
+        ),
+    );
+    JoinError::FromInside { task }
 }
 
 /// The tasks a [`Scope::abort`] cut: the aborts happened at the call; awaiting this gives them
