@@ -124,6 +124,26 @@ fn main() {
             ("LIFECYCLE_GRACE", format!("{grace}ms")),
         ],
     };
+    // The five HTTP servers of the connection scenarios (drain of connections, resets), the
+    // lifecycle's own serve loop first, named `serve_loop`.
+    let http_servers = |serve_loop: &'static str| {
+        vec![
+            contender(serve_loop, release.join("svc_serve")),
+            contender(
+                "lifecycle + axum's with_graceful_shutdown",
+                release.join("svc_lifecycle"),
+            ),
+            contender(
+                "axum's with_graceful_shutdown alone (bare Tokio)",
+                release.join("floor_axum"),
+            ),
+            contender("hand-written token + tracker", release.join("svc_hand")),
+            contender(
+                "tokio-graceful-shutdown 0.20",
+                release.join("examples/svc_tgs"),
+            ),
+        ]
+    };
     let servers = || {
         vec![
             contender("lifecycle (attributes)", release.join("svc_lifecycle")),
@@ -267,22 +287,7 @@ fn main() {
         eprintln!("drain of 2,000 connections...");
         let requests = 2_000;
         let serve_loop = "lifecycle serve loop (lifecycle::axum::serve)";
-        let contenders = vec![
-            contender(serve_loop, release.join("svc_serve")),
-            contender(
-                "lifecycle + axum's with_graceful_shutdown",
-                release.join("svc_lifecycle"),
-            ),
-            contender(
-                "axum's with_graceful_shutdown alone (bare Tokio)",
-                release.join("floor_axum"),
-            ),
-            contender("hand-written token + tracker", release.join("svc_hand")),
-            contender(
-                "tokio-graceful-shutdown 0.20",
-                release.join("examples/svc_tgs"),
-            ),
-        ];
+        let contenders = http_servers(serve_loop);
         let rows = process_scenarios::drain(&contenders, plan.runs(9, 3), requests);
         let _ = writeln!(
             doc,
@@ -450,22 +455,7 @@ fn main() {
     if plan.wants("resets") {
         eprintln!("connection resets at SIGTERM...");
         let serve_loop = "lifecycle serve loop (lifecycle::axum::serve)";
-        let contenders = vec![
-            contender(serve_loop, release.join("svc_serve")),
-            contender(
-                "lifecycle + axum's with_graceful_shutdown",
-                release.join("svc_lifecycle"),
-            ),
-            contender(
-                "axum's with_graceful_shutdown alone (bare Tokio)",
-                release.join("floor_axum"),
-            ),
-            contender("hand-written token + tracker", release.join("svc_hand")),
-            contender(
-                "tokio-graceful-shutdown 0.20",
-                release.join("examples/svc_tgs"),
-            ),
-        ];
+        let contenders = http_servers(serve_loop);
         let (runs, clients, before) = (plan.runs(10, 3), 32, Duration::from_millis(200));
         let totals = resets::at_sigterm(&contenders, runs, clients, before);
         let _ = writeln!(
